@@ -1,0 +1,45 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: setup run test lint typecheck pytest bench sim clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/signaldesk serve
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy trading
+
+# pytest runs twice over the database: tests/with_postgres.sh starts a throwaway
+# PostgreSQL cluster for the run and stops it afterwards, even on failure.
+pytest: setup
+	tests/with_postgres.sh $(BIN)/pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: setup
+	$(BIN)/python bench/broker.py
+	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/approval.py
+
+sim: setup
+	$(BIN)/signaldesk herenya-sim --host 127.0.0.1 --port 8900
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

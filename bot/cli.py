@@ -1,0 +1,91 @@
+"""`signaldesk`: the command line. Each subcommand imports only what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="signaldesk", description="TradingView alerts to broker orders, on Discord")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("serve", help="run the web server, the Discord client and the execution workers")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="apply every migration")
+
+    bots = sub.add_parser("bots", help="bot configurations")
+    bots_sub = bots.add_subparsers(dest="bots_command", required=True)
+    imp = bots_sub.add_parser("import", help="create or update bots from a TOML file (idempotent by bot_name)")
+    imp.add_argument("file")
+    bots_sub.add_parser("list", help="list the bots")
+    new = bots_sub.add_parser("new", help="create a bot with a fresh webhook key, printed once")
+    new.add_argument("name")
+    new.add_argument("--symbol", default="SA40")
+    new.add_argument("--broker", default="Paper", choices=["Paper", "Herenya"])
+    new.add_argument("--mode", default="approve", choices=["auto", "approve"])
+
+    sim = sub.add_parser("herenya-sim", help="run the Herenya simulator (the REST contract on loopback)")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8900)
+    sim.add_argument("--config", help="TOML file with accounts, keys, instruments and faults")
+    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--fault-rate", type=float, default=0.0, help="share of requests answered 500/502/503")
+    sim.add_argument("--delay-rate", type=float, default=0.0, help="share of answers delayed past --delay")
+    sim.add_argument("--delay", type=float, default=35.0, help="seconds an answer is delayed")
+    sim.add_argument("--drop-rate", type=float, default=0.0, help="share of orders placed, then connection dropped")
+    sim.add_argument("--invisible-seconds", type=float, default=0.0, help="order hidden from client-id look-up")
+    sim.add_argument("--invisible-rate", type=float, default=0.0, help="share of orders hidden from look-up")
+    sim.add_argument("--rate-limit", type=float, default=0.0, help="requests/s per key before 429 (0: none)")
+
+    args = parser.parse_args(argv)
+
+    from bot.settings import Settings
+
+    settings = Settings()
+    _setup_logging(settings.log_level)
+
+    if args.command == "serve":
+        from bot.serve import serve
+
+        return asyncio.run(serve(settings))
+    if args.command == "db":
+        from db.migrate import upgrade
+
+        asyncio.run(upgrade(settings.database_url))
+        print(f"database at {_safe_url(settings.database_url)} is up to date")
+        return 0
+    if args.command == "bots":
+        from bot import bots_cli
+
+        return asyncio.run(bots_cli.run(settings, args))
+    if args.command == "herenya-sim":
+        from brokers.herenya.sim_cli import run_simulator
+
+        return run_simulator(args)
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

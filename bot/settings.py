@@ -1,0 +1,97 @@
+"""Typed settings, read once at start-up from the environment (and .env), passed down.
+
+Secrets have no default and are SecretStr, so they never print in a log line or a repr.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+IdList = Annotated[list[int], NoDecode]
+StrList = Annotated[list[str], NoDecode]
+
+TRADINGVIEW_SENDERS = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]
+
+
+def _split(v: object) -> object:
+    if isinstance(v, str):
+        return [p.strip() for p in v.split(",") if p.strip()]
+    return v
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- process and storage
+    database_url: str = "sqlite+aiosqlite:///./signaldesk.db"
+    signaldesk_host: str = "127.0.0.1"
+    signaldesk_port: int = 8000
+    signaldesk_api_token: SecretStr | None = None
+    log_level: str = "INFO"
+    bots_file: str | None = None  # imported at start-up when set
+
+    # --- webhook intake
+    webhook_max_body_bytes: int = 64 * 1024
+    webhook_rate_per_key: float = 20.0  # sustained requests/s per webhook key
+    webhook_burst_per_key: int = 200
+    webhook_rate_per_ip: float = 50.0
+    webhook_burst_per_ip: int = 500
+    webhook_dedupe_minutes: int = 15
+    webhook_ip_allowlist: StrList = Field(default_factory=list)  # "tradingview" expands to TradingView's senders
+    webhook_trusted_proxies: StrList = Field(default_factory=list)
+
+    # --- execution
+    monitor_interval_seconds: float = 5.0
+    reconcile_interval_seconds: float = 300.0
+    default_broker_quote_source: str | None = None
+
+    # --- Herenya (required only when a bot trades on Herenya)
+    herenya_api_key: SecretStr | None = None
+    herenya_api_secret: SecretStr | None = None
+    herenya_base_url: str | None = None
+    herenya_account_id: str | None = None
+    herenya_timeout: float = 30.0
+    herenya_retry_attempts: int = 3
+
+    # --- paper broker
+    paper_account_id: str = "PAPER"
+    paper_currency: str = "ZAR"
+    paper_starting_balance: Decimal = Decimal("100000")
+
+    # --- Discord (off when no token)
+    discord_token: SecretStr | None = None
+    discord_guild_id: int | None = None
+    discord_approvals_channel_id: int | None = None
+    discord_log_channel_id: int | None = None
+    discord_error_channel_id: int | None = None
+    discord_approver_role_ids: IdList = Field(default_factory=list)
+    discord_approver_user_ids: IdList = Field(default_factory=list)
+    discord_error_mention_role_id: int | None = None
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_guild_ready_timeout: float = 2.0
+
+    # --- Telegram (off when no token)
+    telegram_bot_token: SecretStr | None = None
+    telegram_chat_id: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+
+    _split_ids = field_validator(
+        "discord_approver_role_ids",
+        "discord_approver_user_ids",
+        "webhook_ip_allowlist",
+        "webhook_trusted_proxies",
+        mode="before",
+    )(_split)
+
+    @field_validator("webhook_ip_allowlist", mode="after")
+    @classmethod
+    def _expand_tradingview(cls, v: list[str]) -> list[str]:
+        out: list[str] = []
+        for item in v:
+            out.extend(TRADINGVIEW_SENDERS if item.lower() == "tradingview" else [item])
+        return out

@@ -1,0 +1,1 @@
+"""The signaldesk domain: pure, typed, no I/O (see DESIGN.md "Layers")."""

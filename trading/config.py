@@ -1,0 +1,136 @@
+"""A bot's configuration: one strategy on one instrument with one broker account.
+
+Field names follow DESIGN.md "Bot configuration". Validation errors name the field, so an
+import of a TOML file can say exactly which bot and which field is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trading.values import BrokerName, Mode
+
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
+
+
+class BotConfigError(ValueError):
+    """A bot configuration that cannot be used; `errors` holds "field: message" lines."""
+
+    def __init__(self, bot_name: str, errors: list[str]) -> None:
+        self.bot_name = bot_name
+        self.errors = errors
+        super().__init__(f"bot {bot_name!r}: " + "; ".join(errors))
+
+
+class BotConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    bot_name: str
+    platform: str = "TradingView"
+    broker_account: BrokerName = BrokerName.PAPER
+    symbol: str
+    tradingview_ticker: str | None = None
+    is_active: bool = True
+    mode: Mode = Mode.APPROVE
+    strategy_type: str = "RSI"
+    timeframe: str = "4h"
+    rsi_length: int = Field(default=14, ge=1, le=500)
+    rsi_overbought: Decimal = Field(default=Decimal(70), ge=0, le=100)
+    rsi_oversold: Decimal = Field(default=Decimal(30), ge=0, le=100)
+    base_position_size: int = Field(default=1, ge=1)
+    max_positions: int = Field(default=1, ge=1)
+    allow_pyramiding: bool = False
+    exit_on_opposite_signal: bool = True
+    stop_loss_pct: Decimal | None = Field(default=None, gt=0, lt=100)
+    take_profit_pct: Decimal | None = Field(default=None, gt=0, le=1000)
+    webhook_key: str
+    passphrase: str | None = None
+    signing_secret: str | None = None
+    approval_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    max_signal_age_seconds: int = Field(default=300, ge=1)
+    max_slippage_pct: Decimal | None = Field(default=Decimal("0.5"), gt=0, le=100)
+    max_daily_loss: Decimal | None = Field(default=None, gt=0)
+
+    @field_validator("bot_name")
+    @classmethod
+    def _name_shape(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be 1 to 64 characters of letters, digits, '_', '-' or '.'")
+        return v
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol_shape(cls, v: str) -> str:
+        if not v or len(v) > 32:
+            raise ValueError("must be 1 to 32 characters")
+        return v
+
+    @field_validator("webhook_key")
+    @classmethod
+    def _key_shape(cls, v: str) -> str:
+        if not _KEY.match(v):
+            raise ValueError("must be 8 to 128 characters of letters, digits, '_' or '-'")
+        return v
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode_lower(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() not in ("auto", "approve"):
+            raise ValueError(f"must be 'auto' or 'approve', not {v!r}")
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("broker_account", mode="before")
+    @classmethod
+    def _broker_name(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            for name in BrokerName:
+                if v.lower() == name.value.lower():
+                    return name
+            raise ValueError(f"must be 'Herenya' or 'Paper', not {v!r}")
+        return v
+
+    @field_validator("passphrase", "signing_secret", "tradingview_ticker", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == "" else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.rsi_oversold >= self.rsi_overbought:
+            raise ValueError(f"rsi_oversold ({self.rsi_oversold}) must be below rsi_overbought ({self.rsi_overbought})")
+        if not self.allow_pyramiding and self.max_positions > 1:
+            # Not an error: max_positions only matters with pyramiding; kept as written.
+            pass
+        return self
+
+    @property
+    def ticker(self) -> str:
+        """What TradingView's {{ticker}} sends for this bot."""
+        return self.tradingview_ticker or self.symbol
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> BotConfig:
+        """Validate `data`, raising BotConfigError whose lines name each bad field."""
+        name = str(data.get("bot_name", "<unnamed>"))
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise BotConfigError(name, _field_errors(e)) from e
+
+
+def _field_errors(e: ValidationError) -> list[str]:
+    lines = []
+    for err in e.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "missing":
+            msg = "is required"
+        lines.append(f"{loc}: {msg}")
+    return lines

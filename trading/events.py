@@ -1,0 +1,188 @@
+"""Events the service records; a dispatcher hands them to the sinks after the commit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    INFO = "info"  # goes to the log channel
+    ERROR = "error"  # goes to the error channel (and mentions the error role)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    at: datetime
+    bot_name: str | None = None
+    signal_id: int | None = None
+    severity: Severity = Severity.INFO
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def text(self) -> str:
+        return self.kind
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalReceived(Event):
+    action: str
+    price: Decimal
+    mode: str
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} {self.action} @ {self.price} received for {self.bot_name} ({self.mode})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalRequested(Event):
+    expires_at: datetime
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} for {self.bot_name} awaits approval until {self.expires_at:%H:%M:%S} UTC"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalDecided(Event):
+    decision: str  # approved / rejected / expired
+    by: str
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} for {self.bot_name} {self.decision} by {self.by}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderPlaced(Event):
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: int
+    status: str
+
+    def text(self) -> str:
+        return (
+            f"order {self.client_order_id} {self.side} {self.quantity} {self.symbol} for {self.bot_name}: {self.status}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class OrderFilled(Event):
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: int
+    price: Decimal
+
+    def text(self) -> str:
+        return (
+            f"filled {self.side} {self.quantity} {self.symbol} @ {self.price} ({self.client_order_id}, {self.bot_name})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeClosed(Event):
+    symbol: str
+    side: str
+    quantity: int
+    entry_price: Decimal
+    exit_price: Decimal
+    realized_pnl: Decimal
+    currency: str = ""
+    position_closed: bool = True
+
+    def text(self) -> str:
+        what = "closed" if self.position_closed else "reduced"
+        return (
+            f"{self.bot_name} {what} {self.side} {self.quantity} {self.symbol} "
+            f"{self.entry_price} → {self.exit_price}: {self.realized_pnl:+} {self.currency}".rstrip()
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class StopMoved(Event):
+    symbol: str
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+
+    def text(self) -> str:
+        return f"{self.bot_name} {self.symbol}: stop {self.stop_loss}, target {self.take_profit}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalIgnored(Event):
+    reason: str
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} for {self.bot_name} ignored: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SignalRefused(Event):
+    reason: str
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} for {self.bot_name} refused: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecutionFailed(Event):
+    reason: str
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} for {self.bot_name} failed: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PositionMismatch(Event):
+    symbol: str
+    ours: int
+    theirs: int
+    source: str  # "broker" or "alert"
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return (
+            f"position mismatch on {self.bot_name} {self.symbol}: signaldesk holds {self.ours:+d}, "
+            f"the {self.source} says {self.theirs:+d}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class BotStateChanged(Event):
+    change: str  # "paused", "resumed", "mode auto", "needs attention", ...
+    reason: str | None = None
+    by: str = "signaldesk"
+
+    def text(self) -> str:
+        tail = f": {self.reason}" if self.reason else ""
+        return f"{self.bot_name} {self.change} by {self.by}{tail}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HaltChanged(Event):
+    halted: bool
+    by: str
+    reason: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return f"trading {'HALTED' if self.halted else 'resumed'} by {self.by}" + (
+            f": {self.reason}" if self.reason else ""
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notice(Event):
+    """Free text for anything else worth a line in a channel."""
+
+    message: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def text(self) -> str:
+        return self.message

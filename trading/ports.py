@@ -1,0 +1,240 @@
+"""The ports: what the domain needs from the outside, as Protocols.
+
+`db/` implements the repositories and the unit of work, `brokers/` the broker, `bot/`
+and `web/` the notifier sinks. Tests implement them with in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from types import TracebackType
+from typing import Protocol, Self
+
+from trading.config import BotConfig
+from trading.events import Event
+from trading.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
+from trading.position import ClosedTrade, Fill, Position
+from trading.records import (
+    ApprovalRecord,
+    AuditEntry,
+    Bot,
+    ControlState,
+    Decision,
+    OrderRecord,
+    PaperAccountState,
+    SignalEdits,
+    StoredSignal,
+    TradeRecord,
+    WebhookLogEntry,
+)
+from trading.signals import Signal, SignalState
+from trading.values import Mode
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC now."""
+        ...
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+class BotRepository(Protocol):
+    async def get(self, bot_id: int) -> Bot | None: ...
+    async def get_by_name(self, name: str) -> Bot | None: ...
+    async def get_by_key_hash(self, key_hash: str) -> Bot | None: ...
+    async def list(self) -> list[Bot]: ...
+    async def upsert(self, config: BotConfig) -> Bot:
+        """Create or update by bot_name; stores hashes of the webhook key and passphrase."""
+        ...
+
+    async def set_paused(self, bot_id: int, paused: bool, reason: str | None = None) -> None: ...
+    async def set_mode(self, bot_id: int, mode: Mode) -> None: ...
+    async def set_needs_attention(self, bot_id: int, flag: bool, reason: str | None = None) -> None: ...
+
+
+class DuplicateSignal(Exception):
+    def __init__(self, signal_id: int) -> None:
+        super().__init__(f"duplicate of signal {signal_id}")
+        self.signal_id = signal_id
+
+
+class SignalRepository(Protocol):
+    async def add(
+        self,
+        bot_id: int,
+        signal: Signal,
+        *,
+        body_hash: str,
+        state: SignalState,
+        cause: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> StoredSignal:
+        """Store a new signal with its first state change."""
+        ...
+
+    async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
+        """The id of an earlier signal with the same alert id (ever), or the same body hash
+        received at or after `since`."""
+        ...
+
+    async def get(self, signal_id: int, *, for_update: bool = False) -> StoredSignal | None: ...
+    async def set_state(
+        self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
+    ) -> StoredSignal:
+        """Move to `state` (checked against the transition table) and record the change."""
+        ...
+
+    async def set_edits(self, signal_id: int, edits: SignalEdits) -> None: ...
+    async def list(
+        self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
+    ) -> list[StoredSignal]: ...
+    async def ids_in_states(self, states: Sequence[SignalState]) -> builtins.list[int]: ...
+
+
+class PositionRepository(Protocol):
+    async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
+        """The bot's position (flat when none), locked for the transaction when asked."""
+        ...
+
+    async def save(self, bot_id: int, position: Position) -> None: ...
+    async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
+        """Record a fill; False (and nothing written) when its id was recorded before."""
+        ...
+
+    async def list_open(self) -> list[tuple[int, Position]]: ...
+
+
+class OrderRepository(Protocol):
+    async def add(self, order: OrderRecord) -> OrderRecord: ...
+    async def get(self, client_order_id: str) -> OrderRecord | None: ...
+    async def update(self, order: OrderRecord) -> None: ...
+    async def list_for_signal(self, signal_id: int) -> list[OrderRecord]: ...
+
+
+class TradeRepository(Protocol):
+    async def add(self, trade: TradeRecord) -> TradeRecord: ...
+    async def list(
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+    ) -> list[TradeRecord]: ...
+    async def realized_since(self, bot_id: int, since: datetime) -> Decimal: ...
+
+
+class ApprovalRepository(Protocol):
+    async def create(self, signal_id: int, requested_at: datetime, expires_at: datetime) -> ApprovalRecord: ...
+    async def get(self, signal_id: int) -> ApprovalRecord | None: ...
+    async def set_message(self, signal_id: int, channel_id: int, message_id: int) -> None: ...
+    async def set_edits(self, signal_id: int, edits: SignalEdits, edited_by: str) -> None: ...
+    async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
+        """Record the decision if none was made yet; False when another came first."""
+        ...
+
+    async def list_pending(self) -> list[ApprovalRecord]: ...
+
+
+class AuditRepository(Protocol):
+    async def add(self, entry: AuditEntry) -> None: ...
+    async def list(self, *, limit: int = 100) -> list[AuditEntry]: ...
+
+
+class WebhookLogRepository(Protocol):
+    async def add(self, entry: WebhookLogEntry) -> None: ...
+    async def list(self, *, limit: int = 100) -> list[WebhookLogEntry]: ...
+
+
+class ControlRepository(Protocol):
+    async def get(self) -> ControlState: ...
+    async def set(self, state: ControlState) -> None: ...
+
+
+class InstrumentRepository(Protocol):
+    async def get(self, symbol: str) -> Instrument | None: ...
+    async def upsert(self, instrument: Instrument) -> None: ...
+
+
+class PaperLedger(Protocol):
+    """Where the paper broker keeps its book."""
+
+    async def load(self, account_id: str) -> PaperAccountState | None: ...
+    async def save(self, state: PaperAccountState) -> None: ...
+    async def add_order(self, account_id: str, order: BrokerOrder) -> None: ...
+    async def find_order(self, account_id: str, client_order_id: str) -> BrokerOrder | None: ...
+    async def get_order(self, account_id: str, order_id: str) -> BrokerOrder | None: ...
+
+
+class UnitOfWork(Protocol):
+    bots: BotRepository
+    signals: SignalRepository
+    positions: PositionRepository
+    orders: OrderRepository
+    trades: TradeRepository
+    approvals: ApprovalRepository
+    audit: AuditRepository
+    webhook_logs: WebhookLogRepository
+    control: ControlRepository
+    instruments: InstrumentRepository
+    paper: PaperLedger
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    async def commit(self) -> None: ...
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# --------------------------------------------------------------------------- broker
+
+
+class Broker(Protocol):
+    name: str
+
+    async def get_instrument(self, symbol: str) -> Instrument: ...
+    async def get_quote(self, symbol: str) -> Quote: ...
+    async def get_account(self) -> Account: ...
+    async def get_positions(self) -> list[BrokerPosition]: ...
+    async def place_order(self, request: OrderRequest) -> BrokerOrder:
+        """Place once (the client order id makes retries safe); a non-final answer is
+        polled until final or a deadline, and returned as it then stands."""
+        ...
+
+    async def get_order(self, order_id: str) -> BrokerOrder: ...
+    async def find_order(self, client_order_id: str) -> BrokerOrder | None:
+        """The order placed with this client id, or None when the broker has none."""
+        ...
+
+    async def cancel_order(self, order_id: str) -> BrokerOrder: ...
+    async def aclose(self) -> None: ...
+
+
+BrokerProvider = Callable[[str], Broker]  # broker_account name -> broker
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class Notifier(Protocol):
+    """A sink for events (Discord log/error channels, Telegram, the web feed). A sink
+    must not raise into trading; the dispatcher logs and retries failures."""
+
+    async def publish(self, event: Event) -> None: ...
+
+
+__all__ = [
+    "ClosedTrade",
+    "Fill",
+]

@@ -1,0 +1,172 @@
+"""What the service layer stores and reads back through the repositories."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from trading.config import BotConfig
+from trading.orders import OrderStatus
+from trading.plan import LegKind
+from trading.signals import Signal, SignalState
+from trading.values import OrderSide, OrderType, PositionSide
+
+
+@dataclass(frozen=True, slots=True)
+class Bot:
+    """A stored bot. `config` carries no secrets: webhook_key is the masked hint
+    ("****abcd") and passphrase / signing_secret are None; the hashes are here instead."""
+
+    id: int
+    config: BotConfig
+    webhook_key_hash: str
+    webhook_key_hint: str  # last 4 characters, for display
+    passphrase_hash: str | None = None
+    signing_secret: str | None = None  # needed in clear to verify HMAC signatures
+    paused: bool = False
+    paused_reason: str | None = None
+    needs_attention: bool = False
+    attention_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.bot_name
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    state: SignalState
+    at: datetime
+    cause: str  # who or what: "webhook", "discord:<user id>", "api", "expiry", "engine", ...
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEdits:
+    """What an approver changed before approving."""
+
+    quantity: int | None = None
+    order_type: OrderType | None = None
+    limit_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    id: int
+    bot_id: int
+    bot_name: str
+    signal: Signal
+    state: SignalState
+    created_at: datetime
+    updated_at: datetime
+    reason: str | None = None  # why it was ignored, refused or failed
+    edits: SignalEdits | None = None
+    history: tuple[StateChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    signal_id: int
+    bot_id: int
+    client_order_id: str
+    leg_index: int
+    leg_kind: LegKind
+    position_side: PositionSide
+    symbol: str
+    side: OrderSide
+    quantity: int
+    type: OrderType = OrderType.MARKET
+    limit_price: Decimal | None = None
+    reduce_only: bool = False
+    status: OrderStatus = OrderStatus.NEW
+    broker_order_id: str | None = None
+    filled_quantity: int = 0
+    average_fill_price: Decimal | None = None
+    applied_quantity: int = 0  # how much of filled_quantity has been applied to the position
+    applied_cost: Decimal = Decimal(0)  # sum of price x qty applied, to derive the next fill's price
+    error: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TradeRecord:
+    bot_id: int
+    bot_name: str
+    symbol: str
+    side: PositionSide
+    quantity: int
+    entry_price: Decimal
+    exit_price: Decimal
+    realized_pnl: Decimal
+    opened_at: datetime | None
+    closed_at: datetime
+    position_closed: bool
+    signal_id: int | None = None
+    client_order_id: str | None = None
+    id: int | None = None
+
+
+class Decision(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRecord:
+    signal_id: int
+    requested_at: datetime
+    expires_at: datetime
+    channel_id: int | None = None
+    message_id: int | None = None
+    decision: Decision | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    edits: SignalEdits | None = None
+    edited_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    actor: str  # "discord:<user id> (<name>)", "api", "cli"
+    action: str  # "approve", "reject", "edit", "close", "halt", ...
+    target: str  # "signal:17", "bot:SA40_RSI_Bot", "all"
+    allowed: bool
+    detail: str = ""
+    at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookLogEntry:
+    received_at: datetime
+    client_ip: str
+    status: int
+    outcome: str  # "accepted", "duplicate", "refused"
+    reason: str | None
+    body: str  # with the passphrase removed
+    bot_id: int | None = None
+    signal_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlState:
+    halted: bool = False
+    halted_by: str | None = None
+    halted_at: datetime | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class PaperAccountState:
+    """The paper broker's book, kept in the database through the PaperLedger port."""
+
+    account_id: str
+    currency: str
+    balance: Decimal
+    positions: dict[str, tuple[int, Decimal]] = field(default_factory=dict)  # symbol -> (signed qty, avg)

@@ -1,0 +1,1 @@
+"""The Quart app: webhook intake, JSON API, health."""
