@@ -1,0 +1,79 @@
+"""Read models for the front-ends: what a card, an embed or a JSON answer shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from trading.position import Entry
+from trading.records import ApprovalRecord, OrderRecord, SignalEdits, StoredSignal
+from trading.values import OrderType, PositionSide
+
+
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    bot_name: str
+    symbol: str
+    side: PositionSide | None
+    quantity: int
+    average_price: Decimal | None
+    entries: tuple[Entry, ...]
+    max_positions: int
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    last_price: Decimal | None  # None when no quote could be had
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class PnlView:
+    bot_name: str | None  # None: every bot
+    since: datetime | None  # None: all time
+    realized: Decimal
+    unrealized: Decimal | None
+    trades: int
+    wins: int
+    losses: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignalView:
+    signal: StoredSignal
+    orders: tuple[OrderRecord, ...]
+    approval: ApprovalRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalCard:
+    """Everything an approval card shows; built by the service, drawn by bot/."""
+
+    signal_id: int
+    bot_name: str
+    symbol: str
+    action: str  # the alert's action, e.g. "enter_long"
+    plan_summary: str  # "open", "add 2 of 3", "close", "reverse", "ignore", ...
+    ignored_reason: str | None
+    quantity: int  # contracts of the plan's main leg (0 when nothing to do)
+    order_type: OrderType
+    limit_price: Decimal | None
+    alert_price: Decimal
+    quote: Decimal | None  # the price a market order would pay now; None when unknown
+    drift_pct: Decimal | None  # (quote - alert price) / alert price x 100
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    risk_to_stop: Decimal | None  # money lost if the stop is hit, in `currency`
+    currency: str
+    position_before: str  # "flat", "long 1 @ 53210.5"
+    position_after: str
+    expires_at: datetime | None
+    state: str  # the signal's state
+    edits: SignalEdits | None
+    edited_by: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    outcome: str | None  # "filled 2 @ 53211.0", the error, "expired", ...
+    notes: tuple[str, ...] = ()
