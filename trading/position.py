@@ -101,6 +101,8 @@ class Position:
             return cls(symbol=symbol, multiplier=multiplier)
         if any(e.quantity <= 0 for e in entries):
             raise InvalidFill("every entry must hold at least one contract")
+        if any(e.price <= 0 for e in entries):
+            raise InvalidFill("every entry must have a positive price")
         avg = average_price if average_price is not None else _weighted_mean(entries)
         pos = cls(
             symbol=symbol,
