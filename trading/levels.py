@@ -1,0 +1,100 @@
+"""Stop-loss and take-profit levels: where they sit for an entry, and whether a quote hits them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from enum import StrEnum
+
+from trading.config import BotConfig
+from trading.market import Quote
+from trading.position import Position
+from trading.values import PositionSide
+
+_HUNDRED = Decimal(100)
+
+
+class ExitKind(StrEnum):
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+
+
+@dataclass(frozen=True, slots=True)
+class ExitTrigger:
+    kind: ExitKind  # which level was hit
+    level: Decimal  # the level as set on the position
+    price: Decimal  # the quote price that reached it (bid for a long, ask for a short)
+
+
+def levels_for_entry(
+    side: PositionSide,
+    entry_price: Decimal,
+    config: BotConfig,
+    signal_stop: Decimal | None,
+    signal_target: Decimal | None,
+    tick_size: Decimal | None = None,
+) -> tuple[Decimal | None, Decimal | None]:
+    """(stop, target) for a position entered at `entry_price` on `side`.
+
+    A level the alert (or the approver) gave wins and is kept exactly as given; otherwise it is
+    `stop_loss_pct` / `take_profit_pct` percent away from the entry, or None when the bot sets
+    no percentage. With `tick_size`, percentage levels are put on the tick grid.
+    """
+    if entry_price <= 0:
+        raise ValueError(f"entry price {entry_price} must be positive to place stop and target levels")
+    if tick_size is not None and tick_size <= 0:
+        raise ValueError(f"tick size {tick_size} must be positive")
+
+    stop = signal_stop
+    if stop is None and config.stop_loss_pct is not None:
+        raw = entry_price * (1 - side.sign * config.stop_loss_pct / _HUNDRED)
+        stop = _on_tick(raw, entry_price, tick_size)
+    target = signal_target
+    if target is None and config.take_profit_pct is not None:
+        raw = entry_price * (1 + side.sign * config.take_profit_pct / _HUNDRED)
+        # take_profit_pct may exceed 100, which puts a short's target at or below zero: a
+        # price that can never trade, so no target rather than a meaningless one.
+        target = _on_tick(raw, entry_price, tick_size) if raw > 0 else None
+    return stop, target
+
+
+def _on_tick(level: Decimal, entry_price: Decimal, tick_size: Decimal | None) -> Decimal:
+    # Rounded toward the entry, so the configured percentage is never exceeded (neither more
+    # risk than stop_loss_pct nor a target further than take_profit_pct); but a level that
+    # would land on the entry itself is rounded outward instead, since it would trigger at once.
+    if tick_size is None:
+        return level
+    below = level < entry_price
+    toward, away = (ROUND_CEILING, ROUND_FLOOR) if below else (ROUND_FLOOR, ROUND_CEILING)
+    snapped = (level / tick_size).to_integral_value(rounding=toward) * tick_size
+    if snapped == entry_price:
+        snapped = (level / tick_size).to_integral_value(rounding=away) * tick_size
+    return snapped
+
+
+def exit_trigger(position: Position, quote: Quote) -> ExitTrigger | None:
+    """The level `quote` hits on `position`, if any; the stop is reported when both are hit.
+
+    A long is closed by selling, so it is judged on the bid; a short on the ask. A side of the
+    quote that is not positive means no price there (an empty book) and never triggers.
+    """
+    if position.side is None or position.is_flat:
+        return None
+    stop, target = position.stop_loss, position.take_profit
+    if position.side is PositionSide.LONG:
+        price = quote.bid
+        if price <= 0:
+            return None
+        if stop is not None and price <= stop:
+            return ExitTrigger(ExitKind.STOP_LOSS, stop, price)
+        if target is not None and price >= target:
+            return ExitTrigger(ExitKind.TAKE_PROFIT, target, price)
+        return None
+    price = quote.ask
+    if price <= 0:
+        return None
+    if stop is not None and price >= stop:
+        return ExitTrigger(ExitKind.STOP_LOSS, stop, price)
+    if target is not None and price <= target:
+        return ExitTrigger(ExitKind.TAKE_PROFIT, target, price)
+    return None
