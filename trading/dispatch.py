@@ -1,0 +1,99 @@
+"""Hands events to the sinks after the commit that produced them.
+
+Each sink has its own queue and task: a sink that fails or hangs delays only itself.
+Failures are logged and retried with backoff; trading never waits on a sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+from trading.events import Event
+from trading.ports import Notifier
+
+log = logging.getLogger("signaldesk.events")
+
+
+class _SinkWorker:
+    def __init__(self, name: str, sink: Notifier, *, timeout: float, attempts: int, backoff: float) -> None:
+        self.name = name
+        self.sink = sink
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.timeout = timeout
+        self.attempts = attempts
+        self.backoff = backoff
+        self.task: asyncio.Task[None] | None = None
+        self.delivered = 0
+        self.failed = 0
+
+    async def run(self) -> None:
+        while True:
+            event = await self.queue.get()
+            try:
+                await self._deliver(event)
+            finally:
+                self.queue.task_done()
+
+    async def _deliver(self, event: Event) -> None:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await asyncio.wait_for(self.sink.publish(event), self.timeout)
+                self.delivered += 1
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a sink must never break trading
+                log.warning("sink %s failed on %s (try %d/%d): %r", self.name, event.kind, attempt, self.attempts, e)
+                if attempt < self.attempts:
+                    await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        self.failed += 1
+        log.error("sink %s gave up on %s after %d tries", self.name, event.kind, self.attempts)
+
+
+class EventBus:
+    def __init__(self, *, timeout: float = 10.0, attempts: int = 5, backoff: float = 0.5) -> None:
+        self._workers: dict[str, _SinkWorker] = {}
+        self._timeout = timeout
+        self._attempts = attempts
+        self._backoff = backoff
+        self.history: list[Event] = []  # the last events, for the web live feed and tests
+        self._history_limit = 500
+
+    def add_sink(self, name: str, sink: Notifier) -> None:
+        worker = _SinkWorker(name, sink, timeout=self._timeout, attempts=self._attempts, backoff=self._backoff)
+        self._workers[name] = worker
+        with contextlib.suppress(RuntimeError):  # no running loop yet: started by start()
+            worker.task = asyncio.get_running_loop().create_task(worker.run(), name=f"sink:{name}")
+
+    def start(self) -> None:
+        for name, worker in self._workers.items():
+            if worker.task is None:
+                worker.task = asyncio.get_running_loop().create_task(worker.run(), name=f"sink:{name}")
+
+    def publish(self, events: Iterable[Event]) -> None:
+        """Never blocks, never raises."""
+        for event in events:
+            log.info("%s", event.text())
+            self.history.append(event)
+            for worker in self._workers.values():
+                worker.queue.put_nowait(event)
+        if len(self.history) > self._history_limit:
+            del self.history[: -self._history_limit]
+
+    async def drain(self, seconds: float = 5.0) -> None:
+        """Wait (bounded) for queued events to be delivered, e.g. before shutdown."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await asyncio.gather(*(w.queue.join() for w in self._workers.values()))
+
+    async def close(self) -> None:
+        for worker in self._workers.values():
+            if worker.task:
+                worker.task.cancel()
+        for worker in self._workers.values():
+            if worker.task:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.task

@@ -1,0 +1,464 @@
+"""Executing one stored signal: plan, risk checks, orders, fills, position.
+
+Every step is its own transaction, so a crash between any two steps leaves a state the
+next run finishes from: a signal in `executing` has its order rows; an order that may
+have been sent (submitted / unknown) is looked up at the broker by client order id before
+anything is sent again; a fill the broker reported but we did not apply yet is applied
+from the order row (fill ids are unique, so nothing applies twice).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+
+from trading.engine import plan as plan_signal
+from trading.errors import BrokerRefusal
+from trading.events import (
+    BotStateChanged,
+    Event,
+    ExecutionFailed,
+    OrderFilled,
+    OrderPlaced,
+    PositionMismatch,
+    SignalIgnored,
+    SignalRefused,
+    StopMoved,
+    TradeClosed,
+)
+from trading.levels import levels_for_entry
+from trading.market import BrokerOrder, Instrument, OrderRequest, Quote
+from trading.orders import OrderStatus, client_order_id, from_broker, transition
+from trading.plan import Leg, LegKind
+from trading.ports import Broker, BrokerProvider, Clock, UnitOfWorkFactory
+from trading.position import Fill
+from trading.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
+from trading.risk import RiskContext, check_risk
+from trading.signals import SignalAction, SignalState
+from trading.values import OrderType
+
+log = logging.getLogger("signaldesk.execution")
+
+Checkpoint = Callable[[str], None]  # called at named points; the crash tests kill the process there
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    finished: bool  # the signal reached a final state (or was not ours to move)
+    retry_after: float | None = None  # seconds until the next try, when not finished
+    note: str = ""
+
+
+class Executor:
+    def __init__(
+        self,
+        uow_factory: UnitOfWorkFactory,
+        brokers: BrokerProvider,
+        clock: Clock,
+        publish: Callable[[list[Event]], None],
+        *,
+        checkpoint: Checkpoint | None = None,
+        retry_delay: float = 2.0,
+    ) -> None:
+        self._uow = uow_factory
+        self._brokers = brokers
+        self._clock = clock
+        self._publish = publish
+        self._checkpoint = checkpoint or (lambda _point: None)
+        self._retry_delay = retry_delay
+        self._instruments: dict[tuple[str, str], Instrument] = {}
+
+    # ------------------------------------------------------------------ instruments & quotes
+
+    async def instrument(self, broker: Broker, symbol: str) -> Instrument:
+        key = (broker.name, symbol)
+        cached = self._instruments.get(key)
+        if cached is not None:
+            return cached
+        instrument = await broker.get_instrument(symbol)
+        self._instruments[key] = instrument
+        async with self._uow() as uow:
+            await uow.instruments.upsert(instrument)
+            await uow.commit()
+        return instrument
+
+    def broker_for(self, bot: Bot) -> Broker:
+        return self._brokers(bot.config.broker_account.value)
+
+    # ------------------------------------------------------------------ the run
+
+    async def run(self, signal_id: int) -> RunResult:
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id)
+            bot = await uow.bots.get(stored.bot_id) if stored else None
+        if stored is None or bot is None:
+            return RunResult(True, note="no such signal")
+        if stored.state is SignalState.QUEUED:
+            started = await self._start(stored, bot)
+            if started is not None:
+                return started
+        elif stored.state is not SignalState.EXECUTING:
+            return RunResult(True, note=f"signal is {stored.state.value}")
+        return await self._drive(signal_id, bot)
+
+    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | None:
+        """Plan and check; on success the signal is `executing` with its order rows stored."""
+        broker = self.broker_for(bot)
+        signal = stored.signal
+        events: list[Event] = []
+        try:
+            instrument = await self.instrument(broker, bot.config.symbol)
+        except BrokerRefusal as e:
+            return await self._finish(stored, bot, SignalState.FAILED, f"instrument {bot.config.symbol}: {e}")
+        except Exception as e:
+            log.warning("signal %s: instrument look-up failed, will retry: %r", stored.id, e)
+            return RunResult(False, self._retry_delay, "instrument unavailable")
+
+        quote: Quote | None = None
+        if signal.action.is_entry:
+            _set_reference_price(broker, bot.config.symbol, signal.price)
+            try:
+                quote = await broker.get_quote(bot.config.symbol)
+            except Exception as e:
+                log.warning("signal %s: no quote for %s: %r", stored.id, bot.config.symbol, e)
+
+        now = self._clock.now()
+        async with self._uow() as uow:
+            current = await uow.signals.get(stored.id, for_update=True)
+            if current is None or current.state is not SignalState.QUEUED:
+                return RunResult(True, note="moved on meanwhile")
+            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
+            the_plan = plan_signal(bot.config, position, signal, instrument, current.edits)
+            if the_plan.is_ignore:
+                reason = the_plan.ignored or "nothing to do"
+                await uow.signals.set_state(stored.id, SignalState.IGNORED, cause="engine", at=now, reason=reason)
+                await uow.commit()
+                self._publish([SignalIgnored(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
+                return RunResult(True, note=reason)
+
+            control = await uow.control.get()
+            day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+            realized_today = await uow.trades.realized_since(bot.id, day_start)
+            verdict = check_risk(
+                RiskContext(
+                    config=bot.config,
+                    plan=the_plan,
+                    signal=signal,
+                    instrument=instrument,
+                    quote=quote,
+                    halted=control.halted,
+                    paused=bot.paused,
+                    needs_attention=bot.needs_attention,
+                    realized_today=realized_today,
+                )
+            )
+            if verdict.refused is not None:
+                if verdict.pause_bot:
+                    await uow.bots.set_paused(bot.id, True, verdict.refused)
+                await uow.signals.set_state(
+                    stored.id, SignalState.REFUSED, cause="risk", at=now, reason=verdict.refused
+                )
+                await uow.commit()
+                events.append(SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=verdict.refused))
+                if verdict.pause_bot:
+                    events.append(BotStateChanged(at=now, bot_name=bot.name, change="paused", reason=verdict.refused))
+                self._publish(events)
+                return RunResult(True, note=verdict.refused)
+
+            the_plan = verdict.plan
+            await uow.signals.set_state(
+                stored.id, SignalState.EXECUTING, cause="engine", at=now, reason=the_plan.summary or None
+            )
+            for index, leg in enumerate(the_plan.legs, start=1):
+                await uow.orders.add(_order_row(stored, bot, leg, index, current.edits, now))
+            await uow.commit()
+        self._checkpoint("order_stored")
+        return None
+
+    async def _drive(self, signal_id: int, bot: Bot) -> RunResult:
+        """Bring every order of an executing signal to a final, applied state, in leg order."""
+        broker = self.broker_for(bot)
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id)
+            orders = await uow.orders.list_for_signal(signal_id)
+        assert stored is not None
+        instrument = await self.instrument(broker, bot.config.symbol)
+        for row in sorted(orders, key=lambda o: o.leg_index):
+            settled = await self._settle(row, broker, stored)
+            if settled is None:
+                return RunResult(False, self._retry_delay, "order outcome unknown; will look it up")
+            order = await self._apply(settled, bot, instrument, stored)
+            if order.status is not OrderStatus.FILLED:
+                reason = _shortfall(order)
+                return await self._finish(stored, bot, SignalState.FAILED, reason)
+        return await self._complete(stored, bot, instrument)
+
+    async def _settle(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
+        """The order as the broker has it, final; None when that cannot be known yet."""
+        if order.status.is_final:
+            return order
+        if order.status is OrderStatus.NEW:
+            order = await self._save_order(replace(order, status=transition(order.status, OrderStatus.SUBMITTED)))
+            self._checkpoint("before_send")
+            return await self._send(order, broker, stored)
+        # submitted / unknown / partially filled: it may be at the broker; ask before sending again
+        try:
+            found = await broker.find_order(order.client_order_id)
+        except Exception as e:
+            log.warning("look-up of %s failed: %r", order.client_order_id, e)
+            return None
+        if found is None:
+            if order.status is OrderStatus.UNKNOWN:
+                order = await self._save_order(replace(order, status=transition(order.status, OrderStatus.SUBMITTED)))
+            log.info("order %s was never placed; sending it now", order.client_order_id)
+            return await self._send(order, broker, stored)
+        if not found.status.is_final:
+            try:
+                found = await broker.get_order(found.order_id)
+            except Exception as e:
+                log.warning("polling %s failed: %r", order.client_order_id, e)
+        order = await self._record_answer(order, found)
+        return order if order.status.is_final else None
+
+    async def _send(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
+        _set_reference_price(broker, order.symbol, stored.signal.price)
+        request = OrderRequest(
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity,
+            type=order.type,
+            limit_price=order.limit_price,
+            reduce_only=order.reduce_only,
+        )
+        try:
+            answer = await broker.place_order(request)
+        except BrokerRefusal as e:
+            now = self._clock.now()
+            await self._save_order(
+                replace(order, status=transition(order.status, OrderStatus.REJECTED), error=str(e), updated_at=now)
+            )
+            return replace(order, status=OrderStatus.REJECTED, error=str(e))
+        except Exception as e:
+            # Anything else may have reached the broker: keep the order as unknown, look it up next run.
+            log.warning("order %s outcome unknown: %r", order.client_order_id, e)
+            await self._save_order(
+                replace(order, status=transition(order.status, OrderStatus.UNKNOWN), error=str(e)[:500])
+            )
+            return None
+        self._checkpoint("order_answered")
+        order = await self._record_answer(order, answer)
+        return order if order.status.is_final else None
+
+    async def _record_answer(self, order: OrderRecord, answer: BrokerOrder) -> OrderRecord:
+        status = from_broker(answer.status)
+        if status is not order.status:
+            status = transition(order.status, status)
+        updated = replace(
+            order,
+            status=status,
+            broker_order_id=answer.order_id,
+            filled_quantity=answer.filled_quantity,
+            average_fill_price=answer.average_fill_price,
+            error=answer.reject_reason if status is OrderStatus.REJECTED else order.error,
+            updated_at=self._clock.now(),
+        )
+        await self._save_order(updated)
+        self._publish(
+            [
+                OrderPlaced(
+                    at=self._clock.now(),
+                    bot_name=None,
+                    signal_id=order.signal_id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    quantity=order.quantity,
+                    status=status.value,
+                )
+            ]
+        )
+        self._checkpoint("fill_recorded")
+        return updated
+
+    async def _save_order(self, order: OrderRecord) -> OrderRecord:
+        async with self._uow() as uow:
+            await uow.orders.update(order)
+            await uow.commit()
+        return order
+
+    async def _apply(self, order: OrderRecord, bot: Bot, instrument: Instrument, stored: StoredSignal) -> OrderRecord:
+        """Apply what the broker filled and we have not applied yet, with the trade it closed."""
+        delta = order.filled_quantity - order.applied_quantity
+        if delta <= 0 or order.average_fill_price is None:
+            return order
+        total_cost = order.average_fill_price * order.filled_quantity
+        price = (total_cost - order.applied_cost) / delta
+        now = self._clock.now()
+        fill = Fill(f"{order.client_order_id}:{order.filled_quantity}", order.side, delta, price, now)
+        events: list[Event] = []
+        async with self._uow() as uow:
+            position = await uow.positions.get(bot.id, order.symbol, multiplier=instrument.contract_multiplier)
+            applied = replace(order, applied_quantity=order.filled_quantity, applied_cost=total_cost, updated_at=now)
+            if await uow.positions.add_fill(bot.id, order.client_order_id, fill):
+                outcome = position.apply_fill(fill)
+                await uow.positions.save(bot.id, position)
+                if outcome.closed is not None:
+                    c = outcome.closed
+                    await uow.trades.add(
+                        TradeRecord(
+                            bot_id=bot.id,
+                            bot_name=bot.name,
+                            symbol=order.symbol,
+                            side=c.side,
+                            quantity=c.quantity,
+                            entry_price=c.entry_price,
+                            exit_price=c.exit_price,
+                            realized_pnl=c.realized_pnl,
+                            opened_at=c.opened_at,
+                            closed_at=c.closed_at,
+                            position_closed=c.position_closed,
+                            signal_id=stored.id,
+                            client_order_id=order.client_order_id,
+                        )
+                    )
+                    events.append(
+                        TradeClosed(
+                            at=now,
+                            bot_name=bot.name,
+                            signal_id=stored.id,
+                            symbol=order.symbol,
+                            side=c.side.value,
+                            quantity=c.quantity,
+                            entry_price=c.entry_price,
+                            exit_price=c.exit_price,
+                            realized_pnl=c.realized_pnl,
+                            currency=instrument.currency,
+                            position_closed=c.position_closed,
+                        )
+                    )
+                events.insert(
+                    0,
+                    OrderFilled(
+                        at=now,
+                        bot_name=bot.name,
+                        signal_id=stored.id,
+                        client_order_id=order.client_order_id,
+                        symbol=order.symbol,
+                        side=order.side.value,
+                        quantity=delta,
+                        price=price,
+                    ),
+                )
+            await uow.orders.update(applied)
+            await uow.commit()
+        self._publish(events)
+        return applied
+
+    async def _complete(self, stored: StoredSignal, bot: Bot, instrument: Instrument) -> RunResult:
+        now = self._clock.now()
+        events: list[Event] = []
+        signal = stored.signal
+        async with self._uow() as uow:
+            current = await uow.signals.get(stored.id, for_update=True)
+            if current is None or current.state is not SignalState.EXECUTING:
+                return RunResult(True)
+            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
+            moved = False
+            edits = current.edits
+            if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
+                position.stop_loss = position.average_price
+                moved = True
+            elif signal.action.is_entry and position.side is not None and position.average_price is not None:
+                stop, target = levels_for_entry(
+                    position.side,
+                    position.average_price,
+                    bot.config,
+                    (edits.stop_loss if edits and edits.stop_loss is not None else signal.stop_loss),
+                    (edits.take_profit if edits and edits.take_profit is not None else signal.take_profit),
+                    instrument.tick_size,
+                )
+                position.stop_loss, position.take_profit = stop, target
+                moved = stop is not None or target is not None
+            if moved:
+                await uow.positions.save(bot.id, position)
+                events.append(
+                    StopMoved(
+                        at=now,
+                        bot_name=bot.name,
+                        signal_id=stored.id,
+                        symbol=bot.config.symbol,
+                        stop_loss=position.stop_loss,
+                        take_profit=position.take_profit,
+                    )
+                )
+            await uow.signals.set_state(stored.id, SignalState.EXECUTED, cause="engine", at=now)
+            if signal.target_position is not None and signal.target_position != position.signed_quantity:
+                events.append(
+                    PositionMismatch(
+                        at=now,
+                        bot_name=bot.name,
+                        signal_id=stored.id,
+                        symbol=bot.config.symbol,
+                        ours=position.signed_quantity,
+                        theirs=signal.target_position,
+                        source="alert",
+                    )
+                )
+            await uow.commit()
+        self._publish(events)
+        return RunResult(True)
+
+    async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            await uow.signals.set_state(stored.id, state, cause="engine", at=now, reason=reason)
+            await uow.commit()
+        self._publish([ExecutionFailed(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
+        return RunResult(True, note=reason)
+
+
+def _order_row(
+    stored: StoredSignal, bot: Bot, leg: Leg, index: int, edits: SignalEdits | None, now: datetime
+) -> OrderRecord:
+    order_type = OrderType.MARKET
+    limit_price: Decimal | None = None
+    if leg.kind in (LegKind.OPEN, LegKind.ADD):
+        if edits is not None and edits.order_type is OrderType.LIMIT:
+            order_type, limit_price = OrderType.LIMIT, edits.limit_price or stored.signal.price
+        elif stored.signal.order_type is OrderType.LIMIT:
+            order_type, limit_price = OrderType.LIMIT, stored.signal.price
+    return OrderRecord(
+        signal_id=stored.id,
+        bot_id=bot.id,
+        client_order_id=client_order_id(stored.id, index),
+        leg_index=index,
+        leg_kind=leg.kind,
+        position_side=leg.position_side,
+        symbol=bot.config.symbol,
+        side=leg.side,
+        quantity=leg.quantity,
+        type=order_type,
+        limit_price=limit_price,
+        reduce_only=leg.reduce_only,
+        status=OrderStatus.NEW,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def _shortfall(order: OrderRecord) -> str:
+    what = f"order {order.client_order_id} ({order.leg_kind.value} {order.side.value} {order.quantity})"
+    if order.status is OrderStatus.REJECTED:
+        return f"{what} was rejected: {order.error or 'no reason given'}"
+    return f"{what} ended {order.status.value} with {order.filled_quantity} of {order.quantity} filled"
+
+
+def _set_reference_price(broker: Broker, symbol: str, price: Decimal) -> None:
+    """The paper broker fills at the alert's price when it has no quote source."""
+    setter = getattr(broker, "set_reference_price", None)
+    if callable(setter):
+        setter(symbol, price)

@@ -1,0 +1,92 @@
+"""Risk checks run after planning and before any order: pure, one verdict per plan.
+
+Reducing risk is always allowed: a halt, a pause or 'needs attention' refuses entries but
+lets closes through (a reversal keeps only its closing legs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from trading.config import BotConfig
+from trading.market import Instrument, Quote
+from trading.plan import Plan
+from trading.signals import Signal
+
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskContext:
+    config: BotConfig
+    plan: Plan
+    signal: Signal
+    instrument: Instrument
+    quote: Quote | None
+    halted: bool
+    paused: bool
+    needs_attention: bool
+    realized_today: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RiskVerdict:
+    plan: Plan  # the plan to execute (entries dropped when only closes are allowed)
+    refused: str | None = None
+    pause_bot: bool = False  # the daily loss limit was reached: the bot pauses itself
+
+
+def check_risk(ctx: RiskContext) -> RiskVerdict:
+    plan, config = ctx.plan, ctx.config
+    for leg in plan.legs:
+        if not ctx.instrument.is_valid_quantity(leg.quantity):
+            return RiskVerdict(
+                plan,
+                f"{leg.kind.value} of {leg.quantity} is outside {ctx.instrument.symbol}'s limits "
+                f"({ctx.instrument.min_quantity} to {ctx.instrument.max_quantity} contracts, "
+                f"step {ctx.instrument.quantity_step})",
+            )
+    if not ctx.instrument.trading_open and plan.legs:
+        return RiskVerdict(plan, f"the market for {ctx.instrument.symbol} is closed")
+    if not config.is_active:
+        return RiskVerdict(plan, f"bot {config.bot_name} is inactive (is_active = false)")
+    if not plan.is_entry:
+        return RiskVerdict(plan)
+
+    blocker = _entry_blocker(ctx)
+    if blocker is not None:
+        closes = tuple(leg for leg in plan.legs if leg.kind.reduces)
+        if closes and not blocker[1]:
+            note = f"entry dropped: {blocker[0]}; closing only"
+            return RiskVerdict(replace(plan, legs=closes, summary="close", notes=(*plan.notes, note)))
+        return RiskVerdict(plan, blocker[0], pause_bot=blocker[1])
+    return RiskVerdict(plan)
+
+
+def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
+    """Why no new entry may be made now, and whether the bot must pause itself."""
+    config = ctx.config
+    if ctx.halted:
+        return "trading is halted: no new entries until /resume-all", False
+    if ctx.paused:
+        return f"bot {config.bot_name} is paused: no new entries until /resume", False
+    if ctx.needs_attention:
+        return f"bot {config.bot_name} needs attention (position mismatch): no new entries until /resume", False
+    if config.max_daily_loss is not None and ctx.realized_today <= -config.max_daily_loss:
+        return (
+            f"daily loss limit reached: realized {ctx.realized_today} today, limit {config.max_daily_loss}; "
+            f"bot {config.bot_name} paused",
+            True,
+        )
+    if config.max_slippage_pct is not None and ctx.quote is not None and ctx.signal.price > 0:
+        entry_leg = next(leg for leg in ctx.plan.legs if not leg.kind.reduces)
+        now = ctx.quote.price_for(entry_leg.side)
+        drift = abs(now - ctx.signal.price) / ctx.signal.price * _HUNDRED
+        if drift > config.max_slippage_pct:
+            return (
+                f"price moved {drift:.2f}% from the alert's {ctx.signal.price} to {now} "
+                f"(max_slippage_pct {config.max_slippage_pct})",
+                False,
+            )
+    return None
