@@ -111,9 +111,9 @@ class Executor:
         events: list[Event] = []
         try:
             instrument = await self.instrument(broker, bot.config.symbol)
-        except BrokerRefusal as e:
-            return await self._finish(stored, bot, SignalState.FAILED, f"instrument {bot.config.symbol}: {e}")
         except Exception as e:
+            if _is_refusal(e):
+                return await self._finish(stored, bot, SignalState.FAILED, f"instrument {bot.config.symbol}: {e}")
             log.warning("signal %s: instrument look-up failed, will retry: %r", stored.id, e)
             return RunResult(False, self._retry_delay, "instrument unavailable")
 
@@ -236,19 +236,19 @@ class Executor:
         )
         try:
             answer = await broker.place_order(request)
-        except BrokerRefusal as e:
+        except Exception as e:
+            if not _is_refusal(e):
+                # Anything else may have reached the broker: keep the order as unknown, look it up next run.
+                log.warning("order %s outcome unknown: %r", order.client_order_id, e)
+                await self._save_order(
+                    replace(order, status=transition(order.status, OrderStatus.UNKNOWN), error=str(e)[:500])
+                )
+                return None
             now = self._clock.now()
             await self._save_order(
                 replace(order, status=transition(order.status, OrderStatus.REJECTED), error=str(e), updated_at=now)
             )
             return replace(order, status=OrderStatus.REJECTED, error=str(e))
-        except Exception as e:
-            # Anything else may have reached the broker: keep the order as unknown, look it up next run.
-            log.warning("order %s outcome unknown: %r", order.client_order_id, e)
-            await self._save_order(
-                replace(order, status=transition(order.status, OrderStatus.UNKNOWN), error=str(e)[:500])
-            )
-            return None
         self._checkpoint("order_answered")
         order = await self._record_answer(order, answer)
         return order if order.status.is_final else None
@@ -455,6 +455,11 @@ def _shortfall(order: OrderRecord) -> str:
     if order.status is OrderStatus.REJECTED:
         return f"{what} was rejected: {order.error or 'no reason given'}"
     return f"{what} ended {order.status.value} with {order.filled_quantity} of {order.quantity} filled"
+
+
+def _is_refusal(e: Exception) -> bool:
+    """The broker answered and did nothing: a BrokerRefusal, or any adapter error marked final."""
+    return isinstance(e, BrokerRefusal) or getattr(e, "retryable", None) is False
 
 
 def _set_reference_price(broker: Broker, symbol: str, price: Decimal) -> None:

@@ -57,6 +57,7 @@ class Desk(DeskAPI):
         self._publish = publish
         self.executor = executor
         self.wake: Callable[[int], None] = wake or (lambda _sid: None)
+        self.checkpoint: Callable[[str], None] = lambda _point: None  # crash-test hook
         # One signal at a time per bot, in arrival order (asyncio.Lock is FIFO).
         self._bot_locks: dict[int, asyncio.Lock] = {}
 
@@ -197,6 +198,7 @@ class Desk(DeskAPI):
             ]
         )
         if decision is Decision.APPROVED:
+            self.checkpoint("approved")
             self.wake(signal_id)
             return ActionResult(True, f"signal #{signal_id} approved by {actor.name}; executing", signal=updated)
         return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}", signal=updated)
