@@ -1,0 +1,760 @@
+"""TradingView alert bodies -> Signal, with errors that tell the sender exactly what to fix.
+
+The three accepted shapes are described in DESIGN.md "Alerts accepted". This runs on every
+webhook, so it decodes once, parses JSON once and only scans for placeholders when the text
+holds "{{" at all.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, NoReturn
+
+from trading.signals import AlertShape, Signal, SignalAction
+from trading.values import OrderSide, OrderType, PositionSide
+
+__all__ = ["AlertError", "parse_alert", "redact_body"]
+
+
+class AlertError(ValueError):
+    """An alert body that cannot become a signal.
+
+    `status` is the HTTP answer (400 when the body is not JSON text at all, 422 when it is
+    but says something unusable), `code` a stable machine word, `field` the field at fault.
+    """
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.field = field
+        self.message = message
+
+
+_RSI_ACTIONS: dict[str, SignalAction] = {
+    "RSI_LONG_ENTRY": SignalAction.ENTER_LONG,
+    "RSI_SHORT_ENTRY": SignalAction.ENTER_SHORT,
+    "RSI_CLOSE_LONG": SignalAction.CLOSE_LONG,
+    "RSI_CLOSE_SHORT": SignalAction.CLOSE_SHORT,
+}
+_ORDER_ACTIONS: dict[str, OrderSide] = {"BUY": OrderSide.BUY, "SELL": OrderSide.SELL}
+_ACCEPTED_ACTIONS = ", ".join([*_RSI_ACTIONS, "buy", "sell"])
+
+# TradingView placeholders: {{close}}, {{strategy.order.action}}, {{plot_0}}, {{plot("RSI")}}.
+# Kept this narrow so ordinary braces in a broken body are not mistaken for one.
+# Inside a JSON string the quotes of plot("RSI") arrive escaped, hence the optional backslashes.
+_PLACEHOLDER = re.compile(r'\{\{\s*([A-Za-z_][\w.]{0,100}(?:\(\\?"[^"{}\\]*\\?"\))?)\s*\}\}')
+# The key just before a position in a (possibly invalid) JSON text: `"price": ` or `"time": "abc`.
+_KEY_BEFORE = re.compile(r'"((?:[^"\\]|\\.){1,100})"\s*:\s*"?[^"{}\[\],:]*$')
+# Plain decimal notation only: Decimal() alone would also take "1_000", " NaN" and "Infinity".
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_TP = re.compile(r"tp(\d+)")
+
+# Bounds that no real alert comes near; they keep absurd values (1e999999) away from integer
+# conversion and the database instead of failing somewhere less clear.
+_MAX_ADJUSTED_EXPONENT = 14  # numbers below 1e15
+_MAX_QUANTITY = 1_000_000
+_MAX_ID_LENGTH = 200
+_MAX_SHOWN = 40  # characters of a bad value quoted back in an error
+
+_STRATEGY_ALIASES: dict[str, tuple[str, ...]] = {
+    "action": ("strategy.order.action",),
+    "contracts": ("strategy.order.contracts",),
+    "id": ("strategy.order.id",),
+    "market_position": ("strategy.market_position",),
+    "market_position_size": ("strategy.market_position_size",),
+    "position_size": ("strategy.position_size",),
+    "prev_market_position": ("strategy.prev_market_position",),
+    "prev_market_position_size": ("strategy.prev_market_position_size",),
+}
+_STRATEGY_FIELDS = ("market_position", "position_size", "market_position_size")
+_EXTRAS = ("exchange", "subaccount", "chart_url")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECONDS_LIMIT = Decimal("1e11")  # below this an epoch number is seconds (year 5138), above it milliseconds
+
+
+def parse_alert(body: bytes, content_type: str | None) -> Signal:
+    """The signal an alert body asks for, or AlertError saying what is wrong with it.
+
+    `content_type` is not used to decide anything: TradingView sends a JSON message as
+    text/plain unless it happens to parse it, so the body is judged on its own.
+    """
+    del content_type
+    text = _decode(body)
+    has_braces = "{{" in text
+    try:
+        data = json.loads(
+            text,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=Decimal,  # NaN / Infinity, refused later by name of field
+            object_pairs_hook=_no_duplicate_keys,
+        )
+    except _DuplicateKeyError as e:
+        if has_braces:
+            _raise_if_placeholder(text, None)
+        raise AlertError(
+            422, "bad_field", f'field "{e.key}" appears twice in the alert; send each field once', e.key
+        ) from None
+    except (ValueError, RecursionError) as e:
+        # Checked before calling it "not JSON": `"price": {{close}}` is invalid JSON only
+        # because TradingView left the placeholder, and that is what the sender must fix.
+        if has_braces:
+            _raise_if_placeholder(text, None)
+        raise AlertError(400, "not_json", _not_json_message(text, e)) from None
+    if has_braces:
+        _raise_if_placeholder(text, data)
+    if not isinstance(data, dict):
+        raise AlertError(
+            422,
+            "bad_field",
+            f"the body is JSON but {_json_kind(data)}, not an object; the alert message must be a JSON "
+            'object such as {"action": "RSI_LONG_ENTRY", "price": 53210.5}',
+        )
+    return _signal_from(_Fields(data))
+
+
+def redact_body(body: bytes) -> str:
+    """The body as text for the webhook log, with every passphrase value replaced by "***".
+
+    Never raises: a log line must not be able to break the intake.
+    """
+    try:
+        text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
+        # The regex keeps the sender's own formatting, which is what one wants to read when an
+        # alert went wrong. For a JSON body the result is parsed again to prove it caught every
+        # passphrase (a key may be spelled with \u escapes, a value may be a list); if it did
+        # not, the parsed body is written out masked instead.
+        redacted = _PASSPHRASE_TEXT.sub(_mask_match, text)
+        try:
+            original = json.loads(text)
+        except (ValueError, RecursionError):
+            return redacted
+        try:
+            checked = json.loads(redacted)
+        except (ValueError, RecursionError):
+            checked = None
+        if checked is None or _holds_clear_passphrase(checked):
+            return json.dumps(_masked(original), ensure_ascii=False)
+        return redacted
+    except Exception:
+        return "<alert body not shown: it could not be redacted>"
+
+
+# ---------------------------------------------------------------------------------------------
+# decoding and placeholders
+
+
+def _decode(body: bytes) -> str:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise AlertError(
+            400,
+            "not_utf8",
+            f"the body is not UTF-8 text (invalid byte at position {e.start}); send the alert message as UTF-8 JSON",
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys silently; with two prices that is a guess on money.
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _raise_if_placeholder(text: str, data: Any) -> None:
+    match = _PLACEHOLDER.search(text)
+    if match is None:
+        return
+    placeholder = match.group(0).replace('\\"', '"')
+    field = _field_holding(data, placeholder) if data is not None else None
+    if field is None:
+        before = _KEY_BEFORE.search(text, max(0, match.start() - 200), match.start())
+        field = before.group(1) if before else None
+    others = sorted({m.group(0).replace('\\"', '"') for m in _PLACEHOLDER.finditer(text, match.end())} - {placeholder})
+    also = f" (also unreplaced: {', '.join(others)})" if others else ""
+    where = f'field "{field}" still holds' if field else "the body still holds"
+    raise AlertError(
+        422,
+        "unreplaced_placeholder",
+        f"{where} the TradingView placeholder {placeholder}: TradingView did not replace it; "
+        f"check the alert message{also}",
+        field,
+    )
+
+
+def _field_holding(data: Any, placeholder: str, prefix: str = "") -> str | None:
+    if isinstance(data, dict):
+        items: Iterator[tuple[str, Any]] = iter(data.items())
+    elif isinstance(data, list):
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        return None
+    for key, value in items:
+        path = f"{prefix}.{key}" if prefix else key
+        if placeholder in key:
+            return path
+        if isinstance(value, str):
+            if placeholder in value:
+                return path
+        elif isinstance(value, dict | list):
+            found = _field_holding(value, placeholder, path)
+            if found is not None:
+                return found
+    return None
+
+
+def _not_json_message(text: str, error: BaseException) -> str:
+    hint = 'the alert message must be a JSON object such as {"action": "RSI_LONG_ENTRY", "price": 53210.5}'
+    if not text.strip():
+        return f"the body is empty; {hint}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"the body is not JSON ({error.msg} at line {error.lineno} column {error.colno}); {hint}"
+    if isinstance(error, RecursionError):
+        return f"the body is not usable JSON (nested too deeply); {hint}"
+    return f"the body is not JSON; {hint}"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Decimal):
+        return "a number"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    return "null"
+
+
+# ---------------------------------------------------------------------------------------------
+# field access
+
+
+def _show(value: Any) -> str:
+    shown = repr(value) if isinstance(value, str) else str(value) if isinstance(value, Decimal) else _json_kind(value)
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
+
+
+class _Fields:
+    """The alert's fields, looked up by name regardless of case and surrounding spaces.
+
+    TradingView messages are typed by hand ("Long SL", "price "), so an exact-case lookup
+    would turn a harmless spelling into a silently missing stop.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._values: dict[str, tuple[str, Any]] = {}
+        for key, value in data.items():
+            norm = key.strip().lower()
+            if norm in self._values:
+                raise AlertError(
+                    422,
+                    "bad_field",
+                    f'fields "{self._values[norm][0]}" and "{key}" name the same thing; send it once',
+                    key,
+                )
+            self._values[norm] = (key, value)
+        for name, aliases in _STRATEGY_ALIASES.items():
+            for alias in aliases:
+                if alias in self._values:
+                    if name in self._values:
+                        raise AlertError(
+                            422,
+                            "bad_field",
+                            f'fields "{self._values[name][0]}" and "{self._values[alias][0]}" name the same '
+                            "thing; send it once",
+                            name,
+                        )
+                    self._values[name] = self._values.pop(alias)
+
+    def has(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def get(self, name: str) -> Any:
+        entry = self._values.get(name.lower())
+        return None if entry is None else entry[1]
+
+    def label(self, name: str) -> str:
+        """The field's name as the sender spelled it, for error messages."""
+        entry = self._values.get(name.lower())
+        return name if entry is None else entry[0]
+
+    def text(self, name: str) -> str | None:
+        value = self.get(name)
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return value.strip()
+        if isinstance(value, Decimal | int) and not isinstance(value, bool):
+            return str(value)
+        raise AlertError(422, "bad_field", f'field "{self.label(name)}" must be text, not {_json_kind(value)}', name)
+
+    def decimal(self, name: str) -> Decimal | None:
+        """The field as a finite Decimal (from a JSON number or a string), None when absent or null."""
+        value = self.get(name)
+        if value is None:
+            return None
+        label = self.label(name)
+        if isinstance(value, bool) or not isinstance(value, Decimal | str):
+            _bad_number(label, f"must be a number, not {_json_kind(value)}")
+        if isinstance(value, str):
+            raw = value.strip().replace("\u2212", "-")
+            if not raw:
+                _bad_number(label, "is empty; it must be a number")
+            if not _NUMBER.fullmatch(raw):
+                _bad_number(label, f"is {_show(value)}, not a number")
+            try:
+                number = Decimal(raw)
+            except InvalidOperation:
+                _bad_number(label, f"is {_show(value)}, not a number")
+        else:
+            number = value
+        if not number.is_finite():
+            _bad_number(label, f"is {number}, not a finite number")
+        if number != 0 and number.adjusted() > _MAX_ADJUSTED_EXPONENT:
+            _bad_number(label, f"is {_show(value)}, too large to be real")
+        return number
+
+    def positive(self, name: str) -> Decimal | None:
+        number = self.decimal(name)
+        if number is not None and number <= 0:
+            _bad_number(self.label(name), f"is {number}; it must be above zero")
+        return number
+
+    def contracts(self, name: str, *, allow_zero: bool = False, signed: bool = False) -> int | None:
+        """A whole number of contracts: "2", 2 and 2.0 are fine, 2.5 is not."""
+        number = self.decimal(name)
+        if number is None:
+            return None
+        label = self.label(name)
+        if number != number.to_integral_value():
+            _bad_number(label, f"is {number}; it must be a whole number of contracts")
+        if abs(number) > _MAX_QUANTITY:
+            _bad_number(label, f"is {number}, more than {_MAX_QUANTITY} contracts")
+        count = int(number)
+        if count < 0 and not signed:
+            _bad_number(label, f"is {count}; it must not be negative")
+        if count == 0 and not allow_zero:
+            _bad_number(label, "is 0; it must be at least 1 contract")
+        return count
+
+
+def _bad_number(label: str, problem: str) -> NoReturn:
+    raise AlertError(422, "bad_number", f'field "{label}" {problem}', label)
+
+
+def _missing(name: str, why: str = "") -> NoReturn:
+    raise AlertError(422, "missing_field", f'field "{name}" is missing{why}', name)
+
+
+# ---------------------------------------------------------------------------------------------
+# shapes
+
+
+def _signal_from(fields: _Fields) -> Signal:
+    raw_action = fields.get("action")
+    if raw_action is None:
+        _missing("action", f"; it must be one of {_ACCEPTED_ACTIONS}")
+    if not isinstance(raw_action, str):
+        raise AlertError(
+            422,
+            "unknown_action",
+            f'field "action" must be text, one of {_ACCEPTED_ACTIONS}; got {_json_kind(raw_action)}',
+            "action",
+        )
+    action_word = raw_action.strip()
+    if not action_word:
+        _missing("action", f" (it is empty); it must be one of {_ACCEPTED_ACTIONS}")
+    upper = action_word.upper()
+
+    builder: Callable[[_Fields, str], dict[str, Any]]
+    if upper in _RSI_ACTIONS:
+        builder = _rsi
+    elif upper in _ORDER_ACTIONS:
+        # A strategy alert states the position it leaves, which is more exact than a message
+        # word, so its fields win when both are present.
+        builder = _strategy if any(fields.has(f) for f in _STRATEGY_FIELDS) else _order_message
+    else:
+        raise AlertError(
+            422,
+            "unknown_action",
+            f'field "action" is {_show(raw_action)}, which is not an action signaldesk knows; '
+            f"use one of {_ACCEPTED_ACTIONS}",
+            "action",
+        )
+
+    price = fields.positive("price")
+    if price is None:
+        _missing("price", "; every alert needs the price it fired at (e.g. {{close}})")
+    parts = builder(fields, action_word)
+    action: SignalAction = parts["action"]
+    _check_levels(parts["shape"], action, price, parts.get("stop_loss"), parts.get("take_profit"))
+    return Signal(
+        price=price,
+        time=_time(fields),
+        ticker=fields.text("ticker") or None,
+        alert_id=_alert_id(fields),
+        passphrase=_passphrase(fields),
+        extras={name: text for name in _EXTRAS if (text := fields.text(name))},
+        **parts,
+    )
+
+
+def _rsi(fields: _Fields, word: str) -> dict[str, Any]:
+    rsi = fields.decimal("rsi")
+    if rsi is not None and not 0 <= rsi <= 100:
+        _bad_number(fields.label("rsi"), f"is {rsi}; an RSI lies between 0 and 100")
+    return {
+        "action": _RSI_ACTIONS[word.upper()],
+        "shape": AlertShape.RSI,
+        "message": word,
+        "quantity": fields.contracts("quantity"),
+        "stop_loss": fields.positive("stop_loss"),
+        "take_profit": fields.positive("take_profit"),
+        "rsi": rsi,
+    }
+
+
+def _order_message(fields: _Fields, word: str) -> dict[str, Any]:
+    side = _ORDER_ACTIONS[word.upper()]
+    raw = fields.text("message")
+    if raw is None or not raw:
+        _missing(
+            "message",
+            f'; with action "{word}" it must say entry, exit, tpN or …breakeven '
+            "(or send market_position / position_size for a strategy alert)",
+        )
+    message = raw.lower()
+    parts: dict[str, Any] = {"shape": AlertShape.ORDER_MESSAGE, "message": raw, "order_type": _order_type(fields)}
+    tp = _TP.match(message)
+    if message == "entry":
+        entering = side.opens
+        prefix = "long" if entering is PositionSide.LONG else "short"
+        parts |= {
+            "action": SignalAction.enter(entering),
+            "stop_loss": fields.positive(f"{prefix} SL"),
+            "take_profit": fields.positive(f"{prefix} TP"),
+        }
+    elif message == "exit":
+        parts["action"] = SignalAction.CLOSE
+    elif message.endswith("breakeven"):
+        parts["action"] = SignalAction.BREAKEVEN
+        if tp is not None:
+            parts["reduce_pct"] = _tp_close(fields)
+    elif tp is not None and tp.end() == len(message):
+        pct = _tp_close(fields)
+        if pct is None:
+            _missing("tp Close", f' (message "{raw}" takes a percentage off the position, and says how much)')
+        parts |= {"action": SignalAction.REDUCE, "reduce_pct": pct}
+    else:
+        raise AlertError(
+            422,
+            "unknown_action",
+            f'field "message" is {_show(raw)}, which is not a message signaldesk knows; '
+            "use entry, exit, tp1, tp2, … or a message ending in breakeven",
+            "message",
+        )
+    return parts
+
+
+def _tp_close(fields: _Fields) -> Decimal | None:
+    value = fields.get("tp Close")
+    if isinstance(value, str) and value.strip().endswith("%"):
+        # "50%" is how people write a percentage; the number is what counts.
+        pct = _Fields({"tp Close": value.strip()[:-1]}).decimal("tp Close")
+    else:
+        pct = fields.decimal("tp Close")
+    if pct is not None and not 0 < pct <= 100:
+        _bad_number(fields.label("tp Close"), f"is {pct}; it must be a percentage above 0 and at most 100")
+    return pct
+
+
+def _order_type(fields: _Fields) -> OrderType:
+    word = fields.text("type")
+    if word is None or not word:
+        return OrderType.MARKET
+    try:
+        return OrderType(word.lower())
+    except ValueError:
+        raise AlertError(
+            422, "bad_field", f'field "{fields.label("type")}" is {_show(word)}; it must be market or limit', "type"
+        ) from None
+
+
+def _strategy(fields: _Fields, word: str) -> dict[str, Any]:
+    order_side = _ORDER_ACTIONS[word.upper()]
+    contracts = fields.contracts("contracts")
+    target_side, target_size = _target(fields, contracts)
+    parts: dict[str, Any] = {"shape": AlertShape.STRATEGY, "message": word}
+    if target_side is None:
+        return parts | {"action": SignalAction.CLOSE, "target_position": 0}
+    parts["target_position"] = target_side.sign * target_size
+
+    prev_side = _position_word(fields, "prev_market_position")
+    if prev_side is target_side:
+        prev_size = fields.contracts("prev_market_position_size", allow_zero=True)
+        if prev_size is not None and prev_size != target_size:
+            if target_size > prev_size:
+                action, quantity = SignalAction.enter(target_side), target_size - prev_size
+            else:
+                action, quantity = SignalAction.REDUCE, prev_size - target_size
+        elif prev_size is not None:
+            raise AlertError(
+                422,
+                "bad_field",
+                f"position_size {target_size} equals prev_market_position_size {prev_size}: "
+                "the alert says the position did not change",
+                "position_size",
+            )
+        else:
+            # Without the previous size only the order's own side and contracts say what changed.
+            if contracts is None:
+                _missing(
+                    "prev_market_position_size",
+                    " (or contracts); without it the change to the position cannot be worked out",
+                )
+            adding = order_side is target_side.opening_order_side
+            action, quantity = (SignalAction.enter(target_side) if adding else SignalAction.REDUCE), contracts
+    elif prev_side is None and not fields.has("prev_market_position") and order_side is target_side.closing_order_side:
+        # No previous position given and the order closes part of the target side: it reduced,
+        # and entering `target_size` here would add to the position instead of taking off.
+        if contracts is None:
+            _missing("contracts", " (the order reduced the position and the alert does not say by how much)")
+        action, quantity = SignalAction.REDUCE, contracts
+    else:
+        # From flat, from the opposite side or from an unknown one: enter the target size;
+        # the engine closes an opposite position first.
+        action, quantity = SignalAction.enter(target_side), target_size
+
+    expected = target_side.opening_order_side if action.is_entry else target_side.closing_order_side
+    if order_side is not expected:
+        raise AlertError(
+            422,
+            "bad_field",
+            f'field "action" is {_show(word)}, but the alert says the {target_side.value} position goes to '
+            f"{target_size} contracts, which needs a {expected.value}; check the alert's strategy fields",
+            "action",
+        )
+    return parts | {"action": action, "quantity": quantity}
+
+
+def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None, int]:
+    """The side and size the strategy says it holds after this order (None when flat)."""
+    side = _position_word(fields, "market_position")
+    stated = fields.has("market_position")
+    signed = fields.contracts("position_size", allow_zero=True, signed=True)
+    absolute = fields.contracts("market_position_size", allow_zero=True)
+    if signed is not None and absolute is not None and abs(signed) != absolute:
+        raise AlertError(
+            422,
+            "bad_field",
+            f"position_size {signed} and market_position_size {absolute} disagree",
+            "position_size",
+        )
+    size = absolute if absolute is not None else (abs(signed) if signed is not None else None)
+
+    if stated and side is None:  # "flat"
+        if size:
+            raise AlertError(
+                422,
+                "bad_field",
+                f"market_position is flat but the position size is {size}; the alert contradicts itself",
+                "market_position",
+            )
+        return None, 0
+    if side is None:
+        # No market_position: the sign of position_size tells the side.
+        if signed is None:
+            if absolute == 0:
+                return None, 0
+            _missing("position_size", " (or market_position); a strategy alert must say which side it holds")
+        if signed == 0:
+            return None, 0
+        return (PositionSide.LONG if signed > 0 else PositionSide.SHORT), abs(signed)
+    if signed is not None and signed < 0 and side is PositionSide.LONG:
+        # A positive size with "short" is allowed: {{strategy.market_position_size}} is unsigned
+        # and is often sent as position_size. A negative one can only mean short.
+        raise AlertError(
+            422,
+            "bad_field",
+            f"market_position is long but position_size is {signed}; the alert contradicts itself",
+            "position_size",
+        )
+    if size is None:
+        if contracts is None:
+            _missing("position_size", " (or contracts); the alert must say how many contracts it holds")
+        size = contracts
+    if size == 0:
+        raise AlertError(
+            422,
+            "bad_field",
+            f"market_position is {side.value} but the position size is 0; the alert contradicts itself",
+            "position_size",
+        )
+    return side, size
+
+
+def _position_word(fields: _Fields, name: str) -> PositionSide | None:
+    """long / short as a side, flat as None; anything else is refused."""
+    word = fields.text(name)
+    if word is None:
+        return None
+    lowered = word.lower()
+    if lowered == "flat":
+        return None
+    if lowered in ("long", "short"):
+        return PositionSide(lowered)
+    raise AlertError(
+        422, "bad_field", f'field "{fields.label(name)}" is {_show(word)}; it must be long, short or flat', name
+    )
+
+
+def _check_levels(
+    shape: AlertShape, action: SignalAction, price: Decimal, stop: Decimal | None, target: Decimal | None
+) -> None:
+    # The engine keeps an alert's levels exactly as given, so a stop on the wrong side of the
+    # entry would close the position on the first quote; better to refuse the alert now.
+    side = action.entry_side
+    if side is None:
+        return
+    if shape is AlertShape.ORDER_MESSAGE:
+        stop_name, target_name = f"{side.value} SL", f"{side.value} TP"
+    else:
+        stop_name, target_name = "stop_loss", "take_profit"
+    below, above = ("below", "above") if side is PositionSide.LONG else ("above", "below")
+    if stop is not None and (stop - price) * side.sign >= 0:
+        raise AlertError(
+            422,
+            "bad_field",
+            f'field "{stop_name}" is {stop}; a {side.value} stop must be {below} the price {price}',
+            stop_name,
+        )
+    if target is not None and (target - price) * side.sign <= 0:
+        raise AlertError(
+            422,
+            "bad_field",
+            f'field "{target_name}" is {target}; a {side.value} target must be {above} the price {price}',
+            target_name,
+        )
+
+
+def _alert_id(fields: _Fields) -> str | None:
+    value = fields.text("id")
+    if not value:
+        return None
+    if len(value) > _MAX_ID_LENGTH:
+        raise AlertError(
+            422, "bad_field", f'field "{fields.label("id")}" is longer than {_MAX_ID_LENGTH} characters', "id"
+        )
+    return value
+
+
+def _passphrase(fields: _Fields) -> str | None:
+    value = fields.get("passphrase")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    # The value itself is never quoted back: it is (or is near) a secret.
+    raise AlertError(422, "bad_field", f'field "passphrase" must be text, not {_json_kind(value)}', "passphrase")
+
+
+# ---------------------------------------------------------------------------------------------
+# time
+
+
+def _time(fields: _Fields) -> datetime | None:
+    value = fields.get("time")
+    if value is None:
+        return None
+    label = fields.label("time")
+    if isinstance(value, bool) or not isinstance(value, Decimal | str):
+        _bad_time(label, f"must be an ISO-8601 time or epoch milliseconds, not {_json_kind(value)}")
+    if isinstance(value, str):
+        raw = value.strip()
+        if not raw:
+            _bad_time(label, "is empty")
+        if _NUMBER.fullmatch(raw):
+            return _from_epoch(Decimal(raw), label, value)
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            _bad_time(label, f"is {_show(value)}, not an ISO-8601 time (2023-01-01T12:34:56Z) or epoch milliseconds")
+        # TradingView's {{timenow}} is UTC; a time without an offset is read as UTC too.
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
+    return _from_epoch(value, label, value)
+
+
+def _from_epoch(number: Decimal, label: str, shown: Any) -> datetime:
+    if not number.is_finite() or number < 0:
+        _bad_time(label, f"is {_show(shown)}, not a time")
+    try:
+        if number < _SECONDS_LIMIT:
+            return _EPOCH + timedelta(seconds=float(number))
+        return _EPOCH + timedelta(milliseconds=float(number))
+    except (OverflowError, ValueError):
+        _bad_time(label, f"is {_show(shown)}, too far in the future to be a time")
+
+
+def _bad_time(label: str, problem: str) -> NoReturn:
+    raise AlertError(422, "bad_time", f'field "{label}" {problem}', label)
+
+
+# ---------------------------------------------------------------------------------------------
+# redaction
+
+# Starts with the literal word so the scan is linear: a leading run of "any key character"
+# made a 64 KiB body without delimiters take half a minute. A key such as "my_passphrase"
+# still matches from its "passphrase" part.
+_PASSPHRASE_TEXT = re.compile(
+    r"""(?P<key>passphrase[^"'\s,{}:=]{0,40}["']?\s{0,20}[:=]\s{0,20})"""
+    r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^,}&;\r\n]+)""",
+    re.IGNORECASE,
+)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    value = match.group("value")
+    quote = value[0] if value[0] in "\"'" else ""
+    return f"{match.group('key')}{quote}***{quote}"
+
+
+def _holds_clear_passphrase(data: Any) -> bool:
+    if isinstance(data, dict):
+        return any(
+            ("passphrase" in key.lower() and value != "***") or _holds_clear_passphrase(value)
+            for key, value in data.items()
+        )
+    if isinstance(data, list):
+        return any(_holds_clear_passphrase(v) for v in data)
+    return False
+
+
+def _masked(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: "***" if "passphrase" in k.lower() else _masked(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_masked(v) for v in data]
+    return data
