@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
@@ -178,15 +178,11 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _raise_if_placeholder(text: str, data: Any) -> None:
-    match = _PLACEHOLDER.search(text)
-    if match is None:
+    found = _placeholders_in_data(data) if data is not None else _placeholders_in_text(text)
+    if not found:
         return
-    placeholder = match.group(0).replace('\\"', '"')
-    field = _field_holding(data, placeholder) if data is not None else None
-    if field is None:
-        before = _KEY_BEFORE.search(text, max(0, match.start() - 200), match.start())
-        field = before.group(1) if before else None
-    others = sorted({m.group(0).replace('\\"', '"') for m in _PLACEHOLDER.finditer(text, match.end())} - {placeholder})
+    placeholder, field = found[0]
+    others = sorted({p for p, _ in found[1:]} - {placeholder})
     also = f" (also unreplaced: {', '.join(others)})" if others else ""
     where = f'field "{field}" still holds' if field else "the body still holds"
     raise AlertError(
@@ -198,25 +194,50 @@ def _raise_if_placeholder(text: str, data: Any) -> None:
     )
 
 
-def _field_holding(data: Any, placeholder: str, prefix: str = "") -> str | None:
-    if isinstance(data, dict):
-        items: Iterator[tuple[str, Any]] = iter(data.items())
-    elif isinstance(data, list):
-        items = ((str(i), v) for i, v in enumerate(data))
-    else:
-        return None
-    for key, value in items:
-        path = f"{prefix}.{key}" if prefix else key
-        if placeholder in key:
-            return path
-        if isinstance(value, str):
-            if placeholder in value:
-                return path
-        elif isinstance(value, dict | list):
-            found = _field_holding(value, placeholder, path)
-            if found is not None:
-                return found
-    return None
+def _is_secret(field: str | None) -> bool:
+    # A passphrase is the sender's own text, not a template: braces in it are not judged, and
+    # quoting them back in an error would put part of a secret in the log.
+    return field is not None and "passphrase" in field.lower()
+
+
+def _placeholder_text(match: re.Match[str]) -> str:
+    return match.group(0).replace('\\"', '"')
+
+
+def _placeholders_in_data(data: Any) -> list[tuple[str, str | None]]:
+    """(placeholder, field path) for every placeholder in the parsed body's keys and text values."""
+    found: list[tuple[str, str | None]] = []
+    # Iterative, so a deeply nested body that json accepted cannot exhaust the stack here.
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            children = [(k, f"{path}.{k}" if path else k, v) for k, v in value.items() if not _is_secret(k)]
+        elif isinstance(value, list):
+            children = [(str(i), f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value)]
+        else:
+            continue
+        for key, child_path, child in children:
+            for where in (key, child) if isinstance(child, str) else (key,):
+                found.extend((_placeholder_text(m), child_path) for m in _PLACEHOLDER.finditer(where))
+        stack.extend(reversed([(p, v) for _, p, v in children if isinstance(v, dict | list)]))
+    return found
+
+
+_MAX_LOCATED = 20  # placeholders whose field is looked for in a broken body; the scan is per match
+
+
+def _placeholders_in_text(text: str) -> list[tuple[str, str | None]]:
+    """(placeholder, field) for placeholders in a body that is not valid JSON, field best effort."""
+    found: list[tuple[str, str | None]] = []
+    for match in _PLACEHOLDER.finditer(text):
+        if len(found) >= _MAX_LOCATED:
+            break
+        before = _KEY_BEFORE.search(text, max(0, match.start() - 200), match.start())
+        field = before.group(1) if before else None
+        if not _is_secret(field):
+            found.append((_placeholder_text(match), field))
+    return found
 
 
 def _not_json_message(text: str, error: BaseException) -> str:

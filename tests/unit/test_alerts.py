@@ -608,3 +608,22 @@ def test_redact_and_parse_stay_fast_on_a_hostile_64_kib_body(raw: bytes) -> None
     with pytest.raises(AlertError):
         parse_alert(raw, None)
     assert time.perf_counter() - started < 2.0
+
+
+def test_braces_in_the_passphrase_are_neither_judged_nor_quoted_back() -> None:
+    signal = parse_alert(rsi(passphrase="my{{secret}}"), None)
+    assert signal.passphrase == "my{{secret}}"
+    error = refused(rsi(passphrase="my{{secret}}", price="{{close}}"))
+    assert error.field == "price"
+    assert "secret" not in str(error)
+
+
+def test_braces_in_the_passphrase_of_a_broken_body_are_not_quoted_back() -> None:
+    error = refused(b'{"action": "RSI_LONG_ENTRY", "passphrase": "my{{secret}}", "price": {{close}}}')
+    assert (error.code, error.field) == ("unreplaced_placeholder", "price")
+    assert "secret" not in str(error)
+
+
+def test_placeholder_in_a_key_with_dots_names_the_whole_key() -> None:
+    error = refused(rsi(**{"strategy.order.comment": "{{strategy.order.comment}}"}))
+    assert error.field == "strategy.order.comment"
