@@ -1,0 +1,323 @@
+"""The tables. Enumerations are stored as their string values (no database enum types,
+so adding a state is not a migration); money and prices are ExactDecimal; times UtcDateTime."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from db.types import ExactDecimal, UtcDateTime
+
+# Named constraints, so later migrations can drop or alter them on both databases.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class BotRow(Base):
+    __tablename__ = "trading_bots"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_name: Mapped[str] = mapped_column(String(64), unique=True)
+    platform: Mapped[str] = mapped_column(String(64))
+    broker_account: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    tradingview_ticker: Mapped[str | None] = mapped_column(String(64))
+    is_active: Mapped[bool] = mapped_column(Boolean)
+    mode: Mapped[str] = mapped_column(String(16))
+    base_position_size: Mapped[int] = mapped_column(Integer)
+    max_positions: Mapped[int] = mapped_column(Integer)
+    allow_pyramiding: Mapped[bool] = mapped_column(Boolean)
+    exit_on_opposite_signal: Mapped[bool] = mapped_column(Boolean)
+    stop_loss_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    take_profit_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    approval_timeout_minutes: Mapped[int] = mapped_column(Integer)
+    max_signal_age_seconds: Mapped[int] = mapped_column(Integer)
+    max_slippage_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    max_daily_loss: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
+    # the passphrase only as an HMAC salted with the bot name. The signing secret must be
+    # kept in clear: verifying an HMAC signature needs it.
+    webhook_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_key_hint: Mapped[str] = mapped_column(String(16))
+    passphrase_hash: Mapped[str | None] = mapped_column(String(64))
+    signing_secret: Mapped[str | None] = mapped_column(Text)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
+    attention_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StrategyConfigRow(Base):
+    __tablename__ = "strategy_configs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"), unique=True)
+    strategy_type: Mapped[str] = mapped_column(String(32))
+    timeframe: Mapped[str] = mapped_column(String(16))
+    rsi_length: Mapped[int] = mapped_column(Integer)
+    rsi_overbought: Mapped[Decimal] = mapped_column(ExactDecimal)
+    rsi_oversold: Mapped[Decimal] = mapped_column(ExactDecimal)
+
+
+class InstrumentRow(Base):
+    __tablename__ = "instruments"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    min_quantity: Mapped[int] = mapped_column(Integer)
+    max_quantity: Mapped[int] = mapped_column(Integer)
+    quantity_step: Mapped[int] = mapped_column(Integer)
+    tick_size: Mapped[Decimal] = mapped_column(ExactDecimal)
+    contract_multiplier: Mapped[Decimal] = mapped_column(ExactDecimal)
+    currency: Mapped[str] = mapped_column(String(8))
+    description: Mapped[str] = mapped_column(Text)
+    trading_open: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CurrentPositionRow(Base):
+    __tablename__ = "current_positions"
+    __table_args__ = (UniqueConstraint("bot_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str | None] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer, default=0)
+    average_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    stop_loss: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    take_profit: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PositionEntryRow(Base):
+    __tablename__ = "position_entries"
+    __table_args__ = (UniqueConstraint("position_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    position_id: Mapped[int] = mapped_column(ForeignKey("current_positions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)  # pyramid level order: the newest is trimmed first
+    fill_id: Mapped[str] = mapped_column(String(128))
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class FillRow(Base):
+    __tablename__ = "fills"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fill_id: Mapped[str] = mapped_column(String(128), unique=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"), index=True)
+    client_order_id: Mapped[str] = mapped_column(String(128), index=True)
+    side: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer)
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    time: Mapped[datetime] = mapped_column(UtcDateTime)
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class TradeRow(Base):
+    __tablename__ = "trade_history"
+    __table_args__ = (Index("ix_trade_history_bot_closed", "bot_id", "closed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    bot_name: Mapped[str] = mapped_column(String(64))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer)
+    entry_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    exit_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    position_closed: Mapped[bool] = mapped_column(Boolean)
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
+    client_order_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class WebhookLogRow(Base):
+    __tablename__ = "webhook_logs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    client_ip: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    bot_id: Mapped[int | None] = mapped_column(ForeignKey("trading_bots.id", ondelete="SET NULL"))
+    signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
+
+
+class SignalRow(Base):
+    __tablename__ = "signals"
+    __table_args__ = (
+        Index("ix_signals_bot_alert", "bot_id", "alert_id"),
+        Index("ix_signals_bot_body_created", "bot_id", "body_hash", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(32))
+    price: Mapped[Decimal] = mapped_column(ExactDecimal)
+    alert_id: Mapped[str | None] = mapped_column(String(256))
+    body_hash: Mapped[str] = mapped_column(String(64))
+    # The whole Signal but its passphrase, decimals as strings (db/codec.py).
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    edits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SignalStateChangeRow(Base):
+    __tablename__ = "signal_state_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    cause: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class ApprovalRow(Base):
+    __tablename__ = "approvals"
+
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    channel_id: Mapped[int | None] = mapped_column(BigInteger)  # Discord snowflakes need 64 bits
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    decision: Mapped[str | None] = mapped_column(String(16), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    edits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    edited_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class OrderRow(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    signal_id: Mapped[int] = mapped_column(ForeignKey("signals.id", ondelete="CASCADE"), index=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    client_order_id: Mapped[str] = mapped_column(String(128), unique=True)
+    leg_index: Mapped[int] = mapped_column(Integer)
+    leg_kind: Mapped[str] = mapped_column(String(16))
+    position_side: Mapped[str] = mapped_column(String(8))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    quantity: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(16))
+    limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    reduce_only: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(32))
+    broker_order_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    filled_quantity: Mapped[int] = mapped_column(Integer)
+    average_fill_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    applied_quantity: Mapped[int] = mapped_column(Integer)
+    applied_cost: Mapped[Decimal] = mapped_column(ExactDecimal)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AuditRow(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(256))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ControlRow(Base):
+    """One row (id 1): the global halt."""
+
+    __tablename__ = "control_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    halted: Mapped[bool] = mapped_column(Boolean)
+    halted_by: Mapped[str | None] = mapped_column(String(256))
+    halted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PaperAccountRow(Base):
+    __tablename__ = "paper_accounts"
+
+    account_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(8))
+    balance: Mapped[Decimal] = mapped_column(ExactDecimal)
+
+
+class PaperPositionRow(Base):
+    __tablename__ = "paper_positions"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("paper_accounts.account_id", ondelete="CASCADE"), primary_key=True
+    )
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)  # signed: positive long, negative short
+    average_price: Mapped[Decimal] = mapped_column(ExactDecimal)
+
+
+class PaperOrderRow(Base):
+    __tablename__ = "paper_orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "client_order_id"),
+        UniqueConstraint("account_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("paper_accounts.account_id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(String(128))
+    client_order_id: Mapped[str] = mapped_column(String(128))
+    symbol: Mapped[str] = mapped_column(String(32))
+    side: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(16))
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    filled_quantity: Mapped[int] = mapped_column(Integer)
+    average_fill_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    limit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    time_in_force: Mapped[str] = mapped_column(String(16))
+    reduce_only: Mapped[bool] = mapped_column(Boolean)
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,1 @@
+"""One module per repository port of trading/ports.py."""

@@ -1,0 +1,79 @@
+"""approvals: the Discord card of a signal and the first decision made on it."""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+
+from db.codec import decode_edits, encode_edits
+from db.errors import NotFound
+from db.models import ApprovalRow
+from db.repositories.base import Repository
+from trading.records import ApprovalRecord, Decision, SignalEdits
+
+APPROVALS = ApprovalRow.__table__
+
+
+def _to_record(row: Row[Any]) -> ApprovalRecord:
+    m = row._mapping
+    return ApprovalRecord(
+        signal_id=m["signal_id"],
+        requested_at=m["requested_at"],
+        expires_at=m["expires_at"],
+        channel_id=m["channel_id"],
+        message_id=m["message_id"],
+        decision=None if m["decision"] is None else Decision(m["decision"]),
+        decided_by=m["decided_by"],
+        decided_at=m["decided_at"],
+        edits=decode_edits(m["edits"]),
+        edited_by=m["edited_by"],
+    )
+
+
+class SqlApprovalRepository(Repository):
+    async def create(self, signal_id: int, requested_at: datetime, expires_at: datetime) -> ApprovalRecord:
+        s = await self._session()
+        await s.execute(insert(APPROVALS).values(signal_id=signal_id, requested_at=requested_at, expires_at=expires_at))
+        return ApprovalRecord(signal_id=signal_id, requested_at=requested_at, expires_at=expires_at)
+
+    async def get(self, signal_id: int) -> ApprovalRecord | None:
+        s = await self._session()
+        row = (await s.execute(select(APPROVALS).where(APPROVALS.c.signal_id == signal_id))).first()
+        return None if row is None else _to_record(row)
+
+    async def _update(self, signal_id: int, **values: Any) -> None:
+        s = await self._session()
+        result = await s.execute(update(APPROVALS).where(APPROVALS.c.signal_id == signal_id).values(**values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"no approval for signal {signal_id}")
+
+    async def set_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
+        await self._update(signal_id, channel_id=channel_id, message_id=message_id)
+
+    async def set_edits(self, signal_id: int, edits: SignalEdits, edited_by: str) -> None:
+        await self._update(signal_id, edits=encode_edits(edits), edited_by=edited_by)
+
+    async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
+        s = await self._session()
+        # First wins: the row changes only while undecided; on PostgreSQL a concurrent
+        # decider waits for the row lock and then finds the decision made.
+        result = await s.execute(
+            update(APPROVALS)
+            .where(APPROVALS.c.signal_id == signal_id, APPROVALS.c.decision.is_(None))
+            .values(decision=Decision(decision).value, decided_by=by, decided_at=at)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return True
+        if await self.get(signal_id) is None:
+            raise NotFound(f"no approval for signal {signal_id}")
+        return False
+
+    async def list_pending(self) -> builtins.list[ApprovalRecord]:
+        s = await self._session()
+        rows = await s.execute(
+            select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at)
+        )
+        return [_to_record(r) for r in rows]

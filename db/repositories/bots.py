@@ -1,0 +1,191 @@
+"""trading_bots + strategy_configs: bots, stored without their secrets in clear."""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+
+from db.errors import NotFound, WebhookKeyInUse
+from db.models import BotRow, StrategyConfigRow
+from db.repositories.base import Repository, utcnow
+from trading.config import BotConfig
+from trading.records import Bot
+from trading.secrets import key_hash, key_hint, passphrase_hash
+from trading.values import Mode
+
+BOTS = BotRow.__table__
+STRATEGIES = StrategyConfigRow.__table__
+
+CONFIG_COLUMNS = (
+    "platform",
+    "broker_account",
+    "symbol",
+    "tradingview_ticker",
+    "is_active",
+    "mode",
+    "base_position_size",
+    "max_positions",
+    "allow_pyramiding",
+    "exit_on_opposite_signal",
+    "stop_loss_pct",
+    "take_profit_pct",
+    "approval_timeout_minutes",
+    "max_signal_age_seconds",
+    "max_slippage_pct",
+    "max_daily_loss",
+)
+STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
+SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
+# Every BotConfig field lands in exactly one of these (a test holds this true).
+STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS)
+
+_MASK = "****"
+# Stored rows are re-validated through BotConfig on the way out; the real key is not
+# stored, so a well-formed stand-in passes validation and is then replaced by the hint.
+_STAND_IN_KEY = "stored-key"
+
+
+def _select() -> Any:
+    return select(BOTS, *(STRATEGIES.c[c] for c in STRATEGY_COLUMNS)).join(STRATEGIES, STRATEGIES.c.bot_id == BOTS.c.id)
+
+
+def _to_bot(row: Row[Any]) -> Bot:
+    m = row._mapping
+    data = {c: m[c] for c in ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)}
+    config = BotConfig.parse({**data, "webhook_key": _STAND_IN_KEY}).model_copy(
+        update={"webhook_key": m["webhook_key_hint"], "passphrase": None, "signing_secret": None}
+    )
+    return Bot(
+        id=m["id"],
+        config=config,
+        webhook_key_hash=m["webhook_key_hash"],
+        webhook_key_hint=m["webhook_key_hint"],
+        passphrase_hash=m["passphrase_hash"],
+        signing_secret=m["signing_secret"],
+        paused=m["paused"],
+        paused_reason=m["paused_reason"],
+        needs_attention=m["needs_attention"],
+        attention_reason=m["attention_reason"],
+    )
+
+
+def _enum_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+class SqlBotRepository(Repository):
+    async def _one(self, where: Any) -> Bot | None:
+        s = await self._session()
+        row = (await s.execute(_select().where(where))).first()
+        if row is None:
+            return None
+        bot = _to_bot(row)
+        self._uow.bot_names[bot.id] = bot.name
+        return bot
+
+    async def get(self, bot_id: int) -> Bot | None:
+        return await self._one(BOTS.c.id == bot_id)
+
+    async def get_by_name(self, name: str) -> Bot | None:
+        return await self._one(BOTS.c.bot_name == name)
+
+    async def get_by_key_hash(self, key_hash: str) -> Bot | None:
+        return await self._one(BOTS.c.webhook_key_hash == key_hash)
+
+    async def list(self) -> builtins.list[Bot]:
+        s = await self._session()
+        rows = (await s.execute(_select().order_by(BOTS.c.bot_name))).all()
+        bots = [_to_bot(r) for r in rows]
+        self._uow.bot_names.update((b.id, b.name) for b in bots)
+        return bots
+
+    async def name_of(self, bot_id: int) -> str:
+        """The bot's name (cached for the unit of work); NotFound when there is no such bot."""
+        name = self._uow.bot_names.get(bot_id)
+        if name is None:
+            s = await self._session()
+            name = (await s.execute(select(BOTS.c.bot_name).where(BOTS.c.id == bot_id))).scalar_one_or_none()
+            if name is None:
+                raise NotFound(f"bot {bot_id} does not exist")
+            self._uow.bot_names[bot_id] = name
+        return name
+
+    async def upsert(self, config: BotConfig) -> Bot:
+        """Create or update by bot_name. The config is the source of truth for the config
+        fields; runtime state (paused, needs attention) is kept. A config read back from
+        the database carries the masked key ("****abcd"): when it matches the stored hint
+        the stored key hash is kept, and a passphrase / signing secret left None keeps the
+        stored one, so `upsert(bot.config.model_copy(update=...))` changes only what it says."""
+        s = await self._session()
+        name = config.bot_name
+        existing = await self.get_by_name(name)
+        secrets = self._secrets(config, existing)
+        clash = (
+            await s.execute(
+                select(BOTS.c.bot_name).where(
+                    BOTS.c.webhook_key_hash == secrets["webhook_key_hash"], BOTS.c.bot_name != name
+                )
+            )
+        ).scalar_one_or_none()
+        if clash is not None:
+            raise WebhookKeyInUse(f"bot {name}: webhook_key is already used by bot {clash}; every bot needs its own")
+        now = utcnow()
+        values = {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS} | secrets | {"updated_at": now}
+        strategy = {c: getattr(config, c) for c in STRATEGY_COLUMNS}
+        if existing is None:
+            bot_id = (
+                await s.execute(
+                    insert(BOTS)
+                    .values(bot_name=name, paused=False, needs_attention=False, created_at=now, **values)
+                    .returning(BOTS.c.id)
+                )
+            ).scalar_one()
+            await s.execute(insert(STRATEGIES).values(bot_id=bot_id, **strategy))
+        else:
+            bot_id = existing.id
+            await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(**values))
+            await s.execute(update(STRATEGIES).where(STRATEGIES.c.bot_id == bot_id).values(**strategy))
+        bot = await self.get(bot_id)
+        assert bot is not None
+        return bot
+
+    @staticmethod
+    def _secrets(config: BotConfig, existing: Bot | None) -> dict[str, Any]:
+        name = config.bot_name
+        if config.webhook_key.startswith(_MASK):
+            if existing is None or config.webhook_key != existing.webhook_key_hint:
+                raise ValueError(
+                    f"bot {name}: webhook_key is a masked hint ({config.webhook_key}), not a key; "
+                    "give the real key or a fresh one"
+                )
+            return {
+                "webhook_key_hash": existing.webhook_key_hash,
+                "webhook_key_hint": existing.webhook_key_hint,
+                "passphrase_hash": (
+                    passphrase_hash(config.passphrase, salt=name) if config.passphrase else existing.passphrase_hash
+                ),
+                "signing_secret": config.signing_secret or existing.signing_secret,
+            }
+        return {
+            "webhook_key_hash": key_hash(config.webhook_key),
+            "webhook_key_hint": key_hint(config.webhook_key),
+            "passphrase_hash": passphrase_hash(config.passphrase, salt=name) if config.passphrase else None,
+            "signing_secret": config.signing_secret,
+        }
+
+    async def _set(self, bot_id: int, **values: Any) -> None:
+        s = await self._session()
+        result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=utcnow(), **values))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"bot {bot_id} does not exist")
+
+    async def set_paused(self, bot_id: int, paused: bool, reason: str | None = None) -> None:
+        await self._set(bot_id, paused=paused, paused_reason=reason if paused else None)
+
+    async def set_mode(self, bot_id: int, mode: Mode) -> None:
+        await self._set(bot_id, mode=Mode(mode).value)
+
+    async def set_needs_attention(self, bot_id: int, flag: bool, reason: str | None = None) -> None:
+        await self._set(bot_id, needs_attention=flag, attention_reason=reason if flag else None)

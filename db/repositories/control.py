@@ -1,0 +1,33 @@
+"""control_state: the global halt, one row."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import ControlRow
+from db.repositories.base import Repository
+from trading.records import ControlState
+
+CONTROL = ControlRow.__table__
+_ROW = 1
+
+
+class SqlControlRepository(Repository):
+    async def get(self) -> ControlState:
+        s = await self._session()
+        row = (await s.execute(select(CONTROL).where(CONTROL.c.id == _ROW))).first()
+        if row is None:
+            return ControlState()
+        return ControlState(halted=row.halted, halted_by=row.halted_by, halted_at=row.halted_at, reason=row.reason)
+
+    async def set(self, state: ControlState) -> None:
+        s = await self._session()
+        values = {
+            "halted": state.halted,
+            "halted_by": state.halted_by,
+            "halted_at": state.halted_at,
+            "reason": state.reason,
+        }
+        await s.execute(
+            self._insert(CONTROL).values(id=_ROW, **values).on_conflict_do_update(index_elements=["id"], set_=values)
+        )

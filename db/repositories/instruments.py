@@ -1,0 +1,39 @@
+"""instruments: the broker's contract specifications, cached."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from db.models import InstrumentRow
+from db.repositories.base import Repository, utcnow
+from trading.market import Instrument
+
+INSTRUMENTS = InstrumentRow.__table__
+_FIELDS = (
+    "min_quantity",
+    "max_quantity",
+    "quantity_step",
+    "tick_size",
+    "contract_multiplier",
+    "currency",
+    "description",
+    "trading_open",
+)
+
+
+class SqlInstrumentRepository(Repository):
+    async def get(self, symbol: str) -> Instrument | None:
+        s = await self._session()
+        row = (await s.execute(select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == symbol))).first()
+        if row is None:
+            return None
+        return Instrument(symbol=row.symbol, **{f: getattr(row, f) for f in _FIELDS})
+
+    async def upsert(self, instrument: Instrument) -> None:
+        s = await self._session()
+        values = {f: getattr(instrument, f) for f in _FIELDS} | {"updated_at": utcnow()}
+        await s.execute(
+            self._insert(INSTRUMENTS)
+            .values(symbol=instrument.symbol, **values)
+            .on_conflict_do_update(index_elements=["symbol"], set_=values)
+        )

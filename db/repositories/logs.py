@@ -1,0 +1,68 @@
+"""audit_log (every human action, allowed or refused) and webhook_logs (every request)."""
+
+from __future__ import annotations
+
+import builtins
+
+from sqlalchemy import insert, select
+
+from db.models import AuditRow, WebhookLogRow
+from db.repositories.base import Repository, utcnow
+from trading.records import AuditEntry, WebhookLogEntry
+
+AUDIT = AuditRow.__table__
+WEBHOOK_LOGS = WebhookLogRow.__table__
+
+
+class SqlAuditRepository(Repository):
+    async def add(self, entry: AuditEntry) -> None:
+        s = await self._session()
+        await s.execute(
+            insert(AUDIT).values(
+                at=entry.at or utcnow(),
+                actor=entry.actor,
+                action=entry.action,
+                target=entry.target,
+                allowed=entry.allowed,
+                detail=entry.detail,
+            )
+        )
+
+    async def list(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
+        s = await self._session()
+        rows = await s.execute(select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit))
+        return [AuditEntry(r.actor, r.action, r.target, r.allowed, r.detail, r.at) for r in rows]
+
+
+class SqlWebhookLogRepository(Repository):
+    async def add(self, entry: WebhookLogEntry) -> None:
+        s = await self._session()
+        await s.execute(
+            insert(WEBHOOK_LOGS).values(
+                received_at=entry.received_at,
+                client_ip=entry.client_ip,
+                status=entry.status,
+                outcome=entry.outcome,
+                reason=entry.reason,
+                body=entry.body,
+                bot_id=entry.bot_id,
+                signal_id=entry.signal_id,
+            )
+        )
+
+    async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
+        s = await self._session()
+        rows = await s.execute(select(WEBHOOK_LOGS).order_by(WEBHOOK_LOGS.c.id.desc()).limit(limit))
+        return [
+            WebhookLogEntry(
+                received_at=r.received_at,
+                client_ip=r.client_ip,
+                status=r.status,
+                outcome=r.outcome,
+                reason=r.reason,
+                body=r.body,
+                bot_id=r.bot_id,
+                signal_id=r.signal_id,
+            )
+            for r in rows
+        ]

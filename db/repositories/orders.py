@@ -1,0 +1,118 @@
+"""orders: our record of every order, keyed by its client_order_id."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+from typing import Any
+
+from sqlalchemy import Row, select, update
+
+from db.errors import DuplicateOrder, NotFound
+from db.models import OrderRow
+from db.repositories.base import Repository, utcnow
+from trading.orders import OrderStatus
+from trading.plan import LegKind
+from trading.records import OrderRecord
+from trading.values import OrderSide, OrderType, PositionSide
+
+ORDERS = OrderRow.__table__
+# What an update may change: everything but identity, owner and creation time.
+_MUTABLE = (
+    "leg_index",
+    "leg_kind",
+    "position_side",
+    "symbol",
+    "side",
+    "quantity",
+    "type",
+    "limit_price",
+    "reduce_only",
+    "status",
+    "broker_order_id",
+    "filled_quantity",
+    "average_fill_price",
+    "applied_quantity",
+    "applied_cost",
+    "error",
+)
+
+
+def _values(order: OrderRecord) -> dict[str, Any]:
+    return {name: getattr(getattr(order, name), "value", getattr(order, name)) for name in _MUTABLE}
+
+
+def _to_record(row: Row[Any]) -> OrderRecord:
+    m = row._mapping
+    return OrderRecord(
+        id=m["id"],
+        signal_id=m["signal_id"],
+        bot_id=m["bot_id"],
+        client_order_id=m["client_order_id"],
+        leg_index=m["leg_index"],
+        leg_kind=LegKind(m["leg_kind"]),
+        position_side=PositionSide(m["position_side"]),
+        symbol=m["symbol"],
+        side=OrderSide(m["side"]),
+        quantity=m["quantity"],
+        type=OrderType(m["type"]),
+        limit_price=m["limit_price"],
+        reduce_only=m["reduce_only"],
+        status=OrderStatus(m["status"]),
+        broker_order_id=m["broker_order_id"],
+        filled_quantity=m["filled_quantity"],
+        average_fill_price=m["average_fill_price"],
+        applied_quantity=m["applied_quantity"],
+        applied_cost=m["applied_cost"],
+        error=m["error"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+class SqlOrderRepository(Repository):
+    async def add(self, order: OrderRecord) -> OrderRecord:
+        """Store a new order; DuplicateOrder when its client_order_id exists already."""
+        s = await self._session()
+        created = order.created_at or utcnow()
+        updated = order.updated_at or created
+        order_id = (
+            await s.execute(
+                self._insert(ORDERS)
+                .values(
+                    signal_id=order.signal_id,
+                    bot_id=order.bot_id,
+                    client_order_id=order.client_order_id,
+                    created_at=created,
+                    updated_at=updated,
+                    **_values(order),
+                )
+                .on_conflict_do_nothing(index_elements=["client_order_id"])
+                .returning(ORDERS.c.id)
+            )
+        ).scalar_one_or_none()
+        if order_id is None:
+            raise DuplicateOrder(order.client_order_id)
+        return dataclasses.replace(order, id=order_id, created_at=created, updated_at=updated)
+
+    async def get(self, client_order_id: str) -> OrderRecord | None:
+        s = await self._session()
+        row = (await s.execute(select(ORDERS).where(ORDERS.c.client_order_id == client_order_id))).first()
+        return None if row is None else _to_record(row)
+
+    async def update(self, order: OrderRecord) -> None:
+        s = await self._session()
+        result = await s.execute(
+            update(ORDERS)
+            .where(ORDERS.c.client_order_id == order.client_order_id)
+            .values(updated_at=order.updated_at or utcnow(), **_values(order))
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"no order with client_order_id {order.client_order_id!r} to update")
+
+    async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
+        s = await self._session()
+        rows = await s.execute(
+            select(ORDERS).where(ORDERS.c.signal_id == signal_id).order_by(ORDERS.c.leg_index, ORDERS.c.id)
+        )
+        return [_to_record(r) for r in rows]

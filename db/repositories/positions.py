@@ -1,0 +1,151 @@
+"""current_positions + position_entries + fills: a bot's position, changed only by fills.
+
+`get` rebuilds the Position from its entries and the stored average; its
+applied_fill_ids hold the fill ids of the entries still open only. The unique fill_id of
+the fills table is what refuses a fill applied twice (add_fill returns False).
+"""
+
+from __future__ import annotations
+
+import builtins
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, delete, insert, select
+
+from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow
+from db.repositories.base import Repository, utcnow
+from trading.position import Entry, Fill, Position
+from trading.values import ZERO, PositionSide
+
+POSITIONS = CurrentPositionRow.__table__
+ENTRIES = PositionEntryRow.__table__
+FILLS = FillRow.__table__
+INSTRUMENTS = InstrumentRow.__table__
+
+
+def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) -> Position:
+    if not entries or row.side is None:
+        return Position(
+            symbol=row.symbol,
+            multiplier=multiplier,
+            realized_pnl=row.realized_pnl,
+        )
+    return Position.from_entries(
+        row.symbol,
+        PositionSide(row.side),
+        entries,
+        multiplier=multiplier,
+        average_price=row.average_price,
+        realized_pnl=row.realized_pnl,
+        stop_loss=row.stop_loss,
+        take_profit=row.take_profit,
+        opened_at=row.opened_at or min(e.time for e in entries),
+    )
+
+
+class SqlPositionRepository(Repository):
+    async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
+        s = await self._session()
+        if for_update:
+            await self._uow.lock_position((bot_id, symbol))
+            if self._is_postgresql:
+                # FOR UPDATE needs a row to lock, so a flat position gets one first.
+                await s.execute(
+                    self._insert(POSITIONS)
+                    .values(bot_id=bot_id, symbol=symbol, quantity=0, realized_pnl=ZERO, updated_at=utcnow())
+                    .on_conflict_do_nothing(index_elements=["bot_id", "symbol"])
+                )
+        stmt = select(POSITIONS).where(POSITIONS.c.bot_id == bot_id, POSITIONS.c.symbol == symbol)
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await s.execute(stmt)).first()
+        if row is None:
+            return Position.flat(symbol, multiplier)
+        entries = await self._entries([row.id])
+        return _build(row, entries[row.id], multiplier)
+
+    async def _entries(self, position_ids: builtins.list[int]) -> dict[int, builtins.list[Entry]]:
+        out: dict[int, builtins.list[Entry]] = {i: [] for i in position_ids}
+        if not position_ids:
+            return out
+        s = await self._session()
+        rows = await s.execute(
+            select(ENTRIES)
+            .where(ENTRIES.c.position_id.in_(position_ids))
+            .order_by(ENTRIES.c.position_id, ENTRIES.c.seq)
+        )
+        for r in rows:
+            out[r.position_id].append(Entry(r.fill_id, r.quantity, r.price, r.time))
+        return out
+
+    async def save(self, bot_id: int, position: Position) -> None:
+        s = await self._session()
+        values = {
+            "side": position.side.value if position.side else None,
+            "quantity": position.quantity,
+            "average_price": position.average_price,
+            "stop_loss": position.stop_loss,
+            "take_profit": position.take_profit,
+            "realized_pnl": position.realized_pnl,
+            "opened_at": position.opened_at,
+            "updated_at": utcnow(),
+        }
+        stmt = self._insert(POSITIONS).values(bot_id=bot_id, symbol=position.symbol, **values)
+        position_id = (
+            await s.execute(
+                stmt.on_conflict_do_update(index_elements=["bot_id", "symbol"], set_=values).returning(POSITIONS.c.id)
+            )
+        ).scalar_one()
+        await s.execute(delete(ENTRIES).where(ENTRIES.c.position_id == position_id))
+        if position.entries:
+            await s.execute(
+                insert(ENTRIES),
+                [
+                    {
+                        "position_id": position_id,
+                        "seq": seq,
+                        "fill_id": e.fill_id,
+                        "quantity": e.quantity,
+                        "price": e.price,
+                        "time": e.time,
+                    }
+                    for seq, e in enumerate(position.entries)
+                ],
+            )
+
+    async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
+        s = await self._session()
+        # ON CONFLICT DO NOTHING, not a caught unique violation: on PostgreSQL a failed
+        # statement would poison the whole transaction.
+        inserted = (
+            await s.execute(
+                self._insert(FILLS)
+                .values(
+                    fill_id=fill.fill_id,
+                    bot_id=bot_id,
+                    client_order_id=order_client_id,
+                    side=fill.side.value,
+                    quantity=fill.quantity,
+                    price=fill.price,
+                    time=fill.time,
+                    recorded_at=utcnow(),
+                )
+                .on_conflict_do_nothing(index_elements=["fill_id"])
+                .returning(FILLS.c.id)
+            )
+        ).scalar_one_or_none()
+        return inserted is not None
+
+    async def list_open(self) -> builtins.list[tuple[int, Position]]:
+        s = await self._session()
+        rows = (
+            await s.execute(
+                select(POSITIONS, INSTRUMENTS.c.contract_multiplier)
+                .outerjoin(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
+                .where(POSITIONS.c.quantity > 0)
+                .order_by(POSITIONS.c.bot_id, POSITIONS.c.symbol)
+            )
+        ).all()
+        entries = await self._entries([r.id for r in rows])
+        return [(r.bot_id, _build(r, entries[r.id], r.contract_multiplier or Decimal(1))) for r in rows]

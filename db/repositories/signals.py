@@ -1,0 +1,182 @@
+"""signals + signal_state_changes: every signal with its whole life."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, insert, select, update
+
+from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
+from db.errors import NotFound
+from db.models import BotRow, SignalRow, SignalStateChangeRow
+from db.repositories.base import Repository
+from trading.records import SignalEdits, StateChange, StoredSignal
+from trading.signals import Signal, SignalState, check_signal_transition
+
+SIGNALS = SignalRow.__table__
+CHANGES = SignalStateChangeRow.__table__
+BOTS = BotRow.__table__
+
+
+def _to_stored(row: Row[Any], history: tuple[StateChange, ...]) -> StoredSignal:
+    m = row._mapping
+    return StoredSignal(
+        id=m["id"],
+        bot_id=m["bot_id"],
+        bot_name=m["bot_name"],
+        signal=decode_signal(m["payload"]),
+        state=SignalState(m["state"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        reason=m["reason"],
+        edits=decode_edits(m["edits"]),
+        history=history,
+    )
+
+
+class SqlSignalRepository(Repository):
+    async def add(
+        self,
+        bot_id: int,
+        signal: Signal,
+        *,
+        body_hash: str,
+        state: SignalState,
+        cause: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> StoredSignal:
+        bot_name = await self._uow.bots.name_of(bot_id)
+        s = await self._session()
+        signal = dataclasses.replace(signal, passphrase=None)
+        signal_id = (
+            await s.execute(
+                insert(SIGNALS)
+                .values(
+                    bot_id=bot_id,
+                    action=signal.action.value,
+                    price=signal.price,
+                    alert_id=signal.alert_id,
+                    body_hash=body_hash,
+                    payload=encode_signal(signal),
+                    state=state.value,
+                    reason=reason,
+                    created_at=at,
+                    updated_at=at,
+                )
+                .returning(SIGNALS.c.id)
+            )
+        ).scalar_one()
+        change = StateChange(state=state, at=at, cause=cause, reason=reason)
+        await s.execute(
+            insert(CHANGES).values(signal_id=signal_id, state=state.value, at=at, cause=cause, reason=reason)
+        )
+        return StoredSignal(
+            id=signal_id,
+            bot_id=bot_id,
+            bot_name=bot_name,
+            signal=signal,
+            state=state,
+            created_at=at,
+            updated_at=at,
+            reason=reason,
+            history=(change,),
+        )
+
+    async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
+        s = await self._session()
+        if alert_id is not None:
+            found = (
+                await s.execute(
+                    select(SIGNALS.c.id)
+                    .where(SIGNALS.c.bot_id == bot_id, SIGNALS.c.alert_id == alert_id)
+                    .order_by(SIGNALS.c.id)
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if found is not None:
+                return int(found)
+        found = (
+            await s.execute(
+                select(SIGNALS.c.id)
+                .where(SIGNALS.c.bot_id == bot_id, SIGNALS.c.body_hash == body_hash, SIGNALS.c.created_at >= since)
+                .order_by(SIGNALS.c.id)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    async def _history(self, ids: Sequence[int]) -> dict[int, tuple[StateChange, ...]]:
+        if not ids:
+            return {}
+        s = await self._session()
+        rows = (await s.execute(select(CHANGES).where(CHANGES.c.signal_id.in_(ids)).order_by(CHANGES.c.id))).all()
+        out: dict[int, builtins.list[StateChange]] = {i: [] for i in ids}
+        for r in rows:
+            out[r.signal_id].append(StateChange(SignalState(r.state), r.at, r.cause, r.reason))
+        return {i: tuple(changes) for i, changes in out.items()}
+
+    async def get(self, signal_id: int, *, for_update: bool = False) -> StoredSignal | None:
+        s = await self._session()
+        stmt = (
+            select(SIGNALS, BOTS.c.bot_name).join(BOTS, BOTS.c.id == SIGNALS.c.bot_id).where(SIGNALS.c.id == signal_id)
+        )
+        if for_update:
+            stmt = stmt.with_for_update(of=SIGNALS)  # SQLite: a no-op; its writer lock is already held
+        row = (await s.execute(stmt)).first()
+        if row is None:
+            return None
+        return _to_stored(row, (await self._history([signal_id]))[signal_id])
+
+    async def set_state(
+        self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
+    ) -> StoredSignal:
+        s = await self._session()
+        current = (
+            await s.execute(select(SIGNALS.c.state).where(SIGNALS.c.id == signal_id).with_for_update())
+        ).scalar_one_or_none()
+        if current is None:
+            raise NotFound(f"signal {signal_id} does not exist")
+        check_signal_transition(SignalState(current), state)
+        values: dict[str, Any] = {"state": state.value, "updated_at": at}
+        if reason is not None:
+            values["reason"] = reason
+        await s.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(**values))
+        await s.execute(
+            insert(CHANGES).values(signal_id=signal_id, state=state.value, at=at, cause=cause, reason=reason)
+        )
+        stored = await self.get(signal_id)
+        assert stored is not None
+        return stored
+
+    async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
+        s = await self._session()
+        result = await s.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(edits=encode_edits(edits)))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound(f"signal {signal_id} does not exist")
+
+    async def list(
+        self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
+    ) -> builtins.list[StoredSignal]:
+        s = await self._session()
+        stmt = select(SIGNALS, BOTS.c.bot_name).join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
+        if bot_id is not None:
+            stmt = stmt.where(SIGNALS.c.bot_id == bot_id)
+        if state is not None:
+            stmt = stmt.where(SIGNALS.c.state == state.value)
+        rows = (await s.execute(stmt.order_by(SIGNALS.c.id.desc()).limit(limit))).all()
+        history = await self._history([r.id for r in rows])
+        return [_to_stored(r, history[r.id]) for r in rows]
+
+    async def ids_in_states(self, states: Sequence[SignalState]) -> builtins.list[int]:
+        if not states:
+            return []
+        s = await self._session()
+        rows = await s.execute(
+            select(SIGNALS.c.id).where(SIGNALS.c.state.in_([st.value for st in states])).order_by(SIGNALS.c.id)
+        )
+        return [int(i) for i in rows.scalars()]

@@ -1,0 +1,67 @@
+"""trade_history: what each reduce or close realized."""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Row, insert, select
+
+from db.models import TradeRow
+from db.repositories.base import Repository
+from trading.records import TradeRecord
+from trading.values import ZERO, PositionSide
+
+TRADES = TradeRow.__table__
+
+
+def _to_record(row: Row[Any]) -> TradeRecord:
+    m = row._mapping
+    return TradeRecord(
+        id=m["id"],
+        bot_id=m["bot_id"],
+        bot_name=m["bot_name"],
+        symbol=m["symbol"],
+        side=PositionSide(m["side"]),
+        quantity=m["quantity"],
+        entry_price=m["entry_price"],
+        exit_price=m["exit_price"],
+        realized_pnl=m["realized_pnl"],
+        opened_at=m["opened_at"],
+        closed_at=m["closed_at"],
+        position_closed=m["position_closed"],
+        signal_id=m["signal_id"],
+        client_order_id=m["client_order_id"],
+    )
+
+
+class SqlTradeRepository(Repository):
+    async def add(self, trade: TradeRecord) -> TradeRecord:
+        s = await self._session()
+        values = {f.name: getattr(trade, f.name) for f in dataclasses.fields(trade) if f.name != "id"}
+        values["side"] = trade.side.value
+        trade_id = (await s.execute(insert(TRADES).values(**values).returning(TRADES.c.id))).scalar_one()
+        return dataclasses.replace(trade, id=trade_id)
+
+    async def list(
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+    ) -> builtins.list[TradeRecord]:
+        s = await self._session()
+        stmt = select(TRADES)
+        if bot_id is not None:
+            stmt = stmt.where(TRADES.c.bot_id == bot_id)
+        if since is not None:
+            stmt = stmt.where(TRADES.c.closed_at >= since)
+        rows = await s.execute(stmt.order_by(TRADES.c.closed_at.desc(), TRADES.c.id.desc()).limit(limit))
+        return [_to_record(r) for r in rows]
+
+    async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
+        s = await self._session()
+        # Summed here, not by SUM(): SQLite keeps the decimals as text and would add floats.
+        rows = await s.execute(
+            select(TRADES.c.realized_pnl).where(TRADES.c.bot_id == bot_id, TRADES.c.closed_at >= since)
+        )
+        return sum(rows.scalars(), ZERO)

@@ -1,0 +1,120 @@
+"""Migrations, the models-vs-migrations check, connection settings, unit-of-work rules."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+
+from db.database import Database, DatabaseUrlError
+from db.models import Base, ControlRow
+from db.uow import UnitOfWorkClosed
+from tests.integration.db_support import T0
+from trading.records import ControlState
+
+
+def _diff(conn: sa.Connection, metadata: sa.MetaData) -> list[object]:
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def test_migrations_match_the_models(database: Database) -> None:
+    async with database.engine.connect() as conn:
+        assert await conn.run_sync(_diff, Base.metadata) == []
+
+
+async def test_the_comparison_sees_a_difference(database: Database) -> None:
+    # Guards the test above against comparing nothing.
+    changed = sa.MetaData()
+    for table in Base.metadata.tables.values():
+        table.to_metadata(changed)
+    sa.Table("signals", changed, sa.Column("extra_column", sa.Integer()), extend_existing=True)
+    changed.tables["orders"].c.applied_cost.type = sa.Integer()
+    async with database.engine.connect() as conn:
+        diff = await conn.run_sync(_diff, changed)
+    kinds = {d[0] if isinstance(d, tuple) else d[0][0] for d in diff}  # type: ignore[index]
+    assert "add_column" in kinds
+    assert "modify_type" in kinds
+
+
+async def test_upgrade_is_idempotent_and_records_head(database: Database) -> None:
+    await database.upgrade()
+    async with database.engine.connect() as conn:
+        version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+    assert version == "0001_initial"
+
+
+async def test_sqlite_connection_settings(sqlite_database: Database) -> None:
+    async with sqlite_database.engine.connect() as conn:
+        pragmas = {
+            p: (await conn.exec_driver_sql(f"PRAGMA {p}")).scalar_one()
+            for p in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 5000}
+
+
+async def test_leaving_without_commit_rolls_back(database: Database) -> None:
+    async with database.uow() as uow:
+        await uow.control.set(ControlState(halted=True, halted_by="cli", halted_at=T0, reason="test"))
+    async with database.uow() as uow:
+        assert await uow.control.get() == ControlState()
+        await uow.control.set(ControlState(halted=True, halted_by="cli", halted_at=T0, reason="test"))
+        await uow.commit()
+    async with database.uow() as uow:
+        assert await uow.control.get() == ControlState(halted=True, halted_by="cli", halted_at=T0, reason="test")
+
+
+async def test_an_error_inside_rolls_back(database: Database) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        async with database.uow() as uow:
+            await uow.control.set(ControlState(halted=True))
+            raise RuntimeError("boom")
+    async with database.engine.connect() as conn:
+        assert (await conn.execute(select(ControlRow.__table__))).all() == []
+
+
+async def test_rollback_then_more_work_in_the_same_unit(database: Database) -> None:
+    async with database.uow() as uow:
+        await uow.control.set(ControlState(halted=True))
+        await uow.rollback()
+        assert await uow.control.get() == ControlState()
+        await uow.control.set(ControlState(halted=True, reason="second"))
+        await uow.commit()
+    async with database.uow() as uow:
+        assert (await uow.control.get()).reason == "second"
+
+
+async def test_repositories_refuse_use_outside_the_block(sqlite_database: Database) -> None:
+    uow = sqlite_database.uow()
+    with pytest.raises(UnitOfWorkClosed, match="async with"):
+        await uow.control.get()
+
+
+async def test_ping(database: Database) -> None:
+    await database.ping()
+
+
+async def test_ping_fails_on_an_unreachable_server() -> None:
+    db = Database("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        with pytest.raises(OSError):
+            await db.ping()
+    finally:
+        await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "not a database URL"),
+        ("mysql+aiomysql://u:secret@h/db", "unsupported database 'mysql'"),
+        ("sqlite:///x.db", "needs the async driver 'aiosqlite'"),
+        ("postgresql://u:secret@h/db", "needs the async driver 'asyncpg'"),
+    ],
+)
+def test_bad_database_urls_are_named_without_the_password(url: str, message: str) -> None:
+    with pytest.raises(DatabaseUrlError, match=message) as caught:
+        Database(url)
+    assert "secret" not in str(caught.value)
