@@ -1,0 +1,93 @@
+"""Shared by the web tests: the real app over a real database, served by Hypercorn on a
+free loopback port, with the real Desk on an in-memory broker."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+from quart import Quart
+
+from db.database import Database
+from tests.support.fake_broker import FakeBroker
+from trading.config import BotConfig
+from trading.execution import Executor
+from trading.intake import Intake
+from trading.records import Bot
+from trading.service import Desk
+from web.deps import WebDeps
+
+KEY = "sa40_rsi_50849a3c"
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
+    the_broker = broker or FakeBroker()
+    clock = SystemClock()
+    executor = Executor(db.uow, lambda _name: the_broker, clock, lambda _events: None, retry_delay=0.01)
+    return Desk(db.uow, lambda _name: the_broker, clock, lambda _events: None, executor)
+
+
+def make_deps(db: Database, **overrides: Any) -> WebDeps:
+    values: dict[str, Any] = {
+        "intake": Intake(db.uow, SystemClock()),
+        "desk": make_desk(db),
+        "rate_per_key": 0,
+        "rate_per_ip": 0,
+    }
+    values.update(overrides)
+    return WebDeps(**values)
+
+
+async def add_bot(db: Database, **overrides: Any) -> Bot:
+    config = BotConfig.parse(
+        {"bot_name": "SA40_RSI_Bot", "symbol": "SA40", "webhook_key": KEY, "mode": "auto"} | overrides
+    )
+    async with db.uow() as uow:
+        bot = await uow.bots.upsert(config)
+        await uow.commit()
+    return bot
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@asynccontextmanager
+async def running(app: Quart) -> AsyncIterator[str]:
+    """The app served by Hypercorn on 127.0.0.1 until the block ends; yields its base URL."""
+    port = free_port()
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = 1.0
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(app, config, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(10):
+            while True:
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.02)
+                    continue
+                writer.close()
+                await writer.wait_closed()
+                break
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        async with asyncio.timeout(10):
+            await task

@@ -1,0 +1,57 @@
+"""What the web front-end is given at start-up: the use cases it calls and its limits."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from trading.desk import DeskAPI
+from trading.intake import Intake
+
+HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
+
+
+class Draining:
+    """Set by the process on SIGTERM: from then on new webhooks are answered 503."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def clear(self) -> None:
+        self._set = False
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _nothing(signal_id: int) -> None:
+    del signal_id
+
+
+@dataclass
+class WebDeps:
+    intake: Intake
+    desk: DeskAPI
+    # Called with the id of each accepted signal after its answer is decided, to wake the
+    # execution runner. It must return at once; an exception from it is logged, not raised.
+    on_accepted: Callable[[int], None] = _nothing
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    health_timeout_seconds: float = 3.0
+    api_token: str | None = None  # None: every /api route answers 503 api_disabled
+    max_body_bytes: int = 64 * 1024
+    rate_per_key: float = 20.0  # sustained requests/s; 0 turns the limit off
+    burst_per_key: int = 200
+    rate_per_ip: float = 50.0
+    burst_per_ip: int = 500
+    ip_allowlist: Sequence[str] = ()  # addresses or networks; empty: every address may send
+    trusted_proxies: Sequence[str] = ()  # only these may set the client address by X-Forwarded-For
+    draining: Draining = field(default_factory=Draining)
+    clock: Callable[[], datetime] = _utc_now

@@ -1,0 +1,50 @@
+"""In-memory token buckets, one per webhook key and one per client address."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class TokenBuckets:
+    """`rate` tokens a second refill each bucket up to `burst`; a request takes one.
+
+    Buckets live in a bounded LRU: a full bucket is the same as no bucket, so dropping the
+    least recently used one is harmless, and random keys cannot grow memory without bound.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int,
+        *,
+        max_buckets: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._max = max_buckets
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # name -> (tokens, at)
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate > 0
+
+    def take(self, name: str) -> float | None:
+        """None when the request may go ahead, else the seconds until a token is there."""
+        if not self.enabled:
+            return None
+        now = self._clock()
+        tokens, at = self._buckets.pop(name, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[name] = (tokens - 1.0, now)
+            wait = None
+        else:
+            self._buckets[name] = (tokens, now)
+            wait = (1.0 - tokens) / self.rate
+        if len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+        return wait

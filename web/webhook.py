@@ -1,0 +1,146 @@
+"""POST /webhook/<key>: the front door for TradingView alerts.
+
+Cheap refusals (shutting down, address not allowed, rate limits, size) are decided here
+before the body is read; everything about the alert itself is the Intake's business.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from quart import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from trading.intake import ACCEPTED, AlertRequest, IntakeResult
+from web.addresses import client_address, contains, parse_networks
+from web.deps import WebDeps
+from web.errors import error_response
+from web.ratelimit import TokenBuckets
+
+log = logging.getLogger("signaldesk.web.webhook")
+
+_MAX_KEY_FOR_BUCKET = 128
+
+
+def key_tail(key: str) -> str:
+    """What of a webhook key may appear in a log line: its last 4 characters."""
+    return "…" + key[-4:]
+
+
+def describe_failure(error: BaseException) -> str:
+    # Only the first line: database errors go on to quote the SQL and its parameters.
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first[:300]}"
+
+
+def webhook_blueprint(deps: WebDeps) -> Blueprint:
+    bp = Blueprint("webhook", __name__)
+    allowlist = parse_networks(deps.ip_allowlist, "webhook IP allowlist")
+    proxies = parse_networks(deps.trusted_proxies, "webhook trusted proxies")
+    per_key = TokenBuckets(deps.rate_per_key, deps.burst_per_key)
+    per_ip = TokenBuckets(deps.rate_per_ip, deps.burst_per_ip)
+
+    async def refuse_early(
+        alert: AlertRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> Response:
+        log.warning(
+            "webhook %s from %s refused %d %s: %s", key_tail(alert.webhook_key), alert.client_ip, status, code, message
+        )
+        try:
+            result = await deps.intake.refuse(alert, status, code, message)
+        except Exception as e:
+            log.error("webhook log row for a %d refusal not written: %s", status, describe_failure(e))
+        else:
+            if result.log_error:
+                log.error("webhook log row for a %d refusal not written: %s", status, result.log_error)
+        return error_response(status, code, message, headers)
+
+    @bp.post("/webhook/<key>")
+    async def webhook(key: str) -> Response:
+        client = request.scope.get("client")
+        peer = client[0] if client else None
+        ip = client_address(peer, request.headers.getlist("X-Forwarded-For"), proxies)
+        alert = AlertRequest(
+            webhook_key=key,
+            body=b"",
+            content_type=request.content_type,
+            client_ip=ip,
+            received_at=deps.clock(),
+            signature=request.headers.get("X-Signature"),
+            signature_timestamp=request.headers.get("X-Signature-Timestamp"),
+        )
+        if deps.draining.is_set():
+            return await refuse_early(
+                alert, 503, "shutting_down", "signaldesk is shutting down; the alert was not taken, send it again"
+            )
+        if allowlist and not contains(allowlist, ip):
+            return await refuse_early(alert, 403, "address_not_allowed", f"alerts are not taken from address {ip}")
+        wait = per_ip.take(ip)
+        if wait is not None:
+            return await refuse_early(
+                alert,
+                429,
+                "rate_limited",
+                f"too many requests from {ip} (limit {per_ip.rate:g}/s, burst {per_ip.burst}); retry in {wait:.1f} s",
+                {"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        wait = per_key.take(key[:_MAX_KEY_FOR_BUCKET])
+        if wait is not None:
+            return await refuse_early(
+                alert,
+                429,
+                "rate_limited",
+                f"too many requests for this webhook key (limit {per_key.rate:g}/s, burst {per_key.burst}); "
+                f"retry in {wait:.1f} s",
+                {"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        too_big = f"the body is over {deps.max_body_bytes} bytes; an alert must be at most {deps.max_body_bytes} bytes"
+        if request.content_length is not None and request.content_length > deps.max_body_bytes:
+            return await refuse_early(alert, 413, "body_too_large", too_big)
+        try:
+            body = bytes(await request.body)
+        except RequestEntityTooLarge:
+            return await refuse_early(alert, 413, "body_too_large", too_big)
+        alert = AlertRequest(
+            webhook_key=key,
+            body=body,
+            content_type=alert.content_type,
+            client_ip=ip,
+            received_at=alert.received_at,
+            signature=alert.signature,
+            signature_timestamp=alert.signature_timestamp,
+        )
+        try:
+            result = await deps.intake.receive(alert)
+        except Exception as e:
+            log.error("webhook %s from %s: alert not stored: %s", key_tail(key), ip, describe_failure(e))
+            return error_response(
+                503,
+                "storage_unavailable",
+                "the alert could not be stored (the database did not answer); it was not accepted, send it again",
+            )
+        return _answer(deps, key, ip, result)
+
+    return bp
+
+
+def _answer(deps: WebDeps, key: str, ip: str, result: IntakeResult) -> Response:
+    if result.log_error:
+        log.error("webhook log row not written: %s", result.log_error)
+    if result.status != 200:
+        log.warning(
+            "webhook %s from %s refused %d %s: %s", key_tail(key), ip, result.status, result.code, result.message
+        )
+        return error_response(result.status, result.code or "refused", result.message)
+    assert result.signal_id is not None  # accepted and duplicate answers always name the signal
+    if result.outcome == ACCEPTED:
+        log.info("webhook %s from %s: signal %d accepted for %s", key_tail(key), ip, result.signal_id, result.bot_name)
+        try:
+            deps.on_accepted(result.signal_id)
+        except Exception as e:  # the signal is stored either way; waking the runner is best effort
+            log.error("on_accepted(%d) failed: %s", result.signal_id, describe_failure(e))
+        return jsonify(
+            {"status": "accepted", "signal_id": result.signal_id, "mode": result.mode.value if result.mode else None}
+        )
+    log.info("webhook %s from %s: duplicate of signal %d", key_tail(key), ip, result.signal_id)
+    return jsonify({"status": "duplicate", "signal_id": result.signal_id})
