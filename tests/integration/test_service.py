@@ -1,0 +1,335 @@
+"""The service layer end to end over a real database, with a fake broker implementing the port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from db.database import Database
+from tests.support.fake_broker import FakeBroker
+from trading.config import BotConfig
+from trading.desk import Actor
+from trading.dispatch import EventBus
+from trading.events import Event, PositionMismatch, SignalRefused, TradeClosed
+from trading.execution import Executor
+from trading.orders import OrderStatus
+from trading.records import SignalEdits
+from trading.runner import Runner
+from trading.service import Desk
+from trading.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.values import PositionSide
+
+ALICE = Actor("discord:1", "alice", can_approve=True)
+MALLORY = Actor("discord:666", "mallory", can_approve=False)
+
+
+@dataclass
+class Clock:
+    t: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.t
+
+
+@dataclass
+class Rig:
+    db: Database
+    broker: FakeBroker
+    clock: Clock
+    desk: Desk
+    events: list[Event]
+
+    async def bot(self, **overrides: object) -> int:
+        fields: dict[str, object] = {
+            "bot_name": "SA40_RSI_Bot",
+            "symbol": "SA40",
+            "mode": "auto",
+            "webhook_key": "sa40_rsi_50849a3c",
+            "max_positions": 3,
+            "allow_pyramiding": True,
+            "max_slippage_pct": "1.0",
+        }
+        fields.update(overrides)
+        async with self.db.uow() as uow:
+            bot = await uow.bots.upsert(BotConfig.parse(fields))
+            await uow.commit()
+        return bot.id
+
+    async def signal(self, bot_id: int, action: SignalAction, price: str = "53210.5", **kw: object) -> int:
+        signal = Signal(action=action, price=Decimal(price), shape=AlertShape.RSI, time=self.clock.now(), **kw)  # type: ignore[arg-type]
+        async with self.db.uow() as uow:
+            stored = await uow.signals.add(
+                bot_id,
+                signal,
+                body_hash=f"h{self.clock.now().timestamp()}{action}{kw}",
+                state=SignalState.RECEIVED,
+                cause="webhook",
+                at=self.clock.now(),
+            )
+            await uow.commit()
+        self.clock.t += timedelta(seconds=1)
+        return stored.id
+
+    async def run(self, signal_id: int) -> SignalState:
+        for _ in range(10):
+            result = await self.desk.advance(signal_id)
+            if result.finished:
+                break
+        return await self.state(signal_id)
+
+    async def state(self, signal_id: int) -> SignalState:
+        async with self.db.uow() as uow:
+            stored = await uow.signals.get(signal_id)
+        assert stored is not None
+        return stored.state
+
+    async def position(self, bot_id: int):  # type: ignore[no-untyped-def]
+        async with self.db.uow() as uow:
+            return await uow.positions.get(bot_id, "SA40", multiplier=Decimal(1), for_update=False)
+
+
+def make_rig(db: Database, broker: FakeBroker | None = None) -> Rig:
+    broker = broker or FakeBroker()
+    clock = Clock()
+    events: list[Event] = []
+    executor = Executor(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
+    desk = Desk(db.uow, lambda _name: broker, clock, events.extend, executor)
+    return Rig(db, broker, clock, desk, events)
+
+
+@pytest.fixture
+def rig(database: Database) -> Rig:
+    return make_rig(database)
+
+
+@pytest.fixture
+def lite(sqlite_database: Database) -> Rig:
+    return make_rig(sqlite_database)
+
+
+async def test_auto_mode_entry_executes_once_and_opens_the_position(rig: Rig) -> None:
+    bot = await rig.bot()
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    assert await rig.run(sid) is SignalState.EXECUTED
+    pos = await rig.position(bot)
+    assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.LONG, 1, Decimal("53211.0"))
+    assert list(rig.broker.book) == [f"sd-{sid}-1"]
+    # running it again changes nothing
+    assert (await rig.desk.advance(sid)).finished
+    assert rig.broker.place_calls == 1
+
+
+async def test_pyramiding_then_reversal_records_the_trade_with_realized_pnl(rig: Rig) -> None:
+    bot = await rig.bot()
+    for _ in range(2):
+        await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
+    rig.broker.bid, rig.broker.ask = Decimal("53300.0"), Decimal("53301.0")
+    sid = await rig.signal(bot, SignalAction.ENTER_SHORT, price="53300.0")
+    assert await rig.run(sid) is SignalState.EXECUTED
+    pos = await rig.position(bot)
+    assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.SHORT, 1, Decimal("53300.0"))
+    trades = await rig.desk.trades()
+    assert len(trades) == 1 and trades[0].quantity == 2
+    assert trades[0].realized_pnl == (Decimal("53300.0") - Decimal("53211.0")) * 2
+    assert rig.broker.net["SA40"] == -1
+
+
+async def test_approve_mode_waits_then_an_approver_executes_it(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve")
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    assert await rig.run(sid) is SignalState.PENDING_APPROVAL
+    assert rig.broker.place_calls == 0
+    refused = await rig.desk.approve(sid, MALLORY)
+    assert (refused.ok, refused.code) == (False, "forbidden")
+    ok = await rig.desk.approve(sid, ALICE)
+    assert ok.ok, ok.message
+    again = await rig.desk.approve(sid, ALICE)
+    assert again.code == "already_decided"
+    assert await rig.run(sid) is SignalState.EXECUTED
+    assert rig.broker.place_calls == 1
+    async with rig.db.uow() as uow:
+        audit = await uow.audit.list()
+    assert any(a.actor == MALLORY.id and not a.allowed for a in audit)
+    assert any(a.actor == ALICE.id and a.allowed and a.action == "approve" for a in audit)
+
+
+async def test_edited_quantity_is_what_gets_ordered(lite: Rig) -> None:
+    bot = await lite.bot(mode="approve")
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    await lite.run(sid)
+    bad = await lite.desk.edit(sid, ALICE, SignalEdits(quantity=40))
+    assert bad.code == "invalid" and "maximum of 12" in bad.message
+    assert (await lite.desk.edit(sid, ALICE, SignalEdits(quantity=3))).ok
+    card = await lite.desk.approval_card(sid)
+    assert card is not None and card.quantity == 3 and card.plan_summary == "open"
+    assert (await lite.desk.approve(sid, ALICE)).ok
+    assert await lite.run(sid) is SignalState.EXECUTED
+    assert lite.broker.book[f"sd-{sid}-1"].quantity == 3
+
+
+async def test_reject_and_expiry_never_execute(lite: Rig) -> None:
+    bot = await lite.bot(mode="approve", approval_timeout_minutes=5)
+    rejected = await lite.signal(bot, SignalAction.ENTER_LONG)
+    expiring = await lite.signal(bot, SignalAction.ENTER_LONG)
+    await lite.run(rejected)
+    await lite.run(expiring)
+    assert (await lite.desk.reject(rejected, ALICE)).ok
+    lite.clock.t += timedelta(minutes=6)
+    assert await lite.desk.expire_due() == [expiring]
+    late = await lite.desk.approve(expiring, ALICE)
+    assert not late.ok
+    assert await lite.run(rejected) is SignalState.REJECTED
+    assert await lite.run(expiring) is SignalState.EXPIRED
+    assert lite.broker.place_calls == 0
+
+
+async def test_lost_answer_is_looked_up_and_never_sent_twice(rig: Rig) -> None:
+    bot = await rig.bot()
+    rig.broker.faults.drop_after_place = 1
+    rig.broker.faults.hide_for_lookups = 1
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    first = await rig.desk.advance(sid)
+    assert not first.finished
+    async with rig.db.uow() as uow:
+        (order,) = await uow.orders.list_for_signal(sid)
+    assert order.status is OrderStatus.UNKNOWN
+    assert await rig.run(sid) is SignalState.EXECUTED
+    assert len(rig.broker.book) == 1 and rig.broker.lookups >= 1
+    assert (await rig.position(bot)).quantity == 1
+
+
+async def test_a_refused_order_fails_the_signal_with_the_brokers_reason(lite: Rig) -> None:
+    bot = await lite.bot()
+    lite.broker.faults.refuse_next = "INSUFFICIENT_MARGIN"
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    assert await lite.run(sid) is SignalState.FAILED
+    view = await lite.desk.signal_view(sid)
+    assert view is not None and "INSUFFICIENT_MARGIN" in (view.signal.reason or "")
+    assert (await lite.position(bot)).is_flat
+
+
+async def test_halt_refuses_entries_but_lets_closes_through(lite: Rig) -> None:
+    bot = await lite.bot()
+    await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
+    assert (await lite.desk.halt(ALICE, "test")).ok
+    entry = await lite.signal(bot, SignalAction.ENTER_LONG)
+    assert await lite.run(entry) is SignalState.REFUSED
+    assert any(isinstance(e, SignalRefused) and "halted" in e.reason for e in lite.events)
+    close = await lite.signal(bot, SignalAction.CLOSE_LONG)
+    assert await lite.run(close) is SignalState.EXECUTED
+    assert (await lite.position(bot)).is_flat
+
+
+async def test_slippage_beyond_the_limit_is_refused(lite: Rig) -> None:
+    bot = await lite.bot(max_slippage_pct="0.1")
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG, price="52000")
+    assert await lite.run(sid) is SignalState.REFUSED
+    view = await lite.desk.signal_view(sid)
+    assert view is not None and "max_slippage_pct" in (view.signal.reason or "")
+
+
+async def test_daily_loss_limit_pauses_the_bot(lite: Rig) -> None:
+    bot = await lite.bot(max_daily_loss="50")
+    await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
+    lite.broker.bid, lite.broker.ask = Decimal("53100.0"), Decimal("53101.0")
+    await lite.run(await lite.signal(bot, SignalAction.CLOSE_LONG))
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG, price="53101")
+    assert await lite.run(sid) is SignalState.REFUSED
+    (stored_bot,) = await lite.desk.bots()
+    assert stored_bot.paused and "daily loss" in (stored_bot.paused_reason or "")
+
+
+async def test_close_when_flat_is_ignored_with_the_reason(lite: Rig) -> None:
+    bot = await lite.bot()
+    sid = await lite.signal(bot, SignalAction.CLOSE_LONG)
+    assert await lite.run(sid) is SignalState.IGNORED
+    assert lite.broker.place_calls == 0
+
+
+async def test_a_fill_recorded_but_not_applied_is_applied_once_after_a_crash(lite: Rig) -> None:
+    bot = await lite.bot()
+    crashed = make_rig(lite.db, lite.broker)
+
+    def die_after_fill(point: str) -> None:
+        if point == "fill_recorded":
+            raise SystemExit("simulated crash")
+
+    crashed.desk.executor._checkpoint = die_after_fill
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    with pytest.raises(SystemExit):
+        await crashed.desk.advance(sid)
+    assert (await lite.position(bot)).is_flat  # the broker filled, we had not applied it yet
+    assert await lite.run(sid) is SignalState.EXECUTED
+    assert (await lite.position(bot)).quantity == 1
+    assert lite.broker.place_calls == 1
+
+
+async def test_stop_monitor_closes_once_when_the_stop_is_hit(lite: Rig) -> None:
+    bot = await lite.bot(stop_loss_pct="1")
+    await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
+    pos = await lite.position(bot)
+    assert pos.stop_loss is not None and pos.stop_loss < pos.average_price
+    lite.broker.bid, lite.broker.ask = pos.stop_loss - 10, pos.stop_loss - 9
+    made = await lite.desk.check_exits()
+    assert len(made) == 1
+    assert await lite.desk.check_exits() == []  # never twice for the same position
+    assert await lite.run(made[0]) is SignalState.EXECUTED
+    trades = [e for e in lite.events if isinstance(e, TradeClosed)]
+    assert len(trades) == 1
+    assert trades[0].realized_pnl == (pos.stop_loss - 10 - pos.average_price) * 1
+
+
+async def test_reconciliation_flags_a_mismatch_and_blocks_entries(lite: Rig) -> None:
+    bot = await lite.bot()
+    await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
+    lite.broker.net["SA40"] = 3  # someone traded by hand
+    problems = await lite.desk.reconcile()
+    assert problems and "+1" in problems[0] and "+3" in problems[0]
+    assert any(isinstance(e, PositionMismatch) and e.ours == 1 and e.theirs == 3 for e in lite.events)
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    assert await lite.run(sid) is SignalState.REFUSED
+    assert (await lite.desk.resume("SA40_RSI_Bot", ALICE)).ok
+    (stored_bot,) = await lite.desk.bots()
+    assert not stored_bot.needs_attention
+
+
+async def test_strategy_alert_stating_another_position_is_reported(lite: Rig) -> None:
+    bot = await lite.bot()
+    sid = await lite.signal(bot, SignalAction.ENTER_SHORT, quantity=1, target_position=-2)
+    assert await lite.run(sid) is SignalState.EXECUTED
+    mismatches = [e for e in lite.events if isinstance(e, PositionMismatch)]
+    assert mismatches and mismatches[0].source == "alert" and mismatches[0].ours == -1
+
+
+async def test_runner_resumes_unfinished_signals_at_start(lite: Rig) -> None:
+    bot = await lite.bot()
+    ids = [await lite.signal(bot, SignalAction.ENTER_LONG) for _ in range(2)]
+    runner = Runner(lite.desk, lite.db.uow, monitor_interval=3600, reconcile_interval=3600, expiry_interval=3600)
+    assert await runner.start() == 2
+    await runner.idle(10)
+    await runner.stop(1)
+    assert [await lite.state(i) for i in ids] == [SignalState.EXECUTED, SignalState.EXECUTED]
+    assert (await lite.position(bot)).quantity == 2
+
+
+async def test_sink_failures_never_reach_trading() -> None:
+    class Broken:
+        async def publish(self, event: Event) -> None:
+            raise RuntimeError("discord is down")
+
+    delivered: list[Event] = []
+
+    class Good:
+        async def publish(self, event: Event) -> None:
+            delivered.append(event)
+
+    bus = EventBus(attempts=2, backoff=0.001)
+    bus.add_sink("broken", Broken())
+    bus.add_sink("good", Good())
+    bus.publish([SignalRefused(at=datetime.now(UTC), reason="x")])
+    await bus.drain(2)
+    assert len(delivered) == 1
+    await bus.close()

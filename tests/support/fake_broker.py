@@ -1,0 +1,102 @@
+"""An in-memory broker implementing the Broker port, with the faults the executor must survive."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from trading.errors import BrokerRefusal, BrokerUnavailable
+from trading.market import (
+    Account,
+    BrokerOrder,
+    BrokerOrderStatus,
+    BrokerPosition,
+    Instrument,
+    OrderRequest,
+    Quote,
+)
+from trading.values import OrderSide
+
+
+@dataclass
+class Faults:
+    drop_after_place: int = 0  # the next N orders are placed but the answer is lost
+    refuse_next: str | None = None  # the next order is refused with this code
+    hide_for_lookups: int = 0  # look-ups of a freshly placed order say "not found" this many times
+    quote_down: bool = False
+
+
+@dataclass
+class FakeBroker:
+    name: str = "Fake"
+    instrument: Instrument = field(default_factory=lambda: Instrument("SA40"))
+    bid: Decimal = Decimal("53210.0")
+    ask: Decimal = Decimal("53211.0")
+    faults: Faults = field(default_factory=Faults)
+    book: dict[str, BrokerOrder] = field(default_factory=dict)  # client id -> order
+    place_calls: int = 0
+    lookups: int = 0
+    net: dict[str, int] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _hidden: dict[str, int] = field(default_factory=dict)
+
+    async def get_instrument(self, symbol: str) -> Instrument:
+        return replace(self.instrument, symbol=symbol)
+
+    async def get_quote(self, symbol: str) -> Quote:
+        if self.faults.quote_down:
+            raise BrokerUnavailable("quote service down")
+        return Quote(symbol, self.bid, self.ask, (self.bid + self.ask) / 2, datetime.now(UTC))
+
+    async def get_account(self) -> Account:
+        return Account("F1", "ZAR", Decimal(0), Decimal(0), Decimal(0), Decimal(0))
+
+    async def get_positions(self) -> list[BrokerPosition]:
+        return [BrokerPosition(s, q, Decimal(0), Decimal(0)) for s, q in self.net.items() if q]
+
+    async def place_order(self, request: OrderRequest) -> BrokerOrder:
+        self.place_calls += 1
+        if request.client_order_id in self.book:  # like Herenya's 409: the first order is the answer
+            return self.book[request.client_order_id]
+        if self.faults.refuse_next:
+            code, self.faults.refuse_next = self.faults.refuse_next, None
+            raise BrokerRefusal(f"{code}: refused by the fake broker")
+        price = self.ask if request.side is OrderSide.BUY else self.bid
+        order = BrokerOrder(
+            order_id=f"F-{next(self._ids)}",
+            client_order_id=request.client_order_id,
+            symbol=request.symbol,
+            side=request.side,
+            type=request.type,
+            quantity=request.quantity,
+            status=BrokerOrderStatus.FILLED,
+            filled_quantity=request.quantity,
+            average_fill_price=price,
+            reduce_only=request.reduce_only,
+        )
+        self.book[request.client_order_id] = order
+        self.net[request.symbol] = self.net.get(request.symbol, 0) + request.side.sign * request.quantity
+        if self.faults.hide_for_lookups:
+            self._hidden[request.client_order_id] = self.faults.hide_for_lookups
+        if self.faults.drop_after_place:
+            self.faults.drop_after_place -= 1
+            raise BrokerUnavailable("connection lost after sending (the order was placed)")
+        return order
+
+    async def get_order(self, order_id: str) -> BrokerOrder:
+        return next(o for o in self.book.values() if o.order_id == order_id)
+
+    async def find_order(self, client_order_id: str) -> BrokerOrder | None:
+        self.lookups += 1
+        if self._hidden.get(client_order_id, 0) > 0:
+            self._hidden[client_order_id] -= 1
+            return None
+        return self.book.get(client_order_id)
+
+    async def cancel_order(self, order_id: str) -> BrokerOrder:
+        raise BrokerRefusal("ORDER_NOT_CANCELABLE")
+
+    async def aclose(self) -> None:
+        return None
