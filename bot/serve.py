@@ -9,22 +9,39 @@ import signal
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
+from bot.app import build, start, stop
 from bot.settings import Settings
-from web.app import create_app
 
 log = logging.getLogger("signaldesk.serve")
 
 
 async def serve(settings: Settings) -> int:
-    app = create_app()
+    app = build(settings)
+    await start(app)
     config = Config()
     config.bind = [f"{settings.signaldesk_host}:{settings.signaldesk_port}"]
     config.accesslog = None
-    stop = asyncio.Event()
+    config.graceful_timeout = 5.0
+
+    stopping = asyncio.Event()
+    web_may_stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, stopping.set)
+
+    async def drain_then_stop() -> None:
+        await stopping.wait()
+        log.info("stopping: new webhooks get 503; finishing the signal in hand")
+        app.draining.set()
+        await app.runner.stop()
+        web_may_stop.set()
+
+    drainer = loop.create_task(drain_then_stop())
     log.info("serving on http://%s:%s", settings.signaldesk_host, settings.signaldesk_port)
-    await hypercorn_serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
-    log.info("stopped")
+    try:
+        await hypercorn_serve(app.web, config, shutdown_trigger=web_may_stop.wait)  # type: ignore[arg-type]
+    finally:
+        drainer.cancel()
+        await stop(app)
+    log.info("stopped cleanly")
     return 0

@@ -1,0 +1,253 @@
+"""The process: builds every part once at start-up and wires them on one event loop.
+
+Order matters: the database is migrated before anything reads it; the runner starts after
+the web app can accept (so resumed signals and new ones share the same queue); on SIGTERM
+new webhooks get 503, the signal in hand finishes, then everything closes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from quart import Quart
+
+from bot.settings import Settings
+from db.database import Database
+from trading.dispatch import EventBus
+from trading.execution import Executor
+from trading.intake import Intake
+from trading.ports import Broker
+from trading.runner import Runner
+from trading.service import Desk
+from web.app import create_app
+from web.deps import Draining, WebDeps
+
+log = logging.getLogger("signaldesk.app")
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def crash_checkpoint(spec: str | None) -> Callable[[str], None]:
+    """SIGNALDESK_CRASH_AT=<point>[:<n>] kills this process with SIGKILL the n-th time it
+    passes <point> (a test hook for the crash tests; unset in production, it does nothing)."""
+    if not spec:
+        return lambda _point: None
+    point, _, nth = spec.partition(":")
+    remaining = [int(nth) if nth else 1]
+
+    def check(name: str) -> None:
+        if name == point:
+            remaining[0] -= 1
+            if remaining[0] <= 0:
+                log.warning("crash test: SIGKILL at %s", name)
+                logging.shutdown()
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    return check
+
+
+class BrokerRegistry:
+    """One broker object per broker_account name, built on first use, closed at shutdown."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self._settings = settings
+        self._database = database
+        self._brokers: dict[str, Broker] = {}
+
+    def __call__(self, name: str) -> Broker:
+        broker = self._brokers.get(name)
+        if broker is None:
+            broker = self._build(name)
+            self._brokers[name] = broker
+        return broker
+
+    def _build(self, name: str) -> Broker:
+        s = self._settings
+        if name.lower() == "herenya":
+            from brokers.herenya.client import HerenyaClient
+
+            return HerenyaClient.from_settings(
+                api_key=s.herenya_api_key,
+                api_secret=s.herenya_api_secret,
+                base_url=s.herenya_base_url,
+                account_id=s.herenya_account_id,
+                timeout=s.herenya_timeout,
+                retry_attempts=s.herenya_retry_attempts,
+            )
+        if name.lower() == "paper":
+            from brokers.paper import PaperBroker
+
+            quotes = self("Herenya") if s.herenya_base_url else None
+            return PaperBroker(
+                ledger_factory=self._database.uow,
+                account_id=s.paper_account_id,
+                currency=s.paper_currency,
+                starting_balance=s.paper_starting_balance,
+                quote_source=quotes,
+            )
+        raise ValueError(f"unknown broker_account {name!r}: use 'Herenya' or 'Paper'")
+
+    @property
+    def built(self) -> dict[str, Broker]:
+        return dict(self._brokers)
+
+    async def aclose(self) -> None:
+        for broker in self._brokers.values():
+            try:
+                await broker.aclose()
+            except Exception as e:
+                log.warning("closing broker %s: %r", broker.name, e)
+
+
+@dataclass
+class App:
+    settings: Settings
+    database: Database
+    bus: EventBus
+    brokers: BrokerRegistry
+    executor: Executor
+    desk: Desk
+    runner: Runner
+    intake: Intake
+    draining: Draining
+    web: Quart
+    discord: Any = None  # bot.discord.runtime.DiscordRuntime when DISCORD_TOKEN is set
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build(settings: Settings) -> App:
+    clock = SystemClock()
+    database = Database(settings.database_url)
+    bus = EventBus()
+    brokers = BrokerRegistry(settings, database)
+    checkpoint = crash_checkpoint(os.environ.get("SIGNALDESK_CRASH_AT"))
+    executor = Executor(database.uow, brokers, clock, bus.publish, checkpoint=checkpoint)
+    desk = Desk(database.uow, brokers, clock, bus.publish, executor)
+    desk.checkpoint = checkpoint
+    runner = Runner(
+        desk,
+        database.uow,
+        monitor_interval=settings.monitor_interval_seconds,
+        reconcile_interval=settings.reconcile_interval_seconds,
+    )
+    intake = Intake(database.uow, clock, timedelta(minutes=settings.webhook_dedupe_minutes))
+    draining = Draining()
+
+    def accepted(signal_id: int) -> None:
+        checkpoint("signal_stored")
+        runner.wake(signal_id)
+
+    app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
+    token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
+    app.web = create_app(
+        WebDeps(
+            intake=intake,
+            desk=desk,
+            on_accepted=accepted,
+            health_checks={
+                "database": _database_health(database),
+                "broker": _broker_health(app),
+                "discord": _discord_health(app),
+            },
+            api_token=token,
+            max_body_bytes=settings.webhook_max_body_bytes,
+            rate_per_key=settings.webhook_rate_per_key,
+            burst_per_key=settings.webhook_burst_per_key,
+            rate_per_ip=settings.webhook_rate_per_ip,
+            burst_per_ip=settings.webhook_burst_per_ip,
+            ip_allowlist=settings.webhook_ip_allowlist,
+            trusted_proxies=settings.webhook_trusted_proxies,
+            draining=draining,
+        )
+    )
+    return app
+
+
+async def start(app: App) -> None:
+    s = app.settings
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is plenty
+    await app.database.upgrade()
+    if s.bots_file:
+        from bot.bots_cli import import_file
+
+        await import_file(app.database, s.bots_file)
+    app.bus.start()
+    if s.discord_token is not None:
+        from bot.discord.runtime import start_discord
+
+        app.discord = await start_discord(s, app.desk)
+        app.bus.add_sink("discord", app.discord.sink)
+        log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
+    else:
+        log.warning("DISCORD_TOKEN is not set: running webhook-only (no approval cards, no Discord commands)")
+    if s.telegram_bot_token is not None and s.telegram_chat_id:
+        from bot.telegram import TelegramSink
+
+        app.bus.add_sink(
+            "telegram",
+            TelegramSink(s.telegram_api_base_url, s.telegram_bot_token.get_secret_value(), s.telegram_chat_id),
+        )
+    resumed = await app.runner.start()
+    log.info("runner started; %d unfinished signal(s) resumed", resumed)
+
+
+async def stop(app: App, grace: float = 10.0) -> None:
+    app.draining.set()
+    await app.runner.stop(grace)
+    await app.bus.drain(3.0)
+    if app.discord is not None:
+        await app.discord.close()
+    await app.bus.close()
+    await app.brokers.aclose()
+    await app.database.dispose()
+
+
+def _database_health(database: Database) -> Callable[[], Any]:
+    async def check() -> tuple[bool, str]:
+        try:
+            await database.ping()
+        except Exception as e:
+            return False, f"unreachable: {type(e).__name__}"
+        return True, "ok"
+
+    return check
+
+
+def _broker_health(app: App) -> Callable[[], Any]:
+    async def check() -> tuple[bool, str]:
+        names = sorted({b.config.broker_account.value for b in await app.desk.bots() if b.config.is_active})
+        if not names:
+            return True, "no active bots"
+        down = []
+        for name in names:
+            try:
+                await app.brokers(name).get_quote(_first_symbol(await app.desk.bots(), name))
+            except Exception as e:
+                down.append(f"{name}: {type(e).__name__}")
+        return (not down), ("; ".join(down) if down else ", ".join(names) + " reachable")
+
+    return check
+
+
+def _first_symbol(bots: list[Any], broker: str) -> str:
+    return next(b.config.symbol for b in bots if b.config.broker_account.value == broker)
+
+
+def _discord_health(app: App) -> Callable[[], Any]:
+    async def check() -> tuple[bool, str]:
+        if app.settings.discord_token is None:
+            return True, "off (webhook-only: DISCORD_TOKEN not set)"
+        if app.discord is not None and app.discord.is_connected():
+            return True, "connected"
+        return False, "not connected"
+
+    return check
