@@ -1,0 +1,76 @@
+"""Classification of broker failures: retryable or final, with the broker's code and text."""
+
+from __future__ import annotations
+
+import pytest
+
+from brokers.errors import (
+    AuthenticationFailed,
+    BrokerError,
+    BrokerUnavailable,
+    DuplicateClientOrderId,
+    FinalBrokerError,
+    Forbidden,
+    InvalidRequest,
+    OrderNotCancelable,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    RateLimited,
+    RetryableBrokerError,
+    UnknownOrder,
+    UnknownSymbol,
+    error_for_response,
+)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_is_retryable_and_ambiguous(status: int) -> None:
+    e = error_for_response(status, "INTERNAL_ERROR", "boom", broker="Herenya")
+    assert isinstance(e, BrokerUnavailable) and isinstance(e, RetryableBrokerError)
+    assert e.retryable and e.ambiguous
+    assert str(e) == f"Herenya HTTP {status} INTERNAL_ERROR: boom"
+
+
+def test_429_is_retryable_not_ambiguous_and_carries_retry_after() -> None:
+    e = error_for_response(429, "RATE_LIMITED", "slow down", broker="Herenya", retry_after=0.25)
+    assert isinstance(e, RateLimited)
+    assert e.retryable and not e.ambiguous and e.retry_after == 0.25
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "cls"),
+    [
+        (401, "INVALID_API_KEY", AuthenticationFailed),
+        (401, "INVALID_SIGNATURE", AuthenticationFailed),
+        (401, "TIMESTAMP_EXPIRED", AuthenticationFailed),
+        (403, "FORBIDDEN", Forbidden),
+        (404, "UNKNOWN_SYMBOL", UnknownSymbol),
+        (404, "UNKNOWN_ORDER", UnknownOrder),
+        (400, "INVALID_REQUEST", InvalidRequest),
+        (409, "ORDER_NOT_CANCELABLE", OrderNotCancelable),
+        (422, "QUANTITY_OUT_OF_RANGE", OrderRejected),
+        (422, "INSUFFICIENT_MARGIN", OrderRejected),
+        (422, "MARKET_CLOSED", OrderRejected),
+        (422, "REDUCE_ONLY_REJECTED", OrderRejected),
+        (422, "SOMETHING_NEW", OrderRejected),  # an unknown code still classifies by status
+        (418, "TEAPOT", FinalBrokerError),
+    ],
+)
+def test_4xx_is_final_and_names_code_and_message(status: int, code: str, cls: type[BrokerError]) -> None:
+    e = error_for_response(status, code, "what the broker said", broker="Herenya")
+    assert type(e) is cls
+    assert isinstance(e, FinalBrokerError) and not e.retryable
+    assert (e.status, e.code, e.message) == (status, code, "what the broker said")
+    assert code in str(e) and "what the broker said" in str(e) and str(status) in str(e)
+
+
+def test_duplicate_carries_the_original_order() -> None:
+    order = {"order_id": "H-000001", "client_order_id": "sd-1-1"}
+    e = error_for_response(409, "DUPLICATE_CLIENT_ORDER_ID", "used", broker="Herenya", order=order)
+    assert isinstance(e, DuplicateClientOrderId) and e.order == order
+
+
+def test_outcome_unknown_is_retryable_and_names_the_client_id() -> None:
+    e = OrderOutcomeUnknown("sd-9-1", "order sd-9-1: outcome unknown", broker="Herenya", tries=4)
+    assert e.retryable and e.ambiguous and e.client_order_id == "sd-9-1" and e.tries == 4
+    assert e.code == "ORDER_OUTCOME_UNKNOWN" and "sd-9-1" in str(e)
