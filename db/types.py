@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, Text
@@ -13,6 +13,8 @@ SCALE = 12
 PRECISION = 38
 _QUANTUM = Decimal(1).scaleb(-SCALE)
 _MAX = Decimal(10) ** (PRECISION - SCALE)
+# Wide enough for any stored value: the default context (28 digits) would round 38-digit ones.
+_WIDE = Context(prec=PRECISION + 20, rounding=ROUND_HALF_EVEN)
 
 
 def to_exact(value: Decimal) -> Decimal:
@@ -23,7 +25,7 @@ def to_exact(value: Decimal) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"cannot store {value} in an exact decimal column")
     try:
-        exact = value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        exact = value.quantize(_QUANTUM, context=_WIDE)
     except InvalidOperation as e:
         raise ValueError(f"{value} has too many digits for Numeric({PRECISION}, {SCALE})") from e
     if abs(exact) >= _MAX:
@@ -34,8 +36,8 @@ def to_exact(value: Decimal) -> Decimal:
 def trim(value: Decimal) -> Decimal:
     """Drop the trailing zeros the fixed scale adds, without switching to exponent form."""
     if value == value.to_integral_value():
-        return value.quantize(Decimal(1))
-    return value.normalize()
+        return value.quantize(Decimal(1), context=_WIDE)
+    return value.normalize(context=_WIDE)
 
 
 class ExactDecimal(TypeDecorator[Decimal]):

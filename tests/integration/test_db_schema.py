@@ -20,9 +20,14 @@ def _diff(conn: sa.Connection, metadata: sa.MetaData) -> list[object]:
     return list(compare_metadata(context, metadata))
 
 
-async def test_migrations_match_the_models(database: Database) -> None:
-    async with database.engine.connect() as conn:
-        assert await conn.run_sync(_diff, Base.metadata) == []
+async def test_migrations_from_empty_match_the_models(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(_diff, Base.metadata) == []
+    finally:
+        await db.dispose()
 
 
 async def test_the_comparison_sees_a_difference(database: Database) -> None:
