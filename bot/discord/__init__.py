@@ -1,0 +1,4 @@
+"""The Discord front-end: approval cards, slash commands, log and error channels.
+
+`runtime.start_discord(settings, desk)` starts it on the running event loop.
+"""

@@ -1,0 +1,337 @@
+"""Pure builders: read models in, discord.Embed (and which buttons) out. No I/O, no client.
+
+A trader reads these at a glance, often on a phone: the numbers sit in code blocks so
+they line up, P&L is signed with its currency, times are Discord timestamps so each
+reader sees their own time zone (timestamps do not render inside code blocks, so they
+stay outside them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+import discord
+
+from bot.discord.formatting import clip, code_block, money, pct, price, table, ts
+from trading.desk import ActionResult
+from trading.events import Event, Severity
+from trading.records import Bot, ControlState, SignalEdits, TradeRecord
+from trading.views import ApprovalCard, PnlView, PositionView, SignalView
+
+PENDING = "pending_approval"
+BUTTONS = ("approve", "edit", "reject")
+
+GREEN = discord.Colour(0x2ECC71)
+RED = discord.Colour(0xE74C3C)
+AMBER = discord.Colour(0xF39C12)
+GREY = discord.Colour(0x95A5A6)
+BLUE = discord.Colour(0x5865F2)
+
+# state -> (headline, colour)
+_STATE_LOOK: dict[str, tuple[str, discord.Colour]] = {
+    PENDING: ("⏳ Awaiting approval", AMBER),
+    "received": ("📥 Received", BLUE),
+    "approved": ("✅ Approved", GREEN),
+    "queued": ("✅ Approved, queued", GREEN),
+    "executing": ("⚙️ Approved, executing", GREEN),
+    "executed": ("✅ Executed", GREEN),
+    "failed": ("❌ Failed", RED),
+    "rejected": ("🚫 Rejected", GREY),
+    "expired": ("⌛ Expired", GREY),
+    "refused": ("⛔ Refused", RED),
+    "ignored": ("➖ Ignored", GREY),
+}
+
+DESCRIPTION_LIMIT = 4096
+FIELD_LIMIT = 1024
+
+
+def state_look(state: str) -> tuple[str, discord.Colour]:
+    return _STATE_LOOK.get(state, (state.replace("_", " ").capitalize(), BLUE))
+
+
+def card_buttons(card: ApprovalCard) -> tuple[str, ...]:
+    """The buttons a card carries: all three while it waits for a decision, none after."""
+    return BUTTONS if card.state == PENDING else ()
+
+
+def _quantity_text(card: ApprovalCard) -> str:
+    if card.order_type.value == "limit":
+        return f"{card.quantity} limit @ {price(card.limit_price)}"
+    return f"{card.quantity} {card.order_type.value}"
+
+
+def _edits_text(edits: SignalEdits) -> str:
+    parts = []
+    if edits.quantity is not None:
+        parts.append(f"quantity {edits.quantity}")
+    if edits.order_type is not None:
+        parts.append(f"type {edits.order_type.value}")
+    if edits.limit_price is not None:
+        parts.append(f"limit {price(edits.limit_price)}")
+    if edits.stop_loss is not None:
+        parts.append(f"stop {price(edits.stop_loss)}")
+    if edits.take_profit is not None:
+        parts.append(f"target {price(edits.take_profit)}")
+    return ", ".join(parts) or "nothing"
+
+
+def approval_embed(card: ApprovalCard) -> discord.Embed:
+    headline, colour = state_look(card.state)
+    action = card.action.replace("_", " ")
+    title = f"#{card.signal_id} {card.bot_name} · {card.plan_summary} · {action}"
+
+    lines = []
+    if card.state == PENDING:
+        lines.append(f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else ""))
+    elif card.state == "expired":
+        when = card.decided_at or card.expires_at
+        lines.append(f"**{headline}**" + (f" {ts(when)}" if when else "") + ", nothing was sent")
+    else:
+        who = f" by {card.decided_by}" if card.decided_by else ""
+        when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""
+        lines.append(f"**{headline}**{who}{when}")
+    if card.outcome and card.state != "expired":
+        lines.append(f"**{card.outcome}**")
+
+    drift = f" ({pct(card.drift_pct)})" if card.drift_pct is not None else ""
+    rows = [
+        ("Plan", f"{card.plan_summary} · {action}"),
+        ("Symbol", card.symbol),
+        ("Quantity", _quantity_text(card)),
+        ("Alert price", price(card.alert_price)),
+        ("Quote now", f"{price(card.quote)}{drift}"),
+        ("Stop", price(card.stop_loss)),
+        ("Target", price(card.take_profit)),
+        ("At risk", money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"),
+        ("Position", f"{card.position_before} → {card.position_after}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))
+
+    if card.ignored_reason:
+        lines.append(f"➖ Nothing to do: {card.ignored_reason}")
+    if card.edits is not None:
+        by = f" by {card.edited_by}" if card.edited_by else ""
+        lines.append(f"✏️ Edited{by}: {_edits_text(card.edits)}")
+    lines.extend(f"• {note}" for note in card.notes)
+
+    embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour)
+    embed.set_footer(text=f"signal {card.signal_id} · {card.state.replace('_', ' ')}")
+    return embed
+
+
+def positions_embed(positions: Sequence[PositionView], control: ControlState | None = None) -> discord.Embed:
+    embed = discord.Embed(title="Positions", colour=BLUE)
+    open_ = [p for p in positions if p.side is not None and p.quantity]
+    if not open_:
+        embed.description = "No open positions." + _halt_line(control)
+        return embed
+    rows = []
+    totals: dict[str, Decimal] = {}
+    for p in open_:
+        side = p.side.value if p.side else "flat"
+        levels = f"{len(p.entries)}/{p.max_positions}"
+        rows.append(
+            (
+                p.bot_name,
+                p.symbol,
+                side,
+                str(p.quantity),
+                levels,
+                price(p.average_price),
+                price(p.last_price),
+                money(p.unrealized_pnl, "") if p.unrealized_pnl is not None else "—",
+            )
+        )
+        if p.unrealized_pnl is not None:
+            totals[p.currency] = totals.get(p.currency, Decimal(0)) + p.unrealized_pnl
+    body = table(("BOT", "SYM", "SIDE", "QTY", "LVL", "AVG", "LAST", "UNREAL"), rows, right={3, 4, 5, 6, 7})
+    total = ", ".join(money(v, c) for c, v in sorted(totals.items())) or "—"
+    desc = code_block(body) + f"\nUnrealized total: **{total}**"
+    stops = [
+        f"{p.bot_name}: stop {price(p.stop_loss)}, target {price(p.take_profit)}"
+        for p in open_
+        if p.stop_loss is not None or p.take_profit is not None
+    ]
+    if stops:
+        desc += "\n" + "\n".join(stops)
+    embed.description = clip(desc + _halt_line(control), DESCRIPTION_LIMIT)
+    if totals:
+        embed.colour = GREEN if sum(totals.values()) >= 0 else RED
+    return embed
+
+
+def trades_embed(trades: Sequence[TradeRecord], currency: str, bot_name: str | None = None) -> discord.Embed:
+    title = "Trades" + (f" · {bot_name}" if bot_name else "")
+    embed = discord.Embed(title=title, colour=BLUE)
+    if not trades:
+        embed.description = "No closed trades yet."
+        return embed
+    rows = [
+        (
+            t.closed_at.strftime("%m-%d %H:%M"),
+            t.bot_name,
+            t.side.value,
+            str(t.quantity),
+            price(t.entry_price),
+            price(t.exit_price),
+            money(t.realized_pnl, ""),
+        )
+        for t in trades
+    ]
+    total = sum((t.realized_pnl for t in trades), Decimal(0))
+    body = table(("CLOSED UTC", "BOT", "SIDE", "QTY", "ENTRY", "EXIT", "P&L"), rows, right={3, 4, 5, 6})
+    desc = code_block(body)
+    # Keep the sum visible even when many rows must be cut to fit.
+    tail = f"\n{len(trades)} trades, realized **{money(total, currency)}**"
+    if len(desc) + len(tail) > DESCRIPTION_LIMIT:
+        keep = DESCRIPTION_LIMIT - len(tail) - 20
+        desc = code_block(clip(body, keep))
+    embed.description = desc + tail
+    embed.colour = GREEN if total >= 0 else RED
+    return embed
+
+
+def pnl_embed(pnl: PnlView, period_label: str) -> discord.Embed:
+    scope = pnl.bot_name or "all bots"
+    total = pnl.realized + (pnl.unrealized or Decimal(0))
+    win_rate = f"{Decimal(pnl.wins * 100) / pnl.trades:.0f}%" if pnl.trades else "—"
+    rows = [
+        ("Realized", money(pnl.realized, pnl.currency)),
+        ("Unrealized", money(pnl.unrealized, pnl.currency)),
+        ("Total", money(total, pnl.currency)),
+        ("Trades", str(pnl.trades)),
+        ("Wins / losses", f"{pnl.wins} / {pnl.losses}"),
+        ("Win rate", win_rate),
+    ]
+    width = max(len(k) for k, _ in rows)
+    vwidth = max(len(v) for _, v in rows)
+    body = "\n".join(f"{k.ljust(width)}  {v.rjust(vwidth)}" for k, v in rows)
+    since = f"\nsince {ts(pnl.since, 'f')}" if pnl.since else ""
+    return discord.Embed(
+        title=f"P&L · {scope} · {period_label}",
+        description=code_block(body) + since,
+        colour=GREEN if total >= 0 else RED,
+    )
+
+
+def bots_embed(bots: Sequence[Bot], control: ControlState | None = None) -> discord.Embed:
+    embed = discord.Embed(title="Bots", colour=RED if control and control.halted else BLUE)
+    if not bots:
+        embed.description = "No bots configured." + _halt_line(control)
+        return embed
+    rows = []
+    notes = []
+    for b in bots:
+        c = b.config
+        status = "off" if not c.is_active else "paused" if b.paused else "ATTN" if b.needs_attention else "on"
+        rows.append(
+            (
+                b.name,
+                c.symbol,
+                c.broker_account.value,
+                c.mode.value,
+                status,
+                str(c.base_position_size),
+                str(c.max_positions if c.allow_pyramiding else 1),
+            )
+        )
+        if b.paused and b.paused_reason:
+            notes.append(f"⏸️ {b.name}: {b.paused_reason}")
+        if b.needs_attention and b.attention_reason:
+            notes.append(f"⚠️ {b.name}: {b.attention_reason}")
+    body = table(("BOT", "SYM", "BROKER", "MODE", "STATE", "SIZE", "MAX"), rows, right={5, 6})
+    desc = code_block(body) + ("\n" + "\n".join(notes) if notes else "") + _halt_line(control)
+    embed.description = clip(desc, DESCRIPTION_LIMIT)
+    return embed
+
+
+def signal_embed(view: SignalView) -> discord.Embed:
+    s = view.signal
+    headline, colour = state_look(s.state.value)
+    sig = s.signal
+    lines = [f"**{headline}**" + (f": {s.reason}" if s.reason else "")]
+    rows = [
+        ("Action", sig.action.value.replace("_", " ")),
+        ("Price", price(sig.price)),
+        ("Quantity", str(sig.quantity) if sig.quantity is not None else "bot default"),
+        ("Type", sig.order_type.value),
+        ("Stop", price(sig.stop_loss)),
+        ("Target", price(sig.take_profit)),
+    ]
+    if sig.alert_id:
+        rows.append(("Alert id", sig.alert_id))
+    width = max(len(k) for k, _ in rows)
+    lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))
+    if s.edits is not None:
+        lines.append(f"✏️ Edited: {_edits_text(s.edits)}")
+    if view.approval is not None:
+        a = view.approval
+        if a.decision is not None:
+            by = f" by {a.decided_by}" if a.decided_by else ""
+            at = f" {ts(a.decided_at, 'f')}" if a.decided_at else ""
+            lines.append(f"Decision: {a.decision.value}{by}{at}")
+        else:
+            lines.append(f"Awaiting approval, expires {ts(a.expires_at)}")
+    if view.orders:
+        order_rows = [
+            (
+                o.client_order_id,
+                o.side.value,
+                str(o.quantity),
+                o.status.value,
+                f"{o.filled_quantity} @ {price(o.average_fill_price)}" if o.filled_quantity else "—",
+            )
+            for o in view.orders
+        ]
+        lines.append(code_block(table(("ORDER", "SIDE", "QTY", "STATUS", "FILLED"), order_rows, right={2})))
+        lines.extend(f"❌ {o.client_order_id}: {o.error}" for o in view.orders if o.error)
+    if s.history:
+        hist = [
+            f"{ts(h.at, 'T')} {h.state.value} ({h.cause})" + (f": {h.reason}" if h.reason else "") for h in s.history
+        ]
+        lines.append("\n".join(hist[-10:]))
+    embed = discord.Embed(
+        title=f"Signal #{s.id} · {s.bot_name}", description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour
+    )
+    embed.set_footer(text=f"received {s.created_at:%Y-%m-%d %H:%M:%S} UTC")
+    return embed
+
+
+def result_text(result: ActionResult) -> str:
+    """An ActionResult as the one line a user reads in an ephemeral reply."""
+    mark = "✅" if result.ok else "⚠️" if result.code in ("already_decided", "not_pending") else "⛔"
+    return f"{mark} {result.message}"
+
+
+_EVENT_MARK = {
+    "SignalReceived": "📥",
+    "ApprovalRequested": "🗳️",
+    "ApprovalDecided": "🧑‍⚖️",
+    "OrderPlaced": "📤",
+    "OrderFilled": "💱",
+    "TradeClosed": "💰",
+    "StopMoved": "🎯",
+    "SignalIgnored": "➖",
+    "SignalRefused": "⛔",
+    "ExecutionFailed": "❌",
+    "PositionMismatch": "⚠️",
+    "BotStateChanged": "🔧",
+    "HaltChanged": "🛑",
+}
+
+
+def event_line(event: Event) -> str:
+    """One line for the log or error channel."""
+    mark = _EVENT_MARK.get(event.kind, "❗" if event.severity is Severity.ERROR else "•")
+    return f"{mark} {ts(event.at, 'T')} {event.text()}"
+
+
+def _halt_line(control: ControlState | None) -> str:
+    if control is None or not control.halted:
+        return ""
+    by = f" by {control.halted_by}" if control.halted_by else ""
+    why = f": {control.reason}" if control.reason else ""
+    return f"\n🛑 **Trading is HALTED**{by}{why}"

@@ -1,0 +1,61 @@
+"""The discord.py client: slash commands on the guild, the approval buttons, the sink."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.discord.access import actor_for
+from bot.discord.commands import COMMANDS, on_command_error
+from bot.discord.views import APPROVAL_ITEMS
+from trading.desk import Actor, DeskAPI
+
+if TYPE_CHECKING:
+    from bot.discord.sink import DiscordSink
+    from bot.settings import Settings
+
+log = logging.getLogger("signaldesk.discord")
+
+
+class SignalDeskClient(discord.Client):
+    def __init__(self, settings: Settings, desk: DeskAPI) -> None:
+        # Interactions carry the member and their roles, so no privileged intents are needed.
+        super().__init__(
+            intents=discord.Intents(guilds=True),
+            guild_ready_timeout=settings.discord_guild_ready_timeout,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.desk = desk
+        self.sink: DiscordSink | None = None
+        self.role_ids = frozenset(settings.discord_approver_role_ids)
+        self.user_ids = frozenset(settings.discord_approver_user_ids)
+        self.tree = app_commands.CommandTree(self)
+        self.tree.on_error = on_command_error  # type: ignore[method-assign]
+        guild = discord.Object(settings.discord_guild_id) if settings.discord_guild_id else None
+        for command in COMMANDS:
+            self.tree.add_command(command, guild=guild)
+
+    async def setup_hook(self) -> None:
+        # The card buttons of every signal, including cards posted before this start.
+        self.add_dynamic_items(*APPROVAL_ITEMS)
+        guild = discord.Object(self.settings.discord_guild_id) if self.settings.discord_guild_id else None
+        try:
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d slash commands to %s", len(synced), f"guild {guild.id}" if guild else "all guilds")
+        except discord.HTTPException as e:
+            # The buttons still work without commands; say so rather than stop the desk.
+            log.error("could not sync slash commands (%s %s): %s", e.status, e.code, e.text)
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s (%d guilds)", self.user, len(self.guilds))
+
+    def actor(self, user: discord.abc.User) -> Actor:
+        return actor_for(user, self.role_ids, self.user_ids)
+
+    def refresh_card(self, signal_id: int) -> None:
+        if self.sink is not None:
+            self.sink.refresh_card(signal_id)

@@ -1,0 +1,208 @@
+"""Slash commands. Each parses its options, calls the Desk once (or twice, concurrently),
+and answers with an embed or the Desk's one sentence.
+
+Every command defers first: a Desk read may ask the broker for quotes, and Discord wants an
+answer within 3 seconds. Commands that act answer approvers in the channel (the team sees
+who paused what) and everyone else privately with the Desk's refusal, which it audits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import discord
+from discord import app_commands
+
+from bot.discord.cards import bots_embed, pnl_embed, positions_embed, result_text, signal_embed, trades_embed
+from bot.discord.inputs import period_start
+from bot.discord.views import DESK_FAILED, ConfirmView
+from trading.desk import ActionResult, Actor
+from trading.values import Mode
+
+if TYPE_CHECKING:
+    from bot.discord.client import SignalDeskClient
+
+log = logging.getLogger("signaldesk.discord.commands")
+
+Interaction = discord.Interaction[Any]
+
+
+def _client(interaction: Interaction) -> SignalDeskClient:
+    return cast("SignalDeskClient", interaction.client)
+
+
+async def _bot_names(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
+    try:
+        bots = await asyncio.wait_for(_client(interaction).desk.bots(), 1.5)
+    except Exception:
+        return []
+    names = [b.name for b in bots if current.lower() in b.name.lower()]
+    return [app_commands.Choice(name=n, value=n) for n in sorted(names)[:25]]
+
+
+# ---------------------------------------------------------------------- reading
+
+
+@app_commands.command(name="positions", description="Open positions with average entry, last price and P&L")
+@app_commands.describe(bot="Only this bot")
+@app_commands.autocomplete(bot=_bot_names)
+async def positions(interaction: Interaction, bot: str | None = None) -> None:
+    await interaction.response.defer(thinking=True)
+    desk = _client(interaction).desk
+    views, control = await asyncio.gather(desk.positions(bot), desk.control())
+    await interaction.edit_original_response(embed=positions_embed(views, control))
+
+
+@app_commands.command(name="trades", description="Closed trades, newest first")
+@app_commands.describe(bot="Only this bot", limit="How many (1 to 50, default 10)")
+@app_commands.autocomplete(bot=_bot_names)
+async def trades(interaction: Interaction, bot: str | None = None, limit: app_commands.Range[int, 1, 50] = 10) -> None:
+    await interaction.response.defer(thinking=True)
+    desk = _client(interaction).desk
+    rows, pnl = await asyncio.gather(desk.trades(bot, limit), desk.pnl(bot))
+    await interaction.edit_original_response(embed=trades_embed(rows, pnl.currency, bot))
+
+
+@app_commands.command(name="pnl", description="Realized and unrealized P&L")
+@app_commands.describe(bot="Only this bot", period="From when (UTC calendar): today, week, month or all")
+@app_commands.autocomplete(bot=_bot_names)
+async def pnl(
+    interaction: Interaction, bot: str | None = None, period: Literal["today", "week", "month", "all"] = "today"
+) -> None:
+    await interaction.response.defer(thinking=True)
+    since, label = period_start(period, datetime.now(UTC))
+    view = await _client(interaction).desk.pnl(bot, since)
+    await interaction.edit_original_response(embed=pnl_embed(view, label))
+
+
+@app_commands.command(name="bots", description="Every bot: symbol, broker, mode, state, size")
+async def bots(interaction: Interaction) -> None:
+    await interaction.response.defer(thinking=True)
+    desk = _client(interaction).desk
+    rows, control = await asyncio.gather(desk.bots(), desk.control())
+    await interaction.edit_original_response(embed=bots_embed(rows, control))
+
+
+@app_commands.command(name="signal", description="One signal: its state, history and orders")
+@app_commands.describe(id="The signal's number (as on its card)")
+async def signal(interaction: Interaction, id: app_commands.Range[int, 1]) -> None:
+    await interaction.response.defer(thinking=True)
+    view = await _client(interaction).desk.signal_view(id)
+    if view is None:
+        await interaction.edit_original_response(content=f"No signal #{id}.")
+        return
+    await interaction.edit_original_response(embed=signal_embed(view))
+
+
+# ---------------------------------------------------------------------- acting (approvers)
+
+
+async def _act(interaction: Interaction, what: str, call: Callable[[Actor], Awaitable[ActionResult]]) -> None:
+    client = _client(interaction)
+    actor = client.actor(interaction.user)
+    await interaction.response.defer(thinking=True, ephemeral=not actor.can_approve)
+    try:
+        result = await call(actor)
+    except Exception:
+        log.exception("desk call %s raised", what)
+        result = DESK_FAILED
+    await interaction.edit_original_response(content=result_text(result))
+
+
+async def _confirm(
+    interaction: Interaction, what: str, question: str, call: Callable[[Actor], Awaitable[ActionResult]]
+) -> None:
+    actor = _client(interaction).actor(interaction.user)
+    if not actor.can_approve:
+        await _act(interaction, what, call)  # the Desk refuses and audits
+        return
+    view = ConfirmView(interaction.user.id, call, what, interaction)
+    await interaction.response.send_message(question, view=view)
+
+
+@app_commands.command(name="close", description="Close a bot's whole position at market (asks to confirm)")
+@app_commands.describe(bot="The bot whose position to close")
+@app_commands.autocomplete(bot=_bot_names)
+async def close(interaction: Interaction, bot: str) -> None:
+    desk = _client(interaction).desk
+    await _confirm(
+        interaction,
+        f"closing {bot}",
+        f"Close the whole **{bot}** position at market?",
+        lambda actor: desk.close_position(bot, actor),
+    )
+
+
+@app_commands.command(name="halt", description="Kill switch: no new entries on any bot (asks to confirm)")
+@app_commands.describe(reason="Why, for the log")
+async def halt(interaction: Interaction, reason: str | None = None) -> None:
+    desk = _client(interaction).desk
+    await _confirm(
+        interaction,
+        "the halt",
+        "**Halt all trading?** No new entries on any bot; closes stay allowed; pending approvals freeze.",
+        lambda actor: desk.halt(actor, reason),
+    )
+
+
+@app_commands.command(name="pause", description="Pause a bot: its alerts are refused until resumed")
+@app_commands.describe(bot="The bot to pause", reason="Why, for the log")
+@app_commands.autocomplete(bot=_bot_names)
+async def pause(interaction: Interaction, bot: str, reason: str | None = None) -> None:
+    desk = _client(interaction).desk
+    await _act(interaction, f"pause {bot}", lambda actor: desk.pause(bot, actor, reason))
+
+
+@app_commands.command(name="resume", description="Resume a paused bot (and clear 'needs attention')")
+@app_commands.describe(bot="The bot to resume")
+@app_commands.autocomplete(bot=_bot_names)
+async def resume(interaction: Interaction, bot: str) -> None:
+    desk = _client(interaction).desk
+    await _act(interaction, f"resume {bot}", lambda actor: desk.resume(bot, actor))
+
+
+@app_commands.command(name="mode", description="Switch a bot between auto (execute at once) and approve")
+@app_commands.describe(bot="The bot", mode="auto: execute at once; approve: ask here first")
+@app_commands.autocomplete(bot=_bot_names)
+async def mode(interaction: Interaction, bot: str, mode: Literal["auto", "approve"]) -> None:
+    desk = _client(interaction).desk
+    await _act(interaction, f"mode {mode} for {bot}", lambda actor: desk.set_mode(bot, Mode(mode), actor))
+
+
+@app_commands.command(name="resume-all", description="Lift the halt")
+async def resume_all(interaction: Interaction) -> None:
+    desk = _client(interaction).desk
+    await _act(interaction, "resume-all", lambda actor: desk.resume_all(actor))
+
+
+COMMANDS: tuple[app_commands.Command[Any, Any, Any], ...] = (
+    positions,
+    trades,
+    pnl,
+    bots,
+    signal,
+    close,
+    halt,
+    pause,
+    resume,
+    mode,
+    resume_all,
+)
+
+
+async def on_command_error(interaction: Interaction, error: app_commands.AppCommandError) -> None:
+    """Log it; tell the user in words rather than leave "the application did not respond"."""
+    name = interaction.command.name if interaction.command else "?"
+    log.error("/%s failed", name, exc_info=error)
+    text = "⛔ That failed on our side; it is logged. Nothing was changed by this message."
+    try:
+        if interaction.response.is_done():
+            await interaction.edit_original_response(content=text, embed=None, view=None)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        log.warning("could not tell the user that /%s failed", name)

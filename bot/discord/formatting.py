@@ -1,0 +1,53 @@
+"""Number, money and time formatting shared by the cards and the channel lines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+
+def price(value: Decimal | None) -> str:
+    """A price as the broker quotes it (no rounding: ticks differ per instrument)."""
+    if value is None:
+        return "—"
+    return f"{value:,f}"
+
+
+def money(value: Decimal | None, currency: str) -> str:
+    """Signed, two decimals, with its currency: '+1,234.50 ZAR', '-80.00 ZAR'."""
+    if value is None:
+        return "—"
+    text = f"{value:+,.2f}"
+    if text in ("-0.00", "+0.00"):
+        text = "0.00"
+    return f"{text} {currency}".rstrip()
+
+
+def pct(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.2f}%"
+
+
+def ts(when: datetime, style: str = "R") -> str:
+    """A Discord timestamp: each reader sees it in their own time zone ('R': 'in 14 minutes')."""
+    return f"<t:{int(when.timestamp())}:{style}>"
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
+    """A monospace table for a code block: text columns left, number columns right aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for r in [header, *rows]:
+        cells = [r[i].rjust(widths[i]) if i in right else r[i].ljust(widths[i]) for i in range(len(r))]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def code_block(text: str) -> str:
+    # Backticks inside would close the block early; nothing we print should hold any.
+    return "```\n" + text.replace("```", "'''") + "\n```"
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

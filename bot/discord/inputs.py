@@ -1,0 +1,69 @@
+"""What users type, parsed into domain values with errors worded for an ephemeral reply."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from trading.records import SignalEdits
+from trading.values import OrderType
+
+PERIODS = ("today", "week", "month", "all")
+
+
+class InputError(ValueError):
+    """A value a user typed that cannot be used; the message says which and why."""
+
+
+def _decimal(label: str, text: str) -> Decimal | None:
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise InputError(f"{label} must be a number, not {text!r}.") from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"{label} must be a positive number, not {text!r}.")
+    return value
+
+
+def parse_edits(quantity: str, order_type: str, limit_price: str, stop_loss: str, take_profit: str) -> SignalEdits:
+    """The Edit modal's five boxes as SignalEdits. An empty box leaves that value as the
+    card has it (SignalEdits cannot say "remove the stop", so empty never means that)."""
+    qty: int | None = None
+    q = quantity.strip()
+    if q:
+        if not q.isdigit() or int(q) < 1:
+            raise InputError(f"Quantity must be a whole number of contracts of at least 1, not {q!r}.")
+        qty = int(q)
+    kind: OrderType | None = None
+    t = order_type.strip().lower()
+    if t:
+        try:
+            kind = OrderType(t)
+        except ValueError:
+            raise InputError(f"Order type must be 'market' or 'limit', not {order_type.strip()!r}.") from None
+    limit = _decimal("Limit price", limit_price)
+    stop = _decimal("Stop", stop_loss)
+    target = _decimal("Target", take_profit)
+    if kind is OrderType.LIMIT and limit is None:
+        raise InputError("A limit order needs a limit price.")
+    if kind is OrderType.MARKET:
+        # A market order pays the quote; a limit price left in the box would be misleading.
+        limit = None
+    return SignalEdits(quantity=qty, order_type=kind, limit_price=limit, stop_loss=stop, take_profit=target)
+
+
+def period_start(period: str, now: datetime) -> tuple[datetime | None, str]:
+    """Where a /pnl period begins (UTC calendar boundaries) and how to name it."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "today":
+        return midnight, "today"
+    if period == "week":
+        return midnight - timedelta(days=midnight.weekday()), "this week"
+    if period == "month":
+        return midnight.replace(day=1), "this month"
+    if period == "all":
+        return None, "all time"
+    raise InputError(f"Period must be one of {', '.join(PERIODS)}, not {period!r}.")

@@ -1,0 +1,78 @@
+"""Start and stop the Discord front-end on the running event loop (beside Hypercorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import discord
+import discord.gateway
+import discord.http
+import yarl
+
+from bot.discord.client import SignalDeskClient
+from bot.discord.sink import DiscordSink
+from bot.settings import Settings
+from trading.desk import DeskAPI
+
+log = logging.getLogger("signaldesk.discord")
+
+
+class DiscordRuntime:
+    def __init__(self, client: SignalDeskClient, sink: DiscordSink, task: asyncio.Task[None]) -> None:
+        self.client = client
+        self.sink = sink
+        self.task = task
+
+    def is_connected(self) -> bool:
+        """For /health: logged in, guilds received, gateway open."""
+        return self.client.is_ready() and not self.client.is_closed() and not self.task.done()
+
+    async def wait_ready(self, within: float) -> bool:
+        """Until connected or the client stopped (a bad token); False if not connected."""
+        ready = asyncio.ensure_future(self.client.wait_until_ready())
+        try:
+            await asyncio.wait({ready, self.task}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+        return self.is_connected()
+
+    async def close(self, drain_timeout: float = 5.0) -> None:
+        await self.sink.aclose(drain_timeout)
+        await self.client.close()
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.task
+
+
+def point_at(api_base_url: str, gateway_url: str) -> None:
+    """Where discord.py talks to: Discord itself, or a loopback fake in tests. These are
+    class attributes in discord.py, so this is process-wide."""
+    discord.http.Route.BASE = api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+async def start_discord(settings: Settings, desk: DeskAPI, *, batch_window: float = 1.0) -> DiscordRuntime:
+    """Start the client as a task on the current loop; returns at once (see wait_ready)."""
+    if settings.discord_token is None:
+        raise ValueError("DISCORD_TOKEN is not set")
+    point_at(settings.discord_api_base_url, settings.discord_gateway_url)
+    client = SignalDeskClient(settings, desk)
+    sink = DiscordSink(client, desk, settings, batch_window=batch_window)
+    client.sink = sink
+    token = settings.discord_token.get_secret_value()
+    task = asyncio.create_task(_run(client, token), name="discord-client")
+    return DiscordRuntime(client, sink, task)
+
+
+async def _run(client: SignalDeskClient, token: str) -> None:
+    try:
+        await client.start(token)
+    except discord.LoginFailure:
+        # Never the token itself: only that it was refused.
+        log.error("Discord refused DISCORD_TOKEN; the desk runs without Discord")
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("the Discord client stopped")

@@ -1,0 +1,300 @@
+"""DiscordSink: the Notifier that turns events into approval cards and channel lines.
+
+publish() only enqueues, so trading never waits on Discord and a burst never drops.
+Background tasks do the sending:
+- the card task posts a card on ApprovalRequested (once: an enforced nonce lets Discord
+  drop a repeat that a retried request would otherwise post twice) and, for any later
+  event about a signal with a card, re-renders the card from the Desk and edits it in
+  place; refreshes of one signal that pile up while it is busy are merged into one edit;
+- one task per channel gathers lines for `batch_window` seconds and sends them in as
+  few messages as Discord's 2000-character limit allows.
+Sending retries rate limits (honouring retry_after) and server errors until it succeeds;
+a refusal that cannot succeed on retry (400/403/404) is logged with what was lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import discord
+
+from bot.discord.cards import approval_embed, event_line
+from bot.discord.views import approval_view
+from trading.desk import DeskAPI
+from trading.events import ApprovalRequested, Event, Severity
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger("signaldesk.discord.sink")
+
+MESSAGE_LIMIT = 2000
+MAX_BACKOFF = 30.0
+_NO_CARD_MEMORY = 4096  # signals known to have no card, so their events skip the look-up
+
+
+class DiscordSink:
+    def __init__(
+        self,
+        client: discord.Client,
+        desk: DeskAPI,
+        settings: Settings,
+        *,
+        batch_window: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.desk = desk
+        self.approvals_channel_id = settings.discord_approvals_channel_id
+        self.log_channel_id = settings.discord_log_channel_id
+        self.error_channel_id = settings.discord_error_channel_id
+        self.error_role_id = settings.discord_error_mention_role_id
+        self.batch_window = batch_window
+        self.cards: dict[int, tuple[int, int]] = {}  # signal id -> (channel id, message id)
+        self._no_card: OrderedDict[int, None] = OrderedDict()
+        self._card_queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self._refresh_pending: set[int] = set()
+        self._lines: dict[int, list[str]] = {}
+        self._line_ready: dict[int, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy = 0  # items taken from a queue and not yet finished
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ the Notifier port
+
+    async def publish(self, event: Event) -> None:
+        """Enqueue and return; never raises into trading."""
+        try:
+            self._enqueue(event)
+        except Exception:
+            log.exception("could not enqueue %s", event.kind)
+
+    def _enqueue(self, event: Event) -> None:
+        self._ensure_started()
+        if isinstance(event, ApprovalRequested) and event.signal_id is not None:
+            self._card_queue.put_nowait(("post", event.signal_id))
+            self._mark_busy()
+        elif event.signal_id is not None:
+            self.refresh_card(event.signal_id)
+        channel = self.error_channel_id if event.severity is Severity.ERROR else self.log_channel_id
+        if channel is not None:
+            self._lines.setdefault(channel, []).append(event_line(event))
+            self._mark_busy()
+            self._channel_event(channel).set()
+
+    def refresh_card(self, signal_id: int) -> None:
+        """Re-render the signal's card from the Desk, if it has one."""
+        self._ensure_started()
+        if signal_id in self._refresh_pending:
+            return
+        self._refresh_pending.add(signal_id)
+        self._card_queue.put_nowait(("refresh", signal_id))
+        self._mark_busy()
+
+    # ------------------------------------------------------------------ life
+
+    def _ensure_started(self) -> None:
+        if not self._tasks:
+            self._tasks.append(asyncio.create_task(self._card_loop(), name="discord-cards"))
+
+    def _channel_event(self, channel_id: int) -> asyncio.Event:
+        if channel_id not in self._line_ready:
+            self._line_ready[channel_id] = asyncio.Event()
+            self._tasks.append(asyncio.create_task(self._channel_loop(channel_id), name=f"discord-lines-{channel_id}"))
+        return self._line_ready[channel_id]
+
+    def _mark_busy(self) -> None:
+        self._busy += 1
+        self._idle.clear()
+
+    def _mark_done(self, n: int = 1) -> None:
+        self._busy -= n
+        if self._busy <= 0:
+            self._busy = 0
+            self._idle.set()
+
+    async def drain(self, within: float | None = None) -> bool:
+        """Wait until everything published so far has been sent; False on timeout."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), within)
+        except TimeoutError:
+            return False
+        return True
+
+    async def aclose(self, within: float = 5.0) -> None:
+        """Send what is queued (for up to `within` seconds), then stop."""
+        if not await self.drain(within):
+            left = sum(len(v) for v in self._lines.values()) + self._card_queue.qsize()
+            log.warning("closing the Discord sink with %d items unsent", left)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------ cards
+
+    async def _card_loop(self) -> None:
+        await self.client.wait_until_ready()
+        while True:
+            op, signal_id = await self._card_queue.get()
+            try:
+                if op == "post":
+                    await self._post_card(signal_id)
+                else:
+                    self._refresh_pending.discard(signal_id)
+                    await self._refresh(signal_id)
+            except Exception:
+                log.exception("card %s for signal #%s failed", op, signal_id)
+            finally:
+                self._mark_done()
+
+    async def _card_message(self, signal_id: int) -> tuple[int, int] | None:
+        if signal_id in self.cards:
+            return self.cards[signal_id]
+        if signal_id in self._no_card:
+            return None
+        # Not posted by this process (a restart since): the Desk stored where it went.
+        view = await self.desk.signal_view(signal_id)
+        approval = view.approval if view is not None else None
+        if approval is not None and approval.channel_id and approval.message_id:
+            self.cards[signal_id] = (approval.channel_id, approval.message_id)
+            return self.cards[signal_id]
+        return None
+
+    async def _post_card(self, signal_id: int) -> None:
+        self._no_card.pop(signal_id, None)
+        if await self._card_message(signal_id) is not None:
+            await self._refresh(signal_id)  # a repeated ApprovalRequested: the card exists
+            return
+        if self.approvals_channel_id is None:
+            log.warning("signal #%s awaits approval but DISCORD_APPROVALS_CHANNEL_ID is not set", signal_id)
+            return
+        card = await self.desk.approval_card(signal_id)
+        if card is None:
+            log.error("signal #%s awaits approval but the Desk has no card for it", signal_id)
+            return
+        channel = self.client.get_partial_messageable(self.approvals_channel_id)
+        view = approval_view(card)  # None when already decided: no buttons
+        message = await self._send(
+            f"approval card for signal #{signal_id}",
+            lambda: channel.send(
+                embed=approval_embed(card),
+                view=view,
+                nonce=f"sdcard{signal_id}",
+            ),
+        )
+        if message is None:
+            return
+        self.cards[signal_id] = (channel.id, message.id)
+        try:
+            await self.desk.record_card_message(signal_id, channel.id, message.id)
+        except Exception:
+            log.exception("could not record the card message of signal #%s", signal_id)
+
+    async def _refresh(self, signal_id: int) -> None:
+        where = await self._card_message(signal_id)
+        if where is None:
+            self._no_card[signal_id] = None
+            while len(self._no_card) > _NO_CARD_MEMORY:
+                self._no_card.popitem(last=False)
+            return
+        card = await self.desk.approval_card(signal_id)
+        if card is None:
+            return
+        channel_id, message_id = where
+        message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        await self._send(
+            f"card edit for signal #{signal_id}",
+            lambda: message.edit(embed=approval_embed(card), view=approval_view(card)),
+        )
+
+    # ------------------------------------------------------------------ channel lines
+
+    async def _channel_loop(self, channel_id: int) -> None:
+        await self.client.wait_until_ready()
+        ready = self._line_ready[channel_id]
+        channel = self.client.get_partial_messageable(channel_id)
+        while True:
+            await ready.wait()
+            await asyncio.sleep(self.batch_window)  # let the burst gather
+            ready.clear()
+            lines = self._lines.pop(channel_id, [])
+            try:
+                for chunk in self._chunks(channel_id, lines):
+                    mention = self._mention(channel_id)
+                    await self._send(
+                        f"{len(lines)} lines to channel {channel_id}",
+                        lambda chunk=chunk, mention=mention: channel.send(  # type: ignore[misc]
+                            content=chunk, allowed_mentions=mention
+                        ),
+                    )
+            finally:
+                self._mark_done(len(lines))
+
+    def _chunks(self, channel_id: int, lines: list[str]) -> list[str]:
+        prefix = f"<@&{self.error_role_id}>\n" if self._mention_role(channel_id) else ""
+        room = MESSAGE_LIMIT - len(prefix)
+        chunks: list[str] = []
+        current = ""
+        for line in lines:
+            if len(line) > room:
+                line = line[: room - 1] + "…"
+            if current and len(current) + 1 + len(line) > room:
+                chunks.append(prefix + current)
+                current = ""
+            current = f"{current}\n{line}" if current else line
+        if current:
+            chunks.append(prefix + current)
+        return chunks
+
+    def _mention_role(self, channel_id: int) -> bool:
+        return self.error_role_id is not None and channel_id == self.error_channel_id
+
+    def _mention(self, channel_id: int) -> discord.AllowedMentions:
+        # Event text can carry alert text; only our own role mention may ping anyone.
+        if self._mention_role(channel_id):
+            return discord.AllowedMentions(everyone=False, users=False, roles=[discord.Object(self.error_role_id or 0)])
+        return discord.AllowedMentions.none()
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one Discord call until it succeeds or fails for good; None when it fails."""
+        delay = 0.5
+        while True:
+            try:
+                return await call()
+            except discord.RateLimited as e:
+                wait = e.retry_after
+            except discord.HTTPException as e:
+                if e.status == 429:
+                    wait = _retry_after(e) or delay
+                elif e.status >= 500:
+                    wait = delay
+                else:
+                    log.error("Discord refused the %s (%s %s): %s", what, e.status, e.code, e.text)
+                    return None
+            except (aiohttp.ClientError, OSError, TimeoutError) as e:
+                wait = delay
+                log.info("Discord unreachable for the %s: %s", what, e)
+            log.warning("retrying the %s in %.2f s", what, wait)
+            await asyncio.sleep(wait + random.uniform(0, 0.05))
+            delay = min(delay * 2, MAX_BACKOFF)
+
+
+def _retry_after(e: discord.HTTPException) -> float | None:
+    headers = getattr(e.response, "headers", None) or {}
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,289 @@
+"""Buttons and modals: the approval card's persistent buttons, the Edit modal, confirm views.
+
+The card buttons are DynamicItems: one registration (client.add_dynamic_items in
+setup_hook) handles every signal id parsed from the custom id, so a card posted before a
+restart still works after it, with nothing kept per message.
+
+Every callback answers Discord within 3 seconds: it defers before it calls the Desk (whose
+work may wait on a database lock), then edits its deferred answer with the Desk's words.
+The card itself is edited by the sink, never here, so there is one writer per card.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, cast
+
+import discord
+
+from bot.discord.cards import PENDING, card_buttons, result_text
+from bot.discord.inputs import InputError, parse_edits
+from trading.desk import ActionResult, Actor
+from trading.records import SignalEdits
+from trading.views import ApprovalCard
+
+if TYPE_CHECKING:
+    from bot.discord.client import SignalDeskClient
+
+log = logging.getLogger("signaldesk.discord.views")
+
+# Reading the card to pre-fill the Edit modal must leave time to answer within 3 s.
+MODAL_PREFILL_TIMEOUT = 1.0
+CONFIRM_TIMEOUT = 60.0
+DESK_FAILED = ActionResult(
+    False, "The desk failed while handling this; see the error channel and the card before retrying.", "failed"
+)
+
+
+def _client(interaction: discord.Interaction[Any]) -> SignalDeskClient:
+    return cast("SignalDeskClient", interaction.client)
+
+
+async def _desk_call(what: str, call: Awaitable[ActionResult]) -> ActionResult:
+    try:
+        return await call
+    except Exception:
+        log.exception("desk call %s raised", what)
+        return DESK_FAILED
+
+
+async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str) -> None:
+    client = _client(interaction)
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    actor = client.actor(interaction.user)
+    call = client.desk.approve(signal_id, actor) if verb == "approve" else client.desk.reject(signal_id, actor)
+    result = await _desk_call(f"{verb} #{signal_id}", call)
+    await interaction.edit_original_response(content=result_text(result))
+    if result.ok:
+        client.refresh_card(signal_id)
+
+
+class ApproveButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:approve:(?P<id>[0-9]+)"):
+    def __init__(self, signal_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Approve", style=discord.ButtonStyle.success, custom_id=f"sd:approve:{signal_id}")
+        )
+        self.signal_id = signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> ApproveButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _decide(interaction, self.signal_id, "approve")
+
+
+class RejectButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:reject:(?P<id>[0-9]+)"):
+    def __init__(self, signal_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Reject", style=discord.ButtonStyle.danger, custom_id=f"sd:reject:{signal_id}")
+        )
+        self.signal_id = signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> RejectButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _decide(interaction, self.signal_id, "reject")
+
+
+class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:edit:(?P<id>[0-9]+)"):
+    def __init__(self, signal_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(label="Edit", style=discord.ButtonStyle.secondary, custom_id=f"sd:edit:{signal_id}")
+        )
+        self.signal_id = signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> EditButton:
+        return cls(int(match["id"]))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client = _client(interaction)
+        actor = client.actor(interaction.user)
+        if not actor.can_approve:
+            # Refuse before the modal, not after the user has filled it in; the request
+            # still goes to the Desk, which refuses it and writes the audit entry.
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            result = await _desk_call(f"edit #{self.signal_id}", client.desk.edit(self.signal_id, actor, SignalEdits()))
+            await interaction.edit_original_response(content=result_text(result))
+            return
+        card: ApprovalCard | None = None
+        try:
+            card = await asyncio.wait_for(client.desk.approval_card(self.signal_id), MODAL_PREFILL_TIMEOUT)
+        except Exception:
+            log.warning("could not read signal #%s to pre-fill the edit modal", self.signal_id, exc_info=True)
+        if card is not None and card.state != PENDING:
+            state = card.state.replace("_", " ")
+            await interaction.response.send_message(
+                f"⚠️ Signal #{self.signal_id} is no longer waiting for approval ({state}).", ephemeral=True
+            )
+            return
+        await interaction.response.send_modal(EditModal(self.signal_id, card, str(interaction.id)))
+
+
+APPROVAL_ITEMS = (ApproveButton, EditButton, RejectButton)
+_ITEM_FOR = {"approve": ApproveButton, "edit": EditButton, "reject": RejectButton}
+
+
+def approval_view(card: ApprovalCard) -> discord.ui.View | None:
+    """The card's buttons (None once decided: the edit then removes them)."""
+    names = card_buttons(card)
+    if not names:
+        return None
+    view = discord.ui.View(timeout=None)
+    for name in names:
+        view.add_item(_ITEM_FOR[name](card.signal_id))
+    return view
+
+
+def _text(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:f}"
+
+
+class EditModal(discord.ui.Modal):
+    """Quantity, order type, limit price, stop, target; pre-filled from the card."""
+
+    def __init__(self, signal_id: int, card: ApprovalCard | None, nonce: str) -> None:
+        super().__init__(title=f"Edit signal #{signal_id}", timeout=600, custom_id=f"sd:editmodal:{signal_id}:{nonce}")
+        self.signal_id = signal_id
+        self.card = card
+        self.quantity: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Quantity (contracts)",
+            custom_id="quantity",
+            required=False,
+            max_length=6,
+            default=str(card.quantity) if card else None,
+        )
+        self.order_type: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Order type: market or limit",
+            custom_id="order_type",
+            required=False,
+            max_length=6,
+            default=card.order_type.value if card else None,
+        )
+        self.limit_price: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Limit price (limit orders)",
+            custom_id="limit_price",
+            required=False,
+            max_length=24,
+            default=_text(card.limit_price) if card else None,
+        )
+        self.stop_loss: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Stop loss",
+            custom_id="stop_loss",
+            required=False,
+            max_length=24,
+            default=_text(card.stop_loss) if card else None,
+        )
+        self.take_profit: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Take profit",
+            custom_id="take_profit",
+            required=False,
+            max_length=24,
+            default=_text(card.take_profit) if card else None,
+        )
+        for item in (self.quantity, self.order_type, self.limit_price, self.stop_loss, self.take_profit):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:  # type: ignore[override]
+        client = _client(interaction)
+        try:
+            edits = parse_edits(
+                self.quantity.value,
+                self.order_type.value,
+                self.limit_price.value,
+                self.stop_loss.value,
+                self.take_profit.value,
+            )
+        except InputError as e:
+            await interaction.response.send_message(f"⛔ {e} Nothing was changed.", ephemeral=True)
+            return
+        edits = changed_only(edits, self.card)
+        if edits == SignalEdits():
+            await interaction.response.send_message("Nothing was changed.", ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        actor = client.actor(interaction.user)
+        result = await _desk_call(f"edit #{self.signal_id}", client.desk.edit(self.signal_id, actor, edits))
+        await interaction.edit_original_response(content=result_text(result))
+        if result.ok:
+            client.refresh_card(self.signal_id)
+
+
+def changed_only(edits: SignalEdits, card: ApprovalCard | None) -> SignalEdits:
+    """Keep only what differs from the card the modal was filled from, so the card's
+    "edited" line names what the approver actually changed."""
+    if card is None:
+        return edits
+    current = {
+        "quantity": card.quantity,
+        "order_type": card.order_type,
+        "limit_price": card.limit_price,
+        "stop_loss": card.stop_loss,
+        "take_profit": card.take_profit,
+    }
+    changes = {k: None for k, v in current.items() if getattr(edits, k) is not None and getattr(edits, k) == v}
+    return replace(edits, **changes)
+
+
+class ConfirmView(discord.ui.View):
+    """Confirm / Cancel for a drastic command; only the member who asked may press them."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        action: Callable[[Actor], Awaitable[ActionResult]],
+        what: str,
+        origin: discord.Interaction[Any],
+    ) -> None:
+        super().__init__(timeout=CONFIRM_TIMEOUT)
+        self.owner_id = owner_id
+        self.action = action
+        self.what = what
+        self.origin = origin
+        self.done = False
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:  # type: ignore[override]
+        if interaction.user.id != self.owner_id:
+            await interaction.response.send_message("Only the member who asked can confirm this.", ephemeral=True)
+            return False
+        if self.done:
+            # A second press while the first is still being handled.
+            await interaction.response.send_message("Already answered.", ephemeral=True)
+            return False
+        return True
+
+    @discord.ui.button(label="Confirm", style=discord.ButtonStyle.danger)
+    async def confirm(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
+        self.done = True
+        await interaction.response.defer()
+        actor = _client(interaction).actor(interaction.user)
+        result = await _desk_call(self.what, self.action(actor))
+        await interaction.edit_original_response(content=result_text(result), view=None)
+        self.stop()
+
+    @discord.ui.button(label="Cancel", style=discord.ButtonStyle.secondary)
+    async def cancel(self, interaction: discord.Interaction[Any], _: discord.ui.Button[Any]) -> None:
+        self.done = True
+        await interaction.response.edit_message(content=f"Cancelled: {self.what} was not done.", view=None)
+        self.stop()
+
+    async def on_timeout(self) -> None:
+        if self.done:
+            return
+        try:
+            await self.origin.edit_original_response(content=f"Timed out: {self.what} was not done.", view=None)
+        except discord.HTTPException:
+            log.info("could not mark the %s confirmation as timed out", self.what)

@@ -1,0 +1,282 @@
+"""The Discord card and embed builders, and the input parsing, without Discord."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from bot.discord.cards import (
+    AMBER,
+    BUTTONS,
+    GREEN,
+    GREY,
+    RED,
+    approval_embed,
+    bots_embed,
+    card_buttons,
+    event_line,
+    pnl_embed,
+    positions_embed,
+    result_text,
+    trades_embed,
+)
+from bot.discord.formatting import money, price, table
+from bot.discord.inputs import InputError, parse_edits, period_start
+from bot.discord.views import approval_view, changed_only
+from tests.e2e.fake_desk import make_bot, make_card, sample_position
+from trading.desk import ActionResult
+from trading.events import ExecutionFailed, OrderFilled, TradeClosed
+from trading.records import ControlState, SignalEdits, TradeRecord
+from trading.values import OrderType, PositionSide
+from trading.views import PnlView
+
+NOW = datetime(2024, 3, 6, 14, 30, tzinfo=UTC)  # a Wednesday
+
+
+def text(embed) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join([embed.title or "", embed.description or "", embed.footer.text or ""])
+
+
+# ---------------------------------------------------------------------- formatting
+
+
+def test_money_is_signed_with_currency_and_two_decimals() -> None:
+    assert money(Decimal("1234.5"), "ZAR") == "+1,234.50 ZAR"
+    assert money(Decimal("-80"), "ZAR") == "-80.00 ZAR"
+    assert money(Decimal("-0.004"), "ZAR") == "0.00 ZAR"
+    assert money(None, "ZAR") == "—"
+
+
+def test_price_keeps_the_ticks_it_was_given() -> None:
+    assert price(Decimal("53210.5")) == "53,210.5"
+    assert price(Decimal("5.321E+4")) == "53,210"
+    assert price(Decimal("0.0001")) == "0.0001"
+
+
+def test_table_right_aligns_number_columns() -> None:
+    out = table(("BOT", "P&L"), [("a", "+1.00"), ("longer", "-120.00")], right={1})
+    lines = out.splitlines()
+    assert lines == ["BOT         P&L", "a         +1.00", "longer  -120.00"]
+
+
+# ---------------------------------------------------------------------- approval card
+
+
+def test_pending_card_shows_everything_a_decision_needs() -> None:
+    expires = NOW + timedelta(minutes=15)
+    card = make_card(17, plan_summary="add 2 of 3", quantity=2, expires_at=expires)
+    embed = approval_embed(card)
+    body = text(embed)
+    assert embed.title == "#17 SA40_RSI_Bot · add 2 of 3 · enter long"
+    assert f"<t:{int(expires.timestamp())}:R>" in body
+    assert "Quantity     2 market" in body
+    assert "Alert price  53,210.5" in body
+    assert "Quote now    53,230.0 (+0.04%)" in body
+    assert "Stop         52,600.5" in body
+    assert "Target       54,150" in body
+    assert "At risk      -610.00 ZAR" in body
+    assert "Position     flat → long 1 @ 53230" in body
+    assert embed.colour == AMBER
+    assert card_buttons(card) == BUTTONS
+
+
+def test_expiry_timestamp_sits_outside_the_code_block() -> None:
+    # Discord does not render <t:..> inside a code block.
+    body = approval_embed(make_card(1)).description or ""
+    before_block = body.split("```")[0]
+    assert "<t:" in before_block
+
+
+def test_decided_card_names_who_when_and_the_fill_and_has_no_buttons() -> None:
+    decided = NOW
+    card = make_card(17, state="executed", decided_by="alice", decided_at=decided, outcome="filled 2 @ 53211.0")
+    body = text(approval_embed(card))
+    assert f"Executed** by alice at <t:{int(decided.timestamp())}:f>" in body
+    assert "filled 2 @ 53211.0" in body
+    assert approval_embed(card).colour == GREEN
+    assert card_buttons(card) == ()
+    assert approval_view(card) is None
+
+
+def test_expired_and_failed_cards() -> None:
+    expired = approval_embed(make_card(3, state="expired", decided_at=NOW))
+    assert "Expired" in (expired.description or "") and "nothing was sent" in (expired.description or "")
+    assert expired.colour == GREY
+    failed = approval_embed(make_card(3, state="failed", decided_by="bob", outcome="broker refused: margin"))
+    assert "broker refused: margin" in (failed.description or "")
+    assert failed.colour == RED
+
+
+def test_limit_order_and_edits_are_shown() -> None:
+    card = make_card(
+        5,
+        order_type=OrderType.LIMIT,
+        limit_price=Decimal("53200"),
+        quantity=3,
+        edits=SignalEdits(quantity=3, limit_price=Decimal("53200"), order_type=OrderType.LIMIT),
+        edited_by="bob",
+    )
+    body = approval_embed(card).description or ""
+    assert "Quantity     3 limit @ 53,200" in body
+    assert "Edited by bob: quantity 3, type limit, limit 53,200" in body
+
+
+def test_pending_view_carries_persistent_custom_ids() -> None:
+    view = approval_view(make_card(42))
+    assert view is not None and view.timeout is None
+    ids = [item.custom_id for item in view.children]  # type: ignore[attr-defined]
+    assert ids == ["sd:approve:42", "sd:edit:42", "sd:reject:42"]
+    assert view.is_persistent()
+
+
+def test_unknown_quote_and_missing_risk_show_a_dash() -> None:
+    card = make_card(1, quote=None, drift_pct=None, risk_to_stop=None, stop_loss=None)
+    body = approval_embed(card).description or ""
+    assert "Quote now    —" in body and "At risk      —" in body and "Stop         —" in body
+
+
+# ---------------------------------------------------------------------- other embeds
+
+
+def test_positions_embed_aligns_and_totals_by_currency() -> None:
+    embed = positions_embed(
+        [
+            sample_position(),
+            sample_position(bot_name="B2", side=PositionSide.SHORT, quantity=1, unrealized_pnl=Decimal("-250.5")),
+            sample_position(bot_name="flat", side=None, quantity=0),
+        ]
+    )
+    body = embed.description or ""
+    assert "SA40_RSI_Bot  SA40  long" in body
+    assert "B2" in body and "flat " not in body
+    assert "-250.50" in body and "+179.00" in body
+    assert "Unrealized total: **-71.50 ZAR**" in body
+    assert embed.colour == RED
+
+
+def test_positions_embed_when_flat_and_halted() -> None:
+    embed = positions_embed([], ControlState(halted=True, halted_by="alice", reason="news"))
+    assert "No open positions." in (embed.description or "")
+    assert "HALTED** by alice: news" in (embed.description or "")
+
+
+def test_trades_embed_sums_realized_with_currency() -> None:
+    t = TradeRecord(
+        bot_id=1,
+        bot_name="SA40_RSI_Bot",
+        symbol="SA40",
+        side=PositionSide.LONG,
+        quantity=1,
+        entry_price=Decimal("53210.5"),
+        exit_price=Decimal("53480"),
+        realized_pnl=Decimal("269.5"),
+        opened_at=None,
+        closed_at=NOW,
+        position_closed=True,
+    )
+    loss = replace(t, realized_pnl=Decimal("-300"), closed_at=NOW - timedelta(hours=1))
+    embed = trades_embed([t, loss], "ZAR", "SA40_RSI_Bot")
+    body = embed.description or ""
+    assert embed.title == "Trades · SA40_RSI_Bot"
+    assert "03-06 14:30" in body and "+269.50" in body and "-300.00" in body
+    assert "2 trades, realized **-30.50 ZAR**" in body
+    assert embed.colour == RED
+
+
+def test_pnl_embed() -> None:
+    view = PnlView("SA40_RSI_Bot", NOW, Decimal("1250.5"), Decimal("-80"), 4, 3, 1, "ZAR")
+    embed = pnl_embed(view, "today")
+    body = embed.description or ""
+    assert embed.title == "P&L · SA40_RSI_Bot · today"
+    assert "Realized       +1,250.50 ZAR" in body
+    assert "Total          +1,170.50 ZAR" in body
+    assert "Win rate                 75%" in body
+    assert embed.colour == GREEN
+
+
+def test_bots_embed_states() -> None:
+    paused = make_bot("Paused_Bot", paused=True, paused_reason="daily loss")
+    embed = bots_embed([make_bot(), paused])
+    body = embed.description or ""
+    assert "SA40_RSI_Bot  SA40  Paper   approve  on" in body
+    assert "paused" in body and "⏸️ Paused_Bot: daily loss" in body
+
+
+def test_event_lines_and_results() -> None:
+    filled = OrderFilled(
+        at=NOW,
+        bot_name="B",
+        signal_id=3,
+        client_order_id="sd-3-0",
+        symbol="SA40",
+        side="buy",
+        quantity=1,
+        price=Decimal("53211"),
+    )
+    assert event_line(filled).startswith(f"💱 <t:{int(NOW.timestamp())}:T> filled buy 1 SA40 @ 53211")
+    closed = TradeClosed(
+        at=NOW,
+        bot_name="B",
+        symbol="SA40",
+        side="long",
+        quantity=1,
+        entry_price=Decimal(1),
+        exit_price=Decimal(2),
+        realized_pnl=Decimal("10"),
+        currency="ZAR",
+    )
+    assert "+10 ZAR" in event_line(closed)
+    assert event_line(ExecutionFailed(at=NOW, signal_id=1, bot_name="B", reason="x")).startswith("❌")
+    assert result_text(ActionResult(True, "done")) == "✅ done"
+    assert result_text(ActionResult(False, "no", "forbidden")) == "⛔ no"
+    assert result_text(ActionResult(False, "late", "already_decided")) == "⚠️ late"
+
+
+# ---------------------------------------------------------------------- inputs
+
+
+def test_parse_edits_good_values() -> None:
+    e = parse_edits(" 2 ", "LIMIT", "53,200.5", "52600", "")
+    assert e == SignalEdits(
+        quantity=2, order_type=OrderType.LIMIT, limit_price=Decimal("53200.5"), stop_loss=Decimal("52600")
+    )
+    assert parse_edits("", "", "", "", "") == SignalEdits()
+    # A market order drops a limit price left in its box.
+    assert parse_edits("1", "market", "53000", "", "").limit_price is None
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("0", "", "", "", ""), "Quantity must be a whole number"),
+        (("1.5", "", "", "", ""), "Quantity must be a whole number"),
+        (("two", "", "", "", ""), "not 'two'"),
+        (("", "stop", "", "", ""), "Order type must be 'market' or 'limit'"),
+        (("", "limit", "", "", ""), "A limit order needs a limit price"),
+        (("", "", "", "abc", ""), "Stop must be a number"),
+        (("", "", "", "", "-5"), "Target must be a positive number"),
+        (("", "", "NaN", "", ""), "Limit price must be a positive number"),
+    ],
+)
+def test_parse_edits_bad_values_say_which_field(args: tuple[str, ...], words: str) -> None:
+    with pytest.raises(InputError, match=words):
+        parse_edits(*args)
+
+
+def test_changed_only_keeps_what_differs_from_the_card() -> None:
+    card = make_card(1, quantity=1, stop_loss=Decimal("52600.5"))
+    edits = SignalEdits(quantity=2, order_type=OrderType.MARKET, stop_loss=Decimal("52600.5"))
+    assert changed_only(edits, card) == SignalEdits(quantity=2)
+    assert changed_only(edits, None) == edits
+
+
+def test_period_start_uses_utc_calendar_boundaries() -> None:
+    assert period_start("today", NOW) == (datetime(2024, 3, 6, tzinfo=UTC), "today")
+    assert period_start("week", NOW) == (datetime(2024, 3, 4, tzinfo=UTC), "this week")
+    assert period_start("month", NOW) == (datetime(2024, 3, 1, tzinfo=UTC), "this month")
+    assert period_start("all", NOW) == (None, "all time")
+    with pytest.raises(InputError):
+        period_start("year", NOW)
