@@ -110,6 +110,7 @@ def create_sim_app(config: SimConfig | None = None, state: SimState | None = Non
         roll = state.fault_rng.random()
         if roll < faults.error_rate:
             status, code, message = _ERROR_ANSWERS[int(roll / faults.error_rate * 3) % 3]
+            state.injected["error"] += 1
             return _error(status, code, message)
         roll -= faults.error_rate
         if roll < faults.delay_rate:
@@ -154,9 +155,11 @@ def create_sim_app(config: SimConfig | None = None, state: SimState | None = Non
     async def _late(response: Response) -> Response:
         fault = g.get("fault")
         if fault == "delay":
+            state.injected["delay"] += 1
             await asyncio.sleep(state.faults.delay)
         elif fault == "drop" and request.method == "POST" and response.status_code == 201:
             if await _drop_connection(request.scope):
+                state.injected["drop"] += 1
                 # Quart cancels this task when Hypercorn reports the disconnect.
                 await asyncio.sleep(60)
             log.warning("could not drop the connection; answering instead")
@@ -206,6 +209,7 @@ def create_sim_app(config: SimConfig | None = None, state: SimState | None = Non
         faults = state.faults
         if faults.invisible_rate and state.fault_rng.random() < faults.invisible_rate:
             hidden = faults.invisible_seconds
+            state.injected["invisible"] += 1
         order = state.place_order(account_id, payload, hidden_seconds=hidden)
         return _json(order.to_wire(), 201)
 
@@ -257,7 +261,7 @@ def create_sim_app(config: SimConfig | None = None, state: SimState | None = Non
 
     @app.get("/_sim/faults")
     async def sim_faults() -> Response:
-        return _json(asdict(state.faults))
+        return _json(dict(asdict(state.faults), injected=dict(state.injected)))
 
     @app.post("/_sim/faults")
     async def sim_set_faults() -> Response:

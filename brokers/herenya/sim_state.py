@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -137,6 +138,7 @@ class SimState:
         self.orders: dict[str, SimOrder] = {}
         self.by_client_id: dict[tuple[str, str], SimOrder] = {}
         self.open_orders: dict[str, SimOrder] = {}
+        self.injected: Counter[str] = Counter()  # faults injected so far, by kind
         self._seq = 0
         now = self.clock()
         self.quotes: dict[str, _Quote] = {}
