@@ -64,11 +64,26 @@ class _Dropper:
         self._queue.put((admin_dsn, name))
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
+        done = False
+        while not done:
+            batch = [self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get())
+            done = None in batch
+            # Dropped together: their checkpoints coalesce (10 at once take ~the time of 1).
+            asyncio.run(self._drop_all([item for item in batch if item is not None]))
+
+    async def _drop_all(self, items: list[tuple[str, str]]) -> None:
+        connections = asyncio.Semaphore(16)  # well under the server's max_connections
+
+        async def drop(admin_dsn: str, name: str) -> None:
             try:
-                asyncio.run(_execute(item[0], f'DROP DATABASE IF EXISTS "{item[1]}" WITH (FORCE)'))
+                async with connections:
+                    await _execute(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             except Exception as e:  # reported at the end of the session
-                self.errors.append(f"{item[1]}: {e}")
+                self.errors.append(f"{name}: {e}")
+
+        await asyncio.gather(*(drop(dsn, name) for dsn, name in items))
 
     def close(self) -> None:
         if self._thread is not None:
