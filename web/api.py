@@ -47,6 +47,14 @@ def _limit(default: int) -> int:
     return int(raw)
 
 
+def _only(*names: str) -> None:
+    # A misspelt filter (?bots=X) would otherwise return everything without a word.
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        takes = f"this route takes {', '.join(names)}" if names else "this route takes none"
+        raise _BadQuery(f"unknown query parameter(s) {', '.join(u[:40] for u in unknown)}; {takes}")
+
+
 def _bot() -> str | None:
     name = request.args.get("bot")
     return name or None
@@ -94,20 +102,24 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
 
     @bp.get("/bots")
     async def bots() -> Response:
+        _only()
         return jsonify({"bots": [payloads.bot(b) for b in await desk.bots()]})
 
     @bp.get("/positions")
     async def positions() -> Response:
+        _only("bot")
         return jsonify({"positions": [payloads.position(p) for p in await desk.positions(_bot())]})
 
     @bp.get("/trades")
     async def trades() -> Response:
+        _only("bot", "limit")
         found = await desk.trades(_bot(), limit=_limit(20))
         return jsonify({"trades": [payloads.trade(t) for t in found]})
 
     @bp.get("/signals")
     async def signals() -> Response:
-        state = request.args.get("state") or None
+        _only("bot", "state", "limit")
+        state = request.args.get("state")
         if state is not None and state not in SignalState.__members__.values():
             allowed = ", ".join(s.value for s in SignalState)
             raise _BadQuery(f"state must be one of {allowed}, not {state[:40]!r}")
@@ -116,6 +128,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
 
     @bp.get("/signals/<int:signal_id>")
     async def signal(signal_id: int) -> Response:
+        _only()
         view = await desk.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
         if view is None:
             return error_response(404, "not_found", f"there is no signal {signal_id}")

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from trading.records import SignalEdits
@@ -12,7 +11,7 @@ from trading.values import OrderType
 
 EDIT_FIELDS = ("quantity", "order_type", "limit_price", "stop_loss", "take_profit")
 MAX_QUANTITY = 1_000_000
-_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+MAX_PRICE = Decimal("1e15")
 
 
 class BadRequestBody(ValueError):
@@ -43,15 +42,12 @@ def json_object(raw: bytes) -> dict[str, Any]:
 def _price(name: str, value: Any) -> Decimal | None:
     if value is None:
         return None
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
-        value = Decimal(value.strip())
-    if isinstance(value, bool) or not isinstance(value, Decimal):
-        raise _invalid(f'"{name}" must be a number (or a number in a string)')
-    try:
-        if not value.is_finite() or value <= 0 or value.adjusted() > 14:
-            raise _invalid(f'"{name}" is {value}; it must be a price above zero')
-    except InvalidOperation:
-        raise _invalid(f'"{name}" must be a number') from None
+    # JSON numbers only: the body is parsed with Decimal, so no precision is lost, and one
+    # spelling keeps the documented schema exact.
+    if isinstance(value, bool) or not isinstance(value, Decimal) or not value.is_finite():
+        raise _invalid(f'"{name}" must be a number')
+    if not 0 < value < MAX_PRICE:
+        raise _invalid(f'"{name}" is {value}; it must be a price above zero and below {MAX_PRICE:.0E}')
     return value
 
 

@@ -22,6 +22,7 @@ _INT = {"type": "integer"}
 _BOOL = {"type": "boolean"}
 _DEC = {"type": "string", "description": "a decimal number, as a string to keep its precision"}
 _TIME = {"type": "string", "format": "date-time"}
+_PRICE_IN = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1e15}
 _N_STR, _N_INT, _N_DEC, _N_TIME = _nullable(_STR), _nullable(_INT), _nullable(_DEC), _nullable(_TIME)
 
 
@@ -46,6 +47,19 @@ def _error(description: str) -> Schema:
 
 
 _SCHEMAS: dict[str, Schema] = {
+    "Alert": {
+        "type": "object",
+        "description": "one of the three shapes in DESIGN.md (RSI action, order + message, strategy placeholders)",
+        "required": ["action", "price"],
+        "properties": {
+            "action": _STR,
+            "price": {"type": ["number", "string"]},
+            "time": {"type": ["string", "number"], "description": "ISO-8601 or epoch; use {{timenow}}"},
+            "ticker": _STR,
+            "passphrase": _STR,
+            "id": _STR,
+        },
+    },
     "Error": _obj({"error": _obj({"code": _STR, "message": _STR})}),
     "Accepted": _obj(
         {
@@ -128,6 +142,28 @@ _SCHEMAS: dict[str, Schema] = {
             "take_profit": _N_DEC,
         }
     ),
+    "EditsRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "quantity": _nullable({"type": "integer", "minimum": 1, "maximum": 1_000_000}),
+            "order_type": _nullable({"type": "string", "enum": ["market", "limit"]}),
+            "limit_price": _nullable(_PRICE_IN),
+            "stop_loss": _nullable(_PRICE_IN),
+            "take_profit": _nullable(_PRICE_IN),
+        },
+        # A limit order needs its price, and a limit price only goes with a limit order.
+        "allOf": [
+            {
+                "if": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
+                "then": {"properties": {"limit_price": _PRICE_IN}, "required": ["limit_price"]},
+            },
+            {
+                "if": {"properties": {"limit_price": _PRICE_IN}, "required": ["limit_price"]},
+                "then": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
+            },
+        ],
+    },
     "StateChange": _obj({"state": _STR, "at": _TIME, "cause": _STR, "reason": _N_STR}),
     "Signal": _obj(
         {
@@ -268,7 +304,7 @@ _WEBHOOK_BODY = {
     "required": True,
     "description": "the TradingView alert message (see DESIGN.md, Alerts accepted)",
     "content": {
-        "application/json": {"schema": {"type": "object"}},
+        "application/json": {"schema": _ref("Alert")},
         "text/plain": {"schema": {"type": "string"}},
     },
 }
@@ -326,6 +362,7 @@ _PATHS: dict[str, Schema] = {
             "security": [{"bearer": []}],
             "responses": {
                 "200": _json(_obj({"bots": {"type": "array", "items": _ref("Bot")}}), "the bots"),
+                "422": _error("an unknown query parameter"),
                 **_AUTH_ERRORS,
             },
         }
@@ -337,6 +374,7 @@ _PATHS: dict[str, Schema] = {
             "parameters": [_BOT_PARAM],
             "responses": {
                 "200": _json(_obj({"positions": {"type": "array", "items": _ref("Position")}}), "positions"),
+                "422": _error("an unknown query parameter"),
                 **_AUTH_ERRORS,
             },
         }
@@ -348,7 +386,7 @@ _PATHS: dict[str, Schema] = {
             "parameters": [_BOT_PARAM, _limit_param(20)],
             "responses": {
                 "200": _json(_obj({"trades": {"type": "array", "items": _ref("Trade")}}), "trades"),
-                "422": _error("a bad query parameter"),
+                "422": _error("a bad or unknown query parameter"),
                 **_AUTH_ERRORS,
             },
         }
@@ -369,7 +407,7 @@ _PATHS: dict[str, Schema] = {
             ],
             "responses": {
                 "200": _json(_obj({"signals": {"type": "array", "items": _ref("Signal")}}), "signals"),
-                "422": _error("a bad query parameter"),
+                "422": _error("a bad or unknown query parameter"),
                 **_AUTH_ERRORS,
             },
         }
@@ -395,6 +433,7 @@ _PATHS: dict[str, Schema] = {
                     "the signal",
                 ),
                 "404": _error("no such signal"),
+                "422": _error("an unknown query parameter"),
                 **_AUTH_ERRORS,
             },
         }
@@ -402,7 +441,7 @@ _PATHS: dict[str, Schema] = {
     "/api/signals/{signal_id}/approve": {
         "post": _signal_action(
             "Approve a pending signal, optionally with edits (first decision wins)",
-            _body(_ref("Edits"), "edits to apply before approving; absent or {} for none"),
+            _body(_ref("EditsRequest"), "edits to apply before approving; absent or {} for none"),
         )
     },
     "/api/signals/{signal_id}/reject": {
@@ -414,7 +453,14 @@ _PATHS: dict[str, Schema] = {
     "/api/halt": {
         "post": _action(
             "Kill switch: no new entries anywhere; closes still allowed",
-            _body(_obj({"reason": {"type": "string", "maxLength": 500}}, required=[]), "an optional reason"),
+            _body(
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"reason": _nullable({"type": "string", "maxLength": 500})},
+                },
+                "an optional reason",
+            ),
         )
     },
     "/api/resume": {

@@ -129,7 +129,7 @@ async def test_approve_flow_with_edits_and_first_decision_wins(setup: Setup) -> 
     assert detail["orders"] == []
     assert detail["approval"]["decision"] is None
 
-    status, approved = await setup.post(f"/api/signals/{signal_id}/approve", {"quantity": 2, "stop_loss": "52000"})
+    status, approved = await setup.post(f"/api/signals/{signal_id}/approve", {"quantity": 2, "stop_loss": 52000})
     assert status == 200, approved
     assert approved["ok"] is True
     assert approved["code"] == "ok"
@@ -167,6 +167,8 @@ async def test_reject(setup: Setup) -> None:
         ({"limit_price": 53000}, 'goes with "order_type": "limit"'),
         ({"stop_loss": -1}, '"stop_loss" is -1'),
         ({"take_profit": "lots"}, '"take_profit" must be a number'),
+        ({"take_profit": "53000"}, '"take_profit" must be a number'),
+        ({"limit_price": 1e15, "order_type": "limit"}, "below 1E+15"),
         ({"qty": 2}, "unknown field(s) qty"),
     ],
 )
