@@ -8,6 +8,7 @@ stay outside them).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -45,6 +46,16 @@ _STATE_LOOK: dict[str, tuple[str, discord.Colour]] = {
 
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
+
+
+_DISCORD_ACTOR = re.compile(r"^discord:(\d+)$")
+
+
+def who(actor: str) -> str:
+    """An actor as a reader knows them: a Discord member as a mention (shown as their name,
+    pinging no one inside an embed), anything else ("expiry", "api") as it is."""
+    m = _DISCORD_ACTOR.match(actor)
+    return f"<@{m.group(1)}>" if m else actor
 
 
 def state_look(state: str) -> tuple[str, discord.Colour]:
@@ -89,9 +100,9 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         when = card.decided_at or card.expires_at
         lines.append(f"**{headline}**" + (f" {ts(when)}" if when else "") + ", nothing was sent")
     else:
-        who = f" by {card.decided_by}" if card.decided_by else ""
+        by = f" by {who(card.decided_by)}" if card.decided_by else ""
         when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""
-        lines.append(f"**{headline}**{who}{when}")
+        lines.append(f"**{headline}**{by}{when}")
     if card.outcome and card.state != "expired":
         lines.append(f"**{card.outcome}**")
 
@@ -113,7 +124,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     if card.ignored_reason:
         lines.append(f"➖ Nothing to do: {card.ignored_reason}")
     if card.edits is not None:
-        by = f" by {card.edited_by}" if card.edited_by else ""
+        by = f" by {who(card.edited_by)}" if card.edited_by else ""
         lines.append(f"✏️ Edited{by}: {_edits_text(card.edits)}")
     lines.extend(f"• {note}" for note in card.notes)
 
@@ -270,7 +281,7 @@ def signal_embed(view: SignalView) -> discord.Embed:
     if view.approval is not None:
         a = view.approval
         if a.decision is not None:
-            by = f" by {a.decided_by}" if a.decided_by else ""
+            by = f" by {who(a.decided_by)}" if a.decided_by else ""
             at = f" {ts(a.decided_at, 'f')}" if a.decided_at else ""
             lines.append(f"Decision: {a.decision.value}{by}{at}")
         else:

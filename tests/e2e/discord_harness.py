@@ -3,14 +3,28 @@ through bot.discord.runtime against a given Desk, as one object for the tests.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
 
 from bot.discord.runtime import DiscordRuntime, start_discord
 from bot.settings import Settings
+from brokers.herenya.sim_config import SimConfig
+from brokers.herenya.sim_server import RunningSimulator, running_simulator
+from brokers.herenya.sim_state import SimState
 from tests.e2e.fake_discord import FakeDiscord, Member
+from trading.config import BotConfig
 from trading.desk import DeskAPI
+
+if TYPE_CHECKING:
+    from bot.app import App
 
 TOKEN = "fake-token.Zm9vYmFy.never-in-a-log"
 
@@ -67,3 +81,98 @@ async def discord_world() -> AsyncIterator[World]:
             discord_guild_ready_timeout=0.05,
         )
         yield World(fake, settings, approvals, log, errors, trader, error_role, alice, bob, carol, mallory)
+
+
+# ---------------------------------------------------------------------- the real desk
+
+
+class ShiftableClock:
+    """The system clock, moved forward on demand (to reach an approval's expiry)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+def sa40_bot(**over: object) -> BotConfig:
+    fields: dict[str, object] = {
+        "bot_name": "SA40_RSI_Bot",
+        "broker_account": "Herenya",
+        "symbol": "SA40",
+        "mode": "approve",
+        "base_position_size": 1,
+        "max_positions": 3,
+        "allow_pyramiding": True,
+        "stop_loss_pct": Decimal("1.5"),
+        "take_profit_pct": Decimal("3.0"),
+        "webhook_key": BOT_KEY,
+        "approval_timeout_minutes": 15,
+    }
+    return BotConfig.parse(fields | over)
+
+
+BOT_KEY = "sa40_rsi_50849a3c"
+
+
+@dataclass
+class DeskWorld:
+    """The real process's parts (bot.app.build/start) on this loop: real Desk, SQLite,
+    runner, event bus, the Herenya client against the simulator, the Discord runtime
+    against the fake Discord; alerts go in through the real webhook route."""
+
+    world: World
+    app: App
+    sim: RunningSimulator
+    clock: ShiftableClock
+
+    async def alert(self, action: str = "RSI_LONG_ENTRY", price: str = "53210.5") -> int:
+        body = {"action": action, "price": price, "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+        response = await self.app.web.test_client().post(f"/webhook/{BOT_KEY}", data=json.dumps(body).encode())
+        answer = await response.get_json()
+        assert response.status_code == 200, answer
+        return int(answer["signal_id"])
+
+    def orders(self, signal_id: int) -> list[dict[str, Any]]:
+        prefix = f"sd-{signal_id}-"
+        return [o for o in self.sim.state.book()["orders"] if o["client_order_id"].startswith(prefix)]
+
+
+@asynccontextmanager
+async def desk_world(
+    world: World, db_path: Path, *, sim_state: SimState | None = None, **bot_over: object
+) -> AsyncIterator[DeskWorld]:
+    import bot.app as app_module
+
+    clock = ShiftableClock()
+    state = sim_state or SimState(SimConfig(seed=7, quote_step_seconds=0))
+    async with running_simulator(state=state) as sim:
+        settings = world.settings.model_copy(
+            update={
+                "database_url": f"sqlite+aiosqlite:///{db_path}",
+                "herenya_api_key": SecretStr("test-key"),
+                "herenya_api_secret": SecretStr("test-secret"),
+                "herenya_base_url": sim.base_url,
+                "herenya_account_id": "A1",
+                "monitor_interval_seconds": 3600.0,
+                "reconcile_interval_seconds": 3600.0,
+            }
+        )
+        original_clock = app_module.SystemClock
+        app_module.SystemClock = lambda: clock  # type: ignore[assignment,misc,return-value]
+        try:
+            app = app_module.build(settings)
+        finally:
+            app_module.SystemClock = original_clock  # type: ignore[misc]
+        await app.database.upgrade()
+        async with app.database.uow() as uow:
+            await uow.bots.upsert(sa40_bot(**bot_over))
+            await uow.commit()
+        await app_module.start(app)
+        try:
+            if app.discord is None or not await app.discord.wait_ready(10):
+                raise AssertionError("the desk's Discord client did not connect to the fake Discord")
+            yield DeskWorld(world, app, sim, clock)
+        finally:
+            await app_module.stop(app, grace=5.0)

@@ -101,6 +101,20 @@ def test_decided_card_names_who_when_and_the_fill_and_has_no_buttons() -> None:
     assert approval_view(card) is None
 
 
+def test_discord_actors_show_as_mentions() -> None:
+    card = make_card(
+        2,
+        state="rejected",
+        decided_by="discord:1234",
+        decided_at=NOW,
+        edits=SignalEdits(quantity=2),
+        edited_by="discord:99",
+    )
+    body = approval_embed(card).description or ""
+    assert "Rejected** by <@1234> at" in body and "Edited by <@99>: quantity 2" in body
+    assert "by expiry" in (approval_embed(replace(card, decided_by="expiry")).description or "")
+
+
 def test_expired_and_failed_cards() -> None:
     expired = approval_embed(make_card(3, state="expired", decided_at=NOW))
     assert "Expired" in (expired.description or "") and "nothing was sent" in (expired.description or "")
