@@ -293,7 +293,8 @@ class PaperBroker:
             return order
         if not self._crossed(order, quote.price_for(order.side)):
             return order
-        assert order.limit_price is not None
+        limit = order.limit_price
+        assert limit is not None
         state = await self._state(ledger)
         instrument = await self.get_instrument(order.symbol)
         held = state.positions.get(order.symbol, (0, Decimal(0)))[0]
@@ -306,7 +307,7 @@ class PaperBroker:
                 updated_at=self._clock(),
             )
         else:
-            order = self._fill(state, order, order.limit_price, instrument)
+            order = self._fill(state, order, limit, instrument)
             await ledger.save(state)
         await ledger.add_order(self.account_id, order)
         return order

@@ -67,7 +67,7 @@ class _RateLimiter:
         self._buckets.clear()
 
 
-async def _drop_connection(scope: dict[str, Any]) -> bool:
+async def _drop_connection(scope: Any) -> bool:
     """Abort the TCP connection this request came on, without an answer.
 
     No ASGI message does that: Hypercorn answers 500 for an app that ends without a
@@ -130,7 +130,8 @@ def create_sim_app(config: SimConfig | None = None, state: SimState | None = Non
             )
         scope = request.scope
         path_and_query = scope["raw_path"] + (b"?" + scope["query_string"] if scope["query_string"] else b"")
-        body = await request.get_data(cache=True)
+        body = await request.get_data(cache=True, as_text=False)
+        assert isinstance(body, bytes)
         expected = sign(account.api_secret, timestamp, request.method, path_and_query, body)
         if not signature_matches(expected, signature):
             return _error(401, "INVALID_SIGNATURE", "signature does not match the request")

@@ -53,9 +53,9 @@ def hypercorn_config(fd: int, graceful_timeout: float = 1.0) -> HypercornConfig:
 
 
 async def serve_simulator(
-    app: Quart, fd: int, shutdown_trigger: Callable[[], Awaitable[None]] | None = None, graceful_timeout: float = 1.0
+    app: Quart, fd: int, shutdown_trigger: Callable[[], Awaitable[object]] | None = None, graceful_timeout: float = 1.0
 ) -> None:
-    await serve(app, hypercorn_config(fd, graceful_timeout), shutdown_trigger=shutdown_trigger)  # type: ignore[arg-type]
+    await serve(app, hypercorn_config(fd, graceful_timeout), shutdown_trigger=shutdown_trigger)
 
 
 @asynccontextmanager

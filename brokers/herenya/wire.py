@@ -184,8 +184,9 @@ def parse_order(data: Any) -> BrokerOrder:
     type_ = _TYPES.get(d.get("type"))  # type: ignore[arg-type]
     if type_ is None:
         raise _bad("order", "type", d.get("type"))
+    raw_status = d.get("status")
     try:
-        status = BrokerOrderStatus(d.get("status"))
+        status = BrokerOrderStatus(raw_status if isinstance(raw_status, str) else "")
     except ValueError:
         raise _bad("order", "status", d.get("status")) from None
     reject_reason = d.get("reject_reason")
