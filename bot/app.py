@@ -87,8 +87,8 @@ class BrokerRegistry:
             from brokers.paper import PaperBroker
 
             quotes = self("Herenya") if s.herenya_base_url else None
-            return PaperBroker(
-                ledger_factory=self._database.uow,
+            return PaperBroker.with_unit_of_work(
+                self._database.uow,
                 account_id=s.paper_account_id,
                 currency=s.paper_currency,
                 starting_balance=s.paper_starting_balance,
