@@ -20,6 +20,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
+        transactional_ddl=True,  # SQLite can roll DDL back too: a failed upgrade leaves nothing half-done
         render_as_batch=connection.dialect.name == "sqlite",  # SQLite alters tables by copying them
         user_module_prefix="db.types.",
     )

@@ -1,0 +1,217 @@
+"""`signaldesk bots import|list|new`: bot configurations from a TOML file and the shell.
+
+Every command applies the migrations first, so it works on a fresh database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from bot.settings import Settings
+from db.database import Database
+from db.errors import WebhookKeyInUse
+from trading.config import BotConfig, BotConfigError
+from trading.records import AuditEntry, Bot
+from trading.secrets import key_hash, key_hint, new_webhook_key, passphrase_hash
+
+
+class BotsFileError(ValueError):
+    """A bots file that cannot be imported; `lines` says what is wrong, one problem a line."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_bots_file(path: str | Path) -> list[BotConfig]:
+    """Read and validate every [[bots]] table; BotsFileError naming each bad bot and field."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise BotsFileError([f"{path}: cannot read: {e.strerror or e}"]) from e
+    except UnicodeDecodeError as e:
+        raise BotsFileError([f"{path}: not UTF-8 text: {e.reason}"]) from e
+    except tomllib.TOMLDecodeError as e:
+        raise BotsFileError([f"{path}: not valid TOML: {e}"]) from e
+    tables = data.get("bots")
+    if not isinstance(tables, list) or not tables:
+        raise BotsFileError([f"{path}: no [[bots]] tables found"])
+    configs: list[BotConfig] = []
+    errors: list[str] = []
+    for index, table in enumerate(tables, start=1):
+        if not isinstance(table, dict):
+            errors.append(f"bots entry {index}: must be a table ([[bots]])")
+            continue
+        try:
+            configs.append(BotConfig.parse(table))
+        except BotConfigError as e:
+            name = e.bot_name if "bot_name" in table else f"#{index} (no bot_name)"
+            errors.extend(f"bot {name}: {line}" for line in e.errors)
+    errors.extend(_clashes(configs))
+    if errors:
+        raise BotsFileError(errors)
+    return configs
+
+
+def _clashes(configs: list[BotConfig]) -> list[str]:
+    errors: list[str] = []
+    names: set[str] = set()
+    keys: dict[str, str] = {}
+    for c in configs:
+        if c.bot_name in names:
+            errors.append(f"bot {c.bot_name}: bot_name: appears more than once in the file")
+        names.add(c.bot_name)
+        other = keys.setdefault(c.webhook_key, c.bot_name)
+        if other != c.bot_name:
+            errors.append(f"bot {c.bot_name}: webhook_key: is also the key of bot {other}; every bot needs its own")
+    return errors
+
+
+def _unchanged(existing: Bot, config: BotConfig) -> bool:
+    masked = config.model_copy(
+        update={"webhook_key": key_hint(config.webhook_key), "passphrase": None, "signing_secret": None}
+    )
+    stored_passphrase = passphrase_hash(config.passphrase, salt=config.bot_name) if config.passphrase else None
+    return (
+        masked == existing.config
+        and key_hash(config.webhook_key) == existing.webhook_key_hash
+        and stored_passphrase == existing.passphrase_hash
+        and config.signing_secret == existing.signing_secret
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    bot_name: str
+    outcome: str  # "created", "updated", "unchanged"
+
+
+async def import_bots(database: Database, configs: list[BotConfig], *, actor: str = "cli") -> list[ImportResult]:
+    """Create or update every bot in one transaction: all of them or none."""
+    results: list[ImportResult] = []
+    async with database.uow() as uow:
+        for config in configs:
+            existing = await uow.bots.get_by_name(config.bot_name)
+            if existing is not None and _unchanged(existing, config):
+                results.append(ImportResult(config.bot_name, "unchanged"))
+                continue
+            try:
+                await uow.bots.upsert(config)
+            except WebhookKeyInUse as e:
+                raise BotsFileError([str(e).replace(": webhook_key is", ": webhook_key: is", 1)]) from e
+            outcome = "created" if existing is None else "updated"
+            results.append(ImportResult(config.bot_name, outcome))
+            await uow.audit.add(AuditEntry(actor, "bots import", f"bot:{config.bot_name}", True, outcome))
+        await uow.commit()
+    return results
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(), file=out)
+
+
+def _list_rows(bots: list[Bot]) -> list[list[str]]:
+    rows = [["NAME", "BROKER", "SYMBOL", "TICKER", "MODE", "ACTIVE", "STATE", "WEBHOOK KEY"]]
+    for b in bots:
+        c = b.config
+        state = "paused" if b.paused else ("needs attention" if b.needs_attention else "ok")
+        rows.append(
+            [
+                c.bot_name,
+                c.broker_account.value,
+                c.symbol,
+                c.ticker,
+                c.mode.value,
+                "yes" if c.is_active else "no",
+                state,
+                b.webhook_key_hint,  # last 4 characters only; the key itself is not stored
+            ]
+        )
+    return rows
+
+
+async def _import(database: Database, file: str, out: TextIO) -> int:
+    configs = load_bots_file(file)
+    for result in await import_bots(database, configs):
+        print(f"{result.outcome:9}  {result.bot_name}", file=out)
+    return 0
+
+
+async def _list(database: Database, out: TextIO) -> int:
+    async with database.uow() as uow:
+        bots = await uow.bots.list()
+    if not bots:
+        print("no bots yet: `signaldesk bots import FILE.toml` or `signaldesk bots new NAME`", file=out)
+        return 0
+    _table(_list_rows(bots), out)
+    return 0
+
+
+async def _new(database: Database, args: argparse.Namespace, out: TextIO) -> int:
+    prefix = "".join(ch for ch in args.name.lower() if ch.isalnum())[:24]
+    key = new_webhook_key(prefix)
+    config = BotConfig.parse(
+        {
+            "bot_name": args.name,
+            "symbol": args.symbol,
+            "broker_account": args.broker,
+            "mode": args.mode,
+            "webhook_key": key,
+        }
+    )
+    async with database.uow() as uow:
+        if await uow.bots.get_by_name(config.bot_name) is not None:
+            raise BotsFileError([f"bot {config.bot_name}: bot_name: a bot with this name exists already"])
+        await uow.bots.upsert(config)
+        await uow.audit.add(AuditEntry("cli", "bots new", f"bot:{config.bot_name}", True, "created"))
+        await uow.commit()
+    print(
+        f"created bot {config.bot_name} ({config.broker_account.value} {config.symbol}, {config.mode.value})", file=out
+    )
+    print(f"webhook key: {key}", file=out)
+    print(f"TradingView webhook URL: https://<your host>/webhook/{key}", file=out)
+    print("The key is shown this once; only its hash is stored.", file=out)
+    return 0
+
+
+async def run(
+    settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    # Looked up per call, not bound as defaults: the streams may be replaced after import.
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        database = Database(settings.database_url)
+    except ValueError as e:
+        print(f"error: {e}", file=err)
+        return 2
+    try:
+        await database.upgrade()
+        if args.bots_command == "import":
+            return await _import(database, args.file, out)
+        if args.bots_command == "list":
+            return await _list(database, out)
+        if args.bots_command == "new":
+            return await _new(database, args, out)
+        print(f"error: unknown bots command {args.bots_command!r}", file=err)
+        return 2
+    except BotsFileError as e:
+        for line in e.lines:
+            print(line, file=err)
+        if args.bots_command == "import":
+            print("nothing was imported", file=err)
+        return 1
+    except BotConfigError as e:
+        for line in e.errors:
+            print(f"bot {e.bot_name}: {line}", file=err)
+        return 1
+    finally:
+        await database.dispose()
