@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Starts on SQLite (./signaldesk.db) with the example bots; the paper bot trades at once.
 run: setup
-	$(BIN)/signaldesk serve
+	BOTS_FILE=$${BOTS_FILE:-bots.example.toml} $(BIN)/signaldesk serve
 
 lint: setup
 	$(BIN)/ruff check .

@@ -177,9 +177,7 @@ async def start(app: App) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is plenty
     await app.database.upgrade()
     if s.bots_file:
-        from bot.bots_cli import import_file
-
-        await import_file(app.database, s.bots_file)
+        await _seed_bots(app, s.bots_file)
     app.bus.start()
     if s.discord_token is not None:
         from bot.discord.runtime import start_discord
@@ -198,6 +196,18 @@ async def start(app: App) -> None:
         )
     resumed = await app.runner.start()
     log.info("runner started; %d unfinished signal(s) resumed", resumed)
+
+
+async def _seed_bots(app: App, path: str) -> None:
+    """Create the file's bots that do not exist yet. Existing bots are left as they are, so
+    a restart never undoes a /mode or /pause made on Discord; `signaldesk bots import`
+    is the way to update them from the file."""
+    from bot.bots_cli import import_bots, load_bots_file
+
+    existing = {b.name for b in await app.desk.bots()}
+    fresh = [c for c in load_bots_file(path) if c.bot_name not in existing]
+    for result in await import_bots(app.database, fresh, actor="startup"):
+        log.info("bots file %s: %s %s", path, result.bot_name, result.outcome)
 
 
 async def stop(app: App, grace: float = 10.0) -> None:
@@ -230,16 +240,13 @@ def _broker_health(app: App) -> Callable[[], Any]:
         down = []
         for name in names:
             try:
-                await app.brokers(name).get_quote(_first_symbol(await app.desk.bots(), name))
+                # an authenticated read: proves the address, the keys and the account
+                await app.brokers(name).get_account()
             except Exception as e:
-                down.append(f"{name}: {type(e).__name__}")
+                down.append(f"{name}: {e}")
         return (not down), ("; ".join(down) if down else ", ".join(names) + " reachable")
 
     return check
-
-
-def _first_symbol(bots: list[Any], broker: str) -> str:
-    return next(b.config.symbol for b in bots if b.config.broker_account.value == broker)
 
 
 def _discord_health(app: App) -> Callable[[], Any]:

@@ -220,7 +220,7 @@ class Executor:
                 found = await broker.get_order(found.order_id)
             except Exception as e:
                 log.warning("polling %s failed: %r", order.client_order_id, e)
-        order = await self._record_answer(order, found)
+        order = await self._record_answer(order, found, stored.bot_name)
         return order if order.status.is_final else None
 
     async def _send(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
@@ -250,10 +250,10 @@ class Executor:
             )
             return replace(order, status=OrderStatus.REJECTED, error=str(e))
         self._checkpoint("order_answered")
-        order = await self._record_answer(order, answer)
+        order = await self._record_answer(order, answer, stored.bot_name)
         return order if order.status.is_final else None
 
-    async def _record_answer(self, order: OrderRecord, answer: BrokerOrder) -> OrderRecord:
+    async def _record_answer(self, order: OrderRecord, answer: BrokerOrder, bot_name: str) -> OrderRecord:
         status = from_broker(answer.status)
         if status is not order.status:
             status = transition(order.status, status)
@@ -271,7 +271,7 @@ class Executor:
             [
                 OrderPlaced(
                     at=self._clock.now(),
-                    bot_name=None,
+                    bot_name=bot_name,
                     signal_id=order.signal_id,
                     client_order_id=order.client_order_id,
                     symbol=order.symbol,
