@@ -5,7 +5,7 @@ Background tasks do the sending:
 - the card task posts a card on ApprovalRequested (once: an enforced nonce lets Discord
   drop a repeat that a retried request would otherwise post twice) and, for any later
   event about a signal with a card, re-renders the card from the Desk and edits it in
-  place; refreshes of one signal that pile up while it is busy are merged into one edit;
+  place; refreshes of one signal asked for within `card_settle` seconds make one edit;
 - one task per channel gathers lines for `batch_window` seconds and sends them in as
   few messages as Discord's 2000-character limit allows.
 Sending retries rate limits (honouring retry_after) and server errors until it succeeds;
@@ -48,6 +48,7 @@ class DiscordSink:
         settings: Settings,
         *,
         batch_window: float = 1.0,
+        card_settle: float = 0.25,
     ) -> None:
         self.client = client
         self.desk = desk
@@ -56,6 +57,7 @@ class DiscordSink:
         self.error_channel_id = settings.discord_error_channel_id
         self.error_role_id = settings.discord_error_mention_role_id
         self.batch_window = batch_window
+        self.card_settle = card_settle
         self.cards: dict[int, tuple[int, int]] = {}  # signal id -> (channel id, message id)
         self._no_card: OrderedDict[int, None] = OrderedDict()
         self._card_queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
@@ -90,13 +92,16 @@ class DiscordSink:
             self._channel_event(channel).set()
 
     def refresh_card(self, signal_id: int) -> None:
-        """Re-render the signal's card from the Desk, if it has one."""
+        """Re-render the signal's card from the Desk, if it has one, after `card_settle`
+        seconds: the events of one decision (decided, order placed, filled) then make one
+        edit instead of three, which spares Discord's per-channel edit limit and keeps the
+        card's reads of the Desk out of the way of the order being sent."""
         self._ensure_started()
         if signal_id in self._refresh_pending:
             return
         self._refresh_pending.add(signal_id)
-        self._card_queue.put_nowait(("refresh", signal_id))
         self._mark_busy()
+        asyncio.get_running_loop().call_later(self.card_settle, self._card_queue.put_nowait, ("refresh", signal_id))
 
     # ------------------------------------------------------------------ life
 
