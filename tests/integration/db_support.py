@@ -64,3 +64,7 @@ def full_signal(n: int = 1) -> Signal:
         target_position=-3,
         extras={"exchange": "JSE", "chart_url": "https://example.test/c"},
     )
+
+
+def signal_time(n: int) -> datetime:
+    return T0 + timedelta(milliseconds=n)
