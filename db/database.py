@@ -50,6 +50,9 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
         # One lock per (bot id, symbol): two signals never interleave their position updates.
         self.position_locks = KeyedLocks()
+        # Bot id -> name, shared by every unit of work: a name never changes (bots are
+        # upserted by name) and ids are never reused, so signal intake skips a query.
+        self.bot_names: dict[int, str] = {}
         # SQLite has one writer at a time anyway; queueing writers here, in order, beats
         # SQLite's busy handler, which polls with sleeps of up to 100 ms.
         self.write_lock: asyncio.Lock | None = None

@@ -39,7 +39,7 @@ class SqlUnitOfWork:
         self._in_transaction = False
         self._holds_write_lock = False
         self._position_keys: set[Hashable] = set()
-        self.bot_names: dict[int, str] = {}  # read-through cache for this unit of work
+        self.bot_names: dict[int, str] = {}  # seen in this unit; shared with the Database on commit
         self.bots = SqlBotRepository(self)
         self.signals = SqlSignalRepository(self)
         self.positions = SqlPositionRepository(self)
@@ -106,6 +106,8 @@ class SqlUnitOfWork:
             raise UnitOfWorkClosed("commit outside `async with db.uow()`")
         try:
             await self._session.commit()
+            # Only committed rows may enter the shared cache: SQLite reuses a rolled-back id.
+            self.database.bot_names.update(self.bot_names)
         except BaseException:
             # End the failed transaction before letting the next writer in.
             with contextlib.suppress(Exception):

@@ -103,7 +103,7 @@ class SqlBotRepository(Repository):
 
     async def name_of(self, bot_id: int) -> str:
         """The bot's name (cached for the unit of work); NotFound when there is no such bot."""
-        name = self._uow.bot_names.get(bot_id)
+        name = self._uow.database.bot_names.get(bot_id) or self._uow.bot_names.get(bot_id)
         if name is None:
             s = await self._session()
             name = (await s.execute(select(BOTS.c.bot_name).where(BOTS.c.id == bot_id))).scalar_one_or_none()

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from db.database import Database
 from db.errors import NotFound
-from tests.integration.db_support import T0, add_bot, full_signal
+from tests.integration.db_support import T0, add_bot, bot_config, full_signal
 from trading.records import Decision, SignalEdits, StateChange
 from trading.signals import IllegalSignalTransition, Signal, SignalState
 from trading.values import OrderType
@@ -184,3 +184,19 @@ async def test_concurrent_decisions_first_wins(database: Database) -> None:
     async with database.uow() as uow:
         got = await uow.approvals.get(signal_id)
     assert got is not None and got.decided_by == winner
+
+
+async def test_bot_name_of_a_rolled_back_bot_is_not_remembered(database: Database) -> None:
+    async with database.uow() as uow:
+        ghost = await uow.bots.upsert(bot_config("Ghost", webhook_key="ghost_key_1234"))
+        await uow.signals.add(ghost.id, full_signal(), body_hash="g", state=SignalState.RECEIVED, cause="t", at=T0)
+        await uow.rollback()
+    real = await add_bot(database, "Real", webhook_key="real_key_1234")  # SQLite may reuse the id
+    signal_id = await _add(database, real.id, full_signal())
+    async with database.uow() as uow:
+        got = await uow.signals.get(signal_id)
+        added = await uow.signals.add(
+            real.id, full_signal(2), body_hash="r", state=SignalState.RECEIVED, cause="t", at=T0
+        )
+    assert got is not None and got.bot_name == "Real"
+    assert added.bot_name == "Real"
