@@ -53,10 +53,13 @@ async def _desk_call(what: str, call: Awaitable[ActionResult]) -> ActionResult:
 
 async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str) -> None:
     client = _client(interaction)
-    await interaction.response.defer(ephemeral=True, thinking=True)
     actor = client.actor(interaction.user)
     call = client.desk.approve(signal_id, actor) if verb == "approve" else client.desk.reject(signal_id, actor)
-    result = await _desk_call(f"{verb} #{signal_id}", call)
+    # The defer goes out first and the decision does not wait for its round trip: a click
+    # reaches the order as early as it can, and Discord still hears back within 3 s.
+    _, result = await asyncio.gather(
+        interaction.response.defer(ephemeral=True, thinking=True), _desk_call(f"{verb} #{signal_id}", call)
+    )
     await interaction.edit_original_response(content=result_text(result))
     if result.ok:
         client.refresh_card(signal_id)
