@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from trading.alerts import AlertError, parse_alert, redact_body
-from trading.ports import Clock, DuplicateSignal, UnitOfWorkFactory
+from trading.ports import Clock, DuplicateSignal, UnitOfWork, UnitOfWorkFactory
 from trading.records import Bot, WebhookLogEntry
 from trading.secrets import key_hash, passphrase_matches
 from trading.signals import AlertShape, Signal, SignalState
@@ -91,21 +91,41 @@ class Intake:
         self._locks: dict[int, asyncio.Lock] = {}
 
     async def receive(self, request: AlertRequest) -> IntakeResult:
-        """Store the alert as a signal, or refuse it; raises only when storage fails."""
+        """Store the alert as a signal, or refuse it; raises only when storage fails.
+
+        One transaction per request, whatever its outcome: on SQLite every transaction
+        waits its turn for the single writer, so each one saved is throughput gained.
+        """
         redacted = redact_body(request.body)
+        raced_with: tuple[Bot, int] | None = None
         async with self._uow_factory() as uow:
             bot = await uow.bots.get_by_key_hash(key_hash(request.webhook_key))
-        try:
-            checked_bot, signal = self._check(request, bot)
-        except _Refusal as refusal:
-            return await self._log_refusal(request, bot, refusal.status, refusal.code, refusal.message, redacted)
-        return await self._store(request, checked_bot, signal, redacted)
+            try:
+                checked_bot, signal = self._check(request, bot)
+            except _Refusal as refusal:
+                return await self._log_refusal(uow, request, bot, refusal, redacted)
+            # Taken inside the transaction: whoever holds it already has a connection, so
+            # the tasks waiting for it cannot starve it of one.
+            async with self._locks.setdefault(checked_bot.id, asyncio.Lock()):
+                result = await self._store(uow, request, checked_bot, signal, redacted)
+            if isinstance(result, IntakeResult):
+                return result
+            raced_with = (checked_bot, result)
+        # The database refused a second copy that another process stored first; that spoils
+        # the transaction, so the duplicate's log row goes in a fresh one.
+        bot, duplicate_of = raced_with
+        async with self._uow_factory() as uow:
+            await uow.webhook_logs.add(self._duplicate_entry(request, bot, redacted, duplicate_of))
+            await uow.commit()
+        return self._duplicate(bot, duplicate_of)
 
     async def refuse(self, request: AlertRequest, status: int, code: str, message: str) -> IntakeResult:
         """Log a refusal decided before the intake (size, rate limit, allowlist, shutdown)."""
         async with self._uow_factory() as uow:
             bot = await uow.bots.get_by_key_hash(key_hash(request.webhook_key))
-        return await self._log_refusal(request, bot, status, code, message, redact_body(request.body))
+            return await self._log_refusal(
+                uow, request, bot, _Refusal(status, code, message), redact_body(request.body)
+            )
 
     # ------------------------------------------------------------------ checks
 
@@ -209,54 +229,40 @@ class Intake:
 
     # ------------------------------------------------------------------ storage
 
-    async def _store(self, request: AlertRequest, bot: Bot, signal: Signal, redacted: str) -> IntakeResult:
+    async def _store(
+        self, uow: UnitOfWork, request: AlertRequest, bot: Bot, signal: Signal, redacted: str
+    ) -> IntakeResult | int:
+        """The answer, or the id of the signal another process stored first."""
         body_hash = hashlib.sha256(redacted.encode()).hexdigest()
         since = request.received_at - self._dedupe_window
-        lock = self._locks.setdefault(bot.id, asyncio.Lock())
-        async with lock:
-            async with self._uow_factory() as uow:
-                duplicate_of = await uow.signals.find_duplicate(
-                    bot.id, alert_id=signal.alert_id, body_hash=body_hash, since=since
-                )
-                if duplicate_of is not None:
-                    reason = f"duplicate of signal {duplicate_of}"
-                    await uow.webhook_logs.add(
-                        self._log_entry(request, bot, 200, DUPLICATE, reason, redacted, duplicate_of)
-                    )
-                    await uow.commit()
-                    return self._duplicate(bot, duplicate_of)
-                try:
-                    stored = await uow.signals.add(
-                        bot.id,
-                        signal,
-                        body_hash=body_hash,
-                        state=SignalState.RECEIVED,
-                        cause="webhook",
-                        at=request.received_at,
-                    )
-                except DuplicateSignal as e:
-                    # Another process stored it first (the database's unique alert id); this
-                    # transaction is spoiled, so the log row goes in a fresh one below.
-                    duplicate_of = e.signal_id
-                else:
-                    await uow.webhook_logs.add(self._log_entry(request, bot, 200, ACCEPTED, None, redacted, stored.id))
-                    await uow.commit()
-                    return IntakeResult(
-                        status=200,
-                        outcome=ACCEPTED,
-                        code=None,
-                        message=f"signal {stored.id} stored for bot {bot.name} ({bot.config.mode.value} mode)",
-                        signal_id=stored.id,
-                        mode=bot.config.mode,
-                        bot_name=bot.name,
-                    )
-            async with self._uow_factory() as uow:
-                reason = f"duplicate of signal {duplicate_of}"
-                await uow.webhook_logs.add(
-                    self._log_entry(request, bot, 200, DUPLICATE, reason, redacted, duplicate_of)
-                )
-                await uow.commit()
-        return self._duplicate(bot, duplicate_of)
+        duplicate_of = await uow.signals.find_duplicate(
+            bot.id, alert_id=signal.alert_id, body_hash=body_hash, since=since
+        )
+        if duplicate_of is not None:
+            await uow.webhook_logs.add(self._duplicate_entry(request, bot, redacted, duplicate_of))
+            await uow.commit()
+            return self._duplicate(bot, duplicate_of)
+        try:
+            stored = await uow.signals.add(
+                bot.id, signal, body_hash=body_hash, state=SignalState.RECEIVED, cause="webhook", at=request.received_at
+            )
+        except DuplicateSignal as e:
+            return e.signal_id
+        await uow.webhook_logs.add(self._log_entry(request, bot, 200, ACCEPTED, None, redacted, stored.id))
+        await uow.commit()
+        return IntakeResult(
+            status=200,
+            outcome=ACCEPTED,
+            code=None,
+            message=f"signal {stored.id} stored for bot {bot.name} ({bot.config.mode.value} mode)",
+            signal_id=stored.id,
+            mode=bot.config.mode,
+            bot_name=bot.name,
+        )
+
+    def _duplicate_entry(self, request: AlertRequest, bot: Bot, redacted: str, signal_id: int) -> WebhookLogEntry:
+        reason = f"duplicate of signal {signal_id}"
+        return self._log_entry(request, bot, 200, DUPLICATE, reason, redacted, signal_id)
 
     @staticmethod
     def _duplicate(bot: Bot, signal_id: int) -> IntakeResult:
@@ -271,23 +277,21 @@ class Intake:
         )
 
     async def _log_refusal(
-        self, request: AlertRequest, bot: Bot | None, status: int, code: str, message: str, redacted: str
+        self, uow: UnitOfWork, request: AlertRequest, bot: Bot | None, refusal: _Refusal, redacted: str
     ) -> IntakeResult:
         log_error = None
+        reason = f"{refusal.code}: {refusal.message}"
         try:
-            async with self._uow_factory() as uow:
-                await uow.webhook_logs.add(
-                    self._log_entry(request, bot, status, REFUSED, f"{code}: {message}", redacted, None)
-                )
-                await uow.commit()
+            await uow.webhook_logs.add(self._log_entry(request, bot, refusal.status, REFUSED, reason, redacted, None))
+            await uow.commit()
         except Exception as e:  # the refusal is answered either way; the caller logs this
             log_error = f"{type(e).__name__}: {e}"
         return IntakeResult(
-            status=status,
+            status=refusal.status,
             outcome=REFUSED,
-            code=code,
-            message=message,
-            bot_name=bot.name if bot is not None and status != 401 else None,
+            code=refusal.code,
+            message=refusal.message,
+            bot_name=bot.name if bot is not None and refusal.status != 401 else None,
             log_error=log_error,
         )
 

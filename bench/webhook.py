@@ -1,0 +1,304 @@
+"""Webhook intake benchmark: the real `signaldesk serve` on loopback, loaded from this process.
+
+    .venv/bin/python bench/webhook.py [--seconds 10] [--rates 200,1000] [--concurrency 32]
+
+Starts the server on a fresh SQLite file (the default database) with one auto-mode bot on
+the paper broker, imported with `signaldesk bots import`, so every accepted alert is also
+executed by the runner in the same process, as in production. Then, from this separate
+process, sends unique alerts (no duplicates):
+
+- at each fixed rate (open loop: requests leave on schedule whether or not earlier ones
+  were answered, so a slow server shows up as latency, not as a politely lower rate);
+- at the maximum rate (closed loop: `--concurrency` connections sending back to back).
+
+Prints accepted alerts/s, answer latency p50/p99 per phase, and the server's peak RSS
+(VmHWM). Targets: >= 1,000 alerts/s sustained; p99 <= 25 ms at 200/s; RSS <= 150 MB.
+The client is a minimal HTTP/1.1 keep-alive client on asyncio streams, to leave as much
+of the 2 cores as possible to the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KEY = "bench_auto_5f2c9d1e"
+BOTS_TOML = f"""
+[[bots]]
+bot_name = "Bench_Auto"
+broker_account = "Paper"
+symbol = "SA40"
+mode = "auto"
+allow_pyramiding = true
+max_positions = 3
+webhook_key = "{KEY}"
+max_signal_age_seconds = 300
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def signaldesk() -> str:
+    found = shutil.which("signaldesk", path=str(Path(sys.executable).parent))
+    if not found:
+        raise SystemExit("signaldesk is not installed in this environment: run `make setup` first")
+    return found
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("VmHWM not in /proc status")
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection; one request at a time."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("server closed the connection")
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode("latin1").partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        return status, await self.reader.readexactly(length)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@dataclass
+class Phase:
+    name: str
+    latencies: list[float] = field(default_factory=list)  # seconds
+    statuses: dict[int, int] = field(default_factory=dict)
+    accepted: int = 0
+    errors: int = 0
+    elapsed: float = 0.0
+    late_starts: int = 0  # open loop: requests that could not leave on schedule (no free connection)
+
+    def record(self, status: int, answer: bytes, latency: float) -> None:
+        self.latencies.append(latency)
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if status == 200 and json.loads(answer).get("status") == "accepted":
+            self.accepted += 1
+
+    def report(self) -> str:
+        lat = sorted(self.latencies)
+        if not lat:
+            return f"{self.name}: no answers ({self.errors} errors)"
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        rate = self.accepted / self.elapsed if self.elapsed else 0.0
+        codes = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
+        extra = f", late starts {self.late_starts}" if self.late_starts else ""
+        return (
+            f"{self.name:<14} accepted {self.accepted:>6} in {self.elapsed:5.1f} s = {rate:7.0f} alerts/s   "
+            f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   max {lat[-1] * 1000:6.1f} ms   "
+            f"[{codes}; errors {self.errors}{extra}]"
+        )
+
+
+_counter = itertools.count(1)
+
+
+def alert_body() -> bytes:
+    n = next(_counter)
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    # Unique per request (the id), so nothing is answered as a duplicate.
+    action = "RSI_LONG_ENTRY" if n % 2 else "RSI_CLOSE_LONG"
+    return json.dumps(
+        {"action": action, "price": 53000 + n % 500, "time": now, "id": f"bench-{os.getpid()}-{n}"}
+    ).encode()
+
+
+async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -> Phase:
+    phase = Phase(f"{rate:g}/s")
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(connections):
+        pool.put_nowait(await Connection.open(port))
+    path = f"/webhook/{KEY}"
+
+    async def one(scheduled: float) -> None:
+        if pool.empty():
+            phase.late_starts += 1
+        conn = await pool.get()
+        try:
+            status, answer = await conn.post(path, alert_body())
+            # From the scheduled departure: waiting for a connection counts against the server.
+            phase.record(status, answer, time.perf_counter() - scheduled)
+            pool.put_nowait(conn)
+        except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+            phase.errors += 1
+            pool.put_nowait(await Connection.open(port))
+
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    phase.elapsed = time.perf_counter() - start
+    while not pool.empty():
+        pool.get_nowait().close()
+    return phase
+
+
+async def max_rate(port: int, seconds: float, concurrency: int) -> Phase:
+    phase = Phase(f"max (c={concurrency})")
+    path = f"/webhook/{KEY}"
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        conn = await Connection.open(port)
+        try:
+            while time.perf_counter() < deadline:
+                sent = time.perf_counter()
+                try:
+                    status, answer = await conn.post(path, alert_body())
+                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+                    phase.errors += 1
+                    conn.close()
+                    conn = await Connection.open(port)
+                    continue
+                phase.record(status, answer, time.perf_counter() - sent)
+        finally:
+            conn.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    phase.elapsed = time.perf_counter() - start
+    return phase
+
+
+async def wait_until_up(port: int, server: subprocess.Popen[bytes], within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"signaldesk serve exited with {server.returncode} before answering")
+        try:
+            conn = await Connection.open(port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        conn.writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await conn.writer.drain()
+        line = await conn.reader.readline()
+        conn.close()
+        if line:
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit("signaldesk serve did not answer within 60 s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
+    parser.add_argument("--rates", default="200,1000", help="fixed rates to run, alerts/s, comma-separated")
+    parser.add_argument("--concurrency", type=int, default=32, help="connections for the max-rate phase")
+    parser.add_argument("--connections", type=int, default=64, help="connection pool for the fixed-rate phases")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, server log)")
+    args = parser.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="signaldesk-bench-"))
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'signaldesk.db'}",
+        "SIGNALDESK_HOST": "127.0.0.1",
+        "SIGNALDESK_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        # The limits protect production from floods; here the flood is the point.
+        "WEBHOOK_RATE_PER_KEY": "0",
+        "WEBHOOK_RATE_PER_IP": "0",
+    }
+    for name in ("DISCORD_TOKEN", "TELEGRAM_BOT_TOKEN", "SIGNALDESK_API_TOKEN", "BOTS_FILE"):
+        env.pop(name, None)
+    (folder / "bots.toml").write_text(BOTS_TOML)
+    subprocess.run(
+        [signaldesk(), "bots", "import", str(folder / "bots.toml")], env=env, cwd=folder, check=True, timeout=120
+    )
+    log = (folder / "server.log").open("wb")
+    server = subprocess.Popen([signaldesk(), "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    phases: list[Phase] = []
+    try:
+        asyncio.run(wait_until_up(port, server))
+        print(f"signaldesk serve pid {server.pid} on 127.0.0.1:{port}, SQLite at {folder / 'signaldesk.db'}")
+        print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process\n")
+        for rate in (float(r) for r in args.rates.split(",") if r.strip()):
+            phases.append(asyncio.run(fixed_rate(port, rate, args.seconds, args.connections)))
+            print(phases[-1].report(), flush=True)
+        phases.append(asyncio.run(max_rate(port, args.seconds, args.concurrency)))
+        print(phases[-1].report(), flush=True)
+        rss = peak_rss_mb(server.pid)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    print(f"\nserver peak RSS (VmHWM): {rss:.0f} MB")
+    at_200 = next((p for p in phases if p.name == "200/s"), None)
+    best = max(p.accepted / p.elapsed for p in phases if p.elapsed)
+    print("\ntargets:")
+    print(f"  >= 1000 alerts/s sustained : best {best:.0f}/s -> {'met' if best >= 1000 else 'NOT met'}")
+    if at_200 is not None and at_200.latencies:
+        lat = sorted(at_200.latencies)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        print(f"  p99 <= 25 ms at 200/s      : {p99:.1f} ms -> {'met' if p99 <= 25 else 'NOT met'}")
+    print(f"  RSS <= 150 MB              : {rss:.0f} MB -> {'met' if rss <= 150 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
