@@ -91,10 +91,14 @@ def _edits_text(edits: SignalEdits) -> str:
 def approval_embed(card: ApprovalCard) -> discord.Embed:
     headline, colour = state_look(card.state)
     action = card.action.replace("_", " ")
-    title = f"#{card.signal_id} {card.bot_name} · {card.plan_summary} · {action}"
+    pending = card.state == PENDING
+    # Once decided, the Desk's card re-plans against the position as it is now (after the
+    # fill), so plan, quote, risk and position rows would describe a trade that is not
+    # this one; a decided card shows what was asked and what happened instead.
+    title = f"#{card.signal_id} {card.bot_name} · " + (f"{card.plan_summary} · {action}" if pending else action)
 
     lines = []
-    if card.state == PENDING:
+    if pending:
         lines.append(f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else ""))
     elif card.state == "expired":
         when = card.decided_at or card.expires_at
@@ -107,16 +111,16 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         lines.append(f"**{card.outcome}**")
 
     drift = f" ({pct(card.drift_pct)})" if card.drift_pct is not None else ""
+    risk = money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"
     rows = [
-        ("Plan", f"{card.plan_summary} · {action}"),
+        *([("Plan", f"{card.plan_summary} · {action}")] if pending else []),
         ("Symbol", card.symbol),
         ("Quantity", _quantity_text(card)),
         ("Alert price", price(card.alert_price)),
-        ("Quote now", f"{price(card.quote)}{drift}"),
+        *([("Quote now", f"{price(card.quote)}{drift}")] if pending else []),
         ("Stop", price(card.stop_loss)),
         ("Target", price(card.take_profit)),
-        ("At risk", money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"),
-        ("Position", f"{card.position_before} → {card.position_after}"),
+        *([("At risk", risk), ("Position", f"{card.position_before} → {card.position_after}")] if pending else []),
     ]
     width = max(len(k) for k, _ in rows)
     lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))

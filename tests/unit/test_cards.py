@@ -94,8 +94,12 @@ def test_decided_card_names_who_when_and_the_fill_and_has_no_buttons() -> None:
     decided = NOW
     card = make_card(17, state="executed", decided_by="alice", decided_at=decided, outcome="filled 2 @ 53211.0")
     body = text(approval_embed(card))
+    assert approval_embed(card).title == "#17 SA40_RSI_Bot · enter long"
     assert f"Executed** by alice at <t:{int(decided.timestamp())}:f>" in body
     assert "filled 2 @ 53211.0" in body
+    # The Desk re-plans decided cards against today's position: those rows would mislead.
+    assert "Plan" not in body and "Position" not in body and "At risk" not in body and "Quote now" not in body
+    assert "Alert price  53,210.5" in body and "Quantity     1 market" in body
     assert approval_embed(card).colour == GREEN
     assert card_buttons(card) == ()
     assert approval_view(card) is None
