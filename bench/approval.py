@@ -116,7 +116,7 @@ async def run(clicks: int, warmup: int) -> None:
     print(f"approvals: {clicks} (after {warmup} warm-up), {clicks / elapsed:.1f} rounds/s incl. alert and card")
     labels = [
         "click -> order at the simulator (target p99 <= 50 ms)",
-        "  click -> Desk.approve called (discord.py, defer round trip)",
+        "  click -> Desk.approve called (discord.py dispatch, our callback)",
         "  Desk.approve (the approval transaction)",
         "  approve returned -> order at the simulator (runner, execution)",
     ]
