@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -581,6 +582,11 @@ class Desk(DeskAPI):
         position.multiplier = instrument.contract_multiplier
         signal, edits = stored.signal, stored.edits
         the_plan = plan_signal(bot.config, position, signal, instrument, edits)
+        if orders:
+            # Decided and sent: show what ran, not a fresh plan against the position it made.
+            ran = next((h.reason for h in stored.history if h.state is SignalState.EXECUTING and h.reason), None)
+            legs = tuple(Leg(o.leg_kind, o.side, o.quantity, o.position_side) for o in orders)
+            the_plan = replace(the_plan, legs=legs, summary=ran or the_plan.summary, ignored=None)
         main = next((leg for leg in reversed(the_plan.legs)), None)
         quote = await self._quote(bot) if stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED) else None
         now_price = quote.price_for(main.side) if quote is not None and main is not None else None
@@ -595,7 +601,11 @@ class Desk(DeskAPI):
             if held and position.average_price is not None:
                 avg_after = (position.average_price * held + entry * main.quantity) / (held + main.quantity)
             risk = abs(avg_after - stop) * (held + main.quantity) * instrument.contract_multiplier
-        after = _position_after(position, the_plan.legs, signal.price)
+        before = _describe(position.side.value if position.side else None, position.quantity, position.average_price)
+        if orders:  # the position already holds these orders' fills: show it as it stands now
+            before, after = "", before
+        else:
+            after = _position_after(position, the_plan.legs, signal.price)
         filled = [o for o in orders if o.filled_quantity]
         outcome = None
         if filled:
@@ -619,9 +629,7 @@ class Desk(DeskAPI):
             take_profit=target,
             risk_to_stop=risk,
             currency=instrument.currency,
-            position_before=_describe(
-                position.side.value if position.side else None, position.quantity, position.average_price
-            ),
+            position_before=before,
             position_after=after,
             expires_at=approval.expires_at if approval else None,
             state=stored.state.value,
