@@ -117,6 +117,7 @@ class Phase:
     errors: int = 0
     elapsed: float = 0.0
     late_starts: int = 0  # open loop: requests that could not leave on schedule (no free connection)
+    unsent: int = 0  # open loop: requests still without a connection when the phase ended
 
     def record(self, status: int, answer: bytes, latency: float) -> None:
         self.latencies.append(latency)
@@ -133,6 +134,7 @@ class Phase:
         rate = self.accepted / self.elapsed if self.elapsed else 0.0
         codes = ", ".join(f"{k}: {v}" for k, v in sorted(self.statuses.items()))
         extra = f", late starts {self.late_starts}" if self.late_starts else ""
+        extra += f", never sent {self.unsent}" if self.unsent else ""
         return (
             f"{self.name:<14} accepted {self.accepted:>6} in {self.elapsed:5.1f} s = {rate:7.0f} alerts/s   "
             f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   max {lat[-1] * 1000:6.1f} ms   "
@@ -153,6 +155,9 @@ def alert_body() -> bytes:
     ).encode()
 
 
+GRACE = 5.0  # seconds past a fixed-rate phase for requests to find a connection; then they are dropped
+
+
 async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -> Phase:
     phase = Phase(f"{rate:g}/s")
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -163,7 +168,13 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -
     async def one(scheduled: float) -> None:
         if pool.empty():
             phase.late_starts += 1
-        conn = await pool.get()
+        try:
+            # An overloaded server would otherwise keep the phase going for minutes.
+            async with asyncio.timeout_at(loop_start + seconds + GRACE):
+                conn = await pool.get()
+        except TimeoutError:
+            phase.unsent += 1
+            return
         try:
             status, answer = await conn.post(path, alert_body())
             # From the scheduled departure: waiting for a connection counts against the server.
@@ -174,6 +185,7 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -
             pool.put_nowait(await Connection.open(port))
 
     total = int(rate * seconds)
+    loop_start = asyncio.get_running_loop().time()
     start = time.perf_counter()
     tasks = []
     for i in range(total):
