@@ -38,9 +38,12 @@ from trading.position import Fill
 from trading.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
 from trading.risk import RiskContext, check_risk
 from trading.signals import SignalAction, SignalState
-from trading.values import OrderType
+from trading.values import Mode, OrderType
 
 log = logging.getLogger("signaldesk.execution")
+
+# States from which a signal may start executing (received: an auto-mode bot's, straight from intake).
+READY = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED)
 
 Checkpoint = Callable[[str], None]  # called at named points; the crash tests kill the process there
 
@@ -96,16 +99,24 @@ class Executor:
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
-        if stored.state is SignalState.QUEUED:
+        return await self.run_stored(stored, bot)
+
+    async def run_stored(self, stored: StoredSignal, bot: Bot) -> RunResult:
+        """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
+        already executing (then it is finished from its order rows)."""
+        orders: list[OrderRecord] | None = None
+        if stored.state in READY:
             started = await self._start(stored, bot)
-            if started is not None:
+            if isinstance(started, RunResult):
                 return started
+            orders = started
         elif stored.state is not SignalState.EXECUTING:
             return RunResult(True, note=f"signal is {stored.state.value}")
-        return await self._drive(signal_id, bot)
+        return await self._drive(stored, bot, orders)
 
-    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | None:
-        """Plan and check; on success the signal is `executing` with its order rows stored."""
+    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | list[OrderRecord]:
+        """Plan and check; on success the signal is `executing` with its order rows stored
+        (returned). One transaction: fewer turns at the database's writer lock."""
         broker = self.broker_for(bot)
         signal = stored.signal
         events: list[Event] = []
@@ -128,8 +139,13 @@ class Executor:
         now = self._clock.now()
         async with self._uow() as uow:
             current = await uow.signals.get(stored.id, for_update=True)
-            if current is None or current.state is not SignalState.QUEUED:
+            if current is None or current.state not in READY:
                 return RunResult(True, note="moved on meanwhile")
+            if current.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
+                return RunResult(True, note="an approve-mode bot's signal needs an approval first")
+            if current.state is not SignalState.QUEUED:
+                cause = "approved" if current.state is SignalState.APPROVED else "auto mode"
+                await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=cause, at=now)
             position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
             the_plan = plan_signal(bot.config, position, signal, instrument, current.edits)
             if the_plan.is_ignore:
@@ -172,22 +188,29 @@ class Executor:
             await uow.signals.set_state(
                 stored.id, SignalState.EXECUTING, cause="engine", at=now, reason=the_plan.summary or None
             )
+            rows = []
             for index, leg in enumerate(the_plan.legs, start=1):
-                await uow.orders.add(_order_row(stored, bot, leg, index, current.edits, now))
+                row = _order_row(stored, bot, leg, index, current.edits, now)
+                if index == 1:
+                    # About to be sent. Recovery looks a submitted order up before sending it,
+                    # so this is as safe as a separate new -> submitted step, one turn cheaper.
+                    row = replace(row, status=transition(row.status, OrderStatus.SUBMITTED))
+                rows.append(await uow.orders.add(row))
             await uow.commit()
         self._checkpoint("order_stored")
-        return None
+        return rows
 
-    async def _drive(self, signal_id: int, bot: Bot) -> RunResult:
+    async def _drive(self, stored: StoredSignal, bot: Bot, orders: list[OrderRecord] | None) -> RunResult:
         """Bring every order of an executing signal to a final, applied state, in leg order."""
         broker = self.broker_for(bot)
-        async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id)
-            orders = await uow.orders.list_for_signal(signal_id)
-        assert stored is not None
+        started_now = orders is not None
+        if orders is None:
+            async with self._uow() as uow:
+                orders = await uow.orders.list_for_signal(stored.id)
         instrument = await self.instrument(broker, bot.config.symbol)
+        fresh = {o.client_order_id for o in orders if o.status is OrderStatus.SUBMITTED} if started_now else set()
         for row in sorted(orders, key=lambda o: o.leg_index):
-            settled = await self._settle(row, broker, stored)
+            settled = await self._settle(row, broker, stored, row.client_order_id in fresh)
             if settled is None:
                 return RunResult(False, self._retry_delay, "order outcome unknown; will look it up")
             order = await self._apply(settled, bot, instrument, stored)
@@ -196,12 +219,17 @@ class Executor:
                 return await self._finish(stored, bot, SignalState.FAILED, reason)
         return await self._complete(stored, bot, instrument)
 
-    async def _settle(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
-        """The order as the broker has it, final; None when that cannot be known yet."""
+    async def _settle(
+        self, order: OrderRecord, broker: Broker, stored: StoredSignal, fresh: bool = False
+    ) -> OrderRecord | None:
+        """The order as the broker has it, final; None when that cannot be known yet.
+        `fresh`: marked submitted by this run just now, so it cannot be at the broker yet."""
         if order.status.is_final:
             return order
         if order.status is OrderStatus.NEW:
             order = await self._save_order(replace(order, status=transition(order.status, OrderStatus.SUBMITTED)))
+            fresh = True
+        if fresh:
             self._checkpoint("before_send")
             return await self._send(order, broker, stored)
         # submitted / unknown / partially filled: it may be at the broker; ask before sending again

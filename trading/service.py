@@ -79,21 +79,10 @@ class Desk(DeskAPI):
             stored = await uow.signals.get(signal_id)
         if stored is None:
             return RunResult(True, note="no such signal")
-        if stored.state is SignalState.RECEIVED:
-            if bot.config.mode is Mode.APPROVE:
-                await self._request_approval(stored, bot)
-                return RunResult(True, note="awaiting approval")
-            await self._set_state(signal_id, SignalState.QUEUED, "auto mode")
-        elif stored.state is SignalState.APPROVED:
-            await self._set_state(signal_id, SignalState.QUEUED, "approved")
-        elif stored.state not in (SignalState.QUEUED, SignalState.EXECUTING):
-            return RunResult(True, note=f"signal is {stored.state.value}")
-        return await self.executor.run(signal_id)
-
-    async def _set_state(self, signal_id: int, state: SignalState, cause: str, reason: str | None = None) -> None:
-        async with self._uow() as uow:
-            await uow.signals.set_state(signal_id, state, cause=cause, at=self._clock.now(), reason=reason)
-            await uow.commit()
+        if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
+            await self._request_approval(stored, bot)
+            return RunResult(True, note="awaiting approval")
+        return await self.executor.run_stored(stored, bot)
 
     async def _request_approval(self, stored: StoredSignal, bot: Bot) -> None:
         now = self._clock.now()
