@@ -167,6 +167,7 @@ def build(settings: Settings) -> App:
             ip_allowlist=settings.webhook_ip_allowlist,
             trusted_proxies=settings.webhook_trusted_proxies,
             draining=draining,
+            events=bus.since,
         )
     )
     return app

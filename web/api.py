@@ -126,6 +126,20 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         found = await desk.signals(_bot(), state, limit=_limit(100))
         return jsonify({"signals": [payloads.signal(s) for s in found]})
 
+    @bp.get("/events")
+    async def events() -> Response:
+        _only("after", "limit")
+        raw = request.args.get("after", "0")
+        if not raw.isdigit() or len(raw) > 18 or int(raw) > 10**17:
+            raise _BadQuery(f"after must be a whole number, the last seq seen, not {raw[:40]!r}")
+        found = deps.events(int(raw), _limit(200))
+        return jsonify(
+            {
+                "events": [payloads.event(seq, e) for seq, e in found],
+                "last": found[-1][0] if found else int(raw),
+            }
+        )
+
     @bp.get("/signals/<int:signal_id>")
     async def signal(signal_id: int) -> Response:
         _only()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from trading.desk import DeskAPI
+from trading.events import Event
 from trading.intake import Intake
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
@@ -36,6 +37,11 @@ def _nothing(signal_id: int) -> None:
     del signal_id
 
 
+def _no_events(after: int, limit: int) -> list[tuple[int, Event]]:
+    del after, limit
+    return []
+
+
 @dataclass
 class WebDeps:
     intake: Intake
@@ -54,4 +60,6 @@ class WebDeps:
     ip_allowlist: Sequence[str] = ()  # addresses or networks; empty: every address may send
     trusted_proxies: Sequence[str] = ()  # only these may set the client address by X-Forwarded-For
     draining: Draining = field(default_factory=Draining)
+    # The live feed: numbered events after a sequence number (the process's event bus).
+    events: Callable[[int, int], list[tuple[int, Event]]] = _no_events
     clock: Callable[[], datetime] = _utc_now

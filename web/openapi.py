@@ -412,6 +412,49 @@ _PATHS: dict[str, Schema] = {
             },
         }
     },
+    "/api/events": {
+        "get": {
+            "summary": "The live feed: events after a sequence number, oldest first (poll with after=last)",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 10**17, "default": 0},
+                },
+                _limit_param(200),
+            ],
+            "responses": {
+                "200": _json(
+                    _obj(
+                        {
+                            "events": {
+                                "type": "array",
+                                "items": _obj(
+                                    {
+                                        "seq": {"type": "integer"},
+                                        "kind": {"type": "string"},
+                                        "at": {"type": "string", "format": "date-time"},
+                                        "severity": {"type": "string", "enum": ["info", "error"]},
+                                        "bot_name": _nullable({"type": "string"}),
+                                        "signal_id": _nullable({"type": "integer"}),
+                                        "text": {"type": "string"},
+                                    },
+                                    ["seq", "kind", "at", "severity", "bot_name", "signal_id", "text"],
+                                ),
+                            },
+                            "last": {"type": "integer"},
+                        },
+                        ["events", "last"],
+                    ),
+                    "events",
+                ),
+                "422": _error("a bad or unknown query parameter"),
+                **_AUTH_ERRORS,
+            },
+        }
+    },
     "/api/signals/{signal_id}": {
         "get": {
             "summary": "One signal with its state history, orders and approval",

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from trading.desk import ActionResult
+from trading.events import Event
 from trading.position import Entry
 from trading.records import (
     ApprovalRecord,
@@ -64,6 +65,18 @@ def bot(b: Bot) -> Json:
         "max_signal_age_seconds": c.max_signal_age_seconds,
         "max_slippage_pct": dec(c.max_slippage_pct),
         "max_daily_loss": dec(c.max_daily_loss),
+    }
+
+
+def event(seq: int, e: Event) -> Json:
+    return {
+        "seq": seq,
+        "kind": e.kind,
+        "at": iso(e.at),
+        "severity": e.severity.value,
+        "bot_name": e.bot_name,
+        "signal_id": e.signal_id,
+        "text": e.text(),
     }
 
 

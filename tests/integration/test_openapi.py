@@ -129,6 +129,7 @@ def test_the_document_names_every_route(server_url: str) -> None:
         "/api/positions",
         "/api/trades",
         "/api/signals",
+        "/api/events",
         "/api/signals/{signal_id}",
         "/api/signals/{signal_id}/approve",
         "/api/signals/{signal_id}/reject",
