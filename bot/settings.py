@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     # --- execution
     monitor_interval_seconds: float = 5.0
     reconcile_interval_seconds: float = 300.0
-    default_broker_quote_source: str | None = None
 
     # --- Herenya (required only when a bot trades on Herenya)
     herenya_api_key: SecretStr | None = None
