@@ -188,9 +188,20 @@ class Executor:
             await uow.signals.set_state(
                 stored.id, SignalState.EXECUTING, cause="engine", at=now, reason=the_plan.summary or None
             )
+            # A netting account holds one position per symbol. When several bots trade the same
+            # symbol there, one bot's close may not reduce the account's net position, and the
+            # broker would refuse it as reduce-only; our own position is the guard then.
+            shared = any(
+                other.id != bot.id
+                and other.config.symbol == bot.config.symbol
+                and other.config.broker_account == bot.config.broker_account
+                for other in await uow.bots.list()
+            )
             rows = []
             for index, leg in enumerate(the_plan.legs, start=1):
                 row = _order_row(stored, bot, leg, index, current.edits, now)
+                if shared and row.reduce_only:
+                    row = replace(row, reduce_only=False)
                 if index == 1:
                     # About to be sent. Recovery looks a submitted order up before sending it,
                     # so this is as safe as a separate new -> submitted step, one turn cheaper.

@@ -59,20 +59,37 @@ class Desk(DeskAPI):
         self.executor = executor
         self.wake: Callable[[int], None] = wake or (lambda _sid: None)
         self.checkpoint: Callable[[str], None] = lambda _point: None  # crash-test hook
-        # One signal at a time per bot, in arrival order (asyncio.Lock is FIFO).
+        # One signal at a time per bot, in arrival order (asyncio.Lock is FIFO). Admission is
+        # serialized so that two workers picking up a bot's signals 5 and 6 queue for the
+        # bot's lock in that order, whichever of them reaches the database first.
         self._bot_locks: dict[int, asyncio.Lock] = {}
+        self._admission = asyncio.Lock()
 
     # ================================================================== signal life
 
     async def advance(self, signal_id: int) -> RunResult:
         """Move a stored signal as far as it can go now (the Runner calls this)."""
-        async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id)
-            bot = await uow.bots.get(stored.bot_id) if stored else None
-        if stored is None or bot is None:
-            return RunResult(True, note="no such signal")
-        async with self._bot_locks.setdefault(bot.id, asyncio.Lock()):
+        async with self._admission:
+            async with self._uow() as uow:
+                stored = await uow.signals.get(signal_id)
+                bot = await uow.bots.get(stored.bot_id) if stored else None
+            if stored is None or bot is None:
+                return RunResult(True, note="no such signal")
+            lock = self._bot_locks.setdefault(bot.id, asyncio.Lock())
+            turn = asyncio.ensure_future(lock.acquire())
+            await asyncio.sleep(0)  # the acquire runs now: our place in the bot's queue is taken
+        try:
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                lock.release()
+            else:
+                turn.cancel()
+            raise
+        try:
             return await self._advance(signal_id, bot)
+        finally:
+            lock.release()
 
     async def _advance(self, signal_id: int, bot: Bot) -> RunResult:
         async with self._uow() as uow:
@@ -405,45 +422,66 @@ class Desk(DeskAPI):
         return made
 
     async def reconcile(self) -> list[str]:
-        """Compare each broker's net positions with the sum of ours; flag the bots on a mismatch."""
+        """Compare each broker's net positions with the sum of ours; flag the bots on a mismatch.
+
+        The bots of a broker are locked meanwhile, so no fill can land between reading the
+        broker and reading us; a symbol with a signal still executing (an order whose outcome
+        is being looked up) is left for the next round rather than reported falsely.
+        """
         async with self._uow() as uow:
             bots = [b for b in await uow.bots.list() if b.config.is_active]
-            ours: dict[tuple[str, str], int] = {}
-            members: dict[tuple[str, str], list[Bot]] = {}
-            for bot in bots:
-                key = (bot.config.broker_account.value, bot.config.symbol)
-                pos = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
-                ours[key] = ours.get(key, 0) + pos.signed_quantity
-                members.setdefault(key, []).append(bot)
+        by_broker: dict[str, list[Bot]] = {}
+        for bot in bots:
+            by_broker.setdefault(bot.config.broker_account.value, []).append(bot)
         problems: list[str] = []
-        for broker_name in {k[0] for k in ours}:
+        for broker_name, members in by_broker.items():
+            locks = [self._bot_locks.setdefault(b.id, asyncio.Lock()) for b in sorted(members, key=lambda b: b.id)]
+            for lock in locks:
+                await lock.acquire()
             try:
-                theirs = {p.symbol: p.quantity for p in await self._brokers(broker_name).get_positions()}
-            except Exception as e:
-                log.warning("reconciliation: %s positions unavailable: %r", broker_name, e)
+                problems += await self._reconcile_broker(broker_name, members)
+            finally:
+                for lock in locks:
+                    lock.release()
+        return problems
+
+    async def _reconcile_broker(self, broker_name: str, members: list[Bot]) -> list[str]:
+        try:
+            theirs = {p.symbol: p.quantity for p in await self._brokers(broker_name).get_positions()}
+        except Exception as e:
+            log.warning("reconciliation: %s positions unavailable: %r", broker_name, e)
+            return []
+        ours: dict[str, int] = {}
+        busy: set[str] = set()
+        async with self._uow() as uow:
+            in_flight = set(await uow.signals.ids_in_states([SignalState.EXECUTING]))
+            for bot in members:
+                symbol = bot.config.symbol
+                pos = await uow.positions.get(bot.id, symbol, multiplier=Decimal(1), for_update=False)
+                ours[symbol] = ours.get(symbol, 0) + pos.signed_quantity
+                if in_flight and await uow.signals.list(bot_id=bot.id, state=SignalState.EXECUTING, limit=1):
+                    busy.add(symbol)
+        problems: list[str] = []
+        for symbol, qty in ours.items():
+            held = theirs.get(symbol, 0)
+            if held == qty or symbol in busy:
                 continue
-            for (name, symbol), qty in ours.items():
-                if name != broker_name or theirs.get(symbol, 0) == qty:
-                    continue
-                now = self._clock.now()
-                events: list[Event] = []
-                async with self._uow() as uow:
-                    for bot in members[(name, symbol)]:
-                        reason = f"{broker_name} holds {theirs.get(symbol, 0):+d} {symbol}, signaldesk {qty:+d}"
-                        await uow.bots.set_needs_attention(bot.id, True, reason)
-                        events.append(
-                            PositionMismatch(
-                                at=now,
-                                bot_name=bot.name,
-                                symbol=symbol,
-                                ours=qty,
-                                theirs=theirs.get(symbol, 0),
-                                source="broker",
-                            )
+            now = self._clock.now()
+            events: list[Event] = []
+            reason = f"{broker_name} holds {held:+d} {symbol}, signaldesk {qty:+d}"
+            async with self._uow() as uow:
+                for bot in members:
+                    if bot.config.symbol != symbol:
+                        continue
+                    await uow.bots.set_needs_attention(bot.id, True, reason)
+                    events.append(
+                        PositionMismatch(
+                            at=now, bot_name=bot.name, symbol=symbol, ours=qty, theirs=held, source="broker"
                         )
-                    await uow.commit()
-                problems.append(f"{broker_name} {symbol}: ours {qty:+d}, broker {theirs.get(symbol, 0):+d}")
-                self._publish(events)
+                    )
+                await uow.commit()
+            problems.append(f"{broker_name} {symbol}: ours {qty:+d}, broker {held:+d}")
+            self._publish(events)
         return problems
 
     # ================================================================== queries

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -337,3 +339,85 @@ async def test_sink_failures_never_reach_trading() -> None:
     await bus.drain(2)
     assert len(delivered) == 1
     await bus.close()
+
+
+async def test_bots_sharing_a_netting_symbol_can_each_close(lite: Rig) -> None:
+    alone = await lite.bot()
+    await lite.run(await lite.signal(alone, SignalAction.ENTER_LONG))
+    other = await lite.bot(bot_name="SA40_Other", webhook_key="sa40_other_12345678", base_position_size=2)
+    await lite.run(await lite.signal(other, SignalAction.ENTER_SHORT))
+    assert lite.broker.net["SA40"] == -1  # the account nets the two bots: +1 - 2
+    close = await lite.signal(alone, SignalAction.CLOSE_LONG)
+    # reduce-only would be refused: selling 1 does not reduce the account's -1
+    assert await lite.run(close) is SignalState.EXECUTED
+    assert (await lite.position(alone)).is_flat
+    assert lite.broker.net["SA40"] == -2
+
+
+async def test_a_lone_bots_close_stays_reduce_only(lite: Rig) -> None:
+    bot = await lite.bot()
+    await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
+    close = await lite.signal(bot, SignalAction.CLOSE_LONG)
+    assert await lite.run(close) is SignalState.EXECUTED
+    assert lite.broker.book[f"sd-{close}-1"].reduce_only
+
+
+async def test_reconciliation_waits_for_a_signal_still_executing(lite: Rig) -> None:
+    bot = await lite.bot()
+    lite.broker.faults.drop_after_place = 1
+    lite.broker.faults.hide_for_lookups = 5
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    assert not (await lite.desk.advance(sid)).finished  # placed at the broker, answer lost
+    assert lite.broker.net["SA40"] == 1 and (await lite.position(bot)).is_flat
+    assert await lite.desk.reconcile() == []  # in flight: not a mismatch
+    (stored_bot,) = await lite.desk.bots()
+    assert not stored_bot.needs_attention
+    assert await lite.run(sid) is SignalState.EXECUTED
+    assert await lite.desk.reconcile() == []
+
+
+class _SlowFirstRead:
+    """A unit of work whose first read of each listed signal waits: earlier signals longest,
+    so without ordering a later signal would reach its bot first."""
+
+    def __init__(self, inner: Any, delays: dict[int, float]) -> None:
+        self._inner = inner
+        self._delays = delays
+
+    async def __aenter__(self) -> Any:
+        uow = await self._inner.__aenter__()
+        signals, delays = uow.signals, self._delays
+
+        class Signals:
+            async def get(self, signal_id: int, **kw: Any) -> Any:
+                if signal_id in delays:
+                    await asyncio.sleep(delays.pop(signal_id))
+                return await signals.get(signal_id, **kw)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(signals, name)
+
+        self._uow = uow
+        self.signals = Signals()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._inner.__aexit__(*exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._uow, name)
+
+
+async def test_a_bots_signals_execute_in_arrival_order_under_concurrency(lite: Rig) -> None:
+    bot = await lite.bot(allow_pyramiding=False, max_positions=1)
+    ids = []
+    for n in range(8):
+        ids.append(await lite.signal(bot, SignalAction.ENTER_LONG if n % 2 == 0 else SignalAction.CLOSE_LONG))
+    delays = {sid: 0.01 * (len(ids) - n) for n, sid in enumerate(ids)}
+    slow = make_rig(lite.db, lite.broker)
+    slow.desk._uow = lambda: _SlowFirstRead(lite.db.uow(), delays)
+    # workers pick them up in order but reach the database in reverse: each must still run in turn
+    await asyncio.gather(*(slow.desk.advance(i) for i in ids))
+    states = [await lite.state(i) for i in ids]
+    assert states == [SignalState.EXECUTED] * len(ids)
+    assert len(lite.broker.book) == len(ids) and (await lite.position(bot)).is_flat

@@ -63,6 +63,9 @@ class FakeBroker:
         if self.faults.refuse_next:
             code, self.faults.refuse_next = self.faults.refuse_next, None
             raise BrokerRefusal(f"{code}: refused by the fake broker")
+        net = self.net.get(request.symbol, 0)
+        if request.reduce_only and not (net * request.side.sign < 0 and request.quantity <= abs(net)):
+            raise BrokerRefusal(f"REDUCE_ONLY_REJECTED: would not reduce the position of {net}")
         price = self.ask if request.side is OrderSide.BUY else self.bid
         order = BrokerOrder(
             order_id=f"F-{next(self._ids)}",
