@@ -219,6 +219,7 @@ async def stop(app: App, grace: float = 10.0) -> None:
         await app.discord.close()
     await app.bus.close()
     await app.brokers.aclose()
+    await app.intake.aclose()
     await app.database.dispose()
 
 

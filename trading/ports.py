@@ -23,6 +23,8 @@ from trading.records import (
     Bot,
     ControlState,
     Decision,
+    DuplicateProbe,
+    NewSignal,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
@@ -81,6 +83,16 @@ class SignalRepository(Protocol):
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
         """The id of an earlier signal with the same alert id (ever), or the same body hash
         received at or after `since`."""
+        ...
+
+    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
+        """Store new signals with their first state changes, in a few statements whatever
+        their number; the stored signals come back in the order of `items`."""
+        ...
+
+    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
+        """For each probe, in order, what `find_duplicate` would answer for it (the lowest
+        matching id, or None), in one query for them all."""
         ...
 
     async def get(self, signal_id: int, *, for_update: bool = False) -> StoredSignal | None: ...
@@ -144,6 +156,10 @@ class AuditRepository(Protocol):
 
 class WebhookLogRepository(Protocol):
     async def add(self, entry: WebhookLogEntry) -> None: ...
+    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
+        """Store the entries in one statement (in their order, so ids follow it)."""
+        ...
+
     async def list(self, *, limit: int = 100) -> list[WebhookLogEntry]: ...
 
 

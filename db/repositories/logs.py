@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 from sqlalchemy import insert, select
 
@@ -48,6 +49,29 @@ class SqlWebhookLogRepository(Repository):
                 bot_id=entry.bot_id,
                 signal_id=entry.signal_id,
             )
+        )
+
+    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
+        if not entries:
+            return
+        s = await self._session()
+        # One executemany (a multi-row INSERT, or the driver's executemany), not one
+        # statement per entry.
+        await s.execute(
+            insert(WEBHOOK_LOGS),
+            [
+                {
+                    "received_at": e.received_at,
+                    "client_ip": e.client_ip,
+                    "status": e.status,
+                    "outcome": e.outcome,
+                    "reason": e.reason,
+                    "body": e.body,
+                    "bot_id": e.bot_id,
+                    "signal_id": e.signal_id,
+                }
+                for e in entries
+            ],
         )
 
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, union_all, update
 
 from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow
 from db.repositories.base import Repository
-from trading.records import SignalEdits, StateChange, StoredSignal
+from trading.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
 from trading.signals import Signal, SignalState, check_signal_transition
 
 SIGNALS = SignalRow.__table__
@@ -98,6 +98,104 @@ class SqlSignalRepository(Repository):
             )
         ).scalar_one_or_none()
         return None if found is None else int(found)
+
+    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
+        if not items:
+            return []
+        names = {bot_id: await self._uow.bots.name_of(bot_id) for bot_id in sorted({i.bot_id for i in items})}
+        s = await self._session()
+        signals = [dataclasses.replace(i.signal, passphrase=None) for i in items]
+        rows = [
+            {
+                "bot_id": i.bot_id,
+                "action": signal.action.value,
+                "price": signal.price,
+                "alert_id": signal.alert_id,
+                "body_hash": i.body_hash,
+                "payload": encode_signal(signal),
+                "state": i.state.value,
+                "reason": i.reason,
+                "created_at": i.at,
+                "updated_at": i.at,
+            }
+            for i, signal in zip(items, signals, strict=True)
+        ]
+        # One executemany each for the signals and their first state changes, not one
+        # INSERT per signal. The ids must be known in the order of the rows, which RETURNING
+        # over a multi-row INSERT does not promise by itself:
+        ids: Sequence[int]
+        if self._is_postgresql:
+            # SQLAlchemy orders the RETURNING rows by a sentinel it adds ("insertmanyvalues"),
+            # still one statement per 1,000 rows.
+            ids = (
+                (await s.execute(insert(SIGNALS).returning(SIGNALS.c.id, sort_by_parameter_order=True), rows))
+                .scalars()
+                .all()
+            )
+        else:
+            # SQLite cannot order them (SQLAlchemy would fall back to one INSERT per row), so
+            # the ids are given: every SQLite transaction here began IMMEDIATE, so no other
+            # writer, in this process or another, can insert until the commit, and max + 1 is
+            # what SQLite itself would pick for each row (the table has no AUTOINCREMENT).
+            top = (await s.execute(select(func.max(SIGNALS.c.id)))).scalar_one_or_none() or 0
+            ids = range(top + 1, top + 1 + len(rows))
+            await s.execute(insert(SIGNALS), [{"id": n, **row} for n, row in zip(ids, rows, strict=True)])
+        await s.execute(
+            insert(CHANGES),
+            [
+                {"signal_id": signal_id, "state": i.state.value, "at": i.at, "cause": i.cause, "reason": i.reason}
+                for i, signal_id in zip(items, ids, strict=True)
+            ],
+        )
+        return [
+            StoredSignal(
+                id=signal_id,
+                bot_id=i.bot_id,
+                bot_name=names[i.bot_id],
+                signal=signal,
+                state=i.state,
+                created_at=i.at,
+                updated_at=i.at,
+                reason=i.reason,
+                history=(StateChange(state=i.state, at=i.at, cause=i.cause, reason=i.reason),),
+            )
+            for i, signal, signal_id in zip(items, signals, ids, strict=True)
+        ]
+
+    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
+        if not probes:
+            return []
+        s = await self._session()
+        bot_ids = sorted({p.bot_id for p in probes})
+        alert_ids = sorted({p.alert_id for p in probes if p.alert_id is not None})
+        body_hashes = sorted({p.body_hash for p in probes})
+        columns = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
+        # Candidates for the whole batch in one round trip, each arm on its own index
+        # (bot_id + alert_id; bot_id + body_hash + created_at); the exact rule of each probe
+        # is applied below, so a candidate of one probe never answers for another.
+        by_body = select(*columns).where(
+            SIGNALS.c.bot_id.in_(bot_ids),
+            SIGNALS.c.body_hash.in_(body_hashes),
+            SIGNALS.c.created_at >= min(p.since for p in probes),
+        )
+        stmt: Any = by_body
+        if alert_ids:
+            by_alert = select(*columns).where(SIGNALS.c.bot_id.in_(bot_ids), SIGNALS.c.alert_id.in_(alert_ids))
+            stmt = union_all(by_body, by_alert)
+        rows = (await s.execute(stmt)).all()
+        found: builtins.list[int | None] = []
+        for p in probes:
+            matches = [
+                int(r.id)
+                for r in rows
+                if r.bot_id == p.bot_id
+                and (
+                    (p.alert_id is not None and r.alert_id == p.alert_id)
+                    or (r.body_hash == p.body_hash and r.created_at >= p.since)
+                )
+            ]
+            found.append(min(matches) if matches else None)
+        return found
 
     async def _history(self, ids: Sequence[int]) -> dict[int, tuple[StateChange, ...]]:
         if not ids:

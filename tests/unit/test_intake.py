@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -394,6 +394,9 @@ class _FailingLogs:
     async def add(self, entry: WebhookLogEntry) -> None:
         raise OSError("disk full")
 
+    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
+        raise OSError("disk full")
+
 
 async def test_a_refusal_is_answered_even_when_its_log_row_cannot_be_written(
     sqlite_database: Database, clock: Clock
@@ -424,3 +427,130 @@ async def test_an_accepted_signal_is_not_stored_when_its_log_row_fails(sqlite_da
     with pytest.raises(OSError, match="disk full"):
         await Intake(factory, clock).receive(request(body()))
     assert await signal_count(sqlite_database) == 0
+
+
+# ---------------------------------------------------------------- group commit
+
+
+class _CountingFactory:
+    """db.uow with a count of the commits made and, when asked, log rows that fail."""
+
+    def __init__(self, db: Database, poison: bytes | None = None) -> None:
+        self.db = db
+        self.poison = poison
+        self.commits = 0
+
+    def __call__(self) -> Any:
+        uow = self.db.uow()
+        commit, add_many = uow.commit, uow.webhook_logs.add_many
+
+        async def counted_commit() -> None:
+            await commit()
+            self.commits += 1
+
+        async def poisoned_add_many(entries: Sequence[WebhookLogEntry]) -> None:
+            if self.poison is not None and any(self.poison.decode() in e.body for e in entries):
+                raise OSError("the database refused this body")
+            await add_many(entries)
+
+        uow.commit = counted_commit  # type: ignore[method-assign]
+        uow.webhook_logs.add_many = poisoned_add_many  # type: ignore[method-assign]
+        return uow
+
+
+async def test_concurrent_alerts_are_stored_together_in_one_commit(sqlite_database: Database, clock: Clock) -> None:
+    bot = await add_bot(sqlite_database)
+    factory = _CountingFactory(sqlite_database)
+    intake = Intake(factory, clock)
+    raws = [body(price=53000 + n) for n in range(50)] + [b"not json", body(id="a-1"), body(id="a-1", price=1)]
+
+    results = await asyncio.gather(*(intake.receive(request(raw)) for raw in raws))
+
+    assert factory.commits == 1
+    outcomes = [r.outcome for r in results]
+    assert outcomes == ["accepted"] * 50 + ["refused", "accepted", "duplicate"]
+    assert results[-1].signal_id == results[-2].signal_id  # the same alert id, earlier in the batch
+    ids = [r.signal_id for r in results[:50]]
+    assert len(set(ids)) == 50
+    async with sqlite_database.uow() as uow:
+        for raw, signal_id in zip(raws, ids, strict=False):
+            stored = await uow.signals.get(signal_id or 0)
+            assert stored is not None and stored.signal.price == json.loads(raw)["price"]
+    rows = await logs(sqlite_database)
+    assert [(r.outcome, r.signal_id) for r in rows] == [(r.outcome, r.signal_id) for r in results]
+    assert all(r.bot_id == bot.id for r in rows)
+    await intake.aclose()
+
+
+async def test_a_request_the_database_refuses_fails_alone_not_its_batch(
+    sqlite_database: Database, clock: Clock
+) -> None:
+    await add_bot(sqlite_database)
+    factory = _CountingFactory(sqlite_database, poison=b"POISON")
+    intake = Intake(factory, clock)
+
+    results = await asyncio.gather(
+        intake.receive(request(body(price=1))),
+        intake.receive(request(b"POISON, not json")),
+        intake.receive(request(body(price=2))),
+        return_exceptions=True,
+    )
+
+    ok1, poisoned, ok2 = results
+    assert isinstance(ok1, IntakeResult) and isinstance(ok2, IntakeResult)
+    assert (ok1.outcome, ok2.outcome) == ("accepted", "accepted")
+    # The refusal is answered all the same, saying its log row is missing.
+    assert isinstance(poisoned, IntakeResult)
+    assert (poisoned.status, poisoned.code) == (400, "not_json")
+    assert poisoned.log_error == "OSError: the database refused this body"
+    assert await signal_count(sqlite_database) == 2
+    assert [r.outcome for r in await logs(sqlite_database)] == ["accepted", "accepted"]
+
+
+async def test_a_failed_batch_stores_nothing_fails_each_request_and_the_writer_goes_on(
+    sqlite_database: Database, clock: Clock
+) -> None:
+    await add_bot(sqlite_database)
+    factory = _CountingFactory(sqlite_database, poison=b"RSI_LONG_ENTRY")  # every alert below
+    intake = Intake(factory, clock)
+
+    results = await asyncio.gather(
+        *(intake.receive(request(body(price=n))) for n in range(1, 4)), return_exceptions=True
+    )
+
+    assert all(isinstance(r, OSError) for r in results), results
+    assert await signal_count(sqlite_database) == 0
+    assert await logs(sqlite_database) == []
+    factory.poison = None
+    after = await intake.receive(request(body(price=9)))
+    assert after.outcome == "accepted"
+    assert await signal_count(sqlite_database) == 1
+
+
+async def test_aclose_writes_what_is_queued_and_a_later_request_starts_a_new_writer(
+    sqlite_database: Database, intake: Intake
+) -> None:
+    await add_bot(sqlite_database)
+    pending = [asyncio.ensure_future(intake.receive(request(body(price=n)))) for n in range(1, 6)]
+    await asyncio.sleep(0)  # every request queued
+
+    await intake.aclose()
+
+    assert all(p.done() and p.result().outcome == "accepted" for p in pending)
+    assert await signal_count(sqlite_database) == 5
+    again = await intake.receive(request(body(price=6)))
+    assert again.outcome == "accepted"
+    await intake.aclose()
+
+
+async def test_a_pause_applies_to_the_very_next_alert(sqlite_database: Database, intake: Intake) -> None:
+    # The bot is read in each batch's transaction, not from a cache that could lag.
+    bot = await add_bot(sqlite_database)
+    assert (await intake.receive(request(body(price=1)))).outcome == "accepted"
+    async with sqlite_database.uow() as uow:
+        await uow.bots.set_paused(bot.id, True, "by hand")
+        await uow.commit()
+
+    paused = await intake.receive(request(body(price=2)))
+
+    assert (paused.status, paused.code) == (409, "bot_paused")
