@@ -34,7 +34,7 @@ from trading.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.plan import Leg, LegKind
 from trading.ports import Broker, BrokerProvider, Clock, UnitOfWorkFactory
-from trading.position import Fill
+from trading.position import ClosedTrade, Fill
 from trading.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
 from trading.risk import RiskContext, check_risk
 from trading.signals import SignalAction, SignalState
@@ -95,7 +95,7 @@ class Executor:
 
     async def run(self, signal_id: int) -> RunResult:
         async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id)
+            stored = await uow.signals.get(signal_id, history=False)
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
@@ -138,7 +138,7 @@ class Executor:
 
         now = self._clock.now()
         async with self._uow() as uow:
-            current = await uow.signals.get(stored.id, for_update=True)
+            current = await uow.signals.get(stored.id, for_update=True, history=False)
             if current is None or current.state not in READY:
                 return RunResult(True, note="moved on meanwhile")
             if current.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
@@ -346,39 +346,9 @@ class Executor:
                 outcome = position.apply_fill(fill)
                 await uow.positions.save(bot.id, position)
                 if outcome.closed is not None:
-                    c = outcome.closed
-                    await uow.trades.add(
-                        TradeRecord(
-                            bot_id=bot.id,
-                            bot_name=bot.name,
-                            symbol=order.symbol,
-                            side=c.side,
-                            quantity=c.quantity,
-                            entry_price=c.entry_price,
-                            exit_price=c.exit_price,
-                            realized_pnl=c.realized_pnl,
-                            opened_at=c.opened_at,
-                            closed_at=c.closed_at,
-                            position_closed=c.position_closed,
-                            signal_id=stored.id,
-                            client_order_id=order.client_order_id,
-                        )
-                    )
-                    events.append(
-                        TradeClosed(
-                            at=now,
-                            bot_name=bot.name,
-                            signal_id=stored.id,
-                            symbol=order.symbol,
-                            side=c.side.value,
-                            quantity=c.quantity,
-                            entry_price=c.entry_price,
-                            exit_price=c.exit_price,
-                            realized_pnl=c.realized_pnl,
-                            currency=instrument.currency,
-                            position_closed=c.position_closed,
-                        )
-                    )
+                    trade = _trade_record(outcome.closed, bot, order, stored.id)
+                    await uow.trades.add(trade)
+                    events.append(_trade_closed(trade, now, instrument.currency))
                 events.insert(
                     0,
                     OrderFilled(
@@ -402,7 +372,7 @@ class Executor:
         events: list[Event] = []
         signal = stored.signal
         async with self._uow() as uow:
-            current = await uow.signals.get(stored.id, for_update=True)
+            current = await uow.signals.get(stored.id, for_update=True, history=False)
             if current is None or current.state is not SignalState.EXECUTING:
                 return RunResult(True)
             position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
@@ -486,6 +456,40 @@ def _order_row(
         status=OrderStatus.NEW,
         created_at=now,
         updated_at=now,
+    )
+
+
+def _trade_record(c: ClosedTrade, bot: Bot, order: OrderRecord, signal_id: int) -> TradeRecord:
+    return TradeRecord(
+        bot_id=bot.id,
+        bot_name=bot.name,
+        symbol=order.symbol,
+        side=c.side,
+        quantity=c.quantity,
+        entry_price=c.entry_price,
+        exit_price=c.exit_price,
+        realized_pnl=c.realized_pnl,
+        opened_at=c.opened_at,
+        closed_at=c.closed_at,
+        position_closed=c.position_closed,
+        signal_id=signal_id,
+        client_order_id=order.client_order_id,
+    )
+
+
+def _trade_closed(t: TradeRecord, at: datetime, currency: str) -> TradeClosed:
+    return TradeClosed(
+        at=at,
+        bot_name=t.bot_name,
+        signal_id=t.signal_id,
+        symbol=t.symbol,
+        side=t.side.value,
+        quantity=t.quantity,
+        entry_price=t.entry_price,
+        exit_price=t.exit_price,
+        realized_pnl=t.realized_pnl,
+        currency=currency,
+        position_closed=t.position_closed,
     )
 
 

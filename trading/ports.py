@@ -95,7 +95,10 @@ class SignalRepository(Protocol):
         matching id, or None), in one query for them all."""
         ...
 
-    async def get(self, signal_id: int, *, for_update: bool = False) -> StoredSignal | None: ...
+    async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
+        """The signal; with history=False its state changes are not read (history is empty)."""
+        ...
+
     async def set_state(
         self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
     ) -> StoredSignal:

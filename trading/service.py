@@ -71,7 +71,7 @@ class Desk(DeskAPI):
         """Move a stored signal as far as it can go now (the Runner calls this)."""
         async with self._admission:
             async with self._uow() as uow:
-                stored = await uow.signals.get(signal_id)
+                stored = await uow.signals.get(signal_id, history=False)
                 bot = await uow.bots.get(stored.bot_id) if stored else None
             if stored is None or bot is None:
                 return RunResult(True, note="no such signal")
@@ -93,7 +93,7 @@ class Desk(DeskAPI):
 
     async def _advance(self, signal_id: int, bot: Bot) -> RunResult:
         async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id)
+            stored = await uow.signals.get(signal_id, history=False)
         if stored is None:
             return RunResult(True, note="no such signal")
         if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
@@ -159,9 +159,8 @@ class Desk(DeskAPI):
     ) -> ActionResult:
         verb = "approve" if decision is Decision.APPROVED else "reject"
         target = f"signal:{signal_id}"
-        if not actor.can_approve:
-            await self._audit(actor, verb, target, False, "not an approver")
-            return ActionResult(False, f"{actor.name} may not {verb} signals: approvers only", "forbidden")
+        if refused := await self._unless_approver(actor, verb, target, f"{verb} signals"):
+            return refused
         if edits is not None:
             problem = await self._check_edits(signal_id, edits)
             if problem:
@@ -212,9 +211,8 @@ class Desk(DeskAPI):
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         target = f"signal:{signal_id}"
-        if not actor.can_approve:
-            await self._audit(actor, "edit", target, False, "not an approver")
-            return ActionResult(False, f"{actor.name} may not edit signals: approvers only", "forbidden")
+        if refused := await self._unless_approver(actor, "edit", target, "edit signals"):
+            return refused
         problem = await self._check_edits(signal_id, edits)
         if problem:
             return ActionResult(False, problem, "invalid")
@@ -272,9 +270,8 @@ class Desk(DeskAPI):
     # ================================================================== commands
 
     async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
-        if not actor.can_approve:
-            await self._audit(actor, "close", f"bot:{bot_name}", False, "not an approver")
-            return ActionResult(False, f"{actor.name} may not close positions: approvers only", "forbidden")
+        if refused := await self._unless_approver(actor, "close", f"bot:{bot_name}", "close positions"):
+            return refused
         bot = await self._bot(bot_name)
         if bot is None:
             return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
@@ -330,9 +327,8 @@ class Desk(DeskAPI):
         self, bot_name: str, actor: Actor, change: str, reason: str | None, mode: Mode | None = None
     ) -> ActionResult:
         verb = change.split()[0]
-        if not actor.can_approve:
-            await self._audit(actor, verb, f"bot:{bot_name}", False, "not an approver")
-            return ActionResult(False, f"{actor.name} may not {verb} bots: approvers only", "forbidden")
+        if refused := await self._unless_approver(actor, verb, f"bot:{bot_name}", f"{verb} bots"):
+            return refused
         now = self._clock.now()
         async with self._uow() as uow:
             bot = await uow.bots.get_by_name(bot_name)
@@ -359,9 +355,8 @@ class Desk(DeskAPI):
 
     async def _set_halt(self, actor: Actor, halted: bool, reason: str | None) -> ActionResult:
         verb = "halt" if halted else "resume-all"
-        if not actor.can_approve:
-            await self._audit(actor, verb, "all", False, "not an approver")
-            return ActionResult(False, f"{actor.name} may not {verb}: approvers only", "forbidden")
+        if refused := await self._unless_approver(actor, verb, "all", verb):
+            return refused
         now = self._clock.now()
         async with self._uow() as uow:
             state = ControlState(halted, actor.id, now, reason) if halted else ControlState()
@@ -372,6 +367,13 @@ class Desk(DeskAPI):
         if halted:
             return ActionResult(True, "trading halted: no new entries; closes still allowed; approvals frozen", "ok")
         return ActionResult(True, "trading resumed", "ok")
+
+    async def _unless_approver(self, actor: Actor, action: str, target: str, what: str) -> ActionResult | None:
+        """The refusal (audited) when `actor` is not an approver; None when they are."""
+        if actor.can_approve:
+            return None
+        await self._audit(actor, action, target, False, "not an approver")
+        return ActionResult(False, f"{actor.name} may not {what}: approvers only", "forbidden")
 
     async def _audit(self, actor: Actor, action: str, target: str, allowed: bool, detail: str) -> None:
         async with self._uow() as uow:

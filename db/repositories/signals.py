@@ -207,7 +207,7 @@ class SqlSignalRepository(Repository):
             out[r.signal_id].append(StateChange(SignalState(r.state), r.at, r.cause, r.reason))
         return {i: tuple(changes) for i, changes in out.items()}
 
-    async def get(self, signal_id: int, *, for_update: bool = False) -> StoredSignal | None:
+    async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
         s = await self._session()
         stmt = (
             select(SIGNALS, BOTS.c.bot_name).join(BOTS, BOTS.c.id == SIGNALS.c.bot_id).where(SIGNALS.c.id == signal_id)
@@ -217,7 +217,7 @@ class SqlSignalRepository(Repository):
         row = (await s.execute(stmt)).first()
         if row is None:
             return None
-        return _to_stored(row, (await self._history([signal_id]))[signal_id])
+        return _to_stored(row, (await self._history([signal_id]))[signal_id] if history else ())
 
     async def set_state(
         self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
