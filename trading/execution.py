@@ -9,6 +9,7 @@ from the order row (fill ids are unique, so nothing applies twice).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -101,12 +102,26 @@ class Executor:
             return RunResult(True, note="no such signal")
         return await self.run_stored(stored, bot)
 
-    async def run_stored(self, stored: StoredSignal, bot: Bot) -> RunResult:
+    def prefetch_quote(self, stored: StoredSignal, bot: Bot) -> asyncio.Task[Quote] | None:
+        """Start fetching the quote an entry's slippage check needs, so the request overlaps
+        the database reads before planning. None when the signal will not need one."""
+        ready = stored.state in (SignalState.APPROVED, SignalState.QUEUED) or (
+            stored.state is SignalState.RECEIVED and bot.config.mode is Mode.AUTO
+        )
+        if not (ready and stored.signal.action.is_entry):
+            return None
+        broker = self.broker_for(bot)
+        _set_reference_price(broker, bot.config.symbol, stored.signal.price)
+        task = asyncio.ensure_future(broker.get_quote(bot.config.symbol))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure is handled where used
+        return task
+
+    async def run_stored(self, stored: StoredSignal, bot: Bot, quote: asyncio.Task[Quote] | None = None) -> RunResult:
         """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
         already executing (then it is finished from its order rows)."""
         orders: list[OrderRecord] | None = None
         if stored.state in READY:
-            started = await self._start(stored, bot)
+            started = await self._start(stored, bot, quote)
             if isinstance(started, RunResult):
                 return started
             orders = started
@@ -114,7 +129,9 @@ class Executor:
             return RunResult(True, note=f"signal is {stored.state.value}")
         return await self._drive(stored, bot, orders)
 
-    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | list[OrderRecord]:
+    async def _start(
+        self, stored: StoredSignal, bot: Bot, prefetched: asyncio.Task[Quote] | None = None
+    ) -> RunResult | list[OrderRecord]:
         """Plan and check; on success the signal is `executing` with its order rows stored
         (returned). One transaction: fewer turns at the database's writer lock."""
         broker = self.broker_for(bot)
@@ -132,7 +149,7 @@ class Executor:
         if signal.action.is_entry:
             _set_reference_price(broker, bot.config.symbol, signal.price)
             try:
-                quote = await broker.get_quote(bot.config.symbol)
+                quote = await (prefetched if prefetched is not None else broker.get_quote(bot.config.symbol))
             except Exception as e:
                 log.warning("signal %s: no quote for %s: %r", stored.id, bot.config.symbol, e)
 

@@ -75,9 +75,14 @@ class Desk(DeskAPI):
                 bot = await uow.bots.get(stored.bot_id) if stored else None
             if stored is None or bot is None:
                 return RunResult(True, note="no such signal")
+            quote = self.executor.prefetch_quote(stored, bot)
             lock = self._bot_locks.setdefault(bot.id, asyncio.Lock())
             turn = asyncio.ensure_future(lock.acquire())
             await asyncio.sleep(0)  # the acquire runs now: our place in the bot's queue is taken
+            waited = not turn.done()
+        if waited and quote is not None:
+            quote.cancel()  # it will be stale by our turn: the executor fetches a fresh one
+            quote = None
         try:
             await turn
         except BaseException:
@@ -85,21 +90,27 @@ class Desk(DeskAPI):
                 lock.release()
             else:
                 turn.cancel()
+            if quote is not None:
+                quote.cancel()
             raise
         try:
-            return await self._advance(signal_id, bot)
+            # Had we waited, an earlier signal may have moved this one (e.g. a /close): read again.
+            return await self._advance(signal_id, bot, None if waited else stored, quote)
         finally:
             lock.release()
 
-    async def _advance(self, signal_id: int, bot: Bot) -> RunResult:
-        async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id, history=False)
+    async def _advance(
+        self, signal_id: int, bot: Bot, stored: StoredSignal | None, quote: asyncio.Task[Quote] | None = None
+    ) -> RunResult:
+        if stored is None:
+            async with self._uow() as uow:
+                stored = await uow.signals.get(signal_id, history=False)
         if stored is None:
             return RunResult(True, note="no such signal")
         if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
             await self._request_approval(stored, bot)
             return RunResult(True, note="awaiting approval")
-        return await self.executor.run_stored(stored, bot)
+        return await self.executor.run_stored(stored, bot, quote)
 
     async def _request_approval(self, stored: StoredSignal, bot: Bot) -> None:
         now = self._clock.now()
@@ -167,7 +178,7 @@ class Desk(DeskAPI):
                 return ActionResult(False, problem, "invalid")
         now = self._clock.now()
         async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id, for_update=True)
+            stored = await uow.signals.get(signal_id, for_update=True, history=False)
             approval = await uow.approvals.get(signal_id)
             if stored is None or approval is None:
                 return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")

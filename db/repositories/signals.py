@@ -15,7 +15,7 @@ from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow
 from db.repositories.base import Repository
 from trading.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
-from trading.signals import Signal, SignalState, check_signal_transition
+from trading.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
 
 SIGNALS = SignalRow.__table__
 CHANGES = SignalStateChangeRow.__table__
@@ -223,16 +223,21 @@ class SqlSignalRepository(Repository):
         self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
     ) -> StoredSignal:
         s = await self._session()
-        current = (
-            await s.execute(select(SIGNALS.c.state).where(SIGNALS.c.id == signal_id).with_for_update())
-        ).scalar_one_or_none()
-        if current is None:
-            raise NotFound(f"signal {signal_id} does not exist")
-        check_signal_transition(SignalState(current), state)
         values: dict[str, Any] = {"state": state.value, "updated_at": at}
         if reason is not None:
             values["reason"] = reason
-        await s.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(**values))
+        # The transition table is checked by the UPDATE itself (one statement, atomic); only
+        # when it matches nothing is the current state read, to say why.
+        sources = [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets]
+        moved = await s.execute(
+            update(SIGNALS).where(SIGNALS.c.id == signal_id, SIGNALS.c.state.in_(sources)).values(**values)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            current = (await s.execute(select(SIGNALS.c.state).where(SIGNALS.c.id == signal_id))).scalar_one_or_none()
+            if current is None:
+                raise NotFound(f"signal {signal_id} does not exist")
+            check_signal_transition(SignalState(current), state)
+            raise AssertionError(f"signal {signal_id}: {current} -> {state.value} allowed but not applied")
         await s.execute(
             insert(CHANGES).values(signal_id=signal_id, state=state.value, at=at, cause=cause, reason=reason)
         )
