@@ -10,6 +10,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from db import sqlite_inline
 from db.locks import KeyedLocks
 from db.uow import SqlUnitOfWork
 
@@ -46,7 +47,10 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.backend = _check_url(url)
         self.url = url
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+        if self.is_sqlite:
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo, async_creator=sqlite_inline.connector(url))
+        else:
+            self.engine = create_async_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
         # One lock per (bot id, symbol): two signals never interleave their position updates.
         self.position_locks = KeyedLocks()
@@ -106,7 +110,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
-            "PRAGMA busy_timeout=5000",  # first: switching to WAL may have to wait
+            f"PRAGMA busy_timeout={sqlite_inline.BUSY_TIMEOUT_MS}",  # first: switching to WAL may have to wait
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
@@ -116,6 +120,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock at the start, so a transaction waits (busy_timeout) for
-        # another process's writer instead of failing when it upgrades from read to write.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Take the write lock at the start, so a transaction waits for another process's
+        # writer instead of failing when it upgrades from read to write.
+        sqlite_inline.begin_immediate(conn.connection.driver_connection._conn)

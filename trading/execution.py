@@ -39,7 +39,7 @@ from trading.position import ClosedTrade, Fill
 from trading.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
 from trading.risk import RiskContext, check_risk
 from trading.signals import SignalAction, SignalState
-from trading.values import Mode, OrderType
+from trading.values import ZERO, Mode, OrderType
 
 log = logging.getLogger("signaldesk.execution")
 
@@ -174,7 +174,10 @@ class Executor:
 
             control = await uow.control.get()
             day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            realized_today = await uow.trades.realized_since(bot.id, day_start)
+            # Only the daily loss limit needs today's trades, and reading them grows with the day.
+            realized_today = (
+                await uow.trades.realized_since(bot.id, day_start) if bot.config.max_daily_loss is not None else ZERO
+            )
             verdict = check_risk(
                 RiskContext(
                     config=bot.config,
@@ -208,12 +211,7 @@ class Executor:
             # A netting account holds one position per symbol. When several bots trade the same
             # symbol there, one bot's close may not reduce the account's net position, and the
             # broker would refuse it as reduce-only; our own position is the guard then.
-            shared = any(
-                other.id != bot.id
-                and other.config.symbol == bot.config.symbol
-                and other.config.broker_account == bot.config.broker_account
-                for other in await uow.bots.list()
-            )
+            shared = await uow.bots.shares_symbol(bot)
             rows = []
             for index, leg in enumerate(the_plan.legs, start=1):
                 row = _order_row(stored, bot, leg, index, current.edits, now)

@@ -50,6 +50,10 @@ class BotRepository(Protocol):
     async def get_by_name(self, name: str) -> Bot | None: ...
     async def get_by_key_hash(self, key_hash: str) -> Bot | None: ...
     async def list(self) -> list[Bot]: ...
+    async def shares_symbol(self, bot: Bot) -> bool:
+        """Whether another bot trades the same symbol on the same broker account."""
+        ...
+
     async def upsert(self, config: BotConfig) -> Bot:
         """Create or update by bot_name; stores hashes of the webhook key and passphrase."""
         ...
@@ -101,7 +105,7 @@ class SignalRepository(Protocol):
 
     async def set_state(
         self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
-    ) -> StoredSignal:
+    ) -> None:
         """Move to `state` (checked against the transition table) and record the change."""
         ...
 

@@ -204,7 +204,9 @@ class Desk(DeskAPI):
                 await uow.approvals.set_edits(signal_id, edits, actor.id)
                 await uow.signals.set_edits(signal_id, edits)
             state = SignalState.APPROVED if decision is Decision.APPROVED else SignalState.REJECTED
-            updated = await uow.signals.set_state(signal_id, state, cause=actor.id, at=now)
+            await uow.signals.set_state(signal_id, state, cause=actor.id, at=now)
+            updated = await uow.signals.get(signal_id)
+            assert updated is not None
             await uow.audit.add(AuditEntry(actor.id, verb, target, True, _edits_text(edits), now))
             await uow.commit()
         self._publish(
@@ -321,9 +323,11 @@ class Desk(DeskAPI):
                 cause=actor.id,
                 at=now,
             )
-            stored = await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=message)
+            await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=message)
+            queued = await uow.signals.get(stored.id)
             await uow.commit()
-        return stored
+        assert queued is not None
+        return queued
 
     async def pause(self, bot_name: str, actor: Actor, reason: str | None = None) -> ActionResult:
         return await self._bot_change(bot_name, actor, "pause", reason)

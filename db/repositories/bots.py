@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow
@@ -40,6 +40,16 @@ STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought"
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
 # Every BotConfig field lands in exactly one of these (a test holds this true).
 STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS)
+
+_OTHER_ON_SYMBOL = (
+    select(BOTS.c.id)
+    .where(
+        BOTS.c.id != bindparam("bot_id"),
+        BOTS.c.broker_account == bindparam("account"),
+        BOTS.c.symbol == bindparam("symbol"),
+    )
+    .limit(1)
+)
 
 _MASK = "****"
 # Stored rows are re-validated through BotConfig on the way out; the real key is not
@@ -100,6 +110,11 @@ class SqlBotRepository(Repository):
         bots = [_to_bot(r) for r in rows]
         self._uow.bot_names.update((b.id, b.name) for b in bots)
         return bots
+
+    async def shares_symbol(self, bot: Bot) -> bool:
+        s = await self._session()
+        params = {"bot_id": bot.id, "account": bot.config.broker_account.value, "symbol": bot.config.symbol}
+        return (await s.execute(_OTHER_ON_SYMBOL, params)).first() is not None
 
     async def name_of(self, bot_id: int) -> str:
         """The bot's name (cached for the unit of work); NotFound when there is no such bot."""

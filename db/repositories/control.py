@@ -21,13 +21,10 @@ class SqlControlRepository(Repository):
         return ControlState(halted=row.halted, halted_by=row.halted_by, halted_at=row.halted_at, reason=row.reason)
 
     async def set(self, state: ControlState) -> None:
-        s = await self._session()
         values = {
             "halted": state.halted,
             "halted_by": state.halted_by,
             "halted_at": state.halted_at,
             "reason": state.reason,
         }
-        await s.execute(
-            self._insert(CONTROL).values(id=_ROW, **values).on_conflict_do_update(index_elements=["id"], set_=values)
-        )
+        await self._upsert(CONTROL, {"id": _ROW}, values)

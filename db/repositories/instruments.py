@@ -30,10 +30,5 @@ class SqlInstrumentRepository(Repository):
         return Instrument(symbol=row.symbol, **{f: getattr(row, f) for f in _FIELDS})
 
     async def upsert(self, instrument: Instrument) -> None:
-        s = await self._session()
         values = {f: getattr(instrument, f) for f in _FIELDS} | {"updated_at": utcnow()}
-        await s.execute(
-            self._insert(INSTRUMENTS)
-            .values(symbol=instrument.symbol, **values)
-            .on_conflict_do_update(index_elements=["symbol"], set_=values)
-        )
+        await self._upsert(INSTRUMENTS, {"symbol": instrument.symbol}, values)

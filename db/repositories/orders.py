@@ -6,7 +6,7 @@ import builtins
 import dataclasses
 from typing import Any
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, bindparam, select, update
 
 from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow
@@ -35,6 +35,16 @@ _MUTABLE = (
     "applied_quantity",
     "applied_cost",
     "error",
+)
+
+
+_UPDATE = (
+    update(ORDERS)
+    .where(ORDERS.c.client_order_id == bindparam("key"))
+    .values({name: bindparam(f"new_{name}") for name in (*_MUTABLE, "updated_at")})
+)
+_FOR_SIGNAL = (
+    select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)
 )
 
 
@@ -73,24 +83,12 @@ def _to_record(row: Row[Any]) -> OrderRecord:
 class SqlOrderRepository(Repository):
     async def add(self, order: OrderRecord) -> OrderRecord:
         """Store a new order; DuplicateOrder when its client_order_id exists already."""
-        s = await self._session()
         created = order.created_at or utcnow()
         updated = order.updated_at or created
-        order_id = (
-            await s.execute(
-                self._insert(ORDERS)
-                .values(
-                    signal_id=order.signal_id,
-                    bot_id=order.bot_id,
-                    client_order_id=order.client_order_id,
-                    created_at=created,
-                    updated_at=updated,
-                    **_values(order),
-                )
-                .on_conflict_do_nothing(index_elements=["client_order_id"])
-                .returning(ORDERS.c.id)
-            )
-        ).scalar_one_or_none()
+        values = {"signal_id": order.signal_id, "bot_id": order.bot_id, "created_at": created, "updated_at": updated}
+        order_id = await self._insert_new(
+            ORDERS, {"client_order_id": order.client_order_id}, values | _values(order), ORDERS.c.id
+        )
         if order_id is None:
             raise DuplicateOrder(order.client_order_id)
         return dataclasses.replace(order, id=order_id, created_at=created, updated_at=updated)
@@ -102,17 +100,13 @@ class SqlOrderRepository(Repository):
 
     async def update(self, order: OrderRecord) -> None:
         s = await self._session()
-        result = await s.execute(
-            update(ORDERS)
-            .where(ORDERS.c.client_order_id == order.client_order_id)
-            .values(updated_at=order.updated_at or utcnow(), **_values(order))
-        )
+        values = _values(order) | {"updated_at": order.updated_at or utcnow()}
+        params = {f"new_{name}": value for name, value in values.items()}
+        result = await s.execute(_UPDATE, params | {"key": order.client_order_id})
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"no order with client_order_id {order.client_order_id!r} to update")
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
         s = await self._session()
-        rows = await s.execute(
-            select(ORDERS).where(ORDERS.c.signal_id == signal_id).order_by(ORDERS.c.leg_index, ORDERS.c.id)
-        )
+        rows = await s.execute(_FOR_SIGNAL, {"signal_id": signal_id})
         return [_to_record(r) for r in rows]

@@ -56,11 +56,8 @@ class SqlPaperLedger(Repository):
 
     async def save(self, state: PaperAccountState) -> None:
         s = await self._session()
-        values = {"currency": state.currency, "balance": state.balance}
-        await s.execute(
-            self._insert(ACCOUNTS)
-            .values(account_id=state.account_id, **values)
-            .on_conflict_do_update(index_elements=["account_id"], set_=values)
+        await self._upsert(
+            ACCOUNTS, {"account_id": state.account_id}, {"currency": state.currency, "balance": state.balance}
         )
         # The book is the dict: positions no longer in it are gone.
         await s.execute(
@@ -69,11 +66,10 @@ class SqlPaperLedger(Repository):
             )
         )
         for symbol, (quantity, average) in state.positions.items():
-            pos = {"quantity": quantity, "average_price": average}
-            await s.execute(
-                self._insert(POSITIONS)
-                .values(account_id=state.account_id, symbol=symbol, **pos)
-                .on_conflict_do_update(index_elements=["account_id", "symbol"], set_=pos)
+            await self._upsert(
+                POSITIONS,
+                {"account_id": state.account_id, "symbol": symbol},
+                {"quantity": quantity, "average_price": average},
             )
 
     async def add_order(self, account_id: str, order: BrokerOrder) -> None:
@@ -107,11 +103,8 @@ class SqlPaperLedger(Repository):
             "updated_at": order.updated_at,
             "extra": dict(order.extra),
         }
-        await s.execute(
-            self._insert(ORDERS)
-            .values(account_id=account_id, order_id=order.order_id, client_order_id=order.client_order_id, **values)
-            .on_conflict_do_update(index_elements=["account_id", "order_id"], set_=values)
-        )
+        values["client_order_id"] = order.client_order_id
+        await self._upsert(ORDERS, {"account_id": account_id, "order_id": order.order_id}, values)
 
     async def find_order(self, account_id: str, client_order_id: str) -> BrokerOrder | None:
         s = await self._session()

@@ -11,7 +11,7 @@ import builtins
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select
+from sqlalchemy import Row, bindparam, delete, insert, select
 
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow
 from db.repositories.base import Repository, utcnow
@@ -22,6 +22,17 @@ POSITIONS = CurrentPositionRow.__table__
 ENTRIES = PositionEntryRow.__table__
 FILLS = FillRow.__table__
 INSTRUMENTS = InstrumentRow.__table__
+
+# Built once: building a statement costs more than running it.
+_GET = select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_ENTRIES = (
+    select(ENTRIES)
+    .where(ENTRIES.c.position_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ENTRIES.c.position_id, ENTRIES.c.seq)
+)
+_DROP_ENTRIES = delete(ENTRIES).where(ENTRIES.c.position_id == bindparam("position_id"))
+_ADD_ENTRIES = insert(ENTRIES)
 
 
 def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) -> Position:
@@ -49,17 +60,18 @@ class SqlPositionRepository(Repository):
         s = await self._session()
         if for_update:
             await self._uow.lock_position((bot_id, symbol))
-            if self._is_postgresql:
-                # FOR UPDATE needs a row to lock, so a flat position gets one first.
-                await s.execute(
-                    self._insert(POSITIONS)
-                    .values(bot_id=bot_id, symbol=symbol, quantity=0, realized_pnl=ZERO, updated_at=utcnow())
-                    .on_conflict_do_nothing(index_elements=["bot_id", "symbol"])
-                )
-        stmt = select(POSITIONS).where(POSITIONS.c.bot_id == bot_id, POSITIONS.c.symbol == symbol)
-        if for_update:
-            stmt = stmt.with_for_update()
-        row = (await s.execute(stmt)).first()
+        stmt = _GET_FOR_UPDATE if for_update else _GET
+        key = {"bot_id": bot_id, "symbol": symbol}
+        row = (await s.execute(stmt, key)).first()
+        if row is None and for_update and self._is_postgresql:
+            # FOR UPDATE needs a row to lock, so a flat position gets one (once per bot and symbol).
+            await self._insert_new(
+                POSITIONS,
+                {"bot_id": bot_id, "symbol": symbol},
+                {"quantity": 0, "realized_pnl": ZERO, "updated_at": utcnow()},
+                POSITIONS.c.id,
+            )
+            row = (await s.execute(stmt, key)).first()
         if row is None:
             return Position.flat(symbol, multiplier)
         entries = await self._entries([row.id])
@@ -70,11 +82,7 @@ class SqlPositionRepository(Repository):
         if not position_ids:
             return out
         s = await self._session()
-        rows = await s.execute(
-            select(ENTRIES)
-            .where(ENTRIES.c.position_id.in_(position_ids))
-            .order_by(ENTRIES.c.position_id, ENTRIES.c.seq)
-        )
+        rows = await s.execute(_ENTRIES, {"ids": position_ids})
         for r in rows:
             out[r.position_id].append(Entry(r.fill_id, r.quantity, r.price, r.time))
         return out
@@ -91,16 +99,13 @@ class SqlPositionRepository(Repository):
             "opened_at": position.opened_at,
             "updated_at": utcnow(),
         }
-        stmt = self._insert(POSITIONS).values(bot_id=bot_id, symbol=position.symbol, **values)
-        position_id = (
-            await s.execute(
-                stmt.on_conflict_do_update(index_elements=["bot_id", "symbol"], set_=values).returning(POSITIONS.c.id)
-            )
-        ).scalar_one()
-        await s.execute(delete(ENTRIES).where(ENTRIES.c.position_id == position_id))
+        position_id = await self._upsert(
+            POSITIONS, {"bot_id": bot_id, "symbol": position.symbol}, values, POSITIONS.c.id
+        )
+        await s.execute(_DROP_ENTRIES, {"position_id": position_id})
         if position.entries:
             await s.execute(
-                insert(ENTRIES),
+                _ADD_ENTRIES,
                 [
                     {
                         "position_id": position_id,
@@ -115,26 +120,16 @@ class SqlPositionRepository(Repository):
             )
 
     async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
-        s = await self._session()
-        # ON CONFLICT DO NOTHING, not a caught unique violation: on PostgreSQL a failed
-        # statement would poison the whole transaction.
-        inserted = (
-            await s.execute(
-                self._insert(FILLS)
-                .values(
-                    fill_id=fill.fill_id,
-                    bot_id=bot_id,
-                    client_order_id=order_client_id,
-                    side=fill.side.value,
-                    quantity=fill.quantity,
-                    price=fill.price,
-                    time=fill.time,
-                    recorded_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=["fill_id"])
-                .returning(FILLS.c.id)
-            )
-        ).scalar_one_or_none()
+        values = {
+            "bot_id": bot_id,
+            "client_order_id": order_client_id,
+            "side": fill.side.value,
+            "quantity": fill.quantity,
+            "price": fill.price,
+            "time": fill.time,
+            "recorded_at": utcnow(),
+        }
+        inserted = await self._insert_new(FILLS, {"fill_id": fill.fill_id}, values, FILLS.c.id)
         return inserted is not None
 
     async def list_open(self) -> builtins.list[tuple[int, Position]]:

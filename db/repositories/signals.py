@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, union_all, update
+from sqlalchemy import Row, bindparam, func, insert, select, union_all, update
 
 from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
@@ -20,6 +20,27 @@ from trading.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signa
 SIGNALS = SignalRow.__table__
 CHANGES = SignalStateChangeRow.__table__
 BOTS = BotRow.__table__
+
+# The statements every signal runs, built once: building one costs more than running it.
+_GET = (
+    select(SIGNALS, BOTS.c.bot_name)
+    .join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
+    .where(SIGNALS.c.id == bindparam("signal_id"))
+)
+_GET_FOR_UPDATE = _GET.with_for_update(of=SIGNALS)  # SQLite: a no-op; its writer lock is already held
+_HISTORY = select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expanding=True))).order_by(CHANGES.c.id)
+# The transition table is checked by the UPDATE itself: it matches only from a source state.
+_MOVE = (
+    update(SIGNALS)
+    .where(SIGNALS.c.id == bindparam("signal_id"), SIGNALS.c.state.in_(bindparam("sources", expanding=True)))
+    .values(state=bindparam("new_state"), updated_at=bindparam("at"))
+)
+_MOVE_WITH_REASON = _MOVE.values(reason=bindparam("new_reason"))
+_STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id"))
+_ADD_CHANGE = insert(CHANGES)
+_SOURCES = {
+    state: [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets] for state in SignalState
+}
 
 
 def _to_stored(row: Row[Any], history: tuple[StateChange, ...]) -> StoredSignal:
@@ -201,7 +222,7 @@ class SqlSignalRepository(Repository):
         if not ids:
             return {}
         s = await self._session()
-        rows = (await s.execute(select(CHANGES).where(CHANGES.c.signal_id.in_(ids)).order_by(CHANGES.c.id))).all()
+        rows = (await s.execute(_HISTORY, {"ids": list(ids)})).all()
         out: dict[int, builtins.list[StateChange]] = {i: [] for i in ids}
         for r in rows:
             out[r.signal_id].append(StateChange(SignalState(r.state), r.at, r.cause, r.reason))
@@ -209,41 +230,35 @@ class SqlSignalRepository(Repository):
 
     async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
         s = await self._session()
-        stmt = (
-            select(SIGNALS, BOTS.c.bot_name).join(BOTS, BOTS.c.id == SIGNALS.c.bot_id).where(SIGNALS.c.id == signal_id)
-        )
-        if for_update:
-            stmt = stmt.with_for_update(of=SIGNALS)  # SQLite: a no-op; its writer lock is already held
-        row = (await s.execute(stmt)).first()
+        row = (await s.execute(_GET_FOR_UPDATE if for_update else _GET, {"signal_id": signal_id})).first()
         if row is None:
             return None
         return _to_stored(row, (await self._history([signal_id]))[signal_id] if history else ())
 
     async def set_state(
         self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
-    ) -> StoredSignal:
+    ) -> None:
         s = await self._session()
-        values: dict[str, Any] = {"state": state.value, "updated_at": at}
-        if reason is not None:
-            values["reason"] = reason
-        # The transition table is checked by the UPDATE itself (one statement, atomic); only
-        # when it matches nothing is the current state read, to say why.
-        sources = [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets]
-        moved = await s.execute(
-            update(SIGNALS).where(SIGNALS.c.id == signal_id, SIGNALS.c.state.in_(sources)).values(**values)
-        )
+        params: dict[str, Any] = {
+            "signal_id": signal_id,
+            "sources": _SOURCES[state],
+            "new_state": state.value,
+            "at": at,
+        }
+        if reason is None:
+            moved = await s.execute(_MOVE, params)
+        else:
+            moved = await s.execute(_MOVE_WITH_REASON, params | {"new_reason": reason})
         if moved.rowcount != 1:  # type: ignore[attr-defined]
-            current = (await s.execute(select(SIGNALS.c.state).where(SIGNALS.c.id == signal_id))).scalar_one_or_none()
+            # Only when the UPDATE matched nothing is the current state read, to say why.
+            current = (await s.execute(_STATE_OF, {"signal_id": signal_id})).scalar_one_or_none()
             if current is None:
                 raise NotFound(f"signal {signal_id} does not exist")
             check_signal_transition(SignalState(current), state)
             raise AssertionError(f"signal {signal_id}: {current} -> {state.value} allowed but not applied")
         await s.execute(
-            insert(CHANGES).values(signal_id=signal_id, state=state.value, at=at, cause=cause, reason=reason)
+            _ADD_CHANGE, {"signal_id": signal_id, "state": state.value, "at": at, "cause": cause, "reason": reason}
         )
-        stored = await self.get(signal_id)
-        assert stored is not None
-        return stored
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
         s = await self._session()

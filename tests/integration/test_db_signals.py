@@ -62,10 +62,12 @@ async def test_state_changes_are_checked_and_recorded(database: Database) -> Non
     async with database.uow() as uow:
         with pytest.raises(IllegalSignalTransition, match="from approved to executed"):
             await uow.signals.set_state(signal_id, SignalState.EXECUTED, cause="engine", at=T0)
-        stored = await uow.signals.set_state(
+        await uow.signals.set_state(
             signal_id, SignalState.REFUSED, cause="risk", at=T0 + timedelta(seconds=6), reason="slippage 0.9%"
         )
+        stored = await uow.signals.get(signal_id)
         await uow.commit()
+    assert stored is not None
     assert stored.state is SignalState.REFUSED
     assert stored.reason == "slippage 0.9%"
     assert stored.updated_at == T0 + timedelta(seconds=6)

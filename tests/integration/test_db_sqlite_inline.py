@@ -1,0 +1,105 @@
+"""SQLite run on the event loop's thread (db/sqlite_inline.py): no worker thread, another
+process's writer waited for without stalling the loop, and every statement of a signal's
+execution served from SQLAlchemy's statement cache."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine.default import CacheStats
+
+from db import sqlite_inline
+from db.database import Database
+from tests.integration.test_service import make_rig
+from trading.signals import SignalAction, SignalState
+
+
+def _db_path(db: Database) -> str:
+    database = db.engine.url.database
+    assert database is not None
+    return database
+
+
+async def test_statements_run_on_the_loop_thread_without_a_worker(sqlite_database: Database) -> None:
+    before = {t.ident for t in threading.enumerate()}
+    seen: list[int | None] = []
+    event.listen(
+        sqlite_database.engine.sync_engine, "before_cursor_execute", lambda *_a: seen.append(threading.get_ident())
+    )
+    async with sqlite_database.uow() as uow:
+        await uow.control.get()
+        await uow.commit()
+    assert seen and set(seen) == {threading.get_ident()}
+    assert {t.ident for t in threading.enumerate()} <= before  # no aiosqlite worker thread was started
+
+
+async def test_another_writer_is_waited_for_while_the_loop_keeps_running(sqlite_database: Database) -> None:
+    other = sqlite3.connect(_db_path(sqlite_database), isolation_level=None)  # stands in for another process
+    other.execute("BEGIN IMMEDIATE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async def write() -> None:
+        async with sqlite_database.uow() as uow:
+            await uow.control.get()  # the transaction begins here, with BEGIN IMMEDIATE
+            await uow.commit()
+
+    ticking = asyncio.create_task(ticker())
+    writing = asyncio.create_task(write())
+    await asyncio.sleep(0.2)
+    assert not writing.done()  # still waiting for the other writer...
+    assert ticks >= 10  # ...and the loop ran meanwhile
+    other.execute("COMMIT")
+    await asyncio.wait_for(writing, 2.0)
+    ticking.cancel()
+    other.close()
+
+
+async def test_a_writer_held_past_the_timeout_is_a_clear_error(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_inline, "BUSY_TIMEOUT_MS", 150)
+    other = sqlite3.connect(_db_path(sqlite_database), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Exception, match="database is locked"):
+            async with sqlite_database.uow() as uow:
+                await uow.control.get()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with sqlite_database.uow() as uow:  # the failed begin left nothing behind
+        assert not (await uow.control.get()).halted
+
+
+async def test_a_signals_execution_is_served_from_the_statement_cache(sqlite_database: Database) -> None:
+    """Building or compiling a statement costs more than running it: a statement that
+    SQLAlchemy cannot cache (as the dialects' ON CONFLICT) must not creep into this path."""
+    rig = make_rig(sqlite_database)
+    bot = await rig.bot(max_positions=1, allow_pyramiding=False)
+    actions = [SignalAction.ENTER_LONG, SignalAction.CLOSE_LONG] * 2
+    sids = [await rig.signal(bot, action) for action in actions]
+    for sid in sids[:2]:  # the first round compiles
+        assert await rig.run(sid) is SignalState.EXECUTED
+    misses: list[tuple[Any, str]] = []
+
+    def check(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
+        if context is not None and context.cache_hit is not CacheStats.CACHE_HIT:
+            misses.append((context.cache_hit, statement))
+
+    event.listen(sqlite_database.engine.sync_engine, "before_cursor_execute", check)
+    for sid in sids[2:]:
+        assert await rig.run(sid) is SignalState.EXECUTED
+    assert misses == []
+    assert (await rig.position(bot)).quantity == Decimal(0)
