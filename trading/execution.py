@@ -34,8 +34,8 @@ from trading.levels import levels_for_entry
 from trading.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.plan import Leg, LegKind
-from trading.ports import Broker, BrokerProvider, Clock, UnitOfWorkFactory
-from trading.position import ClosedTrade, Fill
+from trading.ports import Broker, BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
+from trading.position import ClosedTrade, Fill, Position
 from trading.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
 from trading.risk import RiskContext, check_risk
 from trading.signals import SignalAction, SignalState
@@ -74,6 +74,8 @@ class Executor:
         self._checkpoint = checkpoint or (lambda _point: None)
         self._retry_delay = retry_delay
         self._instruments: dict[tuple[str, str], Instrument] = {}
+        # client order id -> events of a final answer, published once `_apply` has stored it
+        self._unsaved: dict[str, list[Event]] = {}
 
     # ------------------------------------------------------------------ instruments & quotes
 
@@ -235,15 +237,18 @@ class Executor:
                 orders = await uow.orders.list_for_signal(stored.id)
         instrument = await self.instrument(broker, bot.config.symbol)
         fresh = {o.client_order_id for o in orders if o.status is OrderStatus.SUBMITTED} if started_now else set()
-        for row in sorted(orders, key=lambda o: o.leg_index):
+        legs = sorted(orders, key=lambda o: o.leg_index)
+        for row in legs:
             settled = await self._settle(row, broker, stored, row.client_order_id in fresh)
             if settled is None:
                 return RunResult(False, self._retry_delay, "order outcome unknown; will look it up")
-            order = await self._apply(settled, bot, instrument, stored)
+            order, done = await self._apply(settled, bot, instrument, stored, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
                 reason = _shortfall(order)
                 return await self._finish(stored, bot, SignalState.FAILED, reason)
-        return await self._complete(stored, bot, instrument)
+            if done is not None:
+                return done
+        raise AssertionError(f"signal {stored.id}: its last leg was applied without completing it")
 
     async def _settle(
         self, order: OrderRecord, broker: Broker, stored: StoredSignal, fresh: bool = False
@@ -308,6 +313,10 @@ class Executor:
         return order if order.status.is_final else None
 
     async def _record_answer(self, order: OrderRecord, answer: BrokerOrder, bot_name: str) -> OrderRecord:
+        """The order as the broker answered. A final answer is stored by `_apply`, in the
+        transaction that applies its fills (one turn at the database, and an order row
+        never says filled while the position does not have the fill yet); any other is
+        stored now."""
         status = from_broker(answer.status)
         if status is not order.status:
             status = transition(order.status, status)
@@ -320,9 +329,10 @@ class Executor:
             error=answer.reject_reason if status is OrderStatus.REJECTED else order.error,
             updated_at=self._clock.now(),
         )
-        await self._save_order(updated)
-        self._publish(
-            [
+        # Told once per change, not at every poll of a resting order.
+        placed: list[Event] = []
+        if status is not order.status or answer.order_id != order.broker_order_id:
+            placed.append(
                 OrderPlaced(
                     at=self._clock.now(),
                     bot_name=bot_name,
@@ -333,9 +343,12 @@ class Executor:
                     quantity=order.quantity,
                     status=status.value,
                 )
-            ]
-        )
-        self._checkpoint("fill_recorded")
+            )
+        if status.is_final:
+            self._unsaved[order.client_order_id] = placed
+        else:
+            await self._save_order(updated)
+            self._publish(placed)
         return updated
 
     async def _save_order(self, order: OrderRecord) -> OrderRecord:
@@ -344,97 +357,112 @@ class Executor:
             await uow.commit()
         return order
 
-    async def _apply(self, order: OrderRecord, bot: Bot, instrument: Instrument, stored: StoredSignal) -> OrderRecord:
-        """Apply what the broker filled and we have not applied yet, with the trade it closed."""
-        delta = order.filled_quantity - order.applied_quantity
-        if delta <= 0 or order.average_fill_price is None:
-            return order
-        total_cost = order.average_fill_price * order.filled_quantity
-        price = (total_cost - order.applied_cost) / delta
+    async def _apply(
+        self, order: OrderRecord, bot: Bot, instrument: Instrument, stored: StoredSignal, *, last: bool
+    ) -> tuple[OrderRecord, RunResult | None]:
+        """Store the order's final state and apply what the broker filled that we have not
+        applied yet, with the trade it closed; for the last leg, filled, also complete the
+        signal. One transaction: the order row, the position and the signal's state never
+        disagree, whenever the process stops. The RunResult when the signal is complete."""
         now = self._clock.now()
-        fill = Fill(f"{order.client_order_id}:{order.filled_quantity}", order.side, delta, price, now)
-        events: list[Event] = []
+        events: list[Event] = self._unsaved.pop(order.client_order_id, [])
+        applied = order
+        done: RunResult | None = None
         async with self._uow() as uow:
             position = await uow.positions.get(bot.id, order.symbol, multiplier=instrument.contract_multiplier)
-            applied = replace(order, applied_quantity=order.filled_quantity, applied_cost=total_cost, updated_at=now)
-            if await uow.positions.add_fill(bot.id, order.client_order_id, fill):
-                outcome = position.apply_fill(fill)
-                await uow.positions.save(bot.id, position)
-                if outcome.closed is not None:
-                    trade = _trade_record(outcome.closed, bot, order, stored.id)
-                    await uow.trades.add(trade)
-                    events.append(_trade_closed(trade, now, instrument.currency))
-                events.insert(
-                    0,
-                    OrderFilled(
-                        at=now,
-                        bot_name=bot.name,
-                        signal_id=stored.id,
-                        client_order_id=order.client_order_id,
-                        symbol=order.symbol,
-                        side=order.side.value,
-                        quantity=delta,
-                        price=price,
-                    ),
+            delta = order.filled_quantity - order.applied_quantity
+            if delta > 0 and order.average_fill_price is not None:
+                total_cost = order.average_fill_price * order.filled_quantity
+                price = (total_cost - order.applied_cost) / delta
+                fill = Fill(f"{order.client_order_id}:{order.filled_quantity}", order.side, delta, price, now)
+                applied = replace(
+                    order, applied_quantity=order.filled_quantity, applied_cost=total_cost, updated_at=now
                 )
+                if await uow.positions.add_fill(bot.id, order.client_order_id, fill):
+                    outcome = position.apply_fill(fill)
+                    await uow.positions.save(bot.id, position)
+                    events.append(
+                        OrderFilled(
+                            at=now,
+                            bot_name=bot.name,
+                            signal_id=stored.id,
+                            client_order_id=order.client_order_id,
+                            symbol=order.symbol,
+                            side=order.side.value,
+                            quantity=delta,
+                            price=price,
+                        )
+                    )
+                    if outcome.closed is not None:
+                        trade = _trade_record(outcome.closed, bot, order, stored.id)
+                        await uow.trades.add(trade)
+                        events.append(_trade_closed(trade, now, instrument.currency))
             await uow.orders.update(applied)
+            if last and applied.status is OrderStatus.FILLED:
+                done = RunResult(True)
+                events.extend(await self._complete(uow, stored, bot, instrument, position, now))
             await uow.commit()
         self._publish(events)
-        return applied
+        return applied, done
 
-    async def _complete(self, stored: StoredSignal, bot: Bot, instrument: Instrument) -> RunResult:
-        now = self._clock.now()
+    async def _complete(
+        self,
+        uow: UnitOfWork,
+        stored: StoredSignal,
+        bot: Bot,
+        instrument: Instrument,
+        position: Position,
+        now: datetime,
+    ) -> list[Event]:
+        """Inside `_apply`'s transaction: the stop and target for the position as it is now
+        filled, and the signal executed. The events to publish once committed."""
         events: list[Event] = []
         signal = stored.signal
-        async with self._uow() as uow:
-            current = await uow.signals.get(stored.id, for_update=True, history=False)
-            if current is None or current.state is not SignalState.EXECUTING:
-                return RunResult(True)
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
-            moved = False
-            edits = current.edits
-            if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
-                position.stop_loss = position.average_price
-                moved = True
-            elif signal.action.is_entry and position.side is not None and position.average_price is not None:
-                stop, target = levels_for_entry(
-                    position.side,
-                    position.average_price,
-                    bot.config,
-                    (edits.stop_loss if edits and edits.stop_loss is not None else signal.stop_loss),
-                    (edits.take_profit if edits and edits.take_profit is not None else signal.take_profit),
-                    instrument.tick_size,
+        current = await uow.signals.get(stored.id, for_update=True, history=False)
+        if current is None or current.state is not SignalState.EXECUTING:
+            return events
+        moved = False
+        edits = current.edits
+        if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
+            position.stop_loss = position.average_price
+            moved = True
+        elif signal.action.is_entry and position.side is not None and position.average_price is not None:
+            stop, target = levels_for_entry(
+                position.side,
+                position.average_price,
+                bot.config,
+                (edits.stop_loss if edits and edits.stop_loss is not None else signal.stop_loss),
+                (edits.take_profit if edits and edits.take_profit is not None else signal.take_profit),
+                instrument.tick_size,
+            )
+            position.stop_loss, position.take_profit = stop, target
+            moved = stop is not None or target is not None
+        if moved:
+            await uow.positions.save(bot.id, position)
+            events.append(
+                StopMoved(
+                    at=now,
+                    bot_name=bot.name,
+                    signal_id=stored.id,
+                    symbol=bot.config.symbol,
+                    stop_loss=position.stop_loss,
+                    take_profit=position.take_profit,
                 )
-                position.stop_loss, position.take_profit = stop, target
-                moved = stop is not None or target is not None
-            if moved:
-                await uow.positions.save(bot.id, position)
-                events.append(
-                    StopMoved(
-                        at=now,
-                        bot_name=bot.name,
-                        signal_id=stored.id,
-                        symbol=bot.config.symbol,
-                        stop_loss=position.stop_loss,
-                        take_profit=position.take_profit,
-                    )
+            )
+        await uow.signals.set_state(stored.id, SignalState.EXECUTED, cause="engine", at=now)
+        if signal.target_position is not None and signal.target_position != position.signed_quantity:
+            events.append(
+                PositionMismatch(
+                    at=now,
+                    bot_name=bot.name,
+                    signal_id=stored.id,
+                    symbol=bot.config.symbol,
+                    ours=position.signed_quantity,
+                    theirs=signal.target_position,
+                    source="alert",
                 )
-            await uow.signals.set_state(stored.id, SignalState.EXECUTED, cause="engine", at=now)
-            if signal.target_position is not None and signal.target_position != position.signed_quantity:
-                events.append(
-                    PositionMismatch(
-                        at=now,
-                        bot_name=bot.name,
-                        signal_id=stored.id,
-                        symbol=bot.config.symbol,
-                        ours=position.signed_quantity,
-                        theirs=signal.target_position,
-                        source="alert",
-                    )
-                )
-            await uow.commit()
-        self._publish(events)
-        return RunResult(True)
+            )
+        return events
 
     async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
         now = self._clock.now()

@@ -96,7 +96,7 @@ def _upsert_statements(
     updated: Any = (
         update(table)
         .where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
-        .values({n: bindparam(f"new_{n}") for n in values})
+        .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in values})
     )
     inserted: Any = insert(table)
     if returning is not None:

@@ -41,7 +41,7 @@ _MUTABLE = (
 _UPDATE = (
     update(ORDERS)
     .where(ORDERS.c.client_order_id == bindparam("key"))
-    .values({name: bindparam(f"new_{name}") for name in (*_MUTABLE, "updated_at")})
+    .values({name: bindparam(f"new_{name}", type_=ORDERS.c[name].type) for name in (*_MUTABLE, "updated_at")})
 )
 _FOR_SIGNAL = (
     select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)

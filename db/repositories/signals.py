@@ -33,9 +33,12 @@ _HISTORY = select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expand
 _MOVE = (
     update(SIGNALS)
     .where(SIGNALS.c.id == bindparam("signal_id"), SIGNALS.c.state.in_(bindparam("sources", expanding=True)))
-    .values(state=bindparam("new_state"), updated_at=bindparam("at"))
+    .values(
+        state=bindparam("new_state", type_=SIGNALS.c.state.type),
+        updated_at=bindparam("at", type_=SIGNALS.c.updated_at.type),
+    )
 )
-_MOVE_WITH_REASON = _MOVE.values(reason=bindparam("new_reason"))
+_MOVE_WITH_REASON = _MOVE.values(reason=bindparam("new_reason", type_=SIGNALS.c.reason.type))
 _STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id"))
 _ADD_CHANGE = insert(CHANGES)
 _SOURCES = {

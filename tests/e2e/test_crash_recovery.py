@@ -3,9 +3,12 @@ point of a signal's life, restarted without the crash hook, and must finish the 
 exactly once — the simulator's book, its position and our position / trades agree.
 
 How each kill point is reached:
-- signal_stored, approved, order_stored, before_send, order_answered, fill_recorded: the
-  process's own crash hook, SIGNALDESK_CRASH_AT=<point>, SIGKILLs it the first time it
-  passes that point (bot/app.py, trading/execution.py, trading/service.py);
+- signal_stored, approved, order_stored, before_send, order_answered: the process's own
+  crash hook, SIGNALDESK_CRASH_AT=<point>, SIGKILLs it the first time it passes that
+  point (bot/app.py, trading/execution.py, trading/service.py). order_answered is "after
+  the fill, before the position update": the broker has filled the order and answered,
+  and the process dies before the one transaction that stores the answer, applies the
+  fill to the position and completes the signal;
 - sent_before_answer: no hook; the simulator holds every answer back (delay fault), the
   test watches the simulator's book and SIGKILLs serve the moment the order is in it, so
   the order is placed and its answer still pending.
@@ -53,7 +56,6 @@ POINTS = {
     "before_send": AUTO,
     "sent_before_answer": AUTO,
     "order_answered": AUTO,
-    "fill_recorded": AUTO,
 }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -255,21 +255,47 @@ async def test_close_when_flat_is_ignored_with_the_reason(lite: Rig) -> None:
     assert lite.broker.place_calls == 0
 
 
-async def test_a_fill_recorded_but_not_applied_is_applied_once_after_a_crash(lite: Rig) -> None:
-    bot = await lite.bot()
-    crashed = make_rig(lite.db, lite.broker)
+async def _crash_after_the_fill(rig: Rig, sid: int) -> None:
+    """Run the signal until the broker has filled its order and answered, then die."""
+    crashed = make_rig(rig.db, rig.broker)
 
     def die_after_fill(point: str) -> None:
-        if point == "fill_recorded":
+        if point == "order_answered":
             raise SystemExit("simulated crash")
 
     crashed.desk.executor._checkpoint = die_after_fill
-    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
     with pytest.raises(SystemExit):
         await crashed.desk.advance(sid)
+
+
+async def test_a_fill_not_yet_applied_is_applied_once_after_a_crash(lite: Rig) -> None:
+    bot = await lite.bot()
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    await _crash_after_the_fill(lite, sid)
     assert (await lite.position(bot)).is_flat  # the broker filled, we had not applied it yet
+    async with lite.db.uow() as uow:
+        (order,) = await uow.orders.list_for_signal(sid)
+    assert order.status is OrderStatus.SUBMITTED  # the answer is stored with its fill, not before
     assert await lite.run(sid) is SignalState.EXECUTED
     assert (await lite.position(bot)).quantity == 1
+    assert lite.broker.place_calls == 1
+
+
+async def test_an_order_stored_filled_but_not_applied_is_applied_once(lite: Rig) -> None:
+    """An order row that says filled while its fill is not in the position (as an earlier
+    version stored answers, one transaction before applying them) is applied once."""
+    bot = await lite.bot()
+    sid = await lite.signal(bot, SignalAction.ENTER_LONG)
+    await _crash_after_the_fill(lite, sid)
+    async with lite.db.uow() as uow:
+        (order,) = await uow.orders.list_for_signal(sid)
+        filled = replace(order, status=OrderStatus.FILLED, filled_quantity=1, average_fill_price=Decimal("53211.0"))
+        await uow.orders.update(filled)
+        await uow.commit()
+    assert await lite.run(sid) is SignalState.EXECUTED
+    assert await lite.run(sid) is SignalState.EXECUTED
+    pos = await lite.position(bot)
+    assert (pos.quantity, pos.average_price) == (1, Decimal("53211.0"))
     assert lite.broker.place_calls == 1
 
 
