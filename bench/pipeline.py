@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -139,10 +140,19 @@ class Driver:
         return found
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(driver: Driver, rate: float, seconds: float) -> dict[str, Any]:
     count = int(rate * seconds)
+    pid = driver.serve.process.popen.pid
+    cpu_before = cpu_seconds(pid)
     sent = asyncio.run(driver.run(rate, count))
     signals = driver.wait_final({sid for sid, _, _ in sent}, 60.0 + count / 2)  # bounded, even far over capacity
+    cpu = cpu_seconds(pid) - cpu_before  # includes the completion polls, a few ms each
     states = {s["state"] for s in signals.values()}
     book = {o["client_order_id"]: o for o in driver.sim.book()}
     end_to_end: list[float] = []
@@ -166,6 +176,7 @@ def measure(driver: Driver, rate: float, seconds: float) -> dict[str, Any]:
         "e2e": end_to_end,
         "own": own,
         "answers": answers,
+        "cpu_ms_per_signal": cpu * 1000 / count,
     }
 
 
@@ -184,6 +195,7 @@ def report(r: dict[str, Any]) -> str:
         line("webhook->order", r["e2e"]),
         line("received->order", r["own"]),
         line("webhook answer", r["answers"]),
+        f"    serve's CPU time per signal (intake, execution, HTTP both ways): {r['cpu_ms_per_signal']:.1f} ms",
         f"    signaldesk's own p99 {own_p99:.1f} ms {verdict} the {TARGET_P99_MS:g} ms target",
     ]
     return "\n".join(lines)

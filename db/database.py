@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from sqlalchemy import event, text
@@ -11,7 +10,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from db import sqlite_inline
-from db.locks import KeyedLocks
+from db.locks import KeyedLocks, WriterLock
 from db.uow import SqlUnitOfWork
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -48,7 +47,8 @@ class Database:
         self.backend = _check_url(url)
         self.url = url
         if self.is_sqlite:
-            self.engine: AsyncEngine = create_async_engine(url, echo=echo, async_creator=sqlite_inline.connector(url))
+            connect = sqlite_inline.connector(url, commit_aside=self._nobody_waits_to_write)
+            self.engine: AsyncEngine = create_async_engine(url, echo=echo, async_creator=connect)
         else:
             self.engine = create_async_engine(url, echo=echo)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
@@ -59,10 +59,13 @@ class Database:
         self.bot_names: dict[int, str] = {}
         # SQLite has one writer at a time anyway; queueing writers here, in order, beats
         # SQLite's busy handler, which polls with sleeps of up to 100 ms.
-        self.write_lock: asyncio.Lock | None = None
+        self.write_lock: WriterLock | None = None
         if self.is_sqlite:
-            self.write_lock = asyncio.Lock()
+            self.write_lock = WriterLock()
             _configure_sqlite(self.engine)
+
+    def _nobody_waits_to_write(self) -> bool:
+        return self.write_lock is not None and self.write_lock.waiting == 0
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,12 +8,12 @@ hand-offs cost more than everything else on its way to the broker together.
 `InlineConnection` is aiosqlite's connection with the worker thread taken out: each call
 runs at once, on the calling (loop) thread, and its coroutine finishes without
 suspending. The dialect still sees aiosqlite's API, so SQLAlchemy and everything above
-it are unchanged. What this costs: the loop does not run while SQLite does. SQLite's
-statements here take microseconds and a commit one fsync, so that is cheaper than a
-hand-off, with one exception made harmless below: waiting for another process's write
-lock. `begin_immediate` waits for it with asyncio sleeps instead of SQLite's busy
-handler, so another process's writer (say `signaldesk bots import` beside `serve`) never
-stalls the loop.
+it are unchanged. What this costs: the loop does not run while SQLite does. Its
+statements take microseconds, far less than a hand-off; where SQLite waits, it does not
+hold the loop: a commit's fsync runs on a thread when no other writer is queued (see
+`InlineConnection.commit`), and `begin_immediate` waits for another process's writer
+(say `signaldesk bots import` beside `serve`) with asyncio sleeps instead of SQLite's
+busy handler.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiosqlite
@@ -31,6 +32,8 @@ from sqlalchemy.util.concurrency import await_only, in_greenlet
 
 # How long a transaction waits for another process's writer before giving up.
 BUSY_TIMEOUT_MS = 5000
+# One writer at a time (the database's write lock), so one thread for the commits.
+_COMMITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
 
 class _RunNow:
@@ -51,9 +54,23 @@ class _RunNow:
 
 
 class InlineConnection(aiosqlite.Connection):
-    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+    def __init__(
+        self, connector: Callable[[], sqlite3.Connection], commit_aside: Callable[[], bool] | None = None
+    ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunNow()  # type: ignore[assignment]
+        self._commit_aside = commit_aside
+
+    async def commit(self) -> None:
+        """A commit waits on the disk (fsync, and now and then a WAL checkpoint). When no
+        other transaction waits for the write lock, it runs on a thread and the loop goes
+        on serving meanwhile; when one does, it runs here, at once, because the hand-off
+        back through the loop would keep the lock held longer, and every writer queued
+        behind it would pay for that."""
+        if self._commit_aside is not None and self._commit_aside():
+            await asyncio.get_running_loop().run_in_executor(_COMMITS, self._conn.commit)
+        else:
+            self._conn.commit()
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -70,15 +87,16 @@ class InlineConnection(aiosqlite.Connection):
             self._connection = None
 
 
-def connector(url: str) -> Callable[[], Any]:
+def connector(url: str, commit_aside: Callable[[], bool] | None = None) -> Callable[[], Any]:
     """An `async_creator` for `create_async_engine`: each pool connection inline, opened
-    with what the URL asks for (the path, and options such as ?timeout=)."""
+    with what the URL asks for (the path, and options such as ?timeout=). `commit_aside`
+    says, at each commit, whether to run it on a thread (see InlineConnection.commit)."""
     args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
     # The pool may close a connection from the garbage collector, on any thread.
     kwargs["check_same_thread"] = False
 
     async def create() -> InlineConnection:
-        return await InlineConnection(lambda: sqlite3.connect(*args, **kwargs))
+        return await InlineConnection(lambda: sqlite3.connect(*args, **kwargs), commit_aside)
 
     return create
 

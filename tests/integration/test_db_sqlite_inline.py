@@ -103,3 +103,30 @@ async def test_a_signals_execution_is_served_from_the_statement_cache(sqlite_dat
         assert await rig.run(sid) is SignalState.EXECUTED
     assert misses == []
     assert (await rig.position(bot)).quantity == Decimal(0)
+
+
+async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: Database) -> None:
+    """Alone, a commit's fsync runs on a thread (the loop serves meanwhile); with another
+    writer queued it runs at once on the loop, so the lock passes on without a hand-off."""
+    commits: list[str] = []  # the thread each COMMIT ran on
+
+    def trace(dbapi_connection: Any, _record: Any) -> None:
+        raw = dbapi_connection.driver_connection._conn
+        raw.set_trace_callback(lambda sql: commits.append(threading.current_thread().name) if sql == "COMMIT" else None)
+
+    event.listen(sqlite_database.engine.sync_engine, "connect", trace)
+    await sqlite_database.engine.dispose()  # new connections, traced
+
+    async def write(pause: bool = False) -> None:
+        async with sqlite_database.uow() as uow:
+            await uow.control.get()
+            if pause:
+                await asyncio.sleep(0.01)  # the other writer queues up meanwhile
+            await uow.commit()
+
+    await write()
+    await asyncio.gather(write(pause=True), write())
+    loop_thread = threading.current_thread().name
+    assert commits[0].startswith("sqlite-commit")  # alone: aside
+    assert commits[1] == loop_thread  # the second writer was waiting: at once
+    assert commits[2].startswith("sqlite-commit")  # alone again
