@@ -125,14 +125,18 @@ class Driver:
             await asyncio.gather(*tasks)
         return out
 
-    def wait_final(self, ids: set[int], timeout: float) -> dict[int, dict[str, Any]]:
-        """Each signal once every one is final. The poll asks only whether any is left
-        unfinished (one row per state), so it loads serve as little as it can."""
+    def wait_settled(self, timeout: float) -> None:
+        """Until no signal is left unfinished. The poll asks for one row per unfinished
+        state, so it loads serve as little as it can."""
 
         def settled() -> bool | None:
             return None if any(self.serve.signals(state=state, limit=1) for state in UNFINISHED) else True
 
-        wait_until(settled, timeout, f"{len(ids)} signals to finish", interval=0.25)
+        wait_until(settled, timeout, "the signals to finish", interval=0.25)
+
+    def wait_final(self, ids: set[int], timeout: float) -> dict[int, dict[str, Any]]:
+        """Each signal, once every one is final."""
+        self.wait_settled(timeout)
         found = {sid: self.serve.api("GET", f"/signals/{sid}").raise_for_status().json() for sid in sorted(ids)}
         left = {sid: s["state"] for sid, s in found.items() if s["state"] not in FINAL}
         if left:
@@ -151,8 +155,9 @@ def measure(driver: Driver, rate: float, seconds: float) -> dict[str, Any]:
     pid = driver.serve.process.popen.pid
     cpu_before = cpu_seconds(pid)
     sent = asyncio.run(driver.run(rate, count))
-    signals = driver.wait_final({sid for sid, _, _ in sent}, 60.0 + count / 2)  # bounded, even far over capacity
-    cpu = cpu_seconds(pid) - cpu_before  # includes the completion polls, a few ms each
+    driver.wait_settled(60.0 + count / 2)  # bounded, even far over capacity
+    cpu = cpu_seconds(pid) - cpu_before  # with the few completion polls, but not the read-back below
+    signals = driver.wait_final({sid for sid, _, _ in sent}, 10.0)
     states = {s["state"] for s in signals.values()}
     book = {o["client_order_id"]: o for o in driver.sim.book()}
     end_to_end: list[float] = []
