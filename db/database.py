@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db import sqlite_inline
 from db.locks import KeyedLocks, WriterLock
@@ -51,7 +51,6 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(url, echo=echo, async_creator=connect)
         else:
             self.engine = create_async_engine(url, echo=echo)
-        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
         # One lock per (bot id, symbol): two signals never interleave their position updates.
         self.position_locks = KeyedLocks()
         # Bot id -> name, shared by every unit of work: a name never changes (bots are

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 if TYPE_CHECKING:
     from db.uow import SqlUnitOfWork
@@ -22,7 +22,7 @@ class Repository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
 
-    async def _session(self) -> AsyncSession:
+    async def _session(self) -> AsyncConnection:
         return await self._uow.session()
 
     @property

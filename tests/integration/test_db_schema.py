@@ -91,6 +91,28 @@ async def test_rollback_then_more_work_in_the_same_unit(database: Database) -> N
         assert (await uow.control.get()).reason == "second"
 
 
+async def test_every_way_out_of_a_unit_returns_its_connection_and_locks(database: Database) -> None:
+    async with database.uow() as uow:  # committed
+        await uow.control.set(ControlState(halted=True))
+        await uow.commit()
+    async with database.uow() as uow:  # left without committing
+        await uow.control.set(ControlState(halted=False))
+    with pytest.raises(RuntimeError, match="boom"):
+        async with database.uow() as uow:  # an error inside
+            await uow.control.get()
+            raise RuntimeError("boom")
+    async with database.uow() as uow:  # committed twice over, with a read between
+        await uow.control.get()
+        await uow.commit()
+        await uow.control.get()
+        await uow.commit()
+    assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert database.write_lock is None or not database.write_lock.locked()
+    assert len(database.position_locks) == 0
+    async with database.uow() as uow:
+        assert (await uow.control.get()).halted  # only the committed change stayed
+
+
 async def test_repositories_refuse_use_outside_the_block(sqlite_database: Database) -> None:
     uow = sqlite_database.uow()
     with pytest.raises(UnitOfWorkClosed, match="async with"):
