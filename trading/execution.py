@@ -368,6 +368,7 @@ class Executor:
         events: list[Event] = self._unsaved.pop(order.client_order_id, [])
         applied = order
         done: RunResult | None = None
+        changed = False  # the position, to be saved once whatever changed it
         async with self._uow() as uow:
             position = await uow.positions.get(bot.id, order.symbol, multiplier=instrument.contract_multiplier)
             delta = order.filled_quantity - order.applied_quantity
@@ -380,7 +381,7 @@ class Executor:
                 )
                 if await uow.positions.add_fill(bot.id, order.client_order_id, fill):
                     outcome = position.apply_fill(fill)
-                    await uow.positions.save(bot.id, position)
+                    changed = True
                     events.append(
                         OrderFilled(
                             at=now,
@@ -400,7 +401,11 @@ class Executor:
             await uow.orders.update(applied)
             if last and applied.status is OrderStatus.FILLED:
                 done = RunResult(True)
-                events.extend(await self._complete(uow, stored, bot, instrument, position, now))
+                completed, moved = await self._complete(uow, stored, bot, instrument, position, now)
+                events.extend(completed)
+                changed = changed or moved
+            if changed:
+                await uow.positions.save(bot.id, position)
             await uow.commit()
         self._publish(events)
         return applied, done
@@ -413,14 +418,15 @@ class Executor:
         instrument: Instrument,
         position: Position,
         now: datetime,
-    ) -> list[Event]:
+    ) -> tuple[list[Event], bool]:
         """Inside `_apply`'s transaction: the stop and target for the position as it is now
-        filled, and the signal executed. The events to publish once committed."""
+        filled (set on `position`, saved by the caller), and the signal executed. The events
+        to publish once committed, and whether the stop or target moved."""
         events: list[Event] = []
         signal = stored.signal
         current = await uow.signals.get(stored.id, for_update=True, history=False)
         if current is None or current.state is not SignalState.EXECUTING:
-            return events
+            return events, False
         moved = False
         edits = current.edits
         if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
@@ -438,7 +444,6 @@ class Executor:
             position.stop_loss, position.take_profit = stop, target
             moved = stop is not None or target is not None
         if moved:
-            await uow.positions.save(bot.id, position)
             events.append(
                 StopMoved(
                     at=now,
@@ -462,7 +467,7 @@ class Executor:
                     source="alert",
                 )
             )
-        return events
+        return events, moved
 
     async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
         now = self._clock.now()
