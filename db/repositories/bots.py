@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -57,16 +58,28 @@ _MASK = "****"
 _STAND_IN_KEY = "stored-key"
 
 
-def _select() -> Any:
-    return select(BOTS, *(STRATEGIES.c[c] for c in STRATEGY_COLUMNS)).join(STRATEGIES, STRATEGIES.c.bot_id == BOTS.c.id)
+_SELECT = select(BOTS, *(STRATEGIES.c[c] for c in STRATEGY_COLUMNS)).join(STRATEGIES, STRATEGIES.c.bot_id == BOTS.c.id)
+# Built once: building a statement costs more than running it.
+_BY_ID = _SELECT.where(BOTS.c.id == bindparam("value"))
+_BY_NAME = _SELECT.where(BOTS.c.bot_name == bindparam("value"))
+_BY_KEY_HASH = _SELECT.where(BOTS.c.webhook_key_hash == bindparam("value"))
+_ALL = _SELECT.order_by(BOTS.c.bot_name)
+_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)
+
+
+@functools.lru_cache(maxsize=1024)
+def _config(hint: str, values: tuple[Any, ...]) -> BotConfig:
+    """The stored columns validated as a BotConfig. Cached: the same columns always make the
+    same (frozen) config, and validating them is most of what reading a bot costs."""
+    data = dict(zip(_CONFIG_FIELDS, values, strict=True))
+    return BotConfig.parse({**data, "webhook_key": _STAND_IN_KEY}).model_copy(
+        update={"webhook_key": hint, "passphrase": None, "signing_secret": None}
+    )
 
 
 def _to_bot(row: Row[Any]) -> Bot:
     m = row._mapping
-    data = {c: m[c] for c in ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)}
-    config = BotConfig.parse({**data, "webhook_key": _STAND_IN_KEY}).model_copy(
-        update={"webhook_key": m["webhook_key_hint"], "passphrase": None, "signing_secret": None}
-    )
+    config = _config(m["webhook_key_hint"], tuple(m[c] for c in _CONFIG_FIELDS))
     return Bot(
         id=m["id"],
         config=config,
@@ -86,9 +99,9 @@ def _enum_value(value: Any) -> Any:
 
 
 class SqlBotRepository(Repository):
-    async def _one(self, where: Any) -> Bot | None:
+    async def _one(self, stmt: Any, value: Any) -> Bot | None:
         s = await self._session()
-        row = (await s.execute(_select().where(where))).first()
+        row = (await s.execute(stmt, {"value": value})).first()
         if row is None:
             return None
         bot = _to_bot(row)
@@ -96,17 +109,17 @@ class SqlBotRepository(Repository):
         return bot
 
     async def get(self, bot_id: int) -> Bot | None:
-        return await self._one(BOTS.c.id == bot_id)
+        return await self._one(_BY_ID, bot_id)
 
     async def get_by_name(self, name: str) -> Bot | None:
-        return await self._one(BOTS.c.bot_name == name)
+        return await self._one(_BY_NAME, name)
 
     async def get_by_key_hash(self, key_hash: str) -> Bot | None:
-        return await self._one(BOTS.c.webhook_key_hash == key_hash)
+        return await self._one(_BY_KEY_HASH, key_hash)
 
     async def list(self) -> builtins.list[Bot]:
         s = await self._session()
-        rows = (await s.execute(_select().order_by(BOTS.c.bot_name))).all()
+        rows = (await s.execute(_ALL)).all()
         bots = [_to_bot(r) for r in rows]
         self._uow.bot_names.update((b.id, b.name) for b in bots)
         return bots
