@@ -1,10 +1,13 @@
 """Executing one stored signal: plan, risk checks, orders, fills, position.
 
 Every step is its own transaction, so a crash between any two steps leaves a state the
-next run finishes from: a signal in `executing` has its order rows; an order that may
-have been sent (submitted / unknown) is looked up at the broker by client order id before
-anything is sent again; a fill the broker reported but we did not apply yet is applied
-from the order row (fill ids are unique, so nothing applies twice).
+next run finishes from. The steps: the plan with its order rows (the signal `executing`);
+the send; the broker's final answer stored together with its fill applied to the position
+and trade history, and for the last leg the signal completed. A signal in `executing` has
+its order rows; an order that may have been sent (submitted / unknown) is looked up at the
+broker by client order id before anything is sent again; an order row that says filled
+beyond what was applied is applied from the row (fill ids are unique, so nothing applies
+twice).
 """
 
 from __future__ import annotations
