@@ -52,11 +52,10 @@ class Repository:
                 await s.execute(stmt)
                 return None
             return (await s.execute(stmt.returning(returning))).scalar_one()
-        updated, inserted = _upsert_statements(table, tuple(key), tuple(values), returning)
-        params = {f"key_{n}": v for n, v in key.items()} | {f"new_{n}": v for n, v in values.items()}
-        result = await s.execute(updated, params)
+        result = await self._update(table, key, values, returning)
+        inserted = _insert_statement(table, returning)
         if returning is None:
-            if result.rowcount:  # type: ignore[attr-defined]
+            if result.rowcount:
                 return None
             await s.execute(inserted, key | values)
             return None
@@ -64,6 +63,15 @@ class Repository:
         if found is not None:
             return found
         return (await s.execute(inserted, key | values)).scalar_one()
+
+    async def _update(
+        self, table: Table, key: dict[str, Any], values: dict[str, Any], returning: Column[Any] | None = None
+    ) -> Any:
+        """UPDATE `values` on the row with this unique `key` (the result: its rowcount, or the
+        `returning` column), through a statement built once per shape."""
+        s = await self._session()
+        params = {f"key_{n}": v for n, v in key.items()} | {f"new_{n}": v for n, v in values.items()}
+        return await s.execute(_update_statement(table, tuple(key), tuple(values), returning), params)
 
     async def _insert_new(
         self, table: Table, key: dict[str, Any], values: dict[str, Any], returning: Column[Any]
@@ -90,21 +98,24 @@ class Repository:
 
 
 @functools.cache
-def _upsert_statements(
+def _update_statement(
     table: Table, key: tuple[str, ...], values: tuple[str, ...], returning: Column[Any] | None
-) -> tuple[Any, Any]:
-    updated: Any = (
+) -> Any:
+    updated = (
         update(table)
         .where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
         .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in values})
     )
-    inserted: Any = insert(table)
-    if returning is not None:
-        updated, inserted = updated.returning(returning), inserted.returning(returning)
-    return updated, inserted
+    return updated if returning is None else updated.returning(returning)
+
+
+@functools.cache
+def _insert_statement(table: Table, returning: Column[Any] | None) -> Any:
+    inserted = insert(table)
+    return inserted if returning is None else inserted.returning(returning)
 
 
 @functools.cache
 def _insert_new_statements(table: Table, key: tuple[str, ...], returning: Column[Any]) -> tuple[Any, Any]:
     look_up = select(returning).where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
-    return look_up, insert(table).returning(returning)
+    return look_up, _insert_statement(table, returning)

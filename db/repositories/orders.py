@@ -6,7 +6,7 @@ import builtins
 import dataclasses
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, select
 
 from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow
@@ -38,11 +38,6 @@ _MUTABLE = (
 )
 
 
-_UPDATE = (
-    update(ORDERS)
-    .where(ORDERS.c.client_order_id == bindparam("key"))
-    .values({name: bindparam(f"new_{name}", type_=ORDERS.c[name].type) for name in (*_MUTABLE, "updated_at")})
-)
 _FOR_SIGNAL = (
     select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)
 )
@@ -99,11 +94,9 @@ class SqlOrderRepository(Repository):
         return None if row is None else _to_record(row)
 
     async def update(self, order: OrderRecord) -> None:
-        s = await self._session()
         values = _values(order) | {"updated_at": order.updated_at or utcnow()}
-        params = {f"new_{name}": value for name, value in values.items()}
-        result = await s.execute(_UPDATE, params | {"key": order.client_order_id})
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        result = await self._update(ORDERS, {"client_order_id": order.client_order_id}, values)
+        if result.rowcount != 1:
             raise NotFound(f"no order with client_order_id {order.client_order_id!r} to update")
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
