@@ -19,7 +19,8 @@ from bot.settings import Settings
 from brokers.herenya.sim_config import SimConfig
 from brokers.herenya.sim_server import RunningSimulator, running_simulator
 from brokers.herenya.sim_state import SimState
-from tests.e2e.fake_discord import FakeDiscord, Member
+from tests.e2e.fake_desk import FakeDesk
+from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, FakeDiscord, Member
 from trading.config import BotConfig
 from trading.desk import DeskAPI
 
@@ -81,6 +82,29 @@ async def discord_world() -> AsyncIterator[World]:
             discord_guild_ready_timeout=0.05,
         )
         yield World(fake, settings, approvals, log, errors, trader, error_role, alice, bob, carol, mallory)
+
+
+@asynccontextmanager
+async def timed_discord_world() -> AsyncIterator[World]:
+    """discord_world, then Discord's rule checked for every interaction a test injected:
+    a first response, within 3 s."""
+    async with discord_world() as w:
+        yield w
+        for rec in w.discord.interactions.values():
+            assert rec.latency is not None, f"{rec.label} got no first response"
+            assert rec.latency < FIRST_RESPONSE_LIMIT, f"{rec.label} answered after {rec.latency:.2f}s"
+        assert not w.discord.late_first_responses
+
+
+@asynccontextmanager
+async def fake_desk_runtime(world: World, desk: FakeDesk) -> AsyncIterator[DiscordRuntime]:
+    """The real client started against a FakeDesk, which posts through the client's sink."""
+    runtime = await world.start(desk)
+    desk.notifier = runtime.sink
+    try:
+        yield runtime
+    finally:
+        await runtime.close()
 
 
 # ---------------------------------------------------------------------- the real desk

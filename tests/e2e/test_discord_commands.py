@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.discord.runtime import DiscordRuntime
-from tests.e2e.discord_harness import World, discord_world
+from tests.e2e.discord_harness import World, fake_desk_runtime, timed_discord_world
 from tests.e2e.fake_desk import FakeDesk, make_card, sample_position
-from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, Member, embed_text, is_ephemeral
+from tests.e2e.fake_discord import Member, embed_text, is_ephemeral
 from trading.values import Mode
 
 pytestmark = pytest.mark.timeout(60)
@@ -20,10 +20,8 @@ EXPECTED = {"positions", "trades", "pnl", "bots", "signal", "close", "halt", "pa
 
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
-    async with discord_world() as w:
+    async with timed_discord_world() as w:
         yield w
-        for rec in w.discord.interactions.values():
-            assert rec.latency is not None and rec.latency < FIRST_RESPONSE_LIMIT, rec.label
 
 
 @pytest.fixture
@@ -33,10 +31,8 @@ async def desk() -> FakeDesk:
 
 @pytest.fixture
 async def runtime(world: World, desk: FakeDesk) -> AsyncIterator[DiscordRuntime]:
-    rt = await world.start(desk)
-    desk.notifier = rt.sink
-    yield rt
-    await rt.close()
+    async with fake_desk_runtime(world, desk) as rt:
+        yield rt
 
 
 async def test_commands_are_synced_to_the_guild(world: World, runtime: DiscordRuntime) -> None:
