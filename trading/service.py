@@ -29,7 +29,7 @@ from trading.execution import Executor, RunResult
 from trading.levels import exit_trigger
 from trading.market import Instrument, Quote
 from trading.plan import Leg
-from trading.ports import BrokerProvider, Clock, UnitOfWorkFactory
+from trading.ports import BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
 from trading.position import Fill, Position
 from trading.records import AuditEntry, Bot, ControlState, Decision, SignalEdits, StoredSignal, TradeRecord
 from trading.signals import AlertShape, Signal, SignalAction, SignalState
@@ -547,21 +547,11 @@ class Desk(DeskAPI):
 
     async def trades(self, bot_name: str | None = None, limit: int = 20) -> list[TradeRecord]:
         async with self._uow() as uow:
-            bot_id = None
-            if bot_name is not None:
-                bot = await uow.bots.get_by_name(bot_name)
-                if bot is None:
-                    return []
-                bot_id = bot.id
-            return await uow.trades.list(bot_id=bot_id, limit=limit)
+            return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit)
 
     async def pnl(self, bot_name: str | None = None, since: datetime | None = None) -> PnlView:
         async with self._uow() as uow:
-            bot_id = None
-            if bot_name is not None:
-                bot = await uow.bots.get_by_name(bot_name)
-                bot_id = bot.id if bot else -1
-            trades = await uow.trades.list(bot_id=bot_id, since=since, limit=100_000)
+            trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
         unrealized: Decimal | None = Decimal(0)
         currency = ""
         for view in await self.positions(bot_name):
@@ -589,12 +579,7 @@ class Desk(DeskAPI):
         self, bot_name: str | None = None, state: str | None = None, limit: int = 100
     ) -> list[StoredSignal]:
         async with self._uow() as uow:
-            bot_id = None
-            if bot_name is not None:
-                bot = await uow.bots.get_by_name(bot_name)
-                if bot is None:
-                    return []
-                bot_id = bot.id
+            bot_id = await _bot_filter(uow, bot_name)
             return await uow.signals.list(bot_id=bot_id, state=SignalState(state) if state else None, limit=limit)
 
     async def signal_view(self, signal_id: int) -> SignalView | None:
@@ -747,3 +732,16 @@ def _edits_text(edits: SignalEdits | None) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# Matches no row: an unknown bot name filters a listing down to nothing.
+_NO_SUCH_BOT = -1
+
+
+async def _bot_filter(uow: UnitOfWork, bot_name: str | None) -> int | None:
+    """The bot id to filter a listing by: None for every bot; for a name no bot has, an id
+    no row carries, so the listing comes out empty."""
+    if bot_name is None:
+        return None
+    bot = await uow.bots.get_by_name(bot_name)
+    return bot.id if bot is not None else _NO_SUCH_BOT

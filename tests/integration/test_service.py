@@ -447,3 +447,17 @@ async def test_a_bots_signals_execute_in_arrival_order_under_concurrency(lite: R
     states = [await lite.state(i) for i in ids]
     assert states == [SignalState.EXECUTED] * len(ids)
     assert len(lite.broker.book) == len(ids) and (await lite.position(bot)).is_flat
+
+
+async def test_listings_filtered_by_an_unknown_bot_name_are_empty(rig: Rig) -> None:
+    bot = await rig.bot()
+    await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
+    await rig.run(await rig.signal(bot, SignalAction.CLOSE_LONG))
+    assert len(await rig.desk.trades("SA40_RSI_Bot")) == 1
+    assert len(await rig.desk.signals("SA40_RSI_Bot")) == 2
+    assert (await rig.desk.pnl("SA40_RSI_Bot")).trades == 1
+    assert len(await rig.desk.trades()) == 1  # no name: every bot
+    assert await rig.desk.trades("No_Such_Bot") == []
+    assert await rig.desk.signals("No_Such_Bot") == []
+    nothing = await rig.desk.pnl("No_Such_Bot")
+    assert (nothing.trades, nothing.realized) == (0, 0)
