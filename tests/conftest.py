@@ -153,12 +153,8 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated Database, on SQLite and on PostgreSQL; disposed after the test."""
     if request.param == "sqlite":
-        db = Database(sqlite_url(tmp_path / "signaldesk.db"))
-        try:
-            await db.upgrade()
+        async with _migrated_sqlite(tmp_path) as db:
             yield db
-        finally:
-            await db.dispose()
         return
     server = postgres_server_url()
     template = await _migrated_template(server)
@@ -173,7 +169,13 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
 @pytest.fixture
 async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
     """A migrated Database on a SQLite file, for tests that just need a real database."""
-    db = Database(sqlite_url(tmp_path / "signaldesk.db"))
+    async with _migrated_sqlite(tmp_path) as db:
+        yield db
+
+
+@asynccontextmanager
+async def _migrated_sqlite(folder: Path) -> AsyncIterator[Database]:
+    db = Database(sqlite_url(folder / "signaldesk.db"))
     try:
         await db.upgrade()
         yield db
