@@ -15,14 +15,13 @@ from typing import Any
 import pytest
 
 from db.database import Database
-from trading.config import BotConfig
+from tests.integration.web_support import KEY, add_bot
 from trading.intake import UNAUTHORIZED_MESSAGE, AlertRequest, Intake, IntakeResult
-from trading.records import Bot, WebhookLogEntry
+from trading.records import WebhookLogEntry
 from trading.signals import SignalAction, SignalState
 from trading.values import Mode
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
-KEY = "sa40_rsi_50849a3c"
 PASSPHRASE = "correct horse battery staple 7f3a"
 
 
@@ -42,16 +41,6 @@ def body(**fields: Any) -> bytes:
     data: dict[str, Any] = {"action": "RSI_LONG_ENTRY", "price": 53210.5, "time": iso(NOW)}
     data.update(fields)
     return json.dumps({k: v for k, v in data.items() if v is not None}).encode()
-
-
-async def add_bot(db: Database, **overrides: Any) -> Bot:
-    config = BotConfig.parse(
-        {"bot_name": "SA40_RSI_Bot", "symbol": "SA40", "webhook_key": KEY, "mode": "auto"} | overrides
-    )
-    async with db.uow() as uow:
-        bot = await uow.bots.upsert(config)
-        await uow.commit()
-    return bot
 
 
 def request(raw: bytes, *, key: str = KEY, at: datetime = NOW, **extra: Any) -> AlertRequest:
