@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db import sqlite_inline
 from db.locks import KeyedLocks, WriterLock
+from db.prepared import PreparedStatements
 from db.uow import SqlUnitOfWork
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -62,6 +63,9 @@ class Database:
         if self.is_sqlite:
             self.write_lock = WriterLock()
             _configure_sqlite(self.engine)
+        # Prebuilt statements run directly on SQLite (db/prepared.py); with echo on, every
+        # statement goes through SQLAlchemy, which is what echoes them.
+        self.prepared = PreparedStatements(self.engine.dialect) if self.is_sqlite and not echo else None
 
     def _nobody_waits_to_write(self) -> bool:
         return self.write_lock is not None and self.write_lock.waiting == 0

@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Hashable
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
+from db.prepared import Params
 from db.repositories.approvals import SqlApprovalRepository
 from db.repositories.bots import SqlBotRepository
 from db.repositories.control import SqlControlRepository
@@ -24,6 +26,8 @@ from db.repositories.signals import SqlSignalRepository
 from db.repositories.trades import SqlTradeRepository
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from db.database import Database
 
 
@@ -40,6 +44,7 @@ class SqlUnitOfWork:
         self.database = database
         self._entered = False
         self._conn: AsyncConnection | None = None
+        self._raw: sqlite3.Connection | None = None  # SQLite's own connection, for db.prepared
         self._in_transaction = False
         self._holds_write_lock = False
         self._position_keys: set[Hashable] = set()
@@ -86,6 +91,8 @@ class SqlUnitOfWork:
             try:
                 self._conn = await self.database.engine.connect()
                 await self._conn.begin()  # BEGIN (IMMEDIATE, on SQLite) now, under the lock
+                if self.database.prepared is not None:
+                    self._raw = (await self._conn.get_raw_connection()).driver_connection._conn
             except BaseException:
                 await self._close()
                 self._release()
@@ -94,9 +101,23 @@ class SqlUnitOfWork:
         assert self._conn is not None
         return self._conn
 
+    async def execute(self, stmt: Executable, params: Params = None) -> Any:
+        """Run a statement in this unit's transaction: a prebuilt one on SQLite directly
+        (db/prepared.py), any other through SQLAlchemy."""
+        conn = await self.session()
+        if self._raw is not None:
+            assert self.database.prepared is not None
+            sync = conn.sync_connection
+            events = sync.dispatch if sync is not None else None
+            observed = sync if events and (events.before_cursor_execute or events.after_cursor_execute) else None
+            result = self.database.prepared.run(self._raw, stmt, params, observed)
+            if result is not None:
+                return result
+        return await conn.execute(stmt, params)
+
     async def _close(self) -> None:
         """Roll back whatever is still open and hand the connection back to the pool."""
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._raw = self._conn, None, None
         if conn is not None:
             try:
                 if conn.in_transaction():

@@ -6,15 +6,29 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.codec import decode_edits, encode_edits
 from db.errors import NotFound
 from db.models import ApprovalRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.records import ApprovalRecord, Decision, SignalEdits
 
 APPROVALS = ApprovalRow.__table__
+_CREATE = prebuilt(insert(APPROVALS))
+_GET = prebuilt(select(APPROVALS).where(APPROVALS.c.signal_id == bindparam("signal_id")))
+# First wins: the row changes only while undecided.
+_DECIDE = prebuilt(
+    update(APPROVALS)
+    .where(APPROVALS.c.signal_id == bindparam("of_signal"), APPROVALS.c.decision.is_(None))
+    .values(
+        decision=bindparam("new_decision", type_=APPROVALS.c.decision.type),
+        decided_by=bindparam("by", type_=APPROVALS.c.decided_by.type),
+        decided_at=bindparam("at", type_=APPROVALS.c.decided_at.type),
+    )
+)
+_PENDING = prebuilt(select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at))
 
 
 def _to_record(row: Row[Any]) -> ApprovalRecord:
@@ -36,12 +50,12 @@ def _to_record(row: Row[Any]) -> ApprovalRecord:
 class SqlApprovalRepository(Repository):
     async def create(self, signal_id: int, requested_at: datetime, expires_at: datetime) -> ApprovalRecord:
         s = await self._session()
-        await s.execute(insert(APPROVALS).values(signal_id=signal_id, requested_at=requested_at, expires_at=expires_at))
+        await s.execute(_CREATE, {"signal_id": signal_id, "requested_at": requested_at, "expires_at": expires_at})
         return ApprovalRecord(signal_id=signal_id, requested_at=requested_at, expires_at=expires_at)
 
     async def get(self, signal_id: int) -> ApprovalRecord | None:
         s = await self._session()
-        row = (await s.execute(select(APPROVALS).where(APPROVALS.c.signal_id == signal_id))).first()
+        row = (await s.execute(_GET, {"signal_id": signal_id})).first()
         return None if row is None else _to_record(row)
 
     async def _update(self, signal_id: int, **values: Any) -> None:
@@ -58,13 +72,9 @@ class SqlApprovalRepository(Repository):
 
     async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
         s = await self._session()
-        # First wins: the row changes only while undecided; on PostgreSQL a concurrent
-        # decider waits for the row lock and then finds the decision made.
-        result = await s.execute(
-            update(APPROVALS)
-            .where(APPROVALS.c.signal_id == signal_id, APPROVALS.c.decision.is_(None))
-            .values(decision=Decision(decision).value, decided_by=by, decided_at=at)
-        )
+        # On PostgreSQL a concurrent decider waits for the row lock, then finds the decision made.
+        params = {"of_signal": signal_id, "new_decision": Decision(decision).value, "by": by, "at": at}
+        result = await s.execute(_DECIDE, params)
         if result.rowcount == 1:  # type: ignore[attr-defined]
             return True
         if await self.get(signal_id) is None:
@@ -73,7 +83,5 @@ class SqlApprovalRepository(Repository):
 
     async def list_pending(self) -> builtins.list[ApprovalRecord]:
         s = await self._session()
-        rows = await s.execute(
-            select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at)
-        )
+        rows = await s.execute(_PENDING)
         return [_to_record(r) for r in rows]

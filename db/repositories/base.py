@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.prepared import prebuilt
 
 if TYPE_CHECKING:
     from db.uow import SqlUnitOfWork
@@ -22,8 +23,10 @@ class Repository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         self._uow = uow
 
-    async def _session(self) -> AsyncConnection:
-        return await self._uow.session()
+    async def _session(self) -> SqlUnitOfWork:
+        """What runs this repository's statements: the unit of work, in its transaction
+        (prebuilt statements run directly on SQLite, see db/prepared.py)."""
+        return self._uow
 
     @property
     def _is_postgresql(self) -> bool:
@@ -106,16 +109,16 @@ def _update_statement(
         .where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
         .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in values})
     )
-    return updated if returning is None else updated.returning(returning)
+    return prebuilt(updated if returning is None else updated.returning(returning))
 
 
 @functools.cache
 def _insert_statement(table: Table, returning: Column[Any] | None) -> Any:
     inserted = insert(table)
-    return inserted if returning is None else inserted.returning(returning)
+    return prebuilt(inserted if returning is None else inserted.returning(returning))
 
 
 @functools.cache
 def _insert_new_statements(table: Table, key: tuple[str, ...], returning: Column[Any]) -> tuple[Any, Any]:
     look_up = select(returning).where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
-    return look_up, _insert_statement(table, returning)
+    return prebuilt(look_up), _insert_statement(table, returning)

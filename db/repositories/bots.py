@@ -10,6 +10,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.config import BotConfig
 from trading.records import Bot
@@ -42,7 +43,7 @@ SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
 # Every BotConfig field lands in exactly one of these (a test holds this true).
 STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS)
 
-_OTHER_ON_SYMBOL = (
+_OTHER_ON_SYMBOL = prebuilt(
     select(BOTS.c.id)
     .where(
         BOTS.c.id != bindparam("bot_id"),
@@ -60,10 +61,11 @@ _STAND_IN_KEY = "stored-key"
 
 _SELECT = select(BOTS, *(STRATEGIES.c[c] for c in STRATEGY_COLUMNS)).join(STRATEGIES, STRATEGIES.c.bot_id == BOTS.c.id)
 # Built once: building a statement costs more than running it.
-_BY_ID = _SELECT.where(BOTS.c.id == bindparam("value"))
-_BY_NAME = _SELECT.where(BOTS.c.bot_name == bindparam("value"))
-_BY_KEY_HASH = _SELECT.where(BOTS.c.webhook_key_hash == bindparam("value"))
-_ALL = _SELECT.order_by(BOTS.c.bot_name)
+_BY_ID = prebuilt(_SELECT.where(BOTS.c.id == bindparam("value")))
+_BY_NAME = prebuilt(_SELECT.where(BOTS.c.bot_name == bindparam("value")))
+_BY_KEY_HASH = prebuilt(_SELECT.where(BOTS.c.webhook_key_hash == bindparam("value")))
+_ALL = prebuilt(_SELECT.order_by(BOTS.c.bot_name))
+_NAME = prebuilt(select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id")))
 _CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)
 
 
@@ -134,7 +136,7 @@ class SqlBotRepository(Repository):
         name = self._uow.database.bot_names.get(bot_id) or self._uow.bot_names.get(bot_id)
         if name is None:
             s = await self._session()
-            name = (await s.execute(select(BOTS.c.bot_name).where(BOTS.c.id == bot_id))).scalar_one_or_none()
+            name = (await s.execute(_NAME, {"bot_id": bot_id})).scalar_one_or_none()
             if name is None:
                 raise NotFound(f"bot {bot_id} does not exist")
             self._uow.bot_names[bot_id] = name

@@ -5,17 +5,19 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from db.models import ControlRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.records import ControlState
 
 CONTROL = ControlRow.__table__
 _ROW = 1
+_GET = prebuilt(select(CONTROL).where(CONTROL.c.id == _ROW))
 
 
 class SqlControlRepository(Repository):
     async def get(self) -> ControlState:
         s = await self._session()
-        row = (await s.execute(select(CONTROL).where(CONTROL.c.id == _ROW))).first()
+        row = (await s.execute(_GET)).first()
         if row is None:
             return ControlState()
         return ControlState(halted=row.halted, halted_by=row.halted_by, halted_at=row.halted_at, reason=row.reason)

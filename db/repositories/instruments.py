@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from db.models import InstrumentRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.market import Instrument
 
@@ -20,11 +21,13 @@ _FIELDS = (
     "trading_open",
 )
 
+_GET = prebuilt(select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == bindparam("symbol")))
+
 
 class SqlInstrumentRepository(Repository):
     async def get(self, symbol: str) -> Instrument | None:
         s = await self._session()
-        row = (await s.execute(select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == symbol))).first()
+        row = (await s.execute(_GET, {"symbol": symbol})).first()
         if row is None:
             return None
         return Instrument(symbol=row.symbol, **{f: getattr(row, f) for f in _FIELDS})

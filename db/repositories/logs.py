@@ -8,25 +8,29 @@ from collections.abc import Sequence
 from sqlalchemy import insert, select
 
 from db.models import AuditRow, WebhookLogRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.records import AuditEntry, WebhookLogEntry
 
 AUDIT = AuditRow.__table__
 WEBHOOK_LOGS = WebhookLogRow.__table__
+_ADD_AUDIT = prebuilt(insert(AUDIT))
+_ADD_WEBHOOK_LOGS = prebuilt(insert(WEBHOOK_LOGS))
 
 
 class SqlAuditRepository(Repository):
     async def add(self, entry: AuditEntry) -> None:
         s = await self._session()
         await s.execute(
-            insert(AUDIT).values(
-                at=entry.at or utcnow(),
-                actor=entry.actor,
-                action=entry.action,
-                target=entry.target,
-                allowed=entry.allowed,
-                detail=entry.detail,
-            )
+            _ADD_AUDIT,
+            {
+                "at": entry.at or utcnow(),
+                "actor": entry.actor,
+                "action": entry.action,
+                "target": entry.target,
+                "allowed": entry.allowed,
+                "detail": entry.detail,
+            },
         )
 
     async def list(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
@@ -37,19 +41,7 @@ class SqlAuditRepository(Repository):
 
 class SqlWebhookLogRepository(Repository):
     async def add(self, entry: WebhookLogEntry) -> None:
-        s = await self._session()
-        await s.execute(
-            insert(WEBHOOK_LOGS).values(
-                received_at=entry.received_at,
-                client_ip=entry.client_ip,
-                status=entry.status,
-                outcome=entry.outcome,
-                reason=entry.reason,
-                body=entry.body,
-                bot_id=entry.bot_id,
-                signal_id=entry.signal_id,
-            )
-        )
+        await self.add_many([entry])
 
     async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
         if not entries:
@@ -58,7 +50,7 @@ class SqlWebhookLogRepository(Repository):
         # One executemany (a multi-row INSERT, or the driver's executemany), not one
         # statement per entry.
         await s.execute(
-            insert(WEBHOOK_LOGS),
+            _ADD_WEBHOOK_LOGS,
             [
                 {
                     "received_at": e.received_at,

@@ -10,6 +10,7 @@ from sqlalchemy import Row, bindparam, select
 
 from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.orders import OrderStatus
 from trading.plan import LegKind
@@ -38,9 +39,10 @@ _MUTABLE = (
 )
 
 
-_FOR_SIGNAL = (
+_FOR_SIGNAL = prebuilt(
     select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)
 )
+_BY_CLIENT_ID = prebuilt(select(ORDERS).where(ORDERS.c.client_order_id == bindparam("client_order_id")))
 
 
 def _values(order: OrderRecord) -> dict[str, Any]:
@@ -90,7 +92,7 @@ class SqlOrderRepository(Repository):
 
     async def get(self, client_order_id: str) -> OrderRecord | None:
         s = await self._session()
-        row = (await s.execute(select(ORDERS).where(ORDERS.c.client_order_id == client_order_id))).first()
+        row = (await s.execute(_BY_CLIENT_ID, {"client_order_id": client_order_id})).first()
         return None if row is None else _to_record(row)
 
     async def update(self, order: OrderRecord) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 
 from db.errors import DuplicateOrder
 from db.models import PaperAccountRow, PaperOrderRow, PaperPositionRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.market import BrokerOrder, BrokerOrderStatus
 from trading.records import PaperAccountState
@@ -16,6 +17,29 @@ from trading.values import OrderSide, OrderType
 ACCOUNTS = PaperAccountRow.__table__
 POSITIONS = PaperPositionRow.__table__
 ORDERS = PaperOrderRow.__table__
+_ACCOUNT = prebuilt(select(ACCOUNTS).where(ACCOUNTS.c.account_id == bindparam("account_id")))
+_POSITIONS = prebuilt(select(POSITIONS).where(POSITIONS.c.account_id == bindparam("account_id")))
+_DROP_POSITIONS_NOT_IN = prebuilt(
+    delete(POSITIONS).where(
+        POSITIONS.c.account_id == bindparam("account_id"),
+        POSITIONS.c.symbol.not_in(bindparam("symbols", expanding=True)),
+    )
+)
+_CLASHING_ORDER = prebuilt(
+    select(ORDERS.c.order_id).where(
+        ORDERS.c.account_id == bindparam("account_id"),
+        ORDERS.c.client_order_id == bindparam("client_order_id"),
+        ORDERS.c.order_id != bindparam("order_id"),
+    )
+)
+_ORDER_BY_CLIENT_ID = prebuilt(
+    select(ORDERS).where(
+        ORDERS.c.account_id == bindparam("account_id"), ORDERS.c.client_order_id == bindparam("client_order_id")
+    )
+)
+_ORDER_BY_ID = prebuilt(
+    select(ORDERS).where(ORDERS.c.account_id == bindparam("account_id"), ORDERS.c.order_id == bindparam("order_id"))
+)
 
 
 def _to_order(row: Row[Any]) -> BrokerOrder:
@@ -43,10 +67,10 @@ def _to_order(row: Row[Any]) -> BrokerOrder:
 class SqlPaperLedger(Repository):
     async def load(self, account_id: str) -> PaperAccountState | None:
         s = await self._session()
-        account = (await s.execute(select(ACCOUNTS).where(ACCOUNTS.c.account_id == account_id))).first()
+        account = (await s.execute(_ACCOUNT, {"account_id": account_id})).first()
         if account is None:
             return None
-        rows = await s.execute(select(POSITIONS).where(POSITIONS.c.account_id == account_id))
+        rows = await s.execute(_POSITIONS, {"account_id": account_id})
         return PaperAccountState(
             account_id=account.account_id,
             currency=account.currency,
@@ -60,11 +84,7 @@ class SqlPaperLedger(Repository):
             ACCOUNTS, {"account_id": state.account_id}, {"currency": state.currency, "balance": state.balance}
         )
         # The book is the dict: positions no longer in it are gone.
-        await s.execute(
-            delete(POSITIONS).where(
-                POSITIONS.c.account_id == state.account_id, POSITIONS.c.symbol.not_in(list(state.positions))
-            )
-        )
+        await s.execute(_DROP_POSITIONS_NOT_IN, {"account_id": state.account_id, "symbols": list(state.positions)})
         for symbol, (quantity, average) in state.positions.items():
             await self._upsert(
                 POSITIONS,
@@ -76,15 +96,8 @@ class SqlPaperLedger(Repository):
         """Store the order, or update it when its order id is stored already (a paper
         limit order fills later). A second order with the same client id is refused."""
         s = await self._session()
-        clash = (
-            await s.execute(
-                select(ORDERS.c.order_id).where(
-                    ORDERS.c.account_id == account_id,
-                    ORDERS.c.client_order_id == order.client_order_id,
-                    ORDERS.c.order_id != order.order_id,
-                )
-            )
-        ).scalar_one_or_none()
+        params = {"account_id": account_id, "client_order_id": order.client_order_id, "order_id": order.order_id}
+        clash = (await s.execute(_CLASHING_ORDER, params)).scalar_one_or_none()
         if clash is not None:
             raise DuplicateOrder(order.client_order_id)
         values = {
@@ -108,16 +121,11 @@ class SqlPaperLedger(Repository):
 
     async def find_order(self, account_id: str, client_order_id: str) -> BrokerOrder | None:
         s = await self._session()
-        row = (
-            await s.execute(
-                select(ORDERS).where(ORDERS.c.account_id == account_id, ORDERS.c.client_order_id == client_order_id)
-            )
-        ).first()
+        params = {"account_id": account_id, "client_order_id": client_order_id}
+        row = (await s.execute(_ORDER_BY_CLIENT_ID, params)).first()
         return None if row is None else _to_order(row)
 
     async def get_order(self, account_id: str, order_id: str) -> BrokerOrder | None:
         s = await self._session()
-        row = (
-            await s.execute(select(ORDERS).where(ORDERS.c.account_id == account_id, ORDERS.c.order_id == order_id))
-        ).first()
+        row = (await s.execute(_ORDER_BY_ID, {"account_id": account_id, "order_id": order_id})).first()
         return None if row is None else _to_order(row)

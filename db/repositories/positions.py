@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, insert, select
 
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.position import Entry, Fill, Position
 from trading.values import ZERO, PositionSide
@@ -24,15 +25,23 @@ FILLS = FillRow.__table__
 INSTRUMENTS = InstrumentRow.__table__
 
 # Built once: building a statement costs more than running it.
-_GET = select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
-_GET_FOR_UPDATE = _GET.with_for_update()
-_ENTRIES = (
+_GET = prebuilt(
+    select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
+)
+_GET_FOR_UPDATE = prebuilt(_GET.with_for_update())
+_ENTRIES = prebuilt(
     select(ENTRIES)
     .where(ENTRIES.c.position_id.in_(bindparam("ids", expanding=True)))
     .order_by(ENTRIES.c.position_id, ENTRIES.c.seq)
 )
-_DROP_ENTRIES = delete(ENTRIES).where(ENTRIES.c.position_id == bindparam("position_id"))
-_ADD_ENTRIES = insert(ENTRIES)
+_DROP_ENTRIES = prebuilt(delete(ENTRIES).where(ENTRIES.c.position_id == bindparam("position_id")))
+_ADD_ENTRIES = prebuilt(insert(ENTRIES))
+_OPEN = prebuilt(
+    select(POSITIONS, INSTRUMENTS.c.contract_multiplier)
+    .outerjoin(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
+    .where(POSITIONS.c.quantity > 0)
+    .order_by(POSITIONS.c.bot_id, POSITIONS.c.symbol)
+)
 
 
 def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) -> Position:
@@ -134,13 +143,6 @@ class SqlPositionRepository(Repository):
 
     async def list_open(self) -> builtins.list[tuple[int, Position]]:
         s = await self._session()
-        rows = (
-            await s.execute(
-                select(POSITIONS, INSTRUMENTS.c.contract_multiplier)
-                .outerjoin(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
-                .where(POSITIONS.c.quantity > 0)
-                .order_by(POSITIONS.c.bot_id, POSITIONS.c.symbol)
-            )
-        ).all()
+        rows = (await s.execute(_OPEN)).all()
         entries = await self._entries([r.id for r in rows])
         return [(r.bot_id, _build(r, entries[r.id], r.contract_multiplier or Decimal(1))) for r in rows]

@@ -13,6 +13,7 @@ from sqlalchemy import Row, bindparam, func, insert, select, union_all, update
 from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
 from trading.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
@@ -22,15 +23,17 @@ CHANGES = SignalStateChangeRow.__table__
 BOTS = BotRow.__table__
 
 # The statements every signal runs, built once: building one costs more than running it.
-_GET = (
+_GET = prebuilt(
     select(SIGNALS, BOTS.c.bot_name)
     .join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
     .where(SIGNALS.c.id == bindparam("signal_id"))
 )
-_GET_FOR_UPDATE = _GET.with_for_update(of=SIGNALS)  # SQLite: a no-op; its writer lock is already held
-_HISTORY = select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expanding=True))).order_by(CHANGES.c.id)
+_GET_FOR_UPDATE = prebuilt(_GET.with_for_update(of=SIGNALS))  # SQLite: a no-op; its writer lock is already held
+_HISTORY = prebuilt(
+    select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expanding=True))).order_by(CHANGES.c.id)
+)
 # The transition table is checked by the UPDATE itself: it matches only from a source state.
-_MOVE = (
+_MOVE = prebuilt(
     update(SIGNALS)
     .where(SIGNALS.c.id == bindparam("signal_id"), SIGNALS.c.state.in_(bindparam("sources", expanding=True)))
     .values(
@@ -38,9 +41,25 @@ _MOVE = (
         updated_at=bindparam("at", type_=SIGNALS.c.updated_at.type),
     )
 )
-_MOVE_WITH_REASON = _MOVE.values(reason=bindparam("new_reason", type_=SIGNALS.c.reason.type))
-_STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id"))
-_ADD_CHANGE = insert(CHANGES)
+_MOVE_WITH_REASON = prebuilt(_MOVE.values(reason=bindparam("new_reason", type_=SIGNALS.c.reason.type)))
+_STATE_OF = prebuilt(select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id")))
+_ADD_CHANGE = prebuilt(insert(CHANGES))
+_ADD = prebuilt(insert(SIGNALS))
+_TOP_ID = prebuilt(select(func.max(SIGNALS.c.id)))
+# Duplicate candidates for a batch of alerts, each arm on its own index (bot_id + body_hash
+# + created_at; bot_id + alert_id).
+_CANDIDATE_COLUMNS = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
+_SAME_BODY = select(*_CANDIDATE_COLUMNS).where(
+    SIGNALS.c.bot_id.in_(bindparam("bot_ids", expanding=True)),
+    SIGNALS.c.body_hash.in_(bindparam("body_hashes", expanding=True)),
+    SIGNALS.c.created_at >= bindparam("since"),
+)
+_SAME_ALERT = select(*_CANDIDATE_COLUMNS).where(
+    SIGNALS.c.bot_id.in_(bindparam("bot_ids", expanding=True)),
+    SIGNALS.c.alert_id.in_(bindparam("alert_ids", expanding=True)),
+)
+_CANDIDATES_BY_BODY = prebuilt(_SAME_BODY)
+_CANDIDATES = prebuilt(union_all(_SAME_BODY, _SAME_ALERT))
 _SOURCES = {
     state: [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets] for state in SignalState
 }
@@ -161,11 +180,11 @@ class SqlSignalRepository(Repository):
             # the ids are given: every SQLite transaction here began IMMEDIATE, so no other
             # writer, in this process or another, can insert until the commit, and max + 1 is
             # what SQLite itself would pick for each row (the table has no AUTOINCREMENT).
-            top = (await s.execute(select(func.max(SIGNALS.c.id)))).scalar_one_or_none() or 0
+            top = (await s.execute(_TOP_ID)).scalar_one_or_none() or 0
             ids = range(top + 1, top + 1 + len(rows))
-            await s.execute(insert(SIGNALS), [{"id": n, **row} for n, row in zip(ids, rows, strict=True)])
+            await s.execute(_ADD, [{"id": n, **row} for n, row in zip(ids, rows, strict=True)])
         await s.execute(
-            insert(CHANGES),
+            _ADD_CHANGE,
             [
                 {"signal_id": signal_id, "state": i.state.value, "at": i.at, "cause": i.cause, "reason": i.reason}
                 for i, signal_id in zip(items, ids, strict=True)
@@ -190,23 +209,18 @@ class SqlSignalRepository(Repository):
         if not probes:
             return []
         s = await self._session()
-        bot_ids = sorted({p.bot_id for p in probes})
         alert_ids = sorted({p.alert_id for p in probes if p.alert_id is not None})
-        body_hashes = sorted({p.body_hash for p in probes})
-        columns = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
-        # Candidates for the whole batch in one round trip, each arm on its own index
-        # (bot_id + alert_id; bot_id + body_hash + created_at); the exact rule of each probe
-        # is applied below, so a candidate of one probe never answers for another.
-        by_body = select(*columns).where(
-            SIGNALS.c.bot_id.in_(bot_ids),
-            SIGNALS.c.body_hash.in_(body_hashes),
-            SIGNALS.c.created_at >= min(p.since for p in probes),
-        )
-        stmt: Any = by_body
+        params = {
+            "bot_ids": sorted({p.bot_id for p in probes}),
+            "body_hashes": sorted({p.body_hash for p in probes}),
+            "since": min(p.since for p in probes),
+        }
+        # Candidates for the whole batch in one round trip; the exact rule of each probe is
+        # applied below, so a candidate of one probe never answers for another.
         if alert_ids:
-            by_alert = select(*columns).where(SIGNALS.c.bot_id.in_(bot_ids), SIGNALS.c.alert_id.in_(alert_ids))
-            stmt = union_all(by_body, by_alert)
-        rows = (await s.execute(stmt)).all()
+            rows = (await s.execute(_CANDIDATES, params | {"alert_ids": alert_ids})).all()
+        else:
+            rows = (await s.execute(_CANDIDATES_BY_BODY, params)).all()
         found: builtins.list[int | None] = []
         for p in probes:
             matches = [

@@ -8,14 +8,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, bindparam, insert, select
 
 from db.models import TradeRow
+from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.records import TradeRecord
 from trading.values import ZERO, PositionSide
 
 TRADES = TradeRow.__table__
+_ADD = prebuilt(insert(TRADES).returning(TRADES.c.id))
+_REALIZED_SINCE = prebuilt(
+    select(TRADES.c.realized_pnl).where(
+        TRADES.c.bot_id == bindparam("bot_id"), TRADES.c.closed_at >= bindparam("since")
+    )
+)
 
 
 def _to_record(row: Row[Any]) -> TradeRecord:
@@ -43,7 +50,7 @@ class SqlTradeRepository(Repository):
         s = await self._session()
         values = {f.name: getattr(trade, f.name) for f in dataclasses.fields(trade) if f.name != "id"}
         values["side"] = trade.side.value
-        trade_id = (await s.execute(insert(TRADES).values(**values).returning(TRADES.c.id))).scalar_one()
+        trade_id = (await s.execute(_ADD, values)).scalar_one()
         return dataclasses.replace(trade, id=trade_id)
 
     async def list(
@@ -61,7 +68,5 @@ class SqlTradeRepository(Repository):
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
         s = await self._session()
         # Summed here, not by SUM(): SQLite keeps the decimals as text and would add floats.
-        rows = await s.execute(
-            select(TRADES.c.realized_pnl).where(TRADES.c.bot_id == bot_id, TRADES.c.closed_at >= since)
-        )
+        rows = await s.execute(_REALIZED_SINCE, {"bot_id": bot_id, "since": since})
         return sum(rows.scalars(), ZERO)

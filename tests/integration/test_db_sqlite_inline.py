@@ -1,6 +1,6 @@
 """SQLite run on the event loop's thread (db/sqlite_inline.py): no worker thread, another
 process's writer waited for without stalling the loop, and every statement of a signal's
-execution served from SQLAlchemy's statement cache."""
+execution run prepared."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.engine.default import CacheStats
 
 from db import sqlite_inline
 from db.database import Database
@@ -83,25 +82,29 @@ async def test_a_writer_held_past_the_timeout_is_a_clear_error(
         assert not (await uow.control.get()).halted
 
 
-async def test_a_signals_execution_is_served_from_the_statement_cache(sqlite_database: Database) -> None:
-    """Building or compiling a statement costs more than running it: a statement that
-    SQLAlchemy cannot cache (as the dialects' ON CONFLICT) must not creep into this path."""
+async def test_a_signals_execution_runs_every_statement_prepared(sqlite_database: Database) -> None:
+    """SQLAlchemy's per-execution work costs ten times the statement: every statement of a
+    signal's execution must run prepared (db/prepared.py), none through SQLAlchemy's
+    execution, which is where a statement built per call (or one SQLAlchemy cannot cache,
+    as the dialects' ON CONFLICT) would show."""
     rig = make_rig(sqlite_database)
     bot = await rig.bot(max_positions=1, allow_pyramiding=False)
     actions = [SignalAction.ENTER_LONG, SignalAction.CLOSE_LONG] * 2
     sids = [await rig.signal(bot, action) for action in actions]
-    for sid in sids[:2]:  # the first round compiles
+    for sid in sids[:2]:  # the first round prepares
         assert await rig.run(sid) is SignalState.EXECUTED
-    misses: list[tuple[Any, str]] = []
+    prepared: list[str] = []
+    through_sqlalchemy: list[str] = []
 
     def check(_conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool) -> None:
-        if context is not None and context.cache_hit is not CacheStats.CACHE_HIT:
-            misses.append((context.cache_hit, statement))
+        # A prepared statement has no SQLAlchemy execution context.
+        (prepared if context is None else through_sqlalchemy).append(statement)
 
     event.listen(sqlite_database.engine.sync_engine, "before_cursor_execute", check)
     for sid in sids[2:]:
         assert await rig.run(sid) is SignalState.EXECUTED
-    assert misses == []
+    assert through_sqlalchemy == []
+    assert len(prepared) >= 20  # the listener did see the statements: an entry and a close
     assert (await rig.position(bot)).quantity == Decimal(0)
 
 
