@@ -78,8 +78,10 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.backend == "postgresql"
 
-    def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self)
+    def uow(self, *, commit_here: bool = False) -> SqlUnitOfWork:
+        """A unit of work. `commit_here`: on SQLite, its commit runs on the loop at once, never
+        handed to the commit thread (see InlineConnection.commit)."""
+        return SqlUnitOfWork(self, commit_here=commit_here)
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration (what `signaldesk db upgrade` and start-up do)."""

@@ -60,14 +60,17 @@ class InlineConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunNow()  # type: ignore[assignment]
         self._commit_aside = commit_aside
+        self.commit_here = False  # set for one commit by a unit of work that asks for it
 
     async def commit(self) -> None:
         """A commit waits on the disk (fsync, and now and then a WAL checkpoint). When no
         other transaction waits for the write lock, it runs on a thread and the loop goes
         on serving meanwhile; when one does, it runs here, at once, because the hand-off
         back through the loop would keep the lock held longer, and every writer queued
-        behind it would pay for that."""
-        if self._commit_aside is not None and self._commit_aside():
+        behind it would pay for that. A unit of work whose caller waits for nothing but
+        the commit (the webhook intake) asks for it here too (`commit_here`)."""
+        here, self.commit_here = self.commit_here, False
+        if not here and self._commit_aside is not None and self._commit_aside():
             await asyncio.get_running_loop().run_in_executor(_COMMITS, self._conn.commit)
         else:
             self._conn.commit()

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import sqlite3
 
     from db.database import Database
+    from db.sqlite_inline import InlineConnection
 
 
 class UnitOfWorkClosed(RuntimeError):
@@ -40,10 +41,12 @@ class SqlUnitOfWork:
     committing rolls back. Locks taken inside (the SQLite writer lock, position locks)
     are held until commit, rollback or exit."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, commit_here: bool = False) -> None:
         self.database = database
+        self._commit_here = commit_here
         self._entered = False
         self._conn: AsyncConnection | None = None
+        self._driver: InlineConnection | None = None  # SQLite only
         self._raw: sqlite3.Connection | None = None  # SQLite's own connection, for db.prepared
         self._in_transaction = False
         self._holds_write_lock = False
@@ -91,8 +94,9 @@ class SqlUnitOfWork:
             try:
                 self._conn = await self.database.engine.connect()
                 await self._conn.begin()  # BEGIN (IMMEDIATE, on SQLite) now, under the lock
-                if self.database.prepared is not None:
-                    self._raw = (await self._conn.get_raw_connection()).driver_connection._conn
+                if self.database.is_sqlite:
+                    self._driver = (await self._conn.get_raw_connection()).driver_connection
+                    self._raw = self._driver._conn
             except BaseException:
                 await self._close()
                 self._release()
@@ -105,8 +109,7 @@ class SqlUnitOfWork:
         """Run a statement in this unit's transaction: a prebuilt one on SQLite directly
         (db/prepared.py), any other through SQLAlchemy."""
         conn = await self.session()
-        if self._raw is not None:
-            assert self.database.prepared is not None
+        if self._raw is not None and self.database.prepared is not None:
             sync = conn.sync_connection
             events = sync.dispatch if sync is not None else None
             observed = sync if events and (events.before_cursor_execute or events.after_cursor_execute) else None
@@ -117,7 +120,7 @@ class SqlUnitOfWork:
 
     async def _close(self) -> None:
         """Roll back whatever is still open and hand the connection back to the pool."""
-        conn, self._conn, self._raw = self._conn, None, None
+        conn, self._conn, self._driver, self._raw = self._conn, None, None, None
         if conn is not None:
             try:
                 if conn.in_transaction():
@@ -139,6 +142,8 @@ class SqlUnitOfWork:
             raise UnitOfWorkClosed("commit outside `async with db.uow()`")
         try:
             if self._conn is not None:
+                if self._commit_here and self._driver is not None:
+                    self._driver.commit_here = True
                 await self._conn.commit()
             # Only committed rows may enter the shared cache: SQLite reuses a rolled-back id.
             self.database.bot_names.update(self.bot_names)

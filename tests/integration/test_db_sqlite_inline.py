@@ -110,7 +110,8 @@ async def test_a_signals_execution_runs_every_statement_prepared(sqlite_database
 
 async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: Database) -> None:
     """Alone, a commit's fsync runs on a thread (the loop serves meanwhile); with another
-    writer queued it runs at once on the loop, so the lock passes on without a hand-off."""
+    writer queued it runs at once on the loop, so the lock passes on without a hand-off;
+    a unit of work made with commit_here (the intake's) commits on the loop even alone."""
     commits: list[str] = []  # the thread each COMMIT ran on
 
     def trace(dbapi_connection: Any, _record: Any) -> None:
@@ -120,8 +121,8 @@ async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: D
     event.listen(sqlite_database.engine.sync_engine, "connect", trace)
     await sqlite_database.engine.dispose()  # new connections, traced
 
-    async def write(pause: bool = False) -> None:
-        async with sqlite_database.uow() as uow:
+    async def write(pause: bool = False, here: bool = False) -> None:
+        async with sqlite_database.uow(commit_here=here) as uow:
             await uow.control.get()
             if pause:
                 await asyncio.sleep(0.01)  # the other writer queues up meanwhile
@@ -133,3 +134,6 @@ async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: D
     assert commits[0].startswith("sqlite-commit")  # alone: aside
     assert commits[1] == loop_thread  # the second writer was waiting: at once
     assert commits[2].startswith("sqlite-commit")  # alone again
+    await write(here=True)
+    await write()
+    assert commits[3:] == [loop_thread, commits[0]]  # asked for: here; the next one aside again
