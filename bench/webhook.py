@@ -11,6 +11,11 @@ process, sends unique alerts (no duplicates):
   were answered, so a slow server shows up as latency, not as a politely lower rate);
 - at the maximum rate (closed loop: `--concurrency` connections sending back to back).
 
+A short warm-up comes first (not reported), and each phase starts only once the server
+has executed every alert of the one before (its CPU falls idle), so one phase's executions
+do not run into the next; how long that took is printed under each phase: it shows how far
+the bot's executions lagged behind what intake accepted.
+
 Prints accepted alerts/s, answer latency p50/p99 per phase, and the server's peak RSS
 (VmHWM). Targets: >= 1,000 alerts/s sustained; p99 <= 25 ms at 200/s; RSS <= 150 MB.
 The client is a minimal HTTP/1.1 keep-alive client on asyncio streams, to leave as much
@@ -69,6 +74,24 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("VmHWM not in /proc status")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_idle(pid: int, within: float = 600.0) -> float:
+    """Until the server has executed what it accepted (its CPU falls to near nothing), so a
+    phase's executions do not run into the next phase; how long that took, in seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < within:
+        before = cpu_seconds(pid)
+        time.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.05:  # under 10% of a core
+            return time.monotonic() - start
+    raise SystemExit(f"signaldesk serve still busy {within:.0f} s after the phase")
 
 
 class Connection:
@@ -248,6 +271,10 @@ async def wait_until_up(port: int, server: subprocess.Popen[bytes], within: floa
     raise SystemExit("signaldesk serve did not answer within 60 s")
 
 
+def rates(args: argparse.Namespace) -> list[float]:
+    return [float(r) for r in args.rates.split(",") if r.strip()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
@@ -281,12 +308,17 @@ def main() -> int:
     try:
         asyncio.run(wait_until_up(port, server))
         print(f"signaldesk serve pid {server.pid} on 127.0.0.1:{port}, SQLite at {folder / 'signaldesk.db'}")
-        print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process\n")
-        for rate in (float(r) for r in args.rates.split(",") if r.strip()):
-            phases.append(asyncio.run(fixed_rate(port, rate, args.seconds, args.connections)))
+        print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process")
+        # Warm-up, not reported: the first alerts prepare the statements and fill the caches.
+        asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))
+        wait_idle(server.pid)
+        print("each phase starts once the previous one's alerts are all executed\n")
+        runs = [(f"{r:g}/s", lambda r=r: fixed_rate(port, r, args.seconds, args.connections)) for r in rates(args)]
+        runs.append((f"max (c={args.concurrency})", lambda: max_rate(port, args.seconds, args.concurrency)))
+        for _name, run in runs:
+            phases.append(asyncio.run(run()))
             print(phases[-1].report(), flush=True)
-        phases.append(asyncio.run(max_rate(port, args.seconds, args.concurrency)))
-        print(phases[-1].report(), flush=True)
+            print(f"{'':15}executed by {wait_idle(server.pid):.1f} s after the phase ended", flush=True)
         rss = peak_rss_mb(server.pid)
     finally:
         server.send_signal(signal.SIGTERM)
