@@ -59,9 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(settings.log_level)
 
     if args.command == "serve":
+        from bot.event_loop import run
         from bot.serve import serve
 
-        return asyncio.run(serve(settings))
+        return run(serve(settings), settings.signaldesk_event_loop)
     if args.command == "db":
         from db.migrate import upgrade
 
