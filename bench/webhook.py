@@ -316,8 +316,13 @@ def main() -> int:
         runs = [(f"{r:g}/s", lambda r=r: fixed_rate(port, r, args.seconds, args.connections)) for r in rates(args)]
         runs.append((f"max (c={args.concurrency})", lambda: max_rate(port, args.seconds, args.concurrency)))
         for _name, run in runs:
+            cpu, wall = cpu_seconds(server.pid), time.monotonic()
             phases.append(asyncio.run(run()))
+            cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - wall
             print(phases[-1].report(), flush=True)
+            # How much of a core serve got during the phase: below ~1.0 under saturation,
+            # something else on the machine had the CPU.
+            print(f"{'':15}serve used {cpu / wall:.2f} cores during the phase", flush=True)
             print(f"{'':15}executed by {wait_idle(server.pid):.1f} s after the phase ended", flush=True)
         rss = peak_rss_mb(server.pid)
     finally:
