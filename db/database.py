@@ -47,13 +47,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.backend = _check_url(url)
         self.url = url
-        # SQLite has one writer at a time anyway; queueing writers here, in order, beats
-        # SQLite's busy handler, which polls with sleeps of up to 100 ms.
-        self.write_lock: WriterLock | None = None
         self.checkpointer: sqlite_inline.WalCheckpointer | None = None
         if self.is_sqlite:
-            self.write_lock = WriterLock()
-            self.checkpointer = sqlite_inline.WalCheckpointer(sqlite_inline.opener(url), self.write_lock)
+            self.checkpointer = sqlite_inline.WalCheckpointer(sqlite_inline.opener(url))
             connect = sqlite_inline.connector(
                 url, commit_aside=self._nobody_waits_to_write, on_commit=self.checkpointer.committed
             )
@@ -65,7 +61,11 @@ class Database:
         # Bot id -> name, shared by every unit of work: a name never changes (bots are
         # upserted by name) and ids are never reused, so signal intake skips a query.
         self.bot_names: dict[int, str] = {}
+        # SQLite has one writer at a time anyway; queueing writers here, in order, beats
+        # SQLite's busy handler, which polls with sleeps of up to 100 ms.
+        self.write_lock: WriterLock | None = None
         if self.is_sqlite:
+            self.write_lock = WriterLock()
             _configure_sqlite(self.engine)
         # Prebuilt statements run directly on SQLite (db/prepared.py); with echo on, every
         # statement goes through SQLAlchemy, which is what echoes them.
@@ -113,7 +113,7 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self.checkpointer is not None:
-            await self.checkpointer.aclose()
+            self.checkpointer.close()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -25,15 +25,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import aiosqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.util.concurrency import await_only, in_greenlet
-
-from db.locks import WriterLock
 
 log = logging.getLogger("signaldesk.db")
 
@@ -128,27 +126,21 @@ def connector(
 
 
 class WalCheckpointer:
-    """Checkpoints the write-ahead log every `every` commits, on a thread of its own, in
-    its turn at the writer lock.
+    """Checkpoints the write-ahead log on a thread of its own, every `every` commits.
 
     SQLite's automatic checkpoint runs inside whichever COMMIT takes the log past 1,000
-    pages: that commit also copies the log into the database file and syncs it, 20-70 ms
-    measured under bench/webhook.py, and a commit run on the loop held the loop that long.
-    The loop's connections turn it off (`PRAGMA wal_autocheckpoint=0`) and this runs the
-    checkpoint on its own connection and thread instead: the loop goes on serving, and
-    only writers wait. It takes the writer lock like a transaction does, because a
-    checkpoint that writers keep overtaking never completes, and SQLite starts the log
-    over from the beginning only after a complete one: without the lock the log grew by
-    the whole load (and every read with it)."""
+    pages: that commit also copies the log into the database file and syncs it. Measured
+    under bench/webhook.py: 20-70 ms, and a commit run on the loop held the loop that long.
+    The loop's connections turn it off (`PRAGMA wal_autocheckpoint=0`) and this runs a
+    PASSIVE checkpoint instead, on its own connection, which never waits for a writer and
+    lets writers go on meanwhile. One at a time; a checkpoint due while one runs waits for
+    the next round."""
 
-    def __init__(
-        self, connect: Callable[[], sqlite3.Connection], lock: WriterLock, every: int = CHECKPOINT_EVERY
-    ) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], every: int = CHECKPOINT_EVERY) -> None:
         self._connect = connect
-        self._lock = lock
         self.every = every
         self._since = 0
-        self._running: asyncio.Task[None] | None = None
+        self._running: Future[None] | None = None
         self._conn: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
         self._closed = False
@@ -156,46 +148,32 @@ class WalCheckpointer:
         self.last_thread = ""  # the thread the last one ran on (read by tests)
 
     def committed(self) -> None:
-        """Told after each commit, on the loop; never raises (the commit is done either way)."""
+        """Told after each commit; never raises (the commit is done either way)."""
         self._since += 1
         if self._closed or self._since < self.every:
             return
         if self._running is None or self._running.done():
             self._since = 0
-            self._running = asyncio.get_running_loop().create_task(self._in_turn(), name="wal-checkpoint")
+            self._running = self._thread.submit(self._checkpoint)
 
     @property
-    def running(self) -> asyncio.Task[None] | None:
+    def running(self) -> Future[None] | None:
         """The checkpoint last started (done or not), if any."""
         return self._running
-
-    async def _in_turn(self) -> None:
-        async with self._lock:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._checkpoint)
 
     def _checkpoint(self) -> None:
         try:
             if self._conn is None:
                 self._conn = self._connect()
-            started = time.monotonic()
-            busy, frames, copied = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             self.completed += 1
             self.last_thread = threading.current_thread().name
-            log.debug(
-                "WAL checkpoint: %d of %d frames in %.1f ms%s",
-                copied,
-                frames,
-                (time.monotonic() - started) * 1000,
-                " (busy)" if busy else "",
-            )
         except sqlite3.Error as e:  # the next round tries again; SQLite checkpoints at close too
             log.warning("WAL checkpoint failed: %s", e)
 
-    async def aclose(self) -> None:
-        """Let a started checkpoint finish, then close the thread and its connection."""
+    def close(self) -> None:
+        """Wait for a running checkpoint, then close the thread and its connection."""
         self._closed = True
-        if self._running is not None:
-            await asyncio.gather(self._running, return_exceptions=True)
         self._thread.shutdown(wait=True)
         if self._conn is not None:
             self._conn.close()
