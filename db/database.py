@@ -47,12 +47,8 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.backend = _check_url(url)
         self.url = url
-        self.checkpointer: sqlite_inline.WalCheckpointer | None = None
         if self.is_sqlite:
-            self.checkpointer = sqlite_inline.WalCheckpointer(sqlite_inline.opener(url))
-            connect = sqlite_inline.connector(
-                url, commit_aside=self._nobody_waits_to_write, on_commit=self.checkpointer.committed
-            )
+            connect = sqlite_inline.connector(url, commit_aside=self._nobody_waits_to_write)
             self.engine: AsyncEngine = create_async_engine(url, echo=echo, async_creator=connect)
         else:
             self.engine = create_async_engine(url, echo=echo)
@@ -112,8 +108,6 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-        if self.checkpointer is not None:
-            self.checkpointer.close()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -128,7 +122,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             "PRAGMA journal_mode=WAL",
             "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
-            "PRAGMA wal_autocheckpoint=0",  # checkpoints run on their own thread (WalCheckpointer)
         ):
             cursor.execute(pragma)
         cursor.close()

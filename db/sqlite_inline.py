@@ -11,21 +11,18 @@ suspending. The dialect still sees aiosqlite's API, so SQLAlchemy and everything
 it are unchanged. What this costs: the loop does not run while SQLite does. Its
 statements take microseconds, far less than a hand-off; where SQLite waits, it does not
 hold the loop: a commit's fsync runs on a thread when no other writer is queued (see
-`InlineConnection.commit`), checkpoints of the write-ahead log run on their own thread
-(`WalCheckpointer`), and `begin_immediate` waits for another process's writer (say
-`signaldesk bots import` beside `serve`) with asyncio sleeps instead of SQLite's busy
-handler.
+`InlineConnection.commit`), and `begin_immediate` waits for another process's writer
+(say `signaldesk bots import` beside `serve`) with asyncio sleeps instead of SQLite's
+busy handler.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import aiosqlite
@@ -33,12 +30,8 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.util.concurrency import await_only, in_greenlet
 
-log = logging.getLogger("signaldesk.db")
-
 # How long a transaction waits for another process's writer before giving up.
 BUSY_TIMEOUT_MS = 5000
-# Commits between two checkpoints: about SQLite's own cadence (1,000 pages of log).
-CHECKPOINT_EVERY = 200
 # One writer at a time (the database's write lock), so one thread for the commits.
 _COMMITS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
 
@@ -62,15 +55,11 @@ class _RunNow:
 
 class InlineConnection(aiosqlite.Connection):
     def __init__(
-        self,
-        connector: Callable[[], sqlite3.Connection],
-        commit_aside: Callable[[], bool] | None = None,
-        on_commit: Callable[[], None] | None = None,
+        self, connector: Callable[[], sqlite3.Connection], commit_aside: Callable[[], bool] | None = None
     ) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunNow()  # type: ignore[assignment]
         self._commit_aside = commit_aside
-        self._on_commit = on_commit
         self.commit_here = False  # set for one commit by a unit of work that asks for it
 
     async def commit(self) -> None:
@@ -85,8 +74,6 @@ class InlineConnection(aiosqlite.Connection):
             await asyncio.get_running_loop().run_in_executor(_COMMITS, self._conn.commit)
         else:
             self._conn.commit()
-        if self._on_commit is not None:
-            self._on_commit()
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if not self._running or not self._connection:
@@ -103,81 +90,18 @@ class InlineConnection(aiosqlite.Connection):
             self._connection = None
 
 
-def opener(url: str) -> Callable[[], sqlite3.Connection]:
-    """Opens a plain sqlite3 connection as the URL asks (the path, and options such as ?timeout=)."""
+def connector(url: str, commit_aside: Callable[[], bool] | None = None) -> Callable[[], Any]:
+    """An `async_creator` for `create_async_engine`: each pool connection inline, opened
+    with what the URL asks for (the path, and options such as ?timeout=). `commit_aside`
+    says, at each commit, whether to run it on a thread (see InlineConnection.commit)."""
     args, kwargs = SQLiteDialect_aiosqlite().create_connect_args(make_url(url))
     # The pool may close a connection from the garbage collector, on any thread.
     kwargs["check_same_thread"] = False
-    return lambda: sqlite3.connect(*args, **kwargs)
-
-
-def connector(
-    url: str, commit_aside: Callable[[], bool] | None = None, on_commit: Callable[[], None] | None = None
-) -> Callable[[], Any]:
-    """An `async_creator` for `create_async_engine`: each pool connection inline.
-    `commit_aside` says, at each commit, whether to run it on a thread (see
-    InlineConnection.commit); `on_commit` is told of each commit done."""
-    connect = opener(url)
 
     async def create() -> InlineConnection:
-        return await InlineConnection(connect, commit_aside, on_commit)
+        return await InlineConnection(lambda: sqlite3.connect(*args, **kwargs), commit_aside)
 
     return create
-
-
-class WalCheckpointer:
-    """Checkpoints the write-ahead log on a thread of its own, every `every` commits.
-
-    SQLite's automatic checkpoint runs inside whichever COMMIT takes the log past 1,000
-    pages: that commit also copies the log into the database file and syncs it. Measured
-    under bench/webhook.py: 20-70 ms, and a commit run on the loop held the loop that long.
-    The loop's connections turn it off (`PRAGMA wal_autocheckpoint=0`) and this runs a
-    PASSIVE checkpoint instead, on its own connection, which never waits for a writer and
-    lets writers go on meanwhile. One at a time; a checkpoint due while one runs waits for
-    the next round."""
-
-    def __init__(self, connect: Callable[[], sqlite3.Connection], every: int = CHECKPOINT_EVERY) -> None:
-        self._connect = connect
-        self.every = every
-        self._since = 0
-        self._running: Future[None] | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-checkpoint")
-        self._closed = False
-        self.completed = 0  # checkpoints run (read by tests)
-        self.last_thread = ""  # the thread the last one ran on (read by tests)
-
-    def committed(self) -> None:
-        """Told after each commit; never raises (the commit is done either way)."""
-        self._since += 1
-        if self._closed or self._since < self.every:
-            return
-        if self._running is None or self._running.done():
-            self._since = 0
-            self._running = self._thread.submit(self._checkpoint)
-
-    @property
-    def running(self) -> Future[None] | None:
-        """The checkpoint last started (done or not), if any."""
-        return self._running
-
-    def _checkpoint(self) -> None:
-        try:
-            if self._conn is None:
-                self._conn = self._connect()
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            self.completed += 1
-            self.last_thread = threading.current_thread().name
-        except sqlite3.Error as e:  # the next round tries again; SQLite checkpoints at close too
-            log.warning("WAL checkpoint failed: %s", e)
-
-    def close(self) -> None:
-        """Wait for a running checkpoint, then close the thread and its connection."""
-        self._closed = True
-        self._thread.shutdown(wait=True)
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def begin_immediate(raw: sqlite3.Connection) -> None:

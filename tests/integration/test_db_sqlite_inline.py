@@ -16,7 +16,6 @@ from sqlalchemy import event
 from db import sqlite_inline
 from db.database import Database
 from tests.integration.test_service import make_rig
-from trading.records import AuditEntry
 from trading.signals import SignalAction, SignalState
 
 
@@ -138,30 +137,3 @@ async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: D
     await write(here=True)
     await write()
     assert commits[3:] == [loop_thread, commits[0]]  # asked for: here; the next one aside again
-
-
-async def test_the_write_ahead_log_is_checkpointed_on_a_thread_of_its_own(sqlite_database: Database) -> None:
-    """SQLite's automatic checkpoint would run inside a commit, on the loop when the commit
-    runs there: the loop's connections turn it off and a thread checkpoints instead."""
-    async with sqlite_database.uow() as uow:
-        conn = await uow.session()
-        assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
-    checkpointer = sqlite_database.checkpointer
-    assert checkpointer is not None
-    checkpointer.every = 5
-    for round_ in (1, 2):
-        for n in range(5):
-            async with sqlite_database.uow() as uow:
-                await uow.audit.add(AuditEntry(actor=f"user{n}", action="halt", target="all", allowed=True))
-                await uow.commit()
-        started = checkpointer.running
-        assert started is not None
-        await asyncio.wait_for(asyncio.wrap_future(started), 5)
-        assert checkpointer.completed == round_  # one per 5 commits
-    assert checkpointer.last_thread.startswith("sqlite-checkpoint")
-    await sqlite_database.dispose()
-    assert not [t for t in threading.enumerate() if t.name.startswith("sqlite-checkpoint")]
-    checkpointer.committed()  # after close: nothing to do, and no error
-    other = sqlite3.connect(_db_path(sqlite_database))
-    assert other.execute("SELECT count(*) FROM audit_log").fetchone() == (10,)
-    other.close()
