@@ -6,10 +6,12 @@ Secrets have no default and are SecretStr, so they never print in a log line or 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.event_loop import LoopChoice
 
 IdList = Annotated[list[int], NoDecode]
 StrList = Annotated[list[str], NoDecode]
@@ -32,7 +34,7 @@ class Settings(BaseSettings):
     signaldesk_port: int = 8000
     signaldesk_api_token: SecretStr | None = None
     log_level: str = "INFO"
-    signaldesk_event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # see bot/event_loop.py
+    signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set
 
     # --- webhook intake

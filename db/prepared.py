@@ -134,7 +134,6 @@ class Prepared:
             raise _NotPreparable("the statement needs values SQLAlchemy computes at execution")
         if compiled.positiontup is None:
             raise _NotPreparable("the dialect does not bind by position")
-        self._returns = bool(compiled._result_columns)
         self.sql = compiled.string
         self._names: tuple[str, ...] = tuple(compiled.positiontup)
         processors = compiled._bind_processors
@@ -148,6 +147,7 @@ class Prepared:
         self._expanding = frozenset(n for n in self._names if binds[n].expanding)
         self._variants: dict[tuple[int, ...], str] = {}
         columns = compiled._result_columns
+        self._returns = bool(columns)
         self._results: tuple[Callable[[Any], Any] | None, ...] = tuple(
             c.type._cached_result_processor(dialect, None) for c in columns
         )

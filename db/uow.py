@@ -26,8 +26,6 @@ from db.repositories.signals import SqlSignalRepository
 from db.repositories.trades import SqlTradeRepository
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from db.database import Database
     from db.sqlite_inline import InlineConnection
 
@@ -46,8 +44,7 @@ class SqlUnitOfWork:
         self._commit_here = commit_here
         self._entered = False
         self._conn: AsyncConnection | None = None
-        self._driver: InlineConnection | None = None  # SQLite only
-        self._raw: sqlite3.Connection | None = None  # SQLite's own connection, for db.prepared
+        self._driver: InlineConnection | None = None  # SQLite only; its sqlite3 connection runs db.prepared
         self._in_transaction = False
         self._holds_write_lock = False
         self._position_keys: set[Hashable] = set()
@@ -95,8 +92,8 @@ class SqlUnitOfWork:
                 self._conn = await self.database.engine.connect()
                 await self._conn.begin()  # BEGIN (IMMEDIATE, on SQLite) now, under the lock
                 if self.database.is_sqlite:
-                    self._driver = (await self._conn.get_raw_connection()).driver_connection
-                    self._raw = self._driver._conn
+                    # The connection is checked out and began: reading it needs no await.
+                    self._driver = self._conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
             except BaseException:
                 await self._close()
                 self._release()
@@ -109,18 +106,19 @@ class SqlUnitOfWork:
         """Run a statement in this unit's transaction: a prebuilt one on SQLite directly
         (db/prepared.py), any other through SQLAlchemy."""
         conn = await self.session()
-        if self._raw is not None and self.database.prepared is not None:
+        if self._driver is not None and self.database.prepared is not None:
             sync = conn.sync_connection
-            events = sync.dispatch if sync is not None else None
-            observed = sync if events and (events.before_cursor_execute or events.after_cursor_execute) else None
-            result = self.database.prepared.run(self._raw, stmt, params, observed)
+            assert sync is not None  # open, in a transaction
+            events = sync.dispatch
+            observed = sync if events.before_cursor_execute or events.after_cursor_execute else None
+            result = self.database.prepared.run(self._driver._conn, stmt, params, observed)
             if result is not None:
                 return result
         return await conn.execute(stmt, params)
 
     async def _close(self) -> None:
         """Roll back whatever is still open and hand the connection back to the pool."""
-        conn, self._conn, self._driver, self._raw = self._conn, None, None, None
+        conn, self._conn, self._driver = self._conn, None, None
         if conn is not None:
             try:
                 if conn.in_transaction():
