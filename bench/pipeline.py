@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from proc_stats import cpu_seconds  # noqa: E402  (bench/, beside this script)
 
 from tests.e2e.procs import Processes, Serve, Simulator, now_iso, processes, sim_config, wait_until  # noqa: E402
 
@@ -142,12 +143,6 @@ class Driver:
         if left:
             raise RuntimeError(f"signals not final: {left}")
         return found
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(driver: Driver, rate: float, seconds: float) -> dict[str, Any]:

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from proc_stats import cpu_seconds, peak_rss_mb  # bench/, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "bench_auto_5f2c9d1e"
 BOTS_TOML = f"""
@@ -67,19 +69,6 @@ def signaldesk() -> str:
     if not found:
         raise SystemExit("signaldesk is not installed in this environment: run `make setup` first")
     return found
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("VmHWM not in /proc status")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_idle(pid: int, within: float = 600.0) -> float:
