@@ -8,13 +8,19 @@ import logging
 import sys
 from collections.abc import Sequence
 
+# httpx logs every request's URL at INFO. The Telegram URL holds the bot token, and a line
+# per broker call costs CPU on the order path while saying less than our own order events.
+QUIET_LIBRARIES = ("httpx", "httpcore")
 
-def _setup_logging(level: str) -> None:
+
+def setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -56,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot.settings import Settings
 
     settings = Settings()
-    _setup_logging(settings.log_level)
+    setup_logging(settings.log_level)
 
     if args.command == "serve":
         from bot.event_loop import run

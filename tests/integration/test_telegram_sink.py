@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,6 +12,7 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
+from bot.cli import setup_logging
 from bot.telegram import TelegramSink
 from trading.dispatch import EventBus
 from trading.events import ExecutionFailed, TradeClosed
@@ -42,7 +44,7 @@ async def telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     fake = FakeTelegram()
     app = web.Application()
     app.router.add_post("/bot{token}/sendMessage", fake.send)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)  # the fake's own log would print the token it is sent
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
@@ -101,3 +103,16 @@ async def test_a_hanging_chat_never_delays_publishing(telegram: tuple[FakeTelegr
 
 def test_the_token_stays_out_of_the_sinks_repr() -> None:
     assert TOKEN not in repr(TelegramSink("http://127.0.0.1:1", TOKEN, "1"))
+
+
+async def test_the_token_stays_out_of_the_logs(
+    telegram: tuple[FakeTelegram, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    fake, base = telegram
+    setup_logging("INFO")  # what `signaldesk serve` does with the default LOG_LEVEL
+    caplog.set_level(logging.INFO)
+    sink = TelegramSink(base, TOKEN, "1")
+    await sink.publish(trade())
+    await sink.aclose()
+    assert len(fake.messages) == 1
+    assert TOKEN not in caplog.text
