@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import importlib.abc
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -137,6 +139,29 @@ async def test_quote(client: HerenyaClient, sim: RunningSimulator) -> None:
     q = await client.get_quote("SA40")
     assert (q.symbol, q.bid, q.ask, q.last) == ("SA40", Decimal("53000.0"), Decimal("53001.0"), Decimal("53000.5"))
     assert q.time.tzinfo is UTC and abs((datetime.now(UTC) - q.time).total_seconds()) < 5
+
+
+class _ImportRecorder(importlib.abc.MetaPathFinder):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, fullname: str, path: object, target: object = None) -> None:
+        self.names.append(fullname)
+
+
+async def test_a_warm_round_trip_searches_for_no_module(client: HerenyaClient) -> None:
+    """A missing module is searched for on every import attempt. httpcore tries `import sniffio`
+    on every request, so without sniffio installed each broker call walked the import path:
+    a tenth of the client's CPU."""
+    await client.get_quote("SA40")  # the first call may import what it needs
+    recorder = _ImportRecorder()
+    sys.meta_path.insert(0, recorder)
+    try:
+        await client.get_quote("SA40")
+        await client.place_order(market("warm-imports-1", OrderSide.BUY, 1))
+    finally:
+        sys.meta_path.remove(recorder)
+    assert recorder.names == []
 
 
 async def test_account_and_no_positions_at_start(client: HerenyaClient) -> None:
