@@ -1,4 +1,4 @@
-"""The Herenya REST client: the Broker port over one shared httpx.AsyncClient.
+"""The Herenya REST client: the Broker port over one shared httpx connection pool.
 
 Money moves on this code, so its rules are strict:
 - every request is signed over the exact bytes sent (the request line as httpx will send
@@ -45,6 +45,7 @@ from trading.values import BrokerName, OrderType
 log = logging.getLogger("brokers.herenya")
 
 BROKER = wire.BROKER
+USER_AGENT = "signaldesk"
 
 
 @dataclass
@@ -137,13 +138,13 @@ class HerenyaClient:
         self._offset_ms = 0  # server time minus our clock, learned from /v1/time
         self._sync_lock = asyncio.Lock()
         self.stats = ClientStats()
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
-            follow_redirects=False,
+        # The connection pool itself, not an httpx.AsyncClient over it: the API sets no cookies,
+        # never redirects and signs each request itself, so the client's cookie jar, redirect and
+        # auth layers were a third of each request's CPU and did nothing for us.
+        self._transport = transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         )
+        self._timeouts = httpx.Timeout(timeout).as_dict()
 
     @classmethod
     def from_settings(
@@ -188,7 +189,7 @@ class HerenyaClient:
         return f"HerenyaClient(base_url={self.base_url!r}, account_id={self.account_id!r}, key={self.key_hint!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
 
     async def __aenter__(self) -> HerenyaClient:
         return self
@@ -376,7 +377,7 @@ class HerenyaClient:
         async with self._sync_lock:
             before = self._clock()
             try:
-                response = await self._http.get("/v1/time")
+                response = await self._round_trip(self._request("GET", "/v1/time", {}, None))
             except httpx.HTTPError as e:
                 raise BrokerUnavailable("TIME_UNAVAILABLE", f"reading /v1/time failed: {e!r}", broker=BROKER) from e
             after = self._clock()
@@ -390,10 +391,24 @@ class HerenyaClient:
             self.stats.clock_syncs += 1
             log.info("herenya clock offset corrected to %d ms", self._offset_ms)
 
+    def _request(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> httpx.Request:
+        headers["User-Agent"] = USER_AGENT
+        return httpx.Request(
+            method, self.base_url + url, headers=headers, content=body, extensions={"timeout": self._timeouts}
+        )
+
+    async def _round_trip(self, request: httpx.Request) -> httpx.Response:
+        response = await self._transport.handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
+
     async def _send_signed(self, method: str, path: str, params: Mapping[str, str] | None, body: bytes | None) -> Any:
         url = path + ("?" + urlencode(params) if params else "")
         headers = {"Content-Type": "application/json"} if body is not None else {}
-        request = self._http.build_request(method, url, content=body, headers=headers)
+        request = self._request(method, url, headers, body)
         timestamp = str(self.now_ms())
         # Sign what goes on the request line, as httpx encoded it, not what we meant to send.
         signature = sign(self._secret.get(), timestamp, method, request.url.raw_path, body or b"")
@@ -402,7 +417,7 @@ class HerenyaClient:
         request.headers["X-Herenya-Signature"] = signature
         self.stats.requests += 1
         try:
-            response = await self._http.send(request)
+            response = await self._round_trip(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
             # The request never left: nothing can have been done.
             raise BrokerUnavailable(

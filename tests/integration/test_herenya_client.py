@@ -588,12 +588,15 @@ async def test_secrets_never_reach_logs_errors_or_reprs(
     sim.state.faults = FaultSettings(error_rate=0.5, drop_rate=0.3)
     signatures: list[str] = []
 
-    async def spy(request: httpx.Request) -> None:
-        if "X-Herenya-Signature" in request.headers:  # /v1/time is not signed
-            signatures.append(request.headers["X-Herenya-Signature"])
+    class Spy(httpx.AsyncHTTPTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if "X-Herenya-Signature" in request.headers:  # /v1/time is not signed
+                signatures.append(request.headers["X-Herenya-Signature"])
+            return await super().handle_async_request(request)
 
-    c = make_client(sim, api_key=key, api_secret=secret, clock=lambda: time.time() - 10, retry_attempts=6)
-    c._http.event_hooks["request"].append(spy)
+    c = make_client(
+        sim, api_key=key, api_secret=secret, clock=lambda: time.time() - 10, retry_attempts=6, transport=Spy()
+    )
     errors: list[str] = []
     try:
         for n in range(5):
