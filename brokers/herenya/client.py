@@ -16,10 +16,11 @@ import json
 import logging
 import random
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
@@ -140,9 +141,10 @@ class HerenyaClient:
         self.stats = ClientStats()
         # The connection pool itself, not an httpx.AsyncClient over it: the API sets no cookies,
         # never redirects and signs each request itself, so the client's cookie jar, redirect and
-        # auth layers were a third of each request's CPU and did nothing for us.
+        # auth layers did nothing for us and cost about 15 % of each order's CPU.
         self._transport = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            proxy=environment_proxy(self.base_url),
         )
         self._timeouts = httpx.Timeout(timeout).as_dict()
 
@@ -437,6 +439,17 @@ class HerenyaClient:
         if response.status_code < 300:
             return _json(response)
         raise _error_from(response)
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, and
+    NO_PROXY to bypass), as httpx.AsyncClient would have picked it: a desk behind a
+    company proxy keeps reaching its broker."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies_environment()
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
 
 
 def _json(response: httpx.Response) -> Any:

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from aiohttp import web
 from pydantic import SecretStr
 
 from brokers.errors import (
@@ -162,6 +164,59 @@ async def test_a_warm_round_trip_searches_for_no_module(client: HerenyaClient) -
     finally:
         sys.meta_path.remove(recorder)
     assert recorder.names == []
+
+
+@asynccontextmanager
+async def forward_proxy(upstream: str) -> AsyncIterator[tuple[str, list[str]]]:
+    """A plain HTTP forward proxy on loopback: it takes absolute-form requests and sends
+    them on to `upstream` (whatever host they name), recording each target it was asked for."""
+    seen: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "proxy-connection")}
+        async with httpx.AsyncClient(base_url=upstream, trust_env=False) as h:  # not back through itself
+            answer = await h.request(
+                request.method, request.rel_url.raw_path_qs, headers=headers, content=await request.read()
+            )
+        return web.Response(status=answer.status_code, body=answer.content, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", seen
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_proxy_named_by_the_environment_is_used(sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As httpx.AsyncClient did: HTTP(S)_PROXY is honoured and NO_PROXY bypasses it. The
+    broker's host does not resolve, so only the proxy can reach it."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    async with forward_proxy(sim.base_url) as (proxy, seen):
+        monkeypatch.setenv("HTTP_PROXY", proxy)
+        through = make_client(sim, base_url="http://herenya.invalid", retry_attempts=0)
+        try:
+            assert (await through.get_quote("SA40")).symbol == "SA40"
+        finally:
+            await through.aclose()
+        assert seen == ["http://herenya.invalid/v1/quotes/SA40"]
+        monkeypatch.setenv("NO_PROXY", "herenya.invalid")
+        direct = make_client(sim, base_url="http://herenya.invalid", retry_attempts=0)
+        try:
+            with pytest.raises(BrokerUnavailable) as info:
+                await direct.get_quote("SA40")
+            assert info.value.code == "CONNECT_FAILED"
+        finally:
+            await direct.aclose()
+        assert len(seen) == 1
 
 
 async def test_account_and_no_positions_at_start(client: HerenyaClient) -> None:
