@@ -24,6 +24,8 @@ from typing import Any
 import discord.utils
 from aiohttp import WSMsgType, web
 
+from tests.support.loopback import serving
+
 EPHEMERAL = 1 << 6
 BODY = web.RequestKey("body", object)
 FIRST_RESPONSE_LIMIT = 3.0  # seconds, Discord's rule for an interaction's first response
@@ -167,7 +169,7 @@ class FakeDiscord:
         self._seq = 0
         self._ready = asyncio.Event()
         self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
+        self._serving = contextlib.AsyncExitStack()
         self.port = 0
 
     # ------------------------------------------------------------------ set-up
@@ -213,18 +215,14 @@ class FakeDiscord:
         r.add_post(p + "/channels/{cid}/messages", self._create_message)
         r.add_get(p + "/channels/{cid}/messages/{mid}", self._get_message)
         r.add_patch(p + "/channels/{cid}/messages/{mid}", self._edit_message)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base_url = await self._serving.enter_async_context(serving(app))
+        self.port = int(base_url.rsplit(":", 1)[1])
         return self
 
     async def stop(self) -> None:
         if self._ws is not None:
             await self._ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._serving.aclose()
 
     async def __aenter__(self) -> FakeDiscord:
         return await self.start()

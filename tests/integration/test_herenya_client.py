@@ -42,6 +42,7 @@ from brokers.errors import (
 from brokers.herenya.client import HerenyaClient
 from brokers.herenya.sim_config import FaultSettings, SimConfig
 from brokers.herenya.sim_server import RunningSimulator, running_simulator
+from tests.support.loopback import serving
 from trading.market import BrokerOrderStatus, OrderRequest
 from trading.values import OrderSide, OrderType
 
@@ -183,15 +184,8 @@ async def forward_proxy(upstream: str) -> AsyncIterator[tuple[str, list[str]]]:
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forward)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base_url:
+        yield base_url, seen
 
 
 async def test_a_proxy_named_by_the_environment_is_used(sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch) -> None:

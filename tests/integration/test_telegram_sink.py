@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.cli import setup_logging
 from bot.telegram import TelegramSink
+from tests.support.loopback import serving
 from trading.dispatch import EventBus
 from trading.events import ExecutionFailed, TradeClosed
 
@@ -44,14 +45,9 @@ async def telegram() -> AsyncIterator[tuple[FakeTelegram, str]]:
     fake = FakeTelegram()
     app = web.Application()
     app.router.add_post("/bot{token}/sendMessage", fake.send)
-    runner = web.AppRunner(app, access_log=None)  # the fake's own log would print the token it is sent
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield fake, f"http://127.0.0.1:{port}"
-    fake.release.set()
-    await runner.cleanup()
+    async with serving(app) as base_url:
+        yield fake, base_url
+        fake.release.set()
 
 
 def trade() -> TradeClosed:
