@@ -26,7 +26,6 @@ sys.path.insert(0, str(ROOT))
 
 from brokers.herenya import wire  # noqa: E402
 from brokers.herenya.client import HerenyaClient  # noqa: E402
-from brokers.herenya.signing import sign  # noqa: E402
 from trading.market import OrderRequest  # noqa: E402
 from trading.values import OrderSide  # noqa: E402
 
@@ -80,11 +79,7 @@ def client_own_time(client: HerenyaClient, answer: bytes, samples: int) -> list[
     for n in range(samples):
         t0 = time.perf_counter()
         body = wire.encode_order(request(n, "own"))
-        req = client._request("POST", "/v1/accounts/A1/orders", {"Content-Type": "application/json"}, body)
-        ts = str(client.now_ms())
-        req.headers["X-Herenya-Key"] = "test-key"
-        req.headers["X-Herenya-Timestamp"] = ts
-        req.headers["X-Herenya-Signature"] = sign("test-secret", ts, "POST", req.url.raw_path, body)
+        client._signed_request("POST", "/v1/accounts/A1/orders", None, body)  # what every real call builds
         wire.parse_order(json.loads(answer))
         out.append(time.perf_counter() - t0)
     return out

@@ -379,7 +379,7 @@ class HerenyaClient:
         async with self._sync_lock:
             before = self._clock()
             try:
-                response = await self._round_trip(self._request("GET", "/v1/time", {}, None))
+                response = await self._round_trip(self._request("GET", "/v1/time", None))
             except httpx.HTTPError as e:
                 raise BrokerUnavailable("TIME_UNAVAILABLE", f"reading /v1/time failed: {e!r}", broker=BROKER) from e
             after = self._clock()
@@ -393,11 +393,25 @@ class HerenyaClient:
             self.stats.clock_syncs += 1
             log.info("herenya clock offset corrected to %d ms", self._offset_ms)
 
-    def _request(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> httpx.Request:
-        headers["User-Agent"] = USER_AGENT
+    def _request(self, method: str, url: str, body: bytes | None) -> httpx.Request:
+        headers = {"User-Agent": USER_AGENT}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         return httpx.Request(
             method, self.base_url + url, headers=headers, content=body, extensions={"timeout": self._timeouts}
         )
+
+    def _signed_request(
+        self, method: str, path: str, params: Mapping[str, str] | None, body: bytes | None
+    ) -> httpx.Request:
+        request = self._request(method, path + ("?" + urlencode(params) if params else ""), body)
+        timestamp = str(self.now_ms())
+        # Sign what goes on the request line, as httpx encoded it, not what we meant to send.
+        signature = sign(self._secret.get(), timestamp, method, request.url.raw_path, body or b"")
+        request.headers["X-Herenya-Key"] = self._key.get()
+        request.headers["X-Herenya-Timestamp"] = timestamp
+        request.headers["X-Herenya-Signature"] = signature
+        return request
 
     async def _round_trip(self, request: httpx.Request) -> httpx.Response:
         response = await self._transport.handle_async_request(request)
@@ -408,15 +422,7 @@ class HerenyaClient:
         return response
 
     async def _send_signed(self, method: str, path: str, params: Mapping[str, str] | None, body: bytes | None) -> Any:
-        url = path + ("?" + urlencode(params) if params else "")
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        request = self._request(method, url, headers, body)
-        timestamp = str(self.now_ms())
-        # Sign what goes on the request line, as httpx encoded it, not what we meant to send.
-        signature = sign(self._secret.get(), timestamp, method, request.url.raw_path, body or b"")
-        request.headers["X-Herenya-Key"] = self._key.get()
-        request.headers["X-Herenya-Timestamp"] = timestamp
-        request.headers["X-Herenya-Signature"] = signature
+        request = self._signed_request(method, path, params, body)
         self.stats.requests += 1
         try:
             response = await self._round_trip(request)
