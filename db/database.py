@@ -78,10 +78,11 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.backend == "postgresql"
 
-    def uow(self, *, commit_here: bool = False) -> SqlUnitOfWork:
-        """A unit of work. `commit_here`: on SQLite, its commit runs on the loop at once, never
-        handed to the commit thread (see InlineConnection.commit)."""
-        return SqlUnitOfWork(self, commit_here=commit_here)
+    def uow(self, *, commit_here: bool = False, urgent: bool = False) -> SqlUnitOfWork:
+        """A unit of work. On SQLite: `commit_here`, its commit runs on the loop at once, never
+        handed to the commit thread (see InlineConnection.commit); `urgent`, its turn at the
+        writer lock comes before other queued transactions' (see WriterLock)."""
+        return SqlUnitOfWork(self, commit_here=commit_here, urgent=urgent)
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration (what `signaldesk db upgrade` and start-up do)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Hashable
 
 
@@ -40,25 +41,57 @@ class KeyedLocks:
 
 
 class WriterLock:
-    """SQLite's single writer, queued in order in this process; it also tells whether
-    another transaction is waiting for it (see InlineConnection.commit)."""
+    """SQLite's single writer, queued in this process; it also tells whether another
+    transaction is waiting for it (see InlineConnection.commit).
+
+    Waiters are served in order, except that an urgent one (the webhook intake, whose
+    answer waits on its commit) goes ahead of the others: when both kinds wait, turns
+    alternate, so an answer waits behind at most one queued transaction and a flood of
+    alerts never stops executions. The lock is handed straight to the next waiter on
+    release, so nobody arriving meanwhile can slip in ahead of the queue.
+    """
 
     def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-        self.waiting = 0
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._others: deque[asyncio.Future[None]] = deque()
+        self._last_was_urgent = False
 
-    async def acquire(self) -> None:
-        self.waiting += 1
+    @property
+    def waiting(self) -> int:
+        return len(self._urgent) + len(self._others)
+
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not self._held and not self.waiting:
+            self._held = True
+            self._last_was_urgent = urgent
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._others
+        queue.append(turn)
         try:
-            await self._lock.acquire()
-        finally:
-            self.waiting -= 1
+            await turn
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed over just as we were cancelled: pass it on
+            elif turn in queue:  # a release may already have skipped it
+                queue.remove(turn)
+            raise
 
     def release(self) -> None:
-        self._lock.release()
+        if not self._held:
+            raise RuntimeError("WriterLock released while not held")
+        while self._urgent or self._others:
+            take_urgent = bool(self._urgent) and not (self._last_was_urgent and self._others)
+            turn = (self._urgent if take_urgent else self._others).popleft()
+            if not turn.done():  # a cancelled waiter is skipped
+                self._last_was_urgent = take_urgent
+                turn.set_result(None)  # the lock passes to it, still held
+                return
+        self._held = False
 
     def locked(self) -> bool:
-        return self._lock.locked()
+        return self._held
 
     async def __aenter__(self) -> None:
         await self.acquire()

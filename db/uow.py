@@ -39,9 +39,10 @@ class SqlUnitOfWork:
     committing rolls back. Locks taken inside (the SQLite writer lock, position locks)
     are held until commit, rollback or exit."""
 
-    def __init__(self, database: Database, *, commit_here: bool = False) -> None:
+    def __init__(self, database: Database, *, commit_here: bool = False, urgent: bool = False) -> None:
         self.database = database
         self._commit_here = commit_here
+        self._urgent = urgent
         self._entered = False
         self._conn: AsyncConnection | None = None
         self._driver: InlineConnection | None = None  # SQLite only; its sqlite3 connection runs db.prepared
@@ -86,7 +87,7 @@ class SqlUnitOfWork:
         if not self._in_transaction:
             lock = self.database.write_lock
             if lock is not None and not self._holds_write_lock:
-                await lock.acquire()
+                await lock.acquire(urgent=self._urgent)
                 self._holds_write_lock = True
             try:
                 self._conn = await self.database.engine.connect()

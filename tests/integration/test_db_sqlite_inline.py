@@ -5,17 +5,24 @@ execution run prepared."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import event
 
+from bot.app import build
+from bot.settings import Settings
 from db import sqlite_inline
 from db.database import Database
 from tests.integration.test_service import make_rig
+from trading.config import BotConfig
+from trading.intake import ACCEPTED, AlertRequest
 from trading.signals import SignalAction, SignalState
 
 
@@ -137,3 +144,93 @@ async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: D
     await write(here=True)
     await write()
     assert commits[3:] == [loop_thread, commits[0]]  # asked for: here; the next one aside again
+
+
+async def test_an_urgent_unit_of_work_writes_ahead_of_queued_ones(sqlite_database: Database) -> None:
+    """Real transactions at SQLite's writer lock: the urgent one (the intake's) goes first
+    among those waiting, and a queued ordinary one goes next, before further urgent ones."""
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with sqlite_database.uow() as uow:
+            await uow.control.get()  # the transaction began: the writer lock is held
+            holding.set()
+            await release.wait()
+            await uow.commit()
+
+    async def write(name: str, urgent: bool = False) -> None:
+        async with sqlite_database.uow(urgent=urgent) as uow:
+            await uow.control.get()
+            order.append(name)
+            await uow.commit()
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    tasks = [asyncio.create_task(write(f"execution {n}")) for n in range(3)]
+    await asyncio.sleep(0.01)
+    tasks += [asyncio.create_task(write(f"intake {n}", urgent=True)) for n in range(2)]
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(holder, *tasks)
+    assert order == ["intake 0", "execution 0", "intake 1", "execution 1", "execution 2"]
+    assert sqlite_database.write_lock is not None and not sqlite_database.write_lock.locked()
+
+
+async def test_serves_intake_stores_an_alert_ahead_of_queued_executions(tmp_path: Path) -> None:
+    """As `signaldesk serve` wires it: while other transactions queue for the writer lock
+    (executions, in production), an alert is stored at the next turn, not after them all."""
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}",
+        discord_token=None,
+        telegram_bot_token=None,
+        webhook_rate_per_key=0,
+        webhook_rate_per_ip=0,
+    )
+    app = build(settings)
+    await app.database.upgrade()
+    db = app.database
+    async with db.uow() as uow:
+        await uow.bots.upsert(
+            BotConfig.parse({"bot_name": "Urgent", "symbol": "SA40", "webhook_key": "urgent_key_6c1f", "mode": "auto"})
+        )
+        await uow.commit()
+    order: list[str] = []
+    holding = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with db.uow() as uow:
+            await uow.control.get()
+            holding.set()
+            await release.wait()
+            await uow.commit()
+
+    async def queued(n: int) -> None:
+        async with db.uow() as uow:
+            stored = await uow.signals.ids_in_states([SignalState.RECEIVED])
+            order.append(f"queued {n} " + ("after the alert" if stored else "before the alert"))
+            await uow.commit()
+
+    async def alert() -> None:
+        body = json.dumps({"action": "RSI_LONG_ENTRY", "price": 53000, "time": datetime.now(UTC).isoformat()}).encode()
+        result = await app.intake.receive(
+            AlertRequest("urgent_key_6c1f", body, "application/json", "127.0.0.1", datetime.now(UTC))
+        )
+        assert result.outcome == ACCEPTED, result
+
+    try:
+        holder = asyncio.create_task(hold())
+        await holding.wait()
+        tasks = [asyncio.create_task(queued(n)) for n in range(3)]
+        await asyncio.sleep(0.01)
+        tasks.append(asyncio.create_task(alert()))
+        await asyncio.sleep(0.01)
+        release.set()
+        await asyncio.gather(holder, *tasks)
+        # The alert's answer waited for one transaction (the holder), not for four.
+        assert order == [f"queued {n} after the alert" for n in range(3)]
+    finally:
+        await app.intake.aclose()
+        await db.dispose()

@@ -1,0 +1,139 @@
+"""The SQLite writer lock (db/locks.py): in order, urgent waiters ahead, turns alternating
+when both kinds wait, cancellation never losing or leaking the lock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from db.locks import WriterLock
+
+
+async def _queue_up(lock: WriterLock, order: list[str], name: str, urgent: bool = False) -> None:
+    await lock.acquire(urgent=urgent)
+    order.append(name)
+    await asyncio.sleep(0)  # hold it across a loop turn, as a transaction would
+    lock.release()
+
+
+async def _let_them_queue() -> None:
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
+async def test_waiters_of_one_kind_are_served_in_arrival_order() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire()
+    tasks = [asyncio.create_task(_queue_up(lock, order, f"w{n}")) for n in range(5)]
+    await _let_them_queue()
+    assert lock.waiting == 5
+    lock.release()
+    await asyncio.gather(*tasks)
+    assert order == ["w0", "w1", "w2", "w3", "w4"]
+    assert not lock.locked() and lock.waiting == 0
+
+
+async def test_an_urgent_waiter_goes_ahead_of_the_queue() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire()
+    tasks = [asyncio.create_task(_queue_up(lock, order, f"w{n}")) for n in range(3)]
+    await _let_them_queue()
+    tasks.append(asyncio.create_task(_queue_up(lock, order, "intake", urgent=True)))
+    await _let_them_queue()
+    lock.release()
+    await asyncio.gather(*tasks)
+    assert order == ["intake", "w0", "w1", "w2"]
+
+
+async def test_turns_alternate_when_both_kinds_wait_so_neither_starves() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire(urgent=True)
+    tasks = [asyncio.create_task(_queue_up(lock, order, f"w{n}")) for n in range(3)]
+    tasks += [asyncio.create_task(_queue_up(lock, order, f"u{n}", urgent=True)) for n in range(3)]
+    await _let_them_queue()
+    lock.release()
+    await asyncio.gather(*tasks)
+    # The holder was urgent, so a queued other goes next; then they take turns.
+    assert order == ["w0", "u0", "w1", "u1", "w2", "u2"]
+
+
+async def test_urgent_waiters_alone_are_served_back_to_back() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire(urgent=True)
+    tasks = [asyncio.create_task(_queue_up(lock, order, f"u{n}", urgent=True)) for n in range(3)]
+    await _let_them_queue()
+    lock.release()
+    await asyncio.gather(*tasks)
+    assert order == ["u0", "u1", "u2"]
+
+
+async def test_the_lock_is_handed_over_so_a_newcomer_cannot_slip_in() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire()
+    queued = asyncio.create_task(_queue_up(lock, order, "queued"))
+    await _let_them_queue()
+    lock.release()  # handed to "queued", which has not run yet
+    assert lock.locked()
+    newcomer = asyncio.create_task(_queue_up(lock, order, "newcomer"))
+    await asyncio.gather(queued, newcomer)
+    assert order == ["queued", "newcomer"]
+
+
+async def test_a_waiter_cancelled_in_the_queue_is_skipped() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire()
+    gone = asyncio.create_task(_queue_up(lock, order, "gone"))
+    kept = asyncio.create_task(_queue_up(lock, order, "kept"))
+    await _let_them_queue()
+    gone.cancel()
+    await _let_them_queue()
+    assert lock.waiting == 1
+    lock.release()
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert order == ["kept"]
+    assert not lock.locked()
+
+
+async def test_a_waiter_cancelled_after_release_chose_it_passes_the_lock_on() -> None:
+    lock = WriterLock()
+    order: list[str] = []
+    await lock.acquire()
+    chosen = asyncio.create_task(_queue_up(lock, order, "chosen"))
+    after = asyncio.create_task(_queue_up(lock, order, "after"))
+    await _let_them_queue()
+    lock.release()  # the turn is "chosen"'s now, but it has not resumed yet
+    chosen.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await chosen
+    await after
+    assert order == ["after"]
+    assert not lock.locked() and lock.waiting == 0
+
+
+async def test_a_waiter_cancelled_while_its_turn_is_being_skipped_leaves_no_trace() -> None:
+    lock = WriterLock()
+    await lock.acquire()
+    gone = asyncio.create_task(lock.acquire())
+    await _let_them_queue()
+    gone.cancel()
+    lock.release()  # skips the cancelled turn before the task has run its clean-up
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert not lock.locked() and lock.waiting == 0
+    await lock.acquire()  # still usable
+    lock.release()
+
+
+async def test_releasing_a_lock_not_held_is_an_error() -> None:
+    lock = WriterLock()
+    with pytest.raises(RuntimeError, match="not held"):
+        lock.release()
