@@ -22,12 +22,18 @@ async def _let_them_queue() -> None:
         await asyncio.sleep(0)
 
 
+async def _queued(lock: WriterLock, order: list[str], *names: str, urgent: bool = False) -> list[asyncio.Task[None]]:
+    """Waiters named `names`, queued in that order."""
+    tasks = [asyncio.create_task(_queue_up(lock, order, name, urgent)) for name in names]
+    await _let_them_queue()
+    return tasks
+
+
 async def test_waiters_of_one_kind_are_served_in_arrival_order() -> None:
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
-    tasks = [asyncio.create_task(_queue_up(lock, order, f"w{n}")) for n in range(5)]
-    await _let_them_queue()
+    tasks = await _queued(lock, order, "w0", "w1", "w2", "w3", "w4")
     assert lock.waiting == 5
     lock.release()
     await asyncio.gather(*tasks)
@@ -39,10 +45,8 @@ async def test_an_urgent_waiter_goes_ahead_of_the_queue() -> None:
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
-    tasks = [asyncio.create_task(_queue_up(lock, order, f"w{n}")) for n in range(3)]
-    await _let_them_queue()
-    tasks.append(asyncio.create_task(_queue_up(lock, order, "intake", urgent=True)))
-    await _let_them_queue()
+    tasks = await _queued(lock, order, "w0", "w1", "w2")
+    tasks += await _queued(lock, order, "intake", urgent=True)
     lock.release()
     await asyncio.gather(*tasks)
     assert order == ["intake", "w0", "w1", "w2"]
@@ -52,9 +56,8 @@ async def test_turns_alternate_when_both_kinds_wait_so_neither_starves() -> None
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire(urgent=True)
-    tasks = [asyncio.create_task(_queue_up(lock, order, f"w{n}")) for n in range(3)]
-    tasks += [asyncio.create_task(_queue_up(lock, order, f"u{n}", urgent=True)) for n in range(3)]
-    await _let_them_queue()
+    tasks = await _queued(lock, order, "w0", "w1", "w2")
+    tasks += await _queued(lock, order, "u0", "u1", "u2", urgent=True)
     lock.release()
     await asyncio.gather(*tasks)
     # The holder was urgent, so a queued other goes next; then they take turns.
@@ -65,8 +68,7 @@ async def test_urgent_waiters_alone_are_served_back_to_back() -> None:
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire(urgent=True)
-    tasks = [asyncio.create_task(_queue_up(lock, order, f"u{n}", urgent=True)) for n in range(3)]
-    await _let_them_queue()
+    tasks = await _queued(lock, order, "u0", "u1", "u2", urgent=True)
     lock.release()
     await asyncio.gather(*tasks)
     assert order == ["u0", "u1", "u2"]
@@ -76,8 +78,7 @@ async def test_the_lock_is_handed_over_so_a_newcomer_cannot_slip_in() -> None:
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
-    queued = asyncio.create_task(_queue_up(lock, order, "queued"))
-    await _let_them_queue()
+    (queued,) = await _queued(lock, order, "queued")
     lock.release()  # handed to "queued", which has not run yet
     assert lock.locked()
     newcomer = asyncio.create_task(_queue_up(lock, order, "newcomer"))
@@ -89,9 +90,7 @@ async def test_a_waiter_cancelled_in_the_queue_is_skipped() -> None:
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
-    gone = asyncio.create_task(_queue_up(lock, order, "gone"))
-    kept = asyncio.create_task(_queue_up(lock, order, "kept"))
-    await _let_them_queue()
+    gone, kept = await _queued(lock, order, "gone", "kept")
     gone.cancel()
     await _let_them_queue()
     assert lock.waiting == 1
@@ -107,9 +106,7 @@ async def test_a_waiter_cancelled_after_release_chose_it_passes_the_lock_on() ->
     lock = WriterLock()
     order: list[str] = []
     await lock.acquire()
-    chosen = asyncio.create_task(_queue_up(lock, order, "chosen"))
-    after = asyncio.create_task(_queue_up(lock, order, "after"))
-    await _let_them_queue()
+    chosen, after = await _queued(lock, order, "chosen", "after")
     lock.release()  # the turn is "chosen"'s now, but it has not resumed yet
     chosen.cancel()
     with pytest.raises(asyncio.CancelledError):
