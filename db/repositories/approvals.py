@@ -49,17 +49,17 @@ def _to_record(row: Row[Any]) -> ApprovalRecord:
 
 class SqlApprovalRepository(Repository):
     async def create(self, signal_id: int, requested_at: datetime, expires_at: datetime) -> ApprovalRecord:
-        s = await self._session()
+        s = self._uow
         await s.execute(_CREATE, {"signal_id": signal_id, "requested_at": requested_at, "expires_at": expires_at})
         return ApprovalRecord(signal_id=signal_id, requested_at=requested_at, expires_at=expires_at)
 
     async def get(self, signal_id: int) -> ApprovalRecord | None:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(_GET, {"signal_id": signal_id})).first()
         return None if row is None else _to_record(row)
 
     async def _update(self, signal_id: int, **values: Any) -> None:
-        s = await self._session()
+        s = self._uow
         result = await s.execute(update(APPROVALS).where(APPROVALS.c.signal_id == signal_id).values(**values))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"no approval for signal {signal_id}")
@@ -71,7 +71,7 @@ class SqlApprovalRepository(Repository):
         await self._update(signal_id, edits=encode_edits(edits), edited_by=edited_by)
 
     async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
-        s = await self._session()
+        s = self._uow
         # On PostgreSQL a concurrent decider waits for the row lock, then finds the decision made.
         params = {"of_signal": signal_id, "new_decision": Decision(decision).value, "by": by, "at": at}
         result = await s.execute(_DECIDE, params)
@@ -82,6 +82,6 @@ class SqlApprovalRepository(Repository):
         return False
 
     async def list_pending(self) -> builtins.list[ApprovalRecord]:
-        s = await self._session()
+        s = self._uow
         rows = await s.execute(_PENDING)
         return [_to_record(r) for r in rows]

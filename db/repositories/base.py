@@ -21,12 +21,8 @@ def utcnow() -> datetime:
 
 class Repository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
+        # Runs the statements, in its transaction (prebuilt ones directly on SQLite, see db/prepared.py).
         self._uow = uow
-
-    async def _session(self) -> SqlUnitOfWork:
-        """What runs this repository's statements: the unit of work, in its transaction
-        (prebuilt statements run directly on SQLite, see db/prepared.py)."""
-        return self._uow
 
     @property
     def _is_postgresql(self) -> bool:
@@ -44,7 +40,7 @@ class Repository:
     ) -> Any:
         """Insert the row, or update `values` on the row with this unique `key`; the
         `returning` column's value when asked for."""
-        s = await self._session()
+        s = self._uow
         if self._is_postgresql:
             stmt = (
                 postgresql.insert(table)
@@ -72,7 +68,7 @@ class Repository:
     ) -> Any:
         """UPDATE `values` on the row with this unique `key` (the result: its rowcount, or the
         `returning` column), through a statement built once per shape."""
-        s = await self._session()
+        s = self._uow
         params = {f"key_{n}": v for n, v in key.items()} | {f"new_{n}": v for n, v in values.items()}
         return await s.execute(_update_statement(table, tuple(key), tuple(values), returning), params)
 
@@ -81,7 +77,7 @@ class Repository:
     ) -> Any:
         """Insert the row unless one with this unique `key` exists: the `returning`
         column's value, or None when it existed (the transaction stays usable)."""
-        s = await self._session()
+        s = self._uow
         if self._is_postgresql:
             # Not a caught unique violation: on PostgreSQL that poisons the transaction.
             stmt = (

@@ -102,7 +102,7 @@ def _enum_value(value: Any) -> Any:
 
 class SqlBotRepository(Repository):
     async def _one(self, stmt: Any, value: Any) -> Bot | None:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(stmt, {"value": value})).first()
         if row is None:
             return None
@@ -120,14 +120,14 @@ class SqlBotRepository(Repository):
         return await self._one(_BY_KEY_HASH, key_hash)
 
     async def list(self) -> builtins.list[Bot]:
-        s = await self._session()
+        s = self._uow
         rows = (await s.execute(_ALL)).all()
         bots = [_to_bot(r) for r in rows]
         self._uow.bot_names.update((b.id, b.name) for b in bots)
         return bots
 
     async def shares_symbol(self, bot: Bot) -> bool:
-        s = await self._session()
+        s = self._uow
         params = {"bot_id": bot.id, "account": bot.config.broker_account.value, "symbol": bot.config.symbol}
         return (await s.execute(_OTHER_ON_SYMBOL, params)).first() is not None
 
@@ -135,7 +135,7 @@ class SqlBotRepository(Repository):
         """The bot's name (cached for the unit of work); NotFound when there is no such bot."""
         name = self._uow.database.bot_names.get(bot_id) or self._uow.bot_names.get(bot_id)
         if name is None:
-            s = await self._session()
+            s = self._uow
             name = (await s.execute(_NAME, {"bot_id": bot_id})).scalar_one_or_none()
             if name is None:
                 raise NotFound(f"bot {bot_id} does not exist")
@@ -148,7 +148,7 @@ class SqlBotRepository(Repository):
         the database carries the masked key ("****abcd"): when it matches the stored hint
         the stored key hash is kept, and a passphrase / signing secret left None keeps the
         stored one, so `upsert(bot.config.model_copy(update=...))` changes only what it says."""
-        s = await self._session()
+        s = self._uow
         name = config.bot_name
         existing = await self.get_by_name(name)
         secrets = self._secrets(config, existing)
@@ -206,7 +206,7 @@ class SqlBotRepository(Repository):
         }
 
     async def _set(self, bot_id: int, **values: Any) -> None:
-        s = await self._session()
+        s = self._uow
         result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=utcnow(), **values))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"bot {bot_id} does not exist")

@@ -16,7 +16,7 @@ _GET = prebuilt(select(CONTROL).where(CONTROL.c.id == _ROW))
 
 class SqlControlRepository(Repository):
     async def get(self) -> ControlState:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(_GET)).first()
         if row is None:
             return ControlState()

@@ -26,7 +26,7 @@ _GET = prebuilt(select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == bindparam("sym
 
 class SqlInstrumentRepository(Repository):
     async def get(self, symbol: str) -> Instrument | None:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(_GET, {"symbol": symbol})).first()
         if row is None:
             return None

@@ -20,7 +20,7 @@ _ADD_WEBHOOK_LOGS = prebuilt(insert(WEBHOOK_LOGS))
 
 class SqlAuditRepository(Repository):
     async def add(self, entry: AuditEntry) -> None:
-        s = await self._session()
+        s = self._uow
         await s.execute(
             _ADD_AUDIT,
             {
@@ -34,7 +34,7 @@ class SqlAuditRepository(Repository):
         )
 
     async def list(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
-        s = await self._session()
+        s = self._uow
         rows = await s.execute(select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit))
         return [AuditEntry(r.actor, r.action, r.target, r.allowed, r.detail, r.at) for r in rows]
 
@@ -46,7 +46,7 @@ class SqlWebhookLogRepository(Repository):
     async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
         if not entries:
             return
-        s = await self._session()
+        s = self._uow
         # One executemany (a multi-row INSERT, or the driver's executemany), not one
         # statement per entry.
         await s.execute(
@@ -67,7 +67,7 @@ class SqlWebhookLogRepository(Repository):
         )
 
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
-        s = await self._session()
+        s = self._uow
         rows = await s.execute(select(WEBHOOK_LOGS).order_by(WEBHOOK_LOGS.c.id.desc()).limit(limit))
         return [
             WebhookLogEntry(

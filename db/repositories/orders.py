@@ -91,7 +91,7 @@ class SqlOrderRepository(Repository):
         return dataclasses.replace(order, id=order_id, created_at=created, updated_at=updated)
 
     async def get(self, client_order_id: str) -> OrderRecord | None:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(_BY_CLIENT_ID, {"client_order_id": client_order_id})).first()
         return None if row is None else _to_record(row)
 
@@ -102,6 +102,6 @@ class SqlOrderRepository(Repository):
             raise NotFound(f"no order with client_order_id {order.client_order_id!r} to update")
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
-        s = await self._session()
+        s = self._uow
         rows = await s.execute(_FOR_SIGNAL, {"signal_id": signal_id})
         return [_to_record(r) for r in rows]

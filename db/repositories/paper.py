@@ -66,7 +66,7 @@ def _to_order(row: Row[Any]) -> BrokerOrder:
 
 class SqlPaperLedger(Repository):
     async def load(self, account_id: str) -> PaperAccountState | None:
-        s = await self._session()
+        s = self._uow
         account = (await s.execute(_ACCOUNT, {"account_id": account_id})).first()
         if account is None:
             return None
@@ -79,7 +79,7 @@ class SqlPaperLedger(Repository):
         )
 
     async def save(self, state: PaperAccountState) -> None:
-        s = await self._session()
+        s = self._uow
         await self._upsert(
             ACCOUNTS, {"account_id": state.account_id}, {"currency": state.currency, "balance": state.balance}
         )
@@ -95,7 +95,7 @@ class SqlPaperLedger(Repository):
     async def add_order(self, account_id: str, order: BrokerOrder) -> None:
         """Store the order, or update it when its order id is stored already (a paper
         limit order fills later). A second order with the same client id is refused."""
-        s = await self._session()
+        s = self._uow
         params = {"account_id": account_id, "client_order_id": order.client_order_id, "order_id": order.order_id}
         clash = (await s.execute(_CLASHING_ORDER, params)).scalar_one_or_none()
         if clash is not None:
@@ -120,12 +120,12 @@ class SqlPaperLedger(Repository):
         await self._upsert(ORDERS, {"account_id": account_id, "order_id": order.order_id}, values)
 
     async def find_order(self, account_id: str, client_order_id: str) -> BrokerOrder | None:
-        s = await self._session()
+        s = self._uow
         params = {"account_id": account_id, "client_order_id": client_order_id}
         row = (await s.execute(_ORDER_BY_CLIENT_ID, params)).first()
         return None if row is None else _to_order(row)
 
     async def get_order(self, account_id: str, order_id: str) -> BrokerOrder | None:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(_ORDER_BY_ID, {"account_id": account_id, "order_id": order_id})).first()
         return None if row is None else _to_order(row)

@@ -66,7 +66,7 @@ def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) ->
 
 class SqlPositionRepository(Repository):
     async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
-        s = await self._session()
+        s = self._uow
         if for_update:
             await self._uow.lock_position((bot_id, symbol))
         stmt = _GET_FOR_UPDATE if for_update else _GET
@@ -90,14 +90,14 @@ class SqlPositionRepository(Repository):
         out: dict[int, builtins.list[Entry]] = {i: [] for i in position_ids}
         if not position_ids:
             return out
-        s = await self._session()
+        s = self._uow
         rows = await s.execute(_ENTRIES, {"ids": position_ids})
         for r in rows:
             out[r.position_id].append(Entry(r.fill_id, r.quantity, r.price, r.time))
         return out
 
     async def save(self, bot_id: int, position: Position) -> None:
-        s = await self._session()
+        s = self._uow
         values = {
             "side": position.side.value if position.side else None,
             "quantity": position.quantity,
@@ -142,7 +142,7 @@ class SqlPositionRepository(Repository):
         return inserted is not None
 
     async def list_open(self) -> builtins.list[tuple[int, Position]]:
-        s = await self._session()
+        s = self._uow
         rows = (await s.execute(_OPEN)).all()
         entries = await self._entries([r.id for r in rows])
         return [(r.bot_id, _build(r, entries[r.id], r.contract_multiplier or Decimal(1))) for r in rows]

@@ -94,7 +94,7 @@ class SqlSignalRepository(Repository):
         reason: str | None = None,
     ) -> StoredSignal:
         bot_name = await self._uow.bots.name_of(bot_id)
-        s = await self._session()
+        s = self._uow
         signal = dataclasses.replace(signal, passphrase=None)
         signal_id = (
             await s.execute(
@@ -131,7 +131,7 @@ class SqlSignalRepository(Repository):
         )
 
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
-        s = await self._session()
+        s = self._uow
         # One query, not two: a round trip costs more than the OR (both sides are indexed).
         same_body = (SIGNALS.c.body_hash == body_hash) & (SIGNALS.c.created_at >= since)
         match = same_body if alert_id is None else (SIGNALS.c.alert_id == alert_id) | same_body
@@ -146,7 +146,7 @@ class SqlSignalRepository(Repository):
         if not items:
             return []
         names = {bot_id: await self._uow.bots.name_of(bot_id) for bot_id in sorted({i.bot_id for i in items})}
-        s = await self._session()
+        s = self._uow
         signals = [dataclasses.replace(i.signal, passphrase=None) for i in items]
         rows = [
             {
@@ -208,7 +208,7 @@ class SqlSignalRepository(Repository):
     async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
         if not probes:
             return []
-        s = await self._session()
+        s = self._uow
         alert_ids = sorted({p.alert_id for p in probes if p.alert_id is not None})
         params = {
             "bot_ids": sorted({p.bot_id for p in probes}),
@@ -238,7 +238,7 @@ class SqlSignalRepository(Repository):
     async def _history(self, ids: Sequence[int]) -> dict[int, tuple[StateChange, ...]]:
         if not ids:
             return {}
-        s = await self._session()
+        s = self._uow
         rows = (await s.execute(_HISTORY, {"ids": list(ids)})).all()
         out: dict[int, builtins.list[StateChange]] = {i: [] for i in ids}
         for r in rows:
@@ -246,7 +246,7 @@ class SqlSignalRepository(Repository):
         return {i: tuple(changes) for i, changes in out.items()}
 
     async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
-        s = await self._session()
+        s = self._uow
         row = (await s.execute(_GET_FOR_UPDATE if for_update else _GET, {"signal_id": signal_id})).first()
         if row is None:
             return None
@@ -255,7 +255,7 @@ class SqlSignalRepository(Repository):
     async def set_state(
         self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
     ) -> None:
-        s = await self._session()
+        s = self._uow
         params: dict[str, Any] = {
             "signal_id": signal_id,
             "sources": _SOURCES[state],
@@ -278,7 +278,7 @@ class SqlSignalRepository(Repository):
         )
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
-        s = await self._session()
+        s = self._uow
         result = await s.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(edits=encode_edits(edits)))
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound(f"signal {signal_id} does not exist")
@@ -286,7 +286,7 @@ class SqlSignalRepository(Repository):
     async def list(
         self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
     ) -> builtins.list[StoredSignal]:
-        s = await self._session()
+        s = self._uow
         stmt = select(SIGNALS, BOTS.c.bot_name).join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
         if bot_id is not None:
             stmt = stmt.where(SIGNALS.c.bot_id == bot_id)
@@ -299,7 +299,7 @@ class SqlSignalRepository(Repository):
     async def ids_in_states(self, states: Sequence[SignalState]) -> builtins.list[int]:
         if not states:
             return []
-        s = await self._session()
+        s = self._uow
         rows = await s.execute(
             select(SIGNALS.c.id).where(SIGNALS.c.state.in_([st.value for st in states])).order_by(SIGNALS.c.id)
         )

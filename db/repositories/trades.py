@@ -47,7 +47,7 @@ def _to_record(row: Row[Any]) -> TradeRecord:
 
 class SqlTradeRepository(Repository):
     async def add(self, trade: TradeRecord) -> TradeRecord:
-        s = await self._session()
+        s = self._uow
         values = {f.name: getattr(trade, f.name) for f in dataclasses.fields(trade) if f.name != "id"}
         values["side"] = trade.side.value
         trade_id = (await s.execute(_ADD, values)).scalar_one()
@@ -56,7 +56,7 @@ class SqlTradeRepository(Repository):
     async def list(
         self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
     ) -> builtins.list[TradeRecord]:
-        s = await self._session()
+        s = self._uow
         stmt = select(TRADES)
         if bot_id is not None:
             stmt = stmt.where(TRADES.c.bot_id == bot_id)
@@ -66,7 +66,7 @@ class SqlTradeRepository(Repository):
         return [_to_record(r) for r in rows]
 
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
-        s = await self._session()
+        s = self._uow
         # Summed here, not by SUM(): SQLite keeps the decimals as text and would add floats.
         rows = await s.execute(_REALIZED_SINCE, {"bot_id": bot_id, "since": since})
         return sum(rows.scalars(), ZERO)
