@@ -8,6 +8,8 @@ import asyncio
 import json
 import sqlite3
 import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -146,19 +148,32 @@ async def test_a_commit_runs_aside_only_while_no_writer_waits(sqlite_database: D
     assert commits[3:] == [loop_thread, commits[0]]  # asked for: here; the next one aside again
 
 
-async def test_an_urgent_unit_of_work_writes_ahead_of_queued_ones(sqlite_database: Database) -> None:
-    """Real transactions at SQLite's writer lock: the urgent one (the intake's) goes first
-    among those waiting, and a queued ordinary one goes next, before further urgent ones."""
-    order: list[str] = []
-    holding = asyncio.Event()
-    release = asyncio.Event()
+@asynccontextmanager
+async def _writer_lock_held(db: Database) -> AsyncIterator[None]:
+    """A transaction holds SQLite's writer lock for the block, then commits; whatever
+    queued for the lock meanwhile runs after it."""
+    holding, release = asyncio.Event(), asyncio.Event()
 
     async def hold() -> None:
-        async with sqlite_database.uow() as uow:
+        async with db.uow() as uow:
             await uow.control.get()  # the transaction began: the writer lock is held
             holding.set()
             await release.wait()
             await uow.commit()
+
+    holder = asyncio.create_task(hold())
+    await holding.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        await holder
+
+
+async def test_an_urgent_unit_of_work_writes_ahead_of_queued_ones(sqlite_database: Database) -> None:
+    """Real transactions at SQLite's writer lock: the urgent one (the intake's) goes first
+    among those waiting, and a queued ordinary one goes next, before further urgent ones."""
+    order: list[str] = []
 
     async def write(name: str, urgent: bool = False) -> None:
         async with sqlite_database.uow(urgent=urgent) as uow:
@@ -166,14 +181,12 @@ async def test_an_urgent_unit_of_work_writes_ahead_of_queued_ones(sqlite_databas
             order.append(name)
             await uow.commit()
 
-    holder = asyncio.create_task(hold())
-    await holding.wait()
-    tasks = [asyncio.create_task(write(f"execution {n}")) for n in range(3)]
-    await asyncio.sleep(0.01)
-    tasks += [asyncio.create_task(write(f"intake {n}", urgent=True)) for n in range(2)]
-    await asyncio.sleep(0.01)
-    release.set()
-    await asyncio.gather(holder, *tasks)
+    async with _writer_lock_held(sqlite_database):
+        tasks = [asyncio.create_task(write(f"execution {n}")) for n in range(3)]
+        await asyncio.sleep(0.01)
+        tasks += [asyncio.create_task(write(f"intake {n}", urgent=True)) for n in range(2)]
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
     assert order == ["intake 0", "execution 0", "intake 1", "execution 1", "execution 2"]
     assert sqlite_database.write_lock is not None and not sqlite_database.write_lock.locked()
 
@@ -197,15 +210,6 @@ async def test_serves_intake_stores_an_alert_ahead_of_queued_executions(tmp_path
         )
         await uow.commit()
     order: list[str] = []
-    holding = asyncio.Event()
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        async with db.uow() as uow:
-            await uow.control.get()
-            holding.set()
-            await release.wait()
-            await uow.commit()
 
     async def queued(n: int) -> None:
         async with db.uow() as uow:
@@ -221,14 +225,12 @@ async def test_serves_intake_stores_an_alert_ahead_of_queued_executions(tmp_path
         assert result.outcome == ACCEPTED, result
 
     try:
-        holder = asyncio.create_task(hold())
-        await holding.wait()
-        tasks = [asyncio.create_task(queued(n)) for n in range(3)]
-        await asyncio.sleep(0.01)
-        tasks.append(asyncio.create_task(alert()))
-        await asyncio.sleep(0.01)
-        release.set()
-        await asyncio.gather(holder, *tasks)
+        async with _writer_lock_held(db):
+            tasks = [asyncio.create_task(queued(n)) for n in range(3)]
+            await asyncio.sleep(0.01)
+            tasks.append(asyncio.create_task(alert()))
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*tasks)
         # The alert's answer waited for one transaction (the holder), not for four.
         assert order == [f"queued {n} after the alert" for n in range(3)]
     finally:
