@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from brokers.herenya import wire  # noqa: E402
 from brokers.herenya.client import HerenyaClient  # noqa: E402
-from trading.market import OrderRequest  # noqa: E402
-from trading.values import OrderSide  # noqa: E402
+from trading.domain.market import OrderRequest  # noqa: E402
+from trading.domain.values import OrderSide  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:

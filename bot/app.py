@@ -20,12 +20,12 @@ from quart import Quart
 
 from bot.settings import Settings
 from db.database import Database
-from trading.dispatch import EventBus
-from trading.execution import Executor
-from trading.intake import Intake
-from trading.ports import Broker
-from trading.runner import Runner
-from trading.service import Desk
+from trading.services.desk import Desk
+from trading.services.dispatch import EventBus
+from trading.services.execution import Executor
+from trading.services.intake import Intake
+from trading.services.ports import Broker
+from trading.services.runner import Runner
 from web.app import create_app
 from web.deps import Draining, WebDeps
 

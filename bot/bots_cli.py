@@ -15,9 +15,9 @@ from typing import TextIO
 from bot.settings import Settings
 from db.database import Database
 from db.errors import WebhookKeyInUse
-from trading.config import BotConfig, BotConfigError
-from trading.records import AuditEntry, Bot
-from trading.secrets import key_hash, key_hint, new_webhook_key, passphrase_hash
+from trading.domain.config import BotConfig, BotConfigError
+from trading.domain.credentials import key_hash, key_hint, new_webhook_key, passphrase_hash
+from trading.domain.records import AuditEntry, Bot
 
 
 class BotsFileError(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from trading.events import Event, Severity
+from trading.domain.events import Event, Severity
 
 
 class TelegramSink:

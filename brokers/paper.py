@@ -28,10 +28,18 @@ from brokers.errors import (
     UnknownOrder,
     UnknownSymbol,
 )
-from trading.market import Account, BrokerOrder, BrokerOrderStatus, BrokerPosition, Instrument, OrderRequest, Quote
-from trading.ports import PaperLedger, UnitOfWork
-from trading.records import PaperAccountState
-from trading.values import BrokerName, OrderSide, OrderType
+from trading.domain.market import (
+    Account,
+    BrokerOrder,
+    BrokerOrderStatus,
+    BrokerPosition,
+    Instrument,
+    OrderRequest,
+    Quote,
+)
+from trading.domain.records import PaperAccountState
+from trading.domain.values import BrokerName, OrderSide, OrderType
+from trading.services.ports import PaperLedger, UnitOfWork
 
 BROKER = BrokerName.PAPER.value
 

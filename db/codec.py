@@ -15,8 +15,8 @@ from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
 
-from trading.records import SignalEdits
-from trading.signals import Signal
+from trading.domain.records import SignalEdits
+from trading.domain.signals import Signal
 
 T = TypeVar("T")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from quart import Blueprint, Response, jsonify, request
 
-from trading.desk import ActionResult, Actor
-from trading.signals import SignalState
+from trading.domain.signals import SignalState
+from trading.services.actions import ActionResult, Actor
 from web import payloads
 from web.deps import WebDeps
 from web.edits import BadRequestBody, json_object, parse_edits

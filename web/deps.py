@@ -6,9 +6,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from trading.desk import DeskAPI
-from trading.events import Event
-from trading.intake import Intake
+from trading.domain.events import Event
+from trading.services.actions import DeskAPI
+from trading.services.intake import Intake
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
 

@@ -6,8 +6,8 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from trading.records import SignalEdits
-from trading.values import OrderType
+from trading.domain.records import SignalEdits
+from trading.domain.values import OrderType
 
 EDIT_FIELDS = ("quantity", "order_type", "limit_price", "stop_loss", "take_profit")
 MAX_QUANTITY = 1_000_000

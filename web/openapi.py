@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from trading.signals import SignalState
+from trading.domain.signals import SignalState
 
 Schema = dict[str, Any]
 

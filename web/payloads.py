@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from trading.desk import ActionResult
-from trading.events import Event
-from trading.position import Entry
-from trading.records import (
+from trading.domain.events import Event
+from trading.domain.position import Entry
+from trading.domain.records import (
     ApprovalRecord,
     Bot,
     ControlState,
@@ -20,7 +19,8 @@ from trading.records import (
     StoredSignal,
     TradeRecord,
 )
-from trading.views import PositionView, SignalView
+from trading.domain.views import PositionView, SignalView
+from trading.services.actions import ActionResult
 
 Json = dict[str, Any]
 

@@ -11,7 +11,7 @@ import logging
 from quart import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from trading.intake import ACCEPTED, AlertRequest, IntakeResult
+from trading.services.intake import ACCEPTED, AlertRequest, IntakeResult
 from web.addresses import client_address, contains, parse_networks
 from web.deps import WebDeps
 from web.errors import error_response

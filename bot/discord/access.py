@@ -10,7 +10,7 @@ from collections.abc import Collection
 
 import discord
 
-from trading.desk import Actor
+from trading.services.actions import Actor
 
 
 def is_approver(user: discord.abc.User, role_ids: Collection[int], user_ids: Collection[int]) -> bool:

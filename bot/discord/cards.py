@@ -15,10 +15,10 @@ from decimal import Decimal
 import discord
 
 from bot.discord.formatting import clip, code_block, money, pct, price, table, ts
-from trading.desk import ActionResult
-from trading.events import Event, Severity
-from trading.records import Bot, ControlState, SignalEdits, TradeRecord
-from trading.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.events import Event, Severity
+from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
+from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.services.actions import ActionResult
 
 PENDING = "pending_approval"
 BUTTONS = ("approve", "edit", "reject")

@@ -11,7 +11,7 @@ from discord import app_commands
 from bot.discord.access import actor_for
 from bot.discord.commands import COMMANDS, on_command_error
 from bot.discord.views import APPROVAL_ITEMS
-from trading.desk import Actor, DeskAPI
+from trading.services.actions import Actor, DeskAPI
 
 if TYPE_CHECKING:
     from bot.discord.sink import DiscordSink

@@ -20,8 +20,8 @@ from discord import app_commands
 from bot.discord.cards import bots_embed, pnl_embed, positions_embed, result_text, signal_embed, trades_embed
 from bot.discord.inputs import period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.desk import ActionResult, Actor
-from trading.values import Mode
+from trading.domain.values import Mode
+from trading.services.actions import ActionResult, Actor
 
 if TYPE_CHECKING:
     from bot.discord.client import SignalDeskClient

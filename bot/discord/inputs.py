@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
-from trading.records import SignalEdits
-from trading.values import OrderType
+from trading.domain.records import SignalEdits
+from trading.domain.values import OrderType
 
 PERIODS = ("today", "week", "month", "all")
 

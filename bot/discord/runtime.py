@@ -14,7 +14,7 @@ import yarl
 from bot.discord.client import SignalDeskClient
 from bot.discord.sink import DiscordSink
 from bot.settings import Settings
-from trading.desk import DeskAPI
+from trading.services.actions import DeskAPI
 
 log = logging.getLogger("signaldesk.discord")
 

@@ -27,8 +27,8 @@ import discord
 
 from bot.discord.cards import approval_embed, event_line
 from bot.discord.views import approval_view
-from trading.desk import DeskAPI
-from trading.events import ApprovalRequested, Event, Severity
+from trading.domain.events import ApprovalRequested, Event, Severity
+from trading.services.actions import DeskAPI
 
 if TYPE_CHECKING:
     from bot.settings import Settings

@@ -22,9 +22,9 @@ import discord
 
 from bot.discord.cards import PENDING, card_buttons, result_text
 from bot.discord.inputs import InputError, parse_edits
-from trading.desk import ActionResult, Actor
-from trading.records import SignalEdits
-from trading.views import ApprovalCard
+from trading.domain.records import SignalEdits
+from trading.domain.views import ApprovalCard
+from trading.services.actions import ActionResult, Actor
 
 if TYPE_CHECKING:
     from bot.discord.client import SignalDeskClient

@@ -40,8 +40,8 @@ from brokers.errors import (
 )
 from brokers.herenya import wire
 from brokers.herenya.signing import key_hint, sign
-from trading.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
-from trading.values import BrokerName, OrderType
+from trading.domain.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
+from trading.domain.values import BrokerName, OrderType
 
 log = logging.getLogger("brokers.herenya")
 

@@ -12,8 +12,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from brokers.errors import BrokerProtocolError
-from trading.market import Account, BrokerOrder, BrokerOrderStatus, BrokerPosition, Instrument, OrderRequest, Quote
-from trading.values import OrderSide, OrderType
+from trading.domain.market import (
+    Account,
+    BrokerOrder,
+    BrokerOrderStatus,
+    BrokerPosition,
+    Instrument,
+    OrderRequest,
+    Quote,
+)
+from trading.domain.values import OrderSide, OrderType
 
 BROKER = "Herenya"
 

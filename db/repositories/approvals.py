@@ -13,7 +13,7 @@ from db.errors import NotFound
 from db.models import ApprovalRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository
-from trading.records import ApprovalRecord, Decision, SignalEdits
+from trading.domain.records import ApprovalRecord, Decision, SignalEdits
 
 APPROVALS = ApprovalRow.__table__
 _CREATE = prebuilt(insert(APPROVALS))

@@ -12,10 +12,10 @@ from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
-from trading.config import BotConfig
-from trading.records import Bot
-from trading.secrets import key_hash, key_hint, passphrase_hash
-from trading.values import Mode
+from trading.domain.config import BotConfig
+from trading.domain.credentials import key_hash, key_hint, passphrase_hash
+from trading.domain.records import Bot
+from trading.domain.values import Mode
 
 BOTS = BotRow.__table__
 STRATEGIES = StrategyConfigRow.__table__

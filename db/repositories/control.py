@@ -7,7 +7,7 @@ from sqlalchemy import select
 from db.models import ControlRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository
-from trading.records import ControlState
+from trading.domain.records import ControlState
 
 CONTROL = ControlRow.__table__
 _ROW = 1

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, select
 from db.models import InstrumentRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
-from trading.market import Instrument
+from trading.domain.market import Instrument
 
 INSTRUMENTS = InstrumentRow.__table__
 _FIELDS = (

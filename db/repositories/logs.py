@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from db.models import AuditRow, WebhookLogRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
-from trading.records import AuditEntry, WebhookLogEntry
+from trading.domain.records import AuditEntry, WebhookLogEntry
 
 AUDIT = AuditRow.__table__
 WEBHOOK_LOGS = WebhookLogRow.__table__

@@ -12,10 +12,10 @@ from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
-from trading.orders import OrderStatus
-from trading.plan import LegKind
-from trading.records import OrderRecord
-from trading.values import OrderSide, OrderType, PositionSide
+from trading.domain.orders import OrderStatus
+from trading.domain.plan import LegKind
+from trading.domain.records import OrderRecord
+from trading.domain.values import OrderSide, OrderType, PositionSide
 
 ORDERS = OrderRow.__table__
 # What an update may change: everything but identity, owner and creation time.

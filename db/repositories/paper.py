@@ -10,9 +10,9 @@ from db.errors import DuplicateOrder
 from db.models import PaperAccountRow, PaperOrderRow, PaperPositionRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository
-from trading.market import BrokerOrder, BrokerOrderStatus
-from trading.records import PaperAccountState
-from trading.values import OrderSide, OrderType
+from trading.domain.market import BrokerOrder, BrokerOrderStatus
+from trading.domain.records import PaperAccountState
+from trading.domain.values import OrderSide, OrderType
 
 ACCOUNTS = PaperAccountRow.__table__
 POSITIONS = PaperPositionRow.__table__

@@ -16,8 +16,8 @@ from sqlalchemy import Row, bindparam, delete, insert, select
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
-from trading.position import Entry, Fill, Position
-from trading.values import ZERO, PositionSide
+from trading.domain.position import Entry, Fill, Position
+from trading.domain.values import ZERO, PositionSide
 
 POSITIONS = CurrentPositionRow.__table__
 ENTRIES = PositionEntryRow.__table__

@@ -15,8 +15,8 @@ from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository
-from trading.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
-from trading.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
+from trading.domain.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
+from trading.domain.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
 
 SIGNALS = SignalRow.__table__
 CHANGES = SignalStateChangeRow.__table__

@@ -13,8 +13,8 @@ from sqlalchemy import Row, bindparam, insert, select
 from db.models import TradeRow
 from db.prepared import prebuilt
 from db.repositories.base import Repository
-from trading.records import TradeRecord
-from trading.values import ZERO, PositionSide
+from trading.domain.records import TradeRecord
+from trading.domain.values import ZERO, PositionSide
 
 TRADES = TradeRow.__table__
 _ADD = prebuilt(insert(TRADES).returning(TRADES.c.id))

@@ -21,8 +21,8 @@ from brokers.herenya.sim_server import RunningSimulator, running_simulator
 from brokers.herenya.sim_state import SimState
 from tests.e2e.fake_desk import FakeDesk
 from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, FakeDiscord, Member
-from trading.config import BotConfig
-from trading.desk import DeskAPI
+from trading.domain.config import BotConfig
+from trading.services.actions import DeskAPI
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trading.config import BotConfig
-from trading.desk import ActionResult, Actor, DeskAPI
-from trading.events import ApprovalDecided, ApprovalRequested, BotStateChanged, Event, HaltChanged
-from trading.ports import Notifier
-from trading.records import ApprovalRecord, Bot, ControlState, Decision, SignalEdits, StoredSignal, TradeRecord
-from trading.signals import AlertShape, Signal, SignalAction, SignalState
-from trading.values import Mode, OrderType, PositionSide
-from trading.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.config import BotConfig
+from trading.domain.events import ApprovalDecided, ApprovalRequested, BotStateChanged, Event, HaltChanged
+from trading.domain.records import ApprovalRecord, Bot, ControlState, Decision, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.values import Mode, OrderType, PositionSide
+from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.services.actions import ActionResult, Actor, DeskAPI
+from trading.services.ports import Notifier
 
 
 def make_card(signal_id: int, **over: Any) -> ApprovalCard:

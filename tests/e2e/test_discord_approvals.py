@@ -14,7 +14,7 @@ from bot.discord.runtime import DiscordRuntime
 from tests.e2e.discord_harness import TOKEN, World, fake_desk_runtime, timed_discord_world
 from tests.e2e.fake_desk import FakeDesk, make_card
 from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, MODAL, embed_text, is_ephemeral
-from trading.records import SignalEdits
+from trading.domain.records import SignalEdits
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -11,7 +11,7 @@ from bot.discord.runtime import DiscordRuntime
 from tests.e2e.discord_harness import World, fake_desk_runtime, timed_discord_world
 from tests.e2e.fake_desk import FakeDesk, make_card, sample_position
 from tests.e2e.fake_discord import Member, embed_text, is_ephemeral
-from trading.values import Mode
+from trading.domain.values import Mode
 
 pytestmark = pytest.mark.timeout(60)
 

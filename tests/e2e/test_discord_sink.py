@@ -11,7 +11,7 @@ import pytest
 from bot.discord.runtime import DiscordRuntime
 from tests.e2e.discord_harness import World, discord_world
 from tests.e2e.fake_desk import FakeDesk
-from trading.events import ExecutionFailed, Notice, OrderFilled, TradeClosed
+from trading.domain.events import ExecutionFailed, Notice, OrderFilled, TradeClosed
 
 pytestmark = pytest.mark.timeout(60)
 

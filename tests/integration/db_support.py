@@ -7,10 +7,10 @@ from decimal import Decimal
 from typing import Any
 
 from db.database import Database
-from trading.config import BotConfig
-from trading.records import Bot
-from trading.signals import AlertShape, Signal, SignalAction
-from trading.values import OrderType
+from trading.domain.config import BotConfig
+from trading.domain.records import Bot
+from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.values import OrderType
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -11,7 +11,7 @@ import sys
 
 from db.database import Database
 from tests.integration.db_support import full_signal, signal_time
-from trading.signals import SignalState
+from trading.domain.signals import SignalState
 
 
 async def main(url: str, bot_id: int) -> None:

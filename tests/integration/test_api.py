@@ -13,7 +13,7 @@ from quart import Quart
 
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps
-from trading.service import Desk
+from trading.services.desk import Desk
 from web.app import create_app
 
 TOKEN = "api-token-for-tests-0123456789"

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from db.database import Database
 from tests.integration.web_support import make_deps
-from trading.dispatch import EventBus
-from trading.events import ExecutionFailed, OrderFilled
+from trading.domain.events import ExecutionFailed, OrderFilled
+from trading.services.dispatch import EventBus
 from web.app import create_app
 
 AUTH = {"Authorization": "Bearer feed-token"}

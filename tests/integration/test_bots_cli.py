@@ -13,8 +13,8 @@ import pytest
 from bot.cli import main
 from db.database import Database
 from tests.conftest import sqlite_url
-from trading.records import AuditEntry, Bot
-from trading.secrets import key_hash, passphrase_matches
+from trading.domain.credentials import key_hash, passphrase_matches
+from trading.domain.records import AuditEntry, Bot
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNALDESK = Path(sys.executable).with_name("signaldesk")

@@ -11,9 +11,9 @@ from db.database import Database
 from db.errors import NotFound, WebhookKeyInUse
 from db.repositories.bots import STORED_FIELDS
 from tests.integration.db_support import add_bot, bot_config
-from trading.config import BotConfig
-from trading.secrets import key_hash, passphrase_hash, passphrase_matches
-from trading.values import BrokerName, Mode
+from trading.domain.config import BotConfig
+from trading.domain.credentials import key_hash, passphrase_hash, passphrase_matches
+from trading.domain.values import BrokerName, Mode
 
 
 def test_every_config_field_has_a_column() -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import event, text
 
 from db.database import Database
 from tests.integration.db_support import T0, add_bot, full_signal
-from trading.records import DuplicateProbe, NewSignal, StateChange, WebhookLogEntry
-from trading.signals import SignalState
+from trading.domain.records import DuplicateProbe, NewSignal, StateChange, WebhookLogEntry
+from trading.domain.signals import SignalState
 
 
 @contextmanager

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from db.database import Database
 from tests.integration.db_support import add_bot, full_signal, signal_time
-from trading.records import StateChange
-from trading.signals import SignalState
+from trading.domain.records import StateChange
+from trading.domain.signals import SignalState
 
 ROOT = Path(__file__).resolve().parents[2]
 

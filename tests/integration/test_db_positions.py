@@ -10,9 +10,9 @@ from decimal import Decimal
 from db.database import Database
 from db.types import to_exact
 from tests.integration.db_support import T0, add_bot
-from trading.market import Instrument
-from trading.position import Fill, Position
-from trading.values import OrderSide, PositionSide
+from trading.domain.market import Instrument
+from trading.domain.position import Fill, Position
+from trading.domain.values import OrderSide, PositionSide
 
 MULT = Decimal(10)
 

@@ -12,18 +12,18 @@ from sqlalchemy import text
 from db.database import Database
 from db.errors import DuplicateOrder, NotFound
 from tests.integration.db_support import T0, add_bot, full_signal
-from trading.market import BrokerOrder, BrokerOrderStatus, Instrument
-from trading.orders import OrderStatus
-from trading.plan import LegKind
-from trading.records import (
+from trading.domain.market import BrokerOrder, BrokerOrderStatus, Instrument
+from trading.domain.orders import OrderStatus
+from trading.domain.plan import LegKind
+from trading.domain.records import (
     AuditEntry,
     OrderRecord,
     PaperAccountState,
     TradeRecord,
     WebhookLogEntry,
 )
-from trading.signals import SignalState
-from trading.values import OrderSide, OrderType, PositionSide
+from trading.domain.signals import SignalState
+from trading.domain.values import OrderSide, OrderType, PositionSide
 
 
 async def _signal(db: Database, bot_id: int) -> int:

@@ -12,7 +12,7 @@ from db.database import Database, DatabaseUrlError
 from db.models import Base, ControlRow
 from db.uow import UnitOfWorkClosed
 from tests.integration.db_support import T0
-from trading.records import ControlState
+from trading.domain.records import ControlState
 
 
 def _diff(conn: sa.Connection, metadata: sa.MetaData) -> list[object]:

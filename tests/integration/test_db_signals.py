@@ -13,9 +13,9 @@ from sqlalchemy import text
 from db.database import Database
 from db.errors import NotFound
 from tests.integration.db_support import T0, add_bot, bot_config, full_signal
-from trading.records import Decision, SignalEdits, StateChange
-from trading.signals import IllegalSignalTransition, Signal, SignalState
-from trading.values import OrderType
+from trading.domain.records import Decision, SignalEdits, StateChange
+from trading.domain.signals import IllegalSignalTransition, Signal, SignalState
+from trading.domain.values import OrderType
 
 
 async def _add(db: Database, bot_id: int, signal: Signal, body_hash: str = "h1", at=T0) -> int:  # type: ignore[no-untyped-def]

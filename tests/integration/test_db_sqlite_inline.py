@@ -23,9 +23,9 @@ from bot.settings import Settings
 from db import sqlite_inline
 from db.database import Database
 from tests.integration.test_service import make_rig
-from trading.config import BotConfig
-from trading.intake import ACCEPTED, AlertRequest
-from trading.signals import SignalAction, SignalState
+from trading.domain.config import BotConfig
+from trading.domain.signals import SignalAction, SignalState
+from trading.services.intake import ACCEPTED, AlertRequest
 
 
 def _db_path(db: Database) -> str:

@@ -43,8 +43,8 @@ from brokers.herenya.client import HerenyaClient
 from brokers.herenya.sim_config import FaultSettings, SimConfig
 from brokers.herenya.sim_server import RunningSimulator, running_simulator
 from tests.support.loopback import serving
-from trading.market import BrokerOrderStatus, OrderRequest
-from trading.values import OrderSide, OrderType
+from trading.domain.market import BrokerOrderStatus, OrderRequest
+from trading.domain.values import OrderSide, OrderType
 
 pytestmark = pytest.mark.timeout(60)
 

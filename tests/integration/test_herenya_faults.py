@@ -13,8 +13,8 @@ from brokers.errors import OrderNotPlaced, OrderOutcomeUnknown
 from brokers.herenya.client import HerenyaClient
 from brokers.herenya.sim_config import FaultSettings, SimAccount, SimConfig
 from brokers.herenya.sim_server import running_simulator
-from trading.market import BrokerOrder, OrderRequest
-from trading.values import OrderSide
+from trading.domain.market import BrokerOrder, OrderRequest
+from trading.domain.values import OrderSide
 
 ORDERS = 1000
 CONCURRENCY = 25

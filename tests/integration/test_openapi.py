@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps, running
-from trading.service import Desk
+from trading.services.desk import Desk
 from web.app import create_app
 from web.openapi import openapi_document
 

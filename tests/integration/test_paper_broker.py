@@ -22,9 +22,9 @@ from brokers.herenya.client import HerenyaClient
 from brokers.herenya.sim_config import SimConfig
 from brokers.herenya.sim_server import RunningSimulator, running_simulator
 from brokers.paper import PaperBroker
-from trading.market import BrokerOrder, BrokerOrderStatus, OrderRequest
-from trading.records import PaperAccountState
-from trading.values import OrderSide, OrderType
+from trading.domain.market import BrokerOrder, BrokerOrderStatus, OrderRequest
+from trading.domain.records import PaperAccountState
+from trading.domain.values import OrderSide, OrderType
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -12,17 +12,17 @@ import pytest
 
 from db.database import Database
 from tests.support.fake_broker import FakeBroker
-from trading.config import BotConfig
-from trading.desk import Actor
-from trading.dispatch import EventBus
-from trading.events import Event, PositionMismatch, SignalRefused, TradeClosed
-from trading.execution import Executor
-from trading.orders import OrderStatus
-from trading.records import SignalEdits
-from trading.runner import Runner
-from trading.service import Desk
-from trading.signals import AlertShape, Signal, SignalAction, SignalState
-from trading.values import PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.events import Event, PositionMismatch, SignalRefused, TradeClosed
+from trading.domain.orders import OrderStatus
+from trading.domain.records import SignalEdits
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.values import PositionSide
+from trading.services.actions import Actor
+from trading.services.desk import Desk
+from trading.services.dispatch import EventBus
+from trading.services.execution import Executor
+from trading.services.runner import Runner
 
 ALICE = Actor("discord:1", "alice", can_approve=True)
 MALLORY = Actor("discord:666", "mallory", can_approve=False)

@@ -15,8 +15,8 @@ from aiohttp import web
 from bot.cli import setup_logging
 from bot.telegram import TelegramSink
 from tests.support.loopback import serving
-from trading.dispatch import EventBus
-from trading.events import ExecutionFailed, TradeClosed
+from trading.domain.events import ExecutionFailed, TradeClosed
+from trading.services.dispatch import EventBus
 
 TOKEN = "123456:secret-token"
 

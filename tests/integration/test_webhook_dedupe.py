@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from db.database import Database
 from tests.integration.web_support import KEY, SystemClock, add_bot
-from trading.intake import AlertRequest, Intake
+from trading.services.intake import AlertRequest, Intake
 
 
 async def test_100_concurrent_identical_alerts_make_one_signal(database: Database) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps, running
-from trading.records import WebhookLogEntry
+from trading.domain.records import WebhookLogEntry
 from web.app import create_app
 from web.deps import Draining
 

@@ -16,11 +16,11 @@ from quart import Quart
 
 from db.database import Database
 from tests.support.fake_broker import FakeBroker
-from trading.config import BotConfig
-from trading.execution import Executor
-from trading.intake import Intake
-from trading.records import Bot
-from trading.service import Desk
+from trading.domain.config import BotConfig
+from trading.domain.records import Bot
+from trading.services.desk import Desk
+from trading.services.execution import Executor
+from trading.services.intake import Intake
 from web.deps import WebDeps
 
 KEY = "sa40_rsi_50849a3c"

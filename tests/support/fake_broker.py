@@ -7,8 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from trading.errors import BrokerRefusal, BrokerUnavailable
-from trading.market import (
+from trading.domain.market import (
     Account,
     BrokerOrder,
     BrokerOrderStatus,
@@ -17,7 +16,8 @@ from trading.market import (
     OrderRequest,
     Quote,
 )
-from trading.values import OrderSide
+from trading.domain.values import OrderSide
+from trading.services.errors import BrokerRefusal, BrokerUnavailable
 
 
 @dataclass

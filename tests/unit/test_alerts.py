@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from trading.alerts import AlertError, parse_alert, redact_body
-from trading.signals import AlertShape, SignalAction
-from trading.values import OrderType
+from trading.domain.alerts import AlertError, parse_alert, redact_body
+from trading.domain.signals import AlertShape, SignalAction
+from trading.domain.values import OrderType
 
 
 def body(**fields: Any) -> bytes:

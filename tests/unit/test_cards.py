@@ -27,11 +27,11 @@ from bot.discord.formatting import money, price, table
 from bot.discord.inputs import InputError, parse_edits, period_start
 from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
-from trading.desk import ActionResult
-from trading.events import ExecutionFailed, OrderFilled, TradeClosed
-from trading.records import ControlState, SignalEdits, TradeRecord
-from trading.values import OrderType, PositionSide
-from trading.views import PnlView
+from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
+from trading.domain.records import ControlState, SignalEdits, TradeRecord
+from trading.domain.values import OrderType, PositionSide
+from trading.domain.views import PnlView
+from trading.services.actions import ActionResult
 
 NOW = datetime(2024, 3, 6, 14, 30, tzinfo=UTC)  # a Wednesday
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from trading.config import BotConfig, BotConfigError
-from trading.values import BrokerName, Mode
+from trading.domain.config import BotConfig, BotConfigError
+from trading.domain.values import BrokerName, Mode
 
 DESIGN = Path(__file__).resolve().parents[2].parent / "shared" / "DESIGN.md"
 

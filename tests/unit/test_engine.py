@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from trading.config import BotConfig
-from trading.engine import PlanningError, plan
-from trading.market import Instrument
-from trading.plan import Leg, LegKind, Plan
-from trading.position import Entry, Position
-from trading.records import SignalEdits
-from trading.signals import AlertShape, Signal, SignalAction
-from trading.values import OrderSide, PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.engine import PlanningError, plan
+from trading.domain.market import Instrument
+from trading.domain.plan import Leg, LegKind, Plan
+from trading.domain.position import Entry, Position
+from trading.domain.records import SignalEdits
+from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.values import OrderSide, PositionSide
 
 D = Decimal
 T0 = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)

@@ -16,10 +16,10 @@ import pytest
 
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot
-from trading.intake import UNAUTHORIZED_MESSAGE, AlertRequest, Intake, IntakeResult
-from trading.records import WebhookLogEntry
-from trading.signals import SignalAction, SignalState
-from trading.values import Mode
+from trading.domain.records import WebhookLogEntry
+from trading.domain.signals import SignalAction, SignalState
+from trading.domain.values import Mode
+from trading.services.intake import UNAUTHORIZED_MESSAGE, AlertRequest, Intake, IntakeResult
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple 7f3a"

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from trading.config import BotConfig
-from trading.levels import ExitKind, ExitTrigger, exit_trigger, levels_for_entry
-from trading.market import Quote
-from trading.position import Fill, Position
-from trading.values import PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.levels import ExitKind, ExitTrigger, exit_trigger, levels_for_entry
+from trading.domain.market import Quote
+from trading.domain.position import Fill, Position
+from trading.domain.values import PositionSide
 
 D = Decimal
 T0 = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)

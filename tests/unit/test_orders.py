@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from trading.market import BrokerOrderStatus
-from trading.orders import (
+from trading.domain.market import BrokerOrderStatus
+from trading.domain.orders import (
     ORDER_TRANSITIONS,
     IllegalOrderTransition,
     OrderStatus,
@@ -15,7 +15,7 @@ from trading.orders import (
     from_broker,
     transition,
 )
-from trading.signals import SIGNAL_TRANSITIONS, IllegalSignalTransition, SignalState, check_signal_transition
+from trading.domain.signals import SIGNAL_TRANSITIONS, IllegalSignalTransition, SignalState, check_signal_transition
 
 # What we expect, written independently of trading/orders.py: a change there must change this too.
 EXPECTED_ORDER: dict[str, set[str]] = {

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from trading.position import DuplicateFill, Entry, Fill, InvalidFill, Position
-from trading.values import OrderSide, PositionSide
+from trading.domain.position import DuplicateFill, Entry, Fill, InvalidFill, Position
+from trading.domain.values import OrderSide, PositionSide
 
 T0 = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)
 D = Decimal

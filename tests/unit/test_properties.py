@@ -17,13 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trading.config import BotConfig
-from trading.engine import plan
-from trading.market import Instrument
-from trading.plan import LegKind
-from trading.position import DuplicateFill, Fill, Position
-from trading.signals import AlertShape, Signal, SignalAction
-from trading.values import ZERO
+from trading.domain.config import BotConfig
+from trading.domain.engine import plan
+from trading.domain.market import Instrument
+from trading.domain.plan import LegKind
+from trading.domain.position import DuplicateFill, Fill, Position
+from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.values import ZERO
 
 T0 = datetime(2024, 1, 2, 9, 0, tzinfo=UTC)
 TOLERANCE = Decimal("1e-9")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from trading.config import BotConfig
-from trading.market import Instrument, Quote
-from trading.plan import Leg, LegKind, Plan
-from trading.risk import RiskContext, check_risk
-from trading.signals import AlertShape, Signal, SignalAction
-from trading.values import OrderSide, PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.market import Instrument, Quote
+from trading.domain.plan import Leg, LegKind, Plan
+from trading.domain.risk import RiskContext, check_risk
+from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.values import OrderSide, PositionSide
 
 SA40 = Instrument("SA40")
 OPEN = Plan(legs=(Leg(LegKind.OPEN, OrderSide.BUY, 1, PositionSide.LONG),), summary="open")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from trading.alerts import AlertError, parse_alert
-from trading.signals import AlertShape, SignalAction
+from trading.domain.alerts import AlertError, parse_alert
+from trading.domain.signals import AlertShape, SignalAction
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = REPO_ROOT.parent / "shared" / "alerts"

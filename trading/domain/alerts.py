@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
-from trading.signals import AlertShape, Signal, SignalAction
-from trading.values import OrderSide, OrderType, PositionSide
+from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.values import OrderSide, OrderType, PositionSide
 
 __all__ = ["AlertError", "parse_alert", "redact_body"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.values import OrderSide, PositionSide
+from trading.domain.values import OrderSide, PositionSide
 
 
 class LegKind(StrEnum):

@@ -11,8 +11,8 @@ import contextlib
 import logging
 from collections.abc import Iterable
 
-from trading.events import Event
-from trading.ports import Notifier
+from trading.domain.events import Event
+from trading.services.ports import Notifier
 
 log = logging.getLogger("signaldesk.events")
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from trading.config import BotConfig
-from trading.market import Instrument, Quote
-from trading.plan import Plan
-from trading.signals import Signal
+from trading.domain.config import BotConfig
+from trading.domain.market import Instrument, Quote
+from trading.domain.plan import Plan
+from trading.domain.signals import Signal
 
 _HUNDRED = Decimal(100)
 

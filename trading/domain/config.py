@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trading.values import BrokerName, Mode
+from trading.domain.values import BrokerName, Mode
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from trading.position import Entry
-from trading.records import ApprovalRecord, OrderRecord, SignalEdits, StoredSignal
-from trading.values import OrderType, PositionSide
+from trading.domain.position import Entry
+from trading.domain.records import ApprovalRecord, OrderRecord, SignalEdits, StoredSignal
+from trading.domain.values import OrderType, PositionSide
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.values import OrderType, PositionSide
+from trading.domain.values import OrderType, PositionSide
 
 
 class AlertShape(StrEnum):

@@ -7,11 +7,11 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.config import BotConfig
-from trading.orders import OrderStatus
-from trading.plan import LegKind
-from trading.signals import Signal, SignalState
-from trading.values import OrderSide, OrderType, PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.orders import OrderStatus
+from trading.domain.plan import LegKind
+from trading.domain.signals import Signal, SignalState
+from trading.domain.values import OrderSide, OrderType, PositionSide
 
 
 @dataclass(frozen=True, slots=True)

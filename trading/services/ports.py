@@ -13,11 +13,11 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self
 
-from trading.config import BotConfig
-from trading.events import Event
-from trading.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
-from trading.position import ClosedTrade, Fill, Position
-from trading.records import (
+from trading.domain.config import BotConfig
+from trading.domain.events import Event
+from trading.domain.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
+from trading.domain.position import ClosedTrade, Fill, Position
+from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
     Bot,
@@ -32,8 +32,8 @@ from trading.records import (
     TradeRecord,
     WebhookLogEntry,
 )
-from trading.signals import Signal, SignalState
-from trading.values import Mode
+from trading.domain.signals import Signal, SignalState
+from trading.domain.values import Mode
 
 
 class Clock(Protocol):

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
-from trading.config import BotConfig
-from trading.market import Quote
-from trading.position import Position
-from trading.values import PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.market import Quote
+from trading.domain.position import Position
+from trading.domain.values import PositionSide
 
 _HUNDRED = Decimal(100)
 

@@ -12,9 +12,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-from trading.ports import UnitOfWorkFactory
-from trading.service import Desk
-from trading.signals import SignalState
+from trading.domain.signals import SignalState
+from trading.services.desk import Desk
+from trading.services.ports import UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.runner")
 

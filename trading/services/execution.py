@@ -19,9 +19,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from trading.engine import plan as plan_signal
-from trading.errors import BrokerRefusal
-from trading.events import (
+from trading.domain.engine import plan as plan_signal
+from trading.domain.events import (
     BotStateChanged,
     Event,
     ExecutionFailed,
@@ -33,16 +32,17 @@ from trading.events import (
     StopMoved,
     TradeClosed,
 )
-from trading.levels import levels_for_entry
-from trading.market import BrokerOrder, Instrument, OrderRequest, Quote
-from trading.orders import OrderStatus, client_order_id, from_broker, transition
-from trading.plan import Leg, LegKind
-from trading.ports import Broker, BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
-from trading.position import ClosedTrade, Fill, Position
-from trading.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
-from trading.risk import RiskContext, check_risk
-from trading.signals import SignalAction, SignalState
-from trading.values import ZERO, Mode, OrderType
+from trading.domain.levels import levels_for_entry
+from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
+from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
+from trading.domain.plan import Leg, LegKind
+from trading.domain.position import ClosedTrade, Fill, Position
+from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.risk import RiskContext, check_risk
+from trading.domain.signals import SignalAction, SignalState
+from trading.domain.values import ZERO, Mode, OrderType
+from trading.services.errors import BrokerRefusal
+from trading.services.ports import Broker, BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.execution")
 

@@ -14,9 +14,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from trading.desk import ActionResult, Actor, DeskAPI
-from trading.engine import plan as plan_signal
-from trading.events import (
+from trading.domain.engine import plan as plan_signal
+from trading.domain.events import (
     ApprovalDecided,
     ApprovalRequested,
     BotStateChanged,
@@ -25,16 +24,17 @@ from trading.events import (
     Notice,
     PositionMismatch,
 )
-from trading.execution import Executor, RunResult
-from trading.levels import exit_trigger
-from trading.market import Instrument, Quote
-from trading.plan import Leg
-from trading.ports import BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
-from trading.position import Fill, Position
-from trading.records import AuditEntry, Bot, ControlState, Decision, SignalEdits, StoredSignal, TradeRecord
-from trading.signals import AlertShape, Signal, SignalAction, SignalState
-from trading.values import Mode, OrderType
-from trading.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.levels import exit_trigger
+from trading.domain.market import Instrument, Quote
+from trading.domain.plan import Leg
+from trading.domain.position import Fill, Position
+from trading.domain.records import AuditEntry, Bot, ControlState, Decision, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.values import Mode, OrderType
+from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.services.actions import ActionResult, Actor, DeskAPI
+from trading.services.execution import Executor, RunResult
+from trading.services.ports import BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.service")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from trading.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
-from trading.values import Mode
-from trading.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.values import Mode
+from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,7 @@ class ActionResult:
 
 
 class DeskAPI:
-    """What the front-ends may call. `trading.service.Desk` implements it; tests may fake it."""
+    """What the front-ends may call. `trading.services.desk.Desk` implements it; tests may fake it."""
 
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
         """First decision wins; queues the signal for execution and returns at once."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from trading.market import BrokerOrderStatus
+from trading.domain.market import BrokerOrderStatus
 
 
 class OrderStatus(StrEnum):

@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.values import OrderSide, OrderType
+from trading.domain.values import OrderSide, OrderType
 
 
 @dataclass(frozen=True, slots=True)

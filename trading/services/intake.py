@@ -14,12 +14,12 @@ from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from trading.alerts import AlertError, parse_alert, redact_body
-from trading.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from trading.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
-from trading.secrets import key_hash, passphrase_matches
-from trading.signals import AlertShape, Signal, SignalState
-from trading.values import Mode
+from trading.domain.alerts import AlertError, parse_alert, redact_body
+from trading.domain.credentials import key_hash, passphrase_matches
+from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
+from trading.domain.signals import AlertShape, Signal, SignalState
+from trading.domain.values import Mode
+from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"

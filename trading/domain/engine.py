@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
-from trading.config import BotConfig
-from trading.levels import levels_for_entry
-from trading.market import Instrument
-from trading.plan import Leg, LegKind, Plan
-from trading.position import Position
-from trading.records import SignalEdits
-from trading.signals import Signal, SignalAction
-from trading.values import PositionSide
+from trading.domain.config import BotConfig
+from trading.domain.levels import levels_for_entry
+from trading.domain.market import Instrument
+from trading.domain.plan import Leg, LegKind, Plan
+from trading.domain.position import Position
+from trading.domain.records import SignalEdits
+from trading.domain.signals import Signal, SignalAction
+from trading.domain.values import PositionSide
 
 _HUNDRED = Decimal(100)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from trading.values import ZERO, OrderSide, PositionSide
+from trading.domain.values import ZERO, OrderSide, PositionSide
 
 
 @dataclass(frozen=True, slots=True)

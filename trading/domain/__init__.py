@@ -1,0 +1,1 @@
+"""Pure trading rules: no I/O, the standard library and pydantic only."""

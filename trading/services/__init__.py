@@ -1,0 +1,1 @@
+"""The use cases, one module each, and the ports they depend on."""
