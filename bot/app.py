@@ -152,7 +152,7 @@ def build(settings: Settings) -> App:
 
     def accepted(signal_id: int) -> None:
         checkpoint("signal_stored")
-        runner.wake(signal_id)
+        runner.wake_signal(signal_id)
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None

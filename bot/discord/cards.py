@@ -322,7 +322,6 @@ def result_text(result: ActionResult) -> str:
 
 
 _EVENT_MARK = {
-    "SignalReceived": "📥",
     "ApprovalRequested": "🗳️",
     "ApprovalDecided": "🧑‍⚖️",
     "OrderPlaced": "📤",

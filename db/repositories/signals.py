@@ -304,3 +304,19 @@ class SqlSignalRepository(Repository):
             select(SIGNALS.c.id).where(SIGNALS.c.state.in_([st.value for st in states])).order_by(SIGNALS.c.id)
         )
         return [int(i) for i in rows.scalars()]
+
+    async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
+        """The bot's oldest signal in one of `states`: the one whose turn it is."""
+        rows = await self._uow.execute(
+            select(func.min(SIGNALS.c.id)).where(
+                SIGNALS.c.bot_id == bot_id, SIGNALS.c.state.in_([st.value for st in states])
+            )
+        )
+        found = rows.scalar()
+        return int(found) if found is not None else None
+
+    async def bots_with_signals_in(self, states: Sequence[SignalState]) -> builtins.list[int]:
+        rows = await self._uow.execute(
+            select(SIGNALS.c.bot_id).where(SIGNALS.c.state.in_([st.value for st in states])).distinct()
+        )
+        return sorted(int(i) for i in rows.scalars())

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -400,53 +398,6 @@ async def test_reconciliation_waits_for_a_signal_still_executing(lite: Rig) -> N
     assert not stored_bot.needs_attention
     assert await lite.run(sid) is SignalState.EXECUTED
     assert await lite.desk.reconcile() == []
-
-
-class _SlowFirstRead:
-    """A unit of work whose first read of each listed signal waits: earlier signals longest,
-    so without ordering a later signal would reach its bot first."""
-
-    def __init__(self, inner: Any, delays: dict[int, float]) -> None:
-        self._inner = inner
-        self._delays = delays
-
-    async def __aenter__(self) -> Any:
-        uow = await self._inner.__aenter__()
-        signals, delays = uow.signals, self._delays
-
-        class Signals:
-            async def get(self, signal_id: int, **kw: Any) -> Any:
-                if signal_id in delays:
-                    await asyncio.sleep(delays.pop(signal_id))
-                return await signals.get(signal_id, **kw)
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(signals, name)
-
-        self._uow = uow
-        self.signals = Signals()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self._inner.__aexit__(*exc)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._uow, name)
-
-
-async def test_a_bots_signals_execute_in_arrival_order_under_concurrency(lite: Rig) -> None:
-    bot = await lite.bot(allow_pyramiding=False, max_positions=1)
-    ids = []
-    for n in range(8):
-        ids.append(await lite.signal(bot, SignalAction.ENTER_LONG if n % 2 == 0 else SignalAction.CLOSE_LONG))
-    delays = {sid: 0.01 * (len(ids) - n) for n, sid in enumerate(ids)}
-    slow = make_rig(lite.db, lite.broker)
-    slow.desk._uow = lambda: _SlowFirstRead(lite.db.uow(), delays)
-    # workers pick them up in order but reach the database in reverse: each must still run in turn
-    await asyncio.gather(*(slow.desk.advance(i) for i in ids))
-    states = [await lite.state(i) for i in ids]
-    assert states == [SignalState.EXECUTED] * len(ids)
-    assert len(lite.broker.book) == len(ids) and (await lite.position(bot)).is_flat
 
 
 async def test_listings_filtered_by_an_unknown_bot_name_are_empty(rig: Rig) -> None:

@@ -26,6 +26,7 @@ class Faults:
     refuse_next: str | None = None  # the next order is refused with this code
     hide_for_lookups: int = 0  # look-ups of a freshly placed order say "not found" this many times
     quote_down: bool = False
+    down: bool = False  # every call fails as unavailable (5xx) and does nothing
 
 
 @dataclass
@@ -43,9 +44,11 @@ class FakeBroker:
     _hidden: dict[str, int] = field(default_factory=dict)
 
     async def get_instrument(self, symbol: str) -> Instrument:
+        self._fail_when_down()
         return replace(self.instrument, symbol=symbol)
 
     async def get_quote(self, symbol: str) -> Quote:
+        self._fail_when_down()
         if self.faults.quote_down:
             raise BrokerUnavailable("quote service down")
         return Quote(symbol, self.bid, self.ask, (self.bid + self.ask) / 2, datetime.now(UTC))
@@ -54,10 +57,12 @@ class FakeBroker:
         return Account("F1", "ZAR", Decimal(0), Decimal(0), Decimal(0), Decimal(0))
 
     async def get_positions(self) -> list[BrokerPosition]:
+        self._fail_when_down()
         return [BrokerPosition(s, q, Decimal(0), Decimal(0)) for s, q in self.net.items() if q]
 
     async def place_order(self, request: OrderRequest) -> BrokerOrder:
         self.place_calls += 1
+        self._fail_when_down()
         if request.client_order_id in self.book:  # like Herenya's 409: the first order is the answer
             return self.book[request.client_order_id]
         if self.faults.refuse_next:
@@ -92,6 +97,7 @@ class FakeBroker:
         return next(o for o in self.book.values() if o.order_id == order_id)
 
     async def find_order(self, client_order_id: str) -> BrokerOrder | None:
+        self._fail_when_down()
         self.lookups += 1
         if self._hidden.get(client_order_id, 0) > 0:
             self._hidden[client_order_id] -= 1
@@ -100,6 +106,10 @@ class FakeBroker:
 
     async def cancel_order(self, order_id: str) -> BrokerOrder:
         raise BrokerRefusal("ORDER_NOT_CANCELABLE")
+
+    def _fail_when_down(self) -> None:
+        if self.faults.down:
+            raise BrokerUnavailable("503 Service Unavailable (the fake broker is down)")
 
     async def aclose(self) -> None:
         return None

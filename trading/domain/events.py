@@ -29,16 +29,6 @@ class Event:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SignalReceived(Event):
-    action: str
-    price: Decimal
-    mode: str
-
-    def text(self) -> str:
-        return f"signal #{self.signal_id} {self.action} @ {self.price} received for {self.bot_name} ({self.mode})"
-
-
-@dataclass(frozen=True, kw_only=True)
 class ApprovalRequested(Event):
     expires_at: datetime
 

@@ -7,6 +7,7 @@ lets closes through (a reversal keeps only its closing legs).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 
 from trading.domain.config import BotConfig
@@ -28,6 +29,7 @@ class RiskContext:
     paused: bool
     needs_attention: bool
     realized_today: Decimal
+    age: timedelta = timedelta(0)  # how long the signal has waited to be sent, at the moment of sending
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,9 @@ def check_risk(ctx: RiskContext) -> RiskVerdict:
 def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
     """Why no new entry may be made now, and whether the bot must pause itself."""
     config = ctx.config
+    late = stale_entry(config, ctx.age)
+    if late is not None:
+        return late, False
     if ctx.halted:
         return "trading is halted: no new entries until /resume-all", False
     if ctx.paused:
@@ -90,3 +95,12 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
                 False,
             )
     return None
+
+
+def stale_entry(config: BotConfig, age: timedelta) -> str | None:
+    """Why an entry that has waited `age` must not be sent any more; None while it may.
+    A late entry would open a position the market has moved away from; closes still go."""
+    limit = config.max_signal_age_seconds
+    if age.total_seconds() <= limit:
+        return None
+    return f"stale: waited {age.total_seconds():.0f} s to be sent, more than max_signal_age_seconds ({limit} s)"

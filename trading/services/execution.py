@@ -12,7 +12,6 @@ twice).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -38,7 +37,7 @@ from trading.domain.orders import OrderStatus, client_order_id, from_broker, tra
 from trading.domain.plan import Leg, LegKind
 from trading.domain.position import ClosedTrade, Fill, Position
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
-from trading.domain.risk import RiskContext, check_risk
+from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import ZERO, Mode, OrderType
 from trading.services.errors import BrokerRefusal
@@ -99,34 +98,12 @@ class Executor:
 
     # ------------------------------------------------------------------ the run
 
-    async def run(self, signal_id: int) -> RunResult:
-        async with self._uow() as uow:
-            stored = await uow.signals.get(signal_id, history=False)
-            bot = await uow.bots.get(stored.bot_id) if stored else None
-        if stored is None or bot is None:
-            return RunResult(True, note="no such signal")
-        return await self.run_stored(stored, bot)
-
-    def prefetch_quote(self, stored: StoredSignal, bot: Bot) -> asyncio.Task[Quote] | None:
-        """Start fetching the quote an entry's slippage check needs, so the request overlaps
-        the database reads before planning. None when the signal will not need one."""
-        ready = stored.state in (SignalState.APPROVED, SignalState.QUEUED) or (
-            stored.state is SignalState.RECEIVED and bot.config.mode is Mode.AUTO
-        )
-        if not (ready and stored.signal.action.is_entry):
-            return None
-        broker = self.broker_for(bot)
-        _set_reference_price(broker, bot.config.symbol, stored.signal.price)
-        task = asyncio.ensure_future(broker.get_quote(bot.config.symbol))
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure is handled where used
-        return task
-
-    async def run_stored(self, stored: StoredSignal, bot: Bot, quote: asyncio.Task[Quote] | None = None) -> RunResult:
+    async def run_stored(self, stored: StoredSignal, bot: Bot) -> RunResult:
         """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
         already executing (then it is finished from its order rows)."""
         orders: list[OrderRecord] | None = None
         if stored.state in READY:
-            started = await self._start(stored, bot, quote)
+            started = await self._start(stored, bot)
             if isinstance(started, RunResult):
                 return started
             orders = started
@@ -134,9 +111,7 @@ class Executor:
             return RunResult(True, note=f"signal is {stored.state.value}")
         return await self._drive(stored, bot, orders)
 
-    async def _start(
-        self, stored: StoredSignal, bot: Bot, prefetched: asyncio.Task[Quote] | None = None
-    ) -> RunResult | list[OrderRecord]:
+    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | list[OrderRecord]:
         """Plan and check; on success the signal is `executing` with its order rows stored
         (returned). One transaction: fewer turns at the database's writer lock."""
         broker = self.broker_for(bot)
@@ -154,7 +129,7 @@ class Executor:
         if signal.action.is_entry:
             _set_reference_price(broker, bot.config.symbol, signal.price)
             try:
-                quote = await (prefetched if prefetched is not None else broker.get_quote(bot.config.symbol))
+                quote = await broker.get_quote(bot.config.symbol)
             except Exception as e:
                 log.warning("signal %s: no quote for %s: %r", stored.id, bot.config.symbol, e)
 
@@ -178,6 +153,7 @@ class Executor:
                 return RunResult(True, note=reason)
 
             control = await uow.control.get()
+            waited_since = await _waiting_since(uow, current)
             day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
             # Only the daily loss limit needs today's trades, and reading them grows with the day.
             realized_today = (
@@ -194,6 +170,7 @@ class Executor:
                     paused=bot.paused,
                     needs_attention=bot.needs_attention,
                     realized_today=realized_today,
+                    age=now - waited_since,
                 )
             )
             if verdict.refused is not None:
@@ -242,19 +219,22 @@ class Executor:
         fresh = {o.client_order_id for o in orders if o.status is OrderStatus.SUBMITTED} if started_now else set()
         legs = sorted(orders, key=lambda o: o.leg_index)
         for row in legs:
-            settled = await self._settle(row, broker, stored, row.client_order_id in fresh)
+            settled = await self._settle(row, broker, stored, bot, row.client_order_id in fresh)
             if settled is None:
                 return RunResult(False, self._retry_delay, "order outcome unknown; will look it up")
             order, done = await self._apply(settled, bot, instrument, stored, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
-                reason = _shortfall(order)
-                return await self._finish(stored, bot, SignalState.FAILED, reason)
+                never_sent = order.status is OrderStatus.CANCELED and (order.error or "").startswith("not sent")
+                first = row is legs[0]
+                # An entry held back before anything of the signal reached the broker is a refusal.
+                state = SignalState.REFUSED if never_sent and first else SignalState.FAILED
+                return await self._finish(stored, bot, state, _shortfall(order))
             if done is not None:
                 return done
         raise AssertionError(f"signal {stored.id}: its last leg was applied without completing it")
 
     async def _settle(
-        self, order: OrderRecord, broker: Broker, stored: StoredSignal, fresh: bool = False
+        self, order: OrderRecord, broker: Broker, stored: StoredSignal, bot: Bot, fresh: bool = False
     ) -> OrderRecord | None:
         """The order as the broker has it, final; None when that cannot be known yet.
         `fresh`: marked submitted by this run just now, so it cannot be at the broker yet."""
@@ -273,6 +253,17 @@ class Executor:
             log.warning("look-up of %s failed: %r", order.client_order_id, e)
             return None
         if found is None:
+            if not order.leg_kind.reduces:
+                # Never placed, and an entry: sent now it would be sent late; closes still go.
+                async with self._uow() as uow:
+                    since = await _waiting_since(uow, stored)
+                now = self._clock.now()
+                late = stale_entry(bot.config, now - since)
+                if late is not None:
+                    status = transition(order.status, OrderStatus.CANCELED)
+                    return await self._save_order(
+                        replace(order, status=status, error=f"not sent: {late}", updated_at=now)
+                    )
             if order.status is OrderStatus.UNKNOWN:
                 order = await self._save_order(replace(order, status=transition(order.status, OrderStatus.SUBMITTED)))
             log.info("order %s was never placed; sending it now", order.client_order_id)
@@ -477,7 +468,8 @@ class Executor:
         async with self._uow() as uow:
             await uow.signals.set_state(stored.id, state, cause="engine", at=now, reason=reason)
             await uow.commit()
-        self._publish([ExecutionFailed(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
+        event = SignalRefused if state is SignalState.REFUSED else ExecutionFailed
+        self._publish([event(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
         return RunResult(True, note=reason)
 
 
@@ -548,12 +540,24 @@ def _shortfall(order: OrderRecord) -> str:
     what = f"order {order.client_order_id} ({order.leg_kind.value} {order.side.value} {order.quantity})"
     if order.status is OrderStatus.REJECTED:
         return f"{what} was rejected: {order.error or 'no reason given'}"
+    if order.status is OrderStatus.CANCELED and order.error and order.filled_quantity == 0:
+        return f"{what} {order.error}"
     return f"{what} ended {order.status.value} with {order.filled_quantity} of {order.quantity} filled"
 
 
 def _is_refusal(e: Exception) -> bool:
     """The broker answered and did nothing: a BrokerRefusal, or any adapter error marked final."""
     return isinstance(e, BrokerRefusal) or getattr(e, "retryable", None) is False
+
+
+async def _waiting_since(uow: UnitOfWork, stored: StoredSignal) -> datetime:
+    """Since when the signal has been waiting to be sent: its approval, when a person
+    approved it; else the alert's own time (or its arrival, when it stated none)."""
+    if stored.state is not SignalState.RECEIVED:
+        approval = await uow.approvals.get(stored.id)
+        if approval is not None and approval.decided_at is not None:
+            return approval.decided_at
+    return stored.signal.time or stored.created_at
 
 
 def _set_reference_price(broker: Broker, symbol: str, price: Decimal) -> None:

@@ -63,12 +63,6 @@ class BotRepository(Protocol):
     async def set_needs_attention(self, bot_id: int, flag: bool, reason: str | None = None) -> None: ...
 
 
-class DuplicateSignal(Exception):
-    def __init__(self, signal_id: int) -> None:
-        super().__init__(f"duplicate of signal {signal_id}")
-        self.signal_id = signal_id
-
-
 class SignalRepository(Protocol):
     async def add(
         self,
@@ -114,6 +108,8 @@ class SignalRepository(Protocol):
         self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
     ) -> list[StoredSignal]: ...
     async def ids_in_states(self, states: Sequence[SignalState]) -> builtins.list[int]: ...
+    async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None: ...
+    async def bots_with_signals_in(self, states: Sequence[SignalState]) -> builtins.list[int]: ...
 
 
 class PositionRepository(Protocol):

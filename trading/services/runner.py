@@ -1,8 +1,14 @@
 """Moves stored signals through their life, fed from the database (the durable queue).
 
-The webhook answers once a signal is committed and then wakes the runner; at start-up the
-runner picks up every signal left unfinished, so a crash after the answer loses nothing.
-Periodic tasks expire approvals, watch stops and targets, and reconcile with the brokers.
+Each bot with work has one lane: a task that takes the bot's oldest unfinished signal,
+moves it as far as it can go, and takes the next only once that one is final. A signal
+waiting for the broker keeps its bot's place, so a bot's signals run one at a time in
+arrival order through retries and restarts, while different bots run side by side.
+
+Lanes are opened by `wake_bot` (the services call it after their commit) and by a sweep
+every few seconds over every unfinished signal, so nothing committed is ever stranded,
+whatever happened to the request or the process that stored it. Periodic tasks expire
+approvals, watch stops and targets, and reconcile with the brokers.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from trading.domain.signals import SignalState
+from trading.services.backoff import backoff_delay
 from trading.services.desk import Desk
+from trading.services.execution import RunResult
 from trading.services.ports import UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.runner")
 
+# A signal in one of these states has work left that no person has to decide.
 UNFINISHED = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED, SignalState.EXECUTING)
 
 
@@ -27,72 +36,119 @@ class Runner:
         desk: Desk,
         uow_factory: UnitOfWorkFactory,
         *,
-        workers: int = 8,
+        sweep_interval: float = 3.0,
         expiry_interval: float = 5.0,
         monitor_interval: float = 5.0,
         reconcile_interval: float = 300.0,
-        max_retry_delay: float = 60.0,
+        max_retry_delay: float = 30.0,
     ) -> None:
         self._desk = desk
         self._uow = uow_factory
-        self._workers = workers
-        self._intervals = {"expiry": expiry_interval, "monitor": monitor_interval, "reconcile": reconcile_interval}
+        self._intervals = {
+            "sweep": sweep_interval,
+            "expiry": expiry_interval,
+            "monitor": monitor_interval,
+            "reconcile": reconcile_interval,
+        }
         self._max_retry_delay = max_retry_delay
-        self._queue: asyncio.Queue[int] = asyncio.Queue()
+        self._lanes: dict[int, asyncio.Task[None]] = {}
+        # Bots woken since their lane last looked for work: the lane looks again before it ends.
+        self._dirty: set[int] = set()
+        self._waiting: dict[int, int] = {}  # bot id -> signal id waiting to be tried again
         self._tasks: list[asyncio.Task[None]] = []
-        self._retries: dict[int, int] = {}
-        self._timers: set[asyncio.TimerHandle] = set()
         self._stopping = False
-        desk.wake = self.wake
+        desk.wake = self.wake_bot
 
-    def wake(self, signal_id: int) -> None:
-        """Never blocks: the webhook calls this right after answering."""
+    def wake_bot(self, bot_id: int) -> None:
+        """Never blocks: called right after a commit that gave the bot something to do."""
+        if self._stopping:
+            return
+        self._dirty.add(bot_id)
+        if bot_id not in self._lanes:
+            self._lanes[bot_id] = asyncio.get_running_loop().create_task(self._lane(bot_id), name=f"lane-{bot_id}")
+
+    def wake_signal(self, signal_id: int) -> None:
+        """Wake the lane of the signal's bot (for callers that know only the signal)."""
+
+        async def find_and_wake() -> None:
+            async with self._uow() as uow:
+                stored = await uow.signals.get(signal_id, history=False)
+            if stored is not None:
+                self.wake_bot(stored.bot_id)
+
         if not self._stopping:
-            self._queue.put_nowait(signal_id)
+            task = asyncio.get_running_loop().create_task(find_and_wake())
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
 
     async def start(self) -> int:
+        """Open a lane for every bot with unfinished signals; start the periodic tasks.
+        The number of unfinished signals found."""
         async with self._uow() as uow:
             pending = await uow.signals.ids_in_states(UNFINISHED)
-        for signal_id in sorted(pending):
-            self.wake(signal_id)
         if pending:
-            log.info("resuming %d unfinished signal(s): %s", len(pending), sorted(pending)[:20])
+            log.info("resuming %d unfinished signal(s): %s", len(pending), pending[:20])
+        await self.sweep()
         loop = asyncio.get_running_loop()
-        for n in range(self._workers):
-            self._tasks.append(loop.create_task(self._work(), name=f"runner-{n}"))
+        self._tasks.append(loop.create_task(self._every("sweep", self.sweep), name="sweep"))
         self._tasks.append(loop.create_task(self._every("expiry", self._desk.expire_due), name="expiry"))
         self._tasks.append(loop.create_task(self._every("monitor", self._desk.check_exits), name="monitor"))
         self._tasks.append(loop.create_task(self._every("reconcile", self._desk.reconcile, at_start=True)))
         return len(pending)
 
-    async def _work(self) -> None:
-        while True:
-            signal_id = await self._queue.get()
-            try:
-                result = await self._desk.advance(signal_id)
-            except Exception:
-                # A bug or an outage: keep the signal where it is and try again later.
-                log.exception("signal %s: unexpected error; will retry", signal_id)
-                self._retry(signal_id, None)
-            else:
+    async def sweep(self) -> None:
+        """Wake every bot that has an unfinished signal (a lane already running just looks again)."""
+        async with self._uow() as uow:
+            bot_ids = await uow.signals.bots_with_signals_in(UNFINISHED)
+        for bot_id in bot_ids:
+            self.wake_bot(bot_id)
+
+    async def _lane(self, bot_id: int) -> None:
+        current: int | None = None  # the signal in hand
+        failures = 0
+        try:
+            while not self._stopping:
+                self._dirty.discard(bot_id)
+                async with self._uow() as uow:
+                    signal_id = await uow.signals.next_to_run(bot_id, UNFINISHED)
+                if signal_id is None:
+                    if bot_id in self._dirty:  # woken while looking: look again
+                        continue
+                    return
+                if signal_id != current:
+                    current, failures = signal_id, 0
+                result = await self._advance(signal_id)
                 if result.finished:
-                    self._retries.pop(signal_id, None)
-                else:
-                    self._retry(signal_id, result.retry_after)
-            finally:
-                self._queue.task_done()
+                    # Finished, yet still the bot's oldest unfinished signal: it did not move
+                    # (a bug); wait as for a retry rather than spin on it.
+                    async with self._uow() as uow:
+                        again = await uow.signals.next_to_run(bot_id, UNFINISHED)
+                    if again != signal_id:
+                        continue
+                    log.error("signal %s: reported finished but is still unfinished; will retry", signal_id)
+                failures += 1
+                wait = backoff_delay(failures, first=result.retry_after or 1.0, cap=self._max_retry_delay)
+                self._waiting[bot_id] = signal_id
+                try:
+                    await asyncio.sleep(wait)
+                finally:
+                    self._waiting.pop(bot_id, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The database did not answer: the sweep opens the lane again.
+            log.exception("lane of bot %s stopped; the next sweep resumes it", bot_id)
+        finally:
+            if self._lanes.get(bot_id) is asyncio.current_task():
+                del self._lanes[bot_id]
 
-    def _retry(self, signal_id: int, delay: float | None) -> None:
-        tries = self._retries.get(signal_id, 0) + 1
-        self._retries[signal_id] = tries
-        wait = min((delay or 1.0) * 2 ** min(tries - 1, 6), self._max_retry_delay)
-        loop = asyncio.get_running_loop()
-        handle = loop.call_later(wait, self._fire, signal_id)
-        self._timers.add(handle)
-
-    def _fire(self, signal_id: int) -> None:
-        self._timers = {t for t in self._timers if not t.cancelled() and t.when() > asyncio.get_running_loop().time()}
-        self.wake(signal_id)
+    async def _advance(self, signal_id: int) -> RunResult:
+        try:
+            return await self._desk.advance(signal_id)
+        except Exception:
+            # A bug or an outage: the signal stays where it is, holding its bot's place.
+            log.exception("signal %s: unexpected error; will retry", signal_id)
+            return RunResult(False)
 
     async def _every(self, name: str, job: Callable[[], Awaitable[object]], at_start: bool = False) -> None:
         interval = self._intervals[name]
@@ -106,27 +162,36 @@ class Runner:
             await asyncio.sleep(interval)
 
     async def idle(self, seconds: float = 30.0) -> None:
-        """Wait until every woken signal has been handled (tests and benchmarks)."""
+        """Wait until no lane has a signal it can move now (tests and benchmarks): every
+        lane has ended or waits to retry."""
         async with asyncio.timeout(seconds):
-            await self._queue.join()
+            while busy := [task for bot_id, task in self._lanes.items() if bot_id not in self._waiting]:
+                await asyncio.wait(busy, timeout=0.05)
 
     @property
     def retrying(self) -> int:
-        return len(self._retries)
+        """Signals waiting to be tried again."""
+        return len(self._waiting)
+
+    @property
+    def busy(self) -> bool:
+        """Whether any lane is still running (moving a signal or waiting to retry one)."""
+        return bool(self._lanes)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Finish the signal in hand (bounded by `grace`), then stop."""
+        """Let each lane finish the step in hand (bounded by `grace`), then stop. What is
+        left unfinished is stored and resumed at the next start."""
         self._stopping = True
-        for timer in self._timers:
-            timer.cancel()
-        while not self._queue.empty():  # not started yet: left stored, resumed at next start
-            self._queue.get_nowait()
-            self._queue.task_done()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(grace):
-                await self._queue.join()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
+        lanes = list(self._lanes.values())
+        for bot_id, task in list(self._lanes.items()):
+            if bot_id in self._waiting:  # asleep between tries: nothing in hand
+                task.cancel()
+        if lanes:
+            _done, late = await asyncio.wait(lanes, timeout=grace)
+            for task in late:
+                task.cancel()
+        for task in [*self._tasks, *lanes]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -1,0 +1,113 @@
+"""The runner over a real database: a bot's signals one at a time in arrival order, through
+broker outages and retries; nothing committed is left behind."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from tests.integration.test_service import Rig, make_rig
+from trading.domain.signals import SignalAction, SignalState
+from trading.domain.values import OrderSide
+from trading.services.runner import Runner
+
+pytestmark = pytest.mark.asyncio
+
+
+@pytest.fixture
+async def runner_rig(database) -> AsyncIterator[tuple[Rig, Runner]]:  # type: ignore[no-untyped-def]
+    rig = make_rig(database)
+    runner = Runner(
+        rig.desk,
+        database.uow,
+        sweep_interval=0.2,
+        monitor_interval=3600,
+        reconcile_interval=3600,
+        expiry_interval=3600,
+        max_retry_delay=0.3,
+    )
+    await runner.start()
+    yield rig, runner
+    await runner.stop(1)
+
+
+async def settle(rig: Rig, ids: list[int], within: float = 20.0) -> list[SignalState]:
+    async with asyncio.timeout(within):
+        while True:
+            states = [await rig.state(i) for i in ids]
+            if all(s.is_final for s in states):
+                return states
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("outage", [2.0, 4.0, 8.0])
+async def test_an_entry_waiting_out_an_outage_keeps_its_place_before_the_close(
+    runner_rig: tuple[Rig, Runner], outage: float
+) -> None:
+    rig, runner = runner_rig
+    bot = await rig.bot()
+    rig.broker.faults.down = True
+    entry = await rig.signal(bot, SignalAction.ENTER_LONG)
+    runner.wake_bot(bot)
+    await asyncio.sleep(0.5)
+    close = await rig.signal(bot, SignalAction.CLOSE_LONG)
+    runner.wake_bot(bot)
+    await asyncio.sleep(outage - 0.5)
+    assert rig.broker.book == {}  # nothing went through while it was down
+    rig.broker.faults.down = False
+
+    assert await settle(rig, [entry, close]) == [SignalState.EXECUTED, SignalState.EXECUTED]
+    sides = [(o.client_order_id, o.side) for o in rig.broker.book.values()]
+    assert sides == [(f"sd-{entry}-1", OrderSide.BUY), (f"sd-{close}-1", OrderSide.SELL)]
+    assert rig.broker.net.get("SA40", 0) == 0
+    assert (await rig.position(bot)).is_flat
+
+
+async def test_signals_run_in_arrival_order_whichever_is_woken_first(runner_rig: tuple[Rig, Runner]) -> None:
+    rig, runner = runner_rig
+    bot = await rig.bot(allow_pyramiding=False, max_positions=1)
+    ids = [
+        await rig.signal(bot, SignalAction.ENTER_LONG if n % 2 == 0 else SignalAction.CLOSE_LONG) for n in range(8)
+    ]
+    for _ in ids:
+        runner.wake_bot(bot)
+    assert await settle(rig, ids) == [SignalState.EXECUTED] * len(ids)
+    placed = [o.client_order_id for o in rig.broker.book.values()]
+    assert placed == [f"sd-{i}-1" for i in ids]
+    assert (await rig.position(bot)).is_flat
+
+
+async def test_an_entry_that_waited_past_its_age_is_refused_but_the_close_goes(
+    runner_rig: tuple[Rig, Runner],
+) -> None:
+    rig, runner = runner_rig
+    bot = await rig.bot(max_signal_age_seconds=30)
+    opened = await rig.signal(bot, SignalAction.ENTER_LONG)
+    runner.wake_bot(bot)
+    assert await settle(rig, [opened]) == [SignalState.EXECUTED]
+
+    rig.broker.faults.down = True
+    late_entry = await rig.signal(bot, SignalAction.ENTER_LONG)
+    close = await rig.signal(bot, SignalAction.CLOSE_LONG)
+    runner.wake_bot(bot)
+    await asyncio.sleep(0.5)
+    rig.clock.t += timedelta(seconds=60)  # the outage outlasts the bot's max_signal_age_seconds
+    rig.broker.faults.down = False
+
+    assert await settle(rig, [late_entry, close]) == [SignalState.REFUSED, SignalState.EXECUTED]
+    async with rig.db.uow() as uow:
+        refused = await uow.signals.get(late_entry)
+    assert refused is not None and refused.reason is not None and "stale" in refused.reason
+    assert "max_signal_age_seconds" in refused.reason
+    assert [o.client_order_id for o in rig.broker.book.values()] == [f"sd-{opened}-1", f"sd-{close}-1"]
+    assert (await rig.position(bot)).is_flat
+
+
+async def test_a_signal_committed_without_a_wake_is_found_by_the_sweep(runner_rig: tuple[Rig, Runner]) -> None:
+    rig, _runner = runner_rig
+    bot = await rig.bot()
+    stranded = await rig.signal(bot, SignalAction.ENTER_LONG)  # nobody wakes the runner
+    assert await settle(rig, [stranded], within=3.0) == [SignalState.EXECUTED]

@@ -1,0 +1,93 @@
+"""The desk's commands: close a position, pause or resume a bot, change its mode, halt all.
+
+Approvers only; every command, allowed or not, is audited."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from trading.domain.events import (
+    BotStateChanged,
+    HaltChanged,
+)
+from trading.domain.records import AuditEntry, ControlState
+from trading.domain.signals import SignalAction
+from trading.domain.values import Mode
+from trading.services.actions import ActionResult, Actor
+from trading.services.context import UseCase
+
+
+class Commands(UseCase):
+    """What a person on the desk may order."""
+
+    async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
+        if refused := await self._unless_approver(actor, "close", f"bot:{bot_name}", "close positions"):
+            return refused
+        bot = await self._bot(bot_name)
+        if bot is None:
+            return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
+        async with self._uow() as uow:
+            pos = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+        if pos.is_flat:
+            return ActionResult(False, f"{bot_name} has no open position", "invalid")
+        price = await self._mark(bot, pos) or pos.average_price or Decimal(1)
+        stored = await self._synthetic(bot, SignalAction.CLOSE, price, actor, f"close by {actor.name}")
+        await self._audit(actor, "close", f"bot:{bot_name}", True, f"signal #{stored.id}")
+        self.wake(bot.id)
+        return ActionResult(
+            True, f"closing {bot_name}'s {pos.side} {pos.quantity} (signal #{stored.id})", signal=stored
+        )
+
+    async def pause(self, bot_name: str, actor: Actor, reason: str | None = None) -> ActionResult:
+        return await self._bot_change(bot_name, actor, "pause", reason)
+
+    async def resume(self, bot_name: str, actor: Actor) -> ActionResult:
+        return await self._bot_change(bot_name, actor, "resume", None)
+
+    async def set_mode(self, bot_name: str, mode: Mode, actor: Actor) -> ActionResult:
+        return await self._bot_change(bot_name, actor, f"mode {mode.value}", None, mode)
+
+    async def _bot_change(
+        self, bot_name: str, actor: Actor, change: str, reason: str | None, mode: Mode | None = None
+    ) -> ActionResult:
+        verb = change.split()[0]
+        if refused := await self._unless_approver(actor, verb, f"bot:{bot_name}", f"{verb} bots"):
+            return refused
+        now = self._clock.now()
+        async with self._uow() as uow:
+            bot = await uow.bots.get_by_name(bot_name)
+            if bot is None:
+                return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
+            if mode is not None:
+                await uow.bots.set_mode(bot.id, mode)
+            elif verb == "pause":
+                await uow.bots.set_paused(bot.id, True, reason or f"paused by {actor.name}")
+            else:
+                await uow.bots.set_paused(bot.id, False, None)
+                await uow.bots.set_needs_attention(bot.id, False, None)
+            await uow.audit.add(AuditEntry(actor.id, verb, f"bot:{bot_name}", True, change, now))
+            await uow.commit()
+        done = {"pause": "paused", "resume": "resumed"}.get(verb, change)
+        self._publish([BotStateChanged(at=now, bot_name=bot_name, change=done, reason=reason, by=actor.name)])
+        return ActionResult(True, f"{bot_name} {done}")
+
+    async def halt(self, actor: Actor, reason: str | None = None) -> ActionResult:
+        return await self._set_halt(actor, True, reason)
+
+    async def resume_all(self, actor: Actor) -> ActionResult:
+        return await self._set_halt(actor, False, None)
+
+    async def _set_halt(self, actor: Actor, halted: bool, reason: str | None) -> ActionResult:
+        verb = "halt" if halted else "resume-all"
+        if refused := await self._unless_approver(actor, verb, "all", verb):
+            return refused
+        now = self._clock.now()
+        async with self._uow() as uow:
+            state = ControlState(halted, actor.id, now, reason) if halted else ControlState()
+            await uow.control.set(state)
+            await uow.audit.add(AuditEntry(actor.id, verb, "all", True, reason or "", now))
+            await uow.commit()
+        self._publish([HaltChanged(at=now, halted=halted, by=actor.name, reason=reason)])
+        if halted:
+            return ActionResult(True, "trading halted: no new entries; closes still allowed; approvals frozen", "ok")
+        return ActionResult(True, "trading resumed", "ok")

@@ -1,0 +1,210 @@
+"""Approvals: asking for one, deciding (approve, edit, reject), and expiry.
+
+The first decision wins; every decision is audited with who made it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from trading.domain.events import (
+    ApprovalDecided,
+    ApprovalRequested,
+    Notice,
+)
+from trading.domain.records import AuditEntry, Bot, Decision, SignalEdits, StoredSignal
+from trading.domain.signals import SignalState
+from trading.domain.values import OrderType
+from trading.services.actions import ActionResult, Actor
+from trading.services.context import UseCase
+
+
+class Decisions(UseCase):
+    """The approval life of a signal."""
+
+    async def request_approval(self, stored: StoredSignal, bot: Bot) -> None:
+        now = self._clock.now()
+        expires = stored.created_at + timedelta(minutes=bot.config.approval_timeout_minutes)
+        async with self._uow() as uow:
+            current = await uow.signals.get(stored.id, for_update=True)
+            if current is None or current.state is not SignalState.RECEIVED:
+                return
+            await uow.approvals.create(stored.id, now, expires)
+            await uow.signals.set_state(stored.id, SignalState.PENDING_APPROVAL, cause="approve mode", at=now)
+            await uow.commit()
+        self._publish([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
+
+    async def expire_due(self) -> list[int]:
+        """Pending approvals past their time become expired and never execute."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            pending = await uow.approvals.list_pending()
+        expired: list[int] = []
+        for approval in pending:
+            if approval.expires_at > now:
+                continue
+            async with self._uow() as uow:
+                stored = await uow.signals.get(approval.signal_id, for_update=True)
+                if stored is None or stored.state is not SignalState.PENDING_APPROVAL:
+                    continue
+                if not await uow.approvals.decide(approval.signal_id, Decision.EXPIRED, "expiry", now):
+                    continue
+                await uow.signals.set_state(
+                    approval.signal_id,
+                    SignalState.EXPIRED,
+                    cause="expiry",
+                    at=now,
+                    reason=f"no decision by {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+                )
+                await uow.commit()
+            expired.append(approval.signal_id)
+            self._publish(
+                [
+                    ApprovalDecided(
+                        at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
+                    )
+                ]
+            )
+        return expired
+
+    async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
+        return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+
+    async def reject(self, signal_id: int, actor: Actor) -> ActionResult:
+        return await self._decide(signal_id, actor, Decision.REJECTED, None)
+
+    async def _decide(
+        self, signal_id: int, actor: Actor, decision: Decision, edits: SignalEdits | None
+    ) -> ActionResult:
+        verb = "approve" if decision is Decision.APPROVED else "reject"
+        target = f"signal:{signal_id}"
+        if refused := await self._unless_approver(actor, verb, target, f"{verb} signals"):
+            return refused
+        if edits is not None:
+            problem = await self._check_edits(signal_id, edits)
+            if problem:
+                return ActionResult(False, problem, "invalid")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id, for_update=True, history=False)
+            approval = await uow.approvals.get(signal_id)
+            if stored is None or approval is None:
+                return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
+            if approval.decision is not None:
+                by = approval.decided_by or "someone"
+                return ActionResult(
+                    False, f"signal #{signal_id} was already {approval.decision.value} by {by}", "already_decided"
+                )
+            if stored.state is not SignalState.PENDING_APPROVAL:
+                return ActionResult(False, f"signal #{signal_id} is {stored.state.value}", "not_pending")
+            control = await uow.control.get()
+            if control.halted and decision is Decision.APPROVED:
+                return ActionResult(
+                    False, "trading is halted: approvals are frozen until /resume-all", "halted", stored
+                )
+            if now >= approval.expires_at:
+                return ActionResult(
+                    False, f"signal #{signal_id} expired at {approval.expires_at:%H:%M:%S} UTC", "expired"
+                )
+            if not await uow.approvals.decide(signal_id, decision, actor.id, now):
+                return ActionResult(False, f"signal #{signal_id} was already decided", "already_decided")
+            if edits is not None:
+                await uow.approvals.set_edits(signal_id, edits, actor.id)
+                await uow.signals.set_edits(signal_id, edits)
+            state = SignalState.APPROVED if decision is Decision.APPROVED else SignalState.REJECTED
+            await uow.signals.set_state(signal_id, state, cause=actor.id, at=now)
+            updated = await uow.signals.get(signal_id)
+            assert updated is not None
+            await uow.audit.add(AuditEntry(actor.id, verb, target, True, _edits_text(edits), now))
+            await uow.commit()
+        self._publish(
+            [
+                ApprovalDecided(
+                    at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
+                )
+            ]
+        )
+        if decision is Decision.APPROVED:
+            self.checkpoint("approved")
+            self.wake(stored.bot_id)
+            return ActionResult(True, f"signal #{signal_id} approved by {actor.name}; executing", signal=updated)
+        return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}", signal=updated)
+
+    async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
+        target = f"signal:{signal_id}"
+        if refused := await self._unless_approver(actor, "edit", target, "edit signals"):
+            return refused
+        problem = await self._check_edits(signal_id, edits)
+        if problem:
+            return ActionResult(False, problem, "invalid")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id, for_update=True)
+            approval = await uow.approvals.get(signal_id)
+            if stored is None or approval is None:
+                return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
+            if stored.state is not SignalState.PENDING_APPROVAL or approval.decision is not None:
+                return ActionResult(
+                    False, f"signal #{signal_id} is {stored.state.value}; too late to edit", "not_pending"
+                )
+            await uow.approvals.set_edits(signal_id, edits, actor.id)
+            await uow.signals.set_edits(signal_id, edits)
+            await uow.audit.add(AuditEntry(actor.id, "edit", target, True, _edits_text(edits), now))
+            await uow.commit()
+        self._publish(
+            [
+                Notice(
+                    at=now,
+                    bot_name=stored.bot_name,
+                    signal_id=signal_id,
+                    message=f"signal #{signal_id} edited by {actor.name}: {_edits_text(edits)}",
+                )
+            ]
+        )
+        return ActionResult(True, f"signal #{signal_id} edited; it still waits for approval", signal=stored)
+
+    async def _check_edits(self, signal_id: int, edits: SignalEdits) -> str | None:
+        if edits.quantity is not None and edits.quantity < 1:
+            return f"quantity must be a whole number of contracts, at least 1 (got {edits.quantity})"
+        for name, value in (
+            ("limit price", edits.limit_price),
+            ("stop", edits.stop_loss),
+            ("target", edits.take_profit),
+        ):
+            if value is not None and value <= 0:
+                return f"{name} must be a positive price (got {value})"
+        if edits.order_type is OrderType.LIMIT and edits.limit_price is None:
+            return "a limit order needs a limit price"
+        if edits.quantity is not None:
+            async with self._uow() as uow:
+                stored = await uow.signals.get(signal_id)
+                bot = await uow.bots.get(stored.bot_id) if stored else None
+            if bot is not None:
+                instrument = await self._instrument_or_none(bot)
+                if instrument is not None and edits.quantity > instrument.max_quantity:
+                    return (
+                        f"quantity {edits.quantity} is over {instrument.symbol}'s maximum of "
+                        f"{instrument.max_quantity} contracts"
+                    )
+        return None
+
+    async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
+        async with self._uow() as uow:
+            await uow.approvals.set_message(signal_id, channel_id, message_id)
+            await uow.commit()
+
+
+def _edits_text(edits: SignalEdits | None) -> str:
+    if edits is None:
+        return ""
+    parts = [
+        f"{name} {value.value if isinstance(value, OrderType) else value}"
+        for name, value in (
+            ("quantity", edits.quantity),
+            ("type", edits.order_type),
+            ("limit", edits.limit_price),
+            ("stop", edits.stop_loss),
+            ("target", edits.take_profit),
+        )
+        if value is not None
+    ]
+    return ", ".join(parts)

@@ -1,0 +1,190 @@
+"""What the desk shows: bots, positions, trades, P&L, signals and approval cards.
+
+Read-only: nothing here changes state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+
+from trading.domain.engine import plan as plan_signal
+from trading.domain.market import Instrument
+from trading.domain.plan import Leg
+from trading.domain.preview import preview
+from trading.domain.records import Bot, ControlState, StoredSignal, TradeRecord
+from trading.domain.signals import SignalState
+from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.services.context import UseCase
+from trading.services.ports import UnitOfWork
+
+
+class Queries(UseCase):
+    """Read models for the front-ends."""
+
+    async def bots(self) -> list[Bot]:
+        async with self._uow() as uow:
+            return await uow.bots.list()
+
+    async def control(self) -> ControlState:
+        async with self._uow() as uow:
+            return await uow.control.get()
+
+    async def positions(self, bot_name: str | None = None) -> list[PositionView]:
+        async with self._uow() as uow:
+            bots = [b for b in await uow.bots.list() if bot_name is None or b.name == bot_name]
+            held = [
+                (b, await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False))
+                for b in bots
+            ]
+        views = []
+        for bot, pos in held:
+            if pos.is_flat and bot_name is None:
+                continue
+            instrument = await self._instrument_or_none(bot)
+            if instrument is not None:
+                pos.multiplier = instrument.contract_multiplier
+            mark = await self._mark(bot, pos) if not pos.is_flat else None
+            views.append(
+                PositionView(
+                    bot_name=bot.name,
+                    symbol=bot.config.symbol,
+                    side=pos.side,
+                    quantity=pos.quantity,
+                    average_price=pos.average_price,
+                    entries=tuple(pos.entries),
+                    max_positions=bot.config.max_positions,
+                    stop_loss=pos.stop_loss,
+                    take_profit=pos.take_profit,
+                    last_price=mark,
+                    unrealized_pnl=pos.unrealized_pnl(mark) if mark is not None else None,
+                    realized_pnl=pos.realized_pnl,
+                    currency=instrument.currency if instrument else "",
+                )
+            )
+        return views
+
+    async def trades(self, bot_name: str | None = None, limit: int = 20) -> list[TradeRecord]:
+        async with self._uow() as uow:
+            return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit)
+
+    async def pnl(self, bot_name: str | None = None, since: datetime | None = None) -> PnlView:
+        async with self._uow() as uow:
+            trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
+        unrealized: Decimal | None = Decimal(0)
+        currency = ""
+        for view in await self.positions(bot_name):
+            currency = currency or view.currency
+            if view.unrealized_pnl is None:
+                unrealized = None
+            elif unrealized is not None:
+                unrealized += view.unrealized_pnl
+        if not currency and trades:
+            bot = await self._bot(trades[0].bot_name)
+            instrument = await self._instrument_or_none(bot) if bot else None
+            currency = instrument.currency if instrument else ""
+        return PnlView(
+            bot_name=bot_name,
+            since=since,
+            realized=sum((t.realized_pnl for t in trades), Decimal(0)),
+            unrealized=unrealized,
+            trades=len(trades),
+            wins=sum(1 for t in trades if t.realized_pnl > 0),
+            losses=sum(1 for t in trades if t.realized_pnl < 0),
+            currency=currency,
+        )
+
+    async def signals(
+        self, bot_name: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[StoredSignal]:
+        async with self._uow() as uow:
+            bot_id = await _bot_filter(uow, bot_name)
+            return await uow.signals.list(bot_id=bot_id, state=SignalState(state) if state else None, limit=limit)
+
+    async def signal_view(self, signal_id: int) -> SignalView | None:
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id)
+            if stored is None:
+                return None
+            orders = await uow.orders.list_for_signal(signal_id)
+            approval = await uow.approvals.get(signal_id)
+        return SignalView(stored, tuple(orders), approval)
+
+    async def approval_card(self, signal_id: int) -> ApprovalCard | None:
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id)
+            if stored is None:
+                return None
+            bot = await uow.bots.get(stored.bot_id)
+            approval = await uow.approvals.get(signal_id)
+            orders = await uow.orders.list_for_signal(signal_id)
+            if bot is None:
+                return None
+            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+        instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
+        position.multiplier = instrument.contract_multiplier
+        signal, edits = stored.signal, stored.edits
+        the_plan = plan_signal(bot.config, position, signal, instrument, edits)
+        if orders:
+            # Decided and sent: show what ran, not a fresh plan against the position it made.
+            ran = next((h.reason for h in stored.history if h.state is SignalState.EXECUTING and h.reason), None)
+            legs = tuple(Leg(o.leg_kind, o.side, o.quantity, o.position_side) for o in orders)
+            the_plan = replace(the_plan, legs=legs, summary=ran or the_plan.summary, ignored=None)
+        main = next((leg for leg in reversed(the_plan.legs)), None)
+        quote = await self._quote(bot) if stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED) else None
+        now_price = quote.price_for(main.side) if quote is not None and main is not None else None
+        drift = (now_price - signal.price) / signal.price * 100 if now_price is not None and signal.price else None
+        stop = the_plan.new_stop_loss
+        target = the_plan.new_take_profit
+        entry = (edits.limit_price if edits and edits.limit_price else None) or now_price or signal.price
+        seen = preview(position, the_plan, entry, stop)
+        before, after, risk = seen.before, seen.after, seen.risk_to_stop
+        if orders:  # the position already holds these orders' fills: show it as it stands now
+            before, after, risk = "", seen.before, None
+        filled = [o for o in orders if o.filled_quantity]
+        outcome = None
+        if filled:
+            outcome = "; ".join(f"{o.side.value} {o.filled_quantity} @ {o.average_fill_price}" for o in filled)
+        if stored.state in (SignalState.FAILED, SignalState.REFUSED, SignalState.IGNORED, SignalState.EXPIRED):
+            outcome = f"{stored.state.value}: {stored.reason}" + (f" ({outcome})" if outcome else "")
+        return ApprovalCard(
+            signal_id=signal_id,
+            bot_name=bot.name,
+            symbol=bot.config.symbol,
+            action=signal.action.value,
+            plan_summary=the_plan.summary,
+            ignored_reason=the_plan.ignored,
+            quantity=main.quantity if main else 0,
+            order_type=(edits.order_type if edits and edits.order_type else signal.order_type),
+            limit_price=edits.limit_price if edits else None,
+            alert_price=signal.price,
+            quote=now_price,
+            drift_pct=drift.quantize(Decimal("0.01")) if drift is not None else None,
+            stop_loss=stop,
+            take_profit=target,
+            risk_to_stop=risk,
+            currency=instrument.currency,
+            position_before=before,
+            position_after=after,
+            expires_at=approval.expires_at if approval else None,
+            state=stored.state.value,
+            edits=edits,
+            edited_by=approval.edited_by if approval else None,
+            decided_by=approval.decided_by if approval else None,
+            decided_at=approval.decided_at if approval else None,
+            outcome=outcome,
+            notes=the_plan.notes,
+        )
+
+
+# Matches no row: an unknown bot name filters a listing down to nothing.
+_NO_SUCH_BOT = -1
+
+
+async def _bot_filter(uow: UnitOfWork, bot_name: str | None) -> int | None:
+    """The bot id to filter a listing by: None for every bot; for a name no bot has, an id
+    no row carries, so the listing comes out empty."""
+    if bot_name is None:
+        return None
+    bot = await uow.bots.get_by_name(bot_name)
+    return bot.id if bot is not None else _NO_SUCH_BOT

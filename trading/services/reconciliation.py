@@ -1,0 +1,84 @@
+"""Reconciliation: each broker's net positions against the sum of our bots' positions;
+a mismatch flags the bots so that nobody trades on a wrong picture."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from trading.domain.events import (
+    Event,
+    PositionMismatch,
+)
+from trading.domain.records import Bot
+from trading.domain.signals import SignalState
+from trading.services.context import UseCase
+
+log = logging.getLogger("signaldesk.reconciliation")
+
+
+class Reconciliation(UseCase):
+    """Compares us with the brokers."""
+
+    async def reconcile(self) -> list[str]:
+        """Compare each broker's net positions with the sum of ours; flag the bots on a mismatch.
+
+        The bots of a broker are locked meanwhile, so no fill can land between reading the
+        broker and reading us; a symbol with a signal still executing (an order whose outcome
+        is being looked up) is left for the next round rather than reported falsely.
+        """
+        async with self._uow() as uow:
+            bots = [b for b in await uow.bots.list() if b.config.is_active]
+        by_broker: dict[str, list[Bot]] = {}
+        for bot in bots:
+            by_broker.setdefault(bot.config.broker_account.value, []).append(bot)
+        problems: list[str] = []
+        for broker_name, members in by_broker.items():
+            locks = [self._bot_lock(b.id) for b in sorted(members, key=lambda b: b.id)]
+            for lock in locks:
+                await lock.acquire()
+            try:
+                problems += await self._reconcile_broker(broker_name, members)
+            finally:
+                for lock in locks:
+                    lock.release()
+        return problems
+
+    async def _reconcile_broker(self, broker_name: str, members: list[Bot]) -> list[str]:
+        try:
+            theirs = {p.symbol: p.quantity for p in await self._brokers(broker_name).get_positions()}
+        except Exception as e:
+            log.warning("reconciliation: %s positions unavailable: %r", broker_name, e)
+            return []
+        ours: dict[str, int] = {}
+        busy: set[str] = set()
+        async with self._uow() as uow:
+            in_flight = set(await uow.signals.ids_in_states([SignalState.EXECUTING]))
+            for bot in members:
+                symbol = bot.config.symbol
+                pos = await uow.positions.get(bot.id, symbol, multiplier=Decimal(1), for_update=False)
+                ours[symbol] = ours.get(symbol, 0) + pos.signed_quantity
+                if in_flight and await uow.signals.list(bot_id=bot.id, state=SignalState.EXECUTING, limit=1):
+                    busy.add(symbol)
+        problems: list[str] = []
+        for symbol, qty in ours.items():
+            held = theirs.get(symbol, 0)
+            if held == qty or symbol in busy:
+                continue
+            now = self._clock.now()
+            events: list[Event] = []
+            reason = f"{broker_name} holds {held:+d} {symbol}, signaldesk {qty:+d}"
+            async with self._uow() as uow:
+                for bot in members:
+                    if bot.config.symbol != symbol:
+                        continue
+                    await uow.bots.set_needs_attention(bot.id, True, reason)
+                    events.append(
+                        PositionMismatch(
+                            at=now, bot_name=bot.name, symbol=symbol, ours=qty, theirs=held, source="broker"
+                        )
+                    )
+                await uow.commit()
+            problems.append(f"{broker_name} {symbol}: ours {qty:+d}, broker {held:+d}")
+            self._publish(events)
+        return problems
