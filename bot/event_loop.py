@@ -28,7 +28,7 @@ def run(main: Coroutine[Any, Any, T], choice: LoopChoice) -> T:
         except ImportError:
             log.warning("SIGNALDESK_EVENT_LOOP=uvloop but uvloop is not installed; running on asyncio's loop")
         else:
-            log.info("event loop: uvloop %s", uvloop.__version__)
+            log.info("event loop: uvloop")
             return uvloop.run(main)
     log.info("event loop: asyncio")
     return asyncio.run(main)

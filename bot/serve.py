@@ -44,7 +44,7 @@ async def serve(settings: Settings) -> int:
     drainer = loop.create_task(drain_then_stop())
     log.info("serving on http://%s:%s", settings.signaldesk_host, settings.signaldesk_port)
     try:
-        await hypercorn_serve(app.web, config, shutdown_trigger=web_may_stop.wait)  # type: ignore[arg-type]
+        await hypercorn_serve(app.web, config, shutdown_trigger=web_may_stop.wait)
     finally:
         drainer.cancel()
         await stop(app)

@@ -101,8 +101,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     if pending:
         lines.append(f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else ""))
     elif card.state == "expired":
-        when = card.decided_at or card.expires_at
-        lines.append(f"**{headline}**" + (f" {ts(when)}" if when else "") + ", nothing was sent")
+        expired_at = card.decided_at or card.expires_at
+        lines.append(f"**{headline}**" + (f" {ts(expired_at)}" if expired_at else "") + ", nothing was sent")
     else:
         by = f" by {who(card.decided_by)}" if card.decided_by else ""
         when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""

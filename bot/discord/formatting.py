@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -34,7 +35,7 @@ def ts(when: datetime, style: str = "R") -> str:
     return f"<t:{int(when.timestamp())}:{style}>"
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]], right: set[int]) -> str:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], right: set[int]) -> str:
     """A monospace table for a code block: text columns left, number columns right aligned."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = []

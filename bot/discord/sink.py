@@ -29,6 +29,7 @@ from bot.discord.cards import approval_embed, event_line
 from bot.discord.views import approval_view
 from trading.domain.events import ApprovalRequested, Event, Severity
 from trading.services.actions import DeskAPI
+from trading.services.backoff import backoff_delay
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -189,14 +190,13 @@ class DiscordSink:
             return
         channel = self.client.get_partial_messageable(self.approvals_channel_id)
         view = approval_view(card)  # None when already decided: no buttons
-        message = await self._send(
-            f"approval card for signal #{signal_id}",
-            lambda: channel.send(
-                embed=approval_embed(card),
-                view=view,
-                nonce=f"sdcard{signal_id}",
-            ),
-        )
+
+        def send() -> Awaitable[discord.Message]:
+            if view is None:
+                return channel.send(embed=approval_embed(card), nonce=f"sdcard{signal_id}")
+            return channel.send(embed=approval_embed(card), view=view, nonce=f"sdcard{signal_id}")
+
+        message = await self._send(f"approval card for signal #{signal_id}", send)
         if message is None:
             return
         self.cards[signal_id] = (channel.id, message.id)
@@ -274,13 +274,16 @@ class DiscordSink:
 
     async def _send(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run one Discord call until it succeeds or fails for good; None when it fails."""
-        delay = 0.5
+        failures = 0
         while True:
             try:
                 return await call()
             except discord.RateLimited as e:
+                failures += 1
                 wait = e.retry_after
             except discord.HTTPException as e:
+                failures += 1
+                delay = backoff_delay(failures, first=0.5, cap=MAX_BACKOFF)
                 if e.status == 429:
                     wait = _retry_after(e) or delay
                 elif e.status >= 500:
@@ -289,11 +292,11 @@ class DiscordSink:
                     log.error("Discord refused the %s (%s %s): %s", what, e.status, e.code, e.text)
                     return None
             except (aiohttp.ClientError, OSError, TimeoutError) as e:
-                wait = delay
+                failures += 1
+                wait = backoff_delay(failures, first=0.5, cap=MAX_BACKOFF)
                 log.info("Discord unreachable for the %s: %s", what, e)
             log.warning("retrying the %s in %.2f s", what, wait)
             await asyncio.sleep(wait + random.uniform(0, 0.05))
-            delay = min(delay * 2, MAX_BACKOFF)
 
 
 def _retry_after(e: discord.HTTPException) -> float | None:

@@ -200,7 +200,7 @@ class EditModal(discord.ui.Modal):
         for item in (self.quantity, self.order_type, self.limit_price, self.stop_loss, self.take_profit):
             self.add_item(item)
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         client = _client(interaction)
         try:
             edits = parse_edits(
@@ -258,7 +258,7 @@ class ConfirmView(discord.ui.View):
         self.origin = origin
         self.done = False
 
-    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         if interaction.user.id != self.owner_id:
             await interaction.response.send_message("Only the member who asked can confirm this.", ephemeral=True)
             return False
