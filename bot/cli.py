@@ -8,17 +8,17 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot.log_format import SafeFormatter
+
 # httpx logs every request's URL at INFO. The Telegram URL holds the bot token, and a line
 # per broker call costs CPU on the order path while saying less than our own order events.
 QUIET_LIBRARIES = ("httpx", "httpcore")
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -69,9 +69,7 @@ async def test_an_entry_waiting_out_an_outage_keeps_its_place_before_the_close(
 async def test_signals_run_in_arrival_order_whichever_is_woken_first(runner_rig: tuple[Rig, Runner]) -> None:
     rig, runner = runner_rig
     bot = await rig.bot(allow_pyramiding=False, max_positions=1)
-    ids = [
-        await rig.signal(bot, SignalAction.ENTER_LONG if n % 2 == 0 else SignalAction.CLOSE_LONG) for n in range(8)
-    ]
+    ids = [await rig.signal(bot, SignalAction.ENTER_LONG if n % 2 == 0 else SignalAction.CLOSE_LONG) for n in range(8)]
     for _ in ids:
         runner.wake_bot(bot)
     assert await settle(rig, ids) == [SignalState.EXECUTED] * len(ids)
