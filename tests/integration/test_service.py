@@ -15,7 +15,7 @@ from trading.domain.events import Event, PositionMismatch, SignalRefused, TradeC
 from trading.domain.orders import OrderStatus
 from trading.domain.records import SignalEdits
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
-from trading.domain.values import PositionSide
+from trading.domain.values import OrderType, PositionSide
 from trading.services.actions import Actor
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
@@ -412,3 +412,28 @@ async def test_listings_filtered_by_an_unknown_bot_name_are_empty(rig: Rig) -> N
     assert await rig.desk.signals("No_Such_Bot") == []
     nothing = await rig.desk.pnl("No_Such_Bot")
     assert (nothing.trades, nothing.realized) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("edits", "named"),
+    [
+        (SignalEdits(stop_loss=Decimal("60000")), "a long stop must be below"),  # stop above the entry
+        (SignalEdits(take_profit=Decimal("100")), "a long target must be above"),
+        (SignalEdits(order_type=OrderType.LIMIT, limit_price=Decimal("1E-400")), "too small to be a price"),
+        (SignalEdits(order_type=OrderType.LIMIT, limit_price=Decimal("53210.3")), "not on the instrument's tick"),
+        (SignalEdits(order_type=OrderType.LIMIT, limit_price=Decimal("5000")), "away from the quote"),
+    ],
+)
+async def test_edits_are_checked_like_an_alerts_fields(rig: Rig, edits: SignalEdits, named: str) -> None:
+    bot = await rig.bot(mode="approve")
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    assert await rig.run(sid) is SignalState.PENDING_APPROVAL
+    for attempt in (rig.desk.approve(sid, ALICE, edits), rig.desk.edit(sid, ALICE, edits)):
+        refused = await attempt
+        assert (refused.ok, refused.code) == (False, "invalid")
+        assert named in refused.message, refused.message
+        assert len(refused.message) < 200
+    assert await rig.state(sid) is SignalState.PENDING_APPROVAL  # still waiting; nothing was sent
+    assert rig.broker.place_calls == 0
+    ok = await rig.desk.approve(sid, ALICE, SignalEdits(stop_loss=Decimal("53000"), take_profit=Decimal("54000")))
+    assert ok.ok, ok.message

@@ -627,3 +627,15 @@ def test_braces_in_the_passphrase_of_a_broken_body_are_not_quoted_back() -> None
 def test_placeholder_in_a_key_with_dots_names_the_whole_key() -> None:
     error = refused(rsi(**{"strategy.order.comment": "{{strategy.order.comment}}"}))
     assert error.field == "strategy.order.comment"
+
+
+@pytest.mark.parametrize("price", ["1e-400", "1E-9", 1e-300])
+def test_a_price_too_small_to_be_real_is_refused_with_a_short_reason(price: Any) -> None:
+    error = refused(rsi(price=price))
+    assert error.code == "bad_number" and error.field == "price"
+    assert "too small to be a price" in error.message and len(error.message) < 100
+
+
+def test_a_stop_too_small_to_be_real_is_refused() -> None:
+    error = refused(rsi(stop_loss="1e-400"))
+    assert error.field == "stop_loss" and "too small to be a price" in error.message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from trading.domain.config import BotConfig
@@ -111,3 +111,20 @@ def test_a_closed_market_refuses_everything() -> None:
 def test_an_inactive_bot_is_refused() -> None:
     verdict = check_risk(ctx(is_active=False))
     assert verdict.refused is not None and "inactive" in verdict.refused
+
+
+def test_an_absurd_drift_is_reported_in_a_short_reason() -> None:
+    signal = Signal(SignalAction.ENTER_LONG, Decimal("1E-8"), AlertShape.RSI)
+    verdict = check_risk(ctx(signal=signal))
+    assert verdict.refused is not None and "over 10000%" in verdict.refused
+    assert len(verdict.refused) < 150
+
+
+def test_an_entry_that_waited_past_max_signal_age_is_refused_as_stale_and_a_close_still_goes() -> None:
+    old = timedelta(seconds=301)
+    stale = check_risk(ctx(age=old))
+    assert stale.refused is not None and "stale" in stale.refused and "max_signal_age_seconds" in stale.refused
+    assert check_risk(ctx(CLOSE, age=old)).refused is None
+    kept = check_risk(ctx(REVERSE, age=old))
+    assert kept.refused is None and [leg.kind for leg in kept.plan.legs] == [LegKind.CLOSE]
+    assert check_risk(ctx(age=timedelta(seconds=299))).refused is None

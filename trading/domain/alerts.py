@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
+from trading.domain.levels import MIN_PRICE_EXPONENT, level_problem
 from trading.domain.signals import AlertShape, Signal, SignalAction
 from trading.domain.values import OrderSide, OrderType, PositionSide
 
@@ -358,6 +359,8 @@ class _Fields:
         number = self.decimal(name)
         if number is not None and number <= 0:
             _bad_number(self.label(name), f"is {number}; it must be above zero")
+        if number is not None and number.adjusted() < MIN_PRICE_EXPONENT:
+            _bad_number(self.label(name), f"is {number:.3E}, too small to be a price")
         return number
 
     def contracts(self, name: str, *, allow_zero: bool = False, signed: bool = False) -> int | None:
@@ -657,24 +660,13 @@ def _check_levels(
     if side is None:
         return
     if shape is AlertShape.ORDER_MESSAGE:
-        stop_name, target_name = f"{side.value} SL", f"{side.value} TP"
+        names = (f"{side.value} SL", f"{side.value} TP")
     else:
-        stop_name, target_name = "stop_loss", "take_profit"
-    below, above = ("below", "above") if side is PositionSide.LONG else ("above", "below")
-    if stop is not None and (stop - price) * side.sign >= 0:
-        raise AlertError(
-            422,
-            "bad_field",
-            f'field "{stop_name}" is {stop}; a {side.value} stop must be {below} the price {price}',
-            stop_name,
-        )
-    if target is not None and (target - price) * side.sign <= 0:
-        raise AlertError(
-            422,
-            "bad_field",
-            f'field "{target_name}" is {target}; a {side.value} target must be {above} the price {price}',
-            target_name,
-        )
+        names = ("stop_loss", "take_profit")
+    problem = level_problem(side, price, stop, target, names)
+    if problem is not None:
+        field, message = problem
+        raise AlertError(422, "bad_field", f'field "{field}" {message.removeprefix(field + " ")}', field)
 
 
 def _alert_id(fields: _Fields) -> str | None:

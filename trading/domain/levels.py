@@ -98,3 +98,46 @@ def exit_trigger(position: Position, quote: Quote) -> ExitTrigger | None:
     if target is not None and price <= target:
         return ExitTrigger(ExitKind.TAKE_PROFIT, target, price)
     return None
+
+
+# A price further than this from the quote is a typo or a broken feed, not a trading decision.
+FAR_FROM_QUOTE = Decimal(50)  # percent
+# The smallest price anything trades at; 1E-400 parses as a positive Decimal but is no price.
+MIN_PRICE_EXPONENT = -8
+
+
+def level_problem(
+    side: PositionSide,
+    price: Decimal,
+    stop: Decimal | None,
+    target: Decimal | None,
+    names: tuple[str, str] = ("stop_loss", "take_profit"),
+) -> tuple[str, str] | None:
+    """(field, what is wrong) when a stop or target sits on the wrong side of `price` for a
+    position on `side`; None when both are fine. One rule for alerts, edits and orders: a
+    stop on the wrong side would close the position at a loss on the first quote."""
+    stop_name, target_name = names
+    below, above = ("below", "above") if side is PositionSide.LONG else ("above", "below")
+    if stop is not None and (stop - price) * side.sign >= 0:
+        return stop_name, f"{stop_name} is {stop}; a {side.value} stop must be {below} the price {price}"
+    if target is not None and (target - price) * side.sign <= 0:
+        return target_name, f"{target_name} is {target}; a {side.value} target must be {above} the price {price}"
+    return None
+
+
+def price_problem(name: str, price: Decimal, tick_size: Decimal | None, reference: Decimal | None) -> str | None:
+    """What is wrong with `price` as a price to send or hold: not above zero, too small to
+    be real, off the instrument's tick, or absurdly far from `reference` (the quote now).
+    None when it is fine. The reasons stay short: never a 400-digit number back."""
+    if not price.is_finite() or price <= 0:
+        return f"{name} must be a positive price"
+    if price.adjusted() < MIN_PRICE_EXPONENT:
+        return f"{name} {price:.3E} is too small to be a price"
+    if tick_size is not None and tick_size > 0 and price % tick_size != 0:
+        return f"{name} {price} is not on the instrument's tick of {tick_size}"
+    if reference is not None and reference > 0:
+        distance = abs(price - reference) / reference * _HUNDRED
+        if distance > FAR_FROM_QUOTE:
+            shown = f"{distance:.0f}" if distance < 10_000 else "over 10000"
+            return f"{name} {price} is {shown}% away from the quote {reference}; at most {FAR_FROM_QUOTE}% is taken"
+    return None

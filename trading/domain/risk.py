@@ -89,8 +89,9 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
         now = ctx.quote.price_for(entry_leg.side)
         drift = abs(now - ctx.signal.price) / ctx.signal.price * _HUNDRED
         if drift > config.max_slippage_pct:
+            shown = f"{drift:.2f}%" if drift < 10_000 else "over 10000%"
             return (
-                f"price moved {drift:.2f}% from the alert's {ctx.signal.price} to {now} "
+                f"price moved {shown} from the alert's {ctx.signal.price} to {now} "
                 f"(max_slippage_pct {config.max_slippage_pct})",
                 False,
             )

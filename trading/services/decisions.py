@@ -11,6 +11,7 @@ from trading.domain.events import (
     ApprovalRequested,
     Notice,
 )
+from trading.domain.levels import level_problem, price_problem
 from trading.domain.records import AuditEntry, Bot, Decision, SignalEdits, StoredSignal
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
@@ -163,28 +164,48 @@ class Decisions(UseCase):
         return ActionResult(True, f"signal #{signal_id} edited; it still waits for approval", signal=stored)
 
     async def _check_edits(self, signal_id: int, edits: SignalEdits) -> str | None:
+        """What is wrong with an approver's edits, by the same rules as an alert's fields;
+        None when they may be applied."""
         if edits.quantity is not None and edits.quantity < 1:
             return f"quantity must be a whole number of contracts, at least 1 (got {edits.quantity})"
-        for name, value in (
-            ("limit price", edits.limit_price),
-            ("stop", edits.stop_loss),
-            ("target", edits.take_profit),
-        ):
-            if value is not None and value <= 0:
-                return f"{name} must be a positive price (got {value})"
         if edits.order_type is OrderType.LIMIT and edits.limit_price is None:
             return "a limit order needs a limit price"
-        if edits.quantity is not None:
-            async with self._uow() as uow:
-                stored = await uow.signals.get(signal_id)
-                bot = await uow.bots.get(stored.bot_id) if stored else None
-            if bot is not None:
-                instrument = await self._instrument_or_none(bot)
-                if instrument is not None and edits.quantity > instrument.max_quantity:
-                    return (
-                        f"quantity {edits.quantity} is over {instrument.symbol}'s maximum of "
-                        f"{instrument.max_quantity} contracts"
-                    )
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored else None
+        if stored is None or bot is None:
+            return None  # the decision itself says there is no such signal
+        instrument = await self._instrument_or_none(bot)
+        if edits.quantity is not None and instrument is not None and edits.quantity > instrument.max_quantity:
+            return f"quantity {edits.quantity} is over {instrument.symbol}'s maximum of {instrument.max_quantity} contracts"
+        prices = [
+            (name, value)
+            for name, value in (
+                ("limit price", edits.limit_price),
+                ("stop", edits.stop_loss),
+                ("target", edits.take_profit),
+            )
+            if value is not None
+        ]
+        if not prices:
+            return None
+        signal = stored.signal
+        quote = await self._quote(bot)
+        reference = quote.last if quote is not None else signal.price
+        side = signal.action.entry_side
+        if side is not None:
+            entry = edits.limit_price or (quote.price_for(side.opening_order_side) if quote else signal.price)
+            stop = edits.stop_loss if edits.stop_loss is not None else signal.stop_loss
+            target = edits.take_profit if edits.take_profit is not None else signal.take_profit
+            wrong = level_problem(side, entry, stop, target, ("stop", "target"))
+            if wrong is not None:
+                return wrong[1]
+        for name, value in prices:
+            # Stops and targets are watched here, not sent: only a limit price must be on the tick.
+            tick = instrument.tick_size if instrument is not None and name == "limit price" else None
+            problem = price_problem(name, value, tick, reference)
+            if problem is not None:
+                return problem
         return None
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
