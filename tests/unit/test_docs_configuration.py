@@ -98,7 +98,7 @@ def test_the_documented_defaults_are_what_an_empty_environment_gives(monkeypatch
     """The defaults above are read from the model; this checks the model as the process builds it."""
     for name in Settings.model_fields:
         monkeypatch.delenv(name.upper(), raising=False)
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     documented = rows("Settings")
     for name in Settings.model_fields:
         value = getattr(settings, name)
