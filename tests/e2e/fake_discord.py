@@ -1,7 +1,7 @@
 """A loopback fake Discord: the gateway websocket and the REST routes signaldesk uses.
 
 The unmodified discord.py client connects to it (Route.BASE and DEFAULT_GATEWAY pointed
-here, see ../shared/DISCORD_TESTING.md). A test injects button clicks, modal submits and
+here, see docs/architecture.md "Testing"). A test injects button clicks, modal submits and
 slash commands as a member with given roles, then asserts on the REST calls the bot made.
 It enforces what real Discord enforces and a fake would otherwise let slide: the 3-second
 first-response rule (measured per interaction), one first response per interaction, buttons

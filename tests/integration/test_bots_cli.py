@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from trading.domain.records import AuditEntry, Bot
 ROOT = Path(__file__).resolve().parents[2]
 SIGNALDESK = Path(sys.executable).with_name("signaldesk")
 EXAMPLE = ROOT / "bots.example.toml"
+KEYS = {bot["bot_name"]: bot["webhook_key"] for bot in tomllib.loads(EXAMPLE.read_text())["bots"]}
+RSI_KEY, PAPER_KEY = KEYS["SA40_RSI_Bot"], KEYS["SA40_Paper_Auto"]
 
 
 @dataclass
@@ -64,9 +67,10 @@ async def test_import_is_idempotent_and_list_masks_keys(database_url: str) -> No
     assert listed.code == 0
     lines = listed.out.splitlines()
     assert lines[0].split() == ["NAME", "BROKER", "SYMBOL", "TICKER", "MODE", "ACTIVE", "STATE", "WEBHOOK", "KEY"]
-    assert lines[1].split() == ["SA40_Paper_Auto", "Paper", "SA40", "SA40", "auto", "yes", "ok", "****2c91"]
-    assert lines[2].split() == ["SA40_RSI_Bot", "Herenya", "SA40", "SA40", "approve", "yes", "ok", "****9a3c"]
-    assert "sa40_rsi_50849a3c" not in listed.out and "sa40_paper_7f3b2c91" not in listed.out
+    paper, rsi = f"****{PAPER_KEY[-4:]}", f"****{RSI_KEY[-4:]}"
+    assert lines[1].split() == ["SA40_Paper_Auto", "Paper", "SA40", "SA40", "auto", "yes", "ok", paper]
+    assert lines[2].split() == ["SA40_RSI_Bot", "Herenya", "SA40", "SA40", "approve", "yes", "ok", rsi]
+    assert RSI_KEY not in listed.out and PAPER_KEY not in listed.out
 
 
 async def test_a_bad_file_imports_nothing_and_names_bot_and_field(tmp_path: Path) -> None:
@@ -117,7 +121,7 @@ def test_a_changed_bot_is_updated_and_audited(
         db = Database(url)
         try:
             async with db.uow() as uow:
-                return await uow.bots.get_by_key_hash(key_hash("sa40_rsi_50849a3c")), await uow.audit.list()
+                return await uow.bots.get_by_key_hash(key_hash(RSI_KEY)), await uow.audit.list()
         finally:
             await db.dispose()
 
@@ -141,7 +145,7 @@ def test_file_level_problems(
     dup = tmp_path / "dup.toml"
     dup.write_text(text + "\n" + first_bot)
     shared = tmp_path / "shared.toml"
-    shared.write_text(text.replace("sa40_paper_7f3b2c91", "sa40_rsi_50849a3c"))
+    shared.write_text(text.replace(PAPER_KEY, RSI_KEY))
     missing, not_toml, empty = tmp_path / "missing.toml", tmp_path / "bad.toml", tmp_path / "empty.toml"
     not_toml.write_text("[[bots]\nbot_name = ")
     empty.write_text("# nothing\n")
@@ -165,11 +169,11 @@ def test_a_key_taken_by_a_stored_bot_is_refused(
     url = sqlite_url(tmp_path / "cli.db")
     assert cli(monkeypatch, capsys, url, "bots", "import", str(EXAMPLE)).code == 0
     other = tmp_path / "other.toml"
-    other.write_text('[[bots]]\nbot_name = "Thief"\nsymbol = "SA40"\nwebhook_key = "sa40_rsi_50849a3c"\n')
+    other.write_text(f'[[bots]]\nbot_name = "Thief"\nsymbol = "SA40"\nwebhook_key = "{RSI_KEY}"\n')
     run = cli(monkeypatch, capsys, url, "bots", "import", str(other))
     assert run.code == 1
     assert "bot Thief: webhook_key: is already used by bot SA40_RSI_Bot" in run.err
-    assert "sa40_rsi_50849a3c" not in run.err
+    assert RSI_KEY not in run.err
 
 
 def test_new_prints_a_fresh_key_once(

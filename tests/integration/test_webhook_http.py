@@ -21,7 +21,7 @@ from trading.domain.records import WebhookLogEntry
 from web.app import create_app
 from web.deps import Draining
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "alerts"
+SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "alerts"
 
 
 def now_iso() -> str:
@@ -40,8 +40,11 @@ def sample(name: str) -> tuple[bytes, str]:
 
 
 def sample_names() -> list[str]:
+    """Every sample, good and bad; a missing or empty folder fails collection, never skips."""
+    assert SAMPLES.is_dir(), f"sample alerts folder {SAMPLES} is missing"
     names = sorted(p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".txt"))
-    assert names, f"no samples in {SAMPLES}"
+    assert any(n.startswith("bad_") for n in names), f"no bad_* samples in {SAMPLES}"
+    assert any(not n.startswith("bad_") for n in names), f"no good samples in {SAMPLES}"
     return names
 
 

@@ -1,4 +1,4 @@
-"""parse_alert and redact_body, rule by rule (DESIGN.md "Alerts accepted")."""
+"""parse_alert and redact_body, rule by rule (docs/alerts.md)."""
 
 from __future__ import annotations
 

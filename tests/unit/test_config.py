@@ -1,8 +1,7 @@
-"""BotConfig validation: every refusal names the field, and the DESIGN.md example parses."""
+"""BotConfig validation: every refusal names the field, and the example bot of bots.example.toml parses."""
 
 from __future__ import annotations
 
-import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from trading.domain.config import BotConfig, BotConfigError
 from trading.domain.values import BrokerName, Mode
 
-DESIGN = Path(__file__).resolve().parents[2].parent / "shared" / "DESIGN.md"
+EXAMPLE = Path(__file__).resolve().parents[2] / "bots.example.toml"
 
 
 def minimal(**overrides: Any) -> dict[str, Any]:
@@ -30,20 +29,14 @@ def lines_for(error: BotConfigError, field: str) -> list[str]:
     return [line for line in error.errors if line.startswith(f"{field}:")]
 
 
-def design_example() -> dict[str, Any]:
-    if not DESIGN.is_file():
-        pytest.fail(f"{DESIGN} is missing: DESIGN.md lives in shared/ beside the repository")
-    text = DESIGN.read_text(encoding="utf-8")
-    section = text.split("## Bot configuration", 1)[1]
-    match = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
-    assert match, "DESIGN.md 'Bot configuration' has no ```toml example"
-    bots = tomllib.loads(match.group(1))["bots"]
-    assert len(bots) == 1
-    return dict(bots[0])
+def example_bot(name: str) -> dict[str, Any]:
+    bots = tomllib.loads(EXAMPLE.read_text(encoding="utf-8"))["bots"]
+    [bot] = [b for b in bots if b["bot_name"] == name]
+    return dict(bot)
 
 
-def test_design_example_config_parses_with_every_field_as_written() -> None:
-    config = BotConfig.parse(design_example())
+def test_example_bot_config_parses_with_every_field_as_written() -> None:
+    config = BotConfig.parse(example_bot("SA40_RSI_Bot"))
     assert config.bot_name == "SA40_RSI_Bot"
     assert config.broker_account is BrokerName.HERENYA
     assert config.mode is Mode.APPROVE

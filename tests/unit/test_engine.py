@@ -1,4 +1,4 @@
-"""The position engine: every rule of DESIGN.md "The position engine", one behaviour per test."""
+"""The position engine: every rule of docs/architecture.md "The path of a signal" (Plan), one behaviour per test."""
 
 from __future__ import annotations
 

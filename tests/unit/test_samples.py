@@ -1,4 +1,4 @@
-"""The shared sample alert bodies parse as their file names say (see shared/alerts/README.md)."""
+"""The example alert bodies parse as their file names say (see examples/alerts/README.md)."""
 
 from __future__ import annotations
 
@@ -12,20 +12,29 @@ import pytest
 from trading.domain.alerts import AlertError, parse_alert
 from trading.domain.signals import AlertShape, SignalAction
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = REPO_ROOT.parent / "shared" / "alerts"
+SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "alerts"
 
 
 def sample(name: str) -> bytes:
     path = SAMPLES / name
     if not path.is_file():
-        pytest.fail(f"sample alert {path} is missing: the samples live in shared/alerts beside the repository")
+        pytest.fail(f"sample alert {path} is missing: the samples live in examples/alerts in the repository")
     return path.read_bytes()
 
 
-def test_the_samples_folder_exists_beside_the_repository() -> None:
-    assert SAMPLES.is_dir(), f"sample alerts folder {SAMPLES} is missing (expected shared/alerts beside {REPO_ROOT})"
-    assert list(SAMPLES.glob("bad_*")), f"no bad_* samples in {SAMPLES}"
+def sample_names(*, bad: bool) -> list[str]:
+    """The good (or bad_*) sample files; collecting from a missing or empty folder is an error, never a skip."""
+    assert SAMPLES.is_dir(), f"sample alerts folder {SAMPLES} is missing"
+    names = sorted(
+        p.name for p in SAMPLES.iterdir() if p.suffix in (".json", ".txt") and p.name.startswith("bad_") == bad
+    )
+    assert names, f"no {'bad_*' if bad else 'good'} samples in {SAMPLES}"
+    return names
+
+
+def test_the_samples_folder_holds_good_and_bad_samples() -> None:
+    assert len(sample_names(bad=False)) >= 6
+    assert len(sample_names(bad=True)) >= 5
 
 
 def test_rsi_long_entry_enters_long_at_its_price() -> None:
@@ -85,8 +94,8 @@ def test_strategy_placeholders_filled_reverses_into_one_short() -> None:
     assert signal.alert_id == "Short"
 
 
-GOOD = sorted(p.name for p in SAMPLES.glob("*") if p.suffix in (".json", ".txt") and not p.name.startswith("bad_"))
-BAD = sorted(p.name for p in SAMPLES.glob("bad_*"))
+GOOD = sample_names(bad=False)
+BAD = sample_names(bad=True)
 
 
 @pytest.mark.parametrize("name", GOOD)
