@@ -40,7 +40,9 @@ async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[U
     db = Database(sqlite_url(tmp_path / "signaldesk.db"))
     try:
         await db.upgrade()
-        yield db.uow
+        # SqlUnitOfWork declares its repositories as its SQL classes, which mypy does not take
+        # for the Protocol's (invariant) attributes: db/ is not typed against the ports yet.
+        yield db.uow  # type: ignore[misc]
     finally:
         await db.dispose()
 
@@ -113,7 +115,7 @@ async def test_a_fill_is_recorded_once_and_the_position_reads_back_as_saved(uow:
     fill = Fill("sd-1-1:1", OrderSide.BUY, 2, Decimal("100.5"), T0)
     async with uow() as u:
         flat = await u.positions.get(bot, "SA40", multiplier=Decimal(5))
-        assert (flat.is_flat, flat.multiplier, flat.realized_pnl) == (True, Decimal(5), 0)
+        assert (flat.is_flat, flat.multiplier, flat.realized_pnl) == (True, Decimal(5), Decimal(0))
         assert await u.positions.add_fill(bot, "sd-1-1", fill) is True
         assert await u.positions.add_fill(bot, "sd-1-1", fill) is False
         position = Position.flat("SA40")

@@ -354,14 +354,6 @@ def _stored(t: _Tables, signal_id: int, row: _SignalRow, *, history: bool = True
     )
 
 
-def _is_duplicate(row: _SignalRow, probe: DuplicateProbe) -> bool:
-    """The dedupe rule: same bot, and the same alert id (ever) or the same body since `since`."""
-    return row.bot_id == probe.bot_id and (
-        (probe.alert_id is not None and row.signal.alert_id == probe.alert_id)
-        or (row.body_hash == probe.body_hash and row.created_at >= probe.since)
-    )
-
-
 class FakeSignalRepository(_Repository):
     async def add(
         self,
@@ -374,40 +366,56 @@ class FakeSignalRepository(_Repository):
         at: datetime,
         reason: str | None = None,
     ) -> StoredSignal:
-        (stored,) = await self.add_many([NewSignal(bot_id, signal, body_hash, state, cause, at, reason)])
-        return stored
-
-    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
-        if not items:
-            return []
         t = await self._uow.write()
-        out = []
-        for item in items:
-            if item.bot_id not in t.bots:
-                raise NotFound(f"bot {item.bot_id} does not exist")
-            signal_id = t.new_id("signals")
-            row = _SignalRow(
-                bot_id=item.bot_id,
-                signal=replace(item.signal, passphrase=None),  # never stored
-                body_hash=item.body_hash,
-                state=item.state,
-                created_at=item.at,
-                updated_at=item.at,
-                reason=item.reason,
-                edits=None,
-                history=(StateChange(item.state, item.at, item.cause, item.reason),),
-            )
-            t.signals[signal_id] = row
-            out.append(_stored(t, signal_id, row))
-        return out
+        if bot_id not in t.bots:
+            raise NotFound(f"bot {bot_id} does not exist")
+        signal_id = t.new_id("signals")
+        row = _SignalRow(
+            bot_id=bot_id,
+            signal=replace(signal, passphrase=None),  # never stored
+            body_hash=body_hash,
+            state=state,
+            created_at=at,
+            updated_at=at,
+            reason=reason,
+            edits=None,
+            history=(StateChange(state, at, cause, reason),),
+        )
+        t.signals[signal_id] = row
+        return _stored(t, signal_id, row)
 
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
-        (found,) = await self.find_duplicates([DuplicateProbe(bot_id, alert_id, body_hash, since)])
-        return found
+        """The dedupe rule: the lowest id of a signal of this bot with the same alert id
+        (ever), or with the same body hash received at or after `since`."""
+        t = await self._uow.read()
+        return min(
+            (
+                i
+                for i, row in t.signals.items()
+                if row.bot_id == bot_id
+                and (
+                    (alert_id is not None and row.signal.alert_id == alert_id)
+                    or (row.body_hash == body_hash and row.created_at >= since)
+                )
+            ),
+            default=None,
+        )
+
+    # The batch forms of `add` and `find_duplicate` (the port drops them with the intake's batcher).
+
+    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
+        return [
+            await self.add(
+                i.bot_id, i.signal, body_hash=i.body_hash, state=i.state, cause=i.cause, at=i.at, reason=i.reason
+            )
+            for i in items
+        ]
 
     async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
-        t = await self._uow.read()
-        return [min((i for i, row in t.signals.items() if _is_duplicate(row, p)), default=None) for p in probes]
+        return [
+            await self.find_duplicate(p.bot_id, alert_id=p.alert_id, body_hash=p.body_hash, since=p.since)
+            for p in probes
+        ]
 
     async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
         t = await self._uow.read()
