@@ -42,8 +42,6 @@ from trading.domain.records import (
     Bot,
     ControlState,
     Decision,
-    DuplicateProbe,
-    NewSignal,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
@@ -401,9 +399,10 @@ class FakeSignalRepository(_Repository):
             default=None,
         )
 
-    # The batch forms of `add` and `find_duplicate` (the port drops them with the intake's batcher).
+    # The batch forms of `add` and `find_duplicate`, over NewSignal and DuplicateProbe items:
+    # typed loosely so this module imports once the port and the records drop them.
 
-    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
+    async def add_many(self, items: Sequence[Any]) -> builtins.list[StoredSignal]:
         return [
             await self.add(
                 i.bot_id, i.signal, body_hash=i.body_hash, state=i.state, cause=i.cause, at=i.at, reason=i.reason
@@ -411,7 +410,7 @@ class FakeSignalRepository(_Repository):
             for i in items
         ]
 
-    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
+    async def find_duplicates(self, probes: Sequence[Any]) -> builtins.list[int | None]:
         return [
             await self.find_duplicate(p.bot_id, alert_id=p.alert_id, body_hash=p.body_hash, since=p.since)
             for p in probes
