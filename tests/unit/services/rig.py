@@ -1,0 +1,125 @@
+"""The service layer over the in-memory fake unit of work and the fake broker: no database.
+
+The same shape as tests/integration/test_service.py's rig (which runs over a real database),
+so a scenario reads the same in both places.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from tests.support.fake_broker import FakeBroker
+from tests.support.fake_uow import FakeDatabase
+from trading.domain.config import BotConfig
+from trading.domain.events import Event
+from trading.domain.position import Position
+from trading.domain.records import OrderRecord, StoredSignal
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.services.actions import Actor
+from trading.services.desk import Desk
+from trading.services.execution import Executor
+from trading.services.runner import Runner
+
+ALICE = Actor("discord:1", "alice", can_approve=True)
+BOB = Actor("discord:2", "bob", can_approve=True)
+MALLORY = Actor("discord:666", "mallory", can_approve=False)
+
+BOT_NAME = "SA40_RSI_Bot"
+SYMBOL = "SA40"
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass
+class Clock:
+    t: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
+
+    def now(self) -> datetime:
+        return self.t
+
+
+@dataclass
+class Rig:
+    db: FakeDatabase
+    broker: FakeBroker
+    clock: Clock
+    desk: Desk
+    events: list[Event]
+
+    async def bot(self, **overrides: object) -> int:
+        fields: dict[str, object] = {
+            "bot_name": BOT_NAME,
+            "symbol": SYMBOL,
+            "mode": "auto",
+            "webhook_key": "sa40_rsi_50849a3c",
+            "max_positions": 3,
+            "allow_pyramiding": True,
+            "max_slippage_pct": "1.0",
+        }
+        fields.update(overrides)
+        async with self.db.uow() as uow:
+            bot = await uow.bots.upsert(BotConfig.parse(fields))
+            await uow.commit()
+        return bot.id
+
+    async def signal(self, bot_id: int, action: SignalAction, price: str = "53210.5", **kw: object) -> int:
+        """Store an alert's signal as the webhook intake does, received and not yet run."""
+        signal = Signal(action=action, price=Decimal(price), shape=AlertShape.RSI, time=self.clock.now(), **kw)  # type: ignore[arg-type]
+        async with self.db.uow() as uow:
+            stored = await uow.signals.add(
+                bot_id,
+                signal,
+                body_hash=f"h{self.clock.now().timestamp()}{action}{kw}",
+                state=SignalState.RECEIVED,
+                cause="webhook",
+                at=self.clock.now(),
+            )
+            await uow.commit()
+        self.clock.t += timedelta(seconds=1)
+        return stored.id
+
+    async def run(self, signal_id: int) -> SignalState:
+        """Advance the signal as the runner would, retries included, until it settles."""
+        for _ in range(10):
+            result = await self.desk.advance(signal_id)
+            if result.finished:
+                break
+        return await self.state(signal_id)
+
+    async def stored(self, signal_id: int) -> StoredSignal:
+        async with self.db.uow() as uow:
+            stored = await uow.signals.get(signal_id)
+        assert stored is not None
+        return stored
+
+    async def state(self, signal_id: int) -> SignalState:
+        return (await self.stored(signal_id)).state
+
+    async def orders(self, signal_id: int) -> list[OrderRecord]:
+        async with self.db.uow() as uow:
+            return await uow.orders.list_for_signal(signal_id)
+
+    async def position(self, bot_id: int) -> Position:
+        async with self.db.uow() as uow:
+            return await uow.positions.get(bot_id, SYMBOL, multiplier=Decimal(1), for_update=False)
+
+    def published(self, kind: type[E]) -> list[E]:
+        """The events of this kind handed to the sinks, in order."""
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def runner(self) -> Runner:
+        """A runner with its periodic checks out of the way (the tests call them directly)."""
+        return Runner(self.desk, self.db.uow, expiry_interval=3600, monitor_interval=3600, reconcile_interval=3600)
+
+
+def make_rig(broker: FakeBroker | None = None) -> Rig:
+    db = FakeDatabase()
+    broker = broker or FakeBroker()
+    clock = Clock()
+    events: list[Event] = []
+    executor = Executor(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
+    desk = Desk(db.uow, lambda _name: broker, clock, events.extend, executor)
+    return Rig(db, broker, clock, desk, events)
