@@ -464,6 +464,13 @@ class FakeSignalRepository(_Repository):
             i for i, row in t.signals.items() if row.state in states and (bot_id is None or row.bot_id == bot_id)
         )
 
+    async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
+        return min(await self.ids_in_states(states, bot_id=bot_id), default=None)
+
+    async def bots_with_signals_in(self, states: Sequence[SignalState]) -> builtins.list[int]:
+        t = await self._uow.read()
+        return sorted({row.bot_id for row in t.signals.values() if row.state in states})
+
 
 # --------------------------------------------------------------------------- positions
 

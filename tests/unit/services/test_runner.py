@@ -30,7 +30,7 @@ async def test_an_approval_wakes_the_runner_which_executes_the_edited_signal(rig
     await runner.start()
     try:
         sid = await rig.signal(bot, SignalAction.ENTER_LONG)
-        runner.wake(sid)  # as the intake does once the signal is stored
+        runner.wake_bot(bot)  # as the intake does once the signal is stored
         await runner.idle(10)
         assert await rig.state(sid) is SignalState.PENDING_APPROVAL
         assert [e.signal_id for e in rig.published(ApprovalRequested)] == [sid]
