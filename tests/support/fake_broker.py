@@ -17,7 +17,7 @@ from trading.domain.market import (
     Quote,
 )
 from trading.domain.values import OrderSide
-from trading.services.errors import BrokerRefusal, BrokerUnavailable
+from trading.services.ports import BrokerRefusal, BrokerUnavailable
 
 
 @dataclass

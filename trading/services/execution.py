@@ -41,8 +41,15 @@ from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, 
 from trading.domain.risk import RiskContext, check_risk
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import ZERO, Mode, OrderType
-from trading.services.errors import BrokerRefusal
-from trading.services.ports import Broker, BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
+from trading.services.ports import (
+    Broker,
+    BrokerFailure,
+    BrokerProvider,
+    BrokerRefusal,
+    Clock,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger("signaldesk.execution")
 
@@ -116,7 +123,6 @@ class Executor:
         if not (ready and stored.signal.action.is_entry):
             return None
         broker = self.broker_for(bot)
-        _set_reference_price(broker, bot.config.symbol, stored.signal.price)
         task = asyncio.ensure_future(broker.get_quote(bot.config.symbol))
         task.add_done_callback(lambda t: t.cancelled() or t.exception())  # a failure is handled where used
         return task
@@ -152,7 +158,6 @@ class Executor:
 
         quote: Quote | None = None
         if signal.action.is_entry:
-            _set_reference_price(broker, bot.config.symbol, signal.price)
             try:
                 quote = await (prefetched if prefetched is not None else broker.get_quote(bot.config.symbol))
             except Exception as e:
@@ -286,7 +291,6 @@ class Executor:
         return order if order.status.is_final else None
 
     async def _send(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
-        _set_reference_price(broker, order.symbol, stored.signal.price)
         request = OrderRequest(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -295,6 +299,7 @@ class Executor:
             type=order.type,
             limit_price=order.limit_price,
             reduce_only=order.reduce_only,
+            reference_price=stored.signal.price,
         )
         try:
             answer = await broker.place_order(request)
@@ -552,12 +557,8 @@ def _shortfall(order: OrderRecord) -> str:
 
 
 def _is_refusal(e: Exception) -> bool:
-    """The broker answered and did nothing: a BrokerRefusal, or any adapter error marked final."""
-    return isinstance(e, BrokerRefusal) or getattr(e, "retryable", None) is False
-
-
-def _set_reference_price(broker: Broker, symbol: str, price: Decimal) -> None:
-    """The paper broker fills at the alert's price when it has no quote source."""
-    setter = getattr(broker, "set_reference_price", None)
-    if callable(setter):
-        setter(symbol, price)
+    """The broker answered and did nothing (final). Anything else leaves the outcome unknown:
+    a BrokerUnavailable, or an exception that is no BrokerFailure at all (a bug in the adapter)."""
+    if not isinstance(e, BrokerFailure):
+        log.error("broker raised %r, which is no BrokerFailure (an adapter bug): outcome treated as unknown", e)
+    return isinstance(e, BrokerRefusal)
