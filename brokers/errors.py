@@ -149,6 +149,10 @@ class OrderRejected(FinalBrokerError):
     INSUFFICIENT_MARGIN, MARKET_CLOSED, REDUCE_ONLY_REJECTED, ...). See `code`."""
 
 
+class ReduceOnlyRejected(OrderRejected, port.WouldNotReduce):
+    """422 REDUCE_ONLY_REJECTED: the order would not reduce the broker's net position."""
+
+
 class DuplicateClientOrderId(FinalBrokerError):
     """409 DUPLICATE_CLIENT_ORDER_ID: the client id was used before; `order` is the wire
     form of the order first placed with it (None if the broker sent none)."""
@@ -181,7 +185,7 @@ _FINAL_BY_CODE: dict[str, type[FinalBrokerError]] = {
     "QUANTITY_OUT_OF_RANGE": OrderRejected,
     "INSUFFICIENT_MARGIN": OrderRejected,
     "MARKET_CLOSED": OrderRejected,
-    "REDUCE_ONLY_REJECTED": OrderRejected,
+    "REDUCE_ONLY_REJECTED": ReduceOnlyRejected,
 }
 
 _FINAL_BY_STATUS: dict[int, type[FinalBrokerError]] = {

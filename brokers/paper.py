@@ -27,6 +27,7 @@ from brokers.errors import (
     OrderNotCancelable,
     OrderRejected,
     QuoteUnavailable,
+    ReduceOnlyRejected,
     UnknownOrder,
 )
 from trading.domain.market import (
@@ -229,7 +230,7 @@ class PaperBroker:
             held = state.positions.get(request.symbol, (0, Decimal(0)))[0]
             signed = request.quantity * request.side.sign
             if request.reduce_only and not (held and (held > 0) != (signed > 0) and abs(signed) <= abs(held)):
-                raise OrderRejected(
+                raise ReduceOnlyRejected(
                     "REDUCE_ONLY_REJECTED",
                     f"reduce-only {request.side.value} {request.quantity} would not reduce the position of {held}",
                     broker=BROKER,

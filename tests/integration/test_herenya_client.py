@@ -620,6 +620,7 @@ async def test_a_refusal_is_the_ports_broker_refusal(
         await client.place_order(request)
     assert isinstance(info.value, ports.BrokerFailure) and not isinstance(info.value, ports.BrokerUnavailable)
     assert info.value.code == code
+    assert isinstance(info.value, ports.WouldNotReduce) is (code == "REDUCE_ONLY_REJECTED")
     assert book(sim) == []  # refused: nothing was done
     assert client.stats.retries == 0  # and not tried again
 

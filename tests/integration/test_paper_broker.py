@@ -27,7 +27,7 @@ from brokers.paper import PaperBroker
 from trading.domain.market import BrokerOrder, BrokerOrderStatus, OrderRequest, Quote
 from trading.domain.records import PaperAccountState
 from trading.domain.values import OrderSide, OrderType
-from trading.services.ports import BrokerRefusal, BrokerUnavailable, QuoteSource
+from trading.services.ports import BrokerRefusal, BrokerUnavailable, QuoteSource, WouldNotReduce
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -172,6 +172,8 @@ async def test_clear_errors(paper: PaperBroker, ledger: MemoryLedger) -> None:
     with pytest.raises(OrderRejected, match="QUANTITY_OUT_OF_RANGE"):
         await paper.place_order(req("q", OrderSide.BUY, 13, at="100"))
     with pytest.raises(OrderRejected, match="REDUCE_ONLY_REJECTED"):
+        await paper.place_order(req("ro", OrderSide.SELL, 1, at="100", reduce_only=True))
+    with pytest.raises(WouldNotReduce):
         await paper.place_order(req("ro", OrderSide.SELL, 1, at="100", reduce_only=True))
     with pytest.raises(InvalidRequest, match="limit_price"):
         await paper.place_order(req("l", OrderSide.BUY, 1, at="100", type=OrderType.LIMIT))

@@ -18,12 +18,13 @@ from brokers.errors import (
     OrderRejected,
     QuoteUnavailable,
     RateLimited,
+    ReduceOnlyRejected,
     RetryableBrokerError,
     UnknownOrder,
     UnknownSymbol,
     error_for_response,
 )
-from trading.services.ports import BrokerFailure, BrokerRefusal
+from trading.services.ports import BrokerFailure, BrokerRefusal, WouldNotReduce
 from trading.services.ports import BrokerUnavailable as PortUnavailable
 
 
@@ -55,7 +56,7 @@ def test_429_is_retryable_not_ambiguous_and_carries_retry_after() -> None:
         (422, "QUANTITY_OUT_OF_RANGE", OrderRejected),
         (422, "INSUFFICIENT_MARGIN", OrderRejected),
         (422, "MARKET_CLOSED", OrderRejected),
-        (422, "REDUCE_ONLY_REJECTED", OrderRejected),
+        (422, "REDUCE_ONLY_REJECTED", ReduceOnlyRejected),
         (422, "SOMETHING_NEW", OrderRejected),  # an unknown code still classifies by status
         (418, "TEAPOT", FinalBrokerError),
     ],
@@ -104,3 +105,10 @@ def test_outcome_unknown_and_not_placed_are_unavailable() -> None:
         QuoteUnavailable("NO_QUOTE", "no quote source", broker="Paper"),
     ):
         assert isinstance(e, PortUnavailable) and not isinstance(e, BrokerRefusal)
+
+
+def test_would_not_reduce_is_a_typed_refusal() -> None:
+    e = error_for_response(422, "REDUCE_ONLY_REJECTED", "would not reduce", broker="Herenya")
+    assert isinstance(e, WouldNotReduce) and isinstance(e, OrderRejected) and isinstance(e, BrokerRefusal)
+    other = error_for_response(422, "INSUFFICIENT_MARGIN", "m", broker="Herenya")
+    assert not isinstance(other, WouldNotReduce)

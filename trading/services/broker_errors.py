@@ -27,6 +27,13 @@ class BrokerRefusal(BrokerFailure):
     code = "BROKER_REFUSED"
 
 
+class WouldNotReduce(BrokerRefusal):
+    """A reduce-only order refused because it would not reduce the broker's position: the
+    broker's position is not what we hold, so the symbol should be reconciled now."""
+
+    code = "REDUCE_ONLY_REJECTED"
+
+
 class BrokerUnavailable(BrokerFailure):
     """Retryable, outcome unknown: connect error, timeout, 429, 5xx; the request may or may
     not have been acted on."""

@@ -34,7 +34,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import Signal, SignalState
 from trading.domain.values import Mode
-from trading.services.broker_errors import BrokerFailure, BrokerRefusal, BrokerUnavailable
+from trading.services.broker_errors import BrokerFailure, BrokerRefusal, BrokerUnavailable, WouldNotReduce
 
 
 class Clock(Protocol):
@@ -281,4 +281,5 @@ __all__ = [
     "BrokerUnavailable",
     "ClosedTrade",
     "Fill",
+    "WouldNotReduce",
 ]
