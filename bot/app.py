@@ -94,6 +94,7 @@ class BrokerRegistry:
                 currency=s.paper_currency,
                 starting_balance=s.paper_starting_balance,
                 quote_source=quotes,
+                instrument_source=quotes,
             )
         raise ValueError(f"unknown broker_account {name!r}: use 'Herenya' or 'Paper'")
 

@@ -1,16 +1,20 @@
 """What a broker adapter raises: retryable or final, always with the broker's code and text.
 
-Callers decide by class, never by parsing messages: a RetryableBrokerError may succeed if
-tried again later (nothing was done, or the outcome is unknown and must be looked up); a
-FinalBrokerError will fail the same way every time.
+These are the broker port's error types (trading/services/broker_errors.py) with the
+adapters' codes: a RetryableBrokerError is a port BrokerUnavailable (it may succeed if tried
+again later: nothing was done, or the outcome is unknown and must be looked up), a
+FinalBrokerError is a port BrokerRefusal (the broker answered and did nothing; it will fail
+the same way every time). Callers decide by class, never by parsing messages.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from trading.services import broker_errors as port
 
-class BrokerError(Exception):
+
+class BrokerError(port.BrokerFailure):
     """A failure reported by (or on the way to) a broker.
 
     `code` is the broker's error code (or ours for transport failures, e.g. TIMEOUT),
@@ -31,7 +35,7 @@ class BrokerError(Exception):
         return f"{self.broker}{status} {self.code}: {self.message}"
 
 
-class RetryableBrokerError(BrokerError):
+class RetryableBrokerError(BrokerError, port.BrokerUnavailable):
     """Trying again later may succeed.
 
     `ambiguous` is true when the request may have been carried out although no answer
@@ -54,7 +58,7 @@ class RetryableBrokerError(BrokerError):
         super().__init__(code, message, status, broker=broker)
 
 
-class FinalBrokerError(BrokerError):
+class FinalBrokerError(BrokerError, port.BrokerRefusal):
     """The same request will fail the same way: do not retry it."""
 
 
@@ -62,7 +66,13 @@ class FinalBrokerError(BrokerError):
 
 
 class BrokerUnavailable(RetryableBrokerError):
-    """Connection refused or lost, timeout, or a 5xx answer."""
+    """Connection refused or lost, timeout, or a 5xx answer. (A subclass of the port's
+    BrokerUnavailable of the same name, which it narrows to the transport.)"""
+
+
+class QuoteUnavailable(RetryableBrokerError):
+    """No price is known for the symbol (the paper broker with no quote source). Nothing
+    was done; the code is NO_QUOTE."""
 
 
 class RateLimited(RetryableBrokerError):
@@ -139,6 +149,10 @@ class OrderRejected(FinalBrokerError):
     INSUFFICIENT_MARGIN, MARKET_CLOSED, REDUCE_ONLY_REJECTED, ...). See `code`."""
 
 
+class ReduceOnlyRejected(OrderRejected, port.WouldNotReduce):
+    """422 REDUCE_ONLY_REJECTED: the order would not reduce the broker's net position."""
+
+
 class DuplicateClientOrderId(FinalBrokerError):
     """409 DUPLICATE_CLIENT_ORDER_ID: the client id was used before; `order` is the wire
     form of the order first placed with it (None if the broker sent none)."""
@@ -171,7 +185,7 @@ _FINAL_BY_CODE: dict[str, type[FinalBrokerError]] = {
     "QUANTITY_OUT_OF_RANGE": OrderRejected,
     "INSUFFICIENT_MARGIN": OrderRejected,
     "MARKET_CLOSED": OrderRejected,
-    "REDUCE_ONLY_REJECTED": OrderRejected,
+    "REDUCE_ONLY_REJECTED": ReduceOnlyRejected,
 }
 
 _FINAL_BY_STATUS: dict[int, type[FinalBrokerError]] = {

@@ -1,8 +1,10 @@
 """The paper broker: the Broker port without a broker, its book kept through the PaperLedger port.
 
-Prices come from a quote source when one is configured (anything with `async
-get_quote(symbol) -> Quote`, e.g. a HerenyaClient pointed at the simulator), else from the
-reference price the caller sets per symbol (the execution code sets the alert's price).
+Prices come from a quote source (the QuoteSource port, wired at start-up: the Herenya client
+when HERENYA_BASE_URL is set). Without one there is no market: an order fills at its own
+`reference_price` (execution sets the alert's price), an order without one is refused
+(NO_PRICE), and `get_quote` raises QuoteUnavailable (a BrokerUnavailable), so the slippage
+check and the stop monitor see no quote rather than a made-up one.
 MARKET orders fill at once at the quote (buys at the ask, sells at the bid). LIMIT orders
 fill at once when marketable; otherwise an IOC one is canceled and a GTC/DAY one rests and
 fills at its limit when a later look-up finds the price crossed. Positions net per symbol;
@@ -18,15 +20,15 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Protocol
 
 from brokers.errors import (
     ClientOrderIdConflict,
     InvalidRequest,
     OrderNotCancelable,
     OrderRejected,
+    QuoteUnavailable,
+    ReduceOnlyRejected,
     UnknownOrder,
-    UnknownSymbol,
 )
 from trading.domain.market import (
     Account,
@@ -39,15 +41,11 @@ from trading.domain.market import (
 )
 from trading.domain.records import PaperAccountState
 from trading.domain.values import BrokerName, OrderSide, OrderType
-from trading.services.ports import PaperLedger, UnitOfWork
+from trading.services.ports import InstrumentSource, PaperLedger, QuoteSource, UnitOfWork
 
 BROKER = BrokerName.PAPER.value
 
 LedgerOpener = Callable[[], AbstractAsyncContextManager[PaperLedger]]
-
-
-class QuoteSource(Protocol):
-    async def get_quote(self, symbol: str) -> Quote: ...
 
 
 def _now() -> datetime:
@@ -65,6 +63,7 @@ class PaperBroker:
         currency: str = "ZAR",
         starting_balance: Decimal = Decimal("100000"),
         quote_source: QuoteSource | None = None,
+        instrument_source: InstrumentSource | None = None,
         instruments: Mapping[str, Instrument] | None = None,
         margin_rate: Decimal = Decimal(0),
         clock: Callable[[], datetime] = _now,
@@ -74,10 +73,10 @@ class PaperBroker:
         self.currency = currency
         self.starting_balance = starting_balance
         self.quote_source = quote_source
+        self.instrument_source = instrument_source
         self.instruments = dict(instruments or {})
         self.margin_rate = margin_rate
         self._clock = clock
-        self._reference: dict[str, Decimal] = {}
         # One book per account: load, change and save must not interleave.
         self._lock = asyncio.Lock()
 
@@ -106,12 +105,6 @@ class PaperBroker:
     def __repr__(self) -> str:
         return f"PaperBroker(account_id={self.account_id!r}, quote_source={type(self.quote_source).__name__})"
 
-    def set_reference_price(self, symbol: str, price: Decimal) -> None:
-        """The price to fill at when there is no quote source (the alert's price)."""
-        if not isinstance(price, Decimal) or not price.is_finite() or price <= 0:
-            raise ValueError(f"reference price for {symbol} must be a positive Decimal, got {price!r}")
-        self._reference[symbol] = price
-
     async def aclose(self) -> None:
         return None
 
@@ -120,24 +113,38 @@ class PaperBroker:
     async def get_instrument(self, symbol: str) -> Instrument:
         if symbol in self.instruments:
             return self.instruments[symbol]
-        getter = getattr(self.quote_source, "get_instrument", None)
-        if getter is not None:
-            instrument: Instrument = await getter(symbol)
-            return instrument
+        if self.instrument_source is not None:
+            return await self.instrument_source.get_instrument(symbol)
         # No specification known: the domain's defaults (Herenya's SA40 contract: 1 to 12, step 1).
         return Instrument(symbol=symbol)
 
     async def get_quote(self, symbol: str) -> Quote:
-        if self.quote_source is not None:
-            return await self.quote_source.get_quote(symbol)
-        price = self._reference.get(symbol)
-        if price is None:
-            raise UnknownSymbol(
-                "NO_PRICE",
-                f"no price for {symbol}: configure a quote source or set a reference price first",
+        if self.quote_source is None:
+            raise QuoteUnavailable(
+                "NO_QUOTE",
+                f"no quote for {symbol}: the paper broker has no quote source (HERENYA_BASE_URL is not set);"
+                " it fills at each order's reference price",
                 broker=BROKER,
             )
-        return Quote(symbol=symbol, bid=price, ask=price, last=price, time=self._clock())
+        return await self.quote_source.get_quote(symbol)
+
+    async def _market_for(self, request: OrderRequest) -> Quote:
+        """The market an order meets: the quote source's, else the order's reference price."""
+        if self.quote_source is not None:
+            return await self.quote_source.get_quote(request.symbol)
+        price = request.reference_price
+        if price is None:
+            raise OrderRejected(
+                "NO_PRICE",
+                f"no price for {request.symbol}: the paper broker has no quote source and the order"
+                " carries no reference_price",
+                broker=BROKER,
+            )
+        if not price.is_finite() or price <= 0:
+            raise InvalidRequest(
+                "INVALID_REQUEST", f"reference_price must be a positive price, got {price}", broker=BROKER
+            )
+        return Quote(symbol=request.symbol, bid=price, ask=price, last=price, time=self._clock())
 
     # ------------------------------------------------------------------- account
 
@@ -151,7 +158,7 @@ class PaperBroker:
         """What the position would close at now; its own average when no price is known."""
         try:
             quote = await self.get_quote(symbol)
-        except UnknownSymbol:
+        except QuoteUnavailable:
             return average
         return quote.bid if quantity > 0 else quote.ask
 
@@ -223,12 +230,12 @@ class PaperBroker:
             held = state.positions.get(request.symbol, (0, Decimal(0)))[0]
             signed = request.quantity * request.side.sign
             if request.reduce_only and not (held and (held > 0) != (signed > 0) and abs(signed) <= abs(held)):
-                raise OrderRejected(
+                raise ReduceOnlyRejected(
                     "REDUCE_ONLY_REJECTED",
                     f"reduce-only {request.side.value} {request.quantity} would not reduce the position of {held}",
                     broker=BROKER,
                 )
-            quote = await self.get_quote(request.symbol)
+            quote = await self._market_for(request)
             now = self._clock()
             tif = (request.time_in_force or ("IOC" if request.type is OrderType.MARKET else "GTC")).upper()
             order = BrokerOrder(
@@ -297,7 +304,7 @@ class PaperBroker:
             return order
         try:
             quote = await self.get_quote(order.symbol)
-        except UnknownSymbol:
+        except QuoteUnavailable:
             return order
         if not self._crossed(order, quote.price_for(order.side)):
             return order

@@ -442,6 +442,15 @@ class HerenyaClient:
                 broker=BROKER,
                 ambiguous=True,
             ) from e
+        except httpx.HTTPError as e:
+            # Anything else httpx raises (an answer body it could not decode, ...): the
+            # request was sent, so what the broker did is unknown.
+            raise BrokerProtocolError(
+                "BAD_RESPONSE",
+                f"{method} {path}: the answer could not be read ({type(e).__name__}: {e})",
+                broker=BROKER,
+                ambiguous=True,
+            ) from e
         if response.status_code < 300:
             return _json(response)
         raise _error_from(response)
@@ -453,7 +462,8 @@ def environment_proxy(url: str) -> str | None:
     company proxy keeps reaching its broker."""
     parts = urlsplit(url)
     proxies = urllib.request.getproxies_environment()
-    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+    # Public in urllib.request (and what httpx uses) but missing from typeshed's stubs.
+    if urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):  # type: ignore[attr-defined]
         return None
     return proxies.get(parts.scheme) or proxies.get("all")
 

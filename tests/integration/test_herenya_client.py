@@ -45,6 +45,7 @@ from brokers.herenya.sim_server import RunningSimulator, running_simulator
 from tests.support.loopback import serving
 from trading.domain.market import BrokerOrderStatus, OrderRequest
 from trading.domain.values import OrderSide, OrderType
+from trading.services import ports
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -598,6 +599,76 @@ async def test_connection_refused_means_not_placed() -> None:
         assert not info.value.ambiguous
     finally:
         await c.aclose()
+
+
+# --------------------------------------------------------------------------- the port's error types
+
+
+@pytest.mark.parametrize(
+    ("order", "code"),
+    [
+        ({"quantity": 13}, "QUANTITY_OUT_OF_RANGE"),
+        ({"symbol": "NOPE"}, "UNKNOWN_SYMBOL"),
+        ({"reduce_only": True}, "REDUCE_ONLY_REJECTED"),
+    ],
+)
+async def test_a_refusal_is_the_ports_broker_refusal(
+    client: HerenyaClient, sim: RunningSimulator, order: dict[str, Any], code: str
+) -> None:
+    request = market("ref-1", OrderSide.SELL, order.pop("quantity", 1), **order)
+    with pytest.raises(ports.BrokerRefusal) as info:
+        await client.place_order(request)
+    assert isinstance(info.value, ports.BrokerFailure) and not isinstance(info.value, ports.BrokerUnavailable)
+    assert info.value.code == code
+    assert isinstance(info.value, ports.WouldNotReduce) is (code == "REDUCE_ONLY_REJECTED")
+    assert book(sim) == []  # refused: nothing was done
+    assert client.stats.retries == 0  # and not tried again
+
+
+async def test_an_unavailability_is_the_ports_broker_unavailable(sim: RunningSimulator, client: HerenyaClient) -> None:
+    sim.state.faults = FaultSettings(error_rate=1.0)
+    with pytest.raises(ports.BrokerUnavailable) as quote:
+        await client.get_quote("SA40")
+    assert not isinstance(quote.value, ports.BrokerRefusal)
+    with pytest.raises(ports.BrokerUnavailable) as order:
+        await client.place_order(market("un-1", OrderSide.BUY, 1))
+    assert isinstance(order.value, OrderOutcomeUnknown) and not isinstance(order.value, ports.BrokerRefusal)
+    # Translated at the HTTP boundary: the cause is the failure the client saw, not lost.
+    assert isinstance(order.value.__cause__, ports.BrokerUnavailable)
+
+
+async def test_a_connect_failure_is_the_ports_broker_unavailable_from_httpx() -> None:
+    async with running_simulator(FROZEN) as s:
+        base = s.base_url
+    c = HerenyaClient(api_key="test-key", api_secret="test-secret", base_url=base, account_id="A1", retry_attempts=0)
+    try:
+        with pytest.raises(ports.BrokerUnavailable) as info:
+            await c.get_quote("SA40")
+    finally:
+        await c.aclose()
+    assert info.value.code == "CONNECT_FAILED" and isinstance(info.value.__cause__, httpx.ConnectError)
+
+
+async def test_an_unreadable_answer_is_the_ports_broker_unavailable() -> None:
+    """An answer httpx cannot decode (a bad Content-Encoding) is translated too, not leaked as httpx's."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, content=b"not gzip at all")
+
+    c = HerenyaClient(
+        api_key="test-key",
+        api_secret="test-secret",
+        base_url="http://herenya.test",
+        account_id="A1",
+        retry_attempts=0,
+        transport=httpx.MockTransport(handler),
+    )
+    try:
+        with pytest.raises(ports.BrokerUnavailable) as info:
+            await c.get_quote("SA40")
+    finally:
+        await c.aclose()
+    assert info.value.code == "BAD_RESPONSE" and isinstance(info.value.__cause__, httpx.DecodingError)
 
 
 async def test_a_market_order_answered_new_is_polled_until_filled() -> None:

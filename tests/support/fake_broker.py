@@ -17,7 +17,7 @@ from trading.domain.market import (
     Quote,
 )
 from trading.domain.values import OrderSide
-from trading.services.errors import BrokerRefusal, BrokerUnavailable
+from trading.services.ports import BrokerRefusal, BrokerUnavailable, WouldNotReduce
 
 
 @dataclass
@@ -70,7 +70,7 @@ class FakeBroker:
             raise BrokerRefusal(f"{code}: refused by the fake broker")
         net = self.net.get(request.symbol, 0)
         if request.reduce_only and not (net * request.side.sign < 0 and request.quantity <= abs(net)):
-            raise BrokerRefusal(f"REDUCE_ONLY_REJECTED: would not reduce the position of {net}")
+            raise WouldNotReduce(f"REDUCE_ONLY_REJECTED: would not reduce the position of {net}")
         price = self.ask if request.side is OrderSide.BUY else self.bid
         order = BrokerOrder(
             order_id=f"F-{next(self._ids)}",

@@ -86,6 +86,9 @@ class OrderRequest:
     limit_price: Decimal | None = None
     time_in_force: str | None = None  # None: the broker's default (IOC market, GTC limit)
     reduce_only: bool = False
+    # The alert's price. Never sent to a real broker; a paper broker with no quote source
+    # fills market orders at it.
+    reference_price: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

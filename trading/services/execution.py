@@ -40,8 +40,15 @@ from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, 
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import ZERO, Mode, OrderType
-from trading.services.errors import BrokerRefusal
-from trading.services.ports import Broker, BrokerProvider, Clock, UnitOfWork, UnitOfWorkFactory
+from trading.services.ports import (
+    Broker,
+    BrokerFailure,
+    BrokerProvider,
+    BrokerRefusal,
+    Clock,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 
 log = logging.getLogger("signaldesk.execution")
 
@@ -127,7 +134,6 @@ class Executor:
 
         quote: Quote | None = None
         if signal.action.is_entry:
-            _set_reference_price(broker, bot.config.symbol, signal.price)
             try:
                 quote = await broker.get_quote(bot.config.symbol)
             except Exception as e:
@@ -277,7 +283,6 @@ class Executor:
         return order if order.status.is_final else None
 
     async def _send(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
-        _set_reference_price(broker, order.symbol, stored.signal.price)
         request = OrderRequest(
             client_order_id=order.client_order_id,
             symbol=order.symbol,
@@ -286,6 +291,7 @@ class Executor:
             type=order.type,
             limit_price=order.limit_price,
             reduce_only=order.reduce_only,
+            reference_price=stored.signal.price,
         )
         try:
             answer = await broker.place_order(request)
@@ -546,8 +552,11 @@ def _shortfall(order: OrderRecord) -> str:
 
 
 def _is_refusal(e: Exception) -> bool:
-    """The broker answered and did nothing: a BrokerRefusal, or any adapter error marked final."""
-    return isinstance(e, BrokerRefusal) or getattr(e, "retryable", None) is False
+    """The broker answered and did nothing (final). Anything else leaves the outcome unknown:
+    a BrokerUnavailable, or an exception that is no BrokerFailure at all (a bug in the adapter)."""
+    if not isinstance(e, BrokerFailure):
+        log.error("broker raised %r, which is no BrokerFailure (an adapter bug): outcome treated as unknown", e)
+    return isinstance(e, BrokerRefusal)
 
 
 async def _waiting_since(uow: UnitOfWork, stored: StoredSignal) -> datetime:
@@ -558,10 +567,3 @@ async def _waiting_since(uow: UnitOfWork, stored: StoredSignal) -> datetime:
         if approval is not None and approval.decided_at is not None:
             return approval.decided_at
     return stored.signal.time or stored.created_at
-
-
-def _set_reference_price(broker: Broker, symbol: str, price: Decimal) -> None:
-    """The paper broker fills at the alert's price when it has no quote source."""
-    setter = getattr(broker, "set_reference_price", None)
-    if callable(setter):
-        setter(symbol, price)

@@ -34,6 +34,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import Signal, SignalState
 from trading.domain.values import Mode
+from trading.services.broker_errors import BrokerFailure, BrokerRefusal, BrokerUnavailable, WouldNotReduce
 
 
 class Clock(Protocol):
@@ -217,6 +218,23 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 # --------------------------------------------------------------------------- broker
+#
+# Every broker call raises only BrokerFailure subclasses (trading/services/broker_errors.py):
+# BrokerRefusal when the broker answered and did nothing (final), BrokerUnavailable when the
+# outcome is unknown (retryable; an order is then looked up by its client order id).
+
+
+class QuoteSource(Protocol):
+    """Where prices come from (the paper broker's market): raises BrokerUnavailable when it
+    has none to give."""
+
+    async def get_quote(self, symbol: str) -> Quote: ...
+
+
+class InstrumentSource(Protocol):
+    """Where instrument specifications come from (min/max quantity, step, multiplier)."""
+
+    async def get_instrument(self, symbol: str) -> Instrument: ...
 
 
 class Broker(Protocol):
@@ -254,6 +272,10 @@ class Notifier(Protocol):
 
 
 __all__ = [
+    "BrokerFailure",
+    "BrokerRefusal",
+    "BrokerUnavailable",
     "ClosedTrade",
     "Fill",
+    "WouldNotReduce",
 ]
