@@ -209,3 +209,13 @@ def test_unicode_digits_in_integer_query_parameters_are_422(
     error = response.json()["error"]
     assert error["code"] == "invalid_query"
     assert error["message"].startswith(f"{name} must be")
+
+
+def test_the_api_routes_need_the_bearer_token_and_the_others_do_not() -> None:
+    assert DOCUMENT["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    for path, operations in DOCUMENT["paths"].items():
+        for operation in operations.values():
+            expected = [{"bearer": []}] if path.startswith("/api/") else None
+            assert operation.get("security") == expected, path
+            if expected:
+                assert {"401", "503"} <= set(operation["responses"]), path
