@@ -1,26 +1,60 @@
-"""The JSON API behind a bearer token: each route calls one Desk method and formats its answer."""
+"""The JSON API behind a bearer token: each route calls one Desk method and formats its answer.
+
+Bodies, answers and query strings are the models in web/models.py; quart-schema validates
+requests against them and describes every route in /openapi.json.
+"""
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from quart import Blueprint, Response, jsonify, request
+from quart import Blueprint, Response, request
+from quart_schema import (
+    document_response,
+    security_scheme_blueprint,
+    validate_querystring,
+    validate_request,
+    validate_response,
+)
 
-from trading.domain.signals import SignalState
 from trading.services.actions import ActionResult, Actor
-from web import payloads
 from web.deps import WebDeps
-from web.edits import BadRequestBody, json_object, parse_edits
 from web.errors import error_response
+from web.models import (
+    ActionResultOut,
+    BotOut,
+    BotQuery,
+    BotsOut,
+    EditsBody,
+    ErrorOut,
+    EventOut,
+    EventsOut,
+    EventsQuery,
+    HaltBody,
+    NoQuery,
+    NoSignalOut,
+    PositionOut,
+    PositionsOut,
+    RefusedOut,
+    RejectBody,
+    ResumeBody,
+    SignalDetailOut,
+    SignalOut,
+    SignalsOut,
+    SignalsQuery,
+    TradeOut,
+    TradesOut,
+    TradesQuery,
+)
 
 log = logging.getLogger("signaldesk.web.api")
 
 API_ACTOR = Actor("api", "API", can_approve=True)
 MAX_ID = 2**31 - 1  # the largest id any of our databases stores
-MAX_LIMIT = 500
-MAX_REASON = 500
+BEARER = "bearer"  # the security scheme's name in /openapi.json
 
 _RESULT_STATUS = {
     "ok": 200,
@@ -33,46 +67,46 @@ _RESULT_STATUS = {
     "failed": 500,
 }
 
-
-class _BadQuery(ValueError):
-    pass
-
-
-def _limit(default: int) -> int:
-    raw = request.args.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise _BadQuery(f"limit must be a whole number from 1 to {MAX_LIMIT}, not {raw[:20]!r}")
-    return int(raw)
+ActionAnswer = tuple[ActionResultOut, int]
+View = TypeVar("View", bound=Callable[..., Any])
 
 
-def _only(*names: str) -> None:
-    # A misspelt filter (?bots=X) would otherwise return everything without a word.
-    unknown = sorted(set(request.args) - set(names))
-    if unknown:
-        takes = f"this route takes {', '.join(names)}" if names else "this route takes none"
-        raise _BadQuery(f"unknown query parameter(s) {', '.join(u[:40] for u in unknown)}; {takes}")
+def _documented(*decorators: Callable[[View], View]) -> Callable[[View], View]:
+    def apply(view: View) -> View:
+        for decorate in decorators:
+            view = decorate(view)
+        return view
+
+    return apply
 
 
-def _bot() -> str | None:
-    name = request.args.get("bot")
-    return name or None
+def _result(result: ActionResult) -> ActionAnswer:
+    return ActionResultOut.of(result), 200 if result.ok else _RESULT_STATUS.get(result.code, 409)
 
 
-async def _body() -> bytes:
-    # Quart's Body raises 413 (handled app-wide) once more than MAX_CONTENT_LENGTH arrives.
-    return bytes(await request.body)
+def _no_signal(signal_id: int) -> Response:
+    return error_response(404, "not_found", f"there is no signal {signal_id}")
 
 
-def _result(result: ActionResult) -> Response:
-    response = jsonify(payloads.action_result(result))
-    response.status_code = 200 if result.ok else _RESULT_STATUS.get(result.code, 409)
-    return response
+# Every /api answer may be one of these; schemathesis holds each route to its list.
+_auth = [document_response(ErrorOut, 401), document_response(ErrorOut, 503)]
+_bad_query = document_response(ErrorOut, 422)
+_actions = [
+    document_response(ErrorOut, 400),
+    document_response(ActionResultOut, 409),
+    document_response(ErrorOut, 413),
+    document_response(RefusedOut, 422),
+]
+_on_a_signal = [
+    document_response(ActionResultOut, 403),
+    document_response(NoSignalOut, 404),
+    document_response(ActionResultOut, 500),
+]
 
 
 def api_blueprint(deps: WebDeps) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api")
+    security_scheme_blueprint(bp, [{BEARER: []}])
     desk = deps.desk
     expected = deps.api_token.encode() if deps.api_token else None
 
@@ -92,95 +126,98 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
             )
         return None
 
-    @bp.errorhandler(_BadQuery)
-    async def bad_query(e: _BadQuery) -> Response:
-        return error_response(422, "invalid_query", str(e))
-
-    @bp.errorhandler(BadRequestBody)
-    async def bad_body(e: BadRequestBody) -> Response:
-        return error_response(e.status, e.code, e.message)
-
     @bp.get("/bots")
-    async def bots() -> Response:
-        _only()
-        return jsonify({"bots": [payloads.bot(b) for b in await desk.bots()]})
+    @_documented(*_auth, _bad_query)
+    @validate_querystring(NoQuery)
+    @validate_response(BotsOut)
+    async def bots(query_args: NoQuery) -> BotsOut:
+        """Bots (no secrets: the webhook key shows only its last 4 characters)"""
+        return BotsOut(bots=[BotOut.of(b) for b in await desk.bots()])
 
     @bp.get("/positions")
-    async def positions() -> Response:
-        _only("bot")
-        return jsonify({"positions": [payloads.position(p) for p in await desk.positions(_bot())]})
+    @_documented(*_auth, _bad_query)
+    @validate_querystring(BotQuery)
+    @validate_response(PositionsOut)
+    async def positions(query_args: BotQuery) -> PositionsOut:
+        """Open positions"""
+        return PositionsOut(positions=[PositionOut.of(p) for p in await desk.positions(query_args.bot)])
 
     @bp.get("/trades")
-    async def trades() -> Response:
-        _only("bot", "limit")
-        found = await desk.trades(_bot(), limit=_limit(20))
-        return jsonify({"trades": [payloads.trade(t) for t in found]})
+    @_documented(*_auth, _bad_query)
+    @validate_querystring(TradesQuery)
+    @validate_response(TradesOut)
+    async def trades(query_args: TradesQuery) -> TradesOut:
+        """Closed trades, newest first"""
+        found = await desk.trades(query_args.bot, limit=query_args.limit)
+        return TradesOut(trades=[TradeOut.of(t) for t in found])
 
     @bp.get("/signals")
-    async def signals() -> Response:
-        _only("bot", "state", "limit")
-        state = request.args.get("state")
-        if state is not None and state not in SignalState.__members__.values():
-            allowed = ", ".join(s.value for s in SignalState)
-            raise _BadQuery(f"state must be one of {allowed}, not {state[:40]!r}")
-        found = await desk.signals(_bot(), state, limit=_limit(100))
-        return jsonify({"signals": [payloads.signal(s) for s in found]})
+    @_documented(*_auth, _bad_query)
+    @validate_querystring(SignalsQuery)
+    @validate_response(SignalsOut)
+    async def signals(query_args: SignalsQuery) -> SignalsOut:
+        """Signals, newest first (the orders are in GET /api/signals/{signal_id})"""
+        state = query_args.state.value if query_args.state is not None else None
+        found = await desk.signals(query_args.bot, state, limit=query_args.limit)
+        return SignalsOut(signals=[SignalOut.of(s) for s in found])
 
     @bp.get("/events")
-    async def events() -> Response:
-        _only("after", "limit")
-        raw = request.args.get("after", "0")
-        if not raw.isdigit() or len(raw) > 18 or int(raw) > 10**17:
-            raise _BadQuery(f"after must be a whole number, the last seq seen, not {raw[:40]!r}")
-        found = deps.events(int(raw), _limit(200))
-        return jsonify(
-            {
-                "events": [payloads.event(seq, e) for seq, e in found],
-                "last": found[-1][0] if found else int(raw),
-            }
+    @_documented(*_auth, _bad_query)
+    @validate_querystring(EventsQuery)
+    @validate_response(EventsOut)
+    async def events(query_args: EventsQuery) -> EventsOut:
+        """The live feed: events after a sequence number, oldest first (poll with after=last)"""
+        found = deps.events(query_args.after, query_args.limit)
+        return EventsOut(
+            events=[EventOut.of(seq, e) for seq, e in found],
+            last=found[-1][0] if found else query_args.after,
         )
 
     @bp.get("/signals/<int:signal_id>")
-    async def signal(signal_id: int) -> Response:
-        _only()
+    @_documented(*_auth, _bad_query, document_response(ErrorOut, 404))
+    @validate_querystring(NoQuery)
+    @validate_response(SignalDetailOut)
+    async def signal(signal_id: int, query_args: NoQuery) -> SignalDetailOut | Response:
+        """One signal with its state history, orders and approval"""
         view = await desk.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
         if view is None:
-            return error_response(404, "not_found", f"there is no signal {signal_id}")
-        return jsonify(payloads.signal_detail(view))
+            return _no_signal(signal_id)
+        return SignalDetailOut.of_view(view)
 
     @bp.post("/signals/<int:signal_id>/approve")
-    async def approve(signal_id: int) -> Response:
-        edits = parse_edits(json_object(await _body()))
+    @_documented(*_auth, *_actions, *_on_a_signal)
+    @validate_request(EditsBody)
+    @validate_response(ActionResultOut)
+    async def approve(signal_id: int, data: EditsBody) -> ActionAnswer | Response:
+        """Approve a pending signal, optionally with edits (first decision wins)"""
         if not 1 <= signal_id <= MAX_ID:
-            return error_response(404, "not_found", f"there is no signal {signal_id}")
-        return _result(await desk.approve(signal_id, API_ACTOR, edits))
+            return _no_signal(signal_id)
+        return _result(await desk.approve(signal_id, API_ACTOR, data.edits()))
 
     @bp.post("/signals/<int:signal_id>/reject")
-    async def reject(signal_id: int) -> Response:
-        data = json_object(await _body())
-        if data:
-            raise BadRequestBody(
-                422, "invalid_body", f"reject takes no fields (got {', '.join(sorted(data))}); send nothing or {{}}"
-            )
+    @_documented(*_auth, *_actions, *_on_a_signal)
+    @validate_request(RejectBody)
+    @validate_response(ActionResultOut)
+    async def reject(signal_id: int, data: RejectBody) -> ActionAnswer | Response:
+        """Reject a pending signal"""
         if not 1 <= signal_id <= MAX_ID:
-            return error_response(404, "not_found", f"there is no signal {signal_id}")
+            return _no_signal(signal_id)
         return _result(await desk.reject(signal_id, API_ACTOR))
 
     @bp.post("/halt")
-    async def halt() -> Response:
-        data = json_object(await _body())
-        reason: Any = data.pop("reason", None)
-        if data:
-            raise BadRequestBody(422, "invalid_body", f'halt takes only "reason" (got {", ".join(sorted(data))})')
-        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-            raise BadRequestBody(422, "invalid_body", f'"reason" must be text of at most {MAX_REASON} characters')
-        return _result(await desk.halt(API_ACTOR, reason or None))
+    @_documented(*_auth, *_actions)
+    @validate_request(HaltBody)
+    @validate_response(ActionResultOut)
+    async def halt(data: HaltBody) -> ActionAnswer:
+        """Kill switch: no new entries anywhere; closes still allowed"""
+        return _result(await desk.halt(API_ACTOR, data.reason or None))
 
     @bp.post("/resume")
-    async def resume() -> Response:
-        data = json_object(await _body())
-        if data:
-            raise BadRequestBody(422, "invalid_body", f"resume takes no fields (got {', '.join(sorted(data))})")
+    @_documented(*_auth, *_actions)
+    @validate_request(ResumeBody)
+    @validate_response(ActionResultOut)
+    async def resume(data: ResumeBody) -> ActionAnswer:
+        """Lift the kill switch"""
         return _result(await desk.resume_all(API_ACTOR))
 
     return bp

@@ -4,33 +4,85 @@ from __future__ import annotations
 
 import logging
 
-from quart import Quart, Response, jsonify
+from pydantic import ValidationError
+from quart import Quart, Response, request
+from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
-from web.api import api_blueprint
+from web.api import BEARER, api_blueprint
+from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
-from web.openapi import openapi_document
+from web.models import REQUEST_MODELS
 from web.webhook import describe_failure, webhook_blueprint
 
 log = logging.getLogger("signaldesk.web")
 
+DESCRIPTION = (
+    "TradingView alerts in; bots, positions, trades and signals out. "
+    'Every error answer is {"error": {"code": ..., "message": ...}}.'
+)
+
+
+def _is_api(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
 
 def create_app(deps: WebDeps) -> Quart:
     app = Quart("signaldesk")
+    app.request_class = JsonRequest
     # Quart stops reading a body past this and raises 413, so an oversized body is never held.
     app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
+    QuartSchema(
+        app,
+        info={"title": "signaldesk", "version": "1", "description": DESCRIPTION},
+        security_schemes={BEARER: {"type": "http", "scheme": "bearer"}},
+        # The document only: the UI pages would load their scripts from a CDN.
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+        swagger_ui_path=None,
+    )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     app.register_blueprint(webhook_blueprint(deps))
     app.register_blueprint(api_blueprint(deps))
     app.register_blueprint(health_blueprint(deps))
-    document = openapi_document()
 
-    @app.get("/openapi.json")
-    async def openapi() -> Response:
-        return jsonify(document)
+    @app.before_request
+    async def refuse_ambiguous_framing() -> Response | None:
+        # With both, a proxy and this server may disagree on where the body ends (request
+        # smuggling); Hypercorn lets such a request through, so it is refused here.
+        if "Content-Length" in request.headers and "Transfer-Encoding" in request.headers:
+            return error_response(
+                400, "ambiguous_length", "send Content-Length or Transfer-Encoding, not both", {"Connection": "close"}
+            )
+        return None
+
+    @app.after_request
+    async def api_headers(response: Response) -> Response:
+        if _is_api(request.path):
+            # Answers hold positions and orders: no cache may keep them, and no browser may
+            # read them as anything but JSON.
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(RequestSchemaValidationError)
+    async def invalid_request(e: RequestSchemaValidationError) -> Response:
+        code = "invalid_query" if isinstance(e, QuerystringValidationError) else "invalid_body"
+        error = e.validation_error
+        if not isinstance(error, ValidationError):
+            return error_response(422, code, str(error)[:300])
+        model = REQUEST_MODELS.get(error.title)
+        if model is None:
+            return error_response(422, code, str(error)[:300])
+        return error_response(422, model.error_code, model.describe(error))
+
+    @app.errorhandler(BadBody)
+    async def bad_body(e: BadBody) -> Response:
+        return error_response(e.status, e.code, e.message)
 
     @app.errorhandler(HTTPException)
     async def http_error(e: HTTPException) -> Response:

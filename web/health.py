@@ -6,8 +6,10 @@ import asyncio
 import logging
 
 from quart import Blueprint, Response, jsonify
+from quart_schema import document_response
 
 from web.deps import HealthCheck, WebDeps
+from web.models import HealthOut
 
 log = logging.getLogger("signaldesk.web.health")
 
@@ -28,7 +30,10 @@ def health_blueprint(deps: WebDeps) -> Blueprint:
     bp = Blueprint("health", __name__)
 
     @bp.get("/health")
+    @document_response(HealthOut, 200)
+    @document_response(HealthOut, 503)
     async def health() -> Response:
+        """Component health (database, broker, Discord): 503 names what is down"""
         names = list(deps.health_checks)
         outcomes = await asyncio.gather(
             *(_run(name, deps.health_checks[name], deps.health_timeout_seconds) for name in names)

@@ -9,12 +9,14 @@ from __future__ import annotations
 import logging
 
 from quart import Blueprint, Response, jsonify, request
+from quart_schema import DataSource, document_headers, document_request, document_response
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from trading.services.intake import ACCEPTED, AlertRequest, IntakeResult
 from web.addresses import client_address, contains, parse_networks
 from web.deps import WebDeps
 from web.errors import error_response
+from web.models import AcceptedOut, AlertDoc, ErrorOut, SignatureHeaders
 from web.ratelimit import TokenBuckets
 
 log = logging.getLogger("signaldesk.web.webhook")
@@ -55,8 +57,24 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 log.error("webhook log row for a %d refusal not written: %s", status, result.log_error)
         return error_response(status, code, message, headers)
 
+    # Documented, never validated by quart-schema: the body is read raw and judged by the Intake.
     @bp.post("/webhook/<key>")
+    @document_headers(SignatureHeaders)
+    @document_request(AlertDoc, source=DataSource.JSON)
+    @document_response(AcceptedOut, 200)
+    @document_response(ErrorOut, 400)
+    @document_response(ErrorOut, 401)
+    @document_response(ErrorOut, 403)
+    @document_response(ErrorOut, 409)
+    @document_response(ErrorOut, 413)
+    @document_response(ErrorOut, 422)
+    @document_response(ErrorOut, 429)
+    @document_response(ErrorOut, 503)
     async def webhook(key: str) -> Response:
+        """Take a TradingView alert
+
+        Stores the alert as a signal and answers once it is durably stored.
+        """
         client = request.scope.get("client")
         peer = client[0] if client else None
         ip = client_address(peer, request.headers.getlist("X-Forwarded-For"), proxies)

@@ -22,7 +22,6 @@ from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps, running
 from trading.services.desk import Desk
 from web.app import create_app
-from web.openapi import openapi_document
 
 TOKEN = "schemathesis-token-0123456789"
 
@@ -98,10 +97,25 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-# Loaded from the same function the app serves (a test below checks they agree), so the
-# operations are known when pytest collects; schemathesis's lazy from_fixture does not work
-# with this pytest.
-schema = schemathesis.openapi.from_dict(openapi_document())
+def generated_document() -> dict[str, Any]:
+    """The document the app generates from its models, read through the app itself, so the
+    operations are known when pytest collects (schemathesis's lazy from_fixture does not work
+    with this pytest); a test below checks the served one is the same."""
+
+    async def read() -> dict[str, Any]:
+        db = Database("sqlite+aiosqlite:///:memory:")
+        try:
+            client = create_app(make_deps(db)).test_client()
+            document: dict[str, Any] = await (await client.get("/openapi.json")).get_json()
+            return document
+        finally:
+            await db.dispose()
+
+    return asyncio.run(read())
+
+
+DOCUMENT = generated_document()
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
 @schema.parametrize()
@@ -114,13 +128,33 @@ def test_no_5xx_and_answers_match_the_document(case: Any, server_url: str) -> No
     # Authorization header is a valid request once sent: schemathesis would call accepting it a
     # failure. Refusals of bad queries and bodies are asserted route by route in test_api*.py.
     excluded = [negative_data_rejection]
+    additional = []
     if case.operation.path == "/webhook/{key}":
         excluded.append(positive_data_acceptance)
-    case.call_and_validate(base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"}, excluded_checks=excluded)
+    if case.operation.path == "/api/signals/{signal_id}/approve":
+        # Nor can it know a bot's instrument (at most 12 contracts on SA40): edits the document
+        # allows may be refused by the desk, but never by the API's own reading of the body.
+        excluded.append(positive_data_acceptance)
+        additional.append(refused_by_the_desk_not_the_model)
+    case.call_and_validate(
+        base_url=server_url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        excluded_checks=excluded,
+        additional_checks=additional,
+    )
+
+
+def refused_by_the_desk_not_the_model(ctx: Any, response: Any, case: Any) -> bool | None:
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
+        return None
+    answer = response.json()
+    assert answer.get("code") == "invalid", f"schema-valid edits refused by the API itself: {answer}"
+    return None
 
 
 def test_the_served_document_is_the_one_tested(server_url: str) -> None:
-    assert httpx.get(f"{server_url}/openapi.json", timeout=10).json() == openapi_document()
+    assert httpx.get(f"{server_url}/openapi.json", timeout=10).json() == DOCUMENT
 
 
 def test_the_document_names_every_route(server_url: str) -> None:
@@ -129,7 +163,6 @@ def test_the_document_names_every_route(server_url: str) -> None:
     assert set(document["paths"]) == {
         "/webhook/{key}",
         "/health",
-        "/openapi.json",
         "/api/bots",
         "/api/positions",
         "/api/trades",
@@ -141,3 +174,48 @@ def test_the_document_names_every_route(server_url: str) -> None:
         "/api/halt",
         "/api/resume",
     }
+
+
+# Digits that str.isdigit() (and for some, int()) take but a whole number in a query string
+# is not: "²" once reached int() and answered 500.
+UNICODE_DIGITS = ["²", "②", "٣", "１", "7²", "𝟗"]
+INTEGER_QUERY_PARAMETERS = [
+    (path, method, parameter["name"])
+    for path, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+    for parameter in operation.get("parameters", [])
+    if parameter["in"] == "query" and parameter["schema"].get("type") == "integer"
+]
+
+
+def test_the_document_has_integer_query_parameters_to_try() -> None:
+    assert {(p, n) for p, _, n in INTEGER_QUERY_PARAMETERS} >= {
+        ("/api/signals", "limit"),
+        ("/api/trades", "limit"),
+        ("/api/events", "after"),
+        ("/api/events", "limit"),
+    }
+
+
+@pytest.mark.parametrize("digits", UNICODE_DIGITS)
+@pytest.mark.parametrize(("path", "method", "name"), INTEGER_QUERY_PARAMETERS)
+def test_unicode_digits_in_integer_query_parameters_are_422(
+    server_url: str, path: str, method: str, name: str, digits: str
+) -> None:
+    case = schema[path][method.upper()].Case(query={name: digits})
+    # Every check stays on here, negative_data_rejection included: this is data the document refuses.
+    response = case.call_and_validate(base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_query"
+    assert error["message"].startswith(f"{name} must be")
+
+
+def test_the_api_routes_need_the_bearer_token_and_the_others_do_not() -> None:
+    assert DOCUMENT["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    for path, operations in DOCUMENT["paths"].items():
+        for operation in operations.values():
+            expected = [{"bearer": []}] if path.startswith("/api/") else None
+            assert operation.get("security") == expected, path
+            if expected:
+                assert {"401", "503"} <= set(operation["responses"]), path

@@ -18,7 +18,7 @@ from trading.domain.levels import MIN_PRICE_EXPONENT, level_problem
 from trading.domain.signals import AlertShape, Signal, SignalAction
 from trading.domain.values import OrderSide, OrderType, PositionSide
 
-__all__ = ["AlertError", "parse_alert", "redact_body"]
+__all__ = ["AlertError", "DuplicateKeyError", "no_duplicate_keys", "parse_alert", "redact_body"]
 
 
 class AlertError(ValueError):
@@ -93,9 +93,9 @@ def parse_alert(body: bytes, content_type: str | None) -> Signal:
             parse_float=Decimal,
             parse_int=Decimal,
             parse_constant=Decimal,  # NaN / Infinity, refused later by name of field
-            object_pairs_hook=_no_duplicate_keys,
+            object_pairs_hook=no_duplicate_keys,
         )
-    except _DuplicateKeyError as e:
+    except DuplicateKeyError as e:
         if has_braces:
             _raise_if_placeholder(text, None)
         raise AlertError(
@@ -162,18 +162,19 @@ def _decode(body: bytes) -> str:
     return text.removeprefix("\ufeff")
 
 
-class _DuplicateKeyError(ValueError):
+class DuplicateKeyError(ValueError):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads's object_pairs_hook that refuses a key given twice, for alerts and API bodies alike."""
     # json keeps the last of two equal keys silently; with two prices that is a guess on money.
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _DuplicateKeyError(key)
+            raise DuplicateKeyError(key)
         result[key] = value
     return result
 

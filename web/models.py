@@ -1,0 +1,753 @@
+"""The JSON API's bodies, answers and query strings as pydantic models.
+
+quart-schema validates requests against them and builds /openapi.json from them, so the
+document and the code cannot drift apart. Answers keep decimals as strings (no float
+rounding of money), times as ISO-8601 UTC, and never a secret (no key hashes, passphrases
+or signing secrets).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+from pydantic.config import JsonDict
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
+
+from trading.domain.events import Event, Severity
+from trading.domain.orders import OrderStatus
+from trading.domain.plan import LegKind
+from trading.domain.position import Entry
+from trading.domain.records import (
+    ApprovalRecord,
+    Bot,
+    Decision,
+    OrderRecord,
+    SignalEdits,
+    StateChange,
+    StoredSignal,
+    TradeRecord,
+)
+from trading.domain.signals import SignalState
+from trading.domain.values import BrokerName, Mode, OrderSide, OrderType, PositionSide
+from trading.domain.views import PositionView, SignalView
+from trading.services.actions import ActionResult
+
+MAX_LIMIT = 500
+MAX_AFTER = 10**17
+MAX_REASON = 500
+MAX_QUANTITY = 1_000_000
+MAX_PRICE = Decimal("1e15")
+MAX_SHOWN = 40  # characters of a bad value quoted back in an error
+
+# ASCII only: str.isdigit() and int() also take "²", "②" and "٣", which is how a Unicode
+# digit once reached int() and answered 500.
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _problem(message: str) -> PydanticCustomError:
+    # A custom error keeps our sentence as the message, without pydantic's "Value error, ".
+    return PydanticCustomError("invalid", message)
+
+
+def _shown(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:MAX_SHOWN])
+
+
+def describe(error: ValidationError, unknown: Callable[[str], str]) -> str:
+    """One message naming every field at fault; `unknown` says what of the unknown fields named."""
+    extra: list[str] = []
+    problems: list[str] = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            extra.append(where[:MAX_SHOWN])
+        elif item["type"] == "invalid":
+            problems.append(item["msg"])
+        elif where:
+            problems.append(f'"{where}": {item["msg"]}')
+        else:
+            problems.append(item["msg"])
+    if extra:
+        problems.insert(0, unknown(", ".join(sorted(extra))))
+    return "; ".join(problems)
+
+
+# ---- query strings -------------------------------------------------------------------
+
+
+def _whole_number(name: str, value: object, low: int, high: int, what: str) -> int:
+    if isinstance(value, str) and _WHOLE_NUMBER.fullmatch(value) and low <= int(value) <= high:
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    raise _problem(f"{name} must be {what}, not {_shown(value)}")
+
+
+class Query(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    error_code: ClassVar[str] = "invalid_query"
+
+    @classmethod
+    def describe(cls, error: ValidationError) -> str:
+        fields = ", ".join(cls.model_fields)
+        takes = f"this route takes {fields}" if fields else "this route takes none"
+        return describe(error, lambda names: f"unknown query parameter(s) {names}; {takes}")
+
+
+class NoQuery(Query):
+    pass
+
+
+class BotQuery(Query):
+    # SkipJsonSchema: a query parameter is absent, never null; a null in the document would
+    # have clients (and schemathesis) send the text "null".
+    bot: str | SkipJsonSchema[None] = Field(default=None, description="only this bot (its bot_name)")
+
+    @field_validator("bot", mode="before")
+    @classmethod
+    def _bot(cls, value: object) -> object:
+        return value or None  # ?bot= means every bot, as it always has
+
+
+def _limit(value: object) -> int:
+    return _whole_number("limit", value, 1, MAX_LIMIT, f"a whole number from 1 to {MAX_LIMIT}")
+
+
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT), BeforeValidator(_limit)]
+
+
+class TradesQuery(BotQuery):
+    limit: Limit = 20
+
+
+class SignalsQuery(BotQuery):
+    state: SignalState | SkipJsonSchema[None] = None
+    limit: Limit = 100
+
+    @field_validator("state", mode="before")
+    @classmethod
+    def _state(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and value in SignalState.__members__.values()):
+            return value
+        allowed = ", ".join(s.value for s in SignalState)
+        raise _problem(f"state must be one of {allowed}, not {_shown(value)}")
+
+
+class EventsQuery(Query):
+    after: int = Field(default=0, ge=0, le=MAX_AFTER, description="the last seq seen; 0 for the oldest kept")
+    limit: Limit = 200
+
+    @field_validator("after", mode="before")
+    @classmethod
+    def _after(cls, value: object) -> int:
+        return _whole_number("after", value, 0, MAX_AFTER, "a whole number, the last seq seen")
+
+
+# ---- request bodies ------------------------------------------------------------------
+
+# JSON numbers only, with no float on the way (web/bodies.py parses fractions as Decimal):
+# one spelling keeps the documented schema exact.
+_PRICE_SCHEMA: JsonDict = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": int(MAX_PRICE)}
+Price = Annotated[Decimal, WithJsonSchema(_PRICE_SCHEMA)]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    error_code: ClassVar[str] = "invalid_body"
+    route: ClassVar[str]
+    takes: ClassVar[str] = "no fields"
+    hint: ClassVar[str] = ""
+
+    @classmethod
+    def describe(cls, error: ValidationError) -> str:
+        return describe(error, lambda names: f"{cls.route} takes {cls.takes} (got {names}){cls.hint}")
+
+
+class RejectBody(Body):
+    route: ClassVar[str] = "reject"
+    hint: ClassVar[str] = "; send nothing or {}"
+
+
+class ResumeBody(Body):
+    route: ClassVar[str] = "resume"
+
+
+class HaltBody(Body):
+    route: ClassVar[str] = "halt"
+    takes: ClassVar[str] = 'only "reason"'
+
+    reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _reason(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and len(value) <= MAX_REASON):
+            return value
+        raise _problem(f'"reason" must be text of at most {MAX_REASON} characters')
+
+
+_LIMIT_PRICE_RULES: JsonDict = {
+    # A limit order needs its price, and a limit price only goes with a limit order.
+    "allOf": [
+        {
+            "if": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
+            "then": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
+        },
+        {
+            "if": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
+            "then": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
+        },
+    ]
+}
+
+
+class EditsBody(Body):
+    """Edits to apply before approving; absent or {} for none."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_LIMIT_PRICE_RULES)
+    error_code: ClassVar[str] = "invalid_edits"
+    route: ClassVar[str] = "approve"
+    takes: ClassVar[str] = "quantity, order_type, limit_price, stop_loss, take_profit"
+
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)] | None = None
+    order_type: OrderType | None = None
+    limit_price: Price | None = None
+    stop_loss: Price | None = None
+    take_profit: Price | None = None
+
+    @classmethod
+    def describe(cls, error: ValidationError) -> str:
+        return describe(error, lambda names: f"unknown field(s) {names}; edits may set {cls.takes}")
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _quantity(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            value = int(value)  # 2.0 is a whole number in JSON
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _problem('"quantity" must be a whole number of contracts')
+        if not 1 <= value <= MAX_QUANTITY:
+            raise _problem(f'"quantity" is {value}; it must be from 1 to {MAX_QUANTITY} contracts')
+        return value
+
+    @field_validator("order_type", mode="before")
+    @classmethod
+    def _order_type(cls, value: object) -> object:
+        if value is None:
+            return None
+        if isinstance(value, str) and value.lower() in ("market", "limit"):
+            return OrderType(value.lower())
+        raise _problem('"order_type" must be "market" or "limit"')
+
+    @field_validator("limit_price", "stop_loss", "take_profit", mode="before")
+    @classmethod
+    def _price(cls, value: object, info: ValidationInfo) -> object:
+        name = info.field_name
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
+            raise _problem(f'"{name}" must be a number')
+        price = Decimal(value)
+        if not price.is_finite() or not 0 < price < MAX_PRICE:
+            raise _problem(f'"{name}" is {price}; it must be a price above zero and below {MAX_PRICE:.0E}')
+        return price
+
+    @model_validator(mode="after")
+    def _limit_price(self) -> EditsBody:
+        if self.order_type is OrderType.LIMIT and self.limit_price is None:
+            raise _problem('"order_type" "limit" needs a "limit_price"')
+        if self.limit_price is not None and self.order_type is not OrderType.LIMIT:
+            raise _problem('"limit_price" goes with "order_type": "limit"')
+        return self
+
+    def edits(self) -> SignalEdits | None:
+        if all(value is None for value in self.model_dump().values()):
+            return None
+        return SignalEdits(
+            quantity=self.quantity,
+            order_type=self.order_type,
+            limit_price=self.limit_price,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+        )
+
+
+REQUEST_MODELS: dict[str, type[Query] | type[Body]] = {
+    model.__name__: model
+    for model in (
+        NoQuery,
+        BotQuery,
+        TradesQuery,
+        SignalsQuery,
+        EventsQuery,
+        RejectBody,
+        ResumeBody,
+        HaltBody,
+        EditsBody,
+    )
+}
+
+
+# ---- answers -------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:  # stored times are UTC; some databases hand them back naive
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+# ISO-8601 UTC in the answer: Quart's JSON encoder would write a datetime as an HTTP date.
+Time = Annotated[
+    datetime,
+    AfterValidator(_utc),
+    PlainSerializer(_iso, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """The one shape of every error answer."""
+
+    error: ErrorDetail
+
+
+class BotOut(BaseModel):
+    bot_name: str
+    symbol: str
+    tradingview_ticker: str
+    broker_account: BrokerName
+    mode: Mode
+    is_active: bool
+    paused: bool
+    paused_reason: str | None
+    needs_attention: bool
+    attention_reason: str | None
+    webhook_key_hint: str = Field(description="the webhook key's last 4 characters, never the key")
+    requires_passphrase: bool
+    requires_signature: bool
+    strategy_type: str
+    timeframe: str
+    base_position_size: int
+    max_positions: int
+    allow_pyramiding: bool
+    exit_on_opposite_signal: bool
+    stop_loss_pct: Decimal | None
+    take_profit_pct: Decimal | None
+    approval_timeout_minutes: int
+    max_signal_age_seconds: int
+    max_slippage_pct: Decimal | None
+    max_daily_loss: Decimal | None
+
+    @classmethod
+    def of(cls, b: Bot) -> BotOut:
+        c = b.config
+        return cls(
+            bot_name=c.bot_name,
+            symbol=c.symbol,
+            tradingview_ticker=c.ticker,
+            broker_account=c.broker_account,
+            mode=c.mode,
+            is_active=c.is_active,
+            paused=b.paused,
+            paused_reason=b.paused_reason,
+            needs_attention=b.needs_attention,
+            attention_reason=b.attention_reason,
+            webhook_key_hint=b.webhook_key_hint,
+            requires_passphrase=b.passphrase_hash is not None,
+            requires_signature=bool(b.signing_secret),
+            strategy_type=c.strategy_type,
+            timeframe=c.timeframe,
+            base_position_size=c.base_position_size,
+            max_positions=c.max_positions,
+            allow_pyramiding=c.allow_pyramiding,
+            exit_on_opposite_signal=c.exit_on_opposite_signal,
+            stop_loss_pct=c.stop_loss_pct,
+            take_profit_pct=c.take_profit_pct,
+            approval_timeout_minutes=c.approval_timeout_minutes,
+            max_signal_age_seconds=c.max_signal_age_seconds,
+            max_slippage_pct=c.max_slippage_pct,
+            max_daily_loss=c.max_daily_loss,
+        )
+
+
+class BotsOut(BaseModel):
+    bots: list[BotOut]
+
+
+class EntryOut(BaseModel):
+    quantity: int
+    price: Decimal
+    time: Time
+
+    @classmethod
+    def of(cls, e: Entry) -> EntryOut:
+        return cls(quantity=e.quantity, price=e.price, time=e.time)
+
+
+class PositionOut(BaseModel):
+    bot_name: str
+    symbol: str
+    side: PositionSide | None
+    quantity: int
+    average_price: Decimal | None
+    entries: list[EntryOut]
+    max_positions: int
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    last_price: Decimal | None
+    unrealized_pnl: Decimal | None
+    realized_pnl: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, p: PositionView) -> PositionOut:
+        return cls(
+            bot_name=p.bot_name,
+            symbol=p.symbol,
+            side=p.side,
+            quantity=p.quantity,
+            average_price=p.average_price,
+            entries=[EntryOut.of(e) for e in p.entries],
+            max_positions=p.max_positions,
+            stop_loss=p.stop_loss,
+            take_profit=p.take_profit,
+            last_price=p.last_price,
+            unrealized_pnl=p.unrealized_pnl,
+            realized_pnl=p.realized_pnl,
+            currency=p.currency,
+        )
+
+
+class PositionsOut(BaseModel):
+    positions: list[PositionOut]
+
+
+class TradeOut(BaseModel):
+    id: int | None
+    bot_name: str
+    symbol: str
+    side: PositionSide
+    quantity: int
+    entry_price: Decimal
+    exit_price: Decimal
+    realized_pnl: Decimal
+    opened_at: Time | None
+    closed_at: Time
+    position_closed: bool
+    signal_id: int | None
+    client_order_id: str | None
+
+    @classmethod
+    def of(cls, t: TradeRecord) -> TradeOut:
+        return cls(
+            id=t.id,
+            bot_name=t.bot_name,
+            symbol=t.symbol,
+            side=t.side,
+            quantity=t.quantity,
+            entry_price=t.entry_price,
+            exit_price=t.exit_price,
+            realized_pnl=t.realized_pnl,
+            opened_at=t.opened_at,
+            closed_at=t.closed_at,
+            position_closed=t.position_closed,
+            signal_id=t.signal_id,
+            client_order_id=t.client_order_id,
+        )
+
+
+class TradesOut(BaseModel):
+    trades: list[TradeOut]
+
+
+class EditsOut(BaseModel):
+    quantity: int | None
+    order_type: OrderType | None
+    limit_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+
+    @classmethod
+    def of(cls, e: SignalEdits | None) -> EditsOut | None:
+        if e is None:
+            return None
+        return cls(
+            quantity=e.quantity,
+            order_type=e.order_type,
+            limit_price=e.limit_price,
+            stop_loss=e.stop_loss,
+            take_profit=e.take_profit,
+        )
+
+
+class StateChangeOut(BaseModel):
+    state: SignalState
+    at: Time
+    cause: str
+    reason: str | None
+
+    @classmethod
+    def of(cls, c: StateChange) -> StateChangeOut:
+        return cls(state=c.state, at=c.at, cause=c.cause, reason=c.reason)
+
+
+def _signal_fields(s: StoredSignal) -> dict[str, Any]:
+    sig = s.signal
+    return {
+        "id": s.id,
+        "bot_name": s.bot_name,
+        "action": sig.action.value,
+        "state": s.state,
+        "created_at": s.created_at,
+        "updated_at": s.updated_at,
+        "reason": s.reason,
+        "price": sig.price,
+        "quantity": sig.quantity,
+        "stop_loss": sig.stop_loss,
+        "take_profit": sig.take_profit,
+        "order_type": sig.order_type,
+        "alert_time": sig.time,
+        "ticker": sig.ticker,
+        "alert_id": sig.alert_id,
+        "message": sig.message,
+        "edits": EditsOut.of(s.edits),
+        "history": [StateChangeOut.of(c) for c in s.history],
+    }
+
+
+class SignalOut(BaseModel):
+    id: int
+    bot_name: str
+    action: str
+    state: SignalState
+    created_at: Time
+    updated_at: Time
+    reason: str | None
+    price: Decimal
+    quantity: int | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    order_type: OrderType
+    alert_time: Time | None
+    ticker: str | None
+    alert_id: str | None
+    message: str | None
+    edits: EditsOut | None
+    history: list[StateChangeOut]
+
+    @classmethod
+    def of(cls, s: StoredSignal) -> SignalOut:
+        return cls(**_signal_fields(s))
+
+
+class SignalsOut(BaseModel):
+    signals: list[SignalOut]
+
+
+class OrderOut(BaseModel):
+    client_order_id: str
+    leg_index: int
+    leg_kind: LegKind
+    position_side: PositionSide
+    symbol: str
+    side: OrderSide
+    quantity: int
+    type: OrderType
+    limit_price: Decimal | None
+    reduce_only: bool
+    status: OrderStatus
+    broker_order_id: str | None
+    filled_quantity: int
+    average_fill_price: Decimal | None
+    error: str | None
+    created_at: Time | None
+    updated_at: Time | None
+
+    @classmethod
+    def of(cls, o: OrderRecord) -> OrderOut:
+        return cls(
+            client_order_id=o.client_order_id,
+            leg_index=o.leg_index,
+            leg_kind=o.leg_kind,
+            position_side=o.position_side,
+            symbol=o.symbol,
+            side=o.side,
+            quantity=o.quantity,
+            type=o.type,
+            limit_price=o.limit_price,
+            reduce_only=o.reduce_only,
+            status=o.status,
+            broker_order_id=o.broker_order_id,
+            filled_quantity=o.filled_quantity,
+            average_fill_price=o.average_fill_price,
+            error=o.error,
+            created_at=o.created_at,
+            updated_at=o.updated_at,
+        )
+
+
+class ApprovalOut(BaseModel):
+    requested_at: Time
+    expires_at: Time
+    decision: Decision | None
+    decided_by: str | None
+    decided_at: Time | None
+    edits: EditsOut | None
+    edited_by: str | None
+
+    @classmethod
+    def of(cls, a: ApprovalRecord | None) -> ApprovalOut | None:
+        if a is None:
+            return None
+        return cls(
+            requested_at=a.requested_at,
+            expires_at=a.expires_at,
+            decision=a.decision,
+            decided_by=a.decided_by,
+            decided_at=a.decided_at,
+            edits=EditsOut.of(a.edits),
+            edited_by=a.edited_by,
+        )
+
+
+class SignalDetailOut(SignalOut):
+    """One signal with its state history, orders and approval."""
+
+    orders: list[OrderOut]
+    approval: ApprovalOut | None
+
+    @classmethod
+    def of_view(cls, v: SignalView) -> SignalDetailOut:
+        return cls(
+            **_signal_fields(v.signal),
+            orders=[OrderOut.of(o) for o in v.orders],
+            approval=ApprovalOut.of(v.approval),
+        )
+
+
+class ActionResultOut(BaseModel):
+    """What became of an action: ok, or why not (code) in one sentence (message)."""
+
+    ok: bool
+    code: str
+    message: str
+    signal: SignalOut | None
+
+    @classmethod
+    def of(cls, r: ActionResult) -> ActionResultOut:
+        return cls(
+            ok=r.ok, code=r.code, message=r.message, signal=SignalOut.of(r.signal) if r.signal is not None else None
+        )
+
+
+class NoSignalOut(RootModel[ErrorOut | ActionResultOut]):
+    """No such signal: an id out of range is an error; one in range is the action's result."""
+
+
+class RefusedOut(RootModel[ErrorOut | ActionResultOut]):
+    """A body the API refuses names the field (an error); one the desk refuses (over the
+    instrument's maximum, say) is the action's result with code "invalid"."""
+
+
+class EventOut(BaseModel):
+    seq: int
+    kind: str
+    at: Time
+    severity: Severity
+    bot_name: str | None
+    signal_id: int | None
+    text: str
+
+    @classmethod
+    def of(cls, seq: int, e: Event) -> EventOut:
+        return cls(
+            seq=seq,
+            kind=e.kind,
+            at=e.at,
+            severity=e.severity,
+            bot_name=e.bot_name,
+            signal_id=e.signal_id,
+            text=e.text(),
+        )
+
+
+class EventsOut(BaseModel):
+    events: list[EventOut]
+    last: int
+
+
+# ---- outside /api: documented only -----------------------------------------------------
+
+
+class AlertDoc(BaseModel):
+    """One of the three alert shapes in the README (RSI action, order + message, strategy placeholders)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    action: str
+    price: float | str
+    time: str | float | SkipJsonSchema[None] = Field(default=None, description="ISO-8601 or epoch; use {{timenow}}")
+    ticker: str | SkipJsonSchema[None] = None
+    passphrase: str | SkipJsonSchema[None] = None
+    id: str | SkipJsonSchema[None] = None
+
+
+class SignatureHeaders(BaseModel):
+    x_signature: str | SkipJsonSchema[None] = Field(
+        default=None,
+        description='for bots with a signing secret: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>',
+    )
+    x_signature_timestamp: str | SkipJsonSchema[None] = Field(
+        default=None, description="unix seconds, within 300 s of the server's clock"
+    )
+
+
+class AcceptedOut(BaseModel):
+    """Stored (accepted) or a repeat of a stored alert (duplicate)."""
+
+    status: Literal["accepted", "duplicate"]
+    signal_id: int
+    mode: Mode | SkipJsonSchema[None] = None
+
+
+class ComponentOut(BaseModel):
+    ok: bool
+    detail: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "down"]
+    components: dict[str, ComponentOut]
+    down: list[str]
