@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.integration.test_service import Rig, make_rig
+from trading.domain.events import PositionMismatch
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderSide
 from trading.services.runner import Runner
@@ -109,3 +110,32 @@ async def test_a_signal_committed_without_a_wake_is_found_by_the_sweep(runner_ri
     bot = await rig.bot()
     stranded = await rig.signal(bot, SignalAction.ENTER_LONG)  # nobody wakes the runner
     assert await settle(rig, [stranded], within=3.0) == [SignalState.EXECUTED]
+
+
+async def test_a_close_the_broker_says_would_not_reduce_is_reconciled_at_once(
+    runner_rig: tuple[Rig, Runner],
+) -> None:
+    rig, runner = runner_rig
+    bot = await rig.bot()
+    opened = await rig.signal(bot, SignalAction.ENTER_LONG)
+    runner.wake_bot(bot)
+    assert await settle(rig, [opened]) == [SignalState.EXECUTED]
+    rig.broker.net["SA40"] = 0  # the broker lost the position (as the simulator did)
+
+    close = await rig.signal(bot, SignalAction.CLOSE_LONG)
+    runner.wake_bot(bot)
+    assert await settle(rig, [close]) == [SignalState.FAILED]
+
+    async def flagged() -> list[PositionMismatch]:
+        while True:
+            found = [e for e in rig.events if isinstance(e, PositionMismatch) and e.source == "broker"]
+            if found:
+                return found
+            await asyncio.sleep(0.02)
+
+    async with asyncio.timeout(1.0):  # not the five-minute reconciliation interval
+        mismatch = (await flagged())[0]
+    assert (mismatch.ours, mismatch.theirs) == (1, 0)
+    async with rig.db.uow() as uow:
+        flagged_bot = await uow.bots.get(bot)
+    assert flagged_bot is not None and flagged_bot.needs_attention

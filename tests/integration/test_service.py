@@ -11,7 +11,7 @@ import pytest
 from db.database import Database
 from tests.support.fake_broker import FakeBroker
 from trading.domain.config import BotConfig
-from trading.domain.events import Event, PositionMismatch, SignalRefused, TradeClosed
+from trading.domain.events import Event, Notice, PositionMismatch, SignalRefused, TradeClosed
 from trading.domain.orders import OrderStatus
 from trading.domain.records import SignalEdits
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
@@ -437,3 +437,34 @@ async def test_edits_are_checked_like_an_alerts_fields(rig: Rig, edits: SignalEd
     assert rig.broker.place_calls == 0
     ok = await rig.desk.approve(sid, ALICE, SignalEdits(stop_loss=Decimal("53000"), take_profit=Decimal("54000")))
     assert ok.ok, ok.message
+
+
+async def test_a_trimmed_quantity_is_said_in_the_answer_the_signal_and_the_log(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve")
+    first = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(first)
+    assert (await rig.desk.approve(first, ALICE)).ok
+    assert await rig.run(first) is SignalState.EXECUTED  # long 1
+
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(sid)
+    answer = await rig.desk.approve(sid, ALICE, SignalEdits(quantity=12))
+    assert answer.ok and "quantity cut from 12 to 11" in answer.message, answer.message
+    assert await rig.run(sid) is SignalState.EXECUTED
+    assert (await rig.position(bot)).quantity == 12
+    async with rig.db.uow() as uow:
+        stored = await uow.signals.get(sid)
+    assert stored is not None
+    executing = next(h for h in stored.history if h.state is SignalState.EXECUTING)
+    assert executing.reason is not None and "quantity cut from 12 to 11" in executing.reason
+    notices = [e for e in rig.events if isinstance(e, Notice) and e.signal_id == sid]
+    assert notices and "quantity cut from 12 to 11" in notices[0].message
+
+
+async def test_an_alert_asking_for_more_than_the_instrument_allows_is_trimmed_out_loud(rig: Rig) -> None:
+    bot = await rig.bot()
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG, quantity=13)
+    assert await rig.run(sid) is SignalState.EXECUTED
+    assert (await rig.position(bot)).quantity == 12
+    notices = [e for e in rig.events if isinstance(e, Notice) and e.signal_id == sid]
+    assert notices and "quantity cut from 13 to 12" in notices[0].message

@@ -5,7 +5,9 @@ The first decision wins; every decision is audited with who made it."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
+from trading.domain.engine import plan as plan_signal
 from trading.domain.events import (
     ApprovalDecided,
     ApprovalRequested,
@@ -127,7 +129,9 @@ class Decisions(UseCase):
         if decision is Decision.APPROVED:
             self.checkpoint("approved")
             self.wake(stored.bot_id)
-            return ActionResult(True, f"signal #{signal_id} approved by {actor.name}; executing", signal=updated)
+            notes = await self._plan_notes(updated)
+            said = f" ({'; '.join(notes)})" if notes else ""
+            return ActionResult(True, f"signal #{signal_id} approved by {actor.name}; executing{said}", signal=updated)
         return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}", signal=updated)
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
@@ -207,6 +211,19 @@ class Decisions(UseCase):
             if problem is not None:
                 return problem
         return None
+
+    async def _plan_notes(self, stored: StoredSignal) -> tuple[str, ...]:
+        """What the engine will change from what was approved (a quantity cut to the room
+        left), as planned against the position now: said in the approver's answer."""
+        async with self._uow() as uow:
+            bot = await uow.bots.get(stored.bot_id)
+            if bot is None:
+                return ()
+            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+        instrument = await self._instrument_or_none(bot)
+        if instrument is None:
+            return ()
+        return plan_signal(bot.config, position, stored.signal, instrument, stored.edits).notes
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
         async with self._uow() as uow:

@@ -86,8 +86,8 @@ class Desk(DeskAPI):
     async def check_exits(self) -> list[int]:
         return await self.monitors.check_exits()
 
-    async def reconcile(self) -> list[str]:
-        return await self.reconciliation.reconcile()
+    async def reconcile(self, *, only_bot: int | None = None) -> list[str]:
+        return await self.reconciliation.reconcile(only_bot=only_bot)
 
     # ------------------------------------------------------------------ decisions
 

@@ -23,6 +23,7 @@ from trading.domain.events import (
     BotStateChanged,
     Event,
     ExecutionFailed,
+    Notice,
     OrderFilled,
     OrderPlaced,
     PositionMismatch,
@@ -48,6 +49,7 @@ from trading.services.ports import (
     Clock,
     UnitOfWork,
     UnitOfWorkFactory,
+    WouldNotReduce,
 )
 
 log = logging.getLogger("signaldesk.execution")
@@ -83,6 +85,9 @@ class Executor:
         self._checkpoint = checkpoint or (lambda _point: None)
         self._retry_delay = retry_delay
         self._instruments: dict[tuple[str, str], Instrument] = {}
+        # Called with a bot's id when the broker says a close of it would not reduce its
+        # position: the two pictures differ (the runner reconciles that symbol at once).
+        self.position_in_doubt: Callable[[int], None] = lambda _bot_id: None
         # client order id -> events of a final answer, published once `_apply` has stored it
         self._unsaved: dict[str, list[Event]] = {}
 
@@ -193,9 +198,11 @@ class Executor:
                 return RunResult(True, note=verdict.refused)
 
             the_plan = verdict.plan
-            await uow.signals.set_state(
-                stored.id, SignalState.EXECUTING, cause="engine", at=now, reason=the_plan.summary or None
-            )
+            # What the plan changed from what was asked (a quantity trimmed to the instrument's
+            # or the pyramid's room, an entry dropped) is said, not done silently.
+            changed = "; ".join(the_plan.notes)
+            doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
+            await uow.signals.set_state(stored.id, SignalState.EXECUTING, cause="engine", at=now, reason=doing or None)
             # A netting account holds one position per symbol. When several bots trade the same
             # symbol there, one bot's close may not reduce the account's net position, and the
             # broker would refuse it as reduce-only; our own position is the guard then.
@@ -212,6 +219,11 @@ class Executor:
                 rows.append(await uow.orders.add(row))
             await uow.commit()
         self._checkpoint("order_stored")
+        if changed:
+            log.info("signal %s for %s: %s", stored.id, bot.name, doing)
+            self._publish(
+                [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")]
+            )
         return rows
 
     async def _drive(self, stored: StoredSignal, bot: Bot, orders: list[OrderRecord] | None) -> RunResult:
@@ -296,6 +308,8 @@ class Executor:
         try:
             answer = await broker.place_order(request)
         except Exception as e:
+            if isinstance(e, WouldNotReduce):
+                self.position_in_doubt(order.bot_id)
             if not _is_refusal(e):
                 # Anything else may have reached the broker: keep the order as unknown, look it up next run.
                 log.warning("order %s outcome unknown: %r", order.client_order_id, e)

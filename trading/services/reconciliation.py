@@ -20,8 +20,11 @@ log = logging.getLogger("signaldesk.reconciliation")
 class Reconciliation(UseCase):
     """Compares us with the brokers."""
 
-    async def reconcile(self) -> list[str]:
+    async def reconcile(self, *, only_bot: int | None = None) -> list[str]:
         """Compare each broker's net positions with the sum of ours; flag the bots on a mismatch.
+
+        `only_bot`: just that bot's symbol at its broker (a broker said a close of it would not
+        reduce anything: our picture and the broker's differ now, not in five minutes).
 
         The bots of a broker are locked meanwhile, so no fill can land between reading the
         broker and reading us; a symbol with a signal still executing (an order whose outcome
@@ -29,6 +32,13 @@ class Reconciliation(UseCase):
         """
         async with self._uow() as uow:
             bots = [b for b in await uow.bots.list() if b.config.is_active]
+        if only_bot is not None:
+            # One bot's symbol at its broker: every bot that shares both is part of the sum.
+            doubted = next((b for b in bots if b.id == only_bot), None)
+            if doubted is None:
+                return []
+            account, symbol = doubted.config.broker_account, doubted.config.symbol
+            bots = [b for b in bots if b.config.broker_account is account and b.config.symbol == symbol]
         by_broker: dict[str, list[Bot]] = {}
         for bot in bots:
             by_broker.setdefault(bot.config.broker_account.value, []).append(bot)

@@ -58,6 +58,7 @@ class Runner:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         desk.wake = self.wake_bot
+        desk.executor.position_in_doubt = self.reconcile_soon
 
     def wake_bot(self, bot_id: int) -> None:
         """Never blocks: called right after a commit that gave the bot something to do."""
@@ -80,6 +81,22 @@ class Runner:
             task = asyncio.get_running_loop().create_task(find_and_wake())
             self._tasks.append(task)
             task.add_done_callback(self._tasks.remove)
+
+    def reconcile_soon(self, bot_id: int) -> None:
+        """Reconcile the bot's symbol now, once the signal in hand has let go of the bot."""
+        if self._stopping:
+            return
+        task = asyncio.get_running_loop().create_task(self._reconcile_one(bot_id), name=f"reconcile-{bot_id}")
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _reconcile_one(self, bot_id: int) -> None:
+        try:
+            problems = await self._desk.reconcile(only_bot=bot_id)
+        except Exception:
+            log.exception("reconciliation of bot %s failed; the periodic one will try again", bot_id)
+        else:
+            log.info("reconciled bot %s's symbol at once: %s", bot_id, "; ".join(problems) or "no mismatch")
 
     async def start(self) -> int:
         """Open a lane for every bot with unfinished signals; start the periodic tasks.
