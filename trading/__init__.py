@@ -1,1 +1,4 @@
-"""The signaldesk domain: pure, typed, no I/O (see DESIGN.md "Layers")."""
+"""signaldesk's trading core: `domain/` (pure rules) and `services/` (use cases and ports).
+
+See docs/architecture.md for the layers and the path of a signal.
+"""

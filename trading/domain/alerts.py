@@ -1,6 +1,6 @@
 """TradingView alert bodies -> Signal, with errors that tell the sender exactly what to fix.
 
-The three accepted shapes are described in DESIGN.md "Alerts accepted". This runs on every
+The three accepted shapes are described in docs/alerts.md. This runs on every
 webhook, so it decodes once, parses JSON once and only scans for placeholders when the text
 holds "{{" at all.
 """

@@ -1,6 +1,6 @@
 """A bot's configuration: one strategy on one instrument with one broker account.
 
-Field names follow DESIGN.md "Bot configuration". Validation errors name the field, so an
+Field names follow docs/configuration.md. Validation errors name the field, so an
 import of a TOML file can say exactly which bot and which field is wrong.
 """
 
