@@ -8,21 +8,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select
 
 from db.models import TradeRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository
+from db.types import join_exact, split_exact
 from trading.domain.records import TradeRecord
-from trading.domain.values import ZERO, PositionSide
+from trading.domain.values import PositionSide
 
 TRADES = TradeRow.__table__
-_ADD = prebuilt(insert(TRADES).returning(TRADES.c.id))
-_REALIZED_SINCE = prebuilt(
-    select(TRADES.c.realized_pnl).where(
-        TRADES.c.bot_id == bindparam("bot_id"), TRADES.c.closed_at >= bindparam("since")
-    )
-)
+_ADD = insert(TRADES).returning(TRADES.c.id)
+# One aggregate over the covering index (bot_id, closed_at, realized_whole, realized_frac):
+# the same statement on both databases, exact because it adds integers.
+_REALIZED_SINCE = select(
+    func.coalesce(func.sum(TRADES.c.realized_whole), 0), func.coalesce(func.sum(TRADES.c.realized_frac), 0)
+).where(TRADES.c.bot_id == bindparam("bot_id"), TRADES.c.closed_at >= bindparam("since"))
 
 
 def _to_record(row: Row[Any]) -> TradeRecord:
@@ -50,6 +50,7 @@ class SqlTradeRepository(Repository):
         s = self._uow
         values = {f.name: getattr(trade, f.name) for f in dataclasses.fields(trade) if f.name != "id"}
         values["side"] = trade.side.value
+        values["realized_whole"], values["realized_frac"] = split_exact(trade.realized_pnl)
         trade_id = (await s.execute(_ADD, values)).scalar_one()
         return dataclasses.replace(trade, id=trade_id)
 
@@ -67,6 +68,5 @@ class SqlTradeRepository(Repository):
 
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
         s = self._uow
-        # Summed here, not by SUM(): SQLite keeps the decimals as text and would add floats.
-        rows = await s.execute(_REALIZED_SINCE, {"bot_id": bot_id, "since": since})
-        return sum(rows.scalars(), ZERO)
+        whole, frac = (await s.execute(_REALIZED_SINCE, {"bot_id": bot_id, "since": since})).one()
+        return join_exact(int(whole), int(frac))

@@ -43,12 +43,40 @@ class Runner:
         self._retries: dict[int, int] = {}
         self._timers: set[asyncio.TimerHandle] = set()
         self._stopping = False
+        self._waking: set[asyncio.Task[None]] = set()
+        self._woken_upto: dict[int, int] = {}  # bot id -> highest signal id wake_bot queued
         desk.wake = self.wake
 
     def wake(self, signal_id: int) -> None:
         """Never blocks: the webhook calls this right after answering."""
         if not self._stopping:
             self._queue.put_nowait(signal_id)
+
+    def wake_bot(self, bot_id: int) -> None:
+        """Never blocks: the intake calls this after committing a signal of the bot.
+
+        A stopgap until the runner keeps its own per-bot queues: it reads the bot's
+        unfinished signals and wakes, in id order, those it has not woken before (earlier
+        ones were queued already, and retries come back by their own timers)."""
+        if self._stopping:
+            return
+        task = asyncio.get_running_loop().create_task(self._wake_bot(bot_id), name=f"wake-bot-{bot_id}")
+        self._waking.add(task)
+        task.add_done_callback(self._waking.discard)
+
+    async def _wake_bot(self, bot_id: int) -> None:
+        try:
+            async with self._uow(read_only=True) as uow:
+                pending = await uow.signals.ids_in_states(UNFINISHED, bot_id=bot_id)
+        except Exception:
+            log.exception("bot %d: its unfinished signals could not be read; the next wake retries", bot_id)
+            return
+        upto = self._woken_upto.get(bot_id, 0)
+        for signal_id in pending:
+            if signal_id > upto:
+                self.wake(signal_id)
+        if pending:
+            self._woken_upto[bot_id] = max(upto, pending[-1])
 
     async def start(self) -> int:
         async with self._uow() as uow:

@@ -1,0 +1,77 @@
+"""history costs nothing: exact integer pnl for SUM(), covering and runner indexes
+
+Revision ID: 0002_history_indexes
+Revises: 0001_initial
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import ROUND_FLOOR, Context, Decimal
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002_history_indexes"
+down_revision: str | None = "0001_initial"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+# Frozen here rather than imported from db.types, so this migration never changes.
+_FRAC_UNITS = Decimal(10) ** 12
+_WIDE = Context(prec=60)
+
+
+def _split(pnl: Decimal) -> tuple[int, int]:
+    whole = pnl.to_integral_value(rounding=ROUND_FLOOR)
+    return int(whole), int(_WIDE.multiply(_WIDE.subtract(pnl, whole), _FRAC_UNITS))
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("trade_history", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("realized_whole", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("realized_frac", sa.BigInteger(), nullable=True))
+
+    # Existing trades, read as text so both databases give the exact decimal.
+    conn = op.get_bind()
+    trades = sa.table(
+        "trade_history",
+        sa.column("id", sa.Integer()),
+        sa.column("realized_pnl", sa.Text()),
+        sa.column("realized_whole", sa.BigInteger()),
+        sa.column("realized_frac", sa.BigInteger()),
+    )
+    rows = conn.execute(sa.select(trades.c.id, sa.cast(trades.c.realized_pnl, sa.Text()))).all()
+    for trade_id, pnl in rows:
+        whole, frac = _split(Decimal(pnl))
+        conn.execute(
+            trades.update().where(trades.c.id == trade_id).values(realized_whole=whole, realized_frac=frac)
+        )
+
+    with op.batch_alter_table("trade_history", schema=None) as batch_op:
+        batch_op.alter_column("realized_whole", existing_type=sa.BigInteger(), nullable=False)
+        batch_op.alter_column("realized_frac", existing_type=sa.BigInteger(), nullable=False)
+        batch_op.drop_index("ix_trade_history_bot_closed")
+        batch_op.create_index(
+            "ix_trade_history_bot_closed",
+            ["bot_id", "closed_at", "realized_whole", "realized_frac"],
+            unique=False,
+        )
+
+    with op.batch_alter_table("signals", schema=None) as batch_op:
+        batch_op.drop_index("ix_signals_state")
+        batch_op.create_index("ix_signals_state_id", ["state", "id"], unique=False)
+        batch_op.create_index("ix_signals_bot_state_id", ["bot_id", "state", "id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("signals", schema=None) as batch_op:
+        batch_op.drop_index("ix_signals_bot_state_id")
+        batch_op.drop_index("ix_signals_state_id")
+        batch_op.create_index("ix_signals_state", ["state"], unique=False)
+
+    with op.batch_alter_table("trade_history", schema=None) as batch_op:
+        batch_op.drop_index("ix_trade_history_bot_closed")
+        batch_op.create_index("ix_trade_history_bot_closed", ["bot_id", "closed_at"], unique=False)
+        batch_op.drop_column("realized_frac")
+        batch_op.drop_column("realized_whole")
