@@ -48,7 +48,7 @@ async def test_upgrade_is_idempotent_and_records_head(database: Database) -> Non
     await database.upgrade()
     async with database.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0001_initial"
+    assert version == "0002_history_indexes"
 
 
 async def test_sqlite_connection_settings(sqlite_database: Database) -> None:
@@ -108,7 +108,6 @@ async def test_every_way_out_of_a_unit_returns_its_connection_and_locks(database
         await uow.commit()
     assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert database.write_lock is None or not database.write_lock.locked()
-    assert len(database.position_locks) == 0
     async with database.uow() as uow:
         assert (await uow.control.get()).halted  # only the committed change stayed
 
