@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, union_all, update
 
 from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
@@ -113,12 +113,16 @@ class SqlSignalRepository(Repository):
 
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
         s = self._uow
-        # One query, not two: a round trip costs more than the OR (both sides are indexed).
-        same_body = (SIGNALS.c.body_hash == body_hash) & (SIGNALS.c.created_at >= since)
-        match = same_body if alert_id is None else (SIGNALS.c.alert_id == alert_id) | same_body
-        # min(), not ORDER BY id LIMIT 1: that could tempt a planner to walk the primary key
-        # through the whole history instead of using the two indexes.
-        found = (await s.execute(select(func.min(SIGNALS.c.id)).where(SIGNALS.c.bot_id == bot_id, match))).scalar()
+        # One statement, one arm per index (bot_id + body_hash + created_at; bot_id +
+        # alert_id): with an OR, SQLite's planner may walk all of the bot's signals instead.
+        same_body = select(SIGNALS.c.id).where(
+            SIGNALS.c.bot_id == bot_id, SIGNALS.c.body_hash == body_hash, SIGNALS.c.created_at >= since
+        )
+        candidates = same_body.subquery()
+        if alert_id is not None:
+            same_alert = select(SIGNALS.c.id).where(SIGNALS.c.bot_id == bot_id, SIGNALS.c.alert_id == alert_id)
+            candidates = union_all(same_body, same_alert).subquery()
+        found = (await s.execute(select(func.min(candidates.c.id)))).scalar()
         return None if found is None else int(found)
 
     async def _history(self, ids: Sequence[int]) -> dict[int, tuple[StateChange, ...]]:
