@@ -31,7 +31,7 @@ from pipeline import Driver, bots, measure, symbols  # noqa: E402  (bench/, besi
 
 from db.codec import encode_signal  # noqa: E402
 from db.database import Database  # noqa: E402
-from db.models import BotRow, SignalRow, SignalStateChangeRow, TradeRow  # noqa: E402
+from db.models import BotRow, RealizedByDayRow, SignalRow, SignalStateChangeRow, TradeRow  # noqa: E402
 from db.types import split_exact  # noqa: E402
 from tests.e2e.procs import Processes, processes, sim_config  # noqa: E402
 from trading.domain.signals import AlertShape, Signal, SignalAction  # noqa: E402
@@ -97,6 +97,21 @@ async def store_history(url: str, trades: int, signals: int) -> None:
                     for n in range(start, min(start + _CHUNK, trades))
                 ]
                 await conn.execute(insert(TradeRow.__table__), rows)
+            # The daily totals the trades repository keeps beside them.
+            per_bot = [range(i, trades, len(bot_ids)) for i in range(len(bot_ids))]
+            await conn.execute(
+                insert(RealizedByDayRow.__table__),
+                [
+                    {
+                        "bot_id": bot_id,
+                        "day": midnight,
+                        "realized_whole": whole * len(ns),
+                        "realized_frac": frac * len(ns),
+                    }
+                    for bot_id, ns in zip(bot_ids, per_bot, strict=True)
+                    if ns
+                ],
+            )
     finally:
         await db.dispose()
 

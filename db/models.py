@@ -169,6 +169,21 @@ class TradeRow(Base):
     client_order_id: Mapped[str | None] = mapped_column(String(128))
 
 
+class RealizedByDayRow(Base):
+    """Each bot's realized P&L per UTC day, kept in the trade's transaction: the daily loss
+    check reads one row, however many trades the day has."""
+
+    __tablename__ = "realized_by_day"
+    __table_args__ = (UniqueConstraint("bot_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    day: Mapped[datetime] = mapped_column(UtcDateTime)  # the day's UTC midnight
+    # As in trade_history: integers both databases add exactly.
+    realized_whole: Mapped[int] = mapped_column(BigInteger)
+    realized_frac: Mapped[int] = mapped_column(BigInteger)
+
+
 class WebhookLogRow(Base):
     __tablename__ = "webhook_logs"
 

@@ -300,3 +300,40 @@ async def test_realized_since_reads_the_covering_index_only_on_sqlite(sqlite_dat
         ).all()
     details = " ".join(str(row[-1]) for row in plan)
     assert "USING COVERING INDEX ix_trade_history_bot_closed" in details, details
+
+
+async def test_realized_since_midnight_reads_the_days_totals_across_days(database: Database) -> None:
+    bot = await add_bot(database)
+    other = await add_bot(database, "Other", webhook_key="other_key_1234")
+    day1 = T0.replace(hour=0, minute=0)
+    day2 = day1 + timedelta(days=1)
+
+    def trade(bot_id: int, pnl: str, at: datetime) -> TradeRecord:
+        return TradeRecord(
+            bot_id=bot_id,
+            bot_name="x",
+            symbol="SA40",
+            side=PositionSide.LONG,
+            quantity=1,
+            entry_price=Decimal(1),
+            exit_price=Decimal(1),
+            realized_pnl=Decimal(pnl),
+            opened_at=None,
+            closed_at=at,
+            position_closed=True,
+        )
+
+    async with database.uow() as uow:
+        for pnl, at in (("0.1", day1), ("0.2", T0), ("-5.05", day2 - timedelta(microseconds=1)), ("7", day2)):
+            await uow.trades.add(trade(bot.id, pnl, at))
+        await uow.trades.add(trade(other.id, "100", day2 + timedelta(hours=1)))
+        # Stamped in another time zone: the day is UTC's.
+        await uow.trades.add(trade(bot.id, "0.003", day2.astimezone(timezone(timedelta(hours=-5)))))
+        await uow.commit()
+
+    async with database.uow(read_only=True) as uow:
+        assert await uow.trades.realized_since(bot.id, day1) == Decimal("2.253")
+        assert await uow.trades.realized_since(bot.id, day2) == Decimal("7.003")
+        assert await uow.trades.realized_since(bot.id, T0) == Decimal("2.153")  # part of day 1, then day 2
+        assert await uow.trades.realized_since(bot.id, day2 + timedelta(days=1)) == 0
+        assert await uow.trades.realized_since(other.id, day1) == Decimal(100)

@@ -178,5 +178,7 @@ async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url
         async with db.uow(read_only=True) as uow:
             assert await uow.trades.realized_since(bot.id, T0) == Decimal("-999.75")
             assert await uow.trades.realized_since(bot.id, T0 + timedelta(minutes=3)) == Decimal("-1000.05")
+            # From midnight: the daily total the migration built.
+            assert await uow.trades.realized_since(bot.id, T0.replace(hour=0)) == Decimal("-999.75")
     finally:
         await db.dispose()
