@@ -188,7 +188,7 @@ class Intake:
         if stored_id is not None:
             try:
                 self._wake(bot.id)
-            except Exception as e:  # the signal is stored either way; the runner's sweep finds it
+            except Exception as e:  # the signal is stored either way: the runner's sweep (or next start) finds it
                 log.error("waking the runner for bot %d (signal %d) failed: %r", bot.id, stored_id, e)
         return result
 
