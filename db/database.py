@@ -1,22 +1,23 @@
-"""The database handle built at start-up: engine, session factory, shared locks."""
+"""The database handle built at start-up: engine, session factory, SQLite's writer lock."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from db import sqlite_inline
-from db.locks import KeyedLocks, WriterLock
-from db.prepared import PreparedStatements
-from db.uow import SqlUnitOfWork
+from db.uow import READ_ONLY, SqlUnitOfWork
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 # Any constant will do; it only has to be the same for every signaldesk process.
 _MIGRATION_LOCK = 0x5D_DB_0001
+# How long a SQLite transaction waits for another process's writer (say `signaldesk bots
+# import` beside `serve`) before failing; the wait happens on aiosqlite's thread.
+BUSY_TIMEOUT_MS = 5000
 
 
 class DatabaseUrlError(ValueError):
@@ -47,28 +48,16 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.backend = _check_url(url)
         self.url = url
-        if self.is_sqlite:
-            connect = sqlite_inline.connector(url, commit_aside=self._nobody_waits_to_write)
-            self.engine: AsyncEngine = create_async_engine(url, echo=echo, async_creator=connect)
-        else:
-            self.engine = create_async_engine(url, echo=echo)
-        # One lock per (bot id, symbol): two signals never interleave their position updates.
-        self.position_locks = KeyedLocks()
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo)
         # Bot id -> name, shared by every unit of work: a name never changes (bots are
         # upserted by name) and ids are never reused, so signal intake skips a query.
         self.bot_names: dict[int, str] = {}
-        # SQLite has one writer at a time anyway; queueing writers here, in order, beats
-        # SQLite's busy handler, which polls with sleeps of up to 100 ms.
-        self.write_lock: WriterLock | None = None
+        # SQLite has one writer at a time anyway: writers of this process queue here, in
+        # order, instead of polling in SQLite's busy handler. PostgreSQL locks rows.
+        self.write_lock: asyncio.Lock | None = None
         if self.is_sqlite:
-            self.write_lock = WriterLock()
+            self.write_lock = asyncio.Lock()
             _configure_sqlite(self.engine)
-        # Prebuilt statements run directly on SQLite (db/prepared.py); with echo on, every
-        # statement goes through SQLAlchemy, which is what echoes them.
-        self.prepared = PreparedStatements(self.engine.dialect) if self.is_sqlite and not echo else None
-
-    def _nobody_waits_to_write(self) -> bool:
-        return self.write_lock is not None and self.write_lock.waiting == 0
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,11 +67,11 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.backend == "postgresql"
 
-    def uow(self, *, commit_here: bool = False, urgent: bool = False) -> SqlUnitOfWork:
-        """A unit of work. On SQLite: `commit_here`, its commit runs on the loop at once, never
-        handed to the commit thread (see InlineConnection.commit); `urgent`, its turn at the
-        writer lock comes before other queued transactions' (see WriterLock)."""
-        return SqlUnitOfWork(self, commit_here=commit_here, urgent=urgent)
+    def uow(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        """A unit of work. A `read_only` one never waits for writers: on SQLite it takes
+        no writer lock (WAL readers see the last commit), on PostgreSQL its transaction is
+        READ ONLY."""
+        return SqlUnitOfWork(self, read_only=read_only)
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration (what `signaldesk db upgrade` and start-up do)."""
@@ -97,14 +86,8 @@ class Database:
 
     async def ping(self) -> None:
         """Raise when the database cannot be reached."""
-        if self.write_lock is not None:
-            async with self.write_lock:
-                await self._select_one()
-        else:
-            await self._select_one()
-
-    async def _select_one(self) -> None:
-        async with self.engine.connect() as conn:
+        async with self.uow(read_only=True) as uow:
+            conn = await uow.session()
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
@@ -112,23 +95,26 @@ class Database:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
+    # SQLAlchemy's documented recipe for pysqlite/aiosqlite transactions: the driver issues
+    # no BEGIN of its own, and the "begin" event issues ours.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # SQLAlchemy's documented recipe: the driver must not issue BEGIN itself (it would
-        # be a deferred BEGIN that fails with SQLITE_BUSY on the first write under load).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         for pragma in (
-            f"PRAGMA busy_timeout={sqlite_inline.BUSY_TIMEOUT_MS}",  # first: switching to WAL may have to wait
+            f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",  # first: switching to WAL may have to wait
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=FULL",
+            "PRAGMA synchronous=FULL",  # a commit is on disk before anyone is told it happened
             "PRAGMA foreign_keys=ON",
         ):
             cursor.execute(pragma)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Take the write lock at the start, so a transaction waits for another process's
-        # writer instead of failing when it upgrades from read to write.
-        sqlite_inline.begin_immediate(conn.connection.driver_connection._conn)
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            # A writer takes SQLite's write lock at BEGIN: a deferred transaction that
+            # upgrades from read to write later fails with SQLITE_BUSY instead of waiting.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")

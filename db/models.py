@@ -146,7 +146,8 @@ class FillRow(Base):
 
 class TradeRow(Base):
     __tablename__ = "trade_history"
-    __table_args__ = (Index("ix_trade_history_bot_closed", "bot_id", "closed_at"),)
+    # Covers realized_since: its SUM reads the index only, never the rows.
+    __table_args__ = (Index("ix_trade_history_bot_closed", "bot_id", "closed_at", "realized_whole", "realized_frac"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
@@ -157,11 +158,30 @@ class TradeRow(Base):
     entry_price: Mapped[Decimal] = mapped_column(ExactDecimal)
     exit_price: Mapped[Decimal] = mapped_column(ExactDecimal)
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
+    # realized_pnl again, as integers that SUM() adds exactly on both databases (SQLite
+    # would add the decimal text as floats): floor(pnl) and the rest in 1e-12 units.
+    realized_whole: Mapped[int] = mapped_column(BigInteger)
+    realized_frac: Mapped[int] = mapped_column(BigInteger)
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     closed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     position_closed: Mapped[bool] = mapped_column(Boolean)
     signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
     client_order_id: Mapped[str | None] = mapped_column(String(128))
+
+
+class RealizedByDayRow(Base):
+    """Each bot's realized P&L per UTC day, kept in the trade's transaction: the daily loss
+    check reads one row, however many trades the day has."""
+
+    __tablename__ = "realized_by_day"
+    __table_args__ = (UniqueConstraint("bot_id", "day"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    day: Mapped[datetime] = mapped_column(UtcDateTime)  # the day's UTC midnight
+    # As in trade_history: integers both databases add exactly.
+    realized_whole: Mapped[int] = mapped_column(BigInteger)
+    realized_frac: Mapped[int] = mapped_column(BigInteger)
 
 
 class WebhookLogRow(Base):
@@ -183,6 +203,9 @@ class SignalRow(Base):
     __table_args__ = (
         Index("ix_signals_bot_alert", "bot_id", "alert_id"),
         Index("ix_signals_bot_body_created", "bot_id", "body_hash", "created_at"),
+        # The runner's look-ups: unfinished signals (all, or a bot's), oldest first.
+        Index("ix_signals_state_id", "state", "id"),
+        Index("ix_signals_bot_state_id", "bot_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -193,7 +216,7 @@ class SignalRow(Base):
     body_hash: Mapped[str] = mapped_column(String(64))
     # The whole Signal but its passphrase, decimals as strings (db/codec.py).
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(32), index=True)
+    state: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     edits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)

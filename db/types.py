@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import DateTime, Dialect, Numeric, Text
@@ -31,6 +31,22 @@ def to_exact(value: Decimal) -> Decimal:
     if abs(exact) >= _MAX:
         raise ValueError(f"{value} has more than {PRECISION - SCALE} integer digits")
     return exact
+
+
+_FRAC_UNITS = Decimal(10) ** SCALE
+
+
+def split_exact(value: Decimal) -> tuple[int, int]:
+    """`value` as stored (see to_exact), as two integers that databases add exactly: its
+    floor and the rest in units of 10**-SCALE (0 <= rest < 10**SCALE)."""
+    exact = to_exact(value)
+    whole = exact.to_integral_value(rounding=ROUND_FLOOR)
+    return int(whole), int(_WIDE.multiply(_WIDE.subtract(exact, whole), _FRAC_UNITS))
+
+
+def join_exact(whole: int, frac: int) -> Decimal:
+    """The inverse of split_exact, also for sums of split values."""
+    return trim(_WIDE.add(Decimal(whole), Decimal(frac).scaleb(-SCALE, context=_WIDE)))
 
 
 def trim(value: Decimal) -> Decimal:

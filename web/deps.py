@@ -33,10 +33,6 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _nothing(signal_id: int) -> None:
-    del signal_id
-
-
 def _no_events(after: int, limit: int) -> list[tuple[int, Event]]:
     del after, limit
     return []
@@ -46,9 +42,6 @@ def _no_events(after: int, limit: int) -> list[tuple[int, Event]]:
 class WebDeps:
     intake: Intake
     desk: DeskAPI
-    # Called with the id of each accepted signal after its answer is decided, to wake the
-    # execution runner. It must return at once; an exception from it is logged, not raised.
-    on_accepted: Callable[[int], None] = _nothing
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     health_timeout_seconds: float = 3.0
     api_token: str | None = None  # None: every /api route answers 503 api_disabled

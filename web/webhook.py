@@ -137,12 +137,12 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 "storage_unavailable",
                 "the alert could not be stored (the database did not answer); it was not accepted, send it again",
             )
-        return _answer(deps, key, ip, result)
+        return _answer(key, ip, result)
 
     return bp
 
 
-def _answer(deps: WebDeps, key: str, ip: str, result: IntakeResult) -> Response:
+def _answer(key: str, ip: str, result: IntakeResult) -> Response:
     if result.log_error:
         log.error("webhook log row not written: %s", result.log_error)
     if result.status != 200:
@@ -153,10 +153,6 @@ def _answer(deps: WebDeps, key: str, ip: str, result: IntakeResult) -> Response:
     assert result.signal_id is not None  # accepted and duplicate answers always name the signal
     if result.outcome == ACCEPTED:
         log.info("webhook %s from %s: signal %d accepted for %s", key_tail(key), ip, result.signal_id, result.bot_name)
-        try:
-            deps.on_accepted(result.signal_id)
-        except Exception as e:  # the signal is stored either way; waking the runner is best effort
-            log.error("on_accepted(%d) failed: %s", result.signal_id, describe_failure(e))
         return jsonify(
             {"status": "accepted", "signal_id": result.signal_id, "mode": result.mode.value if result.mode else None}
         )

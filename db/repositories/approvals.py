@@ -11,15 +11,14 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from db.codec import decode_edits, encode_edits
 from db.errors import NotFound
 from db.models import ApprovalRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.domain.records import ApprovalRecord, Decision, SignalEdits
 
 APPROVALS = ApprovalRow.__table__
-_CREATE = prebuilt(insert(APPROVALS))
-_GET = prebuilt(select(APPROVALS).where(APPROVALS.c.signal_id == bindparam("signal_id")))
+_CREATE = insert(APPROVALS)
+_GET = select(APPROVALS).where(APPROVALS.c.signal_id == bindparam("signal_id"))
 # First wins: the row changes only while undecided.
-_DECIDE = prebuilt(
+_DECIDE = (
     update(APPROVALS)
     .where(APPROVALS.c.signal_id == bindparam("of_signal"), APPROVALS.c.decision.is_(None))
     .values(
@@ -28,7 +27,7 @@ _DECIDE = prebuilt(
         decided_at=bindparam("at", type_=APPROVALS.c.decided_at.type),
     )
 )
-_PENDING = prebuilt(select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at))
+_PENDING = select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at)
 
 
 def _to_record(row: Row[Any]) -> ApprovalRecord:

@@ -1,4 +1,4 @@
-"""What every repository shares: the unit of work's session and upserts that SQLAlchemy caches."""
+"""What every repository shares: the unit of work and upserts that SQLAlchemy caches."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
-
-from db.prepared import prebuilt
 
 if TYPE_CHECKING:
     from db.uow import SqlUnitOfWork
@@ -21,7 +19,7 @@ def utcnow() -> datetime:
 
 class Repository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
-        # Runs the statements, in its transaction (prebuilt ones directly on SQLite, see db/prepared.py).
+        # Runs the statements, in its transaction.
         self._uow = uow
 
     @property
@@ -105,16 +103,16 @@ def _update_statement(
         .where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
         .values({n: bindparam(f"new_{n}", type_=table.c[n].type) for n in values})
     )
-    return prebuilt(updated if returning is None else updated.returning(returning))
+    return updated if returning is None else updated.returning(returning)
 
 
 @functools.cache
 def _insert_statement(table: Table, returning: Column[Any] | None) -> Any:
     inserted = insert(table)
-    return prebuilt(inserted if returning is None else inserted.returning(returning))
+    return inserted if returning is None else inserted.returning(returning)
 
 
 @functools.cache
 def _insert_new_statements(table: Table, key: tuple[str, ...], returning: Column[Any]) -> tuple[Any, Any]:
     look_up = select(returning).where(*(table.c[n] == bindparam(f"key_{n}") for n in key))
-    return prebuilt(look_up), _insert_statement(table, returning)
+    return look_up, _insert_statement(table, returning)

@@ -10,7 +10,6 @@ from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash, key_hint, passphrase_hash
@@ -43,7 +42,7 @@ SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
 # Every BotConfig field lands in exactly one of these (a test holds this true).
 STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS)
 
-_OTHER_ON_SYMBOL = prebuilt(
+_OTHER_ON_SYMBOL = (
     select(BOTS.c.id)
     .where(
         BOTS.c.id != bindparam("bot_id"),
@@ -61,11 +60,15 @@ _STAND_IN_KEY = "stored-key"
 
 _SELECT = select(BOTS, *(STRATEGIES.c[c] for c in STRATEGY_COLUMNS)).join(STRATEGIES, STRATEGIES.c.bot_id == BOTS.c.id)
 # Built once: building a statement costs more than running it.
-_BY_ID = prebuilt(_SELECT.where(BOTS.c.id == bindparam("value")))
-_BY_NAME = prebuilt(_SELECT.where(BOTS.c.bot_name == bindparam("value")))
-_BY_KEY_HASH = prebuilt(_SELECT.where(BOTS.c.webhook_key_hash == bindparam("value")))
-_ALL = prebuilt(_SELECT.order_by(BOTS.c.bot_name))
-_NAME = prebuilt(select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id")))
+_BY_ID = _SELECT.where(BOTS.c.id == bindparam("value"))
+_BY_NAME = _SELECT.where(BOTS.c.bot_name == bindparam("value"))
+_BY_KEY_HASH = _SELECT.where(BOTS.c.webhook_key_hash == bindparam("value"))
+# FOR NO KEY UPDATE on PostgreSQL (SQLite ignores it; its writer lock is held): alerts for
+# one bot are judged one transaction at a time, so two identical ones cannot both find no
+# duplicate. NO KEY: it does not block inserts whose foreign keys name the bot.
+_BY_KEY_HASH_FOR_UPDATE = _BY_KEY_HASH.with_for_update(of=BOTS, key_share=True)
+_ALL = _SELECT.order_by(BOTS.c.bot_name)
+_NAME = select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id"))
 _CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)
 
 
@@ -116,8 +119,8 @@ class SqlBotRepository(Repository):
     async def get_by_name(self, name: str) -> Bot | None:
         return await self._one(_BY_NAME, name)
 
-    async def get_by_key_hash(self, key_hash: str) -> Bot | None:
-        return await self._one(_BY_KEY_HASH, key_hash)
+    async def get_by_key_hash(self, key_hash: str, *, for_update: bool = False) -> Bot | None:
+        return await self._one(_BY_KEY_HASH_FOR_UPDATE if for_update else _BY_KEY_HASH, key_hash)
 
     async def list(self) -> builtins.list[Bot]:
         s = self._uow

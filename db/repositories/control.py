@@ -5,13 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from db.models import ControlRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.domain.records import ControlState
 
 CONTROL = ControlRow.__table__
 _ROW = 1
-_GET = prebuilt(select(CONTROL).where(CONTROL.c.id == _ROW))
+_GET = select(CONTROL).where(CONTROL.c.id == _ROW)
 
 
 class SqlControlRepository(Repository):

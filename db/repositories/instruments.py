@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 
 from db.models import InstrumentRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.domain.market import Instrument
 
@@ -21,7 +20,7 @@ _FIELDS = (
     "trading_open",
 )
 
-_GET = prebuilt(select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == bindparam("symbol")))
+_GET = select(INSTRUMENTS).where(INSTRUMENTS.c.symbol == bindparam("symbol"))
 
 
 class SqlInstrumentRepository(Repository):

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
 
 from sqlalchemy import insert, select
 
 from db.models import AuditRow, WebhookLogRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.domain.records import AuditEntry, WebhookLogEntry
 
 AUDIT = AuditRow.__table__
 WEBHOOK_LOGS = WebhookLogRow.__table__
-_ADD_AUDIT = prebuilt(insert(AUDIT))
-_ADD_WEBHOOK_LOGS = prebuilt(insert(WEBHOOK_LOGS))
+_ADD_AUDIT = insert(AUDIT)
+_ADD_WEBHOOK_LOG = insert(WEBHOOK_LOGS)
 
 
 class SqlAuditRepository(Repository):
@@ -41,29 +39,19 @@ class SqlAuditRepository(Repository):
 
 class SqlWebhookLogRepository(Repository):
     async def add(self, entry: WebhookLogEntry) -> None:
-        await self.add_many([entry])
-
-    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
-        if not entries:
-            return
         s = self._uow
-        # One executemany (a multi-row INSERT, or the driver's executemany), not one
-        # statement per entry.
         await s.execute(
-            _ADD_WEBHOOK_LOGS,
-            [
-                {
-                    "received_at": e.received_at,
-                    "client_ip": e.client_ip,
-                    "status": e.status,
-                    "outcome": e.outcome,
-                    "reason": e.reason,
-                    "body": e.body,
-                    "bot_id": e.bot_id,
-                    "signal_id": e.signal_id,
-                }
-                for e in entries
-            ],
+            _ADD_WEBHOOK_LOG,
+            {
+                "received_at": entry.received_at,
+                "client_ip": entry.client_ip,
+                "status": entry.status,
+                "outcome": entry.outcome,
+                "reason": entry.reason,
+                "body": entry.body,
+                "bot_id": entry.bot_id,
+                "signal_id": entry.signal_id,
+            },
         )
 
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:

@@ -10,7 +10,6 @@ from sqlalchemy import Row, bindparam, select
 
 from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
@@ -39,10 +38,10 @@ _MUTABLE = (
 )
 
 
-_FOR_SIGNAL = prebuilt(
+_FOR_SIGNAL = (
     select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)
 )
-_BY_CLIENT_ID = prebuilt(select(ORDERS).where(ORDERS.c.client_order_id == bindparam("client_order_id")))
+_BY_CLIENT_ID = select(ORDERS).where(ORDERS.c.client_order_id == bindparam("client_order_id"))
 
 
 def _values(order: OrderRecord) -> dict[str, Any]:

@@ -8,7 +8,6 @@ from sqlalchemy import Row, bindparam, delete, select
 
 from db.errors import DuplicateOrder
 from db.models import PaperAccountRow, PaperOrderRow, PaperPositionRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository
 from trading.domain.market import BrokerOrder, BrokerOrderStatus
 from trading.domain.records import PaperAccountState
@@ -17,28 +16,22 @@ from trading.domain.values import OrderSide, OrderType
 ACCOUNTS = PaperAccountRow.__table__
 POSITIONS = PaperPositionRow.__table__
 ORDERS = PaperOrderRow.__table__
-_ACCOUNT = prebuilt(select(ACCOUNTS).where(ACCOUNTS.c.account_id == bindparam("account_id")))
-_POSITIONS = prebuilt(select(POSITIONS).where(POSITIONS.c.account_id == bindparam("account_id")))
-_DROP_POSITIONS_NOT_IN = prebuilt(
-    delete(POSITIONS).where(
-        POSITIONS.c.account_id == bindparam("account_id"),
-        POSITIONS.c.symbol.not_in(bindparam("symbols", expanding=True)),
-    )
+_ACCOUNT = select(ACCOUNTS).where(ACCOUNTS.c.account_id == bindparam("account_id"))
+_POSITIONS = select(POSITIONS).where(POSITIONS.c.account_id == bindparam("account_id"))
+_DROP_POSITIONS_NOT_IN = delete(POSITIONS).where(
+    POSITIONS.c.account_id == bindparam("account_id"),
+    POSITIONS.c.symbol.not_in(bindparam("symbols", expanding=True)),
 )
-_CLASHING_ORDER = prebuilt(
-    select(ORDERS.c.order_id).where(
-        ORDERS.c.account_id == bindparam("account_id"),
-        ORDERS.c.client_order_id == bindparam("client_order_id"),
-        ORDERS.c.order_id != bindparam("order_id"),
-    )
+_CLASHING_ORDER = select(ORDERS.c.order_id).where(
+    ORDERS.c.account_id == bindparam("account_id"),
+    ORDERS.c.client_order_id == bindparam("client_order_id"),
+    ORDERS.c.order_id != bindparam("order_id"),
 )
-_ORDER_BY_CLIENT_ID = prebuilt(
-    select(ORDERS).where(
-        ORDERS.c.account_id == bindparam("account_id"), ORDERS.c.client_order_id == bindparam("client_order_id")
-    )
+_ORDER_BY_CLIENT_ID = select(ORDERS).where(
+    ORDERS.c.account_id == bindparam("account_id"), ORDERS.c.client_order_id == bindparam("client_order_id")
 )
-_ORDER_BY_ID = prebuilt(
-    select(ORDERS).where(ORDERS.c.account_id == bindparam("account_id"), ORDERS.c.order_id == bindparam("order_id"))
+_ORDER_BY_ID = select(ORDERS).where(
+    ORDERS.c.account_id == bindparam("account_id"), ORDERS.c.order_id == bindparam("order_id")
 )
 
 

@@ -14,7 +14,6 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, insert, select
 
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository, utcnow
 from trading.domain.position import Entry, Fill, Position
 from trading.domain.values import ZERO, PositionSide
@@ -25,18 +24,16 @@ FILLS = FillRow.__table__
 INSTRUMENTS = InstrumentRow.__table__
 
 # Built once: building a statement costs more than running it.
-_GET = prebuilt(
-    select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
-)
-_GET_FOR_UPDATE = prebuilt(_GET.with_for_update())
-_ENTRIES = prebuilt(
+_GET = select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
+_GET_FOR_UPDATE = _GET.with_for_update()
+_ENTRIES = (
     select(ENTRIES)
     .where(ENTRIES.c.position_id.in_(bindparam("ids", expanding=True)))
     .order_by(ENTRIES.c.position_id, ENTRIES.c.seq)
 )
-_DROP_ENTRIES = prebuilt(delete(ENTRIES).where(ENTRIES.c.position_id == bindparam("position_id")))
-_ADD_ENTRIES = prebuilt(insert(ENTRIES))
-_OPEN = prebuilt(
+_DROP_ENTRIES = delete(ENTRIES).where(ENTRIES.c.position_id == bindparam("position_id"))
+_ADD_ENTRIES = insert(ENTRIES)
+_OPEN = (
     select(POSITIONS, INSTRUMENTS.c.contract_multiplier)
     .outerjoin(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
     .where(POSITIONS.c.quantity > 0)
@@ -67,8 +64,8 @@ def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) ->
 class SqlPositionRepository(Repository):
     async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
         s = self._uow
-        if for_update:
-            await self._uow.lock_position((bot_id, symbol))
+        # The runner runs one signal per bot at a time; FOR UPDATE (PostgreSQL) guards
+        # against anything else changing the position meanwhile. SQLite's writer lock does.
         stmt = _GET_FOR_UPDATE if for_update else _GET
         key = {"bot_id": bot_id, "symbol": symbol}
         row = (await s.execute(stmt, key)).first()

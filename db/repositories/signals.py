@@ -13,9 +13,8 @@ from sqlalchemy import Row, bindparam, func, insert, select, union_all, update
 from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow
-from db.prepared import prebuilt
 from db.repositories.base import Repository
-from trading.domain.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
+from trading.domain.records import SignalEdits, StateChange, StoredSignal
 from trading.domain.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
 
 SIGNALS = SignalRow.__table__
@@ -23,17 +22,15 @@ CHANGES = SignalStateChangeRow.__table__
 BOTS = BotRow.__table__
 
 # The statements every signal runs, built once: building one costs more than running it.
-_GET = prebuilt(
+_GET = (
     select(SIGNALS, BOTS.c.bot_name)
     .join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
     .where(SIGNALS.c.id == bindparam("signal_id"))
 )
-_GET_FOR_UPDATE = prebuilt(_GET.with_for_update(of=SIGNALS))  # SQLite: a no-op; its writer lock is already held
-_HISTORY = prebuilt(
-    select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expanding=True))).order_by(CHANGES.c.id)
-)
+_GET_FOR_UPDATE = _GET.with_for_update(of=SIGNALS)  # SQLite: a no-op; its writer lock is already held
+_HISTORY = select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expanding=True))).order_by(CHANGES.c.id)
 # The transition table is checked by the UPDATE itself: it matches only from a source state.
-_MOVE = prebuilt(
+_MOVE = (
     update(SIGNALS)
     .where(SIGNALS.c.id == bindparam("signal_id"), SIGNALS.c.state.in_(bindparam("sources", expanding=True)))
     .values(
@@ -41,25 +38,9 @@ _MOVE = prebuilt(
         updated_at=bindparam("at", type_=SIGNALS.c.updated_at.type),
     )
 )
-_MOVE_WITH_REASON = prebuilt(_MOVE.values(reason=bindparam("new_reason", type_=SIGNALS.c.reason.type)))
-_STATE_OF = prebuilt(select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id")))
-_ADD_CHANGE = prebuilt(insert(CHANGES))
-_ADD = prebuilt(insert(SIGNALS))
-_TOP_ID = prebuilt(select(func.max(SIGNALS.c.id)))
-# Duplicate candidates for a batch of alerts, each arm on its own index (bot_id + body_hash
-# + created_at; bot_id + alert_id).
-_CANDIDATE_COLUMNS = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
-_SAME_BODY = select(*_CANDIDATE_COLUMNS).where(
-    SIGNALS.c.bot_id.in_(bindparam("bot_ids", expanding=True)),
-    SIGNALS.c.body_hash.in_(bindparam("body_hashes", expanding=True)),
-    SIGNALS.c.created_at >= bindparam("since"),
-)
-_SAME_ALERT = select(*_CANDIDATE_COLUMNS).where(
-    SIGNALS.c.bot_id.in_(bindparam("bot_ids", expanding=True)),
-    SIGNALS.c.alert_id.in_(bindparam("alert_ids", expanding=True)),
-)
-_CANDIDATES_BY_BODY = prebuilt(_SAME_BODY)
-_CANDIDATES = prebuilt(union_all(_SAME_BODY, _SAME_ALERT))
+_MOVE_WITH_REASON = _MOVE.values(reason=bindparam("new_reason", type_=SIGNALS.c.reason.type))
+_STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id"))
+_ADD_CHANGE = insert(CHANGES)
 _SOURCES = {
     state: [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets] for state in SignalState
 }
@@ -132,108 +113,17 @@ class SqlSignalRepository(Repository):
 
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
         s = self._uow
-        # One query, not two: a round trip costs more than the OR (both sides are indexed).
-        same_body = (SIGNALS.c.body_hash == body_hash) & (SIGNALS.c.created_at >= since)
-        match = same_body if alert_id is None else (SIGNALS.c.alert_id == alert_id) | same_body
-        found = (
-            await s.execute(
-                select(SIGNALS.c.id).where(SIGNALS.c.bot_id == bot_id, match).order_by(SIGNALS.c.id).limit(1)
-            )
-        ).scalar_one_or_none()
-        return None if found is None else int(found)
-
-    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
-        if not items:
-            return []
-        names = {bot_id: await self._uow.bots.name_of(bot_id) for bot_id in sorted({i.bot_id for i in items})}
-        s = self._uow
-        signals = [dataclasses.replace(i.signal, passphrase=None) for i in items]
-        rows = [
-            {
-                "bot_id": i.bot_id,
-                "action": signal.action.value,
-                "price": signal.price,
-                "alert_id": signal.alert_id,
-                "body_hash": i.body_hash,
-                "payload": encode_signal(signal),
-                "state": i.state.value,
-                "reason": i.reason,
-                "created_at": i.at,
-                "updated_at": i.at,
-            }
-            for i, signal in zip(items, signals, strict=True)
-        ]
-        # One executemany each for the signals and their first state changes, not one
-        # INSERT per signal. The ids must be known in the order of the rows, which RETURNING
-        # over a multi-row INSERT does not promise by itself:
-        ids: Sequence[int]
-        if self._is_postgresql:
-            # SQLAlchemy orders the RETURNING rows by a sentinel it adds ("insertmanyvalues"),
-            # still one statement per 1,000 rows.
-            ids = (
-                (await s.execute(insert(SIGNALS).returning(SIGNALS.c.id, sort_by_parameter_order=True), rows))
-                .scalars()
-                .all()
-            )
-        else:
-            # SQLite cannot order them (SQLAlchemy would fall back to one INSERT per row), so
-            # the ids are given: every SQLite transaction here began IMMEDIATE, so no other
-            # writer, in this process or another, can insert until the commit, and max + 1 is
-            # what SQLite itself would pick for each row (the table has no AUTOINCREMENT).
-            top = (await s.execute(_TOP_ID)).scalar_one_or_none() or 0
-            ids = range(top + 1, top + 1 + len(rows))
-            await s.execute(_ADD, [{"id": n, **row} for n, row in zip(ids, rows, strict=True)])
-        await s.execute(
-            _ADD_CHANGE,
-            [
-                {"signal_id": signal_id, "state": i.state.value, "at": i.at, "cause": i.cause, "reason": i.reason}
-                for i, signal_id in zip(items, ids, strict=True)
-            ],
+        # One statement, one arm per index (bot_id + body_hash + created_at; bot_id +
+        # alert_id): with an OR, SQLite's planner may walk all of the bot's signals instead.
+        same_body = select(SIGNALS.c.id).where(
+            SIGNALS.c.bot_id == bot_id, SIGNALS.c.body_hash == body_hash, SIGNALS.c.created_at >= since
         )
-        return [
-            StoredSignal(
-                id=signal_id,
-                bot_id=i.bot_id,
-                bot_name=names[i.bot_id],
-                signal=signal,
-                state=i.state,
-                created_at=i.at,
-                updated_at=i.at,
-                reason=i.reason,
-                history=(StateChange(state=i.state, at=i.at, cause=i.cause, reason=i.reason),),
-            )
-            for i, signal, signal_id in zip(items, signals, ids, strict=True)
-        ]
-
-    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
-        if not probes:
-            return []
-        s = self._uow
-        alert_ids = sorted({p.alert_id for p in probes if p.alert_id is not None})
-        params = {
-            "bot_ids": sorted({p.bot_id for p in probes}),
-            "body_hashes": sorted({p.body_hash for p in probes}),
-            "since": min(p.since for p in probes),
-        }
-        # Candidates for the whole batch in one round trip; the exact rule of each probe is
-        # applied below, so a candidate of one probe never answers for another.
-        if alert_ids:
-            rows = (await s.execute(_CANDIDATES, params | {"alert_ids": alert_ids})).all()
-        else:
-            rows = (await s.execute(_CANDIDATES_BY_BODY, params)).all()
-        found: builtins.list[int | None] = []
-        for p in probes:
-            matches = [
-                int(r.id)
-                for r in rows
-                if r.bot_id == p.bot_id
-                and (
-                    (p.alert_id is not None and r.alert_id == p.alert_id)
-                    or (r.body_hash == p.body_hash and r.created_at >= p.since)
-                )
-            ]
-            found.append(min(matches) if matches else None)
-        return found
+        candidates = same_body.subquery()
+        if alert_id is not None:
+            same_alert = select(SIGNALS.c.id).where(SIGNALS.c.bot_id == bot_id, SIGNALS.c.alert_id == alert_id)
+            candidates = union_all(same_body, same_alert).subquery()
+        found = (await s.execute(select(func.min(candidates.c.id)))).scalar()
+        return None if found is None else int(found)
 
     async def _history(self, ids: Sequence[int]) -> dict[int, tuple[StateChange, ...]]:
         if not ids:
@@ -296,13 +186,15 @@ class SqlSignalRepository(Repository):
         history = await self._history([r.id for r in rows])
         return [_to_stored(r, history[r.id]) for r in rows]
 
-    async def ids_in_states(self, states: Sequence[SignalState]) -> builtins.list[int]:
+    async def ids_in_states(self, states: Sequence[SignalState], *, bot_id: int | None = None) -> builtins.list[int]:
         if not states:
             return []
         s = self._uow
-        rows = await s.execute(
-            select(SIGNALS.c.id).where(SIGNALS.c.state.in_([st.value for st in states])).order_by(SIGNALS.c.id)
-        )
+        # On the indexes (state, id) and (bot_id, state, id): only unfinished rows are read.
+        stmt = select(SIGNALS.c.id).where(SIGNALS.c.state.in_([st.value for st in states]))
+        if bot_id is not None:
+            stmt = stmt.where(SIGNALS.c.bot_id == bot_id)
+        rows = await s.execute(stmt.order_by(SIGNALS.c.id))
         return [int(i) for i in rows.scalars()]
 
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:

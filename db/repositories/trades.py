@@ -4,25 +4,47 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
-from db.models import TradeRow
-from db.prepared import prebuilt
+from db.models import RealizedByDayRow, TradeRow
 from db.repositories.base import Repository
+from db.types import join_exact, split_exact
 from trading.domain.records import TradeRecord
-from trading.domain.values import ZERO, PositionSide
+from trading.domain.values import PositionSide
 
 TRADES = TradeRow.__table__
-_ADD = prebuilt(insert(TRADES).returning(TRADES.c.id))
-_REALIZED_SINCE = prebuilt(
-    select(TRADES.c.realized_pnl).where(
-        TRADES.c.bot_id == bindparam("bot_id"), TRADES.c.closed_at >= bindparam("since")
+DAYS = RealizedByDayRow.__table__
+_DAY = timedelta(days=1)
+_ADD = insert(TRADES).returning(TRADES.c.id)
+# Trades of part of a day: one aggregate over the covering index (bot_id, closed_at,
+# realized_whole, realized_frac), exact because it adds integers.
+_REALIZED_BETWEEN = select(
+    func.coalesce(func.sum(TRADES.c.realized_whole), 0), func.coalesce(func.sum(TRADES.c.realized_frac), 0)
+).where(
+    TRADES.c.bot_id == bindparam("bot_id"),
+    TRADES.c.closed_at >= bindparam("since"),
+    TRADES.c.closed_at < bindparam("until"),
+)
+# Whole days: one row per day, whatever the number of trades.
+_REALIZED_DAYS_FROM = select(
+    func.coalesce(func.sum(DAYS.c.realized_whole), 0), func.coalesce(func.sum(DAYS.c.realized_frac), 0)
+).where(DAYS.c.bot_id == bindparam("bot_id"), DAYS.c.day >= bindparam("day"))
+_ADD_TO_DAY = (
+    update(DAYS)
+    .where(DAYS.c.bot_id == bindparam("of_bot"), DAYS.c.day == bindparam("of_day"))
+    .values(
+        realized_whole=DAYS.c.realized_whole + bindparam("whole", type_=DAYS.c.realized_whole.type),
+        realized_frac=DAYS.c.realized_frac + bindparam("frac", type_=DAYS.c.realized_frac.type),
     )
 )
+
+
+def _midnight(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def _to_record(row: Row[Any]) -> TradeRecord:
@@ -50,7 +72,21 @@ class SqlTradeRepository(Repository):
         s = self._uow
         values = {f.name: getattr(trade, f.name) for f in dataclasses.fields(trade) if f.name != "id"}
         values["side"] = trade.side.value
+        values["realized_whole"], values["realized_frac"] = split_exact(trade.realized_pnl)
         trade_id = (await s.execute(_ADD, values)).scalar_one()
+        day = _midnight(trade.closed_at)
+        # The day's row exists (created once, safely under concurrency), then grows in place:
+        # on PostgreSQL the UPDATE's row lock orders concurrent trades of one bot.
+        await self._insert_new(
+            DAYS, {"bot_id": trade.bot_id, "day": day}, {"realized_whole": 0, "realized_frac": 0}, DAYS.c.id
+        )
+        params = {
+            "of_bot": trade.bot_id,
+            "of_day": day,
+            "whole": values["realized_whole"],
+            "frac": values["realized_frac"],
+        }
+        await s.execute(_ADD_TO_DAY, params)
         return dataclasses.replace(trade, id=trade_id)
 
     async def list(
@@ -66,7 +102,14 @@ class SqlTradeRepository(Repository):
         return [_to_record(r) for r in rows]
 
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
+        """The trades closed at or after `since`: from the daily totals for whole days (the
+        daily loss check asks from midnight: one row), and from the trades of a partial first day."""
         s = self._uow
-        # Summed here, not by SUM(): SQLite keeps the decimals as text and would add floats.
-        rows = await s.execute(_REALIZED_SINCE, {"bot_id": bot_id, "since": since})
-        return sum(rows.scalars(), ZERO)
+        first_whole_day = _midnight(since)
+        whole = frac = 0
+        if first_whole_day != since:
+            first_whole_day += _DAY
+            params = {"bot_id": bot_id, "since": since, "until": first_whole_day}
+            whole, frac = (await s.execute(_REALIZED_BETWEEN, params)).one()
+        days_whole, days_frac = (await s.execute(_REALIZED_DAYS_FROM, {"bot_id": bot_id, "day": first_whole_day})).one()
+        return join_exact(int(whole) + int(days_whole), int(frac) + int(days_frac))

@@ -164,16 +164,3 @@ async def test_concurrent_fills_from_two_processes_worth_of_engines(database: Da
         await _check_against_sequential(database, bot.id, fills)
     finally:
         await second.dispose()
-
-
-async def test_position_locks_are_released_and_dropped(database: Database) -> None:
-    bot = await add_bot(database)
-    async with database.uow() as uow:
-        await uow.positions.get(bot.id, "SA40", multiplier=MULT)
-        await uow.positions.get(bot.id, "SA40", multiplier=MULT)  # re-entrant within one unit
-        assert len(database.position_locks) == 1
-    assert len(database.position_locks) == 0
-    async with database.uow() as uow:
-        await uow.positions.get(bot.id, "SA40", multiplier=MULT)
-        await uow.commit()
-        assert len(database.position_locks) == 0

@@ -256,3 +256,84 @@ async def test_naive_times_are_refused(database: Database) -> None:
     async with database.uow() as uow:
         with pytest.raises(Exception, match="naive datetime"):
             await uow.webhook_logs.add(WebhookLogEntry(datetime(2024, 3, 1), "127.0.0.1", 200, "accepted", None, "{}"))
+
+
+async def test_realized_since_is_exact_for_extreme_values_and_signs(database: Database) -> None:
+    bot = await add_bot(database)
+    pnls = ["-0.000000000001", "123456789012.999999999999", "-123456789012.5", "0.000000000001", "-7"]
+
+    async with database.uow() as uow:
+        for n, pnl in enumerate(pnls):
+            await uow.trades.add(
+                TradeRecord(
+                    bot_id=bot.id,
+                    bot_name=bot.name,
+                    symbol="SA40",
+                    side=PositionSide.LONG,
+                    quantity=1,
+                    entry_price=Decimal(1),
+                    exit_price=Decimal(1),
+                    realized_pnl=Decimal(pnl),
+                    opened_at=None,
+                    closed_at=T0 + timedelta(seconds=n),
+                    position_closed=True,
+                    client_order_id=f"sd-x-{n}",
+                )
+            )
+        await uow.commit()
+
+    async with database.uow(read_only=True) as uow:
+        assert await uow.trades.realized_since(bot.id, T0) == sum((Decimal(p) for p in pnls), Decimal(0))
+        assert await uow.trades.realized_since(bot.id, T0 + timedelta(seconds=4)) == Decimal(-7)
+
+
+async def test_realized_since_reads_the_covering_index_only_on_sqlite(sqlite_database: Database) -> None:
+    # History must cost nothing: the day's sum is one range of the index, never the table's rows.
+    bot = await add_bot(sqlite_database)
+    async with sqlite_database.uow(read_only=True) as uow:
+        conn = await uow.session()
+        plan = (
+            await conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT coalesce(sum(realized_whole), 0), coalesce(sum(realized_frac), 0) "
+                f"FROM trade_history WHERE bot_id = {bot.id} AND closed_at >= '2024-01-01 00:00:00'"
+            )
+        ).all()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "USING COVERING INDEX ix_trade_history_bot_closed" in details, details
+
+
+async def test_realized_since_midnight_reads_the_days_totals_across_days(database: Database) -> None:
+    bot = await add_bot(database)
+    other = await add_bot(database, "Other", webhook_key="other_key_1234")
+    day1 = T0.replace(hour=0, minute=0)
+    day2 = day1 + timedelta(days=1)
+
+    def trade(bot_id: int, pnl: str, at: datetime) -> TradeRecord:
+        return TradeRecord(
+            bot_id=bot_id,
+            bot_name="x",
+            symbol="SA40",
+            side=PositionSide.LONG,
+            quantity=1,
+            entry_price=Decimal(1),
+            exit_price=Decimal(1),
+            realized_pnl=Decimal(pnl),
+            opened_at=None,
+            closed_at=at,
+            position_closed=True,
+        )
+
+    async with database.uow() as uow:
+        for pnl, at in (("0.1", day1), ("0.2", T0), ("-5.05", day2 - timedelta(microseconds=1)), ("7", day2)):
+            await uow.trades.add(trade(bot.id, pnl, at))
+        await uow.trades.add(trade(other.id, "100", day2 + timedelta(hours=1)))
+        # Stamped in another time zone: the day is UTC's.
+        await uow.trades.add(trade(bot.id, "0.003", day2.astimezone(timezone(timedelta(hours=-5)))))
+        await uow.commit()
+
+    async with database.uow(read_only=True) as uow:
+        assert await uow.trades.realized_since(bot.id, day1) == Decimal("2.253")
+        assert await uow.trades.realized_since(bot.id, day2) == Decimal("7.003")
+        assert await uow.trades.realized_since(bot.id, T0) == Decimal("2.153")  # part of day 1, then day 2
+        assert await uow.trades.realized_since(bot.id, day2 + timedelta(days=1)) == 0
+        assert await uow.trades.realized_since(other.id, day1) == Decimal(100)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from decimal import Decimal
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -9,9 +12,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from db.database import Database, DatabaseUrlError
+from db.migrate import run_upgrade
 from db.models import Base, ControlRow
 from db.uow import UnitOfWorkClosed
-from tests.integration.db_support import T0
+from tests.integration.db_support import T0, add_bot
 from trading.domain.records import ControlState
 
 
@@ -48,7 +52,7 @@ async def test_upgrade_is_idempotent_and_records_head(database: Database) -> Non
     await database.upgrade()
     async with database.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0001_initial"
+    assert version == "0002_history_indexes"
 
 
 async def test_sqlite_connection_settings(sqlite_database: Database) -> None:
@@ -108,7 +112,6 @@ async def test_every_way_out_of_a_unit_returns_its_connection_and_locks(database
         await uow.commit()
     assert database.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     assert database.write_lock is None or not database.write_lock.locked()
-    assert len(database.position_locks) == 0
     async with database.uow() as uow:
         assert (await uow.control.get()).halted  # only the committed change stayed
 
@@ -145,3 +148,37 @@ def test_bad_database_urls_are_named_without_the_password(url: str, message: str
     with pytest.raises(DatabaseUrlError, match=message) as caught:
         Database(url)
     assert "secret" not in str(caught.value)
+
+
+async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url: str) -> None:
+    db = Database(database_url)
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(run_upgrade, "0001_initial")
+            await conn.commit()
+        bot = await add_bot(db)  # the bot tables are the same in both revisions
+        insert = text(
+            "INSERT INTO trade_history (bot_id, bot_name, symbol, side, quantity, entry_price, exit_price, "
+            "realized_pnl, closed_at, position_closed) VALUES (:bot, 'x', 'SA40', 'long', 1, :one, :one, :pnl, :at, "
+            ":closed)"
+        )
+        async with db.engine.connect() as conn:
+            for n, pnl in enumerate(("0.1", "0.2", "-1000.05")):
+                at = T0 + timedelta(minutes=n + 1)
+                # As the 0001 columns hold them: SQLite text, PostgreSQL numeric and timestamptz.
+                text_at = at.strftime("%Y-%m-%d %H:%M:%S.%f")
+                params = {"bot": bot.id, "one": "1.000000000000", "pnl": pnl, "at": text_at, "closed": True}
+                if db.is_postgresql:
+                    params |= {"one": Decimal(1), "pnl": Decimal(pnl), "at": at}
+                await conn.execute(insert, params)
+            await conn.commit()
+
+        await db.upgrade()
+
+        async with db.uow(read_only=True) as uow:
+            assert await uow.trades.realized_since(bot.id, T0) == Decimal("-999.75")
+            assert await uow.trades.realized_since(bot.id, T0 + timedelta(minutes=3)) == Decimal("-1000.05")
+            # From midnight: the daily total the migration built.
+            assert await uow.trades.realized_since(bot.id, T0.replace(hour=0)) == Decimal("-999.75")
+    finally:
+        await db.dispose()

@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from db.database import Database
 from db.errors import NotFound
@@ -112,6 +113,39 @@ async def test_list_and_ids_in_states(database: Database) -> None:
         assert len(executing[0].history) == 3
         assert await uow.signals.ids_in_states([SignalState.EXECUTING, SignalState.QUEUED]) == [ids[1]]
         assert await uow.signals.ids_in_states([SignalState.RECEIVED]) == [ids[0], ids[2], other_id]
+        assert await uow.signals.ids_in_states([SignalState.RECEIVED], bot_id=bot.id) == [ids[0], ids[2]]
+        assert await uow.signals.ids_in_states([SignalState.RECEIVED, SignalState.EXECUTING], bot_id=other.id) == [
+            other_id
+        ]
+
+
+async def test_the_lookups_on_the_way_to_an_order_search_indexes_on_sqlite(sqlite_database: Database) -> None:
+    """History costs nothing: the dedupe and the runner's look-ups never scan the signals."""
+    bot = await add_bot(sqlite_database)
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if "FROM signals" in statement:
+            seen.append((statement, parameters))
+
+    async with sqlite_database.uow(read_only=True) as uow:
+        event.listen(sqlite_database.engine.sync_engine, "before_cursor_execute", record)
+        try:
+            await uow.signals.find_duplicate(bot.id, alert_id="a-1", body_hash="h", since=T0)
+            await uow.signals.find_duplicate(bot.id, alert_id=None, body_hash="h", since=T0)
+            await uow.signals.ids_in_states([SignalState.RECEIVED, SignalState.QUEUED])
+            await uow.signals.ids_in_states([SignalState.RECEIVED, SignalState.QUEUED], bot_id=bot.id)
+        finally:
+            event.remove(sqlite_database.engine.sync_engine, "before_cursor_execute", record)
+        conn = await uow.session()
+        plans = [
+            " | ".join(str(row[-1]) for row in (await conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)).all())
+            for sql, params in seen
+        ]
+    assert len(plans) == 4
+    for plan in plans:
+        searches = [step for step in plan.split(" | ") if "signals" in step and "anon" not in step]
+        assert searches and all(step.startswith("SEARCH signals USING COVERING INDEX") for step in searches), plan
 
 
 async def test_signal_for_a_missing_bot_is_refused_clearly(database: Database) -> None:

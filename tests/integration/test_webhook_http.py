@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps, running
+from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps, running
 from trading.domain.records import WebhookLogEntry
+from trading.services.intake import Intake
 from web.app import create_app
 from web.deps import Draining
 
@@ -134,12 +135,13 @@ async def test_unknown_key_and_wrong_passphrase_get_one_answer(
 async def test_100_identical_concurrent_alerts_create_one_signal(
     sqlite_database: Database, client: httpx.AsyncClient
 ) -> None:
-    await add_bot(sqlite_database)
+    bot = await add_bot(sqlite_database)
     raw = body(id="SA40-concurrent-1")
     woken: list[int] = []
     limits = httpx.Limits(max_connections=100)
+    intake = Intake(sqlite_database.uow, SystemClock(), wake=woken.append)
     async with (
-        running(create_app(make_deps(sqlite_database, on_accepted=woken.append))) as url,
+        running(create_app(make_deps(sqlite_database, intake=intake))) as url,
         httpx.AsyncClient(timeout=30, limits=limits) as many,
     ):
         answers = await asyncio.gather(*(many.post(f"{url}/webhook/{KEY}", content=raw) for _ in range(100)))
@@ -149,7 +151,7 @@ async def test_100_identical_concurrent_alerts_create_one_signal(
     assert statuses.count("accepted") == 1
     assert statuses.count("duplicate") == 99
     assert len({a.json()["signal_id"] for a in answers}) == 1
-    assert woken == [answers[statuses.index("accepted")].json()["signal_id"]]
+    assert woken == [bot.id]  # once, for the one accepted signal
     async with sqlite_database.uow() as uow:
         assert len(await uow.signals.list(limit=1000)) == 1
     assert len(await logs(sqlite_database)) == 100
@@ -272,17 +274,21 @@ async def test_draining_answers_503_and_logs_it(sqlite_database: Database, clien
     assert [(r.status, r.outcome) for r in await logs(sqlite_database)] == [(200, "accepted"), (503, "refused")]
 
 
-async def test_a_failing_on_accepted_does_not_spoil_the_answer(
-    sqlite_database: Database, client: httpx.AsyncClient
+async def test_a_failing_wake_does_not_spoil_the_answer(
+    sqlite_database: Database, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     await add_bot(sqlite_database)
 
-    def broken(signal_id: int) -> None:
-        raise RuntimeError(f"runner gone ({signal_id})")
+    def broken(bot_id: int) -> None:
+        raise RuntimeError(f"runner gone ({bot_id})")
 
-    async with running(create_app(make_deps(sqlite_database, on_accepted=broken))) as url:
+    intake = Intake(sqlite_database.uow, SystemClock(), wake=broken)
+    async with running(create_app(make_deps(sqlite_database, intake=intake))) as url:
         response = await client.post(f"{url}/webhook/{KEY}", content=body())
     assert (response.status_code, response.json()["status"]) == (200, "accepted")
+    async with sqlite_database.uow() as uow:
+        assert [s.id for s in await uow.signals.list()] == [response.json()["signal_id"]]
+    assert "runner gone" in caplog.text
 
 
 async def test_database_down_answers_503_not_accepted(

@@ -4,9 +4,11 @@ concurrency, and what ends up stored (never the passphrase)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,12 +57,12 @@ def request(raw: bytes, *, key: str = KEY, at: datetime = NOW, **extra: Any) -> 
 
 
 async def logs(db: Database) -> list[WebhookLogEntry]:
-    async with db.uow() as uow:
+    async with db.uow(read_only=True) as uow:
         return list(reversed(await uow.webhook_logs.list(limit=1000)))
 
 
 async def signal_count(db: Database) -> int:
-    async with db.uow() as uow:
+    async with db.uow(read_only=True) as uow:
         return len(await uow.signals.list(limit=1000))
 
 
@@ -418,7 +420,7 @@ async def test_an_accepted_signal_is_not_stored_when_its_log_row_fails(sqlite_da
     assert await signal_count(sqlite_database) == 0
 
 
-# ---------------------------------------------------------------- group commit
+# ---------------------------------------------------------------- one transaction each, shielded
 
 
 class _CountingFactory:
@@ -429,51 +431,45 @@ class _CountingFactory:
         self.poison = poison
         self.commits = 0
 
-    def __call__(self) -> Any:
-        uow = self.db.uow()
-        commit, add_many = uow.commit, uow.webhook_logs.add_many
+    def __call__(self, *, read_only: bool = False) -> Any:
+        uow = self.db.uow(read_only=read_only)
+        commit, add = uow.commit, uow.webhook_logs.add
 
         async def counted_commit() -> None:
             await commit()
             self.commits += 1
 
-        async def poisoned_add_many(entries: Sequence[WebhookLogEntry]) -> None:
-            if self.poison is not None and any(self.poison.decode() in e.body for e in entries):
+        async def poisoned_add(entry: WebhookLogEntry) -> None:
+            if self.poison is not None and self.poison.decode() in entry.body:
                 raise OSError("the database refused this body")
-            await add_many(entries)
+            await add(entry)
 
         uow.commit = counted_commit  # type: ignore[method-assign]
-        uow.webhook_logs.add_many = poisoned_add_many  # type: ignore[method-assign]
+        uow.webhook_logs.add = poisoned_add  # type: ignore[method-assign]
         return uow
 
 
-async def test_concurrent_alerts_are_stored_together_in_one_commit(sqlite_database: Database, clock: Clock) -> None:
+async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Database, clock: Clock) -> None:
     bot = await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database)
     intake = Intake(factory, clock)
-    raws = [body(price=53000 + n) for n in range(50)] + [b"not json", body(id="a-1"), body(id="a-1", price=1)]
+    raws = [body(price=53000 + n) for n in range(20)] + [b"not json", body(id="a-1"), body(id="a-1", price=1)]
 
     results = await asyncio.gather(*(intake.receive(request(raw)) for raw in raws))
 
-    assert factory.commits == 1
+    assert factory.commits == len(raws)
     outcomes = [r.outcome for r in results]
-    assert outcomes == ["accepted"] * 50 + ["refused", "accepted", "duplicate"]
-    assert results[-1].signal_id == results[-2].signal_id  # the same alert id, earlier in the batch
-    ids = [r.signal_id for r in results[:50]]
-    assert len(set(ids)) == 50
-    async with sqlite_database.uow() as uow:
-        for raw, signal_id in zip(raws, ids, strict=False):
-            stored = await uow.signals.get(signal_id or 0)
-            assert stored is not None and stored.signal.price == json.loads(raw)["price"]
+    assert outcomes == ["accepted"] * 20 + ["refused", "accepted", "duplicate"]
+    assert results[-1].signal_id == results[-2].signal_id
     rows = await logs(sqlite_database)
-    assert [(r.outcome, r.signal_id) for r in rows] == [(r.outcome, r.signal_id) for r in results]
+    assert sorted((r.outcome, r.signal_id) for r in rows) == sorted(
+        (r.outcome, r.signal_id)
+        for r in results  # type: ignore[misc]
+    )
     assert all(r.bot_id == bot.id for r in rows)
-    await intake.aclose()
 
 
-async def test_a_request_the_database_refuses_fails_alone_not_its_batch(
-    sqlite_database: Database, clock: Clock
-) -> None:
+async def test_a_request_the_database_refuses_fails_alone(sqlite_database: Database, clock: Clock) -> None:
     await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database, poison=b"POISON")
     intake = Intake(factory, clock)
@@ -481,55 +477,101 @@ async def test_a_request_the_database_refuses_fails_alone_not_its_batch(
     results = await asyncio.gather(
         intake.receive(request(body(price=1))),
         intake.receive(request(b"POISON, not json")),
-        intake.receive(request(body(price=2))),
+        intake.receive(request(body(price=2, note="POISON"))),
+        intake.receive(request(body(price=3))),
         return_exceptions=True,
     )
 
-    ok1, poisoned, ok2 = results
+    ok1, refused, failed, ok2 = results
     assert isinstance(ok1, IntakeResult) and isinstance(ok2, IntakeResult)
     assert (ok1.outcome, ok2.outcome) == ("accepted", "accepted")
     # The refusal is answered all the same, saying its log row is missing.
-    assert isinstance(poisoned, IntakeResult)
-    assert (poisoned.status, poisoned.code) == (400, "not_json")
-    assert poisoned.log_error == "OSError: the database refused this body"
+    assert isinstance(refused, IntakeResult)
+    assert (refused.status, refused.code) == (400, "not_json")
+    assert refused.log_error == "OSError: the database refused this body"
+    # An alert whose log row fails is not stored either: its signal and row, both or neither.
+    assert isinstance(failed, OSError)
     assert await signal_count(sqlite_database) == 2
     assert [r.outcome for r in await logs(sqlite_database)] == ["accepted", "accepted"]
 
 
-async def test_a_failed_batch_stores_nothing_fails_each_request_and_the_writer_goes_on(
+async def test_wake_is_called_with_the_bot_id_after_the_commit_of_accepted_signals_only(
     sqlite_database: Database, clock: Clock
 ) -> None:
-    await add_bot(sqlite_database)
-    factory = _CountingFactory(sqlite_database, poison=b"RSI_LONG_ENTRY")  # every alert below
-    intake = Intake(factory, clock)
+    bot = await add_bot(sqlite_database)
+    seen: list[tuple[int, int]] = []
 
-    results = await asyncio.gather(
-        *(intake.receive(request(body(price=n))) for n in range(1, 4)), return_exceptions=True
-    )
+    def wake(bot_id: int) -> None:
+        seen.append((bot_id, committed_signals()))
 
-    assert all(isinstance(r, OSError) for r in results), results
-    assert await signal_count(sqlite_database) == 0
-    assert await logs(sqlite_database) == []
-    factory.poison = None
-    after = await intake.receive(request(body(price=9)))
-    assert after.outcome == "accepted"
-    assert await signal_count(sqlite_database) == 1
+    def committed_signals() -> int:
+        # Read with the stock sqlite3 module: what another process would see, i.e. committed rows.
+        with contextlib.closing(sqlite3.connect(sqlite_database.engine.url.database or "")) as conn:
+            return int(conn.execute("SELECT count(*) FROM signals").fetchone()[0])
+
+    intake = Intake(sqlite_database.uow, clock, wake=wake)
+    accepted = await intake.receive(request(body()))
+    duplicate = await intake.receive(request(body()))
+    refused = await intake.receive(request(b"not json"))
+
+    assert [r.outcome for r in (accepted, duplicate, refused)] == ["accepted", "duplicate", "refused"]
+    assert seen == [(bot.id, 1)]
 
 
-async def test_aclose_writes_what_is_queued_and_a_later_request_starts_a_new_writer(
-    sqlite_database: Database, intake: Intake
+async def test_a_failing_wake_is_logged_and_the_answer_stands(
+    sqlite_database: Database, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     await add_bot(sqlite_database)
-    pending = [asyncio.ensure_future(intake.receive(request(body(price=n)))) for n in range(1, 6)]
-    await asyncio.sleep(0)  # every request queued
 
-    await intake.aclose()
+    def wake(bot_id: int) -> None:
+        raise RuntimeError("the runner is gone")
 
-    assert all(p.done() and p.result().outcome == "accepted" for p in pending)
-    assert await signal_count(sqlite_database) == 5
-    again = await intake.receive(request(body(price=6)))
-    assert again.outcome == "accepted"
-    await intake.aclose()
+    result = await Intake(sqlite_database.uow, clock, wake=wake).receive(request(body()))
+
+    assert result.outcome == "accepted"
+    assert await signal_count(sqlite_database) == 1
+    assert "the runner is gone" in caplog.text
+
+
+async def test_a_request_cancelled_after_its_body_arrived_is_still_stored_and_woken(
+    sqlite_database: Database, clock: Clock
+) -> None:
+    """The sender hangs up (the HTTP handler is cancelled) while the alert waits for the
+    database: the store goes on, the signal is committed and the runner woken."""
+    bot = await add_bot(sqlite_database)
+    woken: list[int] = []
+    intake = Intake(sqlite_database.uow, clock, wake=woken.append)
+    assert sqlite_database.write_lock is not None
+    await sqlite_database.write_lock.acquire()  # a writer holds the database: the store must wait
+    try:
+        handler = asyncio.create_task(intake.receive(request(body())))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not handler.done()
+        handler.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await handler
+        assert await signal_count(sqlite_database) == 0  # nothing stored yet: it is waiting
+    finally:
+        sqlite_database.write_lock.release()
+
+    await intake.aclose()  # the store, no longer awaited by anyone, finishes
+
+    async with sqlite_database.uow(read_only=True) as uow:
+        [stored] = await uow.signals.list()
+    assert stored.state is SignalState.RECEIVED
+    assert woken == [bot.id]
+    assert [r.outcome for r in await logs(sqlite_database)] == ["accepted"]
+
+
+async def test_reads_do_not_wait_for_a_writer(sqlite_database: Database) -> None:
+    await add_bot(sqlite_database)
+    assert sqlite_database.write_lock is not None
+    async with sqlite_database.uow() as writer:
+        await writer.control.get()  # the writer's transaction is open, holding the lock
+        assert sqlite_database.write_lock.locked()
+        async with asyncio.timeout(2), sqlite_database.uow(read_only=True) as reader:
+            assert [b.name for b in await reader.bots.list()] == ["SA40_RSI_Bot"]
 
 
 async def test_a_pause_applies_to_the_very_next_alert(sqlite_database: Database, intake: Intake) -> None:

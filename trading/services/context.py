@@ -115,7 +115,7 @@ class UseCase:
         return queued
 
     async def _bot(self, name: str) -> Bot | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.bots.get_by_name(name)
 
     async def _instrument_or_none(self, bot: Bot) -> Instrument | None:

@@ -67,7 +67,7 @@ class Desk(DeskAPI):
     async def advance(self, signal_id: int) -> RunResult:
         """Move a stored signal as far as it can go now: one try (the runner's lane of the
         signal's bot calls this, and tries again later when the result is not finished)."""
-        async with self._ctx.uow() as uow:
+        async with self._ctx.uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id, history=False)
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:

@@ -10,16 +10,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from collections import deque
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from trading.domain.alerts import AlertError, parse_alert, redact_body
 from trading.domain.credentials import key_hash, passphrase_matches
-from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
+from trading.domain.records import Bot, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
 from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+log = logging.getLogger("signaldesk.intake")
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -77,57 +80,18 @@ def _unauthorized() -> _Refusal:
     return _Refusal(401, UNAUTHORIZED_CODE, UNAUTHORIZED_MESSAGE)
 
 
-# The most requests one transaction stores. Large enough that a flood is written in a few
-# commits a second, small enough that one batch holds the SQLite writer only briefly.
-BATCH_LIMIT = 256
-
-
-@dataclass(eq=False)
-class _Queued:
-    """A request waiting for the writer, with what could be judged without the database."""
-
-    request: AlertRequest
-    redacted: str
-    key_hash: str
-    # The body's verdict (judged before the key, see _check), or the refusal decided before
-    # the intake (Intake.refuse).
-    parsed: Signal | _Refusal
-    early: bool  # True for Intake.refuse: the refusal stands whatever the bot
-    future: asyncio.Future[IntakeResult]
-    # The refusal decided in the last attempt to write this request, if any: answered even
-    # when that attempt then failed to write its log row.
-    refused_as: IntakeResult | None = None
-
-
-@dataclass(eq=False)
-class _Verdict:
-    """What the writer decided for one queued request, before anything is written."""
-
-    item: _Queued
-    bot: Bot | None
-    refusal: _Refusal | None = None
-    signal: Signal | None = None
-    body_hash: str = ""
-    duplicate_of: int | None = None  # a stored signal
-    repeats: _Verdict | None = None  # an earlier request of the same batch, stored by it
-    stored_id: int | None = None
-
-    @property
-    def signal_id(self) -> int | None:
-        if self.repeats is not None:
-            return self.repeats.stored_id
-        return self.duplicate_of if self.duplicate_of is not None else self.stored_id
+def _wake_nobody(bot_id: int) -> None:
+    del bot_id
 
 
 class Intake:
-    """Checks alerts and stores them through one writer task (group commit).
+    """Checks alerts and stores each in its own transaction: the bot's look-up, the dedupe,
+    the signal and the webhook_logs row, committed together before the answer.
 
-    Every request is queued for the writer, which takes all that are waiting (up to
-    BATCH_LIMIT), judges them against the bots as stored at that moment, and writes the
-    new signals and every log row of the batch in one transaction with one commit: on
-    SQLite that is one writer turn and one fsync for the batch instead of one per request.
-    A request is answered only after its batch committed, so "accepted" still means
-    durably stored. When idle, a request is written at once, alone: batching adds no wait.
+    The store runs as a task of its own, shielded from the caller: when the sender hangs
+    up after its body arrived (TradingView does, when an answer is slow), the alert is
+    still stored and the runner still woken. After the commit of an accepted signal the
+    intake calls `wake` with its bot's id; a failing wake is logged, never answered.
     """
 
     def __init__(
@@ -135,14 +99,16 @@ class Intake:
         uow_factory: UnitOfWorkFactory,
         clock: Clock,
         dedupe_window: timedelta = timedelta(minutes=15),
+        *,
+        wake: Callable[[int], None] = _wake_nobody,
     ) -> None:
         self._uow_factory = uow_factory
         self._clock = clock
         self._dedupe_window = dedupe_window
-        self._queue: deque[_Queued] = deque()
-        self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
+        self._wake = wake
+        # Stores in flight: the loop keeps only weak references to tasks, and aclose waits for them.
+        self._stores: set[asyncio.Task[IntakeResult]] = set()
+        self._orphans: set[asyncio.Task[IntakeResult]] = set()
 
     async def receive(self, request: AlertRequest) -> IntakeResult:
         """Store the alert as a signal, or refuse it; raises only when storage fails."""
@@ -151,190 +117,99 @@ class Intake:
             parsed: Signal | _Refusal = parse_alert(request.body, request.content_type)
         except AlertError as e:
             parsed = _Refusal(e.status, e.code, e.message)
-        return await self._submit(request, redacted, parsed, early=False)
+        return await self._shielded(request, redacted, parsed)
 
     async def refuse(self, request: AlertRequest, status: int, code: str, message: str) -> IntakeResult:
         """Log a refusal decided before the intake (size, rate limit, allowlist, shutdown)."""
-        return await self._submit(request, redact_body(request.body), _Refusal(status, code, message), early=True)
+        return await self._shielded(request, redact_body(request.body), _Refusal(status, code, message))
 
     async def aclose(self) -> None:
-        """Write everything queued, then stop the writer. A later request starts a new one."""
-        writer = self._writer
-        if writer is None:
+        """Wait for the stores in flight (their callers may have gone)."""
+        while self._stores:
+            await asyncio.gather(*self._stores, return_exceptions=True)
+
+    # ------------------------------------------------------------------ the store
+
+    async def _shielded(self, request: AlertRequest, redacted: str, parsed: Signal | _Refusal) -> IntakeResult:
+        store = asyncio.ensure_future(self._store(request, redacted, parsed))
+        self._stores.add(store)
+        store.add_done_callback(self._stored)
+        try:
+            return await asyncio.shield(store)
+        except asyncio.CancelledError:
+            self._orphans.add(store)  # the caller hung up: the store goes on, its outcome is logged
+            raise
+
+    def _stored(self, store: asyncio.Task[IntakeResult]) -> None:
+        self._stores.discard(store)
+        orphan = store in self._orphans
+        self._orphans.discard(store)
+        if store.cancelled():
             return
-        self._closing = True
-        self._wakeup.set()
+        error = store.exception()  # retrieved even when nobody awaits it any more
+        if orphan and error is not None:
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            log.error("alert not stored after its sender hung up: %s: %s", type(error).__name__, first[:300])
+
+    async def _store(self, request: AlertRequest, redacted: str, parsed: Signal | _Refusal) -> IntakeResult:
+        refused: IntakeResult | None = None
+        if isinstance(parsed, _Refusal):
+            # Refused before the database was asked (a bad body, an early refusal); should the
+            # bot's look-up fail, the answer names no bot.
+            refused = self._refused(parsed, None)
         try:
-            await writer
-        finally:
-            self._closing = False
-            if self._writer is writer:
-                self._writer = None
-
-    # ------------------------------------------------------------------ the writer
-
-    async def _submit(
-        self, request: AlertRequest, redacted: str, parsed: Signal | _Refusal, early: bool
-    ) -> IntakeResult:
-        loop = asyncio.get_running_loop()
-        self._ensure_writer(loop)
-        future: asyncio.Future[IntakeResult] = loop.create_future()
-        self._queue.append(_Queued(request, redacted, key_hash(request.webhook_key), parsed, early, future))
-        self._wakeup.set()
-        return await future
-
-    def _ensure_writer(self, loop: asyncio.AbstractEventLoop) -> None:
-        writer = self._writer
-        if writer is not None and writer.get_loop() is not loop:
-            # Left over from an event loop that is gone (tests run one loop each); whatever
-            # it had queued died with that loop.
-            writer, self._writer = None, None
-            self._queue = deque()
-            self._wakeup = asyncio.Event()
-        if writer is None or writer.done():
-            self._writer = loop.create_task(self._write_forever(), name="intake-writer")
-
-    async def _write_forever(self) -> None:
-        batch: list[_Queued] = []
-        try:
-            while True:
-                while not self._queue:
-                    if self._closing:
-                        return
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                batch = []
-                while self._queue and len(batch) < BATCH_LIMIT:
-                    item = self._queue.popleft()
-                    # A request whose caller has gone (the client hung up) before its turn is
-                    # not stored: nobody was told it was accepted, nobody would wake the runner.
-                    if not item.future.done():
-                        batch.append(item)
-                if batch:
-                    await self._write_and_answer(batch)
-        finally:
-            # Cancelled (the loop is shutting down): nobody is left waiting forever.
-            for item in [*batch, *self._queue]:
-                if not item.future.done():
-                    item.future.set_exception(RuntimeError("the intake writer stopped before storing the alert"))
-            self._queue.clear()
-
-    async def _write_and_answer(self, batch: list[_Queued]) -> None:
-        try:
-            results = await self._write(batch)
+            async with self._uow_factory() as uow:
+                # The bot as it stands inside this transaction (a pause applies to the very next
+                # alert), locked for it so that this bot's alerts are deduplicated one by one.
+                bot = await uow.bots.get_by_key_hash(key_hash(request.webhook_key), for_update=True)
+                refusal: _Refusal | None = parsed if isinstance(parsed, _Refusal) else None
+                signal: Signal | None = None
+                if refusal is None:
+                    assert isinstance(parsed, Signal)
+                    try:
+                        bot, signal = self._check(request, parsed, bot)
+                    except _Refusal as e:
+                        refusal = e
+                if refusal is not None:
+                    refused = self._refused(refusal, bot)
+                    await uow.webhook_logs.add(self._log_entry(request, redacted, bot, refusal=refusal))
+                    await uow.commit()
+                    return refused
+                assert bot is not None and signal is not None
+                result, stored_id = await self._dedupe_and_add(uow, request, redacted, bot, signal)
+                await uow.commit()
         except Exception as error:
-            if len(batch) == 1:
-                self._answer_failure(batch[0], error)
-                return
-            # Nothing of the batch was stored. One request may be what the database refused
-            # (a body it cannot hold, say), so each is tried again alone: a poisoned request
-            # fails by itself instead of taking its batch down with it.
-            for item in batch:
-                if not item.future.done():
-                    await self._write_and_answer([item])
-            return
-        for item, result in zip(batch, results, strict=True):
-            if not item.future.done():
-                item.future.set_result(result)
+            # A refusal is answered whether or not its log row was written; the caller logs the
+            # failure. Anything else (accepted, duplicate, or not judged because the bot could
+            # not be read) fails: the caller answers 5xx and nothing was stored.
+            if refused is None:
+                raise
+            return replace(refused, log_error=f"{type(error).__name__}: {error}")
+        if stored_id is not None:
+            try:
+                self._wake(bot.id)
+            except Exception as e:  # the signal is stored either way: the runner's sweep (or next start) finds it
+                log.error("waking the runner for bot %d (signal %d) failed: %r", bot.id, stored_id, e)
+        return result
 
-    def _answer_failure(self, item: _Queued, error: Exception) -> None:
-        if item.future.done():
-            return
-        # A refusal is answered whether or not its log row was written; the caller logs the
-        # failure. A request not refused by then (accepted, duplicate, or not judged because
-        # the bots could not be read) fails: the caller answers 5xx and nothing was stored.
-        refused = item.refused_as
-        if refused is None and isinstance(item.parsed, _Refusal):
-            # Refused before the database was asked (a bad body, an early refusal); the bot
-            # could not be read, so the answer names none.
-            refused = self._refused(item.parsed, None)
-        if refused is None:
-            item.future.set_exception(error)
-        else:
-            item.future.set_result(replace(refused, log_error=f"{type(error).__name__}: {error}"))
-
-    async def _write(self, batch: list[_Queued]) -> list[IntakeResult]:
-        """Judge and store one batch in one transaction; the answers, in the batch's order."""
-        async with self._uow_factory() as uow:
-            # The bots as they stand inside this transaction, so a pause or a deactivation
-            # applies to every request written after it; one read per key in the batch.
-            bots: dict[str, Bot | None] = {}
-            for item in batch:
-                if item.key_hash not in bots:
-                    bots[item.key_hash] = await uow.bots.get_by_key_hash(item.key_hash)
-            verdicts = [self._judge(item, bots[item.key_hash]) for item in batch]
-            await self._find_duplicates(uow, [v for v in verdicts if v.signal is not None])
-            fresh = [v for v in verdicts if v.signal is not None and v.duplicate_of is None and v.repeats is None]
-            stored = await uow.signals.add_many(
-                [
-                    NewSignal(
-                        v.bot.id,
-                        v.signal,
-                        body_hash=v.body_hash,
-                        state=SignalState.RECEIVED,
-                        cause="webhook",
-                        at=v.item.request.received_at,
-                    )
-                    for v in fresh
-                    if v.bot is not None and v.signal is not None
-                ]
-            )
-            for v, s in zip(fresh, stored, strict=True):
-                v.stored_id = s.id
-            # The log rows ride in the signals' transaction: a signal and its row, both or neither.
-            await uow.webhook_logs.add_many([self._log_entry(v) for v in verdicts])
-            await uow.commit()
-        return [self._result(v) for v in verdicts]
-
-    def _judge(self, item: _Queued, bot: Bot | None) -> _Verdict:
-        item.refused_as = None
-        if isinstance(item.parsed, _Refusal):
-            item.refused_as = self._refused(item.parsed, bot)
-            return _Verdict(item, bot, refusal=item.parsed)
-        try:
-            checked_bot, signal = self._check(item.request, item.parsed, bot)
-        except _Refusal as refusal:
-            item.refused_as = self._refused(refusal, bot)
-            return _Verdict(item, bot, refusal=refusal)
-        body_hash = hashlib.sha256(item.redacted.encode()).hexdigest()
-        return _Verdict(item, checked_bot, signal=signal, body_hash=body_hash)
-
-    async def _find_duplicates(self, uow: UnitOfWork, candidates: list[_Verdict]) -> None:
-        """Mark each candidate that repeats a stored signal or an earlier one of the batch.
-
-        The stored signals are looked up for the whole batch in one query; the batch is then
-        walked in order, as if its requests had come one by one, so 100 identical alerts
-        arriving together make exactly one signal.
-        """
-        if not candidates:
-            return
-        found = await uow.signals.find_duplicates(
-            [
-                DuplicateProbe(v.bot.id, v.signal.alert_id, v.body_hash, since=self._since(v))
-                for v in candidates
-                if v.bot is not None and v.signal is not None
-            ]
+    async def _dedupe_and_add(
+        self, uow: UnitOfWork, request: AlertRequest, redacted: str, bot: Bot, signal: Signal
+    ) -> tuple[IntakeResult, int | None]:
+        body_hash = hashlib.sha256(redacted.encode()).hexdigest()
+        duplicate_of = await uow.signals.find_duplicate(
+            bot.id,
+            alert_id=signal.alert_id,
+            body_hash=body_hash,
+            since=request.received_at - self._dedupe_window,
         )
-        kept: list[_Verdict] = []
-        for v, duplicate_of in zip(candidates, found, strict=True):
-            assert v.bot is not None and v.signal is not None
-            if duplicate_of is not None:  # a stored signal has a lower id than any of the batch
-                v.duplicate_of = duplicate_of
-                continue
-            since = self._since(v)
-            for earlier in kept:
-                assert earlier.bot is not None and earlier.signal is not None
-                if earlier.bot.id == v.bot.id and (
-                    (v.signal.alert_id is not None and earlier.signal.alert_id == v.signal.alert_id)
-                    or (earlier.body_hash == v.body_hash and earlier.item.request.received_at >= since)
-                ):
-                    v.repeats = earlier
-                    break
-            else:
-                kept.append(v)
-
-    def _since(self, v: _Verdict) -> datetime:
-        return v.item.request.received_at - self._dedupe_window
+        if duplicate_of is not None:
+            await uow.webhook_logs.add(self._log_entry(request, redacted, bot, duplicate_of=duplicate_of))
+            return self._duplicate(bot, duplicate_of), None
+        stored = await uow.signals.add(
+            bot.id, signal, body_hash=body_hash, state=SignalState.RECEIVED, cause="webhook", at=request.received_at
+        )
+        await uow.webhook_logs.add(self._log_entry(request, redacted, bot, stored_id=stored.id))
+        return self._accepted(bot, stored.id), stored.id
 
     # ------------------------------------------------------------------ checks
 
@@ -434,21 +309,20 @@ class Intake:
 
     # ------------------------------------------------------------------ answers
 
-    def _result(self, v: _Verdict) -> IntakeResult:
-        if v.refusal is not None:
-            return self._refused(v.refusal, v.bot)
-        bot, signal_id = v.bot, v.signal_id
-        assert bot is not None and signal_id is not None
-        if v.stored_id is None:
-            return IntakeResult(
-                status=200,
-                outcome=DUPLICATE,
-                code="duplicate",
-                message=f"this alert repeats signal {signal_id}; nothing new was created",
-                signal_id=signal_id,
-                mode=bot.config.mode,
-                bot_name=bot.name,
-            )
+    @staticmethod
+    def _duplicate(bot: Bot, signal_id: int) -> IntakeResult:
+        return IntakeResult(
+            status=200,
+            outcome=DUPLICATE,
+            code="duplicate",
+            message=f"this alert repeats signal {signal_id}; nothing new was created",
+            signal_id=signal_id,
+            mode=bot.config.mode,
+            bot_name=bot.name,
+        )
+
+    @staticmethod
+    def _accepted(bot: Bot, signal_id: int) -> IntakeResult:
         return IntakeResult(
             status=200,
             outcome=ACCEPTED,
@@ -471,12 +345,19 @@ class Intake:
         )
 
     @staticmethod
-    def _log_entry(v: _Verdict) -> WebhookLogEntry:
-        request = v.item.request
-        if v.refusal is not None:
-            status, outcome, reason = v.refusal.status, REFUSED, f"{v.refusal.code}: {v.refusal.message}"
-        elif v.stored_id is None:
-            status, outcome, reason = 200, DUPLICATE, f"duplicate of signal {v.signal_id}"
+    def _log_entry(
+        request: AlertRequest,
+        redacted: str,
+        bot: Bot | None,
+        *,
+        refusal: _Refusal | None = None,
+        duplicate_of: int | None = None,
+        stored_id: int | None = None,
+    ) -> WebhookLogEntry:
+        if refusal is not None:
+            status, outcome, reason = refusal.status, REFUSED, f"{refusal.code}: {refusal.message}"
+        elif duplicate_of is not None:
+            status, outcome, reason = 200, DUPLICATE, f"duplicate of signal {duplicate_of}"
         else:
             status, outcome, reason = 200, ACCEPTED, None
         return WebhookLogEntry(
@@ -485,9 +366,9 @@ class Intake:
             status=status,
             outcome=outcome,
             reason=reason,
-            body=v.item.redacted,
-            bot_id=v.bot.id if v.bot is not None else None,
-            signal_id=v.signal_id,
+            body=redacted,
+            bot_id=bot.id if bot is not None else None,
+            signal_id=duplicate_of if duplicate_of is not None else stored_id,
         )
 
 

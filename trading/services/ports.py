@@ -23,8 +23,6 @@ from trading.domain.records import (
     Bot,
     ControlState,
     Decision,
-    DuplicateProbe,
-    NewSignal,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
@@ -49,7 +47,11 @@ class Clock(Protocol):
 class BotRepository(Protocol):
     async def get(self, bot_id: int) -> Bot | None: ...
     async def get_by_name(self, name: str) -> Bot | None: ...
-    async def get_by_key_hash(self, key_hash: str) -> Bot | None: ...
+    async def get_by_key_hash(self, key_hash: str, *, for_update: bool = False) -> Bot | None:
+        """With for_update, the bot's row is locked for the transaction (PostgreSQL; SQLite's
+        writing transactions are serialized anyway), so its alerts are judged one at a time."""
+        ...
+
     async def list(self) -> list[Bot]: ...
     async def shares_symbol(self, bot: Bot) -> bool:
         """Whether another bot trades the same symbol on the same broker account."""
@@ -80,18 +82,8 @@ class SignalRepository(Protocol):
         ...
 
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
-        """The id of an earlier signal with the same alert id (ever), or the same body hash
-        received at or after `since`."""
-        ...
-
-    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
-        """Store new signals with their first state changes, in a few statements whatever
-        their number; the stored signals come back in the order of `items`."""
-        ...
-
-    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
-        """For each probe, in order, what `find_duplicate` would answer for it (the lowest
-        matching id, or None), in one query for them all."""
+        """The dedupe rule, the only one: the lowest id of a signal of this bot with the same
+        alert id (ever), or with the same body hash received at or after `since`."""
         ...
 
     async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
@@ -108,8 +100,14 @@ class SignalRepository(Protocol):
     async def list(
         self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
     ) -> list[StoredSignal]: ...
-    async def ids_in_states(self, states: Sequence[SignalState]) -> builtins.list[int]: ...
-    async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None: ...
+    async def ids_in_states(self, states: Sequence[SignalState], *, bot_id: int | None = None) -> builtins.list[int]:
+        """Ids of the signals (of one bot, when given) in these states, oldest first."""
+        ...
+
+    async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
+        """The bot's oldest signal in one of these states: the one whose turn it is."""
+        ...
+
     async def bots_with_signals_in(self, states: Sequence[SignalState]) -> builtins.list[int]: ...
 
 
@@ -160,10 +158,6 @@ class AuditRepository(Protocol):
 
 class WebhookLogRepository(Protocol):
     async def add(self, entry: WebhookLogEntry) -> None: ...
-    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
-        """Store the entries in one statement (in their order, so ids follow it)."""
-        ...
-
     async def list(self, *, limit: int = 100) -> list[WebhookLogEntry]: ...
 
 
@@ -214,7 +208,10 @@ class UnitOfWork(Protocol):
     async def rollback(self) -> None: ...
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """A fresh unit of work. A read_only one never waits for writers (and must not write)."""
+        ...
 
 
 # --------------------------------------------------------------------------- broker

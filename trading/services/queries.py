@@ -23,15 +23,15 @@ class Queries(UseCase):
     """Read models for the front-ends."""
 
     async def bots(self) -> list[Bot]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.bots.list()
 
     async def control(self) -> ControlState:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.control.get()
 
     async def positions(self, bot_name: str | None = None) -> list[PositionView]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             bots = [b for b in await uow.bots.list() if bot_name is None or b.name == bot_name]
             held = [
                 (b, await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False))
@@ -65,11 +65,11 @@ class Queries(UseCase):
         return views
 
     async def trades(self, bot_name: str | None = None, limit: int = 20) -> list[TradeRecord]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit)
 
     async def pnl(self, bot_name: str | None = None, since: datetime | None = None) -> PnlView:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
         unrealized: Decimal | None = Decimal(0)
         currency = ""
@@ -97,12 +97,12 @@ class Queries(UseCase):
     async def signals(
         self, bot_name: str | None = None, state: str | None = None, limit: int = 100
     ) -> list[StoredSignal]:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             bot_id = await _bot_filter(uow, bot_name)
             return await uow.signals.list(bot_id=bot_id, state=SignalState(state) if state else None, limit=limit)
 
     async def signal_view(self, signal_id: int) -> SignalView | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id)
             if stored is None:
                 return None
@@ -111,7 +111,7 @@ class Queries(UseCase):
         return SignalView(stored, tuple(orders), approval)
 
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id)
             if stored is None:
                 return None

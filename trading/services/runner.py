@@ -68,20 +68,6 @@ class Runner:
         if bot_id not in self._lanes:
             self._lanes[bot_id] = asyncio.get_running_loop().create_task(self._lane(bot_id), name=f"lane-{bot_id}")
 
-    def wake_signal(self, signal_id: int) -> None:
-        """Wake the lane of the signal's bot (for callers that know only the signal)."""
-
-        async def find_and_wake() -> None:
-            async with self._uow() as uow:
-                stored = await uow.signals.get(signal_id, history=False)
-            if stored is not None:
-                self.wake_bot(stored.bot_id)
-
-        if not self._stopping:
-            task = asyncio.get_running_loop().create_task(find_and_wake())
-            self._tasks.append(task)
-            task.add_done_callback(self._tasks.remove)
-
     def reconcile_soon(self, bot_id: int) -> None:
         """Reconcile the bot's symbol now, once the signal in hand has let go of the bot."""
         if self._stopping:
@@ -101,7 +87,7 @@ class Runner:
     async def start(self) -> int:
         """Open a lane for every bot with unfinished signals; start the periodic tasks.
         The number of unfinished signals found."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             pending = await uow.signals.ids_in_states(UNFINISHED)
         if pending:
             log.info("resuming %d unfinished signal(s): %s", len(pending), pending[:20])
@@ -115,7 +101,7 @@ class Runner:
 
     async def sweep(self) -> None:
         """Wake every bot that has an unfinished signal (a lane already running just looks again)."""
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             bot_ids = await uow.signals.bots_with_signals_in(UNFINISHED)
         for bot_id in bot_ids:
             self.wake_bot(bot_id)
@@ -126,7 +112,7 @@ class Runner:
         try:
             while not self._stopping:
                 self._dirty.discard(bot_id)
-                async with self._uow() as uow:
+                async with self._uow(read_only=True) as uow:
                     signal_id = await uow.signals.next_to_run(bot_id, UNFINISHED)
                 if signal_id is None:
                     if bot_id in self._dirty:  # woken while looking: look again
@@ -138,7 +124,7 @@ class Runner:
                 if result.finished:
                     # Finished, yet still the bot's oldest unfinished signal: it did not move
                     # (a bug); wait as for a retry rather than spin on it.
-                    async with self._uow() as uow:
+                    async with self._uow(read_only=True) as uow:
                         again = await uow.signals.next_to_run(bot_id, UNFINISHED)
                     if again != signal_id:
                         continue
