@@ -108,6 +108,7 @@ class Runner:
 
     async def _lane(self, bot_id: int) -> None:
         current: int | None = None  # the signal in hand
+        finished: int | None = None  # the last one reported finished
         failures = 0
         try:
             while not self._stopping:
@@ -120,15 +121,17 @@ class Runner:
                     return
                 if signal_id != current:
                     current, failures = signal_id, 0
-                result = await self._advance(signal_id)
-                if result.finished:
-                    # Finished, yet still the bot's oldest unfinished signal: it did not move
-                    # (a bug); wait as for a retry rather than spin on it.
-                    async with self._uow(read_only=True) as uow:
-                        again = await uow.signals.next_to_run(bot_id, UNFINISHED)
-                    if again != signal_id:
-                        continue
+                if signal_id == finished:
+                    # Reported finished, yet still the bot's oldest unfinished signal: it did
+                    # not move (a bug). Wait as for a retry rather than spin on it.
                     log.error("signal %s: reported finished but is still unfinished; will retry", signal_id)
+                    result = RunResult(False)
+                else:
+                    result = await self._advance(signal_id)
+                if result.finished:
+                    finished = signal_id
+                    continue
+                finished = None
                 failures += 1
                 wait = backoff_delay(failures, first=result.retry_after or 1.0, cap=self._max_retry_delay)
                 self._waiting[bot_id] = signal_id
