@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import os
 import sys
 import tempfile
 import time
@@ -39,6 +41,7 @@ if str(ROOT) not in sys.path:
 
 from checkout import add_root_argument, checkout_processes, describe  # noqa: E402  (bench/)
 from pipeline import epoch_ms, percentile  # noqa: E402  (bench/)
+from proc_stats import cpu_seconds, machine_cpu  # noqa: E402  (bench/)
 from webhook import Connection  # noqa: E402  (bench/: a minimal keep-alive HTTP/1.1 client)
 
 from tests.e2e.procs import Serve, now_iso, sim_config, wait_until  # noqa: E402
@@ -138,6 +141,7 @@ def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: flo
         wait_until(lambda: not burst.unfinished() or None, 60.0, "the warm-up to finish", interval=0.2)
     first_warm = max(s["id"] for s in serve.signals(limit=1))
 
+    cpu_before, (busy_before, total_before), wall = cpu_seconds(serve.process.pid), machine_cpu(), time.monotonic()
     first, last, answers = asyncio.run(burst.send(per_bot, window))
     # Poll (cheaply: one row per unfinished state) until nothing is left unfinished.
     deadline = time.monotonic() + timeout
@@ -147,6 +151,9 @@ def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: flo
             seen_done = time.time() * 1000
             break
         time.sleep(0.1)
+    cpu, wall = cpu_seconds(serve.process.pid) - cpu_before, time.monotonic() - wall
+    busy, total = machine_cpu()
+    machine = (busy - busy_before) / max(total - total_before, 1e-9)
     ids = {a.signal_id for a in answers if a.signal_id is not None}
     signals = [s for s in serve.signals(limit=500) if s["id"] in ids and s["id"] > first_warm]
     states = Counter(s["state"] for s in signals)
@@ -159,6 +166,12 @@ def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: flo
     for rows in by_bot.values():
         stored = [a.signal_id for a in sorted(rows, key=lambda a: a.k) if a.signal_id is not None]
         reordered += stored != sorted(stored)
+
+    # Where the time went: from each state in a signal's history to the next.
+    steps: dict[str, list[float]] = {}
+    for s in signals:
+        for a, b in itertools.pairwise(s["history"]):
+            steps.setdefault(f"{a['state']} -> {b['state']}", []).append(epoch_ms(b["at"]) - epoch_ms(a["at"]))
 
     times = [a.ms for a in answers]
     ok = sum(1 for a in answers if a.status == 200)
@@ -182,7 +195,18 @@ def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: flo
         f"{'met' if all_final and final_ms <= FINAL_FLOOR_S * 1000 else 'MISSED'}]"
     )
     print(f"    final states of the {len(signals)} signals stored: {dict(sorted(states.items()))}")
+    print("    where the time went, from one state in the signals' history to the next:")
+    for name, xs in sorted(steps.items(), key=lambda kv: -len(kv[1])):
+        print(
+            f"      {name + f' ({len(xs)})':<28} p50 {percentile(xs, 0.5):7.1f} ms  p99 {percentile(xs, 0.99):7.1f} ms  "
+            f"max {max(xs):7.1f} ms"
+        )
     print(f"    bots whose signals were stored in another order than their alerts left: {reordered}/{len(by_bot)}")
+    print(
+        f"    CPU from the burst until all final ({wall:.1f} s): serve {cpu:.1f} s "
+        f"({cpu * 1000 / max(len(answers), 1):.1f} ms per alert); the machine's {os.cpu_count()} cores "
+        f"{machine:.0%} busy (all processes)"
+    )
 
 
 def main() -> int:
