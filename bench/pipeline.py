@@ -41,9 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from checkout import add_root_argument, checkout_processes, describe  # noqa: E402  (bench/)
 from proc_stats import cpu_seconds  # noqa: E402  (bench/, beside this script)
 
-from tests.e2e.procs import Processes, Serve, Simulator, now_iso, processes, sim_config, wait_until  # noqa: E402
+from tests.e2e.procs import Processes, Serve, Simulator, now_iso, sim_config, wait_until  # noqa: E402
 
 TARGET_P99_MS = 15.0
 FINAL = {"executed", "refused", "ignored", "failed"}
@@ -203,6 +204,7 @@ def report(r: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_root_argument(parser)
     parser.add_argument("--rates", type=float, nargs="+", default=[50.0, 200.0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--bots", type=int, default=20)
@@ -215,9 +217,9 @@ def main() -> int:
 
     if args.workdir:
         Path(args.workdir).mkdir(parents=True, exist_ok=True)
-        with processes(Path(args.workdir)) as procs:
+        with checkout_processes(Path(args.workdir), args.root) as procs:
             return run(procs, Path(args.workdir), args)
-    with tempfile.TemporaryDirectory(prefix="sd-bench-") as tmp, processes(Path(tmp)) as procs:
+    with tempfile.TemporaryDirectory(prefix="sd-bench-") as tmp, checkout_processes(Path(tmp), args.root) as procs:
         return run(procs, Path(tmp), args)
 
 
@@ -234,6 +236,7 @@ def run(procs: Processes, tmp: Path, args: argparse.Namespace) -> int:
     driver = Driver(serve, sim, rows)
     warm = asyncio.run(driver.run(20.0, len(rows)))  # instruments cached, one round trip per bot
     driver.wait_final({sid for sid, _, _ in warm}, 30.0)
+    print(f"serve from {describe(args.root)}")
     print(
         f"signaldesk pipeline bench: {args.bots} auto-mode bots, simulator without faults or added latency, "
         f"database {url.split(':', 1)[0]}, serve LOG_LEVEL {args.log_level}"

@@ -64,10 +64,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def signaldesk() -> str:
-    found = shutil.which("signaldesk", path=str(Path(sys.executable).parent))
+def signaldesk(root: Path | None = None) -> str:
+    """This environment's `signaldesk`, or that of the checkout `root` (its .venv)."""
+    folder = root.resolve() / ".venv" / "bin" if root is not None else Path(sys.executable).parent
+    found = shutil.which("signaldesk", path=str(folder))
     if not found:
-        raise SystemExit("signaldesk is not installed in this environment: run `make setup` first")
+        raise SystemExit(f"signaldesk is not installed in {folder}: run `make setup` first")
     return found
 
 
@@ -270,6 +272,9 @@ def main() -> int:
     parser.add_argument("--rates", default="200,1000", help="fixed rates to run, alerts/s, comma-separated")
     parser.add_argument("--concurrency", type=int, default=32, help="connections for the max-rate phase")
     parser.add_argument("--connections", type=int, default=64, help="connection pool for the fixed-rate phases")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="the checkout whose .venv/bin/signaldesk serves (default: this one)"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, server log)")
     args = parser.parse_args()
 
@@ -289,14 +294,21 @@ def main() -> int:
         env.pop(name, None)
     (folder / "bots.toml").write_text(BOTS_TOML)
     subprocess.run(
-        [signaldesk(), "bots", "import", str(folder / "bots.toml")], env=env, cwd=folder, check=True, timeout=120
+        [signaldesk(args.root), "bots", "import", str(folder / "bots.toml")],
+        env=env,
+        cwd=folder,
+        check=True,
+        timeout=120,
     )
     log = (folder / "server.log").open("wb")
-    server = subprocess.Popen([signaldesk(), "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [signaldesk(args.root), "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT
+    )
     phases: list[Phase] = []
     try:
         asyncio.run(wait_until_up(port, server))
         print(f"signaldesk serve pid {server.pid} on 127.0.0.1:{port}, SQLite at {folder / 'signaldesk.db'}")
+        print(f"serve is {signaldesk(args.root)}")
         print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process")
         # Warm-up, not reported: the first alerts prepare the statements and fill the caches.
         asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))
