@@ -219,15 +219,12 @@ _INSTRUMENT_DECIMALS = ("tick_size", "contract_multiplier")
 def instrument_for(symbol: str, overrides: dict[str, str], base: Instrument | None = None) -> Instrument:
     """The instrument to replay on: `base` (or the Herenya defaults) with fields replaced."""
     values: dict[str, Any] = {}
+    known = (*_INSTRUMENT_INTS, *_INSTRUMENT_DECIMALS)
     for field, text in overrides.items():
+        if field not in known:
+            raise InputError(f"--instrument {field}: unknown field (one of {', '.join(known)})")
         try:
-            if field in _INSTRUMENT_INTS:
-                values[field] = int(text)
-            elif field in _INSTRUMENT_DECIMALS:
-                values[field] = Decimal(text)
-            else:
-                known = ", ".join((*_INSTRUMENT_INTS, *_INSTRUMENT_DECIMALS))
-                raise InputError(f"--instrument {field}: unknown field (one of {known})")
+            values[field] = int(text) if field in _INSTRUMENT_INTS else Decimal(text)
         except (ValueError, InvalidOperation):
             raise InputError(f"--instrument {field}={text}: not a number") from None
     made = replace(base if base is not None else Instrument(symbol), symbol=symbol, **values)
