@@ -95,9 +95,9 @@ def test_candles_ignore_extra_columns_and_refuse_bad_rows() -> None:
         "time,open,high,low,close,Volume\n1767607200,1,2,0.5,1.5,10\n2026-01-05T11:00:00Z,1.5,2,1,1,3\n"
     )
     assert [(b.time, b.close) for b in bars] == [(at(10), D("1.5")), (at(11), D(1))]
-    with pytest.raises(InputError, match="line 3: time .* is not after"):
+    with pytest.raises(InputError, match=r"line 3: time .* is not after"):
         read_candles("time,open,high,low,close\n1767607200,1,2,0.5,1.5\n1767607200,1,2,0.5,1.5\n")
-    with pytest.raises(InputError, match="line 2: low 1.6 and high 2 do not contain"):
+    with pytest.raises(InputError, match=r"line 2: low 1\.6 and high 2 do not contain"):
         read_candles("time,open,high,low,close\n1767607200,1,2,1.6,1.5\n1767610800,1,2,0.5,1.5\n")
     with pytest.raises(InputError, match="no close column"):
         read_candles("time,open,high,low\n")
