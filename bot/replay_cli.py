@@ -73,13 +73,13 @@ class _Inputs:
     title: str
 
 
-def run(settings: Settings, args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     from bot.bots_cli import BotsFileError
 
     try:
-        return _run(settings, args, out)
+        return _run(settings, args, out or sys.stdout)
     except (InputError, BotsFileError, OSError, ValueError) as e:
-        print(f"signaldesk replay: {e}", file=err)
+        print(f"signaldesk replay: {e}", file=err or sys.stderr)
         return 2
 
 
