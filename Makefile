@@ -38,6 +38,7 @@ bench: setup
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/approval.py
+	$(BIN)/python bench/replay.py
 
 sim: setup
 	$(BIN)/signaldesk herenya-sim --host 127.0.0.1 --port 8900

@@ -57,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--invisible-rate", type=float, default=None, help="share of orders hidden from look-up")
     sim.add_argument("--rate-limit", type=float, default=None, help="requests/s per key before 429 (0: none)")
 
+    from bot import replay_cli
+
+    replay_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
 
     from bot.settings import Settings
@@ -79,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import bots_cli
 
         return asyncio.run(bots_cli.run(settings, args))
+    if args.command == "replay":
+        from bot import replay_cli
+
+        return replay_cli.run(settings, args)
     if args.command == "herenya-sim":
         from brokers.herenya.sim_cli import run_simulator
 

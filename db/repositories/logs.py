@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 
 from sqlalchemy import insert, select
 
@@ -57,6 +58,32 @@ class SqlWebhookLogRepository(Repository):
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
         s = self._uow
         rows = await s.execute(select(WEBHOOK_LOGS).order_by(WEBHOOK_LOGS.c.id.desc()).limit(limit))
+        return [
+            WebhookLogEntry(
+                received_at=r.received_at,
+                client_ip=r.client_ip,
+                status=r.status,
+                outcome=r.outcome,
+                reason=r.reason,
+                body=r.body,
+                bot_id=r.bot_id,
+                signal_id=r.signal_id,
+            )
+            for r in rows
+        ]
+
+    async def for_bot(
+        self, bot_id: int, *, since: datetime | None = None, until: datetime | None = None
+    ) -> builtins.list[WebhookLogEntry]:
+        """A bot's requests, oldest first (by arrival, then by id), optionally since / until
+        (both inclusive): what `signaldesk replay --from-db` replays."""
+        s = self._uow
+        stmt = select(WEBHOOK_LOGS).where(WEBHOOK_LOGS.c.bot_id == bot_id)
+        if since is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.received_at >= since)
+        if until is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.received_at <= until)
+        rows = await s.execute(stmt.order_by(WEBHOOK_LOGS.c.received_at, WEBHOOK_LOGS.c.id))
         return [
             WebhookLogEntry(
                 received_at=r.received_at,
