@@ -27,6 +27,7 @@ from trading.services.ports import Broker
 from trading.services.runner import Runner
 from web.app import create_app
 from web.deps import Draining, WebDeps
+from web.errors import status_for
 
 log = logging.getLogger("signaldesk.app")
 
@@ -145,7 +146,9 @@ def build(settings: Settings) -> App:
         checkpoint("signal_stored")  # after the commit, before the answer: a crash-test point
         runner.wake_bot(bot_id)
 
-    intake = Intake(database.uow, clock, timedelta(minutes=settings.webhook_dedupe_minutes), wake=wake)
+    intake = Intake(
+        database.uow, clock, timedelta(minutes=settings.webhook_dedupe_minutes), status_of=status_for, wake=wake
+    )
     draining = Draining()
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))

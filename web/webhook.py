@@ -12,10 +12,10 @@ from quart import Blueprint, Response, jsonify, request
 from quart_schema import DataSource, document_headers, document_request, document_response
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from trading.services.intake import ACCEPTED, AlertRequest, IntakeResult
+from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, IntakeResult
 from web.addresses import client_address, contains, parse_networks
 from web.deps import WebDeps
-from web.errors import error_response
+from web.errors import error_response, status_for
 from web.models import AcceptedOut, AlertDoc, ErrorOut, SignatureHeaders
 from web.ratelimit import TokenBuckets
 
@@ -43,13 +43,14 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
     per_ip = TokenBuckets(deps.rate_per_ip, deps.burst_per_ip)
 
     async def refuse_early(
-        alert: AlertRequest, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        alert: AlertRequest, code: str, message: str, headers: dict[str, str] | None = None
     ) -> Response:
+        status = status_for(code)
         log.warning(
             "webhook %s from %s refused %d %s: %s", key_tail(alert.webhook_key), alert.client_ip, status, code, message
         )
         try:
-            result = await deps.intake.refuse(alert, status, code, message)
+            result = await deps.intake.refuse(alert, code, message)
         except Exception as e:
             log.error("webhook log row for a %d refusal not written: %s", status, describe_failure(e))
         else:
@@ -89,15 +90,14 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
         )
         if deps.draining.is_set():
             return await refuse_early(
-                alert, 503, "shutting_down", "signaldesk is shutting down; the alert was not taken, send it again"
+                alert, "shutting_down", "signaldesk is shutting down; the alert was not taken, send it again"
             )
         if allowlist and not contains(allowlist, ip):
-            return await refuse_early(alert, 403, "address_not_allowed", f"alerts are not taken from address {ip}")
+            return await refuse_early(alert, "address_not_allowed", f"alerts are not taken from address {ip}")
         wait = per_ip.take(ip)
         if wait is not None:
             return await refuse_early(
                 alert,
-                429,
                 "rate_limited",
                 f"too many requests from {ip} (limit {per_ip.rate:g}/s, burst {per_ip.burst}); retry in {wait:.1f} s",
                 {"Retry-After": str(max(1, round(wait + 0.5)))},
@@ -106,7 +106,6 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
         if wait is not None:
             return await refuse_early(
                 alert,
-                429,
                 "rate_limited",
                 f"too many requests for this webhook key (limit {per_key.rate:g}/s, burst {per_key.burst}); "
                 f"retry in {wait:.1f} s",
@@ -114,11 +113,11 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
             )
         too_big = f"the body is over {deps.max_body_bytes} bytes; an alert must be at most {deps.max_body_bytes} bytes"
         if request.content_length is not None and request.content_length > deps.max_body_bytes:
-            return await refuse_early(alert, 413, "body_too_large", too_big)
+            return await refuse_early(alert, "body_too_large", too_big)
         try:
             body = bytes(await request.body)
         except RequestEntityTooLarge:
-            return await refuse_early(alert, 413, "body_too_large", too_big)
+            return await refuse_early(alert, "body_too_large", too_big)
         alert = AlertRequest(
             webhook_key=key,
             body=body,
@@ -145,11 +144,10 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
 def _answer(key: str, ip: str, result: IntakeResult) -> Response:
     if result.log_error:
         log.error("webhook log row not written: %s", result.log_error)
-    if result.status != 200:
-        log.warning(
-            "webhook %s from %s refused %d %s: %s", key_tail(key), ip, result.status, result.code, result.message
-        )
-        return error_response(result.status, result.code or "refused", result.message)
+    if result.outcome == REFUSED:
+        status = status_for(result.code)
+        log.warning("webhook %s from %s refused %d %s: %s", key_tail(key), ip, status, result.code, result.message)
+        return error_response(status, result.code or "refused", result.message)
     assert result.signal_id is not None  # accepted and duplicate answers always name the signal
     if result.outcome == ACCEPTED:
         log.info("webhook %s from %s: signal %d accepted for %s", key_tail(key), ip, result.signal_id, result.bot_name)

@@ -23,6 +23,7 @@ from trading.domain.market import Quote
 from trading.services.desk import Desk
 from trading.services.execution import Executor
 from trading.services.intake import AlertRequest, Intake
+from web.errors import status_for
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 KEY = "live_replay_key_1"
@@ -86,7 +87,7 @@ async def _live_run(db: Database) -> list[Trade]:
     async with db.uow() as uow:
         await uow.bots.upsert(config)
         await uow.commit()
-    intake = Intake(db.uow, clock)
+    intake = Intake(db.uow, clock, status_of=status_for)
     try:
         for hour, minute, price, body in SCRIPT:
             clock.t = T0 + timedelta(hours=hour, minutes=minute)
@@ -99,7 +100,7 @@ async def _live_run(db: Database) -> list[Trade]:
                 answer = await intake.receive(
                     AlertRequest(KEY, json.dumps(body).encode(), "application/json", "127.0.0.1", clock.now())
                 )
-                assert answer.status == 200, answer.message
+                assert answer.outcome == "accepted", answer.message
                 assert answer.signal_id is not None
                 ids = [answer.signal_id]
             for signal_id in ids:

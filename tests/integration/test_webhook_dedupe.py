@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from db.database import Database
 from tests.integration.web_support import KEY, SystemClock, add_bot
 from trading.services.intake import AlertRequest, Intake
+from web.errors import status_for
 
 
 async def test_100_concurrent_identical_alerts_make_one_signal(database: Database) -> None:
     await add_bot(database)
     now = datetime.now(UTC)
     raw = json.dumps({"action": "RSI_LONG_ENTRY", "price": 53210.5, "time": now.isoformat()}).encode()
-    intake = Intake(database.uow, SystemClock())
+    intake = Intake(database.uow, SystemClock(), status_of=status_for)
     request = AlertRequest(KEY, raw, "application/json", "127.0.0.1", now)
 
     results = await asyncio.gather(*(intake.receive(request) for _ in range(100)))

@@ -21,6 +21,7 @@ from trading.domain.records import WebhookLogEntry
 from trading.services.intake import Intake
 from web.app import create_app
 from web.deps import Draining
+from web.errors import status_for
 
 SAMPLES = Path(__file__).resolve().parents[2] / "examples" / "alerts"
 
@@ -139,7 +140,7 @@ async def test_100_identical_concurrent_alerts_create_one_signal(
     raw = body(id="SA40-concurrent-1")
     woken: list[int] = []
     limits = httpx.Limits(max_connections=100)
-    intake = Intake(sqlite_database.uow, SystemClock(), wake=woken.append)
+    intake = Intake(sqlite_database.uow, SystemClock(), wake=woken.append, status_of=status_for)
     async with (
         running(create_app(make_deps(sqlite_database, intake=intake))) as url,
         httpx.AsyncClient(timeout=30, limits=limits) as many,
@@ -282,7 +283,7 @@ async def test_a_failing_wake_does_not_spoil_the_answer(
     def broken(bot_id: int) -> None:
         raise RuntimeError(f"runner gone ({bot_id})")
 
-    intake = Intake(sqlite_database.uow, SystemClock(), wake=broken)
+    intake = Intake(sqlite_database.uow, SystemClock(), wake=broken, status_of=status_for)
     async with running(create_app(make_deps(sqlite_database, intake=intake))) as url:
         response = await client.post(f"{url}/webhook/{KEY}", content=body())
     assert (response.status_code, response.json()["status"]) == (200, "accepted")
@@ -296,7 +297,7 @@ async def test_database_down_answers_503_not_accepted(
 ) -> None:
     gone = Database(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db")
     deps = make_deps(sqlite_database)
-    deps.intake = type(deps.intake)(gone.uow, deps.intake._clock)
+    deps.intake = Intake(gone.uow, SystemClock(), status_of=status_for)
     try:
         async with running(create_app(deps)) as url:
             response = await client.post(f"{url}/webhook/{KEY}", content=body())

@@ -22,6 +22,7 @@ from trading.services.desk import Desk
 from trading.services.execution import Executor
 from trading.services.intake import Intake
 from web.deps import WebDeps
+from web.errors import status_for
 
 KEY = "sa40_rsi_50849a3c"
 
@@ -40,7 +41,7 @@ def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
 
 def make_deps(db: Database, **overrides: Any) -> WebDeps:
     values: dict[str, Any] = {
-        "intake": Intake(db.uow, SystemClock()),
+        "intake": Intake(db.uow, SystemClock(), status_of=status_for),
         "desk": make_desk(db),
         "rate_per_key": 0,
         "rate_per_ip": 0,

@@ -22,6 +22,7 @@ from trading.domain.records import WebhookLogEntry
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import Mode
 from trading.services.intake import UNAUTHORIZED_MESSAGE, AlertRequest, Intake, IntakeResult
+from web.errors import status_for
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 PASSPHRASE = "correct horse battery staple 7f3a"
@@ -73,7 +74,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def intake(sqlite_database: Database, clock: Clock) -> Intake:
-    return Intake(sqlite_database.uow, clock)
+    return Intake(sqlite_database.uow, clock, status_of=status_for)
 
 
 async def test_accepted_alert_is_stored_received_and_logged(sqlite_database: Database, intake: Intake) -> None:
@@ -81,7 +82,12 @@ async def test_accepted_alert_is_stored_received_and_logged(sqlite_database: Dat
 
     result = await intake.receive(request(body()))
 
-    assert (result.status, result.outcome, result.mode, result.bot_name) == (200, "accepted", Mode.AUTO, bot.name)
+    assert (status_for(result.code), result.outcome, result.mode, result.bot_name) == (
+        200,
+        "accepted",
+        Mode.AUTO,
+        bot.name,
+    )
     assert result.signal_id is not None
     async with sqlite_database.uow() as uow:
         stored = await uow.signals.get(result.signal_id)
@@ -108,7 +114,7 @@ async def test_unknown_key_wrong_and_missing_passphrase_answer_alike(sqlite_data
     missing = await intake.receive(request(body()))
 
     for result in (unknown, wrong, missing):
-        assert (result.status, result.outcome, result.code, result.message) == (
+        assert (status_for(result.code), result.outcome, result.code, result.message) == (
             401,
             "refused",
             "unauthorized",
@@ -145,7 +151,7 @@ async def test_bad_bodies_are_refused_naming_the_problem(
 
     result = await intake.receive(request(raw))
 
-    assert (result.status, result.outcome, result.code) == (status, "refused", code)
+    assert (status_for(result.code), result.outcome, result.code) == (status, "refused", code)
     assert words in result.message
     assert await signal_count(sqlite_database) == 0
     [row] = await logs(sqlite_database)
@@ -160,7 +166,7 @@ async def test_a_bad_body_gets_the_same_answer_with_an_unknown_key(sqlite_databa
     known = await intake.receive(request(raw))
     unknown = await intake.receive(request(raw, key="no_such_key_12345"))
 
-    assert (known.status, known.code, known.message) == (unknown.status, unknown.code, unknown.message)
+    assert (known.outcome, known.code, known.message) == (unknown.outcome, unknown.code, unknown.message)
 
 
 async def test_old_alert_is_refused_with_its_age_the_limit_and_timenow(
@@ -172,7 +178,7 @@ async def test_old_alert_is_refused_with_its_age_the_limit_and_timenow(
     old = await intake.receive(request(body(time=iso(NOW - timedelta(minutes=10)))))
 
     assert fresh.outcome == "accepted"
-    assert (old.status, old.code) == (422, "alert_too_old")
+    assert (status_for(old.code), old.code) == (422, "alert_too_old")
     assert "10 min old" in old.message
     assert "300 s" in old.message
     assert "{{timenow}}" in old.message
@@ -183,7 +189,7 @@ async def test_alert_from_the_future_is_refused(sqlite_database: Database, intak
 
     result = await intake.receive(request(body(time=iso(NOW + timedelta(hours=1)))))
 
-    assert (result.status, result.code) == (422, "alert_in_future")
+    assert (status_for(result.code), result.code) == (422, "alert_in_future")
     assert "ahead of our clock" in result.message
 
 
@@ -198,7 +204,7 @@ async def test_alert_without_time_is_not_judged_by_age(sqlite_database: Database
 async def test_inactive_and_paused_bots_are_refused_409_saying_which(sqlite_database: Database, intake: Intake) -> None:
     bot = await add_bot(sqlite_database, is_active=False)
     inactive = await intake.receive(request(body()))
-    assert (inactive.status, inactive.code) == (409, "bot_inactive")
+    assert (status_for(inactive.code), inactive.code) == (409, "bot_inactive")
     assert "SA40_RSI_Bot is inactive" in inactive.message
 
     await add_bot(sqlite_database, is_active=True)
@@ -206,7 +212,7 @@ async def test_inactive_and_paused_bots_are_refused_409_saying_which(sqlite_data
         await uow.bots.set_paused(bot.id, True, "daily loss limit reached")
         await uow.commit()
     paused = await intake.receive(request(body()))
-    assert (paused.status, paused.code) == (409, "bot_paused")
+    assert (status_for(paused.code), paused.code) == (409, "bot_paused")
     assert "SA40_RSI_Bot is paused (daily loss limit reached)" in paused.message
     assert await signal_count(sqlite_database) == 0
 
@@ -215,7 +221,7 @@ async def test_ticker_must_be_the_bots(sqlite_database: Database, intake: Intake
     await add_bot(sqlite_database, symbol="SA40", tradingview_ticker="SA40CASH")
 
     wrong = await intake.receive(request(body(ticker="US30")))
-    assert (wrong.status, wrong.code) == (422, "wrong_ticker")
+    assert (status_for(wrong.code), wrong.code) == (422, "wrong_ticker")
     assert '"US30"' in wrong.message
     assert "SA40CASH" in wrong.message
     assert "SA40" in wrong.message
@@ -248,7 +254,7 @@ async def test_signature_is_checked_when_the_bot_has_a_signing_secret(
     )
 
     for result in (missing, wrong, stale, tampered):
-        assert (result.status, result.code) == (401, "bad_signature")
+        assert (status_for(result.code), result.code) == (401, "bad_signature")
     assert "X-Signature" in missing.message
     assert "301 s" in stale.message
     assert secret not in missing.message + wrong.message + stale.message + tampered.message
@@ -267,7 +273,7 @@ async def test_same_body_within_the_window_is_a_duplicate(
     again = await intake.receive(request(raw, at=NOW + timedelta(minutes=14)))
 
     assert first.outcome == "accepted"
-    assert (again.status, again.outcome, again.signal_id) == (200, "duplicate", first.signal_id)
+    assert (status_for(again.code), again.outcome, again.signal_id) == (200, "duplicate", first.signal_id)
     assert await signal_count(sqlite_database) == 1
 
     clock.at = NOW + timedelta(minutes=16)
@@ -365,7 +371,7 @@ async def test_refuse_logs_a_row_for_refusals_decided_before_the_intake(
 
     result = await intake.refuse(request(b""), 429, "rate_limited", "too many requests")
 
-    assert (result.status, result.outcome, result.code) == (429, "refused", "rate_limited")
+    assert (status_for(result.code), result.outcome, result.code) == (429, "refused", "rate_limited")
     [row] = await logs(sqlite_database)
     assert (row.status, row.outcome, row.bot_id, row.reason) == (
         429,
@@ -399,9 +405,9 @@ async def test_a_refusal_is_answered_even_when_its_log_row_cannot_be_written(
         uow.webhook_logs = _FailingLogs()  # type: ignore[assignment]
         return uow
 
-    result: IntakeResult = await Intake(factory, clock).receive(request(b"not json"))
+    result: IntakeResult = await Intake(factory, clock, status_of=status_for).receive(request(b"not json"))
 
-    assert (result.status, result.code) == (400, "not_json")
+    assert (status_for(result.code), result.code) == (400, "not_json")
     assert result.log_error == "OSError: disk full"
 
 
@@ -416,7 +422,7 @@ async def test_an_accepted_signal_is_not_stored_when_its_log_row_fails(sqlite_da
         return uow
 
     with pytest.raises(OSError, match="disk full"):
-        await Intake(factory, clock).receive(request(body()))
+        await Intake(factory, clock, status_of=status_for).receive(request(body()))
     assert await signal_count(sqlite_database) == 0
 
 
@@ -452,7 +458,7 @@ class _CountingFactory:
 async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Database, clock: Clock) -> None:
     bot = await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database)
-    intake = Intake(factory, clock)
+    intake = Intake(factory, clock, status_of=status_for)
     raws = [body(price=53000 + n) for n in range(20)] + [b"not json", body(id="a-1"), body(id="a-1", price=1)]
 
     results = await asyncio.gather(*(intake.receive(request(raw)) for raw in raws))
@@ -472,7 +478,7 @@ async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Data
 async def test_a_request_the_database_refuses_fails_alone(sqlite_database: Database, clock: Clock) -> None:
     await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database, poison=b"POISON")
-    intake = Intake(factory, clock)
+    intake = Intake(factory, clock, status_of=status_for)
 
     results = await asyncio.gather(
         intake.receive(request(body(price=1))),
@@ -487,7 +493,7 @@ async def test_a_request_the_database_refuses_fails_alone(sqlite_database: Datab
     assert (ok1.outcome, ok2.outcome) == ("accepted", "accepted")
     # The refusal is answered all the same, saying its log row is missing.
     assert isinstance(refused, IntakeResult)
-    assert (refused.status, refused.code) == (400, "not_json")
+    assert (status_for(refused.code), refused.code) == (400, "not_json")
     assert refused.log_error == "OSError: the database refused this body"
     # An alert whose log row fails is not stored either: its signal and row, both or neither.
     assert isinstance(failed, OSError)
@@ -509,7 +515,7 @@ async def test_wake_is_called_with_the_bot_id_after_the_commit_of_accepted_signa
         with contextlib.closing(sqlite3.connect(sqlite_database.engine.url.database or "")) as conn:
             return int(conn.execute("SELECT count(*) FROM signals").fetchone()[0])
 
-    intake = Intake(sqlite_database.uow, clock, wake=wake)
+    intake = Intake(sqlite_database.uow, clock, wake=wake, status_of=status_for)
     accepted = await intake.receive(request(body()))
     duplicate = await intake.receive(request(body()))
     refused = await intake.receive(request(b"not json"))
@@ -526,7 +532,7 @@ async def test_a_failing_wake_is_logged_and_the_answer_stands(
     def wake(bot_id: int) -> None:
         raise RuntimeError("the runner is gone")
 
-    result = await Intake(sqlite_database.uow, clock, wake=wake).receive(request(body()))
+    result = await Intake(sqlite_database.uow, clock, wake=wake, status_of=status_for).receive(request(body()))
 
     assert result.outcome == "accepted"
     assert await signal_count(sqlite_database) == 1
@@ -540,7 +546,7 @@ async def test_a_request_cancelled_after_its_body_arrived_is_still_stored_and_wo
     database: the store goes on, the signal is committed and the runner woken."""
     bot = await add_bot(sqlite_database)
     woken: list[int] = []
-    intake = Intake(sqlite_database.uow, clock, wake=woken.append)
+    intake = Intake(sqlite_database.uow, clock, wake=woken.append, status_of=status_for)
     assert sqlite_database.write_lock is not None
     await sqlite_database.write_lock.acquire()  # a writer holds the database: the store must wait
     try:
@@ -584,4 +590,4 @@ async def test_a_pause_applies_to_the_very_next_alert(sqlite_database: Database,
 
     paused = await intake.receive(request(body(price=2)))
 
-    assert (paused.status, paused.code) == (409, "bot_paused")
+    assert (status_for(paused.code), paused.code) == (409, "bot_paused")

@@ -24,13 +24,12 @@ __all__ = ["AlertError", "DuplicateKeyError", "no_duplicate_keys", "parse_alert"
 class AlertError(ValueError):
     """An alert body that cannot become a signal.
 
-    `status` is the HTTP answer (400 when the body is not JSON text at all, 422 when it is
-    but says something unusable), `code` a stable machine word, `field` the field at fault.
+    `code` is a stable machine word (`not_json`, `bad_field`, ...: the front door decides
+    what each answers), `field` the field at fault.
     """
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.field = field
         self.message = message
@@ -99,19 +98,18 @@ def parse_alert(body: bytes, content_type: str | None) -> Signal:
         if has_braces:
             _raise_if_placeholder(text, None)
         raise AlertError(
-            422, "bad_field", f'field "{e.key}" appears twice in the alert; send each field once', e.key
+            "bad_field", f'field "{e.key}" appears twice in the alert; send each field once', e.key
         ) from None
     except (ValueError, RecursionError) as e:
         # Checked before calling it "not JSON": `"price": {{close}}` is invalid JSON only
         # because TradingView left the placeholder, and that is what the sender must fix.
         if has_braces:
             _raise_if_placeholder(text, None)
-        raise AlertError(400, "not_json", _not_json_message(text, e)) from None
+        raise AlertError("not_json", _not_json_message(text, e)) from None
     if has_braces:
         _raise_if_placeholder(text, data)
     if not isinstance(data, dict):
         raise AlertError(
-            422,
             "bad_field",
             f"the body is JSON but {_json_kind(data)}, not an object; the alert message must be a JSON "
             'object such as {"action": "RSI_LONG_ENTRY", "price": 53210.5}',
@@ -155,7 +153,6 @@ def _decode(body: bytes) -> str:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
         raise AlertError(
-            400,
             "not_utf8",
             f"the body is not UTF-8 text (invalid byte at position {e.start}); send the alert message as UTF-8 JSON",
         ) from None
@@ -188,7 +185,6 @@ def _raise_if_placeholder(text: str, data: Any) -> None:
     also = f" (also unreplaced: {', '.join(others)})" if others else ""
     where = f'field "{field}" still holds' if field else "the body still holds"
     raise AlertError(
-        422,
         "unreplaced_placeholder",
         f"{where} the TradingView placeholder {placeholder}: TradingView did not replace it; "
         f"check the alert message{also}",
@@ -289,7 +285,6 @@ class _Fields:
             norm = key.strip().lower()
             if norm in self._values:
                 raise AlertError(
-                    422,
                     "bad_field",
                     f'fields "{self._values[norm][0]}" and "{key}" name the same thing; send it once',
                     key,
@@ -300,7 +295,6 @@ class _Fields:
                 if alias in self._values:
                     if name in self._values:
                         raise AlertError(
-                            422,
                             "bad_field",
                             f'fields "{self._values[name][0]}" and "{self._values[alias][0]}" name the same '
                             "thing; send it once",
@@ -328,7 +322,7 @@ class _Fields:
             return value.strip()
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
             return str(value)
-        raise AlertError(422, "bad_field", f'field "{self.label(name)}" must be text, not {_json_kind(value)}', name)
+        raise AlertError("bad_field", f'field "{self.label(name)}" must be text, not {_json_kind(value)}', name)
 
     def decimal(self, name: str) -> Decimal | None:
         """The field as a finite Decimal (from a JSON number or a string), None when absent or null."""
@@ -383,11 +377,11 @@ class _Fields:
 
 
 def _bad_number(label: str, problem: str) -> NoReturn:
-    raise AlertError(422, "bad_number", f'field "{label}" {problem}', label)
+    raise AlertError("bad_number", f'field "{label}" {problem}', label)
 
 
 def _missing(name: str, why: str = "") -> NoReturn:
-    raise AlertError(422, "missing_field", f'field "{name}" is missing{why}', name)
+    raise AlertError("missing_field", f'field "{name}" is missing{why}', name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,7 +394,6 @@ def _signal_from(fields: _Fields) -> Signal:
         _missing("action", f"; it must be one of {_ACCEPTED_ACTIONS}")
     if not isinstance(raw_action, str):
         raise AlertError(
-            422,
             "unknown_action",
             f'field "action" must be text, one of {_ACCEPTED_ACTIONS}; got {_json_kind(raw_action)}',
             "action",
@@ -419,7 +412,6 @@ def _signal_from(fields: _Fields) -> Signal:
         builder = _strategy if any(fields.has(f) for f in _STRATEGY_FIELDS) else _order_message
     else:
         raise AlertError(
-            422,
             "unknown_action",
             f'field "action" is {_show(raw_action)}, which is not an action signaldesk knows; '
             f"use one of {_ACCEPTED_ACTIONS}",
@@ -491,7 +483,6 @@ def _order_message(fields: _Fields, word: str) -> dict[str, Any]:
         parts |= {"action": SignalAction.REDUCE, "reduce_pct": pct}
     else:
         raise AlertError(
-            422,
             "unknown_action",
             f'field "message" is {_show(raw)}, which is not a message signaldesk knows; '
             "use entry, exit, tp1, tp2, … or a message ending in breakeven",
@@ -520,7 +511,7 @@ def _order_type(fields: _Fields) -> OrderType:
         return OrderType(word.lower())
     except ValueError:
         raise AlertError(
-            422, "bad_field", f'field "{fields.label("type")}" is {_show(word)}; it must be market or limit', "type"
+            "bad_field", f'field "{fields.label("type")}" is {_show(word)}; it must be market or limit', "type"
         ) from None
 
 
@@ -543,7 +534,6 @@ def _strategy(fields: _Fields, word: str) -> dict[str, Any]:
                 action, quantity = SignalAction.REDUCE, prev_size - target_size
         elif prev_size is not None:
             raise AlertError(
-                422,
                 "bad_field",
                 f"position_size {target_size} equals prev_market_position_size {prev_size}: "
                 "the alert says the position did not change",
@@ -572,7 +562,6 @@ def _strategy(fields: _Fields, word: str) -> dict[str, Any]:
     expected = target_side.opening_order_side if action.is_entry else target_side.closing_order_side
     if order_side is not expected:
         raise AlertError(
-            422,
             "bad_field",
             f'field "action" is {_show(word)}, but the alert says the {target_side.value} position goes to '
             f"{target_size} contracts, which needs a {expected.value}; check the alert's strategy fields",
@@ -589,7 +578,6 @@ def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None
     absolute = fields.contracts("market_position_size", allow_zero=True)
     if signed is not None and absolute is not None and abs(signed) != absolute:
         raise AlertError(
-            422,
             "bad_field",
             f"position_size {signed} and market_position_size {absolute} disagree",
             "position_size",
@@ -599,7 +587,6 @@ def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None
     if stated and side is None:  # "flat"
         if size:
             raise AlertError(
-                422,
                 "bad_field",
                 f"market_position is flat but the position size is {size}; the alert contradicts itself",
                 "market_position",
@@ -618,7 +605,6 @@ def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None
         # A positive size with "short" is allowed: {{strategy.market_position_size}} is unsigned
         # and is often sent as position_size. A negative one can only mean short.
         raise AlertError(
-            422,
             "bad_field",
             f"market_position is long but position_size is {signed}; the alert contradicts itself",
             "position_size",
@@ -629,7 +615,6 @@ def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None
         size = contracts
     if size == 0:
         raise AlertError(
-            422,
             "bad_field",
             f"market_position is {side.value} but the position size is 0; the alert contradicts itself",
             "position_size",
@@ -648,7 +633,7 @@ def _position_word(fields: _Fields, name: str) -> PositionSide | None:
     if lowered in ("long", "short"):
         return PositionSide(lowered)
     raise AlertError(
-        422, "bad_field", f'field "{fields.label(name)}" is {_show(word)}; it must be long, short or flat', name
+        "bad_field", f'field "{fields.label(name)}" is {_show(word)}; it must be long, short or flat', name
     )
 
 
@@ -667,7 +652,7 @@ def _check_levels(
     problem = level_problem(side, price, stop, target, names)
     if problem is not None:
         field, message = problem
-        raise AlertError(422, "bad_field", f'field "{field}" {message.removeprefix(field + " ")}', field)
+        raise AlertError("bad_field", f'field "{field}" {message.removeprefix(field + " ")}', field)
 
 
 def _alert_id(fields: _Fields) -> str | None:
@@ -675,9 +660,7 @@ def _alert_id(fields: _Fields) -> str | None:
     if not value:
         return None
     if len(value) > _MAX_ID_LENGTH:
-        raise AlertError(
-            422, "bad_field", f'field "{fields.label("id")}" is longer than {_MAX_ID_LENGTH} characters', "id"
-        )
+        raise AlertError("bad_field", f'field "{fields.label("id")}" is longer than {_MAX_ID_LENGTH} characters', "id")
     return value
 
 
@@ -690,7 +673,7 @@ def _passphrase(fields: _Fields) -> str | None:
     if isinstance(value, Decimal):
         return str(value)
     # The value itself is never quoted back: it is (or is near) a secret.
-    raise AlertError(422, "bad_field", f'field "passphrase" must be text, not {_json_kind(value)}', "passphrase")
+    raise AlertError("bad_field", f'field "passphrase" must be text, not {_json_kind(value)}', "passphrase")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -733,7 +716,7 @@ def _from_epoch(number: Decimal, label: str, shown: Any) -> datetime:
 
 
 def _bad_time(label: str, problem: str) -> NoReturn:
-    raise AlertError(422, "bad_time", f'field "{label}" {problem}', label)
+    raise AlertError("bad_time", f'field "{label}" {problem}', label)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ DUPLICATE = "duplicate"
 REFUSED = "refused"
 
 UNAUTHORIZED_CODE = "unauthorized"
+# Refusals that must not tell which bot a key belongs to.
+UNAUTHORIZED_CODES = frozenset({UNAUTHORIZED_CODE, "bad_signature"})
 # One answer for an unknown key and a wrong or missing passphrase, so keys cannot be probed.
 UNAUTHORIZED_MESSAGE = "unknown webhook key or wrong passphrase"
 
@@ -56,9 +58,8 @@ class AlertRequest:
 
 @dataclass(frozen=True)
 class IntakeResult:
-    status: int
     outcome: str  # accepted | duplicate | refused
-    code: str | None
+    code: str | None  # the refusal's code (None when accepted); the front door maps it to its answer
     message: str
     signal_id: int | None = None
     mode: Mode | None = None
@@ -69,15 +70,14 @@ class IntakeResult:
 
 
 class _Refusal(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
 
 
 def _unauthorized() -> _Refusal:
-    return _Refusal(401, UNAUTHORIZED_CODE, UNAUTHORIZED_MESSAGE)
+    return _Refusal(UNAUTHORIZED_CODE, UNAUTHORIZED_MESSAGE)
 
 
 def _wake_nobody(bot_id: int) -> None:
@@ -100,9 +100,13 @@ class Intake:
         clock: Clock,
         dedupe_window: timedelta = timedelta(minutes=15),
         *,
+        status_of: Callable[[str | None], int],
         wake: Callable[[int], None] = _wake_nobody,
     ) -> None:
+        """`status_of`: the front door's answer to a refusal code (None: accepted), for the
+        webhook log's record of what each request was answered."""
         self._uow_factory = uow_factory
+        self._status_of = status_of
         self._clock = clock
         self._dedupe_window = dedupe_window
         self._wake = wake
@@ -116,12 +120,12 @@ class Intake:
         try:
             parsed: Signal | _Refusal = parse_alert(request.body, request.content_type)
         except AlertError as e:
-            parsed = _Refusal(e.status, e.code, e.message)
+            parsed = _Refusal(e.code, e.message)
         return await self._shielded(request, redacted, parsed)
 
-    async def refuse(self, request: AlertRequest, status: int, code: str, message: str) -> IntakeResult:
+    async def refuse(self, request: AlertRequest, code: str, message: str) -> IntakeResult:
         """Log a refusal decided before the intake (size, rate limit, allowlist, shutdown)."""
-        return await self._shielded(request, redact_body(request.body), _Refusal(status, code, message))
+        return await self._shielded(request, redact_body(request.body), _Refusal(code, message))
 
     async def aclose(self) -> None:
         """Wait for the stores in flight (their callers may have gone)."""
@@ -226,14 +230,12 @@ class Intake:
         self._check_age(signal, bot)
         if not bot.config.is_active:
             raise _Refusal(
-                409,
                 "bot_inactive",
                 f"bot {bot.name} is inactive (is_active = false); its alerts are refused until it is activated",
             )
         if bot.paused:
             why = f" ({bot.paused_reason})" if bot.paused_reason else ""
             raise _Refusal(
-                409,
                 "bot_paused",
                 f"bot {bot.name} is paused{why}; its alerts are refused until it is resumed",
             )
@@ -247,18 +249,16 @@ class Intake:
     def _check_signature(self, request: AlertRequest, secret: str) -> None:
         if not request.signature or not request.signature_timestamp:
             raise _Refusal(
-                401,
                 "bad_signature",
                 "this bot requires signed alerts: send X-Signature (sha256=<hex HMAC-SHA256 of "
                 'timestamp + "." + body>) and X-Signature-Timestamp (unix seconds)',
             )
         stamp = request.signature_timestamp.strip()
         if not stamp.isdigit() or len(stamp) > 12:
-            raise _Refusal(401, "bad_signature", "X-Signature-Timestamp must be unix seconds (digits only)")
+            raise _Refusal("bad_signature", "X-Signature-Timestamp must be unix seconds (digits only)")
         skew = abs(self._clock.now().timestamp() - int(stamp))
         if skew > SIGNATURE_TOLERANCE.total_seconds():
             raise _Refusal(
-                401,
                 "bad_signature",
                 f"X-Signature-Timestamp is {int(skew)} s away from our clock; the tolerance is "
                 f"{int(SIGNATURE_TOLERANCE.total_seconds())} s",
@@ -266,7 +266,7 @@ class Intake:
         expected = hmac.new(secret.encode(), stamp.encode() + b"." + request.body, hashlib.sha256).hexdigest()
         given = request.signature.strip()
         if not hmac.compare_digest(given.encode(), ("sha256=" + expected).encode()):
-            raise _Refusal(401, "bad_signature", "X-Signature does not match the body and timestamp")
+            raise _Refusal("bad_signature", "X-Signature does not match the body and timestamp")
 
     def _check_age(self, signal: Signal, bot: Bot) -> None:
         if signal.time is None:
@@ -276,14 +276,12 @@ class Intake:
         age = now - signal.time
         if age > timedelta(seconds=limit):
             raise _Refusal(
-                422,
                 "alert_too_old",
                 f'the alert is {_duration(age)} old (its "time" is {_iso(signal.time)}); bot {bot.name} '
                 f'refuses alerts older than {limit} s; put {{{{timenow}}}} in the alert\'s "time" field',
             )
         if -age > FUTURE_TOLERANCE:
             raise _Refusal(
-                422,
                 "alert_in_future",
                 f'the alert\'s "time" {_iso(signal.time)} is {_duration(-age)} ahead of our clock; '
                 'use {{timenow}} for "time" and check the sender\'s clock',
@@ -302,7 +300,6 @@ class Intake:
                 else (f"{bot.config.ticker} (or {bot.config.symbol})")
             )
             raise _Refusal(
-                422,
                 "wrong_ticker",
                 f"the alert's ticker \"{signal.ticker}\" is not bot {bot.name}'s ticker {expected}",
             )
@@ -312,7 +309,6 @@ class Intake:
     @staticmethod
     def _duplicate(bot: Bot, signal_id: int) -> IntakeResult:
         return IntakeResult(
-            status=200,
             outcome=DUPLICATE,
             code="duplicate",
             message=f"this alert repeats signal {signal_id}; nothing new was created",
@@ -324,7 +320,6 @@ class Intake:
     @staticmethod
     def _accepted(bot: Bot, signal_id: int) -> IntakeResult:
         return IntakeResult(
-            status=200,
             outcome=ACCEPTED,
             code=None,
             message=f"signal {signal_id} stored for bot {bot.name} ({bot.config.mode.value} mode)",
@@ -336,16 +331,15 @@ class Intake:
     @staticmethod
     def _refused(refusal: _Refusal, bot: Bot | None, log_error: str | None = None) -> IntakeResult:
         return IntakeResult(
-            status=refusal.status,
             outcome=REFUSED,
             code=refusal.code,
             message=refusal.message,
-            bot_name=bot.name if bot is not None and refusal.status != 401 else None,
+            bot_name=bot.name if bot is not None and refusal.code not in UNAUTHORIZED_CODES else None,
             log_error=log_error,
         )
 
-    @staticmethod
     def _log_entry(
+        self,
         request: AlertRequest,
         redacted: str,
         bot: Bot | None,
@@ -355,15 +349,15 @@ class Intake:
         stored_id: int | None = None,
     ) -> WebhookLogEntry:
         if refusal is not None:
-            status, outcome, reason = refusal.status, REFUSED, f"{refusal.code}: {refusal.message}"
+            code, outcome, reason = refusal.code, REFUSED, f"{refusal.code}: {refusal.message}"
         elif duplicate_of is not None:
-            status, outcome, reason = 200, DUPLICATE, f"duplicate of signal {duplicate_of}"
+            code, outcome, reason = None, DUPLICATE, f"duplicate of signal {duplicate_of}"
         else:
-            status, outcome, reason = 200, ACCEPTED, None
+            code, outcome, reason = None, ACCEPTED, None
         return WebhookLogEntry(
             received_at=request.received_at,
             client_ip=request.client_ip,
-            status=status,
+            status=self._status_of(code),
             outcome=outcome,
             reason=reason,
             body=redacted,
