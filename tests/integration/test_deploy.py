@@ -151,10 +151,30 @@ def test_compose_trusts_caddy_and_nobody_else(compose: dict[str, Any]) -> None:
     env = _environment(desk)
     caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
     assert f"reverse_proxy signaldesk:{env['SIGNALDESK_PORT']}" in caddyfile
-    assert "{$SIGNALDESK_DOMAIN}" in caddyfile and "SIGNALDESK_DOMAIN" in _environment(caddy)
+    assert "{$SIGNALDESK_DOMAIN}" in caddyfile
+    assert "/etc/caddy/Caddyfile" in " ".join(caddy["volumes"])
     # signaldesk listens on every interface in its container, published on the host's loopback only.
     assert env["SIGNALDESK_HOST"] == "0.0.0.0"
     assert desk["ports"] == [f"127.0.0.1:{env['SIGNALDESK_PORT']}:{env['SIGNALDESK_PORT']}"]
+
+
+def test_compose_without_the_tls_profile_needs_no_domain(compose: dict[str, Any]) -> None:
+    # Compose interpolates every service, profile or not: a required ${X:?} in Caddy's
+    # service would stop a plain `docker compose up`. Caddy's entrypoint checks instead.
+    caddy = _service(compose, "caddy")
+    assert _environment(caddy)["SIGNALDESK_DOMAIN"] == "${SIGNALDESK_DOMAIN:-}"
+    shell, flag, script = caddy["entrypoint"]
+    assert (shell, flag) == ("/bin/sh", "-c")
+    script = script.replace("$$", "$")  # Compose's escape for a literal $
+    result = subprocess.run(
+        ["/bin/sh", "-c", script],
+        env={"PATH": os.environ["PATH"], "SIGNALDESK_DOMAIN": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "set SIGNALDESK_DOMAIN in .env" in result.stderr
+    assert script.endswith("exec caddy run --config /etc/caddy/Caddyfile --adapter caddyfile")
 
 
 def test_compose_variables_are_in_env_example(compose: dict[str, Any]) -> None:
