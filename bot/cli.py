@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply every migration")
+    backup = db_sub.add_parser("backup", help="copy a live SQLite database to FILE (PostgreSQL: prints pg_dump advice)")
+    backup.add_argument("file")
+    backup.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
 
     bots = sub.add_parser("bots", help="bot configurations")
     bots_sub = bots.add_subparsers(dest="bots_command", required=True)
@@ -73,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.serve import serve
 
         return run(serve(settings), settings.signaldesk_event_loop)
+    if args.command == "db" and args.db_command == "backup":
+        from bot.db_backup import run as run_backup
+
+        return run_backup(settings.database_url, args.file, overwrite=args.overwrite)
     if args.command == "db":
         from db.migrate import upgrade
 

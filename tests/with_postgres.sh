@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run a command with a throwaway PostgreSQL server on a free loopback port.
 # Exports TEST_POSTGRES_URL for the tests; stops the server and removes its files on exit,
-# whatever the command's outcome. Installs Debian's postgresql when the binaries are missing.
+# whatever the command's outcome. Installs Debian's postgresql when the binaries are missing
+# (and Debian's systemd when systemd-analyze is, for the systemd unit's test).
 # Fails loudly (never skips) when the server cannot be started.
 set -euo pipefail
 
@@ -16,6 +17,14 @@ find_bindir() {
     [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ] && { echo "$d"; return 0; }
   done
   return 1
+}
+
+# tests/integration/test_deploy.py runs `systemd-analyze verify` on deploy/signaldesk.service.
+command -v systemd-analyze >/dev/null 2>&1 || {
+  echo "with_postgres: systemd-analyze not found; installing Debian's systemd" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd >/dev/null || die "apt-get install systemd failed"
 }
 
 bindir=$(find_bindir) || {
