@@ -43,6 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("--symbol", default="SA40")
     new.add_argument("--broker", default="Paper", choices=["Paper", "Herenya"])
     new.add_argument("--mode", default="approve", choices=["auto", "approve"])
+    alerts = bots_sub.add_parser(
+        "alerts", help="the TradingView webhook URL and alert messages of a bot (--pine: a Pine Script strategy)"
+    )
+    alerts.add_argument("name")
+    alerts.add_argument("--pine", action="store_true", help="print a Pine Script v5 strategy that sends the alerts")
+    alerts.add_argument(
+        "--bots-file",
+        metavar="FILE",
+        help="fill in the webhook key and passphrase from the bots file the bot was imported from",
+    )
 
     sim = sub.add_parser("herenya-sim", help="run the Herenya simulator (the REST contract on loopback)")
     sim.add_argument("--host", default="127.0.0.1")
