@@ -54,6 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="fill in the webhook key and passphrase from the bots file the bot was imported from",
     )
 
+    dsc = sub.add_parser("discord", help="the Discord set-up")
+    dsc_sub = dsc.add_subparsers(dest="discord_command", required=True)
+    dsc_sub.add_parser("check", help="check the token, guild, channels, permissions and roles; exit 1 on a problem")
+    invite = dsc_sub.add_parser(
+        "invite-url", help="the link that adds the bot with the scopes and permissions it needs"
+    )
+    invite.add_argument("--client-id", type=int, help="the Application ID (default: asked of Discord with the token)")
+
     sim = sub.add_parser("herenya-sim", help="run the Herenya simulator (the REST contract on loopback)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8900)
@@ -89,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import bots_cli
 
         return asyncio.run(bots_cli.run(settings, args))
+    if args.command == "discord":
+        from bot import discord_check
+
+        return discord_check.run(settings, args)
     if args.command == "herenya-sim":
         from brokers.herenya.sim_cli import run_simulator
 
