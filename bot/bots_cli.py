@@ -1,4 +1,4 @@
-"""`signaldesk bots import|list|new`: bot configurations from a TOML file and the shell.
+"""`signaldesk bots import|list|new|alerts`: bot configurations from a TOML file and the shell.
 
 Every command applies the migrations first, so it works on a fresh database.
 """
@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.settings import Settings
+from bot.tradingview import Secrets, render_alerts, render_pine
 from db.database import Database
 from db.errors import WebhookKeyInUse
 from trading.domain.config import BotConfig, BotConfigError
-from trading.domain.credentials import key_hash, key_hint, new_webhook_key, passphrase_hash
+from trading.domain.credentials import key_hash, key_hint, new_webhook_key, passphrase_hash, passphrase_matches
 from trading.domain.records import AuditEntry, Bot
 
 
@@ -182,6 +183,39 @@ async def _new(database: Database, args: argparse.Namespace, out: TextIO) -> int
     return 0
 
 
+async def _alerts(database: Database, settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    async with database.uow() as uow:
+        bot = await uow.bots.get_by_name(args.name)
+        names = [] if bot is not None else [b.name for b in await uow.bots.list()]
+    if bot is None:
+        known = ", ".join(names) if names else "none yet: `signaldesk bots import FILE.toml`"
+        raise BotsFileError([f"bot {args.name}: no such bot (the bots: {known})"])
+    if args.pine:
+        print(render_pine(settings, bot), file=out)
+        return 0
+    secrets = _secrets_from_file(bot, args.bots_file) if args.bots_file else Secrets()
+    print(render_alerts(settings, bot, secrets), file=out)
+    return 0
+
+
+def _secrets_from_file(bot: Bot, path: str) -> Secrets:
+    """The bot's key and passphrase from the file it was imported from, checked against the
+    stored hashes, so what is printed is what the webhook accepts."""
+    config = next((c for c in load_bots_file(path) if c.bot_name == bot.name), None)
+    if config is None:
+        raise BotsFileError([f"bot {bot.name}: not in {path}"])
+    problems = []
+    if key_hash(config.webhook_key) != bot.webhook_key_hash:
+        problems.append(f"bot {bot.name}: webhook_key: the key in {path} is not the stored one")
+    if not passphrase_matches(config.passphrase, bot.passphrase_hash, bot.name) or (
+        config.passphrase and bot.passphrase_hash is None
+    ):
+        problems.append(f"bot {bot.name}: passphrase: the passphrase in {path} is not the stored one")
+    if problems:
+        raise BotsFileError([*problems, f"import the file first (`signaldesk bots import {path}`) or fix it"])
+    return Secrets(webhook_key=config.webhook_key, passphrase=config.passphrase)
+
+
 async def run(
     settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
@@ -201,6 +235,8 @@ async def run(
             return await _list(database, out)
         if args.bots_command == "new":
             return await _new(database, args, out)
+        if args.bots_command == "alerts":
+            return await _alerts(database, settings, args, out)
         print(f"error: unknown bots command {args.bots_command!r}", file=err)
         return 2
     except BotsFileError as e:

@@ -46,6 +46,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     new.add_argument("--symbol", default="SA40")
     new.add_argument("--broker", default="Paper", choices=["Paper", "Herenya"])
     new.add_argument("--mode", default="approve", choices=["auto", "approve"])
+    alerts = bots_sub.add_parser(
+        "alerts", help="the TradingView webhook URL and alert messages of a bot (--pine: a Pine Script strategy)"
+    )
+    alerts.add_argument("name")
+    alerts.add_argument("--pine", action="store_true", help="print a Pine Script v5 strategy that sends the alerts")
+    alerts.add_argument(
+        "--bots-file",
+        metavar="FILE",
+        help="fill in the webhook key and passphrase from the bots file the bot was imported from",
+    )
+
+    dsc = sub.add_parser("discord", help="the Discord set-up")
+    dsc_sub = dsc.add_subparsers(dest="discord_command", required=True)
+    dsc_sub.add_parser("check", help="check the token, guild, channels, permissions and roles; exit 1 on a problem")
+    invite = dsc_sub.add_parser(
+        "invite-url", help="the link that adds the bot with the scopes and permissions it needs"
+    )
+    invite.add_argument("--client-id", type=int, help="the Application ID (default: asked of Discord with the token)")
 
     sim = sub.add_parser("herenya-sim", help="run the Herenya simulator (the REST contract on loopback)")
     sim.add_argument("--host", default="127.0.0.1")
@@ -94,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import replay_cli
 
         return replay_cli.run(settings, args)
+    if args.command == "discord":
+        from bot import discord_check
+
+        return discord_check.run(settings, args)
     if args.command == "herenya-sim":
         from brokers.herenya.sim_cli import run_simulator
 

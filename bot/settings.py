@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./signaldesk.db"
     signaldesk_host: str = "127.0.0.1"
     signaldesk_port: int = 8000
+    signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com
     signaldesk_api_token: SecretStr | None = None
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py

@@ -155,7 +155,15 @@ class FakeDiscord:
             "bot": True,
         }
         self.roles: dict[int, str] = {guild_id: "@everyone"}
+        self.role_permissions: dict[int, int] = {}  # role id -> permission bits (0 when absent)
+        self.mentionable_roles: set[int] = set()
         self.channels: dict[int, str] = {}
+        self.channel_types: dict[int, int] = {}  # channel id -> Discord channel type (0, text, when absent)
+        self.overwrites: dict[int, list[dict[str, Any]]] = {}  # channel id -> permission_overwrites
+        # The bot's own membership, for the set-up check (`signaldesk discord check`).
+        self.token: str | None = None  # when set, REST calls with another token get 401
+        self.bot_in_guild = True
+        self.bot_roles: tuple[int, ...] = ()
         self.members: dict[int, Member] = {}
         self.calls: list[RestCall] = []
         self.messages: dict[int, dict[str, Any]] = {}  # id -> payload, as the bot left it
@@ -174,15 +182,27 @@ class FakeDiscord:
 
     # ------------------------------------------------------------------ set-up
 
-    def add_role(self, name: str) -> int:
+    def add_role(self, name: str, permissions: int = 0, *, mentionable: bool = False) -> int:
         rid = _snowflake()
         self.roles[rid] = name
+        self.role_permissions[rid] = permissions
+        if mentionable:
+            self.mentionable_roles.add(rid)
         return rid
 
-    def add_channel(self, name: str) -> int:
+    def add_channel(self, name: str, *, kind: int = 0) -> int:
         cid = _snowflake()
         self.channels[cid] = name
+        self.channel_types[cid] = kind  # Discord channel type: 0 text, 2 voice, 4 category, ...
         return cid
+
+    def overwrite(
+        self, channel_id: int, target_id: int, *, allow: int = 0, deny: int = 0, member: bool = False
+    ) -> None:
+        """A channel permission overwrite for a role (or a member), as Discord stores it."""
+        self.overwrites.setdefault(channel_id, []).append(
+            {"id": str(target_id), "type": 1 if member else 0, "allow": str(allow), "deny": str(deny)}
+        )
 
     def add_member(self, name: str, roles: tuple[int, ...] = ()) -> Member:
         m = Member(_snowflake(), name, roles)
@@ -203,6 +223,10 @@ class FakeDiscord:
         r = app.router
         p = "/api/v10"
         r.add_get(p + "/users/@me", self._me)
+        r.add_get(p + "/guilds/{guild}", self._guild)
+        r.add_get(p + "/guilds/{guild}/channels", self._guild_channels)
+        r.add_get(p + "/guilds/{guild}/roles", self._guild_roles)
+        r.add_get(p + "/guilds/{guild}/members/{user}", self._guild_member)
         r.add_get(p + "/oauth2/applications/@me", self._application)
         r.add_put(p + "/applications/{app}/commands", self._sync_commands)
         r.add_put(p + "/applications/{app}/guilds/{guild}/commands", self._sync_commands)
@@ -444,16 +468,9 @@ class FakeDiscord:
                 "id": str(self.guild_id),
                 "name": "desk",
                 "owner_id": str(next(iter(self.members), self.app_id)),
-                "roles": [
-                    {"id": str(rid), "name": name, "permissions": "0", "position": i, "color": 0}
-                    for i, (rid, name) in enumerate(self.roles.items())
-                ],
-                "channels": [
-                    {"id": str(cid), "type": 0, "name": name, "position": i}
-                    for i, (cid, name) in enumerate(self.channels.items())
-                ],
-                "members": [m.payload() for m in self.members.values()]
-                + [{"user": self.bot_user, "roles": [], "flags": 0, "joined_at": "2024-01-01T00:00:00+00:00"}],
+                "roles": self._role_payloads(),
+                "channels": self._channel_payloads(),
+                "members": [m.payload() for m in self.members.values()] + [self._bot_member()],
                 "member_count": len(self.members) + 1,
                 "emojis": [],
                 "stickers": [],
@@ -480,6 +497,9 @@ class FakeDiscord:
         )
         request[BODY] = body
         self.calls.append(call)
+        if self.token is not None and request.headers.get("Authorization") != f"Bot {self.token}":
+            call.status = 401
+            return _json({"message": "401: Unauthorized", "code": 0}, 401)
         fault = self._fault_for(call.method, call.path)
         if fault is not None:
             if fault.lost_answer:
@@ -512,6 +532,73 @@ class FakeDiscord:
 
     async def _me(self, _: web.Request) -> web.Response:
         return _json(self.bot_user)
+
+    def _role_payloads(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": str(rid),
+                "name": name,
+                "permissions": str(self.role_permissions.get(rid, 0)),
+                "position": i,
+                "color": 0,
+                "mentionable": rid in self.mentionable_roles,
+                "managed": False,
+                "hoist": False,
+            }
+            for i, (rid, name) in enumerate(self.roles.items())
+        ]
+
+    def _channel_payloads(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": str(cid),
+                "type": self.channel_types.get(cid, 0),
+                "name": name,
+                "position": i,
+                "guild_id": str(self.guild_id),
+                "permission_overwrites": self.overwrites.get(cid, []),
+            }
+            for i, (cid, name) in enumerate(self.channels.items())
+        ]
+
+    def _bot_member(self) -> dict[str, Any]:
+        return {
+            "user": self.bot_user,
+            "roles": [str(r) for r in self.bot_roles],
+            "flags": 0,
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+        }
+
+    def _our_guild(self, request: web.Request) -> bool:
+        return self.bot_in_guild and request.match_info["guild"] == str(self.guild_id)
+
+    @staticmethod
+    def _unknown_guild() -> web.Response:
+        return _json({"message": "Unknown Guild", "code": 10004}, 404)
+
+    async def _guild(self, request: web.Request) -> web.Response:
+        if not self._our_guild(request):
+            return self._unknown_guild()
+        owner = next(iter(self.members), self.app_id)
+        return _json({"id": str(self.guild_id), "name": "desk", "owner_id": str(owner), "roles": self._role_payloads()})
+
+    async def _guild_channels(self, request: web.Request) -> web.Response:
+        return _json(self._channel_payloads()) if self._our_guild(request) else self._unknown_guild()
+
+    async def _guild_roles(self, request: web.Request) -> web.Response:
+        return _json(self._role_payloads()) if self._our_guild(request) else self._unknown_guild()
+
+    async def _guild_member(self, request: web.Request) -> web.Response:
+        if not self._our_guild(request):
+            return self._unknown_guild()
+        uid = int(request.match_info["user"])
+        if uid == self.app_id:
+            return _json(self._bot_member())
+        if uid not in self.members:
+            return _json({"message": "Unknown Member", "code": 10007}, 404)
+        return _json(self.members[uid].payload())
 
     async def _application(self, _: web.Request) -> web.Response:
         return _json(
