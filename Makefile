@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Starts on SQLite (./signaldesk.db) with the example bots; the paper bot trades at once.
+# A working desk with no accounts: SQLite (./signaldesk.db), the example bots, and the Herenya
+# simulator inside the process (unless .env names a real HERENYA_BASE_URL). It prints what to do next.
 run: setup
-	BOTS_FILE=$${BOTS_FILE:-bots.example.toml} $(BIN)/signaldesk serve
+	HERENYA_SIMULATOR=$${HERENYA_SIMULATOR:-true} BOTS_FILE=$${BOTS_FILE:-bots.example.toml} $(BIN)/signaldesk serve
 
 lint: setup
 	$(BIN)/ruff check .
