@@ -25,7 +25,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy trading brokers
+	$(BIN)/mypy trading db brokers web bot
 
 # pytest runs twice over the database: tests/with_postgres.sh starts a throwaway
 # PostgreSQL cluster for the run and stops it afterwards, even on failure.

@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy import Row, insert, select
 
-from db.models import AuditRow, WebhookLogRow
+from db.models import AuditRow, WebhookLogRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.records import AuditEntry, WebhookLogEntry
 
-AUDIT = AuditRow.__table__
-WEBHOOK_LOGS = WebhookLogRow.__table__
+AUDIT = table_of(AuditRow)
+WEBHOOK_LOGS = table_of(WebhookLogRow)
 _ADD_AUDIT = insert(AUDIT)
 _ADD_WEBHOOK_LOG = insert(WEBHOOK_LOGS)
 
