@@ -7,6 +7,7 @@ new webhooks get 503, the signal in hand finishes, then everything closes.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import signal
@@ -16,9 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from quart import Quart
+from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 from db.database import Database
+from trading.domain.events import DeskStarted, DeskStopping
+from trading.domain.records import Bot
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
@@ -201,6 +205,71 @@ async def start(app: App) -> None:
         )
     resumed = await app.runner.start()
     log.info("runner started; %d unfinished signal(s) resumed", resumed)
+    await _announce_start(app, resumed)
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("signaldesk")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def database_kind(url: str) -> str:
+    """The database as a notice may show it: its kind and where, never a user or password."""
+    try:
+        u = make_url(url)
+    except Exception:
+        return "unknown"
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return f"sqlite ({u.database or 'in memory'})"
+    where = (u.host or "local socket") + (f":{u.port}" if u.port else "")
+    return f"{backend} ({u.database or 'default'} on {where})"
+
+
+def _bot_label(bot: Bot) -> str:
+    c = bot.config
+    flags = [c.mode.value, c.broker_account.value]
+    if not c.is_active:
+        flags.append("off")
+    if bot.paused:
+        flags.append("paused")
+    if bot.needs_attention:
+        flags.append("needs attention")
+    return f"{bot.name} ({', '.join(flags)})"
+
+
+async def _announce_start(app: App, resumed: int) -> None:
+    """The start notice in the log channel (and every sink): version, bots, brokers, database."""
+    try:
+        bots = await app.desk.bots()
+    except Exception:
+        log.exception("could not read the bots for the start notice")
+        bots = []
+    brokers = tuple(sorted({b.config.broker_account.value for b in bots if b.config.is_active}))
+    app.bus.publish(
+        [
+            DeskStarted(
+                at=datetime.now(UTC),
+                version=version(),
+                bots=tuple(_bot_label(b) for b in bots),
+                brokers=brokers,
+                database=database_kind(app.settings.database_url),
+                resumed=resumed,
+            )
+        ]
+    )
+
+
+async def _announce_stop(app: App) -> None:
+    """The stop notice: whether anything was left in flight (it resumes at the next start)."""
+    try:
+        unfinished, waiting = await app.desk.unfinished()
+    except Exception:
+        log.exception("could not count the unfinished signals for the stop notice")
+        return
+    app.bus.publish([DeskStopping(at=datetime.now(UTC), unfinished=unfinished, awaiting_approval=waiting)])
 
 
 async def _seed_bots(app: App, path: str) -> None:
@@ -218,6 +287,7 @@ async def _seed_bots(app: App, path: str) -> None:
 async def stop(app: App, grace: float = 10.0) -> None:
     app.draining.set()
     await app.runner.stop(grace)
+    await _announce_stop(app)
     await app.bus.drain(3.0)
     if app.discord is not None:
         await app.discord.close()

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     discord_approver_role_ids: IdList = Field(default_factory=list)
     discord_approver_user_ids: IdList = Field(default_factory=list)
     discord_error_mention_role_id: int | None = None
+    discord_approval_mention_role_id: int | None = None  # pinged by new cards and their reminder
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_guild_ready_timeout: float = 2.0

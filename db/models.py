@@ -68,6 +68,9 @@ class BotRow(Base):
     max_signal_age_seconds: Mapped[int] = mapped_column(Integer)
     max_slippage_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     max_daily_loss: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    risk_per_trade_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    second_approval_above: Mapped[int | None] = mapped_column(Integer)
+    second_approval_risk_above: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
     # the passphrase only as an HMAC salted with the bot name. The signing secret must be
     # kept in clear: verifying an HMAC signature needs it.
@@ -257,6 +260,9 @@ class ApprovalRow(Base):
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     edits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     edited_by: Mapped[str | None] = mapped_column(String(128))
+    first_approved_by: Mapped[str | None] = mapped_column(String(128))
+    first_approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reminded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class OrderRow(Base):

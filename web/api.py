@@ -61,6 +61,7 @@ _RESULT_STATUS = {
     "forbidden": 403,
     "not_found": 404,
     "already_decided": 409,
+    "same_approver": 409,
     "not_pending": 409,
     "halted": 409,
     "invalid": 422,

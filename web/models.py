@@ -369,6 +369,9 @@ class BotOut(BaseModel):
     max_signal_age_seconds: int
     max_slippage_pct: Decimal | None
     max_daily_loss: Decimal | None
+    risk_per_trade_pct: Decimal | None
+    second_approval_above: int | None
+    second_approval_risk_above: Decimal | None
 
     @classmethod
     def of(cls, b: Bot) -> BotOut:
@@ -399,6 +402,9 @@ class BotOut(BaseModel):
             max_signal_age_seconds=c.max_signal_age_seconds,
             max_slippage_pct=c.max_slippage_pct,
             max_daily_loss=c.max_daily_loss,
+            risk_per_trade_pct=c.risk_per_trade_pct,
+            second_approval_above=c.second_approval_above,
+            second_approval_risk_above=c.second_approval_risk_above,
         )
 
 
@@ -626,6 +632,9 @@ class ApprovalOut(BaseModel):
     decided_at: Time | None
     edits: EditsOut | None
     edited_by: str | None
+    first_approved_by: str | None = Field(description="the first of two approvers, while a second one is awaited")
+    first_approved_at: Time | None
+    reminded_at: Time | None
 
     @classmethod
     def of(cls, a: ApprovalRecord | None) -> ApprovalOut | None:
@@ -639,6 +648,9 @@ class ApprovalOut(BaseModel):
             decided_at=a.decided_at,
             edits=EditsOut.of(a.edits),
             edited_by=a.edited_by,
+            first_approved_by=a.first_approved_by,
+            first_approved_at=a.first_approved_at,
+            reminded_at=a.reminded_at,
         )
 
 

@@ -67,6 +67,55 @@ def card_buttons(card: ApprovalCard) -> tuple[str, ...]:
     return BUTTONS if card.state == PENDING else ()
 
 
+# Discord refuses a link button whose URL is not http(s) or is longer than this; the alert's
+# chart_url is the sender's text, so one that would be refused is left off rather than
+# costing the whole card.
+URL_LIMIT = 512
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def card_link(card: ApprovalCard) -> str | None:
+    """The alert's chart URL for the card's link button, when it is one Discord accepts."""
+    url = (card.chart_url or "").strip()
+    if not url or len(url) > URL_LIMIT or not _URL.match(url):
+        return None
+    return url
+
+
+def approvals_line(card: ApprovalCard) -> str | None:
+    """ "1 of 2 — approved by X" while a two-approver card waits; why it needs two before."""
+    if card.state != PENDING or card.second_approval_reason is None:
+        return None
+    if card.first_approved_by is None:
+        return f"👥 Needs 2 approvers (0 of 2): {card.second_approval_reason}"
+    when = f" {ts(card.first_approved_at)}" if card.first_approved_at else ""
+    return (
+        f"👥 **1 of 2** — approved by {who(card.first_approved_by)}{when}; "
+        f"waiting for a second, different approver ({card.second_approval_reason})"
+    )
+
+
+def expired_line(card: ApprovalCard) -> str:
+    """The short line posted under an expired card."""
+    return (
+        f"⌛ Signal #{card.signal_id} for {card.bot_name} ({card.plan_summary} · {card.action.replace('_', ' ')}) "
+        "expired without a decision; nothing was sent."
+    )
+
+
+def reminder_text(card: ApprovalCard, role_id: int | None) -> str:
+    """The one reminder posted under a card half way to its expiry."""
+    ping = f"<@&{role_id}> " if role_id is not None else ""
+    expires = f", expires {ts(card.expires_at)}" if card.expires_at else ""
+    of_two = " (1 of 2 approvals so far)" if card.first_approved_by and card.second_approval_reason else ""
+    return f"⏰ {ping}Signal #{card.signal_id} for {card.bot_name} still awaits a decision{of_two}{expires}."
+
+
+def new_card_text(role_id: int | None) -> str | None:
+    """The message text above a new card: the approver role's mention, when one is set."""
+    return f"<@&{role_id}> a new signal awaits approval" if role_id is not None else None
+
+
 def _quantity_text(card: ApprovalCard) -> str:
     if card.order_type.value == "limit":
         return f"{card.quantity} limit @ {price(card.limit_price)}"
@@ -106,7 +155,14 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     else:
         by = f" by {who(card.decided_by)}" if card.decided_by else ""
         when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""
-        lines.append(f"**{headline}**{by}{when}")
+        first = ""
+        if card.first_approved_by and card.state not in ("rejected", "expired"):
+            first = f" (2 of 2; first {who(card.first_approved_by)})"
+        elif card.first_approved_by:
+            first = f" (after 1 of 2 by {who(card.first_approved_by)})"
+        lines.append(f"**{headline}**{by}{when}{first}")
+    if (approvals := approvals_line(card)) is not None:
+        lines.append(approvals)
     if card.outcome and card.state != "expired":
         lines.append(f"**{card.outcome}**")
 
@@ -117,6 +173,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         ("Symbol", card.symbol),
         ("Quantity", _quantity_text(card)),
         ("Alert price", price(card.alert_price)),
+        *([("RSI", f"{card.rsi.normalize():f}")] if card.rsi is not None else []),
+        *([("Timeframe", card.timeframe)] if card.timeframe else []),
         *([("Quote now", f"{price(card.quote)}{drift}")] if pending else []),
         ("Stop", price(card.stop_loss)),
         ("Target", price(card.take_profit)),
@@ -126,7 +184,11 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))
 
     if card.ignored_reason:
-        lines.append(f"➖ Nothing to do: {card.ignored_reason}")
+        lines.append(
+            f"⛔ Refused: {card.ignored_reason}" if card.refused else f"➖ Nothing to do: {card.ignored_reason}"
+        )
+    if card.sizing:
+        lines.append(f"📐 Sized by risk: {card.sizing}")
     if card.edits is not None:
         by = f" by {who(card.edited_by)}" if card.edited_by else ""
         lines.append(f"✏️ Edited{by}: {_edits_text(card.edits)}")
@@ -324,6 +386,10 @@ def result_text(result: ActionResult) -> str:
 _EVENT_MARK = {
     "ApprovalRequested": "🗳️",
     "ApprovalDecided": "🧑‍⚖️",
+    "ApprovalProgress": "👥",
+    "ApprovalReminder": "⏰",
+    "DeskStarted": "🟢",
+    "DeskStopping": "🔴",
     "OrderPlaced": "📤",
     "OrderFilled": "💱",
     "TradeClosed": "💰",

@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import discord
 
-from bot.discord.cards import approval_embed, event_line
+from bot.discord.cards import PENDING, approval_embed, event_line, expired_line, new_card_text, reminder_text
 from bot.discord.views import approval_view
-from trading.domain.events import ApprovalRequested, Event, Severity
+from trading.domain.events import ApprovalDecided, ApprovalReminder, ApprovalRequested, Event, Severity
 from trading.services.actions import DeskAPI
 from trading.services.backoff import backoff_delay
 
@@ -58,6 +58,7 @@ class DiscordSink:
         self.log_channel_id = settings.discord_log_channel_id
         self.error_channel_id = settings.discord_error_channel_id
         self.error_role_id = settings.discord_error_mention_role_id
+        self.approval_role_id = settings.discord_approval_mention_role_id
         self.batch_window = batch_window
         self.card_settle = card_settle
         self.cards: dict[int, tuple[int, int]] = {}  # signal id -> (channel id, message id)
@@ -87,6 +88,12 @@ class DiscordSink:
             self._mark_busy()
         elif event.signal_id is not None:
             self.refresh_card(event.signal_id)
+            if isinstance(event, ApprovalReminder):
+                self._card_queue.put_nowait(("remind", event.signal_id))
+                self._mark_busy()
+            elif isinstance(event, ApprovalDecided) and event.decision == "expired":
+                self._card_queue.put_nowait(("expired", event.signal_id))
+                self._mark_busy()
         channel = self.error_channel_id if event.severity is Severity.ERROR else self.log_channel_id
         if channel is not None:
             self._lines.setdefault(channel, []).append(event_line(event))
@@ -156,6 +163,8 @@ class DiscordSink:
             try:
                 if op == "post":
                     await self._post_card(signal_id)
+                elif op in ("remind", "expired"):
+                    await self._post_under_card(op, signal_id)
                 else:
                     self._refresh_pending.discard(signal_id)
                     await self._refresh(signal_id)
@@ -192,10 +201,17 @@ class DiscordSink:
         channel = self.client.get_partial_messageable(self.approvals_channel_id)
         view = approval_view(card)  # None when already decided: no buttons
 
+        # The approver role is called by the card's text (a mention inside an embed pings no
+        # one); only that role may be pinged, whatever the card's text holds.
+        content = new_card_text(self.approval_role_id)
+        mentions = self._approver_mention()
+
         def send() -> Awaitable[discord.Message]:
+            embed = approval_embed(card)
+            nonce = f"sdcard{signal_id}"
             if view is None:
-                return channel.send(embed=approval_embed(card), nonce=f"sdcard{signal_id}")
-            return channel.send(embed=approval_embed(card), view=view, nonce=f"sdcard{signal_id}")
+                return channel.send(content, embed=embed, nonce=nonce, allowed_mentions=mentions)
+            return channel.send(content, embed=embed, view=view, nonce=nonce, allowed_mentions=mentions)
 
         message = await self._send(f"approval card for signal #{signal_id}", send)
         if message is None:
@@ -222,6 +238,44 @@ class DiscordSink:
             f"card edit for signal #{signal_id}",
             lambda: message.edit(embed=approval_embed(card), view=approval_view(card)),
         )
+
+    def _approver_mention(self) -> discord.AllowedMentions:
+        if self.approval_role_id is None:
+            return discord.AllowedMentions.none()
+        return discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(self.approval_role_id)], replied_user=False
+        )
+
+    async def _post_under_card(self, op: str, signal_id: int) -> None:
+        """A reminder (once, half way to expiry) or an expiry line, in the approvals channel
+        as a reply to the card, so it lands at the bottom of the channel and leads to it."""
+        if self.approvals_channel_id is None:
+            return
+        card = await self.desk.approval_card(signal_id)
+        if card is None:
+            return
+        if op == "remind":
+            if card.state != PENDING:
+                return  # decided meanwhile: nobody needs calling
+            content, mentions = reminder_text(card, self.approval_role_id), self._approver_mention()
+        else:
+            content, mentions = expired_line(card), discord.AllowedMentions.none()
+        where = await self._card_message(signal_id)
+        channel_id = where[0] if where else self.approvals_channel_id
+        channel = self.client.get_partial_messageable(channel_id)
+        reference = (
+            discord.MessageReference(message_id=where[1], channel_id=where[0], fail_if_not_exists=False)
+            if where
+            else None
+        )
+        nonce = f"sd{op}{signal_id}"[:25]
+
+        def send() -> Awaitable[discord.Message]:
+            if reference is None:
+                return channel.send(content, nonce=nonce, allowed_mentions=mentions)
+            return channel.send(content, reference=reference, nonce=nonce, allowed_mentions=mentions)
+
+        await self._send(f"{op} message for signal #{signal_id}", send)
 
     # ------------------------------------------------------------------ channel lines
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
-from bot.discord.cards import PENDING, card_buttons, result_text
+from bot.discord.cards import PENDING, card_buttons, card_link, result_text
 from bot.discord.inputs import InputError, parse_edits
 from trading.domain.records import SignalEdits
 from trading.domain.views import ApprovalCard
@@ -141,13 +141,17 @@ _ITEM_FOR = {"approve": ApproveButton, "edit": EditButton, "reject": RejectButto
 
 
 def approval_view(card: ApprovalCard) -> discord.ui.View | None:
-    """The card's buttons (None once decided: the edit then removes them)."""
+    """The card's buttons: Approve, Edit, Reject while it waits, and a link to the alert's
+    chart whenever it has one (None when there is nothing: the edit then removes them)."""
     names = card_buttons(card)
-    if not names:
+    link = card_link(card)
+    if not names and link is None:
         return None
     view = discord.ui.View(timeout=None)
     for name in names:
         view.add_item(_ITEM_FOR[name](card.signal_id))
+    if link is not None:
+        view.add_item(discord.ui.Button(label="Chart", style=discord.ButtonStyle.link, url=link))
     return view
 
 

@@ -27,6 +27,27 @@ _DECIDE = (
         decided_at=bindparam("at", type_=APPROVALS.c.decided_at.type),
     )
 )
+_FIRST = (
+    update(APPROVALS)
+    .where(
+        APPROVALS.c.signal_id == bindparam("of_signal"),
+        APPROVALS.c.decision.is_(None),
+        APPROVALS.c.first_approved_by.is_(None),
+    )
+    .values(
+        first_approved_by=bindparam("by", type_=APPROVALS.c.first_approved_by.type),
+        first_approved_at=bindparam("at", type_=APPROVALS.c.first_approved_at.type),
+    )
+)
+_REMINDED = (
+    update(APPROVALS)
+    .where(
+        APPROVALS.c.signal_id == bindparam("of_signal"),
+        APPROVALS.c.decision.is_(None),
+        APPROVALS.c.reminded_at.is_(None),
+    )
+    .values(reminded_at=bindparam("at", type_=APPROVALS.c.reminded_at.type))
+)
 _PENDING = select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at)
 
 
@@ -43,6 +64,9 @@ def _to_record(row: Row[Any]) -> ApprovalRecord:
         decided_at=m["decided_at"],
         edits=decode_edits(m["edits"]),
         edited_by=m["edited_by"],
+        first_approved_by=m["first_approved_by"],
+        first_approved_at=m["first_approved_at"],
+        reminded_at=m["reminded_at"],
     )
 
 
@@ -79,6 +103,24 @@ class SqlApprovalRepository(Repository):
         if await self.get(signal_id) is None:
             raise NotFound(f"no approval for signal {signal_id}")
         return False
+
+    async def _conditional(self, stmt: Any, signal_id: int, params: dict[str, Any]) -> bool:
+        s = self._uow
+        result = await s.execute(stmt, {"of_signal": signal_id, **params})
+        if result.rowcount == 1:
+            return True
+        if await self.get(signal_id) is None:
+            raise NotFound(f"no approval for signal {signal_id}")
+        return False
+
+    async def approve_first(self, signal_id: int, by: str, at: datetime) -> bool:
+        return await self._conditional(_FIRST, signal_id, {"by": by, "at": at})
+
+    async def clear_first(self, signal_id: int) -> None:
+        await self._set(signal_id, first_approved_by=None, first_approved_at=None)
+
+    async def mark_reminded(self, signal_id: int, at: datetime) -> bool:
+        return await self._conditional(_REMINDED, signal_id, {"at": at})
 
     async def list_pending(self) -> builtins.list[ApprovalRecord]:
         s = self._uow

@@ -36,6 +36,9 @@ CONFIG_COLUMNS = (
     "max_signal_age_seconds",
     "max_slippage_pct",
     "max_daily_loss",
+    "risk_per_trade_pct",
+    "second_approval_above",
+    "second_approval_risk_above",
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")

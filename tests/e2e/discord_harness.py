@@ -43,6 +43,7 @@ class World:
     bob: Member  # approver by role
     carol: Member  # approver by user id, no role
     mallory: Member  # no approver role
+    call_role: int = 0  # DISCORD_APPROVAL_MENTION_ROLE_ID: pinged by new cards and reminders
 
     async def start(self, desk: DeskAPI, *, batch_window: float = 0.2) -> DiscordRuntime:
         runtime = await start_discord(self.settings, desk, batch_window=batch_window)
@@ -62,6 +63,7 @@ async def discord_world() -> AsyncIterator[World]:
     trader = fake.add_role("trader")
     error_role = fake.add_role("on-call")
     other = fake.add_role("viewer")
+    call_role = fake.add_role("approvers-on-duty", mentionable=True)
     alice = fake.add_member("alice", (trader,))
     bob = fake.add_member("bob", (other, trader))
     carol = fake.add_member("carol")
@@ -77,11 +79,12 @@ async def discord_world() -> AsyncIterator[World]:
             discord_approver_role_ids=str(trader),
             discord_approver_user_ids=str(carol.id),
             discord_error_mention_role_id=error_role,
+            discord_approval_mention_role_id=call_role,
             discord_api_base_url=fake.api_base,
             discord_gateway_url=fake.gateway_url,
             discord_guild_ready_timeout=0.05,
         )
-        yield World(fake, settings, approvals, log, errors, trader, error_role, alice, bob, carol, mallory)
+        yield World(fake, settings, approvals, log, errors, trader, error_role, alice, bob, carol, mallory, call_role)
 
 
 @asynccontextmanager

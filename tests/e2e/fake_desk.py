@@ -11,7 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 from trading.domain.config import BotConfig
-from trading.domain.events import ApprovalDecided, ApprovalRequested, BotStateChanged, Event, HaltChanged
+from trading.domain.events import (
+    ApprovalDecided,
+    ApprovalReminder,
+    ApprovalRequested,
+    BotStateChanged,
+    Event,
+    HaltChanged,
+)
 from trading.domain.records import ApprovalRecord, Bot, ControlState, Decision, SignalEdits, StoredSignal, TradeRecord
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
 from trading.domain.values import Mode, OrderType, PositionSide
@@ -84,6 +91,18 @@ class FakeDesk(DeskAPI):
         await self._publish(
             ApprovalRequested(
                 at=datetime.now(UTC), bot_name=card.bot_name, signal_id=card.signal_id, expires_at=card.expires_at
+            )
+        )
+
+    async def remind(self, signal_id: int) -> None:
+        """What the real Desk does half way to a card's expiry."""
+        card = self.cards[signal_id]
+        await self._publish(
+            ApprovalReminder(
+                at=datetime.now(UTC),
+                bot_name=card.bot_name,
+                signal_id=signal_id,
+                expires_at=card.expires_at or datetime.now(UTC),
             )
         )
 

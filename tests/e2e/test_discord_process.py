@@ -132,3 +132,25 @@ async def test_a_card_posted_before_a_sigkill_restart_still_works(world: World) 
     await asyncio.to_thread(world.serve.wait_state, sid, {"executed"}, 15)
     # one card only: the restart did not post it again (interaction replies are not channel posts)
     assert len(world.fake.calls_to("POST", rf"/channels/{world.approvals}/messages$")) == 1
+
+
+def log_lines(world: World) -> str:
+    return "\n".join(m["content"] for m in world.fake.channel_messages(world.log))
+
+
+async def test_start_and_stop_notices_reach_the_log_channel(world: World) -> None:
+    serve = await world.start_serve()
+    started = await world.fake.wait_for(lambda: "signaldesk " in log_lines(world) and log_lines(world), within=20)
+    db_path = world.env["DATABASE_URL"].removeprefix("sqlite+aiosqlite:///")
+    assert "🟢" in started and " started: 1 bot: DiscordApprove (approve, Herenya); broker Herenya; " in started
+    assert f"database sqlite ({db_path})" in started
+    assert "signaldesk 0." in started  # the installed version
+
+    sid = await world.alert(3)
+    await world.card(sid)  # a card left waiting at the stop
+    # SIGTERM, in a thread: this loop serves the fake Discord the stopping process talks to.
+    code = await asyncio.to_thread(serve.process.terminate, 20)
+    assert code == 0, serve.process.output()
+    stopped = await world.fake.wait_for(lambda: "stopping" in log_lines(world) and log_lines(world), within=20)
+    assert "🔴" in stopped
+    assert "signaldesk stopping: nothing left in flight; 1 card(s) still await approval" in stopped

@@ -13,6 +13,7 @@ from quart import Quart
 
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps
+from trading.services.actions import Actor
 from trading.services.desk import Desk
 from web.app import create_app
 
@@ -254,3 +255,34 @@ async def test_halt_and_resume(setup: Setup) -> None:
     status, resumed = await setup.post("/api/resume")
     assert (status, resumed["ok"]) == (200, True)
     assert (await setup.desk.control()).halted is False
+
+
+async def test_above_the_second_approval_size_the_api_token_counts_as_one_person(setup: Setup) -> None:
+    await add_bot(setup.db, mode="approve", second_approval_above=1)
+    signal_id = await setup.signal(quantity=2)
+    await setup.desk.advance(signal_id)
+
+    status, first = await setup.post(f"/api/signals/{signal_id}/approve")
+    assert status == 200, first
+    assert first["message"] == (
+        f"signal #{signal_id} approved 1 of 2 by API; it needs a second approver "
+        "(2 contracts is above second_approval_above (1))"
+    )
+    status, detail = await setup.get(f"/api/signals/{signal_id}")
+    assert detail["state"] == "pending_approval"
+    assert (detail["approval"]["decision"], detail["approval"]["first_approved_by"]) == (None, "api")
+    assert detail["approval"]["first_approved_at"].endswith("Z")
+
+    status, again = await setup.post(f"/api/signals/{signal_id}/approve")
+    assert (status, again["ok"], again["code"]) == (409, False, "same_approver")
+    assert "it needs a second approval from a different person" in again["message"]
+
+    # A second person (a Discord member) makes it two; the stored first approval is read back.
+    second = await setup.desk.approve(signal_id, Actor("discord:42", "bob", can_approve=True))
+    assert second.ok, second.message
+    status, detail = await setup.get(f"/api/signals/{signal_id}")
+    assert (detail["approval"]["decision"], detail["approval"]["decided_by"]) == ("approved", "discord:42")
+    assert detail["approval"]["first_approved_by"] == "api"
+
+    status, bots = await setup.get("/api/bots")
+    assert bots["bots"][0]["second_approval_above"] == 1 and bots["bots"][0]["risk_per_trade_pct"] is None

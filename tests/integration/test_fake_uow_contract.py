@@ -158,6 +158,38 @@ async def test_the_first_decision_wins(uow: UnitOfWorkFactory) -> None:
     assert pending == []
 
 
+async def test_the_first_of_two_approvals_and_the_reminder_are_recorded_once(uow: UnitOfWorkFactory) -> None:
+    bot = await _bot(uow)
+    t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+    async with uow() as u:
+        stored = await u.signals.add(bot, _signal(), body_hash="b", state=SignalState.RECEIVED, cause="webhook", at=T0)
+        await u.approvals.create(stored.id, T0, T0 + timedelta(minutes=15))
+        await u.commit()
+    async with uow() as u:
+        assert await u.approvals.approve_first(stored.id, "discord:1", t1) is True
+        assert await u.approvals.approve_first(stored.id, "discord:2", t2) is False
+        assert await u.approvals.mark_reminded(stored.id, t1) is True
+        assert await u.approvals.mark_reminded(stored.id, t2) is False
+        with pytest.raises(NotFound, match="no approval for signal 999"):
+            await u.approvals.approve_first(999, "discord:1", t1)
+        await u.commit()
+    async with uow() as u:
+        approval = await u.approvals.get(stored.id)
+        assert approval is not None
+        assert (approval.first_approved_by, approval.first_approved_at, approval.reminded_at) == ("discord:1", t1, t1)
+        assert approval.decision is None and [a.signal_id for a in await u.approvals.list_pending()] == [stored.id]
+        await u.approvals.clear_first(stored.id)
+        assert await u.approvals.approve_first(stored.id, "discord:2", t2) is True
+        assert await u.approvals.decide(stored.id, Decision.APPROVED, "discord:1", t2) is True
+        # Decided: no first approval nor reminder is recorded any more.
+        await u.approvals.clear_first(stored.id)
+        assert await u.approvals.approve_first(stored.id, "discord:3", t2) is False
+        await u.commit()
+    async with uow() as u:
+        approval = await u.approvals.get(stored.id)
+    assert approval is not None and approval.first_approved_by is None and approval.decided_by == "discord:1"
+
+
 async def test_an_order_is_stored_once_by_its_client_id(uow: UnitOfWorkFactory) -> None:
     bot = await _bot(uow)
     async with uow() as u:

@@ -27,6 +27,7 @@ class Faults:
     hide_for_lookups: int = 0  # look-ups of a freshly placed order say "not found" this many times
     quote_down: bool = False
     down: bool = False  # every call fails as unavailable (5xx) and does nothing
+    account_down: bool = False  # reading the account fails as unavailable
 
 
 @dataclass
@@ -40,6 +41,7 @@ class FakeBroker:
     place_calls: int = 0
     lookups: int = 0
     net: dict[str, int] = field(default_factory=dict)
+    equity: Decimal = Decimal(0)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _hidden: dict[str, int] = field(default_factory=dict)
 
@@ -54,7 +56,10 @@ class FakeBroker:
         return Quote(symbol, self.bid, self.ask, (self.bid + self.ask) / 2, datetime.now(UTC))
 
     async def get_account(self) -> Account:
-        return Account("F1", "ZAR", Decimal(0), Decimal(0), Decimal(0), Decimal(0))
+        self._fail_when_down()
+        if self.faults.account_down:
+            raise BrokerUnavailable("account service down")
+        return Account("F1", "ZAR", self.equity, self.equity, Decimal(0), self.equity)
 
     async def get_positions(self) -> list[BrokerPosition]:
         self._fail_when_down()

@@ -634,6 +634,27 @@ class FakeApprovalRepository(_Repository):
         t = await self._uow.read()
         return sorted((a for a in t.approvals.values() if a.decision is None), key=lambda a: a.requested_at)
 
+    async def approve_first(self, signal_id: int, by: str, at: datetime) -> bool:
+        record = await self.get(signal_id)
+        if record is None:
+            raise NotFound(f"no approval for signal {signal_id}")
+        if record.decision is not None or record.first_approved_by is not None:
+            return False
+        await self._update(signal_id, first_approved_by=by, first_approved_at=at)
+        return True
+
+    async def clear_first(self, signal_id: int) -> None:
+        await self._update(signal_id, first_approved_by=None, first_approved_at=None)
+
+    async def mark_reminded(self, signal_id: int, at: datetime) -> bool:
+        record = await self.get(signal_id)
+        if record is None:
+            raise NotFound(f"no approval for signal {signal_id}")
+        if record.decision is not None or record.reminded_at is not None:
+            return False
+        await self._update(signal_id, reminded_at=at)
+        return True
+
 
 # --------------------------------------------------------------------------- logs, control, instruments
 

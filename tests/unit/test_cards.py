@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import discord
 import pytest
 
 from bot.discord.cards import (
@@ -17,9 +18,13 @@ from bot.discord.cards import (
     approval_embed,
     bots_embed,
     card_buttons,
+    card_link,
     event_line,
+    expired_line,
+    new_card_text,
     pnl_embed,
     positions_embed,
+    reminder_text,
     result_text,
     trades_embed,
 )
@@ -154,6 +159,82 @@ def test_unknown_quote_and_missing_risk_show_a_dash() -> None:
     card = make_card(1, quote=None, drift_pct=None, risk_to_stop=None, stop_loss=None)
     body = approval_embed(card).description or ""
     assert "Quote now    —" in body and "At risk      —" in body and "Stop         —" in body
+
+
+CHART = "https://www.tradingview.com/chart/AbCd1234/?symbol=JSE%3AJ200"
+
+
+def test_the_alerts_chart_is_a_link_button_beside_the_decision_buttons() -> None:
+    view = approval_view(make_card(42, chart_url=CHART))
+    assert view is not None
+    buttons = view.children
+    assert [b.custom_id for b in buttons[:3]] == ["sd:approve:42", "sd:edit:42", "sd:reject:42"]  # type: ignore[attr-defined]
+    link = buttons[3]
+    assert isinstance(link, discord.ui.Button) and link.style is discord.ButtonStyle.link
+    assert (link.url, link.label, link.custom_id) == (CHART, "Chart", None)
+    assert link.to_component_dict() == {"type": 2, "style": 5, "label": "Chart", "url": CHART, "disabled": False}
+    # A decided card keeps the chart, without the decision buttons.
+    decided = approval_view(make_card(42, chart_url=CHART, state="executed"))
+    assert decided is not None and [b.url for b in decided.children] == [CHART]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", "ftp://x/y", "www.tradingview.com/chart", "https://", "https://x/" + "a" * 600, " ", None],
+)
+def test_a_chart_url_discord_would_refuse_is_left_off(url: str | None) -> None:
+    card = make_card(42, chart_url=url)
+    assert card_link(card) is None
+    view = approval_view(card)
+    assert view is not None and len(view.children) == 3
+
+
+def test_rsi_and_timeframe_are_shown_when_known() -> None:
+    body = approval_embed(make_card(1, rsi=Decimal("23.40"), timeframe="4h")).description or ""
+    assert "RSI          23.4" in body and "Timeframe    4h" in body
+    plain = approval_embed(make_card(1)).description or ""
+    assert "RSI" not in plain and "Timeframe" not in plain
+
+
+def test_a_two_approver_card_says_why_then_1_of_2_and_who() -> None:
+    reason = "3 contracts is above second_approval_above (2)"
+    waiting = approval_embed(make_card(4, second_approval_reason=reason)).description or ""
+    assert f"Needs 2 approvers (0 of 2): {reason}" in waiting
+    first = make_card(4, second_approval_reason=reason, first_approved_by="discord:11", first_approved_at=NOW)
+    body = approval_embed(first).description or ""
+    assert f"**1 of 2** — approved by <@11> <t:{int(NOW.timestamp())}:R>; waiting for a second" in body
+    assert card_buttons(first) == BUTTONS  # still waiting for the second
+    done = replace(first, state="executed", decided_by="discord:12", decided_at=NOW)
+    assert "Executed** by <@12> at" in (approval_embed(done).description or "")
+    assert "(2 of 2; first <@11>)" in (approval_embed(done).description or "")
+    assert "1 of 2" not in (approval_embed(done).description or "")
+    rejected = replace(first, state="rejected", decided_by="discord:12", decided_at=NOW)
+    assert "Rejected** by <@12>" in (approval_embed(rejected).description or "")
+    assert "(after 1 of 2 by <@11>)" in (approval_embed(rejected).description or "")
+    assert "Needs 2" not in (approval_embed(make_card(4)).description or "")
+
+
+def test_risk_sizing_arithmetic_and_a_refusal_are_shown() -> None:
+    sizing = "1% of equity 100,000.00 ZAR = 1,000.00 ZAR; … = 1.63 → 1 contract"
+    body = approval_embed(make_card(5, sizing=sizing)).description or ""
+    assert f"📐 Sized by risk: {sizing}" in body
+    refused = make_card(5, ignored_reason="risk_per_trade_pct 1 sizes entries from the stop", refused=True)
+    text_ = approval_embed(refused).description or ""
+    assert "⛔ Refused: risk_per_trade_pct 1 sizes entries from the stop" in text_ and "Nothing to do" not in text_
+
+
+def test_reminder_expiry_and_new_card_texts() -> None:
+    card = make_card(6, expires_at=NOW)
+    assert reminder_text(card, 77) == (
+        f"⏰ <@&77> Signal #6 for SA40_RSI_Bot still awaits a decision, expires <t:{int(NOW.timestamp())}:R>."
+    )
+    assert reminder_text(card, None).startswith("⏰ Signal #6 for SA40_RSI_Bot still awaits")
+    two = replace(card, second_approval_reason="x", first_approved_by="discord:1")
+    assert "(1 of 2 approvals so far)" in reminder_text(two, None)
+    assert expired_line(card) == (
+        "⌛ Signal #6 for SA40_RSI_Bot (open · enter long) expired without a decision; nothing was sent."
+    )
+    assert new_card_text(77) == "<@&77> a new signal awaits approval" and new_card_text(None) is None
 
 
 # ---------------------------------------------------------------------- other embeds

@@ -72,7 +72,7 @@ _STRATEGY_ALIASES: dict[str, tuple[str, ...]] = {
     "prev_market_position_size": ("strategy.prev_market_position_size",),
 }
 _STRATEGY_FIELDS = ("market_position", "position_size", "market_position_size")
-_EXTRAS = ("exchange", "subaccount", "chart_url")
+_EXTRAS = ("exchange", "subaccount", "chart_url", "interval", "timeframe")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECONDS_LIMIT = Decimal("1e11")  # below this an epoch number is seconds (year 5138), above it milliseconds
 

@@ -55,6 +55,11 @@ class BotConfig(BaseModel):
     max_signal_age_seconds: int = Field(default=300, ge=1)
     max_slippage_pct: Decimal | None = Field(default=Decimal("0.5"), gt=0, le=100)
     max_daily_loss: Decimal | None = Field(default=None, gt=0)
+    # Sizing by risk: an entry risks this percentage of the account's equity to its stop.
+    risk_per_trade_pct: Decimal | None = Field(default=None, gt=0, le=100)
+    # Above either, an approval card needs two different approvers.
+    second_approval_above: int | None = Field(default=None, ge=1)
+    second_approval_risk_above: Decimal | None = Field(default=None, gt=0)
 
     @field_validator("bot_name")
     @classmethod

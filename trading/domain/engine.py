@@ -7,7 +7,7 @@ error channel. Quantities always respect the instrument's minimum, maximum and s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
 
 from trading.domain.config import BotConfig
@@ -17,6 +17,7 @@ from trading.domain.plan import Leg, LegKind, Plan
 from trading.domain.position import Position
 from trading.domain.records import SignalEdits
 from trading.domain.signals import Signal, SignalAction
+from trading.domain.sizing import RiskSize, risk_size
 from trading.domain.values import PositionSide
 
 _HUNDRED = Decimal(100)
@@ -43,13 +44,17 @@ def plan(
     signal: Signal,
     instrument: Instrument,
     edits: SignalEdits | None = None,
+    equity: Decimal | None = None,
 ) -> Plan:
-    """The legs `signal` asks for on `position`, or an ignore with the reason."""
+    """The legs `signal` asks for on `position`, or an ignore with the reason.
+
+    `equity` (the account's, from the broker) is needed only by a bot that sizes entries by
+    risk (`risk_per_trade_pct`); without it such an entry is refused."""
     _check_inputs(config, position, instrument)
     action = signal.action
     entry_side = action.entry_side
     if entry_side is not None:
-        return _plan_entry(config, position, signal, instrument, edits, entry_side)
+        return _plan_entry(config, position, signal, instrument, edits, entry_side, equity)
     if action in (SignalAction.CLOSE, SignalAction.CLOSE_LONG, SignalAction.CLOSE_SHORT):
         return _plan_close(config, position, action, instrument)
     if action is SignalAction.REDUCE:
@@ -81,15 +86,71 @@ def _plan_entry(
     instrument: Instrument,
     edits: SignalEdits | None,
     side: PositionSide,
+    equity: Decimal | None,
 ) -> Plan:
     if signal.price <= 0:
         return Plan.ignore(f"the alert's price {signal.price} is not positive, so no entry can be planned")
     requested = _requested_quantity(config, signal, edits)
+    flat = position.side is None or position.is_flat
+    by_risk = _risk_sized(config, signal, edits, side, instrument, equity)
+    if isinstance(by_risk, str):
+        return _unsizable(config, position, signal, instrument, edits, side, by_risk)
+    if by_risk is not None:
+        requested = by_risk.quantity
+    if flat:
+        planned = _open(config, signal, instrument, edits, side, requested, summary="open", before=())
+    elif position.side is side:
+        planned = _add(config, position, signal, instrument, edits, side, requested)
+    else:
+        planned = _reverse(config, position, signal, instrument, edits, side, requested)
+    if by_risk is None or not planned.is_entry:
+        return planned
+    notes = by_risk.notes
+    if signal.quantity is not None:
+        notes = (f"the alert's quantity {signal.quantity} is not used: this bot sizes entries by risk", *notes)
+    return replace(planned, sizing=by_risk.arithmetic, notes=notes + planned.notes)
+
+
+def _risk_sized(
+    config: BotConfig,
+    signal: Signal,
+    edits: SignalEdits | None,
+    side: PositionSide,
+    instrument: Instrument,
+    equity: Decimal | None,
+) -> RiskSize | str | None:
+    """The entry's size by risk (or why it cannot be sized); None when the bot does not size
+    by risk or the approver set the quantity, whose word wins."""
+    if config.risk_per_trade_pct is None or (edits is not None and edits.quantity is not None):
+        return None
+    given_stop = edits.stop_loss if edits is not None and edits.stop_loss is not None else signal.stop_loss
+    # The stop this entry would have at the alert's price: the loss per contract is measured to it.
+    stop, _ = levels_for_entry(side, signal.price, config, given_stop, None, instrument.tick_size)
+    return risk_size(
+        equity=equity, risk_pct=config.risk_per_trade_pct, entry_price=signal.price, stop=stop, instrument=instrument
+    )
+
+
+def _unsizable(
+    config: BotConfig,
+    position: Position,
+    signal: Signal,
+    instrument: Instrument,
+    edits: SignalEdits | None,
+    side: PositionSide,
+    reason: str,
+) -> Plan:
+    """An entry that cannot be sized by risk is refused; what would be ignored anyway stays an
+    ignore with its own reason, and the close of a reversal still goes."""
     if position.side is None or position.is_flat:
-        return _open(config, signal, instrument, edits, side, requested, summary="open", before=())
+        return Plan.refuse(reason)
     if position.side is side:
-        return _add(config, position, signal, instrument, edits, side, requested)
-    return _reverse(config, position, signal, instrument, edits, side, requested)
+        blocked = _add(config, position, signal, instrument, edits, side, 1)
+        return blocked if blocked.is_ignore else Plan.refuse(reason)
+    if not config.exit_on_opposite_signal:
+        return _reverse(config, position, signal, instrument, edits, side, 1)
+    closes = _close_legs(position.quantity, position.side, instrument, LegKind.CLOSE)
+    return Plan(legs=closes, summary="close", notes=(f"the {side.value} entry after the close was left out: {reason}",))
 
 
 def _requested_quantity(config: BotConfig, signal: Signal, edits: SignalEdits | None) -> int:

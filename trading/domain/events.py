@@ -46,6 +46,69 @@ class ApprovalDecided(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApprovalProgress(Event):
+    """The first of two approvals a card needs: it still waits for a second, different approver."""
+
+    by: str
+    approvals: int = 1
+    needed: int = 2
+
+    def text(self) -> str:
+        return (
+            f"signal #{self.signal_id} for {self.bot_name} approved {self.approvals} of {self.needed} by {self.by}; "
+            "waiting for a second approver"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalReminder(Event):
+    """A card half way to its expiry with no decision: the approvers are called again (once)."""
+
+    expires_at: datetime
+
+    def text(self) -> str:
+        return (
+            f"signal #{self.signal_id} for {self.bot_name} still awaits approval; "
+            f"it expires at {self.expires_at:%H:%M:%S} UTC"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeskStarted(Event):
+    """The process is up: what it runs with (never a secret, never a password)."""
+
+    version: str
+    bots: tuple[str, ...]  # "SA40_RSI_Bot (approve)", ...
+    brokers: tuple[str, ...]
+    database: str  # "sqlite (./signaldesk.db)", "postgresql (desk on db.internal:5432)"
+    resumed: int = 0  # unfinished signals picked up again
+
+    def text(self) -> str:
+        bots = f"{len(self.bots)} bot{'s' if len(self.bots) != 1 else ''}"
+        if self.bots:
+            bots += ": " + ", ".join(self.bots)
+        brokers = ", ".join(self.brokers) or "none"
+        resumed = f"; {self.resumed} unfinished signal(s) resumed" if self.resumed else ""
+        return f"signaldesk {self.version} started: {bots}; broker {brokers}; database {self.database}{resumed}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeskStopping(Event):
+    """The process is stopping: whether anything was left in flight."""
+
+    unfinished: int  # signals queued or executing, picked up again at the next start
+    awaiting_approval: int = 0
+
+    def text(self) -> str:
+        if self.unfinished:
+            flight = f"{self.unfinished} signal(s) left in flight, resumed at the next start"
+        else:
+            flight = "nothing left in flight"
+        waiting = f"; {self.awaiting_approval} card(s) still await approval" if self.awaiting_approval else ""
+        return f"signaldesk stopping: {flight}{waiting}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class OrderPlaced(Event):
     client_order_id: str
     symbol: str

@@ -40,6 +40,9 @@ class Plan:
     new_stop_loss: Decimal | None = None  # set by breakeven, or by an entry's levels
     new_take_profit: Decimal | None = None
     notes: tuple[str, ...] = field(default=())  # e.g. "quantity cut from 5 to 2 by the instrument maximum"
+    # The ignore is a refusal by a rule (an entry sized by risk without a stop), not "nothing to do".
+    refused: bool = False
+    sizing: str | None = None  # how the entry was sized by risk: the arithmetic, shown on the card
 
     @property
     def is_ignore(self) -> bool:
@@ -52,3 +55,7 @@ class Plan:
     @classmethod
     def ignore(cls, reason: str) -> Plan:
         return cls(ignored=reason, summary="ignore")
+
+    @classmethod
+    def refuse(cls, reason: str) -> Plan:
+        return cls(ignored=reason, summary="refuse", refused=True)

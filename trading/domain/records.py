@@ -130,6 +130,11 @@ class ApprovalRecord:
     decided_at: datetime | None = None
     edits: SignalEdits | None = None
     edited_by: str | None = None
+    # Above a bot's second-approval size or risk, the first of two approvers: recorded here
+    # (so it survives a restart) while the card waits for a second, different one.
+    first_approved_by: str | None = None
+    first_approved_at: datetime | None = None
+    reminded_at: datetime | None = None  # when the approvers were reminded (once, at half the wait)
 
 
 @dataclass(frozen=True, slots=True)

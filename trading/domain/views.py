@@ -77,3 +77,17 @@ class ApprovalCard:
     decided_at: datetime | None
     outcome: str | None  # "filled 2 @ 53211.0", the error, "expired", ...
     notes: tuple[str, ...] = ()
+    refused: bool = False  # ignored_reason is a refusal by a rule (risk sizing without a stop)
+    sizing: str | None = None  # the risk-sizing arithmetic, when the bot sizes by risk
+    # Two approvers: why this card needs them (None: one is enough) and who approved first.
+    second_approval_reason: str | None = None
+    first_approved_by: str | None = None
+    first_approved_at: datetime | None = None
+    # The alert's context, when it carried it.
+    chart_url: str | None = None
+    rsi: Decimal | None = None
+    timeframe: str | None = None
+
+    @property
+    def approvals_needed(self) -> int:
+        return 1 if self.second_approval_reason is None else 2

@@ -4,13 +4,16 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trading.domain.engine import plan as plan_signal
+from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
     ApprovalDecided,
+    ApprovalProgress,
+    ApprovalReminder,
     ApprovalRequested,
+    Event,
     Notice,
 )
 from trading.domain.levels import level_problem, price_problem
@@ -19,6 +22,7 @@ from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import UseCase
+from trading.services.ports import UnitOfWork
 
 
 class Decisions(UseCase):
@@ -35,6 +39,34 @@ class Decisions(UseCase):
             await uow.signals.set_state(stored.id, SignalState.PENDING_APPROVAL, cause="approve mode", at=now)
             await uow.commit()
         self._publish([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
+
+    async def remind_due(self) -> list[int]:
+        """Pending approvals half way to their expiry, not reminded yet: the approvers are
+        called once more (recorded, so a restart never reminds twice)."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            pending = await uow.approvals.list_pending()
+        reminded: list[int] = []
+        for approval in pending:
+            halfway = approval.requested_at + (approval.expires_at - approval.requested_at) / 2
+            if approval.reminded_at is not None or now < halfway or now >= approval.expires_at:
+                continue
+            async with self._uow() as uow:
+                stored = await uow.signals.get(approval.signal_id, history=False)
+                if stored is None or stored.state is not SignalState.PENDING_APPROVAL:
+                    continue
+                if not await uow.approvals.mark_reminded(approval.signal_id, now):
+                    continue
+                await uow.commit()
+            reminded.append(approval.signal_id)
+            self._publish(
+                [
+                    ApprovalReminder(
+                        at=now, bot_name=stored.bot_name, signal_id=stored.id, expires_at=approval.expires_at
+                    )
+                ]
+            )
+        return reminded
 
     async def expire_due(self) -> list[int]:
         """Pending approvals past their time become expired and never execute."""
@@ -86,7 +118,11 @@ class Decisions(UseCase):
             problem = await self._check_edits(signal_id, edits)
             if problem:
                 return ActionResult(False, problem, "invalid")
+        # Read (with the broker's quote and account) before the transaction: whether this
+        # plan needs two approvers, by its size and its money at risk as the card shows them.
+        second = await self._second_approval(signal_id, edits) if decision is Decision.APPROVED else None
         now = self._clock.now()
+        events: list[Event] = []
         async with self._uow() as uow:
             stored = await uow.signals.get(signal_id, for_update=True, history=False)
             approval = await uow.approvals.get(signal_id)
@@ -108,6 +144,22 @@ class Decisions(UseCase):
                 return ActionResult(
                     False, f"signal #{signal_id} expired at {approval.expires_at:%H:%M:%S} UTC", "expired"
                 )
+            first = approval.first_approved_by
+            if second is not None and edits is not None and edits != stored.edits and first is not None:
+                # Approving a changed trade: the first approval was of another one.
+                await uow.approvals.clear_first(signal_id)
+                first = None
+            if second is not None and first is None:
+                return await self._first_of_two(uow, stored, actor, edits, second, now)
+            if second is not None and first == actor.id:
+                await uow.audit.add(AuditEntry(actor.id, verb, target, False, "already approved 1 of 2", now))
+                await uow.commit()
+                return ActionResult(
+                    False,
+                    f"{actor.name} already approved signal #{signal_id} (1 of 2); "
+                    "it needs a second approval from a different person",
+                    "same_approver",
+                )
             if not await uow.approvals.decide(signal_id, decision, actor.id, now):
                 return ActionResult(False, f"signal #{signal_id} was already decided", "already_decided")
             if edits is not None:
@@ -117,22 +169,69 @@ class Decisions(UseCase):
             await uow.signals.set_state(signal_id, state, cause=actor.id, at=now)
             updated = await uow.signals.get(signal_id)
             assert updated is not None
-            await uow.audit.add(AuditEntry(actor.id, verb, target, True, _edits_text(edits), now))
+            detail = _edits_text(edits)
+            if decision is Decision.APPROVED and second is not None:
+                detail = f"2 of 2 (first {first}); {detail}".rstrip("; ")
+            await uow.audit.add(AuditEntry(actor.id, verb, target, True, detail, now))
             await uow.commit()
-        self._publish(
-            [
-                ApprovalDecided(
-                    at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
-                )
-            ]
+        events.append(
+            ApprovalDecided(
+                at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
+            )
         )
+        self._publish(events)
         if decision is Decision.APPROVED:
             self.checkpoint("approved")
             self.wake(stored.bot_id)
             notes = await self._plan_notes(updated)
             said = f" ({'; '.join(notes)})" if notes else ""
-            return ActionResult(True, f"signal #{signal_id} approved by {actor.name}; executing{said}", signal=updated)
+            of_two = " (2 of 2)" if second is not None else ""
+            return ActionResult(
+                True, f"signal #{signal_id} approved by {actor.name}{of_two}; executing{said}", signal=updated
+            )
         return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}", signal=updated)
+
+    async def _first_of_two(
+        self,
+        uow: UnitOfWork,
+        stored: StoredSignal,
+        actor: Actor,
+        edits: SignalEdits | None,
+        reason: str,
+        now: datetime,
+    ) -> ActionResult:
+        """Inside `_decide`'s transaction: record the first of two approvals; the signal waits."""
+        signal_id = stored.id
+        if not await uow.approvals.approve_first(signal_id, actor.id, now):
+            return ActionResult(False, f"signal #{signal_id} was approved meanwhile; try again", "already_decided")
+        if edits is not None:
+            await uow.approvals.set_edits(signal_id, edits, actor.id)
+            await uow.signals.set_edits(signal_id, edits)
+        detail = f"1 of 2: {reason}" + (f"; {_edits_text(edits)}" if edits is not None else "")
+        await uow.audit.add(AuditEntry(actor.id, "approve", f"signal:{signal_id}", True, detail, now))
+        await uow.commit()
+        self._publish([ApprovalProgress(at=now, bot_name=stored.bot_name, signal_id=signal_id, by=actor.name)])
+        return ActionResult(
+            True,
+            f"signal #{signal_id} approved 1 of 2 by {actor.name}; it needs a second approver ({reason})",
+            signal=stored,
+        )
+
+    async def _second_approval(self, signal_id: int, edits: SignalEdits | None) -> str | None:
+        """Why approving this signal as it would be sent needs two different approvers; None
+        when one is enough (the bot sets no threshold, or the plan is under both)."""
+        async with self._uow(read_only=True) as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored else None
+            if stored is None or bot is None:
+                return None
+            config = bot.config
+            if config.second_approval_above is None and config.second_approval_risk_above is None:
+                return None
+            position = await uow.positions.get(bot.id, config.symbol, multiplier=Decimal(1), for_update=False)
+        effective = edits if edits is not None else stored.edits
+        outlook = await self._outlook(bot, stored.signal, effective, position, quote=await self._quote(bot))
+        return second_approval_reason(config, outlook.plan, outlook.preview.risk_to_stop, outlook.instrument.currency)
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         target = f"signal:{signal_id}"
@@ -153,19 +252,26 @@ class Decisions(UseCase):
                 )
             await uow.approvals.set_edits(signal_id, edits, actor.id)
             await uow.signals.set_edits(signal_id, edits)
+            withdrawn = approval.first_approved_by
+            if withdrawn is not None:
+                # The first approver approved another trade: both approvals are needed again.
+                await uow.approvals.clear_first(signal_id)
             await uow.audit.add(AuditEntry(actor.id, "edit", target, True, _edits_text(edits), now))
             await uow.commit()
+        again = (
+            f"; the first approval (by {withdrawn}) was withdrawn, so it needs two approvals again" if withdrawn else ""
+        )
         self._publish(
             [
                 Notice(
                     at=now,
                     bot_name=stored.bot_name,
                     signal_id=signal_id,
-                    message=f"signal #{signal_id} edited by {actor.name}: {_edits_text(edits)}",
+                    message=f"signal #{signal_id} edited by {actor.name}: {_edits_text(edits)}{again}",
                 )
             ]
         )
-        return ActionResult(True, f"signal #{signal_id} edited; it still waits for approval", signal=stored)
+        return ActionResult(True, f"signal #{signal_id} edited; it still waits for approval{again}", signal=stored)
 
     async def _check_edits(self, signal_id: int, edits: SignalEdits) -> str | None:
         """What is wrong with an approver's edits, by the same rules as an alert's fields;
@@ -223,7 +329,7 @@ class Decisions(UseCase):
         instrument = await self._instrument_or_none(bot)
         if instrument is None:
             return ()
-        return plan_signal(bot.config, position, stored.signal, instrument, stored.edits).notes
+        return (await self._outlook(bot, stored.signal, stored.edits, position, instrument=instrument)).plan.notes
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
         async with self._uow() as uow:

@@ -81,6 +81,9 @@ class Desk(DeskAPI):
             return await self.executor.run_stored(stored, bot)
 
     async def expire_due(self) -> list[int]:
+        """The runner's approval check: reminds the approvers of a card half way to its expiry
+        (once), then expires the cards past it; returns the expired signal ids."""
+        await self.decisions.remind_due()
         return await self.decisions.expire_due()
 
     async def check_exits(self) -> list[int]:
@@ -150,3 +153,7 @@ class Desk(DeskAPI):
 
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         return await self.queries.approval_card(signal_id)
+
+    async def unfinished(self) -> tuple[int, int]:
+        """(signals in flight: received, approved, queued or executing; cards awaiting approval)."""
+        return await self.queries.unfinished()

@@ -143,6 +143,17 @@ class Executor:
                 quote = await broker.get_quote(bot.config.symbol)
             except Exception as e:
                 log.warning("signal %s: no quote for %s: %r", stored.id, bot.config.symbol, e)
+        equity: Decimal | None = None
+        if signal.action.is_entry and bot.config.risk_per_trade_pct is not None:
+            # A bot that sizes by risk needs the account's equity; a broker that cannot say
+            # now is asked again, one that refuses leaves the entry to be refused with the reason.
+            try:
+                equity = (await broker.get_account()).equity
+            except Exception as e:
+                if not _is_refusal(e):
+                    log.warning("signal %s: account unavailable, will retry: %r", stored.id, e)
+                    return RunResult(False, self._retry_delay, "account unavailable")
+                log.warning("signal %s: account refused: %r", stored.id, e)
 
         now = self._clock.now()
         async with self._uow() as uow:
@@ -155,9 +166,14 @@ class Executor:
                 cause = "approved" if current.state is SignalState.APPROVED else "auto mode"
                 await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=cause, at=now)
             position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
-            the_plan = plan_signal(bot.config, position, signal, instrument, current.edits)
+            the_plan = plan_signal(bot.config, position, signal, instrument, current.edits, equity)
             if the_plan.is_ignore:
                 reason = the_plan.ignored or "nothing to do"
+                if the_plan.refused:  # a rule said no (an entry sized by risk without a stop)
+                    await uow.signals.set_state(stored.id, SignalState.REFUSED, cause="risk", at=now, reason=reason)
+                    await uow.commit()
+                    self._publish([SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
+                    return RunResult(True, note=reason)
                 await uow.signals.set_state(stored.id, SignalState.IGNORED, cause="engine", at=now, reason=reason)
                 await uow.commit()
                 self._publish([SignalIgnored(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])

@@ -149,6 +149,19 @@ class ApprovalRepository(Protocol):
         ...
 
     async def list_pending(self) -> list[ApprovalRecord]: ...
+    async def approve_first(self, signal_id: int, by: str, at: datetime) -> bool:
+        """Record the first of two approvals while undecided and no first one is recorded;
+        False when a decision or another first approval came first."""
+        ...
+
+    async def clear_first(self, signal_id: int) -> None:
+        """Withdraw the first approval (the card was edited after it)."""
+        ...
+
+    async def mark_reminded(self, signal_id: int, at: datetime) -> bool:
+        """Record that the approvers were reminded, once: False when they were already, or
+        the approval is decided."""
+        ...
 
 
 class AuditRepository(Protocol):

@@ -8,15 +8,17 @@ from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
-from trading.domain.engine import plan as plan_signal
+from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
-from trading.domain.preview import preview
 from trading.domain.records import Bot, ControlState, StoredSignal, TradeRecord
 from trading.domain.signals import SignalState
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
 from trading.services.context import UseCase
 from trading.services.ports import UnitOfWork
+
+# Accepted and not finished: the runner picks these up again at the next start.
+IN_FLIGHT = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED, SignalState.EXECUTING)
 
 
 class Queries(UseCase):
@@ -101,6 +103,13 @@ class Queries(UseCase):
             bot_id = await _bot_filter(uow, bot_name)
             return await uow.signals.list(bot_id=bot_id, state=SignalState(state) if state else None, limit=limit)
 
+    async def unfinished(self) -> tuple[int, int]:
+        """(signals in flight, signals awaiting approval): what a stop leaves behind."""
+        async with self._uow(read_only=True) as uow:
+            flight = await uow.signals.ids_in_states(IN_FLIGHT)
+            waiting = await uow.signals.ids_in_states((SignalState.PENDING_APPROVAL,))
+        return len(flight), len(waiting)
+
     async def signal_view(self, signal_id: int) -> SignalView | None:
         async with self._uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id)
@@ -121,26 +130,32 @@ class Queries(UseCase):
             if bot is None:
                 return None
             position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
-        instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
-        position.multiplier = instrument.contract_multiplier
         signal, edits = stored.signal, stored.edits
-        the_plan = plan_signal(bot.config, position, signal, instrument, edits)
+        pending = stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED)
+        instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
+        quote = await self._quote(bot) if pending else None
+        outlook = await self._outlook(bot, signal, edits, position, instrument=instrument, quote=quote)
+        the_plan = outlook.plan
         if orders:
             # Decided and sent: show what ran, not a fresh plan against the position it made.
             ran = next((h.reason for h in stored.history if h.state is SignalState.EXECUTING and h.reason), None)
             legs = tuple(Leg(o.leg_kind, o.side, o.quantity, o.position_side) for o in orders)
-            the_plan = replace(the_plan, legs=legs, summary=ran or the_plan.summary, ignored=None)
+            the_plan = replace(the_plan, legs=legs, summary=ran or the_plan.summary, ignored=None, refused=False)
+            outlook = self._preview(position, signal, edits, the_plan, instrument, quote)
         main = next((leg for leg in reversed(the_plan.legs)), None)
-        quote = await self._quote(bot) if stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED) else None
-        now_price = quote.price_for(main.side) if quote is not None and main is not None else None
+        now_price = outlook.quote_price
         drift = (now_price - signal.price) / signal.price * 100 if now_price is not None and signal.price else None
         stop = the_plan.new_stop_loss
         target = the_plan.new_take_profit
-        entry = (edits.limit_price if edits and edits.limit_price else None) or now_price or signal.price
-        seen = preview(position, the_plan, entry, stop)
+        seen = outlook.preview
         before, after, risk = seen.before, seen.after, seen.risk_to_stop
         if orders:  # the position already holds these orders' fills: show it as it stands now
             before, after, risk = "", seen.before, None
+        second = (
+            second_approval_reason(bot.config, the_plan, risk, instrument.currency)
+            if stored.state is SignalState.PENDING_APPROVAL
+            else None
+        )
         filled = [o for o in orders if o.filled_quantity]
         outcome = None
         if filled:
@@ -174,6 +189,14 @@ class Queries(UseCase):
             decided_at=approval.decided_at if approval else None,
             outcome=outcome,
             notes=the_plan.notes,
+            refused=the_plan.refused,
+            sizing=the_plan.sizing,
+            second_approval_reason=second,
+            first_approved_by=approval.first_approved_by if approval else None,
+            first_approved_at=approval.first_approved_at if approval else None,
+            chart_url=signal.extras.get("chart_url"),
+            rsi=signal.rsi,
+            timeframe=signal.extras.get("interval") or signal.extras.get("timeframe") or bot.config.timeframe,
         )
 
 
