@@ -334,6 +334,10 @@ _EVENT_MARK = {
     "PositionMismatch": "⚠️",
     "BotStateChanged": "🔧",
     "HaltChanged": "🛑",
+    "ExitFailing": "🚨",
+    "QuotesUnavailable": "📵",
+    "QuotesBack": "📶",
+    "PositionRepaired": "🩹",
 }
 
 
