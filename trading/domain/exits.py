@@ -44,10 +44,11 @@ class ExitWatch:
         """An exit was started and is being seen through."""
         return self.attempts > 0 and self.stopped is None
 
-    def started(self, signal_id: int, trigger: str | None = None) -> ExitWatch:
+    def started(self, signal_id: int, trigger: str | None = None, attempt: int | None = None) -> ExitWatch:
+        """Try number `attempt` (the next one by default) is signal `signal_id`."""
         return replace(
             self,
-            attempts=self.attempts + 1,
+            attempts=attempt if attempt is not None else self.attempts + 1,
             signal_id=signal_id,
             next_attempt_at=None,
             trigger=trigger if trigger is not None else self.trigger,
@@ -62,6 +63,10 @@ class ExitWatch:
 
     def stop(self, why: str) -> ExitWatch:
         return replace(self, stopped=why, signal_id=None, next_attempt_at=None)
+
+    def resumed(self) -> ExitWatch:
+        """Tries start again at once (the count goes on)."""
+        return replace(self, stopped=None, signal_id=None, next_attempt_at=None)
 
     def quote_missed(self) -> tuple[ExitWatch, bool]:
         """One more pass without a quote; True when that is the time to report it."""

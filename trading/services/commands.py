@@ -72,10 +72,10 @@ class Commands(UseCase):
             else:
                 await uow.bots.set_paused(bot.id, False, None)
                 await uow.bots.set_needs_attention(bot.id, False, None)
-                # A fresh start: a stop still hit is acted on again at the next pass.
+                # An exit that a pause stopped is tried again at the next pass.
                 for watch in await uow.exits.list(bot_id=bot.id):
-                    if watch.attempts:
-                        await uow.exits.delete(bot.id, watch.symbol)
+                    if watch.stopped is not None:
+                        await uow.exits.save(watch.resumed())
             await uow.audit.add(AuditEntry(actor.id, verb, f"bot:{bot_name}", True, change, now))
             await uow.commit()
         done = {"pause": "paused", "resume": "resumed"}.get(verb, change)

@@ -122,9 +122,8 @@ class Monitors(UseCase):
                 return watch, events, None
             quote = await self._quote(bot)
             price = quote.price_for(position.side.closing_order_side) if quote and position.side else None
-            message = f"{watch.trigger or 'exit'}; try {watch.attempts + 1}"
-            signal_id = await self._exit_signal(bot, position, watch, now, message, price)
-            return watch.started(signal_id), events, signal_id
+            signal_id, attempt = await self._exit_signal(bot, position, watch, now, watch.trigger or "exit", price)
+            return watch.started(signal_id, attempt=attempt), events, signal_id
 
         quote = await self._quote(bot)
         if quote is None:
@@ -148,24 +147,32 @@ class Monitors(UseCase):
         if trigger is None:
             return watch, events, None
         message = f"{trigger.kind.value.replace('_', ' ')} {trigger.level} hit at {trigger.price}"
-        signal_id = await self._exit_signal(bot, position, watch, now, message, trigger.price)
+        signal_id, attempt = await self._exit_signal(bot, position, watch, now, message, trigger.price)
         events.append(Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {message}; closing"))
-        return watch.started(signal_id, message), events, signal_id
+        return watch.started(signal_id, message, attempt), events, signal_id
 
     async def _exit_signal(
         self, bot: Bot, position: Position, watch: ExitWatch, now: datetime, message: str, price: Decimal | None
-    ) -> int:
-        """The close signal of try number attempts + 1 (the one already stored, when a pass
-        made it and stopped before recording it)."""
+    ) -> tuple[int, int]:
+        """The close signal of the next try, and its number. A try stored by a pass that
+        stopped before recording it is taken as it is; a finished one of an earlier watch of
+        this position (before a repair) is passed over."""
         opened = position.opened_at.isoformat() if position.opened_at else "?"
         attempt = watch.attempts + 1
-        alert_id = f"exit:{bot.id}:{position.symbol}:{opened}" + (f":{attempt}" if attempt > 1 else "")
-        async with self._uow(read_only=True) as uow:
-            seen = await uow.signals.find_duplicate(bot.id, alert_id=alert_id, body_hash="-", since=now)
-        if seen is not None:
-            return seen
+        while True:
+            alert_id = f"exit:{bot.id}:{position.symbol}:{opened}" + (f":{attempt}" if attempt > 1 else "")
+            async with self._uow(read_only=True) as uow:
+                seen = await uow.signals.find_duplicate(bot.id, alert_id=alert_id, body_hash="-", since=now)
+                found = await uow.signals.get(seen, history=False) if seen is not None else None
+            if found is None:
+                break
+            if not found.state.is_final:
+                return found.id, attempt
+            attempt += 1
         price = price or position.average_price or position.stop_loss or position.take_profit
         if price is None:
             raise AssertionError(f"{bot.name}'s open position has no price at all")
+        if attempt > 1:
+            message = f"{message}; try {attempt}"
         stored = await self._synthetic(bot, SignalAction.CLOSE, price, MONITOR, message, alert_id)
-        return stored.id
+        return stored.id, attempt

@@ -70,6 +70,7 @@ class Repairs(UseCase):
         self, bot: Bot, members: list[Bot], what: RepairAction, actor: Actor
     ) -> tuple[ActionResult, list[int]]:
         symbol, broker = bot.config.symbol, self.executor.broker_for(bot)
+        account = bot.config.broker_account.value  # the broker's name, as reconciliation says it
         target = f"bot:{bot.name}"
         verb = f"reconcile {what.value}"
         try:
@@ -77,9 +78,9 @@ class Repairs(UseCase):
                 (p for p in await broker.get_positions() if p.symbol == symbol and p.quantity), None
             )
         except Exception as e:
-            log.warning("repair of %s: %s positions unavailable: %r", bot.name, broker.name, e)
+            log.warning("repair of %s: %s positions unavailable: %r", bot.name, account, e)
             return ActionResult(
-                False, f"cannot repair {bot.name}: {broker.name} did not give its positions ({e}); try again", "failed"
+                False, f"cannot repair {bot.name}: {account} did not give its positions ({e}); try again", "failed"
             ), []
         instrument = await self._instrument_or_none(bot)
         multiplier = instrument.contract_multiplier if instrument is not None else Decimal(1)
@@ -100,7 +101,7 @@ class Repairs(UseCase):
         if ours == theirs and not flagged:
             return ActionResult(
                 False,
-                f"nothing to repair on {symbol}: signaldesk and {broker.name} both hold {ours:+d} "
+                f"nothing to repair on {symbol}: signaldesk and {account} both hold {ours:+d} "
                 f"and no bot on it needs attention",
                 "no_mismatch",
             ), []
@@ -177,11 +178,11 @@ class Repairs(UseCase):
         self._publish(events)
         if what is RepairAction.ADOPT:
             held_now = positions[bot.id].signed_quantity
-            message = f"{bot.name} adopted {broker.name}'s {symbol}: it now holds {held_now:+d}, the sum is {theirs:+d}"
+            message = f"{bot.name} adopted {account}'s {symbol}: it now holds {held_now:+d}, the sum is {theirs:+d}"
         elif made:
-            message = f"flattening {symbol} ({theirs:+d} at {broker.name}): " + "; ".join(made)
+            message = f"flattening {symbol} ({theirs:+d} at {account}): " + "; ".join(made)
         else:
-            message = f"{symbol} is flat at {broker.name}; every bot on it is set flat"
+            message = f"{symbol} is flat at {account}; every bot on it is set flat"
         return ActionResult(True, message), woken
 
     async def _book(
