@@ -254,3 +254,23 @@ async def test_halt_and_resume(setup: Setup) -> None:
     status, resumed = await setup.post("/api/resume")
     assert (status, resumed["ok"]) == (200, True)
     assert (await setup.desk.control()).halted is False
+
+
+async def test_reconcile_refuses_bad_bodies_and_unknown_bots_and_says_when_nothing_is_wrong(setup: Setup) -> None:
+    await add_bot(setup.db)
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile")
+    assert (status, answer["error"]["code"]) == (422, "invalid_body")
+    assert '"action": Field required' in answer["error"]["message"]
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile", {"action": "merge"})
+    assert status == 422 and "\"action\" is 'merge'; it must be" in answer["error"]["message"]
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile", {"action": "adopt", "x": 1})
+    assert status == 422 and 'reconcile takes "action"' in answer["error"]["message"]
+
+    status, answer = await setup.post("/api/bots/Nobody/reconcile", {"action": "adopt"})
+    assert (status, answer["code"]) == (404, "not_found")
+    status, answer = await setup.post("/api/bots/no%20such/reconcile", {"action": "adopt"})
+    assert (status, answer["error"]["code"]) == (404, "not_found")
+
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile", {"action": "flatten"})
+    assert (status, answer["ok"], answer["code"]) == (409, False, "no_mismatch")
+    assert "nothing to repair on SA40" in answer["message"]

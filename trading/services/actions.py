@@ -27,6 +27,7 @@ class ActionResult:
     message: str  # one sentence for an ephemeral reply or a JSON "message"
     # ok | forbidden | not_found | already_decided | not_pending | invalid | halted | failed
     # | no_mismatch (a repair with nothing to repair) | busy (a signal is executing; try again)
+    # | broker_unavailable (the broker did not answer) | no_price (nothing to book a difference at)
     code: str = "ok"
     signal: StoredSignal | None = None
 

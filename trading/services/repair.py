@@ -80,7 +80,9 @@ class Repairs(UseCase):
         except Exception as e:
             log.warning("repair of %s: %s positions unavailable: %r", bot.name, account, e)
             return ActionResult(
-                False, f"cannot repair {bot.name}: {account} did not give its positions ({e}); try again", "failed"
+                False,
+                f"cannot repair {bot.name}: {account} did not give its positions ({e}); try again",
+                "broker_unavailable",
             ), []
         instrument = await self._instrument_or_none(bot)
         multiplier = instrument.contract_multiplier if instrument is not None else Decimal(1)
@@ -123,7 +125,7 @@ class Repairs(UseCase):
             )
         except RepairImpossible as e:
             await self._audit(actor, verb, target, False, str(e))
-            return ActionResult(False, f"cannot {what.value} {bot.name}: {e}", "failed"), []
+            return ActionResult(False, f"cannot {what.value} {bot.name}: {e}", "no_price"), []
 
         events: list[Event] = []
         currency = instrument.currency if instrument is not None else ""

@@ -122,7 +122,7 @@ async def test_nothing_to_repair_unknown_action_and_unknown_bot_are_refused_clea
     rig.broker.faults.down = True
     rig.broker.net[SYMBOL] = 2
     down = await rig.desk.repair(BOT_NAME, "adopt", ALICE)
-    assert (down.ok, down.code) == (False, "failed") and "did not give its positions" in down.message
+    assert (down.ok, down.code) == (False, "broker_unavailable") and "did not give its positions" in down.message
     assert (await rig.position(bot)).signed_quantity == 1
 
 
