@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import builtins
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import Row, Table, bindparam, delete, select
 
 from db.models import ExitWatchRow
 from db.repositories.base import Repository, utcnow
 from trading.domain.exits import ExitWatch
 
-WATCHES = ExitWatchRow.__table__
+WATCHES: Table = cast(Table, ExitWatchRow.__table__)
 
 _GET = select(WATCHES).where(WATCHES.c.bot_id == bindparam("bot_id"), WATCHES.c.symbol == bindparam("symbol"))
 _ALL = select(WATCHES).order_by(WATCHES.c.bot_id, WATCHES.c.symbol)
