@@ -360,3 +360,25 @@ class PaperOrderRow(Base):
     created_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ExitWatchRow(Base):
+    """The stop monitor's record of a position: the exit being seen through, the quotes
+    missed in a row (so a restart, or another process, carries on where it was)."""
+
+    __tablename__ = "exit_watches"
+    __table_args__ = (UniqueConstraint("bot_id", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    symbol: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    signal_id: Mapped[int | None] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stopped: Mapped[str | None] = mapped_column(Text)
+    trigger: Mapped[str | None] = mapped_column(Text)
+    quote_misses: Mapped[int] = mapped_column(Integer)
+    quote_reported: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

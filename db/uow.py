@@ -17,6 +17,7 @@ from sqlalchemy.sql import Executable
 from db.repositories.approvals import SqlApprovalRepository
 from db.repositories.bots import SqlBotRepository
 from db.repositories.control import SqlControlRepository
+from db.repositories.exits import SqlExitWatchRepository
 from db.repositories.instruments import SqlInstrumentRepository
 from db.repositories.logs import SqlAuditRepository, SqlWebhookLogRepository
 from db.repositories.orders import SqlOrderRepository
@@ -62,6 +63,7 @@ class SqlUnitOfWork:
         self.control = SqlControlRepository(self)
         self.instruments = SqlInstrumentRepository(self)
         self.paper = SqlPaperLedger(self)
+        self.exits = SqlExitWatchRepository(self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,10 +35,12 @@ from web.models import (
     EventsOut,
     EventsQuery,
     HaltBody,
+    NoBotOut,
     NoQuery,
     NoSignalOut,
     PositionOut,
     PositionsOut,
+    ReconcileBody,
     RefusedOut,
     RejectBody,
     ResumeBody,
@@ -54,6 +57,7 @@ log = logging.getLogger("signaldesk.web.api")
 
 API_ACTOR = Actor("api", "API", can_approve=True)
 MAX_ID = 2**31 - 1  # the largest id any of our databases stores
+BOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # what a bot may be called (trading.domain.config)
 BEARER = "bearer"  # the security scheme's name in /openapi.json
 
 _RESULT_STATUS = {
@@ -66,6 +70,10 @@ _RESULT_STATUS = {
     "halted": 409,
     "invalid": 422,
     "failed": 500,
+    "no_mismatch": 409,  # a repair with nothing to repair
+    "busy": 409,  # a signal of the bot is executing: try again
+    "broker_unavailable": 502,  # the broker did not answer: try again
+    "no_price": 409,
 }
 
 ActionAnswer = tuple[ActionResultOut, int]
@@ -83,6 +91,10 @@ def _documented(*decorators: Callable[[View], View]) -> Callable[[View], View]:
 
 def _result(result: ActionResult) -> ActionAnswer:
     return ActionResultOut.of(result), 200 if result.ok else _RESULT_STATUS.get(result.code, 409)
+
+
+def _no_bot(name: str) -> Response:
+    return error_response(404, "not_found", f"there is no bot {name[:64]!r}")
 
 
 def _no_signal(signal_id: int) -> Response:
@@ -204,6 +216,23 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
         return _result(await desk.reject(signal_id, API_ACTOR))
+
+    @bp.post("/bots/<name>/reconcile")
+    @_documented(
+        *_auth,
+        *_actions,
+        document_response(ActionResultOut, 403),
+        document_response(NoBotOut, 404),
+        document_response(ActionResultOut, 500),
+        document_response(ActionResultOut, 502),
+    )
+    @validate_request(ReconcileBody)
+    @validate_response(ActionResultOut)
+    async def reconcile(name: str, data: ReconcileBody) -> ActionAnswer | Response:
+        """Repair a position mismatch on the bot's symbol: adopt the broker's side, or flatten it"""
+        if not BOT_NAME.fullmatch(name):
+            return _no_bot(name)
+        return _result(await desk.repair(name, data.action, API_ACTOR))
 
     @bp.post("/halt")
     @_documented(*_auth, *_actions)

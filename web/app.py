@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 from quart import Quart, Response, request
-from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema import DataSource, OpenAPIProvider, QuartSchema, RequestSchemaValidationError
 from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -15,7 +16,7 @@ from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
-from web.models import REQUEST_MODELS
+from web.models import REQUEST_MODELS, Body
 from web.webhook import describe_failure, webhook_blueprint
 
 log = logging.getLogger("signaldesk.web")
@@ -28,6 +29,18 @@ DESCRIPTION = (
 
 def _is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
+
+
+class _OpenAPIProvider(OpenAPIProvider):
+    """quart-schema's document, with an API body marked required when its model has a
+    required field (POST /api/bots/{name}/reconcile needs its "action")."""
+
+    def build_request_body(self, model: Any, source: DataSource) -> tuple[dict[str, Any], dict[str, Any]]:
+        body, definitions = super().build_request_body(model, source)
+        required = isinstance(model, type) and issubclass(model, Body)
+        if required and any(f.is_required() for f in model.model_fields.values()):
+            body["required"] = True
+        return body, definitions
 
 
 def create_app(deps: WebDeps) -> Quart:
@@ -43,6 +56,7 @@ def create_app(deps: WebDeps) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
         swagger_ui_path=None,
+        openapi_provider_class=_OpenAPIProvider,
     )
     # Flask's documented switch; its (and Quart's) annotations type `app.json` as the base
     # JSONProvider, which has no sort_keys, though the instance is the DefaultJSONProvider.

@@ -294,6 +294,29 @@ class EditsBody(Body):
         )
 
 
+class ReconcileBody(Body):
+    """How to repair the bot's position mismatch.
+
+    adopt: the bot's position takes the broker's side of the difference (one entry at the
+    broker's average price), so that the sum over the symbol's bots equals the broker's net.
+    flatten: the broker's net on the symbol is closed through the normal order path (one
+    close signal per bot with a position there, after booking the difference) and every bot
+    on it is set flat. Both clear the symbol's bots of 'needs attention'."""
+
+    error_code: ClassVar[str] = "invalid_body"
+    route: ClassVar[str] = "reconcile"
+    takes: ClassVar[str] = '"action": "adopt" or "flatten"'
+
+    action: Literal["adopt", "flatten"]
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, value: object) -> object:
+        if value in ("adopt", "flatten"):
+            return value
+        raise _problem(f'"action" is {_shown(value)}; it must be "adopt" or "flatten"')
+
+
 REQUEST_MODELS: dict[str, type[Query] | type[Body]] = {
     model.__name__: model
     for model in (
@@ -306,6 +329,7 @@ REQUEST_MODELS: dict[str, type[Query] | type[Body]] = {
         ResumeBody,
         HaltBody,
         EditsBody,
+        ReconcileBody,
     )
 }
 
@@ -686,6 +710,10 @@ class ActionResultOut(BaseModel):
 
 class NoSignalOut(RootModel[ErrorOut | ActionResultOut]):
     """No such signal: an id out of range is an error; one in range is the action's result."""
+
+
+class NoBotOut(RootModel[ErrorOut | ActionResultOut]):
+    """No such bot: a name no bot could have is an error; any other is the action's result."""
 
 
 class RefusedOut(RootModel[ErrorOut | ActionResultOut]):

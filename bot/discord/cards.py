@@ -400,6 +400,10 @@ _EVENT_MARK = {
     "PositionMismatch": "⚠️",
     "BotStateChanged": "🔧",
     "HaltChanged": "🛑",
+    "ExitFailing": "🚨",
+    "QuotesUnavailable": "📵",
+    "QuotesBack": "📶",
+    "PositionRepaired": "🩹",
 }
 
 

@@ -10,7 +10,7 @@ from discord import app_commands
 
 from bot.discord.access import actor_for
 from bot.discord.commands import COMMANDS, on_command_error
-from bot.discord.views import APPROVAL_ITEMS
+from bot.discord.views import APPROVAL_ITEMS, REPAIR_ITEMS
 from trading.services.actions import Actor, DeskAPI
 
 if TYPE_CHECKING:
@@ -40,8 +40,9 @@ class SignalDeskClient(discord.Client):
             self.tree.add_command(command, guild=guild)
 
     async def setup_hook(self) -> None:
-        # The card buttons of every signal, including cards posted before this start.
-        self.add_dynamic_items(*APPROVAL_ITEMS)
+        # The card buttons of every signal, including cards posted before this start, and
+        # the Adopt / Flatten buttons of every mismatch message.
+        self.add_dynamic_items(*APPROVAL_ITEMS, *REPAIR_ITEMS)
         guild = discord.Object(self.settings.discord_guild_id) if self.settings.discord_guild_id else None
         try:
             synced = await self.tree.sync(guild=guild)

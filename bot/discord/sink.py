@@ -27,8 +27,15 @@ import aiohttp
 import discord
 
 from bot.discord.cards import PENDING, approval_embed, event_line, expired_line, new_card_text, reminder_text
-from bot.discord.views import approval_view
-from trading.domain.events import ApprovalDecided, ApprovalReminder, ApprovalRequested, Event, Severity
+from bot.discord.views import approval_view, repair_view
+from trading.domain.events import (
+    ApprovalDecided,
+    ApprovalReminder,
+    ApprovalRequested,
+    Event,
+    PositionMismatch,
+    Severity,
+)
 from trading.services.actions import DeskAPI
 from trading.services.backoff import backoff_delay
 
@@ -68,6 +75,7 @@ class DiscordSink:
         self._lines: dict[int, list[str]] = {}
         self._line_ready: dict[int, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._mismatch_tasks: set[asyncio.Task[None]] = set()
         self._busy = 0  # items taken from a queue and not yet finished
         self._idle = asyncio.Event()
         self._idle.set()
@@ -95,6 +103,13 @@ class DiscordSink:
                 self._card_queue.put_nowait(("expired", event.signal_id))
                 self._mark_busy()
         channel = self.error_channel_id if event.severity is Severity.ERROR else self.log_channel_id
+        if isinstance(event, PositionMismatch) and event.bot_name and channel is not None:
+            # Its own message, with the Adopt / Flatten buttons that repair it.
+            self._mark_busy()
+            task = asyncio.create_task(self._post_mismatch(channel, event), name="discord-mismatch")
+            self._mismatch_tasks.add(task)
+            task.add_done_callback(self._mismatch_tasks.discard)
+            return
         if channel is not None:
             self._lines.setdefault(channel, []).append(event_line(event))
             self._mark_busy()
@@ -147,9 +162,10 @@ class DiscordSink:
         if not await self.drain(within):
             left = sum(len(v) for v in self._lines.values()) + self._card_queue.qsize()
             log.warning("closing the Discord sink with %d items unsent", left)
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._mismatch_tasks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
@@ -276,6 +292,29 @@ class DiscordSink:
             return channel.send(content, reference=reference, nonce=nonce, allowed_mentions=mentions)
 
         await self._send(f"{op} message for signal #{signal_id}", send)
+
+    # ------------------------------------------------------------------ mismatches
+
+    async def _post_mismatch(self, channel_id: int, event: PositionMismatch) -> None:
+        try:
+            await self.client.wait_until_ready()
+            channel = self.client.get_partial_messageable(channel_id)
+            prefix = f"<@&{self.error_role_id}>\n" if self._mention_role(channel_id) else ""
+            text = (
+                prefix + event_line(event) + "\nRepair it: **Adopt** the broker's position, or **Flatten** the symbol."
+            )
+            assert event.bot_name is not None
+            view = repair_view(event.bot_name)
+            await self._send(
+                f"mismatch message for {event.bot_name}",
+                lambda: channel.send(
+                    content=text[:MESSAGE_LIMIT], view=view, allowed_mentions=self._mention(channel_id)
+                ),
+            )
+        except Exception:
+            log.exception("could not post the mismatch message for %s", event.bot_name)
+        finally:
+            self._mark_done()
 
     # ------------------------------------------------------------------ channel lines
 

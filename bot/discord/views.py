@@ -16,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import discord
 
@@ -138,6 +138,62 @@ class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:e
 
 APPROVAL_ITEMS = (ApproveButton, EditButton, RejectButton)
 _ITEM_FOR = {"approve": ApproveButton, "edit": EditButton, "reject": RejectButton}
+
+
+class RepairButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"sd:repair:(?P<action>adopt|flatten):(?P<bot>[A-Za-z0-9_.-]{1,64})",
+):
+    """Adopt / Flatten on the error channel's mismatch message: approvers only, after a confirm."""
+
+    QUESTIONS: ClassVar[dict[str, str]] = {
+        "adopt": "Adopt the broker's position for **{bot}**? Its position takes the broker's side of the "
+        "difference at the broker's average price; no order is sent.",
+        "flatten": "Flatten **{bot}**'s symbol? The broker's whole net position on it is closed at market "
+        "and every bot on it is set flat.",
+    }
+
+    def __init__(self, action: str, bot_name: str) -> None:
+        style = discord.ButtonStyle.primary if action == "adopt" else discord.ButtonStyle.danger
+        super().__init__(
+            discord.ui.Button(label=action.title(), style=style, custom_id=f"sd:repair:{action}:{bot_name}")
+        )
+        self.action = action
+        self.bot_name = bot_name
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> RepairButton:
+        return cls(match["action"], match["bot"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        client = _client(interaction)
+        actor = client.actor(interaction.user)
+        what = f"{self.action} {self.bot_name}"
+
+        def repair(who: Actor) -> Awaitable[ActionResult]:
+            return client.desk.repair(self.bot_name, self.action, who)
+
+        if not actor.can_approve:
+            # The Desk refuses and writes the audit entry; no question is asked.
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            result = await _desk_call(what, repair(actor))
+            await interaction.edit_original_response(content=result_text(result))
+            return
+        view = ConfirmView(interaction.user.id, repair, what, interaction)
+        await interaction.response.send_message(self.QUESTIONS[self.action].format(bot=self.bot_name), view=view)
+
+
+REPAIR_ITEMS = (RepairButton,)
+
+
+def repair_view(bot_name: str) -> discord.ui.View:
+    """The mismatch message's buttons."""
+    view = discord.ui.View(timeout=None)
+    for action in ("adopt", "flatten"):
+        view.add_item(RepairButton(action, bot_name))
+    return view
 
 
 def approval_view(card: ApprovalCard) -> discord.ui.View | None:

@@ -286,3 +286,23 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
 
     status, bots = await setup.get("/api/bots")
     assert bots["bots"][0]["second_approval_above"] == 1 and bots["bots"][0]["risk_per_trade_pct"] is None
+
+
+async def test_reconcile_refuses_bad_bodies_and_unknown_bots_and_says_when_nothing_is_wrong(setup: Setup) -> None:
+    await add_bot(setup.db)
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile")
+    assert (status, answer["error"]["code"]) == (422, "invalid_body")
+    assert '"action": Field required' in answer["error"]["message"]
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile", {"action": "merge"})
+    assert status == 422 and "\"action\" is 'merge'; it must be" in answer["error"]["message"]
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile", {"action": "adopt", "x": 1})
+    assert status == 422 and 'reconcile takes "action"' in answer["error"]["message"]
+
+    status, answer = await setup.post("/api/bots/Nobody/reconcile", {"action": "adopt"})
+    assert (status, answer["code"]) == (404, "not_found")
+    status, answer = await setup.post("/api/bots/no%20such/reconcile", {"action": "adopt"})
+    assert (status, answer["error"]["code"]) == (404, "not_found")
+
+    status, answer = await setup.post("/api/bots/SA40_RSI_Bot/reconcile", {"action": "flatten"})
+    assert (status, answer["ok"], answer["code"]) == (409, False, "no_mismatch")
+    assert "nothing to repair on SA40" in answer["message"]

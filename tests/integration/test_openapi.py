@@ -173,6 +173,7 @@ def test_the_document_names_every_route(server_url: str) -> None:
         "/api/signals/{signal_id}/reject",
         "/api/halt",
         "/api/resume",
+        "/api/bots/{name}/reconcile",
     }
 
 

@@ -24,6 +24,7 @@ from trading.services.ports import BrokerRefusal, BrokerUnavailable, WouldNotRed
 class Faults:
     drop_after_place: int = 0  # the next N orders are placed but the answer is lost
     refuse_next: str | None = None  # the next order is refused with this code
+    refuse_orders: int = 0  # the next N orders are refused (MARKET_CLOSED)
     hide_for_lookups: int = 0  # look-ups of a freshly placed order say "not found" this many times
     quote_down: bool = False
     down: bool = False  # every call fails as unavailable (5xx) and does nothing
@@ -42,6 +43,7 @@ class FakeBroker:
     lookups: int = 0
     net: dict[str, int] = field(default_factory=dict)
     equity: Decimal = Decimal(0)
+    averages: dict[str, Decimal] = field(default_factory=dict)  # symbol -> the broker's average price
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _hidden: dict[str, int] = field(default_factory=dict)
 
@@ -63,13 +65,16 @@ class FakeBroker:
 
     async def get_positions(self) -> list[BrokerPosition]:
         self._fail_when_down()
-        return [BrokerPosition(s, q, Decimal(0), Decimal(0)) for s, q in self.net.items() if q]
+        return [BrokerPosition(s, q, self.averages.get(s, Decimal(0)), Decimal(0)) for s, q in self.net.items() if q]
 
     async def place_order(self, request: OrderRequest) -> BrokerOrder:
         self.place_calls += 1
         self._fail_when_down()
         if request.client_order_id in self.book:  # like Herenya's 409: the first order is the answer
             return self.book[request.client_order_id]
+        if self.faults.refuse_orders:
+            self.faults.refuse_orders -= 1
+            raise BrokerRefusal("MARKET_CLOSED: refused by the fake broker")
         if self.faults.refuse_next:
             code, self.faults.refuse_next = self.faults.refuse_next, None
             raise BrokerRefusal(f"{code}: refused by the fake broker")

@@ -34,6 +34,7 @@ from typing import Any, Self
 from db.errors import DuplicateOrder, NotFound, WebhookKeyInUse
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash, key_hint, passphrase_hash
+from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
 from trading.domain.position import Entry, Fill, Position
 from trading.domain.records import (
@@ -127,6 +128,7 @@ class _Tables:
     paper_accounts: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id -> (currency, balance)
     paper_positions: dict[tuple[str, str], tuple[int, Decimal]] = field(default_factory=dict)
     paper_orders: dict[tuple[str, str], BrokerOrder] = field(default_factory=dict)  # (account, order id)
+    exits: dict[tuple[int, str], ExitWatch] = field(default_factory=dict)  # (bot id, symbol)
 
     def copy(self) -> _Tables:
         return _Tables(**{f.name: dict(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -176,6 +178,7 @@ class FakeUnitOfWork:
         self.control: ports.ControlRepository = FakeControlRepository(self)
         self.instruments: ports.InstrumentRepository = FakeInstrumentRepository(self)
         self.paper: ports.PaperLedger = FakePaperLedger(self)
+        self.exits: ports.ExitWatchRepository = FakeExitWatchRepository(self)
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -690,6 +693,24 @@ class FakeControlRepository(_Repository):
 
     async def set(self, state: ControlState) -> None:
         (await self._uow.write()).control[1] = state
+
+
+class FakeExitWatchRepository(_Repository):
+    async def get(self, bot_id: int, symbol: str) -> ExitWatch | None:
+        return (await self._uow.read()).exits.get((bot_id, symbol))
+
+    async def list(self, *, bot_id: int | None = None) -> builtins.list[ExitWatch]:
+        t = await self._uow.read()
+        return [w for _, w in sorted(t.exits.items()) if bot_id is None or w.bot_id == bot_id]
+
+    async def save(self, watch: ExitWatch) -> None:
+        t = await self._uow.write()
+        if watch.bot_id not in t.bots:
+            raise NotFound(f"bot {watch.bot_id} does not exist")
+        t.exits[(watch.bot_id, watch.symbol)] = watch
+
+    async def delete(self, bot_id: int, symbol: str) -> None:
+        (await self._uow.write()).exits.pop((bot_id, symbol), None)
 
 
 class FakeInstrumentRepository(_Repository):

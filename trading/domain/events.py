@@ -239,3 +239,66 @@ class Notice(Event):
 
     def text(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExitFailing(Event):
+    """A stop or target close did not flatten the position; it is tried again."""
+
+    symbol: str
+    trigger: str  # what started the exit
+    failures: int  # tries that failed so far
+    reason: str  # why the last one failed
+    retry_in: float  # seconds until the next try
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return (
+            f"exit of {self.bot_name} {self.symbol} failing ({self.trigger}): try {self.failures} failed: "
+            f"{self.reason}; trying again in {self.retry_in:.0f} s until flat "
+            "(/close, /pause or a repair stops the retries)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotesUnavailable(Event):
+    """No quote for a position with a stop for several monitor passes: its stop is not watched."""
+
+    symbol: str
+    passes: int
+    stop_loss: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return (
+            f"no quote for {self.symbol} for {self.passes} monitor passes in a row: "
+            f"{self.bot_name}'s stop {self.stop_loss} is not being watched"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotesBack(Event):
+    symbol: str
+    severity: Severity = Severity.ERROR  # said where their absence was said
+
+    def text(self) -> str:
+        return f"quotes for {self.symbol} are back: {self.bot_name}'s stop is watched again"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PositionRepaired(Event):
+    """A person repaired a mismatch (adopt or flatten); the bots on the symbol are cleared."""
+
+    symbol: str
+    action: str  # "adopt" or "flatten"
+    ours: int  # our sum before
+    theirs: int  # the broker's net
+    by: str
+    detail: str = ""
+
+    def text(self) -> str:
+        tail = f": {self.detail}" if self.detail else ""
+        return (
+            f"{self.bot_name} {self.symbol} mismatch repaired by {self.by} ({self.action}; signaldesk held "
+            f"{self.ours:+d}, the broker {self.theirs:+d}){tail}"
+        )

@@ -30,6 +30,7 @@ class RiskContext:
     needs_attention: bool
     realized_today: Decimal
     age: timedelta = timedelta(0)  # how long the signal has waited to be sent, at the moment of sending
+    attention_reason: str | None = None  # why the bot needs attention (a mismatch, a missed alert)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,12 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
     if ctx.paused:
         return f"bot {config.bot_name} is paused: no new entries until /resume", False
     if ctx.needs_attention:
-        return f"bot {config.bot_name} needs attention (position mismatch): no new entries until /resume", False
+        why = ctx.attention_reason or "position mismatch"
+        return (
+            f"bot {config.bot_name} needs attention ({why}): no new entries until the mismatch is repaired "
+            "(Adopt or Flatten on the error channel, or POST /api/bots/<name>/reconcile)",
+            False,
+        )
     if config.max_daily_loss is not None and ctx.realized_today <= -config.max_daily_loss:
         return (
             f"daily loss limit reached: realized {ctx.realized_today} today, limit {config.max_daily_loss}; "

@@ -25,7 +25,10 @@ class Actor:
 class ActionResult:
     ok: bool
     message: str  # one sentence for an ephemeral reply or a JSON "message"
-    code: str = "ok"  # ok | forbidden | not_found | already_decided | not_pending | invalid | halted | failed
+    # ok | forbidden | not_found | already_decided | not_pending | invalid | halted | failed
+    # | no_mismatch (a repair with nothing to repair) | busy (a signal is executing; try again)
+    # | broker_unavailable (the broker did not answer) | no_price (nothing to book a difference at)
+    code: str = "ok"
     signal: StoredSignal | None = None
 
 
@@ -48,6 +51,12 @@ class DeskAPI:
         raise NotImplementedError
 
     async def pause(self, bot_name: str, actor: Actor, reason: str | None = None) -> ActionResult:
+        raise NotImplementedError
+
+    async def repair(self, bot_name: str, action: str, actor: Actor) -> ActionResult:
+        """Repair a position mismatch on the bot's symbol: "adopt" (the bot takes the broker's
+        side of the difference) or "flatten" (the broker's net is closed, every bot on the
+        symbol set flat). Clears 'needs attention' on the symbol's bots."""
         raise NotImplementedError
 
     async def resume(self, bot_name: str, actor: Actor) -> ActionResult:

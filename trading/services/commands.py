@@ -15,6 +15,7 @@ from trading.domain.signals import SignalAction
 from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import UseCase
+from trading.services.ports import UnitOfWork
 
 
 class Commands(UseCase):
@@ -32,7 +33,11 @@ class Commands(UseCase):
             return ActionResult(False, f"{bot_name} has no open position", "invalid")
         price = await self._mark(bot, pos) or pos.average_price or Decimal(1)
         stored = await self._synthetic(bot, SignalAction.CLOSE, price, actor, f"close by {actor.name}")
-        await self._audit(actor, "close", f"bot:{bot_name}", True, f"signal #{stored.id}")
+        async with self._uow() as uow:
+            stopped = await _stop_exit_retries(uow, bot.id, f"closed by {actor.name} (signal #{stored.id})")
+            detail = f"signal #{stored.id}" + ("; the stop monitor's retries stopped" if stopped else "")
+            await uow.audit.add(AuditEntry(actor.id, "close", f"bot:{bot_name}", True, detail, self._clock.now()))
+            await uow.commit()
         self.wake(bot.id)
         return ActionResult(
             True, f"closing {bot_name}'s {pos.side} {pos.quantity} (signal #{stored.id})", signal=stored
@@ -62,9 +67,15 @@ class Commands(UseCase):
                 await uow.bots.set_mode(bot.id, mode)
             elif verb == "pause":
                 await uow.bots.set_paused(bot.id, True, reason or f"paused by {actor.name}")
+                if await _stop_exit_retries(uow, bot.id, f"paused by {actor.name}"):
+                    change += "; the stop monitor's retries of its exit stopped"
             else:
                 await uow.bots.set_paused(bot.id, False, None)
                 await uow.bots.set_needs_attention(bot.id, False, None)
+                # An exit that a pause stopped is tried again at the next pass.
+                for watch in await uow.exits.list(bot_id=bot.id):
+                    if watch.stopped is not None:
+                        await uow.exits.save(watch.resumed())
             await uow.audit.add(AuditEntry(actor.id, verb, f"bot:{bot_name}", True, change, now))
             await uow.commit()
         done = {"pause": "paused", "resume": "resumed"}.get(verb, change)
@@ -91,3 +102,13 @@ class Commands(UseCase):
         if halted:
             return ActionResult(True, "trading halted: no new entries; closes still allowed; approvals frozen", "ok")
         return ActionResult(True, "trading resumed", "ok")
+
+
+async def _stop_exit_retries(uow: UnitOfWork, bot_id: int, why: str) -> bool:
+    """A person stepped in: the stop monitor stops retrying the bot's exits. Whether any was."""
+    stopped = False
+    for watch in await uow.exits.list(bot_id=bot_id):
+        if watch.exiting:
+            await uow.exits.save(watch.stop(why))
+            stopped = True
+    return stopped

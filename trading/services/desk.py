@@ -23,6 +23,7 @@ from trading.services.monitors import Monitors
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
 from trading.services.queries import Queries
 from trading.services.reconciliation import Reconciliation
+from trading.services.repair import Repairs
 
 
 class Desk(DeskAPI):
@@ -45,6 +46,7 @@ class Desk(DeskAPI):
         self.queries = Queries(self._ctx)
         self.monitors = Monitors(self._ctx)
         self.reconciliation = Reconciliation(self._ctx)
+        self.repairs = Repairs(self._ctx)
 
     @property
     def wake(self) -> Callable[[int], None]:
@@ -116,6 +118,9 @@ class Desk(DeskAPI):
 
     async def resume(self, bot_name: str, actor: Actor) -> ActionResult:
         return await self.commands.resume(bot_name, actor)
+
+    async def repair(self, bot_name: str, action: str, actor: Actor) -> ActionResult:
+        return await self.repairs.repair(bot_name, action, actor)
 
     async def set_mode(self, bot_name: str, mode: Mode, actor: Actor) -> ActionResult:
         return await self.commands.set_mode(bot_name, mode, actor)

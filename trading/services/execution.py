@@ -196,6 +196,7 @@ class Executor:
                     halted=control.halted,
                     paused=bot.paused,
                     needs_attention=bot.needs_attention,
+                    attention_reason=bot.attention_reason,
                     realized_today=realized_today,
                     age=now - waited_since,
                 )
@@ -471,6 +472,14 @@ class Executor:
             )
         await uow.signals.set_state(stored.id, SignalState.EXECUTED, cause="engine", at=now)
         if signal.target_position is not None and signal.target_position != position.signed_quantity:
+            # A missed alert: the strategy holds what we do not. New entries stop until a
+            # person repairs it (adopt or flatten), as a broker mismatch does.
+            await uow.bots.set_needs_attention(
+                bot.id,
+                True,
+                f"missed alert: signal #{stored.id}'s strategy holds {signal.target_position:+d} "
+                f"{bot.config.symbol}, signaldesk {position.signed_quantity:+d}",
+            )
             events.append(
                 PositionMismatch(
                     at=now,

@@ -1,57 +1,178 @@
 """The stop monitor: positions whose stop or target the quote has reached are closed
-through the same path as any signal."""
+through the same path as any signal, and the exit is seen through.
+
+Each watched position has an ExitWatch (trading/domain/exits.py) stored between passes, so
+a restart, or another process taking the monitor over, carries on where it was:
+- an exit signal that ends without the position flat (refused, failed, rejected by the
+  broker) is followed by another after a backoff (services/backoff.py), until the position
+  is flat or a person steps in: a /close or a /pause stops the retries (/resume starts
+  afresh), a repair of a mismatch ends them. The error channel hears of it after the first
+  failure and every few after (ExitFailing, with the count).
+- a position with a stop whose quote cannot be read for QUOTE_MISSES_REPORTED passes in a
+  row is reported once (QuotesUnavailable), and again when quotes return (QuotesBack).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from decimal import Decimal
+
 from trading.domain.events import (
+    Event,
+    ExitFailing,
     Notice,
+    QuotesBack,
+    QuotesUnavailable,
 )
+from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failure
 from trading.domain.levels import exit_trigger
+from trading.domain.position import Position
+from trading.domain.records import Bot
 from trading.domain.signals import SignalAction
 from trading.services.actions import Actor
+from trading.services.backoff import backoff_delay
 from trading.services.context import UseCase
+
+MONITOR = Actor("monitor", "stop monitor", True)
 
 
 class Monitors(UseCase):
-    """Watches stops and targets."""
+    """Watches stops and targets, and sees exits through."""
+
+    retry_first: float = 2.0  # seconds before the first retry of a failed exit; doubling from there
+    retry_cap: float = 60.0  # never longer than this between tries
 
     async def check_exits(self) -> list[int]:
-        """Close positions whose stop or target the quote has reached (once per position)."""
+        """One pass: start the exits whose stop or target the quote has reached, try again
+        the ones that failed and are due, report quotes missing and back. The ids of the
+        exit signals made."""
         made: list[int] = []
-        async with self._uow() as uow:
+        async with self._uow(read_only=True) as uow:
             open_positions = await uow.positions.list_open()
             bots = {b.id: b for b in await uow.bots.list()}
+            watches = {(w.bot_id, w.symbol): w for w in await uow.exits.list()}
+        still_open: set[tuple[int, str]] = set()
         for bot_id, position in open_positions:
             bot = bots.get(bot_id)
-            if bot is None or (position.stop_loss is None and position.take_profit is None):
+            if bot is None:
                 continue
-            quote = await self._quote(bot)
-            if quote is None:
+            key = (bot_id, position.symbol)
+            still_open.add(key)
+            stored = watches.get(key)
+            fresh = ExitWatch(bot_id, position.symbol, position.opened_at)
+            watch = stored.for_position(position.opened_at) if stored is not None else fresh
+            if not watch.exiting and position.stop_loss is None and position.take_profit is None:
+                if stored is not None:
+                    await self._forget(bot_id, position.symbol)
                 continue
-            trigger = exit_trigger(position, quote)
-            if trigger is None:
-                continue
-            opened = position.opened_at.isoformat() if position.opened_at else "?"
-            alert_id = f"exit:{bot_id}:{position.symbol}:{opened}"
-            async with self._uow() as uow:
-                seen = await uow.signals.find_duplicate(
-                    bot_id, alert_id=alert_id, body_hash="-", since=self._clock.now()
-                )
-            if seen is not None:
-                continue
-            actor = Actor("monitor", "stop monitor", True)
-            message = f"{trigger.kind.value.replace('_', ' ')} {trigger.level} hit at {trigger.price}"
-            stored = await self._synthetic(bot, SignalAction.CLOSE, trigger.price, actor, message, alert_id)
-            made.append(stored.id)
-            self._publish(
-                [
-                    Notice(
-                        at=self._clock.now(),
-                        bot_name=bot.name,
-                        signal_id=stored.id,
-                        message=f"{bot.name}: {message}; closing",
-                    )
-                ]
-            )
-            self.wake(bot.id)
+            watch, events, signal_id = await self._pass(bot, position, watch)
+            if watch != (stored or fresh):
+                async with self._uow() as uow:
+                    await uow.exits.save(watch)
+                    await uow.commit()
+            self._publish(events)
+            if signal_id is not None:
+                made.append(signal_id)
+                self.wake(bot_id)
+        for bot_id, symbol in watches.keys() - still_open:
+            await self._forget(bot_id, symbol)  # flat now: nothing left to watch
         return made
+
+    async def _forget(self, bot_id: int, symbol: str) -> None:
+        async with self._uow() as uow:
+            await uow.exits.delete(bot_id, symbol)
+            await uow.commit()
+
+    async def _pass(self, bot: Bot, position: Position, watch: ExitWatch) -> tuple[ExitWatch, list[Event], int | None]:
+        """The position's watch after this pass, the events to tell, the exit signal made."""
+        now = self._clock.now()
+        events: list[Event] = []
+        if watch.signal_id is not None:
+            async with self._uow(read_only=True) as uow:
+                exit_signal = await uow.signals.get(watch.signal_id, history=False)
+            if exit_signal is not None and not exit_signal.state.is_final:
+                return watch, events, None  # still on its way
+            # Final, and the position is still open: this try failed.
+            reason = "its signal is gone"
+            if exit_signal is not None:
+                reason = f"signal #{exit_signal.id} {exit_signal.state.value}"
+                if exit_signal.reason:
+                    reason += f": {exit_signal.reason}"
+                else:
+                    reason += f" and {bot.name} still holds {position.signed_quantity:+d}"
+            delay = backoff_delay(watch.failures + 1, first=self.retry_first, cap=self.retry_cap)
+            watch = watch.failed(now + timedelta(seconds=delay))
+            if watch.stopped is None and report_failure(watch.failures):
+                events.append(
+                    ExitFailing(
+                        at=now,
+                        bot_name=bot.name,
+                        signal_id=exit_signal.id if exit_signal is not None else None,
+                        symbol=position.symbol,
+                        trigger=watch.trigger or "exit",
+                        failures=watch.failures,
+                        reason=reason,
+                        retry_in=delay,
+                    )
+                )
+        if watch.stopped is not None:
+            return watch, events, None  # a person took it over
+        if watch.exiting:
+            if not watch.due(now):
+                return watch, events, None
+            quote = await self._quote(bot)
+            price = quote.price_for(position.side.closing_order_side) if quote and position.side else None
+            signal_id, attempt = await self._exit_signal(bot, position, watch, now, watch.trigger or "exit", price)
+            return watch.started(signal_id, attempt=attempt), events, signal_id
+
+        quote = await self._quote(bot)
+        if quote is None:
+            if position.stop_loss is not None:
+                watch, report = watch.quote_missed()
+                if report:
+                    events.append(
+                        QuotesUnavailable(
+                            at=now,
+                            bot_name=bot.name,
+                            symbol=position.symbol,
+                            passes=QUOTE_MISSES_REPORTED,
+                            stop_loss=str(position.stop_loss),
+                        )
+                    )
+            return watch, events, None
+        watch, back = watch.quote_seen()
+        if back:
+            events.append(QuotesBack(at=now, bot_name=bot.name, symbol=position.symbol))
+        trigger = exit_trigger(position, quote)
+        if trigger is None:
+            return watch, events, None
+        message = f"{trigger.kind.value.replace('_', ' ')} {trigger.level} hit at {trigger.price}"
+        signal_id, attempt = await self._exit_signal(bot, position, watch, now, message, trigger.price)
+        events.append(Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {message}; closing"))
+        return watch.started(signal_id, message, attempt), events, signal_id
+
+    async def _exit_signal(
+        self, bot: Bot, position: Position, watch: ExitWatch, now: datetime, message: str, price: Decimal | None
+    ) -> tuple[int, int]:
+        """The close signal of the next try, and its number. A try stored by a pass that
+        stopped before recording it is taken as it is; a finished one of an earlier watch of
+        this position (before a repair) is passed over."""
+        opened = position.opened_at.isoformat() if position.opened_at else "?"
+        attempt = watch.attempts + 1
+        while True:
+            alert_id = f"exit:{bot.id}:{position.symbol}:{opened}" + (f":{attempt}" if attempt > 1 else "")
+            async with self._uow(read_only=True) as uow:
+                seen = await uow.signals.find_duplicate(bot.id, alert_id=alert_id, body_hash="-", since=now)
+                found = await uow.signals.get(seen, history=False) if seen is not None else None
+            if found is None:
+                break
+            if not found.state.is_final:
+                return found.id, attempt
+            attempt += 1
+        price = price or position.average_price or position.stop_loss or position.take_profit
+        if price is None:
+            raise AssertionError(f"{bot.name}'s open position has no price at all")
+        if attempt > 1:
+            message = f"{message}; try {attempt}"
+        stored = await self._synthetic(bot, SignalAction.CLOSE, price, MONITOR, message, alert_id)
+        return stored.id, attempt

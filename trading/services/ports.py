@@ -15,6 +15,7 @@ from typing import Protocol, Self
 
 from trading.domain.config import BotConfig
 from trading.domain.events import Event
+from trading.domain.exits import ExitWatch
 from trading.domain.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
 from trading.domain.position import ClosedTrade, Fill, Position
 from trading.domain.records import (
@@ -184,6 +185,15 @@ class InstrumentRepository(Protocol):
     async def upsert(self, instrument: Instrument) -> None: ...
 
 
+class ExitWatchRepository(Protocol):
+    """The stop monitor's record of each watched position (one per bot and symbol)."""
+
+    async def get(self, bot_id: int, symbol: str) -> ExitWatch | None: ...
+    async def list(self, *, bot_id: int | None = None) -> builtins.list[ExitWatch]: ...
+    async def save(self, watch: ExitWatch) -> None: ...
+    async def delete(self, bot_id: int, symbol: str) -> None: ...
+
+
 class PaperLedger(Protocol):
     """Where the paper broker keeps its book."""
 
@@ -219,6 +229,8 @@ class UnitOfWork(Protocol):
     def instruments(self) -> InstrumentRepository: ...
     @property
     def paper(self) -> PaperLedger: ...
+    @property
+    def exits(self) -> ExitWatchRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -1,0 +1,236 @@
+"""Repairing a position mismatch (the broker's net on a symbol against the sum of our bots
+on it), by a person: adopt the broker's side, or flatten the symbol.
+
+- adopt: the repaired bot's position takes the difference as one adjusting fill at the
+  broker's average price (trading/domain/repair.py computes it), so that the sum over the
+  symbol's bots equals the broker's net.
+- flatten: the same adjustment, so that our books hold what the broker holds, then one
+  synthetic close signal per bot with a position on the symbol: each goes through the
+  normal order path (plan, risk checks, orders, fills, trades, events), and together they
+  close the broker's net.
+
+Both are audited with the actor, clear every bot on the symbol of 'needs attention', and
+end any stop-monitor retries there (the position changed under it); the next
+reconciliation finds no mismatch. A repair is refused while a signal of those bots is
+executing (its fill could land between the broker's answer and ours).
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from trading.domain.events import BotStateChanged, Event, PositionRepaired, TradeClosed
+from trading.domain.levels import levels_for_entry
+from trading.domain.market import BrokerPosition
+from trading.domain.position import Fill, Position
+from trading.domain.records import AuditEntry, Bot, TradeRecord
+from trading.domain.repair import RepairAction, RepairImpossible, adjustment, adjustment_price
+from trading.domain.signals import SignalAction, SignalState
+from trading.services.actions import ActionResult, Actor
+from trading.services.context import UseCase
+from trading.services.ports import UnitOfWork
+
+log = logging.getLogger("signaldesk.repair")
+
+
+class Repairs(UseCase):
+    """A person's repair of a mismatch."""
+
+    async def repair(self, bot_name: str, action: str, actor: Actor) -> ActionResult:
+        try:
+            what = RepairAction(action)
+        except ValueError:
+            return ActionResult(False, f"unknown repair {action!r}: use adopt or flatten", "invalid")
+        verb = f"reconcile {what.value}"
+        if refused := await self._unless_approver(actor, verb, f"bot:{bot_name}", "repair position mismatches"):
+            return refused
+        bot = await self._bot(bot_name)
+        if bot is None:
+            return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
+        async with self._uow(read_only=True) as uow:
+            members = [
+                b
+                for b in await uow.bots.list()
+                if b.config.broker_account is bot.config.broker_account and b.config.symbol == bot.config.symbol
+            ]
+        locks = [self._bot_lock(b.id) for b in sorted(members, key=lambda b: b.id)]
+        for lock in locks:
+            await lock.acquire()
+        try:
+            result, woken = await self._repair(bot, members, what, actor)
+        finally:
+            for lock in locks:
+                lock.release()
+        for bot_id in woken:
+            self.wake(bot_id)
+        return result
+
+    async def _repair(
+        self, bot: Bot, members: list[Bot], what: RepairAction, actor: Actor
+    ) -> tuple[ActionResult, list[int]]:
+        symbol, broker = bot.config.symbol, self.executor.broker_for(bot)
+        account = bot.config.broker_account.value  # the broker's name, as reconciliation says it
+        target = f"bot:{bot.name}"
+        verb = f"reconcile {what.value}"
+        try:
+            held: BrokerPosition | None = next(
+                (p for p in await broker.get_positions() if p.symbol == symbol and p.quantity), None
+            )
+        except Exception as e:
+            log.warning("repair of %s: %s positions unavailable: %r", bot.name, account, e)
+            return ActionResult(
+                False,
+                f"cannot repair {bot.name}: {account} did not give its positions ({e}); try again",
+                "broker_unavailable",
+            ), []
+        instrument = await self._instrument_or_none(bot)
+        multiplier = instrument.contract_multiplier if instrument is not None else Decimal(1)
+        async with self._uow(read_only=True) as uow:
+            for b in members:
+                if await uow.signals.list(bot_id=b.id, state=SignalState.EXECUTING, limit=1):
+                    return ActionResult(
+                        False,
+                        f"cannot repair {symbol} now: a signal of {b.name} is executing; try again once it has finished",
+                        "busy",
+                    ), []
+            positions = {
+                b.id: await uow.positions.get(b.id, symbol, multiplier=multiplier, for_update=False) for b in members
+            }
+        ours = sum(p.signed_quantity for p in positions.values())
+        theirs = held.quantity if held is not None else 0
+        flagged = [b for b in members if b.needs_attention]
+        if ours == theirs and not flagged:
+            return ActionResult(
+                False,
+                f"nothing to repair on {symbol}: signaldesk and {account} both hold {ours:+d} "
+                f"and no bot on it needs attention",
+                "no_mismatch",
+            ), []
+
+        now = self._clock.now()
+        mine = positions[bot.id]
+        quote_price: Decimal | None = None
+        if theirs != ours and (held is None or held.average_price <= 0):
+            quote = await self._quote(bot)
+            if quote is not None:
+                quote_price = quote.last
+        try:
+            adjust = adjustment(
+                ours=ours,
+                theirs=theirs,
+                price=adjustment_price(held.average_price if held else None, quote_price, mine.average_price),
+                fill_id=f"repair-{bot.id}-{now.isoformat()}",
+                at=now,
+            )
+        except RepairImpossible as e:
+            await self._audit(actor, verb, target, False, str(e))
+            return ActionResult(False, f"cannot {what.value} {bot.name}: {e}", "no_price"), []
+
+        events: list[Event] = []
+        currency = instrument.currency if instrument is not None else ""
+        tick = instrument.tick_size if instrument is not None else None
+        async with self._uow() as uow:
+            position = await uow.positions.get(bot.id, symbol, multiplier=multiplier)
+            if adjust.fill is not None and await uow.positions.add_fill(bot.id, adjust.fill.fill_id, adjust.fill):
+                events += await self._book(uow, bot, position, adjust.fill, currency, tick)
+                positions[bot.id] = position
+            for b in members:
+                if b.needs_attention:
+                    await uow.bots.set_needs_attention(b.id, False, None)
+                for watch in await uow.exits.list(bot_id=b.id):
+                    if watch.symbol == symbol:
+                        await uow.exits.delete(b.id, symbol)
+            detail = adjust.describe(symbol)
+            if what is RepairAction.FLATTEN:
+                closing = [b for b in members if not positions[b.id].is_flat]
+                detail += "; closing " + (", ".join(b.name for b in closing) if closing else "nothing (all flat)")
+            await uow.audit.add(AuditEntry(actor.id, verb, target, True, detail, now))
+            await uow.commit()
+
+        made: list[str] = []
+        woken: list[int] = []
+        if what is RepairAction.FLATTEN:
+            for b in members:
+                pos = positions[b.id]
+                if pos.is_flat:
+                    continue
+                price = adjust.fill.price if adjust.fill is not None else (pos.average_price or Decimal(1))
+                stored = await self._synthetic(
+                    b, SignalAction.CLOSE, price, actor, f"flatten {symbol} by {actor.name} (mismatch repair)"
+                )
+                made.append(f"#{stored.id} closes {b.name}'s {pos.signed_quantity:+d}")
+                woken.append(b.id)
+        events.append(
+            PositionRepaired(
+                at=now,
+                bot_name=bot.name,
+                symbol=symbol,
+                action=what.value,
+                ours=ours,
+                theirs=theirs,
+                by=actor.name,
+                detail="; ".join(made),
+            )
+        )
+        events += [
+            BotStateChanged(at=now, bot_name=b.name, change="cleared of needs attention", by=actor.name)
+            for b in flagged
+        ]
+        self._publish(events)
+        if what is RepairAction.ADOPT:
+            held_now = positions[bot.id].signed_quantity
+            message = f"{bot.name} adopted {account}'s {symbol}: it now holds {held_now:+d}, the sum is {theirs:+d}"
+        elif made:
+            message = f"flattening {symbol} ({theirs:+d} at {account}): " + "; ".join(made)
+        else:
+            message = f"{symbol} is flat at {account}; every bot on it is set flat"
+        return ActionResult(True, message), woken
+
+    async def _book(
+        self, uow: UnitOfWork, bot: Bot, position: Position, fill: Fill, currency: str, tick: Decimal | None
+    ) -> list[Event]:
+        """Apply the adjusting fill to the bot's position (saved), with the trade it closed,
+        if it reduced the position; a position opened or reversed by it gets the bot's
+        stop and target."""
+        side_before = position.side
+        outcome = position.apply_fill(fill)
+        events: list[Event] = []
+        if outcome.closed is not None:
+            c = outcome.closed
+            trade = await uow.trades.add(
+                TradeRecord(
+                    bot_id=bot.id,
+                    bot_name=bot.name,
+                    symbol=position.symbol,
+                    side=c.side,
+                    quantity=c.quantity,
+                    entry_price=c.entry_price,
+                    exit_price=c.exit_price,
+                    realized_pnl=c.realized_pnl,
+                    opened_at=c.opened_at,
+                    closed_at=c.closed_at,
+                    position_closed=c.position_closed,
+                    client_order_id=fill.fill_id,
+                )
+            )
+            events.append(
+                TradeClosed(
+                    at=fill.time,
+                    bot_name=bot.name,
+                    symbol=trade.symbol,
+                    side=trade.side.value,
+                    quantity=trade.quantity,
+                    entry_price=trade.entry_price,
+                    exit_price=trade.exit_price,
+                    realized_pnl=trade.realized_pnl,
+                    currency=currency,
+                    position_closed=trade.position_closed,
+                )
+            )
+        if position.side is not None and position.side is not side_before and position.average_price is not None:
+            position.stop_loss, position.take_profit = levels_for_entry(
+                position.side, position.average_price, bot.config, None, None, tick
+            )
+        await uow.positions.save(bot.id, position)
+        return events
