@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from db.types import ExactDecimal, UtcDateTime
@@ -58,6 +59,7 @@ class BotRow(Base):
     max_signal_age_seconds: Mapped[int] = mapped_column(Integer)
     max_slippage_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     max_daily_loss: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    order_timeout_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default=text("300"))
     # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
     # the passphrase only as an HMAC salted with the bot name. The signing secret must be
     # kept in clear: verifying an HMAC signature needs it.

@@ -369,6 +369,7 @@ class BotOut(BaseModel):
     max_signal_age_seconds: int
     max_slippage_pct: Decimal | None
     max_daily_loss: Decimal | None
+    order_timeout_seconds: int
 
     @classmethod
     def of(cls, b: Bot) -> BotOut:
@@ -399,6 +400,7 @@ class BotOut(BaseModel):
             max_signal_age_seconds=c.max_signal_age_seconds,
             max_slippage_pct=c.max_slippage_pct,
             max_daily_loss=c.max_daily_loss,
+            order_timeout_seconds=c.order_timeout_seconds,
         )
 
 

@@ -36,6 +36,7 @@ CONFIG_COLUMNS = (
     "max_signal_age_seconds",
     "max_slippage_pct",
     "max_daily_loss",
+    "order_timeout_seconds",
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")

@@ -52,7 +52,7 @@ async def test_upgrade_is_idempotent_and_records_head(database: Database) -> Non
     await database.upgrade()
     async with database.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0002_history_indexes"
+    assert version == "0003_orders"
 
 
 async def test_sqlite_connection_settings(sqlite_database: Database) -> None:
@@ -156,7 +156,22 @@ async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url
         async with db.engine.connect() as conn:
             await conn.run_sync(run_upgrade, "0001_initial")
             await conn.commit()
-        bot = await add_bot(db)  # the bot tables are the same in both revisions
+        # A bot as the 0001 table holds it (later revisions add columns to it).
+        async with db.engine.connect() as conn:
+            bot_id = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO trading_bots (bot_name, platform, broker_account, symbol, is_active, mode, "
+                        "base_position_size, max_positions, allow_pyramiding, exit_on_opposite_signal, "
+                        "approval_timeout_minutes, max_signal_age_seconds, webhook_key_hash, webhook_key_hint, "
+                        "paused, needs_attention, created_at, updated_at) VALUES ('B1', 'TradingView', 'Paper', "
+                        "'SA40', :yes, 'auto', 1, 1, :no, :yes, 15, 300, 'h', 'hint', :no, :no, :at, :at) "
+                        "RETURNING id"
+                    ),
+                    {"yes": True, "no": False, "at": T0 if db.is_postgresql else T0.strftime("%Y-%m-%d %H:%M:%S.%f")},
+                )
+            ).scalar_one()
+            await conn.commit()
         insert = text(
             "INSERT INTO trade_history (bot_id, bot_name, symbol, side, quantity, entry_price, exit_price, "
             "realized_pnl, closed_at, position_closed) VALUES (:bot, 'x', 'SA40', 'long', 1, :one, :one, :pnl, :at, "
@@ -167,7 +182,7 @@ async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url
                 at = T0 + timedelta(minutes=n + 1)
                 # As the 0001 columns hold them: SQLite text, PostgreSQL numeric and timestamptz.
                 text_at = at.strftime("%Y-%m-%d %H:%M:%S.%f")
-                params = {"bot": bot.id, "one": "1.000000000000", "pnl": pnl, "at": text_at, "closed": True}
+                params = {"bot": bot_id, "one": "1.000000000000", "pnl": pnl, "at": text_at, "closed": True}
                 if db.is_postgresql:
                     params |= {"one": Decimal(1), "pnl": Decimal(pnl), "at": at}
                 await conn.execute(insert, params)
@@ -176,9 +191,9 @@ async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url
         await db.upgrade()
 
         async with db.uow(read_only=True) as uow:
-            assert await uow.trades.realized_since(bot.id, T0) == Decimal("-999.75")
-            assert await uow.trades.realized_since(bot.id, T0 + timedelta(minutes=3)) == Decimal("-1000.05")
+            assert await uow.trades.realized_since(bot_id, T0) == Decimal("-999.75")
+            assert await uow.trades.realized_since(bot_id, T0 + timedelta(minutes=3)) == Decimal("-1000.05")
             # From midnight: the daily total the migration built.
-            assert await uow.trades.realized_since(bot.id, T0.replace(hour=0)) == Decimal("-999.75")
+            assert await uow.trades.realized_since(bot_id, T0.replace(hour=0)) == Decimal("-999.75")
     finally:
         await db.dispose()
