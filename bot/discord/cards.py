@@ -40,6 +40,7 @@ _STATE_LOOK: dict[str, tuple[str, discord.Colour]] = {
     "failed": ("❌ Failed", RED),
     "rejected": ("🚫 Rejected", GREY),
     "expired": ("⌛ Expired", GREY),
+    "canceled": ("🚫 Cancelled", GREY),
     "refused": ("⛔ Refused", RED),
     "ignored": ("➖ Ignored", GREY),
 }
@@ -92,6 +93,9 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     headline, colour = state_look(card.state)
     action = card.action.replace("_", " ")
     pending = card.state == PENDING
+    # Expired before anyone decided; an approved signal whose limit order timed out is
+    # "expired" too, and says what filled.
+    lapsed = card.state == "expired" and card.decided_by in (None, "expiry")
     # Once decided, the Desk's card re-plans against the position as it is now (after the
     # fill), so plan, quote, risk and position rows would describe a trade that is not
     # this one; a decided card shows what was asked and what happened instead.
@@ -100,14 +104,14 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     lines = []
     if pending:
         lines.append(f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else ""))
-    elif card.state == "expired":
+    elif lapsed:
         expired_at = card.decided_at or card.expires_at
         lines.append(f"**{headline}**" + (f" {ts(expired_at)}" if expired_at else "") + ", nothing was sent")
     else:
         by = f" by {who(card.decided_by)}" if card.decided_by else ""
         when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""
         lines.append(f"**{headline}**{by}{when}")
-    if card.outcome and card.state != "expired":
+    if card.outcome and not lapsed:
         lines.append(f"**{card.outcome}**")
 
     drift = f" ({pct(card.drift_pct)})" if card.drift_pct is not None else ""
@@ -326,6 +330,7 @@ _EVENT_MARK = {
     "ApprovalDecided": "🧑‍⚖️",
     "OrderPlaced": "📤",
     "OrderFilled": "💱",
+    "OrderCancelled": "🚫",
     "TradeClosed": "💰",
     "StopMoved": "🎯",
     "SignalIgnored": "➖",
