@@ -15,7 +15,7 @@ from trading.domain.events import (
 from trading.domain.market import Instrument, Quote
 from trading.domain.position import Position
 from trading.domain.records import AuditEntry, Bot, StoredSignal
-from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSource, SignalState
 from trading.services.actions import ActionResult, Actor
 from trading.services.execution import Executor
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
@@ -86,7 +86,14 @@ class UseCase:
             await uow.commit()
 
     async def _synthetic(
-        self, bot: Bot, action: SignalAction, price: Decimal, actor: Actor, message: str, alert_id: str | None = None
+        self,
+        bot: Bot,
+        action: SignalAction,
+        price: Decimal,
+        actor: Actor,
+        message: str,
+        alert_id: str | None = None,
+        source: SignalSource = SignalSource.COMMAND,
     ) -> StoredSignal:
         """A signal made by signaldesk itself (a /close, a stop hit): queued at once, no approval."""
         now = self._clock.now()
@@ -98,6 +105,7 @@ class UseCase:
             ticker=bot.config.ticker,
             message=message,
             alert_id=alert_id,
+            source=source,
         )
         async with self._uow() as uow:
             stored = await uow.signals.add(

@@ -329,20 +329,20 @@ class Executor:
 
     async def cancel(
         self, stored: StoredSignal, bot: Bot, client_order_id: str, by_name: str, by_id: str
-    ) -> RunResult | str:
+    ) -> RunResult | tuple[str, str]:
         """Cancel a signal's resting order at the broker for a person, then finish the signal
         from the broker's truth: what filled before the cancel stays in the position; an
         order that filled in full completes the signal as usual. The caller holds the bot's
-        lock. A string (why) when nothing was done."""
+        lock. (refusal code, why) when nothing was done."""
         broker = self.broker_for(bot)
         why = f"{CANCELLED_BY} {by_name}"
         self._cancel_causes[client_order_id] = by_id
         async with self._uow() as uow:
             order = await uow.orders.get(client_order_id)
         if order is None or order.signal_id != stored.id:
-            return f"there is no order {client_order_id} on signal #{stored.id}"
+            return "not_found", f"there is no order {client_order_id} on signal #{stored.id}"
         if order.status.is_final:
-            return f"order {client_order_id} is already {order.status.value}"
+            return "not_pending", f"order {client_order_id} is already {order.status.value}"
         if order.broker_order_id is None:
             if order.status is OrderStatus.NEW:
                 # Never sent (a later leg): nothing at the broker to cancel.
@@ -354,15 +354,15 @@ class Executor:
             try:
                 found = await broker.find_order(client_order_id)
             except Exception as e:
-                return f"the broker could not be asked about order {client_order_id}: {e}"
+                return "failed", f"the broker could not be asked about order {client_order_id}: {e}"
             if found is None:
-                return f"order {client_order_id} is not at the broker (yet); try again in a moment"
+                return "failed", f"order {client_order_id} is not at the broker (yet); try again in a moment"
             order = await self._record_answer(order, found, stored.bot_name)
             if order.status.is_final:
                 return await self._drive(stored, bot, None)
         settled = await self._cancel_at_broker(order, broker, stored.bot_name, why)
         if settled is None:
-            return f"the broker did not confirm the cancel of {client_order_id}; it will be tried again"
+            return "failed", f"the broker did not confirm the cancel of {client_order_id}; it will be tried again"
         return await self._drive(stored, bot, None, {client_order_id: settled})
 
     async def _cancel_at_broker(

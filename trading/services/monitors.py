@@ -7,7 +7,7 @@ from trading.domain.events import (
     Notice,
 )
 from trading.domain.levels import exit_trigger
-from trading.domain.signals import SignalAction
+from trading.domain.signals import SignalAction, SignalSource
 from trading.services.actions import Actor
 from trading.services.context import UseCase
 
@@ -41,7 +41,9 @@ class Monitors(UseCase):
                 continue
             actor = Actor("monitor", "stop monitor", True)
             message = f"{trigger.kind.value.replace('_', ' ')} {trigger.level} hit at {trigger.price}"
-            stored = await self._synthetic(bot, SignalAction.CLOSE, trigger.price, actor, message, alert_id)
+            stored = await self._synthetic(
+                bot, SignalAction.CLOSE, trigger.price, actor, message, alert_id, SignalSource.MONITOR
+            )
             made.append(stored.id)
             self._publish(
                 [
