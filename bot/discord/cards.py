@@ -141,6 +141,30 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     return embed
 
 
+def order_embed(card: ApprovalCard) -> discord.Embed:
+    """A free-form order before it is placed: the plan as an approval card shows it."""
+    action = card.action.replace("_", " ")
+    risk = money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"
+    at = f"{price(card.limit_price)} limit" if card.limit_price is not None else f"{price(card.quote)} (quote now)"
+    rows = [
+        ("Plan", f"{card.plan_summary} · {action}"),
+        ("Symbol", card.symbol),
+        ("Quantity", _quantity_text(card)),
+        ("Price", at),
+        ("Stop", price(card.stop_loss)),
+        ("Target", price(card.take_profit)),
+        ("At risk", risk),
+        ("Position", f"{card.position_before} → {card.position_after}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))]
+    lines.extend(f"• {note}" for note in card.notes)
+    title = f"New order · {card.bot_name} · {card.plan_summary}"
+    embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=AMBER)
+    embed.set_footer(text="your own order: no approval card; the risk checks run again when it executes")
+    return embed
+
+
 def positions_embed(positions: Sequence[PositionView], control: ControlState | None = None) -> discord.Embed:
     embed = discord.Embed(title="Positions", colour=BLUE)
     open_ = [p for p in positions if p.side is not None and p.quantity]

@@ -15,7 +15,7 @@ from db.database import Database, DatabaseUrlError
 from db.migrate import run_upgrade
 from db.models import Base, ControlRow
 from db.uow import UnitOfWorkClosed
-from tests.integration.db_support import T0, add_bot
+from tests.integration.db_support import T0
 from trading.domain.records import ControlState
 
 

@@ -176,7 +176,7 @@ class Orders(UseCase):
             return ActionResult(False, message, code)
         async with self._uow(read_only=True) as uow:
             after = await uow.orders.get(client_order_id)
-            final = await uow.signals.get(order.signal_id, history=False)
+            final = await uow.signals.get(order.signal_id)
         assert after is not None and final is not None
         self.wake(bot.id)
         filled = f"{after.filled_quantity} of {after.quantity} filled"

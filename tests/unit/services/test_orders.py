@@ -86,7 +86,7 @@ async def test_a_partly_filled_order_that_times_out_keeps_its_fill_with_stop_and
 
 
 async def test_a_fill_racing_the_timeout_cancel_completes_the_signal_as_executed(rig: Rig) -> None:
-    bot_id, sid, cid = await resting_entry(rig)
+    bot_id, sid, _cid = await resting_entry(rig)
     rig.clock.t += timedelta(seconds=301)
     rig.broker.faults.fill_before_cancel = 3  # it fills as our cancel is on its way
     assert await rig.run(sid) is SignalState.EXECUTED
