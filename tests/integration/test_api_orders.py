@@ -11,12 +11,13 @@ import pytest
 import quart.typing
 
 from db.database import Database
-from tests.integration.web_support import add_bot, make_deps, make_desk
+from tests.integration.web_support import SystemClock, add_bot, make_deps, make_desk
 from tests.support.fake_broker import FakeBroker
 from trading.domain.manual import OrderTicket
 from trading.domain.signals import SignalState
 from trading.services.actions import ActionResult, Actor
 from trading.services.desk import Desk
+from trading.services.execution import Executor
 from web.app import create_app
 
 TOKEN = "api-token-for-tests-0123456789"
@@ -60,10 +61,10 @@ class Api:
 
 
 @pytest.fixture
-async def api(sqlite_database: Database) -> Api:
-    await add_bot(sqlite_database, max_positions=3, allow_pyramiding=True, stop_loss_pct="1.0")
+async def api(database: Database) -> Api:
+    await add_bot(database, max_positions=3, allow_pyramiding=True, stop_loss_pct="1.0")
     broker = FakeBroker(rest_limits=True)
-    return Api(sqlite_database, broker, make_desk(sqlite_database, broker))
+    return Api(database, broker, make_desk(database, broker))
 
 
 async def test_a_free_form_order_is_queued_as_a_manual_signal_and_executes(api: Api) -> None:
@@ -118,7 +119,9 @@ async def test_a_free_form_order_refused(api: Api) -> None:
 async def test_orders_by_a_viewer_are_forbidden_and_audited(sqlite_database: Database) -> None:
     await add_bot(sqlite_database)
     broker = FakeBroker(rest_limits=True)
-    desk = ViewerDesk(*_desk_parts(make_desk(sqlite_database, broker)))
+    clock = SystemClock()
+    executor = Executor(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None)
+    desk = ViewerDesk(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None, executor)
     api = Api(sqlite_database, broker, desk)
     status, answer = await api.post("/api/orders", {"bot": "SA40_RSI_Bot", "side": "buy", "quantity": 1})
     assert (status, answer["code"]) == (403, "forbidden")
@@ -128,11 +131,6 @@ async def test_orders_by_a_viewer_are_forbidden_and_audited(sqlite_database: Dat
     async with sqlite_database.uow(read_only=True) as uow:
         audit = [(a.actor, a.action, a.allowed) for a in reversed(await uow.audit.list())]
     assert audit == [("api:viewer", "order", False), ("api:viewer", "cancel", False)]
-
-
-def _desk_parts(desk: Desk) -> tuple[Any, ...]:
-    ctx = desk._ctx
-    return (ctx.uow, ctx.brokers, ctx.clock, ctx.publish, ctx.executor)
 
 
 async def resting(api: Api, quantity: int = 3) -> tuple[int, str]:
