@@ -109,6 +109,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         lines.append(f"**{headline}**" + (f" {ts(expired_at)}" if expired_at else "") + ", nothing was sent")
     else:
         by = f" by {who(card.decided_by)}" if card.decided_by else ""
+        if by and card.state in ("expired", "canceled"):
+            by = f", approved{by}"  # the order ended later, not by the approver's hand
         when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""
         lines.append(f"**{headline}**{by}{when}")
     if card.outcome and not lapsed:
