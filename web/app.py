@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from quart import Quart, Response, request
 from quart_schema import QuartSchema, RequestSchemaValidationError
-from quart_schema.validation import QuerystringValidationError
+from quart_schema.openapi import OpenAPIProvider
+from quart_schema.typing import Model
+from quart_schema.validation import DataSource, QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
@@ -30,6 +33,22 @@ def _is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
+class _Provider(OpenAPIProvider):
+    """The document as quart-schema builds it, but a body with required fields (an order)
+    is itself required: without it the route answers 422, and the document says so."""
+
+    def build_request_body(self, model: type[Model], source: DataSource) -> tuple[dict[str, Any], dict[str, Any]]:
+        body, components = super().build_request_body(model, source)
+        required = (
+            isinstance(model, type)
+            and issubclass(model, BaseModel)
+            and any(info.is_required() for info in model.model_fields.values())
+        )
+        if required:
+            body["required"] = True
+        return body, components
+
+
 def create_app(deps: WebDeps) -> Quart:
     app = Quart("signaldesk")
     app.request_class = JsonRequest
@@ -43,6 +62,7 @@ def create_app(deps: WebDeps) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
         swagger_ui_path=None,
+        openapi_provider_class=_Provider,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

@@ -336,7 +336,6 @@ class Executor:
         lock. (refusal code, why) when nothing was done."""
         broker = self.broker_for(bot)
         why = f"{CANCELLED_BY} {by_name}"
-        self._cancel_causes[client_order_id] = by_id
         async with self._uow() as uow:
             order = await uow.orders.get(client_order_id)
         if order is None or order.signal_id != stored.id:
@@ -346,6 +345,7 @@ class Executor:
         if order.broker_order_id is None:
             if order.status is OrderStatus.NEW:
                 # Never sent (a later leg): nothing at the broker to cancel.
+                self._cancel_causes[client_order_id] = by_id
                 now = self._clock.now()
                 await self._save_order(
                     replace(order, status=transition(order.status, OrderStatus.CANCELED), error=why, updated_at=now)
@@ -360,6 +360,9 @@ class Executor:
             order = await self._record_answer(order, found, stored.bot_name)
             if order.status.is_final:
                 return await self._drive(stored, bot, None)
+        # Kept until the signal ends: a cancel the broker does not confirm is asked again by
+        # the next run, which still names who asked.
+        self._cancel_causes[client_order_id] = by_id
         settled = await self._cancel_at_broker(order, broker, stored.bot_name, why)
         if settled is None:
             return "failed", f"the broker did not confirm the cancel of {client_order_id}; it will be tried again"
