@@ -366,7 +366,10 @@ class Executor:
         settled = await self._cancel_at_broker(order, broker, stored.bot_name, why)
         if settled is None:
             return "failed", f"the broker did not confirm the cancel of {client_order_id}; it will be tried again"
-        return await self._drive(stored, bot, None, {client_order_id: settled})
+        result = await self._drive(stored, bot, None, {client_order_id: settled})
+        if result.finished:
+            self._cancel_causes.pop(client_order_id, None)  # a fill beat the cancel: nobody's to name
+        return result
 
     async def _cancel_at_broker(
         self, order: OrderRecord, broker: Broker, bot_name: str, why: str
