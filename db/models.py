@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,6 +72,7 @@ class BotRow(Base):
     risk_per_trade_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     second_approval_above: Mapped[int | None] = mapped_column(Integer)
     second_approval_risk_above: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    order_timeout_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default=text("300"))
     # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
     # the passphrase only as an HMAC salted with the bot name. The signing secret must be
     # kept in clear: verifying an HMAC signature needs it.

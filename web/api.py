@@ -29,6 +29,7 @@ from web.models import (
     BotOut,
     BotQuery,
     BotsOut,
+    CancelBody,
     EditsBody,
     ErrorOut,
     EventOut,
@@ -38,6 +39,7 @@ from web.models import (
     NoBotOut,
     NoQuery,
     NoSignalOut,
+    OrderBody,
     PositionOut,
     PositionsOut,
     ReconcileBody,
@@ -58,6 +60,7 @@ log = logging.getLogger("signaldesk.web.api")
 API_ACTOR = Actor("api", "API", can_approve=True)
 MAX_ID = 2**31 - 1  # the largest id any of our databases stores
 BOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # what a bot may be called (trading.domain.config)
+_CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as every broker takes them
 BEARER = "bearer"  # the security scheme's name in /openapi.json
 
 _RESULT_STATUS = {
@@ -68,6 +71,7 @@ _RESULT_STATUS = {
     "same_approver": 409,
     "not_pending": 409,
     "halted": 409,
+    "refused": 409,
     "invalid": 422,
     "failed": 500,
     "no_mismatch": 409,  # a repair with nothing to repair
@@ -233,6 +237,26 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         if not BOT_NAME.fullmatch(name):
             return _no_bot(name)
         return _result(await desk.repair(name, data.action, API_ACTOR))
+
+    @bp.post("/orders")
+    @_documented(*_auth, *_actions, *_on_a_signal)
+    @validate_request(OrderBody)
+    @validate_response(ActionResultOut)
+    async def order(data: OrderBody) -> ActionAnswer:
+        """A free-form order (approvers): a signal of source manual, queued at once through the
+        bot's engine and risk checks (refused: 409 halted/refused, 422 naming the field)"""
+        return _result(await desk.place_order(data.ticket(), API_ACTOR))
+
+    @bp.post("/orders/<client_order_id>/cancel")
+    @_documented(*_auth, *_actions, *_on_a_signal)
+    @validate_request(CancelBody)
+    @validate_response(ActionResultOut)
+    async def cancel(client_order_id: str, data: CancelBody) -> ActionAnswer | Response:
+        """Cancel a resting order (approvers); what filled before the cancel is kept, and a
+        fill that beat the cancel is the answer (409 too late)"""
+        if not _CLIENT_ORDER_ID.fullmatch(client_order_id):
+            return error_response(404, "not_found", f"there is no order {client_order_id[:64]!r}")
+        return _result(await desk.cancel_order(client_order_id, API_ACTOR))
 
     @bp.post("/halt")
     @_documented(*_auth, *_actions)

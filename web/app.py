@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from quart import Quart, Response, request
-from quart_schema import DataSource, OpenAPIProvider, QuartSchema, RequestSchemaValidationError
-from quart_schema.validation import QuerystringValidationError
+from quart_schema import QuartSchema, RequestSchemaValidationError
+from quart_schema.openapi import OpenAPIProvider
+from quart_schema.typing import Model
+from quart_schema.validation import DataSource, QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
@@ -16,7 +18,7 @@ from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
-from web.models import REQUEST_MODELS, Body
+from web.models import REQUEST_MODELS
 from web.webhook import describe_failure, webhook_blueprint
 
 log = logging.getLogger("signaldesk.web")
@@ -31,16 +33,20 @@ def _is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
-class _OpenAPIProvider(OpenAPIProvider):
-    """quart-schema's document, with an API body marked required when its model has a
-    required field (POST /api/bots/{name}/reconcile needs its "action")."""
+class _Provider(OpenAPIProvider):
+    """The document as quart-schema builds it, but a body with required fields (an order)
+    is itself required: without it the route answers 422, and the document says so."""
 
-    def build_request_body(self, model: Any, source: DataSource) -> tuple[dict[str, Any], dict[str, Any]]:
-        body, definitions = super().build_request_body(model, source)
-        required = isinstance(model, type) and issubclass(model, Body)
-        if required and any(f.is_required() for f in model.model_fields.values()):
+    def build_request_body(self, model: type[Model], source: DataSource) -> tuple[dict[str, Any], dict[str, Any]]:
+        body, components = super().build_request_body(model, source)
+        required = (
+            isinstance(model, type)
+            and issubclass(model, BaseModel)
+            and any(info.is_required() for info in model.model_fields.values())
+        )
+        if required:
             body["required"] = True
-        return body, definitions
+        return body, components
 
 
 def create_app(deps: WebDeps) -> Quart:
@@ -56,7 +62,7 @@ def create_app(deps: WebDeps) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
         swagger_ui_path=None,
-        openapi_provider_class=_OpenAPIProvider,
+        openapi_provider_class=_Provider,
     )
     # Flask's documented switch; its (and Quart's) annotations type `app.json` as the base
     # JSONProvider, which has no sort_keys, though the instance is the DefaultJSONProvider.

@@ -33,6 +33,7 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from trading.domain.events import Event, Severity
+from trading.domain.manual import OrderTicket
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Entry
@@ -46,7 +47,7 @@ from trading.domain.records import (
     StoredSignal,
     TradeRecord,
 )
-from trading.domain.signals import SignalState
+from trading.domain.signals import SignalSource, SignalState
 from trading.domain.values import BrokerName, Mode, OrderSide, OrderType, PositionSide
 from trading.domain.views import PositionView, SignalView
 from trading.services.actions import ActionResult
@@ -317,6 +318,114 @@ class ReconcileBody(Body):
         raise _problem(f'"action" is {_shown(value)}; it must be "adopt" or "flatten"')
 
 
+def _price_field(value: object, name: str) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise _problem(f'"{name}" must be a number')
+    price = Decimal(value)
+    if not price.is_finite() or not 0 < price < MAX_PRICE:
+        raise _problem(f'"{name}" is {price}; it must be a price above zero and below {MAX_PRICE:.0E}')
+    return price
+
+
+_ORDER_LIMIT_RULES: JsonDict = {
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": "limit"}}, "required": ["type"]},
+            "then": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
+        },
+        {
+            "if": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
+            "then": {"properties": {"type": {"const": "limit"}}, "required": ["type"]},
+        },
+    ]
+}
+
+
+class OrderBody(Body):
+    """A free-form order: buy is a long entry, sell a short one, planned by the bot's
+    engine against its position (an opposite side reverses, as an alert would)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_ORDER_LIMIT_RULES)
+    error_code: ClassVar[str] = "invalid_order"
+    route: ClassVar[str] = "orders"
+    takes: ClassVar[str] = "bot, side, quantity, type, limit_price, stop_loss, take_profit"
+
+    bot: Annotated[str, Field(min_length=1, max_length=64)]
+    side: OrderSide
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    type: OrderType = OrderType.MARKET
+    limit_price: Price | None = None
+    stop_loss: Price | None = None
+    take_profit: Price | None = None
+
+    @classmethod
+    def describe(cls, error: ValidationError) -> str:
+        return describe(error, lambda names: f"unknown field(s) {names}; an order takes {cls.takes}")
+
+    @field_validator("bot", mode="before")
+    @classmethod
+    def _bot(cls, value: object) -> object:
+        if isinstance(value, str) and 1 <= len(value) <= 64:
+            return value
+        raise _problem('"bot" must be a bot\'s name (bot_name)')
+
+    @field_validator("side", mode="before")
+    @classmethod
+    def _side(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() in ("buy", "sell"):
+            return OrderSide(value.lower())
+        raise _problem('"side" must be "buy" or "sell"')
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _quantity(cls, value: object) -> object:
+        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _problem('"quantity" must be a whole number of contracts')
+        if not 1 <= value <= MAX_QUANTITY:
+            raise _problem(f'"quantity" is {value}; it must be from 1 to {MAX_QUANTITY} contracts')
+        return value
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() in ("market", "limit"):
+            return OrderType(value.lower())
+        raise _problem('"type" must be "market" or "limit"')
+
+    @field_validator("limit_price", "stop_loss", "take_profit", mode="before")
+    @classmethod
+    def _price(cls, value: object, info: ValidationInfo) -> object:
+        return _price_field(value, info.field_name or "price")
+
+    @model_validator(mode="after")
+    def _limit_price(self) -> OrderBody:
+        if self.type is OrderType.LIMIT and self.limit_price is None:
+            raise _problem('"type" "limit" needs a "limit_price"')
+        if self.limit_price is not None and self.type is not OrderType.LIMIT:
+            raise _problem('"limit_price" goes with "type": "limit"')
+        return self
+
+    def ticket(self) -> OrderTicket:
+        return OrderTicket(
+            bot=self.bot,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.type,
+            limit_price=self.limit_price,
+            stop_loss=self.stop_loss,
+            take_profit=self.take_profit,
+        )
+
+
+class CancelBody(Body):
+    route: ClassVar[str] = "cancel"
+    hint: ClassVar[str] = "; send nothing or {}"
+
+
 REQUEST_MODELS: dict[str, type[Query] | type[Body]] = {
     model.__name__: model
     for model in (
@@ -330,6 +439,8 @@ REQUEST_MODELS: dict[str, type[Query] | type[Body]] = {
         HaltBody,
         EditsBody,
         ReconcileBody,
+        OrderBody,
+        CancelBody,
     )
 }
 
@@ -396,6 +507,7 @@ class BotOut(BaseModel):
     risk_per_trade_pct: Decimal | None
     second_approval_above: int | None
     second_approval_risk_above: Decimal | None
+    order_timeout_seconds: int
 
     @classmethod
     def of(cls, b: Bot) -> BotOut:
@@ -429,6 +541,7 @@ class BotOut(BaseModel):
             risk_per_trade_pct=c.risk_per_trade_pct,
             second_approval_above=c.second_approval_above,
             second_approval_risk_above=c.second_approval_risk_above,
+            order_timeout_seconds=c.order_timeout_seconds,
         )
 
 
@@ -559,6 +672,7 @@ def _signal_fields(s: StoredSignal) -> dict[str, Any]:
         "id": s.id,
         "bot_name": s.bot_name,
         "action": sig.action.value,
+        "source": sig.source,
         "state": s.state,
         "created_at": s.created_at,
         "updated_at": s.updated_at,
@@ -581,6 +695,7 @@ class SignalOut(BaseModel):
     id: int
     bot_name: str
     action: str
+    source: SignalSource
     state: SignalState
     created_at: Time
     updated_at: Time

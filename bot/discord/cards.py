@@ -40,6 +40,7 @@ _STATE_LOOK: dict[str, tuple[str, discord.Colour]] = {
     "failed": ("❌ Failed", RED),
     "rejected": ("🚫 Rejected", GREY),
     "expired": ("⌛ Expired", GREY),
+    "canceled": ("🚫 Cancelled", GREY),
     "refused": ("⛔ Refused", RED),
     "ignored": ("➖ Ignored", GREY),
 }
@@ -141,6 +142,9 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     headline, colour = state_look(card.state)
     action = card.action.replace("_", " ")
     pending = card.state == PENDING
+    # Expired before anyone decided; an approved signal whose limit order timed out is
+    # "expired" too, and says what filled.
+    lapsed = card.state == "expired" and card.decided_by in (None, "expiry")
     # Once decided, the Desk's card re-plans against the position as it is now (after the
     # fill), so plan, quote, risk and position rows would describe a trade that is not
     # this one; a decided card shows what was asked and what happened instead.
@@ -149,11 +153,13 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     lines = []
     if pending:
         lines.append(f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else ""))
-    elif card.state == "expired":
+    elif lapsed:
         expired_at = card.decided_at or card.expires_at
         lines.append(f"**{headline}**" + (f" {ts(expired_at)}" if expired_at else "") + ", nothing was sent")
     else:
         by = f" by {who(card.decided_by)}" if card.decided_by else ""
+        if by and card.state in ("expired", "canceled"):
+            by = f", approved{by}"  # the order ended later, not by the approver's hand
         when = f" at {ts(card.decided_at, 'f')}" if card.decided_at else ""
         first = ""
         if card.first_approved_by and card.state not in ("rejected", "expired"):
@@ -163,7 +169,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         lines.append(f"**{headline}**{by}{when}{first}")
     if (approvals := approvals_line(card)) is not None:
         lines.append(approvals)
-    if card.outcome and card.state != "expired":
+    if card.outcome and not lapsed:
         lines.append(f"**{card.outcome}**")
 
     drift = f" ({pct(card.drift_pct)})" if card.drift_pct is not None else ""
@@ -196,6 +202,30 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
 
     embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour)
     embed.set_footer(text=f"signal {card.signal_id} · {card.state.replace('_', ' ')}")
+    return embed
+
+
+def order_embed(card: ApprovalCard) -> discord.Embed:
+    """A free-form order before it is placed: the plan as an approval card shows it."""
+    action = card.action.replace("_", " ")
+    risk = money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"
+    at = f"{price(card.limit_price)} limit" if card.limit_price is not None else f"{price(card.quote)} (quote now)"
+    rows = [
+        ("Plan", f"{card.plan_summary} · {action}"),
+        ("Symbol", card.symbol),
+        ("Quantity", _quantity_text(card)),
+        ("Price", at),
+        ("Stop", price(card.stop_loss)),
+        ("Target", price(card.take_profit)),
+        ("At risk", risk),
+        ("Position", f"{card.position_before} → {card.position_after}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    lines = [code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))]
+    lines.extend(f"• {note}" for note in card.notes)
+    title = f"New order · {card.bot_name} · {card.plan_summary}"
+    embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=AMBER)
+    embed.set_footer(text="your own order: no approval card; the risk checks run again when it executes")
     return embed
 
 
@@ -392,6 +422,7 @@ _EVENT_MARK = {
     "DeskStopping": "🔴",
     "OrderPlaced": "📤",
     "OrderFilled": "💱",
+    "OrderCancelled": "🚫",
     "TradeClosed": "💰",
     "StopMoved": "🎯",
     "SignalIgnored": "➖",

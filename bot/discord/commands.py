@@ -17,11 +17,20 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import discord
 from discord import app_commands
 
-from bot.discord.cards import bots_embed, pnl_embed, positions_embed, result_text, signal_embed, trades_embed
-from bot.discord.inputs import period_start
+from bot.discord.cards import (
+    bots_embed,
+    order_embed,
+    pnl_embed,
+    positions_embed,
+    result_text,
+    signal_embed,
+    trades_embed,
+)
+from bot.discord.inputs import InputError, parse_price, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.domain.values import Mode
-from trading.services.actions import ActionResult, Actor
+from trading.domain.manual import OrderTicket
+from trading.domain.values import Mode, OrderSide, OrderType
+from trading.services.actions import ActionResult, Actor, OrderPreview
 
 if TYPE_CHECKING:
     from bot.discord.client import SignalDeskClient
@@ -137,6 +146,68 @@ async def close(interaction: Interaction, bot: str) -> None:
     )
 
 
+@app_commands.command(name="order", description="Your own order through the bot's engine and checks (asks to confirm)")
+@app_commands.describe(
+    bot="The bot to trade through",
+    side="buy: a long entry; sell: a short one (against an open position the engine reverses or adds)",
+    quantity="Contracts",
+    type="market (default) or limit",
+    limit_price="The limit price (limit orders)",
+    stop="Stop loss",
+    target="Take profit",
+)
+@app_commands.autocomplete(bot=_bot_names)
+async def order(
+    interaction: Interaction,
+    bot: str,
+    side: Literal["buy", "sell"],
+    quantity: app_commands.Range[int, 1, 1_000_000],
+    type: Literal["market", "limit"] = "market",
+    limit_price: str | None = None,
+    stop: str | None = None,
+    target: str | None = None,
+) -> None:
+    client = _client(interaction)
+    desk = client.desk
+    try:
+        ticket = OrderTicket(
+            bot=bot,
+            side=OrderSide(side),
+            quantity=quantity,
+            order_type=OrderType(type),
+            limit_price=parse_price("Limit price", limit_price),
+            stop_loss=parse_price("Stop", stop),
+            take_profit=parse_price("Target", target),
+        )
+    except InputError as e:
+        await interaction.response.send_message(f"⛔ {e} Nothing was placed.", ephemeral=True)
+        return
+    actor = client.actor(interaction.user)
+    if not actor.can_approve:
+        await _act(interaction, f"order for {bot}", lambda a: desk.place_order(ticket, a))  # refused and audited
+        return
+    await interaction.response.defer(thinking=True)  # the plan reads a quote from the broker
+    try:
+        seen = await desk.preview_order(ticket, actor)
+    except Exception:
+        log.exception("desk call preview order for %s raised", bot)
+        seen = OrderPreview(DESK_FAILED)
+    if seen.card is None:
+        await interaction.edit_original_response(content=result_text(seen.result))
+        return
+    view = ConfirmView(interaction.user.id, lambda a: desk.place_order(ticket, a), f"the order for {bot}", interaction)
+    await interaction.edit_original_response(
+        content=f"Place this order? ({ticket.describe()})", embed=order_embed(seen.card), view=view
+    )
+
+
+@app_commands.command(name="cancel", description="Cancel a resting order at the broker (what filled is kept)")
+@app_commands.describe(order="The order's client id, as on its log line (e.g. sd-17-1)")
+async def cancel(interaction: Interaction, order: str) -> None:
+    desk = _client(interaction).desk
+    await _act(interaction, f"cancel {order}", lambda actor: desk.cancel_order(order.strip(), actor))
+
+
 @app_commands.command(name="halt", description="Kill switch: no new entries on any bot (asks to confirm)")
 @app_commands.describe(reason="Why, for the log")
 async def halt(interaction: Interaction, reason: str | None = None) -> None:
@@ -186,6 +257,8 @@ COMMANDS: tuple[app_commands.Command[Any, Any, Any], ...] = (
     bots,
     signal,
     close,
+    order,
+    cancel,
     halt,
     pause,
     resume,

@@ -28,6 +28,11 @@ def _decimal(label: str, text: str) -> Decimal | None:
     return value
 
 
+def parse_price(label: str, text: str | None) -> Decimal | None:
+    """A price a user typed (None or empty: none given)."""
+    return _decimal(label, text) if text is not None else None
+
+
 def parse_edits(quantity: str, order_type: str, limit_price: str, stop_loss: str, take_profit: str) -> SignalEdits:
     """The Edit modal's five boxes as SignalEdits. An empty box leaves that value as the
     card has it (SignalEdits cannot say "remove the stop", so empty never means that)."""

@@ -39,6 +39,7 @@ CONFIG_COLUMNS = (
     "risk_per_trade_pct",
     "second_approval_above",
     "second_approval_risk_above",
+    "order_timeout_seconds",
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")

@@ -15,7 +15,21 @@ from trading.domain.values import Mode
 
 pytestmark = pytest.mark.timeout(60)
 
-EXPECTED = {"positions", "trades", "pnl", "bots", "signal", "close", "halt", "pause", "resume", "mode", "resume-all"}
+EXPECTED = {
+    "positions",
+    "trades",
+    "pnl",
+    "bots",
+    "signal",
+    "close",
+    "order",
+    "cancel",
+    "halt",
+    "pause",
+    "resume",
+    "mode",
+    "resume-all",
+}
 
 
 @pytest.fixture

@@ -171,6 +171,8 @@ def test_the_document_names_every_route(server_url: str) -> None:
         "/api/signals/{signal_id}",
         "/api/signals/{signal_id}/approve",
         "/api/signals/{signal_id}/reject",
+        "/api/orders",
+        "/api/orders/{client_order_id}/cancel",
         "/api/halt",
         "/api/resume",
         "/api/bots/{name}/reconcile",

@@ -16,7 +16,7 @@ from trading.domain.market import (
     OrderRequest,
     Quote,
 )
-from trading.domain.values import OrderSide
+from trading.domain.values import OrderSide, OrderType
 from trading.services.ports import BrokerRefusal, BrokerUnavailable, WouldNotReduce
 
 
@@ -29,6 +29,10 @@ class Faults:
     quote_down: bool = False
     down: bool = False  # every call fails as unavailable (5xx) and does nothing
     account_down: bool = False  # reading the account fails as unavailable
+    # The race: this many contracts of the order fill between our decision to cancel it and
+    # the cancel reaching the broker (all of what is left: the cancel then finds it final).
+    fill_before_cancel: int = 0
+    cancel_down: bool = False  # a cancel gets no answer (and does nothing)
 
 
 @dataclass
@@ -41,9 +45,13 @@ class FakeBroker:
     book: dict[str, BrokerOrder] = field(default_factory=dict)  # client id -> order
     place_calls: int = 0
     lookups: int = 0
+    cancel_calls: int = 0
     net: dict[str, int] = field(default_factory=dict)
     equity: Decimal = Decimal(0)
     averages: dict[str, Decimal] = field(default_factory=dict)  # symbol -> the broker's average price
+    # A limit order the quote does not reach rests (NEW) instead of filling at once, until
+    # `fill` or a cancel; off by default, as the tests written before it expect.
+    rest_limits: bool = False
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _hidden: dict[str, int] = field(default_factory=dict)
 
@@ -82,6 +90,24 @@ class FakeBroker:
         if request.reduce_only and not (net * request.side.sign < 0 and request.quantity <= abs(net)):
             raise WouldNotReduce(f"REDUCE_ONLY_REJECTED: would not reduce the position of {net}")
         price = self.ask if request.side is OrderSide.BUY else self.bid
+        if self.rest_limits and request.type is OrderType.LIMIT and request.limit_price is not None:
+            marketable = price <= request.limit_price if request.side is OrderSide.BUY else price >= request.limit_price
+            if not marketable:
+                resting = BrokerOrder(
+                    order_id=f"F-{next(self._ids)}",
+                    client_order_id=request.client_order_id,
+                    symbol=request.symbol,
+                    side=request.side,
+                    type=request.type,
+                    quantity=request.quantity,
+                    status=BrokerOrderStatus.NEW,
+                    filled_quantity=0,
+                    average_fill_price=None,
+                    limit_price=request.limit_price,
+                    reduce_only=request.reduce_only,
+                )
+                self.book[request.client_order_id] = resting
+                return resting
         order = BrokerOrder(
             order_id=f"F-{next(self._ids)}",
             client_order_id=request.client_order_id,
@@ -114,8 +140,35 @@ class FakeBroker:
             return None
         return self.book.get(client_order_id)
 
+    def fill(self, client_order_id: str, quantity: int | None = None) -> BrokerOrder:
+        """Fill `quantity` more (all that is left when None) of a resting order at its limit."""
+        order = self.book[client_order_id]
+        assert order.status in (BrokerOrderStatus.NEW, BrokerOrderStatus.PARTIALLY_FILLED), order.status
+        qty = order.quantity - order.filled_quantity if quantity is None else quantity
+        price = order.limit_price or (self.ask if order.side is OrderSide.BUY else self.bid)
+        cost = (order.average_fill_price or Decimal(0)) * order.filled_quantity + price * qty
+        filled = order.filled_quantity + qty
+        status = BrokerOrderStatus.FILLED if filled == order.quantity else BrokerOrderStatus.PARTIALLY_FILLED
+        order = replace(order, status=status, filled_quantity=filled, average_fill_price=cost / filled)
+        self.book[client_order_id] = order
+        self.net[order.symbol] = self.net.get(order.symbol, 0) + order.side.sign * qty
+        return order
+
     async def cancel_order(self, order_id: str) -> BrokerOrder:
-        raise BrokerRefusal("ORDER_NOT_CANCELABLE")
+        self._fail_when_down()
+        self.cancel_calls += 1
+        if self.faults.cancel_down:
+            raise BrokerUnavailable("cancel: connection lost (nothing was done)")
+        cid, order = next((c, o) for c, o in self.book.items() if o.order_id == order_id)
+        if self.faults.fill_before_cancel:
+            left = order.quantity - order.filled_quantity
+            order = self.fill(cid, min(self.faults.fill_before_cancel, left))
+            self.faults.fill_before_cancel = 0
+        if order.status not in (BrokerOrderStatus.NEW, BrokerOrderStatus.PARTIALLY_FILLED):
+            raise BrokerRefusal(f"ORDER_NOT_CANCELABLE: order {order_id} is already {order.status.value}")
+        order = replace(order, status=BrokerOrderStatus.CANCELED)
+        self.book[cid] = order
+        return order
 
     def _fail_when_down(self) -> None:
         if self.faults.down:

@@ -133,6 +133,21 @@ def test_expired_and_failed_cards() -> None:
     assert failed.colour == RED
 
 
+def test_an_approved_signal_whose_resting_order_ended_says_what_filled() -> None:
+    reason = "order sd-3-1 (open buy 3) timed out after 300 s (order_timeout_seconds): 1 of 3 filled"
+    timed_out = approval_embed(
+        make_card(3, state="expired", decided_by="discord:42", decided_at=NOW, outcome=f"expired: {reason}")
+    )
+    text = timed_out.description or ""
+    assert "⌛ Expired**, approved by <@42>" in text and reason in text and "nothing was sent" not in text
+    cancelled = approval_embed(
+        make_card(3, state="canceled", decided_by="discord:42", outcome="canceled: cancelled by bob: nothing filled")
+    )
+    text = cancelled.description or ""
+    assert "🚫 Cancelled**, approved by <@42>" in text and "cancelled by bob: nothing filled" in text
+    assert cancelled.colour == GREY
+
+
 def test_limit_order_and_edits_are_shown() -> None:
     card = make_card(
         5,

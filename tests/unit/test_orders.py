@@ -33,11 +33,12 @@ EXPECTED_SIGNAL: dict[str, set[str]] = {
     "pending_approval": {"approved", "rejected", "expired", "refused"},
     "approved": {"queued", "refused", "expired"},
     "queued": {"executing", "refused", "ignored", "failed"},
-    "executing": {"executed", "failed", "refused", "ignored"},
+    "executing": {"executed", "failed", "refused", "ignored", "expired", "canceled"},
     "executed": set(),
     "failed": set(),
     "rejected": set(),
     "expired": set(),
+    "canceled": set(),
     "ignored": set(),
     "refused": set(),
 }
@@ -146,6 +147,8 @@ def test_signal_transition_is_allowed_exactly_when_the_expected_table_says(
         ["received", "pending_approval", "approved", "queued", "executing", "executed"],
         ["received", "pending_approval", "rejected"],
         ["received", "pending_approval", "expired"],
+        ["received", "queued", "executing", "expired"],  # a limit order timed out
+        ["received", "pending_approval", "approved", "queued", "executing", "canceled"],  # a person cancelled
         ["received", "ignored"],
         ["received", "refused"],
     ],
@@ -161,6 +164,7 @@ def test_signal_final_states() -> None:
         "failed",
         "rejected",
         "expired",
+        "canceled",
         "ignored",
         "refused",
     }

@@ -53,6 +53,8 @@ class BotConfig(BaseModel):
     signing_secret: str | None = None
     approval_timeout_minutes: int = Field(default=15, ge=1, le=24 * 60)
     max_signal_age_seconds: int = Field(default=300, ge=1)
+    # A limit order resting unfilled (or partly filled) this long is cancelled at the broker.
+    order_timeout_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     max_slippage_pct: Decimal | None = Field(default=Decimal("0.5"), gt=0, le=100)
     max_daily_loss: Decimal | None = Field(default=None, gt=0)
     # Sizing by risk: an entry risks this percentage of the account's equity to its stop.

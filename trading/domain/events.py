@@ -137,6 +137,21 @@ class OrderFilled(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OrderCancelled(Event):
+    """A resting order signaldesk cancelled (its timeout, or a person); the signal is final."""
+
+    client_order_id: str
+    symbol: str
+    side: str
+    quantity: int
+    filled_quantity: int
+    reason: str
+
+    def text(self) -> str:
+        return f"signal #{self.signal_id} for {self.bot_name}: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class TradeClosed(Event):
     symbol: str
     side: str

@@ -16,6 +16,15 @@ class AlertShape(StrEnum):
     STRATEGY = "strategy"  # {{strategy.order.action}} / {{strategy.market_position}} ...
 
 
+class SignalSource(StrEnum):
+    """Who made the signal: an alert, a person's own order, the stop/target monitor, a command."""
+
+    WEBHOOK = "webhook"
+    MANUAL = "manual"  # a free-form order (/order, POST /api/orders)
+    MONITOR = "monitor"  # a stop or target hit
+    COMMAND = "command"  # /close and its kind
+
+
 class SignalAction(StrEnum):
     ENTER_LONG = "enter_long"
     ENTER_SHORT = "enter_short"
@@ -64,6 +73,7 @@ class Signal:
     # after this order (signed contracts); compared with ours to spot a missed alert.
     target_position: int | None = None
     extras: dict[str, str] = field(default_factory=dict)
+    source: SignalSource = SignalSource.WEBHOOK
 
 
 class SignalState(StrEnum):
@@ -76,6 +86,7 @@ class SignalState(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    CANCELED = "canceled"  # its resting order was cancelled by a person
     IGNORED = "ignored"
     REFUSED = "refused"
 
@@ -95,13 +106,23 @@ SIGNAL_TRANSITIONS: dict[SignalState, frozenset[SignalState]] = {
     SignalState.QUEUED: frozenset(
         {SignalState.EXECUTING, SignalState.REFUSED, SignalState.IGNORED, SignalState.FAILED}
     ),
+    # expired: its resting limit order reached the bot's order_timeout_seconds and was
+    # cancelled; canceled: a person cancelled it. Whatever had filled stays in the position.
     SignalState.EXECUTING: frozenset(
-        {SignalState.EXECUTED, SignalState.FAILED, SignalState.REFUSED, SignalState.IGNORED}
+        {
+            SignalState.EXECUTED,
+            SignalState.FAILED,
+            SignalState.REFUSED,
+            SignalState.IGNORED,
+            SignalState.EXPIRED,
+            SignalState.CANCELED,
+        }
     ),
     SignalState.EXECUTED: frozenset(),
     SignalState.FAILED: frozenset(),
     SignalState.REJECTED: frozenset(),
     SignalState.EXPIRED: frozenset(),
+    SignalState.CANCELED: frozenset(),
     SignalState.IGNORED: frozenset(),
     SignalState.REFUSED: frozenset(),
 }

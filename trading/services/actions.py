@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from trading.domain.manual import OrderTicket
 from trading.domain.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
 from trading.domain.values import Mode
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
@@ -25,11 +26,20 @@ class Actor:
 class ActionResult:
     ok: bool
     message: str  # one sentence for an ephemeral reply or a JSON "message"
-    # ok | forbidden | not_found | already_decided | not_pending | invalid | halted | failed
+    # ok | forbidden | not_found | already_decided | not_pending | invalid | halted | refused | failed
     # | no_mismatch (a repair with nothing to repair) | busy (a signal is executing; try again)
     # | broker_unavailable (the broker did not answer) | no_price (nothing to book a difference at)
     code: str = "ok"
     signal: StoredSignal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPreview:
+    """A free-form order as it would be placed now: its card (state "preview"), or the
+    refusal it would get."""
+
+    result: ActionResult
+    card: ApprovalCard | None = None
 
 
 class DeskAPI:
@@ -48,6 +58,18 @@ class DeskAPI:
 
     async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
         """Close the bot's whole position through the normal path (a synthetic signal)."""
+        raise NotImplementedError
+
+    async def preview_order(self, ticket: OrderTicket, actor: Actor) -> OrderPreview:
+        """The plan a free-form order would make now, for a confirm step; nothing stored."""
+        raise NotImplementedError
+
+    async def place_order(self, ticket: OrderTicket, actor: Actor) -> ActionResult:
+        """A free-form order: a signal of source manual, queued at once through the engine."""
+        raise NotImplementedError
+
+    async def cancel_order(self, client_order_id: str, actor: Actor) -> ActionResult:
+        """Cancel a resting order; ends with the broker's truth (a fill that raced it is kept)."""
         raise NotImplementedError
 
     async def pause(self, bot_name: str, actor: Actor, reason: str | None = None) -> ActionResult:

@@ -18,7 +18,7 @@ from trading.domain.plan import Plan
 from trading.domain.position import Position
 from trading.domain.preview import Preview, preview
 from trading.domain.records import AuditEntry, Bot, SignalEdits, StoredSignal
-from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSource, SignalState
 from trading.services.actions import ActionResult, Actor
 from trading.services.execution import Executor
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
@@ -100,7 +100,14 @@ class UseCase:
             await uow.commit()
 
     async def _synthetic(
-        self, bot: Bot, action: SignalAction, price: Decimal, actor: Actor, message: str, alert_id: str | None = None
+        self,
+        bot: Bot,
+        action: SignalAction,
+        price: Decimal,
+        actor: Actor,
+        message: str,
+        alert_id: str | None = None,
+        source: SignalSource = SignalSource.COMMAND,
     ) -> StoredSignal:
         """A signal made by signaldesk itself (a /close, a stop hit): queued at once, no approval."""
         now = self._clock.now()
@@ -112,6 +119,7 @@ class UseCase:
             ticker=bot.config.ticker,
             message=message,
             alert_id=alert_id,
+            source=source,
         )
         async with self._uow() as uow:
             stored = await uow.signals.add(

@@ -10,16 +10,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 from trading.domain.events import Event
+from trading.domain.manual import OrderTicket
 from trading.domain.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
 from trading.domain.signals import SignalState
 from trading.domain.values import Mode
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
-from trading.services.actions import ActionResult, Actor, DeskAPI
+from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
 from trading.services.commands import Commands
 from trading.services.context import Context
 from trading.services.decisions import Decisions
 from trading.services.execution import Executor, RunResult
 from trading.services.monitors import Monitors
+from trading.services.orders import Orders
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
 from trading.services.queries import Queries
 from trading.services.reconciliation import Reconciliation
@@ -47,6 +49,7 @@ class Desk(DeskAPI):
         self.monitors = Monitors(self._ctx)
         self.reconciliation = Reconciliation(self._ctx)
         self.repairs = Repairs(self._ctx)
+        self.orders = Orders(self._ctx)
 
     @property
     def wake(self) -> Callable[[int], None]:
@@ -130,6 +133,17 @@ class Desk(DeskAPI):
 
     async def resume_all(self, actor: Actor) -> ActionResult:
         return await self.commands.resume_all(actor)
+
+    # ------------------------------------------------------------------ a person's own orders
+
+    async def preview_order(self, ticket: OrderTicket, actor: Actor) -> OrderPreview:
+        return await self.orders.preview_order(ticket, actor)
+
+    async def place_order(self, ticket: OrderTicket, actor: Actor) -> ActionResult:
+        return await self.orders.place_order(ticket, actor)
+
+    async def cancel_order(self, client_order_id: str, actor: Actor) -> ActionResult:
+        return await self.orders.cancel_order(client_order_id, actor)
 
     # ------------------------------------------------------------------ queries
 

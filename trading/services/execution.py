@@ -24,6 +24,7 @@ from trading.domain.events import (
     Event,
     ExecutionFailed,
     Notice,
+    OrderCancelled,
     OrderFilled,
     OrderPlaced,
     PositionMismatch,
@@ -59,6 +60,11 @@ READY = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED)
 
 Checkpoint = Callable[[str], None]  # called at named points; the crash tests kill the process there
 
+# An order's `error` when signaldesk asked the broker to cancel it, stored before the broker
+# hears of it, so the signal ends the same way whenever the process stops in between.
+TIMED_OUT = "timed out"  # the bot's order_timeout_seconds passed
+CANCELLED_BY = "cancelled by"  # a person: "cancelled by alice"
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -90,6 +96,8 @@ class Executor:
         self.position_in_doubt: Callable[[int], None] = lambda _bot_id: None
         # client order id -> events of a final answer, published once `_apply` has stored it
         self._unsaved: dict[str, list[Event]] = {}
+        # client order id -> who asked to cancel it (the signal's state change names them)
+        self._cancel_causes: dict[str, str] = {}
 
     # ------------------------------------------------------------------ instruments & quotes
 
@@ -243,8 +251,15 @@ class Executor:
             )
         return rows
 
-    async def _drive(self, stored: StoredSignal, bot: Bot, orders: list[OrderRecord] | None) -> RunResult:
-        """Bring every order of an executing signal to a final, applied state, in leg order."""
+    async def _drive(
+        self,
+        stored: StoredSignal,
+        bot: Bot,
+        orders: list[OrderRecord] | None,
+        settled_now: dict[str, OrderRecord] | None = None,
+    ) -> RunResult:
+        """Bring every order of an executing signal to a final, applied state, in leg order.
+        `settled_now`: orders whose final answer was just read from the broker, not yet stored."""
         broker = self.broker_for(bot)
         started_now = orders is not None
         if orders is None:
@@ -254,11 +269,18 @@ class Executor:
         fresh = {o.client_order_id for o in orders if o.status is OrderStatus.SUBMITTED} if started_now else set()
         legs = sorted(orders, key=lambda o: o.leg_index)
         for row in legs:
-            settled = await self._settle(row, broker, stored, bot, row.client_order_id in fresh)
+            settled = (settled_now or {}).get(row.client_order_id) or await self._settle(
+                row, broker, stored, bot, row.client_order_id in fresh
+            )
             if settled is None:
-                return RunResult(False, self._retry_delay, "order outcome unknown; will look it up")
+                return RunResult(False, self._retry_delay, "order not final yet (resting, or its outcome unknown)")
             order, done = await self._apply(settled, bot, instrument, stored, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
+                cancelled = _cancel_verdict(order)
+                if cancelled is not None:
+                    state, cause = cancelled
+                    cause = self._cancel_causes.pop(order.client_order_id, cause)
+                    return await self._finish_cancelled(stored, bot, instrument, order, state, cause)
                 never_sent = order.status is OrderStatus.CANCELED and (order.error or "").startswith("not sent")
                 first = row is legs[0]
                 # An entry held back before anything of the signal reached the broker is a refusal.
@@ -309,7 +331,101 @@ class Executor:
             except Exception as e:
                 log.warning("polling %s failed: %r", order.client_order_id, e)
         order = await self._record_answer(order, found, stored.bot_name)
-        return order if order.status.is_final else None
+        if order.status.is_final:
+            return order
+        if order.error is not None and order.error.startswith((TIMED_OUT, CANCELLED_BY)):
+            # Asked to cancel before, and still open: the cancel did not get through; ask again.
+            return await self._cancel_at_broker(order, broker, stored.bot_name, order.error)
+        timeout = bot.config.order_timeout_seconds
+        if order.type is OrderType.LIMIT and order.created_at is not None:
+            waited = (self._clock.now() - order.created_at).total_seconds()
+            if waited >= timeout:
+                why = f"{TIMED_OUT} after {timeout} s (order_timeout_seconds)"
+                return await self._cancel_at_broker(order, broker, stored.bot_name, why)
+        return None
+
+    async def cancel(
+        self, stored: StoredSignal, bot: Bot, client_order_id: str, by_name: str, by_id: str
+    ) -> RunResult | tuple[str, str]:
+        """Cancel a signal's resting order at the broker for a person, then finish the signal
+        from the broker's truth: what filled before the cancel stays in the position; an
+        order that filled in full completes the signal as usual. The caller holds the bot's
+        lock. (refusal code, why) when nothing was done."""
+        broker = self.broker_for(bot)
+        why = f"{CANCELLED_BY} {by_name}"
+        async with self._uow() as uow:
+            order = await uow.orders.get(client_order_id)
+        if order is None or order.signal_id != stored.id:
+            return "not_found", f"there is no order {client_order_id} on signal #{stored.id}"
+        if order.status.is_final:
+            return "not_pending", f"order {client_order_id} is already {order.status.value}"
+        if order.broker_order_id is None:
+            if order.status is OrderStatus.NEW:
+                # Never sent (a later leg): nothing at the broker to cancel.
+                self._cancel_causes[client_order_id] = by_id
+                now = self._clock.now()
+                await self._save_order(
+                    replace(order, status=transition(order.status, OrderStatus.CANCELED), error=why, updated_at=now)
+                )
+                return await self._drive(stored, bot, None)
+            try:
+                found = await broker.find_order(client_order_id)
+            except Exception as e:
+                return "failed", f"the broker could not be asked about order {client_order_id}: {e}"
+            if found is None:
+                return "failed", f"order {client_order_id} is not at the broker (yet); try again in a moment"
+            order = await self._record_answer(order, found, stored.bot_name)
+            if order.status.is_final:
+                return await self._drive(stored, bot, None)
+        # Kept until the signal ends: a cancel the broker does not confirm is asked again by
+        # the next run, which still names who asked.
+        self._cancel_causes[client_order_id] = by_id
+        settled = await self._cancel_at_broker(order, broker, stored.bot_name, why)
+        if settled is None:
+            return "failed", f"the broker did not confirm the cancel of {client_order_id}; it will be tried again"
+        result = await self._drive(stored, bot, None, {client_order_id: settled})
+        if result.finished:
+            self._cancel_causes.pop(client_order_id, None)  # a fill beat the cancel: nobody's to name
+        return result
+
+    async def _cancel_at_broker(
+        self, order: OrderRecord, broker: Broker, bot_name: str, why: str
+    ) -> OrderRecord | None:
+        """Ask the broker to cancel a resting order, then read the order back: the broker's
+        truth, whatever raced the cancel (a fill, a partial fill). The final order, or None
+        when the broker could not be reached (the next run asks again)."""
+        broker_id = order.broker_order_id
+        assert broker_id is not None, f"{order.client_order_id} has no broker order id to cancel"
+        # The intent first: if the process stops after the broker cancelled, the signal still
+        # ends as cancelled, not failed.
+        order = await self._save_order(replace(order, error=why, updated_at=self._clock.now()))
+        try:
+            await broker.cancel_order(broker_id)
+        except Exception as e:
+            if not _is_refusal(e):
+                log.warning("cancel of %s: no answer, will ask again: %r", order.client_order_id, e)
+                return None
+            # Not cancelable: already final at the broker (filled, most likely); read below.
+            log.info("cancel of %s refused (%s); reading the order back", order.client_order_id, e)
+        try:
+            truth = await broker.get_order(broker_id)
+        except Exception as e:
+            log.warning("reading %s back after its cancel failed: %r", order.client_order_id, e)
+            return None
+        answered = await self._record_answer(order, truth, bot_name)
+        if not answered.status.is_final:
+            return None
+        if answered.status is OrderStatus.FILLED:
+            # Filled before the cancel reached it: nothing was cancelled.
+            answered = replace(answered, error=None)
+        log.info(
+            "order %s %s: %s of %s filled",
+            order.client_order_id,
+            answered.status.value,
+            answered.filled_quantity,
+            answered.quantity,
+        )
+        return answered
 
     async def _send(self, order: OrderRecord, broker: Broker, stored: StoredSignal) -> OrderRecord | None:
         request = OrderRequest(
@@ -460,16 +576,7 @@ class Executor:
             return events, False
         moved = set_levels_after_fill(position, signal, bot.config, current.edits, instrument.tick_size)
         if moved:
-            events.append(
-                StopMoved(
-                    at=now,
-                    bot_name=bot.name,
-                    signal_id=stored.id,
-                    symbol=bot.config.symbol,
-                    stop_loss=position.stop_loss,
-                    take_profit=position.take_profit,
-                )
-            )
+            events.append(_stop_moved(position, stored.id, bot, now))
         await uow.signals.set_state(stored.id, SignalState.EXECUTED, cause="engine", at=now)
         if signal.target_position is not None and signal.target_position != position.signed_quantity:
             # A missed alert: the strategy holds what we do not. New entries stop until a
@@ -492,6 +599,45 @@ class Executor:
                 )
             )
         return events, moved
+
+    async def _finish_cancelled(
+        self, stored: StoredSignal, bot: Bot, instrument: Instrument, order: OrderRecord, state: SignalState, cause: str
+    ) -> RunResult:
+        """A resting order signaldesk cancelled (its timeout, or a person): the signal ends
+        `state` with the reason; an entry that partly filled keeps its fill, and gets the
+        stop and target the whole entry would have had, in the same transaction."""
+        now = self._clock.now()
+        reason = _cancel_reason(order)
+        events: list[Event] = []
+        async with self._uow() as uow:
+            current = await uow.signals.get(stored.id, for_update=True, history=False)
+            if current is None or current.state is not SignalState.EXECUTING:
+                return RunResult(True, note="moved on meanwhile")
+            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
+            if (
+                order.filled_quantity
+                and not order.leg_kind.reduces
+                and set_levels_after_fill(position, current.signal, bot.config, current.edits, instrument.tick_size)
+            ):
+                await uow.positions.save(bot.id, position)
+                events.append(_stop_moved(position, stored.id, bot, now))
+            await uow.signals.set_state(stored.id, state, cause=cause, at=now, reason=reason)
+            await uow.commit()
+        events.append(
+            OrderCancelled(
+                at=now,
+                bot_name=bot.name,
+                signal_id=stored.id,
+                client_order_id=order.client_order_id,
+                symbol=order.symbol,
+                side=order.side.value,
+                quantity=order.quantity,
+                filled_quantity=order.filled_quantity,
+                reason=reason,
+            )
+        )
+        self._publish(events)
+        return RunResult(True, note=reason)
 
     async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
         now = self._clock.now()
@@ -563,6 +709,38 @@ def _trade_closed(t: TradeRecord, at: datetime, currency: str) -> TradeClosed:
         realized_pnl=t.realized_pnl,
         currency=currency,
         position_closed=t.position_closed,
+    )
+
+
+def _stop_moved(position: Position, signal_id: int, bot: Bot, now: datetime) -> StopMoved:
+    return StopMoved(
+        at=now,
+        bot_name=bot.name,
+        signal_id=signal_id,
+        symbol=bot.config.symbol,
+        stop_loss=position.stop_loss,
+        take_profit=position.take_profit,
+    )
+
+
+def _cancel_verdict(order: OrderRecord) -> tuple[SignalState, str] | None:
+    """(the signal's final state, the cause) when signaldesk cancelled this order itself."""
+    if order.status is not OrderStatus.CANCELED or order.error is None:
+        return None
+    if order.error.startswith(TIMED_OUT):
+        return SignalState.EXPIRED, "timeout"
+    if order.error.startswith(CANCELLED_BY):
+        return SignalState.CANCELED, "cancel"
+    return None
+
+
+def _cancel_reason(order: OrderRecord) -> str:
+    what = f"order {order.client_order_id} ({order.leg_kind.value} {order.side.value} {order.quantity})"
+    if order.filled_quantity == 0:
+        return f"{what} {order.error}: nothing filled"
+    return (
+        f"{what} {order.error}: {order.filled_quantity} of {order.quantity} filled"
+        f" @ {order.average_fill_price}, kept in the position"
     )
 
 

@@ -28,7 +28,7 @@ from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failur
 from trading.domain.levels import exit_trigger
 from trading.domain.position import Position
 from trading.domain.records import Bot
-from trading.domain.signals import SignalAction
+from trading.domain.signals import SignalAction, SignalSource
 from trading.services.actions import Actor
 from trading.services.backoff import backoff_delay
 from trading.services.context import UseCase
@@ -174,5 +174,5 @@ class Monitors(UseCase):
             raise AssertionError(f"{bot.name}'s open position has no price at all")
         if attempt > 1:
             message = f"{message}; try {attempt}"
-        stored = await self._synthetic(bot, SignalAction.CLOSE, price, MONITOR, message, alert_id)
+        stored = await self._synthetic(bot, SignalAction.CLOSE, price, MONITOR, message, alert_id, SignalSource.MONITOR)
         return stored.id, attempt

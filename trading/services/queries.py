@@ -160,7 +160,13 @@ class Queries(UseCase):
         outcome = None
         if filled:
             outcome = "; ".join(f"{o.side.value} {o.filled_quantity} @ {o.average_fill_price}" for o in filled)
-        if stored.state in (SignalState.FAILED, SignalState.REFUSED, SignalState.IGNORED, SignalState.EXPIRED):
+        if stored.state in (
+            SignalState.FAILED,
+            SignalState.REFUSED,
+            SignalState.IGNORED,
+            SignalState.EXPIRED,
+            SignalState.CANCELED,
+        ):
             outcome = f"{stored.state.value}: {stored.reason}" + (f" ({outcome})" if outcome else "")
         return ApprovalCard(
             signal_id=signal_id,
