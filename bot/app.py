@@ -164,6 +164,8 @@ def build(settings: Settings) -> App:
             },
             api_token=token,
             max_body_bytes=settings.webhook_max_body_bytes,
+            body_timeout_seconds=settings.webhook_body_timeout_seconds,
+            max_connections_per_ip=settings.webhook_max_connections_per_ip,
             rate_per_key=settings.webhook_rate_per_key,
             burst_per_key=settings.webhook_burst_per_key,
             rate_per_ip=settings.webhook_rate_per_ip,

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     webhook_rate_per_ip: float = 50.0
     webhook_burst_per_ip: int = 500
     webhook_dedupe_minutes: int = 15
+    webhook_body_timeout_seconds: float = 5.0  # a body not in by then is answered 408
+    webhook_max_connections_per_ip: int = 64  # webhook requests in flight per address; 0: no cap
     webhook_ip_allowlist: StrList = Field(default_factory=list)  # "tradingview" expands to TradingView's senders
     webhook_trusted_proxies: StrList = Field(default_factory=list)
 

@@ -1,4 +1,5 @@
-"""In-memory token buckets, one per webhook key and one per client address."""
+"""In-memory limits of the webhook: token buckets (per webhook key, per client address) and
+a cap on the requests in flight per client address."""
 
 from __future__ import annotations
 
@@ -48,3 +49,34 @@ class TokenBuckets:
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
         return wait
+
+
+class InFlight:
+    """At most `limit` requests in flight per name (a client address); 0 turns the cap off.
+
+    A request over the cap is refused at once rather than queued: a sender holding many slow
+    connections open gets nothing for them, and the others are not kept waiting.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+
+    def enter(self, name: str) -> bool:
+        """Whether the request may go ahead; when it may, `leave` must follow."""
+        if self.limit <= 0:
+            return True
+        count = self._counts.get(name, 0)
+        if count >= self.limit:
+            return False
+        self._counts[name] = count + 1
+        return True
+
+    def leave(self, name: str) -> None:
+        if self.limit <= 0:
+            return
+        count = self._counts.get(name, 0) - 1
+        if count > 0:
+            self._counts[name] = count
+        else:
+            self._counts.pop(name, None)
