@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     webhook_burst_per_key: int = 200
     webhook_rate_per_ip: float = 50.0
     webhook_burst_per_ip: int = 500
+    # refused attempts (unknown key, wrong passphrase, bad signature): buckets of their own
+    webhook_failed_rate_per_ip: float = 0.2
+    webhook_failed_burst_per_ip: int = 20
+    webhook_failed_rate_per_key: float = 1.0
+    webhook_failed_burst_per_key: int = 50
     webhook_dedupe_minutes: int = 15
     webhook_body_timeout_seconds: float = 5.0  # a body not in by then is answered 408
     webhook_max_connections_per_ip: int = 64  # webhook requests in flight per address; 0: no cap

@@ -52,6 +52,11 @@ class WebDeps:
     burst_per_key: int = 200
     rate_per_ip: float = 50.0
     burst_per_ip: int = 500
+    # Refused attempts (unknown key, wrong passphrase, bad signature), limited on their own.
+    failed_rate_per_ip: float = 0.2
+    failed_burst_per_ip: int = 20
+    failed_rate_per_key: float = 1.0
+    failed_burst_per_key: int = 50
     ip_allowlist: Sequence[str] = ()  # addresses or networks; empty: every address may send
     trusted_proxies: Sequence[str] = ()  # only these may set the client address by X-Forwarded-For
     draining: Draining = field(default_factory=Draining)

@@ -47,6 +47,8 @@ def make_deps(db: Database, **overrides: Any) -> WebDeps:
         "rate_per_key": 0,
         "rate_per_ip": 0,
         "max_connections_per_ip": 0,
+        "failed_rate_per_ip": 0,
+        "failed_rate_per_key": 0,
     }
     values.update(overrides)
     return WebDeps(**values)
