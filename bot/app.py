@@ -17,8 +17,10 @@ from typing import Any
 
 from quart import Quart
 
+from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from db.database import Database
+from trading.domain.credentials import Passphrases
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
@@ -128,7 +130,8 @@ class App:
 
 def build(settings: Settings) -> App:
     clock = SystemClock()
-    database = Database(settings.database_url)
+    passphrases = Passphrases(load_secret_key(settings))
+    database = Database(settings.database_url, passphrases=passphrases)
     bus = EventBus()
     brokers = BrokerRegistry(settings, database)
     checkpoint = crash_checkpoint(os.environ.get("SIGNALDESK_CRASH_AT"))
@@ -147,7 +150,12 @@ def build(settings: Settings) -> App:
         runner.wake_bot(bot_id)
 
     intake = Intake(
-        database.uow, clock, timedelta(minutes=settings.webhook_dedupe_minutes), status_of=status_for, wake=wake
+        database.uow,
+        clock,
+        timedelta(minutes=settings.webhook_dedupe_minutes),
+        status_of=status_for,
+        passphrases=passphrases,
+        wake=wake,
     )
     draining = Draining()
 

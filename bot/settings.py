@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     signaldesk_port: int = 8000
     signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com
     signaldesk_api_token: SecretStr | None = None
+    # The pepper of the bots' passphrase hashes (see bot/secret_key.py); generated into a
+    # file when not set.
+    signaldesk_secret_key: SecretStr | None = None
+    signaldesk_data_dir: str | None = None  # where a generated secret key is kept
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set
@@ -97,6 +101,11 @@ class Settings(BaseSettings):
         "webhook_trusted_proxies",
         mode="before",
     )(_split)
+
+    @field_validator("signaldesk_secret_key", "signaldesk_data_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("webhook_ip_allowlist", mode="after")
     @classmethod

@@ -11,6 +11,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db.uow import READ_ONLY, SqlUnitOfWork
+from trading.domain.credentials import Passphrases
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 # Any constant will do; it only has to be the same for every signaldesk process.
@@ -45,9 +46,11 @@ def _check_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, passphrases: Passphrases | None = None) -> None:
         self.backend = _check_url(url)
         self.url = url
+        # Hashes bot passphrases with the server's secret key; None: storing one is refused.
+        self.passphrases = passphrases
         self.engine: AsyncEngine = create_async_engine(url, echo=echo)
         # Bot id -> name, shared by every unit of work: a name never changes (bots are
         # upserted by name) and ids are never reused, so signal intake skips a query.

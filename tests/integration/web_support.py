@@ -17,6 +17,7 @@ from quart import Quart
 from bot.serve import hypercorn_config
 from db.database import Database
 from tests.support.fake_broker import FakeBroker
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.records import Bot
 from trading.services.desk import Desk
@@ -42,7 +43,7 @@ def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
 
 def make_deps(db: Database, **overrides: Any) -> WebDeps:
     values: dict[str, Any] = {
-        "intake": Intake(db.uow, SystemClock(), status_of=status_for),
+        "intake": Intake(db.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES),
         "desk": make_desk(db),
         "rate_per_key": 0,
         "rate_per_ip": 0,
