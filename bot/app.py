@@ -26,6 +26,7 @@ from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
 from trading.services.intake import Intake
 from trading.services.ports import Broker
+from trading.services.retention import Retention
 from trading.services.runner import Runner
 from web.app import create_app
 from web.deps import Draining, WebDeps
@@ -138,11 +139,17 @@ def build(settings: Settings) -> App:
     executor = Executor(database.uow, brokers, clock, bus.publish, checkpoint=checkpoint)
     desk = Desk(database.uow, brokers, clock, bus.publish, executor)
     desk.checkpoint = checkpoint
+    retention = Retention(days=settings.webhook_log_retention_days, max_rows=settings.webhook_log_max_rows)
+
+    async def trim_webhook_log() -> int:
+        return await desk.trim_webhook_log(retention)
+
     runner = Runner(
         desk,
         database.uow,
         monitor_interval=settings.monitor_interval_seconds,
         reconcile_interval=settings.reconcile_interval_seconds,
+        housekeeping=[("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)],
     )
 
     def wake(bot_id: int) -> None:
@@ -247,9 +254,17 @@ def _database_health(database: Database) -> Callable[[], Any]:
             await database.ping()
         except Exception as e:
             return False, f"unreachable: {type(e).__name__}"
-        return True, "ok"
+        try:
+            size = await database.size_bytes()
+        except Exception as e:  # the size is for information: the database answered
+            return True, f"ok; size unknown ({type(e).__name__})"
+        return True, f"ok; {size} bytes ({_megabytes(size)})"
 
     return check
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 def _broker_health(app: App) -> Callable[[], Any]:

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     webhook_max_connections_per_ip: int = 64  # webhook requests in flight per address; 0: no cap
     webhook_ip_allowlist: StrList = Field(default_factory=list)  # "tradingview" expands to TradingView's senders
     webhook_trusted_proxies: StrList = Field(default_factory=list)
+    webhook_log_retention_days: float = 30.0  # older webhook_logs rows are deleted; 0: kept forever
+    webhook_log_max_rows: int = 100_000  # beyond the newest this many, rows are deleted; 0: no cap
+    webhook_log_trim_interval_seconds: float = 3600.0
 
     # --- execution
     monitor_interval_seconds: float = 5.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from sqlalchemy import event, text
@@ -93,8 +94,30 @@ class Database:
             conn = await uow.session()
             await conn.execute(text("SELECT 1"))
 
+    async def size_bytes(self) -> int:
+        """The database's size on disk in bytes: on SQLite its files (the database, its WAL and
+        shared-memory index), on PostgreSQL pg_database_size. 0 for an in-memory SQLite."""
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if not path or path == ":memory:" or path.startswith("file:"):
+                return 0
+            return await asyncio.to_thread(_file_sizes, path)
+        async with self.uow(read_only=True) as uow:
+            conn = await uow.session()
+            return int((await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one())
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _file_sizes(path: str) -> int:
+    total = 0
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            total += os.stat(name).st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -666,6 +666,21 @@ class FakeWebhookLogRepository(_Repository):
         t = await self._uow.read()
         return [t.webhook_logs[i] for i in sorted(t.webhook_logs, reverse=True)[:limit]]
 
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        t = await self._uow.write()
+        gone = [i for i in sorted(t.webhook_logs) if t.webhook_logs[i].received_at < cutoff][:limit]
+        for i in gone:
+            del t.webhook_logs[i]
+        return len(gone)
+
+    async def delete_beyond(self, keep: int, *, limit: int) -> int:
+        t = await self._uow.write()
+        ids = sorted(t.webhook_logs)
+        gone = ids[: max(0, len(ids) - keep)][:limit]
+        for i in gone:
+            del t.webhook_logs[i]
+        return len(gone)
+
 
 class FakeControlRepository(_Repository):
     async def get(self) -> ControlState:

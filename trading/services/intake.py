@@ -34,6 +34,10 @@ UNAUTHORIZED_CODES = frozenset({UNAUTHORIZED_CODE, "bad_signature"})
 # One answer for an unknown key and a wrong or missing passphrase, so keys cannot be probed.
 UNAUTHORIZED_MESSAGE = "unknown webhook key or wrong passphrase"
 
+# A request for no known bot keeps only this much of its body in the webhook log: enough to
+# see what was sent, too little for the log to be anyone's free disk.
+UNKNOWN_KEY_BODY_BYTES = 256
+
 SIGNATURE_TOLERANCE = timedelta(seconds=300)
 # A sender's clock may run a little ahead of ours; further than this and its "time" is not
 # to be trusted to measure the alert's age (a far-future time would never grow old).
@@ -373,10 +377,18 @@ class Intake:
             status=self._status_of(code),
             outcome=outcome,
             reason=reason,
-            body=redacted,
+            body=redacted if bot is not None else _prefix(redacted),
             bot_id=bot.id if bot is not None else None,
             signal_id=duplicate_of if duplicate_of is not None else stored_id,
         )
+
+
+def _prefix(body: str) -> str:
+    raw = body.encode()
+    if len(raw) <= UNKNOWN_KEY_BODY_BYTES:
+        return body
+    kept = raw[:UNKNOWN_KEY_BODY_BYTES].decode(errors="ignore")
+    return f"{kept}\u2026 [cut: {len(raw)} bytes sent for an unknown key, the first {UNKNOWN_KEY_BODY_BYTES} kept]"
 
 
 def _iso(at: datetime) -> str:

@@ -163,6 +163,13 @@ class AuditRepository(Protocol):
 class WebhookLogRepository(Protocol):
     async def add(self, entry: WebhookLogEntry) -> None: ...
     async def list(self, *, limit: int = 100) -> list[WebhookLogEntry]: ...
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        """Delete up to `limit` of the oldest rows received before `cutoff`; how many went."""
+        ...
+
+    async def delete_beyond(self, keep: int, *, limit: int) -> int:
+        """Delete up to `limit` of the oldest rows past the newest `keep`; how many went."""
+        ...
 
 
 class ControlRepository(Protocol):
