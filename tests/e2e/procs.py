@@ -259,6 +259,7 @@ class Processes:
                 "WEBHOOK_BURST_PER_KEY": "10000",
                 "WEBHOOK_RATE_PER_IP": "10000",
                 "WEBHOOK_BURST_PER_IP": "10000",
+                "WEBHOOK_MAX_CONNECTIONS_PER_IP": "0",  # bursts of hundreds from one loopback address
             }
         )
         if sim is not None:
