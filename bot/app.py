@@ -19,8 +19,10 @@ from typing import Any
 from quart import Quart
 from sqlalchemy.engine import make_url
 
+from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from db.database import Database
+from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping
 from trading.domain.records import Bot
 from trading.services.desk import Desk
@@ -28,6 +30,7 @@ from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
 from trading.services.intake import Intake
 from trading.services.ports import Broker
+from trading.services.retention import Retention
 from trading.services.runner import Runner
 from web.app import create_app
 from web.deps import Draining, WebDeps
@@ -132,18 +135,25 @@ class App:
 
 def build(settings: Settings) -> App:
     clock = SystemClock()
-    database = Database(settings.database_url)
+    passphrases = Passphrases(load_secret_key(settings))
+    database = Database(settings.database_url, passphrases=passphrases)
     bus = EventBus()
     brokers = BrokerRegistry(settings, database)
     checkpoint = crash_checkpoint(os.environ.get("SIGNALDESK_CRASH_AT"))
     executor = Executor(database.uow, brokers, clock, bus.publish, checkpoint=checkpoint)
     desk = Desk(database.uow, brokers, clock, bus.publish, executor)
     desk.checkpoint = checkpoint
+    retention = Retention(days=settings.webhook_log_retention_days, max_rows=settings.webhook_log_max_rows)
+
+    async def trim_webhook_log() -> int:
+        return await desk.trim_webhook_log(retention)
+
     runner = Runner(
         desk,
         database.uow,
         monitor_interval=settings.monitor_interval_seconds,
         reconcile_interval=settings.reconcile_interval_seconds,
+        housekeeping=[("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)],
     )
 
     def wake(bot_id: int) -> None:
@@ -151,7 +161,12 @@ def build(settings: Settings) -> App:
         runner.wake_bot(bot_id)
 
     intake = Intake(
-        database.uow, clock, timedelta(minutes=settings.webhook_dedupe_minutes), status_of=status_for, wake=wake
+        database.uow,
+        clock,
+        timedelta(minutes=settings.webhook_dedupe_minutes),
+        status_of=status_for,
+        passphrases=passphrases,
+        wake=wake,
     )
     draining = Draining()
 
@@ -168,10 +183,16 @@ def build(settings: Settings) -> App:
             },
             api_token=token,
             max_body_bytes=settings.webhook_max_body_bytes,
+            body_timeout_seconds=settings.webhook_body_timeout_seconds,
+            max_connections_per_ip=settings.webhook_max_connections_per_ip,
             rate_per_key=settings.webhook_rate_per_key,
             burst_per_key=settings.webhook_burst_per_key,
             rate_per_ip=settings.webhook_rate_per_ip,
             burst_per_ip=settings.webhook_burst_per_ip,
+            failed_rate_per_ip=settings.webhook_failed_rate_per_ip,
+            failed_burst_per_ip=settings.webhook_failed_burst_per_ip,
+            failed_rate_per_key=settings.webhook_failed_rate_per_key,
+            failed_burst_per_key=settings.webhook_failed_burst_per_key,
             ip_allowlist=settings.webhook_ip_allowlist,
             trusted_proxies=settings.webhook_trusted_proxies,
             draining=draining,
@@ -303,9 +324,17 @@ def _database_health(database: Database) -> Callable[[], Any]:
             await database.ping()
         except Exception as e:
             return False, f"unreachable: {type(e).__name__}"
-        return True, "ok"
+        try:
+            size = await database.size_bytes()
+        except Exception as e:  # the size is for information: the database answered
+            return True, f"ok; size unknown ({type(e).__name__})"
+        return True, f"ok; {size} bytes ({_megabytes(size)})"
 
     return check
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MiB"
 
 
 def _broker_health(app: App) -> Callable[[], Any]:

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from bot.tradingview import Secrets, render_alerts, render_pine
 from db.database import Database
 from db.errors import WebhookKeyInUse
 from trading.domain.config import BotConfig, BotConfigError
-from trading.domain.credentials import key_hash, key_hint, new_webhook_key, passphrase_hash, passphrase_matches
+from trading.domain.credentials import Passphrases, key_hash, key_hint, new_webhook_key
 from trading.domain.records import AuditEntry, Bot
 
 
@@ -74,15 +75,22 @@ def _clashes(configs: list[BotConfig]) -> list[str]:
     return errors
 
 
-def _unchanged(existing: Bot, config: BotConfig) -> bool:
+def _unchanged(existing: Bot, config: BotConfig, passphrases: Passphrases | None) -> bool:
     masked = config.model_copy(
         update={"webhook_key": key_hint(config.webhook_key), "passphrase": None, "signing_secret": None}
     )
-    stored_passphrase = passphrase_hash(config.passphrase, salt=config.bot_name) if config.passphrase else None
+    if config.passphrase:
+        # A hash of the old kind (or a database handle without the key) counts as changed:
+        # the import stores it hashed with the server's secret key.
+        same_passphrase = passphrases is not None and passphrases.hash(config.bot_name, config.passphrase) == (
+            existing.passphrase_hash
+        )
+    else:
+        same_passphrase = existing.passphrase_hash is None
     return (
         masked == existing.config
         and key_hash(config.webhook_key) == existing.webhook_key_hash
-        and stored_passphrase == existing.passphrase_hash
+        and same_passphrase
         and config.signing_secret == existing.signing_secret
     )
 
@@ -99,7 +107,7 @@ async def import_bots(database: Database, configs: list[BotConfig], *, actor: st
     async with database.uow() as uow:
         for config in configs:
             existing = await uow.bots.get_by_name(config.bot_name)
-            if existing is not None and _unchanged(existing, config):
+            if existing is not None and _unchanged(existing, config, database.passphrases):
                 results.append(ImportResult(config.bot_name, "unchanged"))
                 continue
             try:
@@ -193,12 +201,12 @@ async def _alerts(database: Database, settings: Settings, args: argparse.Namespa
     if args.pine:
         print(render_pine(settings, bot), file=out)
         return 0
-    secrets = _secrets_from_file(bot, args.bots_file) if args.bots_file else Secrets()
+    secrets = _secrets_from_file(bot, args.bots_file, database.passphrases) if args.bots_file else Secrets()
     print(render_alerts(settings, bot, secrets), file=out)
     return 0
 
 
-def _secrets_from_file(bot: Bot, path: str) -> Secrets:
+def _secrets_from_file(bot: Bot, path: str, passphrases: Passphrases | None) -> Secrets:
     """The bot's key and passphrase from the file it was imported from, checked against the
     stored hashes, so what is printed is what the webhook accepts."""
     config = next((c for c in load_bots_file(path) if c.bot_name == bot.name), None)
@@ -207,7 +215,9 @@ def _secrets_from_file(bot: Bot, path: str) -> Secrets:
     problems = []
     if key_hash(config.webhook_key) != bot.webhook_key_hash:
         problems.append(f"bot {bot.name}: webhook_key: the key in {path} is not the stored one")
-    if not passphrase_matches(config.passphrase, bot.passphrase_hash, bot.name) or (
+    if bot.passphrase_hash is not None and passphrases is None:
+        raise BotsFileError([f"bot {bot.name}: passphrase: cannot be checked without the server's secret key"])
+    if (passphrases is not None and not passphrases.matches(bot.name, config.passphrase, bot.passphrase_hash)) or (
         config.passphrase and bot.passphrase_hash is None
     ):
         problems.append(f"bot {bot.name}: passphrase: the passphrase in {path} is not the stored one")
@@ -223,7 +233,7 @@ async def run(
     out = out or sys.stdout
     err = err or sys.stderr
     try:
-        database = Database(settings.database_url)
+        database = Database(settings.database_url, passphrases=Passphrases(load_secret_key(settings)))
     except ValueError as e:
         print(f"error: {e}", file=err)
         return 2

@@ -17,6 +17,26 @@ from bot.tradingview import Secrets
 
 log = logging.getLogger("signaldesk.serve")
 
+# Hypercorn's own limits, below the app's (the body timeout and the per-address cap of the
+# webhook): a connection that sends nothing at all for READ_TIMEOUT is closed, an idle
+# keep-alive connection after KEEP_ALIVE_TIMEOUT, and a request line plus headers larger
+# than MAX_HEADER_BYTES is refused (TradingView's come to well under 2 KiB).
+READ_TIMEOUT_SECONDS = 30
+KEEP_ALIVE_TIMEOUT_SECONDS = 5.0
+MAX_HEADER_BYTES = 8 * 1024
+
+
+def hypercorn_config(host: str, port: int) -> Config:
+    """Hypercorn's configuration for `signaldesk serve` (and the tests that serve the app)."""
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.graceful_timeout = 5.0
+    config.read_timeout = READ_TIMEOUT_SECONDS
+    config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_SECONDS
+    config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    return config
+
 
 async def serve(settings: Settings) -> int:
     async with simulated_parts(settings) as (effective, notes):
@@ -30,10 +50,7 @@ async def _serve(settings: Settings, notes: list[str]) -> int:
     # as the process: out of the collector's sight, a full collection pauses the loop for a
     # few ms instead of 50-60 ms (measured under bench/pipeline.py).
     gc.freeze()
-    config = Config()
-    config.bind = [f"{settings.signaldesk_host}:{settings.signaldesk_port}"]
-    config.accesslog = None
-    config.graceful_timeout = 5.0
+    config = hypercorn_config(settings.signaldesk_host, settings.signaldesk_port)
 
     stopping = asyncio.Event()
     web_may_stop = asyncio.Event()

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     signaldesk_port: int = 8000
     signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com
     signaldesk_api_token: SecretStr | None = None
+    # The pepper of the bots' passphrase hashes (see bot/secret_key.py); generated into a
+    # file when not set.
+    signaldesk_secret_key: SecretStr | None = None
+    signaldesk_data_dir: str | None = None  # where a generated secret key is kept
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set
@@ -44,9 +48,19 @@ class Settings(BaseSettings):
     webhook_burst_per_key: int = 200
     webhook_rate_per_ip: float = 50.0
     webhook_burst_per_ip: int = 500
+    # refused attempts (unknown key, wrong passphrase, bad signature): buckets of their own
+    webhook_failed_rate_per_ip: float = 0.2
+    webhook_failed_burst_per_ip: int = 20
+    webhook_failed_rate_per_key: float = 1.0
+    webhook_failed_burst_per_key: int = 50
     webhook_dedupe_minutes: int = 15
+    webhook_body_timeout_seconds: float = 5.0  # a body not in by then is answered 408
+    webhook_max_connections_per_ip: int = 64  # webhook requests in flight per address; 0: no cap
     webhook_ip_allowlist: StrList = Field(default_factory=list)  # "tradingview" expands to TradingView's senders
     webhook_trusted_proxies: StrList = Field(default_factory=list)
+    webhook_log_retention_days: float = 30.0  # older webhook_logs rows are deleted; 0: kept forever
+    webhook_log_max_rows: int = 100_000  # beyond the newest this many, rows are deleted; 0: no cap
+    webhook_log_trim_interval_seconds: float = 3600.0
 
     # --- execution
     monitor_interval_seconds: float = 5.0
@@ -107,6 +121,11 @@ class Settings(BaseSettings):
         "webhook_trusted_proxies",
         mode="before",
     )(_split)
+
+    @field_validator("signaldesk_secret_key", "signaldesk_data_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
 
     @field_validator("webhook_ip_allowlist", mode="after")
     @classmethod

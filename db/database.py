@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 from sqlalchemy import event, text
@@ -11,6 +12,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db.uow import READ_ONLY, SqlUnitOfWork
+from trading.domain.credentials import Passphrases
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 # Any constant will do; it only has to be the same for every signaldesk process.
@@ -45,9 +47,11 @@ def _check_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, passphrases: Passphrases | None = None) -> None:
         self.backend = _check_url(url)
         self.url = url
+        # Hashes bot passphrases with the server's secret key; None: storing one is refused.
+        self.passphrases = passphrases
         self.engine: AsyncEngine = create_async_engine(url, echo=echo)
         # Bot id -> name, shared by every unit of work: a name never changes (bots are
         # upserted by name) and ids are never reused, so signal intake skips a query.
@@ -90,8 +94,30 @@ class Database:
             conn = await uow.session()
             await conn.execute(text("SELECT 1"))
 
+    async def size_bytes(self) -> int:
+        """The database's size on disk in bytes: on SQLite its files (the database, its WAL and
+        shared-memory index), on PostgreSQL pg_database_size. 0 for an in-memory SQLite."""
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if not path or path == ":memory:" or path.startswith("file:"):
+                return 0
+            return await asyncio.to_thread(_file_sizes, path)
+        async with self.uow(read_only=True) as uow:
+            conn = await uow.session()
+            return int((await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one())
+
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _file_sizes(path: str) -> int:
+    total = 0
+    for name in (path, path + "-wal", path + "-shm"):
+        try:
+            total += os.stat(name).st_size
+        except FileNotFoundError:
+            continue
+    return total
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from db.database import Database
+from tests.support.passphrases import TEST_PASSPHRASES, TEST_SECRET_KEY
 
 POSTGRES_MISSING = (
     "TEST_POSTGRES_URL is not set, so the PostgreSQL half of this test cannot run. "
@@ -129,6 +130,13 @@ async def _migrated_template(server_url: str) -> str:
     return _template[server_url]
 
 
+@pytest.fixture(autouse=True)
+def _server_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every signaldesk the tests start (in process or not) hashes passphrases with the
+    tests' key, as the fixtures' databases do; tests of the key's absence unset it."""
+    monkeypatch.setenv("SIGNALDESK_SECRET_KEY", TEST_SECRET_KEY.decode())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_postgres_databases() -> Iterator[None]:
     yield
@@ -159,7 +167,7 @@ async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     server = postgres_server_url()
     template = await _migrated_template(server)
     async with fresh_postgres_database(server, template=template) as url:
-        db = Database(url)
+        db = Database(url, passphrases=TEST_PASSPHRASES)
         try:
             yield db
         finally:
@@ -175,7 +183,7 @@ async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
 
 @asynccontextmanager
 async def _migrated_sqlite(folder: Path) -> AsyncIterator[Database]:
-    db = Database(sqlite_url(folder / "signaldesk.db"))
+    db = Database(sqlite_url(folder / "signaldesk.db"), passphrases=TEST_PASSPHRASES)
     try:
         await db.upgrade()
         yield db

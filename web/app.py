@@ -54,6 +54,8 @@ def create_app(deps: WebDeps) -> Quart:
     app.request_class = JsonRequest
     # Quart stops reading a body past this and raises 413, so an oversized body is never held.
     app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
+    # Quart answers 408 when a body read through get_data is not in within this time.
+    app.config["BODY_TIMEOUT"] = deps.body_timeout_seconds
     QuartSchema(
         app,
         info={"title": "signaldesk", "version": "1", "description": DESCRIPTION},
@@ -113,7 +115,10 @@ def create_app(deps: WebDeps) -> Quart:
         if status == 413:
             code = "body_too_large"
         allowed = getattr(e, "valid_methods", None)
-        headers = {"Allow": ", ".join(allowed)} if allowed else None
+        headers = {"Allow": ", ".join(allowed)} if allowed else {}
+        if status == 408:
+            code = "body_timeout"
+            headers["Connection"] = "close"  # the rest of the body may still come: not this connection
         return error_response(status, code, e.description or e.name, headers)
 
     @app.errorhandler(Exception)

@@ -50,5 +50,6 @@ class JsonRequest(Request):
 
     async def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         del force, silent, cache  # one reading for every caller: strict, and refused with a clear answer
-        # Quart's Body raises 413 (handled app-wide) once more than MAX_CONTENT_LENGTH arrives.
-        return parse_json_object(bytes(await self.body))
+        # Quart raises 413 once more than MAX_CONTENT_LENGTH arrives, and 408 when the body is
+        # not in within BODY_TIMEOUT (both handled app-wide).
+        return parse_json_object(await self.get_data(cache=True, as_text=False, parse_form_data=False))

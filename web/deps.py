@@ -46,10 +46,17 @@ class WebDeps:
     health_timeout_seconds: float = 3.0
     api_token: str | None = None  # None: every /api route answers 503 api_disabled
     max_body_bytes: int = 64 * 1024
+    body_timeout_seconds: float = 5.0  # a body (webhook or API) not in by then is answered 408
+    max_connections_per_ip: int = 64  # webhook requests in flight per client address; 0: no cap
     rate_per_key: float = 20.0  # sustained requests/s; 0 turns the limit off
     burst_per_key: int = 200
     rate_per_ip: float = 50.0
     burst_per_ip: int = 500
+    # Refused attempts (unknown key, wrong passphrase, bad signature), limited on their own.
+    failed_rate_per_ip: float = 0.2
+    failed_burst_per_ip: int = 20
+    failed_rate_per_key: float = 1.0
+    failed_burst_per_key: int = 50
     ip_allowlist: Sequence[str] = ()  # addresses or networks; empty: every address may send
     trusted_proxies: Sequence[str] = ()  # only these may set the client address by X-Forwarded-For
     draining: Draining = field(default_factory=Draining)

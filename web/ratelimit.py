@@ -1,4 +1,6 @@
-"""In-memory token buckets, one per webhook key and one per client address."""
+"""In-memory limits of the webhook: token buckets (per webhook key, per client address, and
+for refused attempts per key and per address) and a cap on the requests in flight per
+client address."""
 
 from __future__ import annotations
 
@@ -34,13 +36,20 @@ class TokenBuckets:
 
     def take(self, name: str) -> float | None:
         """None when the request may go ahead, else the seconds until a token is there."""
+        return self._check(name, take=True)
+
+    def peek(self, name: str) -> float | None:
+        """What `take` would answer, without taking: for requests charged after the fact."""
+        return self._check(name, take=False)
+
+    def _check(self, name: str, *, take: bool) -> float | None:
         if not self.enabled:
             return None
         now = self._clock()
         tokens, at = self._buckets.pop(name, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - at) * self.rate)
         if tokens >= 1.0:
-            self._buckets[name] = (tokens - 1.0, now)
+            self._buckets[name] = (tokens - 1.0 if take else tokens, now)
             wait = None
         else:
             self._buckets[name] = (tokens, now)
@@ -48,3 +57,55 @@ class TokenBuckets:
         if len(self._buckets) > self._max:
             self._buckets.popitem(last=False)
         return wait
+
+
+class RecentSenders:
+    """The (key, address) pairs that recently sent an authenticated alert, in a bounded LRU.
+
+    When a key's refused attempts are over their limit, only these addresses may still try
+    it: the bot's real sender keeps working while guessers elsewhere are turned away.
+    """
+
+    def __init__(self, max_pairs: int = 10_000) -> None:
+        self._max = max_pairs
+        self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def add(self, key: str, address: str) -> None:
+        self._pairs[(key, address)] = None
+        self._pairs.move_to_end((key, address))
+        if len(self._pairs) > self._max:
+            self._pairs.popitem(last=False)
+
+    def __contains__(self, pair: tuple[str, str]) -> bool:
+        return pair in self._pairs
+
+
+class InFlight:
+    """At most `limit` requests in flight per name (a client address); 0 turns the cap off.
+
+    A request over the cap is refused at once rather than queued: a sender holding many slow
+    connections open gets nothing for them, and the others are not kept waiting.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._counts: dict[str, int] = {}
+
+    def enter(self, name: str) -> bool:
+        """Whether the request may go ahead; when it may, `leave` must follow."""
+        if self.limit <= 0:
+            return True
+        count = self._counts.get(name, 0)
+        if count >= self.limit:
+            return False
+        self._counts[name] = count + 1
+        return True
+
+    def leave(self, name: str) -> None:
+        if self.limit <= 0:
+            return
+        count = self._counts.get(name, 0) - 1
+        if count > 0:
+            self._counts[name] = count
+        else:
+            self._counts.pop(name, None)

@@ -6,18 +6,20 @@ before the body is read; everything about the alert itself is the Intake's busin
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import replace
 
 from quart import Blueprint, Response, jsonify, request
 from quart_schema import DataSource, document_headers, document_request, document_response
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
-from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, IntakeResult
+from trading.services.intake import ACCEPTED, DUPLICATE, REFUSED, UNAUTHORIZED_CODES, AlertRequest, IntakeResult
 from web.addresses import client_address, contains, parse_networks
 from web.deps import WebDeps
 from web.errors import error_response, status_for
 from web.models import AcceptedOut, AlertDoc, ErrorOut, SignatureHeaders
-from web.ratelimit import TokenBuckets
+from web.ratelimit import InFlight, RecentSenders, TokenBuckets
 
 log = logging.getLogger("signaldesk.web.webhook")
 
@@ -41,6 +43,12 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
     proxies = parse_networks(deps.trusted_proxies, "webhook trusted proxies")
     per_key = TokenBuckets(deps.rate_per_key, deps.burst_per_key)
     per_ip = TokenBuckets(deps.rate_per_ip, deps.burst_per_ip)
+    in_flight = InFlight(deps.max_connections_per_ip)
+    # Refused attempts (unknown key, wrong passphrase, bad signature) are limited on their
+    # own, so that they never use up the tokens of a key's real alerts.
+    failed_per_ip = TokenBuckets(deps.failed_rate_per_ip, deps.failed_burst_per_ip)
+    failed_per_key = TokenBuckets(deps.failed_rate_per_key, deps.failed_burst_per_key)
+    senders = RecentSenders()
 
     async def refuse_early(
         alert: AlertRequest, code: str, message: str, headers: dict[str, str] | None = None
@@ -102,7 +110,29 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 f"too many requests from {ip} (limit {per_ip.rate:g}/s, burst {per_ip.burst}); retry in {wait:.1f} s",
                 {"Retry-After": str(max(1, round(wait + 0.5)))},
             )
-        wait = per_key.take(key[:_MAX_KEY_FOR_BUCKET])
+        bucket = key[:_MAX_KEY_FOR_BUCKET]
+        wait = failed_per_ip.peek(ip)
+        if wait is not None:
+            return await refuse_early(
+                alert,
+                "rate_limited",
+                f"too many refused attempts from {ip} (unknown key, wrong passphrase or bad signature; limit "
+                f"{failed_per_ip.rate:g}/s, burst {failed_per_ip.burst}); retry in {wait:.1f} s",
+                {"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+        if (bucket, ip) not in senders:
+            # Over its limit, a key is still open to the addresses its real alerts come from.
+            wait = failed_per_key.peek(bucket)
+            if wait is not None:
+                return await refuse_early(
+                    alert,
+                    "rate_limited",
+                    f"too many refused attempts for this webhook key (limit {failed_per_key.rate:g}/s, burst "
+                    f"{failed_per_key.burst}); retry in {wait:.1f} s",
+                    {"Retry-After": str(max(1, round(wait + 0.5)))},
+                )
+        # Charged once the answer is known (below): refused attempts go to their own buckets.
+        wait = per_key.peek(bucket)
         if wait is not None:
             return await refuse_early(
                 alert,
@@ -111,22 +141,40 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 f"retry in {wait:.1f} s",
                 {"Retry-After": str(max(1, round(wait + 0.5)))},
             )
+        if not in_flight.enter(ip):
+            return await refuse_early(
+                alert,
+                "too_many_connections",
+                f"too many webhook requests in flight from {ip} (at most {in_flight.limit} at a time); "
+                "finish or close the others first",
+                {"Retry-After": "1", "Connection": "close"},
+            )
+        try:
+            return await _read_and_take(alert)
+        finally:
+            in_flight.leave(ip)
+
+    async def _read_and_take(alert: AlertRequest) -> Response:
+        key, ip = alert.webhook_key, alert.client_ip
         too_big = f"the body is over {deps.max_body_bytes} bytes; an alert must be at most {deps.max_body_bytes} bytes"
         if request.content_length is not None and request.content_length > deps.max_body_bytes:
             return await refuse_early(alert, "body_too_large", too_big)
+        seconds = deps.body_timeout_seconds
         try:
-            body = bytes(await request.body)
+            async with asyncio.timeout(seconds):
+                body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
         except RequestEntityTooLarge:
             return await refuse_early(alert, "body_too_large", too_big)
-        alert = AlertRequest(
-            webhook_key=key,
-            body=body,
-            content_type=alert.content_type,
-            client_ip=ip,
-            received_at=alert.received_at,
-            signature=alert.signature,
-            signature_timestamp=alert.signature_timestamp,
-        )
+        except (TimeoutError, RequestTimeout):
+            got = "part of the body" if request.content_length else "the body"
+            return await refuse_early(
+                alert,
+                "body_timeout",
+                f"{got} did not arrive within {seconds:g} s; send the whole body at once "
+                "(and a Content-Length that matches it)",
+                {"Connection": "close"},
+            )
+        alert = replace(alert, body=body)
         try:
             result = await deps.intake.receive(alert)
         except Exception as e:
@@ -136,6 +184,14 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 "storage_unavailable",
                 "the alert could not be stored (the database did not answer); it was not accepted, send it again",
             )
+        bucket = key[:_MAX_KEY_FOR_BUCKET]
+        if result.outcome == REFUSED and result.code in UNAUTHORIZED_CODES:
+            failed_per_ip.take(ip)
+            failed_per_key.take(bucket)
+        else:
+            per_key.take(bucket)
+            if result.outcome in (ACCEPTED, DUPLICATE):
+                senders.add(bucket, ip)
         return _answer(key, ip, result)
 
     return bp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -12,7 +13,7 @@ from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.config import BotConfig
-from trading.domain.credentials import key_hash, key_hint, passphrase_hash
+from trading.domain.credentials import key_hash, key_hint
 from trading.domain.records import Bot
 from trading.domain.values import Mode
 
@@ -158,7 +159,7 @@ class SqlBotRepository(Repository):
         s = self._uow
         name = config.bot_name
         existing = await self.get_by_name(name)
-        secrets = self._secrets(config, existing)
+        secrets = self._secrets(config, existing, self._passphrase_hash)
         clash = (
             await s.execute(
                 select(BOTS.c.bot_name).where(
@@ -188,8 +189,17 @@ class SqlBotRepository(Repository):
         assert bot is not None
         return bot
 
+    def _passphrase_hash(self, bot_name: str, passphrase: str) -> str:
+        passphrases = self._uow.database.passphrases
+        if passphrases is None:
+            raise ValueError(
+                f"bot {bot_name}: passphrase: cannot be stored without the server's secret key "
+                "(this database handle was opened without one)"
+            )
+        return passphrases.hash(bot_name, passphrase)
+
     @staticmethod
-    def _secrets(config: BotConfig, existing: Bot | None) -> dict[str, Any]:
+    def _secrets(config: BotConfig, existing: Bot | None, passphrase_hash: Callable[[str, str], str]) -> dict[str, Any]:
         name = config.bot_name
         if config.webhook_key.startswith(_MASK):
             if existing is None or config.webhook_key != existing.webhook_key_hint:
@@ -201,14 +211,14 @@ class SqlBotRepository(Repository):
                 "webhook_key_hash": existing.webhook_key_hash,
                 "webhook_key_hint": existing.webhook_key_hint,
                 "passphrase_hash": (
-                    passphrase_hash(config.passphrase, salt=name) if config.passphrase else existing.passphrase_hash
+                    passphrase_hash(name, config.passphrase) if config.passphrase else existing.passphrase_hash
                 ),
                 "signing_secret": config.signing_secret or existing.signing_secret,
             }
         return {
             "webhook_key_hash": key_hash(config.webhook_key),
             "webhook_key_hint": key_hint(config.webhook_key),
-            "passphrase_hash": passphrase_hash(config.passphrase, salt=name) if config.passphrase else None,
+            "passphrase_hash": passphrase_hash(name, config.passphrase) if config.passphrase else None,
             "signing_secret": config.signing_secret,
         }
 
@@ -217,6 +227,9 @@ class SqlBotRepository(Repository):
         result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=utcnow(), **values))
         if result.rowcount != 1:
             raise NotFound(f"bot {bot_id} does not exist")
+
+    async def set_passphrase_hash(self, bot_id: int, passphrase_hash: str) -> None:
+        await self._set(bot_id, passphrase_hash=passphrase_hash)
 
     async def set_paused(self, bot_id: int, paused: bool, reason: str | None = None) -> None:
         await self._set(bot_id, paused=paused, paused_reason=reason if paused else None)

@@ -6,7 +6,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, insert, select
+from sqlalchemy import Row, delete, insert, select
 
 from db.models import AuditRow, WebhookLogRow, table_of
 from db.repositories.base import Repository, utcnow
@@ -55,6 +55,37 @@ class SqlWebhookLogRepository(Repository):
                 "signal_id": entry.signal_id,
             },
         )
+
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        oldest = (
+            select(WEBHOOK_LOGS.c.id)
+            .where(WEBHOOK_LOGS.c.received_at < cutoff)
+            .order_by(WEBHOOK_LOGS.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        return await self._delete_ids_in(oldest)
+
+    async def delete_beyond(self, keep: int, *, limit: int) -> int:
+        # The id of the newest row past the ones kept; every row up to it goes (in batches).
+        first_gone = (
+            await self._uow.execute(select(WEBHOOK_LOGS.c.id).order_by(WEBHOOK_LOGS.c.id.desc()).offset(keep).limit(1))
+        ).scalar_one_or_none()
+        if first_gone is None:
+            return 0
+        oldest = (
+            select(WEBHOOK_LOGS.c.id)
+            .where(WEBHOOK_LOGS.c.id <= first_gone)
+            .order_by(WEBHOOK_LOGS.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        return await self._delete_ids_in(oldest)
+
+    async def _delete_ids_in(self, ids: Any) -> int:
+        # One statement on both databases: DELETE ... WHERE id IN (SELECT ... LIMIT n).
+        result = await self._uow.execute(delete(WebhookLogRow).where(WebhookLogRow.id.in_(ids)))
+        return int(result.rowcount)
 
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
         s = self._uow

@@ -11,11 +11,12 @@ import sys
 
 from db.database import Database
 from tests.integration.db_support import full_signal, signal_time
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.signals import SignalState
 
 
 async def main(url: str, bot_id: int) -> None:
-    db = Database(url)
+    db = Database(url, passphrases=TEST_PASSPHRASES)
     n = 0
     while True:
         async with db.uow() as uow:

@@ -14,7 +14,8 @@ import pytest
 from bot.cli import main
 from db.database import Database
 from tests.conftest import sqlite_url
-from trading.domain.credentials import key_hash, passphrase_matches
+from tests.support.passphrases import TEST_PASSPHRASES
+from trading.domain.credentials import key_hash
 from trading.domain.records import AuditEntry, Bot
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -127,7 +128,7 @@ def test_a_changed_bot_is_updated_and_audited(
 
     bot, audit = asyncio.run(stored())
     assert bot is not None and bot.config.max_positions == 2
-    assert passphrase_matches("changed-too", bot.passphrase_hash, salt="SA40_RSI_Bot")
+    assert TEST_PASSPHRASES.matches("SA40_RSI_Bot", "changed-too", bot.passphrase_hash)
     assert [(a.actor, a.action, a.target, a.detail) for a in audit] == [
         ("cli", "bots import", "bot:SA40_RSI_Bot", "updated"),
         ("cli", "bots import", "bot:SA40_RSI_Bot", "updated"),

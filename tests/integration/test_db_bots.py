@@ -11,8 +11,9 @@ from db.database import Database
 from db.errors import NotFound, WebhookKeyInUse
 from db.repositories.bots import STORED_FIELDS
 from tests.integration.db_support import add_bot, bot_config
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
-from trading.domain.credentials import key_hash, passphrase_hash, passphrase_matches
+from trading.domain.credentials import key_hash
 from trading.domain.values import BrokerName, Mode
 
 
@@ -37,8 +38,8 @@ async def test_upsert_creates_and_reads_back_without_secrets(database: Database)
     assert bot.config.stop_loss_pct == Decimal("1.5")
     assert bot.webhook_key_hint == "****9a3c"
     assert bot.webhook_key_hash == key_hash("sa40_rsi_bot_50849a3c")
-    assert passphrase_matches("change-me", bot.passphrase_hash, salt="SA40_RSI_Bot")
-    assert not passphrase_matches("wrong", bot.passphrase_hash, salt="SA40_RSI_Bot")
+    assert TEST_PASSPHRASES.matches("SA40_RSI_Bot", "change-me", bot.passphrase_hash)
+    assert not TEST_PASSPHRASES.matches("SA40_RSI_Bot", "wrong", bot.passphrase_hash)
     assert bot.signing_secret == "sign-me"
 
 
@@ -49,7 +50,7 @@ async def test_neither_key_nor_passphrase_is_stored_in_clear(database: Database)
     dumped = repr(rows)
     assert "sa40_rsi_bot_50849a3c" not in dumped
     assert "change-me" not in dumped
-    assert passphrase_hash("change-me", salt="SA40_RSI_Bot") in dumped
+    assert TEST_PASSPHRASES.hash("SA40_RSI_Bot", "change-me") in dumped
 
 
 async def test_upsert_updates_config_and_keeps_runtime_state(database: Database) -> None:

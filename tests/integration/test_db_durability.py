@@ -12,6 +12,7 @@ from pathlib import Path
 
 from db.database import Database
 from tests.integration.db_support import add_bot, full_signal, signal_time
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.records import StateChange
 from trading.domain.signals import SignalState
 
@@ -47,7 +48,7 @@ async def _run_child_and_kill(url: str, bot_id: int, rng: random.Random) -> list
 
 async def test_committed_signals_survive_sigkill(database_url: str) -> None:
     rng = random.Random()
-    setup = Database(database_url)
+    setup = Database(database_url, passphrases=TEST_PASSPHRASES)
     try:
         await setup.upgrade()
         bot = await add_bot(setup)
@@ -57,7 +58,7 @@ async def test_committed_signals_survive_sigkill(database_url: str) -> None:
     reported = await _run_child_and_kill(database_url, bot.id, rng)
     assert len(reported) >= 2
 
-    reopened = Database(database_url)
+    reopened = Database(database_url, passphrases=TEST_PASSPHRASES)
     try:
         async with reopened.uow() as uow:
             stored = {s.id: s for s in await uow.signals.list(bot_id=bot.id, limit=1_000_000)}

@@ -16,6 +16,7 @@ from db.migrate import run_upgrade
 from db.models import Base, ControlRow
 from db.uow import UnitOfWorkClosed
 from tests.integration.db_support import T0
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.records import ControlState
 
 
@@ -25,7 +26,7 @@ def _diff(conn: sa.Connection, metadata: sa.MetaData) -> list[object]:
 
 
 async def test_migrations_from_empty_match_the_models(database_url: str) -> None:
-    db = Database(database_url)
+    db = Database(database_url, passphrases=TEST_PASSPHRASES)
     try:
         await db.upgrade()
         async with db.engine.connect() as conn:
@@ -146,12 +147,12 @@ async def test_ping_fails_on_an_unreachable_server() -> None:
 )
 def test_bad_database_urls_are_named_without_the_password(url: str, message: str) -> None:
     with pytest.raises(DatabaseUrlError, match=message) as caught:
-        Database(url)
+        Database(url, passphrases=TEST_PASSPHRASES)
     assert "secret" not in str(caught.value)
 
 
 async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url: str) -> None:
-    db = Database(database_url)
+    db = Database(database_url, passphrases=TEST_PASSPHRASES)
     try:
         async with db.engine.connect() as conn:
             await conn.run_sync(run_upgrade, "0001_initial")

@@ -38,6 +38,7 @@ from bot.settings import Settings
 from db.database import Database
 from tests.conftest import sqlite_url
 from tests.integration.db_support import add_bot, full_signal, signal_time
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.signals import SignalState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -446,7 +447,7 @@ def _check_backup(path: Path, before: list[tuple[int, int]], all_committed: list
 
 async def _live_database(tmp_path: Path) -> tuple[Path, Database, Writer]:
     source = tmp_path / "live.db"
-    db = Database(sqlite_url(source))
+    db = Database(sqlite_url(source), passphrases=TEST_PASSPHRASES)
     await db.upgrade()
     bot = await add_bot(db)
     return source, db, Writer(db, bot.id)
@@ -486,7 +487,7 @@ async def test_backup_command_copies_a_database_that_is_being_written(tmp_path: 
     assert [p.name for p in target.parent.iterdir()] == ["desk.db"]  # no partial file left beside it
 
     # Restoring is copying the file back: the app opens it, finds its schema current and its signals.
-    restored = Database(sqlite_url(target))
+    restored = Database(sqlite_url(target), passphrases=TEST_PASSPHRASES)
     try:
         await restored.upgrade()
         async with restored.uow() as uow:
@@ -553,7 +554,7 @@ async def test_backup_refusals_say_why_and_change_nothing(tmp_path: Path) -> Non
     assert code == 1 and "in-memory" in err
 
     source = tmp_path / "desk.db"
-    db = Database(sqlite_url(source))
+    db = Database(sqlite_url(source), passphrases=TEST_PASSPHRASES)
     await db.upgrade()
     await db.dispose()
     target = tmp_path / "b.db"

@@ -17,6 +17,7 @@ import pytest
 from bot.cli import main
 from brokers.paper import PaperBroker
 from db.database import Database
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.events import Event
 from trading.domain.market import Quote
@@ -87,7 +88,7 @@ async def _live_run(db: Database) -> list[Trade]:
     async with db.uow() as uow:
         await uow.bots.upsert(config)
         await uow.commit()
-    intake = Intake(db.uow, clock, status_of=status_for)
+    intake = Intake(db.uow, clock, status_of=status_for, passphrases=TEST_PASSPHRASES)
     try:
         for hour, minute, price, body in SCRIPT:
             clock.t = T0 + timedelta(hours=hour, minutes=minute)

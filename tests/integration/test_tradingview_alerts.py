@@ -17,6 +17,7 @@ from db.database import Database
 from tests.conftest import sqlite_url
 from tests.integration.test_bots_cli import EXAMPLE, SIGNALDESK, Run
 from tests.integration.web_support import make_deps, running
+from tests.support.passphrases import TEST_SECRET_KEY
 from web.app import create_app
 
 BOTS = {bot["bot_name"]: bot for bot in tomllib.loads(EXAMPLE.read_text())["bots"]}
@@ -27,7 +28,9 @@ ACTIONS = ["RSI_LONG_ENTRY", "RSI_SHORT_ENTRY", "RSI_CLOSE_LONG", "RSI_CLOSE_SHO
 
 async def signaldesk(url: str, *args: str, env: dict[str, str] | None = None) -> Run:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALDESK_", "DISCORD_"))}
-    full = {**base, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **(env or {})}
+    # The webhook under test hashes with the tests' key: so does the CLI.
+    secret = {"SIGNALDESK_SECRET_KEY": TEST_SECRET_KEY.decode()}
+    full = {**base, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **secret, **(env or {})}
     proc = await asyncio.create_subprocess_exec(
         str(SIGNALDESK),
         *args,

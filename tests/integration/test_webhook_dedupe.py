@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from db.database import Database
 from tests.integration.web_support import KEY, SystemClock, add_bot
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.services.intake import AlertRequest, Intake
 from web.errors import status_for
 
@@ -16,7 +17,7 @@ async def test_100_concurrent_identical_alerts_make_one_signal(database: Databas
     await add_bot(database)
     now = datetime.now(UTC)
     raw = json.dumps({"action": "RSI_LONG_ENTRY", "price": 53210.5, "time": now.isoformat()}).encode()
-    intake = Intake(database.uow, SystemClock(), status_of=status_for)
+    intake = Intake(database.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES)
     request = AlertRequest(KEY, raw, "application/json", "127.0.0.1", now)
 
     results = await asyncio.gather(*(intake.receive(request) for _ in range(100)))

@@ -17,6 +17,7 @@ import pytest
 
 from db.database import Database
 from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps, running
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.records import WebhookLogEntry
 from trading.services.intake import Intake
 from web.app import create_app
@@ -140,7 +141,9 @@ async def test_100_identical_concurrent_alerts_create_one_signal(
     raw = body(id="SA40-concurrent-1")
     woken: list[int] = []
     limits = httpx.Limits(max_connections=100)
-    intake = Intake(sqlite_database.uow, SystemClock(), wake=woken.append, status_of=status_for)
+    intake = Intake(
+        sqlite_database.uow, SystemClock(), wake=woken.append, status_of=status_for, passphrases=TEST_PASSPHRASES
+    )
     async with (
         running(create_app(make_deps(sqlite_database, intake=intake))) as url,
         httpx.AsyncClient(timeout=30, limits=limits) as many,
@@ -283,7 +286,7 @@ async def test_a_failing_wake_does_not_spoil_the_answer(
     def broken(bot_id: int) -> None:
         raise RuntimeError(f"runner gone ({bot_id})")
 
-    intake = Intake(sqlite_database.uow, SystemClock(), wake=broken, status_of=status_for)
+    intake = Intake(sqlite_database.uow, SystemClock(), wake=broken, status_of=status_for, passphrases=TEST_PASSPHRASES)
     async with running(create_app(make_deps(sqlite_database, intake=intake))) as url:
         response = await client.post(f"{url}/webhook/{KEY}", content=body())
     assert (response.status_code, response.json()["status"]) == (200, "accepted")
@@ -297,7 +300,7 @@ async def test_database_down_answers_503_not_accepted(
 ) -> None:
     gone = Database(f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/x.db")
     deps = make_deps(sqlite_database)
-    deps.intake = Intake(gone.uow, SystemClock(), status_of=status_for)
+    deps.intake = Intake(gone.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES)
     try:
         async with running(create_app(deps)) as url:
             response = await client.post(f"{url}/webhook/{KEY}", content=body())

@@ -14,8 +14,10 @@ from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
 
+from bot.serve import hypercorn_config
 from db.database import Database
 from tests.support.fake_broker import FakeBroker
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.records import Bot
 from trading.services.desk import Desk
@@ -41,10 +43,13 @@ def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
 
 def make_deps(db: Database, **overrides: Any) -> WebDeps:
     values: dict[str, Any] = {
-        "intake": Intake(db.uow, SystemClock(), status_of=status_for),
+        "intake": Intake(db.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES),
         "desk": make_desk(db),
         "rate_per_key": 0,
         "rate_per_ip": 0,
+        "max_connections_per_ip": 0,
+        "failed_rate_per_ip": 0,
+        "failed_rate_per_key": 0,
     }
     values.update(overrides)
     return WebDeps(**values)
@@ -67,10 +72,11 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running(app: Quart) -> AsyncIterator[str]:
-    """The app served by Hypercorn on 127.0.0.1 until the block ends; yields its base URL."""
+async def running(app: Quart, *, served_as_in_production: bool = False) -> AsyncIterator[str]:
+    """The app served by Hypercorn on 127.0.0.1 until the block ends; yields its base URL.
+    `served_as_in_production`: with `signaldesk serve`'s Hypercorn configuration."""
     port = free_port()
-    config = Config()
+    config = hypercorn_config("127.0.0.1", port) if served_as_in_production else Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.accesslog = None
     config.graceful_timeout = 1.0

@@ -32,8 +32,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from db.errors import DuplicateOrder, NotFound, WebhookKeyInUse
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
-from trading.domain.credentials import key_hash, key_hint, passphrase_hash
+from trading.domain.credentials import key_hash, key_hint
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
 from trading.domain.position import Entry, Fill, Position
@@ -303,6 +304,9 @@ class FakeBotRepository(_Repository):
             values["config"] = bot.config.model_copy(update={"mode": Mode(values.pop("mode"))})
         t.bots[bot_id] = replace(bot, **values)
 
+    async def set_passphrase_hash(self, bot_id: int, passphrase_hash: str) -> None:
+        await self._set(bot_id, passphrase_hash=passphrase_hash)
+
     async def set_paused(self, bot_id: int, paused: bool, reason: str | None = None) -> None:
         await self._set(bot_id, paused=paused, paused_reason=reason if paused else None)
 
@@ -325,14 +329,14 @@ def _secrets(config: BotConfig, existing: Bot | None) -> dict[str, Any]:
             "webhook_key_hash": existing.webhook_key_hash,
             "webhook_key_hint": existing.webhook_key_hint,
             "passphrase_hash": (
-                passphrase_hash(config.passphrase, salt=name) if config.passphrase else existing.passphrase_hash
+                TEST_PASSPHRASES.hash(name, config.passphrase) if config.passphrase else existing.passphrase_hash
             ),
             "signing_secret": config.signing_secret or existing.signing_secret,
         }
     return {
         "webhook_key_hash": key_hash(config.webhook_key),
         "webhook_key_hint": key_hint(config.webhook_key),
-        "passphrase_hash": passphrase_hash(config.passphrase, salt=name) if config.passphrase else None,
+        "passphrase_hash": TEST_PASSPHRASES.hash(name, config.passphrase) if config.passphrase else None,
         "signing_secret": config.signing_secret,
     }
 
@@ -685,6 +689,21 @@ class FakeWebhookLogRepository(_Repository):
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
         t = await self._uow.read()
         return [t.webhook_logs[i] for i in sorted(t.webhook_logs, reverse=True)[:limit]]
+
+    async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
+        t = await self._uow.write()
+        gone = [i for i in sorted(t.webhook_logs) if t.webhook_logs[i].received_at < cutoff][:limit]
+        for i in gone:
+            del t.webhook_logs[i]
+        return len(gone)
+
+    async def delete_beyond(self, keep: int, *, limit: int) -> int:
+        t = await self._uow.write()
+        ids = sorted(t.webhook_logs)
+        gone = ids[: max(0, len(ids) - keep)][:limit]
+        for i in gone:
+            del t.webhook_logs[i]
+        return len(gone)
 
 
 class FakeControlRepository(_Repository):

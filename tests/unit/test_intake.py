@@ -18,6 +18,7 @@ import pytest
 
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot
+from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.records import WebhookLogEntry
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import Mode
@@ -74,7 +75,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def intake(sqlite_database: Database, clock: Clock) -> Intake:
-    return Intake(sqlite_database.uow, clock, status_of=status_for)
+    return Intake(sqlite_database.uow, clock, status_of=status_for, passphrases=TEST_PASSPHRASES)
 
 
 async def test_accepted_alert_is_stored_received_and_logged(sqlite_database: Database, intake: Intake) -> None:
@@ -405,7 +406,9 @@ async def test_a_refusal_is_answered_even_when_its_log_row_cannot_be_written(
         uow.webhook_logs = _FailingLogs()  # type: ignore[assignment]
         return uow
 
-    result: IntakeResult = await Intake(factory, clock, status_of=status_for).receive(request(b"not json"))
+    result: IntakeResult = await Intake(factory, clock, status_of=status_for, passphrases=TEST_PASSPHRASES).receive(
+        request(b"not json")
+    )
 
     assert (status_for(result.code), result.code) == (400, "not_json")
     assert result.log_error == "OSError: disk full"
@@ -422,7 +425,7 @@ async def test_an_accepted_signal_is_not_stored_when_its_log_row_fails(sqlite_da
         return uow
 
     with pytest.raises(OSError, match="disk full"):
-        await Intake(factory, clock, status_of=status_for).receive(request(body()))
+        await Intake(factory, clock, status_of=status_for, passphrases=TEST_PASSPHRASES).receive(request(body()))
     assert await signal_count(sqlite_database) == 0
 
 
@@ -458,7 +461,7 @@ class _CountingFactory:
 async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Database, clock: Clock) -> None:
     bot = await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database)
-    intake = Intake(factory, clock, status_of=status_for)
+    intake = Intake(factory, clock, status_of=status_for, passphrases=TEST_PASSPHRASES)
     raws = [body(price=53000 + n) for n in range(20)] + [b"not json", body(id="a-1"), body(id="a-1", price=1)]
 
     results = await asyncio.gather(*(intake.receive(request(raw)) for raw in raws))
@@ -478,7 +481,7 @@ async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Data
 async def test_a_request_the_database_refuses_fails_alone(sqlite_database: Database, clock: Clock) -> None:
     await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database, poison=b"POISON")
-    intake = Intake(factory, clock, status_of=status_for)
+    intake = Intake(factory, clock, status_of=status_for, passphrases=TEST_PASSPHRASES)
 
     results = await asyncio.gather(
         intake.receive(request(body(price=1))),
@@ -515,7 +518,7 @@ async def test_wake_is_called_with_the_bot_id_after_the_commit_of_accepted_signa
         with contextlib.closing(sqlite3.connect(sqlite_database.engine.url.database or "")) as conn:
             return int(conn.execute("SELECT count(*) FROM signals").fetchone()[0])
 
-    intake = Intake(sqlite_database.uow, clock, wake=wake, status_of=status_for)
+    intake = Intake(sqlite_database.uow, clock, wake=wake, status_of=status_for, passphrases=TEST_PASSPHRASES)
     accepted = await intake.receive(request(body()))
     duplicate = await intake.receive(request(body()))
     refused = await intake.receive(request(b"not json"))
@@ -532,7 +535,9 @@ async def test_a_failing_wake_is_logged_and_the_answer_stands(
     def wake(bot_id: int) -> None:
         raise RuntimeError("the runner is gone")
 
-    result = await Intake(sqlite_database.uow, clock, wake=wake, status_of=status_for).receive(request(body()))
+    result = await Intake(
+        sqlite_database.uow, clock, wake=wake, status_of=status_for, passphrases=TEST_PASSPHRASES
+    ).receive(request(body()))
 
     assert result.outcome == "accepted"
     assert await signal_count(sqlite_database) == 1
@@ -546,7 +551,7 @@ async def test_a_request_cancelled_after_its_body_arrived_is_still_stored_and_wo
     database: the store goes on, the signal is committed and the runner woken."""
     bot = await add_bot(sqlite_database)
     woken: list[int] = []
-    intake = Intake(sqlite_database.uow, clock, wake=woken.append, status_of=status_for)
+    intake = Intake(sqlite_database.uow, clock, wake=woken.append, status_of=status_for, passphrases=TEST_PASSPHRASES)
     assert sqlite_database.write_lock is not None
     await sqlite_database.write_lock.acquire()  # a writer holds the database: the store must wait
     try:

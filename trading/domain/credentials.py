@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
+
+# A passphrase hash keyed by the server's secret starts with this; one without it is of the
+# old kind (keyed by the bot name only), verified the old way once and then replaced.
+PEPPERED = "v2$"
+MIN_SECRET_KEY_BYTES = 16
 
 
 def key_hash(webhook_key: str) -> str:
@@ -16,21 +23,57 @@ def key_hint(webhook_key: str) -> str:
     return "****" + webhook_key[-4:]
 
 
-def passphrase_hash(passphrase: str, salt: str) -> str:
-    """Salted with the bot name so equal passphrases on two bots hash apart."""
+def legacy_passphrase_hash(passphrase: str, salt: str) -> str:
+    """The old hash: HMAC-SHA256 keyed by the bot name, a public salt. Only verified (and
+    then replaced), never written any more."""
     return hmac.new(salt.encode(), passphrase.encode(), hashlib.sha256).hexdigest()
 
 
-def passphrase_matches(given: str | None, stored_hash: str | None, salt: str) -> bool:
-    if stored_hash is None:
-        return True
-    if given is None:
-        # Compare anyway so a missing passphrase takes as long as a wrong one.
-        hmac.compare_digest(stored_hash, passphrase_hash("", salt))
-        return False
-    return hmac.compare_digest(stored_hash, passphrase_hash(given, salt))
+@dataclass(frozen=True, slots=True)
+class PassphraseCheck:
+    ok: bool
+    # When the stored hash is of the old kind and the passphrase matched: the hash to store
+    # in its place (the passphrase is known only now).
+    rehash: str | None = None
+
+
+class Passphrases:
+    """Bot passphrases hashed with a server-side secret (a pepper): HMAC-SHA256 keyed by the
+    secret, over the bot name and the passphrase. A copy of the database alone cannot test a
+    guess; equal passphrases on two bots hash apart. Comparisons are constant-time."""
+
+    def __init__(self, secret_key: bytes) -> None:
+        if len(secret_key) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"the secret key must be at least {MIN_SECRET_KEY_BYTES} bytes")
+        self._key = secret_key
+
+    def __repr__(self) -> str:
+        return "Passphrases(secret_key=**********)"
+
+    def hash(self, bot_name: str, passphrase: str) -> str:
+        mac = hmac.new(self._key, bot_name.encode() + b"\0" + passphrase.encode(), hashlib.sha256).digest()
+        return PEPPERED + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def check(self, bot_name: str, given: str | None, stored_hash: str | None) -> PassphraseCheck:
+        """Whether `given` is the passphrase of the bot whose stored hash is `stored_hash`
+        (None: the bot has no passphrase, anything goes)."""
+        if stored_hash is None:
+            return PassphraseCheck(True)
+        # A missing passphrase is compared as an empty one, so it takes as long as a wrong one.
+        candidate = given if given is not None else ""
+        if stored_hash.startswith(PEPPERED):
+            ok = hmac.compare_digest(stored_hash.encode(), self.hash(bot_name, candidate).encode())
+            return PassphraseCheck(ok and given is not None)
+        ok = hmac.compare_digest(stored_hash.encode(), legacy_passphrase_hash(candidate, bot_name).encode())
+        if not ok or given is None:
+            return PassphraseCheck(False)
+        return PassphraseCheck(True, rehash=self.hash(bot_name, given))
+
+    def matches(self, bot_name: str, given: str | None, stored_hash: str | None) -> bool:
+        return self.check(bot_name, given, stored_hash).ok
 
 
 def new_webhook_key(prefix: str = "") -> str:
-    token = secrets.token_urlsafe(24).replace("-", "").replace("_", "")[:24]
+    """A fresh webhook key: 128 random bits as 32 hex characters, after the prefix."""
+    token = secrets.token_hex(16)
     return f"{prefix}_{token}" if prefix else token

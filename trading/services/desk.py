@@ -26,6 +26,7 @@ from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
 from trading.services.queries import Queries
 from trading.services.reconciliation import Reconciliation
 from trading.services.repair import Repairs
+from trading.services.retention import Retention, WebhookLogTrimmer
 
 
 class Desk(DeskAPI):
@@ -96,6 +97,9 @@ class Desk(DeskAPI):
 
     async def reconcile(self, *, only_bot: int | None = None) -> list[str]:
         return await self.reconciliation.reconcile(only_bot=only_bot)
+
+    async def trim_webhook_log(self, retention: Retention) -> int:
+        return await WebhookLogTrimmer(self._ctx.uow, self._ctx.clock, retention)()
 
     # ------------------------------------------------------------------ decisions
 

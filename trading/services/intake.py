@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from trading.domain.alerts import AlertError, parse_alert, redact_body
-from trading.domain.credentials import key_hash, passphrase_matches
+from trading.domain.credentials import Passphrases, key_hash
 from trading.domain.records import Bot, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
@@ -34,6 +34,10 @@ UNAUTHORIZED_CODES = frozenset({UNAUTHORIZED_CODE, "bad_signature"})
 # One answer for an unknown key and a wrong or missing passphrase, so keys cannot be probed.
 UNAUTHORIZED_MESSAGE = "unknown webhook key or wrong passphrase"
 
+# A request for no known bot keeps only this much of its body in the webhook log: enough to
+# see what was sent, too little for the log to be anyone's free disk.
+UNKNOWN_KEY_BODY_BYTES = 256
+
 SIGNATURE_TOLERANCE = timedelta(seconds=300)
 # A sender's clock may run a little ahead of ours; further than this and its "time" is not
 # to be trusted to measure the alert's age (a far-future time would never grow old).
@@ -41,8 +45,7 @@ FUTURE_TOLERANCE = timedelta(seconds=60)
 
 # Compared against when the key is unknown, so that path does the same hashing work as a
 # wrong passphrase and its timing does not tell the two apart.
-_DUMMY_SALT = "no-such-bot"
-_DUMMY_HASH = hmac.new(_DUMMY_SALT.encode(), b"no-such-passphrase", hashlib.sha256).hexdigest()
+_DUMMY_BOT = "no-such-bot"
 
 
 @dataclass(frozen=True)
@@ -101,11 +104,15 @@ class Intake:
         dedupe_window: timedelta = timedelta(minutes=15),
         *,
         status_of: Callable[[str | None], int],
+        passphrases: Passphrases,
         wake: Callable[[int], None] = _wake_nobody,
     ) -> None:
         """`status_of`: the front door's answer to a refusal code (None: accepted), for the
-        webhook log's record of what each request was answered."""
+        webhook log's record of what each request was answered. `passphrases`: verifies
+        passphrases with the server's secret key (and re-hashes old-style ones)."""
         self._uow_factory = uow_factory
+        self._passphrases = passphrases
+        self._dummy_hash = passphrases.hash(_DUMMY_BOT, "no-such-passphrase")
         self._status_of = status_of
         self._clock = clock
         self._dedupe_window = dedupe_window
@@ -171,6 +178,10 @@ class Intake:
                 if refusal is None:
                     assert isinstance(parsed, Signal)
                     try:
+                        bot, rehash = self._authenticate(parsed, bot)
+                        if rehash is not None:
+                            # An old-style hash, just verified: replaced in this transaction.
+                            await uow.bots.set_passphrase_hash(bot.id, rehash)
                         bot, signal = self._check(request, parsed, bot)
                     except _Refusal as e:
                         refusal = e
@@ -217,14 +228,20 @@ class Intake:
 
     # ------------------------------------------------------------------ checks
 
-    def _check(self, request: AlertRequest, signal: Signal, bot: Bot | None) -> tuple[Bot, Signal]:
+    def _authenticate(self, signal: Signal, bot: Bot | None) -> tuple[Bot, str | None]:
+        """The bot, when the key is known and the passphrase right; and the passphrase's new
+        hash when the stored one is of the old kind."""
         # The body was judged before the key (in receive), so a bad body gets the same answer
         # whatever the key and the answer never tells a valid key from an invalid one.
         if bot is None:
-            passphrase_matches(signal.passphrase or "", _DUMMY_HASH, _DUMMY_SALT)
+            self._passphrases.check(_DUMMY_BOT, signal.passphrase or "", self._dummy_hash)
             raise _unauthorized()
-        if not passphrase_matches(signal.passphrase, bot.passphrase_hash, bot.name):
+        check = self._passphrases.check(bot.name, signal.passphrase, bot.passphrase_hash)
+        if not check.ok:
             raise _unauthorized()
+        return bot, check.rehash
+
+    def _check(self, request: AlertRequest, signal: Signal, bot: Bot) -> tuple[Bot, Signal]:
         if bot.signing_secret:
             self._check_signature(request, bot.signing_secret)
         self._check_age(signal, bot)
@@ -360,10 +377,18 @@ class Intake:
             status=self._status_of(code),
             outcome=outcome,
             reason=reason,
-            body=redacted,
+            body=redacted if bot is not None else _prefix(redacted),
             bot_id=bot.id if bot is not None else None,
             signal_id=duplicate_of if duplicate_of is not None else stored_id,
         )
+
+
+def _prefix(body: str) -> str:
+    raw = body.encode()
+    if len(raw) <= UNKNOWN_KEY_BODY_BYTES:
+        return body
+    kept = raw[:UNKNOWN_KEY_BODY_BYTES].decode(errors="ignore")
+    return f"{kept}\u2026 [cut: {len(raw)} bytes sent for an unknown key, the first {UNKNOWN_KEY_BODY_BYTES} kept]"
 
 
 def _iso(at: datetime) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from trading.domain.signals import SignalState
 from trading.services.backoff import backoff_delay
@@ -41,7 +41,10 @@ class Runner:
         monitor_interval: float = 5.0,
         reconcile_interval: float = 300.0,
         max_retry_delay: float = 30.0,
+        housekeeping: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = (),
     ) -> None:
+        """`housekeeping`: more periodic duties, each (name, interval in seconds, job), run
+        first at start and then every interval (say, trimming the webhook log)."""
         self._desk = desk
         self._uow = uow_factory
         self._intervals = {
@@ -51,6 +54,9 @@ class Runner:
             "reconcile": reconcile_interval,
         }
         self._max_retry_delay = max_retry_delay
+        self._housekeeping = list(housekeeping)
+        for name, interval, _job in self._housekeeping:
+            self._intervals[name] = interval
         self._lanes: dict[int, asyncio.Task[None]] = {}
         # Bots woken since their lane last looked for work: the lane looks again before it ends.
         self._dirty: set[int] = set()
@@ -97,6 +103,8 @@ class Runner:
         self._tasks.append(loop.create_task(self._every("expiry", self._desk.expire_due), name="expiry"))
         self._tasks.append(loop.create_task(self._every("monitor", self._desk.check_exits), name="monitor"))
         self._tasks.append(loop.create_task(self._every("reconcile", self._desk.reconcile, at_start=True)))
+        for name, _interval, job in self._housekeeping:
+            self._tasks.append(loop.create_task(self._every(name, job, at_start=True), name=name))
         return len(pending)
 
     async def sweep(self) -> None:
