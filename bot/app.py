@@ -17,12 +17,15 @@ from typing import Any
 
 from quart import Quart
 
+from bot.secret_key import default_file, secret_key
 from bot.settings import Settings
 from db.database import Database
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
+from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.people import People
 from trading.services.ports import Broker
 from trading.services.runner import Runner
 from web.app import create_app
@@ -124,6 +127,8 @@ class App:
     web: Quart
     discord: Any = None  # bot.discord.runtime.DiscordRuntime when DISCORD_TOKEN is set
     extras: dict[str, Any] = field(default_factory=dict)
+    people: People | None = None
+    feed: EventFeed | None = None  # the live feed: a sink of the bus, read by the web
 
 
 def build(settings: Settings) -> App:
@@ -150,8 +155,14 @@ def build(settings: Settings) -> App:
         database.uow, clock, timedelta(minutes=settings.webhook_dedupe_minutes), status_of=status_for, wake=wake
     )
     draining = Draining()
+    session_lifetime = timedelta(hours=settings.signaldesk_session_hours)
+    people = People(database.uow, clock, session_lifetime=session_lifetime)
+    feed = EventFeed(database.uow)
+    bus.add_sink("feed", feed)
+    key_file = settings.signaldesk_secret_key_file or default_file(settings.database_url)
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
+    app.people, app.feed = people, feed
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
     app.web = create_app(
         WebDeps(
@@ -163,6 +174,9 @@ def build(settings: Settings) -> App:
                 "discord": _discord_health(app),
             },
             api_token=token,
+            people=people,
+            secret_key=secret_key(settings.signaldesk_secret_key, key_file),
+            session_seconds=session_lifetime.total_seconds(),
             max_body_bytes=settings.webhook_max_body_bytes,
             rate_per_key=settings.webhook_rate_per_key,
             burst_per_key=settings.webhook_burst_per_key,
@@ -171,7 +185,7 @@ def build(settings: Settings) -> App:
             ip_allowlist=settings.webhook_ip_allowlist,
             trusted_proxies=settings.webhook_trusted_proxies,
             draining=draining,
-            events=bus.since,
+            feed=feed,
         )
     )
     return app

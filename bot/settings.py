@@ -33,7 +33,10 @@ class Settings(BaseSettings):
     signaldesk_host: str = "127.0.0.1"
     signaldesk_port: int = 8000
     signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com
-    signaldesk_api_token: SecretStr | None = None
+    signaldesk_api_token: SecretStr | None = None  # break-glass admin token, audited as api:break-glass
+    signaldesk_secret_key: SecretStr | None = None  # signs session cookies; unset: made in the file below
+    signaldesk_secret_key_file: str | None = None  # unset: signaldesk.secret in the data directory
+    signaldesk_session_hours: float = 12.0
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set

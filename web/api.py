@@ -1,4 +1,9 @@
-"""The JSON API behind a bearer token: each route calls one Desk method and formats its answer.
+"""The JSON API: each route calls one Desk method, as the caller, and formats its answer.
+
+Callers (web/auth.py): a personal API token (`api:NAME`), the break-glass token
+SIGNALDESK_API_TOKEN (`api:break-glass`), or a signed-in browser (`web:NAME`, with the CSRF
+token on every POST). Every route needs at least a viewer; the Desk checks the role each
+action needs (approver: approve, reject; admin: halt, resume) and audits refusals.
 
 Bodies, answers and query strings are the models in web/models.py; quart-schema validates
 requests against them and describes every route in /openapi.json.
@@ -6,21 +11,25 @@ requests against them and describes every route in /openapi.json.
 
 from __future__ import annotations
 
-import hmac
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from quart import Blueprint, Response, request
 from quart_schema import (
     document_response,
+    hide,
     security_scheme_blueprint,
     validate_querystring,
     validate_request,
     validate_response,
 )
 
-from trading.services.actions import ActionResult, Actor
+from trading.domain.events import FeedEvent
+from trading.domain.people import Role
+from trading.services.actions import ActionResult
+from web.auth import Gate, current_actor, forbidden, unauthenticated
 from web.deps import WebDeps
 from web.errors import error_response
 from web.models import (
@@ -52,7 +61,6 @@ from web.models import (
 
 log = logging.getLogger("signaldesk.web.api")
 
-API_ACTOR = Actor("api", "API", can_approve=True)
 MAX_ID = 2**31 - 1  # the largest id any of our databases stores
 BEARER = "bearer"  # the security scheme's name in /openapi.json
 
@@ -84,6 +92,21 @@ def _result(result: ActionResult) -> ActionAnswer:
     return ActionResultOut.of(result), 200 if result.ok else _RESULT_STATUS.get(result.code, 409)
 
 
+CATCH_UP = 1000  # events a reconnecting stream reads from the table at most, in one read
+
+
+def _cursor(raw: str | None) -> int | None:
+    if raw is None or not raw.isascii() or not raw.strip().isdigit():
+        return None
+    value = int(raw.strip())
+    return value if value <= 2**63 - 1 else None
+
+
+def _sse(event: FeedEvent) -> bytes:
+    data = json.dumps(EventOut.of(event).model_dump(mode="json"), separators=(",", ":"))
+    return f"id: {event.seq}\ndata: {data}\n\n".encode()
+
+
 def _no_signal(signal_id: int) -> Response:
     return error_response(404, "not_found", f"there is no signal {signal_id}")
 
@@ -104,26 +127,20 @@ _on_a_signal = [
 ]
 
 
-def api_blueprint(deps: WebDeps) -> Blueprint:
+def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api")
     security_scheme_blueprint(bp, [{BEARER: []}])
     desk = deps.desk
-    expected = deps.api_token.encode() if deps.api_token else None
+    feed = deps.feed
 
     @bp.before_request
     async def authorize() -> Response | None:
-        if expected is None:
-            return error_response(503, "api_disabled", "the API is off: set SIGNALDESK_API_TOKEN")
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            log.warning("API %s %s refused: missing or wrong bearer token", request.method, request.path)
-            return error_response(
-                401,
-                "unauthorized",
-                "missing or wrong API token: send Authorization: Bearer <SIGNALDESK_API_TOKEN>",
-                {"WWW-Authenticate": 'Bearer realm="signaldesk"'},
-            )
+        caller = await gate.resolve()
+        if caller is None:
+            log.warning("API %s %s refused: no session and no valid token", request.method, request.path)
+            return unauthenticated()
+        if not caller.may(Role.VIEWER):
+            return forbidden(caller, Role.VIEWER)
         return None
 
     @bp.get("/bots")
@@ -166,12 +183,59 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     @validate_querystring(EventsQuery)
     @validate_response(EventsOut)
     async def events(query_args: EventsQuery) -> EventsOut:
-        """The live feed: events after a sequence number, oldest first (poll with after=last)"""
-        found = deps.events(query_args.after, query_args.limit)
-        return EventsOut(
-            events=[EventOut.of(seq, e) for seq, e in found],
-            last=found[-1][0] if found else query_args.after,
+        """The live feed: stored events after a sequence number, oldest first (poll with after=last;
+        numbers only grow, across restarts too). Browsers use GET /api/events/stream."""
+        found = await feed.after(query_args.after, query_args.limit) if feed is not None else []
+        return EventsOut(events=[EventOut.of(e) for e in found], last=found[-1].seq if found else query_args.after)
+
+    @bp.get("/events/stream")
+    @hide
+    async def event_stream() -> Response:
+        """Server-Sent Events: each new event as `id: <seq>` and `data: <EventOut JSON>`.
+
+        A reconnect with Last-Event-ID (or a first connect with ?after=<seq>, e.g. the seq a
+        page was rendered at) first reads what was missed from the table, once; after that,
+        events come from memory (the feed's fan-out), with no database read per client."""
+        if feed is None:
+            return error_response(503, "feed_off", "this desk has no event feed")
+        raw = request.headers.get("Last-Event-ID") or request.args.get("after")
+        after = _cursor(raw)
+        if raw is not None and after is None:
+            return error_response(
+                422, "invalid_query", "Last-Event-ID / after must be a whole number, the last seq seen"
+            )
+        subscription = feed.subscribe()  # before the catch-up read, so nothing falls between
+
+        async def events() -> AsyncIterator[bytes]:
+            sent = after
+            try:
+                yield b"retry: 2000\n\n"
+                if after is not None:
+                    missed = await feed.after(after, CATCH_UP)
+                    for old in missed:
+                        yield _sse(old)
+                        sent = old.seq
+                    if len(missed) == CATCH_UP:
+                        return  # more to read: the browser reconnects from the last id it got
+                while not deps.draining.is_set():
+                    event = await subscription.next(deps.sse_keepalive_seconds)
+                    if subscription.overflowed:
+                        return  # fell behind: the browser reconnects and catches up from the table
+                    if event is None:
+                        yield b": keep-alive\n\n"
+                    elif sent is None or event.seq > sent:
+                        yield _sse(event)
+                        sent = event.seq
+            finally:
+                subscription.close()
+
+        response = Response(
+            events(),
+            200,
+            {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+        response.timeout = None  # a stream lasts as long as the page is open
+        return response
 
     @bp.get("/signals/<int:signal_id>")
     @_documented(*_auth, _bad_query, document_response(ErrorOut, 404))
@@ -192,7 +256,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         """Approve a pending signal, optionally with edits (first decision wins)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.approve(signal_id, API_ACTOR, data.edits()))
+        return _result(await desk.approve(signal_id, current_actor(), data.edits()))
 
     @bp.post("/signals/<int:signal_id>/reject")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -202,7 +266,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         """Reject a pending signal"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.reject(signal_id, API_ACTOR))
+        return _result(await desk.reject(signal_id, current_actor()))
 
     @bp.post("/halt")
     @_documented(*_auth, *_actions)
@@ -210,7 +274,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     @validate_response(ActionResultOut)
     async def halt(data: HaltBody) -> ActionAnswer:
         """Kill switch: no new entries anywhere; closes still allowed"""
-        return _result(await desk.halt(API_ACTOR, data.reason or None))
+        return _result(await desk.halt(current_actor(), data.reason or None))
 
     @bp.post("/resume")
     @_documented(*_auth, *_actions)
@@ -218,6 +282,6 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     @validate_response(ActionResultOut)
     async def resume(data: ResumeBody) -> ActionAnswer:
         """Lift the kill switch"""
-        return _result(await desk.resume_all(API_ACTOR))
+        return _result(await desk.resume_all(current_actor()))
 
     return bp

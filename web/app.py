@@ -1,8 +1,10 @@
-"""The Quart application factory: the webhook, the JSON API, /health and /openapi.json."""
+"""The Quart application factory: the webhook, the JSON API, /health, /openapi.json, and the
+web desk's sign-in (templates in web/templates, static files in web/static)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pydantic import ValidationError
 from quart import Quart, Response, request
@@ -11,10 +13,12 @@ from quart_schema.validation import QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
+from web.auth import Gate, LoginLimiter, install
 from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
+from web.login import login_blueprint
 from web.models import REQUEST_MODELS
 from web.webhook import describe_failure, webhook_blueprint
 
@@ -26,12 +30,26 @@ DESCRIPTION = (
 )
 
 
+WEB_DIR = Path(__file__).resolve().parent
+
+# Every page: no script or style but our own files, no framing, no referrer leaving the site.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+
 def _is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
 def create_app(deps: WebDeps) -> Quart:
-    app = Quart("signaldesk")
+    app = Quart("signaldesk", root_path=str(WEB_DIR))
     app.request_class = JsonRequest
     # Quart stops reading a body past this and raises 413, so an oversized body is never held.
     app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
@@ -46,9 +64,18 @@ def create_app(deps: WebDeps) -> Quart:
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    gate = Gate(
+        people=deps.people,
+        secret_key=deps.secret_key,
+        break_glass_token=deps.api_token,
+        trusted_proxies=deps.trusted_proxies,
+        session_seconds=deps.session_seconds,
+        limiter=LoginLimiter(deps.login_max_failures, deps.login_failure_window_seconds),
+    )
     app.register_blueprint(webhook_blueprint(deps))
-    app.register_blueprint(api_blueprint(deps))
+    app.register_blueprint(api_blueprint(deps, gate))
     app.register_blueprint(health_blueprint(deps))
+    app.register_blueprint(login_blueprint(gate))
 
     @app.before_request
     async def refuse_ambiguous_framing() -> Response | None:
@@ -60,6 +87,9 @@ def create_app(deps: WebDeps) -> Quart:
             )
         return None
 
+    # After the framing check: the CSRF check may read a form body.
+    install(app, gate)
+
     @app.after_request
     async def api_headers(response: Response) -> Response:
         if _is_api(request.path):
@@ -67,6 +97,10 @@ def create_app(deps: WebDeps) -> Quart:
             # read them as anything but JSON.
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Cache-Control"] = "no-store"
+        elif response.mimetype == "text/html" or request.path == "/login":
+            for name, value in PAGE_HEADERS.items():
+                response.headers.setdefault(name, value)
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(RequestSchemaValidationError)

@@ -1,7 +1,9 @@
 """Hands events to the sinks after the commit that produced them.
 
 Each sink has its own queue and task: a sink that fails or hangs delays only itself.
-Failures are logged and retried with backoff; trading never waits on a sink.
+Failures are logged and retried with backoff; trading never waits on a sink. The live feed
+(numbered, persisted, fanned out to the web's Server-Sent Events) is one of the sinks:
+trading.services.feed.EventFeed.
 """
 
 from __future__ import annotations
@@ -59,10 +61,6 @@ class EventBus:
         self._timeout = timeout
         self._attempts = attempts
         self._backoff = backoff
-        # The last events with a sequence number, for the web live feed (GET /api/events?after=N).
-        self.history: list[tuple[int, Event]] = []
-        self._history_limit = 1000
-        self._seq = 0
 
     def add_sink(self, name: str, sink: Notifier) -> None:
         worker = _SinkWorker(name, sink, timeout=self._timeout, attempts=self._attempts, backoff=self._backoff)
@@ -79,16 +77,8 @@ class EventBus:
         """Never blocks, never raises."""
         for event in events:
             log.info("%s", event.text())
-            self._seq += 1
-            self.history.append((self._seq, event))
             for worker in self._workers.values():
                 worker.queue.put_nowait(event)
-        if len(self.history) > self._history_limit:
-            del self.history[: -self._history_limit]
-
-    def since(self, after: int, limit: int = 200) -> list[tuple[int, Event]]:
-        """Events numbered above `after`, oldest first (older ones may have rolled off)."""
-        return [item for item in self.history if item[0] > after][:limit]
 
     async def drain(self, seconds: float = 5.0) -> None:
         """Wait (bounded) for queued events to be delivered, e.g. before shutdown."""
