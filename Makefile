@@ -15,16 +15,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Starts on SQLite (./signaldesk.db) with the example bots; the paper bot trades at once.
+# A working desk with no accounts: SQLite (./signaldesk.db), the example bots, and the Herenya
+# simulator inside the process (unless .env names a real HERENYA_BASE_URL). It prints what to do next.
 run: setup
-	BOTS_FILE=$${BOTS_FILE:-bots.example.toml} $(BIN)/signaldesk serve
+	HERENYA_SIMULATOR=$${HERENYA_SIMULATOR:-true} BOTS_FILE=$${BOTS_FILE:-bots.example.toml} $(BIN)/signaldesk serve
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy trading brokers
+	$(BIN)/mypy trading db brokers web bot
 
 # pytest runs twice over the database: tests/with_postgres.sh starts a throwaway
 # PostgreSQL cluster for the run and stops it afterwards, even on failure.

@@ -11,12 +11,19 @@ from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 
 from bot.app import build, start, stop
+from bot.demo import next_steps, simulated_parts
 from bot.settings import Settings
+from bot.tradingview import Secrets
 
 log = logging.getLogger("signaldesk.serve")
 
 
 async def serve(settings: Settings) -> int:
+    async with simulated_parts(settings) as (effective, notes):
+        return await _serve(effective, notes)
+
+
+async def _serve(settings: Settings, notes: list[str]) -> int:
     app = build(settings)
     await start(app)
     # Everything loaded so far (modules, SQLAlchemy's and discord.py's tables) lives as long
@@ -43,6 +50,7 @@ async def serve(settings: Settings) -> int:
 
     drainer = loop.create_task(drain_then_stop())
     log.info("serving on http://%s:%s", settings.signaldesk_host, settings.signaldesk_port)
+    print(next_steps(settings, await app.desk.bots(), _secrets_from(settings.bots_file), notes), flush=True)
     try:
         await hypercorn_serve(app.web, config, shutdown_trigger=web_may_stop.wait)
     finally:
@@ -50,3 +58,18 @@ async def serve(settings: Settings) -> int:
         await stop(app)
     log.info("stopped cleanly")
     return 0
+
+
+def _secrets_from(bots_file: str | None) -> dict[str, Secrets]:
+    """Webhook keys and passphrases in clear from the bots file, for the banner: the
+    database holds only their hashes."""
+    if not bots_file:
+        return {}
+    from bot.bots_cli import load_bots_file
+
+    try:
+        configs = load_bots_file(bots_file)
+    except Exception as e:  # the banner is a courtesy; the file was already imported or refused
+        log.warning("bots file %s not read for the banner: %s", bots_file, e)
+        return {}
+    return {c.bot_name: Secrets(webhook_key=c.webhook_key, passphrase=c.passphrase) for c in configs}

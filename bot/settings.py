@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     herenya_account_id: str | None = None
     herenya_timeout: float = 30.0
     herenya_retry_attempts: int = 3
+    # Without HERENYA_BASE_URL, serve the Herenya simulator inside this process and trade on
+    # it (what `make run` does, so a first try needs no account).
+    herenya_simulator: bool = False
 
     # --- paper broker
     paper_account_id: str = "PAPER"
@@ -85,6 +88,19 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_chat_id: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
+
+    @field_validator(
+        "discord_token",
+        "signaldesk_api_token",
+        "herenya_api_key",
+        "herenya_api_secret",
+        "telegram_bot_token",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        # .env.example ships `DISCORD_TOKEN=`: an empty secret means "not set", not "log in with ''".
+        return None if isinstance(v, str) and not v.strip() else v
 
     _split_ids = field_validator(
         "discord_approver_role_ids",

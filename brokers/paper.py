@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TypedDict, Unpack
 
 from brokers.errors import (
     ClientOrderIdConflict,
@@ -52,6 +53,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class PaperOptions(TypedDict, total=False):
+    """PaperBroker's keyword arguments, for its constructors over a ledger."""
+
+    account_id: str
+    currency: str
+    starting_balance: Decimal
+    quote_source: QuoteSource | None
+    instrument_source: InstrumentSource | None
+    instruments: Mapping[str, Instrument] | None
+    margin_rate: Decimal
+    clock: Callable[[], datetime]
+
+
 class PaperBroker:
     name: str = BROKER
 
@@ -81,17 +95,17 @@ class PaperBroker:
         self._lock = asyncio.Lock()
 
     @classmethod
-    def with_ledger(cls, ledger: PaperLedger, **kwargs: object) -> PaperBroker:
+    def with_ledger(cls, ledger: PaperLedger, **kwargs: Unpack[PaperOptions]) -> PaperBroker:
         """Over a ledger that needs no transaction (an in-memory one)."""
 
         @asynccontextmanager
         async def opener() -> AsyncIterator[PaperLedger]:
             yield ledger
 
-        return cls(opener, **kwargs)  # type: ignore[arg-type]
+        return cls(opener, **kwargs)
 
     @classmethod
-    def with_unit_of_work(cls, uow_factory: Callable[[], UnitOfWork], **kwargs: object) -> PaperBroker:
+    def with_unit_of_work(cls, uow_factory: Callable[[], UnitOfWork], **kwargs: Unpack[PaperOptions]) -> PaperBroker:
         """Over the database: every call is one transaction, committed when it succeeds."""
 
         @asynccontextmanager
@@ -100,7 +114,7 @@ class PaperBroker:
                 yield uow.paper
                 await uow.commit()
 
-        return cls(opener, **kwargs)  # type: ignore[arg-type]
+        return cls(opener, **kwargs)
 
     def __repr__(self) -> str:
         return f"PaperBroker(account_id={self.account_id!r}, quote_source={type(self.quote_source).__name__})"

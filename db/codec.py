@@ -13,12 +13,15 @@ from datetime import datetime
 from decimal import Decimal
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from trading.domain.records import SignalEdits
 from trading.domain.signals import Signal
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 # Never stored: the passphrase is checked at intake and dropped.
 _SECRET_FIELDS = {Signal: frozenset({"passphrase"})}
@@ -83,7 +86,7 @@ def encode(obj: Any) -> dict[str, Any]:
 
 def decode(cls: type[T], data: dict[str, Any]) -> T:
     hints = _hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    known = {f.name for f in dataclasses.fields(cls)}
     kwargs = {
         name: _decode_value(hints[name], value, f"{cls.__name__}.{name}")
         for name, value in data.items()

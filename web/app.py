@@ -62,6 +62,8 @@ def create_app(deps: WebDeps) -> Quart:
         scalar_ui_path=None,
         swagger_ui_path=None,
     )
+    # Flask's documented switch; its (and Quart's) annotations type `app.json` as the base
+    # JSONProvider, which has no sort_keys, though the instance is the DefaultJSONProvider.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     gate = Gate(

@@ -34,7 +34,7 @@ class SignalDeskClient(discord.Client):
         self.role_ids = frozenset(settings.discord_approver_role_ids)
         self.user_ids = frozenset(settings.discord_approver_user_ids)
         self.tree = app_commands.CommandTree(self)
-        self.tree.on_error = on_command_error  # type: ignore[method-assign]
+        self.tree.error(on_command_error)
         guild = discord.Object(settings.discord_guild_id) if settings.discord_guild_id else None
         for command in COMMANDS:
             self.tree.add_command(command, guild=guild)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections import OrderedDict
@@ -238,9 +239,7 @@ class DiscordSink:
                     mention = self._mention(channel_id)
                     await self._send(
                         f"{len(lines)} lines to channel {channel_id}",
-                        lambda chunk=chunk, mention=mention: channel.send(  # type: ignore[misc]
-                            content=chunk, allowed_mentions=mention
-                        ),
+                        functools.partial(channel.send, content=chunk, allowed_mentions=mention),
                     )
             finally:
                 self._mark_done(len(lines))

@@ -10,11 +10,11 @@ from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.codec import decode_edits, encode_edits
 from db.errors import NotFound
-from db.models import ApprovalRow
+from db.models import ApprovalRow, table_of
 from db.repositories.base import Repository
 from trading.domain.records import ApprovalRecord, Decision, SignalEdits
 
-APPROVALS = ApprovalRow.__table__
+APPROVALS = table_of(ApprovalRow)
 _CREATE = insert(APPROVALS)
 _GET = select(APPROVALS).where(APPROVALS.c.signal_id == bindparam("signal_id"))
 # First wins: the row changes only while undecided.
@@ -57,24 +57,24 @@ class SqlApprovalRepository(Repository):
         row = (await s.execute(_GET, {"signal_id": signal_id})).first()
         return None if row is None else _to_record(row)
 
-    async def _update(self, signal_id: int, **values: Any) -> None:
+    async def _set(self, signal_id: int, **values: Any) -> None:
         s = self._uow
         result = await s.execute(update(APPROVALS).where(APPROVALS.c.signal_id == signal_id).values(**values))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise NotFound(f"no approval for signal {signal_id}")
 
     async def set_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
-        await self._update(signal_id, channel_id=channel_id, message_id=message_id)
+        await self._set(signal_id, channel_id=channel_id, message_id=message_id)
 
     async def set_edits(self, signal_id: int, edits: SignalEdits, edited_by: str) -> None:
-        await self._update(signal_id, edits=encode_edits(edits), edited_by=edited_by)
+        await self._set(signal_id, edits=encode_edits(edits), edited_by=edited_by)
 
     async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
         s = self._uow
         # On PostgreSQL a concurrent decider waits for the row lock, then finds the decision made.
         params = {"of_signal": signal_id, "new_decision": Decision(decision).value, "by": by, "at": at}
         result = await s.execute(_DECIDE, params)
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        if result.rowcount == 1:
             return True
         if await self.get(signal_id) is None:
             raise NotFound(f"no approval for signal {signal_id}")

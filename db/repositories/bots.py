@@ -9,15 +9,15 @@ from typing import Any
 from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
-from db.models import BotRow, StrategyConfigRow
+from db.models import BotRow, StrategyConfigRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash, key_hint, passphrase_hash
 from trading.domain.records import Bot
 from trading.domain.values import Mode
 
-BOTS = BotRow.__table__
-STRATEGIES = StrategyConfigRow.__table__
+BOTS = table_of(BotRow)
+STRATEGIES = table_of(StrategyConfigRow)
 
 CONFIG_COLUMNS = (
     "platform",
@@ -211,7 +211,7 @@ class SqlBotRepository(Repository):
     async def _set(self, bot_id: int, **values: Any) -> None:
         s = self._uow
         result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=utcnow(), **values))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise NotFound(f"bot {bot_id} does not exist")
 
     async def set_paused(self, bot_id: int, paused: bool, reason: str | None = None) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from db.models import ControlRow
+from db.models import ControlRow, table_of
 from db.repositories.base import Repository
 from trading.domain.records import ControlState
 
-CONTROL = ControlRow.__table__
+CONTROL = table_of(ControlRow)
 _ROW = 1
 _GET = select(CONTROL).where(CONTROL.c.id == _ROW)
 

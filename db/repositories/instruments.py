@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
-from db.models import InstrumentRow
+from db.models import InstrumentRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.market import Instrument
 
-INSTRUMENTS = InstrumentRow.__table__
+INSTRUMENTS = table_of(InstrumentRow)
 _FIELDS = (
     "min_quantity",
     "max_quantity",

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Row, insert, select
 
-from db.models import AuditRow, WebhookLogRow
+from db.models import AuditRow, WebhookLogRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.records import AuditEntry, WebhookLogEntry
 
-AUDIT = AuditRow.__table__
-WEBHOOK_LOGS = WebhookLogRow.__table__
+AUDIT = table_of(AuditRow)
+WEBHOOK_LOGS = table_of(WebhookLogRow)
 _ADD_AUDIT = insert(AUDIT)
 _ADD_WEBHOOK_LOG = insert(WEBHOOK_LOGS)
 
@@ -58,19 +59,7 @@ class SqlWebhookLogRepository(Repository):
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
         s = self._uow
         rows = await s.execute(select(WEBHOOK_LOGS).order_by(WEBHOOK_LOGS.c.id.desc()).limit(limit))
-        return [
-            WebhookLogEntry(
-                received_at=r.received_at,
-                client_ip=r.client_ip,
-                status=r.status,
-                outcome=r.outcome,
-                reason=r.reason,
-                body=r.body,
-                bot_id=r.bot_id,
-                signal_id=r.signal_id,
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
 
     async def for_bot(
         self, bot_id: int, *, since: datetime | None = None, until: datetime | None = None
@@ -84,16 +73,17 @@ class SqlWebhookLogRepository(Repository):
         if until is not None:
             stmt = stmt.where(WEBHOOK_LOGS.c.received_at <= until)
         rows = await s.execute(stmt.order_by(WEBHOOK_LOGS.c.received_at, WEBHOOK_LOGS.c.id))
-        return [
-            WebhookLogEntry(
-                received_at=r.received_at,
-                client_ip=r.client_ip,
-                status=r.status,
-                outcome=r.outcome,
-                reason=r.reason,
-                body=r.body,
-                bot_id=r.bot_id,
-                signal_id=r.signal_id,
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
+
+
+def _entry(r: Row[Any]) -> WebhookLogEntry:
+    return WebhookLogEntry(
+        received_at=r.received_at,
+        client_ip=r.client_ip,
+        status=r.status,
+        outcome=r.outcome,
+        reason=r.reason,
+        body=r.body,
+        bot_id=r.bot_id,
+        signal_id=r.signal_id,
+    )

@@ -9,14 +9,14 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select
 
 from db.errors import DuplicateOrder, NotFound
-from db.models import OrderRow
+from db.models import OrderRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.records import OrderRecord
 from trading.domain.values import OrderSide, OrderType, PositionSide
 
-ORDERS = OrderRow.__table__
+ORDERS = table_of(OrderRow)
 # What an update may change: everything but identity, owner and creation time.
 _MUTABLE = (
     "leg_index",

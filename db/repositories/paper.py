@@ -7,15 +7,15 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, select
 
 from db.errors import DuplicateOrder
-from db.models import PaperAccountRow, PaperOrderRow, PaperPositionRow
+from db.models import PaperAccountRow, PaperOrderRow, PaperPositionRow, table_of
 from db.repositories.base import Repository
 from trading.domain.market import BrokerOrder, BrokerOrderStatus
 from trading.domain.records import PaperAccountState
 from trading.domain.values import OrderSide, OrderType
 
-ACCOUNTS = PaperAccountRow.__table__
-POSITIONS = PaperPositionRow.__table__
-ORDERS = PaperOrderRow.__table__
+ACCOUNTS = table_of(PaperAccountRow)
+POSITIONS = table_of(PaperPositionRow)
+ORDERS = table_of(PaperOrderRow)
 _ACCOUNT = select(ACCOUNTS).where(ACCOUNTS.c.account_id == bindparam("account_id"))
 _POSITIONS = select(POSITIONS).where(POSITIONS.c.account_id == bindparam("account_id"))
 _DROP_POSITIONS_NOT_IN = delete(POSITIONS).where(

@@ -13,15 +13,15 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, delete, insert, select
 
-from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow
+from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.position import Entry, Fill, Position
 from trading.domain.values import ZERO, PositionSide
 
-POSITIONS = CurrentPositionRow.__table__
-ENTRIES = PositionEntryRow.__table__
-FILLS = FillRow.__table__
-INSTRUMENTS = InstrumentRow.__table__
+POSITIONS = table_of(CurrentPositionRow)
+ENTRIES = table_of(PositionEntryRow)
+FILLS = table_of(FillRow)
+INSTRUMENTS = table_of(InstrumentRow)
 
 # Built once: building a statement costs more than running it.
 _GET = select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))

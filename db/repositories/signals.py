@@ -12,14 +12,14 @@ from sqlalchemy import Row, bindparam, func, insert, select, union_all, update
 
 from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
-from db.models import BotRow, SignalRow, SignalStateChangeRow
+from db.models import BotRow, SignalRow, SignalStateChangeRow, table_of
 from db.repositories.base import Repository
 from trading.domain.records import SignalEdits, StateChange, StoredSignal
 from trading.domain.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
 
-SIGNALS = SignalRow.__table__
-CHANGES = SignalStateChangeRow.__table__
-BOTS = BotRow.__table__
+SIGNALS = table_of(SignalRow)
+CHANGES = table_of(SignalStateChangeRow)
+BOTS = table_of(BotRow)
 
 # The statements every signal runs, built once: building one costs more than running it.
 _GET = (
@@ -156,7 +156,7 @@ class SqlSignalRepository(Repository):
             moved = await s.execute(_MOVE, params)
         else:
             moved = await s.execute(_MOVE_WITH_REASON, params | {"new_reason": reason})
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
+        if moved.rowcount != 1:
             # Only when the UPDATE matched nothing is the current state read, to say why.
             current = (await s.execute(_STATE_OF, {"signal_id": signal_id})).scalar_one_or_none()
             if current is None:
@@ -170,7 +170,7 @@ class SqlSignalRepository(Repository):
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
         s = self._uow
         result = await s.execute(update(SIGNALS).where(SIGNALS.c.id == signal_id).values(edits=encode_edits(edits)))
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if result.rowcount != 1:
             raise NotFound(f"signal {signal_id} does not exist")
 
     async def list(

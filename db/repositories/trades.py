@@ -10,14 +10,14 @@ from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, select, update
 
-from db.models import RealizedByDayRow, TradeRow
+from db.models import RealizedByDayRow, TradeRow, table_of
 from db.repositories.base import Repository
 from db.types import join_exact, split_exact
 from trading.domain.records import TradeRecord
 from trading.domain.values import PositionSide
 
-TRADES = TradeRow.__table__
-DAYS = RealizedByDayRow.__table__
+TRADES = table_of(TradeRow)
+DAYS = table_of(RealizedByDayRow)
 _DAY = timedelta(days=1)
 _ADD = insert(TRADES).returning(TRADES.c.id)
 # Trades of part of a day: one aggregate over the covering index (bot_id, closed_at,

@@ -210,7 +210,7 @@ class Processes:
         self._clients: list[Simulator | Serve] = []
         self._count = 0
 
-    def _spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> Process:
+    def spawn(self, name: str, argv: list[str], env: Mapping[str, str]) -> Process:
         self._count += 1
         proc = Process(name, argv, env, self.workdir / f"{self._count:02d}-{name}.log", self.workdir)
         self._started.append(proc)
@@ -230,7 +230,7 @@ class Processes:
             argv += ["--config", str(config)]
         env = self.base_env()
         env["LOG_LEVEL"] = "WARNING"
-        proc = self._spawn("herenya-sim", argv, env)
+        proc = self.spawn("herenya-sim", argv, env)
         sim = Simulator(proc, f"http://127.0.0.1:{port}")
         self._clients.append(sim)
 
@@ -288,7 +288,7 @@ class Processes:
     def serve(self, env: Mapping[str, str], timeout: float = 30.0) -> Serve:
         port = free_port()
         env = {**env, "SIGNALDESK_HOST": "127.0.0.1", "SIGNALDESK_PORT": str(port)}
-        proc = self._spawn("serve", [*signaldesk_command(), "serve"], env)
+        proc = self.spawn("serve", [*signaldesk_command(), "serve"], env)
         serve = Serve(proc, f"http://127.0.0.1:{port}")
         self._clients.append(serve)
 

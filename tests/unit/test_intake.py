@@ -369,7 +369,7 @@ async def test_refuse_logs_a_row_for_refusals_decided_before_the_intake(
 ) -> None:
     bot = await add_bot(sqlite_database)
 
-    result = await intake.refuse(request(b""), 429, "rate_limited", "too many requests")
+    result = await intake.refuse(request(b""), "rate_limited", "too many requests")
 
     assert (status_for(result.code), result.outcome, result.code) == (429, "refused", "rate_limited")
     [row] = await logs(sqlite_database)

@@ -9,6 +9,8 @@ from enum import StrEnum
 from trading.domain.config import BotConfig
 from trading.domain.market import Quote
 from trading.domain.position import Position
+from trading.domain.records import SignalEdits
+from trading.domain.signals import Signal, SignalAction
 from trading.domain.values import PositionSide
 
 _HUNDRED = Decimal(100)
@@ -56,6 +58,34 @@ def levels_for_entry(
         # price that can never trade, so no target rather than a meaningless one.
         target = _on_tick(raw, entry_price, tick_size) if raw > 0 else None
     return stop, target
+
+
+def set_levels_after_fill(
+    position: Position,
+    signal: Signal,
+    config: BotConfig,
+    edits: SignalEdits | None,
+    tick_size: Decimal | None,
+) -> bool:
+    """Set the stop and target of `position` as it stands once `signal` has filled: a
+    breakeven moves the stop to the average entry; an entry places both for the new average
+    (the approver's edits, else the alert's levels, else the bot's percentages). Whether
+    anything was set. The live desk and the replay both call this."""
+    if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
+        position.stop_loss = position.average_price
+        return True
+    if signal.action.is_entry and position.side is not None and position.average_price is not None:
+        stop, target = levels_for_entry(
+            position.side,
+            position.average_price,
+            config,
+            edits.stop_loss if edits and edits.stop_loss is not None else signal.stop_loss,
+            edits.take_profit if edits and edits.take_profit is not None else signal.take_profit,
+            tick_size,
+        )
+        position.stop_loss, position.take_profit = stop, target
+        return stop is not None or target is not None
+    return False
 
 
 def _on_tick(level: Decimal, entry_price: Decimal, tick_size: Decimal | None) -> Decimal:

@@ -4,7 +4,7 @@ Each alert goes the way the live desk takes a signal (trading/services/execution
 engine plans it (`trading.domain.engine.plan`), the risk checks judge the plan
 (`trading.domain.risk.check_risk`), the legs fill and are applied to the position
 (`Position.apply_fill`, which also realizes the P&L), and the stop and target are set from the
-filled position (`levels_for_entry`), as execution's `_complete` does. Stops and targets are
+filled position (`levels.set_levels_after_fill`), the live desk's own rule. Stops and targets are
 found by `trading.domain.levels.exit_trigger` and closed through the same path, as the stop
 monitor does. Only the clock, the fills and the order of events are the replay's own:
 
@@ -39,7 +39,7 @@ from itertools import pairwise
 from trading.domain.alerts import AlertError, parse_alert
 from trading.domain.config import BotConfig
 from trading.domain.engine import plan as plan_signal
-from trading.domain.levels import ExitKind, exit_trigger, levels_for_entry
+from trading.domain.levels import ExitKind, exit_trigger, set_levels_after_fill
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Leg, Plan
 from trading.domain.position import Fill, Position
@@ -303,19 +303,8 @@ class _Desk:
             self.open_since = None
 
     def _complete(self, signal: Signal) -> None:
-        """The stop and target for the filled position, as execution's `_complete` sets them."""
-        position = self.position
-        if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
-            position.stop_loss = position.average_price
-        elif signal.action.is_entry and position.side is not None and position.average_price is not None:
-            position.stop_loss, position.take_profit = levels_for_entry(
-                position.side,
-                position.average_price,
-                self.config,
-                signal.stop_loss,
-                signal.take_profit,
-                self.instrument.tick_size,
-            )
+        """The stop and target for the filled position, by the live desk's own rule."""
+        set_levels_after_fill(self.position, signal, self.config, None, self.instrument.tick_size)
 
     # ------------------------------------------------------------------ candles
 

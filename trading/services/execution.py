@@ -32,14 +32,14 @@ from trading.domain.events import (
     StopMoved,
     TradeClosed,
 )
-from trading.domain.levels import levels_for_entry
+from trading.domain.levels import set_levels_after_fill
 from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.domain.plan import Leg, LegKind
 from trading.domain.position import ClosedTrade, Fill, Position
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
 from trading.domain.risk import RiskContext, check_risk, stale_entry
-from trading.domain.signals import SignalAction, SignalState
+from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, Mode, OrderType
 from trading.services.ports import (
     Broker,
@@ -441,22 +441,7 @@ class Executor:
         current = await uow.signals.get(stored.id, for_update=True, history=False)
         if current is None or current.state is not SignalState.EXECUTING:
             return events, False
-        moved = False
-        edits = current.edits
-        if signal.action is SignalAction.BREAKEVEN and position.average_price is not None:
-            position.stop_loss = position.average_price
-            moved = True
-        elif signal.action.is_entry and position.side is not None and position.average_price is not None:
-            stop, target = levels_for_entry(
-                position.side,
-                position.average_price,
-                bot.config,
-                (edits.stop_loss if edits and edits.stop_loss is not None else signal.stop_loss),
-                (edits.take_profit if edits and edits.take_profit is not None else signal.take_profit),
-                instrument.tick_size,
-            )
-            position.stop_loss, position.take_profit = stop, target
-            moved = stop is not None or target is not None
+        moved = set_levels_after_fill(position, signal, bot.config, current.edits, instrument.tick_size)
         if moved:
             events.append(
                 StopMoved(

@@ -183,17 +183,30 @@ class PaperLedger(Protocol):
 
 
 class UnitOfWork(Protocol):
-    bots: BotRepository
-    signals: SignalRepository
-    positions: PositionRepository
-    orders: OrderRepository
-    trades: TradeRepository
-    approvals: ApprovalRepository
-    audit: AuditRepository
-    webhook_logs: WebhookLogRepository
-    control: ControlRepository
-    instruments: InstrumentRepository
-    paper: PaperLedger
+    # The repositories are read-only members: an implementation may hold its own
+    # subclasses of them (a mutable Protocol attribute would have to match exactly).
+    @property
+    def bots(self) -> BotRepository: ...
+    @property
+    def signals(self) -> SignalRepository: ...
+    @property
+    def positions(self) -> PositionRepository: ...
+    @property
+    def orders(self) -> OrderRepository: ...
+    @property
+    def trades(self) -> TradeRepository: ...
+    @property
+    def approvals(self) -> ApprovalRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+    @property
+    def webhook_logs(self) -> WebhookLogRepository: ...
+    @property
+    def control(self) -> ControlRepository: ...
+    @property
+    def instruments(self) -> InstrumentRepository: ...
+    @property
+    def paper(self) -> PaperLedger: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
