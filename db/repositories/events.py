@@ -5,21 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
-from db.models import Base, EventRow
+from db.models import EventRow, table_of
 from db.repositories.base import Repository
 from trading.domain.events import Event, FeedEvent, Severity, event_data
 
-
-def _table(row: type[Base]) -> Table:
-    """The row class's table as the Table it is (SQLAlchemy types `__table__` as a FromClause)."""
-    table = row.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-EVENTS = _table(EventRow)
+EVENTS = table_of(EventRow)
 _ADD = insert(EVENTS).returning(EVENTS.c.id)
 _AFTER = select(EVENTS).where(EVENTS.c.id > bindparam("after")).order_by(EVENTS.c.id).limit(bindparam("limit"))
 _LAST = select(func.max(EVENTS.c.id))

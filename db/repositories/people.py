@@ -8,23 +8,15 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
-from db.models import ApiTokenRow, Base, UserRow, WebSessionRow
+from db.models import ApiTokenRow, UserRow, WebSessionRow, table_of
 from db.repositories.base import Repository
 from trading.domain.people import Credentials, Person, Role
 
-
-def _table(row: type[Base]) -> Table:
-    """The row class's table as the Table it is (SQLAlchemy types `__table__` as a FromClause)."""
-    table = row.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-USERS = _table(UserRow)
-TOKENS = _table(ApiTokenRow)
-SESSIONS = _table(WebSessionRow)
+USERS = table_of(UserRow)
+TOKENS = table_of(ApiTokenRow)
+SESSIONS = table_of(WebSessionRow)
 
 
 def _person(r: Any, tokens: int = 0) -> Person:

@@ -160,9 +160,11 @@ async def streams(url: str, n: int, headers: dict[str, str] | None = None) -> As
 
 
 async def until(condition: Any, seconds: float = 5) -> None:
-    async with asyncio.timeout(seconds):
-        while not condition():
-            await asyncio.sleep(0.01)
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition never held")
 
 
 async def test_a_stream_gets_an_event_published_after_it_connected(sqlite_database: Database) -> None:
