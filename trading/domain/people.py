@@ -45,7 +45,7 @@ MAX_PASSWORD_LENGTH = 1024  # argon2 takes any length; a megabyte "password" is 
 def normalize_name(text: str) -> str:
     """The stored form of a person's name (names are not case sensitive); ValueError when unusable."""
     name = text.strip().lower()
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ValueError(
             f"a name is 1-64 characters: letters, digits and _ . - (starting with a letter or digit), not {text!r}"
         )
