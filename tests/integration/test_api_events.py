@@ -215,6 +215,8 @@ async def test_n_streams_cost_no_database_reads(sqlite_database: Database) -> No
     reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(writes) == 3, statements  # one per event, not one per event and client
     assert reads == [], reads
+    # Published together, so written together: one transaction for the three.
+    assert [s for s in statements if s.upper().startswith("BEGIN")] == ["BEGIN IMMEDIATE"], statements
 
 
 async def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for(sqlite_database: Database) -> None:

@@ -14,9 +14,11 @@ import logging
 from collections.abc import Iterable
 
 from trading.domain.events import Event
-from trading.services.ports import Notifier
+from trading.services.ports import BatchNotifier, Notifier
 
 log = logging.getLogger("signaldesk.events")
+
+MAX_BATCH = 200  # events a batch-taking sink gets at once
 
 
 class _SinkWorker:
@@ -32,12 +34,39 @@ class _SinkWorker:
         self.failed = 0
 
     async def run(self) -> None:
+        batches = isinstance(self.sink, BatchNotifier)
         while True:
-            event = await self.queue.get()
+            batch = [await self.queue.get()]
+            while batches and len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
             try:
-                await self._deliver(event)
+                if batches:
+                    await self._deliver_batch(batch)
+                else:
+                    await self._deliver(batch[0])
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _deliver_batch(self, batch: list[Event]) -> None:
+        """A sink that takes events in batches (the feed: one transaction for what queued up)."""
+        sink = self.sink
+        assert isinstance(sink, BatchNotifier)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await asyncio.wait_for(sink.publish_batch(batch), self.timeout)
+                self.delivered += len(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a sink must never break trading
+                log.warning(
+                    "sink %s failed on %d event(s) (try %d/%d): %r", self.name, len(batch), attempt, self.attempts, e
+                )
+                if attempt < self.attempts:
+                    await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        self.failed += len(batch)
+        log.error("sink %s gave up on %d event(s) after %d tries", self.name, len(batch), self.attempts)
 
     async def _deliver(self, event: Event) -> None:
         for attempt in range(1, self.attempts + 1):

@@ -8,6 +8,9 @@ connected browsers cost no database reads. A subscriber that falls behind (its q
 is marked `overflowed` and dropped; its stream ends, and the browser reconnects with
 Last-Event-ID and reads what it missed from the table, once.
 
+Events that queue up while one write runs are written together, in one transaction (the
+bus hands a batch to a sink with `publish_batch`), so a burst costs one commit, not one each.
+
 Why after the commit and not inside it: the services publish after committing, in dozens
 of places; writing the event in their transaction would touch every one and lengthen the
 trading path's transactions (on SQLite, the one writer lock) for a feed of notifications.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from types import TracebackType
 
 from trading.domain.events import Event, FeedEvent
@@ -79,12 +83,18 @@ class EventFeed:
         self.stored = 0
 
     async def publish(self, event: Event) -> None:
+        await self.publish_batch([event])
+
+    async def publish_batch(self, events: Sequence[Event]) -> None:
+        """Store the events in one transaction (the bus hands over what queued up), then
+        hand each to every subscriber, in order."""
         async with self._uow() as uow:
-            stored = await uow.events.add(event)
+            stored = [await uow.events.add(event) for event in events]
             await uow.commit()
-        self.stored += 1
+        self.stored += len(stored)
         for subscriber in list(self._subscribers):
-            subscriber.offer(stored)
+            for one in stored:
+                subscriber.offer(one)
 
     def subscribe(self) -> Subscription:
         """A new subscriber: it gets every event stored from now on, until it is closed."""

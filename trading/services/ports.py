@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from trading.domain.config import BotConfig
 from trading.domain.events import Event, FeedEvent
@@ -349,6 +349,15 @@ class Notifier(Protocol):
     must not raise into trading; the dispatcher logs and retries failures."""
 
     async def publish(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class BatchNotifier(Protocol):
+    """A sink that takes the events queued up for it at once, in order (the live feed:
+    one transaction for many events)."""
+
+    async def publish(self, event: Event) -> None: ...
+    async def publish_batch(self, events: Sequence[Event]) -> None: ...
 
 
 __all__ = [
