@@ -122,6 +122,8 @@ async def test_the_login_page_has_a_csrf_field_no_inline_script_and_strict_heade
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+    assert 'href="/static/desk.css"' in html
+    assert (await browser.get("/static/desk.css")).status_code == 200
 
 
 async def test_login_sets_a_signed_httponly_strict_session_and_opens_pages_and_api(desk: Desk_) -> None:
