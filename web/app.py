@@ -20,6 +20,7 @@ from web.errors import error_response
 from web.health import health_blueprint
 from web.login import login_blueprint
 from web.models import REQUEST_MODELS
+from web.pages import pages_blueprint
 from web.webhook import describe_failure, webhook_blueprint
 
 log = logging.getLogger("signaldesk.web")
@@ -32,7 +33,7 @@ DESCRIPTION = (
 
 WEB_DIR = Path(__file__).resolve().parent
 
-# Every page: no script or style but our own files, no framing, no referrer leaving the site.
+# Every page: no script or style but our own files, no framing, no referrer sent anywhere.
 PAGE_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -40,7 +41,7 @@ PAGE_HEADERS = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
+    "Referrer-Policy": "no-referrer",
 }
 
 
@@ -78,6 +79,7 @@ def create_app(deps: WebDeps) -> Quart:
     app.register_blueprint(api_blueprint(deps, gate))
     app.register_blueprint(health_blueprint(deps))
     app.register_blueprint(login_blueprint(gate))
+    app.register_blueprint(pages_blueprint(deps))
 
     @app.before_request
     async def refuse_ambiguous_framing() -> Response | None:
@@ -99,10 +101,13 @@ def create_app(deps: WebDeps) -> Quart:
             # read them as anything but JSON.
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Cache-Control"] = "no-store"
-        elif response.mimetype == "text/html" or request.path == "/login":
+        else:
+            # Every other answer (pages, their refusals and redirects, static files) gets the
+            # page headers; pages are never cached (they show positions and who decided).
             for name, value in PAGE_HEADERS.items():
                 response.headers.setdefault(name, value)
-            response.headers.setdefault("Cache-Control", "no-store")
+            if response.mimetype == "text/html" or request.path == "/login":
+                response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(RequestSchemaValidationError)

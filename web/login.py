@@ -1,4 +1,4 @@
-"""GET/POST /login, POST /logout, and GET / (a placeholder home until the dashboard's pages).
+"""GET/POST /login and POST /logout (the pages are in web/pages.py).
 
 A failed sign-in answers the same page, status and headers whatever was wrong (no such
 name, wrong password, disabled), after the same password-hashing work; failures are
@@ -11,8 +11,7 @@ import logging
 from quart import Blueprint, Response, g, render_template, request
 from quart_schema import hide
 
-from trading.domain.people import Role
-from web.auth import Gate, redirect_to, require_role, safe_next
+from web.auth import Gate, redirect_to, safe_next
 
 log = logging.getLogger("signaldesk.web.login")
 
@@ -87,11 +86,5 @@ def login_blueprint(gate: Gate) -> Blueprint:
         response = redirect_to("/login")
         gate.clear_session_cookie(response)
         return response
-
-    @bp.get("/")
-    @hide
-    @require_role(Role.VIEWER)
-    async def home() -> str:
-        return await render_template("home.html")
 
     return bp

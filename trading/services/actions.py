@@ -12,9 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from trading.domain.people import Role
-from trading.domain.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.records import (
+    AuditEntry,
+    Bot,
+    ControlState,
+    SignalEdits,
+    StoredSignal,
+    TradeRecord,
+    WebhookLogEntry,
+)
 from trading.domain.values import Mode
-from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.views import ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +124,43 @@ class DeskAPI:
         raise NotImplementedError
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
+        raise NotImplementedError
+
+    # ---- the web desk's pages
+
+    async def signal_list(
+        self,
+        bot_name: str | None = None,
+        state: str | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[StoredSignal]:
+        """Signals newest first, without their state histories."""
+        raise NotImplementedError
+
+    async def pending_cards(self) -> list[ApprovalCard]:
+        raise NotImplementedError
+
+    async def bot_statuses(self, now: datetime) -> list[BotStatus]:
+        raise NotImplementedError
+
+    async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
+        raise NotImplementedError
+
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        raise NotImplementedError
+
+    async def webhook_log(
+        self,
+        bot_name: str | None = None,
+        *,
+        status: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[WebhookLogEntry]:
         raise NotImplementedError
 
     async def control(self) -> ControlState:

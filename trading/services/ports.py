@@ -22,14 +22,18 @@ from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
     Bot,
+    BotTradeTotals,
     ControlState,
+    DayRealized,
     Decision,
+    FillRecord,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
     StoredSignal,
     TradeRecord,
     WebhookLogEntry,
+    WebhookLogFilter,
 )
 from trading.domain.signals import Signal, SignalState
 from trading.domain.values import Mode
@@ -99,8 +103,18 @@ class SignalRepository(Protocol):
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None: ...
     async def list(
-        self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
-    ) -> list[StoredSignal]: ...
+        self,
+        *,
+        bot_id: int | None = None,
+        state: SignalState | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        history: bool = True,
+    ) -> list[StoredSignal]:
+        """Newest first; with before_id, only signals older than that one (the next page);
+        with history=False the state changes are not read."""
+        ...
+
     async def ids_in_states(self, states: Sequence[SignalState], *, bot_id: int | None = None) -> builtins.list[int]:
         """Ids of the signals (of one bot, when given) in these states, oldest first."""
         ...
@@ -123,6 +137,9 @@ class PositionRepository(Protocol):
         ...
 
     async def list_open(self) -> list[tuple[int, Position]]: ...
+    async def fills_for_orders(self, client_order_ids: Sequence[str]) -> builtins.list[FillRecord]:
+        """The fills of these orders, in the order they were recorded."""
+        ...
 
 
 class OrderRepository(Protocol):
@@ -138,6 +155,13 @@ class TradeRepository(Protocol):
         self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
     ) -> list[TradeRecord]: ...
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal: ...
+    async def realized_by_day(self, *, since: datetime | None = None) -> builtins.list[DayRealized]:
+        """Each bot's realized P&L per UTC day (days with trades only), oldest day first."""
+        ...
+
+    async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
+        """Per bot: trades, wins, losses and realized P&L, over all time."""
+        ...
 
 
 class ApprovalRepository(Protocol):
@@ -160,6 +184,13 @@ class AuditRepository(Protocol):
 class WebhookLogRepository(Protocol):
     async def add(self, entry: WebhookLogEntry) -> None: ...
     async def list(self, *, limit: int = 100) -> list[WebhookLogEntry]: ...
+    async def search(self, where: WebhookLogFilter, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
+        """Rows matching `where`, newest first."""
+        ...
+
+    async def for_signal(self, signal_id: int) -> WebhookLogEntry | None:
+        """The request that made this signal."""
+        ...
 
 
 class ControlRepository(Protocol):
