@@ -1,9 +1,11 @@
 """The web desk's pages: Overview, Approvals, Positions, Signals, Trades, Audit log, Webhook log.
 
 Server-rendered (templates in web/templates, autoescaped); web/static/desk.js keeps them
-live from GET /api/events/stream. Every page needs a viewer; every form that changes
-something needs its role here (approver: decide, close; admin: halt, pause) and again in
-the Desk, which audits it. The CSRF check ran before any POST view (web.auth.install).
+live from GET /api/events/stream. Every page and form needs a signed-in viewer; what a
+form does needs its role (approver: decide, close; admin: halt, pause), which the Desk
+checks and audits, allowed or refused (a refusal answers 403). The pages show each
+control only to those who may use it. The CSRF check ran before any POST view
+(web.auth.install).
 
 A part of a page that updates live is its own template (web/templates/parts/); the same
 URL with `?part=1` answers that part alone, which the script fetches when an event of
@@ -218,7 +220,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
 
     @bp.post("/halt")
     @hide
-    @require_role(Role.ADMIN)
+    @require_role(Role.VIEWER)
     async def halt() -> Response:
         form = await request.form
         reason = str(form.get("reason", "")).strip()[:200] or None
@@ -226,19 +228,19 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
 
     @bp.post("/resume")
     @hide
-    @require_role(Role.ADMIN)
+    @require_role(Role.VIEWER)
     async def resume_all() -> Response:
         return await overview(await desk.resume_all(current_actor()))
 
     @bp.post("/bots/<name>/pause")
     @hide
-    @require_role(Role.ADMIN)
+    @require_role(Role.VIEWER)
     async def pause(name: str) -> Response:
         return await overview(await desk.pause(name, current_actor(), "paused on the web desk"))
 
     @bp.post("/bots/<name>/resume")
     @hide
-    @require_role(Role.ADMIN)
+    @require_role(Role.VIEWER)
     async def resume(name: str) -> Response:
         return await overview(await desk.resume(name, current_actor()))
 
@@ -316,24 +318,27 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     bp.add_url_rule(
         "/approvals/<int:signal_id>/approve",
         "approve",
-        hide(require_role(Role.APPROVER)(decision(_approve))),
+        hide(require_role(Role.VIEWER)(decision(_approve))),
         methods=["POST"],
     )
     bp.add_url_rule(
         "/approvals/<int:signal_id>/reject",
         "reject",
-        hide(require_role(Role.APPROVER)(decision(_reject))),
+        hide(require_role(Role.VIEWER)(decision(_reject))),
         methods=["POST"],
     )
 
     @bp.post("/approvals/<int:signal_id>/edit")
     @hide
-    @require_role(Role.APPROVER)
+    @require_role(Role.VIEWER)
     async def edit(signal_id: int) -> Response:
-        try:
-            edits = parse_edits(await request.form)
-        except InputError as e:
-            return await card_answer(signal_id, None, str(e))
+        caller = current_caller()
+        edits = SignalEdits()  # for one who may not edit, the Desk refuses (and audits) before reading them
+        if caller is not None and caller.may(Role.APPROVER):
+            try:
+                edits = parse_edits(await request.form)
+            except InputError as e:
+                return await card_answer(signal_id, None, str(e))
         if not 1 <= signal_id <= MAX_ID:
             return await card_answer(signal_id, ActionResult(False, f"there is no signal {signal_id}", "not_found"))
         return await card_answer(signal_id, await desk.edit(signal_id, current_actor(), edits))
@@ -366,7 +371,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
 
     @bp.post("/positions/<name>/close")
     @hide
-    @require_role(Role.APPROVER)
+    @require_role(Role.VIEWER)
     async def close(name: str) -> Response:
         return await positions_page(await desk.close_position(name, current_actor()))
 

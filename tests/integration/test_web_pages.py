@@ -103,6 +103,10 @@ async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_po
         assert response.status_code == 403, path
     view = await desk.desk.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval" and view.signal.edits is None
+    # The Desk refused each one, and the audit log says so.
+    refused = [(e.action, e.detail) for e in await desk.audit() if e.actor == "web:vera" and not e.allowed]
+    assert {a for a, _ in refused} >= {"approve", "reject", "edit", "close", "halt", "pause"}, refused
+    assert all("role viewer" in detail for _, detail in refused), refused
 
 
 async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided(desk: Desk_) -> None:
