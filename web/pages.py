@@ -426,6 +426,8 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     async def trades() -> Response:
         report = await desk.trades_report(recent=50)
         points = [[int(d.day.timestamp()), float(d.equity)] for d in report.by_day]
+        if points:  # the curve starts from nothing, the day before the first trade
+            points.insert(0, [points[0][0] - 86_400, 0.0])
         return await page(
             "trades.html",
             "parts/trades.html",

@@ -172,9 +172,7 @@ def open_live(driver: WebDriver, url: str) -> None:
     """Open a page and wait until its event stream is connected; mark the window so that a
     reload would show (the mark would be gone)."""
     driver.get(url)
-    wait_until(
-        lambda: driver.find_element(By.ID, "live").get_attribute("data-state") == "open", 10, "the live stream"
-    )
+    wait_until(lambda: driver.find_element(By.ID, "live").get_attribute("data-state") == "open", 10, "the live stream")
     driver.execute_script("window.__sameLoad = true;")
 
 
@@ -407,9 +405,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
 
     browser.get(f"{base}/trades")
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#equity canvas"), 5, "uPlot's canvas")
-    size = browser.execute_script(
-        "const c = document.querySelector('#equity canvas'); return [c.width, c.height];"
-    )
+    size = browser.execute_script("const c = document.querySelector('#equity canvas'); return [c.width, c.height];")
     assert size[0] > 200 and size[1] > 100, size
     shot(browser, "trades")
 
