@@ -4,7 +4,6 @@ Read-only: nothing here changes state."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -12,11 +11,14 @@ from decimal import Decimal
 from trading.domain.engine import plan as plan_signal
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
+from trading.domain.position import Position
 from trading.domain.preview import preview
 from trading.domain.records import (
+    ApprovalRecord,
     AuditEntry,
     Bot,
     ControlState,
+    OrderRecord,
     StoredSignal,
     TradeRecord,
     WebhookLogEntry,
@@ -153,8 +155,10 @@ class Queries(UseCase):
         """The cards of every signal awaiting a decision, oldest first."""
         async with self._uow(read_only=True) as uow:
             pending = await uow.approvals.list_pending()
-        cards = await asyncio.gather(*(self.approval_card(a.signal_id) for a in pending))
-        return [c for c in cards if c is not None and c.state == SignalState.PENDING_APPROVAL.value]
+            # In one unit of work: on SQLite, opening one per card costs more than its reads.
+            inputs = [found for a in pending if (found := await _card_inputs(uow, a.signal_id)) is not None]
+        cards = [await self._card(*found) for found in inputs]
+        return [c for c in cards if c.state == SignalState.PENDING_APPROVAL.value]
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
         """Every bot with its flags and the P&L it realized since today's UTC midnight."""
@@ -210,15 +214,18 @@ class Queries(UseCase):
 
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         async with self._uow(read_only=True) as uow:
-            stored = await uow.signals.get(signal_id)
-            if stored is None:
-                return None
-            bot = await uow.bots.get(stored.bot_id)
-            approval = await uow.approvals.get(signal_id)
-            orders = await uow.orders.list_for_signal(signal_id)
-            if bot is None:
-                return None
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+            found = await _card_inputs(uow, signal_id)
+        return await self._card(*found) if found is not None else None
+
+    async def _card(
+        self,
+        signal_id: int,
+        stored: StoredSignal,
+        bot: Bot,
+        approval: ApprovalRecord | None,
+        orders: list[OrderRecord],
+        position: Position,
+    ) -> ApprovalCard:
         instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
         position.multiplier = instrument.contract_multiplier
         signal, edits = stored.signal, stored.edits
@@ -275,6 +282,23 @@ class Queries(UseCase):
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
         )
+
+
+CardInputs = tuple[int, StoredSignal, Bot, ApprovalRecord | None, list[OrderRecord], Position]
+
+
+async def _card_inputs(uow: UnitOfWork, signal_id: int) -> CardInputs | None:
+    """What an approval card is drawn from, read in the caller's unit of work."""
+    stored = await uow.signals.get(signal_id)
+    if stored is None:
+        return None
+    bot = await uow.bots.get(stored.bot_id)
+    if bot is None:
+        return None
+    approval = await uow.approvals.get(signal_id)
+    orders = await uow.orders.list_for_signal(signal_id)
+    position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+    return signal_id, stored, bot, approval, orders, position
 
 
 # Matches no row: an unknown bot name filters a listing down to nothing.
