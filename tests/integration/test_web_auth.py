@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 import quart.typing
+from argon2 import PasswordHasher
 from quart import Quart
 
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps
+from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps
 from trading.domain.people import Role
 from trading.domain.records import AuditEntry
 from trading.services.desk import Desk
@@ -28,7 +29,7 @@ CSRF_INPUT = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)"')
 
 
-class Desk_:
+class WebDesk:
     def __init__(self, db: Database, app: Quart, desk: Desk, people: People) -> None:
         self.db = db
         self.app = app
@@ -98,14 +99,14 @@ class Browser:
 
 
 @pytest.fixture
-async def desk(sqlite_database: Database) -> Desk_:
+async def desk(sqlite_database: Database) -> WebDesk:
     deps = make_deps(sqlite_database, api_token=BREAK_GLASS, login_max_failures=3, trusted_proxies=["10.9.9.9"])
     assert isinstance(deps.desk, Desk) and deps.people is not None
     await add_bot(sqlite_database, mode="approve")
-    return Desk_(sqlite_database, create_app(deps), deps.desk, deps.people)
+    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
 
 
-async def test_pages_redirect_to_login_and_the_api_answers_401_without_a_session(desk: Desk_) -> None:
+async def test_pages_redirect_to_login_and_the_api_answers_401_without_a_session(desk: WebDesk) -> None:
     browser = desk.browser()
     page = await browser.get("/?tab=1")
     assert page.status_code == 303 and page.headers["Location"] == "/login?next=/%3Ftab%3D1"
@@ -113,7 +114,7 @@ async def test_pages_redirect_to_login_and_the_api_answers_401_without_a_session
     assert api.status_code == 401 and (await api.get_json())["error"]["code"] == "unauthorized"
 
 
-async def test_the_login_page_has_a_csrf_field_no_inline_script_and_strict_headers(desk: Desk_) -> None:
+async def test_the_login_page_has_a_csrf_field_no_inline_script_and_strict_headers(desk: WebDesk) -> None:
     browser = desk.browser()
     page = await browser.get("/login")
     html = (await page.get_data()).decode()
@@ -126,7 +127,7 @@ async def test_the_login_page_has_a_csrf_field_no_inline_script_and_strict_heade
     assert (await browser.get("/static/desk.css")).status_code == 200
 
 
-async def test_login_sets_a_signed_httponly_strict_session_and_opens_pages_and_api(desk: Desk_) -> None:
+async def test_login_sets_a_signed_httponly_strict_session_and_opens_pages_and_api(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     browser = desk.browser()
     response = await browser.login("Alice", next_path="/api/bots")
@@ -140,7 +141,7 @@ async def test_login_sets_a_signed_httponly_strict_session_and_opens_pages_and_a
     assert [(a.actor, a.action, a.allowed) for a in await desk.audit()][-1] == ("web:alice", "login", True)
 
 
-async def test_the_cookie_is_secure_behind_a_trusted_proxy_saying_https_or_over_tls(desk: Desk_) -> None:
+async def test_the_cookie_is_secure_behind_a_trusted_proxy_saying_https_or_over_tls(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     proxied = desk.browser("10.9.9.9")
     await proxied.get("/login")
@@ -161,7 +162,7 @@ async def test_the_cookie_is_secure_behind_a_trusted_proxy_saying_https_or_over_
     assert token is not None and "Secure" in page.headers["Set-Cookie"]
 
 
-async def test_a_failed_login_answers_the_same_whatever_was_wrong(desk: Desk_) -> None:
+async def test_a_failed_login_answers_the_same_whatever_was_wrong(desk: WebDesk) -> None:
     await desk.add("alice", Role.APPROVER)
     await desk.add("carol", Role.APPROVER)
     assert (await desk.people.disable("carol", CLI_ACTOR)).ok
@@ -183,7 +184,7 @@ async def test_a_failed_login_answers_the_same_whatever_was_wrong(desk: Desk_) -
     ]
 
 
-async def test_failures_are_limited_per_address(desk: Desk_) -> None:
+async def test_failures_are_limited_per_address(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     browser = desk.browser("10.0.0.7")
     for name in ("x1", "x2", "x3"):  # three names, one address
@@ -194,7 +195,7 @@ async def test_failures_are_limited_per_address(desk: Desk_) -> None:
     assert (await desk.browser("10.0.0.8").login("alice")).status_code == 303  # another address may
 
 
-async def test_failures_are_limited_per_name(desk: Desk_) -> None:
+async def test_failures_are_limited_per_name(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     for n in range(3):  # one name, three addresses (through the trusted proxy)
         browser = desk.browser("10.9.9.9")
@@ -213,7 +214,7 @@ async def test_failures_are_limited_per_name(desk: Desk_) -> None:
     assert blocked.status_code == 429
 
 
-async def test_a_post_without_the_csrf_token_is_refused_403(desk: Desk_) -> None:
+async def test_a_post_without_the_csrf_token_is_refused_403(desk: WebDesk) -> None:
     await desk.add("root", Role.ADMIN)
     stranger = desk.browser()
     await stranger.get("/login")
@@ -232,7 +233,7 @@ async def test_a_post_without_the_csrf_token_is_refused_403(desk: Desk_) -> None
     assert [(a.actor, a.action, a.allowed) for a in await desk.audit()][-1] == ("web:root", "halt", True)
 
 
-async def test_logout_ends_the_session_even_for_a_copied_cookie(desk: Desk_) -> None:
+async def test_logout_ends_the_session_even_for_a_copied_cookie(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     browser = desk.browser()
     await browser.login("alice")
@@ -247,7 +248,7 @@ async def test_logout_ends_the_session_even_for_a_copied_cookie(desk: Desk_) -> 
     assert [a.action for a in await desk.audit()][-2:] == ["login", "logout"]
 
 
-async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: Desk_) -> None:
+async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: WebDesk) -> None:
     await desk.add("vera", Role.VIEWER)
     signal_id = await desk.pending_signal()
     browser = desk.browser()
@@ -270,7 +271,7 @@ async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: Desk_) 
 
 
 @pytest.mark.parametrize("via", ["web", "api"])
-async def test_an_approvers_approve_works_and_is_audited_with_their_name(desk: Desk_, via: str) -> None:
+async def test_an_approvers_approve_works_and_is_audited_with_their_name(desk: WebDesk, via: str) -> None:
     await desk.add("anna", Role.APPROVER)
     signal_id = await desk.pending_signal()
     if via == "web":
@@ -291,7 +292,7 @@ async def test_an_approvers_approve_works_and_is_audited_with_their_name(desk: D
     assert (entry.actor, entry.target, entry.allowed) == (f"{via}:anna", f"signal:{signal_id}", True)
 
 
-async def test_an_approver_may_not_halt_an_admin_may(desk: Desk_) -> None:
+async def test_an_approver_may_not_halt_an_admin_may(desk: WebDesk) -> None:
     await desk.add("anna", Role.APPROVER)
     await desk.add("root", Role.ADMIN)
     anna, root = await desk.token("anna"), await desk.token("root")
@@ -304,7 +305,7 @@ async def test_an_approver_may_not_halt_an_admin_may(desk: Desk_) -> None:
     assert halts == [("api:anna", False, "role approver; needs admin"), ("api:root", True, "")]
 
 
-async def test_the_break_glass_token_acts_as_admin_audited_as_such(desk: Desk_) -> None:
+async def test_the_break_glass_token_acts_as_admin_audited_as_such(desk: WebDesk) -> None:
     client = desk.app.test_client()
     response = await client.post("/api/halt", headers={"Authorization": f"Bearer {BREAK_GLASS}"}, data=b"{}")
     assert response.status_code == 200
@@ -315,7 +316,7 @@ async def test_the_break_glass_token_acts_as_admin_audited_as_such(desk: Desk_) 
     assert resumed.status_code == 200
 
 
-async def test_a_disabled_persons_token_and_session_stop_working(desk: Desk_) -> None:
+async def test_a_disabled_persons_token_and_session_stop_working(desk: WebDesk) -> None:
     await desk.add("alice", Role.APPROVER)
     token = await desk.token("alice")
     browser = desk.browser()
@@ -328,7 +329,7 @@ async def test_a_disabled_persons_token_and_session_stop_working(desk: Desk_) ->
     assert (await browser.login("alice")).status_code == 401
 
 
-async def test_tokens_and_passwords_are_stored_only_hashed(desk: Desk_) -> None:
+async def test_tokens_and_passwords_are_stored_only_hashed(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     token = await desk.token("alice")
     browser = desk.browser()
@@ -345,10 +346,26 @@ async def test_tokens_and_passwords_are_stored_only_hashed(desk: Desk_) -> None:
     assert "$argon2id$" in text
 
 
-async def test_a_next_that_leaves_the_site_is_ignored(desk: Desk_) -> None:
+async def test_a_next_that_leaves_the_site_is_ignored(desk: WebDesk) -> None:
     await desk.add("alice", Role.VIEWER)
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example"):
         browser = desk.browser()
         await browser.get("/login")
         answer = await browser.post("/login", form={"username": "alice", "password": PASSWORD, "next": target})
         assert answer.headers["Location"] == "/", target
+
+
+async def test_a_hash_made_with_older_parameters_is_renewed_at_sign_in(sqlite_database: Database) -> None:
+    clock = SystemClock()
+    weak = People(sqlite_database.uow, clock, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    assert (await weak.add("alice", Role.VIEWER, PASSWORD, CLI_ACTOR)).ok
+    stronger = People(sqlite_database.uow, clock, hasher=PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
+    assert await stronger.login("alice", "not the password", "127.0.0.1") is None
+    async with sqlite_database.uow(read_only=True) as uow:
+        before = await uow.people.credentials("alice")
+    assert before is not None and "m=1024,t=1" in before.password_hash  # a failure changes nothing
+    assert await stronger.login("alice", PASSWORD, "127.0.0.1") is not None
+    async with sqlite_database.uow(read_only=True) as uow:
+        after = await uow.people.credentials("alice")
+    assert after is not None and "m=2048,t=2" in after.password_hash
+    assert await stronger.login("alice", PASSWORD, "127.0.0.1") is not None

@@ -169,6 +169,9 @@ class People:
         good = await asyncio.to_thread(self._verify, stored, password)
         now = self._clock.now()
         person = found.person if found is not None else None
+        rehashed = None  # the hasher's parameters went up since this hash was made: hashed anew
+        if found is not None and good and self._hasher.check_needs_rehash(found.password_hash):
+            rehashed = await asyncio.to_thread(self._hasher.hash, password)
         async with self._uow() as uow:
             if person is None or not good or person.disabled:
                 why = "unknown name" if person is None else ("disabled" if good else "wrong password")
@@ -180,8 +183,8 @@ class People:
             token = secrets.token_urlsafe(32)
             await uow.people.purge_sessions(now)
             await uow.people.add_session(person.id, token_hash(token), now, now + self.session_lifetime)
-            if found is not None and self._hasher.check_needs_rehash(found.password_hash):
-                await uow.people.set_password(person.id, await asyncio.to_thread(self._hasher.hash, password), now)
+            if rehashed is not None:
+                await uow.people.set_password(person.id, rehashed, now)
             await uow.audit.add(
                 AuditEntry(f"web:{person.name}", "login", f"user:{person.name}", True, f"from {address}", now)
             )
