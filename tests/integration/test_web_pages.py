@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from db.database import Database
-from tests.integration.test_web_auth import Browser, Desk_
+from tests.integration.test_web_auth import Browser, WebDesk
 from tests.integration.web_support import KEY, add_bot, make_deps
 from trading.domain.people import Role
 from trading.domain.records import TradeRecord
@@ -31,14 +31,14 @@ EVIL = '<script>alert("x")</script>'
 
 
 @pytest.fixture
-async def desk(sqlite_database: Database) -> Desk_:
+async def desk(sqlite_database: Database) -> WebDesk:
     deps = make_deps(sqlite_database)
     assert isinstance(deps.desk, Desk) and deps.people is not None
     await add_bot(sqlite_database, mode="approve")
-    return Desk_(sqlite_database, create_app(deps), deps.desk, deps.people)
+    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
 
 
-async def signed_in(desk: Desk_, name: str, role: Role) -> Browser:
+async def signed_in(desk: WebDesk, name: str, role: Role) -> Browser:
     await desk.add(name, role)
     browser = desk.browser()
     response = await browser.login(name)
@@ -50,7 +50,7 @@ async def text_of(response: object) -> str:
     return (await response.get_data()).decode()  # type: ignore[attr-defined]
 
 
-async def alert(desk: Desk_, **fields: object) -> int:
+async def alert(desk: WebDesk, **fields: object) -> int:
     body = {"action": "RSI_LONG_ENTRY", "price": 53210.5} | fields
     response = await desk.app.test_client().post(f"/webhook/{KEY}", data=json.dumps(body).encode())
     answer = await response.get_json()
@@ -60,7 +60,7 @@ async def alert(desk: Desk_, **fields: object) -> int:
     return signal_id
 
 
-async def test_every_page_renders_for_a_viewer_with_the_strict_headers(desk: Desk_) -> None:
+async def test_every_page_renders_for_a_viewer_with_the_strict_headers(desk: WebDesk) -> None:
     await alert(desk)
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     for path in [*PAGES, "/signals/1", "/signals?bot=SA40_RSI_Bot&state=pending_approval", "/webhooks?status=200"]:
@@ -78,14 +78,14 @@ async def test_every_page_renders_for_a_viewer_with_the_strict_headers(desk: Des
         assert re.search(r'<body data-seq="\d+"', html), path
 
 
-async def test_pages_without_a_session_go_to_the_sign_in_form(desk: Desk_) -> None:
+async def test_pages_without_a_session_go_to_the_sign_in_form(desk: WebDesk) -> None:
     browser = desk.browser()
     for path in PAGES:
         response = await browser.get(path)
         assert response.status_code == 303 and response.headers["Location"].startswith("/login?next="), path
 
 
-async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_posts(desk: Desk_) -> None:
+async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_posts(desk: WebDesk) -> None:
     signal_id = await alert(desk)
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     html = await text_of(await viewer.get("/approvals"))
@@ -109,7 +109,7 @@ async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_po
     assert all("role viewer" in detail for _, detail in refused), refused
 
 
-async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided(desk: Desk_) -> None:
+async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided(desk: WebDesk) -> None:
     signal_id = await alert(desk)
     anna = await signed_in(desk, "anna", Role.APPROVER)
     html = await text_of(await anna.get("/approvals"))
@@ -134,7 +134,7 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     assert f'action="/approvals/{signal_id}/approve"' not in card  # no buttons on a decided card
 
 
-async def test_a_form_post_without_the_csrf_token_is_refused(desk: Desk_) -> None:
+async def test_a_form_post_without_the_csrf_token_is_refused(desk: WebDesk) -> None:
     signal_id = await alert(desk)
     anna = await signed_in(desk, "anna", Role.APPROVER)
     await anna.get("/approvals")
@@ -145,7 +145,7 @@ async def test_a_form_post_without_the_csrf_token_is_refused(desk: Desk_) -> Non
 
 
 async def test_alert_text_is_escaped_on_every_page_and_the_passphrase_never_shown(
-    desk: Desk_, sqlite_database: Database
+    desk: WebDesk, sqlite_database: Database
 ) -> None:
     await add_bot(
         sqlite_database, bot_name="Guarded", symbol="SA40", webhook_key="guarded_key_0001", passphrase="hunter2-hunter2"
@@ -169,7 +169,7 @@ async def test_alert_text_is_escaped_on_every_page_and_the_passphrase_never_show
     assert "&lt;script&gt;" in webhooks and "***" in webhooks
 
 
-async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(desk: Desk_, sqlite_database: Database) -> None:
+async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(desk: WebDesk, sqlite_database: Database) -> None:
     async with sqlite_database.uow() as uow:
         bot = await uow.bots.get_by_name("SA40_RSI_Bot")
         assert bot is not None
@@ -199,7 +199,7 @@ async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(desk: Des
     assert re.search(r"SA40_RSI_Bot</td><td class=\"num\">3</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
 
 
-async def test_a_live_part_answers_alone(desk: Desk_) -> None:
+async def test_a_live_part_answers_alone(desk: WebDesk) -> None:
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     part = await text_of(await viewer.get("/positions?part=1"))
     assert "<html" not in part and "No open positions." in part
