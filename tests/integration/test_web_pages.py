@@ -169,7 +169,9 @@ async def test_alert_text_is_escaped_on_every_page_and_the_passphrase_never_show
     assert "&lt;script&gt;" in webhooks and "***" in webhooks
 
 
-async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(desk: WebDesk, sqlite_database: Database) -> None:
+async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(
+    desk: WebDesk, sqlite_database: Database
+) -> None:
     async with sqlite_database.uow() as uow:
         bot = await uow.bots.get_by_name("SA40_RSI_Bot")
         assert bot is not None
