@@ -28,7 +28,9 @@ from trading.domain.records import Bot
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
+from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.people import People
 from trading.services.ports import Broker
 from trading.services.retention import Retention
 from trading.services.runner import Runner
@@ -131,11 +133,15 @@ class App:
     web: Quart
     discord: Any = None  # bot.discord.runtime.DiscordRuntime when DISCORD_TOKEN is set
     extras: dict[str, Any] = field(default_factory=dict)
+    people: People | None = None
+    feed: EventFeed | None = None  # the live feed: a sink of the bus, read by the web
 
 
 def build(settings: Settings) -> App:
     clock = SystemClock()
-    passphrases = Passphrases(load_secret_key(settings))
+    # One server secret: the pepper of passphrase hashes and the signer of web sessions.
+    key = load_secret_key(settings)
+    passphrases = Passphrases(key)
     database = Database(settings.database_url, passphrases=passphrases)
     bus = EventBus()
     brokers = BrokerRegistry(settings, database)
@@ -169,8 +175,13 @@ def build(settings: Settings) -> App:
         wake=wake,
     )
     draining = Draining()
+    session_lifetime = timedelta(hours=settings.signaldesk_session_hours)
+    people = People(database.uow, clock, session_lifetime=session_lifetime)
+    feed = EventFeed(database.uow)
+    bus.add_sink("feed", feed)
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
+    app.people, app.feed = people, feed
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
     app.web = create_app(
         WebDeps(
@@ -182,6 +193,9 @@ def build(settings: Settings) -> App:
                 "discord": _discord_health(app),
             },
             api_token=token,
+            people=people,
+            secret_key=key.decode(),
+            session_seconds=session_lifetime.total_seconds(),
             max_body_bytes=settings.webhook_max_body_bytes,
             body_timeout_seconds=settings.webhook_body_timeout_seconds,
             max_connections_per_ip=settings.webhook_max_connections_per_ip,
@@ -196,7 +210,7 @@ def build(settings: Settings) -> App:
             ip_allowlist=settings.webhook_ip_allowlist,
             trusted_proxies=settings.webhook_trusted_proxies,
             draining=draining,
-            events=bus.since,
+            feed=feed,
         )
     )
     return app

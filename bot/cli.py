@@ -78,9 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sim.add_argument("--invisible-rate", type=float, default=None, help="share of orders hidden from look-up")
     sim.add_argument("--rate-limit", type=float, default=None, help="requests/s per key before 429 (0: none)")
 
-    from bot import replay_cli
+    from bot import replay_cli, users_cli
 
     replay_cli.add_parser(sub)
+    users_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
 
@@ -108,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot import bots_cli
 
         return asyncio.run(bots_cli.run(settings, args))
+    if args.command == "users":
+        from bot import users_cli
+
+        return asyncio.run(users_cli.run(settings, args))
     if args.command == "replay":
         from bot import replay_cli
 

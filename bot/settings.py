@@ -33,11 +33,12 @@ class Settings(BaseSettings):
     signaldesk_host: str = "127.0.0.1"
     signaldesk_port: int = 8000
     signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com
-    signaldesk_api_token: SecretStr | None = None
-    # The pepper of the bots' passphrase hashes (see bot/secret_key.py); generated into a
-    # file when not set.
+    signaldesk_api_token: SecretStr | None = None  # break-glass admin token, audited as api:break-glass
+    # The pepper of the bots' passphrase hashes and the signer of web sessions (see
+    # bot/secret_key.py); generated into a file when not set.
     signaldesk_secret_key: SecretStr | None = None
     signaldesk_data_dir: str | None = None  # where a generated secret key is kept
+    signaldesk_session_hours: float = 12.0
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set

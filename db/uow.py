@@ -17,11 +17,13 @@ from sqlalchemy.sql import Executable
 from db.repositories.approvals import SqlApprovalRepository
 from db.repositories.bots import SqlBotRepository
 from db.repositories.control import SqlControlRepository
+from db.repositories.events import SqlEventRepository
 from db.repositories.exits import SqlExitWatchRepository
 from db.repositories.instruments import SqlInstrumentRepository
 from db.repositories.logs import SqlAuditRepository, SqlWebhookLogRepository
 from db.repositories.orders import SqlOrderRepository
 from db.repositories.paper import SqlPaperLedger
+from db.repositories.people import SqlPeopleRepository
 from db.repositories.positions import SqlPositionRepository
 from db.repositories.signals import SqlSignalRepository
 from db.repositories.trades import SqlTradeRepository
@@ -64,6 +66,8 @@ class SqlUnitOfWork:
         self.instruments = SqlInstrumentRepository(self)
         self.paper = SqlPaperLedger(self)
         self.exits = SqlExitWatchRepository(self)
+        self.people = SqlPeopleRepository(self)
+        self.events = SqlEventRepository(self)
 
     async def __aenter__(self) -> Self:
         if self._entered:

@@ -2,7 +2,8 @@
 # Run a command with a throwaway PostgreSQL server on a free loopback port.
 # Exports TEST_POSTGRES_URL for the tests; stops the server and removes its files on exit,
 # whatever the command's outcome. Installs Debian's postgresql when the binaries are missing
-# (and Debian's systemd when systemd-analyze is, for the systemd unit's test).
+# (and Debian's systemd when systemd-analyze is, for the systemd unit's test, and Debian's
+# chromium and chromium-driver when they are, for the browser tests).
 # Fails loudly (never skips) when the server cannot be started.
 set -euo pipefail
 
@@ -25,6 +26,15 @@ command -v systemd-analyze >/dev/null 2>&1 || {
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq >/dev/null || die "apt-get update failed"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd >/dev/null || die "apt-get install systemd failed"
+}
+
+# tests/e2e/test_web_desk.py drives headless Chromium through chromedriver (Debian's packages).
+{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || {
+  echo "with_postgres: chromium or chromedriver not found; installing Debian's chromium and chromium-driver" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq >/dev/null || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || die "apt-get install chromium chromium-driver failed"
 }
 
 bindir=$(find_bindir) || {

@@ -1,4 +1,9 @@
-"""The JSON API behind a bearer token: each route calls one Desk method and formats its answer.
+"""The JSON API: each route calls one Desk method, as the caller, and formats its answer.
+
+Callers (web/auth.py): a personal API token (`api:NAME`), the break-glass token
+SIGNALDESK_API_TOKEN (`api:break-glass`), or a signed-in browser (`web:NAME`, with the CSRF
+token on every POST). Every route needs at least a viewer; the Desk checks the role each
+action needs (approver: approve, reject; admin: halt, resume) and audits refusals.
 
 Bodies, answers and query strings are the models in web/models.py; quart-schema validates
 requests against them and describes every route in /openapi.json.
@@ -6,22 +11,26 @@ requests against them and describes every route in /openapi.json.
 
 from __future__ import annotations
 
-import hmac
+import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 from quart import Blueprint, Response, request
 from quart_schema import (
     document_response,
+    hide,
     security_scheme_blueprint,
     validate_querystring,
     validate_request,
     validate_response,
 )
 
-from trading.services.actions import ActionResult, Actor
+from trading.domain.events import FeedEvent
+from trading.domain.people import Role
+from trading.services.actions import ActionResult
+from web.auth import Gate, current_actor, forbidden, unauthenticated
 from web.deps import WebDeps
 from web.errors import error_response
 from web.models import (
@@ -57,7 +66,6 @@ from web.models import (
 
 log = logging.getLogger("signaldesk.web.api")
 
-API_ACTOR = Actor("api", "API", can_approve=True)
 MAX_ID = 2**31 - 1  # the largest id any of our databases stores
 BOT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")  # what a bot may be called (trading.domain.config)
 _CLIENT_ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # as every broker takes them
@@ -101,6 +109,21 @@ def _no_bot(name: str) -> Response:
     return error_response(404, "not_found", f"there is no bot {name[:64]!r}")
 
 
+CATCH_UP = 1000  # events a reconnecting stream reads from the table at most, in one read
+
+
+def _cursor(raw: str | None) -> int | None:
+    if raw is None or not raw.isascii() or not raw.strip().isdigit():
+        return None
+    value = int(raw.strip())
+    return value if value <= 2**63 - 1 else None
+
+
+def _sse(event: FeedEvent) -> bytes:
+    data = json.dumps(EventOut.of(event).model_dump(mode="json"), separators=(",", ":"))
+    return f"id: {event.seq}\ndata: {data}\n\n".encode()
+
+
 def _no_signal(signal_id: int) -> Response:
     return error_response(404, "not_found", f"there is no signal {signal_id}")
 
@@ -121,26 +144,20 @@ _on_a_signal = [
 ]
 
 
-def api_blueprint(deps: WebDeps) -> Blueprint:
+def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api")
     security_scheme_blueprint(bp, [{BEARER: []}])
     desk = deps.desk
-    expected = deps.api_token.encode() if deps.api_token else None
+    feed = deps.feed
 
     @bp.before_request
     async def authorize() -> Response | None:
-        if expected is None:
-            return error_response(503, "api_disabled", "the API is off: set SIGNALDESK_API_TOKEN")
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected):
-            log.warning("API %s %s refused: missing or wrong bearer token", request.method, request.path)
-            return error_response(
-                401,
-                "unauthorized",
-                "missing or wrong API token: send Authorization: Bearer <SIGNALDESK_API_TOKEN>",
-                {"WWW-Authenticate": 'Bearer realm="signaldesk"'},
-            )
+        caller = await gate.resolve()
+        if caller is None:
+            log.warning("API %s %s refused: no session and no valid token", request.method, request.path)
+            return unauthenticated()
+        if not caller.may(Role.VIEWER):
+            return forbidden(caller, Role.VIEWER)
         return None
 
     @bp.get("/bots")
@@ -183,12 +200,59 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     @validate_querystring(EventsQuery)
     @validate_response(EventsOut)
     async def events(query_args: EventsQuery) -> EventsOut:
-        """The live feed: events after a sequence number, oldest first (poll with after=last)"""
-        found = deps.events(query_args.after, query_args.limit)
-        return EventsOut(
-            events=[EventOut.of(seq, e) for seq, e in found],
-            last=found[-1][0] if found else query_args.after,
+        """The live feed: stored events after a sequence number, oldest first (poll with after=last;
+        numbers only grow, across restarts too). Browsers use GET /api/events/stream."""
+        found = await feed.after(query_args.after, query_args.limit) if feed is not None else []
+        return EventsOut(events=[EventOut.of(e) for e in found], last=found[-1].seq if found else query_args.after)
+
+    @bp.get("/events/stream")
+    @hide
+    async def event_stream() -> Response:
+        """Server-Sent Events: each new event as `id: <seq>` and `data: <EventOut JSON>`.
+
+        A reconnect with Last-Event-ID (or a first connect with ?after=<seq>, e.g. the seq a
+        page was rendered at) first reads what was missed from the table, once; after that,
+        events come from memory (the feed's fan-out), with no database read per client."""
+        if feed is None:
+            return error_response(503, "feed_off", "this desk has no event feed")
+        raw = request.headers.get("Last-Event-ID") or request.args.get("after")
+        after = _cursor(raw)
+        if raw is not None and after is None:
+            return error_response(
+                422, "invalid_query", "Last-Event-ID / after must be a whole number, the last seq seen"
+            )
+        subscription = feed.subscribe()  # before the catch-up read, so nothing falls between
+
+        async def events() -> AsyncIterator[bytes]:
+            sent = after
+            try:
+                yield b"retry: 2000\n\n"
+                if after is not None:
+                    missed = await feed.after(after, CATCH_UP)
+                    for old in missed:
+                        yield _sse(old)
+                        sent = old.seq
+                    if len(missed) == CATCH_UP:
+                        return  # more to read: the browser reconnects from the last id it got
+                while not deps.draining.is_set():
+                    event = await subscription.next(deps.sse_keepalive_seconds)
+                    if subscription.overflowed:
+                        return  # fell behind: the browser reconnects and catches up from the table
+                    if event is None:
+                        yield b": keep-alive\n\n"
+                    elif sent is None or event.seq > sent:
+                        yield _sse(event)
+                        sent = event.seq
+            finally:
+                subscription.close()
+
+        response = Response(
+            events(),
+            200,
+            {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
+        response.timeout = None  # a stream lasts as long as the page is open
+        return response
 
     @bp.get("/signals/<int:signal_id>")
     @_documented(*_auth, _bad_query, document_response(ErrorOut, 404))
@@ -209,7 +273,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         """Approve a pending signal, optionally with edits (first decision wins)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.approve(signal_id, API_ACTOR, data.edits()))
+        return _result(await desk.approve(signal_id, current_actor(), data.edits()))
 
     @bp.post("/signals/<int:signal_id>/reject")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -219,7 +283,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         """Reject a pending signal"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.reject(signal_id, API_ACTOR))
+        return _result(await desk.reject(signal_id, current_actor()))
 
     @bp.post("/bots/<name>/reconcile")
     @_documented(
@@ -236,7 +300,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         """Repair a position mismatch on the bot's symbol: adopt the broker's side, or flatten it"""
         if not BOT_NAME.fullmatch(name):
             return _no_bot(name)
-        return _result(await desk.repair(name, data.action, API_ACTOR))
+        return _result(await desk.repair(name, data.action, current_actor()))
 
     @bp.post("/orders")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -245,7 +309,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     async def order(data: OrderBody) -> ActionAnswer:
         """A free-form order (approvers): a signal of source manual, queued at once through the
         bot's engine and risk checks (refused: 409 halted/refused, 422 naming the field)"""
-        return _result(await desk.place_order(data.ticket(), API_ACTOR))
+        return _result(await desk.place_order(data.ticket(), current_actor()))
 
     @bp.post("/orders/<client_order_id>/cancel")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -256,7 +320,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
         fill that beat the cancel is the answer (409 too late)"""
         if not _CLIENT_ORDER_ID.fullmatch(client_order_id):
             return error_response(404, "not_found", f"there is no order {client_order_id[:64]!r}")
-        return _result(await desk.cancel_order(client_order_id, API_ACTOR))
+        return _result(await desk.cancel_order(client_order_id, current_actor()))
 
     @bp.post("/halt")
     @_documented(*_auth, *_actions)
@@ -264,7 +328,7 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     @validate_response(ActionResultOut)
     async def halt(data: HaltBody) -> ActionAnswer:
         """Kill switch: no new entries anywhere; closes still allowed"""
-        return _result(await desk.halt(API_ACTOR, data.reason or None))
+        return _result(await desk.halt(current_actor(), data.reason or None))
 
     @bp.post("/resume")
     @_documented(*_auth, *_actions)
@@ -272,6 +336,6 @@ def api_blueprint(deps: WebDeps) -> Blueprint:
     @validate_response(ActionResultOut)
     async def resume(data: ResumeBody) -> ActionAnswer:
         """Lift the kill switch"""
-        return _result(await desk.resume_all(API_ACTOR))
+        return _result(await desk.resume_all(current_actor()))
 
     return bp

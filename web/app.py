@@ -1,8 +1,10 @@
-"""The Quart application factory: the webhook, the JSON API, /health and /openapi.json."""
+"""The Quart application factory: the webhook, the JSON API, /health, /openapi.json, and the
+web desk's sign-in (templates in web/templates, static files in web/static)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -14,11 +16,14 @@ from quart_schema.validation import DataSource, QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
+from web.auth import Gate, LoginLimiter, install
 from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
+from web.login import login_blueprint
 from web.models import REQUEST_MODELS
+from web.pages import pages_blueprint
 from web.webhook import describe_failure, webhook_blueprint
 
 log = logging.getLogger("signaldesk.web")
@@ -27,6 +32,20 @@ DESCRIPTION = (
     "TradingView alerts in; bots, positions, trades and signals out. "
     'Every error answer is {"error": {"code": ..., "message": ...}}.'
 )
+
+
+WEB_DIR = Path(__file__).resolve().parent
+
+# Every page: no script or style but our own files, no framing, no referrer sent anywhere.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def _is_api(path: str) -> bool:
@@ -50,7 +69,7 @@ class _Provider(OpenAPIProvider):
 
 
 def create_app(deps: WebDeps) -> Quart:
-    app = Quart("signaldesk")
+    app = Quart("signaldesk", root_path=str(WEB_DIR))
     app.request_class = JsonRequest
     # Quart stops reading a body past this and raises 413, so an oversized body is never held.
     app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
@@ -70,9 +89,19 @@ def create_app(deps: WebDeps) -> Quart:
     # JSONProvider, which has no sort_keys, though the instance is the DefaultJSONProvider.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
+    gate = Gate(
+        people=deps.people,
+        secret_key=deps.secret_key,
+        break_glass_token=deps.api_token,
+        trusted_proxies=deps.trusted_proxies,
+        session_seconds=deps.session_seconds,
+        limiter=LoginLimiter(deps.login_max_failures, deps.login_failure_window_seconds),
+    )
     app.register_blueprint(webhook_blueprint(deps))
-    app.register_blueprint(api_blueprint(deps))
+    app.register_blueprint(api_blueprint(deps, gate))
     app.register_blueprint(health_blueprint(deps))
+    app.register_blueprint(login_blueprint(gate))
+    app.register_blueprint(pages_blueprint(deps))
 
     @app.before_request
     async def refuse_ambiguous_framing() -> Response | None:
@@ -84,6 +113,9 @@ def create_app(deps: WebDeps) -> Quart:
             )
         return None
 
+    # After the framing check: the CSRF check may read a form body.
+    install(app, gate)
+
     @app.after_request
     async def api_headers(response: Response) -> Response:
         if _is_api(request.path):
@@ -91,6 +123,13 @@ def create_app(deps: WebDeps) -> Quart:
             # read them as anything but JSON.
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Cache-Control"] = "no-store"
+        else:
+            # Every other answer (pages, their refusals and redirects, static files) gets the
+            # page headers; pages are never cached (they show positions and who decided).
+            for name, value in PAGE_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if response.mimetype == "text/html" or request.path == "/login":
+                response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.errorhandler(RequestSchemaValidationError)

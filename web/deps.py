@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from trading.domain.events import Event
 from trading.services.actions import DeskAPI
+from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.people import People
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -33,18 +34,20 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _no_events(after: int, limit: int) -> list[tuple[int, Event]]:
-    del after, limit
-    return []
-
-
 @dataclass
 class WebDeps:
     intake: Intake
     desk: DeskAPI
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     health_timeout_seconds: float = 3.0
-    api_token: str | None = None  # None: every /api route answers 503 api_disabled
+    # The break-glass admin token (SIGNALDESK_API_TOKEN), audited as api:break-glass; None: none.
+    api_token: str | None = None
+    # People (sessions, personal API tokens); None: only the break-glass token gets in.
+    people: People | None = None
+    secret_key: str | None = None  # signs the session cookies; None: nobody can sign in
+    session_seconds: float = 12 * 3600
+    login_max_failures: int = 5  # per client address and per name, within the window
+    login_failure_window_seconds: float = 300.0
     max_body_bytes: int = 64 * 1024
     body_timeout_seconds: float = 5.0  # a body (webhook or API) not in by then is answered 408
     max_connections_per_ip: int = 64  # webhook requests in flight per client address; 0: no cap
@@ -60,6 +63,7 @@ class WebDeps:
     ip_allowlist: Sequence[str] = ()  # addresses or networks; empty: every address may send
     trusted_proxies: Sequence[str] = ()  # only these may set the client address by X-Forwarded-For
     draining: Draining = field(default_factory=Draining)
-    # The live feed: numbered events after a sequence number (the process's event bus).
-    events: Callable[[int, int], list[tuple[int, Event]]] = _no_events
+    # The live feed (persisted, fanned out to Server-Sent Events); None: an empty feed.
+    feed: EventFeed | None = None
+    sse_keepalive_seconds: float = 15.0
     clock: Callable[[], datetime] = _utc_now

@@ -14,7 +14,7 @@ from web.models import HealthOut
 log = logging.getLogger("signaldesk.web.health")
 
 
-async def _run(name: str, check: HealthCheck, seconds: float) -> tuple[bool, str]:
+async def run_check(name: str, check: HealthCheck, seconds: float) -> tuple[bool, str]:
     try:
         async with asyncio.timeout(seconds):
             ok, detail = await check()
@@ -36,7 +36,7 @@ def health_blueprint(deps: WebDeps) -> Blueprint:
         """Component health (database, broker, Discord): 503 names what is down"""
         names = list(deps.health_checks)
         outcomes = await asyncio.gather(
-            *(_run(name, deps.health_checks[name], deps.health_timeout_seconds) for name in names)
+            *(run_check(name, deps.health_checks[name], deps.health_timeout_seconds) for name in names)
         )
         components = {name: {"ok": ok, "detail": detail} for name, (ok, detail) in zip(names, outcomes, strict=True)}
         if deps.draining.is_set():

@@ -32,7 +32,7 @@ from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
-from trading.domain.events import Event, Severity
+from trading.domain.events import FeedEvent, Severity
 from trading.domain.manual import OrderTicket
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
@@ -844,17 +844,19 @@ class EventOut(BaseModel):
     bot_name: str | None
     signal_id: int | None
     text: str
+    data: dict[str, Any] = Field(description="the event's own fields (decimals and times as text)")
 
     @classmethod
-    def of(cls, seq: int, e: Event) -> EventOut:
+    def of(cls, e: FeedEvent) -> EventOut:
         return cls(
-            seq=seq,
+            seq=e.seq,
             kind=e.kind,
             at=e.at,
             severity=e.severity,
             bot_name=e.bot_name,
             signal_id=e.signal_id,
-            text=e.text(),
+            text=e.text,
+            data=e.data,
         )
 
 

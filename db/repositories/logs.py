@@ -10,7 +10,7 @@ from sqlalchemy import Row, delete, insert, select
 
 from db.models import AuditRow, WebhookLogRow, table_of
 from db.repositories.base import Repository, utcnow
-from trading.domain.records import AuditEntry, WebhookLogEntry
+from trading.domain.records import AuditEntry, WebhookLogEntry, WebhookLogFilter
 
 AUDIT = table_of(AuditRow)
 WEBHOOK_LOGS = table_of(WebhookLogRow)
@@ -92,6 +92,28 @@ class SqlWebhookLogRepository(Repository):
         rows = await s.execute(select(WEBHOOK_LOGS).order_by(WEBHOOK_LOGS.c.id.desc()).limit(limit))
         return [_entry(r) for r in rows]
 
+    async def search(self, where: WebhookLogFilter, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
+        s = self._uow
+        stmt = select(WEBHOOK_LOGS)
+        if where.bot_id is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.bot_id == where.bot_id)
+        if where.status is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.status == where.status)
+        if where.since is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.received_at >= where.since)
+        if where.until is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.received_at < where.until)
+        if where.before_id is not None:
+            stmt = stmt.where(WEBHOOK_LOGS.c.id < where.before_id)
+        rows = await s.execute(stmt.order_by(WEBHOOK_LOGS.c.id.desc()).limit(limit))
+        return [_entry(r) for r in rows]
+
+    async def for_signal(self, signal_id: int) -> WebhookLogEntry | None:
+        s = self._uow
+        stmt = select(WEBHOOK_LOGS).where(WEBHOOK_LOGS.c.signal_id == signal_id).order_by(WEBHOOK_LOGS.c.id).limit(1)
+        row = (await s.execute(stmt)).first()
+        return _entry(row) if row is not None else None
+
     async def for_bot(
         self, bot_id: int, *, since: datetime | None = None, until: datetime | None = None
     ) -> builtins.list[WebhookLogEntry]:
@@ -117,4 +139,5 @@ def _entry(r: Row[Any]) -> WebhookLogEntry:
         body=r.body,
         bot_id=r.bot_id,
         signal_id=r.signal_id,
+        id=r.id,
     )

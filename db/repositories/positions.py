@@ -8,6 +8,7 @@ the fills table is what refuses a fill applied twice (add_fill returns False).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +17,8 @@ from sqlalchemy import Row, bindparam, delete, insert, select
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow, table_of
 from db.repositories.base import Repository, utcnow
 from trading.domain.position import Entry, Fill, Position
-from trading.domain.values import ZERO, PositionSide
+from trading.domain.records import FillRecord
+from trading.domain.values import ZERO, OrderSide, PositionSide
 
 POSITIONS = table_of(CurrentPositionRow)
 ENTRIES = table_of(PositionEntryRow)
@@ -143,3 +145,13 @@ class SqlPositionRepository(Repository):
         rows = (await s.execute(_OPEN)).all()
         entries = await self._entries([r.id for r in rows])
         return [(r.bot_id, _build(r, entries[r.id], r.contract_multiplier or Decimal(1))) for r in rows]
+
+    async def fills_for_orders(self, client_order_ids: Sequence[str]) -> builtins.list[FillRecord]:
+        if not client_order_ids:
+            return []
+        s = self._uow
+        stmt = select(FILLS).where(FILLS.c.client_order_id.in_(list(client_order_ids))).order_by(FILLS.c.id)
+        return [
+            FillRecord(r.client_order_id, r.fill_id, OrderSide(r.side), r.quantity, r.price, r.time)
+            for r in await s.execute(stmt)
+        ]

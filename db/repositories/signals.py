@@ -174,7 +174,13 @@ class SqlSignalRepository(Repository):
             raise NotFound(f"signal {signal_id} does not exist")
 
     async def list(
-        self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
+        self,
+        *,
+        bot_id: int | None = None,
+        state: SignalState | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        history: bool = True,
     ) -> builtins.list[StoredSignal]:
         s = self._uow
         stmt = select(SIGNALS, BOTS.c.bot_name).join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
@@ -182,9 +188,11 @@ class SqlSignalRepository(Repository):
             stmt = stmt.where(SIGNALS.c.bot_id == bot_id)
         if state is not None:
             stmt = stmt.where(SIGNALS.c.state == state.value)
+        if before_id is not None:
+            stmt = stmt.where(SIGNALS.c.id < before_id)
         rows = (await s.execute(stmt.order_by(SIGNALS.c.id.desc()).limit(limit))).all()
-        history = await self._history([r.id for r in rows])
-        return [_to_stored(r, history[r.id]) for r in rows]
+        changes = await self._history([r.id for r in rows]) if history else {}
+        return [_to_stored(r, changes.get(r.id, ())) for r in rows]
 
     async def ids_in_states(self, states: Sequence[SignalState], *, bot_id: int | None = None) -> builtins.list[int]:
         if not states:

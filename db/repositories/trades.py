@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, case, func, insert, select, update
 
 from db.models import RealizedByDayRow, TradeRow, table_of
 from db.repositories.base import Repository
 from db.types import join_exact, split_exact
-from trading.domain.records import TradeRecord
+from trading.domain.records import BotTradeTotals, DayRealized, TradeRecord
 from trading.domain.values import PositionSide
 
 TRADES = table_of(TradeRow)
@@ -113,3 +113,33 @@ class SqlTradeRepository(Repository):
             whole, frac = (await s.execute(_REALIZED_BETWEEN, params)).one()
         days_whole, days_frac = (await s.execute(_REALIZED_DAYS_FROM, {"bot_id": bot_id, "day": first_whole_day})).one()
         return join_exact(int(whole) + int(days_whole), int(frac) + int(days_frac))
+
+    async def realized_by_day(self, *, since: datetime | None = None) -> builtins.list[DayRealized]:
+        s = self._uow
+        stmt = select(DAYS.c.bot_id, DAYS.c.day, DAYS.c.realized_whole, DAYS.c.realized_frac)
+        if since is not None:
+            stmt = stmt.where(DAYS.c.day >= _midnight(since))
+        rows = await s.execute(stmt.order_by(DAYS.c.day, DAYS.c.bot_id))
+        return [DayRealized(r.bot_id, r.day, join_exact(int(r.realized_whole), int(r.realized_frac))) for r in rows]
+
+    async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
+        s = self._uow
+        # realized_whole is floor(pnl): a loss has whole < 0, a win whole > 0 or frac > 0.
+        win = case((TRADES.c.realized_whole > 0, 1), (TRADES.c.realized_frac > 0, 1), else_=0)
+        loss = case((TRADES.c.realized_whole < 0, 1), else_=0)
+        stmt = (
+            select(
+                TRADES.c.bot_id,
+                func.count(),
+                func.coalesce(func.sum(win), 0),
+                func.coalesce(func.sum(loss), 0),
+                func.coalesce(func.sum(TRADES.c.realized_whole), 0),
+                func.coalesce(func.sum(TRADES.c.realized_frac), 0),
+            )
+            .group_by(TRADES.c.bot_id)
+            .order_by(TRADES.c.bot_id)
+        )
+        return [
+            BotTradeTotals(int(bot_id), int(n), int(wins), int(losses), join_exact(int(whole), int(frac)))
+            for bot_id, n, wins, losses, whole, frac in await s.execute(stmt)
+        ]

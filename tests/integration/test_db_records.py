@@ -21,6 +21,7 @@ from trading.domain.records import (
     PaperAccountState,
     TradeRecord,
     WebhookLogEntry,
+    WebhookLogFilter,
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderSide, OrderType, PositionSide
@@ -138,7 +139,23 @@ async def test_audit_and_webhook_logs(database: Database) -> None:
         logs = await uow.webhook_logs.list()
     assert got[1:] == list(reversed(entries))
     assert got[0].at is not None and got[0].at.tzinfo is UTC
-    assert logs == [log]
+    assert len(logs) == 1 and logs[0].id is not None and dataclasses.replace(logs[0], id=None) == log
+    # The web desk's Webhook log filters (newest first) and a signal's own request.
+    async with database.uow() as uow:
+        later = dataclasses.replace(log, received_at=T0 + timedelta(days=1), status=200, outcome="accepted")
+        await uow.webhook_logs.add(later)
+        await uow.commit()
+    async with database.uow(read_only=True) as uow:
+        every = await uow.webhook_logs.search(WebhookLogFilter())
+        assert [e.status for e in every] == [200, 401]
+        assert [e.status for e in await uow.webhook_logs.search(WebhookLogFilter(status=401))] == [401]
+        assert await uow.webhook_logs.search(WebhookLogFilter(bot_id=bot.id + 1)) == []
+        since = WebhookLogFilter(since=T0 + timedelta(hours=1), until=T0 + timedelta(days=2))
+        assert [e.status for e in await uow.webhook_logs.search(since)] == [200]
+        assert every[0].id is not None
+        older = await uow.webhook_logs.search(WebhookLogFilter(before_id=every[0].id))
+        assert [e.status for e in older] == [401]
+        assert await uow.webhook_logs.for_signal(12345) is None
 
 
 async def test_instruments(database: Database) -> None:

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from argon2 import PasswordHasher
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
@@ -22,11 +23,16 @@ from trading.domain.config import BotConfig
 from trading.domain.records import Bot
 from trading.services.desk import Desk
 from trading.services.execution import Executor
+from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.people import People
 from web.deps import WebDeps
 from web.errors import status_for
 
 KEY = "sa40_rsi_50849a3c"
+SECRET_KEY = "test-secret-key-for-session-cookies-0123456789"
+# argon2id at its lightest: the tests check the logic, not the cost (production uses the defaults).
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 class SystemClock:
@@ -41,6 +47,10 @@ def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
     return Desk(db.uow, lambda _name: the_broker, clock, lambda _events: None, executor)
 
 
+def make_people(db: Database) -> People:
+    return People(db.uow, SystemClock(), hasher=CHEAP_HASHER)
+
+
 def make_deps(db: Database, **overrides: Any) -> WebDeps:
     values: dict[str, Any] = {
         "intake": Intake(db.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES),
@@ -50,6 +60,9 @@ def make_deps(db: Database, **overrides: Any) -> WebDeps:
         "max_connections_per_ip": 0,
         "failed_rate_per_ip": 0,
         "failed_rate_per_key": 0,
+        "people": make_people(db),
+        "feed": EventFeed(db.uow),
+        "secret_key": SECRET_KEY,
     }
     values.update(overrides)
     return WebDeps(**values)

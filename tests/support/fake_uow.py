@@ -42,8 +42,11 @@ from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
     Bot,
+    BotTradeTotals,
     ControlState,
+    DayRealized,
     Decision,
+    FillRecord,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
@@ -51,6 +54,7 @@ from trading.domain.records import (
     StoredSignal,
     TradeRecord,
     WebhookLogEntry,
+    WebhookLogFilter,
 )
 from trading.domain.signals import Signal, SignalState, check_signal_transition
 from trading.domain.values import ZERO, Mode, PositionSide
@@ -452,18 +456,26 @@ class FakeSignalRepository(_Repository):
         t.signals[signal_id] = replace(row, edits=edits)
 
     async def list(
-        self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
+        self,
+        *,
+        bot_id: int | None = None,
+        state: SignalState | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        history: bool = True,
     ) -> builtins.list[StoredSignal]:
         t = await self._uow.read()
         ids = sorted(
             (
                 i
                 for i, row in t.signals.items()
-                if (bot_id is None or row.bot_id == bot_id) and (state is None or row.state is state)
+                if (bot_id is None or row.bot_id == bot_id)
+                and (state is None or row.state is state)
+                and (before_id is None or i < before_id)
             ),
             reverse=True,
         )
-        return [_stored(t, i, t.signals[i]) for i in ids[:limit]]
+        return [_stored(t, i, t.signals[i], history=history) for i in ids[:limit]]
 
     async def ids_in_states(self, states: Sequence[SignalState], *, bot_id: int | None = None) -> builtins.list[int]:
         t = await self._uow.read()
@@ -524,6 +536,16 @@ class FakePositionRepository(_Repository):
             return False
         t.fills[fill.fill_id] = _FillRow(bot_id, order_client_id, fill)
         return True
+
+    async def fills_for_orders(self, client_order_ids: Sequence[str]) -> builtins.list[FillRecord]:
+        t = await self._uow.read()
+        wanted = set(client_order_ids)
+        return [
+            FillRecord(r.client_order_id, f.fill_id, f.side, f.quantity, f.price, f.time)
+            for r in t.fills.values()
+            if r.client_order_id in wanted
+            for f in (r.fill,)
+        ]
 
     async def list_open(self) -> builtins.list[tuple[int, Position]]:
         t = await self._uow.read()
@@ -597,6 +619,33 @@ class FakeTradeRepository(_Repository):
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
         t = await self._uow.read()
         return sum((tr.realized_pnl for tr in t.trades.values() if tr.bot_id == bot_id and tr.closed_at >= since), ZERO)
+
+    async def realized_by_day(self, *, since: datetime | None = None) -> builtins.list[DayRealized]:
+        t = await self._uow.read()
+        days: dict[tuple[datetime, int], Decimal] = {}
+        for tr in t.trades.values():
+            day = tr.closed_at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            days[(day, tr.bot_id)] = days.get((day, tr.bot_id), ZERO) + tr.realized_pnl
+        first = since.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0) if since else None
+        return [
+            DayRealized(bot_id, day, total)
+            for (day, bot_id), total in sorted(days.items())
+            if first is None or day >= first
+        ]
+
+    async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
+        t = await self._uow.read()
+        totals: dict[int, BotTradeTotals] = {}
+        for tr in t.trades.values():
+            old = totals.get(tr.bot_id, BotTradeTotals(tr.bot_id, 0, 0, 0, ZERO))
+            totals[tr.bot_id] = BotTradeTotals(
+                tr.bot_id,
+                old.trades + 1,
+                old.wins + (tr.realized_pnl > 0),
+                old.losses + (tr.realized_pnl < 0),
+                old.realized + tr.realized_pnl,
+            )
+        return [totals[i] for i in sorted(totals)]
 
 
 # --------------------------------------------------------------------------- approvals
@@ -688,7 +737,33 @@ class FakeWebhookLogRepository(_Repository):
 
     async def list(self, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
         t = await self._uow.read()
-        return [t.webhook_logs[i] for i in sorted(t.webhook_logs, reverse=True)[:limit]]
+        return [replace(t.webhook_logs[i], id=i) for i in sorted(t.webhook_logs, reverse=True)[:limit]]
+
+    async def search(self, where: WebhookLogFilter, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
+        t = await self._uow.read()
+        found = []
+        for i in sorted(t.webhook_logs, reverse=True):
+            e = t.webhook_logs[i]
+            if (
+                (where.bot_id is None or e.bot_id == where.bot_id)
+                and (where.status is None or e.status == where.status)
+                and (where.since is None or e.received_at >= where.since)
+                and (where.until is None or e.received_at < where.until)
+                and (where.before_id is None or i < where.before_id)
+            ):
+                found.append(replace(e, id=i))
+        return found[:limit]
+
+    async def for_signal(self, signal_id: int) -> WebhookLogEntry | None:
+        t = await self._uow.read()
+        return next(
+            (
+                replace(t.webhook_logs[i], id=i)
+                for i in sorted(t.webhook_logs)
+                if t.webhook_logs[i].signal_id == signal_id
+            ),
+            None,
+        )
 
     async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
         t = await self._uow.write()

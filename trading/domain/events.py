@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
+from typing import Any
 
 
 class Severity(StrEnum):
@@ -317,3 +318,43 @@ class PositionRepaired(Event):
             f"{self.bot_name} {self.symbol} mismatch repaired by {self.by} ({self.action}; signaldesk held "
             f"{self.ours:+d}, the broker {self.theirs:+d}){tail}"
         )
+
+
+# ----------------------------------------------------------------------------- the feed
+
+_COLUMNS = frozenset({"at", "bot_name", "signal_id", "severity"})
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """An event as the live feed keeps it (the `events` table): numbered by `seq`, which
+    only grows, across restarts too; the event's own fields are in `data`, as JSON."""
+
+    seq: int
+    at: datetime
+    kind: str
+    severity: Severity
+    bot_name: str | None
+    signal_id: int | None
+    text: str
+    data: dict[str, Any]
+
+
+def event_data(event: Event) -> dict[str, Any]:
+    """The event's fields other than at, bot_name, signal_id and severity, as JSON values
+    (decimals and times as text, so nothing is rounded on the way)."""
+    return {f.name: _json(getattr(event, f.name)) for f in fields(event) if f.name not in _COLUMNS}
+
+
+def _json(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Enum):
+        return _json(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(v) for v in value]
+    return str(value)  # Decimal, float and anything else: its text

@@ -157,6 +157,48 @@ class WebhookLogEntry:
     body: str  # with the passphrase removed
     bot_id: int | None = None
     signal_id: int | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookLogFilter:
+    """Which webhook-log rows to read (the web desk's Webhook log page): every field is optional."""
+
+    bot_id: int | None = None
+    status: int | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    before_id: int | None = None  # the next page: rows older than this one
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """A broker fill as stored, with the order it filled."""
+
+    client_order_id: str
+    fill_id: str
+    side: OrderSide
+    quantity: int
+    price: Decimal
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DayRealized:
+    """A bot's realized P&L over one UTC day (the realized_by_day table)."""
+
+    bot_id: int
+    day: datetime  # the day's UTC midnight
+    realized: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class BotTradeTotals:
+    bot_id: int
+    trades: int
+    wins: int
+    losses: int
+    realized: Decimal
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,16 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.domain.position import Entry
-from trading.domain.records import ApprovalRecord, OrderRecord, SignalEdits, StoredSignal
+from trading.domain.records import (
+    ApprovalRecord,
+    Bot,
+    FillRecord,
+    OrderRecord,
+    SignalEdits,
+    StoredSignal,
+    TradeRecord,
+    WebhookLogEntry,
+)
 from trading.domain.values import OrderType, PositionSide
 
 
@@ -45,6 +54,42 @@ class SignalView:
     signal: StoredSignal
     orders: tuple[OrderRecord, ...]
     approval: ApprovalRecord | None
+    fills: tuple[FillRecord, ...] = ()
+    webhook: WebhookLogEntry | None = None  # the request that made it ("why didn't my alert trade?")
+
+
+@dataclass(frozen=True, slots=True)
+class BotStatus:
+    """One bot on the overview: its settings, flags and today's realized P&L."""
+
+    bot: Bot
+    realized_today: Decimal
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class BotPnl:
+    bot_name: str
+    trades: int
+    wins: int
+    losses: int
+    realized: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class DayPnl:
+    day: datetime  # UTC midnight
+    realized: Decimal  # every bot's, that day
+    equity: Decimal  # realized since the first day shown, through this day
+
+
+@dataclass(frozen=True, slots=True)
+class TradesReport:
+    """The Trades page: P&L by bot (all time), by day with its running total, the latest trades."""
+
+    by_bot: tuple[BotPnl, ...]
+    by_day: tuple[DayPnl, ...]
+    recent: tuple[TradeRecord, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +136,6 @@ class ApprovalCard:
     @property
     def approvals_needed(self) -> int:
         return 1 if self.second_approval_reason is None else 2
+
+    alert_id: str | None = None  # the alert's own id, as sent (untrusted text: escape it)
+    alert_extras: tuple[tuple[str, str], ...] = ()  # exchange, subaccount, chart_url, as sent

@@ -1,7 +1,9 @@
 """The service layer's front door: every front-end (web, Discord, CLI) calls a Desk method.
 
-Front-ends decide who the actor is and whether they may approve (Discord roles, the API
-token); the Desk enforces it, records it in the audit log and answers in words.
+Front-ends decide who the actor is and what they may do: a person signed in on the web or
+holding an API token carries their role (viewer, approver, admin); Discord decides
+`can_approve` from its approver roles. The Desk enforces it, records every act (allowed or
+refused) in the audit log with the actor's id, and answers in words.
 """
 
 from __future__ import annotations
@@ -10,16 +12,50 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from trading.domain.manual import OrderTicket
-from trading.domain.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.people import Role
+from trading.domain.records import (
+    AuditEntry,
+    Bot,
+    ControlState,
+    SignalEdits,
+    StoredSignal,
+    TradeRecord,
+    WebhookLogEntry,
+)
 from trading.domain.values import Mode
-from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.views import ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
 
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    id: str  # "discord:1234", "api", "cli", "monitor", "expiry"
+    """Who acts. `id` goes into the audit log: "web:alice", "api:alice", "api:break-glass",
+    "discord:1234", "cli", "monitor", "expiry".
+
+    With a `role` (people of the web desk and their API tokens) the role decides, and
+    `can_approve` follows from it. Without one (Discord, the desk's own workers)
+    `can_approve` is the front-end's whole rule: an approver may do every desk command,
+    as Discord's approver roles always could.
+    """
+
+    id: str
     name: str  # for display: "alice", "API", ...
-    can_approve: bool  # decided by the front-end; the Desk refuses and audits when False
+    can_approve: bool = False
+    role: Role | None = None
+
+    def __post_init__(self) -> None:
+        if self.role is not None:
+            object.__setattr__(self, "can_approve", self.role.includes(Role.APPROVER))
+
+    @classmethod
+    def person(cls, via: str, name: str, role: Role) -> Actor:
+        """A person acting through `via` ("web" or "api"): id "web:alice"."""
+        return cls(f"{via}:{name}", name, role=role)
+
+    def may(self, need: Role) -> bool:
+        """Whether this actor may do what `need` allows."""
+        if self.role is not None:
+            return self.role.includes(need)
+        return need is Role.VIEWER or self.can_approve
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +155,43 @@ class DeskAPI:
         raise NotImplementedError
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
+        raise NotImplementedError
+
+    # ---- the web desk's pages
+
+    async def signal_list(
+        self,
+        bot_name: str | None = None,
+        state: str | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[StoredSignal]:
+        """Signals newest first, without their state histories."""
+        raise NotImplementedError
+
+    async def pending_cards(self) -> list[ApprovalCard]:
+        raise NotImplementedError
+
+    async def bot_statuses(self, now: datetime) -> list[BotStatus]:
+        raise NotImplementedError
+
+    async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
+        raise NotImplementedError
+
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        raise NotImplementedError
+
+    async def webhook_log(
+        self,
+        bot_name: str | None = None,
+        *,
+        status: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[WebhookLogEntry]:
         raise NotImplementedError
 
     async def control(self) -> ControlState:

@@ -1,6 +1,8 @@
 """The desk's commands: close a position, pause or resume a bot, change its mode, halt all.
 
-Approvers only; every command, allowed or not, is audited."""
+Closing needs an approver; the others (pause, resume, mode, halt, resume-all) an admin.
+Discord members keep their rule (an approver may do all of them). Every command, allowed or
+not, is audited with its actor."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from trading.domain.events import (
     BotStateChanged,
     HaltChanged,
 )
+from trading.domain.people import Role
 from trading.domain.records import AuditEntry, ControlState
 from trading.domain.signals import SignalAction
 from trading.domain.values import Mode
@@ -22,7 +25,7 @@ class Commands(UseCase):
     """What a person on the desk may order."""
 
     async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
-        if refused := await self._unless_approver(actor, "close", f"bot:{bot_name}", "close positions"):
+        if refused := await self._unless_allowed(actor, Role.APPROVER, "close", f"bot:{bot_name}", "close positions"):
             return refused
         bot = await self._bot(bot_name)
         if bot is None:
@@ -56,7 +59,7 @@ class Commands(UseCase):
         self, bot_name: str, actor: Actor, change: str, reason: str | None, mode: Mode | None = None
     ) -> ActionResult:
         verb = change.split()[0]
-        if refused := await self._unless_approver(actor, verb, f"bot:{bot_name}", f"{verb} bots"):
+        if refused := await self._unless_allowed(actor, Role.ADMIN, verb, f"bot:{bot_name}", f"{verb} bots"):
             return refused
         now = self._clock.now()
         async with self._uow() as uow:
@@ -90,7 +93,7 @@ class Commands(UseCase):
 
     async def _set_halt(self, actor: Actor, halted: bool, reason: str | None) -> ActionResult:
         verb = "halt" if halted else "resume-all"
-        if refused := await self._unless_approver(actor, verb, "all", verb):
+        if refused := await self._unless_allowed(actor, Role.ADMIN, verb, "all", verb):
             return refused
         now = self._clock.now()
         async with self._uow() as uow:

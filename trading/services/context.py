@@ -14,6 +14,7 @@ from trading.domain.events import (
     Event,
 )
 from trading.domain.market import Instrument, Quote
+from trading.domain.people import Role
 from trading.domain.plan import Plan
 from trading.domain.position import Position
 from trading.domain.preview import Preview, preview
@@ -87,12 +88,22 @@ class UseCase:
     def _bot_lock(self, bot_id: int) -> asyncio.Lock:
         return self._ctx.bot_locks.setdefault(bot_id, asyncio.Lock())
 
-    async def _unless_approver(self, actor: Actor, action: str, target: str, what: str) -> ActionResult | None:
-        """The refusal (audited) when `actor` is not an approver; None when they are."""
-        if actor.can_approve:
+    async def _unless_allowed(
+        self, actor: Actor, need: Role, action: str, target: str, what: str
+    ) -> ActionResult | None:
+        """The refusal (audited) when `actor` may not do what `need` allows; None when they may.
+
+        People (actors with a role) need `need`; Discord members (no role) need only be
+        approvers, for every desk command, as before there were roles."""
+        if actor.may(need):
             return None
-        await self._audit(actor, action, target, False, "not an approver")
-        return ActionResult(False, f"{actor.name} may not {what}: approvers only", "forbidden")
+        if actor.role is None:
+            await self._audit(actor, action, target, False, "not an approver")
+            return ActionResult(False, f"{actor.name} may not {what}: approvers only", "forbidden")
+        await self._audit(actor, action, target, False, f"role {actor.role.value}; needs {need.value}")
+        return ActionResult(
+            False, f"{actor.name} may not {what}: {need.value}s only (their role is {actor.role.value})", "forbidden"
+        )
 
     async def _audit(self, actor: Actor, action: str, target: str, allowed: bool, detail: str) -> None:
         async with self._uow() as uow:

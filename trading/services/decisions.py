@@ -17,6 +17,7 @@ from trading.domain.events import (
     Notice,
 )
 from trading.domain.levels import level_problem, price_problem
+from trading.domain.people import Role
 from trading.domain.records import AuditEntry, Bot, Decision, SignalEdits, StoredSignal
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
@@ -112,7 +113,7 @@ class Decisions(UseCase):
     ) -> ActionResult:
         verb = "approve" if decision is Decision.APPROVED else "reject"
         target = f"signal:{signal_id}"
-        if refused := await self._unless_approver(actor, verb, target, f"{verb} signals"):
+        if refused := await self._unless_allowed(actor, Role.APPROVER, verb, target, f"{verb} signals"):
             return refused
         if edits is not None:
             problem = await self._check_edits(signal_id, edits)
@@ -235,7 +236,7 @@ class Decisions(UseCase):
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         target = f"signal:{signal_id}"
-        if refused := await self._unless_approver(actor, "edit", target, "edit signals"):
+        if refused := await self._unless_allowed(actor, Role.APPROVER, "edit", target, "edit signals"):
             return refused
         problem = await self._check_edits(signal_id, edits)
         if problem:

@@ -11,10 +11,18 @@ from datetime import datetime
 
 from trading.domain.events import Event
 from trading.domain.manual import OrderTicket
-from trading.domain.records import Bot, ControlState, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.records import (
+    AuditEntry,
+    Bot,
+    ControlState,
+    SignalEdits,
+    StoredSignal,
+    TradeRecord,
+    WebhookLogEntry,
+)
 from trading.domain.signals import SignalState
 from trading.domain.values import Mode
-from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.views import ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
 from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
 from trading.services.commands import Commands
 from trading.services.context import Context
@@ -180,3 +188,41 @@ class Desk(DeskAPI):
     async def unfinished(self) -> tuple[int, int]:
         """(signals in flight: received, approved, queued or executing; cards awaiting approval)."""
         return await self.queries.unfinished()
+
+    # ------------------------------------------------------------------ the web desk's pages
+
+    async def signal_list(
+        self,
+        bot_name: str | None = None,
+        state: str | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[StoredSignal]:
+        return await self.queries.signal_list(bot_name, state, limit=limit, before_id=before_id)
+
+    async def pending_cards(self) -> list[ApprovalCard]:
+        return await self.queries.pending_cards()
+
+    async def bot_statuses(self, now: datetime) -> list[BotStatus]:
+        return await self.queries.bot_statuses(now)
+
+    async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
+        return await self.queries.trades_report(since=since, recent=recent)
+
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        return await self.queries.audit_log(limit)
+
+    async def webhook_log(
+        self,
+        bot_name: str | None = None,
+        *,
+        status: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[WebhookLogEntry]:
+        return await self.queries.webhook_log(
+            bot_name, status=status, since=since, until=until, before_id=before_id, limit=limit
+        )

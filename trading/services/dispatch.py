@@ -1,7 +1,9 @@
 """Hands events to the sinks after the commit that produced them.
 
 Each sink has its own queue and task: a sink that fails or hangs delays only itself.
-Failures are logged and retried with backoff; trading never waits on a sink.
+Failures are logged and retried with backoff; trading never waits on a sink. The live feed
+(numbered, persisted, fanned out to the web's Server-Sent Events) is one of the sinks:
+trading.services.feed.EventFeed.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import logging
 from collections.abc import Iterable
 
 from trading.domain.events import Event
-from trading.services.ports import Notifier
+from trading.services.ports import BatchNotifier, Notifier
 
 log = logging.getLogger("signaldesk.events")
+
+MAX_BATCH = 200  # events a batch-taking sink gets at once
 
 
 class _SinkWorker:
@@ -30,12 +34,39 @@ class _SinkWorker:
         self.failed = 0
 
     async def run(self) -> None:
+        batches = isinstance(self.sink, BatchNotifier)
         while True:
-            event = await self.queue.get()
+            batch = [await self.queue.get()]
+            while batches and len(batch) < MAX_BATCH and not self.queue.empty():
+                batch.append(self.queue.get_nowait())
             try:
-                await self._deliver(event)
+                if batches:
+                    await self._deliver_batch(batch)
+                else:
+                    await self._deliver(batch[0])
             finally:
-                self.queue.task_done()
+                for _ in batch:
+                    self.queue.task_done()
+
+    async def _deliver_batch(self, batch: list[Event]) -> None:
+        """A sink that takes events in batches (the feed: one transaction for what queued up)."""
+        sink = self.sink
+        assert isinstance(sink, BatchNotifier)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                await asyncio.wait_for(sink.publish_batch(batch), self.timeout)
+                self.delivered += len(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # a sink must never break trading
+                log.warning(
+                    "sink %s failed on %d event(s) (try %d/%d): %r", self.name, len(batch), attempt, self.attempts, e
+                )
+                if attempt < self.attempts:
+                    await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        self.failed += len(batch)
+        log.error("sink %s gave up on %d event(s) after %d tries", self.name, len(batch), self.attempts)
 
     async def _deliver(self, event: Event) -> None:
         for attempt in range(1, self.attempts + 1):
@@ -59,10 +90,6 @@ class EventBus:
         self._timeout = timeout
         self._attempts = attempts
         self._backoff = backoff
-        # The last events with a sequence number, for the web live feed (GET /api/events?after=N).
-        self.history: list[tuple[int, Event]] = []
-        self._history_limit = 1000
-        self._seq = 0
 
     def add_sink(self, name: str, sink: Notifier) -> None:
         worker = _SinkWorker(name, sink, timeout=self._timeout, attempts=self._attempts, backoff=self._backoff)
@@ -79,16 +106,8 @@ class EventBus:
         """Never blocks, never raises."""
         for event in events:
             log.info("%s", event.text())
-            self._seq += 1
-            self.history.append((self._seq, event))
             for worker in self._workers.values():
                 worker.queue.put_nowait(event)
-        if len(self.history) > self._history_limit:
-            del self.history[: -self._history_limit]
-
-    def since(self, after: int, limit: int = 200) -> list[tuple[int, Event]]:
-        """Events numbered above `after`, oldest first (older ones may have rolled off)."""
-        return [item for item in self.history if item[0] > after][:limit]
 
     async def drain(self, seconds: float = 5.0) -> None:
         """Wait (bounded) for queued events to be delivered, e.g. before shutdown."""

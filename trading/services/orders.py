@@ -8,6 +8,7 @@ from __future__ import annotations
 from trading.domain.engine import plan as plan_signal
 from trading.domain.events import Notice
 from trading.domain.manual import OrderTicket, ticket_price, ticket_problem, ticket_signal
+from trading.domain.people import Role
 from trading.domain.preview import preview
 from trading.domain.records import AuditEntry, Bot
 from trading.domain.risk import RiskContext, check_risk
@@ -64,7 +65,7 @@ class Orders(UseCase):
         )
 
     async def _check(self, ticket: OrderTicket, actor: Actor) -> tuple[Bot, Signal, ApprovalCard] | ActionResult:
-        if refused := await self._unless_approver(actor, "order", f"bot:{ticket.bot}", "place orders"):
+        if refused := await self._unless_allowed(actor, Role.APPROVER, "order", f"bot:{ticket.bot}", "place orders"):
             return refused
         bot = await self._bot(ticket.bot)
         if bot is None:
@@ -149,7 +150,7 @@ class Orders(UseCase):
         """Cancel a resting order at the broker; the broker's truth decides what it was:
         what filled before the cancel stays in the position, and the signal is final."""
         target = f"order:{client_order_id}"
-        if refused := await self._unless_approver(actor, "cancel", target, "cancel orders"):
+        if refused := await self._unless_allowed(actor, Role.APPROVER, "cancel", target, "cancel orders"):
             return refused
         async with self._uow(read_only=True) as uow:
             order = await uow.orders.get(client_order_id)

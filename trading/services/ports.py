@@ -11,25 +11,30 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 
 from trading.domain.config import BotConfig
-from trading.domain.events import Event
+from trading.domain.events import Event, FeedEvent
 from trading.domain.exits import ExitWatch
 from trading.domain.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
+from trading.domain.people import Credentials, Person, Role
 from trading.domain.position import ClosedTrade, Fill, Position
 from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
     Bot,
+    BotTradeTotals,
     ControlState,
+    DayRealized,
     Decision,
+    FillRecord,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
     StoredSignal,
     TradeRecord,
     WebhookLogEntry,
+    WebhookLogFilter,
 )
 from trading.domain.signals import Signal, SignalState
 from trading.domain.values import Mode
@@ -103,8 +108,18 @@ class SignalRepository(Protocol):
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None: ...
     async def list(
-        self, *, bot_id: int | None = None, state: SignalState | None = None, limit: int = 100
-    ) -> list[StoredSignal]: ...
+        self,
+        *,
+        bot_id: int | None = None,
+        state: SignalState | None = None,
+        limit: int = 100,
+        before_id: int | None = None,
+        history: bool = True,
+    ) -> list[StoredSignal]:
+        """Newest first; with before_id, only signals older than that one (the next page);
+        with history=False the state changes are not read."""
+        ...
+
     async def ids_in_states(self, states: Sequence[SignalState], *, bot_id: int | None = None) -> builtins.list[int]:
         """Ids of the signals (of one bot, when given) in these states, oldest first."""
         ...
@@ -127,6 +142,9 @@ class PositionRepository(Protocol):
         ...
 
     async def list_open(self) -> list[tuple[int, Position]]: ...
+    async def fills_for_orders(self, client_order_ids: Sequence[str]) -> builtins.list[FillRecord]:
+        """The fills of these orders, in the order they were recorded."""
+        ...
 
 
 class OrderRepository(Protocol):
@@ -142,6 +160,13 @@ class TradeRepository(Protocol):
         self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
     ) -> list[TradeRecord]: ...
     async def realized_since(self, bot_id: int, since: datetime) -> Decimal: ...
+    async def realized_by_day(self, *, since: datetime | None = None) -> builtins.list[DayRealized]:
+        """Each bot's realized P&L per UTC day (days with trades only), oldest day first."""
+        ...
+
+    async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
+        """Per bot: trades, wins, losses and realized P&L, over all time."""
+        ...
 
 
 class ApprovalRepository(Protocol):
@@ -183,6 +208,14 @@ class WebhookLogRepository(Protocol):
 
     async def delete_beyond(self, keep: int, *, limit: int) -> int:
         """Delete up to `limit` of the oldest rows past the newest `keep`; how many went."""
+        ...
+
+    async def search(self, where: WebhookLogFilter, *, limit: int = 100) -> builtins.list[WebhookLogEntry]:
+        """Rows matching `where`, newest first."""
+        ...
+
+    async def for_signal(self, signal_id: int) -> WebhookLogEntry | None:
+        """The request that made this signal."""
         ...
 
 
@@ -307,6 +340,75 @@ class Broker(Protocol):
 BrokerProvider = Callable[[str], Broker]  # broker_account name -> broker
 
 
+# --------------------------------------------------------------------------- people and the feed
+# Their own small units of work: the trading services never touch them, so the trading
+# UnitOfWork (and its in-memory fake) stays as it is. db's SqlUnitOfWork is all three.
+
+
+class PeopleRepository(Protocol):
+    async def add(self, name: str, role: Role, password_hash: str, at: datetime) -> Person | None:
+        """The new person; None when the name is taken."""
+        ...
+
+    async def get(self, person_id: int) -> Person | None: ...
+    async def get_by_name(self, name: str) -> Person | None: ...
+    async def credentials(self, name: str) -> Credentials | None: ...
+    async def list(self) -> builtins.list[Person]: ...
+    async def set_role(self, person_id: int, role: Role, at: datetime) -> None: ...
+    async def set_disabled(self, person_id: int, disabled: bool, at: datetime) -> None: ...
+    async def set_password(self, person_id: int, password_hash: str, at: datetime) -> None: ...
+    async def add_token(self, person_id: int, token_hash: str, at: datetime) -> None: ...
+    async def by_token(self, token_hash: str) -> Person | None: ...
+    async def revoke_tokens(self, person_id: int) -> int: ...
+    async def add_session(self, person_id: int, token_hash: str, at: datetime, expires_at: datetime) -> None: ...
+    async def by_session(self, token_hash: str, now: datetime) -> Person | None: ...
+    async def end_session(self, token_hash: str) -> None: ...
+    async def end_sessions(self, person_id: int) -> None: ...
+    async def purge_sessions(self, now: datetime) -> None: ...
+
+
+class PeopleUnitOfWork(Protocol):
+    # Read-only members: an implementation may hold its own classes of them.
+    @property
+    def people(self) -> PeopleRepository: ...
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class PeopleUnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> PeopleUnitOfWork: ...
+
+
+class EventRepository(Protocol):
+    async def add(self, event: Event) -> FeedEvent:
+        """Store the event; it comes back numbered (numbers only grow, across restarts too)."""
+        ...
+
+    async def after(self, after: int, limit: int) -> builtins.list[FeedEvent]: ...
+    async def last(self) -> int: ...
+
+
+class EventUnitOfWork(Protocol):
+    @property
+    def events(self) -> EventRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    async def commit(self) -> None: ...
+
+
+class EventUnitOfWorkFactory(Protocol):
+    def __call__(self, *, read_only: bool = False) -> EventUnitOfWork: ...
+
+
 # --------------------------------------------------------------------------- notifications
 
 
@@ -315,6 +417,15 @@ class Notifier(Protocol):
     must not raise into trading; the dispatcher logs and retries failures."""
 
     async def publish(self, event: Event) -> None: ...
+
+
+@runtime_checkable
+class BatchNotifier(Protocol):
+    """A sink that takes the events queued up for it at once, in order (the live feed:
+    one transaction for many events)."""
+
+    async def publish(self, event: Event) -> None: ...
+    async def publish_batch(self, events: Sequence[Event]) -> None: ...
 
 
 __all__ = [

@@ -5,15 +5,35 @@ Read-only: nothing here changes state."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
-from trading.domain.records import Bot, ControlState, StoredSignal, TradeRecord
+from trading.domain.position import Position
+from trading.domain.records import (
+    ApprovalRecord,
+    AuditEntry,
+    Bot,
+    ControlState,
+    OrderRecord,
+    StoredSignal,
+    TradeRecord,
+    WebhookLogEntry,
+    WebhookLogFilter,
+)
 from trading.domain.signals import SignalState
-from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.views import (
+    ApprovalCard,
+    BotPnl,
+    BotStatus,
+    DayPnl,
+    PnlView,
+    PositionView,
+    SignalView,
+    TradesReport,
+)
 from trading.services.context import UseCase
 from trading.services.ports import UnitOfWork
 
@@ -117,19 +137,106 @@ class Queries(UseCase):
                 return None
             orders = await uow.orders.list_for_signal(signal_id)
             approval = await uow.approvals.get(signal_id)
-        return SignalView(stored, tuple(orders), approval)
+            fills = await uow.positions.fills_for_orders([o.client_order_id for o in orders])
+            webhook = await uow.webhook_logs.for_signal(signal_id)
+        return SignalView(stored, tuple(orders), approval, tuple(fills), webhook)
+
+    async def signal_list(
+        self,
+        bot_name: str | None = None,
+        state: str | None = None,
+        *,
+        limit: int = 100,
+        before_id: int | None = None,
+    ) -> list[StoredSignal]:
+        """Signals newest first, without their state histories (a listing's rows)."""
+        async with self._uow(read_only=True) as uow:
+            bot_id = await _bot_filter(uow, bot_name)
+            return await uow.signals.list(
+                bot_id=bot_id,
+                state=SignalState(state) if state else None,
+                limit=limit,
+                before_id=before_id,
+                history=False,
+            )
+
+    async def pending_cards(self) -> list[ApprovalCard]:
+        """The cards of every signal awaiting a decision, oldest first."""
+        async with self._uow(read_only=True) as uow:
+            pending = await uow.approvals.list_pending()
+            # In one unit of work: on SQLite, opening one per card costs more than its reads.
+            inputs = [found for a in pending if (found := await _card_inputs(uow, a.signal_id)) is not None]
+        cards = [await self._card(*found) for found in inputs]
+        return [c for c in cards if c.state == SignalState.PENDING_APPROVAL.value]
+
+    async def bot_statuses(self, now: datetime) -> list[BotStatus]:
+        """Every bot with its flags and the P&L it realized since today's UTC midnight."""
+        midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        async with self._uow(read_only=True) as uow:
+            bots = await uow.bots.list()
+            today = [await uow.trades.realized_since(b.id, midnight) for b in bots]
+            instruments = {b.config.symbol: await uow.instruments.get(b.config.symbol) for b in bots}
+        return [
+            BotStatus(bot, realized, (instrument.currency if (instrument := instruments[bot.config.symbol]) else ""))
+            for bot, realized in zip(bots, today, strict=True)
+        ]
+
+    async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
+        async with self._uow(read_only=True) as uow:
+            names = {b.id: b.name for b in await uow.bots.list()}
+            totals = await uow.trades.totals_by_bot()
+            days = await uow.trades.realized_by_day(since=since)
+            latest = await uow.trades.list(limit=recent)
+        by_day: list[DayPnl] = []
+        equity = Decimal(0)
+        for day in days:
+            equity += day.realized
+            if by_day and by_day[-1].day == day.day:
+                last = by_day[-1]
+                by_day[-1] = DayPnl(day.day, last.realized + day.realized, equity)
+            else:
+                by_day.append(DayPnl(day.day, day.realized, equity))
+        by_bot = tuple(
+            BotPnl(names.get(t.bot_id, f"bot {t.bot_id}"), t.trades, t.wins, t.losses, t.realized) for t in totals
+        )
+        return TradesReport(by_bot, tuple(by_day), tuple(latest))
+
+    async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
+        async with self._uow(read_only=True) as uow:
+            return await uow.audit.list(limit=limit)
+
+    async def webhook_log(
+        self,
+        bot_name: str | None = None,
+        *,
+        status: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[WebhookLogEntry]:
+        """Webhook requests newest first; bodies as stored (the passphrase already masked)."""
+        async with self._uow(read_only=True) as uow:
+            bot_id = await _bot_filter(uow, bot_name)
+            where = WebhookLogFilter(bot_id=bot_id, status=status, since=since, until=until, before_id=before_id)
+            return await uow.webhook_logs.search(where, limit=limit)
 
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         async with self._uow(read_only=True) as uow:
-            stored = await uow.signals.get(signal_id)
-            if stored is None:
-                return None
-            bot = await uow.bots.get(stored.bot_id)
-            approval = await uow.approvals.get(signal_id)
-            orders = await uow.orders.list_for_signal(signal_id)
-            if bot is None:
-                return None
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+            found = await _card_inputs(uow, signal_id)
+        return await self._card(*found) if found is not None else None
+
+    async def _card(
+        self,
+        signal_id: int,
+        stored: StoredSignal,
+        bot: Bot,
+        approval: ApprovalRecord | None,
+        orders: list[OrderRecord],
+        position: Position,
+    ) -> ApprovalCard:
+        instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
+        position.multiplier = instrument.contract_multiplier
         signal, edits = stored.signal, stored.edits
         pending = stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED)
         instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
@@ -203,7 +310,26 @@ class Queries(UseCase):
             chart_url=signal.extras.get("chart_url"),
             rsi=signal.rsi,
             timeframe=signal.extras.get("interval") or signal.extras.get("timeframe") or bot.config.timeframe,
+            alert_id=signal.alert_id,
+            alert_extras=tuple(sorted(signal.extras.items())),
         )
+
+
+CardInputs = tuple[int, StoredSignal, Bot, ApprovalRecord | None, list[OrderRecord], Position]
+
+
+async def _card_inputs(uow: UnitOfWork, signal_id: int) -> CardInputs | None:
+    """What an approval card is drawn from, read in the caller's unit of work."""
+    stored = await uow.signals.get(signal_id)
+    if stored is None:
+        return None
+    bot = await uow.bots.get(stored.bot_id)
+    if bot is None:
+        return None
+    approval = await uow.approvals.get(signal_id)
+    orders = await uow.orders.list_for_signal(signal_id)
+    position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+    return signal_id, stored, bot, approval, orders, position
 
 
 # Matches no row: an unknown bot name filters a listing down to nothing.

@@ -23,6 +23,7 @@ from decimal import Decimal
 from trading.domain.events import BotStateChanged, Event, PositionRepaired, TradeClosed
 from trading.domain.levels import levels_for_entry
 from trading.domain.market import BrokerPosition
+from trading.domain.people import Role
 from trading.domain.position import Fill, Position
 from trading.domain.records import AuditEntry, Bot, TradeRecord
 from trading.domain.repair import RepairAction, RepairImpossible, adjustment, adjustment_price
@@ -43,7 +44,9 @@ class Repairs(UseCase):
         except ValueError:
             return ActionResult(False, f"unknown repair {action!r}: use adopt or flatten", "invalid")
         verb = f"reconcile {what.value}"
-        if refused := await self._unless_approver(actor, verb, f"bot:{bot_name}", "repair position mismatches"):
+        if refused := await self._unless_allowed(
+            actor, Role.APPROVER, verb, f"bot:{bot_name}", "repair position mismatches"
+        ):
             return refused
         bot = await self._bot(bot_name)
         if bot is None:

@@ -1,0 +1,209 @@
+"""The web desk's pages through Quart's test client, over a real SQLite database: each page
+renders for a viewer, decisions need an approver (the buttons and the server agree), the
+first decision wins and the loser is told who decided, alert text is escaped, and every
+page carries the strict headers."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from db.database import Database
+from tests.integration.test_web_auth import Browser, WebDesk
+from tests.integration.web_support import KEY, add_bot, make_deps
+from trading.domain.people import Role
+from trading.domain.records import TradeRecord
+from trading.domain.values import PositionSide
+from trading.services.actions import Actor
+from trading.services.desk import Desk
+from web.app import create_app
+
+PAGES = ["/", "/approvals", "/positions", "/signals", "/trades", "/audit", "/webhooks"]
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+EVIL = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+async def desk(sqlite_database: Database) -> WebDesk:
+    deps = make_deps(sqlite_database)
+    assert isinstance(deps.desk, Desk) and deps.people is not None
+    await add_bot(sqlite_database, mode="approve")
+    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+
+
+async def signed_in(desk: WebDesk, name: str, role: Role) -> Browser:
+    await desk.add(name, role)
+    browser = desk.browser()
+    response = await browser.login(name)
+    assert response.status_code == 303
+    return browser
+
+
+async def text_of(response: object) -> str:
+    return (await response.get_data()).decode()  # type: ignore[attr-defined]
+
+
+async def alert(desk: WebDesk, **fields: object) -> int:
+    body = {"action": "RSI_LONG_ENTRY", "price": 53210.5} | fields
+    response = await desk.app.test_client().post(f"/webhook/{KEY}", data=json.dumps(body).encode())
+    answer = await response.get_json()
+    assert response.status_code == 200, answer
+    signal_id: int = answer["signal_id"]
+    await desk.desk.advance(signal_id)
+    return signal_id
+
+
+async def test_every_page_renders_for_a_viewer_with_the_strict_headers(desk: WebDesk) -> None:
+    await alert(desk)
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    for path in [*PAGES, "/signals/1", "/signals?bot=SA40_RSI_Bot&state=pending_approval", "/webhooks?status=200"]:
+        response = await viewer.get(path)
+        html = await text_of(response)
+        assert response.status_code == 200, (path, html[:500])
+        assert response.headers["Content-Security-Policy"] == CSP, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Cache-Control"] == "no-store"
+        # No inline script or style: every <script> has a src, no element has a style attribute.
+        assert not re.search(r"<script(?![^>]*\bsrc=)", html), path
+        assert " style=" not in html and "<style" not in html, path
+        assert re.search(r'<body data-seq="\d+"', html), path
+
+
+async def test_pages_without_a_session_go_to_the_sign_in_form(desk: WebDesk) -> None:
+    browser = desk.browser()
+    for path in PAGES:
+        response = await browser.get(path)
+        assert response.status_code == 303 and response.headers["Location"].startswith("/login?next="), path
+
+
+async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_posts(desk: WebDesk) -> None:
+    signal_id = await alert(desk)
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    html = await text_of(await viewer.get("/approvals"))
+    assert f'data-card="{signal_id}"' in html
+    assert "/approve" not in html and "/reject" not in html and "/edit" not in html
+    for path in (
+        f"/approvals/{signal_id}/approve",
+        f"/approvals/{signal_id}/reject",
+        f"/approvals/{signal_id}/edit",
+        "/positions/SA40_RSI_Bot/close",
+        "/halt",
+        "/bots/SA40_RSI_Bot/pause",
+    ):
+        response = await viewer.post(path, form={"quantity": "2"})
+        assert response.status_code == 403, path
+    view = await desk.desk.signal_view(signal_id)
+    assert view is not None and view.signal.state.value == "pending_approval" and view.signal.edits is None
+    # The Desk refused each one, and the audit log says so.
+    refused = [(e.action, e.detail) for e in await desk.audit() if e.actor == "web:vera" and not e.allowed]
+    assert {a for a, _ in refused} >= {"approve", "reject", "edit", "close", "halt", "pause"}, refused
+    assert all("role viewer" in detail for _, detail in refused), refused
+
+
+async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided(desk: WebDesk) -> None:
+    signal_id = await alert(desk)
+    anna = await signed_in(desk, "anna", Role.APPROVER)
+    html = await text_of(await anna.get("/approvals"))
+    assert f'action="/approvals/{signal_id}/approve"' in html and "Edit" in html
+
+    edited = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "2"}, headers={"X-Part": "1"})
+    card = await text_of(edited)
+    assert edited.status_code == 200, card
+    assert "Edited by web:anna" in card and "quantity 2" in card
+    assert '<dd class="qty">2 market</dd>' in card
+
+    bad = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "two"}, headers={"X-Part": "1"})
+    assert bad.status_code == 422 and "quantity must be a whole number" in await text_of(bad)
+
+    # Discord decides first; the web's approve loses and is told by whom.
+    result = await desk.desk.reject(signal_id, Actor("discord:42", "zoe", can_approve=True))
+    assert result.ok
+    late = await anna.post(f"/approvals/{signal_id}/approve", headers={"X-Part": "1"})
+    card = await text_of(late)
+    assert late.status_code == 409
+    assert "discord:42" in card and "Rejected" in card
+    assert f'action="/approvals/{signal_id}/approve"' not in card  # no buttons on a decided card
+
+
+async def test_a_form_post_without_the_csrf_token_is_refused(desk: WebDesk) -> None:
+    signal_id = await alert(desk)
+    anna = await signed_in(desk, "anna", Role.APPROVER)
+    await anna.get("/approvals")
+    response = await anna.post(f"/approvals/{signal_id}/approve", csrf=False)
+    assert response.status_code == 403 and "CSRF" in await text_of(response)
+    view = await desk.desk.signal_view(signal_id)
+    assert view is not None and view.signal.state.value == "pending_approval"
+
+
+async def test_alert_text_is_escaped_on_every_page_and_the_passphrase_never_shown(
+    desk: WebDesk, sqlite_database: Database
+) -> None:
+    await add_bot(
+        sqlite_database, bot_name="Guarded", symbol="SA40", webhook_key="guarded_key_0001", passphrase="hunter2-hunter2"
+    )
+    signal_id = await alert(desk, id=EVIL, exchange='<img src=x onerror="alert(1)">')
+    refused = await desk.app.test_client().post(
+        "/webhook/guarded_key_0001",
+        data=json.dumps(
+            {"action": "RSI_LONG_ENTRY", "price": 1, "ticker": EVIL, "passphrase": "hunter2-hunter2"}
+        ).encode(),
+    )
+    assert refused.status_code in (200, 422), await refused.get_data()
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    for path in ("/approvals", f"/signals/{signal_id}", "/webhooks", "/signals"):
+        html = await text_of(await viewer.get(path))
+        assert "<script>alert" not in html and "<img src=x" not in html, path
+        assert "hunter2" not in html, path
+    card = await text_of(await viewer.get("/approvals"))
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in card
+    webhooks = await text_of(await viewer.get("/webhooks"))
+    assert "&lt;script&gt;" in webhooks and "***" in webhooks
+
+
+async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(
+    desk: WebDesk, sqlite_database: Database
+) -> None:
+    async with sqlite_database.uow() as uow:
+        bot = await uow.bots.get_by_name("SA40_RSI_Bot")
+        assert bot is not None
+        for day, pnl in ((1, "10.5"), (1, "-3"), (2, "7.25")):
+            await uow.trades.add(
+                TradeRecord(
+                    bot_id=bot.id,
+                    bot_name=bot.name,
+                    symbol="SA40",
+                    side=PositionSide.LONG,
+                    quantity=1,
+                    entry_price=Decimal(100),
+                    exit_price=Decimal(101),
+                    realized_pnl=Decimal(pnl),
+                    opened_at=None,
+                    closed_at=datetime(2026, 11, day, 12, tzinfo=UTC),
+                    position_closed=True,
+                )
+            )
+        await uow.commit()
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    html = await text_of(await viewer.get("/trades"))
+    day1, day2 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp()), int(datetime(2026, 11, 2, tzinfo=UTC).timestamp())
+    assert f"data-points='[[{day1 - 86400}, 0.0], [{day1}, 7.5], [{day2}, 14.75]]'" in html
+    assert "+14.75" in html and "+7.50" in html and "2026-11-02" in html
+    # the by-bot row: 3 trades, 2 wins, 1 loss
+    assert re.search(r"SA40_RSI_Bot</td><td class=\"num\">3</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
+
+
+async def test_a_live_part_answers_alone(desk: WebDesk) -> None:
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    part = await text_of(await viewer.get("/positions?part=1"))
+    assert "<html" not in part and "No open positions." in part
+    whole = await text_of(await viewer.get("/positions"))
+    assert "<html" in whole and 'data-live="OrderFilled' in whole

@@ -1,0 +1,492 @@
+"""The web desk's pages: Overview, Approvals, Positions, Signals, Trades, Audit log, Webhook log.
+
+Server-rendered (templates in web/templates, autoescaped); web/static/desk.js keeps them
+live from GET /api/events/stream. Every page and form needs a signed-in viewer; what a
+form does needs its role (approver: decide, close; admin: halt, pause), which the Desk
+checks and audits, allowed or refused (a refusal answers 403). The pages show each
+control only to those who may use it. The CSRF check ran before any POST view
+(web.auth.install).
+
+A part of a page that updates live is its own template (web/templates/parts/); the same
+URL with `?part=1` answers that part alone, which the script fetches when an event of
+its kinds arrives (e.g. the positions table on OrderFilled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from quart import Blueprint, Response, render_template, request
+from quart_schema import hide
+
+from trading.domain.people import Role
+from trading.domain.records import SignalEdits
+from trading.domain.signals import SignalState
+from trading.domain.values import OrderType
+from trading.services.actions import ActionResult
+from web.auth import current_actor, current_caller, require_role
+from web.deps import WebDeps
+from web.health import run_check
+
+PART = "part"  # ?part=1: only the live part of the page
+HEALTH_TTL = 10.0  # seconds a health answer is reused: the broker's is a network round trip
+PAGE_SIZE = 100
+MAX_ID = 2**31 - 1
+
+_STATUS = {
+    "ok": 200,
+    "forbidden": 403,
+    "not_found": 404,
+    "already_decided": 409,
+    "not_pending": 409,
+    "halted": 409,
+    "invalid": 422,
+    "failed": 500,
+}
+
+
+class InputError(ValueError):
+    """A value typed into a form that cannot be used; the message says which and why."""
+
+
+def _positive(label: str, text: str) -> Decimal | None:
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise InputError(f"{label} must be a number, not {text[:40]!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"{label} must be a positive number, not {text[:40]!r}")
+    return value
+
+
+def parse_edits(form: Any) -> SignalEdits:
+    """The Edit form's boxes as SignalEdits; an empty box leaves that value as the card has it."""
+    q = str(form.get("quantity", "")).strip()
+    quantity = None
+    if q:
+        if not q.isdigit() or not 1 <= int(q) <= 1_000_000:
+            raise InputError(f"quantity must be a whole number of contracts of at least 1, not {q[:40]!r}")
+        quantity = int(q)
+    kind_text = str(form.get("order_type", "")).strip().lower()
+    kind: OrderType | None = None
+    if kind_text:
+        try:
+            kind = OrderType(kind_text)
+        except ValueError:
+            raise InputError(f"order type must be market or limit, not {kind_text[:20]!r}") from None
+    limit = _positive("limit price", str(form.get("limit_price", "")))
+    stop = _positive("stop", str(form.get("stop_loss", "")))
+    target = _positive("target", str(form.get("take_profit", "")))
+    if kind is OrderType.LIMIT and limit is None:
+        raise InputError("a limit order needs a limit price")
+    if kind is OrderType.MARKET:
+        limit = None
+    edits = SignalEdits(quantity=quantity, order_type=kind, limit_price=limit, stop_loss=stop, take_profit=target)
+    if edits == SignalEdits():
+        raise InputError("nothing to change: fill in at least one box")
+    return edits
+
+
+def _day(text: str | None, label: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"{label} must be a date as YYYY-MM-DD, not {text[:20]!r}") from None
+
+
+def _int_arg(name: str, low: int = 1, high: int = MAX_ID) -> int | None:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+        raise InputError(f"{name} must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _wants_part() -> bool:
+    return request.args.get(PART) == "1" or request.headers.get("X-Part") == "1"
+
+
+# ---------------------------------------------------------------------------- formatting (Jinja filters)
+
+
+def fmt_price(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:,f}"
+
+
+def fmt_money(value: Decimal | None, currency: str = "") -> str:
+    if value is None:
+        return "—"
+    text = f"{value:+,.2f}"
+    if text in ("-0.00", "+0.00"):
+        text = "0.00"
+    return f"{text} {currency}".rstrip()
+
+
+def fmt_when(value: datetime | None) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+
+def sign_class(value: Decimal | None) -> str:
+    if value is None or value == 0:
+        return ""
+    return "up" if value > 0 else "down"
+
+
+def pages_blueprint(deps: WebDeps) -> Blueprint:
+    bp = Blueprint("pages", __name__)
+    desk = deps.desk
+    health_cache: dict[str, Any] = {"at": -HEALTH_TTL, "value": {}}
+    health_lock = asyncio.Lock()
+
+    @bp.app_template_filter("price")
+    def _price(value: Decimal | None) -> str:
+        return fmt_price(value)
+
+    @bp.app_template_filter("money")
+    def _money(value: Decimal | None, currency: str = "") -> str:
+        return fmt_money(value, currency)
+
+    @bp.app_template_filter("when")
+    def _when(value: datetime | None) -> str:
+        return fmt_when(value)
+
+    @bp.app_template_filter("sign")
+    def _sign(value: Decimal | None) -> str:
+        return sign_class(value)
+
+    async def seq() -> int:
+        return await deps.feed.last() if deps.feed is not None else 0
+
+    async def page(template: str, part: str | None = None, status: int = 200, **context: Any) -> Response:
+        """The whole page, or (with ?part=1 and a part) the live part alone."""
+        caller = current_caller()
+        context.setdefault("may_decide", caller is not None and caller.may(Role.APPROVER))
+        context.setdefault("is_admin", caller is not None and caller.may(Role.ADMIN))
+        if part is not None and _wants_part():
+            html = await render_template(part, **context)
+        else:
+            html = await render_template(template, part_template=part, seq=await seq(), **context)
+        return Response(html, status=status, mimetype="text/html")
+
+    def result_status(result: ActionResult) -> int:
+        return 200 if result.ok else _STATUS.get(result.code, 409)
+
+    async def health() -> dict[str, tuple[bool, str]]:
+        async with health_lock:
+            if time.monotonic() - health_cache["at"] < HEALTH_TTL:
+                cached: dict[str, tuple[bool, str]] = health_cache["value"]
+                return cached
+            names = [n for n in deps.health_checks if n in ("database", "broker", "discord")]
+            outcomes = await asyncio.gather(
+                *(run_check(n, deps.health_checks[n], deps.health_timeout_seconds) for n in names)
+            )
+            value = dict(zip(names, outcomes, strict=True))
+            health_cache.update(at=time.monotonic(), value=value)
+            return value
+
+    # ------------------------------------------------------------------ overview
+
+    async def overview(notice: ActionResult | None = None) -> Response:
+        statuses, control = await asyncio.gather(desk.bot_statuses(deps.clock()), desk.control())
+        return await page(
+            "overview.html",
+            "parts/overview.html",
+            status=result_status(notice) if notice else 200,
+            bots=statuses,
+            control=control,
+            health=await health(),
+            notice=notice,
+        )
+
+    @bp.get("/")
+    @hide
+    @require_role(Role.VIEWER)
+    async def home() -> Response:
+        return await overview()
+
+    @bp.post("/halt")
+    @hide
+    @require_role(Role.VIEWER)
+    async def halt() -> Response:
+        form = await request.form
+        reason = str(form.get("reason", "")).strip()[:200] or None
+        return await overview(await desk.halt(current_actor(), reason))
+
+    @bp.post("/resume")
+    @hide
+    @require_role(Role.VIEWER)
+    async def resume_all() -> Response:
+        return await overview(await desk.resume_all(current_actor()))
+
+    @bp.post("/bots/<name>/pause")
+    @hide
+    @require_role(Role.VIEWER)
+    async def pause(name: str) -> Response:
+        return await overview(await desk.pause(name, current_actor(), "paused on the web desk"))
+
+    @bp.post("/bots/<name>/resume")
+    @hide
+    @require_role(Role.VIEWER)
+    async def resume(name: str) -> Response:
+        return await overview(await desk.resume(name, current_actor()))
+
+    # ------------------------------------------------------------------ approvals
+
+    async def approvals_page(notice: ActionResult | None = None, problem: str | None = None) -> Response:
+        status = 422 if problem else (result_status(notice) if notice else 200)
+        return await page(
+            "approvals.html",
+            "parts/cards.html",
+            status=status,
+            cards=await desk.pending_cards(),
+            notice=notice,
+            problem=problem,
+        )
+
+    @bp.get("/approvals")
+    @hide
+    @require_role(Role.VIEWER)
+    async def approvals() -> Response:
+        return await approvals_page()
+
+    async def card_answer(signal_id: int, notice: ActionResult | None, problem: str | None = None) -> Response:
+        """After a decision: the card alone (a fetch from the page's script, X-Part: 1) or
+        the whole Approvals page (a plain form post)."""
+        if not _wants_part():
+            return await approvals_page(notice, problem)
+        card = await desk.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
+        status = 422 if problem else (result_status(notice) if notice else 200)
+        if card is None:
+            status = 404
+        caller = current_caller()
+        html = await render_template(
+            "parts/card.html",
+            card=card,
+            signal_id=signal_id,
+            notice=notice,
+            problem=problem,
+            may_decide=caller is not None and caller.may(Role.APPROVER),
+        )
+        return Response(html, status=status, mimetype="text/html")
+
+    @bp.get("/approvals/<int:signal_id>/card")
+    @hide
+    @require_role(Role.VIEWER)
+    async def card(signal_id: int) -> Response:
+        card = await desk.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
+        caller = current_caller()
+        html = await render_template(
+            "parts/card.html",
+            card=card,
+            signal_id=signal_id,
+            notice=None,
+            problem=None,
+            may_decide=caller is not None and caller.may(Role.APPROVER),
+        )
+        return Response(html, status=200 if card else 404, mimetype="text/html")
+
+    def decision(
+        act: Callable[[int], Awaitable[ActionResult]],
+    ) -> Callable[[int], Awaitable[Response]]:
+        async def view(signal_id: int) -> Response:
+            if not 1 <= signal_id <= MAX_ID:
+                return await card_answer(signal_id, ActionResult(False, f"there is no signal {signal_id}", "not_found"))
+            return await card_answer(signal_id, await act(signal_id))
+
+        return view
+
+    async def _approve(signal_id: int) -> ActionResult:
+        return await desk.approve(signal_id, current_actor())
+
+    async def _reject(signal_id: int) -> ActionResult:
+        return await desk.reject(signal_id, current_actor())
+
+    bp.add_url_rule(
+        "/approvals/<int:signal_id>/approve",
+        "approve",
+        hide(require_role(Role.VIEWER)(decision(_approve))),
+        methods=["POST"],
+    )
+    bp.add_url_rule(
+        "/approvals/<int:signal_id>/reject",
+        "reject",
+        hide(require_role(Role.VIEWER)(decision(_reject))),
+        methods=["POST"],
+    )
+
+    @bp.post("/approvals/<int:signal_id>/edit")
+    @hide
+    @require_role(Role.VIEWER)
+    async def edit(signal_id: int) -> Response:
+        caller = current_caller()
+        edits = SignalEdits()  # for one who may not edit, the Desk refuses (and audits) before reading them
+        if caller is not None and caller.may(Role.APPROVER):
+            try:
+                edits = parse_edits(await request.form)
+            except InputError as e:
+                return await card_answer(signal_id, None, str(e))
+        if not 1 <= signal_id <= MAX_ID:
+            return await card_answer(signal_id, ActionResult(False, f"there is no signal {signal_id}", "not_found"))
+        return await card_answer(signal_id, await desk.edit(signal_id, current_actor(), edits))
+
+    # ------------------------------------------------------------------ positions
+
+    async def positions_page(notice: ActionResult | None = None) -> Response:
+        return await page(
+            "positions.html",
+            "parts/positions.html",
+            status=result_status(notice) if notice else 200,
+            positions=[p for p in await desk.positions() if p.side is not None and p.quantity],
+            notice=notice,
+        )
+
+    @bp.get("/positions")
+    @hide
+    @require_role(Role.VIEWER)
+    async def positions() -> Response:
+        return await positions_page()
+
+    @bp.get("/positions/<name>/close")
+    @hide
+    @require_role(Role.APPROVER)
+    async def close_confirm(name: str) -> Response:
+        held = [p for p in await desk.positions(name) if p.side is not None and p.quantity]
+        return await page(
+            "close.html", None, status=200 if held else 404, bot_name=name, position=held[0] if held else None
+        )
+
+    @bp.post("/positions/<name>/close")
+    @hide
+    @require_role(Role.VIEWER)
+    async def close(name: str) -> Response:
+        return await positions_page(await desk.close_position(name, current_actor()))
+
+    # ------------------------------------------------------------------ signals
+
+    @bp.get("/signals")
+    @hide
+    @require_role(Role.VIEWER)
+    async def signals() -> Response:
+        bots = await desk.bots()
+        bot = request.args.get("bot", "").strip() or None
+        state = request.args.get("state", "").strip() or None
+        problem = None
+        try:
+            if state is not None and state not in {s.value for s in SignalState}:
+                raise InputError(f"state must be one of {', '.join(s.value for s in SignalState)}")
+            before = _int_arg("before")
+        except InputError as e:
+            problem, state, before = str(e), None, None
+        found = await desk.signal_list(bot, state, limit=PAGE_SIZE, before_id=before)
+        older = None
+        if len(found) == PAGE_SIZE:
+            args = {k: v for k, v in (("bot", bot), ("state", state)) if v} | {"before": str(found[-1].id)}
+            older = "/signals?" + urlencode(args)
+        return await page(
+            "signals.html",
+            "parts/signals.html",
+            status=422 if problem else 200,
+            signals=found,
+            bots=bots,
+            states=[s.value for s in SignalState],
+            bot=bot,
+            state=state,
+            older=older,
+            problem=problem,
+        )
+
+    @bp.get("/signals/<int:signal_id>")
+    @hide
+    @require_role(Role.VIEWER)
+    async def signal(signal_id: int) -> Response:
+        view = await desk.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
+        return await page(
+            "signal.html", "parts/signal.html", status=200 if view else 404, view=view, signal_id=signal_id
+        )
+
+    # ------------------------------------------------------------------ trades, audit, webhooks
+
+    @bp.get("/trades")
+    @hide
+    @require_role(Role.VIEWER)
+    async def trades() -> Response:
+        report = await desk.trades_report(recent=50)
+        points = [[int(d.day.timestamp()), float(d.equity)] for d in report.by_day]
+        if points:  # the curve starts from nothing, the day before the first trade
+            points.insert(0, [points[0][0] - 86_400, 0.0])
+        return await page(
+            "trades.html",
+            "parts/trades.html",
+            report=report,
+            points=points,
+            days=list(reversed(report.by_day[-60:])),
+        )
+
+    @bp.get("/audit")
+    @hide
+    @require_role(Role.VIEWER)
+    async def audit() -> Response:
+        return await page("audit.html", "parts/audit.html", entries=await desk.audit_log(200))
+
+    @bp.get("/webhooks")
+    @hide
+    @require_role(Role.VIEWER)
+    async def webhooks() -> Response:
+        bots = await desk.bots()
+        names = {b.id: b.name for b in bots}
+        bot = request.args.get("bot", "").strip() or None
+        since_text = request.args.get("since", "").strip()
+        until_text = request.args.get("until", "").strip()
+        problem = None
+        try:
+            status = _int_arg("status", 100, 599)
+            before = _int_arg("before")
+            since = _day(since_text, "from")
+            until_day = _day(until_text, "to")
+        except InputError as e:
+            problem, status, before, since, until_day = str(e), None, None, None, None
+        until = until_day + timedelta(days=1) if until_day else None
+        rows = await desk.webhook_log(bot, status=status, since=since, until=until, before_id=before, limit=PAGE_SIZE)
+        older = None
+        if len(rows) == PAGE_SIZE and rows[-1].id is not None:
+            args = {
+                k: v
+                for k, v in (
+                    ("bot", bot),
+                    ("status", str(status) if status else ""),
+                    ("since", since_text if since else ""),
+                    ("until", until_text if until_day else ""),
+                )
+                if v
+            }
+            older = "/webhooks?" + urlencode(args | {"before": str(rows[-1].id)})
+        return await page(
+            "webhooks.html",
+            "parts/webhooks.html",
+            status=422 if problem else 200,
+            rows=rows,
+            names=names,
+            bots=bots,
+            bot=bot,
+            status_filter=status,
+            since=since_text if since else "",
+            until=until_text if until_day else "",
+            older=older,
+            problem=problem,
+        )
+
+    return bp

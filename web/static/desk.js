@@ -1,0 +1,167 @@
+// signaldesk's own script: live updates from the event feed, decisions without a reload,
+// and the equity chart. No inline script anywhere (the Content-Security-Policy forbids it);
+// everything the server sends is inserted as the server rendered (and escaped) it.
+(function () {
+  "use strict";
+
+  var csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  var live = document.getElementById("live");
+
+  function setLive(state) {
+    if (live) {
+      live.dataset.state = state;
+      live.title = "live updates: " + state;
+    }
+  }
+
+  function partUrl() {
+    var url = new URL(window.location.href);
+    url.searchParams.set("part", "1");
+    url.hash = "";
+    return url.toString();
+  }
+
+  function fetchHtml(url, options) {
+    options = options || {};
+    options.credentials = "same-origin";
+    options.headers = Object.assign({ "X-Part": "1" }, options.headers || {});
+    return fetch(url, options).then(function (response) {
+      if (response.status === 401 || response.redirected) {
+        window.location.reload(); // signed out: the page goes to the sign-in form
+        throw new Error("signed out");
+      }
+      return response.text();
+    });
+  }
+
+  // ---- live parts: <section data-live="Kind Kind ..."> refetches the page's part on those kinds
+  var pending = new Map();
+
+  function refreshPart(section) {
+    if (pending.has(section)) return;
+    pending.set(section, setTimeout(function () {
+      pending.delete(section);
+      fetchHtml(partUrl()).then(function (html) {
+        // Keep what the reader has open (a body, an edit form) if nothing changed.
+        if (section.innerHTML !== html) {
+          section.innerHTML = html;
+          drawCharts(section);
+        }
+      }).catch(function () {});
+    }, 100));
+  }
+
+  // ---- approval cards: <article data-card="17"> is refetched on any event of signal 17
+  function cardsBox() {
+    return document.querySelector("[data-cards]");
+  }
+
+  function replaceCard(id, html) {
+    var box = cardsBox();
+    var old = document.querySelector('[data-card="' + id + '"]');
+    var holder = document.createElement("div");
+    holder.innerHTML = html.trim();
+    var card = holder.firstElementChild;
+    if (!card) return;
+    if (old) {
+      // An edit form the reader is filling in stays as it is while the card is pending.
+      var openEdit = old.querySelector("details.edit[open]");
+      var stillPending = card.querySelector("details.edit");
+      if (openEdit && stillPending) {
+        stillPending.open = true;
+        var typed = openEdit.querySelectorAll("input, select");
+        var fresh = stillPending.querySelectorAll("input, select");
+        for (var i = 0; i < typed.length && i < fresh.length; i++) {
+          if (typed[i].name === fresh[i].name && typed[i].type !== "hidden") fresh[i].value = typed[i].value;
+        }
+      }
+      old.replaceWith(card);
+    } else if (box) {
+      box.insertBefore(card, box.querySelector("[data-empty]"));
+    }
+    var empty = box && box.querySelector("[data-empty]");
+    if (empty) empty.textContent = box.querySelector("[data-card]") ? "" : "Nothing awaits approval.";
+  }
+
+  function refreshCard(id) {
+    fetchHtml("/approvals/" + id + "/card").then(function (html) {
+      replaceCard(id, html);
+    }).catch(function () {});
+  }
+
+  function onEvent(event) {
+    var id = event.signal_id;
+    if (id != null) {
+      var known = document.querySelector('[data-card="' + id + '"]');
+      if (known || (event.kind === "ApprovalRequested" && cardsBox())) refreshCard(id);
+    }
+    document.querySelectorAll("[data-live]").forEach(function (section) {
+      var kinds = section.dataset.live.split(/\s+/);
+      if (kinds.indexOf(event.kind) < 0) return;
+      if (section.dataset.signal && String(id) !== section.dataset.signal) return;
+      refreshPart(section);
+    });
+  }
+
+  function connect() {
+    var seq = document.body.dataset.seq;
+    if (seq === undefined || !window.EventSource) return;
+    var stream = new EventSource("/api/events/stream?after=" + encodeURIComponent(seq));
+    stream.onopen = function () { setLive("open"); };
+    stream.onerror = function () { setLive(stream.readyState === EventSource.CLOSED ? "closed" : "reconnecting"); };
+    stream.onmessage = function (message) {
+      var event;
+      try { event = JSON.parse(message.data); } catch (e) { return; }
+      document.body.dataset.seq = String(event.seq);
+      onEvent(event);
+    };
+  }
+
+  // ---- decisions on a card: sent by fetch (with the CSRF header), answered with the card
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!form.matches || !form.matches("[data-card-form]")) return;
+    var card = form.closest("[data-card]");
+    if (!card) return;
+    e.preventDefault();
+    var buttons = card.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    fetchHtml(form.action, {
+      method: "POST",
+      body: new URLSearchParams(new FormData(form)),
+      headers: { "X-CSRF-Token": csrf },
+    }).then(function (html) {
+      replaceCard(card.dataset.card, html);
+    }).catch(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+    });
+  });
+
+  // ---- the equity curve (uPlot, vendored): <div class="chart" data-points="[[t, v], ...]">
+  function drawCharts(root) {
+    if (!window.uPlot) return;
+    (root || document).querySelectorAll(".chart[data-points]").forEach(function (el) {
+      var points;
+      try { points = JSON.parse(el.dataset.points); } catch (e) { return; }
+      if (!points.length) return;
+      el.textContent = "";
+      var xs = points.map(function (p) { return p[0]; });
+      var ys = points.map(function (p) { return p[1]; });
+      var width = Math.max(280, el.clientWidth || 600);
+      var opts = {
+        width: width,
+        height: Math.min(320, Math.round(width * 0.5)),
+        series: [{}, { label: "Realized, running total", stroke: "#2e7d32", width: 2, fill: "rgba(46,125,50,0.08)" }],
+        axes: [{}, { size: 70 }],
+        legend: { show: true },
+      };
+      el.chart = new window.uPlot(opts, [xs, ys], el);
+      el.dataset.drawn = String(points.length);
+    });
+  }
+
+  window.addEventListener("DOMContentLoaded", function () {
+    drawCharts(document);
+    connect();
+  });
+})();
