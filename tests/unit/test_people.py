@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import stat
-from pathlib import Path
-
 import pytest
-from pydantic import SecretStr
 
-from bot.secret_key import SecretKeyError, default_file, secret_key
 from trading.domain.people import Role, normalize_name, password_problem
 from trading.services.actions import Actor
 
@@ -56,26 +50,3 @@ def test_names_and_passwords() -> None:
     assert password_problem("short") == "a password needs at least 12 characters"
     assert password_problem(" twelve chars ok") == "a password may not start or end with a space"
     assert password_problem("twelve chars ok") is None
-
-
-def test_the_key_file_is_made_once_owner_only_and_never_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    path = tmp_path / "signaldesk.secret"
-    with caplog.at_level(logging.INFO):
-        key = secret_key(None, path)
-    assert len(key) >= 32 and path.read_text().strip() == key
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert str(path) in caplog.text and key not in caplog.text
-    assert secret_key(SecretStr(""), path) == key  # a blank setting is unset: the same key again
-    chosen = "x" * 40
-    assert secret_key(SecretStr(chosen), path) == chosen
-    with pytest.raises(SecretKeyError, match="at least 32"):
-        secret_key(SecretStr("too short"), path)
-
-
-def test_the_key_file_lives_beside_the_sqlite_database() -> None:
-    assert default_file("sqlite+aiosqlite:////var/lib/signaldesk/signaldesk.db") == Path(
-        "/var/lib/signaldesk/signaldesk.secret"
-    )
-    assert default_file("postgresql+asyncpg://u:p@db/signaldesk") == Path("signaldesk.secret")
