@@ -266,12 +266,12 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
     status, first = await setup.post(f"/api/signals/{signal_id}/approve")
     assert status == 200, first
     assert first["message"] == (
-        f"signal #{signal_id} approved 1 of 2 by API; it needs a second approver "
+        f"signal #{signal_id} approved 1 of 2 by break-glass token; it needs a second approver "
         "(2 contracts is above second_approval_above (1))"
     )
     status, detail = await setup.get(f"/api/signals/{signal_id}")
     assert detail["state"] == "pending_approval"
-    assert (detail["approval"]["decision"], detail["approval"]["first_approved_by"]) == (None, "api")
+    assert (detail["approval"]["decision"], detail["approval"]["first_approved_by"]) == (None, "api:break-glass")
     assert detail["approval"]["first_approved_at"].endswith("Z")
 
     status, again = await setup.post(f"/api/signals/{signal_id}/approve")
@@ -283,7 +283,7 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
     assert second.ok, second.message
     status, detail = await setup.get(f"/api/signals/{signal_id}")
     assert (detail["approval"]["decision"], detail["approval"]["decided_by"]) == ("approved", "discord:42")
-    assert detail["approval"]["first_approved_by"] == "api"
+    assert detail["approval"]["first_approved_by"] == "api:break-glass"
 
     status, bots = await setup.get("/api/bots")
     assert bots["bots"][0]["second_approval_above"] == 1 and bots["bots"][0]["risk_per_trade_pct"] is None

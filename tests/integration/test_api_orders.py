@@ -84,7 +84,7 @@ async def test_a_free_form_order_is_queued_as_a_manual_signal_and_executes(api: 
     assert (view[0].quantity, view[0].stop_loss) == (2, Decimal("52679.0"))  # 1% under 53211.0, toward it on the tick
     async with api.db.uow(read_only=True) as uow:
         [entry] = await uow.audit.list()
-    assert (entry.actor, entry.action, entry.allowed) == ("api", "order", True)
+    assert (entry.actor, entry.action, entry.allowed) == ("api:break-glass", "order", True)
 
 
 async def test_a_free_form_order_refused(api: Api) -> None:
@@ -148,7 +148,7 @@ async def test_cancel_a_resting_order_through_the_api(api: Api) -> None:
     assert status == 200, answer
     assert answer["message"] == f"order {cid} cancelled: 0 of 3 filled; signal #{sid} canceled"
     assert answer["signal"]["state"] == "canceled"
-    assert answer["signal"]["history"][-1]["cause"] == "api"
+    assert answer["signal"]["history"][-1]["cause"] == "api:break-glass"
     status, answer = await api.post(f"/api/orders/{cid}/cancel")
     assert (status, answer["code"]) == (409, "not_pending")
     status, answer = await api.post("/api/orders/sd-999-1/cancel")
