@@ -147,8 +147,10 @@ def create_sim_app(config: SimConfig | None = None, state: SimState | None = Non
             return _error(403, "FORBIDDEN", "this key does not own that account")
         wait = limiter.take(key, faults.rate_limit, faults.rate_burst, state.clock())
         if wait is not None:
+            # Rounded up to the millisecond: rounded down, a wait under 0.5 ms read "0.000".
+            retry_after = f"{math.ceil(wait * 1000) / 1000:.3f}"
             return _error(
-                429, "RATE_LIMITED", f"over {faults.rate_limit:g} requests/s", headers={"Retry-After": f"{wait:.3f}"}
+                429, "RATE_LIMITED", f"over {faults.rate_limit:g} requests/s", headers={"Retry-After": retry_after}
             )
         return None
 
