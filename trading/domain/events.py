@@ -8,6 +8,8 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
+from trading.domain.records import TradeRecord
+
 
 class Severity(StrEnum):
     INFO = "info"  # goes to the log channel
@@ -169,6 +171,23 @@ class TradeClosed(Event):
             f"{self.bot_name} {what} {self.side} {self.quantity} {self.symbol} "
             f"{self.entry_price} → {self.exit_price}: {self.realized_pnl:+} {self.currency}".rstrip()
         )
+
+
+def trade_closed(trade: TradeRecord, at: datetime, currency: str) -> TradeClosed:
+    """The event of a trade history row just written."""
+    return TradeClosed(
+        at=at,
+        bot_name=trade.bot_name,
+        signal_id=trade.signal_id,
+        symbol=trade.symbol,
+        side=trade.side.value,
+        quantity=trade.quantity,
+        entry_price=trade.entry_price,
+        exit_price=trade.exit_price,
+        realized_pnl=trade.realized_pnl,
+        currency=currency,
+        position_closed=trade.position_closed,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,6 +10,7 @@ from enum import StrEnum
 from trading.domain.config import BotConfig
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
+from trading.domain.position import ClosedTrade
 from trading.domain.signals import Signal, SignalState
 from trading.domain.values import OrderSide, OrderType, PositionSide
 
@@ -110,6 +111,33 @@ class TradeRecord:
     signal_id: int | None = None
     client_order_id: str | None = None
     id: int | None = None
+
+
+def trade_of(
+    closed: ClosedTrade,
+    bot_id: int,
+    bot_name: str,
+    symbol: str,
+    *,
+    client_order_id: str,
+    signal_id: int | None = None,
+) -> TradeRecord:
+    """The trade history row of a trade a fill closed."""
+    return TradeRecord(
+        bot_id=bot_id,
+        bot_name=bot_name,
+        symbol=symbol,
+        side=closed.side,
+        quantity=closed.quantity,
+        entry_price=closed.entry_price,
+        exit_price=closed.exit_price,
+        realized_pnl=closed.realized_pnl,
+        opened_at=closed.opened_at,
+        closed_at=closed.closed_at,
+        position_closed=closed.position_closed,
+        signal_id=signal_id,
+        client_order_id=client_order_id,
+    )
 
 
 class Decision(StrEnum):

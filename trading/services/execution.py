@@ -31,14 +31,14 @@ from trading.domain.events import (
     SignalIgnored,
     SignalRefused,
     StopMoved,
-    TradeClosed,
+    trade_closed,
 )
 from trading.domain.levels import set_levels_after_fill
 from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.domain.plan import Leg, LegKind
-from trading.domain.position import ClosedTrade, Fill, Position
-from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.position import Fill, Position
+from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, trade_of
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, Mode, OrderType
@@ -542,9 +542,16 @@ class Executor:
                         )
                     )
                     if outcome.closed is not None:
-                        trade = _trade_record(outcome.closed, bot, order, stored.id)
+                        trade = trade_of(
+                            outcome.closed,
+                            bot.id,
+                            bot.name,
+                            order.symbol,
+                            client_order_id=order.client_order_id,
+                            signal_id=stored.id,
+                        )
                         await uow.trades.add(trade)
-                        events.append(_trade_closed(trade, now, instrument.currency))
+                        events.append(trade_closed(trade, now, instrument.currency))
             await uow.orders.update(applied)
             if last and applied.status is OrderStatus.FILLED:
                 done = RunResult(True)
@@ -675,40 +682,6 @@ def _order_row(
         status=OrderStatus.NEW,
         created_at=now,
         updated_at=now,
-    )
-
-
-def _trade_record(c: ClosedTrade, bot: Bot, order: OrderRecord, signal_id: int) -> TradeRecord:
-    return TradeRecord(
-        bot_id=bot.id,
-        bot_name=bot.name,
-        symbol=order.symbol,
-        side=c.side,
-        quantity=c.quantity,
-        entry_price=c.entry_price,
-        exit_price=c.exit_price,
-        realized_pnl=c.realized_pnl,
-        opened_at=c.opened_at,
-        closed_at=c.closed_at,
-        position_closed=c.position_closed,
-        signal_id=signal_id,
-        client_order_id=order.client_order_id,
-    )
-
-
-def _trade_closed(t: TradeRecord, at: datetime, currency: str) -> TradeClosed:
-    return TradeClosed(
-        at=at,
-        bot_name=t.bot_name,
-        signal_id=t.signal_id,
-        symbol=t.symbol,
-        side=t.side.value,
-        quantity=t.quantity,
-        entry_price=t.entry_price,
-        exit_price=t.exit_price,
-        realized_pnl=t.realized_pnl,
-        currency=currency,
-        position_closed=t.position_closed,
     )
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from trading.domain.events import BotStateChanged, Event, PositionRepaired, TradeClosed
+from trading.domain.events import BotStateChanged, Event, PositionRepaired, trade_closed
 from trading.domain.levels import levels_for_entry
 from trading.domain.market import BrokerPosition
 from trading.domain.people import Role
 from trading.domain.position import Fill, Position
-from trading.domain.records import AuditEntry, Bot, TradeRecord
+from trading.domain.records import AuditEntry, Bot, trade_of
 from trading.domain.repair import RepairAction, RepairImpossible, adjustment, adjustment_price
 from trading.domain.signals import SignalAction, SignalState
 from trading.services.actions import ActionResult, Actor
@@ -200,37 +200,10 @@ class Repairs(UseCase):
         outcome = position.apply_fill(fill)
         events: list[Event] = []
         if outcome.closed is not None:
-            c = outcome.closed
             trade = await uow.trades.add(
-                TradeRecord(
-                    bot_id=bot.id,
-                    bot_name=bot.name,
-                    symbol=position.symbol,
-                    side=c.side,
-                    quantity=c.quantity,
-                    entry_price=c.entry_price,
-                    exit_price=c.exit_price,
-                    realized_pnl=c.realized_pnl,
-                    opened_at=c.opened_at,
-                    closed_at=c.closed_at,
-                    position_closed=c.position_closed,
-                    client_order_id=fill.fill_id,
-                )
+                trade_of(outcome.closed, bot.id, bot.name, position.symbol, client_order_id=fill.fill_id)
             )
-            events.append(
-                TradeClosed(
-                    at=fill.time,
-                    bot_name=bot.name,
-                    symbol=trade.symbol,
-                    side=trade.side.value,
-                    quantity=trade.quantity,
-                    entry_price=trade.entry_price,
-                    exit_price=trade.exit_price,
-                    realized_pnl=trade.realized_pnl,
-                    currency=currency,
-                    position_closed=trade.position_closed,
-                )
-            )
+            events.append(trade_closed(trade, fill.time, currency))
         if position.side is not None and position.side is not side_before and position.average_price is not None:
             position.stop_loss, position.take_profit = levels_for_entry(
                 position.side, position.average_price, bot.config, None, None, tick
