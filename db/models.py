@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, orm_insert_sentinel
 
 from db.types import ExactDecimal, UtcDateTime
 
@@ -439,3 +439,6 @@ class EventRow(Base):
     signal_id: Mapped[int | None] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Lets one INSERT of many events return their numbers in the order given, on SQLite too
+    # (SQLAlchemy's insert sentinel; the column holds nothing of ours).
+    sentinel: Mapped[int | None] = orm_insert_sentinel()

@@ -7,7 +7,7 @@ only in how a transaction begins (see Database and `session`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -27,6 +27,7 @@ from db.repositories.people import SqlPeopleRepository
 from db.repositories.positions import SqlPositionRepository
 from db.repositories.signals import SqlSignalRepository
 from db.repositories.trades import SqlTradeRepository
+from trading.domain.events import Event
 
 if TYPE_CHECKING:
     from db.database import Database
@@ -68,6 +69,9 @@ class SqlUnitOfWork:
         self.exits = SqlExitWatchRepository(self)
         self.people = SqlPeopleRepository(self)
         self.events = SqlEventRepository(self)
+        self._outbox: list[Event] = []
+        # After a commit: the events emitted in it, numbered, to be handed to the sinks.
+        self.emitted: list[Event] = []
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -112,12 +116,22 @@ class SqlUnitOfWork:
         conn = await self.session()
         return await conn.execute(stmt, params)
 
+    def emit(self, events: Iterable[Event]) -> None:
+        """Store these events in this unit's transaction, at its commit (the transactional
+        outbox): an event is stored exactly when the change it tells of is."""
+        if self.read_only:
+            raise UnitOfWorkClosed("a read-only unit of work cannot emit events")
+        self._outbox.extend(events)
+
     async def commit(self) -> None:
         if not self._entered:
             raise UnitOfWorkClosed("commit outside `async with db.uow()`")
         try:
+            outbox, self._outbox = self._outbox, []
+            stored = await self.events.add_many(outbox)
             if self._conn is not None:
                 await self._conn.commit()
+            self.emitted = stored
             # Only committed rows may enter the shared cache: SQLite reuses a rolled-back id.
             self.database.bot_names.update(self.bot_names)
         finally:
@@ -132,6 +146,7 @@ class SqlUnitOfWork:
         """Roll back whatever is still open, hand the connection back to the pool, then let
         the next writer in. The closing is shielded from a cancelled caller: on SQLite an
         open transaction on a pooled connection would keep the database's write lock."""
+        self._outbox = []  # emitted in a transaction that did not commit: never stored, never told
         conn, self._conn = self._conn, None
         if conn is None:
             self._release()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow, table_of
@@ -41,6 +44,7 @@ _MUTABLE = (
 _FOR_SIGNAL = (
     select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)
 )
+_ADD_MANY = insert(ORDERS)
 _BY_CLIENT_ID = select(ORDERS).where(ORDERS.c.client_order_id == bindparam("client_order_id"))
 
 
@@ -88,6 +92,37 @@ class SqlOrderRepository(Repository):
         if order_id is None:
             raise DuplicateOrder(order.client_order_id)
         return dataclasses.replace(order, id=order_id, created_at=created, updated_at=updated)
+
+    async def add_many(self, orders: Sequence[OrderRecord]) -> builtins.list[OrderRecord]:
+        """Store new orders with one statement; DuplicateOrder (and the transaction is
+        spoiled) when a client_order_id exists already. The orders come back without their
+        row ids (they are known by their client order ids)."""
+        if not orders:
+            return []
+        rows: builtins.list[dict[str, Any]] = []
+        stamps: builtins.list[tuple[datetime, datetime]] = []
+        for order in orders:
+            created = order.created_at or utcnow()
+            updated = order.updated_at or created
+            stamps.append((created, updated))
+            rows.append(
+                {
+                    "signal_id": order.signal_id,
+                    "bot_id": order.bot_id,
+                    "client_order_id": order.client_order_id,
+                    "created_at": created,
+                    "updated_at": updated,
+                }
+                | _values(order)
+            )
+        try:
+            await self._uow.execute(_ADD_MANY, rows)
+        except IntegrityError as e:
+            raise DuplicateOrder(", ".join(o.client_order_id for o in orders)) from e
+        return [
+            dataclasses.replace(order, created_at=created, updated_at=updated)
+            for order, (created, updated) in zip(orders, stamps, strict=True)
+        ]
 
     async def get(self, client_order_id: str) -> OrderRecord | None:
         s = self._uow

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select
+from sqlalchemy import Row, bindparam, delete, exists, insert, literal_column, select
 
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow, table_of
 from db.repositories.base import Repository, utcnow
@@ -26,8 +26,34 @@ FILLS = table_of(FillRow)
 INSTRUMENTS = table_of(InstrumentRow)
 
 # Built once: building a statement costs more than running it.
-_GET = select(POSITIONS).where(POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
-_GET_FOR_UPDATE = _GET.with_for_update()
+_KEY = (POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
+_GET_FOR_UPDATE = select(POSITIONS).where(*_KEY).with_for_update()
+# The position with its entries in one statement: a row per entry (one with no entry when it has none).
+_GET_WITH_ENTRIES = (
+    select(
+        POSITIONS,
+        ENTRIES.c.fill_id.label("entry_fill_id"),
+        ENTRIES.c.quantity.label("entry_quantity"),
+        ENTRIES.c.price.label("entry_price"),
+        ENTRIES.c.time.label("entry_time"),
+    )
+    .outerjoin(ENTRIES, ENTRIES.c.position_id == POSITIONS.c.id)
+    .where(*_KEY)
+    .order_by(ENTRIES.c.seq)
+)
+_FILL_COLUMNS = ("fill_id", "bot_id", "client_order_id", "side", "quantity", "price", "time", "recorded_at")
+# Inserts the fill unless its id was recorded before: one statement, the same on both
+# databases (the unique fill_id stays the last guard).
+_ADD_FILL: Any = (
+    insert(FILLS)
+    .from_select(
+        _FILL_COLUMNS,
+        select(*(bindparam(name, type_=FILLS.c[name].type) for name in _FILL_COLUMNS)).where(
+            ~exists().where(FILLS.c.fill_id == bindparam("fill_id"))
+        ),
+    )
+    .returning(literal_column("1"))
+)
 _ENTRIES = (
     select(ENTRIES)
     .where(ENTRIES.c.position_id.in_(bindparam("ids", expanding=True)))
@@ -66,10 +92,20 @@ def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) ->
 class SqlPositionRepository(Repository):
     async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
         s = self._uow
+        key = {"bot_id": bot_id, "symbol": symbol}
+        if not for_update:
+            rows = (await s.execute(_GET_WITH_ENTRIES, key)).all()
+            if not rows:
+                return Position.flat(symbol, multiplier)
+            held = [
+                Entry(r.entry_fill_id, r.entry_quantity, r.entry_price, r.entry_time)
+                for r in rows
+                if r.entry_fill_id is not None
+            ]
+            return _build(rows[0], held, multiplier)
         # The runner runs one signal per bot at a time; FOR UPDATE (PostgreSQL) guards
         # against anything else changing the position meanwhile. SQLite's writer lock does.
-        stmt = _GET_FOR_UPDATE if for_update else _GET
-        key = {"bot_id": bot_id, "symbol": symbol}
+        stmt = _GET_FOR_UPDATE
         row = (await s.execute(stmt, key)).first()
         if row is None and for_update and self._is_postgresql:
             # FOR UPDATE needs a row to lock, so a flat position gets one (once per bot and symbol).
@@ -95,7 +131,7 @@ class SqlPositionRepository(Repository):
             out[r.position_id].append(Entry(r.fill_id, r.quantity, r.price, r.time))
         return out
 
-    async def save(self, bot_id: int, position: Position) -> None:
+    async def save(self, bot_id: int, position: Position, *, was_flat: bool = False) -> None:
         s = self._uow
         values = {
             "side": position.side.value if position.side else None,
@@ -110,7 +146,8 @@ class SqlPositionRepository(Repository):
         position_id = await self._upsert(
             POSITIONS, {"bot_id": bot_id, "symbol": position.symbol}, values, POSITIONS.c.id
         )
-        await s.execute(_DROP_ENTRIES, {"position_id": position_id})
+        if not was_flat:  # a flat position has no entries stored (saving it flat removed them)
+            await s.execute(_DROP_ENTRIES, {"position_id": position_id})
         if position.entries:
             await s.execute(
                 _ADD_ENTRIES,
@@ -129,6 +166,7 @@ class SqlPositionRepository(Repository):
 
     async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
         values = {
+            "fill_id": fill.fill_id,
             "bot_id": bot_id,
             "client_order_id": order_client_id,
             "side": fill.side.value,
@@ -137,8 +175,7 @@ class SqlPositionRepository(Repository):
             "time": fill.time,
             "recorded_at": utcnow(),
         }
-        inserted = await self._insert_new(FILLS, {"fill_id": fill.fill_id}, values, FILLS.c.id)
-        return inserted is not None
+        return (await self._uow.execute(_ADD_FILL, values)).first() is not None
 
     async def list_open(self) -> builtins.list[tuple[int, Position]]:
         s = self._uow

@@ -46,6 +46,16 @@ _SOURCES = {
 }
 
 
+def _check_steps(from_state: SignalState, steps: Sequence[StateChange]) -> None:
+    """Every step is allowed by the transition table, the first from `from_state`."""
+    if not steps:
+        raise ValueError("a move needs at least one step")
+    current = from_state
+    for step in steps:
+        check_signal_transition(current, step.state)
+        current = step.state
+
+
 def _to_stored(row: Row[Any], history: tuple[StateChange, ...]) -> StoredSignal:
     m = row._mapping
     return StoredSignal(
@@ -166,6 +176,32 @@ class SqlSignalRepository(Repository):
         await s.execute(
             _ADD_CHANGE, {"signal_id": signal_id, "state": state.value, "at": at, "cause": cause, "reason": reason}
         )
+
+    async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
+        s = self._uow
+        _check_steps(from_state, steps)
+        last = steps[-1]
+        params: dict[str, Any] = {
+            "signal_id": signal_id,
+            "sources": [from_state.value],
+            "new_state": last.state.value,
+            "at": last.at,
+        }
+        reason = next((step.reason for step in reversed(steps) if step.reason is not None), None)
+        if reason is None:
+            moved = await s.execute(_MOVE, params)
+        else:
+            moved = await s.execute(_MOVE_WITH_REASON, params | {"new_reason": reason})
+        if moved.rowcount != 1:
+            return False
+        await s.execute(
+            _ADD_CHANGE,
+            [
+                {"signal_id": signal_id, "state": st.state.value, "at": st.at, "cause": st.cause, "reason": st.reason}
+                for st in steps
+            ],
+        )
+        return True
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
         s = self._uow

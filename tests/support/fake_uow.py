@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -35,6 +35,7 @@ from db.errors import DuplicateOrder, NotFound, WebhookKeyInUse
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash, key_hint
+from trading.domain.events import Event
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
 from trading.domain.position import Entry, Fill, Position
@@ -158,6 +159,7 @@ class FakeDatabase:
         self.tables = _Tables()
         self.write_lock = asyncio.Lock()
         self.commits = 0
+        self.events: list[Event] = []  # emitted and committed, numbered from 1
 
     def uow(self, *, read_only: bool = False) -> FakeUnitOfWork:
         return FakeUnitOfWork(self, read_only=read_only)
@@ -184,6 +186,13 @@ class FakeUnitOfWork:
         self.instruments: ports.InstrumentRepository = FakeInstrumentRepository(self)
         self.paper: ports.PaperLedger = FakePaperLedger(self)
         self.exits: ports.ExitWatchRepository = FakeExitWatchRepository(self)
+        self._outbox: list[Event] = []
+        self.emitted: list[Event] = []
+
+    def emit(self, events: Iterable[Event]) -> None:
+        if self.read_only:
+            raise ReadOnlyUnit("a read-only unit of work cannot emit events")
+        self._outbox.extend(events)
 
     async def __aenter__(self) -> Self:
         if self._entered:
@@ -203,9 +212,15 @@ class FakeUnitOfWork:
     async def commit(self) -> None:
         if not self._entered:
             raise UnitOfWorkClosed("commit outside `async with`")
+        outbox, self._outbox = self._outbox, []
+        if outbox:
+            await self.write()
         if self._working is not None and not self.read_only:
             self.database.tables = self._working
             self.database.commits += 1
+            first = len(self.database.events) + 1
+            self.emitted = [replace(e, seq=first + n) for n, e in enumerate(outbox)]
+            self.database.events.extend(self.emitted)
         self._end()
 
     async def rollback(self) -> None:
@@ -214,6 +229,7 @@ class FakeUnitOfWork:
         self._end()
 
     def _end(self) -> None:
+        self._outbox = []
         self._working = None
         if self._holds_write_lock:
             self._holds_write_lock = False
@@ -393,6 +409,23 @@ class FakeSignalRepository(_Repository):
         t.signals[signal_id] = row
         return _stored(t, signal_id, row)
 
+    async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
+        if not steps:
+            raise ValueError("a move needs at least one step")
+        current = from_state
+        for step in steps:
+            check_signal_transition(current, step.state)
+            current = step.state
+        t = await self._uow.write()
+        row = t.signals.get(signal_id)
+        if row is None or row.state is not from_state:
+            return False
+        reason = next((step.reason for step in reversed(steps) if step.reason is not None), row.reason)
+        t.signals[signal_id] = replace(
+            row, state=steps[-1].state, updated_at=steps[-1].at, reason=reason, history=(*row.history, *steps)
+        )
+        return True
+
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
         """The dedupe rule: the lowest id of a signal of this bot with the same alert id
         (ever), or with the same body hash received at or after `since`."""
@@ -518,7 +551,7 @@ class FakePositionRepository(_Repository):
         t = await self._uow.read()
         return _position(symbol, t.positions.get((bot_id, symbol)), multiplier)
 
-    async def save(self, bot_id: int, position: Position) -> None:
+    async def save(self, bot_id: int, position: Position, *, was_flat: bool = False) -> None:
         t = await self._uow.write()
         t.positions[(bot_id, position.symbol)] = _PositionRow(
             side=position.side,
@@ -571,6 +604,9 @@ class FakeOrderRepository(_Repository):
         stored = replace(order, id=t.new_id("orders"), created_at=created, updated_at=order.updated_at or created)
         t.orders[order.client_order_id] = stored
         return stored
+
+    async def add_many(self, orders: Sequence[OrderRecord]) -> builtins.list[OrderRecord]:
+        return [await self.add(order) for order in orders]
 
     async def get(self, client_order_id: str) -> OrderRecord | None:
         return (await self._uow.read()).orders.get(client_order_id)

@@ -22,6 +22,9 @@ class Event:
     bot_name: str | None = None
     signal_id: int | None = None
     severity: Severity = Severity.INFO
+    # The live feed's number, once the event is stored (in the transaction of the change it
+    # tells of: the unit of work's `emit`); None before.
+    seq: int | None = field(default=None, compare=False)
 
     @property
     def kind(self) -> str:
@@ -341,7 +344,7 @@ class PositionRepaired(Event):
 
 # ----------------------------------------------------------------------------- the feed
 
-_COLUMNS = frozenset({"at", "bot_name", "signal_id", "severity"})
+_COLUMNS = frozenset({"at", "bot_name", "signal_id", "severity", "seq"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +360,15 @@ class FeedEvent:
     signal_id: int | None
     text: str
     data: dict[str, Any]
+
+
+def feed_event(event: Event) -> FeedEvent:
+    """A stored event (its `seq` set) as the live feed hands it out."""
+    if event.seq is None:
+        raise ValueError(f"{event.kind} has not been stored: it has no number yet")
+    return FeedEvent(
+        event.seq, event.at, event.kind, event.severity, event.bot_name, event.signal_id, event.text(), event_data(event)
+    )
 
 
 def event_data(event: Event) -> dict[str, Any]:

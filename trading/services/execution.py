@@ -38,7 +38,7 @@ from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.domain.plan import Leg, LegKind
 from trading.domain.position import Fill, Position
-from trading.domain.records import Bot, OrderRecord, SignalEdits, StoredSignal, trade_of
+from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal, trade_of
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, Mode, OrderType
@@ -121,22 +121,22 @@ class Executor:
     async def run_stored(self, stored: StoredSignal, bot: Bot) -> RunResult:
         """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
         already executing (then it is finished from its order rows)."""
-        orders: list[OrderRecord] | None = None
         if stored.state in READY:
             started = await self._start(stored, bot)
             if isinstance(started, RunResult):
                 return started
-            orders = started
-        elif stored.state is not SignalState.EXECUTING:
+            orders, position = started
+            return await self._drive(stored, bot, orders, position=position)
+        if stored.state is not SignalState.EXECUTING:
             return RunResult(True, note=f"signal is {stored.state.value}")
-        return await self._drive(stored, bot, orders)
+        return await self._drive(stored, bot, None)
 
-    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | list[OrderRecord]:
+    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | tuple[list[OrderRecord], Position]:
         """Plan and check; on success the signal is `executing` with its order rows stored
-        (returned). One transaction: fewer turns at the database's writer lock."""
+        (returned, with the position they were planned on). The reads come first; then one
+        write transaction: the signal's move, its order rows, its events."""
         broker = self.broker_for(bot)
         signal = stored.signal
-        events: list[Event] = []
         try:
             instrument = await self.instrument(broker, bot.config.symbol)
         except Exception as e:
@@ -163,93 +163,113 @@ class Executor:
                     return RunResult(False, self._retry_delay, "account unavailable")
                 log.warning("signal %s: account refused: %r", stored.id, e)
 
+        if stored.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
+            return RunResult(True, note="an approve-mode bot's signal needs an approval first")
         now = self._clock.now()
-        async with self._uow() as uow:
-            current = await uow.signals.get(stored.id, for_update=True, history=False)
-            if current is None or current.state not in READY:
-                return RunResult(True, note="moved on meanwhile")
-            if current.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
-                return RunResult(True, note="an approve-mode bot's signal needs an approval first")
-            if current.state is not SignalState.QUEUED:
-                cause = "approved" if current.state is SignalState.APPROVED else "auto mode"
-                await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=cause, at=now)
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
-            the_plan = plan_signal(bot.config, position, signal, instrument, current.edits, equity)
-            if the_plan.is_ignore:
+        # Everything the plan and the checks need is read first, outside the write
+        # transaction: the position changes only in this bot's lane (or under its lock).
+        async with self._uow(read_only=True) as uow:
+            position = await uow.positions.get(
+                bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+            )
+            the_plan = plan_signal(bot.config, position, signal, instrument, stored.edits, equity)
+            verdict = None
+            if not the_plan.is_ignore:
+                control = await uow.control.get()
+                waited_since = await _waiting_since(uow, stored)
+                day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+                # Only the daily loss limit needs today's trades, and reading them grows with the day.
+                realized_today = (
+                    await uow.trades.realized_since(bot.id, day_start)
+                    if bot.config.max_daily_loss is not None
+                    else ZERO
+                )
+                verdict = check_risk(
+                    RiskContext(
+                        config=bot.config,
+                        plan=the_plan,
+                        signal=signal,
+                        instrument=instrument,
+                        quote=quote,
+                        halted=control.halted,
+                        paused=bot.paused,
+                        needs_attention=bot.needs_attention,
+                        attention_reason=bot.attention_reason,
+                        realized_today=realized_today,
+                        age=now - waited_since,
+                    )
+                )
+                # A netting account holds one position per symbol. When several bots trade the
+                # same symbol there, one bot's close may not reduce the account's net position,
+                # and the broker would refuse it as reduce-only; our own position is the guard then.
+                if verdict.refused is None and any(leg.reduce_only for leg in verdict.plan.legs):
+                    shared = await uow.bots.shares_symbol(bot)
+                else:
+                    shared = False
+        # What moved the signal into the queue, when it was not there yet.
+        queued = (
+            []
+            if stored.state is SignalState.QUEUED
+            else [
+                StateChange(
+                    SignalState.QUEUED, now, "approved" if stored.state is SignalState.APPROVED else "auto mode"
+                )
+            ]
+        )
+        if verdict is None or verdict.refused is not None:
+            reason: str
+            if verdict is None:
                 reason = the_plan.ignored or "nothing to do"
-                if the_plan.refused:  # a rule said no (an entry sized by risk without a stop)
-                    await uow.signals.set_state(stored.id, SignalState.REFUSED, cause="risk", at=now, reason=reason)
-                    await uow.commit()
-                    self._publish([SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
-                    return RunResult(True, note=reason)
-                await uow.signals.set_state(stored.id, SignalState.IGNORED, cause="engine", at=now, reason=reason)
+                # A rule said no (an entry sized by risk without a stop), or there is nothing to do.
+                final = SignalState.REFUSED if the_plan.refused else SignalState.IGNORED
+                cause = "risk" if the_plan.refused else "engine"
+                kind = SignalRefused if the_plan.refused else SignalIgnored
+                events: list[Event] = [kind(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)]
+                pause = False
+            else:
+                reason = verdict.refused or "refused"
+                final, cause, pause = SignalState.REFUSED, "risk", verdict.pause_bot
+                events = [SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)]
+                if pause:
+                    events.append(BotStateChanged(at=now, bot_name=bot.name, change="paused", reason=reason))
+            async with self._uow() as uow:
+                steps = [*queued, StateChange(final, now, cause, reason)]
+                if not await uow.signals.move(stored.id, steps, from_state=stored.state):
+                    return RunResult(True, note="moved on meanwhile")
+                if pause:
+                    await uow.bots.set_paused(bot.id, True, reason)
+                uow.emit(events)
                 await uow.commit()
-                self._publish([SignalIgnored(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
-                return RunResult(True, note=reason)
+            self._publish(uow.emitted)
+            return RunResult(True, note=reason)
 
-            control = await uow.control.get()
-            waited_since = await _waiting_since(uow, current)
-            day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-            # Only the daily loss limit needs today's trades, and reading them grows with the day.
-            realized_today = (
-                await uow.trades.realized_since(bot.id, day_start) if bot.config.max_daily_loss is not None else ZERO
-            )
-            verdict = check_risk(
-                RiskContext(
-                    config=bot.config,
-                    plan=the_plan,
-                    signal=signal,
-                    instrument=instrument,
-                    quote=quote,
-                    halted=control.halted,
-                    paused=bot.paused,
-                    needs_attention=bot.needs_attention,
-                    attention_reason=bot.attention_reason,
-                    realized_today=realized_today,
-                    age=now - waited_since,
-                )
-            )
-            if verdict.refused is not None:
-                if verdict.pause_bot:
-                    await uow.bots.set_paused(bot.id, True, verdict.refused)
-                await uow.signals.set_state(
-                    stored.id, SignalState.REFUSED, cause="risk", at=now, reason=verdict.refused
-                )
-                await uow.commit()
-                events.append(SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=verdict.refused))
-                if verdict.pause_bot:
-                    events.append(BotStateChanged(at=now, bot_name=bot.name, change="paused", reason=verdict.refused))
-                self._publish(events)
-                return RunResult(True, note=verdict.refused)
-
-            the_plan = verdict.plan
-            # What the plan changed from what was asked (a quantity trimmed to the instrument's
-            # or the pyramid's room, an entry dropped) is said, not done silently.
-            changed = "; ".join(the_plan.notes)
-            doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
-            await uow.signals.set_state(stored.id, SignalState.EXECUTING, cause="engine", at=now, reason=doing or None)
-            # A netting account holds one position per symbol. When several bots trade the same
-            # symbol there, one bot's close may not reduce the account's net position, and the
-            # broker would refuse it as reduce-only; our own position is the guard then.
-            shared = await uow.bots.shares_symbol(bot)
-            rows = []
-            for index, leg in enumerate(the_plan.legs, start=1):
-                row = _order_row(stored, bot, leg, index, current.edits, now)
-                if shared and row.reduce_only:
-                    row = replace(row, reduce_only=False)
-                if index == 1:
-                    # About to be sent. Recovery looks a submitted order up before sending it,
-                    # so this is as safe as a separate new -> submitted step, one turn cheaper.
-                    row = replace(row, status=transition(row.status, OrderStatus.SUBMITTED))
-                rows.append(await uow.orders.add(row))
+        the_plan = verdict.plan
+        # What the plan changed from what was asked (a quantity trimmed to the instrument's
+        # or the pyramid's room, an entry dropped) is said, not done silently.
+        changed = "; ".join(the_plan.notes)
+        doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
+        rows = []
+        for index, leg in enumerate(the_plan.legs, start=1):
+            row = _order_row(stored, bot, leg, index, stored.edits, now)
+            if shared and row.reduce_only:
+                row = replace(row, reduce_only=False)
+            if index == 1:
+                # About to be sent. Recovery looks a submitted order up before sending it,
+                # so this is as safe as a separate new -> submitted step, one turn cheaper.
+                row = replace(row, status=transition(row.status, OrderStatus.SUBMITTED))
+            rows.append(row)
+        async with self._uow() as uow:
+            steps = [*queued, StateChange(SignalState.EXECUTING, now, "engine", doing or None)]
+            if not await uow.signals.move(stored.id, steps, from_state=stored.state):
+                return RunResult(True, note="moved on meanwhile")
+            stored_rows = await uow.orders.add_many(rows)
+            if changed:
+                log.info("signal %s for %s: %s", stored.id, bot.name, doing)
+                uow.emit([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])
             await uow.commit()
         self._checkpoint("order_stored")
-        if changed:
-            log.info("signal %s for %s: %s", stored.id, bot.name, doing)
-            self._publish(
-                [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")]
-            )
-        return rows
+        self._publish(uow.emitted)
+        return stored_rows, position
 
     async def _drive(
         self,
@@ -257,13 +277,16 @@ class Executor:
         bot: Bot,
         orders: list[OrderRecord] | None,
         settled_now: dict[str, OrderRecord] | None = None,
+        *,
+        position: Position | None = None,
     ) -> RunResult:
         """Bring every order of an executing signal to a final, applied state, in leg order.
-        `settled_now`: orders whose final answer was just read from the broker, not yet stored."""
+        `settled_now`: orders whose final answer was just read from the broker, not yet stored.
+        `position`: the bot's position as this run just read it (else it is read when needed)."""
         broker = self.broker_for(bot)
         started_now = orders is not None
         if orders is None:
-            async with self._uow() as uow:
+            async with self._uow(read_only=True) as uow:
                 orders = await uow.orders.list_for_signal(stored.id)
         instrument = await self.instrument(broker, bot.config.symbol)
         fresh = {o.client_order_id for o in orders if o.status is OrderStatus.SUBMITTED} if started_now else set()
@@ -274,7 +297,12 @@ class Executor:
             )
             if settled is None:
                 return RunResult(False, self._retry_delay, "order not final yet (resting, or its outcome unknown)")
-            order, done = await self._apply(settled, bot, instrument, stored, last=row is legs[-1])
+            if position is None:
+                async with self._uow(read_only=True) as uow:
+                    position = await uow.positions.get(
+                        bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                    )
+            order, done = await self._apply(settled, bot, instrument, stored, position, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
                 cancelled = _cancel_verdict(order)
                 if cancelled is not None:
@@ -494,30 +522,39 @@ class Executor:
         if status.is_final:
             self._unsaved[order.client_order_id] = placed
         else:
-            await self._save_order(updated)
-            self._publish(placed)
+            await self._save_order(updated, placed)
         return updated
 
-    async def _save_order(self, order: OrderRecord) -> OrderRecord:
+    async def _save_order(self, order: OrderRecord, events: list[Event] | None = None) -> OrderRecord:
         async with self._uow() as uow:
             await uow.orders.update(order)
+            uow.emit(events or [])
             await uow.commit()
+        self._publish(uow.emitted)
         return order
 
     async def _apply(
-        self, order: OrderRecord, bot: Bot, instrument: Instrument, stored: StoredSignal, *, last: bool
+        self,
+        order: OrderRecord,
+        bot: Bot,
+        instrument: Instrument,
+        stored: StoredSignal,
+        position: Position,
+        *,
+        last: bool,
     ) -> tuple[OrderRecord, RunResult | None]:
         """Store the order's final state and apply what the broker filled that we have not
-        applied yet, with the trade it closed; for the last leg, filled, also complete the
-        signal. One transaction: the order row, the position and the signal's state never
-        disagree, whenever the process stops. The RunResult when the signal is complete."""
+        applied yet to `position` (the bot's, as read by this run; changed in place), with the
+        trade it closed; for the last leg, filled, also complete the signal. One transaction:
+        the order row, the position and the signal's state never disagree, whenever the
+        process stops. The RunResult when the signal is complete."""
         now = self._clock.now()
         events: list[Event] = self._unsaved.pop(order.client_order_id, [])
         applied = order
         done: RunResult | None = None
+        was_flat = position.is_flat
         changed = False  # the position, to be saved once whatever changed it
         async with self._uow() as uow:
-            position = await uow.positions.get(bot.id, order.symbol, multiplier=instrument.contract_multiplier)
             delta = order.filled_quantity - order.applied_quantity
             if delta > 0 and order.average_fill_price is not None:
                 total_cost = order.average_fill_price * order.filled_quantity
@@ -559,9 +596,10 @@ class Executor:
                 events.extend(completed)
                 changed = changed or moved
             if changed:
-                await uow.positions.save(bot.id, position)
+                await uow.positions.save(bot.id, position, was_flat=was_flat)
+            uow.emit(events)
             await uow.commit()
-        self._publish(events)
+        self._publish(uow.emitted)
         return applied, done
 
     async def _complete(
@@ -573,18 +611,17 @@ class Executor:
         position: Position,
         now: datetime,
     ) -> tuple[list[Event], bool]:
-        """Inside `_apply`'s transaction: the stop and target for the position as it is now
-        filled (set on `position`, saved by the caller), and the signal executed. The events
-        to publish once committed, and whether the stop or target moved."""
+        """Inside `_apply`'s transaction: the signal executed, and the stop and target for
+        the position as it is now filled (set on `position`, saved by the caller). The events
+        of it, and whether the stop or target moved."""
         events: list[Event] = []
         signal = stored.signal
-        current = await uow.signals.get(stored.id, for_update=True, history=False)
-        if current is None or current.state is not SignalState.EXECUTING:
+        executed = StateChange(SignalState.EXECUTED, now, "engine")
+        if not await uow.signals.move(stored.id, [executed], from_state=SignalState.EXECUTING):
             return events, False
-        moved = set_levels_after_fill(position, signal, bot.config, current.edits, instrument.tick_size)
+        moved = set_levels_after_fill(position, signal, bot.config, stored.edits, instrument.tick_size)
         if moved:
             events.append(_stop_moved(position, stored.id, bot, now))
-        await uow.signals.set_state(stored.id, SignalState.EXECUTED, cause="engine", at=now)
         if signal.target_position is not None and signal.target_position != position.signed_quantity:
             # A missed alert: the strategy holds what we do not. New entries stop until a
             # person repairs it (adopt or flatten), as a broker mismatch does.
@@ -616,43 +653,48 @@ class Executor:
         now = self._clock.now()
         reason = _cancel_reason(order)
         events: list[Event] = []
+        levels = order.filled_quantity and not order.leg_kind.reduces
+        position: Position | None = None
+        if levels:
+            async with self._uow(read_only=True) as uow:
+                position = await uow.positions.get(
+                    bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                )
         async with self._uow() as uow:
-            current = await uow.signals.get(stored.id, for_update=True, history=False)
-            if current is None or current.state is not SignalState.EXECUTING:
+            ended = StateChange(state, now, cause, reason)
+            if not await uow.signals.move(stored.id, [ended], from_state=SignalState.EXECUTING):
                 return RunResult(True, note="moved on meanwhile")
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier)
-            if (
-                order.filled_quantity
-                and not order.leg_kind.reduces
-                and set_levels_after_fill(position, current.signal, bot.config, current.edits, instrument.tick_size)
+            if position is not None and set_levels_after_fill(
+                position, stored.signal, bot.config, stored.edits, instrument.tick_size
             ):
                 await uow.positions.save(bot.id, position)
                 events.append(_stop_moved(position, stored.id, bot, now))
-            await uow.signals.set_state(stored.id, state, cause=cause, at=now, reason=reason)
-            await uow.commit()
-        events.append(
-            OrderCancelled(
-                at=now,
-                bot_name=bot.name,
-                signal_id=stored.id,
-                client_order_id=order.client_order_id,
-                symbol=order.symbol,
-                side=order.side.value,
-                quantity=order.quantity,
-                filled_quantity=order.filled_quantity,
-                reason=reason,
+            events.append(
+                OrderCancelled(
+                    at=now,
+                    bot_name=bot.name,
+                    signal_id=stored.id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    quantity=order.quantity,
+                    filled_quantity=order.filled_quantity,
+                    reason=reason,
+                )
             )
-        )
-        self._publish(events)
+            uow.emit(events)
+            await uow.commit()
+        self._publish(uow.emitted)
         return RunResult(True, note=reason)
 
     async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
         now = self._clock.now()
+        event = SignalRefused if state is SignalState.REFUSED else ExecutionFailed
         async with self._uow() as uow:
             await uow.signals.set_state(stored.id, state, cause="engine", at=now, reason=reason)
+            uow.emit([event(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
             await uow.commit()
-        event = SignalRefused if state is SignalState.REFUSED else ExecutionFailed
-        self._publish([event(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
+        self._publish(uow.emitted)
         return RunResult(True, note=reason)
 
 

@@ -1,21 +1,15 @@
 """The live feed: every event numbered and stored (the `events` table), then handed to
 every subscriber (the web's Server-Sent Events streams).
 
-It is a sink of the EventBus, so an event is stored after the commit that produced it, in
-the order it was published, by one task: numbers grow in publish order and never restart
-(they are the table's ids). Subscribers get each event from memory, once it is stored: N
-connected browsers cost no database reads. A subscriber that falls behind (its queue full)
-is marked `overflowed` and dropped; its stream ends, and the browser reconnects with
-Last-Event-ID and reads what it missed from the table, once.
-
-Events that queue up while one write runs are written together, in one transaction (the
-bus hands a batch to a sink with `publish_batch`), so a burst costs one commit, not one each.
-
-Why after the commit and not inside it: the services publish after committing, in dozens
-of places; writing the event in their transaction would touch every one and lengthen the
-trading path's transactions (on SQLite, the one writer lock) for a feed of notifications.
-The cost: an event published just before a crash may be missing from the feed; the state
-it describes is in the database either way (signals, orders, audit log).
+It is a sink of the EventBus. Events are stored in the transaction of the change they tell
+of (the unit of work's `emit`: the transactional outbox), so an event is never lost once its
+change committed and never told for a change that rolled back; they reach the bus numbered,
+after the commit, and the feed only hands them on. An event published without a transaction
+(the desk starting or stopping) is stored here, in one transaction for what queued up.
+Subscribers get each event from memory: N connected browsers cost no database reads. A
+subscriber that falls behind (its queue full) is marked `overflowed` and dropped; its stream
+ends, and the browser reconnects with Last-Event-ID and reads what it missed from the table,
+once.
 """
 
 from __future__ import annotations
@@ -25,7 +19,7 @@ import logging
 from collections.abc import Sequence
 from types import TracebackType
 
-from trading.domain.events import Event, FeedEvent
+from trading.domain.events import Event, FeedEvent, feed_event
 from trading.services.ports import EventUnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.feed")
@@ -86,11 +80,16 @@ class EventFeed:
         await self.publish_batch([event])
 
     async def publish_batch(self, events: Sequence[Event]) -> None:
-        """Store the events in one transaction (the bus hands over what queued up), then
-        hand each to every subscriber, in order."""
-        async with self._uow() as uow:
-            stored = [await uow.events.add(event) for event in events]
-            await uow.commit()
+        """Hand each event to every subscriber, in order; those not stored yet (no `seq`)
+        are stored first, in one transaction."""
+        unstored = [event for event in events if event.seq is None]
+        numbered: dict[int, FeedEvent] = {}
+        if unstored:
+            async with self._uow() as uow:
+                for event in unstored:
+                    numbered[id(event)] = await uow.events.add(event)
+                await uow.commit()
+        stored = [numbered[id(event)] if event.seq is None else feed_event(event) for event in events]
         self.stored += len(stored)
         for subscriber in list(self._subscribers):
             for one in stored:

@@ -7,7 +7,7 @@ and `web/` the notifier sinks. Tests implement them with in-memory fakes.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -31,6 +31,7 @@ from trading.domain.records import (
     OrderRecord,
     PaperAccountState,
     SignalEdits,
+    StateChange,
     StoredSignal,
     TradeRecord,
     WebhookLogEntry,
@@ -106,6 +107,13 @@ class SignalRepository(Protocol):
         """Move to `state` (checked against the transition table) and record the change."""
         ...
 
+    async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
+        """Move the signal from `from_state` through `steps` (each checked against the
+        transition table; IllegalSignalTransition when one is not allowed), recording every
+        step: one update and one insert. False, and nothing written, when the signal is no
+        longer in `from_state` (something moved it meanwhile)."""
+        ...
+
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None: ...
     async def list(
         self,
@@ -136,7 +144,11 @@ class PositionRepository(Protocol):
         """The bot's position (flat when none), locked for the transaction when asked."""
         ...
 
-    async def save(self, bot_id: int, position: Position) -> None: ...
+    async def save(self, bot_id: int, position: Position, *, was_flat: bool = False) -> None:
+        """Store the position as it is now. `was_flat`: it was flat when read (so it has no
+        entries stored to replace)."""
+        ...
+
     async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
         """Record a fill; False (and nothing written) when its id was recorded before."""
         ...
@@ -149,6 +161,10 @@ class PositionRepository(Protocol):
 
 class OrderRepository(Protocol):
     async def add(self, order: OrderRecord) -> OrderRecord: ...
+    async def add_many(self, orders: Sequence[OrderRecord]) -> builtins.list[OrderRecord]:
+        """Store new orders together (one statement); DuplicateOrder when one exists already."""
+        ...
+
     async def get(self, client_order_id: str) -> OrderRecord | None: ...
     async def update(self, order: OrderRecord) -> None: ...
     async def list_for_signal(self, signal_id: int) -> list[OrderRecord]: ...
@@ -285,6 +301,14 @@ class UnitOfWork(Protocol):
     ) -> None:
         """Roll back whatever was not committed."""
         ...
+
+    def emit(self, events: Iterable[Event]) -> None:
+        """Store these events in this unit's transaction at its commit (the transactional
+        outbox); after the commit, `emitted` holds them numbered, for the sinks."""
+        ...
+
+    @property
+    def emitted(self) -> list[Event]: ...
 
     async def commit(self) -> None: ...
     async def rollback(self) -> None: ...
