@@ -39,7 +39,14 @@ class SqlEventRepository(Repository):
         values = _values(event)
         seq: int = (await self._uow.execute(_ADD, values)).scalar_one()
         return FeedEvent(
-            seq, event.at, event.kind, event.severity, event.bot_name, event.signal_id, values["text"], values["payload"]
+            seq,
+            event.at,
+            event.kind,
+            event.severity,
+            event.bot_name,
+            event.signal_id,
+            values["text"],
+            values["payload"],
         )
 
     async def add_many(self, events: Sequence[Event]) -> list[Event]:

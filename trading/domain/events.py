@@ -367,7 +367,14 @@ def feed_event(event: Event) -> FeedEvent:
     if event.seq is None:
         raise ValueError(f"{event.kind} has not been stored: it has no number yet")
     return FeedEvent(
-        event.seq, event.at, event.kind, event.severity, event.bot_name, event.signal_id, event.text(), event_data(event)
+        event.seq,
+        event.at,
+        event.kind,
+        event.severity,
+        event.bot_name,
+        event.signal_id,
+        event.text(),
+        event_data(event),
     )
 
 

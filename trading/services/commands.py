@@ -41,6 +41,7 @@ class Commands(UseCase):
             detail = f"signal #{stored.id}" + ("; the stop monitor's retries stopped" if stopped else "")
             await uow.audit.add(AuditEntry(actor.id, "close", f"bot:{bot_name}", True, detail, self._clock.now()))
             await uow.commit()
+        self.executor.watchlist.changed()
         self.wake(bot.id)
         return ActionResult(
             True, f"closing {bot_name}'s {pos.side} {pos.quantity} (signal #{stored.id})", signal=stored
@@ -80,9 +81,11 @@ class Commands(UseCase):
                     if watch.stopped is not None:
                         await uow.exits.save(watch.resumed())
             await uow.audit.add(AuditEntry(actor.id, verb, f"bot:{bot_name}", True, change, now))
+            done = {"pause": "paused", "resume": "resumed"}.get(verb, change)
+            uow.emit([BotStateChanged(at=now, bot_name=bot_name, change=done, reason=reason, by=actor.name)])
             await uow.commit()
-        done = {"pause": "paused", "resume": "resumed"}.get(verb, change)
-        self._publish([BotStateChanged(at=now, bot_name=bot_name, change=done, reason=reason, by=actor.name)])
+        self.executor.watchlist.changed()
+        self._publish(uow.emitted)
         return ActionResult(True, f"{bot_name} {done}")
 
     async def halt(self, actor: Actor, reason: str | None = None) -> ActionResult:
@@ -100,8 +103,9 @@ class Commands(UseCase):
             state = ControlState(halted, actor.id, now, reason) if halted else ControlState()
             await uow.control.set(state)
             await uow.audit.add(AuditEntry(actor.id, verb, "all", True, reason or "", now))
+            uow.emit([HaltChanged(at=now, halted=halted, by=actor.name, reason=reason)])
             await uow.commit()
-        self._publish([HaltChanged(at=now, halted=halted, by=actor.name, reason=reason)])
+        self._publish(uow.emitted)
         if halted:
             return ActionResult(True, "trading halted: no new entries; closes still allowed; approvals frozen", "ok")
         return ActionResult(True, "trading resumed", "ok")

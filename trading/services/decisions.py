@@ -18,7 +18,7 @@ from trading.domain.events import (
 )
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
-from trading.domain.records import AuditEntry, Bot, Decision, SignalEdits, StoredSignal
+from trading.domain.records import AuditEntry, Bot, Decision, SignalEdits, StateChange, StoredSignal
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
 from trading.services.actions import ActionResult, Actor
@@ -33,13 +33,13 @@ class Decisions(UseCase):
         now = self._clock.now()
         expires = stored.created_at + timedelta(minutes=bot.config.approval_timeout_minutes)
         async with self._uow() as uow:
-            current = await uow.signals.get(stored.id, for_update=True)
-            if current is None or current.state is not SignalState.RECEIVED:
+            pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode")
+            if not await uow.signals.move(stored.id, [pending], from_state=SignalState.RECEIVED):
                 return
             await uow.approvals.create(stored.id, now, expires)
-            await uow.signals.set_state(stored.id, SignalState.PENDING_APPROVAL, cause="approve mode", at=now)
+            uow.emit([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
             await uow.commit()
-        self._publish([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
+        self._publish(uow.emitted)
 
     async def remind_due(self) -> list[int]:
         """Pending approvals half way to their expiry, not reminded yet: the approvers are
@@ -58,15 +58,16 @@ class Decisions(UseCase):
                     continue
                 if not await uow.approvals.mark_reminded(approval.signal_id, now):
                     continue
+                uow.emit(
+                    [
+                        ApprovalReminder(
+                            at=now, bot_name=stored.bot_name, signal_id=stored.id, expires_at=approval.expires_at
+                        )
+                    ]
+                )
                 await uow.commit()
             reminded.append(approval.signal_id)
-            self._publish(
-                [
-                    ApprovalReminder(
-                        at=now, bot_name=stored.bot_name, signal_id=stored.id, expires_at=approval.expires_at
-                    )
-                ]
-            )
+            self._publish(uow.emitted)
         return reminded
 
     async def expire_due(self) -> list[int]:
@@ -91,15 +92,16 @@ class Decisions(UseCase):
                     at=now,
                     reason=f"no decision by {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC",
                 )
+                uow.emit(
+                    [
+                        ApprovalDecided(
+                            at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
+                        )
+                    ]
+                )
                 await uow.commit()
             expired.append(approval.signal_id)
-            self._publish(
-                [
-                    ApprovalDecided(
-                        at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
-                    )
-                ]
-            )
+            self._publish(uow.emitted)
         return expired
 
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
@@ -174,13 +176,14 @@ class Decisions(UseCase):
             if decision is Decision.APPROVED and second is not None:
                 detail = f"2 of 2 (first {first}); {detail}".rstrip("; ")
             await uow.audit.add(AuditEntry(actor.id, verb, target, True, detail, now))
-            await uow.commit()
-        events.append(
-            ApprovalDecided(
-                at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
+            events.append(
+                ApprovalDecided(
+                    at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
+                )
             )
-        )
-        self._publish(events)
+            uow.emit(events)
+            await uow.commit()
+        self._publish(uow.emitted)
         if decision is Decision.APPROVED:
             self.checkpoint("approved")
             self.wake(stored.bot_id)
@@ -210,8 +213,9 @@ class Decisions(UseCase):
             await uow.signals.set_edits(signal_id, edits)
         detail = f"1 of 2: {reason}" + (f"; {_edits_text(edits)}" if edits is not None else "")
         await uow.audit.add(AuditEntry(actor.id, "approve", f"signal:{signal_id}", True, detail, now))
+        uow.emit([ApprovalProgress(at=now, bot_name=stored.bot_name, signal_id=signal_id, by=actor.name)])
         await uow.commit()
-        self._publish([ApprovalProgress(at=now, bot_name=stored.bot_name, signal_id=signal_id, by=actor.name)])
+        self._publish(uow.emitted)
         return ActionResult(
             True,
             f"signal #{signal_id} approved 1 of 2 by {actor.name}; it needs a second approver ({reason})",
@@ -258,20 +262,23 @@ class Decisions(UseCase):
                 # The first approver approved another trade: both approvals are needed again.
                 await uow.approvals.clear_first(signal_id)
             await uow.audit.add(AuditEntry(actor.id, "edit", target, True, _edits_text(edits), now))
+            again = (
+                f"; the first approval (by {withdrawn}) was withdrawn, so it needs two approvals again"
+                if withdrawn
+                else ""
+            )
+            uow.emit(
+                [
+                    Notice(
+                        at=now,
+                        bot_name=stored.bot_name,
+                        signal_id=signal_id,
+                        message=f"signal #{signal_id} edited by {actor.name}: {_edits_text(edits)}{again}",
+                    )
+                ]
+            )
             await uow.commit()
-        again = (
-            f"; the first approval (by {withdrawn}) was withdrawn, so it needs two approvals again" if withdrawn else ""
-        )
-        self._publish(
-            [
-                Notice(
-                    at=now,
-                    bot_name=stored.bot_name,
-                    signal_id=signal_id,
-                    message=f"signal #{signal_id} edited by {actor.name}: {_edits_text(edits)}{again}",
-                )
-            ]
-        )
+        self._publish(uow.emitted)
         return ActionResult(True, f"signal #{signal_id} edited; it still waits for approval{again}", signal=stored)
 
     async def _check_edits(self, signal_id: int, edits: SignalEdits) -> str | None:

@@ -52,6 +52,7 @@ from trading.services.ports import (
     UnitOfWorkFactory,
     WouldNotReduce,
 )
+from trading.services.watchlist import Watchlist
 
 log = logging.getLogger("signaldesk.execution")
 
@@ -83,13 +84,17 @@ class Executor:
         *,
         checkpoint: Checkpoint | None = None,
         retry_delay: float = 2.0,
+        watchlist: Watchlist | None = None,
     ) -> None:
+        """`watchlist`: the stop monitor's picture of the open positions, told after every
+        commit that changes a position."""
         self._uow = uow_factory
         self._brokers = brokers
         self._clock = clock
         self._publish = publish
         self._checkpoint = checkpoint or (lambda _point: None)
         self._retry_delay = retry_delay
+        self.watchlist = watchlist if watchlist is not None else Watchlist()
         self._instruments: dict[tuple[str, str], Instrument] = {}
         # Called with a bot's id when the broker says a close of it would not reduce its
         # position: the two pictures differ (the runner reconciles that symbol at once).
@@ -265,7 +270,9 @@ class Executor:
             stored_rows = await uow.orders.add_many(rows)
             if changed:
                 log.info("signal %s for %s: %s", stored.id, bot.name, doing)
-                uow.emit([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])
+                uow.emit(
+                    [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")]
+                )
             await uow.commit()
         self._checkpoint("order_stored")
         self._publish(uow.emitted)
@@ -599,6 +606,8 @@ class Executor:
                 await uow.positions.save(bot.id, position, was_flat=was_flat)
             uow.emit(events)
             await uow.commit()
+        if changed:
+            self.watchlist.changed()
         self._publish(uow.emitted)
         return applied, done
 
@@ -684,6 +693,8 @@ class Executor:
             )
             uow.emit(events)
             await uow.commit()
+        if position is not None:
+            self.watchlist.changed()
         self._publish(uow.emitted)
         return RunResult(True, note=reason)
 

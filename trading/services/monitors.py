@@ -47,13 +47,20 @@ class Monitors(UseCase):
         the ones that failed and are due, report quotes missing and back. The ids of the
         exit signals made."""
         made: list[int] = []
-        async with self._uow(read_only=True) as uow:
-            open_positions = await uow.positions.list_open()
-            bots = {b.id: b for b in await uow.bots.list()}
-            watches = {(w.bot_id, w.symbol): w for w in await uow.exits.list()}
+        watchlist = self.executor.watchlist
+        if watchlist.stale(self._clock.now()):
+            async with self._uow(read_only=True) as uow:
+                positions = await uow.positions.list_open()
+                bots = await uow.bots.list()
+                stored_watches = await uow.exits.list()
+            watchlist.load(self._clock.now(), bots, positions, stored_watches)
+        if watchlist.idle:
+            return made
+        open_positions, bots_by_id = list(watchlist.positions), watchlist.bots
+        watches = dict(watchlist.watches)
         still_open: set[tuple[int, str]] = set()
         for bot_id, position in open_positions:
-            bot = bots.get(bot_id)
+            bot = bots_by_id.get(bot_id)
             if bot is None:
                 continue
             key = (bot_id, position.symbol)
@@ -69,8 +76,15 @@ class Monitors(UseCase):
             if watch != (stored or fresh):
                 async with self._uow() as uow:
                     await uow.exits.save(watch)
+                    uow.emit(events)
                     await uow.commit()
-            self._publish(events)
+                watchlist.watches[key] = watch
+                self._publish(uow.emitted)
+            elif events:
+                async with self._uow() as uow:
+                    uow.emit(events)
+                    await uow.commit()
+                self._publish(uow.emitted)
             if signal_id is not None:
                 made.append(signal_id)
                 self.wake(bot_id)
@@ -82,6 +96,7 @@ class Monitors(UseCase):
         async with self._uow() as uow:
             await uow.exits.delete(bot_id, symbol)
             await uow.commit()
+        self.executor.watchlist.watches.pop((bot_id, symbol), None)
 
     async def _pass(self, bot: Bot, position: Position, watch: ExitWatch) -> tuple[ExitWatch, list[Event], int | None]:
         """The position's watch after this pass, the events to tell, the exit signal made."""

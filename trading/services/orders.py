@@ -57,8 +57,9 @@ class Orders(UseCase):
             await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=doing)
             await uow.audit.add(AuditEntry(actor.id, "order", target, True, f"signal #{stored.id}: {doing}", now))
             queued = await uow.signals.get(stored.id)
+            uow.emit([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])
             await uow.commit()
-        self._publish([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])
+        self._publish(uow.emitted)
         self.wake(bot.id)
         return ActionResult(
             True, f"order queued as signal #{stored.id}: {card.plan_summary} {ticket.describe()}", signal=queued

@@ -88,7 +88,8 @@ class Reconciliation(UseCase):
                             at=now, bot_name=bot.name, symbol=symbol, ours=qty, theirs=held, source="broker"
                         )
                     )
+                uow.emit(events)
                 await uow.commit()
             problems.append(f"{broker_name} {symbol}: ours {qty:+d}, broker {held:+d}")
-            self._publish(events)
+            self._publish(uow.emitted)
         return problems

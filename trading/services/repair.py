@@ -150,6 +150,7 @@ class Repairs(UseCase):
                 detail += "; closing " + (", ".join(b.name for b in closing) if closing else "nothing (all flat)")
             await uow.audit.add(AuditEntry(actor.id, verb, target, True, detail, now))
             await uow.commit()
+        self.executor.watchlist.changed()
 
         made: list[str] = []
         woken: list[int] = []
