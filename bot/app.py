@@ -158,6 +158,7 @@ def build(settings: Settings) -> App:
         desk,
         database.uow,
         monitor_interval=settings.monitor_interval_seconds,
+        max_active_bots=settings.max_active_bots,
         reconcile_interval=settings.reconcile_interval_seconds,
         housekeeping=[("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)],
     )

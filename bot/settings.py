@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     webhook_log_trim_interval_seconds: float = 3600.0
 
     # --- execution
+    max_active_bots: int = Field(default=256, ge=1)  # bots whose signals execute at the same moment
     monitor_interval_seconds: float = 5.0
     reconcile_interval_seconds: float = 300.0
 

@@ -90,8 +90,10 @@ async def test_an_executed_market_entry_with_a_stop_and_a_target_is_at_most_12_s
     assert kinds == [OrderPlaced, OrderFilled, StopMoved], kinds
     assert all(e.seq is not None for e in rig.events)
     assert [e.seq for e in rig.events] == sorted(e.seq for e in rig.events if e.seq is not None)
-    print(f"\nexecuted entry: {len(writes)} statements in {seen.transactions.count('rw')} write transactions, "
-          f"{len(reads)} reads in {seen.transactions.count('ro')} read-only ones")
+    print(
+        f"\nexecuted entry: {len(writes)} statements in {seen.transactions.count('rw')} write transactions, "
+        f"{len(reads)} reads in {seen.transactions.count('ro')} read-only ones"
+    )
 
 
 def _notice(n: int) -> Notice:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from tests.integration.test_service import Rig, make_rig
+from tests.support.fake_broker import FakeBroker
 from trading.domain.events import PositionMismatch
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderSide
@@ -139,3 +140,38 @@ async def test_a_close_the_broker_says_would_not_reduce_is_reconciled_at_once(
     async with rig.db.uow() as uow:
         flagged_bot = await uow.bots.get(bot)
     assert flagged_bot is not None and flagged_bot.needs_attention
+
+
+class _SlowBroker(FakeBroker):
+    """Each order takes a while; counts how many are in flight at once."""
+
+    in_flight: int = 0
+    most: int = 0
+
+    async def place_order(self, request):  # type: ignore[no-untyped-def]
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.3)
+            return await super().place_order(request)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize(("bound", "expected"), [(None, 12), (3, 3)])
+async def test_bots_execute_side_by_side_up_to_the_bound(database, bound: int | None, expected: int) -> None:  # type: ignore[no-untyped-def]
+    broker = _SlowBroker()
+    rig = make_rig(database, broker)
+    options = {} if bound is None else {"max_active_bots": bound}
+    runner = Runner(
+        rig.desk, database.uow, sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600, **options
+    )
+    bots = [await rig.bot(bot_name=f"B{n}", webhook_key=f"key_{n}_50849a3c", symbol=f"S{n}") for n in range(12)]
+    ids = [await rig.signal(bot, SignalAction.ENTER_LONG) for bot in bots]
+    await runner.start()
+    try:
+        assert await settle(rig, ids) == [SignalState.EXECUTED] * len(ids)
+    finally:
+        await runner.stop(1)
+    # No fixed worker count: every bot's order was at the broker at once, unless bounded.
+    assert broker.most == expected

@@ -18,16 +18,54 @@ from trading.domain.events import (
 )
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
-from trading.domain.records import AuditEntry, Bot, Decision, SignalEdits, StateChange, StoredSignal
+from trading.domain.records import (
+    ApprovalRecord,
+    AuditEntry,
+    Bot,
+    Decision,
+    SignalEdits,
+    StateChange,
+    StoredSignal,
+)
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
 from trading.services.actions import ActionResult, Actor
-from trading.services.context import UseCase
+from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+
+# How often the due check reads the pending approvals when nothing is due: the safety net
+# for approvals asked for elsewhere (another process on the same database).
+DUE_REFRESH = timedelta(seconds=60)
 
 
 class Decisions(UseCase):
     """The approval life of a signal."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(ctx)
+        # When the next reminder or expiry falls due; None: read the pending cards at the next check.
+        self._next_due: datetime | None = None
+
+    async def run_due(self) -> list[int]:
+        """The runner's periodic check: reminds the approvers of a card half way to its
+        expiry (once), then expires the cards past it; the expired signal ids. Reads the
+        pending cards only when one falls due (or a new card was asked for), so an idle desk
+        reads nothing."""
+        now = self._clock.now()
+        if self._next_due is not None and now < self._next_due:
+            return []
+        self._next_due = now + DUE_REFRESH
+        async with self._uow(read_only=True) as uow:
+            pending = await uow.approvals.list_pending()
+        await self.remind_due(pending)
+        expired = await self.expire_due(pending)
+        for approval in pending:
+            if approval.signal_id in expired or approval.expires_at <= now:
+                continue
+            halfway = approval.requested_at + (approval.expires_at - approval.requested_at) / 2
+            due = halfway if approval.reminded_at is None and now < halfway else approval.expires_at
+            self._next_due = min(self._next_due, due)
+        return expired
 
     async def request_approval(self, stored: StoredSignal, bot: Bot) -> None:
         now = self._clock.now()
@@ -39,14 +77,17 @@ class Decisions(UseCase):
             await uow.approvals.create(stored.id, now, expires)
             uow.emit([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
             await uow.commit()
+        self._next_due = None  # a new card: its reminder and expiry are counted at the next check
         self._publish(uow.emitted)
 
-    async def remind_due(self) -> list[int]:
+    async def remind_due(self, pending: list[ApprovalRecord] | None = None) -> list[int]:
         """Pending approvals half way to their expiry, not reminded yet: the approvers are
-        called once more (recorded, so a restart never reminds twice)."""
+        called once more (recorded, so a restart never reminds twice). `pending`: the
+        pending cards, when the caller has just read them."""
         now = self._clock.now()
-        async with self._uow() as uow:
-            pending = await uow.approvals.list_pending()
+        if pending is None:
+            async with self._uow(read_only=True) as uow:
+                pending = await uow.approvals.list_pending()
         reminded: list[int] = []
         for approval in pending:
             halfway = approval.requested_at + (approval.expires_at - approval.requested_at) / 2
@@ -70,11 +111,12 @@ class Decisions(UseCase):
             self._publish(uow.emitted)
         return reminded
 
-    async def expire_due(self) -> list[int]:
+    async def expire_due(self, pending: list[ApprovalRecord] | None = None) -> list[int]:
         """Pending approvals past their time become expired and never execute."""
         now = self._clock.now()
-        async with self._uow() as uow:
-            pending = await uow.approvals.list_pending()
+        if pending is None:
+            async with self._uow(read_only=True) as uow:
+                pending = await uow.approvals.list_pending()
         expired: list[int] = []
         for approval in pending:
             if approval.expires_at > now:

@@ -97,8 +97,7 @@ class Desk(DeskAPI):
     async def expire_due(self) -> list[int]:
         """The runner's approval check: reminds the approvers of a card half way to its expiry
         (once), then expires the cards past it; returns the expired signal ids."""
-        await self.decisions.remind_due()
-        return await self.decisions.expire_due()
+        return await self.decisions.run_due()
 
     async def check_exits(self) -> list[int]:
         return await self.monitors.check_exits()

@@ -41,10 +41,13 @@ class Runner:
         monitor_interval: float = 5.0,
         reconcile_interval: float = 300.0,
         max_retry_delay: float = 30.0,
+        max_active_bots: int = 256,
         housekeeping: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = (),
     ) -> None:
         """`housekeeping`: more periodic duties, each (name, interval in seconds, job), run
-        first at start and then every interval (say, trimming the webhook log)."""
+        first at start and then every interval (say, trimming the webhook log).
+        `max_active_bots`: how many bots' signals may be moved at the same moment (each bot
+        has its lane whatever the bound; a lane past it waits its turn)."""
         self._desk = desk
         self._uow = uow_factory
         self._intervals = {
@@ -54,6 +57,7 @@ class Runner:
             "reconcile": reconcile_interval,
         }
         self._max_retry_delay = max_retry_delay
+        self._active = asyncio.Semaphore(max_active_bots)
         self._housekeeping = list(housekeeping)
         for name, interval, _job in self._housekeeping:
             self._intervals[name] = interval
@@ -158,7 +162,8 @@ class Runner:
 
     async def _advance(self, signal_id: int) -> RunResult:
         try:
-            return await self._desk.advance(signal_id)
+            async with self._active:
+                return await self._desk.advance(signal_id)
         except Exception:
             # A bug or an outage: the signal stays where it is, holding its bot's place.
             log.exception("signal %s: unexpected error; will retry", signal_id)
