@@ -52,7 +52,10 @@ class Database:
         self.url = url
         # Hashes bot passphrases with the server's secret key; None: storing one is refused.
         self.passphrases = passphrases
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo)
+        # No reset on return: every unit of work ends its transaction itself (commit, or
+        # rollback in `_end`) before it hands the connection back, so the pool's own
+        # rollback would be one more round trip to the driver's thread for nothing.
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_reset_on_return=None)
         # Bot id -> name, shared by every unit of work: a name never changes (bots are
         # upserted by name) and ids are never reused, so signal intake skips a query.
         self.bot_names: dict[int, str] = {}

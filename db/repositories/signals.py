@@ -39,6 +39,13 @@ _MOVE = (
     )
 )
 _MOVE_WITH_REASON = _MOVE.values(reason=bindparam("new_reason", type_=SIGNALS.c.reason.type))
+_OLDEST = (
+    select(SIGNALS, BOTS.c.bot_name)
+    .join(BOTS, BOTS.c.id == SIGNALS.c.bot_id)
+    .where(SIGNALS.c.bot_id == bindparam("bot_id"), SIGNALS.c.state.in_(bindparam("states", expanding=True)))
+    .order_by(SIGNALS.c.id)
+    .limit(1)
+)
 _STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id"))
 _ADD_CHANGE = insert(CHANGES)
 _SOURCES = {
@@ -240,6 +247,10 @@ class SqlSignalRepository(Repository):
             stmt = stmt.where(SIGNALS.c.bot_id == bot_id)
         rows = await s.execute(stmt.order_by(SIGNALS.c.id))
         return [int(i) for i in rows.scalars()]
+
+    async def oldest(self, bot_id: int, states: Sequence[SignalState]) -> StoredSignal | None:
+        row = (await self._uow.execute(_OLDEST, {"bot_id": bot_id, "states": [st.value for st in states]})).first()
+        return None if row is None else _to_stored(row, ())
 
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
         """The bot's oldest signal in one of `states`: the one whose turn it is."""

@@ -516,6 +516,10 @@ class FakeSignalRepository(_Repository):
             i for i, row in t.signals.items() if row.state in states and (bot_id is None or row.bot_id == bot_id)
         )
 
+    async def oldest(self, bot_id: int, states: Sequence[SignalState]) -> StoredSignal | None:
+        signal_id = await self.next_to_run(bot_id, states)
+        return None if signal_id is None else await self.get(signal_id, history=False)
+
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
         return min(await self.ids_in_states(states, bot_id=bot_id), default=None)
 

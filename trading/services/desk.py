@@ -6,7 +6,7 @@ commands, queries, monitors, reconciliation, execution), all sharing one Context
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from trading.domain.events import Event
@@ -86,6 +86,20 @@ class Desk(DeskAPI):
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
+        return await self.run(stored, bot)
+
+    async def next_signal(self, bot_id: int, states: Sequence[SignalState]) -> tuple[StoredSignal, Bot] | None:
+        """The bot's oldest signal in one of `states`, with the bot: the one whose turn it is
+        (the runner's lane reads it, then hands it to `run`)."""
+        async with self._ctx.uow(read_only=True) as uow:
+            stored = await uow.signals.oldest(bot_id, states)
+            bot = await uow.bots.get(bot_id) if stored is not None else None
+        if stored is None or bot is None:
+            return None
+        return stored, bot
+
+    async def run(self, stored: StoredSignal, bot: Bot) -> RunResult:
+        """One try at moving a signal just read (see `advance`)."""
         # Held for the one try; reconciliation takes it too, so that no fill lands between
         # its reading the broker and its reading us.
         async with self.decisions._bot_lock(bot.id):

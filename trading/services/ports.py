@@ -132,6 +132,11 @@ class SignalRepository(Protocol):
         """Ids of the signals (of one bot, when given) in these states, oldest first."""
         ...
 
+    async def oldest(self, bot_id: int, states: Sequence[SignalState]) -> StoredSignal | None:
+        """The bot's oldest signal in one of these states (its history not read): the one
+        whose turn it is."""
+        ...
+
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
         """The bot's oldest signal in one of these states: the one whose turn it is."""
         ...

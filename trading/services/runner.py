@@ -18,6 +18,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from trading.domain.records import Bot, StoredSignal
 from trading.domain.signals import SignalState
 from trading.services.backoff import backoff_delay
 from trading.services.desk import Desk
@@ -125,12 +126,13 @@ class Runner:
         try:
             while not self._stopping:
                 self._dirty.discard(bot_id)
-                async with self._uow(read_only=True) as uow:
-                    signal_id = await uow.signals.next_to_run(bot_id, UNFINISHED)
-                if signal_id is None:
+                found = await self._desk.next_signal(bot_id, UNFINISHED)
+                if found is None:
                     if bot_id in self._dirty:  # woken while looking: look again
                         continue
                     return
+                stored, bot = found
+                signal_id = stored.id
                 if signal_id != current:
                     current, failures = signal_id, 0
                 if signal_id == finished:
@@ -139,7 +141,7 @@ class Runner:
                     log.error("signal %s: reported finished but is still unfinished; will retry", signal_id)
                     result = RunResult(False)
                 else:
-                    result = await self._advance(signal_id)
+                    result = await self._advance(stored, bot)
                 if result.finished:
                     finished = signal_id
                     continue
@@ -160,13 +162,13 @@ class Runner:
             if self._lanes.get(bot_id) is asyncio.current_task():
                 del self._lanes[bot_id]
 
-    async def _advance(self, signal_id: int) -> RunResult:
+    async def _advance(self, stored: StoredSignal, bot: Bot) -> RunResult:
         try:
             async with self._active:
-                return await self._desk.advance(signal_id)
+                return await self._desk.run(stored, bot)
         except Exception:
             # A bug or an outage: the signal stays where it is, holding its bot's place.
-            log.exception("signal %s: unexpected error; will retry", signal_id)
+            log.exception("signal %s: unexpected error; will retry", stored.id)
             return RunResult(False)
 
     async def _every(self, name: str, job: Callable[[], Awaitable[object]], at_start: bool = False) -> None:
