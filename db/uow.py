@@ -47,9 +47,10 @@ class SqlUnitOfWork:
     committing rolls back. A writing unit on SQLite holds the database's writer lock from
     its first statement until commit, rollback or exit."""
 
-    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+    def __init__(self, database: Database, *, read_only: bool = False, urgent: bool = False) -> None:
         self.database = database
         self.read_only = read_only
+        self.urgent = urgent  # ahead of the queued writers (see Database.uow)
         self._entered = False
         self._conn: AsyncConnection | None = None
         self._holds_write_lock = False
@@ -92,10 +93,11 @@ class SqlUnitOfWork:
             lock = None if self.read_only else self.database.write_lock
             if lock is not None:
                 # Before taking a connection: a queued writer must not hold one of the pool's.
-                await lock.acquire()
+                await lock.acquire(urgent=self.urgent)
                 self._holds_write_lock = True
             try:
-                conn = self._conn = await self.database.engine.connect()
+                engine = self.database.urgent_engine if self.urgent else self.database.engine
+                conn = self._conn = await engine.connect()
                 if self.read_only:
                     options: dict[str, Any] = {READ_ONLY: True}
                     if self.database.is_postgresql:
