@@ -54,6 +54,7 @@ class SqlUnitOfWork:
         self._entered = False
         self._conn: AsyncConnection | None = None
         self._holds_write_lock = False
+        self._commit_failed = False
         self.bot_names: dict[int, str] = {}  # seen in this unit; shared with the Database on commit
         self.bots = SqlBotRepository(self)
         self.signals = SqlSignalRepository(self)
@@ -119,7 +120,11 @@ class SqlUnitOfWork:
             raise UnitOfWorkClosed("commit outside `async with db.uow()`")
         try:
             if self._conn is not None:
-                await self._conn.commit()
+                try:
+                    await self._conn.commit()
+                except BaseException:
+                    self._commit_failed = True  # see _close
+                    raise
             # Only committed rows may enter the shared cache: SQLite reuses a rolled-back id.
             self.database.bot_names.update(self.bot_names)
         finally:
@@ -138,7 +143,7 @@ class SqlUnitOfWork:
         if conn is None:
             self._release()
             return
-        closing = asyncio.ensure_future(_close(conn))
+        closing = asyncio.ensure_future(_close(conn, discard=self._commit_failed))
         _CLOSING.add(closing)
         closing.add_done_callback(self._closed)
         await asyncio.shield(closing)
@@ -160,9 +165,15 @@ class SqlUnitOfWork:
 _CLOSING: set[asyncio.Future[None]] = set()
 
 
-async def _close(conn: AsyncConnection) -> None:
+async def _close(conn: AsyncConnection, *, discard: bool = False) -> None:
     try:
-        if conn.in_transaction():
+        if discard:
+            # After a failed (or interrupted) commit SQLAlchemy marks the transaction inactive,
+            # so neither rollback() nor the pool's reset would roll it back: the connection may
+            # still be inside it (on SQLite, holding the database's write lock for the next
+            # user of the pool). It is discarded instead; closing it rolls back.
+            await conn.invalidate()
+        elif conn.in_transaction():
             await conn.rollback()
     finally:
         await conn.close()
