@@ -404,3 +404,25 @@ async def test_a_failed_commit_leaves_no_transaction_open_behind_it(database: Da
             assert (await uow.bots.get(1)) is not None and not (await uow.bots.get(1)).paused  # type: ignore[union-attr]
             await uow.bots.set_needs_attention(1, False)
             await uow.commit()
+
+
+async def test_when_the_database_fails_everything_a_batch_gives_up_after_a_few_lone_tries(database: Database) -> None:
+    await bots(database, 1)
+    factory = _GatedFactory(database)
+    intake = Intake(factory, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES)
+    commits = _Commits(database, fail_first=1000)
+    try:
+        requests = [alert(key_of(0), price=n) for n in range(1, 8)]
+        requests.append(AlertRequest(key_of(0), b"{", "application/json", "203.0.113.9", requests[0].received_at))
+        tasks = await queued(intake, requests)
+        factory.gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        commits.close()
+
+    assert commits.count == 1 + 3  # the batch, then three alerts alone; the rest without a try
+    assert all(isinstance(r, OSError) for r in results[:-1])
+    # A refusal is answered all the same, saying its log row is missing.
+    refused = results[-1]
+    assert isinstance(refused, IntakeResult) and refused.code == "not_json" and refused.log_error
+    assert await stored(database) == ({}, [])

@@ -92,6 +92,9 @@ def _wake_nobody(bot_id: int) -> None:
 # The most requests one transaction stores: enough that a candle-close burst is written in
 # a few commits, few enough that one batch holds SQLite's writer only briefly.
 BATCH_LIMIT = 256
+# When a batch fails, its requests are stored again one by one; this many failures in a row
+# say the database is failing, not one request, and the rest are answered without a try.
+LONE_FAILURES_TO_GIVE_UP = 3
 
 
 @dataclass(eq=False)
@@ -217,19 +220,29 @@ class Intake:
                     item.future.set_exception(RuntimeError("the intake stopped before storing the alert"))
             self._queue.clear()
 
-    async def _commit(self, batch: list[_Queued]) -> None:
+    async def _commit(self, batch: list[_Queued]) -> Exception | None:
+        """Store the batch and answer its requests; the error when it failed (answered too)."""
         try:
             verdicts = await self._store(batch)
         except Exception as error:
             if len(batch) == 1:
                 self._fail(batch[0], error)
-                return
+                return error
             # Nothing of the batch was stored. One request may be what the database refused
             # (a body it cannot hold, say): each is stored again on its own, in its own
             # transaction, so a poisoned request fails alone instead of taking its batch down.
+            # Unless the database itself is failing: after a few lone failures in a row the
+            # rest are answered at once (5xx, or their refusal) rather than each waiting for
+            # its own failure while the next batches queue behind.
+            failed_in_a_row = 0
             for item in batch:
-                await self._commit([item])
-            return
+                if failed_in_a_row >= LONE_FAILURES_TO_GIVE_UP:
+                    self._fail(item, error)
+                    continue
+                lone_error = await self._commit([item])
+                failed_in_a_row = failed_in_a_row + 1 if lone_error is not None else 0
+                error = lone_error or error
+            return error
         first_stored: dict[int, int] = {}  # bot id -> its first new signal in this batch
         for v in verdicts:
             if v.stored_id is not None and v.bot is not None:
@@ -242,6 +255,7 @@ class Intake:
         for v in verdicts:
             if not v.item.future.done():
                 v.item.future.set_result(self._result(v))
+        return None
 
     def _fail(self, item: _Queued, error: Exception) -> None:
         if item.future.done():
@@ -333,23 +347,23 @@ class Intake:
                 if v.bot is not None and v.signal is not None
             ]
         )
-        kept: list[_Verdict] = []
+        kept: dict[int, list[_Verdict]] = {}  # bot id -> its requests of the batch to be stored
         for v, duplicate_of in zip(candidates, found, strict=True):
             assert v.bot is not None and v.signal is not None
             if duplicate_of is not None:  # a stored signal has a lower id than any of the batch
                 v.duplicate_of = duplicate_of
                 continue
             since = self._since(v)
-            for earlier in kept:
-                assert earlier.bot is not None and earlier.signal is not None
-                if earlier.bot.id == v.bot.id and (
-                    (v.signal.alert_id is not None and earlier.signal.alert_id == v.signal.alert_id)
-                    or (earlier.body_hash == v.body_hash and earlier.item.request.received_at >= since)
+            mine = kept.setdefault(v.bot.id, [])
+            for earlier in mine:
+                assert earlier.signal is not None
+                if (v.signal.alert_id is not None and earlier.signal.alert_id == v.signal.alert_id) or (
+                    earlier.body_hash == v.body_hash and earlier.item.request.received_at >= since
                 ):
                     v.repeats = earlier
                     break
             else:
-                kept.append(v)
+                mine.append(v)
 
     def _since(self, v: _Verdict) -> datetime:
         return v.item.request.received_at - self._dedupe_window
