@@ -24,6 +24,10 @@ log = logging.getLogger("signaldesk.serve")
 READ_TIMEOUT_SECONDS = 30
 KEEP_ALIVE_TIMEOUT_SECONDS = 5.0
 MAX_HEADER_BYTES = 8 * 1024
+# Connections the kernel holds before Hypercorn accepts them (Hypercorn's default is 100): a
+# bar close brings hundreds of TradingView connections at once, and a connection beyond the
+# backlog waits for the sender's SYN retry, a second or more (the kernel caps it at somaxconn).
+LISTEN_BACKLOG = 1024
 
 
 def hypercorn_config(host: str, port: int) -> Config:
@@ -35,6 +39,7 @@ def hypercorn_config(host: str, port: int) -> Config:
     config.read_timeout = READ_TIMEOUT_SECONDS
     config.keep_alive_timeout = KEEP_ALIVE_TIMEOUT_SECONDS
     config.h11_max_incomplete_size = MAX_HEADER_BYTES
+    config.backlog = LISTEN_BACKLOG
     return config
 
 

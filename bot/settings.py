@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     webhook_rate_per_key: float = 20.0  # sustained requests/s per webhook key
     webhook_burst_per_key: int = 200
     webhook_rate_per_ip: float = 50.0
-    webhook_burst_per_ip: int = 500
+    webhook_burst_per_ip: int = 2000  # TradingView sends every user's alerts from 4 addresses
     # refused attempts (unknown key, wrong passphrase, bad signature): buckets of their own
     webhook_failed_rate_per_ip: float = 0.2
     webhook_failed_burst_per_ip: int = 20
@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     webhook_failed_burst_per_key: int = 50
     webhook_dedupe_minutes: int = 15
     webhook_body_timeout_seconds: float = 5.0  # a body not in by then is answered 408
-    webhook_max_connections_per_ip: int = 64  # webhook requests in flight per address; 0: no cap
+    webhook_max_connections_per_ip: int = 1024  # webhook requests in flight per address; 0: no cap
     webhook_ip_allowlist: StrList = Field(default_factory=list)  # "tradingview" expands to TradingView's senders
     webhook_trusted_proxies: StrList = Field(default_factory=list)
     webhook_log_retention_days: float = 30.0  # older webhook_logs rows are deleted; 0: kept forever

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from db.uow import READ_ONLY, SqlUnitOfWork
+from db.writer_lock import WriterLock
 from trading.domain.credentials import Passphrases
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -56,15 +57,27 @@ class Database:
         # rollback in `_end`) before it hands the connection back, so the pool's own
         # rollback would be one more round trip to the driver's thread for nothing.
         self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_reset_on_return=None)
+        # The engine of urgent units (the webhook intake's batches). On PostgreSQL it is a
+        # pool of its own, its connection kept between batches: the main pool (5 + 10
+        # overflow) is shared by one execution lane per bot, and a burst for 60 bots would
+        # otherwise queue the intake's commit behind them for a connection. On SQLite the
+        # writer lock's urgent lane does that job (and a second engine on ":memory:" would
+        # be another database), so it is the main engine.
+        self.urgent_engine: AsyncEngine = self.engine
         # Bot id -> name, shared by every unit of work: a name never changes (bots are
         # upserted by name) and ids are never reused, so signal intake skips a query.
         self.bot_names: dict[int, str] = {}
         # SQLite has one writer at a time anyway: writers of this process queue here, in
-        # order, instead of polling in SQLite's busy handler. PostgreSQL locks rows.
-        self.write_lock: asyncio.Lock | None = None
+        # order (urgent ones first), instead of polling in SQLite's busy handler.
+        # PostgreSQL locks rows.
+        self.write_lock: WriterLock | None = None
         if self.is_sqlite:
-            self.write_lock = asyncio.Lock()
+            self.write_lock = WriterLock()
             _configure_sqlite(self.engine)
+        else:
+            self.urgent_engine = create_async_engine(
+                url, echo=echo, pool_size=1, max_overflow=4, pool_reset_on_return=None
+            )
 
     @property
     def is_sqlite(self) -> bool:
@@ -74,11 +87,13 @@ class Database:
     def is_postgresql(self) -> bool:
         return self.backend == "postgresql"
 
-    def uow(self, *, read_only: bool = False) -> SqlUnitOfWork:
+    def uow(self, *, read_only: bool = False, urgent: bool = False) -> SqlUnitOfWork:
         """A unit of work. A `read_only` one never waits for writers: on SQLite it takes
         no writer lock (WAL readers see the last commit), on PostgreSQL its transaction is
-        READ ONLY."""
-        return SqlUnitOfWork(self, read_only=read_only)
+        READ ONLY. An `urgent` writer (the webhook intake) goes ahead of the writers queued
+        on SQLite's writer lock, and takes its connection from a pool of its own on
+        PostgreSQL (see urgent_engine)."""
+        return SqlUnitOfWork(self, read_only=read_only, urgent=urgent)
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration (what `signaldesk db upgrade` and start-up do)."""
@@ -111,6 +126,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.urgent_engine is not self.engine:
+            await self.urgent_engine.dispose()
 
 
 def _file_sizes(path: str) -> int:

@@ -48,12 +48,14 @@ class SqlUnitOfWork:
     committing rolls back. A writing unit on SQLite holds the database's writer lock from
     its first statement until commit, rollback or exit."""
 
-    def __init__(self, database: Database, *, read_only: bool = False) -> None:
+    def __init__(self, database: Database, *, read_only: bool = False, urgent: bool = False) -> None:
         self.database = database
         self.read_only = read_only
+        self.urgent = urgent  # ahead of the queued writers (see Database.uow)
         self._entered = False
         self._conn: AsyncConnection | None = None
         self._holds_write_lock = False
+        self._commit_failed = False
         self.bot_names: dict[int, str] = {}  # seen in this unit; shared with the Database on commit
         self.bots = SqlBotRepository(self)
         self.signals = SqlSignalRepository(self)
@@ -96,10 +98,11 @@ class SqlUnitOfWork:
             lock = None if self.read_only else self.database.write_lock
             if lock is not None:
                 # Before taking a connection: a queued writer must not hold one of the pool's.
-                await lock.acquire()
+                await lock.acquire(urgent=self.urgent)
                 self._holds_write_lock = True
             try:
-                conn = self._conn = await self.database.engine.connect()
+                engine = self.database.urgent_engine if self.urgent else self.database.engine
+                conn = self._conn = await engine.connect()
                 if self.read_only:
                     options: dict[str, Any] = {READ_ONLY: True}
                     if self.database.is_postgresql:
@@ -130,7 +133,11 @@ class SqlUnitOfWork:
             outbox, self._outbox = self._outbox, []
             stored = await self.events.add_many(outbox)
             if self._conn is not None:
-                await self._conn.commit()
+                try:
+                    await self._conn.commit()
+                except BaseException:
+                    self._commit_failed = True  # see _close
+                    raise
             self.emitted = stored
             # Only committed rows may enter the shared cache: SQLite reuses a rolled-back id.
             self.database.bot_names.update(self.bot_names)
@@ -151,7 +158,7 @@ class SqlUnitOfWork:
         if conn is None:
             self._release()
             return
-        closing = asyncio.ensure_future(_close(conn))
+        closing = asyncio.ensure_future(_close(conn, discard=self._commit_failed))
         _CLOSING.add(closing)
         closing.add_done_callback(self._closed)
         await asyncio.shield(closing)
@@ -173,9 +180,15 @@ class SqlUnitOfWork:
 _CLOSING: set[asyncio.Future[None]] = set()
 
 
-async def _close(conn: AsyncConnection) -> None:
+async def _close(conn: AsyncConnection, *, discard: bool = False) -> None:
     try:
-        if conn.in_transaction():
+        if discard:
+            # After a failed (or interrupted) commit SQLAlchemy marks the transaction inactive,
+            # so neither rollback() nor the pool's reset would roll it back: the connection may
+            # still be inside it (on SQLite, holding the database's write lock for the next
+            # user of the pool). It is discarded instead; closing it rolls back.
+            await conn.invalidate()
+        elif conn.in_transaction():
             await conn.rollback()
     finally:
         await conn.close()

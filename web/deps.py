@@ -50,11 +50,13 @@ class WebDeps:
     login_failure_window_seconds: float = 300.0
     max_body_bytes: int = 64 * 1024
     body_timeout_seconds: float = 5.0  # a body (webhook or API) not in by then is answered 408
-    max_connections_per_ip: int = 64  # webhook requests in flight per client address; 0: no cap
+    # TradingView sends every user's alerts from 4 addresses: a bar close's burst (300
+    # alerts and more) comes from one of them at once, and none of it may be refused.
+    max_connections_per_ip: int = 1024  # webhook requests in flight per client address; 0: no cap
     rate_per_key: float = 20.0  # sustained requests/s; 0 turns the limit off
     burst_per_key: int = 200
     rate_per_ip: float = 50.0
-    burst_per_ip: int = 500
+    burst_per_ip: int = 2000
     # Refused attempts (unknown key, wrong passphrase, bad signature), limited on their own.
     failed_rate_per_ip: float = 0.2
     failed_burst_per_ip: int = 20

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
@@ -72,6 +72,10 @@ _BY_KEY_HASH = _SELECT.where(BOTS.c.webhook_key_hash == bindparam("value"))
 # one bot are judged one transaction at a time, so two identical ones cannot both find no
 # duplicate. NO KEY: it does not block inserts whose foreign keys name the bot.
 _BY_KEY_HASH_FOR_UPDATE = _BY_KEY_HASH.with_for_update(of=BOTS, key_share=True)
+# A batch of alerts' bots in one statement. In id order: two transactions locking several
+# bots' rows (PostgreSQL) take them in the same order, so they cannot deadlock.
+_BY_KEY_HASHES = _SELECT.where(BOTS.c.webhook_key_hash.in_(bindparam("values", expanding=True))).order_by(BOTS.c.id)
+_BY_KEY_HASHES_FOR_UPDATE = _BY_KEY_HASHES.with_for_update(of=BOTS, key_share=True)
 _ALL = _SELECT.order_by(BOTS.c.bot_name)
 _NAME = select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id"))
 _CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)
@@ -126,6 +130,15 @@ class SqlBotRepository(Repository):
 
     async def get_by_key_hash(self, key_hash: str, *, for_update: bool = False) -> Bot | None:
         return await self._one(_BY_KEY_HASH_FOR_UPDATE if for_update else _BY_KEY_HASH, key_hash)
+
+    async def get_by_key_hashes(self, key_hashes: Sequence[str], *, for_update: bool = False) -> dict[str, Bot]:
+        if not key_hashes:
+            return {}
+        stmt = _BY_KEY_HASHES_FOR_UPDATE if for_update else _BY_KEY_HASHES
+        rows = (await self._uow.execute(stmt, {"values": sorted(set(key_hashes))})).all()
+        bots = [_to_bot(r) for r in rows]
+        self._uow.bot_names.update((b.id, b.name) for b in bots)
+        return {b.webhook_key_hash: b for b in bots}
 
     async def list(self) -> builtins.list[Bot]:
         s = self._uow

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,20 +42,13 @@ class SqlAuditRepository(Repository):
 
 class SqlWebhookLogRepository(Repository):
     async def add(self, entry: WebhookLogEntry) -> None:
-        s = self._uow
-        await s.execute(
-            _ADD_WEBHOOK_LOG,
-            {
-                "received_at": entry.received_at,
-                "client_ip": entry.client_ip,
-                "status": entry.status,
-                "outcome": entry.outcome,
-                "reason": entry.reason,
-                "body": entry.body,
-                "bot_id": entry.bot_id,
-                "signal_id": entry.signal_id,
-            },
-        )
+        await self._uow.execute(_ADD_WEBHOOK_LOG, _log_row(entry))
+
+    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
+        if entries:
+            # One executemany (the driver's, or SQLAlchemy's multi-row INSERT), not a
+            # statement per entry.
+            await self._uow.execute(_ADD_WEBHOOK_LOG, [_log_row(e) for e in entries])
 
     async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
         oldest = (
@@ -127,6 +121,19 @@ class SqlWebhookLogRepository(Repository):
             stmt = stmt.where(WEBHOOK_LOGS.c.received_at <= until)
         rows = await s.execute(stmt.order_by(WEBHOOK_LOGS.c.received_at, WEBHOOK_LOGS.c.id))
         return [_entry(r) for r in rows]
+
+
+def _log_row(entry: WebhookLogEntry) -> dict[str, Any]:
+    return {
+        "received_at": entry.received_at,
+        "client_ip": entry.client_ip,
+        "status": entry.status,
+        "outcome": entry.outcome,
+        "reason": entry.reason,
+        "body": entry.body,
+        "bot_id": entry.bot_id,
+        "signal_id": entry.signal_id,
+    }
 
 
 def _entry(r: Row[Any]) -> WebhookLogEntry:

@@ -14,7 +14,7 @@ from db.codec import decode_edits, decode_signal, encode_edits, encode_signal
 from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow, table_of
 from db.repositories.base import Repository
-from trading.domain.records import SignalEdits, StateChange, StoredSignal
+from trading.domain.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
 from trading.domain.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
 
 SIGNALS = table_of(SignalRow)
@@ -48,6 +48,8 @@ _OLDEST = (
 )
 _STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id"))
 _ADD_CHANGE = insert(CHANGES)
+_ADD_MANY = insert(SIGNALS).returning(SIGNALS.c.id, sort_by_parameter_order=True)
+_DUPLICATE_COLUMNS = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
 _SOURCES = {
     state: [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets] for state in SignalState
 }
@@ -141,6 +143,85 @@ class SqlSignalRepository(Repository):
             candidates = union_all(same_body, same_alert).subquery()
         found = (await s.execute(select(func.min(candidates.c.id)))).scalar()
         return None if found is None else int(found)
+
+    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
+        if not items:
+            return []
+        names = {bot_id: await self._uow.bots.name_of(bot_id) for bot_id in sorted({i.bot_id for i in items})}
+        signals = [dataclasses.replace(i.signal, passphrase=None) for i in items]
+        rows = [
+            {
+                "bot_id": i.bot_id,
+                "action": signal.action.value,
+                "price": signal.price,
+                "alert_id": signal.alert_id,
+                "body_hash": i.body_hash,
+                "payload": encode_signal(signal),
+                "state": i.state.value,
+                "reason": i.reason,
+                "created_at": i.at,
+                "updated_at": i.at,
+            }
+            for i, signal in zip(items, signals, strict=True)
+        ]
+        # One multi-row INSERT ... RETURNING on both databases, the ids in the order of the
+        # rows given: the table's insert sentinel lets SQLAlchemy sort SQLite's RETURNING rows
+        # (without it, it falls back to one INSERT per row there).
+        ids = [int(i) for i in (await self._uow.execute(_ADD_MANY, rows)).scalars()]
+        await self._uow.execute(
+            _ADD_CHANGE,
+            [
+                {"signal_id": signal_id, "state": i.state.value, "at": i.at, "cause": i.cause, "reason": i.reason}
+                for i, signal_id in zip(items, ids, strict=True)
+            ],
+        )
+        return [
+            StoredSignal(
+                id=signal_id,
+                bot_id=i.bot_id,
+                bot_name=names[i.bot_id],
+                signal=signal,
+                state=i.state,
+                created_at=i.at,
+                updated_at=i.at,
+                reason=i.reason,
+                history=(StateChange(state=i.state, at=i.at, cause=i.cause, reason=i.reason),),
+            )
+            for i, signal, signal_id in zip(items, signals, ids, strict=True)
+        ]
+
+    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
+        if not probes:
+            return []
+        bot_ids = sorted({p.bot_id for p in probes})
+        alert_ids = sorted({p.alert_id for p in probes if p.alert_id is not None})
+        # The candidates of the whole batch in one statement, one arm per index (bot_id +
+        # body_hash + created_at; bot_id + alert_id), as find_duplicate; each probe's exact
+        # rule is applied below, so a candidate of one probe never answers for another.
+        stmt: Any = select(*_DUPLICATE_COLUMNS).where(
+            SIGNALS.c.bot_id.in_(bot_ids),
+            SIGNALS.c.body_hash.in_(sorted({p.body_hash for p in probes})),
+            SIGNALS.c.created_at >= min(p.since for p in probes),
+        )
+        if alert_ids:
+            same_alert = select(*_DUPLICATE_COLUMNS).where(
+                SIGNALS.c.bot_id.in_(bot_ids), SIGNALS.c.alert_id.in_(alert_ids)
+            )
+            stmt = union_all(stmt, same_alert)
+        rows = (await self._uow.execute(stmt)).all()
+        found: builtins.list[int | None] = []
+        for p in probes:
+            matches = [
+                int(r.id)
+                for r in rows
+                if r.bot_id == p.bot_id
+                and (
+                    (p.alert_id is not None and r.alert_id == p.alert_id)
+                    or (r.body_hash == p.body_hash and r.created_at >= p.since)
+                )
+            ]
+            found.append(min(matches, default=None))
+        return found
 
     async def _history(self, ids: Sequence[int]) -> dict[int, tuple[StateChange, ...]]:
         if not ids:

@@ -20,10 +20,11 @@ from db.errors import DuplicateOrder, NotFound
 from tests.conftest import sqlite_url
 from tests.support.fake_uow import FakeDatabase
 from trading.domain.config import BotConfig
+from trading.domain.credentials import key_hash
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Fill, Position
-from trading.domain.records import Decision, OrderRecord
+from trading.domain.records import Decision, DuplicateProbe, NewSignal, OrderRecord, WebhookLogEntry
 from trading.domain.signals import AlertShape, IllegalSignalTransition, Signal, SignalAction, SignalState
 from trading.domain.values import OrderSide, PositionSide
 from trading.services.ports import UnitOfWorkFactory
@@ -263,3 +264,58 @@ async def test_concurrent_writers_never_lose_each_others_commits(uow: UnitOfWork
         stored = await u.bots.get(bot)
     assert stored is not None
     assert (stored.needs_attention, stored.paused) == (True, True)
+
+
+async def test_the_batch_forms_agree_with_the_single_ones(uow: UnitOfWorkFactory) -> None:
+    """get_by_key_hashes, signals.add_many / find_duplicates and webhook_logs.add_many: what
+    the intake's group commit stores a batch with, each as its single form would answer."""
+    one, two = await _bot(uow, "SA40_RSI_Bot"), await _bot(uow, "US30_RSI_Bot")
+    later = T0 + timedelta(seconds=1)
+    items = [
+        NewSignal(one, _signal("a1"), body_hash="b1", state=SignalState.RECEIVED, cause="webhook", at=T0),
+        NewSignal(two, _signal(), body_hash="b1", state=SignalState.RECEIVED, cause="webhook", at=T0),
+        NewSignal(one, _signal(), body_hash="b2", state=SignalState.RECEIVED, cause="webhook", at=later),
+        # Alike in bot, body and instant: told apart by their order.
+        NewSignal(two, _signal(), body_hash="b3", state=SignalState.RECEIVED, cause="webhook", at=later),
+        NewSignal(two, _signal(), body_hash="b3", state=SignalState.RECEIVED, cause="webhook", at=later),
+    ]
+    async with uow() as u:
+        hashes = [key_hash("sa40_rsi_bot_key_0001"), key_hash("us30_rsi_bot_key_0001"), key_hash("nobody")]
+        bots = await u.bots.get_by_key_hashes(hashes, for_update=True)
+        stored = await u.signals.add_many(items)
+        await u.webhook_logs.add_many(
+            [WebhookLogEntry(T0, "203.0.113.9", 200, "accepted", None, f"body {s.id}", s.bot_id, s.id) for s in stored]
+        )
+        await u.commit()
+    assert {h: b.name for h, b in bots.items()} == {hashes[0]: "SA40_RSI_Bot", hashes[1]: "US30_RSI_Bot"}
+    assert [(s.bot_id, s.bot_name, s.created_at) for s in stored] == [
+        (one, "SA40_RSI_Bot", T0),
+        (two, "US30_RSI_Bot", T0),
+        (one, "SA40_RSI_Bot", later),
+        (two, "US30_RSI_Bot", later),
+        (two, "US30_RSI_Bot", later),
+    ]
+    assert [s.id for s in stored] == sorted(s.id for s in stored) and len({s.id for s in stored}) == 5
+    assert all(s.signal.passphrase is None for s in stored)
+
+    probes = [
+        DuplicateProbe(one, "a1", "zz", since=later),  # the same alert id, ever
+        DuplicateProbe(two, "a1", "zz", since=T0),  # another bot's alert id
+        DuplicateProbe(one, None, "b2", since=T0),  # the same body within the window
+        DuplicateProbe(one, None, "b1", since=later),  # the same body, too old
+        DuplicateProbe(two, None, "b3", since=T0),  # the lowest of two
+        DuplicateProbe(two, None, "b2", since=T0),  # another bot's body
+    ]
+    async with uow(read_only=True) as u:
+        found = await u.signals.find_duplicates(probes)
+        singles = [
+            await u.signals.find_duplicate(p.bot_id, alert_id=p.alert_id, body_hash=p.body_hash, since=p.since)
+            for p in probes
+        ]
+        got = [await u.signals.get(s.id) for s in stored]
+        logged = [await u.webhook_logs.for_signal(s.id) for s in stored]
+        assert await u.signals.find_duplicates([]) == [] and await u.bots.get_by_key_hashes([]) == {}
+    assert found == singles == [stored[0].id, None, stored[2].id, None, stored[3].id, None]
+    assert [g.id if g else None for g in got] == [s.id for s in stored]
+    assert all(g is not None and [c.cause for c in g.history] == ["webhook"] for g in got)
+    assert [entry.body if entry else None for entry in logged] == [f"body {s.id}" for s in stored]

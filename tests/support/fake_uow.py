@@ -32,6 +32,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from db.errors import DuplicateOrder, NotFound, WebhookKeyInUse
+from db.writer_lock import WriterLock
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash, key_hint
@@ -47,7 +48,9 @@ from trading.domain.records import (
     ControlState,
     DayRealized,
     Decision,
+    DuplicateProbe,
     FillRecord,
+    NewSignal,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
@@ -157,20 +160,21 @@ class FakeDatabase:
 
     def __init__(self) -> None:
         self.tables = _Tables()
-        self.write_lock = asyncio.Lock()
+        self.write_lock = WriterLock()  # as SQLite's: urgent writers go ahead of the queue
         self.commits = 0
         self.events: list[Event] = []  # emitted and committed, numbered from 1
 
-    def uow(self, *, read_only: bool = False) -> FakeUnitOfWork:
-        return FakeUnitOfWork(self, read_only=read_only)
+    def uow(self, *, read_only: bool = False, urgent: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self, read_only=read_only, urgent=urgent)
 
     __call__ = uow
 
 
 class FakeUnitOfWork:
-    def __init__(self, database: FakeDatabase, *, read_only: bool = False) -> None:
+    def __init__(self, database: FakeDatabase, *, read_only: bool = False, urgent: bool = False) -> None:
         self.database = database
         self.read_only = read_only
+        self.urgent = urgent
         self._entered = False
         self._working: _Tables | None = None
         self._holds_write_lock = False
@@ -243,7 +247,7 @@ class FakeUnitOfWork:
             if not self.read_only:
                 try:
                     async with asyncio.timeout(WRITER_WAIT):
-                        await self.database.write_lock.acquire()
+                        await self.database.write_lock.acquire(urgent=self.urgent)
                 except TimeoutError:
                     raise UnitOfWorkClosed(
                         f"waited {WRITER_WAIT} s for the writer lock: is a unit of work open inside another?"
@@ -275,6 +279,10 @@ class FakeBotRepository(_Repository):
 
     async def get_by_key_hash(self, key_hash: str, *, for_update: bool = False) -> Bot | None:
         return next((b for b in (await self._uow.read()).bots.values() if b.webhook_key_hash == key_hash), None)
+
+    async def get_by_key_hashes(self, key_hashes: Sequence[str], *, for_update: bool = False) -> dict[str, Bot]:
+        wanted = set(key_hashes)
+        return {b.webhook_key_hash: b for b in (await self._uow.read()).bots.values() if b.webhook_key_hash in wanted}
 
     async def list(self) -> builtins.list[Bot]:
         return sorted((await self._uow.read()).bots.values(), key=lambda b: b.name)
@@ -443,10 +451,9 @@ class FakeSignalRepository(_Repository):
             default=None,
         )
 
-    # The batch forms of `add` and `find_duplicate`, over NewSignal and DuplicateProbe items:
-    # typed loosely so this module imports once the port and the records drop them.
+    # The batch forms of `add` and `find_duplicate`: the same rule, item by item.
 
-    async def add_many(self, items: Sequence[Any]) -> builtins.list[StoredSignal]:
+    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
         return [
             await self.add(
                 i.bot_id, i.signal, body_hash=i.body_hash, state=i.state, cause=i.cause, at=i.at, reason=i.reason
@@ -454,7 +461,7 @@ class FakeSignalRepository(_Repository):
             for i in items
         ]
 
-    async def find_duplicates(self, probes: Sequence[Any]) -> builtins.list[int | None]:
+    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
         return [
             await self.find_duplicate(p.bot_id, alert_id=p.alert_id, body_hash=p.body_hash, since=p.since)
             for p in probes

@@ -401,8 +401,8 @@ async def test_a_refusal_is_answered_even_when_its_log_row_cannot_be_written(
 ) -> None:
     await add_bot(sqlite_database)
 
-    def factory() -> Any:
-        uow = sqlite_database.uow()
+    def factory(**options: Any) -> Any:
+        uow = sqlite_database.uow(**options)
         uow.webhook_logs = _FailingLogs()  # type: ignore[assignment]
         return uow
 
@@ -417,10 +417,10 @@ async def test_a_refusal_is_answered_even_when_its_log_row_cannot_be_written(
 async def test_an_accepted_signal_is_not_stored_when_its_log_row_fails(sqlite_database: Database, clock: Clock) -> None:
     # The log row is in the signal's transaction: both or neither.
     await add_bot(sqlite_database)
-    make: Callable[[], Any] = sqlite_database.uow
+    make: Callable[..., Any] = sqlite_database.uow
 
-    def factory() -> Any:
-        uow = make()
+    def factory(**options: Any) -> Any:
+        uow = make(**options)
         uow.webhook_logs = _FailingLogs()  # type: ignore[assignment]
         return uow
 
@@ -429,7 +429,7 @@ async def test_an_accepted_signal_is_not_stored_when_its_log_row_fails(sqlite_da
     assert await signal_count(sqlite_database) == 0
 
 
-# ---------------------------------------------------------------- one transaction each, shielded
+# ---------------------------------------------------------------- group commit, shielded
 
 
 class _CountingFactory:
@@ -440,25 +440,25 @@ class _CountingFactory:
         self.poison = poison
         self.commits = 0
 
-    def __call__(self, *, read_only: bool = False) -> Any:
-        uow = self.db.uow(read_only=read_only)
-        commit, add = uow.commit, uow.webhook_logs.add
+    def __call__(self, *, read_only: bool = False, urgent: bool = False) -> Any:
+        uow = self.db.uow(read_only=read_only, urgent=urgent)
+        commit, add_many = uow.commit, uow.webhook_logs.add_many
 
         async def counted_commit() -> None:
             await commit()
             self.commits += 1
 
-        async def poisoned_add(entry: WebhookLogEntry) -> None:
-            if self.poison is not None and self.poison.decode() in entry.body:
+        async def poisoned_add_many(entries: Sequence[WebhookLogEntry]) -> None:
+            if self.poison is not None and any(self.poison.decode() in e.body for e in entries):
                 raise OSError("the database refused this body")
-            await add(entry)
+            await add_many(entries)
 
         uow.commit = counted_commit  # type: ignore[method-assign]
-        uow.webhook_logs.add = poisoned_add  # type: ignore[method-assign]
+        uow.webhook_logs.add_many = poisoned_add_many  # type: ignore[method-assign]
         return uow
 
 
-async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Database, clock: Clock) -> None:
+async def test_alerts_arriving_together_are_stored_in_one_transaction(sqlite_database: Database, clock: Clock) -> None:
     bot = await add_bot(sqlite_database)
     factory = _CountingFactory(sqlite_database)
     intake = Intake(factory, clock, status_of=status_for, passphrases=TEST_PASSPHRASES)
@@ -466,7 +466,7 @@ async def test_each_alert_is_stored_in_its_own_transaction(sqlite_database: Data
 
     results = await asyncio.gather(*(intake.receive(request(raw)) for raw in raws))
 
-    assert factory.commits == len(raws)
+    assert factory.commits == 1
     outcomes = [r.outcome for r in results]
     assert outcomes == ["accepted"] * 20 + ["refused", "accepted", "duplicate"]
     assert results[-1].signal_id == results[-2].signal_id

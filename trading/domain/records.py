@@ -56,6 +56,31 @@ class SignalEdits:
 
 
 @dataclass(frozen=True, slots=True)
+class NewSignal:
+    """A signal to store with its first state change: what SignalRepository.add takes, as
+    one item of add_many."""
+
+    bot_id: int
+    signal: Signal
+    body_hash: str
+    state: SignalState
+    cause: str
+    at: datetime
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateProbe:
+    """An alert to look for an earlier copy of (find_duplicates): a signal of the same bot
+    with the same alert id (ever), or with the same body hash received at or after `since`."""
+
+    bot_id: int
+    alert_id: str | None
+    body_hash: str
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredSignal:
     id: int
     bot_id: int

@@ -1,8 +1,9 @@
 """The webhook intake use case: one alert request in, one stored signal (or a reasoned refusal) out.
 
-The signal is committed before the answer is decided, so an "accepted" answer means the
+The signal is committed before the answer is given, so an "accepted" answer means the
 signal survives a crash; execution starts later from the stored signals. Every request,
 whatever its outcome, leaves one webhook_logs row, with the passphrase removed from the body.
+Requests that arrive together are stored together, in one transaction (see Intake).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import asyncio
 import hashlib
 import hmac
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from trading.domain.alerts import AlertError, parse_alert, redact_body
 from trading.domain.credentials import Passphrases, key_hash
-from trading.domain.records import Bot, WebhookLogEntry
+from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
 from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -87,14 +89,60 @@ def _wake_nobody(bot_id: int) -> None:
     del bot_id
 
 
-class Intake:
-    """Checks alerts and stores each in its own transaction: the bot's look-up, the dedupe,
-    the signal and the webhook_logs row, committed together before the answer.
+# The most requests one transaction stores: enough that a candle-close burst is written in
+# a few commits, few enough that one batch holds SQLite's writer only briefly.
+BATCH_LIMIT = 256
+# When a batch fails, its requests are stored again one by one; this many failures in a row
+# say the database is failing, not one request, and the rest are answered without a try.
+LONE_FAILURES_TO_GIVE_UP = 3
 
-    The store runs as a task of its own, shielded from the caller: when the sender hangs
-    up after its body arrived (TradingView does, when an answer is slow), the alert is
-    still stored and the runner still woken. After the commit of an accepted signal the
-    intake calls `wake` with its bot's id; a failing wake is logged, never answered.
+
+@dataclass(eq=False)
+class _Queued:
+    """A request waiting for the committer, with what was judged without the database."""
+
+    request: AlertRequest
+    redacted: str
+    key_hash: str
+    # The body's verdict (judged before the key, see _authenticate), or the refusal decided
+    # before the intake (Intake.refuse).
+    parsed: Signal | _Refusal
+    future: asyncio.Future[IntakeResult]
+    # The refusal decided in the last attempt to store this request: answered even when
+    # that attempt then failed to write its log row.
+    refused_as: IntakeResult | None = None
+
+
+@dataclass(eq=False)
+class _Verdict:
+    """What one queued request comes to in its batch, before anything is written."""
+
+    item: _Queued
+    bot: Bot | None
+    refusal: _Refusal | None = None
+    signal: Signal | None = None
+    body_hash: str = ""
+    duplicate_of: int | None = None  # a signal stored before this batch
+    repeats: _Verdict | None = None  # an earlier request of this batch, stored by it
+    stored_id: int | None = None
+
+
+class Intake:
+    """Checks alerts and stores them by group commit: one committer task takes every
+    request queued (up to BATCH_LIMIT) and stores them in one transaction (the bots read
+    and locked in one statement, the dedupe of the whole batch in one, the signals, their
+    first state changes and every request's webhook_logs row in one executemany each),
+    then answers them. Requests arriving while a batch commits go in the next one; an idle
+    intake stores a request at once, alone, so batching adds no wait.
+
+    "accepted" still means committed: a request is answered only after its batch's commit,
+    and when a batch fails nothing of it was stored, so each of its requests is stored
+    again on its own (a request the database refuses fails alone, answered 5xx by the
+    front door). The committer runs apart from the requests' tasks: when a sender hangs up
+    after its body arrived, its alert is still stored and its bot still woken. After each
+    commit the intake calls `wake` once per bot with an accepted signal; a failing wake is
+    logged, never answered. The batch's unit of work is urgent: it goes ahead of the
+    execution work waiting for the database.
     """
 
     def __init__(
@@ -117,9 +165,9 @@ class Intake:
         self._clock = clock
         self._dedupe_window = dedupe_window
         self._wake = wake
-        # Stores in flight: the loop keeps only weak references to tasks, and aclose waits for them.
-        self._stores: set[asyncio.Task[IntakeResult]] = set()
-        self._orphans: set[asyncio.Task[IntakeResult]] = set()
+        self._queue: deque[_Queued] = deque()
+        # The loop keeps only a weak reference to a task; aclose waits for this one.
+        self._committer: asyncio.Task[None] | None = None
 
     async def receive(self, request: AlertRequest) -> IntakeResult:
         """Store the alert as a signal, or refuse it; raises only when storage fails."""
@@ -128,103 +176,218 @@ class Intake:
             parsed: Signal | _Refusal = parse_alert(request.body, request.content_type)
         except AlertError as e:
             parsed = _Refusal(e.code, e.message)
-        return await self._shielded(request, redacted, parsed)
+        return await self._submit(request, redacted, parsed)
 
     async def refuse(self, request: AlertRequest, code: str, message: str) -> IntakeResult:
         """Log a refusal decided before the intake (size, rate limit, allowlist, shutdown)."""
-        return await self._shielded(request, redact_body(request.body), _Refusal(code, message))
+        return await self._submit(request, redact_body(request.body), _Refusal(code, message))
 
     async def aclose(self) -> None:
-        """Wait for the stores in flight (their callers may have gone)."""
-        while self._stores:
-            await asyncio.gather(*self._stores, return_exceptions=True)
+        """Wait until everything queued is stored (its callers may have gone)."""
+        while (committer := self._committer) is not None and not committer.done():
+            await asyncio.wait({committer})
 
-    # ------------------------------------------------------------------ the store
+    # ------------------------------------------------------------------ the committer
 
-    async def _shielded(self, request: AlertRequest, redacted: str, parsed: Signal | _Refusal) -> IntakeResult:
-        store = asyncio.ensure_future(self._store(request, redacted, parsed))
-        self._stores.add(store)
-        store.add_done_callback(self._stored)
+    async def _submit(self, request: AlertRequest, redacted: str, parsed: Signal | _Refusal) -> IntakeResult:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IntakeResult] = loop.create_future()
+        self._queue.append(_Queued(request, redacted, key_hash(request.webhook_key), parsed, future))
+        committer = self._committer
+        if committer is None or committer.done() or committer.get_loop() is not loop:
+            # Started when needed; it ends when the queue is empty, so no task outlives the work.
+            if committer is not None and committer.get_loop() is not loop:
+                # Left over from an event loop that is gone (tests run one loop each): its
+                # requests went with it.
+                self._queue = deque(q for q in self._queue if q.future.get_loop() is loop)
+            self._committer = loop.create_task(self._commit_queued(), name="intake-committer")
         try:
-            return await asyncio.shield(store)
+            return await asyncio.shield(future)
         except asyncio.CancelledError:
-            self._orphans.add(store)  # the caller hung up: the store goes on, its outcome is logged
+            future.add_done_callback(_report_orphan)  # the caller hung up: the store goes on
             raise
 
-    def _stored(self, store: asyncio.Task[IntakeResult]) -> None:
-        self._stores.discard(store)
-        orphan = store in self._orphans
-        self._orphans.discard(store)
-        if store.cancelled():
-            return
-        error = store.exception()  # retrieved even when nobody awaits it any more
-        if orphan and error is not None:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            log.error("alert not stored after its sender hung up: %s: %s", type(error).__name__, first[:300])
-
-    async def _store(self, request: AlertRequest, redacted: str, parsed: Signal | _Refusal) -> IntakeResult:
-        refused: IntakeResult | None = None
-        if isinstance(parsed, _Refusal):
-            # Refused before the database was asked (a bad body, an early refusal); should the
-            # bot's look-up fail, the answer names no bot.
-            refused = self._refused(parsed, None)
+    async def _commit_queued(self) -> None:
+        batch: list[_Queued] = []
         try:
-            async with self._uow_factory() as uow:
-                # The bot as it stands inside this transaction (a pause applies to the very next
-                # alert), locked for it so that this bot's alerts are deduplicated one by one.
-                bot = await uow.bots.get_by_key_hash(key_hash(request.webhook_key), for_update=True)
-                refusal: _Refusal | None = parsed if isinstance(parsed, _Refusal) else None
-                signal: Signal | None = None
-                if refusal is None:
-                    assert isinstance(parsed, Signal)
-                    try:
-                        bot, rehash = self._authenticate(parsed, bot)
-                        if rehash is not None:
-                            # An old-style hash, just verified: replaced in this transaction.
-                            await uow.bots.set_passphrase_hash(bot.id, rehash)
-                        bot, signal = self._check(request, parsed, bot)
-                    except _Refusal as e:
-                        refusal = e
-                if refusal is not None:
-                    refused = self._refused(refusal, bot)
-                    await uow.webhook_logs.add(self._log_entry(request, redacted, bot, refusal=refusal))
-                    await uow.commit()
-                    return refused
-                assert bot is not None and signal is not None
-                result, stored_id = await self._dedupe_and_add(uow, request, redacted, bot, signal)
-                await uow.commit()
-        except Exception as error:
-            # A refusal is answered whether or not its log row was written; the caller logs the
-            # failure. Anything else (accepted, duplicate, or not judged because the bot could
-            # not be read) fails: the caller answers 5xx and nothing was stored.
-            if refused is None:
-                raise
-            return replace(refused, log_error=f"{type(error).__name__}: {error}")
-        if stored_id is not None:
-            try:
-                self._wake(bot.id)
-            except Exception as e:  # the signal is stored either way: the runner's sweep (or next start) finds it
-                log.error("waking the runner for bot %d (signal %d) failed: %r", bot.id, stored_id, e)
-        return result
+            while self._queue:
+                batch = [self._queue.popleft() for _ in range(min(BATCH_LIMIT, len(self._queue)))]
+                await self._commit(batch)
+        finally:
+            # Cancelled (the loop is shutting down): nobody is left waiting forever.
+            for item in [*batch, *self._queue]:
+                if not item.future.done():
+                    item.future.set_exception(RuntimeError("the intake stopped before storing the alert"))
+            self._queue.clear()
 
-    async def _dedupe_and_add(
-        self, uow: UnitOfWork, request: AlertRequest, redacted: str, bot: Bot, signal: Signal
-    ) -> tuple[IntakeResult, int | None]:
-        body_hash = hashlib.sha256(redacted.encode()).hexdigest()
-        duplicate_of = await uow.signals.find_duplicate(
-            bot.id,
-            alert_id=signal.alert_id,
-            body_hash=body_hash,
-            since=request.received_at - self._dedupe_window,
+    async def _commit(self, batch: list[_Queued]) -> Exception | None:
+        """Store the batch and answer its requests; the error when it failed (answered too)."""
+        try:
+            verdicts = await self._store(batch)
+        except Exception as error:
+            if len(batch) == 1:
+                self._fail(batch[0], error)
+                return error
+            # Nothing of the batch was stored. One request may be what the database refused
+            # (a body it cannot hold, say): each is stored again on its own, in its own
+            # transaction, so a poisoned request fails alone instead of taking its batch down.
+            # Unless the database itself is failing: after a few lone failures in a row the
+            # rest are answered at once (5xx, or their refusal) rather than each waiting for
+            # its own failure while the next batches queue behind.
+            failed_in_a_row = 0
+            for item in batch:
+                if failed_in_a_row >= LONE_FAILURES_TO_GIVE_UP:
+                    self._fail(item, error)
+                    continue
+                lone_error = await self._commit([item])
+                failed_in_a_row = failed_in_a_row + 1 if lone_error is not None else 0
+                error = lone_error or error
+            return error
+        first_stored: dict[int, int] = {}  # bot id -> its first new signal in this batch
+        for v in verdicts:
+            if v.stored_id is not None and v.bot is not None:
+                first_stored.setdefault(v.bot.id, v.stored_id)
+        for bot_id, signal_id in first_stored.items():
+            try:
+                self._wake(bot_id)
+            except Exception as e:  # the signal is stored either way: the runner's sweep (or next start) finds it
+                log.error("waking the runner for bot %d (signal %d) failed: %r", bot_id, signal_id, e)
+        for v in verdicts:
+            if not v.item.future.done():
+                v.item.future.set_result(self._result(v))
+        return None
+
+    def _fail(self, item: _Queued, error: Exception) -> None:
+        if item.future.done():
+            return
+        # A refusal is answered whether or not its log row was written; the caller logs the
+        # failure. Anything else (accepted, duplicate, or not judged because the bot could
+        # not be read) fails: the caller answers 5xx and nothing was stored.
+        refused = item.refused_as
+        if refused is None and isinstance(item.parsed, _Refusal):
+            # Refused before the database was asked (a bad body, an early refusal); the bot
+            # could not be read, so the answer names none.
+            refused = self._refused(item.parsed, None)
+        if refused is None:
+            item.future.set_exception(error)
+        else:
+            item.future.set_result(replace(refused, log_error=f"{type(error).__name__}: {error}"))
+
+    async def _store(self, batch: list[_Queued]) -> list[_Verdict]:
+        """Judge and store one batch in one transaction: its verdicts, in the batch's order."""
+        async with self._uow_factory(urgent=True) as uow:
+            # The bots as they stand inside this transaction (a pause applies to the very
+            # next alert), locked for it so that each bot's alerts are deduplicated one
+            # transaction at a time (PostgreSQL; SQLite's writer is one anyway).
+            bots = await uow.bots.get_by_key_hashes(sorted({item.key_hash for item in batch}), for_update=True)
+            verdicts = [await self._judge(uow, item, bots) for item in batch]
+            await self._find_duplicates(uow, [v for v in verdicts if v.signal is not None])
+            fresh = [v for v in verdicts if v.signal is not None and v.duplicate_of is None and v.repeats is None]
+            stored = await uow.signals.add_many(
+                [
+                    NewSignal(
+                        v.bot.id,
+                        v.signal,
+                        body_hash=v.body_hash,
+                        state=SignalState.RECEIVED,
+                        cause="webhook",
+                        at=v.item.request.received_at,
+                    )
+                    for v in fresh
+                    if v.bot is not None and v.signal is not None
+                ]
+            )
+            for v, s in zip(fresh, stored, strict=True):
+                v.stored_id = s.id
+            # Every request's log row rides in the signals' transaction: a signal and its row,
+            # both or neither.
+            await uow.webhook_logs.add_many([self._log_entry_of(v) for v in verdicts])
+            await uow.commit()
+        return verdicts
+
+    async def _judge(self, uow: UnitOfWork, item: _Queued, bots: dict[str, Bot]) -> _Verdict:
+        """The checks of one request, in the order a request alone was always checked."""
+        item.refused_as = None
+        bot = bots.get(item.key_hash)
+        refusal: _Refusal | None = item.parsed if isinstance(item.parsed, _Refusal) else None
+        signal: Signal | None = None
+        if refusal is None:
+            assert isinstance(item.parsed, Signal)
+            try:
+                bot, rehash = self._authenticate(item.parsed, bot)
+                if rehash is not None:
+                    # An old-style hash, just verified: replaced in this transaction, and the
+                    # bot's later alerts in this batch are checked against the new one.
+                    await uow.bots.set_passphrase_hash(bot.id, rehash)
+                    bots[item.key_hash] = replace(bot, passphrase_hash=rehash)
+                bot, signal = self._check(item.request, item.parsed, bot)
+            except _Refusal as e:
+                refusal = e
+        if refusal is not None:
+            item.refused_as = self._refused(refusal, bot)
+            return _Verdict(item, bot, refusal=refusal)
+        assert bot is not None and signal is not None
+        body_hash = hashlib.sha256(item.redacted.encode()).hexdigest()
+        return _Verdict(item, bot, signal=signal, body_hash=body_hash)
+
+    async def _find_duplicates(self, uow: UnitOfWork, candidates: list[_Verdict]) -> None:
+        """Mark each candidate that repeats a stored signal or an earlier request of its
+        batch, by the one dedupe rule (SignalRepository.find_duplicate).
+
+        The stored signals are looked up for the whole batch in one statement; the batch is
+        then walked in order, as if its requests had come one by one, so 100 identical
+        alerts arriving together make exactly one signal.
+        """
+        if not candidates:
+            return
+        found = await uow.signals.find_duplicates(
+            [
+                DuplicateProbe(v.bot.id, v.signal.alert_id, v.body_hash, since=self._since(v))
+                for v in candidates
+                if v.bot is not None and v.signal is not None
+            ]
         )
+        kept: dict[int, list[_Verdict]] = {}  # bot id -> its requests of the batch to be stored
+        for v, duplicate_of in zip(candidates, found, strict=True):
+            assert v.bot is not None and v.signal is not None
+            if duplicate_of is not None:  # a stored signal has a lower id than any of the batch
+                v.duplicate_of = duplicate_of
+                continue
+            since = self._since(v)
+            mine = kept.setdefault(v.bot.id, [])
+            for earlier in mine:
+                assert earlier.signal is not None
+                if (v.signal.alert_id is not None and earlier.signal.alert_id == v.signal.alert_id) or (
+                    earlier.body_hash == v.body_hash and earlier.item.request.received_at >= since
+                ):
+                    v.repeats = earlier
+                    break
+            else:
+                mine.append(v)
+
+    def _since(self, v: _Verdict) -> datetime:
+        return v.item.request.received_at - self._dedupe_window
+
+    def _result(self, v: _Verdict) -> IntakeResult:
+        if v.item.refused_as is not None:
+            return v.item.refused_as
+        assert v.bot is not None
+        if v.repeats is not None:
+            assert v.repeats.stored_id is not None
+            return self._duplicate(v.bot, v.repeats.stored_id)
+        if v.duplicate_of is not None:
+            return self._duplicate(v.bot, v.duplicate_of)
+        assert v.stored_id is not None
+        return self._accepted(v.bot, v.stored_id)
+
+    def _log_entry_of(self, v: _Verdict) -> WebhookLogEntry:
+        request, redacted = v.item.request, v.item.redacted
+        if v.refusal is not None:
+            return self._log_entry(request, redacted, v.bot, refusal=v.refusal)
+        duplicate_of = v.repeats.stored_id if v.repeats is not None else v.duplicate_of
         if duplicate_of is not None:
-            await uow.webhook_logs.add(self._log_entry(request, redacted, bot, duplicate_of=duplicate_of))
-            return self._duplicate(bot, duplicate_of), None
-        stored = await uow.signals.add(
-            bot.id, signal, body_hash=body_hash, state=SignalState.RECEIVED, cause="webhook", at=request.received_at
-        )
-        await uow.webhook_logs.add(self._log_entry(request, redacted, bot, stored_id=stored.id))
-        return self._accepted(bot, stored.id), stored.id
+            return self._log_entry(request, redacted, v.bot, duplicate_of=duplicate_of)
+        return self._log_entry(request, redacted, v.bot, stored_id=v.stored_id)
 
     # ------------------------------------------------------------------ checks
 
@@ -381,6 +544,16 @@ class Intake:
             bot_id=bot.id if bot is not None else None,
             signal_id=duplicate_of if duplicate_of is not None else stored_id,
         )
+
+
+def _report_orphan(future: asyncio.Future[IntakeResult]) -> None:
+    """What became of a request whose sender hung up: logged, since nobody else will hear it."""
+    if future.cancelled():
+        return
+    error = future.exception()  # retrieved even when nobody awaits it any more
+    if error is not None:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        log.error("alert not stored after its sender hung up: %s: %s", type(error).__name__, first[:300])
 
 
 def _prefix(body: str) -> str:

@@ -27,7 +27,9 @@ from trading.domain.records import (
     ControlState,
     DayRealized,
     Decision,
+    DuplicateProbe,
     FillRecord,
+    NewSignal,
     OrderRecord,
     PaperAccountState,
     SignalEdits,
@@ -57,6 +59,11 @@ class BotRepository(Protocol):
     async def get_by_key_hash(self, key_hash: str, *, for_update: bool = False) -> Bot | None:
         """With for_update, the bot's row is locked for the transaction (PostgreSQL; SQLite's
         writing transactions are serialized anyway), so its alerts are judged one at a time."""
+        ...
+
+    async def get_by_key_hashes(self, key_hashes: Sequence[str], *, for_update: bool = False) -> dict[str, Bot]:
+        """The bots of these webhook key hashes, by key hash (unknown ones are absent), in one
+        statement; with for_update, their rows are locked for the transaction, in id order."""
         ...
 
     async def list(self) -> list[Bot]: ...
@@ -95,6 +102,16 @@ class SignalRepository(Protocol):
     async def find_duplicate(self, bot_id: int, *, alert_id: str | None, body_hash: str, since: datetime) -> int | None:
         """The dedupe rule, the only one: the lowest id of a signal of this bot with the same
         alert id (ever), or with the same body hash received at or after `since`."""
+        ...
+
+    async def add_many(self, items: Sequence[NewSignal]) -> builtins.list[StoredSignal]:
+        """Store new signals with their first state changes, in a constant number of
+        statements whatever their number; the stored signals come back in the items' order."""
+        ...
+
+    async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
+        """For each probe, in order, what `find_duplicate` answers for it, in one statement
+        for them all."""
         ...
 
     async def get(self, signal_id: int, *, for_update: bool = False, history: bool = True) -> StoredSignal | None:
@@ -222,6 +239,10 @@ class AuditRepository(Protocol):
 
 class WebhookLogRepository(Protocol):
     async def add(self, entry: WebhookLogEntry) -> None: ...
+    async def add_many(self, entries: Sequence[WebhookLogEntry]) -> None:
+        """Store the entries in one statement, in their order (ids follow it)."""
+        ...
+
     async def list(self, *, limit: int = 100) -> list[WebhookLogEntry]: ...
     async def delete_older_than(self, cutoff: datetime, *, limit: int) -> int:
         """Delete up to `limit` of the oldest rows received before `cutoff`; how many went."""
@@ -320,8 +341,10 @@ class UnitOfWork(Protocol):
 
 
 class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
-        """A fresh unit of work. A read_only one never waits for writers (and must not write)."""
+    def __call__(self, *, read_only: bool = False, urgent: bool = False) -> UnitOfWork:
+        """A fresh unit of work. A read_only one never waits for writers (and must not write).
+        An urgent one (the webhook intake, whose senders wait on its commit) goes ahead of the
+        writers waiting for the database, never behind queued execution work."""
         ...
 
 

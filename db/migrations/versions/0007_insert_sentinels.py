@@ -1,4 +1,4 @@
-"""an insert sentinel on events: many rows in one INSERT, their ids returned in order
+"""insert sentinels on events and signals: many rows in one INSERT, their ids returned in order
 
 Revision ID: 0007_insert_sentinels
 Revises: 0006_users_events
@@ -19,7 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("events", sa.Column("sentinel", sa.Integer(), nullable=True))
+    op.add_column("signals", sa.Column("sentinel", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("signals", "sentinel")
     op.drop_column("events", "sentinel")
