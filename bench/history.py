@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, MetaData, Table, insert, literal, select
+from sqlalchemy import Column, MetaData, Table, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -139,19 +139,27 @@ async def store_history(url: str, trades: int, signals: int) -> None:
             per_bot = [range(i, trades, len(bot_ids)) for i in range(len(bot_ids))]
             if daily is None:
                 return
-            await conn.execute(
-                insert(daily),
-                [
-                    {
-                        "bot_id": bot_id,
-                        "day": midnight,
-                        "realized_whole": whole * len(ns),
-                        "realized_frac": frac * len(ns),
-                    }
-                    for bot_id, ns in zip(bot_ids, per_bot, strict=True)
-                    if ns
-                ],
-            )
+            # The warm-up and the empty run's closes have already made today's row for each
+            # bot: those rows get the history added, the other bots a row of their own.
+            totals = {b: (whole * len(ns), frac * len(ns)) for b, ns in zip(bot_ids, per_bot, strict=True) if ns}
+            existing = set((await conn.execute(select(daily.c.bot_id).where(daily.c.day == midnight))).scalars())
+            for bot_id in existing & set(totals):
+                add_whole, add_frac = totals[bot_id]
+                await conn.execute(
+                    update(daily)
+                    .where(daily.c.bot_id == bot_id, daily.c.day == midnight)
+                    .values(
+                        realized_whole=daily.c.realized_whole + add_whole,
+                        realized_frac=daily.c.realized_frac + add_frac,
+                    )
+                )
+            fresh = [
+                {"bot_id": b, "day": midnight, "realized_whole": w, "realized_frac": f}
+                for b, (w, f) in totals.items()
+                if b not in existing
+            ]
+            if fresh:
+                await conn.execute(insert(daily), fresh)
     finally:
         await db.dispose()
 
