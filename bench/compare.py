@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/compare.py --root /work/wt-bench --root /work/co-b6ac63f --root /work/co-c8c7548
                                       [--scale full|smoke] [--only webhook,burst-sqlite,...] [--baseline ROOT]
-                                      [--logs DIR] [--out FILE]
+                                      [--logs DIR] [--out FILE] [--timeout-factor 1.0]
 
 Runs, for every --root (its `.venv/bin/signaldesk serve`; the load generators, the simulator
 and this script stay this checkout's), each benchmark below as its own process, one at a

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tests.e2e.procs import free_port
 
+THROWAWAY = "throwaway"  # --postgres without a URL
+
 
 def server_bindir() -> Path:
     """The folder of initdb and pg_ctl: pg_config's, else the newest /usr/lib/postgresql/*/bin."""
@@ -100,6 +102,3 @@ def database(postgres: str | None, sqlite_folder: Path) -> Iterator[str]:
             yield url
     else:
         yield postgres
-
-
-THROWAWAY = "throwaway"
