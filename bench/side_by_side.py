@@ -2,6 +2,7 @@
 50 signals/s for 10 s spread across the bots.
 
     .venv/bin/python bench/side_by_side.py [--root CHECKOUT] [--bots 60] [--rate 50] [--seconds 10] [--latency 0.1]
+                                           [--json FILE]
 
 Starts the Herenya simulator and `signaldesk serve` (of --root's .venv) on loopback. The
 simulator's added latency is its `delay` fault at a rate of 1: every authenticated /v1 call
@@ -18,7 +19,8 @@ placed); received -> fill per signal, from the `received` stamp in the signal's 
 (signaldesk's clock, when the request reached the webhook) to the `executed` stamp (when
 signaldesk had the broker's answer that the order filled), and to the order's fill in the
 simulator's book (before its held-back answer); serve's CPU time. Floor (issue 14): all
-execute, each bot in order, p99 received -> fill <= 400 ms.
+execute, each bot in order, p99 received -> fill <= 400 ms. No alert may be refused for
+load: the answers are counted by status (200 and every other one apart).
 """
 
 from __future__ import annotations
@@ -142,7 +144,8 @@ def line(name: str, xs: list[float]) -> str:
     )
 
 
-def run_once(serve: Serve, sim: Simulator, bots: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def run_once(serve: Serve, sim: Simulator, bots: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """Warm-up, then the load; prints the figures and returns them (for --json)."""
     load = Load(serve, bots)
     for _ in range(2):  # warm-up: one entry, then one close per bot; not reported
         asyncio.run(load.send(20.0, len(bots)))
@@ -213,13 +216,17 @@ def run_once(serve: Serve, sim: Simulator, bots: list[dict[str, Any]], args: arg
             steps.setdefault(f"{a['state']} -> {b['state']}", []).append(epoch_ms(b["at"]) - epoch_ms(a["at"]))
 
     answered = Counter(s.status for s in sent)
+    ok = answered.get(200, 0)
+    otherwise = {str(k): v for k, v in sorted(answered.items(), key=str) if k != 200}
     p99 = percentile(to_executed, 0.99)
     all_done = executed == count
     met = all_done and in_order == len(bots) and p99 <= FLOOR_P99_MS
     print(
         f"  {count} alerts at {args.rate:g}/s over {send_span:.1f} s across {len(bots)} bots "
-        f"(each bot's alerts {len(bots) / args.rate:.2f} s apart), answers {dict(answered)}"
+        f"(each bot's alerts {len(bots) / args.rate:.2f} s apart)"
     )
+    # Refused for load would show here as 429 or 503 (or a connection error's name).
+    print(f"    answered 200: {ok}; otherwise: {sum(otherwise.values())} {otherwise or ''}".rstrip())
     print(
         f"    executed / sent: {executed}/{count}; final states {dict(sorted(states.items()))}; "
         f"everything settled {settled:.1f} s after the first alert"
@@ -241,6 +248,19 @@ def run_once(serve: Serve, sim: Simulator, bots: list[dict[str, Any]], args: arg
         f"    floor: all execute, each bot in order, p99 received -> fill <= {FLOOR_P99_MS:g} ms: "
         f"{'met' if met else 'MISSED'} (p99 {p99:.1f} ms)"
     )
+    return {
+        "alerts": count,
+        "answered_200": ok,
+        "answered_otherwise": otherwise,
+        "executed": executed,
+        "states": dict(states),
+        "bots_in_order": in_order,
+        "bots": len(bots),
+        "received_to_fill_p99_ms": p99,
+        "received_to_book_fill_p99_ms": percentile(to_book_fill, 0.99),
+        "serve_cpu_ms_per_signal": cpu * 1000 / max(count, 1),
+        "floor_met": met,
+    }
 
 
 def main() -> int:
@@ -255,6 +275,7 @@ def main() -> int:
         "--db-dir", type=Path, default=None, help="where the SQLite file's temporary folder goes (default: /tmp)"
     )
     parser.add_argument("--log-level", default="INFO", help="serve's LOG_LEVEL (INFO is the default in production)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file (compare.py)")
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
@@ -279,7 +300,9 @@ def main() -> int:
             f"  {args.bots} auto-mode bots on the Herenya broker against the simulator adding "
             f"{args.latency * 1000:g} ms to every call, SQLite in {db}, serve LOG_LEVEL {args.log_level}"
         )
-        run_once(serve, sim, rows, args)
+        figures = run_once(serve, sim, rows, args)
+        if args.json is not None:
+            args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 

@@ -1,6 +1,7 @@
 """Webhook intake benchmark: the real `signaldesk serve` on loopback, loaded from this process.
 
-    .venv/bin/python bench/webhook.py [--seconds 10] [--rates 200,1000] [--concurrency 32]
+    .venv/bin/python bench/webhook.py [--root CHECKOUT] [--seconds 10] [--rates 200,1000] [--concurrency 32]
+                                      [--ceiling] [--json FILE]
 
 Starts the server on a fresh SQLite file (the default database) with one auto-mode bot on
 the paper broker, imported with `signaldesk bots import`, so every accepted alert is also
@@ -18,6 +19,12 @@ the bot's executions lagged behind what intake accepted.
 
 Prints accepted alerts/s, answer latency p50/p99 per phase, and the server's peak RSS
 (VmHWM). Targets: >= 1,000 alerts/s sustained; p99 <= 25 ms at 200/s; RSS <= 150 MB.
+
+With --ceiling, once signaldesk is stopped, the same warm-up and closed loop run against
+bench/bare_app.py (a bare Quart app on Hypercorn that only parses the JSON, in its own
+process, this checkout's environment): the most the framework and server alone answer on
+this machine. Both figures are printed side by side with their ratio (issue 22's floor:
+signaldesk at least half of the ceiling). `--rates ''` runs the closed loop alone.
 The client is a minimal HTTP/1.1 keep-alive client on asyncio streams, to leave as much
 of the 2 cores as possible to the server.
 """
@@ -246,7 +253,7 @@ async def wait_until_up(port: int, server: subprocess.Popen[bytes], within: floa
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise SystemExit(f"signaldesk serve exited with {server.returncode} before answering")
+            raise SystemExit(f"the server ({server.args[0]}) exited with {server.returncode} before answering")
         try:
             conn = await Connection.open(port)
         except OSError:
@@ -259,22 +266,63 @@ async def wait_until_up(port: int, server: subprocess.Popen[bytes], within: floa
         if line:
             return
         await asyncio.sleep(0.1)
-    raise SystemExit("signaldesk serve did not answer within 60 s")
+    raise SystemExit(f"the server did not answer within {within:g} s")
 
 
 def rates(args: argparse.Namespace) -> list[float]:
     return [float(r) for r in args.rates.split(",") if r.strip()]
 
 
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def closed_loop_ceiling(args: argparse.Namespace, folder: Path) -> Phase:
+    """The closed loop against bench/bare_app.py, with the same warm-up and load as signaldesk's."""
+    port = free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("bare_app.py")), "--port", str(port)]
+    with (folder / "bare_app.log").open("wb") as log:
+        server = subprocess.Popen(argv, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            asyncio.run(wait_until_up(port, server))
+            asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))  # warm-up, as signaldesk's
+            cpu, wall = cpu_seconds(server.pid), time.monotonic()
+            phase = asyncio.run(max_rate(port, args.seconds, args.concurrency))
+            cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - wall
+        finally:
+            stop(server)
+    phase.name = f"bare (c={args.concurrency})"
+    print(phase.report(), flush=True)
+    print(f"{'':15}the bare app used {cpu / wall:.2f} cores during the phase", flush=True)
+    return phase
+
+
+def rate_of(phase: Phase) -> float:
+    return phase.accepted / phase.elapsed if phase.elapsed else 0.0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each phase")
-    parser.add_argument("--rates", default="200,1000", help="fixed rates to run, alerts/s, comma-separated")
+    parser.add_argument(
+        "--rates", default="200,1000", help="fixed rates to run, alerts/s, comma-separated ('' for none)"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="connections for the max-rate phase")
     parser.add_argument("--connections", type=int, default=64, help="connection pool for the fixed-rate phases")
     parser.add_argument(
         "--root", type=Path, default=None, help="the checkout whose .venv/bin/signaldesk serves (default: this one)"
     )
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also run the closed loop against bench/bare_app.py (bare Quart on Hypercorn) and print the ratio",
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file (compare.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, server log)")
     args = parser.parse_args()
 
@@ -289,57 +337,67 @@ def main() -> int:
         # The limits protect production from floods; here the flood is the point.
         "WEBHOOK_RATE_PER_KEY": "0",
         "WEBHOOK_RATE_PER_IP": "0",
+        "WEBHOOK_MAX_CONNECTIONS_PER_IP": "0",
     }
-    for name in ("DISCORD_TOKEN", "TELEGRAM_BOT_TOKEN", "SIGNALDESK_API_TOKEN", "BOTS_FILE"):
+    for name in ("DISCORD_TOKEN", "TELEGRAM_BOT_TOKEN", "SIGNALDESK_API_TOKEN", "BOTS_FILE", "DATABASE_URL_FILE"):
         env.pop(name, None)
     (folder / "bots.toml").write_text(BOTS_TOML)
-    subprocess.run(
-        [signaldesk(args.root), "bots", "import", str(folder / "bots.toml")],
-        env=env,
-        cwd=folder,
-        check=True,
-        timeout=120,
-    )
-    log = (folder / "server.log").open("wb")
-    server = subprocess.Popen(
-        [signaldesk(args.root), "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT
-    )
     phases: list[Phase] = []
+    ceiling: Phase | None = None
     try:
-        asyncio.run(wait_until_up(port, server))
-        print(f"signaldesk serve pid {server.pid} on 127.0.0.1:{port}, SQLite at {folder / 'signaldesk.db'}")
-        print(f"serve is {signaldesk(args.root)}")
-        print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process")
-        # Warm-up, not reported: the first alerts prepare the statements and fill the caches.
-        asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))
-        wait_idle(server.pid)
-        print("each phase starts once the previous one's alerts are all executed\n")
-        runs = [(f"{r:g}/s", lambda r=r: fixed_rate(port, r, args.seconds, args.connections)) for r in rates(args)]
-        runs.append((f"max (c={args.concurrency})", lambda: max_rate(port, args.seconds, args.concurrency)))
-        for _name, run in runs:
-            cpu, wall = cpu_seconds(server.pid), time.monotonic()
-            phases.append(asyncio.run(run()))
-            cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - wall
-            print(phases[-1].report(), flush=True)
-            # How much of a core serve got during the phase: below ~1.0 under saturation,
-            # something else on the machine had the CPU.
-            print(f"{'':15}serve used {cpu / wall:.2f} cores during the phase", flush=True)
-            print(f"{'':15}executed by {wait_idle(server.pid):.1f} s after the phase ended", flush=True)
-        rss = peak_rss_mb(server.pid)
-    finally:
-        server.send_signal(signal.SIGTERM)
+        subprocess.run(
+            [signaldesk(args.root), "bots", "import", str(folder / "bots.toml")],
+            env=env,
+            cwd=folder,
+            check=True,
+            timeout=120,
+        )
+        log = (folder / "server.log").open("wb")
+        server = subprocess.Popen(
+            [signaldesk(args.root), "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
+            asyncio.run(wait_until_up(port, server))
+            print(f"signaldesk serve pid {server.pid} on 127.0.0.1:{port}, SQLite at {folder / 'signaldesk.db'}")
+            print(f"serve is {signaldesk(args.root)}")
+            print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process")
+            # Warm-up, not reported: the first alerts prepare the statements and fill the caches.
+            asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))
+            wait_idle(server.pid)
+            print("each phase starts once the previous one's alerts are all executed\n")
+            runs = [(f"{r:g}/s", lambda r=r: fixed_rate(port, r, args.seconds, args.connections)) for r in rates(args)]
+            runs.append((f"max (c={args.concurrency})", lambda: max_rate(port, args.seconds, args.concurrency)))
+            for _name, run in runs:
+                cpu, wall = cpu_seconds(server.pid), time.monotonic()
+                phases.append(asyncio.run(run()))
+                cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - wall
+                print(phases[-1].report(), flush=True)
+                # How much of a core serve got during the phase: below ~1.0 under saturation,
+                # something else on the machine had the CPU.
+                print(f"{'':15}serve used {cpu / wall:.2f} cores during the phase", flush=True)
+                print(f"{'':15}executed by {wait_idle(server.pid):.1f} s after the phase ended", flush=True)
+            rss = peak_rss_mb(server.pid)
+        finally:
+            stop(server)
+            log.close()
+        # Only once signaldesk is stopped, so the two servers never share the cores.
+        if args.ceiling:
+            ceiling = closed_loop_ceiling(args, folder)
+    finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)
 
+    closed = phases[-1]
     print(f"\nserver peak RSS (VmHWM): {rss:.0f} MB")
+    if ceiling is not None:
+        share = rate_of(closed) / rate_of(ceiling) if rate_of(ceiling) else float("nan")
+        print(
+            f"\nclosed loop (c={args.concurrency}): signaldesk {rate_of(closed):.0f} alerts/s, "
+            f"bare Quart on Hypercorn {rate_of(ceiling):.0f} alerts/s: ratio {share:.2f} "
+            f"[floor >= 0.5: {'met' if share >= 0.5 else 'MISSED'}]"
+        )
     at_200 = next((p for p in phases if p.name == "200/s"), None)
-    best = max(p.accepted / p.elapsed for p in phases if p.elapsed)
+    best = max(rate_of(p) for p in phases)
     print("\ntargets:")
     print(f"  >= 1000 alerts/s sustained : best {best:.0f}/s -> {'met' if best >= 1000 else 'NOT met'}")
     if at_200 is not None and at_200.latencies:
@@ -347,6 +405,16 @@ def main() -> int:
         p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
         print(f"  p99 <= 25 ms at 200/s      : {p99:.1f} ms -> {'met' if p99 <= 25 else 'NOT met'}")
     print(f"  RSS <= 150 MB              : {rss:.0f} MB -> {'met' if rss <= 150 else 'NOT met'}")
+    if args.json is not None:
+        figures = {
+            "closed_loop_per_s": rate_of(closed),
+            "closed_loop_statuses": {str(k): v for k, v in sorted(closed.statuses.items())},
+            "closed_loop_errors": closed.errors,
+            "ceiling_per_s": rate_of(ceiling) if ceiling is not None else None,
+            "ceiling_ratio": rate_of(closed) / rate_of(ceiling) if ceiling is not None and rate_of(ceiling) else None,
+            "peak_rss_mb": rss,
+        }
+        args.json.write_text(json.dumps(figures, indent=2))
     return 0
 
 
