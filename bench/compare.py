@@ -13,6 +13,7 @@ time, and reads back the figures each writes with --json:
     burst-pg       bench/burst.py --postgres               the same on a throwaway PostgreSQL cluster
     pipeline       bench/pipeline.py --rates 20            received -> order p99, serve's CPU per executed signal
     side-by-side   bench/side_by_side.py                   60 bots, broker +100 ms a call, 50 signals/s
+    busy-intake    bench/side_by_side.py --rate 100        100 alerts/s while 60 bots execute: webhook answer p99
     history        bench/history.py                        CPU per executed signal, empty vs 100k trades + signals
 
 The order is benchmark by benchmark, every checkout in turn within each, so that the
@@ -103,6 +104,15 @@ BENCHES = [
         {
             "full": ["--bots", "60", "--rate", "50", "--seconds", "10", "--latency", "0.1", "--timeout", "180"],
             "smoke": ["--bots", "20", "--rate", "20", "--seconds", "3", "--latency", "0.1", "--timeout", "60"],
+        },
+        {"full": 420, "smoke": 180},
+    ),
+    Bench(
+        "busy-intake",
+        "side_by_side.py",
+        {
+            "full": ["--bots", "60", "--rate", "100", "--seconds", "5", "--latency", "0.1", "--timeout", "180"],
+            "smoke": ["--bots", "20", "--rate", "50", "--seconds", "2", "--latency", "0.1", "--timeout", "60"],
         },
         {"full": 420, "smoke": 180},
     ),
@@ -266,6 +276,13 @@ ROWS = [
         "side by side: received → fill p99",
         lambda f, _: num(f["received_to_fill_p99_ms"], ",.0f") + " ms",
         "≤ 400 ms",
+    ),
+    Row("busy-intake", "100 alerts/s, 60 bots executing: answered 200 / otherwise", lambda f, _: answers(f), "all 200"),
+    Row(
+        "busy-intake",
+        "100 alerts/s, 60 bots executing: webhook answer p99",
+        lambda f, _: num(f.get("answer_p99_ms"), ",.0f") + " ms",
+        "≤ 100 ms",
     ),
     Row(
         "history",

@@ -81,6 +81,7 @@ class Sent(NamedTuple):
     n: int  # departure order over all alerts
     status: int | str  # HTTP status, or the error's name
     signal_id: int | None
+    answer_ms: float  # from the alert's departure time to its answer (waiting for a connection included)
 
 
 class Load:
@@ -106,16 +107,17 @@ class Load:
             pool.put_nowait(await Connection.open(self.port))
 
         async def one(n: int, bot: dict[str, Any], alert: dict[str, Any]) -> None:
+            departed = loop.time()
             conn = await pool.get()
             try:
                 status, body = await conn.post(f"/webhook/{bot['webhook_key']}", json.dumps(alert).encode())
             except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as e:
-                out.append(Sent(bot["bot_name"], n, type(e).__name__, None))
+                out.append(Sent(bot["bot_name"], n, type(e).__name__, None, (loop.time() - departed) * 1000))
                 pool.put_nowait(await Connection.open(self.port))
                 return
             pool.put_nowait(conn)
             sid = json.loads(body).get("signal_id") if status == 200 else None
-            out.append(Sent(bot["bot_name"], n, status, sid))
+            out.append(Sent(bot["bot_name"], n, status, sid, (loop.time() - departed) * 1000))
 
         loop = asyncio.get_running_loop()
         t0 = loop.time()
@@ -234,6 +236,8 @@ def run_once(serve: Serve, sim: Simulator, bots: list[dict[str, Any]], args: arg
     print(
         f"    bots whose orders reached the broker in their alerts' order (entry, close, ...): {in_order}/{len(bots)}"
     )
+    # Alerts ahead of executions (issue 22): answers stay fast while the bots execute.
+    print(line("webhook answer", [s.answer_ms for s in sent]))
     print(line("received -> executed (desk)", to_executed))
     print(line("received -> fill in the book", to_book_fill))
     print("    where the time went, from one state in the signals' history to the next:")
@@ -257,6 +261,7 @@ def run_once(serve: Serve, sim: Simulator, bots: list[dict[str, Any]], args: arg
         "bots_in_order": in_order,
         "bots": len(bots),
         "received_to_fill_p99_ms": p99,
+        "answer_p99_ms": percentile([s.answer_ms for s in sent], 0.99),
         "received_to_book_fill_p99_ms": percentile(to_book_fill, 0.99),
         "serve_cpu_ms_per_signal": cpu * 1000 / max(count, 1),
         "floor_met": met,
