@@ -96,6 +96,23 @@ async def test_an_executed_market_entry_with_a_stop_and_a_target_is_at_most_12_s
     )
 
 
+async def test_the_runners_lane_reads_a_signal_and_what_its_start_needs_in_one_read(database: Database) -> None:
+    rig = make_rig(database)
+    bot = await rig.bot(stop_loss_pct="1.5", take_profit_pct="3.0")
+    for action in (SignalAction.ENTER_LONG, SignalAction.CLOSE_LONG):
+        assert await rig.run(await rig.signal(bot, action)) is SignalState.EXECUTED
+    entry = await rig.signal(bot, SignalAction.ENTER_LONG)
+
+    with tally(database) as seen:
+        found = await rig.desk.next_signal(bot, [SignalState.RECEIVED])
+        assert found is not None and found.stored.id == entry and found.footing is not None
+        assert (await rig.desk.run(found.stored, found.bot, found.footing)).finished
+
+    assert await rig.state(entry) is SignalState.EXECUTED
+    assert seen.transactions == ["ro", "rw", "rw"], seen.transactions
+    assert len(seen.of("rw")) <= 12
+
+
 def _notice(n: int) -> Notice:
     return Notice(at=datetime(2026, 12, 1, 12, 0, n, tzinfo=UTC), bot_name="b", signal_id=n, message=f"n{n}")
 

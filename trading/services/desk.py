@@ -7,6 +7,7 @@ commands, queries, monitors, reconciliation, execution), all sharing one Context
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from trading.domain.events import Event
@@ -27,7 +28,7 @@ from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
 from trading.services.commands import Commands
 from trading.services.context import Context
 from trading.services.decisions import Decisions
-from trading.services.execution import Executor, RunResult
+from trading.services.execution import READY, Executor, Footing, RunResult
 from trading.services.monitors import Monitors
 from trading.services.orders import Orders
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
@@ -35,6 +36,13 @@ from trading.services.queries import Queries
 from trading.services.reconciliation import Reconciliation
 from trading.services.repair import Repairs
 from trading.services.retention import Retention, WebhookLogTrimmer
+
+
+@dataclass(frozen=True, slots=True)
+class NextSignal:
+    stored: StoredSignal
+    bot: Bot
+    footing: Footing | None  # what its start needs, when it is ready to start
 
 
 class Desk(DeskAPI):
@@ -88,17 +96,22 @@ class Desk(DeskAPI):
             return RunResult(True, note="no such signal")
         return await self.run(stored, bot)
 
-    async def next_signal(self, bot_id: int, states: Sequence[SignalState]) -> tuple[StoredSignal, Bot] | None:
-        """The bot's oldest signal in one of `states`, with the bot: the one whose turn it is
-        (the runner's lane reads it, then hands it to `run`)."""
+    async def next_signal(self, bot_id: int, states: Sequence[SignalState]) -> NextSignal | None:
+        """The bot's oldest signal in one of `states`, with the bot and, when it is ready to
+        start, what its start needs (the runner's lane reads them in one read, then hands
+        them to `run`)."""
         async with self._ctx.uow(read_only=True) as uow:
             stored = await uow.signals.oldest(bot_id, states)
             bot = await uow.bots.get(bot_id) if stored is not None else None
-        if stored is None or bot is None:
-            return None
-        return stored, bot
+            if stored is None or bot is None:
+                return None
+            starts = stored.state in READY and not (
+                stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE
+            )
+            footing = await self.executor.read_footing(uow, stored, bot) if starts else None
+        return NextSignal(stored, bot, footing)
 
-    async def run(self, stored: StoredSignal, bot: Bot) -> RunResult:
+    async def run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
         """One try at moving a signal just read (see `advance`)."""
         # Held for the one try; reconciliation takes it too, so that no fill lands between
         # its reading the broker and its reading us.
@@ -106,7 +119,7 @@ class Desk(DeskAPI):
             if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
                 await self.decisions.request_approval(stored, bot)
                 return RunResult(True, note="awaiting approval")
-            return await self.executor.run_stored(stored, bot)
+            return await self.executor.run_stored(stored, bot, footing)
 
     async def expire_due(self) -> list[int]:
         """The runner's approval check: reminds the approvers of a card half way to its expiry

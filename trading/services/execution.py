@@ -68,6 +68,17 @@ CANCELLED_BY = "cancelled by"  # a person: "cancelled by alice"
 
 
 @dataclass(frozen=True, slots=True)
+class Footing:
+    """What a signal's start needs from the database, read before any write transaction."""
+
+    position: Position  # the bot's, as it stands (its multiplier set from the instrument at the start)
+    halted: bool
+    waited_since: datetime  # since when the signal has waited to be sent
+    realized_today: Decimal  # the bot's realized P&L today (read only when it has a daily loss limit)
+    shared: bool  # another bot trades the symbol on the same account (read only with an open position)
+
+
+@dataclass(frozen=True, slots=True)
 class RunResult:
     finished: bool  # the signal reached a final state (or was not ours to move)
     retry_after: float | None = None  # seconds until the next try, when not finished
@@ -123,11 +134,12 @@ class Executor:
 
     # ------------------------------------------------------------------ the run
 
-    async def run_stored(self, stored: StoredSignal, bot: Bot) -> RunResult:
+    async def run_stored(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
         """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
-        already executing (then it is finished from its order rows)."""
+        already executing (then it is finished from its order rows). `footing`: what its
+        start needs from the database, when the caller read it with the signal."""
         if stored.state in READY:
-            started = await self._start(stored, bot)
+            started = await self._start(stored, bot, footing)
             if isinstance(started, RunResult):
                 return started
             orders, position = started
@@ -136,10 +148,31 @@ class Executor:
             return RunResult(True, note=f"signal is {stored.state.value}")
         return await self._drive(stored, bot, None)
 
-    async def _start(self, stored: StoredSignal, bot: Bot) -> RunResult | tuple[list[OrderRecord], Position]:
+    async def read_footing(self, uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> Footing:
+        """What starting `stored` needs from the database, read in `uow` (a read-only one,
+        outside any write transaction: the position changes only in this bot's lane)."""
+        now = self._clock.now()
+        position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+        control = await uow.control.get()
+        waited_since = await _waiting_since(uow, stored)
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        # Only the daily loss limit needs today's trades, and reading them grows with the day.
+        realized_today = (
+            await uow.trades.realized_since(bot.id, day_start) if bot.config.max_daily_loss is not None else ZERO
+        )
+        # Only a plan that reduces (which needs an open position) asks whether the symbol is shared.
+        shared = not position.is_flat and await uow.bots.shares_symbol(bot)
+        return Footing(position, control.halted, waited_since, realized_today, shared)
+
+    async def _start(
+        self, stored: StoredSignal, bot: Bot, footing: Footing | None
+    ) -> RunResult | tuple[list[OrderRecord], Position]:
         """Plan and check; on success the signal is `executing` with its order rows stored
-        (returned, with the position they were planned on). The reads come first; then one
-        write transaction: the signal's move, its order rows, its events."""
+        (returned, with the position they were planned on). The reads come first (`footing`,
+        when the caller read it already); then one write transaction: the signal's move, its
+        order rows, its events."""
+        if stored.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
+            return RunResult(True, note="an approve-mode bot's signal needs an approval first")
         broker = self.broker_for(bot)
         signal = stored.signal
         try:
@@ -168,49 +201,35 @@ class Executor:
                     return RunResult(False, self._retry_delay, "account unavailable")
                 log.warning("signal %s: account refused: %r", stored.id, e)
 
-        if stored.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
-            return RunResult(True, note="an approve-mode bot's signal needs an approval first")
         now = self._clock.now()
-        # Everything the plan and the checks need is read first, outside the write
-        # transaction: the position changes only in this bot's lane (or under its lock).
-        async with self._uow(read_only=True) as uow:
-            position = await uow.positions.get(
-                bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+        if footing is None:
+            async with self._uow(read_only=True) as uow:
+                footing = await self.read_footing(uow, stored, bot)
+        position = footing.position
+        position.multiplier = instrument.contract_multiplier
+        the_plan = plan_signal(bot.config, position, signal, instrument, stored.edits, equity)
+        verdict = None
+        shared = False
+        if not the_plan.is_ignore:
+            verdict = check_risk(
+                RiskContext(
+                    config=bot.config,
+                    plan=the_plan,
+                    signal=signal,
+                    instrument=instrument,
+                    quote=quote,
+                    halted=footing.halted,
+                    paused=bot.paused,
+                    needs_attention=bot.needs_attention,
+                    attention_reason=bot.attention_reason,
+                    realized_today=footing.realized_today,
+                    age=now - footing.waited_since,
+                )
             )
-            the_plan = plan_signal(bot.config, position, signal, instrument, stored.edits, equity)
-            verdict = None
-            if not the_plan.is_ignore:
-                control = await uow.control.get()
-                waited_since = await _waiting_since(uow, stored)
-                day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-                # Only the daily loss limit needs today's trades, and reading them grows with the day.
-                realized_today = (
-                    await uow.trades.realized_since(bot.id, day_start)
-                    if bot.config.max_daily_loss is not None
-                    else ZERO
-                )
-                verdict = check_risk(
-                    RiskContext(
-                        config=bot.config,
-                        plan=the_plan,
-                        signal=signal,
-                        instrument=instrument,
-                        quote=quote,
-                        halted=control.halted,
-                        paused=bot.paused,
-                        needs_attention=bot.needs_attention,
-                        attention_reason=bot.attention_reason,
-                        realized_today=realized_today,
-                        age=now - waited_since,
-                    )
-                )
-                # A netting account holds one position per symbol. When several bots trade the
-                # same symbol there, one bot's close may not reduce the account's net position,
-                # and the broker would refuse it as reduce-only; our own position is the guard then.
-                if verdict.refused is None and any(leg.reduce_only for leg in verdict.plan.legs):
-                    shared = await uow.bots.shares_symbol(bot)
-                else:
-                    shared = False
+            # A netting account holds one position per symbol. When several bots trade the
+            # same symbol there, one bot's close may not reduce the account's net position,
+            # and the broker would refuse it as reduce-only; our own position is the guard then.
+            shared = footing.shared
         # What moved the signal into the queue, when it was not there yet.
         queued = (
             []

@@ -18,10 +18,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from trading.domain.records import Bot, StoredSignal
 from trading.domain.signals import SignalState
 from trading.services.backoff import backoff_delay
-from trading.services.desk import Desk
+from trading.services.desk import Desk, NextSignal
 from trading.services.execution import RunResult
 from trading.services.ports import UnitOfWorkFactory
 
@@ -131,8 +130,7 @@ class Runner:
                     if bot_id in self._dirty:  # woken while looking: look again
                         continue
                     return
-                stored, bot = found
-                signal_id = stored.id
+                signal_id = found.stored.id
                 if signal_id != current:
                     current, failures = signal_id, 0
                 if signal_id == finished:
@@ -141,7 +139,7 @@ class Runner:
                     log.error("signal %s: reported finished but is still unfinished; will retry", signal_id)
                     result = RunResult(False)
                 else:
-                    result = await self._advance(stored, bot)
+                    result = await self._advance(found)
                 if result.finished:
                     finished = signal_id
                     continue
@@ -162,13 +160,13 @@ class Runner:
             if self._lanes.get(bot_id) is asyncio.current_task():
                 del self._lanes[bot_id]
 
-    async def _advance(self, stored: StoredSignal, bot: Bot) -> RunResult:
+    async def _advance(self, found: NextSignal) -> RunResult:
         try:
             async with self._active:
-                return await self._desk.run(stored, bot)
+                return await self._desk.run(found.stored, found.bot, found.footing)
         except Exception:
             # A bug or an outage: the signal stays where it is, holding its bot's place.
-            log.exception("signal %s: unexpected error; will retry", stored.id)
+            log.exception("signal %s: unexpected error; will retry", found.stored.id)
             return RunResult(False)
 
     async def _every(self, name: str, job: Callable[[], Awaitable[object]], at_start: bool = False) -> None:
