@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from db.uow import READ_ONLY
 from tests.integration.test_service import make_rig
 from trading.domain.events import Notice, OrderFilled, OrderPlaced, StopMoved
 from trading.domain.signals import SignalAction, SignalState
+from trading.services.runner import Runner
 
 
 @dataclass
@@ -163,3 +164,30 @@ async def test_the_stop_monitor_reads_nothing_when_nothing_is_watched_and_again_
     (made,) = await rig.desk.check_exits()
     assert await rig.run(made) is SignalState.EXECUTED
     assert (await rig.position(bot)).is_flat
+
+
+async def test_the_approval_check_reads_nothing_until_a_card_falls_due(database: Database) -> None:
+    rig = make_rig(database)
+    bot = await rig.bot(mode="approve", approval_timeout_minutes=10)
+    assert await rig.desk.expire_due() == []  # reads once: nothing pending
+    with tally(database) as idle:
+        assert await rig.desk.expire_due() == []
+    assert idle.statements == []
+
+    signal = await rig.signal(bot, SignalAction.ENTER_LONG)
+    assert await rig.run(signal) is SignalState.PENDING_APPROVAL  # a card: read at the next check
+    assert await rig.desk.expire_due() == []
+    with tally(database) as waiting:
+        assert await rig.desk.expire_due() == []  # the card is not due yet: nothing read
+    assert waiting.statements == []
+    rig.clock.t += timedelta(minutes=11)
+    assert await rig.desk.expire_due() == [signal]
+    assert await rig.state(signal) is SignalState.EXPIRED
+
+
+async def test_the_sweep_is_one_query(database: Database) -> None:
+    rig = make_rig(database)
+    runner = Runner(rig.desk, database.uow)
+    with tally(database) as seen:
+        await runner.sweep()
+    assert len(seen.statements) == 1 and seen.transactions == ["ro"], seen.statements
