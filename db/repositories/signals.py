@@ -15,7 +15,13 @@ from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow, table_of
 from db.repositories.base import Repository
 from trading.domain.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
-from trading.domain.signals import SIGNAL_TRANSITIONS, Signal, SignalState, check_signal_transition
+from trading.domain.signals import (
+    SIGNAL_TRANSITIONS,
+    Signal,
+    SignalState,
+    check_signal_path,
+    check_signal_transition,
+)
 
 SIGNALS = table_of(SignalRow)
 CHANGES = table_of(SignalStateChangeRow)
@@ -53,16 +59,6 @@ _DUPLICATE_COLUMNS = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNAL
 _SOURCES = {
     state: [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets] for state in SignalState
 }
-
-
-def _check_steps(from_state: SignalState, steps: Sequence[StateChange]) -> None:
-    """Every step is allowed by the transition table, the first from `from_state`."""
-    if not steps:
-        raise ValueError("a move needs at least one step")
-    current = from_state
-    for step in steps:
-        check_signal_transition(current, step.state)
-        current = step.state
 
 
 def _to_stored(row: Row[Any], history: tuple[StateChange, ...]) -> StoredSignal:
@@ -267,7 +263,7 @@ class SqlSignalRepository(Repository):
 
     async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
         s = self._uow
-        _check_steps(from_state, steps)
+        check_signal_path(from_state, [step.state for step in steps])
         last = steps[-1]
         params: dict[str, Any] = {
             "signal_id": signal_id,

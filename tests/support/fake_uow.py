@@ -60,7 +60,7 @@ from trading.domain.records import (
     WebhookLogEntry,
     WebhookLogFilter,
 )
-from trading.domain.signals import Signal, SignalState, check_signal_transition
+from trading.domain.signals import Signal, SignalState, check_signal_path, check_signal_transition
 from trading.domain.values import ZERO, Mode, PositionSide
 from trading.services import ports
 
@@ -418,12 +418,7 @@ class FakeSignalRepository(_Repository):
         return _stored(t, signal_id, row)
 
     async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
-        if not steps:
-            raise ValueError("a move needs at least one step")
-        current = from_state
-        for step in steps:
-            check_signal_transition(current, step.state)
-            current = step.state
+        check_signal_path(from_state, [step.state for step in steps])
         t = await self._uow.write()
         row = t.signals.get(signal_id)
         if row is None or row.state is not from_state:

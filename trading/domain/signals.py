@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -138,3 +139,12 @@ class IllegalSignalTransition(ValueError):
 def check_signal_transition(current: SignalState, target: SignalState) -> None:
     if target not in SIGNAL_TRANSITIONS[current]:
         raise IllegalSignalTransition(current, target)
+
+
+def check_signal_path(current: SignalState, targets: Sequence[SignalState]) -> None:
+    """Every step of a move through `targets` is allowed, the first from `current`."""
+    if not targets:
+        raise ValueError("a move needs at least one step")
+    for target in targets:
+        check_signal_transition(current, target)
+        current = target
