@@ -105,9 +105,10 @@ async def test_the_runners_lane_reads_a_signal_and_what_its_start_needs_in_one_r
     entry = await rig.signal(bot, SignalAction.ENTER_LONG)
 
     with tally(database) as seen:
-        found = await rig.desk.next_signal(bot, [SignalState.RECEIVED])
-        assert found is not None and found.stored.id == entry and found.footing is not None
-        assert (await rig.desk.run(found.stored, found.bot, found.footing)).finished
+        tried = await rig.desk.run_next(bot, [SignalState.RECEIVED])
+    assert tried is not None
+    signal_id, result = tried
+    assert signal_id == entry and result is not None and result.finished
 
     assert await rig.state(entry) is SignalState.EXECUTED
     assert seen.transactions == ["ro", "rw", "rw"], seen.transactions

@@ -6,8 +6,8 @@ commands, queries, monitors, reconciliation, execution), all sharing one Context
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from trading.domain.events import Event
@@ -37,12 +37,7 @@ from trading.services.reconciliation import Reconciliation
 from trading.services.repair import Repairs
 from trading.services.retention import Retention, WebhookLogTrimmer
 
-
-@dataclass(frozen=True, slots=True)
-class NextSignal:
-    stored: StoredSignal
-    bot: Bot
-    footing: Footing | None  # what its start needs, when it is ready to start
+log = logging.getLogger("signaldesk.runner")
 
 
 class Desk(DeskAPI):
@@ -94,32 +89,44 @@ class Desk(DeskAPI):
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
-        return await self.run(stored, bot)
-
-    async def next_signal(self, bot_id: int, states: Sequence[SignalState]) -> NextSignal | None:
-        """The bot's oldest signal in one of `states`, with the bot and, when it is ready to
-        start, what its start needs (the runner's lane reads them in one read, then hands
-        them to `run`)."""
-        async with self._ctx.uow(read_only=True) as uow:
-            stored = await uow.signals.oldest(bot_id, states)
-            bot = await uow.bots.get(bot_id) if stored is not None else None
-            if stored is None or bot is None:
-                return None
-            starts = stored.state in READY and not (
-                stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE
-            )
-            footing = await self.executor.read_footing(uow, stored, bot) if starts else None
-        return NextSignal(stored, bot, footing)
-
-    async def run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
-        """One try at moving a signal just read (see `advance`)."""
-        # Held for the one try; reconciliation takes it too, so that no fill lands between
-        # its reading the broker and its reading us.
         async with self.decisions._bot_lock(bot.id):
-            if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
-                await self.decisions.request_approval(stored, bot)
-                return RunResult(True, note="awaiting approval")
-            return await self.executor.run_stored(stored, bot, footing)
+            return await self._run(stored, bot)
+
+    async def run_next(
+        self, bot_id: int, states: Sequence[SignalState], *, finished: int | None = None
+    ) -> tuple[int, RunResult | None] | None:
+        """One try at the bot's oldest signal in one of `states` (the runner's lane): the
+        signal, its bot and what its start needs are read in one read, under the bot's lock,
+        then the signal is moved as far as it can go now. (its id, the result); the result is
+        None when it is the signal `finished` (reported finished, yet still the oldest);
+        None when the bot has no such signal."""
+        async with self.decisions._bot_lock(bot_id):
+            async with self._ctx.uow(read_only=True) as uow:
+                stored = await uow.signals.oldest(bot_id, states)
+                bot = await uow.bots.get(bot_id) if stored is not None else None
+                if stored is None or bot is None:
+                    return None
+                if stored.id == finished:
+                    return stored.id, None
+                starts = stored.state in READY and not (
+                    stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE
+                )
+                footing = await self.executor.read_footing(uow, stored, bot) if starts else None
+            try:
+                return stored.id, await self._run(stored, bot, footing)
+            except Exception:
+                # A bug or an outage: the signal stays where it is, holding its bot's place.
+                log.exception("signal %s: unexpected error; will retry", stored.id)
+                return stored.id, RunResult(False)
+
+    async def _run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
+        """One try at a signal, the bot's lock held (reconciliation and repair take it too,
+        so that no fill lands between their reading the broker and their reading us).
+        `footing`: what its start needs, when read under this same hold of the lock."""
+        if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
+            await self.decisions.request_approval(stored, bot)
+            return RunResult(True, note="awaiting approval")
+        return await self.executor.run_stored(stored, bot, footing)
 
     async def expire_due(self) -> list[int]:
         """The runner's approval check: reminds the approvers of a card half way to its expiry

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from trading.domain.signals import SignalState
 from trading.services.backoff import backoff_delay
-from trading.services.desk import Desk, NextSignal
+from trading.services.desk import Desk
 from trading.services.execution import RunResult
 from trading.services.ports import UnitOfWorkFactory
 
@@ -125,21 +125,21 @@ class Runner:
         try:
             while not self._stopping:
                 self._dirty.discard(bot_id)
-                found = await self._desk.next_signal(bot_id, UNFINISHED)
-                if found is None:
+                tried = await self._advance(bot_id, finished)
+                if tried is None:
                     if bot_id in self._dirty:  # woken while looking: look again
                         continue
                     return
-                signal_id = found.stored.id
+                signal_id, outcome = tried
                 if signal_id != current:
                     current, failures = signal_id, 0
-                if signal_id == finished:
+                if outcome is None:
                     # Reported finished, yet still the bot's oldest unfinished signal: it did
                     # not move (a bug). Wait as for a retry rather than spin on it.
                     log.error("signal %s: reported finished but is still unfinished; will retry", signal_id)
                     result = RunResult(False)
                 else:
-                    result = await self._advance(found)
+                    result = outcome
                 if result.finished:
                     finished = signal_id
                     continue
@@ -160,14 +160,11 @@ class Runner:
             if self._lanes.get(bot_id) is asyncio.current_task():
                 del self._lanes[bot_id]
 
-    async def _advance(self, found: NextSignal) -> RunResult:
-        try:
-            async with self._active:
-                return await self._desk.run(found.stored, found.bot, found.footing)
-        except Exception:
-            # A bug or an outage: the signal stays where it is, holding its bot's place.
-            log.exception("signal %s: unexpected error; will retry", found.stored.id)
-            return RunResult(False)
+    async def _advance(self, bot_id: int, finished: int | None) -> tuple[int, RunResult | None] | None:
+        """One try at the bot's oldest unfinished signal: (its id, the result), or None when
+        it has none. A failing try holds the signal's place and is tried again."""
+        async with self._active:
+            return await self._desk.run_next(bot_id, UNFINISHED, finished=finished)
 
     async def _every(self, name: str, job: Callable[[], Awaitable[object]], at_start: bool = False) -> None:
         interval = self._intervals[name]
