@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, exists, insert, literal_column, select
+from sqlalchemy import Row, bindparam, delete, exists, insert, select
 
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow, table_of
 from db.repositories.base import Repository, utcnow
@@ -52,7 +52,6 @@ _ADD_FILL: Any = (
             ~exists().where(FILLS.c.fill_id == bindparam("fill_id"))
         ),
     )
-    .returning(literal_column("1"))
 )
 _ENTRIES = (
     select(ENTRIES)
@@ -175,7 +174,7 @@ class SqlPositionRepository(Repository):
             "time": fill.time,
             "recorded_at": utcnow(),
         }
-        return (await self._uow.execute(_ADD_FILL, values)).first() is not None
+        return bool((await self._uow.execute(_ADD_FILL, values)).rowcount == 1)
 
     async def list_open(self) -> builtins.list[tuple[int, Position]]:
         s = self._uow
