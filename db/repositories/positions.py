@@ -44,14 +44,11 @@ _GET_WITH_ENTRIES = (
 _FILL_COLUMNS = ("fill_id", "bot_id", "client_order_id", "side", "quantity", "price", "time", "recorded_at")
 # Inserts the fill unless its id was recorded before: one statement, the same on both
 # databases (the unique fill_id stays the last guard).
-_ADD_FILL: Any = (
-    insert(FILLS)
-    .from_select(
-        _FILL_COLUMNS,
-        select(*(bindparam(name, type_=FILLS.c[name].type) for name in _FILL_COLUMNS)).where(
-            ~exists().where(FILLS.c.fill_id == bindparam("fill_id"))
-        ),
-    )
+_ADD_FILL: Any = insert(FILLS).from_select(
+    _FILL_COLUMNS,
+    select(*(bindparam(name, type_=FILLS.c[name].type) for name in _FILL_COLUMNS)).where(
+        ~exists().where(FILLS.c.fill_id == bindparam("fill_id"))
+    ),
 )
 _ENTRIES = (
     select(ENTRIES)
