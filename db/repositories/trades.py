@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Row, bindparam, case, func, insert, select, update
+from sqlalchemy import Row, and_, bindparam, case, func, insert, select, update
 
 from db.models import RealizedByDayRow, TradeRow, table_of
 from db.repositories.base import Repository
@@ -124,8 +124,13 @@ class SqlTradeRepository(Repository):
 
     async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
         s = self._uow
-        # realized_whole is floor(pnl): a loss has whole < 0, a win whole > 0 or frac > 0.
-        win = case((TRADES.c.realized_whole > 0, 1), (TRADES.c.realized_frac > 0, 1), else_=0)
+        # realized_whole is floor(pnl): a loss has whole < 0 (-0.50 is whole -1, frac 0.50);
+        # a win has whole > 0, or whole 0 and frac > 0.
+        win = case(
+            (TRADES.c.realized_whole > 0, 1),
+            (and_(TRADES.c.realized_whole == 0, TRADES.c.realized_frac > 0), 1),
+            else_=0,
+        )
         loss = case((TRADES.c.realized_whole < 0, 1), else_=0)
         stmt = (
             select(

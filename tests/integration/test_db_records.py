@@ -354,3 +354,31 @@ async def test_realized_since_midnight_reads_the_days_totals_across_days(databas
         assert await uow.trades.realized_since(bot.id, T0) == Decimal("2.153")  # part of day 1, then day 2
         assert await uow.trades.realized_since(bot.id, day2 + timedelta(days=1)) == 0
         assert await uow.trades.realized_since(other.id, day1) == Decimal(100)
+
+
+async def test_totals_by_bot_count_a_fractional_loss_once_as_a_loss(database: Database) -> None:
+    bot = await add_bot(database)
+
+    def trade(pnl: str) -> TradeRecord:
+        return TradeRecord(
+            bot_id=bot.id,
+            bot_name=bot.name,
+            symbol="SA40",
+            side=PositionSide.LONG,
+            quantity=1,
+            entry_price=Decimal(1),
+            exit_price=Decimal(1),
+            realized_pnl=Decimal(pnl),
+            opened_at=None,
+            closed_at=T0,
+            position_closed=True,
+        )
+
+    async with database.uow() as uow:
+        for pnl in ("-0.50", "-2.25", "0.75", "3", "0"):
+            await uow.trades.add(trade(pnl))
+        await uow.commit()
+    async with database.uow(read_only=True) as uow:
+        (totals,) = await uow.trades.totals_by_bot()
+    assert (totals.trades, totals.wins, totals.losses) == (5, 2, 2)
+    assert totals.realized == Decimal("1.00")
