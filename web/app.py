@@ -102,7 +102,7 @@ def create_app(deps: WebDeps) -> Quart:
     )
     app.register_blueprint(webhook_blueprint(deps))
     app.register_blueprint(api_blueprint(deps, gate))
-    app.register_blueprint(health_blueprint(deps))
+    app.register_blueprint(health_blueprint(deps, gate))
     app.register_blueprint(login_blueprint(gate))
     app.register_blueprint(pages_blueprint(deps))
 

@@ -913,5 +913,6 @@ class ComponentOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok", "down"]
-    components: dict[str, ComponentOut]
     down: list[str]
+    # Only for a signed-in person or an API token: a stranger learns the status alone.
+    components: dict[str, ComponentOut] | SkipJsonSchema[None] = None
