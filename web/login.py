@@ -73,20 +73,24 @@ def login_blueprint(gate: Gate) -> Blueprint:
             log.warning("sign-in failed (from %s)", address)
             return await page(401, FAILED, next_path)
         gate.limiter.succeeded(attempt)
+        await end_session_of_this_browser()  # a second sign-in in one browser ends the first
         log.info("%s signed in (from %s)", session.person.name, address)
         response = redirect_to(next_path)
         gate.set_session_cookie(response, session.token)
         gate.clear_login_cookie(response)
         return response
 
-    @bp.post("/logout")
-    @hide
-    async def logout() -> Response:
+    async def end_session_of_this_browser() -> None:
         token = gate.session_token()
         if token is not None and gate.people is not None:
             person = await gate.people.session_person(token)
             await gate.people.logout(token, person)
             gate.streams.end_session(token_hash(token))  # its open event streams end now
+
+    @bp.post("/logout")
+    @hide
+    async def logout() -> Response:
+        await end_session_of_this_browser()
         response = redirect_to("/login")
         gate.clear_session_cookie(response)
         return response

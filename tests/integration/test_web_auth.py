@@ -257,6 +257,68 @@ async def test_logout_ends_the_session_even_for_a_copied_cookie(desk: WebDesk) -
     assert [a.action for a in await desk.audit()][-2:] == ["login", "logout"]
 
 
+def session_of(browser: Browser) -> str:
+    jar = browser.client.cookie_jar  # type: ignore[attr-defined]
+    return str(next(c.value for c in jar if c.name == SESSION_COOKIE))
+
+
+async def test_a_second_sign_in_in_the_same_browser_ends_the_first_session(desk: WebDesk) -> None:
+    # Issue 31 (informational): the first session stayed valid, for whoever copied its cookie.
+    await desk.add("alice", Role.ADMIN)
+    await desk.add("bob", Role.VIEWER)
+    browser = desk.browser()
+    assert (await browser.login("alice")).status_code == 303
+    first = session_of(browser)
+    await browser.get("/")
+    again = await browser.post("/login", form={"username": "bob", "password": PASSWORD})
+    assert again.status_code == 303 and session_of(browser) != first
+    replay = await desk.app.test_client().get("/api/bots", headers={"Cookie": f"{SESSION_COOKIE}={first}"})
+    assert replay.status_code == 401
+    home = await browser.get("/")
+    assert home.status_code == 200 and "bob" in (await home.get_data()).decode()
+
+
+async def test_a_state_changing_request_from_another_site_is_refused(desk: WebDesk) -> None:
+    # Issue 31 (informational): an Origin naming another site is refused before the view runs.
+    await desk.add("root", Role.ADMIN)
+    browser = desk.browser()
+    await browser.login("root")
+    for origin in ("http://evil.example", "https://localhost.evil.example", "http://localhost:1"):
+        refused = await browser.client.post(
+            "/api/halt",
+            data=b'{"reason": "x"}',
+            headers={"X-CSRF-Token": browser.csrf, "Origin": origin},
+            scope_base=browser.scope,
+        )
+        assert refused.status_code == 403, origin
+        assert (await refused.get_json())["error"]["code"] == "foreign_origin"
+        form = await browser.post("/halt", form={"reason": "x"}, headers={"Origin": origin})
+        assert form.status_code == 403, origin
+    assert not (await desk.desk.control()).halted
+    for origin in ("http://localhost", "null"):  # this site; "null" is left to the CSRF token
+        allowed = await browser.client.post(
+            "/api/halt",
+            data=b'{"reason": "x"}',
+            headers={"X-CSRF-Token": browser.csrf, "Origin": origin},
+            scope_base=browser.scope,
+        )
+        assert allowed.status_code == 200, origin
+
+
+async def test_a_cookie_request_with_an_authorization_header_still_needs_its_csrf_token(desk: WebDesk) -> None:
+    # Issue 31 (informational): the CSRF exemption holds only when a bearer token is what
+    # authenticates; a cookie is never used beside one.
+    await desk.add("root", Role.ADMIN)
+    browser = desk.browser()
+    await browser.login("root")
+    for header, status in (("Basic cm9vdDpwdw==", 403), ("Bearer ", 403), ("Bearer not-a-token", 401)):
+        answer = await browser.client.post(
+            "/api/halt", data=b'{"reason": "x"}', headers={"Authorization": header}, scope_base=browser.scope
+        )
+        assert answer.status_code == status, header
+    assert not (await desk.desk.control()).halted
+
+
 async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: WebDesk) -> None:
     await desk.add("vera", Role.VIEWER)
     signal_id = await desk.pending_signal()
