@@ -134,8 +134,8 @@ def _owner(caller: Caller) -> str:
 
 
 class _Released:
-    """The stream's body: gives its slot back when closed, even if it never started (a
-    generator closed before its first step skips its `finally`)."""
+    """The stream's body: lets go of its slot and its subscription when closed, even if it
+    never started (a generator closed before its first step skips its `finally`)."""
 
     def __init__(self, body: AsyncGenerator[bytes, None], release: Callable[[], None]) -> None:
         self._body = body
@@ -266,7 +266,11 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
             try:
                 return await gate.still_valid(caller, credential)
             except Exception as e:  # cannot tell: the browser reconnects and is asked again
-                log.warning("event stream of %s ended: its credential could not be checked (%s)", caller.actor.id, e)
+                log.warning(
+                    "event stream of %s ended: its credential could not be checked (%s)",
+                    caller.actor.id,
+                    type(e).__name__,
+                )
                 return False
 
         async def events() -> AsyncGenerator[bytes, None]:
@@ -307,7 +311,11 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
                 subscription.close()
                 slot.release()
 
-        body = _Released(events(), slot.release)
+        def let_go() -> None:
+            subscription.close()
+            slot.release()
+
+        body = _Released(events(), let_go)
         release_when_collected(body, slot)
         response = Response(
             body,
