@@ -212,6 +212,9 @@ def build(settings: Settings) -> App:
             trusted_proxies=settings.webhook_trusted_proxies,
             draining=draining,
             feed=feed,
+            sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
+            max_streams_per_person=settings.signaldesk_streams_per_person,
+            max_streams=settings.signaldesk_streams_total,
         )
     )
     return app

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     signaldesk_secret_key: SecretStr | None = None
     signaldesk_data_dir: str | None = None  # where a generated secret key is kept
     signaldesk_session_hours: float = 12.0
+    # Open event streams (/api/events/stream): a cap per person and in all; each checks its
+    # session or token at every keep-alive.
+    signaldesk_streams_per_person: int = Field(default=10, ge=1)
+    signaldesk_streams_total: int = Field(default=500, ge=1)
+    signaldesk_stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set

@@ -39,13 +39,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     role.add_argument("name")
     role.add_argument("role", choices=ROLES)
     disable = users_sub.add_parser(
-        "disable", help="stop a person signing in or using their tokens; ends their sessions"
+        "disable", help="stop a person signing in; ends their sessions and revokes their API tokens for good"
     )
     disable.add_argument("name")
     enable = users_sub.add_parser("enable", help="let a disabled person in again")
     enable.add_argument("name")
-    password = users_sub.add_parser("password", help="set a new password; ends the person's sessions")
+    password = users_sub.add_parser(
+        "password", help="set a new password; ends the person's sessions and revokes their API tokens"
+    )
     password.add_argument("name")
+    password.add_argument("--keep-tokens", action="store_true", help="keep the person's API tokens working")
     password.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of stdin"
     )
@@ -126,7 +129,7 @@ async def _run(people: People, args: argparse.Namespace, out: TextIO, err: TextI
         if command == "add":
             result = await people.add(args.name, Role.parse(args.role), password, CLI_ACTOR)
         else:
-            result = await people.set_password(args.name, password, CLI_ACTOR)
+            result = await people.set_password(args.name, password, CLI_ACTOR, keep_tokens=args.keep_tokens)
     elif command == "set-role":
         result = await people.set_role(args.name, Role.parse(args.role), CLI_ACTOR)
     elif command == "disable":

@@ -11,10 +11,12 @@ requests against them and describes every route in /openapi.json.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar
 
 from quart import Blueprint, Response, request
@@ -30,7 +32,8 @@ from quart_schema import (
 from trading.domain.events import FeedEvent
 from trading.domain.people import Role
 from trading.services.actions import ActionResult
-from web.auth import Gate, current_actor, forbidden, unauthenticated
+from trading.services.people import token_hash
+from web.auth import Caller, Gate, current_actor, current_caller, forbidden, unauthenticated
 from web.deps import WebDeps
 from web.errors import error_response
 from web.models import (
@@ -63,6 +66,7 @@ from web.models import (
     TradesOut,
     TradesQuery,
 )
+from web.streams import release_when_collected
 
 log = logging.getLogger("signaldesk.web.api")
 
@@ -122,6 +126,32 @@ def _cursor(raw: str | None) -> int | None:
 def _sse(event: FeedEvent) -> bytes:
     data = json.dumps(EventOut.of(event).model_dump(mode="json"), separators=(",", ":"))
     return f"id: {event.seq}\ndata: {data}\n\n".encode()
+
+
+def _owner(caller: Caller) -> str:
+    """Whose stream it is, for the cap per person: web and API streams of one person count together."""
+    return f"person:{caller.person.id}" if caller.person is not None else caller.actor.id
+
+
+class _Released:
+    """The stream's body: lets go of its slot and its subscription when closed, even if it
+    never started (a generator closed before its first step skips its `finally`)."""
+
+    def __init__(self, body: AsyncGenerator[bytes, None], release: Callable[[], None]) -> None:
+        self._body = body
+        self._release = release
+
+    def __aiter__(self) -> _Released:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._body.__anext__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._body.aclose()
+        finally:
+            self._release()
 
 
 def _no_signal(signal_id: int) -> Response:
@@ -221,10 +251,32 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
             return error_response(
                 422, "invalid_query", "Last-Event-ID / after must be a whole number, the last seq seen"
             )
+        caller = current_caller()
+        assert caller is not None  # authorize() ran first
+        credential = gate.credential()
+        session = token_hash(credential) if caller.via == "web" and credential is not None else None
+        slot = gate.streams.open(_owner(caller), session)
+        if isinstance(slot, str):
+            log.warning("event stream refused for %s: %s", caller.actor.id, slot)
+            return error_response(429, "too_many_streams", slot, {"Retry-After": "30"})
         subscription = feed.subscribe()  # before the catch-up read, so nothing falls between
+        keepalive = deps.sse_keepalive_seconds
 
-        async def events() -> AsyncIterator[bytes]:
+        async def signed_in() -> bool:
+            try:
+                return await gate.still_valid(caller, credential)
+            except Exception as e:  # cannot tell: the browser reconnects and is asked again
+                log.warning(
+                    "event stream of %s ended: its credential could not be checked (%s)",
+                    caller.actor.id,
+                    type(e).__name__,
+                )
+                return False
+
+        async def events() -> AsyncGenerator[bytes, None]:
             sent = after
+            ended = asyncio.ensure_future(slot.ended.wait())
+            checked = time.monotonic()
             try:
                 yield b"retry: 2000\n\n"
                 if after is not None:
@@ -235,19 +287,38 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
                     if len(missed) == CATCH_UP:
                         return  # more to read: the browser reconnects from the last id it got
                 while not deps.draining.is_set():
-                    event = await subscription.next(deps.sse_keepalive_seconds)
+                    waiting = asyncio.ensure_future(subscription.next(keepalive))
+                    await asyncio.wait({waiting, ended}, return_when=asyncio.FIRST_COMPLETED)
+                    if ended.done():  # signed out in this process: at once
+                        waiting.cancel()
+                        return
+                    event = waiting.result()
                     if subscription.overflowed:
                         return  # fell behind: the browser reconnects and catches up from the table
+                    # A session or token ended elsewhere (another process: `signaldesk users
+                    # disable`): found out at every keep-alive, and at least that often when busy.
+                    if time.monotonic() - checked >= keepalive or event is None:
+                        if not await signed_in():
+                            return
+                        checked = time.monotonic()
                     if event is None:
                         yield b": keep-alive\n\n"
                     elif sent is None or event.seq > sent:
                         yield _sse(event)
                         sent = event.seq
             finally:
+                ended.cancel()
                 subscription.close()
+                slot.release()
 
+        def let_go() -> None:
+            subscription.close()
+            slot.release()
+
+        body = _Released(events(), let_go)
+        release_when_collected(body, slot)
         response = Response(
-            events(),
+            body,
             200,
             {"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )

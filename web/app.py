@@ -16,14 +16,16 @@ from quart_schema.validation import DataSource, QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
-from web.auth import Gate, LoginLimiter, install
+from web.auth import Gate, install
 from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
 from web.login import login_blueprint
+from web.login_limits import LoginLimiter
 from web.models import REQUEST_MODELS
 from web.pages import pages_blueprint
+from web.streams import OpenStreams
 from web.webhook import describe_failure, webhook_blueprint
 
 log = logging.getLogger("signaldesk.web")
@@ -96,10 +98,11 @@ def create_app(deps: WebDeps) -> Quart:
         trusted_proxies=deps.trusted_proxies,
         session_seconds=deps.session_seconds,
         limiter=LoginLimiter(deps.login_max_failures, deps.login_failure_window_seconds),
+        streams=OpenStreams(deps.max_streams_per_person, deps.max_streams),
     )
     app.register_blueprint(webhook_blueprint(deps))
     app.register_blueprint(api_blueprint(deps, gate))
-    app.register_blueprint(health_blueprint(deps))
+    app.register_blueprint(health_blueprint(deps, gate))
     app.register_blueprint(login_blueprint(gate))
     app.register_blueprint(pages_blueprint(deps))
 

@@ -29,12 +29,10 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from quart import Quart, Response, current_app, g, redirect, request
@@ -45,6 +43,8 @@ from trading.services.actions import Actor
 from trading.services.people import People
 from web.addresses import Network, client_address, contains, parse_networks
 from web.errors import error_response
+from web.login_limits import LoginLimiter
+from web.streams import OpenStreams
 
 log = logging.getLogger("signaldesk.web.auth")
 
@@ -76,57 +76,6 @@ class Caller:
         return self.actor.may(role)
 
 
-class LoginLimiter:
-    """At most `max_failures` failed sign-ins per `window` seconds for each key (an address,
-    a name): past that, every attempt is refused until the oldest failure is `window` old.
-    Bounded memory: the least recently failed keys are forgotten first."""
-
-    def __init__(
-        self,
-        max_failures: int,
-        window: float,
-        *,
-        max_keys: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.max_failures = max_failures
-        self.window = window
-        self._max_keys = max_keys
-        self._clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-
-    def retry_after(self, keys: Sequence[str]) -> float | None:
-        """Seconds until these keys may try again; None when they may now."""
-        if self.max_failures <= 0:
-            return None
-        now = self._clock()
-        wait = 0.0
-        for key in keys:
-            times = self._recent(key, now)
-            if len(times) >= self.max_failures:
-                wait = max(wait, times[0] + self.window - now)
-        return wait if wait > 0 else None
-
-    def failed(self, keys: Sequence[str]) -> None:
-        now = self._clock()
-        for key in keys:
-            times = self._recent(key, now)
-            times.append(now)
-            self._failures[key] = times
-            self._failures.move_to_end(key)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
-
-    def forget(self, key: str) -> None:
-        self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.get(key, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        return times
-
-
 class Gate:
     """Authentication for the app; one per app, found by the helpers below."""
 
@@ -139,6 +88,7 @@ class Gate:
         trusted_proxies: Sequence[str],
         session_seconds: float,
         limiter: LoginLimiter,
+        streams: OpenStreams | None = None,
     ) -> None:
         self.people = people
         self._secret = secret_key.encode() if secret_key else None
@@ -146,6 +96,7 @@ class Gate:
         self._proxies: tuple[Network, ...] = parse_networks(trusted_proxies, "WEBHOOK_TRUSTED_PROXIES")
         self.session_seconds = session_seconds
         self.limiter = limiter
+        self.streams = streams or OpenStreams(per_person=10, total=500)
         self._sessions = URLSafeTimedSerializer(secret_key, salt="signaldesk-session") if secret_key else None
         self._logins = URLSafeTimedSerializer(secret_key, salt="signaldesk-login") if secret_key else None
 
@@ -259,6 +210,22 @@ class Gate:
             return error_response(403, "csrf", message)
         return Response(message, status=403, content_type="text/plain; charset=utf-8")
 
+    def check_origin(self) -> Response | None:
+        """The 403 for a state-changing request that a page of another site sent (its Origin
+        names another host). "null" (sent e.g. under Referrer-Policy: no-referrer, as our pages
+        have) and no Origin at all are left to the CSRF check."""
+        origin = request.headers.get("Origin")
+        if request.method not in UNSAFE_METHODS or origin is None or origin == "null":
+            return None
+        sent = urlsplit(origin)
+        if sent.scheme in ("http", "https") and sent.netloc.lower() == request.host.lower():
+            return None
+        log.warning("%s %s refused: sent from another site (from %s)", request.method, request.path, self.client())
+        message = "refused: this request came from a page of another site"
+        if _is_api(request.path):
+            return error_response(403, "foreign_origin", message)
+        return Response(message, status=403, content_type="text/plain; charset=utf-8")
+
     # ---- who is it
 
     async def resolve(self) -> Caller | None:
@@ -269,6 +236,24 @@ class Gate:
         caller = await self._resolve()
         g.caller = caller
         return caller
+
+    def credential(self) -> str | None:
+        """What authenticates this request: its bearer token, else its session token."""
+        bearer = _bearer(request.headers.get("Authorization", ""))
+        return bearer if bearer is not None else self.session_token()
+
+    async def still_valid(self, caller: Caller, credential: str | None) -> bool:
+        """Whether the session or token a long request (an event stream) was opened with still
+        lets its person in: not signed out, expired, revoked or disabled since."""
+        if caller.person is None:
+            return True  # the break-glass token: it lasts as long as the process's settings
+        if self.people is None or credential is None:
+            return False
+        if caller.via == "web":
+            person = await self.people.session_person(credential)
+        else:
+            person = await self.people.token_person(credential)
+        return person is not None and person.id == caller.person.id
 
     async def _resolve(self) -> Caller | None:
         bearer = _bearer(request.headers.get("Authorization", ""))
@@ -312,7 +297,7 @@ def install(app: Quart, gate: Gate) -> None:
     async def refuse_forged_posts() -> Response | None:
         if request.path.startswith("/webhook/"):
             return None  # no cookie is ever honoured there
-        return await gate.check_csrf()
+        return gate.check_origin() or await gate.check_csrf()
 
     @app.context_processor
     async def auth_context() -> dict[str, Any]:
@@ -397,8 +382,19 @@ def require_role(role: Role) -> Callable[[Callable[P, Awaitable[R]]], Callable[P
 
 
 def safe_next(target: str | None) -> str:
-    """Where to go after signing in: a path on this site only (never //host or a URL)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Where to go after signing in: a plain path on this site, else "/".
+
+    Only printable ASCII without spaces or backslashes, starting with one "/": browsers drop
+    tabs and newlines from a URL and read a backslash as "/", so "/<tab>/evil.com" or
+    "/<backslash>evil.com" would leave the site; a control character cannot even go into a
+    Location header (it was a 500, after the session was made).
+    """
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if any(not "!" <= c <= "~" or c == "\\" for c in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return "/"
     return target
 

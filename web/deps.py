@@ -67,5 +67,8 @@ class WebDeps:
     draining: Draining = field(default_factory=Draining)
     # The live feed (persisted, fanned out to Server-Sent Events); None: an empty feed.
     feed: EventFeed | None = None
+    # Also how often an open stream checks that its session or token still lets it in.
     sse_keepalive_seconds: float = 15.0
+    max_streams_per_person: int = 10  # open event streams of one person (web and API together)
+    max_streams: int = 500  # open event streams of everybody
     clock: Callable[[], datetime] = _utc_now

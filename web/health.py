@@ -1,4 +1,8 @@
-"""GET /health: every component with its state; 503 when any is down."""
+"""GET /health: 200 when every component is up, 503 naming what is down.
+
+A stranger (a load balancer, a container's health probe) learns the status and the names of
+the parts that are down, nothing more; a signed-in person or an API token also gets each
+component's detail (the database's size, the brokers' names, Discord's state)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import logging
 from quart import Blueprint, Response, jsonify
 from quart_schema import document_response
 
+from web.auth import Gate
 from web.deps import HealthCheck, WebDeps
 from web.models import HealthOut
 
@@ -26,14 +31,24 @@ async def run_check(name: str, check: HealthCheck, seconds: float) -> tuple[bool
     return bool(ok), str(detail)
 
 
-def health_blueprint(deps: WebDeps) -> Blueprint:
+async def _known(gate: Gate) -> bool:
+    """Whether the caller is signed in or holds a token; a database that cannot answer that
+    is itself down, and the answer then is the stranger's."""
+    try:
+        return await gate.resolve() is not None
+    except Exception as e:
+        log.warning("/health: could not tell who is asking (%s); answered as to a stranger", type(e).__name__)
+        return False
+
+
+def health_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     bp = Blueprint("health", __name__)
 
     @bp.get("/health")
     @document_response(HealthOut, 200)
     @document_response(HealthOut, 503)
     async def health() -> Response:
-        """Component health (database, broker, Discord): 503 names what is down"""
+        """Health: 503 names what is down; the components' details need a session or a token"""
         names = list(deps.health_checks)
         outcomes = await asyncio.gather(
             *(run_check(name, deps.health_checks[name], deps.health_timeout_seconds) for name in names)
@@ -42,7 +57,10 @@ def health_blueprint(deps: WebDeps) -> Blueprint:
         if deps.draining.is_set():
             components["web"] = {"ok": False, "detail": "shutting down: new webhooks are refused"}
         down = [name for name, c in components.items() if not c["ok"]]
-        response = jsonify({"status": "down" if down else "ok", "components": components, "down": down})
+        answer: dict[str, object] = {"status": "down" if down else "ok", "down": down}
+        if await _known(gate):
+            answer["components"] = components
+        response = jsonify(answer)
         response.status_code = 503 if down else 200
         return response
 

@@ -1,8 +1,9 @@
 """GET/POST /login and POST /logout (the pages are in web/pages.py).
 
 A failed sign-in answers the same page, status and headers whatever was wrong (no such
-name, wrong password, disabled), after the same password-hashing work; failures are
-limited per client address and per name (429 past the limit, whatever the password)."""
+name, wrong password, disabled), after the same password-hashing work; attempts are
+limited per client address and per name (web/login_limits.py; 429 past the limit, whatever
+the password)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import logging
 from quart import Blueprint, Response, g, render_template, request
 from quart_schema import hide
 
+from trading.services.people import token_hash
 from web.auth import Gate, redirect_to, safe_next
+from web.login_limits import Attempt
 
 log = logging.getLogger("signaldesk.web.login")
 
@@ -56,33 +59,38 @@ def login_blueprint(gate: Gate) -> Blueprint:
         password = form.get("password", "")
         next_path = safe_next(form.get("next"))
         address = gate.client()
-        keys = [f"address:{address}", f"name:{name.strip().lower()[:64]}"]
-        wait = gate.limiter.retry_after(keys)
-        if wait is not None:
+        # Counted before the password is checked (web/login_limits.py): parallel requests
+        # cannot get more guesses than the limits allow.
+        attempt = gate.limiter.begin(name, address)
+        if not isinstance(attempt, Attempt):
             log.warning("sign-in refused: too many failures (from %s)", address)
-            seconds = max(1, int(wait + 0.999))
+            seconds = max(1, int(attempt + 0.999))
             return await page(
                 429, f"too many failed sign-ins: try again in {seconds} s", next_path, {"Retry-After": str(seconds)}
             )
         session = await gate.people.login(name, password, address)
         if session is None:
-            gate.limiter.failed(keys)
             log.warning("sign-in failed (from %s)", address)
             return await page(401, FAILED, next_path)
-        gate.limiter.forget(keys[1])
+        gate.limiter.succeeded(attempt)
+        await end_session_of_this_browser()  # a second sign-in in one browser ends the first
         log.info("%s signed in (from %s)", session.person.name, address)
         response = redirect_to(next_path)
         gate.set_session_cookie(response, session.token)
         gate.clear_login_cookie(response)
         return response
 
-    @bp.post("/logout")
-    @hide
-    async def logout() -> Response:
+    async def end_session_of_this_browser() -> None:
         token = gate.session_token()
         if token is not None and gate.people is not None:
             person = await gate.people.session_person(token)
             await gate.people.logout(token, person)
+            gate.streams.end_session(token_hash(token))  # its open event streams end now
+
+    @bp.post("/logout")
+    @hide
+    async def logout() -> Response:
+        await end_session_of_this_browser()
         response = redirect_to("/login")
         gate.clear_session_cookie(response)
         return response

@@ -74,6 +74,13 @@ def _shown(value: object) -> str:
     return repr(text[:MAX_SHOWN])
 
 
+def _brief(value: object) -> str:
+    """A number quoted back in an error, its first digits only: a 4,000-digit quantity is
+    answered in a line, not echoed in full."""
+    text = str(value)
+    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}… ({len(text)} characters)"
+
+
 def describe(error: ValidationError, unknown: Callable[[str], str]) -> str:
     """One message naming every field at fault; `unknown` says what of the unknown fields named."""
     extra: list[str] = []
@@ -250,7 +257,7 @@ class EditsBody(Body):
         if isinstance(value, bool) or not isinstance(value, int):
             raise _problem('"quantity" must be a whole number of contracts')
         if not 1 <= value <= MAX_QUANTITY:
-            raise _problem(f'"quantity" is {value}; it must be from 1 to {MAX_QUANTITY} contracts')
+            raise _problem(f'"quantity" is {_brief(value)}; it must be from 1 to {MAX_QUANTITY} contracts')
         return value
 
     @field_validator("order_type", mode="before")
@@ -272,7 +279,7 @@ class EditsBody(Body):
             raise _problem(f'"{name}" must be a number')
         price = Decimal(value)
         if not price.is_finite() or not 0 < price < MAX_PRICE:
-            raise _problem(f'"{name}" is {price}; it must be a price above zero and below {MAX_PRICE:.0E}')
+            raise _problem(f'"{name}" is {_brief(price)}; it must be a price above zero and below {MAX_PRICE:.0E}')
         return price
 
     @model_validator(mode="after")
@@ -325,7 +332,7 @@ def _price_field(value: object, name: str) -> Decimal | None:
         raise _problem(f'"{name}" must be a number')
     price = Decimal(value)
     if not price.is_finite() or not 0 < price < MAX_PRICE:
-        raise _problem(f'"{name}" is {price}; it must be a price above zero and below {MAX_PRICE:.0E}')
+        raise _problem(f'"{name}" is {_brief(price)}; it must be a price above zero and below {MAX_PRICE:.0E}')
     return price
 
 
@@ -386,7 +393,7 @@ class OrderBody(Body):
         if isinstance(value, bool) or not isinstance(value, int):
             raise _problem('"quantity" must be a whole number of contracts')
         if not 1 <= value <= MAX_QUANTITY:
-            raise _problem(f'"quantity" is {value}; it must be from 1 to {MAX_QUANTITY} contracts')
+            raise _problem(f'"quantity" is {_brief(value)}; it must be from 1 to {MAX_QUANTITY} contracts')
         return value
 
     @field_validator("type", mode="before")
@@ -906,5 +913,6 @@ class ComponentOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: Literal["ok", "down"]
-    components: dict[str, ComponentOut]
     down: list[str]
+    # Only for a signed-in person or an API token: a stranger learns the status alone.
+    components: dict[str, ComponentOut] | SkipJsonSchema[None] = None

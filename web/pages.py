@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +28,7 @@ from quart_schema import hide
 from trading.domain.people import Role
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
+from trading.domain.typed import TypedValueError, shown, typed_price, typed_quantity
 from trading.domain.values import OrderType
 from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
@@ -55,37 +56,22 @@ class InputError(ValueError):
     """A value typed into a form that cannot be used; the message says which and why."""
 
 
-def _positive(label: str, text: str) -> Decimal | None:
-    text = text.strip().replace(",", "")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise InputError(f"{label} must be a number, not {text[:40]!r}") from None
-    if not value.is_finite() or value <= 0:
-        raise InputError(f"{label} must be a positive number, not {text[:40]!r}")
-    return value
-
-
 def parse_edits(form: Any) -> SignalEdits:
     """The Edit form's boxes as SignalEdits; an empty box leaves that value as the card has it."""
-    q = str(form.get("quantity", "")).strip()
-    quantity = None
-    if q:
-        if not q.isdigit() or not 1 <= int(q) <= 1_000_000:
-            raise InputError(f"quantity must be a whole number of contracts of at least 1, not {q[:40]!r}")
-        quantity = int(q)
+    try:
+        quantity = typed_quantity("quantity", str(form.get("quantity", "")))
+        limit = typed_price("limit price", str(form.get("limit_price", "")))
+        stop = typed_price("stop", str(form.get("stop_loss", "")))
+        target = typed_price("target", str(form.get("take_profit", "")))
+    except TypedValueError as e:
+        raise InputError(str(e)) from None
     kind_text = str(form.get("order_type", "")).strip().lower()
     kind: OrderType | None = None
     if kind_text:
         try:
             kind = OrderType(kind_text)
         except ValueError:
-            raise InputError(f"order type must be market or limit, not {kind_text[:20]!r}") from None
-    limit = _positive("limit price", str(form.get("limit_price", "")))
-    stop = _positive("stop", str(form.get("stop_loss", "")))
-    target = _positive("target", str(form.get("take_profit", "")))
+            raise InputError(f"order type must be market or limit, not {shown(kind_text)}") from None
     if kind is OrderType.LIMIT and limit is None:
         raise InputError("a limit order needs a limit price")
     if kind is OrderType.MARKET:
@@ -102,14 +88,15 @@ def _day(text: str | None, label: str) -> datetime | None:
     try:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise InputError(f"{label} must be a date as YYYY-MM-DD, not {text[:20]!r}") from None
+        raise InputError(f"{label} must be a date as YYYY-MM-DD, not {shown(text)}") from None
 
 
 def _int_arg(name: str, low: int = 1, high: int = MAX_ID) -> int | None:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
+    # Short before int(): past 4,300 digits int() raises instead of answering.
+    if len(raw) > len(str(high)) or not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise InputError(f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
@@ -459,7 +446,8 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             until_day = _day(until_text, "to")
         except InputError as e:
             problem, status, before, since, until_day = str(e), None, None, None, None
-        until = until_day + timedelta(days=1) if until_day else None
+        # The day after "to" is the bound; "to" 9999-12-31 has none, and means no bound.
+        until = until_day + timedelta(days=1) if until_day and until_day.date() < date.max else None
         rows = await desk.webhook_log(bot, status=status, since=since, until=until, before_id=before, limit=PAGE_SIZE)
         older = None
         if len(rows) == PAGE_SIZE and rows[-1].id is not None:

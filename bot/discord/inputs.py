@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from trading.domain.records import SignalEdits
+from trading.domain.typed import TypedValueError, shown, typed_price, typed_quantity
 from trading.domain.values import OrderType
 
 PERIODS = ("today", "week", "month", "all")
@@ -22,10 +23,13 @@ def _decimal(label: str, text: str) -> Decimal | None:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise InputError(f"{label} must be a number, not {text!r}.") from None
+        raise InputError(f"{label} must be a number, not {shown(text)}.") from None
     if not value.is_finite() or value <= 0:
-        raise InputError(f"{label} must be a positive number, not {text!r}.")
-    return value
+        raise InputError(f"{label} must be a positive number, not {shown(text)}.")
+    try:
+        return typed_price(label, text)  # the bounds every face of the desk has (1e999999 is a number too)
+    except TypedValueError as e:
+        raise InputError(f"{e}.") from None
 
 
 def parse_price(label: str, text: str | None) -> Decimal | None:
@@ -39,16 +43,17 @@ def parse_edits(quantity: str, order_type: str, limit_price: str, stop_loss: str
     qty: int | None = None
     q = quantity.strip()
     if q:
-        if not q.isdigit() or int(q) < 1:
-            raise InputError(f"Quantity must be a whole number of contracts of at least 1, not {q!r}.")
-        qty = int(q)
+        try:
+            qty = typed_quantity("Quantity", q)
+        except TypedValueError as e:
+            raise InputError(f"{e}.") from None
     kind: OrderType | None = None
     t = order_type.strip().lower()
     if t:
         try:
             kind = OrderType(t)
         except ValueError:
-            raise InputError(f"Order type must be 'market' or 'limit', not {order_type.strip()!r}.") from None
+            raise InputError(f"Order type must be 'market' or 'limit', not {shown(order_type.strip())}.") from None
     limit = _decimal("Limit price", limit_price)
     stop = _decimal("Stop", stop_loss)
     target = _decimal("Target", take_profit)

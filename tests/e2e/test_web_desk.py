@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -434,3 +435,30 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
         shot(phone, "overview-phone")
     finally:
         phone.quit()
+
+
+def test_a_next_holding_a_tab_or_a_newline_keeps_chromium_on_the_desk(desk: Desk, browser: WebDriver) -> None:
+    # Issue 31, finding 2: Location "/\t/evil.example" made Chromium drop the tab and leave
+    # for //evil.example; a newline answered 500.
+    base = desk.serve.base_url
+    here = urlsplit(base).netloc
+    sign_in(browser, base, "vera")
+    for target in ("/%09/evil.example/", "/%0A/evil.example/", "/%0D%0A/evil.example/", "/%5C/evil.example/"):
+        try:
+            browser.get(f"{base}/login?next={target}")  # already signed in: straight to next
+        except WebDriverException as e:  # e.g. net::ERR_NAME_NOT_RESOLVED for evil.example
+            raise AssertionError(f"Chromium left the desk for next={target}: {e.msg}") from None
+        assert urlsplit(browser.current_url).netloc == here, (target, browser.current_url)
+        assert browser.find_elements(By.CSS_SELECTOR, "span.who"), (target, browser.page_source[:300])
+    # Signed out, through the form that carries next along.
+    browser.delete_all_cookies()
+    browser.get(f"{base}/login?next=/%09/evil.example/")
+    browser.find_element(By.NAME, "username").send_keys("vera")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    wait_until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "span.who") or urlsplit(browser.current_url).netloc != here,
+        10,
+        "the sign-in to land somewhere",
+    )
+    assert urlsplit(browser.current_url).netloc == here, browser.current_url

@@ -71,12 +71,13 @@ async def test_add_list_token_set_role_and_disable(database_url: str) -> None:
         assert holder is not None and (holder.name, holder.role) == ("alice", Role.ADMIN)
         session = await people.login("alice", PASSWORD, "127.0.0.1")
         assert session is not None
+        async with db.engine.connect() as conn:
+            stored = (await conn.exec_driver_sql("SELECT token_hash FROM api_tokens")).scalar_one()
         disabled = await signaldesk(database_url, "users", "disable", "alice")
         assert disabled.code == 0 and "disabled" in disabled.out
         assert await people.token_person(token) is None
         assert await people.session_person(session.token) is None
         async with db.engine.connect() as conn:
-            stored = (await conn.exec_driver_sql("SELECT token_hash FROM api_tokens")).scalar_one()
             hashes = (await conn.exec_driver_sql("SELECT password_hash FROM users")).scalar_one()
         assert stored == hashlib.sha256(token.encode()).hexdigest()
         assert hashes.startswith("$argon2id$") and PASSWORD not in hashes
@@ -92,6 +93,44 @@ async def test_add_list_token_set_role_and_disable(database_url: str) -> None:
     ]
     for run in (added, token_run, listed, disabled):
         assert PASSWORD not in run.out + run.err
+
+
+async def test_disable_revokes_tokens_for_good_and_a_new_password_revokes_them_unless_kept(database_url: str) -> None:
+    # Issue 31, finding 8: `disable` then `enable` brought an old API token back, and
+    # `password` ended sessions but left tokens working.
+    for name in ("dora", "pete", "kim"):
+        run = await signaldesk(
+            database_url, "users", "add", name, "--role", "admin", "--password-stdin", stdin=PASSWORD
+        )
+        assert run.code == 0, run.err
+    tokens = {
+        name: (await signaldesk(database_url, "users", "token", name)).out.strip() for name in ("dora", "pete", "kim")
+    }
+    new_password = "another long enough password"
+    disabled = await signaldesk(database_url, "users", "disable", "dora")
+    assert disabled.code == 0 and "1 API token(s) revoked" in disabled.out, disabled.out + disabled.err
+    assert (await signaldesk(database_url, "users", "enable", "dora")).code == 0
+    changed = await signaldesk(database_url, "users", "password", "pete", "--password-stdin", stdin=new_password)
+    assert changed.code == 0 and "1 API token(s) revoked" in changed.out, changed.out + changed.err
+    kept = await signaldesk(
+        database_url, "users", "password", "kim", "--keep-tokens", "--password-stdin", stdin=new_password
+    )
+    assert kept.code == 0 and "API tokens kept" in kept.out, kept.out + kept.err
+    db = Database(database_url)
+    try:
+        people = People(db.uow, Clock())
+        assert await people.token_person(tokens["dora"]) is None  # enabled again, the old token stays dead
+        assert await people.token_person(tokens["pete"]) is None
+        holder = await people.token_person(tokens["kim"])
+        assert holder is not None and holder.name == "kim"
+    finally:
+        await db.dispose()
+    listed = (await signaldesk(database_url, "users", "list")).out
+    assert [line.split()[:4] for line in listed.splitlines()[1:]] == [
+        ["dora", "admin", "active", "0"],
+        ["kim", "admin", "active", "1"],
+        ["pete", "admin", "active", "0"],
+    ]
 
 
 async def test_refusals_say_what_is_wrong_and_change_nothing(database_url: str) -> None:

@@ -207,3 +207,61 @@ async def test_a_live_part_answers_alone(desk: WebDesk) -> None:
     assert "<html" not in part and "No open positions." in part
     whole = await text_of(await viewer.get("/positions"))
     assert "<html" in whole and 'data-live="OrderFilled' in whole
+
+
+HUGE = [
+    {"take_profit": "1e999999999"},
+    {"quantity": "7" * 5_000},
+    {"order_type": "limit", "limit_price": "1E+1000000"},
+    {"stop_loss": "9" * 60_000},
+    {"stop_loss": "1e-999999999"},
+    {"take_profit": "0." + "0" * 5_000 + "1"},
+    {"quantity": "١٢"},  # digits, but not ASCII ones
+]
+
+
+@pytest.mark.parametrize("form", HUGE, ids=lambda f: next(iter(f.values()))[:12])
+async def test_out_of_range_edits_answer_a_short_422_never_a_500(desk: WebDesk, form: dict[str, str]) -> None:
+    # Issue 31, finding 7: these answered 500, and a 60,000-digit stop came back in full.
+    signal_id = await alert(desk)
+    approver = await signed_in(desk, "anna", Role.APPROVER)
+    await approver.get("/approvals")
+    for part in ({}, {"X-Part": "1"}):
+        response = await approver.post(f"/approvals/{signal_id}/edit", form=form, headers=part)
+        html = await text_of(response)
+        assert response.status_code == 422, html[-500:]
+        assert "9" * 60 not in html and "7" * 60 not in html and "0" * 60 not in html
+    assert (await desk.desk.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("query", ["until=9999-12-31", "since=9999-12-31", "until=0001-01-01", "since=0001-01-01"])
+async def test_a_date_at_the_end_of_the_calendar_answers_4xx_never_a_500(desk: WebDesk, query: str) -> None:
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    response = await viewer.get(f"/webhooks?{query}")
+    assert 200 <= response.status_code < 500, (await text_of(response))[-300:]
+
+
+@pytest.mark.parametrize("query", ["before=" + "9" * 5_000, "status=" + "5" * 5_000, "before=%EF%BC%91"])
+async def test_a_huge_or_odd_number_in_a_query_answers_422_with_a_short_message(desk: WebDesk, query: str) -> None:
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    for path in ("/webhooks", "/signals"):
+        if path == "/signals" and query.startswith("status"):
+            continue
+        response = await viewer.get(f"{path}?{query}")
+        html = await text_of(response)
+        assert response.status_code == 422, html[-300:]
+        assert "9" * 60 not in html and "5" * 60 not in html
+
+
+async def test_the_api_quotes_a_short_prefix_of_a_huge_number(desk: WebDesk) -> None:
+    signal_id = await alert(desk)
+    approver = await signed_in(desk, "anna", Role.APPROVER)
+    for field in ("quantity", "stop_loss"):
+        response = await approver.client.post(
+            f"/api/signals/{signal_id}/approve",
+            data=json.dumps({field: 10**4_000}).encode(),
+            headers={"X-CSRF-Token": approver.csrf},
+            scope_base=approver.scope,
+        )
+        answer = await response.get_json()
+        assert response.status_code == 422 and len(answer["error"]["message"]) < 200, answer

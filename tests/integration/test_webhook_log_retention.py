@@ -101,6 +101,7 @@ async def test_the_process_trims_the_log_in_the_background_and_health_shows_the_
         webhook_log_max_rows=10,
         webhook_log_retention_days=0,
         reconcile_interval_seconds=3600,
+        signaldesk_api_token="retention-test-token-0123456789",
     )
     app = build(settings)
     await start(app)
@@ -112,7 +113,9 @@ async def test_the_process_trims_the_log_in_the_background_and_health_shows_the_
             await asyncio.sleep(0.05)
             rows = await log_rows(app.database)
         assert [r.body for r in rows] == [f"row {n}" for n in range(20, 30)]
-        health = await app.web.test_client().get("/health")
+        health = await app.web.test_client().get(  # the details need a token
+            "/health", headers={"Authorization": "Bearer retention-test-token-0123456789"}
+        )
         detail = (await health.get_json())["components"]["database"]["detail"]
     finally:
         await stop(app)

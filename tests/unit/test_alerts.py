@@ -586,6 +586,38 @@ def test_redact_body_masks_best_effort_in_text_that_is_not_json() -> None:
     assert redact_body(b"passphrase=change-me&price=1") == "passphrase=***&price=1"
 
 
+# Issue 31, finding 6: keys the parser takes as the passphrase were shown in clear in the
+# webhook log when the body could not be parsed back (a trailing comma, say).
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"passphrase ": "change-me", "action": "RSI_LONG_ENTRY", "price": 1,}',
+        b'{" PassPhrase\t " :  "change-me", "price": {{close}}}',
+        b'{"pass\\u0070hrase": "change-me", "action": "buy", "price": 1,}',
+        b'{"\\u0070ass\\u0070hrase \\u0020": "change-me",}',
+        b'{"passphrase":\n"change-me" "price": 1}',
+        b'{"note": "the passphrase is next", "passphrase" "change-me"}',
+        b'{"pass\\u0070hrase": ["change-me", "x"],}',
+    ],
+)
+def test_redact_body_masks_every_key_the_parser_reads_as_the_passphrase_even_in_a_broken_body(raw: bytes) -> None:
+    text = redact_body(raw)
+    assert "change-me" not in text, text
+
+
+def test_a_body_that_does_parse_is_masked_whatever_spaces_surround_its_key() -> None:
+    for key in ("passphrase ", " passphrase", "\\tPassphrase ", "pass\\u0070hrase "):
+        raw = b'{"' + key.encode() + b'": "change-me", "action": "RSI_LONG_ENTRY", "price": 1}'
+        assert parse_alert(raw, None).passphrase == "change-me"  # the parser takes it
+        assert "change-me" not in redact_body(raw), key
+
+
+def test_a_broken_body_is_kept_up_to_a_passphrase_it_cannot_read() -> None:
+    text = redact_body(b'{"action": "buy", "price": 1, "passphrase" "change-me",}')
+    assert text.startswith('{"action": "buy", "price": 1, ') and "change-me" not in text
+    assert text.endswith("[the rest is not shown: it may hold a passphrase]")
+
+
 def test_redact_body_never_raises_on_bytes_that_are_not_utf8() -> None:
     text = redact_body(b"\xff\xfe passphrase: \xffsecret")
     assert "secret" not in text

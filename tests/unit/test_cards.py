@@ -394,3 +394,21 @@ def test_period_start_uses_utc_calendar_boundaries() -> None:
     assert period_start("all", NOW) == (None, "all time")
     with pytest.raises(InputError):
         period_start("year", NOW)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("7" * 5_000, "", "", "", ""),
+        ("١٢", "", "", "", ""),
+        ("", "limit", "1E+1000000", "", ""),
+        ("", "", "", "9" * 60_000, ""),
+        ("", "", "", "", "1e999999999"),
+        ("", "", "", "", "0." + "0" * 5_000 + "1"),
+    ],
+)
+def test_parse_edits_out_of_range_values_are_refused_with_a_short_message(args: tuple[str, ...]) -> None:
+    # Issue 31, finding 7, in the Discord modal: the same bounds as the web form and the API.
+    with pytest.raises(InputError) as refused:
+        parse_edits(*args)
+    assert len(str(refused.value)) < 200

@@ -125,14 +125,18 @@ def redact_body(body: bytes) -> str:
     try:
         text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
         # The regex keeps the sender's own formatting, which is what one wants to read when an
-        # alert went wrong. For a JSON body the result is parsed again to prove it caught every
-        # passphrase (a key may be spelled with \u escapes, a value may be a list); if it did
-        # not, the parsed body is written out masked instead.
-        redacted = _PASSPHRASE_TEXT.sub(_mask_match, text)
+        # alert went wrong. It reads the text with \u escapes of letters and digits decoded
+        # ("pass\u0070hrase" is the parser's "passphrase"), and like the parser it takes a key
+        # with spaces around it. For a JSON body the result is parsed again to prove it caught
+        # every passphrase (a value may be a list); if it did not, the parsed body is written
+        # out masked instead.
+        redacted = _PASSPHRASE_TEXT.sub(_mask_match, _LETTER_ESCAPE.sub(_unescape, text))
         try:
             original = json.loads(text)
         except (ValueError, RecursionError):
-            return redacted
+            # Nothing to prove it against: the text is kept only up to the first "passphrase"
+            # the regex did not mask (a key it could not read, or a broken structure).
+            return _cut_at_unmasked(redacted)
         try:
             checked = json.loads(redacted)
         except (ValueError, RecursionError):
@@ -726,10 +730,28 @@ def _bad_time(label: str, problem: str) -> NoReturn:
 # made a 64 KiB body without delimiters take half a minute. A key such as "my_passphrase"
 # still matches from its "passphrase" part.
 _PASSPHRASE_TEXT = re.compile(
-    r"""(?P<key>passphrase[^"'\s,{}:=]{0,40}["']?\s{0,20}[:=]\s{0,20})"""
+    r"""(?P<key>passphrase[^"'\s,{}:=]{0,40}\s{0,20}["']?\s{0,20}[:=]\s{0,20})"""
     r"""(?P<value>"(?:[^"\\]|\\.)*"?|'[^']*'?|[^,}&;\r\n]+)""",
     re.IGNORECASE,
 )
+
+
+# A JSON \u escape of a letter, a digit, a space or "_": what a key may hide its name with.
+_LETTER_ESCAPE = re.compile(r"\\u(00(?:[46][1-9a-fA-F]|[57][0-9aA]|3[0-9]|20|5[fF]))")
+_WORD = re.compile("passphrase", re.IGNORECASE)
+_CUT = " \u2026 [the rest is not shown: it may hold a passphrase]"
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return chr(int(match.group(1), 16))
+
+
+def _cut_at_unmasked(redacted: str) -> str:
+    masked = {m.start() for m in _PASSPHRASE_TEXT.finditer(redacted) if m.group("value").strip("\"'") == "***"}
+    for word in _WORD.finditer(redacted):
+        if word.start() not in masked:
+            return redacted[: word.start()] + _CUT
+    return redacted
 
 
 def _mask_match(match: re.Match[str]) -> str:

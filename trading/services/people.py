@@ -112,18 +112,23 @@ class People:
         async def change(uow: PeopleUnitOfWork, person: Person) -> str:
             await uow.people.set_disabled(person.id, True, self._clock.now())
             await uow.people.end_sessions(person.id)
-            return f"{person.name} is disabled: signed out everywhere; their API tokens are refused"
+            # For good: `enable` must not bring back a token that may have leaked with the reason
+            # for disabling.
+            revoked = await uow.people.revoke_tokens(person.id)
+            return f"{person.name} is disabled: signed out everywhere; {revoked} API token(s) revoked"
 
         return await self._change(name, "user-disable", actor, change)
 
     async def enable(self, name: str, actor: Actor) -> ActionResult:
         async def change(uow: PeopleUnitOfWork, person: Person) -> str:
             await uow.people.set_disabled(person.id, False, self._clock.now())
-            return f"{person.name} is enabled"
+            return f"{person.name} is enabled (with no API tokens: make a new one with `signaldesk users token`)"
 
         return await self._change(name, "user-enable", actor, change)
 
-    async def set_password(self, name: str, password: str, actor: Actor) -> ActionResult:
+    async def set_password(self, name: str, password: str, actor: Actor, *, keep_tokens: bool = False) -> ActionResult:
+        """A new password ends every session of the person and, unless `keep_tokens`, revokes
+        their API tokens too (a password changed because it leaked may have leaked with them)."""
         if problem := password_problem(password):
             return ActionResult(False, problem, "invalid")
         hashed = await asyncio.to_thread(self._hasher.hash, password)
@@ -131,7 +136,10 @@ class People:
         async def change(uow: PeopleUnitOfWork, person: Person) -> str:
             await uow.people.set_password(person.id, hashed, self._clock.now())
             await uow.people.end_sessions(person.id)
-            return f"{person.name}'s password is changed; their sessions are ended"
+            if keep_tokens:
+                return f"{person.name}'s password is changed; their sessions are ended, their API tokens kept"
+            revoked = await uow.people.revoke_tokens(person.id)
+            return f"{person.name}'s password is changed; their sessions are ended and {revoked} API token(s) revoked"
 
         return await self._change(name, "user-password", actor, change)
 
