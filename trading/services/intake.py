@@ -59,6 +59,12 @@ class AlertRequest:
     received_at: datetime  # timezone-aware UTC
     signature: str | None = None  # X-Signature: "sha256=<hex>"
     signature_timestamp: str | None = None  # X-Signature-Timestamp: unix seconds
+    # The refusal (code, message) that replaces this request's own when it does not verify:
+    # set by the front door when the sender is over a limit of failing requests. Decided
+    # here, after verification, so that a request whose key and passphrase (and signature)
+    # verify is never refused for other requests' failures, and its log row tells the
+    # answer actually given.
+    unverified_refusal: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class IntakeResult:
     # Set when the webhook_logs row of a refusal could not be written; the answer stands,
     # and the front-end reports the failure in its own log.
     log_error: str | None = None
+    # Whether the request proved it is the bot's: known key, right passphrase, a good
+    # signature when the bot requires one. Failure limits count only the others.
+    verified: bool = False
 
 
 class _Refusal(Exception):
@@ -125,6 +134,7 @@ class _Verdict:
     duplicate_of: int | None = None  # a signal stored before this batch
     repeats: _Verdict | None = None  # an earlier request of this batch, stored by it
     stored_id: int | None = None
+    verified: bool = False
 
 
 class Intake:
@@ -267,7 +277,7 @@ class Intake:
         if refused is None and isinstance(item.parsed, _Refusal):
             # Refused before the database was asked (a bad body, an early refusal); the bot
             # could not be read, so the answer names none.
-            refused = self._refused(item.parsed, None)
+            refused = self._refused(_unverified(item, item.parsed), None)
         if refused is None:
             item.future.set_exception(error)
         else:
@@ -311,6 +321,7 @@ class Intake:
         bot = bots.get(item.key_hash)
         refusal: _Refusal | None = item.parsed if isinstance(item.parsed, _Refusal) else None
         signal: Signal | None = None
+        verified = False
         if refusal is None:
             assert isinstance(item.parsed, Signal)
             try:
@@ -320,15 +331,20 @@ class Intake:
                     # bot's later alerts in this batch are checked against the new one.
                     await uow.bots.set_passphrase_hash(bot.id, rehash)
                     bots[item.key_hash] = replace(bot, passphrase_hash=rehash)
-                bot, signal = self._check(item.request, item.parsed, bot)
+                if bot.signing_secret:
+                    self._check_signature(item.request, bot.signing_secret)
+                verified = True
+                bot, signal = self._check(item.parsed, bot)
             except _Refusal as e:
                 refusal = e
         if refusal is not None:
-            item.refused_as = self._refused(refusal, bot)
-            return _Verdict(item, bot, refusal=refusal)
+            if not verified:
+                refusal = _unverified(item, refusal)
+            item.refused_as = self._refused(refusal, bot, verified=verified)
+            return _Verdict(item, bot, refusal=refusal, verified=verified)
         assert bot is not None and signal is not None
         body_hash = hashlib.sha256(item.redacted.encode()).hexdigest()
-        return _Verdict(item, bot, signal=signal, body_hash=body_hash)
+        return _Verdict(item, bot, signal=signal, body_hash=body_hash, verified=True)
 
     async def _find_duplicates(self, uow: UnitOfWork, candidates: list[_Verdict]) -> None:
         """Mark each candidate that repeats a stored signal or an earlier request of its
@@ -404,9 +420,8 @@ class Intake:
             raise _unauthorized()
         return bot, check.rehash
 
-    def _check(self, request: AlertRequest, signal: Signal, bot: Bot) -> tuple[Bot, Signal]:
-        if bot.signing_secret:
-            self._check_signature(request, bot.signing_secret)
+    def _check(self, signal: Signal, bot: Bot) -> tuple[Bot, Signal]:
+        """The checks of a verified alert (see _judge: the signature is part of verifying)."""
         self._check_age(signal, bot)
         if not bot.config.is_active:
             raise _Refusal(
@@ -495,6 +510,7 @@ class Intake:
             signal_id=signal_id,
             mode=bot.config.mode,
             bot_name=bot.name,
+            verified=True,
         )
 
     @staticmethod
@@ -506,16 +522,18 @@ class Intake:
             signal_id=signal_id,
             mode=bot.config.mode,
             bot_name=bot.name,
+            verified=True,
         )
 
     @staticmethod
-    def _refused(refusal: _Refusal, bot: Bot | None, log_error: str | None = None) -> IntakeResult:
+    def _refused(refusal: _Refusal, bot: Bot | None, *, verified: bool = False) -> IntakeResult:
         return IntakeResult(
             outcome=REFUSED,
             code=refusal.code,
             message=refusal.message,
-            bot_name=bot.name if bot is not None and refusal.code not in UNAUTHORIZED_CODES else None,
-            log_error=log_error,
+            # An unverified request must not learn (nor log) which bot its key belongs to.
+            bot_name=bot.name if bot is not None and verified else None,
+            verified=verified,
         )
 
     def _log_entry(
@@ -544,6 +562,12 @@ class Intake:
             bot_id=bot.id if bot is not None else None,
             signal_id=duplicate_of if duplicate_of is not None else stored_id,
         )
+
+
+def _unverified(item: _Queued, refusal: _Refusal) -> _Refusal:
+    """The refusal of a request that did not verify: the front door's, when it set one."""
+    replacement = item.request.unverified_refusal
+    return _Refusal(*replacement) if replacement is not None else refusal
 
 
 def _report_orphan(future: asyncio.Future[IntakeResult]) -> None:
