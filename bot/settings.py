@@ -30,6 +30,9 @@ class Settings(BaseSettings):
 
     # --- process and storage
     database_url: str = "sqlite+aiosqlite:///./signaldesk.db"
+    # Opening a PostgreSQL connection fails after this long (asyncpg's own default is 60 s,
+    # which would hold requests that long during an outage).
+    database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     signaldesk_host: str = "127.0.0.1"
     signaldesk_port: int = 8000
     signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com

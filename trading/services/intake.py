@@ -22,7 +22,7 @@ from trading.domain.credentials import Passphrases, key_hash
 from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
-from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from trading.services.ports import Clock, StorageStatus, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.intake")
 
@@ -81,6 +81,10 @@ class IntakeResult:
     # Whether the request proved it is the bot's: known key, right passphrase, a good
     # signature when the bot requires one. Failure limits count only the others.
     verified: bool = False
+
+
+class StorageDown(RuntimeError):
+    """The database is known to be down: the request was answered without a try."""
 
 
 class _Refusal(Exception):
@@ -164,10 +168,14 @@ class Intake:
         status_of: Callable[[str | None], int],
         passphrases: Passphrases,
         wake: Callable[[int], None] = _wake_nobody,
+        storage: StorageStatus | None = None,
     ) -> None:
         """`status_of`: the front door's answer to a refusal code (None: accepted), for the
         webhook log's record of what each request was answered. `passphrases`: verifies
-        passphrases with the server's secret key (and re-hashes old-style ones)."""
+        passphrases with the server's secret key (and re-hashes old-style ones). `storage`:
+        told of every failed batch, and asked before each one: while it says the database
+        is down, requests are answered at once (5xx) rather than each waiting for its own
+        failure, so every sender has its answer quickly during an outage."""
         self._uow_factory = uow_factory
         self._passphrases = passphrases
         self._dummy_hash = passphrases.hash(_DUMMY_BOT, "no-such-passphrase")
@@ -175,6 +183,7 @@ class Intake:
         self._clock = clock
         self._dedupe_window = dedupe_window
         self._wake = wake
+        self._storage = storage
         self._queue: deque[_Queued] = deque()
         # The loop keeps only a weak reference to a task; aclose waits for this one.
         self._committer: asyncio.Task[None] | None = None
@@ -232,9 +241,17 @@ class Intake:
 
     async def _commit(self, batch: list[_Queued]) -> Exception | None:
         """Store the batch and answer its requests; the error when it failed (answered too)."""
+        storage = self._storage
+        if storage is not None and storage.is_down:
+            down = StorageDown(f"the database is down ({storage.reason or 'no answer'}); nothing was stored")
+            for item in batch:
+                self._fail(item, down)
+            return down
         try:
             verdicts = await self._store(batch)
         except Exception as error:
+            if storage is not None:
+                storage.suspect(error)
             if len(batch) == 1:
                 self._fail(batch[0], error)
                 return error
