@@ -223,6 +223,7 @@ async def run_outage(world: World, fault_on: Callable[[], None], fault_off: Call
 
     by_phase = {p: [a for a in answers if a.phase == p] for p in ("before", "outage", "back", "after")}
     summary = {p: Counter((a.status, a.code) for a in rows) for p, rows in by_phase.items()}
+    print(f"answers by phase: {summary}; /health during the outage: {health_during}")  # shown with -rP
     unanswered = [a for a in answers if a.status is None]
     assert not unanswered, f"requests not answered within {ANSWER_WITHIN} s: {unanswered[:5]}; {summary}"
     allowed = {(200, "accepted"), (503, "storage_unavailable")}
