@@ -18,11 +18,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
-import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +28,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.alert_stream import AlertStream
 from tests.e2e.fake_discord import FakeDiscord
 from tests.e2e.pg_cluster import throwaway_cluster
-from tests.e2e.procs import Processes, Serve, Simulator, now_iso, processes, sim_config, wait_until
+from tests.e2e.procs import Processes, Serve, Simulator, processes, sim_config, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -52,68 +50,6 @@ BOT = {
     "webhook_key": KEY,
     "max_slippage_pct": "1.0",
 }
-
-
-@dataclass
-class Answer:
-    n: int
-    phase: str
-    status: int | None  # None: no answer within ANSWER_WITHIN (or the connection failed)
-    code: str | None
-    signal_id: int | None
-    error: str | None = None
-
-
-class AlertStream:
-    """Sends one alert every 1/RATE s from a thread (each on a pool thread, so a slow answer
-    does not slow the stream), recording every answer with the phase it was sent in."""
-
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=ANSWER_WITHIN, limits=httpx.Limits(max_connections=200))
-        self.phase = "before"
-        self.sent = 0
-        self.answers: list[Answer] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=128)
-        self._thread = threading.Thread(target=self._run, name="alert-stream", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        start = time.monotonic()
-        while not self._stop.is_set():
-            n = self.sent
-            self._pool.submit(self._send, n, self.phase)
-            self.sent += 1
-            delay = start + (n + 1) / RATE - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-
-    def _send(self, n: int, phase: str) -> None:
-        body = {"action": "RSI_LONG_ENTRY", "price": "53210.5", "time": now_iso(), "id": f"dbfault-{n}"}
-        try:
-            r = self.http.post(f"/webhook/{KEY}", json=body)
-        except httpx.HTTPError as e:
-            answer = Answer(n, phase, None, None, None, f"{type(e).__name__}: {e}")
-        else:
-            data = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-            code = data.get("status") if r.status_code == 200 else (data.get("error") or {}).get("code")
-            answer = Answer(n, phase, r.status_code, code, data.get("signal_id"))
-        with self._lock:
-            self.answers.append(answer)
-
-    def wait_sent(self, count: int, timeout: float = 60.0) -> None:
-        target = self.sent + count
-        wait_until(lambda: self.sent >= target, timeout, f"{count} more alerts to be sent", interval=0.05)
-
-    def stop(self) -> list[Answer]:
-        self._stop.set()
-        self._thread.join(10)
-        self._pool.shutdown(wait=True)
-        self.http.close()
-        return sorted(self.answers, key=lambda a: a.n)
 
 
 def database_health(serve: Serve) -> bool | None:
@@ -196,7 +132,7 @@ def error_lines(world: World) -> list[str]:
 async def run_outage(world: World, fault_on: Callable[[], None], fault_off: Callable[[], None]) -> Serve:
     serve = await asyncio.to_thread(world.procs.serve, world.env)
     await world.fake.wait_for(lambda: world.fake.identifies > 0, within=20)
-    stream = AlertStream(serve.base_url)
+    stream = AlertStream(serve.base_url, KEY, rate=RATE, answer_within=ANSWER_WITHIN)
     health_during: list[bool | None] = []
     try:
         stream.start()
