@@ -29,6 +29,7 @@ class Answer:
     code: str | None
     signal_id: int | None
     error: str | None = None
+    answered_at: float = 0.0  # time.monotonic() when the answer (or the failure) came
 
 
 class AlertStream:
@@ -68,11 +69,11 @@ class AlertStream:
         try:
             r = self.http.post(f"/webhook/{self.key}", json=self.body(n))
         except httpx.HTTPError as e:
-            answer = Answer(n, phase, None, None, None, f"{type(e).__name__}: {e}")
+            answer = Answer(n, phase, None, None, None, f"{type(e).__name__}: {e}", time.monotonic())
         else:
             data = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
             code = data.get("status") if r.status_code == 200 else (data.get("error") or {}).get("code")
-            answer = Answer(n, phase, r.status_code, code, data.get("signal_id"))
+            answer = Answer(n, phase, r.status_code, code, data.get("signal_id"), None, time.monotonic())
         with self._lock:
             self.answers.append(answer)
 

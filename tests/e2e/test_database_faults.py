@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
@@ -134,10 +135,12 @@ async def run_outage(world: World, fault_on: Callable[[], None], fault_off: Call
     await world.fake.wait_for(lambda: world.fake.identifies > 0, within=20)
     stream = AlertStream(serve.base_url, KEY, rate=RATE, answer_within=ANSWER_WITHIN)
     health_during: list[bool | None] = []
+    fault_at = 0.0
     try:
         stream.start()
         await asyncio.to_thread(stream.wait_sent, 40)
         stream.phase = "outage"
+        fault_at = time.monotonic()
         await asyncio.to_thread(fault_on)
         outage_ends = stream.sent + OUTAGE_ALERTS
         # /health during the outage: polled until it says down (or the outage's alerts are sent).
@@ -164,7 +167,9 @@ async def run_outage(world: World, fault_on: Callable[[], None], fault_off: Call
     assert not unanswered, f"requests not answered within {ANSWER_WITHIN} s: {unanswered[:5]}; {summary}"
     allowed = {(200, "accepted"), (503, "storage_unavailable")}
     assert {(a.status, a.code) for a in answers} <= allowed, summary
-    assert all(a.status == 200 for a in by_phase["before"]), summary
+    # Answered before the fault began: accepted. (Sent in the phase "before" is not enough:
+    # on a busy machine a request may reach the server only after the fault began.)
+    assert all(a.status == 200 for a in answers if a.answered_at < fault_at), summary
     assert any(a.status == 503 for a in by_phase["outage"]), summary
     assert all(a.status == 200 for a in by_phase["after"]), summary
     assert False in health_during, f"/health never said the database was down during the outage: {health_during}"

@@ -78,7 +78,7 @@ def test_backup_under_writes_restore_and_trade_on(procs: Processes, tmp_path: Pa
     procs.import_bots(env, [BOT])
     serve = procs.serve(env)
 
-    stream = AlertStream(serve.base_url, KEY, rate=20.0)
+    stream = AlertStream(serve.base_url, KEY, rate=20.0, answer_within=10.0)  # no time contract here
     stream.start()
     stream.wait_sent(60)
     committed = {a.signal_id for a in stream.answered() if a.status == 200}  # answered, so committed
