@@ -7,11 +7,12 @@ new webhooks get 503, the signal in hand finishes, then everything closes.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -159,13 +160,18 @@ def build(settings: Settings) -> App:
     async def trim_webhook_log() -> int:
         return await desk.trim_webhook_log(retention)
 
+    housekeeping: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)
+    ]
+    if settings.runtime_stats_interval_seconds > 0:
+        housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     runner = Runner(
         desk,
         database.uow,
         monitor_interval=settings.monitor_interval_seconds,
         max_active_bots=settings.max_active_bots,
         reconcile_interval=settings.reconcile_interval_seconds,
-        housekeeping=[("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)],
+        housekeeping=housekeeping,
     )
 
     def wake(bot_id: int) -> None:
@@ -360,6 +366,17 @@ def _database_health(database: Database, storage: StorageWatch) -> Callable[[], 
         return True, f"ok; {size} bytes ({_megabytes(size)})"
 
     return check
+
+
+def _runtime_stats(database: Database) -> Callable[[], Awaitable[None]]:
+    """What a long-running process must not accumulate, in one log line (bench/soak.py)."""
+    stats_log = logging.getLogger("signaldesk.runtime")
+
+    async def job() -> None:
+        tasks = len(asyncio.all_tasks())
+        stats_log.info("runtime: %d asyncio tasks, %d database connections", tasks, database.open_connections())
+
+    return job
 
 
 def _megabytes(size: int) -> str:

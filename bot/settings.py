@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     max_active_bots: int = Field(default=256, ge=1)  # bots whose signals execute at the same moment
     monitor_interval_seconds: float = 5.0
     reconcile_interval_seconds: float = 300.0
+    # A log line "runtime: N asyncio tasks, M database connections" this often (bench/soak.py
+    # reads it to see that neither grows over a long day); 0 turns it off.
+    runtime_stats_interval_seconds: float = Field(default=60.0, ge=0)
 
     # --- Herenya (required only when a bot trades on Herenya)
     herenya_api_key: SecretStr | None = None

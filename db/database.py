@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -157,6 +158,16 @@ class Database:
         async with self.uow(read_only=True) as uow:
             conn = await uow.session()
             return int((await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one())
+
+    def open_connections(self) -> int:
+        """Connections the pools hold open now (in use or idle), over both engines."""
+        total = 0
+        engines = {id(e): e for e in (self.engine, self.urgent_engine)}.values()
+        for engine in engines:
+            pool: Any = engine.pool
+            with contextlib.suppress(AttributeError):  # a pool kind without counts (none of ours)
+                total += int(pool.checkedin()) + int(pool.checkedout())
+        return total
 
     async def dispose(self) -> None:
         await self.engine.dispose()
