@@ -7,11 +7,12 @@ new webhooks get 503, the signal in hand finishes, then everything closes.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import logging
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,6 +35,7 @@ from trading.services.people import People
 from trading.services.ports import Broker
 from trading.services.retention import Retention
 from trading.services.runner import Runner
+from trading.services.storage_watch import StorageWatch
 from web.app import create_app
 from web.deps import Draining, WebDeps
 from web.errors import status_for
@@ -135,6 +137,7 @@ class App:
     extras: dict[str, Any] = field(default_factory=dict)
     people: People | None = None
     feed: EventFeed | None = None  # the live feed: a sink of the bus, read by the web
+    storage: StorageWatch | None = None  # whether the database is up: /health, the error channel, the intake
 
 
 def build(settings: Settings) -> App:
@@ -142,8 +145,11 @@ def build(settings: Settings) -> App:
     # One server secret: the pepper of passphrase hashes and the signer of web sessions.
     key = load_secret_key(settings)
     passphrases = Passphrases(key)
-    database = Database(settings.database_url, passphrases=passphrases)
+    database = Database(
+        settings.database_url, passphrases=passphrases, connect_timeout=settings.database_connect_timeout_seconds
+    )
     bus = EventBus()
+    storage = StorageWatch(database.probe, bus.publish, clock)
     brokers = BrokerRegistry(settings, database)
     checkpoint = crash_checkpoint(os.environ.get("SIGNALDESK_CRASH_AT"))
     executor = Executor(database.uow, brokers, clock, bus.publish, checkpoint=checkpoint)
@@ -154,13 +160,18 @@ def build(settings: Settings) -> App:
     async def trim_webhook_log() -> int:
         return await desk.trim_webhook_log(retention)
 
+    housekeeping: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
+        ("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)
+    ]
+    if settings.runtime_stats_interval_seconds > 0:
+        housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     runner = Runner(
         desk,
         database.uow,
         monitor_interval=settings.monitor_interval_seconds,
         max_active_bots=settings.max_active_bots,
         reconcile_interval=settings.reconcile_interval_seconds,
-        housekeeping=[("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)],
+        housekeeping=housekeeping,
     )
 
     def wake(bot_id: int) -> None:
@@ -174,6 +185,7 @@ def build(settings: Settings) -> App:
         status_of=status_for,
         passphrases=passphrases,
         wake=wake,
+        storage=storage,
     )
     draining = Draining()
     session_lifetime = timedelta(hours=settings.signaldesk_session_hours)
@@ -182,14 +194,14 @@ def build(settings: Settings) -> App:
     bus.add_sink("feed", feed)
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
-    app.people, app.feed = people, feed
+    app.people, app.feed, app.storage = people, feed, storage
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
     app.web = create_app(
         WebDeps(
             intake=intake,
             desk=desk,
             health_checks={
-                "database": _database_health(database),
+                "database": _database_health(database, storage),
                 "broker": _broker_health(app),
                 "discord": _discord_health(app),
             },
@@ -227,6 +239,8 @@ async def start(app: App) -> None:
     if s.bots_file:
         await _seed_bots(app, s.bots_file)
     app.bus.start()
+    if app.storage is not None:
+        app.storage.start()
     if s.discord_token is not None:
         from bot.discord.runtime import start_discord
 
@@ -333,14 +347,20 @@ async def stop(app: App, grace: float = 10.0) -> None:
     await app.bus.close()
     await app.brokers.aclose()
     await app.intake.aclose()
+    if app.storage is not None:
+        await app.storage.stop()
     await app.database.dispose()
 
 
-def _database_health(database: Database) -> Callable[[], Any]:
+def _database_health(database: Database, storage: StorageWatch) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
+        # The watch's verdict first: a full disk still answers the ping (a read).
+        if storage.is_down:
+            return False, f"down: {storage.reason}"
         try:
             await database.ping()
         except Exception as e:
+            storage.suspect(e)
             return False, f"unreachable: {type(e).__name__}"
         try:
             size = await database.size_bytes()
@@ -349,6 +369,17 @@ def _database_health(database: Database) -> Callable[[], Any]:
         return True, f"ok; {size} bytes ({_megabytes(size)})"
 
     return check
+
+
+def _runtime_stats(database: Database) -> Callable[[], Awaitable[None]]:
+    """What a long-running process must not accumulate, in one log line (bench/soak.py)."""
+    stats_log = logging.getLogger("signaldesk.runtime")
+
+    async def job() -> None:
+        tasks = len(asyncio.all_tasks())
+        stats_log.info("runtime: %d asyncio tasks, %d database connections", tasks, database.open_connections())
+
+    return job
 
 
 def _megabytes(size: int) -> str:

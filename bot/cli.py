@@ -35,6 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     backup = db_sub.add_parser("backup", help="copy a live SQLite database to FILE (PostgreSQL: prints pg_dump advice)")
     backup.add_argument("file")
     backup.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    restore = db_sub.add_parser(
+        "restore",
+        help="restore a backup made by `db backup` into an empty SQLite database (PostgreSQL: pg_restore advice)",
+    )
+    restore.add_argument("file")
+    restore.add_argument(
+        "--force", action="store_true", help="replace a database that is not empty (stop signaldesk serve first)"
+    )
 
     bots = sub.add_parser("bots", help="bot configurations")
     bots_sub = bots.add_subparsers(dest="bots_command", required=True)
@@ -99,6 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.db_backup import run as run_backup
 
         return run_backup(settings.database_url, args.file, overwrite=args.overwrite)
+    if args.command == "db" and args.db_command == "restore":
+        from bot.db_restore import run as run_restore
+
+        return run_restore(settings.database_url, args.file, force=args.force)
     if args.command == "db":
         from db.migrate import upgrade
 

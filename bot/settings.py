@@ -30,6 +30,9 @@ class Settings(BaseSettings):
 
     # --- process and storage
     database_url: str = "sqlite+aiosqlite:///./signaldesk.db"
+    # Opening a PostgreSQL connection fails after this long (asyncpg's own default is 60 s,
+    # which would hold requests that long during an outage).
+    database_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     signaldesk_host: str = "127.0.0.1"
     signaldesk_port: int = 8000
     signaldesk_public_url: str | None = None  # how TradingView reaches us, e.g. https://desk.example.com
@@ -72,6 +75,9 @@ class Settings(BaseSettings):
     max_active_bots: int = Field(default=256, ge=1)  # bots whose signals execute at the same moment
     monitor_interval_seconds: float = 5.0
     reconcile_interval_seconds: float = 300.0
+    # A log line "runtime: N asyncio tasks, M database connections" this often (bench/soak.py
+    # reads it to see that neither grows over a long day); 0 turns it off.
+    runtime_stats_interval_seconds: float = Field(default=60.0, ge=0)
 
     # --- Herenya (required only when a bot trades on Herenya)
     herenya_api_key: SecretStr | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from typing import Any
 
@@ -21,6 +22,11 @@ _MIGRATION_LOCK = 0x5D_DB_0001
 # How long a SQLite transaction waits for another process's writer (say `signaldesk bots
 # import` beside `serve`) before failing; the wait happens on aiosqlite's thread.
 BUSY_TIMEOUT_MS = 5000
+# How long opening a PostgreSQL connection may take before it fails. asyncpg's own default
+# is 60 s: during an outage (a server restarting, a host gone) every request that needs a
+# new connection would hang that long, and its sender with it. A connection on a working
+# server opens in milliseconds.
+CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 class DatabaseUrlError(ValueError):
@@ -48,7 +54,14 @@ def _check_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False, passphrases: Passphrases | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        passphrases: Passphrases | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    ) -> None:
         self.backend = _check_url(url)
         self.url = url
         # Hashes bot passphrases with the server's secret key; None: storing one is refused.
@@ -56,7 +69,10 @@ class Database:
         # No reset on return: every unit of work ends its transaction itself (commit, or
         # rollback in `_end`) before it hands the connection back, so the pool's own
         # rollback would be one more round trip to the driver's thread for nothing.
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, pool_reset_on_return=None)
+        connect_args: dict[str, Any] = {"timeout": connect_timeout} if self.backend == "postgresql" else {}
+        self.engine: AsyncEngine = create_async_engine(
+            url, echo=echo, pool_reset_on_return=None, connect_args=connect_args
+        )
         # The engine of urgent units (the webhook intake's batches). On PostgreSQL it is a
         # pool of its own, its connection kept between batches: the main pool (5 + 10
         # overflow) is shared by one execution lane per bot, and a burst for 60 bots would
@@ -76,7 +92,7 @@ class Database:
             _configure_sqlite(self.engine)
         else:
             self.urgent_engine = create_async_engine(
-                url, echo=echo, pool_size=1, max_overflow=4, pool_reset_on_return=None
+                url, echo=echo, pool_size=1, max_overflow=4, pool_reset_on_return=None, connect_args=connect_args
             )
 
     @property
@@ -112,6 +128,25 @@ class Database:
             conn = await uow.session()
             await conn.execute(text("SELECT 1"))
 
+    async def probe(self, write: bool) -> None:
+        """Raise when the database does not answer; with `write`, when it does not take a
+        committed write either (a full disk still answers reads). The storage watch's probe."""
+        if not write:
+            await self.ping()
+            return
+        async with self.uow(urgent=True) as uow:
+            conn = await uow.session()
+            if self.is_sqlite:
+                # The header's user_version (unused by signaldesk) written with its own value:
+                # the smallest write SQLite commits to disk, and it fails when the disk is full.
+                version = int((await conn.execute(text("PRAGMA user_version"))).scalar_one())
+                await conn.execute(text(f"PRAGMA user_version = {version}"))
+            else:
+                # PostgreSQL's failures (a server restarting, gone) are a connection's: a
+                # transaction on a fresh or pooled connection is the test.
+                await conn.execute(text("SELECT 1"))
+            await uow.commit()
+
     async def size_bytes(self) -> int:
         """The database's size on disk in bytes: on SQLite its files (the database, its WAL and
         shared-memory index), on PostgreSQL pg_database_size. 0 for an in-memory SQLite."""
@@ -123,6 +158,16 @@ class Database:
         async with self.uow(read_only=True) as uow:
             conn = await uow.session()
             return int((await conn.execute(text("SELECT pg_database_size(current_database())"))).scalar_one())
+
+    def open_connections(self) -> int:
+        """Connections the pools hold open now (in use or idle), over both engines."""
+        total = 0
+        engines = {id(e): e for e in (self.engine, self.urgent_engine)}.values()
+        for engine in engines:
+            pool: Any = engine.pool
+            with contextlib.suppress(AttributeError):  # a pool kind without counts (none of ours)
+                total += int(pool.checkedin()) + int(pool.checkedout())
+        return total
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -59,27 +59,6 @@ class TokenBuckets:
         return wait
 
 
-class RecentSenders:
-    """The (key, address) pairs that recently sent an authenticated alert, in a bounded LRU.
-
-    When a key's refused attempts are over their limit, only these addresses may still try
-    it: the bot's real sender keeps working while guessers elsewhere are turned away.
-    """
-
-    def __init__(self, max_pairs: int = 10_000) -> None:
-        self._max = max_pairs
-        self._pairs: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def add(self, key: str, address: str) -> None:
-        self._pairs[(key, address)] = None
-        self._pairs.move_to_end((key, address))
-        if len(self._pairs) > self._max:
-            self._pairs.popitem(last=False)
-
-    def __contains__(self, pair: tuple[str, str]) -> bool:
-        return pair in self._pairs
-
-
 class InFlight:
     """At most `limit` requests in flight per name (a client address); 0 turns the cap off.
 

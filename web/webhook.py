@@ -1,7 +1,9 @@
 """POST /webhook/<key>: the front door for TradingView alerts.
 
-Cheap refusals (shutting down, address not allowed, rate limits, size) are decided here
-before the body is read; everything about the alert itself is the Intake's business.
+Cheap refusals (shutting down, address not allowed, a key's own rate limit, connections in
+flight, size) are decided here before the body is read; everything about the alert itself is
+the Intake's business, including whether a request over a limit of failing requests is
+refused: only when it does not verify (see `webhook`).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from quart import Blueprint, Response, jsonify, request
 from quart_schema import DataSource, document_headers, document_request, document_response
 from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
 
-from trading.services.intake import ACCEPTED, DUPLICATE, REFUSED, UNAUTHORIZED_CODES, AlertRequest, IntakeResult
+from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, IntakeResult
 from web.addresses import client_address, contains, parse_networks
 from web.deps import WebDeps
 from web.errors import error_response, status_for
 from web.models import AcceptedOut, AlertDoc, ErrorOut, SignatureHeaders
-from web.ratelimit import InFlight, RecentSenders, TokenBuckets
+from web.ratelimit import InFlight, TokenBuckets
 
 log = logging.getLogger("signaldesk.web.webhook")
 
@@ -44,11 +46,11 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
     per_key = TokenBuckets(deps.rate_per_key, deps.burst_per_key)
     per_ip = TokenBuckets(deps.rate_per_ip, deps.burst_per_ip)
     in_flight = InFlight(deps.max_connections_per_ip)
-    # Refused attempts (unknown key, wrong passphrase, bad signature) are limited on their
-    # own, so that they never use up the tokens of a key's real alerts.
+    # Requests that fail to verify (unknown key, wrong passphrase, bad signature, an alert
+    # that cannot be read) are limited on their own, so that they never use up the tokens
+    # of a key's real alerts.
     failed_per_ip = TokenBuckets(deps.failed_rate_per_ip, deps.failed_burst_per_ip)
     failed_per_key = TokenBuckets(deps.failed_rate_per_key, deps.failed_burst_per_key)
-    senders = RecentSenders()
 
     async def refuse_early(
         alert: AlertRequest, code: str, message: str, headers: dict[str, str] | None = None
@@ -102,36 +104,9 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
             )
         if allowlist and not contains(allowlist, ip):
             return await refuse_early(alert, "address_not_allowed", f"alerts are not taken from address {ip}")
-        wait = per_ip.take(ip)
-        if wait is not None:
-            return await refuse_early(
-                alert,
-                "rate_limited",
-                f"too many requests from {ip} (limit {per_ip.rate:g}/s, burst {per_ip.burst}); retry in {wait:.1f} s",
-                {"Retry-After": str(max(1, round(wait + 0.5)))},
-            )
         bucket = key[:_MAX_KEY_FOR_BUCKET]
-        wait = failed_per_ip.peek(ip)
-        if wait is not None:
-            return await refuse_early(
-                alert,
-                "rate_limited",
-                f"too many refused attempts from {ip} (unknown key, wrong passphrase or bad signature; limit "
-                f"{failed_per_ip.rate:g}/s, burst {failed_per_ip.burst}); retry in {wait:.1f} s",
-                {"Retry-After": str(max(1, round(wait + 0.5)))},
-            )
-        if (bucket, ip) not in senders:
-            # Over its limit, a key is still open to the addresses its real alerts come from.
-            wait = failed_per_key.peek(bucket)
-            if wait is not None:
-                return await refuse_early(
-                    alert,
-                    "rate_limited",
-                    f"too many refused attempts for this webhook key (limit {failed_per_key.rate:g}/s, burst "
-                    f"{failed_per_key.burst}); retry in {wait:.1f} s",
-                    {"Retry-After": str(max(1, round(wait + 0.5)))},
-                )
-        # Charged once the answer is known (below): refused attempts go to their own buckets.
+        # A key's own limit is spent only by requests that verified with that key (see
+        # _read_and_take), so it never refuses an alert for other senders' failures.
         wait = per_key.peek(bucket)
         if wait is not None:
             return await refuse_early(
@@ -139,8 +114,20 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 "rate_limited",
                 f"too many requests for this webhook key (limit {per_key.rate:g}/s, burst {per_key.burst}); "
                 f"retry in {wait:.1f} s",
-                {"Retry-After": str(max(1, round(wait + 0.5)))},
+                {"Retry-After": retry_after(wait)},
             )
+        # The limits of an address, and of refused attempts, bind only requests that fail to
+        # verify: TradingView sends every user's alerts from four shared addresses, so one
+        # user's failures must not refuse another's correct alert. Verifying is a keyed hash
+        # done by the intake inside its batch (the bot is read there by key hash anyway), so
+        # the limiter decides *after* the intake's verdict: the refusal to give instead is
+        # handed to the intake, which gives it only to a request that does not verify. No
+        # extra database read per request, and the group commit stays the one path; a
+        # refused attempt costs what an early refusal always did (its log row, in the batch),
+        # plus reading its body (bounded by the size limit and the per-address cap below).
+        over_limit = _over_limit(ip, bucket)
+        if over_limit is not None:
+            alert = replace(alert, unverified_refusal=(over_limit[0], over_limit[1]))
         if not in_flight.enter(ip):
             return await refuse_early(
                 alert,
@@ -150,11 +137,39 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 {"Retry-After": "1", "Connection": "close"},
             )
         try:
-            return await _read_and_take(alert)
+            return await _read_and_take(alert, over_limit[2] if over_limit is not None else None)
         finally:
             in_flight.leave(ip)
 
-    async def _read_and_take(alert: AlertRequest) -> Response:
+    def _over_limit(ip: str, bucket: str) -> tuple[str, str, float] | None:
+        """The rate_limited refusal (code, message, seconds to wait) for a request from `ip`
+        with key `bucket` that fails to verify, when a limit binding such requests is reached."""
+        wait = per_ip.take(ip)  # every request counts; only the unverified are refused for it
+        if wait is not None:
+            return (
+                "rate_limited",
+                f"too many requests from {ip} (limit {per_ip.rate:g}/s, burst {per_ip.burst}); retry in {wait:.1f} s",
+                wait,
+            )
+        wait = failed_per_ip.peek(ip)
+        if wait is not None:
+            return (
+                "rate_limited",
+                f"too many refused attempts from {ip} (unknown key, wrong passphrase, bad signature or unreadable "
+                f"alert; limit {failed_per_ip.rate:g}/s, burst {failed_per_ip.burst}); retry in {wait:.1f} s",
+                wait,
+            )
+        wait = failed_per_key.peek(bucket)
+        if wait is not None:
+            return (
+                "rate_limited",
+                f"too many refused attempts for this webhook key (limit {failed_per_key.rate:g}/s, burst "
+                f"{failed_per_key.burst}); retry in {wait:.1f} s",
+                wait,
+            )
+        return None
+
+    async def _read_and_take(alert: AlertRequest, over_limit_wait: float | None) -> Response:
         key, ip = alert.webhook_key, alert.client_ip
         too_big = f"the body is over {deps.max_body_bytes} bytes; an alert must be at most {deps.max_body_bytes} bytes"
         if request.content_length is not None and request.content_length > deps.max_body_bytes:
@@ -185,25 +200,30 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
                 "the alert could not be stored (the database did not answer); it was not accepted, send it again",
             )
         bucket = key[:_MAX_KEY_FOR_BUCKET]
-        if result.outcome == REFUSED and result.code in UNAUTHORIZED_CODES:
+        if result.verified:
+            per_key.take(bucket)
+        else:
             failed_per_ip.take(ip)
             failed_per_key.take(bucket)
-        else:
-            per_key.take(bucket)
-            if result.outcome in (ACCEPTED, DUPLICATE):
-                senders.add(bucket, ip)
-        return _answer(key, ip, result)
+        headers = None
+        if over_limit_wait is not None and result.outcome == REFUSED and not result.verified:
+            headers = {"Retry-After": retry_after(over_limit_wait)}
+        return _answer(key, ip, result, headers)
 
     return bp
 
 
-def _answer(key: str, ip: str, result: IntakeResult) -> Response:
+def retry_after(wait: float) -> str:
+    return str(max(1, round(wait + 0.5)))
+
+
+def _answer(key: str, ip: str, result: IntakeResult, headers: dict[str, str] | None = None) -> Response:
     if result.log_error:
         log.error("webhook log row not written: %s", result.log_error)
     if result.outcome == REFUSED:
         status = status_for(result.code)
         log.warning("webhook %s from %s refused %d %s: %s", key_tail(key), ip, status, result.code, result.message)
-        return error_response(status, result.code or "refused", result.message)
+        return error_response(status, result.code or "refused", result.message, headers)
     assert result.signal_id is not None  # accepted and duplicate answers always name the signal
     if result.outcome == ACCEPTED:
         log.info("webhook %s from %s: signal %d accepted for %s", key_tail(key), ip, result.signal_id, result.bot_name)

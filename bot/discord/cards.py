@@ -435,6 +435,8 @@ _EVENT_MARK = {
     "QuotesUnavailable": "📵",
     "QuotesBack": "📶",
     "PositionRepaired": "🩹",
+    "DatabaseDown": "🗄️",
+    "DatabaseBack": "🗄️",
 }
 
 

@@ -396,3 +396,27 @@ def _json(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
     return str(value)  # Decimal, float and anything else: its text
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseDown(Event):
+    """The database stopped answering (or refused writes, e.g. a full disk): alerts are
+    answered 503 and nothing executes until it is back. Said once per outage."""
+
+    reason: str
+    severity: Severity = Severity.ERROR
+
+    def text(self) -> str:
+        return (
+            f"database DOWN: {self.reason}; alerts are answered 503 storage_unavailable and nothing "
+            "executes until it is back (signaldesk keeps trying)"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseBack(Event):
+    down_seconds: float
+    severity: Severity = Severity.ERROR  # said where its absence was said
+
+    def text(self) -> str:
+        return f"database back after {self.down_seconds:.0f} s: alerts are taken and signals execute again"

@@ -22,7 +22,7 @@ from trading.domain.credentials import Passphrases, key_hash
 from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
-from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from trading.services.ports import Clock, StorageStatus, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.intake")
 
@@ -59,6 +59,12 @@ class AlertRequest:
     received_at: datetime  # timezone-aware UTC
     signature: str | None = None  # X-Signature: "sha256=<hex>"
     signature_timestamp: str | None = None  # X-Signature-Timestamp: unix seconds
+    # The refusal (code, message) that replaces this request's own when it does not verify:
+    # set by the front door when the sender is over a limit of failing requests. Decided
+    # here, after verification, so that a request whose key and passphrase (and signature)
+    # verify is never refused for other requests' failures, and its log row tells the
+    # answer actually given.
+    unverified_refusal: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,13 @@ class IntakeResult:
     # Set when the webhook_logs row of a refusal could not be written; the answer stands,
     # and the front-end reports the failure in its own log.
     log_error: str | None = None
+    # Whether the request proved it is the bot's: known key, right passphrase, a good
+    # signature when the bot requires one. Failure limits count only the others.
+    verified: bool = False
+
+
+class StorageDown(RuntimeError):
+    """The database is known to be down: the request was answered without a try."""
 
 
 class _Refusal(Exception):
@@ -125,6 +138,7 @@ class _Verdict:
     duplicate_of: int | None = None  # a signal stored before this batch
     repeats: _Verdict | None = None  # an earlier request of this batch, stored by it
     stored_id: int | None = None
+    verified: bool = False
 
 
 class Intake:
@@ -154,10 +168,14 @@ class Intake:
         status_of: Callable[[str | None], int],
         passphrases: Passphrases,
         wake: Callable[[int], None] = _wake_nobody,
+        storage: StorageStatus | None = None,
     ) -> None:
         """`status_of`: the front door's answer to a refusal code (None: accepted), for the
         webhook log's record of what each request was answered. `passphrases`: verifies
-        passphrases with the server's secret key (and re-hashes old-style ones)."""
+        passphrases with the server's secret key (and re-hashes old-style ones). `storage`:
+        told of every failed batch, and asked before each one: while it says the database
+        is down, requests are answered at once (5xx) rather than each waiting for its own
+        failure, so every sender has its answer quickly during an outage."""
         self._uow_factory = uow_factory
         self._passphrases = passphrases
         self._dummy_hash = passphrases.hash(_DUMMY_BOT, "no-such-passphrase")
@@ -165,6 +183,7 @@ class Intake:
         self._clock = clock
         self._dedupe_window = dedupe_window
         self._wake = wake
+        self._storage = storage
         self._queue: deque[_Queued] = deque()
         # The loop keeps only a weak reference to a task; aclose waits for this one.
         self._committer: asyncio.Task[None] | None = None
@@ -222,9 +241,17 @@ class Intake:
 
     async def _commit(self, batch: list[_Queued]) -> Exception | None:
         """Store the batch and answer its requests; the error when it failed (answered too)."""
+        storage = self._storage
+        if storage is not None and storage.is_down:
+            down = StorageDown(f"the database is down ({storage.reason or 'no answer'}); nothing was stored")
+            for item in batch:
+                self._fail(item, down)
+            return down
         try:
             verdicts = await self._store(batch)
         except Exception as error:
+            if storage is not None:
+                storage.suspect(error)
             if len(batch) == 1:
                 self._fail(batch[0], error)
                 return error
@@ -267,7 +294,7 @@ class Intake:
         if refused is None and isinstance(item.parsed, _Refusal):
             # Refused before the database was asked (a bad body, an early refusal); the bot
             # could not be read, so the answer names none.
-            refused = self._refused(item.parsed, None)
+            refused = self._refused(_unverified(item, item.parsed), None)
         if refused is None:
             item.future.set_exception(error)
         else:
@@ -311,6 +338,7 @@ class Intake:
         bot = bots.get(item.key_hash)
         refusal: _Refusal | None = item.parsed if isinstance(item.parsed, _Refusal) else None
         signal: Signal | None = None
+        verified = False
         if refusal is None:
             assert isinstance(item.parsed, Signal)
             try:
@@ -320,15 +348,20 @@ class Intake:
                     # bot's later alerts in this batch are checked against the new one.
                     await uow.bots.set_passphrase_hash(bot.id, rehash)
                     bots[item.key_hash] = replace(bot, passphrase_hash=rehash)
-                bot, signal = self._check(item.request, item.parsed, bot)
+                if bot.signing_secret:
+                    self._check_signature(item.request, bot.signing_secret)
+                verified = True
+                bot, signal = self._check(item.parsed, bot)
             except _Refusal as e:
                 refusal = e
         if refusal is not None:
-            item.refused_as = self._refused(refusal, bot)
-            return _Verdict(item, bot, refusal=refusal)
+            if not verified:
+                refusal = _unverified(item, refusal)
+            item.refused_as = self._refused(refusal, bot, verified=verified)
+            return _Verdict(item, bot, refusal=refusal, verified=verified)
         assert bot is not None and signal is not None
         body_hash = hashlib.sha256(item.redacted.encode()).hexdigest()
-        return _Verdict(item, bot, signal=signal, body_hash=body_hash)
+        return _Verdict(item, bot, signal=signal, body_hash=body_hash, verified=True)
 
     async def _find_duplicates(self, uow: UnitOfWork, candidates: list[_Verdict]) -> None:
         """Mark each candidate that repeats a stored signal or an earlier request of its
@@ -404,9 +437,8 @@ class Intake:
             raise _unauthorized()
         return bot, check.rehash
 
-    def _check(self, request: AlertRequest, signal: Signal, bot: Bot) -> tuple[Bot, Signal]:
-        if bot.signing_secret:
-            self._check_signature(request, bot.signing_secret)
+    def _check(self, signal: Signal, bot: Bot) -> tuple[Bot, Signal]:
+        """The checks of a verified alert (see _judge: the signature is part of verifying)."""
         self._check_age(signal, bot)
         if not bot.config.is_active:
             raise _Refusal(
@@ -495,6 +527,7 @@ class Intake:
             signal_id=signal_id,
             mode=bot.config.mode,
             bot_name=bot.name,
+            verified=True,
         )
 
     @staticmethod
@@ -506,16 +539,18 @@ class Intake:
             signal_id=signal_id,
             mode=bot.config.mode,
             bot_name=bot.name,
+            verified=True,
         )
 
     @staticmethod
-    def _refused(refusal: _Refusal, bot: Bot | None, log_error: str | None = None) -> IntakeResult:
+    def _refused(refusal: _Refusal, bot: Bot | None, *, verified: bool = False) -> IntakeResult:
         return IntakeResult(
             outcome=REFUSED,
             code=refusal.code,
             message=refusal.message,
-            bot_name=bot.name if bot is not None and refusal.code not in UNAUTHORIZED_CODES else None,
-            log_error=log_error,
+            # An unverified request must not learn (nor log) which bot its key belongs to.
+            bot_name=bot.name if bot is not None and verified else None,
+            verified=verified,
         )
 
     def _log_entry(
@@ -544,6 +579,12 @@ class Intake:
             bot_id=bot.id if bot is not None else None,
             signal_id=duplicate_of if duplicate_of is not None else stored_id,
         )
+
+
+def _unverified(item: _Queued, refusal: _Refusal) -> _Refusal:
+    """The refusal of a request that did not verify: the front door's, when it set one."""
+    replacement = item.request.unverified_refusal
+    return _Refusal(*replacement) if replacement is not None else refusal
 
 
 def _report_orphan(future: asyncio.Future[IntakeResult]) -> None:

@@ -50,6 +50,20 @@ class Clock(Protocol):
         ...
 
 
+class StorageStatus(Protocol):
+    """The database's state as the storage watch sees it (trading/services/storage_watch.py)."""
+
+    @property
+    def is_down(self) -> bool: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    def suspect(self, error: BaseException) -> None:
+        """A write failed: check the database now. Never raises."""
+        ...
+
+
 # --------------------------------------------------------------------------- repositories
 
 
