@@ -246,6 +246,8 @@ def _judge(verdict: Verdict, warmup_minutes: float, rss_growth: float | None, sl
     for name in ("tasks", "db_connections", "sockets"):
         before = max(getattr(s, name) for s in first)
         now = max(getattr(s, name) for s in last)
-        allowed = before if name == "db_connections" else before * (1 + slack) + 2
+        # A leak grows without bound; one more pooled connection or a few more requests in
+        # flight at the moment of a reading (a busy machine) is noise, not growth.
+        allowed = before * (1 + slack) + 2
         if now > allowed:
             verdict.problems.append(f"{name} grew: at most {before} early after the warm-up, {now} at the end")
