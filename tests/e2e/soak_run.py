@@ -4,10 +4,11 @@ process every interval: resident memory, open sockets, asyncio tasks and databas
 connections (from serve's `runtime:` log line, RUNTIME_STATS_INTERVAL_SECONDS) and the
 database's size. Used by bench/soak.py (30 minutes) and tests/e2e/test_soak.py (3 minutes).
 
-"Flat" is judged on the samples after the warm-up, in thirds: the highest value of the last
-third against the highest of the first (highest, since a single reading catches whatever
-requests and lanes happen to be in flight). Memory may grow by `rss_growth` at most; tasks,
-database connections and sockets not beyond the noise of requests in flight (`slack`).
+"Flat" is judged on the samples after the warm-up, in thirds: the lowest value of the last
+third against the highest of the first. A leak raises the floor and keeps it raised; a
+single reading that catches more requests and lanes in flight (a busy machine) does not.
+Memory may grow by `rss_growth` at most; tasks, database connections and sockets not beyond
+the noise of requests in flight (`slack`).
 """
 
 from __future__ import annotations
@@ -245,9 +246,9 @@ def _judge(verdict: Verdict, warmup_minutes: float, rss_growth: float | None, sl
             verdict.problems.append(f"RSS grew from {base:.1f} MB to {top:.1f} MB (more than {rss_growth:.0%})")
     for name in ("tasks", "db_connections", "sockets"):
         before = max(getattr(s, name) for s in first)
-        now = max(getattr(s, name) for s in last)
+        now = min(getattr(s, name) for s in last)
         # A leak grows without bound; one more pooled connection or a few more requests in
         # flight at the moment of a reading (a busy machine) is noise, not growth.
         allowed = before * (1 + slack) + 2
         if now > allowed:
-            verdict.problems.append(f"{name} grew: at most {before} early after the warm-up, {now} at the end")
+            verdict.problems.append(f"{name} grew: at most {before} early after the warm-up, at least {now} at the end")
