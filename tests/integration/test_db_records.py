@@ -319,33 +319,35 @@ async def test_realized_since_reads_the_covering_index_only_on_sqlite(sqlite_dat
     assert "USING COVERING INDEX ix_trade_history_bot_closed" in details, details
 
 
+def _closed_trade(bot_id: int, pnl: str, at: datetime) -> TradeRecord:
+    """A whole position's trade of one contract, realizing `pnl`, closed at `at`."""
+    return TradeRecord(
+        bot_id=bot_id,
+        bot_name="x",
+        symbol="SA40",
+        side=PositionSide.LONG,
+        quantity=1,
+        entry_price=Decimal(1),
+        exit_price=Decimal(1),
+        realized_pnl=Decimal(pnl),
+        opened_at=None,
+        closed_at=at,
+        position_closed=True,
+    )
+
+
 async def test_realized_since_midnight_reads_the_days_totals_across_days(database: Database) -> None:
     bot = await add_bot(database)
     other = await add_bot(database, "Other", webhook_key="other_key_1234")
     day1 = T0.replace(hour=0, minute=0)
     day2 = day1 + timedelta(days=1)
 
-    def trade(bot_id: int, pnl: str, at: datetime) -> TradeRecord:
-        return TradeRecord(
-            bot_id=bot_id,
-            bot_name="x",
-            symbol="SA40",
-            side=PositionSide.LONG,
-            quantity=1,
-            entry_price=Decimal(1),
-            exit_price=Decimal(1),
-            realized_pnl=Decimal(pnl),
-            opened_at=None,
-            closed_at=at,
-            position_closed=True,
-        )
-
     async with database.uow() as uow:
         for pnl, at in (("0.1", day1), ("0.2", T0), ("-5.05", day2 - timedelta(microseconds=1)), ("7", day2)):
-            await uow.trades.add(trade(bot.id, pnl, at))
-        await uow.trades.add(trade(other.id, "100", day2 + timedelta(hours=1)))
+            await uow.trades.add(_closed_trade(bot.id, pnl, at))
+        await uow.trades.add(_closed_trade(other.id, "100", day2 + timedelta(hours=1)))
         # Stamped in another time zone: the day is UTC's.
-        await uow.trades.add(trade(bot.id, "0.003", day2.astimezone(timezone(timedelta(hours=-5)))))
+        await uow.trades.add(_closed_trade(bot.id, "0.003", day2.astimezone(timezone(timedelta(hours=-5)))))
         await uow.commit()
 
     async with database.uow(read_only=True) as uow:
@@ -358,25 +360,9 @@ async def test_realized_since_midnight_reads_the_days_totals_across_days(databas
 
 async def test_totals_by_bot_count_a_fractional_loss_once_as_a_loss(database: Database) -> None:
     bot = await add_bot(database)
-
-    def trade(pnl: str) -> TradeRecord:
-        return TradeRecord(
-            bot_id=bot.id,
-            bot_name=bot.name,
-            symbol="SA40",
-            side=PositionSide.LONG,
-            quantity=1,
-            entry_price=Decimal(1),
-            exit_price=Decimal(1),
-            realized_pnl=Decimal(pnl),
-            opened_at=None,
-            closed_at=T0,
-            position_closed=True,
-        )
-
     async with database.uow() as uow:
         for pnl in ("-0.50", "-2.25", "0.75", "3", "0"):
-            await uow.trades.add(trade(pnl))
+            await uow.trades.add(_closed_trade(bot.id, pnl, T0))
         await uow.commit()
     async with database.uow(read_only=True) as uow:
         (totals,) = await uow.trades.totals_by_bot()
