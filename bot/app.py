@@ -26,6 +26,7 @@ from db.database import Database
 from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping
 from trading.domain.records import Bot
+from trading.services.alerts_first import AlertsFirst
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
@@ -165,6 +166,7 @@ def build(settings: Settings) -> App:
     ]
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
+    alerts_first = AlertsFirst()
     runner = Runner(
         desk,
         database.uow,
@@ -172,6 +174,7 @@ def build(settings: Settings) -> App:
         max_active_bots=settings.max_active_bots,
         reconcile_interval=settings.reconcile_interval_seconds,
         housekeeping=housekeeping,
+        alerts_first=alerts_first,
     )
 
     def wake(bot_id: int) -> None:
@@ -186,6 +189,7 @@ def build(settings: Settings) -> App:
         passphrases=passphrases,
         wake=wake,
         storage=storage,
+        alerts_first=alerts_first,
     )
     draining = Draining()
     session_lifetime = timedelta(hours=settings.signaldesk_session_hours)

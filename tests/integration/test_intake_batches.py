@@ -21,6 +21,7 @@ from tests.integration.web_support import KEY, SystemClock, add_bot
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.records import Bot, WebhookLogEntry
+from trading.services.alerts_first import AlertsFirst
 from trading.services.intake import AlertRequest, Intake, IntakeResult
 from web.errors import status_for
 
@@ -426,3 +427,30 @@ async def test_when_the_database_fails_everything_a_batch_gives_up_after_a_few_l
     refused = results[-1]
     assert isinstance(refused, IntakeResult) and refused.code == "not_json" and refused.log_error
     assert await stored(database) == ({}, [])
+
+
+# ---------------------------------------------------------------- alerts before executions
+
+
+async def test_the_intake_holds_the_lanes_back_until_its_answers_are_out(database: Database) -> None:
+    await bots(database, 1)
+    gate = AlertsFirst(settle=0, at_most=3600)
+    quiet_when_woken: list[bool] = []
+    intake = Intake(
+        database.uow,
+        SystemClock(),
+        status_of=status_for,
+        passphrases=TEST_PASSPHRASES,
+        wake=lambda _bot_id: quiet_when_woken.append(gate.quiet),
+        alerts_first=gate,
+    )
+    refused = await intake.refuse(alert(key_of(0)), "rate_limited", "too many")
+    assert refused.outcome == "refused"
+    result = await intake.receive(alert(key_of(0)))
+    assert result.outcome == "accepted"
+    # The bot was woken after the commit, while the answer was still on its way: a lane
+    # asking for its turn then would have waited.
+    assert quiet_when_woken == [False]
+    async with asyncio.timeout(5):
+        await gate.turn()  # and once the answer is out, its turn comes
+    assert gate.quiet

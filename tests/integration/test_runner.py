@@ -14,6 +14,7 @@ from tests.support.fake_broker import FakeBroker
 from trading.domain.events import PositionMismatch
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderSide
+from trading.services.alerts_first import AlertsFirst
 from trading.services.runner import Runner
 
 pytestmark = pytest.mark.asyncio
@@ -175,3 +176,36 @@ async def test_bots_execute_side_by_side_up_to_the_bound(database, bound: int | 
         await runner.stop(1)
     # No fixed worker count: every bot's order was at the broker at once, unless bounded.
     assert broker.most == expected
+
+
+async def test_a_lane_takes_its_signal_only_once_the_intake_has_answered(database) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(database)
+    gate = AlertsFirst(settle=0, at_most=3600)
+    runner = Runner(rig.desk, database.uow, monitor_interval=3600, reconcile_interval=3600, alerts_first=gate)
+    await runner.start()
+    try:
+        bot = await rig.bot()
+        with gate.holding():  # an alert the intake is still storing or answering
+            entry = await rig.signal(bot, SignalAction.ENTER_LONG)
+            runner.wake_bot(bot)
+            await asyncio.sleep(0.3)
+            assert await rig.state(entry) == SignalState.RECEIVED
+            assert rig.broker.book == {}
+        assert await settle(rig, [entry]) == [SignalState.EXECUTED]
+    finally:
+        await runner.stop(1)
+
+
+async def test_a_lane_under_a_never_quiet_intake_still_runs(database) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(database)
+    gate = AlertsFirst(settle=0, at_most=0.05)
+    runner = Runner(rig.desk, database.uow, monitor_interval=3600, reconcile_interval=3600, alerts_first=gate)
+    await runner.start()
+    try:
+        bot = await rig.bot()
+        with gate.holding():
+            ids = [await rig.signal(bot, a) for a in (SignalAction.ENTER_LONG, SignalAction.CLOSE_LONG)]
+            runner.wake_bot(bot)
+            assert await settle(rig, ids) == [SignalState.EXECUTED, SignalState.EXECUTED]
+    finally:
+        await runner.stop(1)

@@ -9,6 +9,7 @@ Requests that arrive together are stored together, in one transaction (see Intak
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -22,6 +23,7 @@ from trading.domain.credentials import Passphrases, key_hash
 from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
+from trading.services.alerts_first import AlertsFirst
 from trading.services.ports import Clock, StorageStatus, UnitOfWork, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.intake")
@@ -169,6 +171,7 @@ class Intake:
         passphrases: Passphrases,
         wake: Callable[[int], None] = _wake_nobody,
         storage: StorageStatus | None = None,
+        alerts_first: AlertsFirst | None = None,
     ) -> None:
         """`status_of`: the front door's answer to a refusal code (None: accepted), for the
         webhook log's record of what each request was answered. `passphrases`: verifies
@@ -184,22 +187,28 @@ class Intake:
         self._dedupe_window = dedupe_window
         self._wake = wake
         self._storage = storage
+        self._alerts_first = alerts_first
         self._queue: deque[_Queued] = deque()
         # The loop keeps only a weak reference to a task; aclose waits for this one.
         self._committer: asyncio.Task[None] | None = None
 
     async def receive(self, request: AlertRequest) -> IntakeResult:
         """Store the alert as a signal, or refuse it; raises only when storage fails."""
-        redacted = redact_body(request.body)
-        try:
-            parsed: Signal | _Refusal = parse_alert(request.body, request.content_type)
-        except AlertError as e:
-            parsed = _Refusal(e.code, e.message)
-        return await self._submit(request, redacted, parsed)
+        with self._holding():
+            redacted = redact_body(request.body)
+            try:
+                parsed: Signal | _Refusal = parse_alert(request.body, request.content_type)
+            except AlertError as e:
+                parsed = _Refusal(e.code, e.message)
+            return await self._submit(request, redacted, parsed)
 
     async def refuse(self, request: AlertRequest, code: str, message: str) -> IntakeResult:
         """Log a refusal decided before the intake (size, rate limit, allowlist, shutdown)."""
-        return await self._submit(request, redact_body(request.body), _Refusal(code, message))
+        with self._holding():
+            return await self._submit(request, redact_body(request.body), _Refusal(code, message))
+
+    def _holding(self) -> contextlib.AbstractContextManager[None]:
+        return self._alerts_first.holding() if self._alerts_first is not None else contextlib.nullcontext()
 
     async def aclose(self) -> None:
         """Wait until everything queued is stored (its callers may have gone)."""

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from trading.domain.signals import SignalState
+from trading.services.alerts_first import AlertsFirst
 from trading.services.backoff import backoff_delay
 from trading.services.desk import Desk
 from trading.services.execution import RunResult
@@ -43,11 +44,14 @@ class Runner:
         max_retry_delay: float = 30.0,
         max_active_bots: int = 256,
         housekeeping: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = (),
+        alerts_first: AlertsFirst | None = None,
     ) -> None:
         """`housekeeping`: more periodic duties, each (name, interval in seconds, job), run
         first at start and then every interval (say, trimming the webhook log).
         `max_active_bots`: how many bots' signals may be moved at the same moment (each bot
-        has its lane whatever the bound; a lane past it waits its turn)."""
+        has its lane whatever the bound; a lane past it waits its turn). `alerts_first`: a
+        lane asks it for its turn before it takes each signal, so the intake's answers go
+        first (see AlertsFirst)."""
         self._desk = desk
         self._uow = uow_factory
         self._intervals = {
@@ -59,6 +63,7 @@ class Runner:
         self._max_retry_delay = max_retry_delay
         self._active = asyncio.Semaphore(max_active_bots)
         self._housekeeping = list(housekeeping)
+        self._alerts_first = alerts_first
         for name, interval, _job in self._housekeeping:
             self._intervals[name] = interval
         self._lanes: dict[int, asyncio.Task[None]] = {}
@@ -163,6 +168,8 @@ class Runner:
     async def _advance(self, bot_id: int, finished: int | None) -> tuple[int, RunResult | None] | None:
         """One try at the bot's oldest unfinished signal: (its id, the result), or None when
         it has none. A failing try holds the signal's place and is tried again."""
+        if self._alerts_first is not None:
+            await self._alerts_first.turn()
         async with self._active:
             return await self._desk.run_next(bot_id, UNFINISHED, finished=finished)
 
