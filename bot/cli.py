@@ -101,8 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from bot.event_loop import run
         from bot.serve import serve
+        from bot.serve_lock import AlreadyServing, one_serve_per_sqlite_file
 
-        return run(serve(settings), settings.signaldesk_event_loop)
+        try:
+            # Taken before the event loop starts and before the database is opened.
+            with one_serve_per_sqlite_file(settings.database_url):
+                return run(serve(settings), settings.signaldesk_event_loop)
+        except AlreadyServing as e:
+            print(f"signaldesk serve: {e}", file=sys.stderr)
+            return 2
     if args.command == "db" and args.db_command == "backup":
         from bot.db_backup import run as run_backup
 
