@@ -194,7 +194,7 @@ def build(settings: Settings) -> App:
     draining = Draining()
     session_lifetime = timedelta(hours=settings.signaldesk_session_hours)
     people = People(database.uow, clock, session_lifetime=session_lifetime)
-    feed = EventFeed(database.uow)
+    feed = EventFeed(database.uow, poll_seconds=settings.signaldesk_feed_poll_seconds)
     bus.add_sink("feed", feed)
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
@@ -243,6 +243,8 @@ async def start(app: App) -> None:
     if s.bots_file:
         await _seed_bots(app, s.bots_file)
     app.bus.start()
+    if app.feed is not None:
+        await app.feed.start()
     if app.storage is not None:
         app.storage.start()
     if s.discord_token is not None:
@@ -349,6 +351,8 @@ async def stop(app: App, grace: float = 10.0) -> None:
     if app.discord is not None:
         await app.discord.close()
     await app.bus.close()
+    if app.feed is not None:
+        await app.feed.close()
     await app.brokers.aclose()
     await app.intake.aclose()
     if app.storage is not None:

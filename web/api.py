@@ -259,7 +259,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         if isinstance(slot, str):
             log.warning("event stream refused for %s: %s", caller.actor.id, slot)
             return error_response(429, "too_many_streams", slot, {"Retry-After": "30"})
-        subscription = feed.subscribe()  # before the catch-up read, so nothing falls between
+        subscription = await feed.subscribe()  # before the catch-up read, so nothing falls between
         keepalive = deps.sse_keepalive_seconds
 
         async def signed_in() -> bool:

@@ -221,7 +221,7 @@ async def test_n_streams_cost_no_database_reads(sqlite_database: Database) -> No
 
 async def test_a_subscriber_that_falls_behind_is_dropped_not_waited_for(sqlite_database: Database) -> None:
     feed = EventFeed(sqlite_database.uow, queue_size=2)
-    slow = feed.subscribe()
+    slow = await feed.subscribe()
     for n in range(3):
         await feed.publish(failed(n))
     assert slow.overflowed and feed.subscribers == 0
