@@ -12,6 +12,7 @@ import importlib.metadata
 import logging
 import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,9 +23,10 @@ from sqlalchemy.engine import make_url
 
 from bot.secret_key import load_secret_key
 from bot.settings import Settings
+from db.cluster import PostgresCluster, SingleProcess
 from db.database import Database
 from trading.domain.credentials import Passphrases
-from trading.domain.events import DeskStarted, DeskStopping
+from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
 from trading.services.desk import Desk
@@ -139,6 +141,8 @@ class App:
     people: People | None = None
     feed: EventFeed | None = None  # the live feed: a sink of the bus, read by the web
     storage: StorageWatch | None = None  # whether the database is up: /health, the error channel, the intake
+    cluster: SingleProcess | PostgresCluster | None = None  # who leads, who runs which lane
+    started: bool = False
 
 
 def build(settings: Settings) -> App:
@@ -167,6 +171,19 @@ def build(settings: Settings) -> App:
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     alerts_first = AlertsFirst()
+    identity = f"{socket.gethostname()}:{os.getpid()}"
+    cluster: SingleProcess | PostgresCluster = (
+        SingleProcess(identity)
+        if database.is_sqlite
+        else PostgresCluster(
+            settings.database_url,
+            identity,
+            retry_seconds=settings.cluster_retry_seconds,
+            connect_timeout=settings.database_connect_timeout_seconds,
+            on_lead=lambda: _took_the_lead(app),
+            on_lost=_lost_the_cluster,
+        )
+    )
     runner = Runner(
         desk,
         database.uow,
@@ -175,6 +192,7 @@ def build(settings: Settings) -> App:
         reconcile_interval=settings.reconcile_interval_seconds,
         housekeeping=housekeeping,
         alerts_first=alerts_first,
+        cluster=cluster,
     )
 
     def wake(bot_id: int) -> None:
@@ -198,7 +216,7 @@ def build(settings: Settings) -> App:
     bus.add_sink("feed", feed)
 
     app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
-    app.people, app.feed, app.storage = people, feed, storage
+    app.people, app.feed, app.storage, app.cluster = people, feed, storage, cluster
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
     app.web = create_app(
         WebDeps(
@@ -209,6 +227,7 @@ def build(settings: Settings) -> App:
                 "broker": _broker_health(app),
                 "discord": _discord_health(app),
             },
+            cluster_view=cluster.view,
             api_token=token,
             people=people,
             secret_key=key.decode(),
@@ -247,14 +266,12 @@ async def start(app: App) -> None:
         await app.feed.start()
     if app.storage is not None:
         app.storage.start()
-    if s.discord_token is not None:
-        from bot.discord.runtime import start_discord
-
-        app.discord = await start_discord(s, app.desk)
-        app.bus.add_sink("discord", app.discord.sink)
-        log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
+    assert app.cluster is not None
+    await app.cluster.start()
+    if app.cluster.is_leader:
+        await _start_discord(app)
     else:
-        log.warning("DISCORD_TOKEN is not set: running webhook-only (no approval cards, no Discord commands)")
+        log.info("%s follows; the leader runs Discord and the periodic duties", app.cluster.identity)
     if s.telegram_bot_token is not None and s.telegram_chat_id:
         from bot.telegram import TelegramSink
 
@@ -264,7 +281,52 @@ async def start(app: App) -> None:
         )
     resumed = await app.runner.start()
     log.info("runner started; %d unfinished signal(s) resumed", resumed)
+    app.started = True
     await _announce_start(app, resumed)
+
+
+async def _start_discord(app: App) -> None:
+    """In the leader only: one Discord gateway connection for the desk."""
+    s = app.settings
+    if app.discord is not None:
+        return
+    if s.discord_token is None:
+        log.warning("DISCORD_TOKEN is not set: running webhook-only (no approval cards, no Discord commands)")
+        return
+    from bot.discord.runtime import start_discord
+
+    app.discord = await start_discord(s, app.desk)
+    app.bus.add_sink("discord", app.discord.sink)
+    log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
+
+
+def _took_the_lead(app: App) -> None:
+    """Called by the cluster when this process becomes the leader (at its start, or when
+    the leader before it died): Discord starts here, the runner's duties follow by themselves."""
+    if not app.started:
+        return  # start() goes on with Discord itself
+    cluster = app.cluster
+    assert cluster is not None
+
+    async def take_over() -> None:
+        try:
+            await _start_discord(app)  # first: the notice goes to the log channel too
+            view = await cluster.view()
+            app.bus.publish([LeaderChanged(at=datetime.now(UTC), process=cluster.identity, members=view["members"])])
+        except Exception:
+            log.exception("taking over as leader: starting Discord failed")
+
+    task = asyncio.get_running_loop().create_task(take_over(), name="take-over")
+    app.extras["take-over"] = task  # the loop keeps only a weak reference
+
+
+def _lost_the_cluster(why: str) -> None:
+    """The process's cluster connection broke: its locks (the leadership, its bots' lanes)
+    may be another process's already, so it must not go on working even for a moment. It
+    stops as after kill -9, which the desk recovers from; its supervisor starts it again."""
+    log.critical("stopping at once: %s", why)
+    logging.shutdown()
+    os._exit(3)
 
 
 def version() -> str:
@@ -355,6 +417,8 @@ async def stop(app: App, grace: float = 10.0) -> None:
         await app.feed.close()
     await app.brokers.aclose()
     await app.intake.aclose()
+    if app.cluster is not None:
+        await app.cluster.close()
     if app.storage is not None:
         await app.storage.stop()
     await app.database.dispose()
@@ -415,6 +479,8 @@ def _discord_health(app: App) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
         if app.settings.discord_token is None:
             return True, "off (webhook-only: DISCORD_TOKEN not set)"
+        if app.cluster is not None and not app.cluster.is_leader:
+            return True, "run by the leader process"
         if app.discord is not None and app.discord.is_connected():
             return True, "connected"
         return False, "not connected"

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     signaldesk_streams_total: int = Field(default=500, ge=1)
     signaldesk_stream_keepalive_seconds: float = Field(default=15.0, gt=0)
     signaldesk_feed_poll_seconds: float = Field(default=0.5, gt=0)
+    cluster_retry_seconds: float = Field(default=2.0, gt=0)
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set

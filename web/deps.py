@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from trading.services.actions import DeskAPI
 from trading.services.feed import EventFeed
@@ -40,6 +41,8 @@ class WebDeps:
     desk: DeskAPI
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     health_timeout_seconds: float = 3.0
+    # This process among the desk's: {"process", "leader", "members", "led_by"} (GET /health).
+    cluster_view: Callable[[], Awaitable[dict[str, Any]]] | None = None
     # The break-glass admin token (SIGNALDESK_API_TOKEN), audited as api:break-glass; None: none.
     api_token: str | None = None
     # People (sessions, personal API tokens); None: only the break-glass token gets in.

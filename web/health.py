@@ -41,6 +41,15 @@ async def _known(gate: Gate) -> bool:
         return False
 
 
+async def _cluster(deps: WebDeps) -> dict[str, object]:
+    assert deps.cluster_view is not None
+    try:
+        async with asyncio.timeout(deps.health_timeout_seconds):
+            return dict(await deps.cluster_view())
+    except Exception as e:  # the database's own check says why
+        return {"error": f"unknown: {type(e).__name__}"}
+
+
 def health_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     bp = Blueprint("health", __name__)
 
@@ -60,6 +69,8 @@ def health_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         answer: dict[str, object] = {"status": "down" if down else "ok", "down": down}
         if await _known(gate):
             answer["components"] = components
+            if deps.cluster_view is not None:
+                answer["cluster"] = await _cluster(deps)
         response = jsonify(answer)
         response.status_code = 503 if down else 200
         return response

@@ -911,8 +911,17 @@ class ComponentOut(BaseModel):
     detail: str
 
 
+class ClusterOut(BaseModel):
+    process: str  # host:pid
+    leader: bool
+    members: int
+    led_by: str | None = None
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "down"]
     down: list[str]
     # Only for a signed-in person or an API token: a stranger learns the status alone.
     components: dict[str, ComponentOut] | SkipJsonSchema[None] = None
+    # The same: this process, whether it leads, the live processes, the leader's name.
+    cluster: ClusterOut | SkipJsonSchema[None] = None

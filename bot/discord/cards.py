@@ -419,6 +419,7 @@ _EVENT_MARK = {
     "ApprovalProgress": "👥",
     "ApprovalReminder": "⏰",
     "DeskStarted": "🟢",
+    "LeaderChanged": "👑",
     "DeskStopping": "🔴",
     "OrderPlaced": "📤",
     "OrderFilled": "💱",

@@ -112,3 +112,20 @@ async def test_a_stranger_learns_the_status_alone_and_people_and_tokens_the_deta
         assert answer.status_code == 503
         assert answer.json()["components"]["broker"] == {"ok": False, "detail": "Herenya: 401 bad key"}
         assert answer.json()["components"]["database"]["detail"] == "ok; 123456 bytes (0.1 MiB)"
+
+
+async def test_the_cluster_says_which_process_answers_and_who_leads_to_people_and_tokens_only(
+    sqlite_database: Database,
+) -> None:
+    async def up() -> tuple[bool, str]:
+        return True, "ok"
+
+    async def view() -> dict[str, object]:
+        return {"process": "desk-2:4711", "leader": False, "members": 3, "led_by": "desk-1:42"}
+
+    deps = make_deps(sqlite_database, health_checks={"database": up}, api_token=TOKEN, cluster_view=view)
+    async with running(create_app(deps)) as url, httpx.AsyncClient(timeout=10) as client:
+        known = (await client.get(f"{url}/health", headers=AUTH)).json()
+        stranger = (await client.get(f"{url}/health")).json()
+    assert known["cluster"] == {"process": "desk-2:4711", "leader": False, "members": 3, "led_by": "desk-1:42"}
+    assert stranger == {"status": "ok", "down": []}

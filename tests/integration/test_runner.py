@@ -209,3 +209,47 @@ async def test_a_lane_under_a_never_quiet_intake_still_runs(database) -> None:  
             assert await settle(rig, ids) == [SignalState.EXECUTED, SignalState.EXECUTED]
     finally:
         await runner.stop(1)
+
+
+class _Follower:
+    """A cluster in which this process follows until told it leads."""
+
+    def __init__(self) -> None:
+        self.is_leader = False
+        self.shared = True
+
+    async def take_lane(self, bot_id: int) -> bool:
+        return True
+
+    async def release_lane(self, bot_id: int) -> None:
+        pass
+
+
+async def test_a_follower_runs_lanes_and_the_sweep_but_not_the_leaders_duties(sqlite_database) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(sqlite_database)
+    cluster = _Follower()
+    trimmed = asyncio.Event()
+
+    async def trim() -> None:
+        trimmed.set()
+
+    runner = Runner(
+        rig.desk,
+        sqlite_database.uow,
+        sweep_interval=0.05,
+        monitor_interval=3600,
+        reconcile_interval=3600,
+        housekeeping=[("webhook-log-trim", 0.05, trim)],
+        cluster=cluster,
+    )
+    await runner.start()
+    try:
+        bot = await rig.bot()
+        entry = await rig.signal(bot, SignalAction.ENTER_LONG)  # nobody wakes it: the sweep finds it
+        assert await settle(rig, [entry]) == [SignalState.EXECUTED]
+        assert not trimmed.is_set()
+        cluster.is_leader = True  # the leader died; this process took over
+        async with asyncio.timeout(5):
+            await trimmed.wait()
+    finally:
+        await runner.stop(1)

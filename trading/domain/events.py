@@ -99,6 +99,19 @@ class DeskStarted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LeaderChanged(Event):
+    """A process became the desk's leader: from now on it runs the duties that run once
+    (Discord, the stop monitor, approval expiry, reconciliation, retention)."""
+
+    process: str  # host:pid
+    members: int  # processes on the database when it took over
+
+    def text(self) -> str:
+        others = self.members - 1
+        return f"{self.process} leads the desk now ({others} other process{'es' if others != 1 else ''} running)"
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeskStopping(Event):
     """The process is stopping: whether anything was left in flight."""
 

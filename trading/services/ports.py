@@ -502,3 +502,22 @@ __all__ = [
     "Fill",
     "WouldNotReduce",
 ]
+
+
+class Cluster(Protocol):
+    """The processes of one desk: which leads (the duties that run once) and which runs a
+    bot's lane. One process alone leads and runs every lane."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may run lanes on the same database."""
+        ...
+
+    async def take_lane(self, bot_id: int) -> bool:
+        """Whether this process may run the bot's lane now (no other process runs it)."""
+        ...
+
+    async def release_lane(self, bot_id: int) -> None: ...

@@ -23,12 +23,16 @@ from trading.services.alerts_first import AlertsFirst
 from trading.services.backoff import backoff_delay
 from trading.services.desk import Desk
 from trading.services.execution import RunResult
-from trading.services.ports import UnitOfWorkFactory
+from trading.services.ports import Cluster, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.runner")
 
 # A signal in one of these states has work left that no person has to decide.
 UNFINISHED = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED, SignalState.EXECUTING)
+
+# The periodic duties every process runs, leader or not (the rest run in the leader only):
+# the sweep finds the lanes of a process that died; the stats are each process's own.
+EVERY_PROCESS = frozenset({"sweep", "runtime-stats"})
 
 
 class Runner:
@@ -45,13 +49,16 @@ class Runner:
         max_active_bots: int = 256,
         housekeeping: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = (),
         alerts_first: AlertsFirst | None = None,
+        cluster: Cluster | None = None,
     ) -> None:
         """`housekeeping`: more periodic duties, each (name, interval in seconds, job), run
         first at start and then every interval (say, trimming the webhook log).
         `max_active_bots`: how many bots' signals may be moved at the same moment (each bot
         has its lane whatever the bound; a lane past it waits its turn). `alerts_first`: a
         lane asks it for its turn before it takes each signal, so the intake's answers go
-        first (see AlertsFirst)."""
+        first (see AlertsFirst). `cluster`: with several processes on one database, a lane
+        runs only in the process holding the bot's lane, and the periodic duties (but the
+        sweep) only in the leader."""
         self._desk = desk
         self._uow = uow_factory
         self._intervals = {
@@ -64,6 +71,7 @@ class Runner:
         self._active = asyncio.Semaphore(max_active_bots)
         self._housekeeping = list(housekeeping)
         self._alerts_first = alerts_first
+        self._cluster = cluster
         for name, interval, _job in self._housekeeping:
             self._intervals[name] = interval
         self._lanes: dict[int, asyncio.Task[None]] = {}
@@ -124,6 +132,39 @@ class Runner:
             self.wake_bot(bot_id)
 
     async def _lane(self, bot_id: int) -> None:
+        cluster = self._cluster
+        try:
+            if cluster is not None and not await cluster.take_lane(bot_id):
+                return  # another process runs it (and looks for work before letting go)
+        except Exception:
+            log.exception("lane of bot %s: could not tell whether another process runs it", bot_id)
+            self._forget_lane(bot_id)
+            return
+        try:
+            await self._run_lane(bot_id)
+        finally:
+            self._forget_lane(bot_id)
+            if cluster is not None and cluster.shared and not self._stopping:
+                await self._let_go(cluster, bot_id)
+
+    async def _let_go(self, cluster: Cluster, bot_id: int) -> None:
+        """Release the bot's lane, then look once more: a signal another process stored while
+        this one held the lane found it taken there, and is this process's to run."""
+        try:
+            await cluster.release_lane(bot_id)
+            async with self._uow(read_only=True) as uow:
+                left = await uow.signals.next_to_run(bot_id, UNFINISHED)
+        except Exception:
+            log.exception("lane of bot %s: letting go failed; the sweep looks again", bot_id)
+            return
+        if left is not None:
+            self.wake_bot(bot_id)
+
+    def _forget_lane(self, bot_id: int) -> None:
+        if self._lanes.get(bot_id) is asyncio.current_task():
+            del self._lanes[bot_id]
+
+    async def _run_lane(self, bot_id: int) -> None:
         current: int | None = None  # the signal in hand
         finished: int | None = None  # the last one reported finished
         failures = 0
@@ -161,9 +202,6 @@ class Runner:
         except Exception:
             # The database did not answer: the sweep opens the lane again.
             log.exception("lane of bot %s stopped; the next sweep resumes it", bot_id)
-        finally:
-            if self._lanes.get(bot_id) is asyncio.current_task():
-                del self._lanes[bot_id]
 
     async def _advance(self, bot_id: int, finished: int | None) -> tuple[int, RunResult | None] | None:
         """One try at the bot's oldest unfinished signal: (its id, the result), or None when
@@ -178,6 +216,9 @@ class Runner:
         if not at_start:
             await asyncio.sleep(interval)
         while True:
+            if name not in EVERY_PROCESS and self._cluster is not None and not self._cluster.is_leader:
+                await asyncio.sleep(interval)  # a follower: the leader runs it
+                continue
             try:
                 await job()
             except Exception:

@@ -1,0 +1,142 @@
+"""Several processes on one PostgreSQL database (db/cluster.py): one leader, taken over when
+it dies; each bot's lane in one process at a time; a process whose connection breaks is told
+at once. Each PostgresCluster here stands for one process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from sqlalchemy import text
+
+from db.cluster import PostgresCluster, SingleProcess
+from db.database import Database
+from tests.conftest import _migrated_template, fresh_postgres_database, postgres_server_url
+from tests.integration.test_runner import settle
+from tests.integration.test_service import make_rig
+from tests.support.fake_broker import FakeBroker
+from tests.support.passphrases import TEST_PASSPHRASES
+from trading.domain.signals import SignalAction, SignalState
+from trading.services.runner import Runner
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[Database]:
+    server = postgres_server_url()
+    async with fresh_postgres_database(server, template=await _migrated_template(server)) as url:
+        db = Database(url, passphrases=TEST_PASSPHRASES)
+        try:
+            yield db
+        finally:
+            await db.dispose()
+
+
+async def until(check: Callable[[], bool], within: float = 10.0) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            if check():
+                return
+            await asyncio.sleep(0.02)
+
+
+async def test_one_process_leads_and_another_takes_over_when_it_goes(pg: Database) -> None:
+    led: list[str] = []
+    first = PostgresCluster(pg.url, "host-a:1", retry_seconds=0.1, on_lead=lambda: led.append("a"))
+    second = PostgresCluster(pg.url, "host-b:2", retry_seconds=0.1, on_lead=lambda: led.append("b"))
+    await first.start()
+    await second.start()
+    try:
+        await asyncio.sleep(0.3)  # several tries by the second
+        assert (first.is_leader, second.is_leader, led) == (True, False, ["a"])
+        view = await second.view()
+        assert view == {"process": "host-b:2", "leader": False, "members": 2, "led_by": "host-a:1"}
+
+        await first.close()  # as when its process dies: its connection closes
+        await until(lambda: second.is_leader)
+        assert led == ["a", "b"]
+        assert await second.view() == {"process": "host-b:2", "leader": True, "members": 1, "led_by": "host-b:2"}
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_bots_lane_runs_in_one_process_at_a_time(pg: Database) -> None:
+    a = PostgresCluster(pg.url, "a:1")
+    b = PostgresCluster(pg.url, "b:2")
+    await a.start()
+    await b.start()
+    try:
+        assert await a.take_lane(7)
+        assert not await b.take_lane(7)
+        assert await b.take_lane(8)  # another bot's lane is free
+        assert await a.take_lane(7)  # the same process again (a second lane task, briefly)
+        await a.release_lane(7)
+        assert not await b.take_lane(7)  # still held once
+        await a.release_lane(7)
+        assert await b.take_lane(7)
+        await a.release_lane(7)  # not held: nothing to let go
+        assert not await a.take_lane(7)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_process_whose_connection_breaks_is_told_and_holds_nothing(pg: Database) -> None:
+    lost: list[str] = []
+    victim = PostgresCluster(pg.url, "victim:1", retry_seconds=0.1, on_lost=lost.append)
+    await victim.start()
+    try:
+        assert victim.is_leader and await victim.take_lane(3)
+        async with pg.engine.connect() as admin:
+            await admin.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim:1'")
+            )
+            await admin.commit()
+        await until(lambda: bool(lost))
+        assert "cluster connection" in lost[0]
+        assert not victim.is_leader
+        assert not await victim.take_lane(3)
+    finally:
+        await victim.close()
+
+
+async def test_a_lone_sqlite_process_leads_and_runs_every_lane() -> None:
+    one = SingleProcess("h:1")
+    assert one.is_leader and not one.shared and await one.take_lane(1)
+    assert await one.view() == {"process": "h:1", "leader": True, "members": 1, "led_by": "h:1"}
+
+
+async def test_two_processes_run_every_signal_once_each_bot_in_order(pg: Database) -> None:
+    broker = FakeBroker()  # one broker both processes send to
+    rigs = [make_rig(pg, broker), make_rig(pg, broker)]
+    clusters = [PostgresCluster(pg.url, f"p:{n}") for n in range(2)]
+    runners = [
+        Runner(rig.desk, pg.uow, sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600, cluster=c)
+        for rig, c in zip(rigs, clusters, strict=True)
+    ]
+    for c in clusters:
+        await c.start()
+    try:
+        bots = [await rigs[0].bot(bot_name=f"B{n}", symbol=f"S{n}", webhook_key=f"key{n}_9f8e7d6c") for n in range(4)]
+        for runner in runners:
+            await runner.start()
+        ids: dict[int, list[int]] = {bot: [] for bot in bots}
+        for n in range(6):
+            for i, bot in enumerate(bots):
+                action = SignalAction.ENTER_LONG if n % 2 == 0 else SignalAction.CLOSE_LONG
+                sid = await rigs[0].signal(bot, action)
+                ids[bot].append(sid)
+                runners[(n + i) % 2].wake_bot(bot)  # stored by either process, as the webhooks spread
+        every = [sid for sids in ids.values() for sid in sids]
+        assert set(await settle(rigs[0], every, within=30)) == {SignalState.EXECUTED}
+        placed = list(broker.book)
+        assert sorted(placed) == sorted(f"sd-{s}-1" for s in every)  # each sent once
+        for sids in ids.values():
+            mine = [o for o in placed if int(o.split("-")[1]) in sids]
+            assert mine == [f"sd-{s}-1" for s in sids]  # in arrival order
+    finally:
+        for runner in runners:
+            await runner.stop(1)
+        for c in clusters:
+            await c.close()
