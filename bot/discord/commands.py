@@ -26,10 +26,10 @@ from bot.discord.cards import (
     signal_embed,
     trades_embed,
 )
-from bot.discord.inputs import InputError, parse_price, period_start
+from bot.discord.inputs import parse_order, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.domain.manual import OrderTicket
-from trading.domain.values import Mode, OrderSide, OrderType
+from trading.domain.inputs import InputError
+from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor, OrderPreview
 
 if TYPE_CHECKING:
@@ -170,15 +170,7 @@ async def order(
     client = _client(interaction)
     desk = client.desk
     try:
-        ticket = OrderTicket(
-            bot=bot,
-            side=OrderSide(side),
-            quantity=quantity,
-            order_type=OrderType(type),
-            limit_price=parse_price("Limit price", limit_price),
-            stop_loss=parse_price("Stop", stop),
-            take_profit=parse_price("Target", target),
-        )
+        ticket = parse_order(bot, side, quantity, type, limit_price, stop, target)
     except InputError as e:
         await interaction.response.send_message(f"⛔ {e} Nothing was placed.", ephemeral=True)
         return
