@@ -28,6 +28,7 @@ from trading.domain.records import Decision, DuplicateProbe, NewSignal, OrderRec
 from trading.domain.signals import AlertShape, IllegalSignalTransition, Signal, SignalAction, SignalState
 from trading.domain.values import OrderSide, PositionSide
 from trading.services.ports import UnitOfWorkFactory
+from trading.services.transitions import set_signal_state
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -80,12 +81,19 @@ async def test_a_signal_moves_along_the_transition_table_and_keeps_its_history(u
 
     later = T0 + timedelta(seconds=1)
     async with uow() as u:
-        await u.signals.set_state(first.id, SignalState.QUEUED, cause="auto mode", at=later, reason="queued")
-        await u.signals.set_state(first.id, SignalState.EXECUTING, cause="engine", at=later)
+        await set_signal_state(u, first.id, SignalState.QUEUED, cause="auto mode", at=later, reason="queued")
+        await set_signal_state(u, first.id, SignalState.EXECUTING, cause="engine", at=later)
         with pytest.raises(IllegalSignalTransition, match="from executing to approved"):
-            await u.signals.set_state(first.id, SignalState.APPROVED, cause="x", at=later)
+            await set_signal_state(u, first.id, SignalState.APPROVED, cause="x", at=later)
+        # The repository only stores: a move from a state not among `sources` answers the state it is in.
+        assert (
+            await u.signals.set_state(
+                first.id, SignalState.APPROVED, sources=[SignalState.PENDING_APPROVAL], cause="x", at=later
+            )
+            is SignalState.EXECUTING
+        )
         with pytest.raises(NotFound, match="signal 999"):
-            await u.signals.set_state(999, SignalState.QUEUED, cause="x", at=later)
+            await set_signal_state(u, 999, SignalState.QUEUED, cause="x", at=later)
         await u.commit()
 
     async with uow() as u:

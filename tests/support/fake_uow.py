@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -60,7 +60,7 @@ from trading.domain.records import (
     WebhookLogEntry,
     WebhookLogFilter,
 )
-from trading.domain.signals import Signal, SignalState, check_signal_path, check_signal_transition
+from trading.domain.signals import Signal, SignalState
 from trading.domain.values import ZERO, Mode, PositionSide
 from trading.services import ports
 
@@ -418,7 +418,6 @@ class FakeSignalRepository(_Repository):
         return _stored(t, signal_id, row)
 
     async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
-        check_signal_path(from_state, [step.state for step in steps])
         t = await self._uow.write()
         row = t.signals.get(signal_id)
         if row is None or row.state is not from_state:
@@ -468,13 +467,21 @@ class FakeSignalRepository(_Repository):
         return None if row is None else _stored(t, signal_id, row, history=history)
 
     async def set_state(
-        self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
-    ) -> None:
+        self,
+        signal_id: int,
+        state: SignalState,
+        *,
+        sources: Collection[SignalState],
+        cause: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> SignalState | None:
         t = await self._uow.write()
         row = t.signals.get(signal_id)
         if row is None:
             raise NotFound(f"signal {signal_id} does not exist")
-        check_signal_transition(row.state, state)
+        if row.state not in sources:
+            return row.state
         t.signals[signal_id] = replace(
             row,
             state=state,
@@ -482,6 +489,7 @@ class FakeSignalRepository(_Repository):
             reason=row.reason if reason is None else reason,  # a move without a reason keeps the last one
             history=(*row.history, StateChange(state, at, cause, reason)),
         )
+        return None
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
         t = await self._uow.write()
