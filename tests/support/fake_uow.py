@@ -25,7 +25,7 @@ import asyncio
 import builtins
 import dataclasses
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -35,7 +35,7 @@ from db.errors import DuplicateOrder, NotFound, WebhookKeyInUse
 from db.writer_lock import WriterLock
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
-from trading.domain.credentials import key_hash, key_hint
+from trading.domain.credentials import secrets_to_store
 from trading.domain.events import Event
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
@@ -68,8 +68,6 @@ from trading.services import ports
 # instant, so a longer wait means a unit was opened inside another one of the same task:
 # a deadlock on SQLite too, reported here instead of hanging the test.
 WRITER_WAIT = 5.0
-
-_MASK = "****"
 
 
 class UnitOfWorkClosed(RuntimeError):
@@ -300,7 +298,7 @@ class FakeBotRepository(_Repository):
         for a config read back (masked key, secrets None), the stored secrets."""
         t = await self._uow.write()
         existing = await self.get_by_name(config.bot_name)
-        secrets = _secrets(config, existing)
+        secrets = asdict(secrets_to_store(config, existing, TEST_PASSPHRASES.hash))
         clash = next(
             (
                 b
@@ -343,30 +341,6 @@ class FakeBotRepository(_Repository):
 
     async def set_needs_attention(self, bot_id: int, flag: bool, reason: str | None = None) -> None:
         await self._set(bot_id, needs_attention=flag, attention_reason=reason if flag else None)
-
-
-def _secrets(config: BotConfig, existing: Bot | None) -> dict[str, Any]:
-    name = config.bot_name
-    if config.webhook_key.startswith(_MASK):
-        if existing is None or config.webhook_key != existing.webhook_key_hint:
-            raise ValueError(
-                f"bot {name}: webhook_key is a masked hint ({config.webhook_key}), not a key; "
-                "give the real key or a fresh one"
-            )
-        return {
-            "webhook_key_hash": existing.webhook_key_hash,
-            "webhook_key_hint": existing.webhook_key_hint,
-            "passphrase_hash": (
-                TEST_PASSPHRASES.hash(name, config.passphrase) if config.passphrase else existing.passphrase_hash
-            ),
-            "signing_secret": config.signing_secret or existing.signing_secret,
-        }
-    return {
-        "webhook_key_hash": key_hash(config.webhook_key),
-        "webhook_key_hint": key_hint(config.webhook_key),
-        "passphrase_hash": TEST_PASSPHRASES.hash(name, config.passphrase) if config.passphrase else None,
-        "signing_secret": config.signing_secret,
-    }
 
 
 # --------------------------------------------------------------------------- signals
