@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
@@ -83,7 +82,7 @@ async def pnl(
     interaction: Interaction, bot: str | None = None, period: Literal["today", "week", "month", "all"] = "today"
 ) -> None:
     await interaction.response.defer(thinking=True)
-    since, label = period_start(period, datetime.now(UTC))
+    since, label = period_start(period, _client(interaction).clock.now())
     view = await _client(interaction).desk.pnl(bot, since)
     await interaction.edit_original_response(embed=pnl_embed(view, label))
 

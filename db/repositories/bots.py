@@ -12,7 +12,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow, table_of
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.config import BotConfig
 from trading.domain.credentials import secrets_to_store
 from trading.domain.records import Bot
@@ -182,7 +182,7 @@ class SqlBotRepository(Repository):
         ).scalar_one_or_none()
         if clash is not None:
             raise WebhookKeyInUse(f"bot {name}: webhook_key is already used by bot {clash}; every bot needs its own")
-        now = utcnow()
+        now = self._now()
         values = {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS} | secrets | {"updated_at": now}
         strategy = {c: getattr(config, c) for c in STRATEGY_COLUMNS}
         if existing is None:
@@ -213,7 +213,7 @@ class SqlBotRepository(Repository):
 
     async def _set(self, bot_id: int, **values: Any) -> None:
         s = self._uow
-        result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=utcnow(), **values))
+        result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=self._now(), **values))
         if result.rowcount != 1:
             raise NotFound(f"bot {bot_id} does not exist")
 

@@ -63,6 +63,8 @@ from trading.domain.records import (
 from trading.domain.signals import Signal, SignalState
 from trading.domain.values import ZERO, Mode, PositionSide
 from trading.services import ports
+from trading.services.clock import SystemClock
+from trading.services.ports import Clock
 
 # A writer waits at most this long for another unit to finish. Every fake statement is
 # instant, so a longer wait means a unit was opened inside another one of the same task:
@@ -145,10 +147,6 @@ class _Tables:
         return self.next_ids[table]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --------------------------------------------------------------------------- the database and its units
 
 
@@ -156,7 +154,8 @@ class FakeDatabase:
     """The committed tables, shared by every unit taken from `uow` (the factory to hand to
     the services, like `Database.uow`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()  # as Database.clock: rows stamped without a given time
         self.tables = _Tables()
         self.write_lock = WriterLock()  # as SQLite's: urgent writers go ahead of the queue
         self.commits = 0
@@ -263,6 +262,9 @@ class FakeUnitOfWork:
 class _Repository:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
+
+    def _now(self) -> datetime:
+        return self._uow.database.clock.now()
 
 
 # --------------------------------------------------------------------------- bots
@@ -588,7 +590,7 @@ class FakeOrderRepository(_Repository):
         t = await self._uow.write()
         if order.client_order_id in t.orders:
             raise DuplicateOrder(order.client_order_id)
-        created = order.created_at or utcnow()
+        created = order.created_at or self._now()
         stored = replace(order, id=t.new_id("orders"), created_at=created, updated_at=order.updated_at or created)
         t.orders[order.client_order_id] = stored
         return stored
@@ -611,7 +613,7 @@ class FakeOrderRepository(_Repository):
             signal_id=stored.signal_id,
             bot_id=stored.bot_id,
             created_at=stored.created_at,
-            updated_at=order.updated_at or utcnow(),
+            updated_at=order.updated_at or self._now(),
         )
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
@@ -742,7 +744,7 @@ class FakeApprovalRepository(_Repository):
 class FakeAuditRepository(_Repository):
     async def add(self, entry: AuditEntry) -> None:
         t = await self._uow.write()
-        t.audit[t.new_id("audit")] = replace(entry, at=entry.at or utcnow())
+        t.audit[t.new_id("audit")] = replace(entry, at=entry.at or self._now())
 
     async def list(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
         t = await self._uow.read()
