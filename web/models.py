@@ -222,25 +222,18 @@ class HaltBody(Body):
         raise _problem(f'"reason" must be text of at most {MAX_REASON} characters')
 
 
-_LIMIT_PRICE_RULES: JsonDict = {
-    # A limit order needs its price, and a limit price only goes with a limit order.
-    "allOf": [
-        {
-            "if": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
-            "then": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-        },
-        {
-            "if": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-            "then": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
-        },
-    ]
-}
+def _limit_price_rules(type_field: str) -> JsonDict:
+    """A limit order needs its price, and a limit price only goes with a limit order
+    (docs/inputs.md), as the document says it."""
+    is_limit: JsonDict = {"properties": {type_field: {"const": "limit"}}, "required": [type_field]}
+    has_price: JsonDict = {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]}
+    return {"allOf": [{"if": is_limit, "then": has_price}, {"if": has_price, "then": is_limit}]}
 
 
 class EditsBody(Body):
     """Edits to apply before approving; absent or {} for none."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_LIMIT_PRICE_RULES)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_limit_price_rules("order_type"))
     error_code: ClassVar[str] = "invalid_edits"
     route: ClassVar[str] = "approve"
     takes: ClassVar[str] = "quantity, order_type, limit_price, stop_loss, take_profit"
@@ -301,20 +294,6 @@ class ReconcileBody(Body):
         raise _problem(f'"action" is {_shown(value)}; it must be "adopt" or "flatten"')
 
 
-_ORDER_LIMIT_RULES: JsonDict = {
-    "allOf": [
-        {
-            "if": {"properties": {"type": {"const": "limit"}}, "required": ["type"]},
-            "then": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-        },
-        {
-            "if": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-            "then": {"properties": {"type": {"const": "limit"}}, "required": ["type"]},
-        },
-    ]
-}
-
-
 ORDER_FIELDS = ("bot", "side", "quantity", "type", "limit_price", "stop_loss", "take_profit")
 
 
@@ -322,7 +301,7 @@ class OrderBody(Body):
     """A free-form order: buy is a long entry, sell a short one, planned by the bot's
     engine against its position (an opposite side reverses, as an alert would)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_ORDER_LIMIT_RULES)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_limit_price_rules("type"))
     error_code: ClassVar[str] = "invalid_order"
     route: ClassVar[str] = "orders"
     takes: ClassVar[str] = "bot, side, quantity, type, limit_price, stop_loss, take_profit"
