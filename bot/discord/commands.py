@@ -27,7 +27,7 @@ from bot.discord.cards import (
 )
 from bot.discord.inputs import parse_order, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.domain.inputs import InputError
+from trading.domain.inputs import MAX_QUANTITY, InputError
 from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor, OrderPreview
 
@@ -160,7 +160,7 @@ async def order(
     interaction: Interaction,
     bot: str,
     side: Literal["buy", "sell"],
-    quantity: app_commands.Range[int, 1, 1_000_000],
+    quantity: app_commands.Range[int, 1, MAX_QUANTITY],
     type: Literal["market", "limit"] = "market",
     limit_price: str | None = None,
     stop: str | None = None,

@@ -30,7 +30,7 @@ from trading.domain.manual import OrderTicket
 from trading.domain.records import SignalEdits
 from trading.domain.values import OrderSide, OrderType
 
-MAX_QUANTITY = 1_000_000  # contracts, as the alerts take them too
+MAX_QUANTITY = 1_000_000  # contracts, by hand or in an alert (trading/domain/alerts.py)
 MAX_PRICE_DIGITS = 15  # before the point: prices below 1e15
 MAX_PRICE = Decimal(10) ** MAX_PRICE_DIGITS
 MAX_DECIMALS = 12
