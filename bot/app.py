@@ -15,7 +15,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from quart import Quart
@@ -29,13 +29,14 @@ from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
+from trading.services.clock import SystemClock
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.execution import Executor
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
-from trading.services.ports import Broker
+from trading.services.ports import Broker, Clock
 from trading.services.retention import Retention
 from trading.services.runner import Runner
 from trading.services.storage_watch import StorageWatch
@@ -44,11 +45,6 @@ from web.deps import Draining, WebDeps
 from web.errors import status_for
 
 log = logging.getLogger("signaldesk.app")
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def crash_checkpoint(spec: str | None) -> Callable[[str], None]:
@@ -109,6 +105,7 @@ class BrokerRegistry:
                 starting_balance=s.paper_starting_balance,
                 quote_source=quotes,
                 instrument_source=quotes,
+                clock=self._database.clock.now,
             )
         raise ValueError(f"unknown broker_account {name!r}: use 'Herenya' or 'Paper'")
 
@@ -136,6 +133,7 @@ class App:
     intake: Intake
     draining: Draining
     web: Quart
+    clock: Clock
     discord: Any = None  # bot.discord.runtime.DiscordRuntime when DISCORD_TOKEN is set
     extras: dict[str, Any] = field(default_factory=dict)
     people: People | None = None
@@ -151,7 +149,10 @@ def build(settings: Settings) -> App:
     key = load_secret_key(settings)
     passphrases = Passphrases(key)
     database = Database(
-        settings.database_url, passphrases=passphrases, connect_timeout=settings.database_connect_timeout_seconds
+        settings.database_url,
+        passphrases=passphrases,
+        connect_timeout=settings.database_connect_timeout_seconds,
+        clock=clock,
     )
     bus = EventBus()
     storage = StorageWatch(database.probe, bus.publish, clock)
@@ -215,7 +216,19 @@ def build(settings: Settings) -> App:
     feed = EventFeed(database.uow, poll_seconds=settings.signaldesk_feed_poll_seconds)
     bus.add_sink("feed", feed)
 
-    app = App(settings, database, bus, brokers, executor, desk, runner, intake, draining, web=Quart("placeholder"))
+    app = App(
+        settings,
+        database,
+        bus,
+        brokers,
+        executor,
+        desk,
+        runner,
+        intake,
+        draining,
+        web=Quart("placeholder"),
+        clock=clock,
+    )
     app.people, app.feed, app.storage, app.cluster = people, feed, storage, cluster
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
     app.web = create_app(
@@ -247,6 +260,7 @@ def build(settings: Settings) -> App:
             trusted_proxies=settings.webhook_trusted_proxies,
             draining=draining,
             feed=feed,
+            clock=clock.now,
             sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,
@@ -295,7 +309,7 @@ async def _start_discord(app: App) -> None:
         return
     from bot.discord.runtime import start_discord
 
-    app.discord = await start_discord(s, app.desk)
+    app.discord = await start_discord(s, app.desk, app.clock)
     app.bus.add_sink("discord", app.discord.sink)
     log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
 
@@ -312,7 +326,7 @@ def _took_the_lead(app: App) -> None:
         try:
             await _start_discord(app)  # first: the notice goes to the log channel too
             view = await cluster.view()
-            app.bus.publish([LeaderChanged(at=datetime.now(UTC), process=cluster.identity, members=view["members"])])
+            app.bus.publish([LeaderChanged(at=app.clock.now(), process=cluster.identity, members=view["members"])])
         except Exception:
             log.exception("taking over as leader: starting Discord failed")
 
@@ -372,7 +386,7 @@ async def _announce_start(app: App, resumed: int) -> None:
     app.bus.publish(
         [
             DeskStarted(
-                at=datetime.now(UTC),
+                at=app.clock.now(),
                 version=version(),
                 bots=tuple(_bot_label(b) for b in bots),
                 brokers=brokers,
@@ -390,7 +404,7 @@ async def _announce_stop(app: App) -> None:
     except Exception:
         log.exception("could not count the unfinished signals for the stop notice")
         return
-    app.bus.publish([DeskStopping(at=datetime.now(UTC), unfinished=unfinished, awaiting_approval=waiting)])
+    app.bus.publish([DeskStopping(at=app.clock.now(), unfinished=unfinished, awaiting_approval=waiting)])
 
 
 async def _seed_bots(app: App, path: str) -> None:

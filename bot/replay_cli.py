@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.settings import Settings
-from trading.replay.inputs import AlertRecord, InputError
+from trading.domain.inputs import InputError
+from trading.replay.inputs import AlertRecord
 
 if TYPE_CHECKING:
     from trading.domain.config import BotConfig

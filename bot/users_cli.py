@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.settings import Settings
@@ -20,11 +19,6 @@ from trading.domain.people import Role
 from trading.services.people import CLI_ACTOR, People
 
 ROLES = [r.value for r in Role]
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,7 +85,7 @@ async def run(
         return 2
     try:
         await database.upgrade()
-        desk_people = people or People(database.uow, SystemClock())
+        desk_people = people or People(database.uow, database.clock)
         return await _run(desk_people, args, out, err, stdin)
     finally:
         await database.dispose()

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict, Unpack
 
@@ -42,15 +42,12 @@ from trading.domain.market import (
 )
 from trading.domain.records import PaperAccountState
 from trading.domain.values import BrokerName, OrderSide, OrderType
+from trading.services.clock import SystemClock
 from trading.services.ports import InstrumentSource, PaperLedger, QuoteSource, UnitOfWork
 
 BROKER = BrokerName.PAPER.value
 
 LedgerOpener = Callable[[], AbstractAsyncContextManager[PaperLedger]]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class PaperOptions(TypedDict, total=False):
@@ -80,7 +77,7 @@ class PaperBroker:
         instrument_source: InstrumentSource | None = None,
         instruments: Mapping[str, Instrument] | None = None,
         margin_rate: Decimal = Decimal(0),
-        clock: Callable[[], datetime] = _now,
+        clock: Callable[[], datetime] = SystemClock().now,
     ) -> None:
         self._open = open_ledger
         self.account_id = account_id

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from db.uow import READ_ONLY, SqlUnitOfWork
 from db.writer_lock import WriterLock
 from trading.domain.credentials import Passphrases
+from trading.services.clock import SystemClock
+from trading.services.ports import Clock
 
 _DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 # Any constant will do; it only has to be the same for every signaldesk process.
@@ -61,9 +63,12 @@ class Database:
         echo: bool = False,
         passphrases: Passphrases | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        clock: Clock | None = None,
     ) -> None:
         self.backend = _check_url(url)
         self.url = url
+        # What the repositories stamp rows with when the caller gave no time (updated_at).
+        self.clock: Clock = clock or SystemClock()
         # Hashes bot passphrases with the server's secret key; None: storing one is refused.
         self.passphrases = passphrases
         # No reset on return: every unit of work ends its transaction itself (commit, or

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from trading.services.actions import DeskAPI
+from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
@@ -29,10 +30,6 @@ class Draining:
 
     def is_set(self) -> bool:
         return self._set
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -74,4 +71,4 @@ class WebDeps:
     sse_keepalive_seconds: float = 15.0
     max_streams_per_person: int = 10  # open event streams of one person (web and API together)
     max_streams: int = 500  # open event streams of everybody
-    clock: Callable[[], datetime] = _utc_now
+    clock: Callable[[], datetime] = SystemClock().now  # bot/app.py hands in the process's clock

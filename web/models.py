@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Literal
@@ -23,7 +24,6 @@ from pydantic import (
     PlainSerializer,
     RootModel,
     ValidationError,
-    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -33,6 +33,18 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from trading.domain.events import FeedEvent, Severity
+from trading.domain.inputs import (
+    FIELDS,
+    JSON_EDITS,
+    JSON_ORDER,
+    MAX_BOT_NAME,
+    MAX_DECIMALS,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    InputError,
+    parse_edits,
+    parse_order,
+)
 from trading.domain.manual import OrderTicket
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
@@ -55,8 +67,6 @@ from trading.services.actions import ActionResult
 MAX_LIMIT = 500
 MAX_AFTER = 10**17
 MAX_REASON = 500
-MAX_QUANTITY = 1_000_000
-MAX_PRICE = Decimal("1e15")
 MAX_SHOWN = 40  # characters of a bad value quoted back in an error
 
 # ASCII only: str.isdigit() and int() also take "²", "②" and "٣", which is how a Unicode
@@ -72,13 +82,6 @@ def _problem(message: str) -> PydanticCustomError:
 def _shown(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     return repr(text[:MAX_SHOWN])
-
-
-def _brief(value: object) -> str:
-    """A number quoted back in an error, its first digits only: a 4,000-digit quantity is
-    answered in a line, not echoed in full."""
-    text = str(value)
-    return text if len(text) <= MAX_SHOWN else f"{text[:MAX_SHOWN]}… ({len(text)} characters)"
 
 
 def describe(error: ValidationError, unknown: Callable[[str], str]) -> str:
@@ -175,7 +178,12 @@ class EventsQuery(Query):
 
 # JSON numbers only, with no float on the way (web/bodies.py parses fractions as Decimal):
 # one spelling keeps the documented schema exact.
-_PRICE_SCHEMA: JsonDict = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": int(MAX_PRICE)}
+_PRICE_SCHEMA: JsonDict = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "exclusiveMaximum": int(MAX_PRICE),
+    "multipleOf": float(Decimal(1).scaleb(-MAX_DECIMALS)),
+}
 Price = Annotated[Decimal, WithJsonSchema(_PRICE_SCHEMA)]
 
 
@@ -214,25 +222,18 @@ class HaltBody(Body):
         raise _problem(f'"reason" must be text of at most {MAX_REASON} characters')
 
 
-_LIMIT_PRICE_RULES: JsonDict = {
-    # A limit order needs its price, and a limit price only goes with a limit order.
-    "allOf": [
-        {
-            "if": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
-            "then": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-        },
-        {
-            "if": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-            "then": {"properties": {"order_type": {"const": "limit"}}, "required": ["order_type"]},
-        },
-    ]
-}
+def _limit_price_rules(type_field: str) -> JsonDict:
+    """A limit order needs its price, and a limit price only goes with a limit order
+    (docs/inputs.md), as the document says it."""
+    is_limit: JsonDict = {"properties": {type_field: {"const": "limit"}}, "required": [type_field]}
+    has_price: JsonDict = {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]}
+    return {"allOf": [{"if": is_limit, "then": has_price}, {"if": has_price, "then": is_limit}]}
 
 
 class EditsBody(Body):
     """Edits to apply before approving; absent or {} for none."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_LIMIT_PRICE_RULES)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_limit_price_rules("order_type"))
     error_code: ClassVar[str] = "invalid_edits"
     route: ClassVar[str] = "approve"
     takes: ClassVar[str] = "quantity, order_type, limit_price, stop_loss, take_profit"
@@ -247,48 +248,16 @@ class EditsBody(Body):
     def describe(cls, error: ValidationError) -> str:
         return describe(error, lambda names: f"unknown field(s) {names}; edits may set {cls.takes}")
 
-    @field_validator("quantity", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _quantity(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            value = int(value)  # 2.0 is a whole number in JSON
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _problem('"quantity" must be a whole number of contracts')
-        if not 1 <= value <= MAX_QUANTITY:
-            raise _problem(f'"quantity" is {_brief(value)}; it must be from 1 to {MAX_QUANTITY} contracts')
-        return value
-
-    @field_validator("order_type", mode="before")
-    @classmethod
-    def _order_type(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, str) and value.lower() in ("market", "limit"):
-            return OrderType(value.lower())
-        raise _problem('"order_type" must be "market" or "limit"')
-
-    @field_validator("limit_price", "stop_loss", "take_profit", mode="before")
-    @classmethod
-    def _price(cls, value: object, info: ValidationInfo) -> object:
-        name = info.field_name
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | Decimal):
-            raise _problem(f'"{name}" must be a number')
-        price = Decimal(value)
-        if not price.is_finite() or not 0 < price < MAX_PRICE:
-            raise _problem(f'"{name}" is {_brief(price)}; it must be a price above zero and below {MAX_PRICE:.0E}')
-        return price
-
-    @model_validator(mode="after")
-    def _limit_price(self) -> EditsBody:
-        if self.order_type is OrderType.LIMIT and self.limit_price is None:
-            raise _problem('"order_type" "limit" needs a "limit_price"')
-        if self.limit_price is not None and self.order_type is not OrderType.LIMIT:
-            raise _problem('"limit_price" goes with "order_type": "limit"')
-        return self
+    def _rules(cls, data: object) -> object:
+        if not isinstance(data, dict) or all(data.get(field) is None for field in FIELDS):
+            return data  # no edits: approve as the card stands (unknown fields are refused by name)
+        try:
+            edits = parse_edits(JSON_EDITS, *(data.get(field) for field in FIELDS))
+        except InputError as e:
+            raise _problem(str(e)) from None
+        return data | asdict(edits)
 
     def edits(self) -> SignalEdits | None:
         if all(value is None for value in self.model_dump().values()):
@@ -325,41 +294,19 @@ class ReconcileBody(Body):
         raise _problem(f'"action" is {_shown(value)}; it must be "adopt" or "flatten"')
 
 
-def _price_field(value: object, name: str) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise _problem(f'"{name}" must be a number')
-    price = Decimal(value)
-    if not price.is_finite() or not 0 < price < MAX_PRICE:
-        raise _problem(f'"{name}" is {_brief(price)}; it must be a price above zero and below {MAX_PRICE:.0E}')
-    return price
-
-
-_ORDER_LIMIT_RULES: JsonDict = {
-    "allOf": [
-        {
-            "if": {"properties": {"type": {"const": "limit"}}, "required": ["type"]},
-            "then": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-        },
-        {
-            "if": {"properties": {"limit_price": _PRICE_SCHEMA}, "required": ["limit_price"]},
-            "then": {"properties": {"type": {"const": "limit"}}, "required": ["type"]},
-        },
-    ]
-}
+ORDER_FIELDS = ("bot", "side", "quantity", "type", "limit_price", "stop_loss", "take_profit")
 
 
 class OrderBody(Body):
     """A free-form order: buy is a long entry, sell a short one, planned by the bot's
     engine against its position (an opposite side reverses, as an alert would)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_ORDER_LIMIT_RULES)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_limit_price_rules("type"))
     error_code: ClassVar[str] = "invalid_order"
     route: ClassVar[str] = "orders"
     takes: ClassVar[str] = "bot, side, quantity, type, limit_price, stop_loss, take_profit"
 
-    bot: Annotated[str, Field(min_length=1, max_length=64)]
+    bot: Annotated[str, Field(min_length=1, max_length=MAX_BOT_NAME)]
     side: OrderSide
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
     type: OrderType = OrderType.MARKET
@@ -371,50 +318,24 @@ class OrderBody(Body):
     def describe(cls, error: ValidationError) -> str:
         return describe(error, lambda names: f"unknown field(s) {names}; an order takes {cls.takes}")
 
-    @field_validator("bot", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _bot(cls, value: object) -> object:
-        if isinstance(value, str) and 1 <= len(value) <= 64:
-            return value
-        raise _problem('"bot" must be a bot\'s name (bot_name)')
-
-    @field_validator("side", mode="before")
-    @classmethod
-    def _side(cls, value: object) -> object:
-        if isinstance(value, str) and value.lower() in ("buy", "sell"):
-            return OrderSide(value.lower())
-        raise _problem('"side" must be "buy" or "sell"')
-
-    @field_validator("quantity", mode="before")
-    @classmethod
-    def _quantity(cls, value: object) -> object:
-        if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _problem('"quantity" must be a whole number of contracts')
-        if not 1 <= value <= MAX_QUANTITY:
-            raise _problem(f'"quantity" is {_brief(value)}; it must be from 1 to {MAX_QUANTITY} contracts')
-        return value
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _type(cls, value: object) -> object:
-        if isinstance(value, str) and value.lower() in ("market", "limit"):
-            return OrderType(value.lower())
-        raise _problem('"type" must be "market" or "limit"')
-
-    @field_validator("limit_price", "stop_loss", "take_profit", mode="before")
-    @classmethod
-    def _price(cls, value: object, info: ValidationInfo) -> object:
-        return _price_field(value, info.field_name or "price")
-
-    @model_validator(mode="after")
-    def _limit_price(self) -> OrderBody:
-        if self.type is OrderType.LIMIT and self.limit_price is None:
-            raise _problem('"type" "limit" needs a "limit_price"')
-        if self.limit_price is not None and self.type is not OrderType.LIMIT:
-            raise _problem('"limit_price" goes with "type": "limit"')
-        return self
+    def _rules(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        try:
+            ticket = parse_order(JSON_ORDER, *(data.get(field) for field in ORDER_FIELDS))
+        except InputError as e:
+            raise _problem(str(e)) from None
+        return data | {
+            "bot": ticket.bot,
+            "side": ticket.side,
+            "quantity": ticket.quantity,
+            "type": ticket.order_type,
+            "limit_price": ticket.limit_price,
+            "stop_loss": ticket.stop_loss,
+            "take_profit": ticket.take_profit,
+        }
 
     def ticket(self) -> OrderTicket:
         return OrderTicket(

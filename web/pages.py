@@ -25,11 +25,11 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, render_template, request
 from quart_schema import hide
 
+from trading.domain import inputs
+from trading.domain.inputs import FIELDS, TYPED, InputError, shown
 from trading.domain.people import Role
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
-from trading.domain.typed import TypedValueError, shown, typed_price, typed_quantity
-from trading.domain.values import OrderType
 from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
@@ -52,34 +52,10 @@ _STATUS = {
 }
 
 
-class InputError(ValueError):
-    """A value typed into a form that cannot be used; the message says which and why."""
-
-
 def parse_edits(form: Any) -> SignalEdits:
-    """The Edit form's boxes as SignalEdits; an empty box leaves that value as the card has it."""
-    try:
-        quantity = typed_quantity("quantity", str(form.get("quantity", "")))
-        limit = typed_price("limit price", str(form.get("limit_price", "")))
-        stop = typed_price("stop", str(form.get("stop_loss", "")))
-        target = typed_price("target", str(form.get("take_profit", "")))
-    except TypedValueError as e:
-        raise InputError(str(e)) from None
-    kind_text = str(form.get("order_type", "")).strip().lower()
-    kind: OrderType | None = None
-    if kind_text:
-        try:
-            kind = OrderType(kind_text)
-        except ValueError:
-            raise InputError(f"order type must be market or limit, not {shown(kind_text)}") from None
-    if kind is OrderType.LIMIT and limit is None:
-        raise InputError("a limit order needs a limit price")
-    if kind is OrderType.MARKET:
-        limit = None
-    edits = SignalEdits(quantity=quantity, order_type=kind, limit_price=limit, stop_loss=stop, take_profit=target)
-    if edits == SignalEdits():
-        raise InputError("nothing to change: fill in at least one box")
-    return edits
+    """The Edit form's boxes as SignalEdits, by the domain's rules (trading/domain/inputs.py);
+    an empty box leaves that value as the card has it."""
+    return inputs.parse_edits(TYPED, *(str(form.get(field, "")) for field in FIELDS))
 
 
 def _day(text: str | None, label: str) -> datetime | None:

@@ -12,6 +12,7 @@ from bot.discord.access import actor_for
 from bot.discord.commands import COMMANDS, on_command_error
 from bot.discord.views import APPROVAL_ITEMS, REPAIR_ITEMS
 from trading.services.actions import Actor, DeskAPI
+from trading.services.ports import Clock
 
 if TYPE_CHECKING:
     from bot.discord.sink import DiscordSink
@@ -21,7 +22,7 @@ log = logging.getLogger("signaldesk.discord")
 
 
 class SignalDeskClient(discord.Client):
-    def __init__(self, settings: Settings, desk: DeskAPI) -> None:
+    def __init__(self, settings: Settings, desk: DeskAPI, clock: Clock) -> None:
         # Interactions carry the member and their roles, so no privileged intents are needed.
         super().__init__(
             intents=discord.Intents(guilds=True),
@@ -30,6 +31,7 @@ class SignalDeskClient(discord.Client):
         )
         self.settings = settings
         self.desk = desk
+        self.clock = clock  # what /pnl's periods count from
         self.sink: DiscordSink | None = None
         self.role_ids = frozenset(settings.discord_approver_role_ids)
         self.user_ids = frozenset(settings.discord_approver_user_ids)

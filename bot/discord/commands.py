@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import discord
@@ -26,10 +25,10 @@ from bot.discord.cards import (
     signal_embed,
     trades_embed,
 )
-from bot.discord.inputs import InputError, parse_price, period_start
+from bot.discord.inputs import parse_order, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.domain.manual import OrderTicket
-from trading.domain.values import Mode, OrderSide, OrderType
+from trading.domain.inputs import MAX_QUANTITY, InputError
+from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor, OrderPreview
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ async def pnl(
     interaction: Interaction, bot: str | None = None, period: Literal["today", "week", "month", "all"] = "today"
 ) -> None:
     await interaction.response.defer(thinking=True)
-    since, label = period_start(period, datetime.now(UTC))
+    since, label = period_start(period, _client(interaction).clock.now())
     view = await _client(interaction).desk.pnl(bot, since)
     await interaction.edit_original_response(embed=pnl_embed(view, label))
 
@@ -161,7 +160,7 @@ async def order(
     interaction: Interaction,
     bot: str,
     side: Literal["buy", "sell"],
-    quantity: app_commands.Range[int, 1, 1_000_000],
+    quantity: app_commands.Range[int, 1, MAX_QUANTITY],
     type: Literal["market", "limit"] = "market",
     limit_price: str | None = None,
     stop: str | None = None,
@@ -170,15 +169,7 @@ async def order(
     client = _client(interaction)
     desk = client.desk
     try:
-        ticket = OrderTicket(
-            bot=bot,
-            side=OrderSide(side),
-            quantity=quantity,
-            order_type=OrderType(type),
-            limit_price=parse_price("Limit price", limit_price),
-            stop_loss=parse_price("Stop", stop),
-            take_profit=parse_price("Target", target),
-        )
+        ticket = parse_order(bot, side, quantity, type, limit_price, stop, target)
     except InputError as e:
         await interaction.response.send_message(f"⛔ {e} Nothing was placed.", ephemeral=True)
         return

@@ -15,6 +15,7 @@ from bot.discord.client import SignalDeskClient
 from bot.discord.sink import DiscordSink
 from bot.settings import Settings
 from trading.services.actions import DeskAPI
+from trading.services.ports import Clock
 
 log = logging.getLogger("signaldesk.discord")
 
@@ -53,12 +54,14 @@ def point_at(api_base_url: str, gateway_url: str) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
-async def start_discord(settings: Settings, desk: DeskAPI, *, batch_window: float = 1.0) -> DiscordRuntime:
+async def start_discord(
+    settings: Settings, desk: DeskAPI, clock: Clock, *, batch_window: float = 1.0
+) -> DiscordRuntime:
     """Start the client as a task on the current loop; returns at once (see wait_ready)."""
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     point_at(settings.discord_api_base_url, settings.discord_gateway_url)
-    client = SignalDeskClient(settings, desk)
+    client = SignalDeskClient(settings, desk, clock)
     sink = DiscordSink(client, desk, settings, batch_window=batch_window)
     client.sink = sink
     token = settings.discord_token.get_secret_value()

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import discord
 
 from bot.discord.cards import PENDING, card_buttons, card_link, result_text
-from bot.discord.inputs import InputError, parse_edits
+from bot.discord.inputs import parse_edits
+from trading.domain.inputs import InputError
 from trading.domain.records import SignalEdits
 from trading.domain.views import ApprovalCard
 from trading.services.actions import ActionResult, Actor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Column, Table, bindparam, insert, select, update
@@ -13,14 +13,14 @@ if TYPE_CHECKING:
     from db.uow import SqlUnitOfWork
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Repository:
     def __init__(self, uow: SqlUnitOfWork) -> None:
         # Runs the statements, in its transaction.
         self._uow = uow
+
+    def _now(self) -> datetime:
+        """Now, by the clock the database was given (never the wall clock directly)."""
+        return self._uow.database.clock.now()
 
     @property
     def _is_postgresql(self) -> bool:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, bindparam, insert, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow, table_of
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.config import BotConfig
-from trading.domain.credentials import key_hash, key_hint
+from trading.domain.credentials import secrets_to_store
 from trading.domain.records import Bot
 from trading.domain.values import Mode
 
@@ -57,7 +58,6 @@ _OTHER_ON_SYMBOL = (
     .limit(1)
 )
 
-_MASK = "****"
 # Stored rows are re-validated through BotConfig on the way out; the real key is not
 # stored, so a well-formed stand-in passes validation and is then replaced by the hint.
 _STAND_IN_KEY = "stored-key"
@@ -172,7 +172,7 @@ class SqlBotRepository(Repository):
         s = self._uow
         name = config.bot_name
         existing = await self.get_by_name(name)
-        secrets = self._secrets(config, existing, self._passphrase_hash)
+        secrets = dataclasses.asdict(secrets_to_store(config, existing, self._passphrase_hash))
         clash = (
             await s.execute(
                 select(BOTS.c.bot_name).where(
@@ -182,7 +182,7 @@ class SqlBotRepository(Repository):
         ).scalar_one_or_none()
         if clash is not None:
             raise WebhookKeyInUse(f"bot {name}: webhook_key is already used by bot {clash}; every bot needs its own")
-        now = utcnow()
+        now = self._now()
         values = {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS} | secrets | {"updated_at": now}
         strategy = {c: getattr(config, c) for c in STRATEGY_COLUMNS}
         if existing is None:
@@ -211,33 +211,9 @@ class SqlBotRepository(Repository):
             )
         return passphrases.hash(bot_name, passphrase)
 
-    @staticmethod
-    def _secrets(config: BotConfig, existing: Bot | None, passphrase_hash: Callable[[str, str], str]) -> dict[str, Any]:
-        name = config.bot_name
-        if config.webhook_key.startswith(_MASK):
-            if existing is None or config.webhook_key != existing.webhook_key_hint:
-                raise ValueError(
-                    f"bot {name}: webhook_key is a masked hint ({config.webhook_key}), not a key; "
-                    "give the real key or a fresh one"
-                )
-            return {
-                "webhook_key_hash": existing.webhook_key_hash,
-                "webhook_key_hint": existing.webhook_key_hint,
-                "passphrase_hash": (
-                    passphrase_hash(name, config.passphrase) if config.passphrase else existing.passphrase_hash
-                ),
-                "signing_secret": config.signing_secret or existing.signing_secret,
-            }
-        return {
-            "webhook_key_hash": key_hash(config.webhook_key),
-            "webhook_key_hint": key_hint(config.webhook_key),
-            "passphrase_hash": passphrase_hash(name, config.passphrase) if config.passphrase else None,
-            "signing_secret": config.signing_secret,
-        }
-
     async def _set(self, bot_id: int, **values: Any) -> None:
         s = self._uow
-        result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=utcnow(), **values))
+        result = await s.execute(update(BOTS).where(BOTS.c.id == bot_id).values(updated_at=self._now(), **values))
         if result.rowcount != 1:
             raise NotFound(f"bot {bot_id} does not exist")
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, delete, select
 
 from db.models import ExitWatchRow
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.exits import ExitWatch
 
 WATCHES: Table = cast(Table, ExitWatchRow.__table__)
@@ -58,7 +58,7 @@ class SqlExitWatchRepository(Repository):
             "trigger": watch.trigger,
             "quote_misses": watch.quote_misses,
             "quote_reported": watch.quote_reported,
-            "updated_at": utcnow(),
+            "updated_at": self._now(),
         }
         await self._upsert(WATCHES, {"bot_id": watch.bot_id, "symbol": watch.symbol}, values)
 

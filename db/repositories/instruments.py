@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 
 from db.models import InstrumentRow, table_of
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.market import Instrument
 
 INSTRUMENTS = table_of(InstrumentRow)
@@ -32,5 +32,5 @@ class SqlInstrumentRepository(Repository):
         return Instrument(symbol=row.symbol, **{f: getattr(row, f) for f in _FIELDS})
 
     async def upsert(self, instrument: Instrument) -> None:
-        values = {f: getattr(instrument, f) for f in _FIELDS} | {"updated_at": utcnow()}
+        values = {f: getattr(instrument, f) for f in _FIELDS} | {"updated_at": self._now()}
         await self._upsert(INSTRUMENTS, {"symbol": instrument.symbol}, values)

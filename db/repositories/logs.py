@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Row, delete, insert, select
 
 from db.models import AuditRow, WebhookLogRow, table_of
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.records import AuditEntry, WebhookLogEntry, WebhookLogFilter
 
 AUDIT = table_of(AuditRow)
@@ -25,7 +25,7 @@ class SqlAuditRepository(Repository):
         await s.execute(
             _ADD_AUDIT,
             {
-                "at": entry.at or utcnow(),
+                "at": entry.at or self._now(),
                 "actor": entry.actor,
                 "action": entry.action,
                 "target": entry.target,

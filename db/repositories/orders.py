@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from db.errors import DuplicateOrder, NotFound
 from db.models import OrderRow, table_of
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.records import OrderRecord
@@ -83,7 +83,7 @@ def _to_record(row: Row[Any]) -> OrderRecord:
 class SqlOrderRepository(Repository):
     async def add(self, order: OrderRecord) -> OrderRecord:
         """Store a new order; DuplicateOrder when its client_order_id exists already."""
-        created = order.created_at or utcnow()
+        created = order.created_at or self._now()
         updated = order.updated_at or created
         values = {"signal_id": order.signal_id, "bot_id": order.bot_id, "created_at": created, "updated_at": updated}
         order_id = await self._insert_new(
@@ -102,7 +102,7 @@ class SqlOrderRepository(Repository):
         rows: builtins.list[dict[str, Any]] = []
         stamps: builtins.list[tuple[datetime, datetime]] = []
         for order in orders:
-            created = order.created_at or utcnow()
+            created = order.created_at or self._now()
             updated = order.updated_at or created
             stamps.append((created, updated))
             rows.append(
@@ -130,7 +130,7 @@ class SqlOrderRepository(Repository):
         return None if row is None else _to_record(row)
 
     async def update(self, order: OrderRecord) -> None:
-        values = _values(order) | {"updated_at": order.updated_at or utcnow()}
+        values = _values(order) | {"updated_at": order.updated_at or self._now()}
         result = await self._update(ORDERS, {"client_order_id": order.client_order_id}, values)
         if result.rowcount != 1:
             raise NotFound(f"no order with client_order_id {order.client_order_id!r} to update")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, delete, exists, insert, select
 
 from db.models import CurrentPositionRow, FillRow, InstrumentRow, PositionEntryRow, table_of
-from db.repositories.base import Repository, utcnow
+from db.repositories.base import Repository
 from trading.domain.position import Entry, Fill, Position
 from trading.domain.records import FillRecord
 from trading.domain.values import ZERO, OrderSide, PositionSide
@@ -108,7 +108,7 @@ class SqlPositionRepository(Repository):
             await self._insert_new(
                 POSITIONS,
                 {"bot_id": bot_id, "symbol": symbol},
-                {"quantity": 0, "realized_pnl": ZERO, "updated_at": utcnow()},
+                {"quantity": 0, "realized_pnl": ZERO, "updated_at": self._now()},
                 POSITIONS.c.id,
             )
             row = (await s.execute(stmt, key)).first()
@@ -137,7 +137,7 @@ class SqlPositionRepository(Repository):
             "take_profit": position.take_profit,
             "realized_pnl": position.realized_pnl,
             "opened_at": position.opened_at,
-            "updated_at": utcnow(),
+            "updated_at": self._now(),
         }
         position_id = await self._upsert(
             POSITIONS, {"bot_id": bot_id, "symbol": position.symbol}, values, POSITIONS.c.id
@@ -169,7 +169,7 @@ class SqlPositionRepository(Repository):
             "quantity": fill.quantity,
             "price": fill.price,
             "time": fill.time,
-            "recorded_at": utcnow(),
+            "recorded_at": self._now(),
         }
         return bool((await self._uow.execute(_ADD_FILL, values)).rowcount == 1)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +15,7 @@ from db.errors import NotFound
 from db.models import BotRow, SignalRow, SignalStateChangeRow, table_of
 from db.repositories.base import Repository
 from trading.domain.records import DuplicateProbe, NewSignal, SignalEdits, StateChange, StoredSignal
-from trading.domain.signals import (
-    SIGNAL_TRANSITIONS,
-    Signal,
-    SignalState,
-    check_signal_path,
-    check_signal_transition,
-)
+from trading.domain.signals import Signal, SignalState
 
 SIGNALS = table_of(SignalRow)
 CHANGES = table_of(SignalStateChangeRow)
@@ -35,7 +29,7 @@ _GET = (
 )
 _GET_FOR_UPDATE = _GET.with_for_update(of=SIGNALS)  # SQLite: a no-op; its writer lock is already held
 _HISTORY = select(CHANGES).where(CHANGES.c.signal_id.in_(bindparam("ids", expanding=True))).order_by(CHANGES.c.id)
-# The transition table is checked by the UPDATE itself: it matches only from a source state.
+# The UPDATE matches only from a source state the caller gives: a compare-and-set.
 _MOVE = (
     update(SIGNALS)
     .where(SIGNALS.c.id == bindparam("signal_id"), SIGNALS.c.state.in_(bindparam("sources", expanding=True)))
@@ -56,9 +50,6 @@ _STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id")
 _ADD_CHANGE = insert(CHANGES)
 _ADD_MANY = insert(SIGNALS).returning(SIGNALS.c.id, sort_by_parameter_order=True)
 _DUPLICATE_COLUMNS = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
-_SOURCES = {
-    state: [source.value for source, targets in SIGNAL_TRANSITIONS.items() if state in targets] for state in SignalState
-}
 
 
 def _to_stored(row: Row[Any], history: tuple[StateChange, ...]) -> StoredSignal:
@@ -237,12 +228,19 @@ class SqlSignalRepository(Repository):
         return _to_stored(row, (await self._history([signal_id]))[signal_id] if history else ())
 
     async def set_state(
-        self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
-    ) -> None:
+        self,
+        signal_id: int,
+        state: SignalState,
+        *,
+        sources: Collection[SignalState],
+        cause: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> SignalState | None:
         s = self._uow
         params: dict[str, Any] = {
             "signal_id": signal_id,
-            "sources": _SOURCES[state],
+            "sources": [source.value for source in sources],
             "new_state": state.value,
             "at": at,
         }
@@ -255,15 +253,14 @@ class SqlSignalRepository(Repository):
             current = (await s.execute(_STATE_OF, {"signal_id": signal_id})).scalar_one_or_none()
             if current is None:
                 raise NotFound(f"signal {signal_id} does not exist")
-            check_signal_transition(SignalState(current), state)
-            raise AssertionError(f"signal {signal_id}: {current} -> {state.value} allowed but not applied")
+            return SignalState(current)
         await s.execute(
             _ADD_CHANGE, {"signal_id": signal_id, "state": state.value, "at": at, "cause": cause, "reason": reason}
         )
+        return None
 
     async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
         s = self._uow
-        check_signal_path(from_state, [step.state for step in steps])
         last = steps[-1]
         params: dict[str, Any] = {
             "signal_id": signal_id,

@@ -23,6 +23,8 @@ from tests.e2e.fake_desk import FakeDesk
 from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, FakeDiscord, Member
 from trading.domain.config import BotConfig
 from trading.services.actions import DeskAPI
+from trading.services.clock import SystemClock
+from trading.services.ports import Clock
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -45,8 +47,8 @@ class World:
     mallory: Member  # no approver role
     call_role: int = 0  # DISCORD_APPROVAL_MENTION_ROLE_ID: pinged by new cards and reminders
 
-    async def start(self, desk: DeskAPI, *, batch_window: float = 0.2) -> DiscordRuntime:
-        runtime = await start_discord(self.settings, desk, batch_window=batch_window)
+    async def start(self, desk: DeskAPI, *, batch_window: float = 0.2, clock: Clock | None = None) -> DiscordRuntime:
+        runtime = await start_discord(self.settings, desk, clock or SystemClock(), batch_window=batch_window)
         if not await runtime.wait_ready(10):
             await runtime.close()
             raise AssertionError("the client did not connect to the fake Discord")
@@ -100,9 +102,9 @@ async def timed_discord_world() -> AsyncIterator[World]:
 
 
 @asynccontextmanager
-async def fake_desk_runtime(world: World, desk: FakeDesk) -> AsyncIterator[DiscordRuntime]:
+async def fake_desk_runtime(world: World, desk: FakeDesk, clock: Clock | None = None) -> AsyncIterator[DiscordRuntime]:
     """The real client started against a FakeDesk, which posts through the client's sink."""
-    runtime = await world.start(desk)
+    runtime = await world.start(desk, clock=clock)
     desk.notifier = runtime.sink
     try:
         yield runtime

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,9 +11,11 @@ from bot.discord.runtime import DiscordRuntime
 from tests.e2e.discord_harness import World, fake_desk_runtime, timed_discord_world
 from tests.e2e.fake_desk import FakeDesk, make_card, sample_position
 from tests.e2e.fake_discord import Member, embed_text, is_ephemeral
+from tests.support.clock import FixedClock
 from trading.domain.values import Mode
 
 pytestmark = pytest.mark.timeout(60)
+NOW = datetime(2024, 3, 7, 15, 30, tzinfo=UTC)
 
 EXPECTED = {
     "positions",
@@ -45,7 +47,7 @@ async def desk() -> FakeDesk:
 
 @pytest.fixture
 async def runtime(world: World, desk: FakeDesk) -> AsyncIterator[DiscordRuntime]:
-    async with fake_desk_runtime(world, desk) as rt:
+    async with fake_desk_runtime(world, desk, FixedClock(NOW)) as rt:
         yield rt
 
 
@@ -83,9 +85,8 @@ async def test_pnl_period(world: World, desk: FakeDesk, runtime: DiscordRuntime)
     rec = await world.discord.slash("pnl", world.mallory, world.approvals, period="week")
     text = embed_text(await rec.reply())
     assert "P&L · all bots · this week" in text and "Realized       +1,250.50 ZAR" in text
-    [(bot, since)] = desk.calls_of("pnl")
-    now = datetime.now(UTC)
-    assert bot is None and since.weekday() == 0 and since <= now and now - since < timedelta(days=7)
+    # The week of the client's clock (a Thursday), not of the wall clock's.
+    assert desk.calls_of("pnl") == [(None, datetime(2024, 3, 4, tzinfo=UTC))]
 
 
 async def test_bots_and_signal(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:

@@ -101,7 +101,7 @@ async def test_a_free_form_order_refused(api: Api) -> None:
     assert status == 422 and answer["error"]["code"] == "invalid_order"
     assert '"limit_price"' in answer["error"]["message"]
     status, answer = await api.post("/api/orders", {"bot": "SA40_RSI_Bot", "side": "hold", "quantity": 1})
-    assert status == 422 and answer["error"]["message"] == '"side" must be "buy" or "sell"'
+    assert status == 422 and answer["error"]["message"] == "\"side\" must be 'buy' or 'sell', not 'hold'"
     # no such bot
     status, answer = await api.post("/api/orders", {"bot": "Nope", "side": "buy", "quantity": 1})
     assert (status, answer["code"]) == (404, "not_found")

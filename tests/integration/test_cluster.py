@@ -14,9 +14,9 @@ from db.cluster import PostgresCluster, SingleProcess
 from db.database import Database
 from tests.conftest import _migrated_template, fresh_postgres_database, postgres_server_url
 from tests.integration.test_runner import settle
-from tests.integration.test_service import make_rig
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
+from tests.support.service_rig import make_rig
 from trading.domain.signals import SignalAction, SignalState
 from trading.services.runner import Runner
 

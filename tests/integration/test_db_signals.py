@@ -17,6 +17,7 @@ from tests.integration.db_support import T0, add_bot, bot_config, full_signal
 from trading.domain.records import Decision, SignalEdits, StateChange
 from trading.domain.signals import IllegalSignalTransition, Signal, SignalState
 from trading.domain.values import OrderType
+from trading.services.transitions import set_signal_state
 
 
 async def _add(db: Database, bot_id: int, signal: Signal, body_hash: str = "h1", at=T0) -> int:  # type: ignore[no-untyped-def]
@@ -53,18 +54,18 @@ async def test_state_changes_are_checked_and_recorded(database: Database) -> Non
     bot = await add_bot(database)
     signal_id = await _add(database, bot.id, full_signal())
     async with database.uow() as uow:
-        await uow.signals.set_state(
-            signal_id, SignalState.PENDING_APPROVAL, cause="engine", at=T0 + timedelta(seconds=1)
+        await set_signal_state(
+            uow, signal_id, SignalState.PENDING_APPROVAL, cause="engine", at=T0 + timedelta(seconds=1)
         )
-        await uow.signals.set_state(
-            signal_id, SignalState.APPROVED, cause="discord:42 (ann)", at=T0 + timedelta(seconds=5)
+        await set_signal_state(
+            uow, signal_id, SignalState.APPROVED, cause="discord:42 (ann)", at=T0 + timedelta(seconds=5)
         )
         await uow.commit()
     async with database.uow() as uow:
         with pytest.raises(IllegalSignalTransition, match="from approved to executed"):
-            await uow.signals.set_state(signal_id, SignalState.EXECUTED, cause="engine", at=T0)
-        await uow.signals.set_state(
-            signal_id, SignalState.REFUSED, cause="risk", at=T0 + timedelta(seconds=6), reason="slippage 0.9%"
+            await set_signal_state(uow, signal_id, SignalState.EXECUTED, cause="engine", at=T0)
+        await set_signal_state(
+            uow, signal_id, SignalState.REFUSED, cause="risk", at=T0 + timedelta(seconds=6), reason="slippage 0.9%"
         )
         stored = await uow.signals.get(signal_id)
         await uow.commit()
@@ -80,7 +81,7 @@ async def test_state_changes_are_checked_and_recorded(database: Database) -> Non
     ]
     async with database.uow() as uow:
         with pytest.raises(NotFound, match="signal 999"):
-            await uow.signals.set_state(999, SignalState.QUEUED, cause="engine", at=T0)
+            await set_signal_state(uow, 999, SignalState.QUEUED, cause="engine", at=T0)
 
 
 async def test_find_duplicate_by_alert_id_ever_and_body_hash_in_window(database: Database) -> None:
@@ -102,8 +103,8 @@ async def test_list_and_ids_in_states(database: Database) -> None:
     ids = [await _add(database, bot.id, full_signal(n)) for n in range(3)]
     other_id = await _add(database, other.id, full_signal(9))
     async with database.uow() as uow:
-        await uow.signals.set_state(ids[1], SignalState.QUEUED, cause="engine", at=T0)
-        await uow.signals.set_state(ids[1], SignalState.EXECUTING, cause="engine", at=T0)
+        await set_signal_state(uow, ids[1], SignalState.QUEUED, cause="engine", at=T0)
+        await set_signal_state(uow, ids[1], SignalState.EXECUTING, cause="engine", at=T0)
         await uow.commit()
     async with database.uow() as uow:
         assert [s.id for s in await uow.signals.list()] == [other_id, *reversed(ids)]

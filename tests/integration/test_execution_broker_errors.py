@@ -5,8 +5,6 @@ source fills at the alert's price, handed over in the OrderRequest."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,86 +13,14 @@ from brokers.errors import OrderRejected
 from brokers.paper import PaperBroker
 from db.database import Database
 from tests.support.fake_broker import FakeBroker
-from trading.domain.config import BotConfig
-from trading.domain.events import Event
+from tests.support.service_rig import make_rig
 from trading.domain.market import BrokerOrder, OrderRequest
 from trading.domain.orders import OrderStatus
-from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import PositionSide
-from trading.services.desk import Desk
-from trading.services.execution import Executor
-from trading.services.ports import Broker, BrokerRefusal, BrokerUnavailable
+from trading.services.ports import BrokerRefusal, BrokerUnavailable
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@dataclass
-class Clock:
-    t: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
-
-    def now(self) -> datetime:
-        return self.t
-
-
-@dataclass
-class Rig:
-    db: Database
-    broker: Broker
-    clock: Clock = field(default_factory=Clock)
-    events: list[Event] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        broker = self.broker
-        executor = Executor(self.db.uow, lambda _name: broker, self.clock, self.events.extend, retry_delay=0.01)
-        self.desk = Desk(self.db.uow, lambda _name: broker, self.clock, self.events.extend, executor)
-
-    async def bot(self, **overrides: object) -> int:
-        fields: dict[str, object] = {
-            "bot_name": "SA40_Bot",
-            "symbol": "SA40",
-            "mode": "auto",
-            "webhook_key": "sa40_bot_50849a3c",
-            "max_positions": 3,
-            "allow_pyramiding": True,
-            "max_slippage_pct": "1.0",
-        }
-        fields.update(overrides)
-        async with self.db.uow() as uow:
-            bot = await uow.bots.upsert(BotConfig.parse(fields))
-            await uow.commit()
-        return bot.id
-
-    async def signal(self, bot_id: int, action: SignalAction, price: str) -> int:
-        signal = Signal(action=action, price=Decimal(price), shape=AlertShape.RSI, time=self.clock.now())
-        async with self.db.uow() as uow:
-            stored = await uow.signals.add(
-                bot_id,
-                signal,
-                body_hash=f"h{self.clock.now().timestamp()}{action}",
-                state=SignalState.RECEIVED,
-                cause="webhook",
-                at=self.clock.now(),
-            )
-            await uow.commit()
-        self.clock.t += timedelta(seconds=1)
-        return stored.id
-
-    async def advance(self, signal_id: int) -> SignalState:
-        await self.desk.advance(signal_id)
-        async with self.db.uow() as uow:
-            stored = await uow.signals.get(signal_id)
-        assert stored is not None
-        return stored.state
-
-    async def run(self, signal_id: int) -> SignalState:
-        for _ in range(10):
-            if (await self.desk.advance(signal_id)).finished:
-                break
-        return await self.advance(signal_id)
-
-    async def orders(self, signal_id: int) -> list[OrderStatus]:
-        async with self.db.uow() as uow:
-            return [o.status for o in await uow.orders.list_for_signal(signal_id)]
 
 
 class RaisingBroker(FakeBroker):
@@ -119,10 +45,10 @@ class LooksFinal(Exception):
 async def test_a_refusal_of_the_port_rejects_the_order_and_fails_the_signal(sqlite_database: Database) -> None:
     broker = RaisingBroker()
     broker.error = OrderRejected("INSUFFICIENT_MARGIN", "not enough", 422, broker="Herenya")
-    rig = Rig(sqlite_database, broker)
+    rig = make_rig(sqlite_database, broker)
     sid = await rig.signal(await rig.bot(), SignalAction.ENTER_LONG, "53210.5")
     assert await rig.run(sid) is SignalState.FAILED
-    assert await rig.orders(sid) == [OrderStatus.REJECTED]
+    assert await rig.order_statuses(sid) == [OrderStatus.REJECTED]
     assert broker.place_calls == 1
 
 
@@ -138,19 +64,19 @@ async def test_a_refusal_of_the_port_rejects_the_order_and_fails_the_signal(sqli
 async def test_anything_but_a_refusal_leaves_the_outcome_unknown(sqlite_database: Database, error: Exception) -> None:
     broker = RaisingBroker()
     broker.error = error
-    rig = Rig(sqlite_database, broker)
+    rig = make_rig(sqlite_database, broker)
     sid = await rig.signal(await rig.bot(), SignalAction.ENTER_LONG, "53210.5")
     assert await rig.advance(sid) is SignalState.EXECUTING
-    assert await rig.orders(sid) == [OrderStatus.UNKNOWN]
+    assert await rig.order_statuses(sid) == [OrderStatus.UNKNOWN]
     # Looked up by client id (not there: nothing was placed), then sent once more.
     assert await rig.run(sid) is SignalState.EXECUTED
-    assert await rig.orders(sid) == [OrderStatus.FILLED]
+    assert await rig.order_statuses(sid) == [OrderStatus.FILLED]
     assert broker.place_calls == 2 and broker.lookups >= 1
 
 
 async def test_paper_without_a_quote_source_fills_at_each_alerts_price(sqlite_database: Database) -> None:
     paper = PaperBroker.with_unit_of_work(sqlite_database.uow, account_id="PAPER")
-    rig = Rig(sqlite_database, paper)
+    rig = make_rig(sqlite_database, paper)
     bot = await rig.bot()
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG, "53000")) is SignalState.EXECUTED
     # 3 % away from the first fill: no quote, so no slippage to refuse (the fill is at the alert's price).
@@ -168,7 +94,7 @@ async def test_paper_without_a_quote_source_fills_at_each_alerts_price(sqlite_da
 async def test_paper_with_a_quote_source_fills_at_the_quote(sqlite_database: Database) -> None:
     market = FakeBroker()  # its quotes: bid 53210.0, ask 53211.0
     paper = PaperBroker.with_unit_of_work(sqlite_database.uow, account_id="PAPER", quote_source=market)
-    rig = Rig(sqlite_database, paper)
+    rig = make_rig(sqlite_database, paper)
     bot = await rig.bot()
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG, "53100")) is SignalState.EXECUTED
     [held] = await paper.get_positions()

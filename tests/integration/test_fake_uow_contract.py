@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,27 +19,29 @@ import pytest
 from db.database import Database
 from db.errors import DuplicateOrder, NotFound
 from tests.conftest import sqlite_url
+from tests.support.clock import FixedClock
 from tests.support.fake_uow import FakeDatabase
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Fill, Position
-from trading.domain.records import Decision, DuplicateProbe, NewSignal, OrderRecord, WebhookLogEntry
+from trading.domain.records import AuditEntry, Decision, DuplicateProbe, NewSignal, OrderRecord, WebhookLogEntry
 from trading.domain.signals import AlertShape, IllegalSignalTransition, Signal, SignalAction, SignalState
 from trading.domain.values import OrderSide, PositionSide
-from trading.services.ports import UnitOfWorkFactory
+from trading.services.ports import Clock, UnitOfWorkFactory
+from trading.services.transitions import set_signal_state
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["fake", "sqlite"])
-async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
+@asynccontextmanager
+async def _store(kind: str, tmp_path: Path, clock: Clock | None = None) -> AsyncIterator[UnitOfWorkFactory]:
     """A unit-of-work factory over an empty store: the fake, or a migrated SQLite database."""
-    if request.param == "fake":
-        yield FakeDatabase().uow
+    if kind == "fake":
+        yield FakeDatabase(clock).uow
         return
-    db = Database(sqlite_url(tmp_path / "signaldesk.db"))
+    db = Database(sqlite_url(tmp_path / "signaldesk.db"), clock=clock)
     try:
         await db.upgrade()
         # SqlUnitOfWork declares its repositories as its SQL classes, which mypy does not take
@@ -46,6 +49,24 @@ async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[U
         yield db.uow  # type: ignore[misc]
     finally:
         await db.dispose()
+
+
+@pytest.fixture(params=["fake", "sqlite"])
+async def uow(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[UnitOfWorkFactory]:
+    async with _store(request.param, tmp_path) as factory:
+        yield factory
+
+
+@pytest.mark.parametrize("kind", ["fake", "sqlite"])
+async def test_a_row_stamped_without_a_given_time_takes_the_injected_clock(kind: str, tmp_path: Path) -> None:
+    # Issue 23: the repositories read the clock they are given, never the wall clock.
+    async with _store(kind, tmp_path, FixedClock(T0)) as uow:
+        async with uow() as u:
+            await u.audit.add(AuditEntry("cli", "halt", "all", True, "news"))
+            await u.commit()
+        async with uow(read_only=True) as u:
+            [entry] = await u.audit.list()
+    assert entry.at is not None and entry.at.replace(tzinfo=UTC) == T0
 
 
 async def _bot(uow: UnitOfWorkFactory, name: str = "SA40_RSI_Bot") -> int:
@@ -80,12 +101,19 @@ async def test_a_signal_moves_along_the_transition_table_and_keeps_its_history(u
 
     later = T0 + timedelta(seconds=1)
     async with uow() as u:
-        await u.signals.set_state(first.id, SignalState.QUEUED, cause="auto mode", at=later, reason="queued")
-        await u.signals.set_state(first.id, SignalState.EXECUTING, cause="engine", at=later)
+        await set_signal_state(u, first.id, SignalState.QUEUED, cause="auto mode", at=later, reason="queued")
+        await set_signal_state(u, first.id, SignalState.EXECUTING, cause="engine", at=later)
         with pytest.raises(IllegalSignalTransition, match="from executing to approved"):
-            await u.signals.set_state(first.id, SignalState.APPROVED, cause="x", at=later)
+            await set_signal_state(u, first.id, SignalState.APPROVED, cause="x", at=later)
+        # The repository only stores: a move from a state not among `sources` answers the state it is in.
+        assert (
+            await u.signals.set_state(
+                first.id, SignalState.APPROVED, sources=[SignalState.PENDING_APPROVAL], cause="x", at=later
+            )
+            is SignalState.EXECUTING
+        )
         with pytest.raises(NotFound, match="signal 999"):
-            await u.signals.set_state(999, SignalState.QUEUED, cause="x", at=later)
+            await set_signal_state(u, 999, SignalState.QUEUED, cause="x", at=later)
         await u.commit()
 
     async with uow() as u:

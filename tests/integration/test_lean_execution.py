@@ -15,7 +15,7 @@ from sqlalchemy import event
 
 from db.database import Database
 from db.uow import READ_ONLY
-from tests.integration.test_service import make_rig
+from tests.support.service_rig import make_rig
 from trading.domain.events import Notice, OrderFilled, OrderPlaced, StopMoved
 from trading.domain.signals import SignalAction, SignalState
 from trading.services.runner import Runner

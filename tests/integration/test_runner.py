@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.integration.test_service import Rig, make_rig
 from tests.support.fake_broker import FakeBroker
+from tests.support.service_rig import Rig, make_rig
 from trading.domain.events import PositionMismatch
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderSide

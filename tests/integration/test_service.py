@@ -2,102 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from db.database import Database
-from tests.support.fake_broker import FakeBroker
-from trading.domain.config import BotConfig
+from tests.support.service_rig import ALICE, MALLORY, Rig, make_rig
 from trading.domain.events import Event, Notice, PositionMismatch, SignalRefused, TradeClosed
 from trading.domain.orders import OrderStatus
 from trading.domain.records import SignalEdits
-from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderType, PositionSide
-from trading.services.actions import Actor
-from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
-from trading.services.execution import Executor
 from trading.services.runner import Runner
-
-ALICE = Actor("discord:1", "alice", can_approve=True)
-MALLORY = Actor("discord:666", "mallory", can_approve=False)
-
-
-@dataclass
-class Clock:
-    t: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
-
-    def now(self) -> datetime:
-        return self.t
-
-
-@dataclass
-class Rig:
-    db: Database
-    broker: FakeBroker
-    clock: Clock
-    desk: Desk
-    events: list[Event]
-
-    async def bot(self, **overrides: object) -> int:
-        fields: dict[str, object] = {
-            "bot_name": "SA40_RSI_Bot",
-            "symbol": "SA40",
-            "mode": "auto",
-            "webhook_key": "sa40_rsi_50849a3c",
-            "max_positions": 3,
-            "allow_pyramiding": True,
-            "max_slippage_pct": "1.0",
-        }
-        fields.update(overrides)
-        async with self.db.uow() as uow:
-            bot = await uow.bots.upsert(BotConfig.parse(fields))
-            await uow.commit()
-        return bot.id
-
-    async def signal(self, bot_id: int, action: SignalAction, price: str = "53210.5", **kw: object) -> int:
-        signal = Signal(action=action, price=Decimal(price), shape=AlertShape.RSI, time=self.clock.now(), **kw)  # type: ignore[arg-type]
-        async with self.db.uow() as uow:
-            stored = await uow.signals.add(
-                bot_id,
-                signal,
-                body_hash=f"h{self.clock.now().timestamp()}{action}{kw}",
-                state=SignalState.RECEIVED,
-                cause="webhook",
-                at=self.clock.now(),
-            )
-            await uow.commit()
-        self.clock.t += timedelta(seconds=1)
-        return stored.id
-
-    async def run(self, signal_id: int) -> SignalState:
-        for _ in range(10):
-            result = await self.desk.advance(signal_id)
-            if result.finished:
-                break
-        return await self.state(signal_id)
-
-    async def state(self, signal_id: int) -> SignalState:
-        async with self.db.uow() as uow:
-            stored = await uow.signals.get(signal_id)
-        assert stored is not None
-        return stored.state
-
-    async def position(self, bot_id: int):  # type: ignore[no-untyped-def]
-        async with self.db.uow() as uow:
-            return await uow.positions.get(bot_id, "SA40", multiplier=Decimal(1), for_update=False)
-
-
-def make_rig(db: Database, broker: FakeBroker | None = None) -> Rig:
-    broker = broker or FakeBroker()
-    clock = Clock()
-    events: list[Event] = []
-    executor = Executor(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
-    desk = Desk(db.uow, lambda _name: broker, clock, events.extend, executor)
-    return Rig(db, broker, clock, desk, events)
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import TracebackType
@@ -35,7 +35,7 @@ from db.errors import DuplicateOrder, NotFound, WebhookKeyInUse
 from db.writer_lock import WriterLock
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
-from trading.domain.credentials import key_hash, key_hint
+from trading.domain.credentials import secrets_to_store
 from trading.domain.events import Event
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
@@ -60,16 +60,16 @@ from trading.domain.records import (
     WebhookLogEntry,
     WebhookLogFilter,
 )
-from trading.domain.signals import Signal, SignalState, check_signal_path, check_signal_transition
+from trading.domain.signals import Signal, SignalState
 from trading.domain.values import ZERO, Mode, PositionSide
 from trading.services import ports
+from trading.services.clock import SystemClock
+from trading.services.ports import Clock
 
 # A writer waits at most this long for another unit to finish. Every fake statement is
 # instant, so a longer wait means a unit was opened inside another one of the same task:
 # a deadlock on SQLite too, reported here instead of hanging the test.
 WRITER_WAIT = 5.0
-
-_MASK = "****"
 
 
 class UnitOfWorkClosed(RuntimeError):
@@ -147,10 +147,6 @@ class _Tables:
         return self.next_ids[table]
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # --------------------------------------------------------------------------- the database and its units
 
 
@@ -158,7 +154,8 @@ class FakeDatabase:
     """The committed tables, shared by every unit taken from `uow` (the factory to hand to
     the services, like `Database.uow`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or SystemClock()  # as Database.clock: rows stamped without a given time
         self.tables = _Tables()
         self.write_lock = WriterLock()  # as SQLite's: urgent writers go ahead of the queue
         self.commits = 0
@@ -266,6 +263,9 @@ class _Repository:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self._uow = uow
 
+    def _now(self) -> datetime:
+        return self._uow.database.clock.now()
+
 
 # --------------------------------------------------------------------------- bots
 
@@ -300,7 +300,7 @@ class FakeBotRepository(_Repository):
         for a config read back (masked key, secrets None), the stored secrets."""
         t = await self._uow.write()
         existing = await self.get_by_name(config.bot_name)
-        secrets = _secrets(config, existing)
+        secrets = asdict(secrets_to_store(config, existing, TEST_PASSPHRASES.hash))
         clash = next(
             (
                 b
@@ -343,30 +343,6 @@ class FakeBotRepository(_Repository):
 
     async def set_needs_attention(self, bot_id: int, flag: bool, reason: str | None = None) -> None:
         await self._set(bot_id, needs_attention=flag, attention_reason=reason if flag else None)
-
-
-def _secrets(config: BotConfig, existing: Bot | None) -> dict[str, Any]:
-    name = config.bot_name
-    if config.webhook_key.startswith(_MASK):
-        if existing is None or config.webhook_key != existing.webhook_key_hint:
-            raise ValueError(
-                f"bot {name}: webhook_key is a masked hint ({config.webhook_key}), not a key; "
-                "give the real key or a fresh one"
-            )
-        return {
-            "webhook_key_hash": existing.webhook_key_hash,
-            "webhook_key_hint": existing.webhook_key_hint,
-            "passphrase_hash": (
-                TEST_PASSPHRASES.hash(name, config.passphrase) if config.passphrase else existing.passphrase_hash
-            ),
-            "signing_secret": config.signing_secret or existing.signing_secret,
-        }
-    return {
-        "webhook_key_hash": key_hash(config.webhook_key),
-        "webhook_key_hint": key_hint(config.webhook_key),
-        "passphrase_hash": TEST_PASSPHRASES.hash(name, config.passphrase) if config.passphrase else None,
-        "signing_secret": config.signing_secret,
-    }
 
 
 # --------------------------------------------------------------------------- signals
@@ -418,7 +394,6 @@ class FakeSignalRepository(_Repository):
         return _stored(t, signal_id, row)
 
     async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
-        check_signal_path(from_state, [step.state for step in steps])
         t = await self._uow.write()
         row = t.signals.get(signal_id)
         if row is None or row.state is not from_state:
@@ -468,13 +443,21 @@ class FakeSignalRepository(_Repository):
         return None if row is None else _stored(t, signal_id, row, history=history)
 
     async def set_state(
-        self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
-    ) -> None:
+        self,
+        signal_id: int,
+        state: SignalState,
+        *,
+        sources: Collection[SignalState],
+        cause: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> SignalState | None:
         t = await self._uow.write()
         row = t.signals.get(signal_id)
         if row is None:
             raise NotFound(f"signal {signal_id} does not exist")
-        check_signal_transition(row.state, state)
+        if row.state not in sources:
+            return row.state
         t.signals[signal_id] = replace(
             row,
             state=state,
@@ -482,6 +465,7 @@ class FakeSignalRepository(_Repository):
             reason=row.reason if reason is None else reason,  # a move without a reason keeps the last one
             history=(*row.history, StateChange(state, at, cause, reason)),
         )
+        return None
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None:
         t = await self._uow.write()
@@ -606,7 +590,7 @@ class FakeOrderRepository(_Repository):
         t = await self._uow.write()
         if order.client_order_id in t.orders:
             raise DuplicateOrder(order.client_order_id)
-        created = order.created_at or utcnow()
+        created = order.created_at or self._now()
         stored = replace(order, id=t.new_id("orders"), created_at=created, updated_at=order.updated_at or created)
         t.orders[order.client_order_id] = stored
         return stored
@@ -629,7 +613,7 @@ class FakeOrderRepository(_Repository):
             signal_id=stored.signal_id,
             bot_id=stored.bot_id,
             created_at=stored.created_at,
-            updated_at=order.updated_at or utcnow(),
+            updated_at=order.updated_at or self._now(),
         )
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
@@ -760,7 +744,7 @@ class FakeApprovalRepository(_Repository):
 class FakeAuditRepository(_Repository):
     async def add(self, entry: AuditEntry) -> None:
         t = await self._uow.write()
-        t.audit[t.new_id("audit")] = replace(entry, at=entry.at or utcnow())
+        t.audit[t.new_id("audit")] = replace(entry, at=entry.at or self._now())
 
     async def list(self, *, limit: int = 100) -> builtins.list[AuditEntry]:
         t = await self._uow.read()

@@ -29,10 +29,11 @@ from bot.discord.cards import (
     trades_embed,
 )
 from bot.discord.formatting import money, price, table
-from bot.discord.inputs import InputError, parse_edits, period_start
+from bot.discord.inputs import period_start
 from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
 from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
+from trading.domain.inputs import InputError
 from trading.domain.records import ControlState, SignalEdits, TradeRecord
 from trading.domain.values import OrderType, PositionSide
 from trading.domain.views import PnlView
@@ -352,32 +353,7 @@ def test_event_lines_and_results() -> None:
 # ---------------------------------------------------------------------- inputs
 
 
-def test_parse_edits_good_values() -> None:
-    e = parse_edits(" 2 ", "LIMIT", "53,200.5", "52600", "")
-    assert e == SignalEdits(
-        quantity=2, order_type=OrderType.LIMIT, limit_price=Decimal("53200.5"), stop_loss=Decimal("52600")
-    )
-    assert parse_edits("", "", "", "", "") == SignalEdits()
-    # A market order drops a limit price left in its box.
-    assert parse_edits("1", "market", "53000", "", "").limit_price is None
-
-
-@pytest.mark.parametrize(
-    ("args", "words"),
-    [
-        (("0", "", "", "", ""), "Quantity must be a whole number"),
-        (("1.5", "", "", "", ""), "Quantity must be a whole number"),
-        (("two", "", "", "", ""), "not 'two'"),
-        (("", "stop", "", "", ""), "Order type must be 'market' or 'limit'"),
-        (("", "limit", "", "", ""), "A limit order needs a limit price"),
-        (("", "", "", "abc", ""), "Stop must be a number"),
-        (("", "", "", "", "-5"), "Target must be a positive number"),
-        (("", "", "NaN", "", ""), "Limit price must be a positive number"),
-    ],
-)
-def test_parse_edits_bad_values_say_which_field(args: tuple[str, ...], words: str) -> None:
-    with pytest.raises(InputError, match=words):
-        parse_edits(*args)
+# The Edit modal's rules: tests/unit/test_input_rules.py runs them through every face.
 
 
 def test_changed_only_keeps_what_differs_from_the_card() -> None:
@@ -394,21 +370,3 @@ def test_period_start_uses_utc_calendar_boundaries() -> None:
     assert period_start("all", NOW) == (None, "all time")
     with pytest.raises(InputError):
         period_start("year", NOW)
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("7" * 5_000, "", "", "", ""),
-        ("١٢", "", "", "", ""),
-        ("", "limit", "1E+1000000", "", ""),
-        ("", "", "", "9" * 60_000, ""),
-        ("", "", "", "", "1e999999999"),
-        ("", "", "", "", "0." + "0" * 5_000 + "1"),
-    ],
-)
-def test_parse_edits_out_of_range_values_are_refused_with_a_short_message(args: tuple[str, ...]) -> None:
-    # Issue 31, finding 7, in the Discord modal: the same bounds as the web form and the API.
-    with pytest.raises(InputError) as refused:
-        parse_edits(*args)
-    assert len(str(refused.value)) < 200

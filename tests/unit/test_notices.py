@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.app import database_kind
-from tests.unit.services.rig import make_rig
+from tests.support.fake_uow import FakeDatabase
+from tests.support.service_rig import make_rig
 from trading.domain.events import DeskStarted, DeskStopping
 from trading.domain.signals import SignalAction, SignalState
 
@@ -46,7 +47,7 @@ def test_the_stop_notice_says_what_was_left_in_flight() -> None:
 
 
 async def test_the_desk_counts_signals_in_flight_and_cards_waiting() -> None:
-    rig = make_rig()
+    rig = make_rig(FakeDatabase())
     auto = await rig.bot()
     approve = await rig.bot(bot_name="Approver", webhook_key="approver_key_123", mode="approve")
     assert await rig.desk.unfinished() == (0, 0)

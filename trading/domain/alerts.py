@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
+from trading.domain.inputs import MAX_QUANTITY
 from trading.domain.levels import MIN_PRICE_EXPONENT, level_problem
 from trading.domain.signals import AlertShape, Signal, SignalAction
 from trading.domain.values import OrderSide, OrderType, PositionSide
@@ -57,7 +58,6 @@ _TP = re.compile(r"tp(\d+)")
 # Bounds that no real alert comes near; they keep absurd values (1e999999) away from integer
 # conversion and the database instead of failing somewhere less clear.
 _MAX_ADJUSTED_EXPONENT = 14  # numbers below 1e15
-_MAX_QUANTITY = 1_000_000
 _MAX_ID_LENGTH = 200
 _MAX_SHOWN = 40  # characters of a bad value quoted back in an error
 
@@ -370,8 +370,8 @@ class _Fields:
         label = self.label(name)
         if number != number.to_integral_value():
             _bad_number(label, f"is {number}; it must be a whole number of contracts")
-        if abs(number) > _MAX_QUANTITY:
-            _bad_number(label, f"is {number}, more than {_MAX_QUANTITY} contracts")
+        if abs(number) > MAX_QUANTITY:
+            _bad_number(label, f"is {number}, more than {MAX_QUANTITY} contracts")
         count = int(number)
         if count < 0 and not signed:
             _bad_number(label, f"is {count}; it must not be negative")

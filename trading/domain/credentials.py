@@ -6,12 +6,17 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from trading.domain.config import BotConfig
+from trading.domain.records import Bot
 
 # A passphrase hash keyed by the server's secret starts with this; one without it is of the
 # old kind (keyed by the bot name only), verified the old way once and then replaced.
 PEPPERED = "v2$"
 MIN_SECRET_KEY_BYTES = 16
+MASK = "****"  # a key's hint starts with it: what a config read back carries instead of the key
 
 
 def key_hash(webhook_key: str) -> str:
@@ -20,7 +25,46 @@ def key_hash(webhook_key: str) -> str:
 
 
 def key_hint(webhook_key: str) -> str:
-    return "****" + webhook_key[-4:]
+    return MASK + webhook_key[-4:]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSecrets:
+    """What a bot's row keeps of its secrets (the names are the Bot's and the columns')."""
+
+    webhook_key_hash: str
+    webhook_key_hint: str
+    passphrase_hash: str | None
+    signing_secret: str | None
+
+
+def secrets_to_store(
+    config: BotConfig, existing: Bot | None, passphrase_hash: Callable[[str, str], str]
+) -> StoredSecrets:
+    """The secrets to store for `config` (`passphrase_hash(bot_name, passphrase)` hashes a
+    new passphrase). A config read back carries the masked key ("****abcd"): when it matches
+    the stored hint the stored key hash is kept, and a passphrase / signing secret left None
+    keeps the stored one, so saving `bot.config.model_copy(update=...)` changes only what it
+    says. ValueError for a masked key that is not this bot's."""
+    name = config.bot_name
+    if config.webhook_key.startswith(MASK):
+        if existing is None or config.webhook_key != existing.webhook_key_hint:
+            raise ValueError(
+                f"bot {name}: webhook_key is a masked hint ({config.webhook_key}), not a key; "
+                "give the real key or a fresh one"
+            )
+        return StoredSecrets(
+            webhook_key_hash=existing.webhook_key_hash,
+            webhook_key_hint=existing.webhook_key_hint,
+            passphrase_hash=passphrase_hash(name, config.passphrase) if config.passphrase else existing.passphrase_hash,
+            signing_secret=config.signing_secret or existing.signing_secret,
+        )
+    return StoredSecrets(
+        webhook_key_hash=key_hash(config.webhook_key),
+        webhook_key_hint=key_hint(config.webhook_key),
+        passphrase_hash=passphrase_hash(name, config.passphrase) if config.passphrase else None,
+        signing_secret=config.signing_secret,
+    )
 
 
 def legacy_passphrase_hash(passphrase: str, salt: str) -> str:

@@ -129,6 +129,12 @@ SIGNAL_TRANSITIONS: dict[SignalState, frozenset[SignalState]] = {
 }
 
 
+_SOURCES = {
+    target: frozenset(source for source, targets in SIGNAL_TRANSITIONS.items() if target in targets)
+    for target in SignalState
+}
+
+
 class IllegalSignalTransition(ValueError):
     def __init__(self, current: SignalState, target: SignalState) -> None:
         super().__init__(f"a signal cannot go from {current.value} to {target.value}")
@@ -139,6 +145,11 @@ class IllegalSignalTransition(ValueError):
 def check_signal_transition(current: SignalState, target: SignalState) -> None:
     if target not in SIGNAL_TRANSITIONS[current]:
         raise IllegalSignalTransition(current, target)
+
+
+def signal_sources(target: SignalState) -> frozenset[SignalState]:
+    """The states a signal may move to `target` from."""
+    return _SOURCES[target]
 
 
 def check_signal_path(current: SignalState, targets: Sequence[SignalState]) -> None:

@@ -18,6 +18,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from trading.domain.config import BotConfig, BotConfigError
+from trading.domain.inputs import (
+    InputError,  # the one error type for what a person gives; here the file's line or field
+)
 from trading.domain.market import Instrument
 
 ALERT_LOG_COLUMNS = ("Alert ID", "Ticker", "Name", "Description", "Time")
@@ -26,10 +29,6 @@ _NONE_WORDS = ("", "none", "null")
 # A placeholder key that passes BotConfig's check while overrides are validated (a bot read
 # from the database carries only a masked hint of its key); the real one is put back after.
 _STAND_IN_KEY = "replay_stand_in_key"
-
-
-class InputError(ValueError):
-    """An input that cannot be replayed; the message names the file's line or the field."""
 
 
 @dataclass(frozen=True, slots=True)

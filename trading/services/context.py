@@ -23,6 +23,7 @@ from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSourc
 from trading.services.actions import ActionResult, Actor
 from trading.services.execution import Executor
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
+from trading.services.transitions import set_signal_state
 
 log = logging.getLogger("signaldesk.service")
 QUOTE_TIMEOUT = 3.0  # seconds: a quote or instrument read for display gives up after this
@@ -141,7 +142,7 @@ class UseCase:
                 cause=actor.id,
                 at=now,
             )
-            await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=message)
+            await set_signal_state(uow, stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=message)
             queued = await uow.signals.get(stored.id)
             await uow.commit()
         assert queued is not None

@@ -32,6 +32,7 @@ from trading.domain.values import OrderType
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.transitions import move_signal, set_signal_state
 
 # How often the due check reads the pending approvals when nothing is due: the safety net
 # for approvals asked for elsewhere (another process on the same database).
@@ -72,7 +73,7 @@ class Decisions(UseCase):
         expires = stored.created_at + timedelta(minutes=bot.config.approval_timeout_minutes)
         async with self._uow() as uow:
             pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode")
-            if not await uow.signals.move(stored.id, [pending], from_state=SignalState.RECEIVED):
+            if not await move_signal(uow, stored.id, [pending], from_state=SignalState.RECEIVED):
                 return
             await uow.approvals.create(stored.id, now, expires)
             uow.emit([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
@@ -127,7 +128,8 @@ class Decisions(UseCase):
                     continue
                 if not await uow.approvals.decide(approval.signal_id, Decision.EXPIRED, "expiry", now):
                     continue
-                await uow.signals.set_state(
+                await set_signal_state(
+                    uow,
                     approval.signal_id,
                     SignalState.EXPIRED,
                     cause="expiry",
@@ -211,7 +213,7 @@ class Decisions(UseCase):
                 await uow.approvals.set_edits(signal_id, edits, actor.id)
                 await uow.signals.set_edits(signal_id, edits)
             state = SignalState.APPROVED if decision is Decision.APPROVED else SignalState.REJECTED
-            await uow.signals.set_state(signal_id, state, cause=actor.id, at=now)
+            await set_signal_state(uow, signal_id, state, cause=actor.id, at=now)
             updated = await uow.signals.get(signal_id)
             assert updated is not None
             detail = _edits_text(edits)

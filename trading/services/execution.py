@@ -52,6 +52,7 @@ from trading.services.ports import (
     UnitOfWorkFactory,
     WouldNotReduce,
 )
+from trading.services.transitions import move_signal, set_signal_state
 from trading.services.watchlist import Watchlist
 
 log = logging.getLogger("signaldesk.execution")
@@ -258,7 +259,7 @@ class Executor:
                     events.append(BotStateChanged(at=now, bot_name=bot.name, change="paused", reason=reason))
             async with self._uow() as uow:
                 steps = [*queued, StateChange(final, now, cause, reason)]
-                if not await uow.signals.move(stored.id, steps, from_state=stored.state):
+                if not await move_signal(uow, stored.id, steps, from_state=stored.state):
                     return RunResult(True, note="moved on meanwhile")
                 if pause:
                     await uow.bots.set_paused(bot.id, True, reason)
@@ -284,7 +285,7 @@ class Executor:
             rows.append(row)
         async with self._uow() as uow:
             steps = [*queued, StateChange(SignalState.EXECUTING, now, "engine", doing or None)]
-            if not await uow.signals.move(stored.id, steps, from_state=stored.state):
+            if not await move_signal(uow, stored.id, steps, from_state=stored.state):
                 return RunResult(True, note="moved on meanwhile")
             stored_rows = await uow.orders.add_many(rows)
             if changed:
@@ -645,7 +646,7 @@ class Executor:
         events: list[Event] = []
         signal = stored.signal
         executed = StateChange(SignalState.EXECUTED, now, "engine")
-        if not await uow.signals.move(stored.id, [executed], from_state=SignalState.EXECUTING):
+        if not await move_signal(uow, stored.id, [executed], from_state=SignalState.EXECUTING):
             return events, False
         moved = set_levels_after_fill(position, signal, bot.config, stored.edits, instrument.tick_size)
         if moved:
@@ -690,7 +691,7 @@ class Executor:
                 )
         async with self._uow() as uow:
             ended = StateChange(state, now, cause, reason)
-            if not await uow.signals.move(stored.id, [ended], from_state=SignalState.EXECUTING):
+            if not await move_signal(uow, stored.id, [ended], from_state=SignalState.EXECUTING):
                 return RunResult(True, note="moved on meanwhile")
             if position is not None and set_levels_after_fill(
                 position, stored.signal, bot.config, stored.edits, instrument.tick_size
@@ -721,7 +722,7 @@ class Executor:
         now = self._clock.now()
         event = SignalRefused if state is SignalState.REFUSED else ExecutionFailed
         async with self._uow() as uow:
-            await uow.signals.set_state(stored.id, state, cause="engine", at=now, reason=reason)
+            await set_signal_state(uow, stored.id, state, cause="engine", at=now, reason=reason)
             uow.emit([event(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)])
             await uow.commit()
         self._publish(uow.emitted)

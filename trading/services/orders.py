@@ -18,6 +18,7 @@ from trading.domain.views import ApprovalCard
 from trading.services.actions import ActionResult, Actor, OrderPreview
 from trading.services.context import UseCase
 from trading.services.execution import RunResult
+from trading.services.transitions import set_signal_state
 
 PREVIEW = "preview"  # the state an order's card shows before it is placed
 
@@ -54,7 +55,7 @@ class Orders(UseCase):
                 cause=actor.id,
                 at=now,
             )
-            await uow.signals.set_state(stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=doing)
+            await set_signal_state(uow, stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=doing)
             await uow.audit.add(AuditEntry(actor.id, "order", target, True, f"signal #{stored.id}: {doing}", now))
             queued = await uow.signals.get(stored.id)
             uow.emit([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])

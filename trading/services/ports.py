@@ -7,7 +7,7 @@ and `web/` the notifier sinks. Tests implement them with in-memory fakes.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
@@ -133,16 +133,25 @@ class SignalRepository(Protocol):
         ...
 
     async def set_state(
-        self, signal_id: int, state: SignalState, *, cause: str, at: datetime, reason: str | None = None
-    ) -> None:
-        """Move to `state` (checked against the transition table) and record the change."""
+        self,
+        signal_id: int,
+        state: SignalState,
+        *,
+        sources: Collection[SignalState],
+        cause: str,
+        at: datetime,
+        reason: str | None = None,
+    ) -> SignalState | None:
+        """Move to `state` if the signal is in one of `sources`, recording the change: None
+        when moved; else the state it is in, nothing written (NotFound: no such signal).
+        The transition table is the caller's (trading/services/transitions.py)."""
         ...
 
     async def move(self, signal_id: int, steps: Sequence[StateChange], *, from_state: SignalState) -> bool:
-        """Move the signal from `from_state` through `steps` (each checked against the
-        transition table; IllegalSignalTransition when one is not allowed), recording every
-        step: one update and one insert. False, and nothing written, when the signal is no
-        longer in `from_state` (something moved it meanwhile)."""
+        """Move the signal from `from_state` through `steps`, recording every step: one
+        update and one insert. False, and nothing written, when the signal is no longer in
+        `from_state` (something moved it meanwhile). The caller has checked the path against
+        the transition table (trading/services/transitions.py)."""
         ...
 
     async def set_edits(self, signal_id: int, edits: SignalEdits) -> None: ...

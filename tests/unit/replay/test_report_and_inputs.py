@@ -11,7 +11,8 @@ import pytest
 
 from tests.unit.replay.helpers import at, bot, candles, flat, rsi, run
 from trading.domain.config import BotConfig
-from trading.replay.inputs import InputError, apply_overrides, instrument_for, parse_time, read_alerts, read_candles
+from trading.domain.inputs import InputError
+from trading.replay.inputs import apply_overrides, instrument_for, parse_time, read_alerts, read_candles
 from trading.replay.report import render_html, render_json, render_table, render_trades_csv, summarize
 
 ROOT = Path(__file__).resolve().parents[3]

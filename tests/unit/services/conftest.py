@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.services.rig import Rig, make_rig
+from tests.support.fake_uow import FakeDatabase
+from tests.support.service_rig import Rig, make_rig
 
 
 @pytest.fixture
 def rig() -> Rig:
-    return make_rig()
+    return make_rig(FakeDatabase())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.unit.services.rig import ALICE, BOT_NAME, MALLORY, Rig
+from tests.support.service_rig import ALICE, BOT_NAME, MALLORY, Rig
 from trading.domain.events import HaltChanged, SignalRefused, TradeClosed
 from trading.domain.signals import SignalAction, SignalState
 

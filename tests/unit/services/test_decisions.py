@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.unit.services.rig import ALICE, BOB, MALLORY, Rig
+from tests.support.service_rig import ALICE, BOB, MALLORY, Rig
 from trading.domain.events import ApprovalDecided, ApprovalRequested
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalState

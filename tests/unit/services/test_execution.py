@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.unit.services.rig import BOT_NAME, SYMBOL, Rig
+from tests.support.service_rig import BOT_NAME, SYMBOL, Rig
 from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
 from trading.domain.orders import OrderStatus
 from trading.domain.signals import SignalAction, SignalState

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.unit.services.rig import ALICE, BOT_NAME, SYMBOL, Rig
+from tests.support.service_rig import ALICE, BOT_NAME, SYMBOL, Rig
 from trading.domain.events import ExitFailing, Notice, QuotesBack, QuotesUnavailable, TradeClosed
 from trading.domain.signals import SignalAction, SignalState
 from trading.services.desk import Desk

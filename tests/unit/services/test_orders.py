@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.unit.services.rig import ALICE, BOT_NAME, MALLORY, SYMBOL, Rig
+from tests.support.service_rig import ALICE, BOT_NAME, MALLORY, SYMBOL, Rig
 from trading.domain.events import Notice, OrderCancelled, StopMoved
 from trading.domain.manual import OrderTicket
 from trading.domain.market import BrokerOrderStatus

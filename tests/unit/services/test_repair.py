@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.unit.services.rig import ALICE, BOT_NAME, MALLORY, SYMBOL, Rig
+from tests.support.service_rig import ALICE, BOT_NAME, MALLORY, SYMBOL, Rig
 from trading.domain.events import PositionMismatch, PositionRepaired, SignalRefused, TradeClosed
 from trading.domain.records import Bot
 from trading.domain.signals import SignalAction, SignalState

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.unit.services.rig import ALICE, Rig
+from tests.support.service_rig import ALICE, Rig
 from trading.domain.events import SignalRefused
 from trading.domain.signals import SignalAction, SignalState
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.services.rig import ALICE, Rig
+from tests.support.service_rig import ALICE, Rig
 from trading.domain.events import ApprovalRequested
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalState

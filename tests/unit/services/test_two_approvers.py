@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.unit.services.rig import ALICE, BOB, MALLORY, Rig
+from tests.support.service_rig import ALICE, BOB, MALLORY, Rig
 from trading.domain.events import ApprovalDecided, ApprovalProgress, ApprovalReminder
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalState

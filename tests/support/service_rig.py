@@ -1,7 +1,8 @@
-"""The service layer over the in-memory fake unit of work and the fake broker: no database.
+"""One rig for the service tests: the Desk and its Executor over a store and a broker.
 
-The same shape as tests/integration/test_service.py's rig (which runs over a real database),
-so a scenario reads the same in both places.
+The store is the in-memory fake unit of work (`make_rig(FakeDatabase())`, tests/unit/services)
+or a real database (`make_rig(database)`, tests/integration), so a scenario reads the same
+over both.
 """
 
 from __future__ import annotations
@@ -9,18 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tests.support.fake_broker import FakeBroker
-from tests.support.fake_uow import FakeDatabase
 from trading.domain.config import BotConfig
 from trading.domain.events import Event
+from trading.domain.orders import OrderStatus
 from trading.domain.position import Position
 from trading.domain.records import OrderRecord, StoredSignal
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
 from trading.services.actions import Actor
 from trading.services.desk import Desk
 from trading.services.execution import Executor
+from trading.services.ports import Broker
 from trading.services.runner import Runner
 
 ALICE = Actor("discord:1", "alice", can_approve=True)
@@ -43,8 +45,8 @@ class Clock:
 
 @dataclass
 class Rig:
-    db: FakeDatabase
-    broker: FakeBroker
+    db: Any  # FakeDatabase or db.database.Database: the tests reach into either
+    broker: Any  # a FakeBroker unless the test hands in another Broker
     clock: Clock
     desk: Desk
     events: list[Event]
@@ -63,7 +65,7 @@ class Rig:
         async with self.db.uow() as uow:
             bot = await uow.bots.upsert(BotConfig.parse(fields))
             await uow.commit()
-        return bot.id
+        return int(bot.id)
 
     async def signal(self, bot_id: int, action: SignalAction, price: str = "53210.5", **kw: object) -> int:
         """Store an alert's signal as the webhook intake does, received and not yet run."""
@@ -79,7 +81,12 @@ class Rig:
             )
             await uow.commit()
         self.clock.t += timedelta(seconds=1)
-        return stored.id
+        return int(stored.id)
+
+    async def advance(self, signal_id: int) -> SignalState:
+        """One try of the runner's, then the state the signal is in."""
+        await self.desk.advance(signal_id)
+        return await self.state(signal_id)
 
     async def run(self, signal_id: int) -> SignalState:
         """Advance the signal as the runner would, retries included, until it settles."""
@@ -93,18 +100,21 @@ class Rig:
         async with self.db.uow() as uow:
             stored = await uow.signals.get(signal_id)
         assert stored is not None
-        return stored
+        return stored  # type: ignore[no-any-return]
 
     async def state(self, signal_id: int) -> SignalState:
         return (await self.stored(signal_id)).state
 
     async def orders(self, signal_id: int) -> list[OrderRecord]:
         async with self.db.uow() as uow:
-            return await uow.orders.list_for_signal(signal_id)
+            return await uow.orders.list_for_signal(signal_id)  # type: ignore[no-any-return]
+
+    async def order_statuses(self, signal_id: int) -> list[OrderStatus]:
+        return [o.status for o in await self.orders(signal_id)]
 
     async def position(self, bot_id: int) -> Position:
         async with self.db.uow() as uow:
-            return await uow.positions.get(bot_id, SYMBOL, multiplier=Decimal(1), for_update=False)
+            return await uow.positions.get(bot_id, SYMBOL, multiplier=Decimal(1), for_update=False)  # type: ignore[no-any-return]
 
     def published(self, kind: type[E]) -> list[E]:
         """The events of this kind handed to the sinks, in order."""
@@ -115,11 +125,11 @@ class Rig:
         return Runner(self.desk, self.db.uow, expiry_interval=3600, monitor_interval=3600, reconcile_interval=3600)
 
 
-def make_rig(broker: FakeBroker | None = None) -> Rig:
-    db = FakeDatabase()
-    broker = broker or FakeBroker()
+def make_rig(db: Any, broker: Broker | None = None) -> Rig:
+    """The rig over `db` (the fake or a real database) and `broker` (a FakeBroker when None)."""
+    used: Broker = broker if broker is not None else FakeBroker()
     clock = Clock()
     events: list[Event] = []
-    executor = Executor(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
-    desk = Desk(db.uow, lambda _name: broker, clock, events.extend, executor)
-    return Rig(db, broker, clock, desk, events)
+    executor = Executor(db.uow, lambda _name: used, clock, events.extend, retry_delay=0.01)
+    desk = Desk(db.uow, lambda _name: used, clock, events.extend, executor)
+    return Rig(db, used, clock, desk, events)
