@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, render_template, request
 from quart_schema import hide
 
+from trading.domain import display
 from trading.domain.people import Role
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
@@ -108,19 +109,6 @@ def _wants_part() -> bool:
 # ---------------------------------------------------------------------------- formatting (Jinja filters)
 
 
-def fmt_price(value: Decimal | None) -> str:
-    return "—" if value is None else f"{value:,f}"
-
-
-def fmt_money(value: Decimal | None, currency: str = "") -> str:
-    if value is None:
-        return "—"
-    text = f"{value:+,.2f}"
-    if text in ("-0.00", "+0.00"):
-        text = "0.00"
-    return f"{text} {currency}".rstrip()
-
-
 def fmt_when(value: datetime | None) -> str:
     if value is None:
         return "—"
@@ -139,13 +127,12 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     health_cache: dict[str, Any] = {"at": -HEALTH_TTL, "value": {}}
     health_lock = asyncio.Lock()
 
-    @bp.app_template_filter("price")
-    def _price(value: Decimal | None) -> str:
-        return fmt_price(value)
-
-    @bp.app_template_filter("money")
-    def _money(value: Decimal | None, currency: str = "") -> str:
-        return fmt_money(value, currency)
+    # Numbers through the one display module every face shares.
+    bp.app_template_filter("price")(display.price)  # value|price(tick)
+    bp.app_template_filter("money")(display.money)  # value|money(currency)
+    bp.app_template_filter("risk")(display.risk)  # value|risk(currency): positive
+    bp.app_template_filter("qty")(display.quantity)
+    bp.app_template_filter("pct")(display.percent)
 
     @bp.app_template_filter("when")
     def _when(value: datetime | None) -> str:

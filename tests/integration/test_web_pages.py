@@ -265,3 +265,32 @@ async def test_the_api_quotes_a_short_prefix_of_a_huge_number(desk: WebDesk) -> 
         )
         answer = await response.get_json()
         assert response.status_code == 422 and len(answer["error"]["message"]) < 200, answer
+
+
+async def test_prices_are_shown_to_the_tick_and_the_risk_positive(desk: WebDesk, sqlite_database: Database) -> None:
+    async with sqlite_database.uow() as uow:
+        bot = await uow.bots.get_by_name("SA40_RSI_Bot")
+        assert bot is not None
+        await uow.trades.add(
+            TradeRecord(
+                bot_id=bot.id,
+                bot_name=bot.name,
+                symbol="SA40",
+                side=PositionSide.LONG,
+                quantity=3,
+                entry_price=Decimal("53211.166666666667"),
+                exit_price=Decimal("53211"),
+                realized_pnl=Decimal("-0.500000000001"),
+                opened_at=None,
+                closed_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
+                position_closed=True,
+            )
+        )
+        await uow.commit()
+    await alert(desk, stop_loss=53000)
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    trades = await text_of(await viewer.get("/trades"))
+    assert '<td class="num">53,211.2</td><td class="num">53,211.0</td>' in trades
+    assert "-0.50 ZAR" in trades and "166666" not in trades, trades[trades.find("166666") - 300 :][:400]
+    cards = await text_of(await viewer.get("/approvals"))
+    assert re.search(r"<dt>At risk</dt><dd>\d[\d,]*\.\d\d ZAR</dd>", cards), cards

@@ -22,16 +22,18 @@ from bot.discord.cards import (
     event_line,
     expired_line,
     new_card_text,
+    order_embed,
     pnl_embed,
     positions_embed,
     reminder_text,
     result_text,
     trades_embed,
 )
-from bot.discord.formatting import money, price, table
+from bot.discord.formatting import table
 from bot.discord.inputs import InputError, parse_edits, period_start
 from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
+from trading.domain.display import money, price
 from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
 from trading.domain.records import ControlState, SignalEdits, TradeRecord
 from trading.domain.values import OrderType, PositionSide
@@ -82,8 +84,8 @@ def test_pending_card_shows_everything_a_decision_needs() -> None:
     assert "Quote now    53,230.0 (+0.04%)" in body
     assert "Stop         52,600.5" in body
     assert "Target       54,150" in body
-    assert "At risk      -610.00 ZAR" in body
-    assert "Position     flat → long 1 @ 53230" in body
+    assert "At risk      610.00 ZAR" in body
+    assert "Position     flat → long 1 @ 53,230.0" in body
     assert embed.colour == AMBER
     assert card_buttons(card) == BUTTONS
 
@@ -168,6 +170,22 @@ def test_pending_view_carries_persistent_custom_ids() -> None:
     ids = [item.custom_id for item in view.children]  # type: ignore[attr-defined]
     assert ids == ["sd:approve:42", "sd:edit:42", "sd:reject:42"]
     assert view.is_persistent()
+
+
+def test_prices_go_to_the_tick_and_the_risk_is_positive() -> None:
+    card = make_card(
+        1,
+        tick_size=Decimal("0.5"),
+        risk_to_stop=Decimal("-2393.5"),
+        quote=Decimal("53210.83333333333333333333333"),
+        position_before="long 1 @ 53,211.5",
+        position_after="long 3 @ 53,210.8",
+    )
+    body = text(approval_embed(card))
+    assert "At risk      2,393.50 ZAR" in body and "−" not in body and "-2,393" not in body
+    assert "Quote now    53,210.8 (+0.04%)" in body
+    assert "Position     long 1 @ 53,211.5 → long 3 @ 53,210.8" in body
+    assert "At risk   2,393.50 ZAR" in text(order_embed(card))
 
 
 def test_unknown_quote_and_missing_risk_show_a_dash() -> None:
@@ -330,7 +348,7 @@ def test_event_lines_and_results() -> None:
         quantity=1,
         price=Decimal("53211"),
     )
-    assert event_line(filled).startswith(f"💱 <t:{int(NOW.timestamp())}:T> filled buy 1 SA40 @ 53211")
+    assert event_line(filled).startswith(f"💱 <t:{int(NOW.timestamp())}:T> filled buy 1 SA40 @ 53,211 (sd-3-0, B)")
     closed = TradeClosed(
         at=NOW,
         bot_name="B",
@@ -342,7 +360,7 @@ def test_event_lines_and_results() -> None:
         realized_pnl=Decimal("10"),
         currency="ZAR",
     )
-    assert "+10 ZAR" in event_line(closed)
+    assert "+10.00 ZAR" in event_line(closed)
     assert event_line(ExecutionFailed(at=NOW, signal_id=1, bot_name="B", reason="x")).startswith("❌")
     assert result_text(ActionResult(True, "done")) == "✅ done"
     assert result_text(ActionResult(False, "no", "forbidden")) == "⛔ no"

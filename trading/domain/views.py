@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -35,6 +36,7 @@ class PositionView:
     unrealized_pnl: Decimal | None
     realized_pnl: Decimal
     currency: str
+    tick_size: Decimal | None = None  # the instrument's, for display; None when not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class PnlView:
     wins: int
     losses: int
     currency: str
+    ticks: Mapping[str, Decimal] = field(default_factory=dict)  # symbol → tick, for display
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,7 @@ class SignalView:
     approval: ApprovalRecord | None
     fills: tuple[FillRecord, ...] = ()
     webhook: WebhookLogEntry | None = None  # the request that made it ("why didn't my alert trade?")
+    tick_size: Decimal | None = None  # the bot's instrument's, for display
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,8 @@ class TradesReport:
     by_bot: tuple[BotPnl, ...]
     by_day: tuple[DayPnl, ...]
     recent: tuple[TradeRecord, ...]
+    ticks: Mapping[str, Decimal] = field(default_factory=dict)  # symbol → tick, for display
+    currency: str = ""  # the bots' currency when they share one
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +145,4 @@ class ApprovalCard:
 
     alert_id: str | None = None  # the alert's own id, as sent (untrusted text: escape it)
     alert_extras: tuple[tuple[str, str], ...] = ()  # exchange, subaccount, chart_url, as sent
+    tick_size: Decimal | None = None  # the instrument's, for display; None when not known

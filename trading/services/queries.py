@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
@@ -82,6 +83,7 @@ class Queries(UseCase):
                     unrealized_pnl=pos.unrealized_pnl(mark) if mark is not None else None,
                     realized_pnl=pos.realized_pnl,
                     currency=instrument.currency if instrument else "",
+                    tick_size=instrument.tick_size if instrument else None,
                 )
             )
         return views
@@ -95,6 +97,7 @@ class Queries(UseCase):
             trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
         unrealized: Decimal | None = Decimal(0)
         currency = ""
+        ticks = await self._ticks({t.bot_name for t in trades})
         for view in await self.positions(bot_name):
             currency = currency or view.currency
             if view.unrealized_pnl is None:
@@ -114,6 +117,7 @@ class Queries(UseCase):
             wins=sum(1 for t in trades if t.realized_pnl > 0),
             losses=sum(1 for t in trades if t.realized_pnl < 0),
             currency=currency,
+            ticks=ticks,
         )
 
     async def signals(
@@ -139,7 +143,10 @@ class Queries(UseCase):
             approval = await uow.approvals.get(signal_id)
             fills = await uow.positions.fills_for_orders([o.client_order_id for o in orders])
             webhook = await uow.webhook_logs.for_signal(signal_id)
-        return SignalView(stored, tuple(orders), approval, tuple(fills), webhook)
+            bot = await uow.bots.get_by_name(stored.bot_name)
+        instrument = await self._instrument_or_none(bot) if bot is not None else None
+        tick = instrument.tick_size if instrument is not None else None
+        return SignalView(stored, tuple(orders), approval, tuple(fills), webhook, tick)
 
     async def signal_list(
         self,
@@ -183,7 +190,8 @@ class Queries(UseCase):
 
     async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
         async with self._uow(read_only=True) as uow:
-            names = {b.id: b.name for b in await uow.bots.list()}
+            bots = await uow.bots.list()
+            names = {b.id: b.name for b in bots}
             totals = await uow.trades.totals_by_bot()
             days = await uow.trades.realized_by_day(since=since)
             latest = await uow.trades.list(limit=recent)
@@ -199,7 +207,25 @@ class Queries(UseCase):
         by_bot = tuple(
             BotPnl(names.get(t.bot_id, f"bot {t.bot_id}"), t.trades, t.wins, t.losses, t.realized) for t in totals
         )
-        return TradesReport(by_bot, tuple(by_day), tuple(latest))
+        instruments = [i for b in bots if (i := await self._instrument_or_none(b)) is not None]
+        currencies = {i.currency for i in instruments}
+        return TradesReport(
+            by_bot,
+            tuple(by_day),
+            tuple(latest),
+            ticks={i.symbol: i.tick_size for i in instruments},
+            currency=currencies.pop() if len(currencies) == 1 else "",
+        )
+
+    async def _ticks(self, bot_names: set[str]) -> dict[str, Decimal]:
+        """symbol → tick of the named bots' instruments (those the broker could tell)."""
+        ticks: dict[str, Decimal] = {}
+        for name in sorted(bot_names):
+            bot = await self._bot(name)
+            instrument = await self._instrument_or_none(bot) if bot is not None else None
+            if instrument is not None:
+                ticks[instrument.symbol] = instrument.tick_size
+        return ticks
 
     async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         async with self._uow(read_only=True) as uow:
@@ -266,7 +292,11 @@ class Queries(UseCase):
         filled = [o for o in orders if o.filled_quantity]
         outcome = None
         if filled:
-            outcome = "; ".join(f"{o.side.value} {o.filled_quantity} @ {o.average_fill_price}" for o in filled)
+            outcome = "; ".join(
+                f"{o.side.value} {display.quantity(o.filled_quantity)} @ "
+                f"{display.price(o.average_fill_price, instrument.tick_size)}"
+                for o in filled
+            )
         if stored.state in (
             SignalState.FAILED,
             SignalState.REFUSED,
@@ -292,6 +322,7 @@ class Queries(UseCase):
             take_profit=target,
             risk_to_stop=risk,
             currency=instrument.currency,
+            tick_size=instrument.tick_size,
             position_before=before,
             position_after=after,
             expires_at=approval.expires_at if approval else None,
