@@ -904,6 +904,10 @@ class AcceptedOut(BaseModel):
     status: Literal["accepted", "duplicate"]
     signal_id: int
     mode: Mode | SkipJsonSchema[None] = None
+    reason: str | SkipJsonSchema[None] = Field(
+        default=None, description='a duplicate: why ("same id "X"", "same body within 15 minutes")'
+    )
+    message: str | SkipJsonSchema[None] = Field(default=None, description="a duplicate: what it repeats, in words")
 
 
 class ComponentOut(BaseModel):
