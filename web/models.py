@@ -803,6 +803,9 @@ class ApprovalOut(BaseModel):
 class SignalDetailOut(SignalOut):
     """One signal with its state history, orders and approval."""
 
+    filled_quantity: int = Field(
+        description="contracts its orders filled, every leg (`quantity` is what the alert asked; null: the bot's size)"
+    )
     orders: list[OrderOut]
     approval: ApprovalOut | None
 
@@ -810,6 +813,7 @@ class SignalDetailOut(SignalOut):
     def of_view(cls, v: SignalView) -> SignalDetailOut:
         return cls(
             **_signal_fields(v.signal),
+            filled_quantity=sum(o.filled_quantity for o in v.orders),
             orders=[OrderOut.of(o) for o in v.orders],
             approval=ApprovalOut.of(v.approval),
         )

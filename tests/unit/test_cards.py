@@ -27,6 +27,7 @@ from bot.discord.cards import (
     positions_embed,
     reminder_text,
     result_text,
+    signal_embed,
     trades_embed,
 )
 from bot.discord.formatting import table
@@ -35,9 +36,12 @@ from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
 from trading.domain.display import money, price
 from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
-from trading.domain.records import ControlState, SignalEdits, TradeRecord
-from trading.domain.values import OrderType, PositionSide
-from trading.domain.views import PnlView
+from trading.domain.orders import OrderStatus
+from trading.domain.plan import LegKind
+from trading.domain.records import ControlState, OrderRecord, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.values import OrderSide, OrderType, PositionSide
+from trading.domain.views import PnlView, SignalView
 from trading.services.actions import ActionResult
 
 NOW = datetime(2024, 3, 6, 14, 30, tzinfo=UTC)  # a Wednesday
@@ -430,3 +434,32 @@ def test_parse_edits_out_of_range_values_are_refused_with_a_short_message(args: 
     with pytest.raises(InputError) as refused:
         parse_edits(*args)
     assert len(str(refused.value)) < 200
+
+
+def test_an_executed_signal_shows_what_filled_and_its_average_to_the_tick() -> None:
+    stored = StoredSignal(
+        id=9,
+        bot_id=1,
+        bot_name="SA40_RSI_Bot",
+        signal=Signal(SignalAction.CLOSE_LONG, Decimal("53480"), AlertShape.RSI),
+        state=SignalState.EXECUTED,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    order = OrderRecord(
+        signal_id=9,
+        bot_id=1,
+        client_order_id="sd-9-1",
+        leg_index=1,
+        leg_kind=LegKind.CLOSE,
+        position_side=PositionSide.LONG,
+        symbol="SA40",
+        side=OrderSide.SELL,
+        quantity=3,
+        status=OrderStatus.FILLED,
+        filled_quantity=3,
+        average_fill_price=Decimal("53479.8333333333333"),
+    )
+    body = text(signal_embed(SignalView(stored, (order,), None, tick_size=Decimal("0.5"))))
+    assert "Quantity  3" in body and "None" not in body
+    assert "3 @ 53,479.8" in body
