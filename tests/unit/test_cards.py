@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 
 import discord
 import pytest
@@ -463,3 +464,42 @@ def test_an_executed_signal_shows_what_filled_and_its_average_to_the_tick() -> N
     body = text(signal_embed(SignalView(stored, (order,), None, tick_size=Decimal("0.5"))))
     assert "Quantity  3" in body and "None" not in body
     assert "3 @ 53,479.8" in body
+
+
+def test_no_event_says_none_when_its_optional_fields_are_empty() -> None:
+    """Every event's line, with each optional field left empty: "target None" reads as a bug."""
+    import dataclasses
+    import typing
+
+    from trading.domain import events
+
+    samples: dict[str, object] = {
+        "str": "x", "int": 1, "float": 1.0, "bool": True, "Decimal": Decimal(1), "datetime": NOW,
+    }  # fmt: skip
+    kinds = [
+        k
+        for k in vars(events).values()
+        if isinstance(k, type) and issubclass(k, events.Event) and dataclasses.is_dataclass(k)
+    ]
+    assert len(kinds) > 20
+    for kind in kinds:
+        hints = typing.get_type_hints(kind, vars(events))
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(kind):
+            hint = hints[f.name]
+            if f.name == "seq":
+                continue
+            if f.name in ("bot_name", "signal_id"):  # what the event is about: always set where it is told
+                values[f.name] = "B" if f.name == "bot_name" else 7
+            elif type(None) in typing.get_args(hint):
+                values[f.name] = None
+            elif isinstance(hint, type) and issubclass(hint, Enum):
+                values[f.name] = next(iter(hint))
+            elif isinstance(hint, type) and hint.__name__ in samples:
+                values[f.name] = samples[hint.__name__]
+            elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            else:
+                values[f.name] = ()
+        line = kind(**values).text()  # type: ignore[call-arg]
+        assert "None" not in line, (kind.__name__, line)
