@@ -31,6 +31,7 @@ from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
 from trading.domain.typed import TypedValueError, shown, typed_price, typed_quantity
 from trading.domain.values import OrderType
+from trading.domain.views import day_totals
 from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
@@ -175,12 +176,16 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     # ------------------------------------------------------------------ overview
 
     async def overview(notice: ActionResult | None = None) -> Response:
-        statuses, control = await asyncio.gather(desk.bot_statuses(deps.clock()), desk.control())
+        statuses, control, accounts = await asyncio.gather(
+            desk.bot_statuses(deps.clock()), desk.control(), desk.accounts()
+        )
         return await page(
             "overview.html",
             "parts/overview.html",
             status=result_status(notice) if notice else 200,
             bots=statuses,
+            totals=day_totals(statuses),
+            accounts=accounts,
             control=control,
             health=await health(),
             notice=notice,
@@ -399,9 +404,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def trades() -> Response:
         report = await desk.trades_report(recent=50)
-        points = [[int(d.day.timestamp()), float(d.equity)] for d in report.by_day]
-        if points:  # the curve starts from nothing, the day before the first trade
-            points.insert(0, [points[0][0] - 86_400, 0.0])
+        points = [[int(at.timestamp()), float(equity)] for at, equity in report.curve]  # the chart's numbers
         return await page(
             "trades.html",
             "parts/trades.html",

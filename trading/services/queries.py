@@ -4,6 +4,7 @@ Read-only: nothing here changes state."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -13,6 +14,7 @@ from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
 from trading.domain.position import Position
+from trading.domain.preview import describe
 from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
@@ -26,6 +28,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.views import (
+    AccountView,
     ApprovalCard,
     BotPnl,
     BotStatus,
@@ -35,8 +38,11 @@ from trading.domain.views import (
     SignalView,
     TradesReport,
 )
-from trading.services.context import UseCase
+from trading.services.context import QUOTE_TIMEOUT, UseCase, log
 from trading.services.ports import UnitOfWork
+
+# The equity curve draws at most this many of the latest trades (its start is the total before them).
+CURVE_TRADES = 2000
 
 # Accepted and not finished: the runner picks these up again at the next start.
 IN_FLIGHT = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED, SignalState.EXECUTING)
@@ -177,16 +183,57 @@ class Queries(UseCase):
         return [c for c in cards if c.state == SignalState.PENDING_APPROVAL.value]
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
-        """Every bot with its flags and the P&L it realized since today's UTC midnight."""
+        """Every bot with its flags, the P&L it realized since today's UTC midnight, and its
+        position with what it would make closed at the quote now."""
         midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         async with self._uow(read_only=True) as uow:
             bots = await uow.bots.list()
             today = [await uow.trades.realized_since(b.id, midnight) for b in bots]
             instruments = {b.config.symbol: await uow.instruments.get(b.config.symbol) for b in bots}
-        return [
-            BotStatus(bot, realized, (instrument.currency if (instrument := instruments[bot.config.symbol]) else ""))
-            for bot, realized in zip(bots, today, strict=True)
-        ]
+            held = [
+                await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False) for b in bots
+            ]
+        statuses = []
+        for bot, realized, position in zip(bots, today, held, strict=True):
+            instrument = instruments[bot.config.symbol]
+            unrealized: Decimal | None = Decimal(0)
+            if not position.is_flat:
+                if instrument is not None:
+                    position.multiplier = instrument.contract_multiplier
+                mark = await self._mark(bot, position)
+                unrealized = position.unrealized_pnl(mark) if mark is not None else None
+            statuses.append(
+                BotStatus(
+                    bot,
+                    realized,
+                    instrument.currency if instrument else "",
+                    unrealized=unrealized,
+                    position=describe(position, instrument.tick_size if instrument else None),
+                    open_quantity=position.quantity,
+                )
+            )
+        return statuses
+
+    async def accounts(self) -> list[AccountView]:
+        """Balance and equity of each broker account the bots trade on, as the broker tells
+        them now; an account that cannot be read says why."""
+        seen: dict[str, Bot] = {}
+        async with self._uow(read_only=True) as uow:
+            for bot in await uow.bots.list():
+                seen.setdefault(bot.config.broker_account.value, bot)
+        views = []
+        for name, bot in sorted(seen.items()):
+            try:
+                async with asyncio.timeout(QUOTE_TIMEOUT):
+                    account = await self.executor.broker_for(bot).get_account()
+            except Exception as e:
+                log.warning("account of %s unavailable: %r", name, e)
+                # The kind only: a broker's message may quote its URL or account number.
+                why = f"no answer in {QUOTE_TIMEOUT:g} s" if isinstance(e, TimeoutError) else type(e).__name__
+                views.append(AccountView(name, None, "", None, None, f"could not be read now ({why})"))
+                continue
+            views.append(AccountView(name, account.account_id, account.currency, account.balance, account.equity))
+        return views
 
     async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
         async with self._uow(read_only=True) as uow:
@@ -195,6 +242,7 @@ class Queries(UseCase):
             totals = await uow.trades.totals_by_bot()
             days = await uow.trades.realized_by_day(since=since)
             latest = await uow.trades.list(limit=recent)
+            drawn = await uow.trades.list(since=since, limit=CURVE_TRADES)
         by_day: list[DayPnl] = []
         equity = Decimal(0)
         for day in days:
@@ -207,6 +255,7 @@ class Queries(UseCase):
         by_bot = tuple(
             BotPnl(names.get(t.bot_id, f"bot {t.bot_id}"), t.trades, t.wins, t.losses, t.realized) for t in totals
         )
+        curve = _curve(drawn[::-1], sum((t.realized for t in totals), Decimal(0)) if since is None else None)
         instruments = [i for b in bots if (i := await self._instrument_or_none(b)) is not None]
         currencies = {i.currency for i in instruments}
         return TradesReport(
@@ -215,6 +264,7 @@ class Queries(UseCase):
             tuple(latest),
             ticks={i.symbol: i.tick_size for i in instruments},
             currency=currencies.pop() if len(currencies) == 1 else "",
+            curve=curve,
         )
 
     async def _ticks(self, bot_names: set[str]) -> dict[str, Decimal]:
@@ -344,6 +394,20 @@ class Queries(UseCase):
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
         )
+
+
+def _curve(trades: list[TradeRecord], total: Decimal | None) -> tuple[tuple[datetime, Decimal], ...]:
+    """Realized P&L, running total, at each trade's close (oldest first), from the total
+    before them (0, or what the trades older than those drawn made) at the first one's open."""
+    if not trades:
+        return ()
+    first = trades[0]
+    equity = Decimal(0) if total is None else total - sum((t.realized_pnl for t in trades), Decimal(0))
+    points = [(first.opened_at or first.closed_at, equity)]
+    for t in trades:
+        equity += t.realized_pnl
+        points.append((t.closed_at, equity))
+    return tuple(points)
 
 
 CardInputs = tuple[int, StoredSignal, Bot, ApprovalRecord | None, list[OrderRecord], Position]

@@ -138,6 +138,12 @@
   });
 
   // ---- the equity curve (uPlot, vendored): <div class="chart" data-points="[[t, v], ...]">
+  // Times in UTC, 24-hour, as everywhere else on the desk (uPlot would draw the browser's zone).
+  function utc(seconds, withTime) {
+    var iso = new Date(seconds * 1000).toISOString();  // 2026-11-01T12:00:00.000Z
+    return withTime ? iso.slice(0, 10) + " " + iso.slice(11, 16) : iso.slice(0, 10);
+  }
+
   function drawCharts(root) {
     if (!window.uPlot) return;
     (root || document).querySelectorAll(".chart[data-points]").forEach(function (el) {
@@ -151,8 +157,20 @@
       var opts = {
         width: width,
         height: Math.min(320, Math.round(width * 0.5)),
-        series: [{}, { label: "Realized, running total", stroke: "#2e7d32", width: 2, fill: "rgba(46,125,50,0.08)" }],
-        axes: [{}, { size: 70 }],
+        series: [
+          { label: "Closed (UTC)", value: function (u, v) { return v == null ? "—" : utc(v, true); } },
+          { label: "Realized, running total", stroke: "#2e7d32", width: 2, fill: "rgba(46,125,50,0.08)" },
+        ],
+        axes: [
+          {
+            label: "UTC",
+            values: function (u, splits) {
+              var span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+              return splits.map(function (s) { return utc(s, span < 3 * 86400); });
+            },
+          },
+          { size: 70 },
+        ],
         legend: { show: true },
       };
       el.chart = new window.uPlot(opts, [xs, ys], el);
