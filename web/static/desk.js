@@ -141,7 +141,15 @@
   // Times in UTC, 24-hour, as everywhere else on the desk (uPlot would draw the browser's zone).
   function utc(seconds, withTime) {
     var iso = new Date(seconds * 1000).toISOString();  // 2026-11-01T12:00:00.000Z
-    return withTime ? iso.slice(0, 10) + " " + iso.slice(11, 16) : iso.slice(0, 10);
+    return withTime ? iso.slice(0, 10) + " " + iso.slice(11, 19) : iso.slice(0, 10);
+  }
+
+  // An axis label as short as the span allows: the day, the day and hour, or the time alone.
+  function utcTick(seconds, span) {
+    var iso = new Date(seconds * 1000).toISOString();
+    if (span >= 3 * 86400) return iso.slice(0, 10);
+    if (span >= 86400) return iso.slice(5, 10) + " " + iso.slice(11, 16);
+    return span >= 600 ? iso.slice(11, 16) : iso.slice(11, 19);
   }
 
   function drawCharts(root) {
@@ -164,9 +172,10 @@
         axes: [
           {
             label: "UTC",
+            space: 100,
             values: function (u, splits) {
-              var span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
-              return splits.map(function (s) { return utc(s, span < 3 * 86400); });
+              var span = u.scales.x.max - u.scales.x.min;
+              return splits.map(function (s) { return utcTick(s, span); });
             },
           },
           { size: 70 },
