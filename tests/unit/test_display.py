@@ -41,6 +41,9 @@ def test_money_goes_to_the_currency_places_and_never_reads_minus_zero() -> None:
     assert display.money(Decimal("1.2345"), "KWD") == "+1.234 KWD"
     assert display.money(Decimal("12"), "ZAR", signed=False) == "12.00 ZAR"
     assert display.amount(Decimal("-1234.5"), "ZAR", grouped=False) == "-1234.50"
+    huge = Decimal("12345678901234567890123456.123456789012")  # the widest a column holds
+    assert display.money(huge, "ZAR") == "+12,345,678,901,234,567,890,123,456.12 ZAR"
+    assert display.price(huge) == "12,345,678,901,234,567,890,123,456.12345679"
 
 
 def test_an_amount_at_risk_is_positive() -> None:

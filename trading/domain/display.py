@@ -9,7 +9,7 @@ is a whole number of contracts.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 
 NONE = "—"  # a value that is not known (no quote, no stop)
 
@@ -32,6 +32,8 @@ _CURRENCY_PLACES = {
 _DEFAULT_PLACES = 2
 # Without a tick (an instrument not yet fetched) a price keeps at most this many places.
 _MAX_PRICE_PLACES = 8
+# Wide enough for any stored value (38 digits) with its places: the default 28 would refuse.
+_WIDE = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 
 def currency_places(currency: str) -> int:
@@ -46,7 +48,7 @@ def tick_places(tick: Decimal) -> int:
 
 
 def _rounded(value: Decimal, places: int) -> Decimal:
-    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    rounded = value.quantize(Decimal(1).scaleb(-places), context=_WIDE)
     return rounded if rounded else abs(rounded)  # never "-0.00"
 
 
