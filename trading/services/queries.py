@@ -193,14 +193,18 @@ class Queries(UseCase):
             held = [
                 await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False) for b in bots
             ]
+        for bot, position in zip(bots, held, strict=True):
+            if (instrument := instruments[bot.config.symbol]) is not None:
+                position.multiplier = instrument.contract_multiplier
+        # The quotes together: one slow broker costs one timeout, not one per bot.
+        marks = await asyncio.gather(*(self._mark(b, p) for b, p in zip(bots, held, strict=True) if not p.is_flat))
+        marked = iter(marks)
         statuses = []
         for bot, realized, position in zip(bots, today, held, strict=True):
             instrument = instruments[bot.config.symbol]
             unrealized: Decimal | None = Decimal(0)
             if not position.is_flat:
-                if instrument is not None:
-                    position.multiplier = instrument.contract_multiplier
-                mark = await self._mark(bot, position)
+                mark = next(marked)
                 unrealized = position.unrealized_pnl(mark) if mark is not None else None
             statuses.append(
                 BotStatus(
