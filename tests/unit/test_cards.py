@@ -503,3 +503,21 @@ def test_no_event_says_none_when_its_optional_fields_are_empty() -> None:
                 values[f.name] = ()
         line = kind(**values).text()  # type: ignore[call-arg]
         assert "None" not in line, (kind.__name__, line)
+
+
+def test_trades_embed_rounds_an_average_entry_to_the_tick() -> None:
+    t = TradeRecord(
+        bot_id=1,
+        bot_name="SA40_RSI_Bot",
+        symbol="SA40",
+        side=PositionSide.LONG,
+        quantity=3,
+        entry_price=Decimal("53211.166666666667"),
+        exit_price=Decimal("53211"),
+        realized_pnl=Decimal("-0.5"),
+        opened_at=None,
+        closed_at=NOW,
+        position_closed=True,
+    )
+    body = trades_embed([t], "ZAR", None, {"SA40": Decimal("0.5")}).description or ""
+    assert "53,211.2" in body and "53,211.0" in body and "-0.50" in body and "166666" not in body
