@@ -2,22 +2,35 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+CKSUM  := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+# The desk alone (`make run`), or the desk with the test tools (`make setup`, `make test`).
+DESK_STAMP := $(VENV)/.installed-desk-$(CKSUM)
+STAMP      := $(VENV)/.installed-test-$(CKSUM)
 
-.PHONY: setup run test lint typecheck pytest bench sim clean
+.PHONY: setup desk run test lint typecheck pytest bench sim clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(DESK_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	@rm -f $(VENV)/.installed-desk-*
+	@touch $@
+
+# The test extras hold the desk too: once they are in, the desk needs no install of its own.
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@rm -f $(VENV)/.installed-*
-	@touch $@
+	@touch $@ $(DESK_STAMP)
 
 setup: $(STAMP)
 
+desk: $(DESK_STAMP)
+
 # A working desk with no accounts: SQLite (./signaldesk.db), the example bots, and the Herenya
 # simulator inside the process (unless .env names a real HERENYA_BASE_URL). It prints what to do next.
-run: setup
+run: desk
 	HERENYA_SIMULATOR=$${HERENYA_SIMULATOR:-true} BOTS_FILE=$${BOTS_FILE:-bots.example.toml} $(BIN)/signaldesk serve
 
 lint: setup
@@ -41,7 +54,7 @@ bench: setup
 	$(BIN)/python bench/approval.py
 	$(BIN)/python bench/replay.py
 
-sim: setup
+sim: desk
 	$(BIN)/signaldesk herenya-sim --host 127.0.0.1 --port 8900
 
 clean:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,23 +24,46 @@ def setup_logging(level: str) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+# What a shell reports for a command ended by SIGPIPE (128 + 13): `... | head` stopped reading.
+CLOSED_PIPE = 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="signaldesk", description="TradingView alerts to broker orders, on Discord")
+    """The command, ending quietly when the reader of its output goes away (`| head`)."""
+    try:
+        code = _command(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe often shows only at this flush
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's own flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return CLOSED_PIPE
+    return code
+
+
+def _command(argv: Sequence[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="signaldesk",
+        description="TradingView alerts to broker orders, decided on Discord or the web desk. "
+        "`signaldesk serve` starts the desk; open the web desk at http://SIGNALDESK_HOST:SIGNALDESK_PORT/ "
+        "(http://127.0.0.1:8000/ by default) and sign in (`signaldesk users add NAME`).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("serve", help="run the web server, the Discord client and the execution workers")
+    sub.add_parser("serve", help="run the web desk and webhook server, the Discord client and the execution workers")
 
     db = sub.add_parser("db", help="database schema")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply every migration")
     backup = db_sub.add_parser("backup", help="copy a live SQLite database to FILE (PostgreSQL: prints pg_dump advice)")
-    backup.add_argument("file")
+    backup.add_argument("file", help="the backup file to write")
     backup.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
     restore = db_sub.add_parser(
         "restore",
         help="restore a backup made by `db backup` into an empty SQLite database (PostgreSQL: pg_restore advice)",
     )
-    restore.add_argument("file")
+    restore.add_argument("file", help="the backup file made by `signaldesk db backup`")
     restore.add_argument(
         "--force", action="store_true", help="replace a database that is not empty (stop signaldesk serve first)"
     )
@@ -47,17 +71,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     bots = sub.add_parser("bots", help="bot configurations")
     bots_sub = bots.add_subparsers(dest="bots_command", required=True)
     imp = bots_sub.add_parser("import", help="create or update bots from a TOML file (idempotent by bot_name)")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the TOML file of bots (see bots.example.toml)")
     bots_sub.add_parser("list", help="list the bots")
     new = bots_sub.add_parser("new", help="create a bot with a fresh webhook key, printed once")
-    new.add_argument("name")
-    new.add_argument("--symbol", default="SA40")
-    new.add_argument("--broker", default="Paper", choices=["Paper", "Herenya"])
-    new.add_argument("--mode", default="approve", choices=["auto", "approve"])
+    new.add_argument("name", help="the bot's name (its bot_name), unique")
+    new.add_argument("--symbol", default="SA40", help="the broker's instrument it trades (default: %(default)s)")
+    new.add_argument(
+        "--broker",
+        default="Paper",
+        choices=["Paper", "Herenya"],
+        help="where its orders go: Paper (simulated fills) or Herenya (default: %(default)s)",
+    )
+    new.add_argument(
+        "--mode",
+        default="approve",
+        choices=["auto", "approve"],
+        help="auto: execute at once; approve: wait for an approver's decision (default: %(default)s)",
+    )
     alerts = bots_sub.add_parser(
         "alerts", help="the TradingView webhook URL and alert messages of a bot (--pine: a Pine Script strategy)"
     )
-    alerts.add_argument("name")
+    alerts.add_argument("name", help="the bot's name")
     alerts.add_argument("--pine", action="store_true", help="print a Pine Script v5 strategy that sends the alerts")
     alerts.add_argument(
         "--bots-file",
@@ -74,10 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     invite.add_argument("--client-id", type=int, help="the Application ID (default: asked of Discord with the token)")
 
     sim = sub.add_parser("herenya-sim", help="run the Herenya simulator (the REST contract on loopback)")
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8900)
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    sim.add_argument("--port", type=int, default=8900, help="port to listen on (default: %(default)s)")
     sim.add_argument("--config", help="TOML file with accounts, keys, instruments and faults")
-    sim.add_argument("--seed", type=int, default=None)
+    sim.add_argument("--seed", type=int, default=None, help="seed of the random faults and prices, to repeat a run")
     sim.add_argument("--fault-rate", type=float, default=None, help="share of requests answered 500/502/503")
     sim.add_argument("--delay-rate", type=float, default=None, help="share of answers delayed past --delay")
     sim.add_argument("--delay", type=float, default=None, help="seconds an answer is delayed")

@@ -86,5 +86,12 @@ def next_steps(settings: Settings, bots: list[Bot], known: dict[str, Secrets], n
                 f"  curl -s -X POST {auth} {base}/api/signals/<id>/approve"
             )
     if examples:
-        lines += ["", "Try it (the price must be near the quote; the simulator starts at 53210.5):", *examples]
+        minutes = settings.webhook_dedupe_minutes
+        lines += [
+            "",
+            "Try it (the price must be near the quote; the simulator starts at 53210.5):",
+            *examples,
+            f'Sent again within {minutes} minutes, the same line answers "duplicate" (same body within {minutes} '
+            "minutes) and makes nothing new: change the price to send another.",
+        ]
     return "\n".join(lines)

@@ -724,6 +724,9 @@ class ApprovalOut(BaseModel):
 class SignalDetailOut(SignalOut):
     """One signal with its state history, orders and approval."""
 
+    filled_quantity: int = Field(
+        description="contracts its orders filled, every leg (`quantity` is what the alert asked; null: the bot's size)"
+    )
     orders: list[OrderOut]
     approval: ApprovalOut | None
 
@@ -731,6 +734,7 @@ class SignalDetailOut(SignalOut):
     def of_view(cls, v: SignalView) -> SignalDetailOut:
         return cls(
             **_signal_fields(v.signal),
+            filled_quantity=sum(o.filled_quantity for o in v.orders),
             orders=[OrderOut.of(o) for o in v.orders],
             approval=ApprovalOut.of(v.approval),
         )
@@ -825,6 +829,10 @@ class AcceptedOut(BaseModel):
     status: Literal["accepted", "duplicate"]
     signal_id: int
     mode: Mode | SkipJsonSchema[None] = None
+    reason: str | SkipJsonSchema[None] = Field(
+        default=None, description='a duplicate: why ("same id "X"", "same body within 15 minutes")'
+    )
+    message: str | SkipJsonSchema[None] = Field(default=None, description="a duplicate: what it repeats, in words")
 
 
 class ComponentOut(BaseModel):

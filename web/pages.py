@@ -25,11 +25,12 @@ from urllib.parse import urlencode
 from quart import Blueprint, Response, render_template, request
 from quart_schema import hide
 
-from trading.domain import inputs
+from trading.domain import display, inputs
 from trading.domain.inputs import FIELDS, TYPED, InputError, shown
 from trading.domain.people import Role
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
+from trading.domain.views import day_totals
 from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
@@ -84,19 +85,6 @@ def _wants_part() -> bool:
 # ---------------------------------------------------------------------------- formatting (Jinja filters)
 
 
-def fmt_price(value: Decimal | None) -> str:
-    return "—" if value is None else f"{value:,f}"
-
-
-def fmt_money(value: Decimal | None, currency: str = "") -> str:
-    if value is None:
-        return "—"
-    text = f"{value:+,.2f}"
-    if text in ("-0.00", "+0.00"):
-        text = "0.00"
-    return f"{text} {currency}".rstrip()
-
-
 def fmt_when(value: datetime | None) -> str:
     if value is None:
         return "—"
@@ -115,13 +103,12 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     health_cache: dict[str, Any] = {"at": -HEALTH_TTL, "value": {}}
     health_lock = asyncio.Lock()
 
-    @bp.app_template_filter("price")
-    def _price(value: Decimal | None) -> str:
-        return fmt_price(value)
-
-    @bp.app_template_filter("money")
-    def _money(value: Decimal | None, currency: str = "") -> str:
-        return fmt_money(value, currency)
+    # Numbers through the one display module every face shares.
+    bp.app_template_filter("price")(display.price)  # value|price(tick)
+    bp.app_template_filter("money")(display.money)  # value|money(currency)
+    bp.app_template_filter("risk")(display.risk)  # value|risk(currency): positive
+    bp.app_template_filter("qty")(display.quantity)
+    bp.app_template_filter("pct")(display.percent)
 
     @bp.app_template_filter("when")
     def _when(value: datetime | None) -> str:
@@ -164,12 +151,16 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     # ------------------------------------------------------------------ overview
 
     async def overview(notice: ActionResult | None = None) -> Response:
-        statuses, control = await asyncio.gather(desk.bot_statuses(deps.clock()), desk.control())
+        statuses, control, accounts = await asyncio.gather(
+            desk.bot_statuses(deps.clock()), desk.control(), desk.accounts()
+        )
         return await page(
             "overview.html",
             "parts/overview.html",
             status=result_status(notice) if notice else 200,
             bots=statuses,
+            totals=day_totals(statuses),
+            accounts=accounts,
             control=control,
             health=await health(),
             notice=notice,
@@ -388,9 +379,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def trades() -> Response:
         report = await desk.trades_report(recent=50)
-        points = [[int(d.day.timestamp()), float(d.equity)] for d in report.by_day]
-        if points:  # the curve starts from nothing, the day before the first trade
-            points.insert(0, [points[0][0] - 86_400, 0.0])
+        points = [[int(at.timestamp()), float(equity)] for at, equity in report.curve]  # the chart's numbers
         return await page(
             "trades.html",
             "parts/trades.html",

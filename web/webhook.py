@@ -230,5 +230,6 @@ def _answer(key: str, ip: str, result: IntakeResult, headers: dict[str, str] | N
         return jsonify(
             {"status": "accepted", "signal_id": result.signal_id, "mode": result.mode.value if result.mode else None}
         )
-    log.info("webhook %s from %s: duplicate of signal %d", key_tail(key), ip, result.signal_id)
-    return jsonify({"status": "duplicate", "signal_id": result.signal_id})
+    why = result.duplicate_reason or "a repeat"
+    log.info("webhook %s from %s: duplicate of signal %d (%s)", key_tail(key), ip, result.signal_id, why)
+    return jsonify({"status": "duplicate", "signal_id": result.signal_id, "reason": why, "message": result.message})

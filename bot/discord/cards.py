@@ -9,12 +9,13 @@ stay outside them).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 import discord
 
-from bot.discord.formatting import clip, code_block, money, pct, price, table, ts
+from bot.discord.formatting import clip, code_block, table, ts
+from trading.domain.display import amount, money, percent, price, quantity, risk
 from trading.domain.events import Event, Severity
 from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
@@ -119,22 +120,22 @@ def new_card_text(role_id: int | None) -> str | None:
 
 def _quantity_text(card: ApprovalCard) -> str:
     if card.order_type.value == "limit":
-        return f"{card.quantity} limit @ {price(card.limit_price)}"
-    return f"{card.quantity} {card.order_type.value}"
+        return f"{quantity(card.quantity)} limit @ {price(card.limit_price, card.tick_size)}"
+    return f"{quantity(card.quantity)} {card.order_type.value}"
 
 
-def _edits_text(edits: SignalEdits) -> str:
+def _edits_text(edits: SignalEdits, tick: Decimal | None = None) -> str:
     parts = []
     if edits.quantity is not None:
-        parts.append(f"quantity {edits.quantity}")
+        parts.append(f"quantity {quantity(edits.quantity)}")
     if edits.order_type is not None:
         parts.append(f"type {edits.order_type.value}")
     if edits.limit_price is not None:
-        parts.append(f"limit {price(edits.limit_price)}")
+        parts.append(f"limit {price(edits.limit_price, tick)}")
     if edits.stop_loss is not None:
-        parts.append(f"stop {price(edits.stop_loss)}")
+        parts.append(f"stop {price(edits.stop_loss, tick)}")
     if edits.take_profit is not None:
-        parts.append(f"target {price(edits.take_profit)}")
+        parts.append(f"target {price(edits.take_profit, tick)}")
     return ", ".join(parts) or "nothing"
 
 
@@ -172,19 +173,23 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     if card.outcome and not lapsed:
         lines.append(f"**{card.outcome}**")
 
-    drift = f" ({pct(card.drift_pct)})" if card.drift_pct is not None else ""
-    risk = money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"
+    tick = card.tick_size
+    drift = f" ({percent(card.drift_pct)})" if card.drift_pct is not None else ""
     rows = [
         *([("Plan", f"{card.plan_summary} · {action}")] if pending else []),
         ("Symbol", card.symbol),
         ("Quantity", _quantity_text(card)),
-        ("Alert price", price(card.alert_price)),
+        ("Alert price", price(card.alert_price, tick)),
         *([("RSI", f"{card.rsi.normalize():f}")] if card.rsi is not None else []),
         *([("Timeframe", card.timeframe)] if card.timeframe else []),
-        *([("Quote now", f"{price(card.quote)}{drift}")] if pending else []),
-        ("Stop", price(card.stop_loss)),
-        ("Target", price(card.take_profit)),
-        *([("At risk", risk), ("Position", f"{card.position_before} → {card.position_after}")] if pending else []),
+        *([("Quote now", f"{price(card.quote, tick)}{drift}")] if pending else []),
+        ("Stop", price(card.stop_loss, tick)),
+        ("Target", price(card.take_profit, tick)),
+        *(
+            [("At risk", risk(card.risk_to_stop, card.currency)), ("Position", _position_change(card))]
+            if pending
+            else []
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))
@@ -197,7 +202,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         lines.append(f"📐 Sized by risk: {card.sizing}")
     if card.edits is not None:
         by = f" by {who(card.edited_by)}" if card.edited_by else ""
-        lines.append(f"✏️ Edited{by}: {_edits_text(card.edits)}")
+        lines.append(f"✏️ Edited{by}: {_edits_text(card.edits, tick)}")
     lines.extend(f"• {note}" for note in card.notes)
 
     embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour)
@@ -208,17 +213,21 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
 def order_embed(card: ApprovalCard) -> discord.Embed:
     """A free-form order before it is placed: the plan as an approval card shows it."""
     action = card.action.replace("_", " ")
-    risk = money(-abs(card.risk_to_stop), card.currency) if card.risk_to_stop is not None else "—"
-    at = f"{price(card.limit_price)} limit" if card.limit_price is not None else f"{price(card.quote)} (quote now)"
+    tick = card.tick_size
+    at = (
+        f"{price(card.limit_price, tick)} limit"
+        if card.limit_price is not None
+        else f"{price(card.quote, tick)} (quote now)"
+    )
     rows = [
         ("Plan", f"{card.plan_summary} · {action}"),
         ("Symbol", card.symbol),
         ("Quantity", _quantity_text(card)),
         ("Price", at),
-        ("Stop", price(card.stop_loss)),
-        ("Target", price(card.take_profit)),
-        ("At risk", risk),
-        ("Position", f"{card.position_before} → {card.position_after}"),
+        ("Stop", price(card.stop_loss, tick)),
+        ("Target", price(card.take_profit, tick)),
+        ("At risk", risk(card.risk_to_stop, card.currency)),
+        ("Position", _position_change(card)),
     ]
     width = max(len(k) for k, _ in rows)
     lines = [code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))]
@@ -227,6 +236,10 @@ def order_embed(card: ApprovalCard) -> discord.Embed:
     embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=AMBER)
     embed.set_footer(text="your own order: no approval card; the risk checks run again when it executes")
     return embed
+
+
+def _position_change(card: ApprovalCard) -> str:
+    return f"{card.position_before} → {card.position_after}"
 
 
 def positions_embed(positions: Sequence[PositionView], control: ControlState | None = None) -> discord.Embed:
@@ -245,11 +258,11 @@ def positions_embed(positions: Sequence[PositionView], control: ControlState | N
                 p.bot_name,
                 p.symbol,
                 side,
-                str(p.quantity),
+                quantity(p.quantity),
                 levels,
-                price(p.average_price),
-                price(p.last_price),
-                money(p.unrealized_pnl, "") if p.unrealized_pnl is not None else "—",
+                price(p.average_price, p.tick_size),
+                price(p.last_price, p.tick_size),
+                "—" if p.unrealized_pnl is None else amount(p.unrealized_pnl, p.currency, signed=True),
             )
         )
         if p.unrealized_pnl is not None:
@@ -258,7 +271,7 @@ def positions_embed(positions: Sequence[PositionView], control: ControlState | N
     total = ", ".join(money(v, c) for c, v in sorted(totals.items())) or "—"
     desc = code_block(body) + f"\nUnrealized total: **{total}**"
     stops = [
-        f"{p.bot_name}: stop {price(p.stop_loss)}, target {price(p.take_profit)}"
+        f"{p.bot_name}: stop {price(p.stop_loss, p.tick_size)}, target {price(p.take_profit, p.tick_size)}"
         for p in open_
         if p.stop_loss is not None or p.take_profit is not None
     ]
@@ -270,7 +283,14 @@ def positions_embed(positions: Sequence[PositionView], control: ControlState | N
     return embed
 
 
-def trades_embed(trades: Sequence[TradeRecord], currency: str, bot_name: str | None = None) -> discord.Embed:
+def trades_embed(
+    trades: Sequence[TradeRecord],
+    currency: str,
+    bot_name: str | None = None,
+    ticks: Mapping[str, Decimal] | None = None,
+) -> discord.Embed:
+    """The latest closed trades; `ticks` (symbol → tick) rounds their prices for display."""
+    ticks = ticks or {}
     title = "Trades" + (f" · {bot_name}" if bot_name else "")
     embed = discord.Embed(title=title, colour=BLUE)
     if not trades:
@@ -281,10 +301,10 @@ def trades_embed(trades: Sequence[TradeRecord], currency: str, bot_name: str | N
             t.closed_at.strftime("%m-%d %H:%M"),
             t.bot_name,
             t.side.value,
-            str(t.quantity),
-            price(t.entry_price),
-            price(t.exit_price),
-            money(t.realized_pnl, ""),
+            quantity(t.quantity),
+            price(t.entry_price, ticks.get(t.symbol)),
+            price(t.exit_price, ticks.get(t.symbol)),
+            amount(t.realized_pnl, currency, signed=True),
         )
         for t in trades
     ]
@@ -304,12 +324,13 @@ def trades_embed(trades: Sequence[TradeRecord], currency: str, bot_name: str | N
 def pnl_embed(pnl: PnlView, period_label: str) -> discord.Embed:
     scope = pnl.bot_name or "all bots"
     total = pnl.realized + (pnl.unrealized or Decimal(0))
+    # Counted by the sign of each trade's whole amount (a -0.50 trade is a loss, once).
     win_rate = f"{Decimal(pnl.wins * 100) / pnl.trades:.0f}%" if pnl.trades else "—"
     rows = [
         ("Realized", money(pnl.realized, pnl.currency)),
         ("Unrealized", money(pnl.unrealized, pnl.currency)),
         ("Total", money(total, pnl.currency)),
-        ("Trades", str(pnl.trades)),
+        ("Trades", quantity(pnl.trades)),
         ("Wins / losses", f"{pnl.wins} / {pnl.losses}"),
         ("Win rate", win_rate),
     ]
@@ -362,18 +383,18 @@ def signal_embed(view: SignalView) -> discord.Embed:
     lines = [f"**{headline}**" + (f": {s.reason}" if s.reason else "")]
     rows = [
         ("Action", sig.action.value.replace("_", " ")),
-        ("Price", price(sig.price)),
-        ("Quantity", str(sig.quantity) if sig.quantity is not None else "bot default"),
+        ("Price", price(sig.price, view.tick_size)),
+        ("Quantity", _signal_quantity(view)),
         ("Type", sig.order_type.value),
-        ("Stop", price(sig.stop_loss)),
-        ("Target", price(sig.take_profit)),
+        ("Stop", price(sig.stop_loss, view.tick_size)),
+        ("Target", price(sig.take_profit, view.tick_size)),
     ]
     if sig.alert_id:
         rows.append(("Alert id", sig.alert_id))
     width = max(len(k) for k, _ in rows)
     lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))
     if s.edits is not None:
-        lines.append(f"✏️ Edited: {_edits_text(s.edits)}")
+        lines.append(f"✏️ Edited: {_edits_text(s.edits, view.tick_size)}")
     if view.approval is not None:
         a = view.approval
         if a.decision is not None:
@@ -387,9 +408,11 @@ def signal_embed(view: SignalView) -> discord.Embed:
             (
                 o.client_order_id,
                 o.side.value,
-                str(o.quantity),
+                quantity(o.quantity),
                 o.status.value,
-                f"{o.filled_quantity} @ {price(o.average_fill_price)}" if o.filled_quantity else "—",
+                f"{quantity(o.filled_quantity)} @ {price(o.average_fill_price, view.tick_size)}"
+                if o.filled_quantity
+                else "—",
             )
             for o in view.orders
         ]
@@ -405,6 +428,16 @@ def signal_embed(view: SignalView) -> discord.Embed:
     )
     embed.set_footer(text=f"received {s.created_at:%Y-%m-%d %H:%M:%S} UTC")
     return embed
+
+
+def _signal_quantity(view: SignalView) -> str:
+    """What the alert asked for; once orders filled, what filled (the alert may have asked
+    for none and left the size to the bot)."""
+    filled = sum(o.filled_quantity for o in view.orders)
+    asked = view.signal.signal.quantity
+    if filled:
+        return quantity(filled) + ("" if asked in (None, filled) else f" filled (asked {quantity(asked)})")
+    return quantity(asked) if asked is not None else "bot default"
 
 
 def result_text(result: ActionResult) -> str:

@@ -72,7 +72,7 @@ async def trades(interaction: Interaction, bot: str | None = None, limit: app_co
     await interaction.response.defer(thinking=True)
     desk = _client(interaction).desk
     rows, pnl = await asyncio.gather(desk.trades(bot, limit), desk.pnl(bot))
-    await interaction.edit_original_response(embed=trades_embed(rows, pnl.currency, bot))
+    await interaction.edit_original_response(embed=trades_embed(rows, pnl.currency, bot, pnl.ticks))
 
 
 @app_commands.command(name="pnl", description="Realized and unrealized P&L")

@@ -1,33 +1,10 @@
-"""Number, money and time formatting shared by the cards and the channel lines."""
+"""Time, table and text layout shared by the cards and the channel lines (numbers are
+formatted by trading.domain.display, which every face shares)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
-
-
-def price(value: Decimal | None) -> str:
-    """A price as the broker quotes it (no rounding: ticks differ per instrument)."""
-    if value is None:
-        return "—"
-    return f"{value:,f}"
-
-
-def money(value: Decimal | None, currency: str) -> str:
-    """Signed, two decimals, with its currency: '+1,234.50 ZAR', '-80.00 ZAR'."""
-    if value is None:
-        return "—"
-    text = f"{value:+,.2f}"
-    if text in ("-0.00", "+0.00"):
-        text = "0.00"
-    return f"{text} {currency}".rstrip()
-
-
-def pct(value: Decimal | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:+.2f}%"
 
 
 def ts(when: datetime, style: str = "R") -> str:

@@ -47,7 +47,8 @@ def make_card(signal_id: int, **over: Any) -> ApprovalCard:
         risk_to_stop=Decimal("610.00"),
         currency="ZAR",
         position_before="flat",
-        position_after="long 1 @ 53230",
+        position_after="long 1 @ 53,230.0",
+        tick_size=Decimal("0.5"),
         expires_at=now + timedelta(minutes=15),
         state="pending_approval",
         edits=None,
@@ -274,5 +275,6 @@ def sample_position(**over: Any) -> PositionView:
         unrealized_pnl=Decimal("179"),
         realized_pnl=Decimal("0"),
         currency="ZAR",
+        tick_size=Decimal("0.5"),
     )
     return replace(base, **over)

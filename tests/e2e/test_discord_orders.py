@@ -78,7 +78,7 @@ async def test_order_shows_the_plan_then_places_a_manual_signal_through_the_engi
     text = embed_text(question)
     assert f"Place this order? (buy 2 market, stop {stop})" in text
     assert f"New order · {BOT} · open" in text and "Position  flat → long 2 @" in text
-    assert f"Stop      {stop:,f}" in text and "At risk   -1,000.00 ZAR" in text
+    assert f"Stop      {stop:,f}" in text and "At risk   1,000.00 ZAR" in text
     assert desk.sim.state.book()["orders"] == []  # nothing before the confirm
 
     sid, done = await place(desk, side="buy", quantity=2, stop=str(stop))

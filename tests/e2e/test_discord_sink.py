@@ -80,7 +80,7 @@ async def test_info_to_log_and_errors_to_the_error_channel(world: World, runtime
     await runtime.sink.publish(ExecutionFailed(at=now, bot_name="B", signal_id=None, reason="broker said @everyone no"))
     assert await runtime.sink.drain(10)
     [log] = world.discord.channel_messages(world.log)
-    assert "filled buy 1 SA40 @ 53211" in log["content"] and "53211 → 53480: +269 ZAR" in log["content"]
+    assert "filled buy 1 SA40 @ 53,211" in log["content"] and "53,211 → 53,480: +269.00 ZAR" in log["content"]
     [err] = world.discord.channel_messages(world.errors)
     assert (
         err["content"].startswith(f"<@&{world.error_role}>\n❌")

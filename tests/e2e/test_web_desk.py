@@ -408,6 +408,8 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     wait_until(lambda: browser.find_elements(By.CSS_SELECTOR, "#equity canvas"), 5, "uPlot's canvas")
     size = browser.execute_script("const c = document.querySelector('#equity canvas'); return [c.width, c.height];")
     assert size[0] > 200 and size[1] > 100, size
+    # Drawn per closed trade in UTC, and it says so (uPlot would use the browser's zone).
+    assert "Closed (UTC)" in browser.find_element(By.CSS_SELECTOR, "#equity .u-legend").text
     shot(browser, "trades")
 
     browser.get(f"{base}/audit")

@@ -234,6 +234,8 @@ async def test_positions_and_trades_after_an_auto_round_trip(setup: Setup) -> No
     status, detail = await setup.get(f"/api/signals/{closed}")
     assert detail["state"] == "executed"
     assert [o["client_order_id"] for o in detail["orders"]] == [f"sd-{closed}-1"]
+    # The close asked for no quantity (the whole position); what it did is said once it did it.
+    assert (detail["quantity"], detail["filled_quantity"]) == (None, 1)
 
 
 async def test_halt_and_resume(setup: Setup) -> None:

@@ -35,6 +35,7 @@ def filled(signal_id: int) -> OrderFilled:
         side="buy",
         quantity=1,
         price=Decimal("53211.0"),
+        tick_size=Decimal("0.5"),
     )
 
 
@@ -66,13 +67,14 @@ async def test_the_feed_pages_through_stored_events(sqlite_database: Database) -
         client = app.test_client()
         first = await (await client.get("/api/events", headers=AUTH)).get_json()
         assert [e["seq"] for e in first["events"]] == [1, 2] and first["last"] == 2
-        assert first["events"][0]["text"] == "filled buy 1 SA40 @ 53211.0 (sd-3-1, B)"
+        assert first["events"][0]["text"] == "filled buy 1 SA40 @ 53,211.0 (sd-3-1, B)"
         assert first["events"][0]["data"] == {
             "client_order_id": "sd-3-1",
             "symbol": "SA40",
             "side": "buy",
             "quantity": 1,
             "price": "53211.0",
+            "tick_size": "0.5",
         }
         assert first["events"][1]["severity"] == "error" and first["events"][1]["signal_id"] == 4
 

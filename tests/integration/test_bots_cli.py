@@ -214,3 +214,22 @@ def test_new_prints_a_fresh_key_once(
         "auto",
         "Paper",
     )
+
+
+async def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`signaldesk bots alerts NAME | head -1`: the reader goes away; no traceback follows."""
+    url = sqlite_url(tmp_path / "signaldesk.db")
+    assert (await signaldesk(url, "bots", "import", str(EXAMPLE))).code == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `head` does once it has its lines
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(SIGNALDESK), "bots", "alerts", "SA40_RSI_Bot", env=env, cwd=ROOT, stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert err.decode() == ""
+    assert proc.returncode == 141  # as a shell reports a command ended by SIGPIPE

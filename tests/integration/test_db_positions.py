@@ -164,3 +164,22 @@ async def test_concurrent_fills_from_two_processes_worth_of_engines(database: Da
         await _check_against_sequential(database, bot.id, fills)
     finally:
         await second.dispose()
+
+
+async def test_a_pyramid_closed_after_a_reload_realizes_exact_money(database: Database) -> None:
+    """What `realized_pnl` in the API reads: -0.5, not -0.500000000001 from the stored average."""
+    bot = await add_bot(database)
+    pos = Position.flat("SA40")
+    pos.apply_fill(fill(1, OrderSide.BUY, 1, "53211.5"))
+    pos.apply_fill(fill(2, OrderSide.BUY, 2, "53211"))
+    async with database.uow() as uow:
+        await uow.positions.save(bot.id, pos)
+        await uow.commit()
+    async with database.uow() as uow:
+        got = await uow.positions.get(bot.id, "SA40", multiplier=Decimal(1))
+        got.apply_fill(fill(3, OrderSide.SELL, 3, "53211"))
+        await uow.positions.save(bot.id, got)
+        await uow.commit()
+    async with database.uow() as uow:
+        again = await uow.positions.get(bot.id, "SA40", multiplier=Decimal(1))
+    assert again.is_flat and again.realized_pnl == Decimal("-0.5")

@@ -71,8 +71,8 @@ async def test_approve_mode_waits_then_an_approver_executes_it(rig: Rig) -> None
     assert rig.broker.place_calls == 1
     card = await rig.desk.approval_card(sid)
     assert card is not None
-    assert (card.plan_summary, card.quantity, card.position_after) == ("open", 1, "long 1 @ 53211")
-    assert card.decided_by == ALICE.id and card.outcome == "buy 1 @ 53211"
+    assert (card.plan_summary, card.quantity, card.position_after) == ("open", 1, "long 1 @ 53,211.0")
+    assert card.decided_by == ALICE.id and card.outcome == "buy 1 @ 53,211.0"
     async with rig.db.uow() as uow:
         audit = await uow.audit.list()
     assert any(a.actor == MALLORY.id and not a.allowed for a in audit)

@@ -14,7 +14,8 @@ import pytest
 
 from db.database import Database
 from tests.integration.test_web_auth import Browser, WebDesk
-from tests.integration.web_support import KEY, add_bot, make_deps
+from tests.integration.web_support import KEY, add_bot, make_deps, make_desk
+from tests.support.fake_broker import FakeBroker
 from trading.domain.people import Role
 from trading.domain.records import TradeRecord
 from trading.domain.values import PositionSide
@@ -194,8 +195,10 @@ async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(
         await uow.commit()
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     html = await text_of(await viewer.get("/trades"))
-    day1, day2 = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp()), int(datetime(2026, 11, 2, tzinfo=UTC).timestamp())
-    assert f"data-points='[[{day1 - 86400}, 0.0], [{day1}, 7.5], [{day2}, 14.75]]'" in html
+    # One point per closed trade at its UTC close, from nothing at the first one's open.
+    noon1, noon2 = (int(datetime(2026, 11, d, 12, tzinfo=UTC).timestamp()) for d in (1, 2))
+    assert f"data-points='[[{noon1}, 0.0], [{noon1}, 10.5], [{noon1}, 7.5], [{noon2}, 14.75]]'" in html
+    assert "time in UTC" in html
     assert "+14.75" in html and "+7.50" in html and "2026-11-02" in html
     # the by-bot row: 3 trades, 2 wins, 1 loss
     assert re.search(r"SA40_RSI_Bot</td><td class=\"num\">3</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
@@ -265,3 +268,79 @@ async def test_the_api_quotes_a_short_prefix_of_a_huge_number(desk: WebDesk) -> 
         )
         answer = await response.get_json()
         assert response.status_code == 422 and len(answer["error"]["message"]) < 200, answer
+
+
+async def test_prices_are_shown_to_the_tick_and_the_risk_positive(desk: WebDesk, sqlite_database: Database) -> None:
+    async with sqlite_database.uow() as uow:
+        bot = await uow.bots.get_by_name("SA40_RSI_Bot")
+        assert bot is not None
+        await uow.trades.add(
+            TradeRecord(
+                bot_id=bot.id,
+                bot_name=bot.name,
+                symbol="SA40",
+                side=PositionSide.LONG,
+                quantity=3,
+                entry_price=Decimal("53211.166666666667"),
+                exit_price=Decimal("53211"),
+                realized_pnl=Decimal("-0.500000000001"),
+                opened_at=None,
+                closed_at=datetime(2026, 11, 1, 12, tzinfo=UTC),
+                position_closed=True,
+            )
+        )
+        await uow.commit()
+    await alert(desk, stop_loss=53000)
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    trades = await text_of(await viewer.get("/trades"))
+    assert '<td class="num">53,211.2</td><td class="num">53,211.0</td>' in trades
+    assert "-0.50 ZAR" in trades and "166666" not in trades, trades[trades.find("166666") - 300 :][:400]
+    cards = await text_of(await viewer.get("/approvals"))
+    assert re.search(r"<dt>At risk</dt><dd>\d[\d,]*\.\d\d ZAR</dd>", cards), cards
+
+
+async def test_the_overview_shows_the_day_at_a_glance(sqlite_database: Database) -> None:
+    """Per bot and in total: realized today, unrealized now at the quote, what is open; and
+    each broker account's balance and equity as the broker tells them."""
+    broker = FakeBroker(equity=Decimal("100000"))
+    deps = make_deps(sqlite_database, desk=make_desk(sqlite_database, broker))
+    assert isinstance(deps.desk, Desk) and deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    bot = await add_bot(sqlite_database, mode="auto")
+    await alert(desk)  # a long entry, filled at the ask 53211.0
+    async with sqlite_database.uow() as uow:
+        await uow.trades.add(
+            TradeRecord(
+                bot_id=bot.id,
+                bot_name=bot.name,
+                symbol="SA40",
+                side=PositionSide.LONG,
+                quantity=1,
+                entry_price=Decimal(53000),
+                exit_price=Decimal("53003.5"),
+                realized_pnl=Decimal("3.5"),
+                opened_at=None,
+                closed_at=datetime.now(UTC),
+                position_closed=True,
+            )
+        )
+        await uow.commit()
+    broker.bid = Decimal("53214.0")  # the long would close at the bid: 3.00 up
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    html = await text_of(await viewer.get("/"))
+    row = html[html.index("SA40_RSI_Bot</a>") :][:1200]
+    assert '<td class="position">long 1 @ 53,211.0</td>' in row
+    assert '<td class="num realized up">+3.50 ZAR</td>' in row
+    assert '<td class="num unrealized up">+3.00 ZAR</td>' in row
+    total = html[html.index('<tr class="total">') :][:800]
+    assert "1 open" in total and "+3.50 ZAR" in total and "+3.00 ZAR" in total
+    accounts = html[html.index('<table class="accounts">') :][:800]
+    assert "<td>F1</td>" in accounts
+    assert '<td class="num balance">100,000.00 ZAR</td>' in accounts
+    assert '<td class="num equity">100,000.00 ZAR</td>' in accounts
+
+    broker.faults.quote_down = True
+    broker.faults.account_down = True
+    html = await text_of(await viewer.get("/"))
+    assert "no quote now" in html and "not all quoted" in html
+    assert "could not be read now (BrokerUnavailable)" in html

@@ -155,6 +155,11 @@ async def test_100_identical_concurrent_alerts_create_one_signal(
     assert statuses.count("accepted") == 1
     assert statuses.count("duplicate") == 99
     assert len({a.json()["signal_id"] for a in answers}) == 1
+    repeat = next(a.json() for a in answers if a.json()["status"] == "duplicate")
+    assert repeat["reason"] == 'same id "SA40-concurrent-1"'
+    assert repeat["message"] == (
+        f'this alert repeats signal {repeat["signal_id"]} (same id "SA40-concurrent-1"); nothing new was created'
+    )
     assert woken == [bot.id]  # once, for the one accepted signal
     async with sqlite_database.uow() as uow:
         assert len(await uow.signals.list(limit=1000)) == 1

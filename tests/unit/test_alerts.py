@@ -283,6 +283,17 @@ def test_buy_without_message_or_position_fields_is_refused_naming_message() -> N
     assert (error.code, error.field) == ("missing_field", "message")
 
 
+@pytest.mark.parametrize(("word", "rsi_action"), [("buy", "RSI_LONG_ENTRY"), ("SELL", "RSI_SHORT_ENTRY")])
+def test_buy_alone_is_answered_with_what_to_add(word: str, rsi_action: str) -> None:
+    error = refused(body(action=word, price=100))
+    assert str(error) == (
+        f'action "{word}" alone does not say what to do: add "message": "entry" (or "exit", "tp1", '
+        '"breakeven"), or send market_position and position_size as a TradingView strategy alert does, '
+        f'or use an RSI action such as "{rsi_action}"'
+    )
+    assert "is missing" not in str(error)
+
+
 def test_limit_type_is_kept_and_market_is_the_default() -> None:
     assert parse_alert(order("entry", type="LIMIT"), None).order_type is OrderType.LIMIT
     assert parse_alert(order("entry"), None).order_type is OrderType.MARKET

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import Enum
 
 import discord
 import pytest
@@ -22,21 +23,27 @@ from bot.discord.cards import (
     event_line,
     expired_line,
     new_card_text,
+    order_embed,
     pnl_embed,
     positions_embed,
     reminder_text,
     result_text,
+    signal_embed,
     trades_embed,
 )
-from bot.discord.formatting import money, price, table
+from bot.discord.formatting import table
 from bot.discord.inputs import period_start
 from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
+from trading.domain.display import money, price
 from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
 from trading.domain.inputs import InputError
-from trading.domain.records import ControlState, SignalEdits, TradeRecord
-from trading.domain.values import OrderType, PositionSide
-from trading.domain.views import PnlView
+from trading.domain.orders import OrderStatus
+from trading.domain.plan import LegKind
+from trading.domain.records import ControlState, OrderRecord, SignalEdits, StoredSignal, TradeRecord
+from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
+from trading.domain.values import OrderSide, OrderType, PositionSide
+from trading.domain.views import PnlView, SignalView
 from trading.services.actions import ActionResult
 
 NOW = datetime(2024, 3, 6, 14, 30, tzinfo=UTC)  # a Wednesday
@@ -83,8 +90,8 @@ def test_pending_card_shows_everything_a_decision_needs() -> None:
     assert "Quote now    53,230.0 (+0.04%)" in body
     assert "Stop         52,600.5" in body
     assert "Target       54,150" in body
-    assert "At risk      -610.00 ZAR" in body
-    assert "Position     flat → long 1 @ 53230" in body
+    assert "At risk      610.00 ZAR" in body
+    assert "Position     flat → long 1 @ 53,230.0" in body
     assert embed.colour == AMBER
     assert card_buttons(card) == BUTTONS
 
@@ -169,6 +176,22 @@ def test_pending_view_carries_persistent_custom_ids() -> None:
     ids = [item.custom_id for item in view.children]  # type: ignore[attr-defined]
     assert ids == ["sd:approve:42", "sd:edit:42", "sd:reject:42"]
     assert view.is_persistent()
+
+
+def test_prices_go_to_the_tick_and_the_risk_is_positive() -> None:
+    card = make_card(
+        1,
+        tick_size=Decimal("0.5"),
+        risk_to_stop=Decimal("-2393.5"),
+        quote=Decimal("53210.83333333333333333333333"),
+        position_before="long 1 @ 53,211.5",
+        position_after="long 3 @ 53,210.8",
+    )
+    body = text(approval_embed(card))
+    assert "At risk      2,393.50 ZAR" in body and "−" not in body and "-2,393" not in body
+    assert "Quote now    53,210.8 (+0.04%)" in body
+    assert "Position     long 1 @ 53,211.5 → long 3 @ 53,210.8" in body
+    assert "At risk   2,393.50 ZAR" in text(order_embed(card))
 
 
 def test_unknown_quote_and_missing_risk_show_a_dash() -> None:
@@ -331,7 +354,7 @@ def test_event_lines_and_results() -> None:
         quantity=1,
         price=Decimal("53211"),
     )
-    assert event_line(filled).startswith(f"💱 <t:{int(NOW.timestamp())}:T> filled buy 1 SA40 @ 53211")
+    assert event_line(filled).startswith(f"💱 <t:{int(NOW.timestamp())}:T> filled buy 1 SA40 @ 53,211 (sd-3-0, B)")
     closed = TradeClosed(
         at=NOW,
         bot_name="B",
@@ -343,7 +366,7 @@ def test_event_lines_and_results() -> None:
         realized_pnl=Decimal("10"),
         currency="ZAR",
     )
-    assert "+10 ZAR" in event_line(closed)
+    assert "+10.00 ZAR" in event_line(closed)
     assert event_line(ExecutionFailed(at=NOW, signal_id=1, bot_name="B", reason="x")).startswith("❌")
     assert result_text(ActionResult(True, "done")) == "✅ done"
     assert result_text(ActionResult(False, "no", "forbidden")) == "⛔ no"
@@ -370,3 +393,89 @@ def test_period_start_uses_utc_calendar_boundaries() -> None:
     assert period_start("all", NOW) == (None, "all time")
     with pytest.raises(InputError):
         period_start("year", NOW)
+
+
+def test_an_executed_signal_shows_what_filled_and_its_average_to_the_tick() -> None:
+    stored = StoredSignal(
+        id=9,
+        bot_id=1,
+        bot_name="SA40_RSI_Bot",
+        signal=Signal(SignalAction.CLOSE_LONG, Decimal("53480"), AlertShape.RSI),
+        state=SignalState.EXECUTED,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    order = OrderRecord(
+        signal_id=9,
+        bot_id=1,
+        client_order_id="sd-9-1",
+        leg_index=1,
+        leg_kind=LegKind.CLOSE,
+        position_side=PositionSide.LONG,
+        symbol="SA40",
+        side=OrderSide.SELL,
+        quantity=3,
+        status=OrderStatus.FILLED,
+        filled_quantity=3,
+        average_fill_price=Decimal("53479.8333333333333"),
+    )
+    body = text(signal_embed(SignalView(stored, (order,), None, tick_size=Decimal("0.5"))))
+    assert "Quantity  3" in body and "None" not in body
+    assert "3 @ 53,479.8" in body
+
+
+def test_no_event_says_none_when_its_optional_fields_are_empty() -> None:
+    """Every event's line, with each optional field left empty: "target None" reads as a bug."""
+    import dataclasses
+    import typing
+
+    from trading.domain import events
+
+    samples: dict[str, object] = {
+        "str": "x", "int": 1, "float": 1.0, "bool": True, "Decimal": Decimal(1), "datetime": NOW,
+    }  # fmt: skip
+    kinds = [
+        k
+        for k in vars(events).values()
+        if isinstance(k, type) and issubclass(k, events.Event) and dataclasses.is_dataclass(k)
+    ]
+    assert len(kinds) > 20
+    for kind in kinds:
+        hints = typing.get_type_hints(kind, vars(events))
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(kind):
+            hint = hints[f.name]
+            if f.name == "seq":
+                continue
+            if f.name in ("bot_name", "signal_id"):  # what the event is about: always set where it is told
+                values[f.name] = "B" if f.name == "bot_name" else 7
+            elif type(None) in typing.get_args(hint):
+                values[f.name] = None
+            elif isinstance(hint, type) and issubclass(hint, Enum):
+                values[f.name] = next(iter(hint))
+            elif isinstance(hint, type) and hint.__name__ in samples:
+                values[f.name] = samples[hint.__name__]
+            elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+                continue
+            else:
+                values[f.name] = ()
+        line = kind(**values).text()  # type: ignore[call-arg]
+        assert "None" not in line, (kind.__name__, line)
+
+
+def test_trades_embed_rounds_an_average_entry_to_the_tick() -> None:
+    t = TradeRecord(
+        bot_id=1,
+        bot_name="SA40_RSI_Bot",
+        symbol="SA40",
+        side=PositionSide.LONG,
+        quantity=3,
+        entry_price=Decimal("53211.166666666667"),
+        exit_price=Decimal("53211"),
+        realized_pnl=Decimal("-0.5"),
+        opened_at=None,
+        closed_at=NOW,
+        position_closed=True,
+    )
+    body = trades_embed([t], "ZAR", None, {"SA40": Decimal("0.5")}).description or ""
+    assert "53,211.2" in body and "53,211.0" in body and "-0.50" in body and "166666" not in body

@@ -275,6 +275,10 @@ async def test_same_body_within_the_window_is_a_duplicate(
 
     assert first.outcome == "accepted"
     assert (status_for(again.code), again.outcome, again.signal_id) == (200, "duplicate", first.signal_id)
+    assert again.duplicate_reason == "same body within 15 minutes"
+    assert again.message == (
+        f"this alert repeats signal {first.signal_id} (same body within 15 minutes); nothing new was created"
+    )
     assert await signal_count(sqlite_database) == 1
 
     clock.at = NOW + timedelta(minutes=16)
@@ -298,6 +302,9 @@ async def test_same_alert_id_is_a_duplicate_forever(sqlite_database: Database, i
     again = await intake.receive(request(body(id="SA40-2024-05-06-long", time=iso(clock.at)), at=clock.at))
 
     assert (again.outcome, again.signal_id) == ("duplicate", first.signal_id)
+    assert again.duplicate_reason == 'same id "SA40-2024-05-06-long"'
+    rows = await logs(sqlite_database)
+    assert rows[-1].reason == f'duplicate of signal {first.signal_id}: same id "SA40-2024-05-06-long"'
     assert await signal_count(sqlite_database) == 1
 
 

@@ -217,3 +217,13 @@ def test_from_entries_refuses_an_empty_entry() -> None:
 def test_from_entries_refuses_an_entry_without_a_positive_price() -> None:
     with pytest.raises(InvalidFill, match="positive price"):
         Position.from_entries("SA40", PositionSide.LONG, [Entry("e1", 1, D(0), T0)])
+
+
+def test_a_position_rebuilt_from_its_stored_average_realizes_exact_money() -> None:
+    """The stored average keeps 12 places (53211.166666666667); closing 3 at 53211 from it
+    would realize -0.500000000001. The entries' own mean gives back the exact -0.5."""
+    t = datetime(2026, 12, 7, tzinfo=UTC)
+    entries = [Entry("a", 1, Decimal("53211.5"), t), Entry("b", 2, Decimal("53211"), t)]
+    pos = Position.from_entries("SA40", PositionSide.LONG, entries, average_price=Decimal("53211.166666666667"))
+    outcome = pos.apply_fill(Fill("c", OrderSide.SELL, 3, Decimal("53211"), t))
+    assert outcome.realized_pnl.quantize(Decimal("1e-12")) == Decimal("-0.5")

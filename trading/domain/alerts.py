@@ -458,10 +458,14 @@ def _order_message(fields: _Fields, word: str) -> dict[str, Any]:
     side = _ORDER_ACTIONS[word.upper()]
     raw = fields.text("message")
     if raw is None or not raw:
-        _missing(
+        # The sender most likely meant an entry: say what to add rather than what is missing.
+        rsi_action = "RSI_LONG_ENTRY" if side is OrderSide.BUY else "RSI_SHORT_ENTRY"
+        raise AlertError(
+            "missing_field",
+            f'action "{word}" alone does not say what to do: add "message": "entry" (or "exit", "tp1", '
+            '"breakeven"), or send market_position and position_size as a TradingView strategy alert does, '
+            f'or use an RSI action such as "{rsi_action}"',
             "message",
-            f'; with action "{word}" it must say entry, exit, tpN or …breakeven '
-            "(or send market_position / position_size for a strategy alert)",
         )
     message = raw.lower()
     parts: dict[str, Any] = {"shape": AlertShape.ORDER_MESSAGE, "message": raw, "order_type": _order_type(fields)}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.config import BotConfig
 from trading.domain.plan import LegKind, Plan
 
@@ -25,18 +26,15 @@ def second_approval_reason(config: BotConfig, plan: Plan, risk: Decimal | None, 
     risk_limit = config.second_approval_risk_above
     if risk_limit is not None:
         if risk is None:
-            return f"no stop, so the money at risk has no bound (second_approval_risk_above {_money(risk_limit)})"
+            limit_text = display.risk(risk_limit, currency)
+            return f"no stop, so the money at risk has no bound (second_approval_risk_above {limit_text})"
         if risk > risk_limit:
             return (
-                f"{_money(risk)} {currency} at risk is above second_approval_risk_above "
-                f"({_money(risk_limit)} {currency})"
+                f"{display.risk(risk, currency)} at risk is above second_approval_risk_above "
+                f"({display.risk(risk_limit, currency)})"
             ).replace("  ", " ")
     return None
 
 
 def approvers_needed(reason: str | None) -> int:
     return 1 if reason is None else 2
-
-
-def _money(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01')):,}"

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
+from trading.domain import display
 from trading.domain.records import TradeRecord
 
 
@@ -148,10 +149,13 @@ class OrderFilled(Event):
     side: str
     quantity: int
     price: Decimal
+    tick_size: Decimal | None = None  # the instrument's, to show the price by
 
     def text(self) -> str:
         return (
-            f"filled {self.side} {self.quantity} {self.symbol} @ {self.price} ({self.client_order_id}, {self.bot_name})"
+            f"filled {self.side} {display.quantity(self.quantity)} {self.symbol} "
+            f"@ {display.price(self.price, self.tick_size)} "
+            f"({self.client_order_id}, {self.bot_name})"
         )
 
 
@@ -180,16 +184,18 @@ class TradeClosed(Event):
     realized_pnl: Decimal
     currency: str = ""
     position_closed: bool = True
+    tick_size: Decimal | None = None  # the instrument's, to show the average entry by
 
     def text(self) -> str:
         what = "closed" if self.position_closed else "reduced"
+        entry, exit_ = display.price(self.entry_price, self.tick_size), display.price(self.exit_price, self.tick_size)
         return (
-            f"{self.bot_name} {what} {self.side} {self.quantity} {self.symbol} "
-            f"{self.entry_price} → {self.exit_price}: {self.realized_pnl:+} {self.currency}".rstrip()
+            f"{self.bot_name} {what} {self.side} {display.quantity(self.quantity)} {self.symbol} "
+            f"{entry} → {exit_}: {display.money(self.realized_pnl, self.currency)}"
         )
 
 
-def trade_closed(trade: TradeRecord, at: datetime, currency: str) -> TradeClosed:
+def trade_closed(trade: TradeRecord, at: datetime, currency: str, tick: Decimal | None = None) -> TradeClosed:
     """The event of a trade history row just written."""
     return TradeClosed(
         at=at,
@@ -203,6 +209,7 @@ def trade_closed(trade: TradeRecord, at: datetime, currency: str) -> TradeClosed
         realized_pnl=trade.realized_pnl,
         currency=currency,
         position_closed=trade.position_closed,
+        tick_size=tick,
     )
 
 
@@ -213,7 +220,9 @@ class StopMoved(Event):
     take_profit: Decimal | None
 
     def text(self) -> str:
-        return f"{self.bot_name} {self.symbol}: stop {self.stop_loss}, target {self.take_profit}"
+        stop = "no stop" if self.stop_loss is None else f"stop {display.price(self.stop_loss)}"
+        target = "no target" if self.take_profit is None else f"target {display.price(self.take_profit)}"
+        return f"{self.bot_name} {self.symbol}: {stop}, {target}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -323,7 +332,7 @@ class QuotesUnavailable(Event):
     def text(self) -> str:
         return (
             f"no quote for {self.symbol} for {self.passes} monitor passes in a row: "
-            f"{self.bot_name}'s stop {self.stop_loss} is not being watched"
+            f"{self.bot_name}'s stop{'' if self.stop_loss is None else ' ' + self.stop_loss} is not being watched"
         )
 
 

@@ -103,7 +103,10 @@ class Position:
             raise InvalidFill("every entry must hold at least one contract")
         if any(e.price <= 0 for e in entries):
             raise InvalidFill("every entry must have a positive price")
-        avg = average_price if average_price is not None else _weighted_mean(entries)
+        mean = _weighted_mean(entries)
+        # The stored average keeps 12 places; when it is the entries' mean (nothing was
+        # reduced since they were added), the mean's full precision keeps realized P&L exact.
+        avg = mean if average_price is None or abs(average_price - mean) <= _STORED_HALF_UNIT else average_price
         pos = cls(
             symbol=symbol,
             multiplier=multiplier,
@@ -189,6 +192,9 @@ class Position:
             self.stop_loss = None
             self.take_profit = None
         return ClosedTrade(side, quantity, avg, fill.price, pnl, opened_at, fill.time, went_flat)
+
+
+_STORED_HALF_UNIT = Decimal("5E-13")  # half the last place an average is stored to
 
 
 def _weighted_mean(entries: list[Entry]) -> Decimal:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.plan import Plan
 from trading.domain.position import Fill, Position
 
@@ -20,14 +21,15 @@ class Preview:
     risk_to_stop: Decimal | None  # money lost if the stop is hit after an entry; None without a stop
 
 
-def describe(position: Position) -> str:
-    if position.side is None or position.quantity == 0:
-        return "flat"
-    average = position.average_price.normalize() if position.average_price is not None else "?"
-    return f"{position.side.value} {position.quantity} @ {average}"
+def describe(position: Position, tick: Decimal | None = None) -> str:
+    """'long 3 @ 53,210.8' (the average to the tick), or 'flat'."""
+    side = position.side.value if position.side is not None else None
+    return display.position(side, position.quantity, position.average_price, tick)
 
 
-def preview(position: Position, plan: Plan, price: Decimal, stop: Decimal | None) -> Preview:
+def preview(
+    position: Position, plan: Plan, price: Decimal, stop: Decimal | None, tick: Decimal | None = None
+) -> Preview:
     """The position after every leg of `plan` filled at `price`, and what the stop would
     cost it. `position` is left as it is."""
     after = Position(
@@ -39,4 +41,4 @@ def preview(position: Position, plan: Plan, price: Decimal, stop: Decimal | None
     risk = None
     if stop is not None and main is not None and not main.kind.reduces and after.average_price is not None:
         risk = abs(after.average_price - stop) * after.quantity * position.multiplier
-    return Preview(describe(position), describe(after), risk)
+    return Preview(describe(position, tick), describe(after, tick), risk)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
+from trading.domain import display
 from trading.domain.market import Instrument
 
 _HUNDRED = Decimal(100)
@@ -34,16 +35,16 @@ def risk_size(
     """The risk-sized quantity with its arithmetic, or why the entry cannot be sized (a str)."""
     if stop is None:
         return (
-            f"risk_per_trade_pct {_num(risk_pct)} sizes entries from the stop, and this entry has none "
+            f"risk_per_trade_pct {display.number(risk_pct)} sizes entries from the stop, and this entry has none "
             "(give the alert a stop, or set stop_loss_pct on the bot)"
         )
     if equity is None:
         return "risk_per_trade_pct needs the account's equity, and the broker's account could not be read"
     if equity <= 0:
-        return f"the account's equity is {_num(equity)} {instrument.currency}: nothing to risk"
+        return f"the account's equity is {display.number(equity)} {instrument.currency}: nothing to risk"
     distance = abs(entry_price - stop)
     if distance == 0:
-        return f"the stop {_num(stop)} is at the entry price: the risk per contract would be zero"
+        return f"the stop {display.number(stop)} is at the entry price: the risk per contract would be zero"
     multiplier = instrument.contract_multiplier
     budget = equity * risk_pct / _HUNDRED
     per_contract = distance * multiplier
@@ -51,17 +52,22 @@ def risk_size(
     whole = int(raw.to_integral_value(rounding=ROUND_FLOOR))
     quantity = instrument.round_down(whole)
     currency = instrument.currency
+
+    def cash(value: Decimal) -> str:
+        return display.money(value, currency, signed=False)
+
     sum_text = (
-        f"{_num(risk_pct)}% of equity {_money(equity)} {currency} = {_money(budget)} {currency}; "
-        f"stop distance {_num(distance)} × multiplier {_num(multiplier)} = {_money(per_contract)} {currency} "
-        f"per contract; {_money(budget)} ÷ {_money(per_contract)} = {raw.quantize(_CENT, rounding=ROUND_FLOOR)}"
+        f"{display.number(risk_pct)}% of equity {cash(equity)} = {cash(budget)}; "
+        f"stop distance {display.number(distance)} × multiplier {display.number(multiplier)} = {cash(per_contract)} "
+        f"per contract; {display.amount(budget, currency)} ÷ {display.amount(per_contract, currency)} = "
+        f"{raw.quantize(_CENT, rounding=ROUND_FLOOR)}"
     )
     notes: list[str] = []
     if quantity < instrument.min_quantity:
         notes.append(
             f"risk sizing gives {quantity}, below {instrument.symbol}'s minimum of {instrument.min_quantity}: "
-            f"{instrument.min_quantity} risks {_money(per_contract * instrument.min_quantity)} {currency}, "
-            f"more than the {_money(budget)} {currency} budget"
+            f"{instrument.min_quantity} risks {cash(per_contract * instrument.min_quantity)}, "
+            f"more than the {cash(budget)} budget"
         )
         quantity = instrument.min_quantity
     elif quantity > instrument.max_quantity:
@@ -69,12 +75,3 @@ def risk_size(
         quantity = instrument.round_down(instrument.max_quantity)
     shown = "contract" if quantity == 1 else "contracts"
     return RiskSize(quantity, f"{sum_text} → {quantity} {shown}", tuple(notes))
-
-
-def _num(value: Decimal) -> str:
-    text = format(value.normalize(), "f")
-    return text
-
-
-def _money(value: Decimal) -> str:
-    return f"{value.quantize(_CENT):,}"

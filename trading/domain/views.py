@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -35,6 +36,7 @@ class PositionView:
     unrealized_pnl: Decimal | None
     realized_pnl: Decimal
     currency: str
+    tick_size: Decimal | None = None  # the instrument's, for display; None when not known
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class PnlView:
     wins: int
     losses: int
     currency: str
+    ticks: Mapping[str, Decimal] = field(default_factory=dict)  # symbol → tick, for display
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +59,56 @@ class SignalView:
     approval: ApprovalRecord | None
     fills: tuple[FillRecord, ...] = ()
     webhook: WebhookLogEntry | None = None  # the request that made it ("why didn't my alert trade?")
+    tick_size: Decimal | None = None  # the bot's instrument's, for display
 
 
 @dataclass(frozen=True, slots=True)
 class BotStatus:
-    """One bot on the overview: its settings, flags and today's realized P&L."""
+    """One bot on the overview: its settings, flags, today's realized P&L and its position now."""
 
     bot: Bot
     realized_today: Decimal
     currency: str
+    unrealized: Decimal | None = Decimal(0)  # now, at the quote; None: open, and no quote could be had
+    position: str = "flat"  # "long 2 @ 53,210.5"
+    open_quantity: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotal:
+    """Every bot's day in one currency: realized today, unrealized now, contracts open."""
+
+    currency: str
+    realized_today: Decimal
+    unrealized: Decimal | None  # None: some open position has no quote now
+    open_positions: int
+
+
+def day_totals(statuses: Sequence[BotStatus]) -> tuple[DayTotal, ...]:
+    """The overview's total row, one per currency (amounts in two currencies never add)."""
+    totals: dict[str, DayTotal] = {}
+    for s in statuses:
+        was = totals.get(s.currency, DayTotal(s.currency, Decimal(0), Decimal(0), 0))
+        unrealized = None if was.unrealized is None or s.unrealized is None else was.unrealized + s.unrealized
+        totals[s.currency] = DayTotal(
+            s.currency,
+            was.realized_today + s.realized_today,
+            unrealized,
+            was.open_positions + (1 if s.open_quantity else 0),
+        )
+    return tuple(totals[c] for c in sorted(totals))
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """A broker account as the broker tells it now, or why it could not be read."""
+
+    broker: str
+    account_id: str | None
+    currency: str
+    balance: Decimal | None
+    equity: Decimal | None
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +134,10 @@ class TradesReport:
     by_bot: tuple[BotPnl, ...]
     by_day: tuple[DayPnl, ...]
     recent: tuple[TradeRecord, ...]
+    ticks: Mapping[str, Decimal] = field(default_factory=dict)  # symbol → tick, for display
+    currency: str = ""  # the bots' currency when they share one
+    # Realized P&L, running total, a point per closed trade (UTC), from 0 at the first open.
+    curve: tuple[tuple[datetime, Decimal], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +187,4 @@ class ApprovalCard:
 
     alert_id: str | None = None  # the alert's own id, as sent (untrusted text: escape it)
     alert_extras: tuple[tuple[str, str], ...] = ()  # exchange, subaccount, chart_url, as sent
+    tick_size: Decimal | None = None  # the instrument's, for display; None when not known

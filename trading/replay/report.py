@@ -18,14 +18,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
+from trading.domain import display
 from trading.domain.values import ZERO
 from trading.replay.simulator import ReplayResult, ReplayTrade, SkippedAlert
 
-_CENT = Decimal("0.01")
-_PRICE = Decimal("0.00000001")
 _HUNDRED = Decimal(100)
 SETTINGS_SHOWN = (
     "base_position_size",
@@ -113,15 +112,16 @@ def equity_curve(result: ReplayResult) -> list[tuple[datetime, Decimal]]:
 # --- formatting --------------------------------------------------------------------------
 
 
+# Ungrouped ("1234.50"): the same text serves the table, the CSV and the JSON.
+
+
 def money(value: Decimal) -> str:
-    rounded = value.quantize(_CENT, rounding=ROUND_HALF_EVEN)
-    return f"{rounded if rounded else abs(rounded):f}"  # never "-0.00"
+    return display.amount(value, grouped=False)
 
 
-def price(value: Decimal) -> str:
-    """A price without float noise: at most 8 decimals, trailing zeros beyond the tick's kept off."""
-    text = f"{value.quantize(_PRICE, rounding=ROUND_HALF_EVEN):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+def price(value: Decimal, tick: Decimal | None = None) -> str:
+    """To the tick in the table; without one (the JSON and CSV) as few places as it needs."""
+    return display.price(value if tick is not None else value.normalize(), tick, grouped=False)
 
 
 def percent(value: Decimal | None) -> str:
@@ -171,16 +171,16 @@ def _grid(header: Sequence[str], rows: Sequence[Sequence[str]], right: set[int])
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-def _trade_rows(trades: Sequence[ReplayTrade]) -> list[list[str]]:
+def _trade_rows(trades: Sequence[ReplayTrade], tick: Decimal | None = None) -> list[list[str]]:
     return [
         [
             str(n),
             t.side.value,
             str(t.quantity),
             _when(t.opened_at),
-            price(t.entry_price),
+            price(t.entry_price, tick),
             _when(t.closed_at),
-            price(t.exit_price),
+            price(t.exit_price, tick),
             money(t.pnl),
             t.exit_reason,
         ]
@@ -215,8 +215,8 @@ def _summary_rows(result: ReplayResult, s: Summary) -> list[tuple[str, str]]:
         rows.append(
             (
                 "open at end",
-                f"{pos.side.value} {pos.quantity} @ {price(pos.average_price)}, "
-                f"unrealized {money(pos.unrealized_pnl)} at {price(pos.mark_price)}",
+                f"{pos.side.value} {pos.quantity} @ {price(pos.average_price, result.instrument.tick_size)}, "
+                f"unrealized {money(pos.unrealized_pnl)} at {price(pos.mark_price, result.instrument.tick_size)}",
             )
         )
     return rows
@@ -234,7 +234,10 @@ def render_table(result: ReplayResult, title: str = "") -> str:
         "Trades",
     ]
     if result.trades:
-        out.extend("  " + line for line in _grid(TRADE_HEADER, _trade_rows(result.trades), {0, 2, 4, 6, 7}))
+        out.extend(
+            "  " + line
+            for line in _grid(TRADE_HEADER, _trade_rows(result.trades, result.instrument.tick_size), {0, 2, 4, 6, 7})
+        )
     else:
         out.append("  none")
     out += ["", "Summary"]
@@ -456,7 +459,7 @@ def render_html(runs: Sequence[tuple[str, ReplayResult]], uplot_js: str, uplot_c
         parts.append('<table class="trades"><thead><tr>')
         parts.extend(f"<th>{esc(h)}</th>" for h in TRADE_HEADER)
         parts.append("</tr></thead><tbody>")
-        for row, trade in zip(_trade_rows(result.trades), result.trades, strict=True):
+        for row, trade in zip(_trade_rows(result.trades, result.instrument.tick_size), result.trades, strict=True):
             cls = "win" if trade.pnl > 0 else "loss" if trade.pnl < 0 else ""
             cells = "".join(
                 f'<td class="n{" " + cls if i == 7 and cls else ""}">{esc(c)}</td>'

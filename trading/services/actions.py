@@ -23,7 +23,7 @@ from trading.domain.records import (
     WebhookLogEntry,
 )
 from trading.domain.values import Mode
-from trading.domain.views import ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
+from trading.domain.views import AccountView, ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +174,10 @@ class DeskAPI:
         raise NotImplementedError
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
+        raise NotImplementedError
+
+    async def accounts(self) -> list[AccountView]:
+        """Balance and equity of each broker account the bots trade on, read now."""
         raise NotImplementedError
 
     async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:

@@ -208,7 +208,7 @@ class UseCase:
         main = the_plan.legs[-1] if the_plan.legs else None
         now_price = quote.price_for(main.side) if quote is not None and main is not None else None
         entry = (edits.limit_price if edits and edits.limit_price else None) or now_price or signal.price
-        seen = preview(position, the_plan, entry, the_plan.new_stop_loss)
+        seen = preview(position, the_plan, entry, the_plan.new_stop_loss, instrument.tick_size)
         return Outlook(the_plan, instrument, now_price, seen)
 
     async def _mark(self, bot: Bot, position: Position) -> Decimal | None:

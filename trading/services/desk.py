@@ -23,7 +23,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import Mode
-from trading.domain.views import ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
+from trading.domain.views import AccountView, ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
 from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
 from trading.services.commands import Commands
 from trading.services.context import Context
@@ -239,6 +239,9 @@ class Desk(DeskAPI):
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
         return await self.queries.bot_statuses(now)
+
+    async def accounts(self) -> list[AccountView]:
+        return await self.queries.accounts()
 
     async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
         return await self.queries.trades_report(since=since, recent=recent)

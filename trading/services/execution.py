@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.engine import plan as plan_signal
 from trading.domain.events import (
     BotStateChanged,
@@ -603,6 +604,7 @@ class Executor:
                             side=order.side.value,
                             quantity=delta,
                             price=price,
+                            tick_size=instrument.tick_size,
                         )
                     )
                     if outcome.closed is not None:
@@ -615,7 +617,7 @@ class Executor:
                             signal_id=stored.id,
                         )
                         await uow.trades.add(trade)
-                        events.append(trade_closed(trade, now, instrument.currency))
+                        events.append(trade_closed(trade, now, instrument.currency, instrument.tick_size))
             await uow.orders.update(applied)
             if last and applied.status is OrderStatus.FILLED:
                 done = RunResult(True)
@@ -680,7 +682,7 @@ class Executor:
         `state` with the reason; an entry that partly filled keeps its fill, and gets the
         stop and target the whole entry would have had, in the same transaction."""
         now = self._clock.now()
-        reason = _cancel_reason(order)
+        reason = _cancel_reason(order, instrument.tick_size)
         events: list[Event] = []
         levels = order.filled_quantity and not order.leg_kind.reduces
         position: Position | None = None
@@ -780,13 +782,13 @@ def _cancel_verdict(order: OrderRecord) -> tuple[SignalState, str] | None:
     return None
 
 
-def _cancel_reason(order: OrderRecord) -> str:
+def _cancel_reason(order: OrderRecord, tick: Decimal) -> str:
     what = f"order {order.client_order_id} ({order.leg_kind.value} {order.side.value} {order.quantity})"
     if order.filled_quantity == 0:
         return f"{what} {order.error}: nothing filled"
     return (
         f"{what} {order.error}: {order.filled_quantity} of {order.quantity} filled"
-        f" @ {order.average_fill_price}, kept in the position"
+        f" @ {display.price(order.average_fill_price, tick)}, kept in the position"
     )
 
 

@@ -83,6 +83,8 @@ class IntakeResult:
     # Whether the request proved it is the bot's: known key, right passphrase, a good
     # signature when the bot requires one. Failure limits count only the others.
     verified: bool = False
+    # Why a duplicate is one: 'same id "X"' or 'same body within 15 minutes'.
+    duplicate_reason: str | None = None
 
 
 class StorageDown(RuntimeError):
@@ -416,9 +418,9 @@ class Intake:
         assert v.bot is not None
         if v.repeats is not None:
             assert v.repeats.stored_id is not None
-            return self._duplicate(v.bot, v.repeats.stored_id)
+            return self._duplicate(v.bot, v.repeats.stored_id, self._why_duplicate(v))
         if v.duplicate_of is not None:
-            return self._duplicate(v.bot, v.duplicate_of)
+            return self._duplicate(v.bot, v.duplicate_of, self._why_duplicate(v))
         assert v.stored_id is not None
         return self._accepted(v.bot, v.stored_id)
 
@@ -428,7 +430,8 @@ class Intake:
             return self._log_entry(request, redacted, v.bot, refusal=v.refusal)
         duplicate_of = v.repeats.stored_id if v.repeats is not None else v.duplicate_of
         if duplicate_of is not None:
-            return self._log_entry(request, redacted, v.bot, duplicate_of=duplicate_of)
+            why = self._why_duplicate(v)
+            return self._log_entry(request, redacted, v.bot, duplicate_of=duplicate_of, duplicate_reason=why)
         return self._log_entry(request, redacted, v.bot, stored_id=v.stored_id)
 
     # ------------------------------------------------------------------ checks
@@ -527,16 +530,25 @@ class Intake:
 
     # ------------------------------------------------------------------ answers
 
+    def _why_duplicate(self, v: _Verdict) -> str:
+        """The dedupe rule that matched. An alert with an id repeats by its id (the same body
+        carries the same id, so this holds whichever arm found it); one without, by its body."""
+        if v.signal is not None and v.signal.alert_id is not None:
+            return f'same id "{v.signal.alert_id}"'
+        minutes = int(self._dedupe_window.total_seconds() // 60)
+        return f"same body within {minutes} minute{'' if minutes == 1 else 's'}"
+
     @staticmethod
-    def _duplicate(bot: Bot, signal_id: int) -> IntakeResult:
+    def _duplicate(bot: Bot, signal_id: int, why: str) -> IntakeResult:
         return IntakeResult(
             outcome=DUPLICATE,
             code="duplicate",
-            message=f"this alert repeats signal {signal_id}; nothing new was created",
+            message=f"this alert repeats signal {signal_id} ({why}); nothing new was created",
             signal_id=signal_id,
             mode=bot.config.mode,
             bot_name=bot.name,
             verified=True,
+            duplicate_reason=why,
         )
 
     @staticmethod
@@ -570,12 +582,14 @@ class Intake:
         *,
         refusal: _Refusal | None = None,
         duplicate_of: int | None = None,
+        duplicate_reason: str | None = None,
         stored_id: int | None = None,
     ) -> WebhookLogEntry:
         if refusal is not None:
             code, outcome, reason = refusal.code, REFUSED, f"{refusal.code}: {refusal.message}"
         elif duplicate_of is not None:
-            code, outcome, reason = None, DUPLICATE, f"duplicate of signal {duplicate_of}"
+            why = f": {duplicate_reason}" if duplicate_reason else ""
+            code, outcome, reason = None, DUPLICATE, f"duplicate of signal {duplicate_of}{why}"
         else:
             code, outcome, reason = None, ACCEPTED, None
         return WebhookLogEntry(

@@ -5,6 +5,7 @@ Approvers only; every act, allowed or not, is audited."""
 
 from __future__ import annotations
 
+from trading.domain import display
 from trading.domain.engine import plan as plan_signal
 from trading.domain.events import Notice
 from trading.domain.manual import OrderTicket, ticket_price, ticket_problem, ticket_signal
@@ -115,7 +116,7 @@ class Orders(UseCase):
         final = verdict.plan
         main = final.legs[-1]
         quoted = quote.price_for(main.side) if quote is not None else None
-        seen = preview(position, final, price, final.new_stop_loss)
+        seen = preview(position, final, price, final.new_stop_loss, instrument.tick_size)
         card = ApprovalCard(
             signal_id=0,
             bot_name=bot.name,
@@ -133,6 +134,7 @@ class Orders(UseCase):
             take_profit=final.new_take_profit,
             risk_to_stop=seen.risk_to_stop,
             currency=instrument.currency,
+            tick_size=instrument.tick_size,
             position_before=seen.before,
             position_after=seen.after,
             expires_at=None,
@@ -184,7 +186,9 @@ class Orders(UseCase):
         self.wake(bot.id)
         filled = f"{after.filled_quantity} of {after.quantity} filled"
         if after.filled_quantity:
-            filled += f" @ {after.average_fill_price}"
+            instrument = await self._instrument_or_none(bot)
+            tick = instrument.tick_size if instrument is not None else None
+            filled += f" @ {display.price(after.average_fill_price, tick)}"
         if after.status.value == "canceled":
             kept = ", kept in the position" if after.filled_quantity else ""
             message = f"order {client_order_id} cancelled: {filled}{kept}; signal #{final.id} {final.state.value}"

@@ -4,14 +4,17 @@ Read-only: nothing here changes state."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
 from trading.domain.position import Position
+from trading.domain.preview import describe
 from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
@@ -25,6 +28,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.views import (
+    AccountView,
     ApprovalCard,
     BotPnl,
     BotStatus,
@@ -34,8 +38,11 @@ from trading.domain.views import (
     SignalView,
     TradesReport,
 )
-from trading.services.context import UseCase
+from trading.services.context import QUOTE_TIMEOUT, UseCase, log
 from trading.services.ports import UnitOfWork
+
+# The equity curve draws at most this many of the latest trades (its start is the total before them).
+CURVE_TRADES = 2000
 
 # Accepted and not finished: the runner picks these up again at the next start.
 IN_FLIGHT = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED, SignalState.EXECUTING)
@@ -82,6 +89,7 @@ class Queries(UseCase):
                     unrealized_pnl=pos.unrealized_pnl(mark) if mark is not None else None,
                     realized_pnl=pos.realized_pnl,
                     currency=instrument.currency if instrument else "",
+                    tick_size=instrument.tick_size if instrument else None,
                 )
             )
         return views
@@ -95,6 +103,7 @@ class Queries(UseCase):
             trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
         unrealized: Decimal | None = Decimal(0)
         currency = ""
+        ticks = await self._ticks({t.bot_name for t in trades})
         for view in await self.positions(bot_name):
             currency = currency or view.currency
             if view.unrealized_pnl is None:
@@ -114,6 +123,7 @@ class Queries(UseCase):
             wins=sum(1 for t in trades if t.realized_pnl > 0),
             losses=sum(1 for t in trades if t.realized_pnl < 0),
             currency=currency,
+            ticks=ticks,
         )
 
     async def signals(
@@ -139,7 +149,10 @@ class Queries(UseCase):
             approval = await uow.approvals.get(signal_id)
             fills = await uow.positions.fills_for_orders([o.client_order_id for o in orders])
             webhook = await uow.webhook_logs.for_signal(signal_id)
-        return SignalView(stored, tuple(orders), approval, tuple(fills), webhook)
+            bot = await uow.bots.get_by_name(stored.bot_name)
+        instrument = await self._instrument_or_none(bot) if bot is not None else None
+        tick = instrument.tick_size if instrument is not None else None
+        return SignalView(stored, tuple(orders), approval, tuple(fills), webhook, tick)
 
     async def signal_list(
         self,
@@ -170,23 +183,70 @@ class Queries(UseCase):
         return [c for c in cards if c.state == SignalState.PENDING_APPROVAL.value]
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
-        """Every bot with its flags and the P&L it realized since today's UTC midnight."""
+        """Every bot with its flags, the P&L it realized since today's UTC midnight, and its
+        position with what it would make closed at the quote now."""
         midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
         async with self._uow(read_only=True) as uow:
             bots = await uow.bots.list()
             today = [await uow.trades.realized_since(b.id, midnight) for b in bots]
             instruments = {b.config.symbol: await uow.instruments.get(b.config.symbol) for b in bots}
-        return [
-            BotStatus(bot, realized, (instrument.currency if (instrument := instruments[bot.config.symbol]) else ""))
-            for bot, realized in zip(bots, today, strict=True)
-        ]
+            held = [
+                await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False) for b in bots
+            ]
+        for bot, position in zip(bots, held, strict=True):
+            if (instrument := instruments[bot.config.symbol]) is not None:
+                position.multiplier = instrument.contract_multiplier
+        # The quotes together: one slow broker costs one timeout, not one per bot.
+        marks = await asyncio.gather(*(self._mark(b, p) for b, p in zip(bots, held, strict=True) if not p.is_flat))
+        marked = iter(marks)
+        statuses = []
+        for bot, realized, position in zip(bots, today, held, strict=True):
+            instrument = instruments[bot.config.symbol]
+            unrealized: Decimal | None = Decimal(0)
+            if not position.is_flat:
+                mark = next(marked)
+                unrealized = position.unrealized_pnl(mark) if mark is not None else None
+            statuses.append(
+                BotStatus(
+                    bot,
+                    realized,
+                    instrument.currency if instrument else "",
+                    unrealized=unrealized,
+                    position=describe(position, instrument.tick_size if instrument else None),
+                    open_quantity=position.quantity,
+                )
+            )
+        return statuses
+
+    async def accounts(self) -> list[AccountView]:
+        """Balance and equity of each broker account the bots trade on, as the broker tells
+        them now; an account that cannot be read says why."""
+        seen: dict[str, Bot] = {}
+        async with self._uow(read_only=True) as uow:
+            for bot in await uow.bots.list():
+                seen.setdefault(bot.config.broker_account.value, bot)
+        views = []
+        for name, bot in sorted(seen.items()):
+            try:
+                async with asyncio.timeout(QUOTE_TIMEOUT):
+                    account = await self.executor.broker_for(bot).get_account()
+            except Exception as e:
+                log.warning("account of %s unavailable: %r", name, e)
+                # The kind only: a broker's message may quote its URL or account number.
+                why = f"no answer in {QUOTE_TIMEOUT:g} s" if isinstance(e, TimeoutError) else type(e).__name__
+                views.append(AccountView(name, None, "", None, None, f"could not be read now ({why})"))
+                continue
+            views.append(AccountView(name, account.account_id, account.currency, account.balance, account.equity))
+        return views
 
     async def trades_report(self, *, since: datetime | None = None, recent: int = 50) -> TradesReport:
         async with self._uow(read_only=True) as uow:
-            names = {b.id: b.name for b in await uow.bots.list()}
+            bots = await uow.bots.list()
+            names = {b.id: b.name for b in bots}
             totals = await uow.trades.totals_by_bot()
             days = await uow.trades.realized_by_day(since=since)
             latest = await uow.trades.list(limit=recent)
+            drawn = await uow.trades.list(since=since, limit=CURVE_TRADES)
         by_day: list[DayPnl] = []
         equity = Decimal(0)
         for day in days:
@@ -199,7 +259,27 @@ class Queries(UseCase):
         by_bot = tuple(
             BotPnl(names.get(t.bot_id, f"bot {t.bot_id}"), t.trades, t.wins, t.losses, t.realized) for t in totals
         )
-        return TradesReport(by_bot, tuple(by_day), tuple(latest))
+        curve = _curve(drawn[::-1], sum((t.realized for t in totals), Decimal(0)) if since is None else None)
+        instruments = [i for b in bots if (i := await self._instrument_or_none(b)) is not None]
+        currencies = {i.currency for i in instruments}
+        return TradesReport(
+            by_bot,
+            tuple(by_day),
+            tuple(latest),
+            ticks={i.symbol: i.tick_size for i in instruments},
+            currency=currencies.pop() if len(currencies) == 1 else "",
+            curve=curve,
+        )
+
+    async def _ticks(self, bot_names: set[str]) -> dict[str, Decimal]:
+        """symbol → tick of the named bots' instruments (those the broker could tell)."""
+        ticks: dict[str, Decimal] = {}
+        for name in sorted(bot_names):
+            bot = await self._bot(name)
+            instrument = await self._instrument_or_none(bot) if bot is not None else None
+            if instrument is not None:
+                ticks[instrument.symbol] = instrument.tick_size
+        return ticks
 
     async def audit_log(self, limit: int = 200) -> list[AuditEntry]:
         async with self._uow(read_only=True) as uow:
@@ -266,7 +346,11 @@ class Queries(UseCase):
         filled = [o for o in orders if o.filled_quantity]
         outcome = None
         if filled:
-            outcome = "; ".join(f"{o.side.value} {o.filled_quantity} @ {o.average_fill_price}" for o in filled)
+            outcome = "; ".join(
+                f"{o.side.value} {display.quantity(o.filled_quantity)} @ "
+                f"{display.price(o.average_fill_price, instrument.tick_size)}"
+                for o in filled
+            )
         if stored.state in (
             SignalState.FAILED,
             SignalState.REFUSED,
@@ -292,6 +376,7 @@ class Queries(UseCase):
             take_profit=target,
             risk_to_stop=risk,
             currency=instrument.currency,
+            tick_size=instrument.tick_size,
             position_before=before,
             position_after=after,
             expires_at=approval.expires_at if approval else None,
@@ -313,6 +398,20 @@ class Queries(UseCase):
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
         )
+
+
+def _curve(trades: list[TradeRecord], total: Decimal | None) -> tuple[tuple[datetime, Decimal], ...]:
+    """Realized P&L, running total, at each trade's close (oldest first), from the total
+    before them (0, or what the trades older than those drawn made) at the first one's open."""
+    if not trades:
+        return ()
+    first = trades[0]
+    equity = Decimal(0) if total is None else total - sum((t.realized_pnl for t in trades), Decimal(0))
+    points = [(first.opened_at or first.closed_at, equity)]
+    for t in trades:
+        equity += t.realized_pnl
+        points.append((t.closed_at, equity))
+    return tuple(points)
 
 
 CardInputs = tuple[int, StoredSignal, Bot, ApprovalRecord | None, list[OrderRecord], Position]

@@ -204,7 +204,7 @@ class Repairs(UseCase):
             trade = await uow.trades.add(
                 trade_of(outcome.closed, bot.id, bot.name, position.symbol, client_order_id=fill.fill_id)
             )
-            events.append(trade_closed(trade, fill.time, currency))
+            events.append(trade_closed(trade, fill.time, currency, tick))
         if position.side is not None and position.side is not side_before and position.average_price is not None:
             position.stop_loss, position.take_profit = levels_for_entry(
                 position.side, position.average_price, bot.config, None, None, tick

@@ -138,6 +138,20 @@
   });
 
   // ---- the equity curve (uPlot, vendored): <div class="chart" data-points="[[t, v], ...]">
+  // Times in UTC, 24-hour, as everywhere else on the desk (uPlot would draw the browser's zone).
+  function utc(seconds, withTime) {
+    var iso = new Date(seconds * 1000).toISOString();  // 2026-11-01T12:00:00.000Z
+    return withTime ? iso.slice(0, 10) + " " + iso.slice(11, 19) : iso.slice(0, 10);
+  }
+
+  // An axis label as short as the span allows: the day, the day and hour, or the time alone.
+  function utcTick(seconds, span) {
+    var iso = new Date(seconds * 1000).toISOString();
+    if (span >= 3 * 86400) return iso.slice(0, 10);
+    if (span >= 86400) return iso.slice(5, 10) + " " + iso.slice(11, 16);
+    return span >= 600 ? iso.slice(11, 16) : iso.slice(11, 19);
+  }
+
   function drawCharts(root) {
     if (!window.uPlot) return;
     (root || document).querySelectorAll(".chart[data-points]").forEach(function (el) {
@@ -151,8 +165,21 @@
       var opts = {
         width: width,
         height: Math.min(320, Math.round(width * 0.5)),
-        series: [{}, { label: "Realized, running total", stroke: "#2e7d32", width: 2, fill: "rgba(46,125,50,0.08)" }],
-        axes: [{}, { size: 70 }],
+        series: [
+          { label: "Closed (UTC)", value: function (u, v) { return v == null ? "—" : utc(v, true); } },
+          { label: "Realized, running total", stroke: "#2e7d32", width: 2, fill: "rgba(46,125,50,0.08)" },
+        ],
+        axes: [
+          {
+            label: "UTC",
+            space: 100,
+            values: function (u, splits) {
+              var span = u.scales.x.max - u.scales.x.min;
+              return splits.map(function (s) { return utcTick(s, span); });
+            },
+          },
+          { size: 70 },
+        ],
         legend: { show: true },
       };
       el.chart = new window.uPlot(opts, [xs, ys], el);

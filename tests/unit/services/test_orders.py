@@ -77,7 +77,7 @@ async def test_a_partly_filled_order_that_times_out_keeps_its_fill_with_stop_and
     rig.clock.t += timedelta(seconds=300)  # the default order_timeout_seconds
     assert await rig.run(sid) is SignalState.EXPIRED
     stored = await rig.stored(sid)
-    assert stored.reason is not None and "1 of 3 filled @ 53000.0, kept in the position" in stored.reason
+    assert stored.reason is not None and "1 of 3 filled @ 53,000.0, kept in the position" in stored.reason
     pos = await rig.position(bot_id)
     assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.LONG, 1, Decimal("53000.0"))
     assert (pos.stop_loss, pos.take_profit) == (Decimal("52470.0"), Decimal("54060.0"))
@@ -133,7 +133,7 @@ async def test_a_cancel_racing_a_fill_ends_with_the_brokers_truth(rig: Rig, race
         assert (result.ok, result.code) == (False, "not_pending")
         assert result.message.startswith(f"too late: order {cid} was already filled at the broker (3 of 3 filled")
     else:
-        assert result.ok and "2 of 3 filled @ 53000.0, kept in the position" in result.message
+        assert result.ok and "2 of 3 filled @ 53,000.0, kept in the position" in result.message
     # The lane finds nothing left to do.
     assert (await rig.desk.advance(sid)).finished and (await rig.position(bot_id)).quantity == raced
 
@@ -175,7 +175,7 @@ async def test_a_free_form_order_is_a_manual_signal_through_the_same_engine(rig:
     assert seen.result.ok and seen.card is not None
     card = seen.card
     assert (card.plan_summary, card.quantity, card.alert_price) == ("open", 2, Decimal("53211.0"))
-    assert (card.position_before, card.position_after) == ("flat", "long 2 @ 53211")
+    assert (card.position_before, card.position_after) == ("flat", "long 2 @ 53,211.0")
     assert (card.stop_loss, card.take_profit, card.risk_to_stop) == (
         Decimal("52900"),
         Decimal("53800"),
