@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -178,12 +180,21 @@ async def test_bots_execute_side_by_side_up_to_the_bound(database, bound: int | 
     assert broker.most == expected
 
 
+@asynccontextmanager
+async def quiet_runner(rig: Rig, **options: Any) -> AsyncIterator[Runner]:
+    """A started runner whose periodic duties stay out of the way."""
+    runner = Runner(rig.desk, rig.db.uow, monitor_interval=3600, reconcile_interval=3600, **options)
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop(1)
+
+
 async def test_a_lane_takes_its_signal_only_once_the_intake_has_answered(database) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig(database)
     gate = AlertsFirst(settle=0, at_most=3600)
-    runner = Runner(rig.desk, database.uow, monitor_interval=3600, reconcile_interval=3600, alerts_first=gate)
-    await runner.start()
-    try:
+    async with quiet_runner(rig, alerts_first=gate) as runner:
         bot = await rig.bot()
         with gate.holding():  # an alert the intake is still storing or answering
             entry = await rig.signal(bot, SignalAction.ENTER_LONG)
@@ -192,23 +203,17 @@ async def test_a_lane_takes_its_signal_only_once_the_intake_has_answered(databas
             assert await rig.state(entry) == SignalState.RECEIVED
             assert rig.broker.book == {}
         assert await settle(rig, [entry]) == [SignalState.EXECUTED]
-    finally:
-        await runner.stop(1)
 
 
 async def test_a_lane_under_a_never_quiet_intake_still_runs(database) -> None:  # type: ignore[no-untyped-def]
     rig = make_rig(database)
     gate = AlertsFirst(settle=0, at_most=0.05)
-    runner = Runner(rig.desk, database.uow, monitor_interval=3600, reconcile_interval=3600, alerts_first=gate)
-    await runner.start()
-    try:
+    async with quiet_runner(rig, alerts_first=gate) as runner:
         bot = await rig.bot()
         with gate.holding():
             ids = [await rig.signal(bot, a) for a in (SignalAction.ENTER_LONG, SignalAction.CLOSE_LONG)]
             runner.wake_bot(bot)
             assert await settle(rig, ids) == [SignalState.EXECUTED, SignalState.EXECUTED]
-    finally:
-        await runner.stop(1)
 
 
 class _Follower:

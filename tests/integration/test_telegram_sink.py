@@ -75,7 +75,7 @@ async def test_events_reach_the_chat_and_failures_are_retried(telegram: tuple[Fa
     await bus.close()
     await sink.aclose()
     texts = [m["text"] for m in fake.messages]
-    assert texts[0] == "SA40_RSI_Bot closed long 2 SA40 53211.0 → 53300.0: +178.0 ZAR"
+    assert texts[0] == "SA40_RSI_Bot closed long 2 SA40 53,211.0 → 53,300.0: +178.00 ZAR"
     assert str(texts[1]).startswith("⚠️ signal #7 for SA40_RSI_Bot failed")
     assert all(m["chat_id"] == "-100200" for m in fake.messages)
 
