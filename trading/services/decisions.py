@@ -29,6 +29,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
+from trading.domain.wording import clean_reason
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
@@ -149,11 +150,17 @@ class Decisions(UseCase):
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
         return await self._decide(signal_id, actor, Decision.APPROVED, edits)
 
-    async def reject(self, signal_id: int, actor: Actor) -> ActionResult:
-        return await self._decide(signal_id, actor, Decision.REJECTED, None)
+    async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
+        """`reason`: the approver's own words, typed (cleaned and capped here, whatever the front-end)."""
+        return await self._decide(signal_id, actor, Decision.REJECTED, None, clean_reason(reason))
 
     async def _decide(
-        self, signal_id: int, actor: Actor, decision: Decision, edits: SignalEdits | None
+        self,
+        signal_id: int,
+        actor: Actor,
+        decision: Decision,
+        edits: SignalEdits | None,
+        reason: str | None = None,
     ) -> ActionResult:
         verb = "approve" if decision is Decision.APPROVED else "reject"
         target = f"signal:{signal_id}"
@@ -211,16 +218,21 @@ class Decisions(UseCase):
                 await uow.approvals.set_edits(signal_id, edits, actor.id)
                 await uow.signals.set_edits(signal_id, edits)
             state = SignalState.APPROVED if decision is Decision.APPROVED else SignalState.REJECTED
-            await uow.signals.set_state(signal_id, state, cause=actor.id, at=now)
+            await uow.signals.set_state(signal_id, state, cause=actor.id, at=now, reason=reason)
             updated = await uow.signals.get(signal_id)
             assert updated is not None
-            detail = _edits_text(edits)
+            detail = _edits_text(edits) if reason is None else f"reason: {reason}"
             if decision is Decision.APPROVED and second is not None:
                 detail = f"2 of 2 (first {first}); {detail}".rstrip("; ")
             await uow.audit.add(AuditEntry(actor.id, verb, target, True, detail, now))
             events.append(
                 ApprovalDecided(
-                    at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
+                    at=now,
+                    bot_name=stored.bot_name,
+                    signal_id=signal_id,
+                    decision=decision.value,
+                    by=actor.name,
+                    reason=reason,
                 )
             )
             uow.emit(events)
@@ -235,7 +247,8 @@ class Decisions(UseCase):
             return ActionResult(
                 True, f"signal #{signal_id} approved by {actor.name}{of_two}; executing{said}", signal=updated
             )
-        return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}", signal=updated)
+        why = f": {reason}" if reason else ""
+        return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}{why}", signal=updated)
 
     async def _first_of_two(
         self,
