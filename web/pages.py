@@ -30,6 +30,7 @@ from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
 from trading.domain.typed import TypedValueError, shown, typed_price, typed_quantity
 from trading.domain.values import OrderType
+from trading.domain.wording import REASON_LIMIT, actor_words, change_words, clean_reason, state_tone, state_words
 from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
@@ -38,6 +39,7 @@ from web.health import run_check
 PART = "part"  # ?part=1: only the live part of the page
 HEALTH_TTL = 10.0  # seconds a health answer is reused: the broker's is a network round trip
 PAGE_SIZE = 100
+DECISIONS_SINCE = timedelta(hours=24)  # how far back the Approvals page lists decisions
 MAX_ID = 2**31 - 1
 
 _STATUS = {
@@ -155,6 +157,12 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     def _sign(value: Decimal | None) -> str:
         return sign_class(value)
 
+    # States and actors in words, and their colour: the same mapping as Discord's cards.
+    bp.add_app_template_filter(actor_words, "actor")
+    bp.add_app_template_filter(state_words, "state_words")
+    bp.add_app_template_filter(state_tone, "tone")
+    bp.add_app_template_filter(change_words, "change")
+
     async def seq() -> int:
         return await deps.feed.last() if deps.feed is not None else 0
 
@@ -233,13 +241,18 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
 
     # ------------------------------------------------------------------ approvals
 
+    async def recent_decisions() -> list[Any]:
+        return list(await desk.recent_decisions(deps.clock() - DECISIONS_SINCE))
+
     async def approvals_page(notice: ActionResult | None = None, problem: str | None = None) -> Response:
         status = 422 if problem else (result_status(notice) if notice else 200)
+        cards, decisions = await asyncio.gather(desk.pending_cards(), recent_decisions())
         return await page(
             "approvals.html",
             "parts/cards.html",
             status=status,
-            cards=await desk.pending_cards(),
+            cards=cards,
+            decisions=decisions,
             notice=notice,
             problem=problem,
         )
@@ -249,6 +262,14 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def approvals() -> Response:
         return await approvals_page()
+
+    @bp.get("/approvals/decisions")
+    @hide
+    @require_role(Role.VIEWER)
+    async def decisions() -> Response:
+        """The list of recent decisions alone: the Approvals page refetches it on a decision."""
+        html = await render_template("parts/decisions.html", decisions=await recent_decisions())
+        return Response(html, mimetype="text/html")
 
     async def card_answer(signal_id: int, notice: ActionResult | None, problem: str | None = None) -> Response:
         """After a decision: the card alone (a fetch from the page's script, X-Part: 1) or
@@ -300,7 +321,9 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
         return await desk.approve(signal_id, current_actor())
 
     async def _reject(signal_id: int) -> ActionResult:
-        return await desk.reject(signal_id, current_actor())
+        form = await request.form
+        reason = clean_reason(str(form.get("reason", "")), REASON_LIMIT)
+        return await desk.reject(signal_id, current_actor(), reason)
 
     bp.add_url_rule(
         "/approvals/<int:signal_id>/approve",

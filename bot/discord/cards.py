@@ -18,6 +18,7 @@ from bot.discord.formatting import clip, code_block, money, pct, price, table, t
 from trading.domain.events import Event, Severity
 from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.wording import actor_words, state_words
 from trading.services.actions import ActionResult
 
 PENDING = "pending_approval"
@@ -54,9 +55,9 @@ _DISCORD_ACTOR = re.compile(r"^discord:(\d+)$")
 
 def who(actor: str) -> str:
     """An actor as a reader knows them: a Discord member as a mention (shown as their name,
-    pinging no one inside an embed), anything else ("expiry", "api") as it is."""
+    pinging no one inside an embed), anyone else in the desk's words ("bob", "the admin token")."""
     m = _DISCORD_ACTOR.match(actor)
-    return f"<@{m.group(1)}>" if m else actor
+    return f"<@{m.group(1)}>" if m else actor_words(actor)
 
 
 def state_look(state: str) -> tuple[str, discord.Colour]:
@@ -167,6 +168,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         elif card.first_approved_by:
             first = f" (after 1 of 2 by {who(card.first_approved_by)})"
         lines.append(f"**{headline}**{by}{when}{first}")
+    if card.decision_reason:
+        lines.append(f"💬 Reason: {discord.utils.escape_markdown(clip(card.decision_reason, 500))}")
     if (approvals := approvals_line(card)) is not None:
         lines.append(approvals)
     if card.outcome and not lapsed:
@@ -201,7 +204,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     lines.extend(f"• {note}" for note in card.notes)
 
     embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour)
-    embed.set_footer(text=f"signal {card.signal_id} · {card.state.replace('_', ' ')}")
+    embed.set_footer(text=f"signal {card.signal_id} · {state_words(card.state)}")
     return embed
 
 

@@ -117,10 +117,15 @@ async def test_reject_sends_nothing(desk: DeskWorld) -> None:
     w = desk.world
     sid = await desk.alert()
     mid = await card_for(desk, sid)
-    await (await w.discord.click(mid, f"sd:reject:{sid}", w.carol)).reply()
+    opened = await w.discord.click(mid, f"sd:reject:{sid}", w.carol)
+    replied = await (await w.discord.submit_modal(opened, w.carol, {"reason": "news at 14:30 **now**"})).reply()
+    assert replied["content"].endswith("news at 14:30 **now**"), replied
     text = await card_shows(desk, mid, "Rejected")
     assert f"by <@{w.carol.id}>" in text and w.discord.messages[mid]["components"] == []
+    assert "💬 Reason: news at 14:30 \\*\\*now\\*\\*" in text  # the reason's markdown shown as typed
     assert desk.orders(sid) == []
+    stored = await desk.app.desk.signal_view(sid)
+    assert stored is not None and stored.signal.reason == "news at 14:30 **now**"
 
 
 async def test_expiry_edits_the_card_and_a_late_click_is_refused(desk: DeskWorld) -> None:

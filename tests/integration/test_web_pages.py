@@ -50,6 +50,11 @@ async def text_of(response: object) -> str:
     return (await response.get_data()).decode()  # type: ignore[attr-defined]
 
 
+def words(html: str) -> str:
+    """A page's text as a reader sees it: no tags, one space between words."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 async def alert(desk: WebDesk, **fields: object) -> int:
     body = {"action": "RSI_LONG_ENTRY", "price": 53210.5} | fields
     response = await desk.app.test_client().post(f"/webhook/{KEY}", data=json.dumps(body).encode())
@@ -118,7 +123,7 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     edited = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "2"}, headers={"X-Part": "1"})
     card = await text_of(edited)
     assert edited.status_code == 200, card
-    assert "Edited by web:anna" in card and "quantity 2" in card
+    assert "Edited by anna" in card and "quantity 2" in card and "web:anna" not in card
     assert '<dd class="qty">2 market</dd>' in card
 
     bad = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "two"}, headers={"X-Part": "1"})
@@ -130,8 +135,32 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     late = await anna.post(f"/approvals/{signal_id}/approve", headers={"X-Part": "1"})
     card = await text_of(late)
     assert late.status_code == 409
-    assert "discord:42" in card and "Rejected" in card
+    assert "Discord member 42" in card and "Rejected" in card and "discord:42" not in card
     assert f'action="/approvals/{signal_id}/approve"' not in card  # no buttons on a decided card
+
+
+async def test_a_reject_with_a_reason_leaves_a_trace_under_the_pending_cards(desk: WebDesk) -> None:
+    rejected_id = await alert(desk)
+    waiting_id = await alert(desk, price=53211)
+    anna = await signed_in(desk, "anna", Role.APPROVER)
+    await anna.get("/approvals")
+    answer = await anna.post(
+        f"/approvals/{rejected_id}/reject", form={"reason": f"spread\x00 {EVIL}"}, headers={"X-Part": "1"}
+    )
+    card = await text_of(answer)
+    assert answer.status_code == 200, card
+    assert "Rejected by anna" in words(card) and "web:anna" not in card
+    assert "spread &lt;script&gt;" in card and EVIL not in card and "\x00" not in card
+
+    # Reloaded: the decided card has left the pending ones and is listed under them.
+    html = await text_of(await anna.get("/approvals"))
+    pending, _, decided = html.partition("Decided in the last 24 hours")
+    assert f'data-card="{waiting_id}"' in pending and f'data-card="{rejected_id}"' not in pending
+    assert f'href="/signals/{rejected_id}"' in decided and "rejected by anna" in words(decided)
+    assert "spread &lt;script&gt;" in decided and EVIL not in html
+    part = await text_of(await anna.get("/approvals/decisions"))
+    assert "rejected by anna" in words(part) and "<html" not in part
+    assert "rejected by anna" in words(await text_of(await anna.get(f"/signals/{rejected_id}")))
 
 
 async def test_a_form_post_without_the_csrf_token_is_refused(desk: WebDesk) -> None:

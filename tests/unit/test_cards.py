@@ -121,7 +121,7 @@ def test_discord_actors_show_as_mentions() -> None:
     )
     body = approval_embed(card).description or ""
     assert "Rejected** by <@1234> at" in body and "Edited by <@99>: quantity 2" in body
-    assert "by expiry" in (approval_embed(replace(card, decided_by="expiry")).description or "")
+    assert "by the approval timeout" in (approval_embed(replace(card, decided_by="expiry")).description or "")
 
 
 def test_expired_and_failed_cards() -> None:

@@ -22,7 +22,7 @@ from trading.domain.wording import (
         ("api:bob", "bob"),
         ("api:break-glass", "the admin token"),
         ("discord:1234", "Discord member 1234"),
-        ("expiry", "no decision in time"),
+        ("expiry", "the approval timeout"),
         (None, "someone"),
     ],
 )

@@ -44,7 +44,7 @@ _SYSTEM_ACTORS = {
     "webhook": "the alert",
     "engine": "the engine",
     "risk": "a risk check",
-    "expiry": "no decision in time",
+    "expiry": "the approval timeout",
     "monitor": "the stop and target monitor",
     "cli": "the command line",
     "approve mode": "the bot's approve mode",

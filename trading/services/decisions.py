@@ -29,7 +29,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
-from trading.domain.wording import clean_reason
+from trading.domain.wording import actor_words, clean_reason
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
@@ -181,7 +181,7 @@ class Decisions(UseCase):
             if stored is None or approval is None:
                 return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
             if approval.decision is not None:
-                by = approval.decided_by or "someone"
+                by = actor_words(approval.decided_by)
                 return ActionResult(
                     False, f"signal #{signal_id} was already {approval.decision.value} by {by}", "already_decided"
                 )
@@ -318,7 +318,7 @@ class Decisions(UseCase):
                 await uow.approvals.clear_first(signal_id)
             await uow.audit.add(AuditEntry(actor.id, "edit", target, True, _edits_text(edits), now))
             again = (
-                f"; the first approval (by {withdrawn}) was withdrawn, so it needs two approvals again"
+                f"; the first approval (by {actor_words(withdrawn)}) was withdrawn, so it needs two approvals again"
                 if withdrawn
                 else ""
             )
