@@ -226,12 +226,13 @@ def position_qty(driver: WebDriver) -> str:
 
 
 def too_wide(driver: WebDriver) -> list[str]:
-    """The outermost elements that stick out past the window's right edge."""
+    """The outermost elements that stick out past the window's right edge (inside a scrolling
+    box or not: a column cut off at the edge is as hidden as one off the page)."""
     found: list[str] = driver.execute_script(
         """
         const out = [];
         for (const el of document.querySelectorAll("body *")) {
-          if (el.getBoundingClientRect().right > window.innerWidth + 1 && !el.closest(".scroll")) {
+          if (el.getBoundingClientRect().right > window.innerWidth + 1) {
             if (!out.some(o => o.el.contains(el))) out.push({el, name: el.tagName + "." + el.className});
           }
         }
@@ -269,13 +270,13 @@ def test_a_new_alert_appears_live_then_edit_the_quantity_approve_and_the_positio
     element.find_element(By.CSS_SELECTOR, "details.edit summary").click()
     element.find_element(By.NAME, "quantity").send_keys("2")
     element.find_element(By.CSS_SELECTOR, "button[name=save]").click()
-    wait_until(lambda: "Edited by web:alice: quantity 2" in card_text(browser, signal_id), 5, "the edit on the card")
+    wait_until(lambda: "Edited by alice: quantity 2" in card_text(browser, signal_id), 5, "the edit on the card")
     assert "2 market" in card_text(browser, signal_id)
 
     approve = card(browser, signal_id)
     assert approve is not None
     approve.find_element(By.CSS_SELECTOR, "button[name=approve]").click()
-    wait_until(lambda: "by web:alice" in card_text(browser, signal_id), 5, "the card to say alice approved")
+    wait_until(lambda: "Approved by alice" in card_text(browser, signal_id), 5, "the card to say alice approved")
     desk.serve.wait_state(signal_id, {"executed"}, 15)
     wait_until(lambda: "Executed" in card_text(browser, signal_id), 5, "the card to show the execution")
     assert not_reloaded(browser)
@@ -305,7 +306,7 @@ def test_a_decision_made_elsewhere_resolves_the_card_within_a_second_and_a_fill_
     answer = desk.serve.api("POST", f"/signals/{signal_id}/reject", json={})
     assert answer.status_code == 200, answer.text
     decided = time.monotonic()
-    wait_until(lambda: "Rejected by api:break-glass" in card_text(browser, signal_id), 1.0, "the card to resolve")
+    wait_until(lambda: "Rejected by the admin token" in card_text(browser, signal_id), 1.0, "the card to resolve")
     took = time.monotonic() - decided
     assert took < 1.0 and not_reloaded(browser)
     assert not card(browser, signal_id).find_elements(By.CSS_SELECTOR, "button")  # type: ignore[union-attr]
@@ -321,6 +322,32 @@ def test_a_decision_made_elsewhere_resolves_the_card_within_a_second_and_a_fill_
         "the position to grow to 3 on the open page",
     )
     assert not_reloaded(browser)
+
+
+def test_a_reject_with_a_reason_shows_on_the_card_and_in_the_decisions_without_a_reload(
+    desk: Desk, browser: WebDriver
+) -> None:
+    base = desk.serve.base_url
+    open_live(browser, f"{base}/approvals")
+    signal_id = desk.alert()
+    element = wait_until(lambda: card(browser, signal_id), 5, "the new card")
+    element.find_element(By.NAME, "reason").send_keys("<b>news</b> at 14:30")
+    element.find_element(By.CSS_SELECTOR, "button[name=reject]").click()
+    wait_until(lambda: "Rejected by alice" in card_text(browser, signal_id), 5, "the card to say alice rejected")
+    assert "Reason: <b>news</b> at 14:30" in card_text(browser, signal_id)
+
+    def listed() -> str:
+        try:
+            return str(browser.find_element(By.CSS_SELECTOR, ".decisions").text)
+        except (StaleElementReferenceException, NoSuchElementException):
+            return ""
+
+    wait_until(lambda: f"#{signal_id}" in listed(), 5, "the decision listed under the cards")
+    assert "rejected by alice" in listed() and "<b>news</b> at 14:30" in listed()
+    assert not_reloaded(browser)
+    assert desk.serve.signal(signal_id)["reason"] == "<b>news</b> at 14:30"
+    browser.refresh()  # reloaded: the card has left the pending ones, the decision stays listed
+    assert card(browser, signal_id) is None and f"#{signal_id}" in listed()
 
 
 def test_a_viewer_sees_no_decision_buttons_and_forged_or_tokenless_posts_are_refused(
@@ -400,7 +427,8 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     shot(browser, "signals")
     browser.get(f"{base}/signals/1")
     timeline = browser.find_element(By.CSS_SELECTOR, ".timeline").text
-    assert "executed" in timeline and ("web:alice" in timeline or "api:break-glass" in timeline)
+    assert "executed" in timeline and ("approved by alice" in timeline or "approved by the admin token" in timeline)
+    assert "web:" not in timeline and "api:" not in timeline and "break-glass" not in timeline
     assert "sd-1-1" in browser.page_source  # its order, and the fill below it
     shot(browser, "signal")
 
@@ -412,7 +440,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
 
     browser.get(f"{base}/audit")
     audit = browser.find_element(By.CSS_SELECTOR, "table.audit").text
-    assert "web:alice" in audit and "close" in audit
+    assert "alice" in audit and "close" in audit and "web:alice" not in audit
     shot(browser, "audit")
     browser.get(f"{base}/webhooks")
     shot(browser, "webhooks")
@@ -421,20 +449,44 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     errors = [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
     assert not errors, errors
 
+    # On a phone (390x844) every page fits: nothing sticks out, and what a trader acts on or
+    # reads first (a position's Unrealized and Close, a signal's State and Reason, a request's
+    # Outcome and Reason, a bot's Pause) is on screen, not cut off at the right edge.
+    held = desk.alert()  # an open position and a waiting card, so those pages have rows to show
+    desk.serve.wait_state(held, {"pending_approval"}, 10)
+    assert desk.serve.api("POST", f"/signals/{held}/approve", json={}).status_code == 200
+    desk.serve.wait_state(held, {"executed"}, 15)
+    waiting = desk.alert()
+    desk.serve.wait_state(waiting, {"pending_approval"}, 10)
+    needed = {
+        "/": ["td[data-label=State]", "button[name=pause]"],
+        "/approvals": [f'[data-card="{waiting}"] button[name=approve]', f'[data-card="{waiting}"] button[name=reject]'],
+        "/positions": ["td[data-label=Unrealized]", "td[data-label=Stop]", "a.button.stop"],
+        "/signals": ["td[data-label=State]", "td[data-label=Reason]"],
+        "/trades": ["td[data-label=Realized]"],
+        "/audit": ["td[data-label=Who]", "td[data-label=Detail]"],
+        "/webhooks": ["td[data-label=Outcome]", "td[data-label=Reason]"],
+    }
     phone = chromium(tmp_path / "phone", 390, 844, phone=True)
     try:
         sign_in(phone, base, "alice")
-        phone.get(f"{base}/")
-        for path in ("/", "/approvals", "/positions", "/signals", "/trades", "/audit", "/webhooks"):
+        for path, selectors in needed.items():
             phone.get(f"{base}{path}")
             assert phone.execute_script("return window.innerWidth;") == 390
             assert phone.execute_script("return document.documentElement.scrollWidth;") <= 390, (
                 f"{path} scrolls sideways on a phone: {too_wide(phone)}"
             )
-        phone.get(f"{base}/")
-        shot(phone, "overview-phone")
+            assert too_wide(phone) == [], f"{path} has elements past the right edge on a phone"
+            for selector in selectors:
+                element = phone.find_element(By.CSS_SELECTOR, selector)
+                box = element.rect
+                assert element.is_displayed() and box["width"] > 0, (path, selector)
+                assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (path, selector, box)
+            name = {"/": "overview"}.get(path, path.strip("/"))
+            shot(phone, f"{name}-phone")
     finally:
         phone.quit()
+    assert desk.serve.api("POST", f"/signals/{waiting}/reject", json={}).status_code == 200
 
 
 def test_a_next_holding_a_tab_or_a_newline_keeps_chromium_on_the_desk(desk: Desk, browser: WebDriver) -> None:
