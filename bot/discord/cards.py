@@ -18,7 +18,7 @@ from bot.discord.formatting import clip, code_block, money, pct, price, table, t
 from trading.domain.events import Event, Severity
 from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
-from trading.domain.wording import actor_words, state_words
+from trading.domain.wording import actor_words, change_words, state_tone, state_words
 from trading.services.actions import ActionResult
 
 PENDING = "pending_approval"
@@ -30,21 +30,22 @@ AMBER = discord.Colour(0xF39C12)
 GREY = discord.Colour(0x95A5A6)
 BLUE = discord.Colour(0x5865F2)
 
-# state -> (headline, colour)
-_STATE_LOOK: dict[str, tuple[str, discord.Colour]] = {
-    PENDING: ("⏳ Awaiting approval", AMBER),
-    "received": ("📥 Received", BLUE),
-    "approved": ("✅ Approved", GREEN),
-    "queued": ("✅ Approved, queued", GREEN),
-    "executing": ("⚙️ Approved, executing", GREEN),
-    "executed": ("✅ Executed", GREEN),
-    "failed": ("❌ Failed", RED),
-    "rejected": ("🚫 Rejected", GREY),
-    "expired": ("⌛ Expired", GREY),
-    "canceled": ("🚫 Cancelled", GREY),
-    "refused": ("⛔ Refused", RED),
-    "ignored": ("➖ Ignored", GREY),
+# state -> the mark before its words (the words and the colour are trading/domain/wording.py's)
+_STATE_MARK = {
+    PENDING: "⏳",
+    "received": "📥",
+    "approved": "✅",
+    "queued": "✅",
+    "executing": "⚙️",
+    "executed": "✅",
+    "failed": "❌",
+    "rejected": "🚫",
+    "expired": "⌛",
+    "canceled": "🚫",
+    "refused": "⛔",
+    "ignored": "➖",
 }
+_TONE_COLOUR = {"good": GREEN, "waiting": AMBER, "bad": RED}
 
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
@@ -61,7 +62,10 @@ def who(actor: str) -> str:
 
 
 def state_look(state: str) -> tuple[str, discord.Colour]:
-    return _STATE_LOOK.get(state, (state.replace("_", " ").capitalize(), BLUE))
+    """A state's headline and colour, in the words the web desk uses: red refused or failed,
+    amber waiting, green done, grey otherwise."""
+    mark = _STATE_MARK.get(state, "•")
+    return f"{mark} {state_words(state).capitalize()}", _TONE_COLOUR.get(state_tone(state), GREY)
 
 
 def card_buttons(card: ApprovalCard) -> tuple[str, ...]:
@@ -384,7 +388,7 @@ def signal_embed(view: SignalView) -> discord.Embed:
             at = f" {ts(a.decided_at, 'f')}" if a.decided_at else ""
             lines.append(f"Decision: {a.decision.value}{by}{at}")
         else:
-            lines.append(f"Awaiting approval, expires {ts(a.expires_at)}")
+            lines.append(f"Waiting for approval, expires {ts(a.expires_at)}")
     if view.orders:
         order_rows = [
             (
@@ -400,7 +404,8 @@ def signal_embed(view: SignalView) -> discord.Embed:
         lines.extend(f"❌ {o.client_order_id}: {o.error}" for o in view.orders if o.error)
     if s.history:
         hist = [
-            f"{ts(h.at, 'T')} {h.state.value} ({h.cause})" + (f": {h.reason}" if h.reason else "") for h in s.history
+            f"{ts(h.at, 'T')} {change_words(h.state.value, h.cause, who)}" + (f": {h.reason}" if h.reason else "")
+            for h in s.history
         ]
         lines.append("\n".join(hist[-10:]))
     embed = discord.Embed(
@@ -452,6 +457,6 @@ def event_line(event: Event) -> str:
 def _halt_line(control: ControlState | None) -> str:
     if control is None or not control.halted:
         return ""
-    by = f" by {control.halted_by}" if control.halted_by else ""
+    by = f" by {who(control.halted_by)}" if control.halted_by else ""
     why = f": {control.reason}" if control.reason else ""
     return f"\n🛑 **Trading is HALTED**{by}{why}"

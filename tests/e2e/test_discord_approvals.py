@@ -66,7 +66,7 @@ async def test_card_is_posted_once_with_buttons_and_recorded(
     msg = world.discord.messages[mid]
     assert world.discord.custom_ids(msg) == ["sd:approve:7", "sd:edit:7", "sd:reject:7"]
     text = embed_text(msg)
-    assert "Awaiting approval" in text and "<t:" in text and "At risk      -610.00 ZAR" in text
+    assert "Waiting for approval" in text and "<t:" in text and "At risk      -610.00 ZAR" in text
     assert await world.discord.wait_for(lambda: desk.calls_of("record_card_message")) == [(7, world.approvals, mid)]
     post = world.discord.calls_to("POST", rf"^/channels/{world.approvals}/messages$")[0]
     assert post.body["nonce"] == "sdcard7" and post.body["enforce_nonce"] is True

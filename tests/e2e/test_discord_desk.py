@@ -50,7 +50,7 @@ async def test_approve_sends_exactly_one_order_and_the_card_shows_the_fill(desk:
     sid = await desk.alert()
     mid = await card_for(desk, sid)
     pending = embed_text(w.discord.messages[mid])
-    assert "Awaiting approval" in pending and "SA40" in pending
+    assert "Waiting for approval" in pending and "SA40" in pending
     assert w.discord.custom_ids(w.discord.messages[mid]) == [f"sd:approve:{sid}", f"sd:edit:{sid}", f"sd:reject:{sid}"]
 
     click = await w.discord.click(mid, f"sd:approve:{sid}", w.alice)

@@ -260,7 +260,7 @@ def test_a_new_alert_appears_live_then_edit_the_quantity_approve_and_the_positio
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-card]")
 
     signal_id = desk.alert()
-    wait_until(lambda: "Awaiting approval" in card_text(browser, signal_id), 5, "the new card, without a reload")
+    wait_until(lambda: "Waiting for approval" in card_text(browser, signal_id), 5, "the new card, without a reload")
     assert not_reloaded(browser)
     assert "Quote now" in card_text(browser, signal_id) and "Position" in card_text(browser, signal_id)
     shot(browser, "approvals")
@@ -300,7 +300,7 @@ def test_a_decision_made_elsewhere_resolves_the_card_within_a_second_and_a_fill_
     base = desk.serve.base_url
     open_live(browser, f"{base}/approvals")
     signal_id = desk.alert()
-    wait_until(lambda: "Awaiting approval" in card_text(browser, signal_id), 5, "the new card")
+    wait_until(lambda: "Waiting for approval" in card_text(browser, signal_id), 5, "the new card")
 
     # Rejected through the API (as Discord would: another front-end on the same Desk).
     answer = desk.serve.api("POST", f"/signals/{signal_id}/reject", json={})
@@ -366,7 +366,7 @@ def test_a_viewer_sees_no_decision_buttons_and_forged_or_tokenless_posts_are_ref
     sign_in(browser, base, "vera")
     open_live(browser, f"{base}/approvals")
     element = wait_until(lambda: card(browser, signal_id), 5, "the card for the viewer")
-    assert "Awaiting approval" in element.text
+    assert "Waiting for approval" in element.text
     assert not browser.find_elements(By.CSS_SELECTOR, "[data-card] button, [data-card] form")
     # A forged POST, with the viewer's own valid CSRF token: the server refuses the role.
     for path in (f"/approvals/{signal_id}/approve", f"/approvals/{signal_id}/edit", "/positions/SA40_Desk/close"):
@@ -383,7 +383,7 @@ def test_an_alert_holding_markup_renders_as_text_and_runs_nothing(desk: Desk, br
     base = desk.serve.base_url
     open_live(browser, f"{base}/approvals")
     signal_id = desk.alert(id=EVIL_ID, exchange=EVIL_EXCHANGE)
-    wait_until(lambda: "Awaiting approval" in card_text(browser, signal_id), 5, "the card")
+    wait_until(lambda: "Waiting for approval" in card_text(browser, signal_id), 5, "the card")
 
     def check(scope: str) -> None:
         texts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, f"{scope} .alert-text")]

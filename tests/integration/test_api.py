@@ -287,7 +287,7 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
     status, first = await setup.post(f"/api/signals/{signal_id}/approve")
     assert status == 200, first
     assert first["message"] == (
-        f"signal #{signal_id} approved 1 of 2 by break-glass token; it needs a second approver "
+        f"signal #{signal_id} approved 1 of 2 by the admin token; it needs a second approver "
         "(2 contracts is above second_approval_above (1))"
     )
     status, detail = await setup.get(f"/api/signals/{signal_id}")

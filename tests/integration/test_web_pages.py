@@ -294,3 +294,31 @@ async def test_the_api_quotes_a_short_prefix_of_a_huge_number(desk: WebDesk) -> 
         )
         answer = await response.get_json()
         assert response.status_code == 422 and len(answer["error"]["message"]) < 200, answer
+
+
+JARGON = ("web:", "api:", "discord:", "break-glass", "pending approval by", "queued by", "approve mode", "_")
+
+
+async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk: WebDesk) -> None:
+    approved_id = await alert(desk)
+    rejected_id = await alert(desk, price=53211)
+    anna = await signed_in(desk, "anna", Role.ADMIN)
+    await anna.get("/approvals")
+    assert (await anna.post(f"/approvals/{approved_id}/approve", headers={"X-Part": "1"})).status_code == 200
+    await desk.desk.advance(approved_id)
+    assert (await anna.post(f"/approvals/{rejected_id}/reject", form={"reason": "late"})).status_code == 200
+    await desk.desk.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
+    seen = {}
+    for path in [*PAGES, f"/signals/{approved_id}", f"/signals/{rejected_id}"]:
+        text = words(await text_of(await anna.get(path)))
+        main = text[text.index("Sign out") :]  # the page below the navigation bar
+        seen[path] = main
+        # Names as people read them; the bot's name and ids are the only underscores allowed.
+        plain = main.replace("SA40_RSI_Bot", "").replace("RSI_LONG_ENTRY", "")  # names and bodies as sent
+        found = [j for j in JARGON if j in plain]
+        assert not found, (path, found, main[:2000])
+    assert "halted by the admin token" in seen["/"]
+    assert "approved by anna" in seen[f"/signals/{approved_id}"]
+    assert "waiting for approval" in seen[f"/signals/{approved_id}"]
+    assert "queued to trade after the approval" in seen[f"/signals/{approved_id}"]
+    assert "rejected by anna" in seen[f"/signals/{rejected_id}"] and "late" in seen[f"/signals/{rejected_id}"]

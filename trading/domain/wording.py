@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # How long a reason typed by a person may be (a reject's, a halt's): a sentence, not a file.
 REASON_LIMIT = 500
@@ -87,14 +88,15 @@ def is_person(actor_id: str | None) -> bool:
     return bool(actor_id) and actor_id not in _SYSTEM_ACTORS and ":" in str(actor_id)
 
 
-def change_words(state: str, cause: str | None) -> str:
+def change_words(state: str, cause: str | None, name: Callable[[str], str] = actor_words) -> str:
     """One step of a signal's life as a sentence: "approved by bob", "waiting for approval",
-    "queued to trade after the approval", "refused by a risk check"."""
+    "queued to trade after the approval", "refused by a risk check". `name`: how a person
+    is named (Discord mentions its members)."""
     words = state_words(state)
     if not cause:
         return words
     if is_person(cause) or cause in ("risk", "api:break-glass", "monitor", "cli"):
-        return f"{words} by {actor_words(cause)}"
+        return f"{words} by {name(cause)}"
     if cause == "approved":
         return f"{words} after the approval"
     if cause == "auto mode":
