@@ -409,6 +409,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
         assert desk.serve.api("POST", f"/signals/{signal_id}/approve", json={}).status_code == 200
         desk.serve.wait_state(signal_id, {"executed"}, 15)
     sign_in(browser, base, "alice")
+    browser.get_log("browser")  # drained: the earlier tests' forged posts were refused on purpose
     browser.get(f"{base}/positions")
     browser.find_element(By.LINK_TEXT, "Close…").click()
     assert "Close SA40_Desk" in browser.find_element(By.TAG_NAME, "h1").text
@@ -445,9 +446,24 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     browser.get(f"{base}/webhooks")
     shot(browser, "webhooks")
 
-    # The browser ran into no Content-Security-Policy refusal on any page.
-    errors = [e for e in browser.get_log("browser") if "Content Security Policy" in e.get("message", "")]
+    # The browser ran into no error on any page: no Content-Security-Policy refusal, no 404
+    # (the favicon included).
+    errors = [e for e in browser.get_log("browser") if e.get("level") == "SEVERE"]
     assert not errors, errors
+    # Headless Chromium does not ask for icons itself: the page's own icon link is fetched.
+    icon = browser.execute_async_script(
+        """
+        const done = arguments[0];
+        const link = document.querySelector('link[rel="icon"]');
+        fetch(link.href).then(r => done([r.status, r.headers.get("content-type")]), () => done([-1, ""]));
+        """
+    )
+    assert icon == [200, "image/svg+xml"], icon
+    browser.get(f"{base}/webhooks")
+    body = browser.find_element(By.CSS_SELECTOR, "details.body")
+    body.find_element(By.TAG_NAME, "summary").click()
+    pretty = body.find_element(By.CSS_SELECTOR, "pre.body")
+    assert pretty.is_displayed() and '{\n  "action": ' in pretty.text, pretty.text
 
     # On a phone (390x844) every page fits: nothing sticks out, and what a trader acts on or
     # reads first (a position's Unrealized and Close, a signal's State and Reason, a request's

@@ -322,3 +322,43 @@ async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk:
     assert "waiting for approval" in seen[f"/signals/{approved_id}"]
     assert "queued to trade after the approval" in seen[f"/signals/{approved_id}"]
     assert "rejected by anna" in seen[f"/signals/{rejected_id}"] and "late" in seen[f"/signals/{rejected_id}"]
+
+
+async def test_the_favicon_answers_without_a_session_and_every_page_links_it(desk: WebDesk) -> None:
+    response = await desk.app.test_client().get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert b"<svg" in await response.get_data()
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    assert '<link rel="icon" href="/favicon.ico"' in await text_of(await viewer.get("/"))
+
+
+async def test_the_webhook_log_filters_by_a_status_picked_from_a_list_with_iso_days_and_pretty_bodies(
+    desk: WebDesk,
+) -> None:
+    await alert(desk, id="pretty-1", note={"deep": [1, 2.5]})
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    html = await text_of(await viewer.get("/webhooks?status=422"))
+    status = re.search(r'<select name="status">(.*?)</select>', html, re.S)
+    assert status is not None, html
+    assert '<option value="">any status</option>' in status.group(1)
+    assert '<option value="422" selected>422 unusable alert</option>' in status.group(1)
+    assert '<option value="200">200 accepted</option>' in status.group(1)
+    assert 'type="date"' not in html  # a date box shows the browser's own order (mm/dd/yyyy)
+    assert 'name="since" placeholder="YYYY-MM-DD"' in html and "From (UTC)" in html
+    html = await text_of(await viewer.get("/webhooks"))
+    # Pretty-printed, as sent: every key on its own line, numbers exactly as they came.
+    assert "{\n  &#34;action&#34;: &#34;RSI_LONG_ENTRY&#34;,\n  &#34;price&#34;: 53210.5," in html
+    assert "&#34;deep&#34;: [\n      1,\n      2.5\n    ]" in html
+    assert '<details class="body"><summary>' in html
+
+
+def test_a_body_is_pretty_printed_keeping_numbers_and_repeated_keys_and_odd_text_as_it_is() -> None:
+    from web.pages import pretty_json
+
+    assert (
+        pretty_json('{"a": 1.10, "a": 2, "b": [], "c": {}}') == '{\n  "a": 1.10,\n  "a": 2,\n  "b": [],\n  "c": {}\n}'
+    )
+    assert pretty_json("not json {") == "not json {"
+    deep = "[" * 5000 + "]" * 5000
+    assert pretty_json(deep) == deep
+    assert pretty_json('"\\u00e9 <b>"') == '"é <b>"'
