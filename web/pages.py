@@ -198,7 +198,10 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
         return sign_class(value)
 
     bp.add_app_template_filter(pretty_json, "pretty_json")
-    bp.add_app_template_global(WEBHOOK_STATUSES, "webhook_statuses")
+
+    @bp.app_context_processor
+    def _constants() -> dict[str, Any]:
+        return {"reason_limit": REASON_LIMIT, "webhook_statuses": WEBHOOK_STATUSES}
 
     @bp.get("/favicon.ico")
     @hide
