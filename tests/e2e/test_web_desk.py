@@ -479,6 +479,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
         "/approvals": [f'[data-card="{waiting}"] button[name=approve]', f'[data-card="{waiting}"] button[name=reject]'],
         "/positions": ["td[data-label=Unrealized]", "td[data-label=Stop]", "a.button.stop"],
         "/signals": ["td[data-label=State]", "td[data-label=Reason]"],
+        f"/signals/{held}": [".timeline li", "td[data-label=Status]"],
         "/trades": ["td[data-label=Realized]"],
         "/audit": ["td[data-label=Who]", "td[data-label=Detail]"],
         "/webhooks": ["td[data-label=Outcome]", "td[data-label=Reason]"],
@@ -498,7 +499,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
                 box = element.rect
                 assert element.is_displayed() and box["width"] > 0, (path, selector)
                 assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (path, selector, box)
-            name = {"/": "overview"}.get(path, path.strip("/"))
+            name = {"/": "overview", f"/signals/{held}": "signal"}.get(path, path.strip("/"))
             shot(phone, f"{name}-phone")
     finally:
         phone.quit()

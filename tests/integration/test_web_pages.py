@@ -143,7 +143,7 @@ async def test_a_reject_with_a_reason_leaves_a_trace_under_the_pending_cards(des
     rejected_id = await alert(desk)
     waiting_id = await alert(desk, price=53211)
     anna = await signed_in(desk, "anna", Role.APPROVER)
-    await anna.get("/approvals")
+    assert 'name="reason" maxlength="500"' in await text_of(await anna.get("/approvals"))
     answer = await anna.post(
         f"/approvals/{rejected_id}/reject", form={"reason": f"spread\x00 {EVIL}"}, headers={"X-Part": "1"}
     )
