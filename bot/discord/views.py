@@ -24,7 +24,7 @@ from bot.discord.cards import PENDING, card_buttons, card_link, result_text
 from bot.discord.inputs import InputError, parse_edits
 from trading.domain.records import SignalEdits
 from trading.domain.views import ApprovalCard
-from trading.domain.wording import REASON_LIMIT
+from trading.domain.wording import REASON_LIMIT, state_words
 from trading.services.actions import ActionResult, Actor
 
 if TYPE_CHECKING:
@@ -155,7 +155,7 @@ class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:e
         except Exception:
             log.warning("could not read signal #%s to pre-fill the edit modal", self.signal_id, exc_info=True)
         if card is not None and card.state != PENDING:
-            state = card.state.replace("_", " ")
+            state = state_words(card.state)
             await interaction.response.send_message(
                 f"⚠️ Signal #{self.signal_id} is no longer waiting for approval ({state}).", ephemeral=True
             )

@@ -29,7 +29,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
-from trading.domain.wording import actor_words, clean_reason
+from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
@@ -186,7 +186,7 @@ class Decisions(UseCase):
                     False, f"signal #{signal_id} was already {approval.decision.value} by {by}", "already_decided"
                 )
             if stored.state is not SignalState.PENDING_APPROVAL:
-                return ActionResult(False, f"signal #{signal_id} is {stored.state.value}", "not_pending")
+                return ActionResult(False, f"signal #{signal_id} is {state_words(stored.state.value)}", "not_pending")
             control = await uow.control.get()
             if control.halted and decision is Decision.APPROVED:
                 return ActionResult(
@@ -308,7 +308,7 @@ class Decisions(UseCase):
                 return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
             if stored.state is not SignalState.PENDING_APPROVAL or approval.decision is not None:
                 return ActionResult(
-                    False, f"signal #{signal_id} is {stored.state.value}; too late to edit", "not_pending"
+                    False, f"signal #{signal_id} is {state_words(stored.state.value)}; too late to edit", "not_pending"
                 )
             await uow.approvals.set_edits(signal_id, edits, actor.id)
             await uow.signals.set_edits(signal_id, edits)

@@ -35,6 +35,7 @@ from trading.domain.views import (
     SignalView,
     TradesReport,
 )
+from trading.domain.wording import state_words
 from trading.services.context import UseCase
 from trading.services.ports import UnitOfWork
 
@@ -295,7 +296,7 @@ class Queries(UseCase):
             SignalState.EXPIRED,
             SignalState.CANCELED,
         ):
-            outcome = f"{stored.state.value}: {stored.reason}" + (f" ({outcome})" if outcome else "")
+            outcome = f"{state_words(stored.state.value)}: {stored.reason}" + (f" ({outcome})" if outcome else "")
         return ApprovalCard(
             signal_id=signal_id,
             bot_name=bot.name,
