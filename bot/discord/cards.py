@@ -8,6 +8,7 @@ stay outside them).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -15,7 +16,7 @@ from decimal import Decimal
 import discord
 
 from bot.discord.formatting import clip, code_block, money, pct, price, table, ts
-from trading.domain.events import Event, Severity
+from trading.domain.events import ApprovalDecided, Event, Severity
 from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
 from trading.domain.wording import actor_words, change_words, state_tone, state_words
@@ -451,6 +452,8 @@ _EVENT_MARK = {
 def event_line(event: Event) -> str:
     """One line for the log or error channel."""
     mark = _EVENT_MARK.get(event.kind, "❗" if event.severity is Severity.ERROR else "•")
+    if isinstance(event, ApprovalDecided) and event.reason:  # a person's words: shown as typed
+        event = dataclasses.replace(event, reason=discord.utils.escape_markdown(event.reason))
     return f"{mark} {ts(event.at, 'T')} {event.text()}"
 
 

@@ -32,7 +32,7 @@ from bot.discord.formatting import money, price, table
 from bot.discord.inputs import InputError, parse_edits, period_start
 from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
-from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
+from trading.domain.events import ApprovalDecided, ExecutionFailed, OrderFilled, TradeClosed
 from trading.domain.records import ControlState, SignalEdits, TradeRecord
 from trading.domain.values import OrderType, PositionSide
 from trading.domain.views import PnlView
@@ -412,3 +412,11 @@ def test_parse_edits_out_of_range_values_are_refused_with_a_short_message(args: 
     with pytest.raises(InputError) as refused:
         parse_edits(*args)
     assert len(str(refused.value)) < 200
+
+
+def test_a_reject_reason_shows_on_the_card_and_in_the_log_as_typed() -> None:
+    card = make_card(5, state="rejected", decided_by="web:bob", decided_at=NOW, decision_reason="**news** at 14:30")
+    body = approval_embed(card).description or ""
+    assert "Rejected** by bob at" in body and "💬 Reason: \\*\\*news\\*\\* at 14:30" in body
+    decided = ApprovalDecided(at=NOW, bot_name="B", signal_id=5, decision="rejected", by="bob", reason="**news**")
+    assert event_line(decided).endswith("signal #5 for B rejected by bob: \\*\\*news\\*\\*")
