@@ -317,6 +317,9 @@ async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk:
         plain = main.replace("SA40_RSI_Bot", "").replace("RSI_LONG_ENTRY", "")  # names and bodies as sent
         found = [j for j in JARGON if j in plain]
         assert not found, (path, found, main[:2000])
+    # Colour for meaning only: the steps a signal has passed are not "waiting" any more.
+    timeline = await text_of(await anna.get(f"/signals/{approved_id}"))
+    assert 'class="change "' in timeline and "change waiting" not in timeline
     assert "halted by the admin token" in seen["/"]
     assert "approved by anna" in seen[f"/signals/{approved_id}"]
     assert "waiting for approval" in seen[f"/signals/{approved_id}"]
