@@ -351,10 +351,10 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_request(RejectBody)
     @validate_response(ActionResultOut)
     async def reject(signal_id: int, data: RejectBody) -> ActionAnswer | Response:
-        """Reject a pending signal"""
+        """Reject a pending signal, optionally saying why (kept in the audit, on the signal and the card)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.reject(signal_id, current_actor()))
+        return _result(await desk.reject(signal_id, current_actor(), data.reason))
 
     @bp.post("/bots/<name>/reconcile")
     @_documented(

@@ -39,6 +39,7 @@ from quart import Quart, Response, current_app, g, redirect, request
 from werkzeug.datastructures import Headers
 
 from trading.domain.people import Person, Role
+from trading.domain.wording import actor_words
 from trading.services.actions import Actor
 from trading.services.people import People
 from web.addresses import Network, client_address, contains, parse_networks
@@ -259,7 +260,7 @@ class Gate:
         bearer = _bearer(request.headers.get("Authorization", ""))
         if bearer is not None:
             if self._break_glass is not None and hmac.compare_digest(bearer.encode(), self._break_glass):
-                return Caller(Actor(BREAK_GLASS_ID, "break-glass token", role=Role.ADMIN), None, "api")
+                return Caller(Actor(BREAK_GLASS_ID, actor_words(BREAK_GLASS_ID), role=Role.ADMIN), None, "api")
             person = await self.people.token_person(bearer) if self.people is not None else None
             if person is None:
                 log.warning("%s %s refused: unknown, revoked or disabled bearer token", request.method, request.path)

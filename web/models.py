@@ -62,11 +62,12 @@ from trading.domain.records import (
 from trading.domain.signals import SignalSource, SignalState
 from trading.domain.values import BrokerName, Mode, OrderSide, OrderType, PositionSide
 from trading.domain.views import PositionView, SignalView
+from trading.domain.wording import REASON_LIMIT
 from trading.services.actions import ActionResult
 
 MAX_LIMIT = 500
 MAX_AFTER = 10**17
-MAX_REASON = 500
+MAX_REASON = REASON_LIMIT  # a reason typed by a person (a halt's, a reject's)
 MAX_SHOWN = 40  # characters of a bad value quoted back in an error
 
 # ASCII only: str.isdigit() and int() also take "²", "②" and "٣", which is how a Unicode
@@ -199,17 +200,14 @@ class Body(BaseModel):
         return describe(error, lambda names: f"{cls.route} takes {cls.takes} (got {names}){cls.hint}")
 
 
-class RejectBody(Body):
-    route: ClassVar[str] = "reject"
-    hint: ClassVar[str] = "; send nothing or {}"
-
-
 class ResumeBody(Body):
     route: ClassVar[str] = "resume"
 
 
-class HaltBody(Body):
-    route: ClassVar[str] = "halt"
+class ReasonBody(Body):
+    """A body of an optional "reason": a person's words, kept in the audit (the Desk strips
+    control characters)."""
+
     takes: ClassVar[str] = 'only "reason"'
 
     reason: Annotated[str, Field(max_length=MAX_REASON)] | None = None
@@ -220,6 +218,15 @@ class HaltBody(Body):
         if value is None or (isinstance(value, str) and len(value) <= MAX_REASON):
             return value
         raise _problem(f'"reason" must be text of at most {MAX_REASON} characters')
+
+
+class HaltBody(ReasonBody):
+    route: ClassVar[str] = "halt"
+
+
+class RejectBody(ReasonBody):
+    route: ClassVar[str] = "reject"
+    hint: ClassVar[str] = '; send nothing, {} or {"reason": "..."}'
 
 
 def _limit_price_rules(type_field: str) -> JsonDict:

@@ -15,6 +15,7 @@ its kinds arrives (e.g. the positions table on OrderFilled).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from quart import Blueprint, Response, render_template, request
+from quart import Blueprint, Response, current_app, render_template, request
 from quart_schema import hide
 
 from trading.domain import display, inputs
@@ -31,6 +32,7 @@ from trading.domain.people import Role
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
 from trading.domain.views import day_totals
+from trading.domain.wording import REASON_LIMIT, actor_words, change_words, clean_reason, state_tone, state_words
 from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
@@ -39,6 +41,19 @@ from web.health import run_check
 PART = "part"  # ?part=1: only the live part of the page
 HEALTH_TTL = 10.0  # seconds a health answer is reused: the broker's is a network round trip
 PAGE_SIZE = 100
+DECISIONS_SINCE = timedelta(hours=24)
+# The webhook's answers, for the log's Status filter (the query takes any status 100-599).
+WEBHOOK_STATUSES = {
+    200: "accepted",
+    400: "bad request",
+    401: "wrong passphrase or signature",
+    403: "address not allowed",
+    409: "bot inactive or paused",
+    413: "body too large",
+    422: "unusable alert",
+    429: "too many requests",
+    503: "shutting down",
+}  # how far back the Approvals page lists decisions
 MAX_ID = 2**31 - 1
 
 _STATUS = {
@@ -91,6 +106,33 @@ def fmt_when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") + "Z"
 
 
+class _Pairs(list[tuple[str, Any]]):
+    """A JSON object's members in the order sent, repeated keys kept (a dict would drop them)."""
+
+
+def _pretty(value: Any, depth: int) -> str:
+    pad, end = "  " * (depth + 1), "  " * depth
+    if isinstance(value, _Pairs | list):
+        if not value:
+            return "{}" if isinstance(value, _Pairs) else "[]"
+        if isinstance(value, _Pairs):
+            items = [f"{pad}{json.dumps(k, ensure_ascii=False)}: {_pretty(v, depth + 1)}" for k, v in value]
+            return "{\n" + ",\n".join(items) + "\n" + end + "}"
+        return "[\n" + ",\n".join(pad + _pretty(v, depth + 1) for v in value) + "\n" + end + "]"
+    if isinstance(value, Decimal):
+        return str(value)  # as sent: 2.50 stays 2.50
+    return json.dumps(value, ensure_ascii=False)
+
+
+def pretty_json(text: str) -> str:
+    """A stored body for reading: JSON indented, numbers and repeated keys as sent; anything
+    else (not JSON, or nested too deep to walk) as it is."""
+    try:
+        return _pretty(json.loads(text, parse_float=Decimal, object_pairs_hook=_Pairs), 0)
+    except (ValueError, RecursionError):
+        return text
+
+
 def sign_class(value: Decimal | None) -> str:
     if value is None or value == 0:
         return ""
@@ -117,6 +159,26 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @bp.app_template_filter("sign")
     def _sign(value: Decimal | None) -> str:
         return sign_class(value)
+
+    bp.add_app_template_filter(pretty_json, "pretty_json")
+
+    @bp.app_context_processor
+    def _constants() -> dict[str, Any]:
+        return {"reason_limit": REASON_LIMIT, "webhook_statuses": WEBHOOK_STATUSES}
+
+    @bp.get("/favicon.ico")
+    @hide
+    async def favicon() -> Response:
+        """The desk's icon, for every page and for the browser's own request (no 404 in its console)."""
+        answer = await current_app.send_static_file("favicon.svg")
+        answer.mimetype = "image/svg+xml"
+        return answer
+
+    # States and actors in words, and their colour: the same mapping as Discord's cards.
+    bp.add_app_template_filter(actor_words, "actor")
+    bp.add_app_template_filter(state_words, "state_words")
+    bp.add_app_template_filter(state_tone, "tone")
+    bp.add_app_template_filter(change_words, "change")
 
     async def seq() -> int:
         return await deps.feed.last() if deps.feed is not None else 0
@@ -200,13 +262,18 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
 
     # ------------------------------------------------------------------ approvals
 
+    async def recent_decisions() -> list[Any]:
+        return list(await desk.recent_decisions(deps.clock() - DECISIONS_SINCE))
+
     async def approvals_page(notice: ActionResult | None = None, problem: str | None = None) -> Response:
         status = 422 if problem else (result_status(notice) if notice else 200)
+        cards, decisions = await asyncio.gather(desk.pending_cards(), recent_decisions())
         return await page(
             "approvals.html",
             "parts/cards.html",
             status=status,
-            cards=await desk.pending_cards(),
+            cards=cards,
+            decisions=decisions,
             notice=notice,
             problem=problem,
         )
@@ -216,6 +283,14 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def approvals() -> Response:
         return await approvals_page()
+
+    @bp.get("/approvals/decisions")
+    @hide
+    @require_role(Role.VIEWER)
+    async def decisions() -> Response:
+        """The list of recent decisions alone: the Approvals page refetches it on a decision."""
+        html = await render_template("parts/decisions.html", decisions=await recent_decisions())
+        return Response(html, mimetype="text/html")
 
     async def card_answer(signal_id: int, notice: ActionResult | None, problem: str | None = None) -> Response:
         """After a decision: the card alone (a fetch from the page's script, X-Part: 1) or
@@ -267,7 +342,9 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
         return await desk.approve(signal_id, current_actor())
 
     async def _reject(signal_id: int) -> ActionResult:
-        return await desk.reject(signal_id, current_actor())
+        form = await request.form
+        reason = clean_reason(str(form.get("reason", "")), REASON_LIMIT)
+        return await desk.reject(signal_id, current_actor(), reason)
 
     bp.add_url_rule(
         "/approvals/<int:signal_id>/approve",

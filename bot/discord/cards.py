@@ -8,6 +8,7 @@ stay outside them).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -16,9 +17,10 @@ import discord
 
 from bot.discord.formatting import clip, code_block, table, ts
 from trading.domain.display import amount, money, percent, price, quantity, risk
-from trading.domain.events import Event, Severity
+from trading.domain.events import ApprovalDecided, Event, Severity
 from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
+from trading.domain.wording import actor_words, change_words, state_tone, state_words
 from trading.services.actions import ActionResult
 
 PENDING = "pending_approval"
@@ -30,21 +32,22 @@ AMBER = discord.Colour(0xF39C12)
 GREY = discord.Colour(0x95A5A6)
 BLUE = discord.Colour(0x5865F2)
 
-# state -> (headline, colour)
-_STATE_LOOK: dict[str, tuple[str, discord.Colour]] = {
-    PENDING: ("⏳ Awaiting approval", AMBER),
-    "received": ("📥 Received", BLUE),
-    "approved": ("✅ Approved", GREEN),
-    "queued": ("✅ Approved, queued", GREEN),
-    "executing": ("⚙️ Approved, executing", GREEN),
-    "executed": ("✅ Executed", GREEN),
-    "failed": ("❌ Failed", RED),
-    "rejected": ("🚫 Rejected", GREY),
-    "expired": ("⌛ Expired", GREY),
-    "canceled": ("🚫 Cancelled", GREY),
-    "refused": ("⛔ Refused", RED),
-    "ignored": ("➖ Ignored", GREY),
+# state -> the mark before its words (the words and the colour are trading/domain/wording.py's)
+_STATE_MARK = {
+    PENDING: "⏳",
+    "received": "📥",
+    "approved": "✅",
+    "queued": "✅",
+    "executing": "⚙️",
+    "executed": "✅",
+    "failed": "❌",
+    "rejected": "🚫",
+    "expired": "⌛",
+    "canceled": "🚫",
+    "refused": "⛔",
+    "ignored": "➖",
 }
+_TONE_COLOUR = {"good": GREEN, "waiting": AMBER, "bad": RED}
 
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
@@ -55,13 +58,16 @@ _DISCORD_ACTOR = re.compile(r"^discord:(\d+)$")
 
 def who(actor: str) -> str:
     """An actor as a reader knows them: a Discord member as a mention (shown as their name,
-    pinging no one inside an embed), anything else ("expiry", "api") as it is."""
+    pinging no one inside an embed), anyone else in the desk's words ("bob", "the admin token")."""
     m = _DISCORD_ACTOR.match(actor)
-    return f"<@{m.group(1)}>" if m else actor
+    return f"<@{m.group(1)}>" if m else actor_words(actor)
 
 
 def state_look(state: str) -> tuple[str, discord.Colour]:
-    return _STATE_LOOK.get(state, (state.replace("_", " ").capitalize(), BLUE))
+    """A state's headline and colour, in the words the web desk uses: red refused or failed,
+    amber waiting, green done, grey otherwise."""
+    mark = _STATE_MARK.get(state, "•")
+    return f"{mark} {state_words(state).capitalize()}", _TONE_COLOUR.get(state_tone(state), GREY)
 
 
 def card_buttons(card: ApprovalCard) -> tuple[str, ...]:
@@ -168,6 +174,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         elif card.first_approved_by:
             first = f" (after 1 of 2 by {who(card.first_approved_by)})"
         lines.append(f"**{headline}**{by}{when}{first}")
+    if card.decision_reason:
+        lines.append(f"💬 Reason: {discord.utils.escape_markdown(clip(card.decision_reason, 500))}")
     if (approvals := approvals_line(card)) is not None:
         lines.append(approvals)
     if card.outcome and not lapsed:
@@ -206,7 +214,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     lines.extend(f"• {note}" for note in card.notes)
 
     embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour)
-    embed.set_footer(text=f"signal {card.signal_id} · {card.state.replace('_', ' ')}")
+    embed.set_footer(text=f"signal {card.signal_id} · {state_words(card.state)}")
     return embed
 
 
@@ -402,7 +410,7 @@ def signal_embed(view: SignalView) -> discord.Embed:
             at = f" {ts(a.decided_at, 'f')}" if a.decided_at else ""
             lines.append(f"Decision: {a.decision.value}{by}{at}")
         else:
-            lines.append(f"Awaiting approval, expires {ts(a.expires_at)}")
+            lines.append(f"Waiting for approval, expires {ts(a.expires_at)}")
     if view.orders:
         order_rows = [
             (
@@ -420,7 +428,8 @@ def signal_embed(view: SignalView) -> discord.Embed:
         lines.extend(f"❌ {o.client_order_id}: {o.error}" for o in view.orders if o.error)
     if s.history:
         hist = [
-            f"{ts(h.at, 'T')} {h.state.value} ({h.cause})" + (f": {h.reason}" if h.reason else "") for h in s.history
+            f"{ts(h.at, 'T')} {change_words(h.state.value, h.cause, who)}" + (f": {h.reason}" if h.reason else "")
+            for h in s.history
         ]
         lines.append("\n".join(hist[-10:]))
     embed = discord.Embed(
@@ -477,12 +486,14 @@ _EVENT_MARK = {
 def event_line(event: Event) -> str:
     """One line for the log or error channel."""
     mark = _EVENT_MARK.get(event.kind, "❗" if event.severity is Severity.ERROR else "•")
+    if isinstance(event, ApprovalDecided) and event.reason:  # a person's words: shown as typed
+        event = dataclasses.replace(event, reason=discord.utils.escape_markdown(event.reason))
     return f"{mark} {ts(event.at, 'T')} {event.text()}"
 
 
 def _halt_line(control: ControlState | None) -> str:
     if control is None or not control.halted:
         return ""
-    by = f" by {control.halted_by}" if control.halted_by else ""
+    by = f" by {who(control.halted_by)}" if control.halted_by else ""
     why = f": {control.reason}" if control.reason else ""
     return f"\n🛑 **Trading is HALTED**{by}{why}"

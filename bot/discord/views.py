@@ -25,6 +25,7 @@ from bot.discord.inputs import parse_edits
 from trading.domain.inputs import InputError
 from trading.domain.records import SignalEdits
 from trading.domain.views import ApprovalCard
+from trading.domain.wording import REASON_LIMIT, state_words
 from trading.services.actions import ActionResult, Actor
 
 if TYPE_CHECKING:
@@ -52,10 +53,10 @@ async def _desk_call(what: str, call: Awaitable[ActionResult]) -> ActionResult:
         return DESK_FAILED
 
 
-async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str) -> None:
+async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str, reason: str | None = None) -> None:
     client = _client(interaction)
     actor = client.actor(interaction.user)
-    call = client.desk.approve(signal_id, actor) if verb == "approve" else client.desk.reject(signal_id, actor)
+    call = client.desk.approve(signal_id, actor) if verb == "approve" else client.desk.reject(signal_id, actor, reason)
     # The defer goes out first and the decision does not wait for its round trip: a click
     # reaches the order as early as it can, and Discord still hears back within 3 s.
     _, result = await asyncio.gather(
@@ -97,7 +98,33 @@ class RejectButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd
         return cls(int(match["id"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await _decide(interaction, self.signal_id, "reject")
+        if not _client(interaction).actor(interaction.user).can_approve:
+            # Refused before the modal, not after the reason is typed; the Desk refuses and audits it.
+            await _decide(interaction, self.signal_id, "reject")
+            return
+        await interaction.response.send_modal(RejectModal(self.signal_id, str(interaction.id)))
+
+
+class RejectModal(discord.ui.Modal):
+    """Reject, with an optional reason: kept in the audit, shown on the card and the signal."""
+
+    def __init__(self, signal_id: int, nonce: str) -> None:
+        super().__init__(
+            title=f"Reject signal #{signal_id}", timeout=600, custom_id=f"sd:rejectmodal:{signal_id}:{nonce}"
+        )
+        self.signal_id = signal_id
+        self.reason: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            label="Reason (optional)",
+            custom_id="reason",
+            style=discord.TextStyle.paragraph,
+            required=False,
+            max_length=REASON_LIMIT,
+            placeholder="why not: shown on the card and kept in the audit",
+        )
+        self.add_item(self.reason)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await _decide(interaction, self.signal_id, "reject", self.reason.value or None)
 
 
 class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:edit:(?P<id>[0-9]+)"):
@@ -129,7 +156,7 @@ class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:e
         except Exception:
             log.warning("could not read signal #%s to pre-fill the edit modal", self.signal_id, exc_info=True)
         if card is not None and card.state != PENDING:
-            state = card.state.replace("_", " ")
+            state = state_words(card.state)
             await interaction.response.send_message(
                 f"⚠️ Signal #{self.signal_id} is no longer waiting for approval ({state}).", ephemeral=True
             )

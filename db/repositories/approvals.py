@@ -48,6 +48,12 @@ _REMINDED = (
     )
     .values(reminded_at=bindparam("at", type_=APPROVALS.c.reminded_at.type))
 )
+_DECIDED = (
+    select(APPROVALS)
+    .where(APPROVALS.c.decided_at >= bindparam("since", type_=APPROVALS.c.decided_at.type))
+    .order_by(APPROVALS.c.decided_at.desc(), APPROVALS.c.signal_id.desc())
+    .limit(bindparam("most"))
+)
 _PENDING = select(APPROVALS).where(APPROVALS.c.decision.is_(None)).order_by(APPROVALS.c.requested_at)
 
 
@@ -125,4 +131,9 @@ class SqlApprovalRepository(Repository):
     async def list_pending(self) -> builtins.list[ApprovalRecord]:
         s = self._uow
         rows = await s.execute(_PENDING)
+        return [_to_record(r) for r in rows]
+
+    async def list_decided(self, since: datetime, *, limit: int = 50) -> builtins.list[ApprovalRecord]:
+        s = self._uow
+        rows = await s.execute(_DECIDED, {"since": since, "most": limit})
         return [_to_record(r) for r in rows]

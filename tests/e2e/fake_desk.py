@@ -150,8 +150,8 @@ class FakeDesk(DeskAPI):
             await asyncio.sleep(self.approve_delay)
         return await self._decide(signal_id, actor, "approve")
 
-    async def reject(self, signal_id: int, actor: Actor) -> ActionResult:
-        self.calls.append(("reject", (signal_id, actor)))
+    async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
+        self.calls.append(("reject", (signal_id, actor, reason)))
         return await self._decide(signal_id, actor, "reject")
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:

@@ -7,13 +7,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from bot.discord.runtime import DiscordRuntime
 from tests.e2e.discord_harness import TOKEN, World, fake_desk_runtime, timed_discord_world
 from tests.e2e.fake_desk import FakeDesk, make_card
-from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, MODAL, embed_text, is_ephemeral
+from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, MODAL, Member, embed_text, is_ephemeral
 from trading.domain.records import SignalEdits
 
 pytestmark = pytest.mark.timeout(60)
@@ -65,7 +66,7 @@ async def test_card_is_posted_once_with_buttons_and_recorded(
     msg = world.discord.messages[mid]
     assert world.discord.custom_ids(msg) == ["sd:approve:7", "sd:edit:7", "sd:reject:7"]
     text = embed_text(msg)
-    assert "Awaiting approval" in text and "<t:" in text and "At risk      610.00 ZAR" in text
+    assert "Waiting for approval" in text and "<t:" in text and "At risk      610.00 ZAR" in text
     assert await world.discord.wait_for(lambda: desk.calls_of("record_card_message")) == [(7, world.approvals, mid)]
     post = world.discord.calls_to("POST", rf"^/channels/{world.approvals}/messages$")[0]
     assert post.body["nonce"] == "sdcard7" and post.body["enforce_nonce"] is True
@@ -135,10 +136,16 @@ async def test_double_click_decides_once(world: World, desk: FakeDesk, runtime: 
     assert card_posts(world) == 1
 
 
+async def reject_with(world: World, mid: int, signal_id: int, member: Member, reason: str = "") -> Any:
+    """Reject through the card: the button opens the reason modal, submitted as given."""
+    opened = await world.discord.click(mid, f"sd:reject:{signal_id}", member)
+    return await world.discord.submit_modal(opened, member, {"reason": reason})
+
+
 async def test_two_approvers_at_once_one_wins(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:
     mid = await post_card(world, desk, 7)
     a, b = await asyncio.gather(
-        world.discord.click(mid, "sd:approve:7", world.alice), world.discord.click(mid, "sd:reject:7", world.bob)
+        world.discord.click(mid, "sd:approve:7", world.alice), reject_with(world, mid, 7, world.bob)
     )
     outcomes = [(await a.reply())["content"], (await b.reply())["content"]]
     assert sum(o.startswith("✅") for o in outcomes) == 1
@@ -150,11 +157,16 @@ async def test_two_approvers_at_once_one_wins(world: World, desk: FakeDesk, runt
 
 async def test_reject_closes_the_card(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:
     mid = await post_card(world, desk, 9)
-    click = await world.discord.click(mid, "sd:reject:9", world.bob)
+    opened = await world.discord.click(mid, "sd:reject:9", world.bob)
+    modal = await opened.first_response()
+    assert modal["type"] == MODAL and modal["data"]["title"] == "Reject signal #9"
+    click = await world.discord.submit_modal(opened, world.bob, {"reason": "  too close to the news\n"})
     assert (await click.reply())["content"] == "✅ Signal #9 rejected."
     msg = await until_card(world, mid, "Rejected")
     assert "by bob" in embed_text(msg) and msg["components"] == []
     assert desk.calls_of("approve") == []
+    [(_, actor, reason)] = desk.calls_of("reject")
+    assert (actor.name, reason) == ("bob", "  too close to the news\n")  # the Desk cleans it
 
 
 async def test_expiry_edits_the_card(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:

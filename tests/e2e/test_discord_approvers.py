@@ -81,7 +81,8 @@ async def test_a_reminder_replies_to_the_card_and_pings_the_role_once(world: Wor
         assert len(posts(world)) == 2
 
         # A card decided before its reminder went out is left alone.
-        await (await world.discord.click(mid, "sd:reject:8", world.bob)).reply()
+        opened = await world.discord.click(mid, "sd:reject:8", world.bob)
+        await (await world.discord.submit_modal(opened, world.bob, {})).reply()
         await desk.remind(8)
         await runtime.sink.drain(5)
         assert len(posts(world)) == 2
@@ -175,7 +176,8 @@ async def test_one_reject_after_the_first_approval_ends_it(desk: DeskWorld) -> N
     mid = await real_card(desk, sid)
     await (await w.discord.click(mid, f"sd:approve:{sid}", w.alice)).reply()
     await shows(desk, mid, "1 of 2")
-    await (await w.discord.click(mid, f"sd:reject:{sid}", w.bob)).reply()
+    opened = await w.discord.click(mid, f"sd:reject:{sid}", w.bob)
+    await (await w.discord.submit_modal(opened, w.bob, {})).reply()
     text = await shows(desk, mid, "Rejected")
     assert f"(after 1 of 2 by <@{w.alice.id}>)" in text and w.discord.messages[mid]["components"] == []
     assert desk.orders(sid) == []

@@ -95,7 +95,7 @@ async def test_bots_and_signal(world: World, desk: FakeDesk, runtime: DiscordRun
 
     desk.cards[12] = make_card(12)
     text = embed_text(await (await world.discord.slash("signal", world.mallory, world.approvals, id=12)).reply())
-    assert "Signal #12 · SA40_RSI_Bot" in text and "Awaiting approval" in text
+    assert "Signal #12 · SA40_RSI_Bot" in text and "Waiting for approval" in text
     text = embed_text(await (await world.discord.slash("signal", world.mallory, world.approvals, id=404)).reply())
     assert text == "No signal #404."
 

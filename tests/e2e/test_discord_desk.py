@@ -50,7 +50,7 @@ async def test_approve_sends_exactly_one_order_and_the_card_shows_the_fill(desk:
     sid = await desk.alert()
     mid = await card_for(desk, sid)
     pending = embed_text(w.discord.messages[mid])
-    assert "Awaiting approval" in pending and "SA40" in pending
+    assert "Waiting for approval" in pending and "SA40" in pending
     assert w.discord.custom_ids(w.discord.messages[mid]) == [f"sd:approve:{sid}", f"sd:edit:{sid}", f"sd:reject:{sid}"]
 
     click = await w.discord.click(mid, f"sd:approve:{sid}", w.alice)
@@ -117,10 +117,15 @@ async def test_reject_sends_nothing(desk: DeskWorld) -> None:
     w = desk.world
     sid = await desk.alert()
     mid = await card_for(desk, sid)
-    await (await w.discord.click(mid, f"sd:reject:{sid}", w.carol)).reply()
+    opened = await w.discord.click(mid, f"sd:reject:{sid}", w.carol)
+    replied = await (await w.discord.submit_modal(opened, w.carol, {"reason": "news at 14:30 **now**"})).reply()
+    assert replied["content"].endswith("news at 14:30 **now**"), replied
     text = await card_shows(desk, mid, "Rejected")
     assert f"by <@{w.carol.id}>" in text and w.discord.messages[mid]["components"] == []
+    assert "💬 Reason: news at 14:30 \\*\\*now\\*\\*" in text  # the reason's markdown shown as typed
     assert desk.orders(sid) == []
+    stored = await desk.app.desk.signal_view(sid)
+    assert stored is not None and stored.signal.reason == "news at 14:30 **now**"
 
 
 async def test_expiry_edits_the_card_and_a_late_click_is_refused(desk: DeskWorld) -> None:

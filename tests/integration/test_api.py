@@ -158,6 +158,27 @@ async def test_reject(setup: Setup) -> None:
     assert detail["state"] == "rejected"
 
 
+async def test_reject_with_a_reason_keeps_it_on_the_signal(setup: Setup) -> None:
+    await add_bot(setup.db, mode="approve")
+    signal_id = await setup.signal()
+    await setup.desk.advance(signal_id)
+
+    status, rejected = await setup.post(f"/api/signals/{signal_id}/reject", {"reason": "news in 5 min\u0007"})
+    assert (status, rejected["ok"]) == (200, True) and rejected["message"].endswith(": news in 5 min")
+    status, detail = await setup.get(f"/api/signals/{signal_id}")
+    assert (detail["state"], detail["reason"]) == ("rejected", "news in 5 min")
+    assert detail["history"][-1]["reason"] == "news in 5 min"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [({"reason": "x" * 501}, "at most 500 characters"), ({"reason": 7}, "at most 500 characters")],
+)
+async def test_a_reject_reason_that_is_not_short_text_is_422(setup: Setup, body: dict[str, Any], words: str) -> None:
+    status, answer = await setup.post("/api/signals/1/reject", body)
+    assert status == 422 and words in answer["error"]["message"], answer
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
@@ -182,7 +203,7 @@ async def test_a_body_that_is_not_json_is_400(setup: Setup) -> None:
 async def test_reject_takes_no_edits(setup: Setup) -> None:
     status, answer = await setup.post("/api/signals/1/reject", {"quantity": 2})
     assert status == 422
-    assert "reject takes no fields (got quantity)" in answer["error"]["message"]
+    assert 'reject takes only "reason" (got quantity)' in answer["error"]["message"]
 
 
 async def test_unknown_signal_is_404(setup: Setup) -> None:
@@ -261,7 +282,7 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
     status, first = await setup.post(f"/api/signals/{signal_id}/approve")
     assert status == 200, first
     assert first["message"] == (
-        f"signal #{signal_id} approved 1 of 2 by break-glass token; it needs a second approver "
+        f"signal #{signal_id} approved 1 of 2 by the admin token; it needs a second approver "
         "(2 contracts is above second_approval_above (1))"
     )
     status, detail = await setup.get(f"/api/signals/{signal_id}")

@@ -187,6 +187,28 @@ async def test_the_first_decision_wins(uow: UnitOfWorkFactory) -> None:
     assert pending == []
 
 
+async def test_decided_approvals_are_listed_newest_first_from_a_time_on(uow: UnitOfWorkFactory) -> None:
+    bot = await _bot(uow)
+    ids = []
+    async with uow() as u:
+        for n in range(4):
+            s = await u.signals.add(
+                bot, _signal(), body_hash=f"d{n}", state=SignalState.RECEIVED, cause="webhook", at=T0
+            )
+            await u.approvals.create(s.id, T0, T0 + timedelta(minutes=15))
+            ids.append(s.id)
+        await u.commit()
+    async with uow() as u:
+        for n, signal_id in enumerate(ids[:3]):
+            await u.approvals.decide(signal_id, Decision.REJECTED, "web:bob", T0 + timedelta(minutes=n))
+        await u.commit()
+    async with uow() as u:
+        since_one = await u.approvals.list_decided(T0 + timedelta(minutes=1))
+        first_two = await u.approvals.list_decided(T0, limit=2)
+    assert [a.signal_id for a in since_one] == [ids[2], ids[1]]
+    assert [(a.signal_id, a.decided_by) for a in first_two] == [(ids[2], "web:bob"), (ids[1], "web:bob")]
+
+
 async def test_the_first_of_two_approvals_and_the_reminder_are_recorded_once(uow: UnitOfWorkFactory) -> None:
     bot = await _bot(uow)
     t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)

@@ -51,6 +51,11 @@ async def text_of(response: object) -> str:
     return (await response.get_data()).decode()  # type: ignore[attr-defined]
 
 
+def words(html: str) -> str:
+    """A page's text as a reader sees it: no tags, one space between words."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 async def alert(desk: WebDesk, **fields: object) -> int:
     body = {"action": "RSI_LONG_ENTRY", "price": 53210.5} | fields
     response = await desk.app.test_client().post(f"/webhook/{KEY}", data=json.dumps(body).encode())
@@ -119,7 +124,7 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     edited = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "2"}, headers={"X-Part": "1"})
     card = await text_of(edited)
     assert edited.status_code == 200, card
-    assert "Edited by web:anna" in card and "quantity 2" in card
+    assert "Edited by anna" in card and "quantity 2" in card and "web:anna" not in card
     assert '<dd class="qty">2 market</dd>' in card
 
     bad = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "two"}, headers={"X-Part": "1"})
@@ -131,8 +136,32 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     late = await anna.post(f"/approvals/{signal_id}/approve", headers={"X-Part": "1"})
     card = await text_of(late)
     assert late.status_code == 409
-    assert "discord:42" in card and "Rejected" in card
+    assert "Discord member 42" in card and "Rejected" in card and "discord:42" not in card
     assert f'action="/approvals/{signal_id}/approve"' not in card  # no buttons on a decided card
+
+
+async def test_a_reject_with_a_reason_leaves_a_trace_under_the_pending_cards(desk: WebDesk) -> None:
+    rejected_id = await alert(desk)
+    waiting_id = await alert(desk, price=53211)
+    anna = await signed_in(desk, "anna", Role.APPROVER)
+    assert 'name="reason" maxlength="500"' in await text_of(await anna.get("/approvals"))
+    answer = await anna.post(
+        f"/approvals/{rejected_id}/reject", form={"reason": f"spread\x00 {EVIL}"}, headers={"X-Part": "1"}
+    )
+    card = await text_of(answer)
+    assert answer.status_code == 200, card
+    assert "Rejected by anna" in words(card) and "web:anna" not in card
+    assert "spread &lt;script&gt;" in card and EVIL not in card and "\x00" not in card
+
+    # Reloaded: the decided card has left the pending ones and is listed under them.
+    html = await text_of(await anna.get("/approvals"))
+    pending, _, decided = html.partition("Decided in the last 24 hours")
+    assert f'data-card="{waiting_id}"' in pending and f'data-card="{rejected_id}"' not in pending
+    assert f'href="/signals/{rejected_id}"' in decided and "rejected by anna" in words(decided)
+    assert "spread &lt;script&gt;" in decided and EVIL not in html
+    part = await text_of(await anna.get("/approvals/decisions"))
+    assert "rejected by anna" in words(part) and "<html" not in part
+    assert "rejected by anna" in words(await text_of(await anna.get(f"/signals/{rejected_id}")))
 
 
 async def test_a_form_post_without_the_csrf_token_is_refused(desk: WebDesk) -> None:
@@ -201,7 +230,7 @@ async def test_the_trades_page_sums_by_bot_and_day_and_draws_the_curve(
     assert "time in UTC" in html
     assert "+14.75" in html and "+7.50" in html and "2026-11-02" in html
     # the by-bot row: 3 trades, 2 wins, 1 loss
-    assert re.search(r"SA40_RSI_Bot</td><td class=\"num\">3</td><td class=\"num\">2</td><td class=\"num\">1</td>", html)
+    assert re.search(r"SA40_RSI_Bot</td><td[^>]*>3</td><td[^>]*>2</td><td[^>]*>1</td>", html)
 
 
 async def test_a_live_part_answers_alone(desk: WebDesk) -> None:
@@ -293,7 +322,7 @@ async def test_prices_are_shown_to_the_tick_and_the_risk_positive(desk: WebDesk,
     await alert(desk, stop_loss=53000)
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     trades = await text_of(await viewer.get("/trades"))
-    assert '<td class="num">53,211.2</td><td class="num">53,211.0</td>' in trades
+    assert '<td data-label="Entry" class="num">53,211.2</td><td data-label="Exit" class="num">53,211.0</td>' in trades
     assert "-0.50 ZAR" in trades and "166666" not in trades, trades[trades.find("166666") - 300 :][:400]
     cards = await text_of(await viewer.get("/approvals"))
     assert re.search(r"<dt>At risk</dt><dd>\d[\d,]*\.\d\d ZAR</dd>", cards), cards
@@ -329,18 +358,89 @@ async def test_the_overview_shows_the_day_at_a_glance(sqlite_database: Database)
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     html = await text_of(await viewer.get("/"))
     row = html[html.index("SA40_RSI_Bot</a>") :][:1200]
-    assert '<td class="position">long 1 @ 53,211.0</td>' in row
-    assert '<td class="num realized up">+3.50 ZAR</td>' in row
-    assert '<td class="num unrealized up">+3.00 ZAR</td>' in row
+    assert '<td data-label="Position" class="position">long 1 @ 53,211.0</td>' in row
+    assert '<td data-label="Realized today" class="num realized up">+3.50 ZAR</td>' in row
+    assert '<td data-label="Unrealized now" class="num unrealized up">+3.00 ZAR</td>' in row
     total = html[html.index('<tr class="total">') :][:800]
     assert "1 open" in total and "+3.50 ZAR" in total and "+3.00 ZAR" in total
-    accounts = html[html.index('<table class="accounts">') :][:800]
-    assert "<td>F1</td>" in accounts
-    assert '<td class="num balance">100,000.00 ZAR</td>' in accounts
-    assert '<td class="num equity">100,000.00 ZAR</td>' in accounts
+    accounts = html[html.index('<table class="accounts stack">') :][:800]
+    assert '<td data-label="Account">F1</td>' in accounts
+    assert '<td data-label="Balance" class="num balance">100,000.00 ZAR</td>' in accounts
+    assert '<td data-label="Equity" class="num equity">100,000.00 ZAR</td>' in accounts
 
     broker.faults.quote_down = True
     broker.faults.account_down = True
     html = await text_of(await viewer.get("/"))
     assert "no quote now" in html and "not all quoted" in html
     assert "could not be read now (BrokerUnavailable)" in html
+
+
+JARGON = ("web:", "api:", "discord:", "break-glass", "pending approval by", "queued by", "approve mode", "_")
+
+
+async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk: WebDesk) -> None:
+    approved_id = await alert(desk)
+    rejected_id = await alert(desk, price=53211)
+    anna = await signed_in(desk, "anna", Role.ADMIN)
+    await anna.get("/approvals")
+    assert (await anna.post(f"/approvals/{approved_id}/approve", headers={"X-Part": "1"})).status_code == 200
+    await desk.desk.advance(approved_id)
+    assert (await anna.post(f"/approvals/{rejected_id}/reject", form={"reason": "late"})).status_code == 200
+    await desk.desk.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
+    seen = {}
+    for path in [*PAGES, f"/signals/{approved_id}", f"/signals/{rejected_id}"]:
+        text = words(await text_of(await anna.get(path)))
+        main = text[text.index("Sign out") :]  # the page below the navigation bar
+        seen[path] = main
+        # Names as people read them; the bot's name and ids are the only underscores allowed.
+        plain = main.replace("SA40_RSI_Bot", "").replace("RSI_LONG_ENTRY", "")  # names and bodies as sent
+        found = [j for j in JARGON if j in plain]
+        assert not found, (path, found, main[:2000])
+    # Colour for meaning only: the steps a signal has passed are not "waiting" any more.
+    timeline = await text_of(await anna.get(f"/signals/{approved_id}"))
+    assert 'class="change "' in timeline and "change waiting" not in timeline
+    assert "halted by the admin token" in seen["/"]
+    assert "approved by anna" in seen[f"/signals/{approved_id}"]
+    assert "waiting for approval" in seen[f"/signals/{approved_id}"]
+    assert "queued to trade after the approval" in seen[f"/signals/{approved_id}"]
+    assert "rejected by anna" in seen[f"/signals/{rejected_id}"] and "late" in seen[f"/signals/{rejected_id}"]
+
+
+async def test_the_favicon_answers_without_a_session_and_every_page_links_it(desk: WebDesk) -> None:
+    response = await desk.app.test_client().get("/favicon.ico")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    assert b"<svg" in await response.get_data()
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    assert '<link rel="icon" href="/favicon.ico"' in await text_of(await viewer.get("/"))
+
+
+async def test_the_webhook_log_filters_by_a_status_picked_from_a_list_with_iso_days_and_pretty_bodies(
+    desk: WebDesk,
+) -> None:
+    await alert(desk, id="pretty-1", note={"deep": [1, 2.5]})
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    html = await text_of(await viewer.get("/webhooks?status=422"))
+    status = re.search(r'<select name="status">(.*?)</select>', html, re.S)
+    assert status is not None, html
+    assert '<option value="">any status</option>' in status.group(1)
+    assert '<option value="422" selected>422 unusable alert</option>' in status.group(1)
+    assert '<option value="200">200 accepted</option>' in status.group(1)
+    assert 'type="date"' not in html  # a date box shows the browser's own order (mm/dd/yyyy)
+    assert 'name="since" placeholder="YYYY-MM-DD"' in html and "From (UTC)" in html
+    html = await text_of(await viewer.get("/webhooks"))
+    # Pretty-printed, as sent: every key on its own line, numbers exactly as they came.
+    assert "{\n  &#34;action&#34;: &#34;RSI_LONG_ENTRY&#34;,\n  &#34;price&#34;: 53210.5," in html
+    assert "&#34;deep&#34;: [\n      1,\n      2.5\n    ]" in html
+    assert '<details class="body"><summary>' in html
+
+
+def test_a_body_is_pretty_printed_keeping_numbers_and_repeated_keys_and_odd_text_as_it_is() -> None:
+    from web.pages import pretty_json
+
+    assert (
+        pretty_json('{"a": 1.10, "a": 2, "b": [], "c": {}}') == '{\n  "a": 1.10,\n  "a": 2,\n  "b": [],\n  "c": {}\n}'
+    )
+    assert pretty_json("not json {") == "not json {"
+    deep = "[" * 5000 + "]" * 5000
+    assert pretty_json(deep) == deep
+    assert pretty_json('"\\u00e9 <b>"') == '"é <b>"'

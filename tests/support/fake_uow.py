@@ -716,6 +716,11 @@ class FakeApprovalRepository(_Repository):
         t = await self._uow.read()
         return sorted((a for a in t.approvals.values() if a.decision is None), key=lambda a: a.requested_at)
 
+    async def list_decided(self, since: datetime, *, limit: int = 50) -> builtins.list[ApprovalRecord]:
+        t = await self._uow.read()
+        decided = [a for a in t.approvals.values() if a.decided_at is not None and a.decided_at >= since]
+        return sorted(decided, key=lambda a: (a.decided_at, a.signal_id), reverse=True)[:limit]
+
     async def approve_first(self, signal_id: int, by: str, at: datetime) -> bool:
         record = await self.get(signal_id)
         if record is None:

@@ -36,7 +36,7 @@ from bot.discord.inputs import period_start
 from bot.discord.views import approval_view, changed_only
 from tests.e2e.fake_desk import make_bot, make_card, sample_position
 from trading.domain.display import money, price
-from trading.domain.events import ExecutionFailed, OrderFilled, TradeClosed
+from trading.domain.events import ApprovalDecided, ExecutionFailed, OrderFilled, TradeClosed
 from trading.domain.inputs import InputError
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
@@ -129,7 +129,7 @@ def test_discord_actors_show_as_mentions() -> None:
     )
     body = approval_embed(card).description or ""
     assert "Rejected** by <@1234> at" in body and "Edited by <@99>: quantity 2" in body
-    assert "by expiry" in (approval_embed(replace(card, decided_by="expiry")).description or "")
+    assert "by the approval timeout" in (approval_embed(replace(card, decided_by="expiry")).description or "")
 
 
 def test_expired_and_failed_cards() -> None:
@@ -479,3 +479,11 @@ def test_trades_embed_rounds_an_average_entry_to_the_tick() -> None:
     )
     body = trades_embed([t], "ZAR", None, {"SA40": Decimal("0.5")}).description or ""
     assert "53,211.2" in body and "53,211.0" in body and "-0.50" in body and "166666" not in body
+
+
+def test_a_reject_reason_shows_on_the_card_and_in_the_log_as_typed() -> None:
+    card = make_card(5, state="rejected", decided_by="web:bob", decided_at=NOW, decision_reason="**news** at 14:30")
+    body = approval_embed(card).description or ""
+    assert "Rejected** by bob at" in body and "💬 Reason: \\*\\*news\\*\\* at 14:30" in body
+    decided = ApprovalDecided(at=NOW, bot_name="B", signal_id=5, decision="rejected", by="bob", reason="**news**")
+    assert event_line(decided).endswith("signal #5 for B rejected by bob: \\*\\*news\\*\\*")

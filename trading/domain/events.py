@@ -47,9 +47,11 @@ class ApprovalRequested(Event):
 class ApprovalDecided(Event):
     decision: str  # approved / rejected / expired
     by: str
+    reason: str | None = None  # the approver's, when they gave one (a reject's)
 
     def text(self) -> str:
-        return f"signal #{self.signal_id} for {self.bot_name} {self.decision} by {self.by}"
+        why = f": {self.reason}" if self.reason else ""
+        return f"signal #{self.signal_id} for {self.bot_name} {self.decision} by {self.by}{why}"
 
 
 @dataclass(frozen=True, kw_only=True)

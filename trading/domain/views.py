@@ -141,6 +141,21 @@ class TradesReport:
 
 
 @dataclass(frozen=True, slots=True)
+class DecisionView:
+    """A decided approval, for the list of recent decisions: who decided what, when, why, and
+    where the signal stands now."""
+
+    signal_id: int
+    bot_name: str
+    action: str  # the alert's action, e.g. "enter_long"
+    decision: str  # approved / rejected / expired
+    decided_by: str  # an actor id ("web:bob", "discord:1234", "expiry")
+    decided_at: datetime
+    reason: str | None  # the approver's reason (a reject's), or the signal's reason for its state
+    state: str  # the signal's state now
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalCard:
     """Everything an approval card shows; built by the service, drawn by bot/."""
 
@@ -188,3 +203,4 @@ class ApprovalCard:
     alert_id: str | None = None  # the alert's own id, as sent (untrusted text: escape it)
     alert_extras: tuple[tuple[str, str], ...] = ()  # exchange, subaccount, chart_url, as sent
     tick_size: Decimal | None = None  # the instrument's, for display; None when not known
+    decision_reason: str | None = None  # the approver's reason for a reject (their words: escape it)

@@ -23,7 +23,16 @@ from trading.domain.records import (
     WebhookLogEntry,
 )
 from trading.domain.values import Mode
-from trading.domain.views import AccountView, ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
+from trading.domain.views import (
+    AccountView,
+    ApprovalCard,
+    BotStatus,
+    DecisionView,
+    PnlView,
+    PositionView,
+    SignalView,
+    TradesReport,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +94,8 @@ class DeskAPI:
         """First decision wins; queues the signal for execution and returns at once."""
         raise NotImplementedError
 
-    async def reject(self, signal_id: int, actor: Actor) -> ActionResult:
+    async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
+        """`reason`: optional, the approver's words (kept in the audit, on the signal and the card)."""
         raise NotImplementedError
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
@@ -171,6 +181,10 @@ class DeskAPI:
         raise NotImplementedError
 
     async def pending_cards(self) -> list[ApprovalCard]:
+        raise NotImplementedError
+
+    async def recent_decisions(self, since: datetime, limit: int = 50) -> list[DecisionView]:
+        """Approvals decided since `since`, newest first."""
         raise NotImplementedError
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:

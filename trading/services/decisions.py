@@ -29,6 +29,7 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import OrderType
+from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
@@ -151,11 +152,17 @@ class Decisions(UseCase):
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
         return await self._decide(signal_id, actor, Decision.APPROVED, edits)
 
-    async def reject(self, signal_id: int, actor: Actor) -> ActionResult:
-        return await self._decide(signal_id, actor, Decision.REJECTED, None)
+    async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
+        """`reason`: the approver's own words, typed (cleaned and capped here, whatever the front-end)."""
+        return await self._decide(signal_id, actor, Decision.REJECTED, None, clean_reason(reason))
 
     async def _decide(
-        self, signal_id: int, actor: Actor, decision: Decision, edits: SignalEdits | None
+        self,
+        signal_id: int,
+        actor: Actor,
+        decision: Decision,
+        edits: SignalEdits | None,
+        reason: str | None = None,
     ) -> ActionResult:
         verb = "approve" if decision is Decision.APPROVED else "reject"
         target = f"signal:{signal_id}"
@@ -176,12 +183,12 @@ class Decisions(UseCase):
             if stored is None or approval is None:
                 return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
             if approval.decision is not None:
-                by = approval.decided_by or "someone"
+                by = actor_words(approval.decided_by)
                 return ActionResult(
                     False, f"signal #{signal_id} was already {approval.decision.value} by {by}", "already_decided"
                 )
             if stored.state is not SignalState.PENDING_APPROVAL:
-                return ActionResult(False, f"signal #{signal_id} is {stored.state.value}", "not_pending")
+                return ActionResult(False, f"signal #{signal_id} is {state_words(stored.state.value)}", "not_pending")
             control = await uow.control.get()
             if control.halted and decision is Decision.APPROVED:
                 return ActionResult(
@@ -213,16 +220,21 @@ class Decisions(UseCase):
                 await uow.approvals.set_edits(signal_id, edits, actor.id)
                 await uow.signals.set_edits(signal_id, edits)
             state = SignalState.APPROVED if decision is Decision.APPROVED else SignalState.REJECTED
-            await set_signal_state(uow, signal_id, state, cause=actor.id, at=now)
+            await set_signal_state(uow, signal_id, state, cause=actor.id, at=now, reason=reason)
             updated = await uow.signals.get(signal_id)
             assert updated is not None
-            detail = _edits_text(edits)
+            detail = _edits_text(edits) if reason is None else f"reason: {reason}"
             if decision is Decision.APPROVED and second is not None:
                 detail = f"2 of 2 (first {first}); {detail}".rstrip("; ")
             await uow.audit.add(AuditEntry(actor.id, verb, target, True, detail, now))
             events.append(
                 ApprovalDecided(
-                    at=now, bot_name=stored.bot_name, signal_id=signal_id, decision=decision.value, by=actor.name
+                    at=now,
+                    bot_name=stored.bot_name,
+                    signal_id=signal_id,
+                    decision=decision.value,
+                    by=actor.name,
+                    reason=reason,
                 )
             )
             uow.emit(events)
@@ -237,7 +249,8 @@ class Decisions(UseCase):
             return ActionResult(
                 True, f"signal #{signal_id} approved by {actor.name}{of_two}; executing{said}", signal=updated
             )
-        return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}", signal=updated)
+        why = f": {reason}" if reason else ""
+        return ActionResult(True, f"signal #{signal_id} rejected by {actor.name}{why}", signal=updated)
 
     async def _first_of_two(
         self,
@@ -297,7 +310,7 @@ class Decisions(UseCase):
                 return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
             if stored.state is not SignalState.PENDING_APPROVAL or approval.decision is not None:
                 return ActionResult(
-                    False, f"signal #{signal_id} is {stored.state.value}; too late to edit", "not_pending"
+                    False, f"signal #{signal_id} is {state_words(stored.state.value)}; too late to edit", "not_pending"
                 )
             await uow.approvals.set_edits(signal_id, edits, actor.id)
             await uow.signals.set_edits(signal_id, edits)
@@ -307,7 +320,7 @@ class Decisions(UseCase):
                 await uow.approvals.clear_first(signal_id)
             await uow.audit.add(AuditEntry(actor.id, "edit", target, True, _edits_text(edits), now))
             again = (
-                f"; the first approval (by {withdrawn}) was withdrawn, so it needs two approvals again"
+                f"; the first approval (by {actor_words(withdrawn)}) was withdrawn, so it needs two approvals again"
                 if withdrawn
                 else ""
             )

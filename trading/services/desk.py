@@ -23,7 +23,16 @@ from trading.domain.records import (
 )
 from trading.domain.signals import SignalState
 from trading.domain.values import Mode
-from trading.domain.views import AccountView, ApprovalCard, BotStatus, PnlView, PositionView, SignalView, TradesReport
+from trading.domain.views import (
+    AccountView,
+    ApprovalCard,
+    BotStatus,
+    DecisionView,
+    PnlView,
+    PositionView,
+    SignalView,
+    TradesReport,
+)
 from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
 from trading.services.commands import Commands
 from trading.services.context import Context
@@ -147,8 +156,8 @@ class Desk(DeskAPI):
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
         return await self.decisions.approve(signal_id, actor, edits)
 
-    async def reject(self, signal_id: int, actor: Actor) -> ActionResult:
-        return await self.decisions.reject(signal_id, actor)
+    async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
+        return await self.decisions.reject(signal_id, actor, reason)
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         return await self.decisions.edit(signal_id, actor, edits)
@@ -236,6 +245,9 @@ class Desk(DeskAPI):
 
     async def pending_cards(self) -> list[ApprovalCard]:
         return await self.queries.pending_cards()
+
+    async def recent_decisions(self, since: datetime, limit: int = 50) -> list[DecisionView]:
+        return await self.queries.recent_decisions(since, limit)
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
         return await self.queries.bot_statuses(now)

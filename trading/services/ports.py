@@ -240,6 +240,10 @@ class ApprovalRepository(Protocol):
         ...
 
     async def list_pending(self) -> list[ApprovalRecord]: ...
+    async def list_decided(self, since: datetime, *, limit: int = 50) -> list[ApprovalRecord]:
+        """Approvals decided at or after `since`, newest decision first."""
+        ...
+
     async def approve_first(self, signal_id: int, by: str, at: datetime) -> bool:
         """Record the first of two approvals while undecided and no first one is recorded;
         False when a decision or another first approval came first."""

@@ -33,11 +33,13 @@ from trading.domain.views import (
     BotPnl,
     BotStatus,
     DayPnl,
+    DecisionView,
     PnlView,
     PositionView,
     SignalView,
     TradesReport,
 )
+from trading.domain.wording import state_words
 from trading.services.context import QUOTE_TIMEOUT, UseCase, log
 from trading.services.ports import UnitOfWork
 
@@ -181,6 +183,26 @@ class Queries(UseCase):
             inputs = [found for a in pending if (found := await _card_inputs(uow, a.signal_id)) is not None]
         cards = [await self._card(*found) for found in inputs]
         return [c for c in cards if c.state == SignalState.PENDING_APPROVAL.value]
+
+    async def recent_decisions(self, since: datetime, limit: int = 50) -> list[DecisionView]:
+        """Approvals decided since `since`, newest first, with where each signal stands now."""
+        async with self._uow(read_only=True) as uow:
+            decided = await uow.approvals.list_decided(since, limit=limit)
+            found = [(a, await uow.signals.get(a.signal_id, history=False)) for a in decided]
+        return [
+            DecisionView(
+                signal_id=a.signal_id,
+                bot_name=stored.bot_name,
+                action=stored.signal.action.value,
+                decision=a.decision.value,
+                decided_by=a.decided_by or "someone",
+                decided_at=a.decided_at,
+                reason=stored.reason,
+                state=stored.state.value,
+            )
+            for a, stored in found
+            if stored is not None and a.decision is not None and a.decided_at is not None
+        ]
 
     async def bot_statuses(self, now: datetime) -> list[BotStatus]:
         """Every bot with its flags, the P&L it realized since today's UTC midnight, and its
@@ -358,7 +380,7 @@ class Queries(UseCase):
             SignalState.EXPIRED,
             SignalState.CANCELED,
         ):
-            outcome = f"{stored.state.value}: {stored.reason}" + (f" ({outcome})" if outcome else "")
+            outcome = f"{state_words(stored.state.value)}: {stored.reason}" + (f" ({outcome})" if outcome else "")
         return ApprovalCard(
             signal_id=signal_id,
             bot_name=bot.name,
@@ -397,6 +419,7 @@ class Queries(UseCase):
             timeframe=signal.extras.get("interval") or signal.extras.get("timeframe") or bot.config.timeframe,
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
+            decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
         )
 
 

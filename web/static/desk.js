@@ -34,14 +34,16 @@
     });
   }
 
-  // ---- live parts: <section data-live="Kind Kind ..."> refetches the page's part on those kinds
+  // ---- live parts: <section data-live="Kind Kind ..."> refetches the page's part (or its
+  // data-src) on those kinds
   var pending = new Map();
 
   function refreshPart(section) {
     if (pending.has(section)) return;
     pending.set(section, setTimeout(function () {
       pending.delete(section);
-      fetchHtml(partUrl()).then(function (html) {
+      // A section may name its own source (data-src), when its page has another live part.
+      fetchHtml(section.dataset.src || partUrl()).then(function (html) {
         // Keep what the reader has open (a body, an edit form) if nothing changed.
         if (section.innerHTML !== html) {
           section.innerHTML = html;

@@ -68,7 +68,7 @@ async def test_a_second_decision_is_refused_naming_who_decided_first(rig: Rig) -
     assert (await rig.desk.approve(sid, ALICE)).ok
     late = await rig.desk.reject(sid, BOB)
     assert (late.ok, late.code) == (False, "already_decided")
-    assert ALICE.id in late.message and "approved" in late.message
+    assert "approved by Discord member 1" in late.message
     assert await rig.run(sid) is SignalState.EXECUTED
     assert [e.by for e in rig.published(ApprovalDecided)] == ["alice"]
 
@@ -95,3 +95,59 @@ async def test_an_approval_left_past_its_time_expires_and_cannot_be_approved(rig
     assert not late.ok and late.code == "already_decided"
     assert await rig.run(sid) is SignalState.EXPIRED
     assert rig.broker.place_calls == 0
+
+
+async def test_a_reject_keeps_its_reason_in_the_audit_the_signal_the_card_and_the_event(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve")
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(sid)
+    rejected = await rig.desk.reject(sid, ALICE, " spread\x00 too wide\n\u202e ")
+    assert rejected.ok and rejected.message.endswith(": spread too wide"), rejected.message
+    stored = await rig.stored(sid)
+    assert (stored.state, stored.reason) == (SignalState.REJECTED, "spread too wide")
+    async with rig.db.uow() as uow:
+        (entry,) = await uow.audit.list()
+    assert (entry.actor, entry.action, entry.detail) == (ALICE.id, "reject", "reason: spread too wide")
+    (decided,) = rig.published(ApprovalDecided)
+    assert decided.reason == "spread too wide" and decided.text().endswith(": spread too wide")
+    card = await rig.desk.approval_card(sid)
+    assert card is not None and card.decision_reason == "spread too wide"
+
+
+async def test_a_reject_without_a_reason_says_none(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve")
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(sid)
+    assert (await rig.desk.reject(sid, ALICE, "  ")).ok
+    assert (await rig.stored(sid)).reason is None
+    card = await rig.desk.approval_card(sid)
+    assert card is not None and card.decision_reason is None
+
+
+async def test_the_decisions_of_the_last_day_are_listed_newest_first(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve", approval_timeout_minutes=5)
+    old = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(old)
+    assert (await rig.desk.reject(old, BOB, "yesterday")).ok
+    rig.clock.t += timedelta(hours=25)
+    first = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(first)
+    assert (await rig.desk.reject(first, ALICE, "too late")).ok
+    rig.clock.t += timedelta(minutes=1)
+    lapsed = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(lapsed)
+    waiting = await rig.signal(bot, SignalAction.ENTER_LONG)
+    await rig.run(waiting)
+    rig.clock.t += timedelta(minutes=6)
+    await rig.desk.expire_due()
+
+    decided = await rig.desk.recent_decisions(rig.clock.now() - timedelta(hours=24))
+    assert [(d.signal_id, d.decision, d.decided_by) for d in decided] == [
+        (waiting, "expired", "expiry"),
+        (lapsed, "expired", "expiry"),
+        (first, "rejected", ALICE.id),
+    ]
+    assert decided[0].reason is not None and decided[0].reason.startswith("no decision by")
+    assert decided[-1].reason == "too late"
+    assert decided[-1].bot_name == "SA40_RSI_Bot" and decided[-1].action == "enter_long"
+    assert decided[-1].state == "rejected"
