@@ -29,10 +29,17 @@ typecheck: setup
 
 # pytest runs twice over the database: tests/with_postgres.sh starts a throwaway
 # PostgreSQL cluster for the run and stops it afterwards, even on failure.
+# Many tests wait (on servers, browsers, processes) rather than compute, so pytest-xdist runs
+# them in PYTEST_WORKERS processes, test by test; a file marked xdist_group (its tests share
+# a module-scoped server or browser) stays on one worker. PYTEST_WORKERS=0 runs them all in
+# this one process. docs/architecture.md, "Testing", says more.
+PYTEST_WORKERS ?= 4
 pytest: setup
-	tests/with_postgres.sh $(BIN)/pytest -q $(PYTEST_ARGS)
+	tests/with_postgres.sh $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+# ruff and mypy run while pytest runs (they fit in its waits); -O keeps each one's lines whole.
+test: setup
+	$(MAKE) --no-print-directory -j3 -Oline lint typecheck pytest
 
 bench: setup
 	$(BIN)/python bench/broker.py

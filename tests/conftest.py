@@ -130,6 +130,20 @@ async def _migrated_template(server_url: str) -> str:
     return _template[server_url]
 
 
+# Files that take far longer than any other, started first: under pytest-xdist (`make pytest`)
+# one worker spends the whole run on them while the others share the rest. Within each file
+# the order is kept (a file's tests may build on one another).
+LONGEST_FIRST = ("tests/e2e/test_soak.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def longest_first(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=longest_first)  # stable: every other test keeps its place
+
+
 @pytest.fixture(autouse=True)
 def _server_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every signaldesk the tests start (in process or not) hashes passphrases with the

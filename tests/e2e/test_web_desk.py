@@ -37,7 +37,9 @@ from tests.e2e.procs import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow
+# One worker runs the whole file under pytest-xdist (`make pytest`): its tests share one desk
+# and one browser (module-scoped) and run in order.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web_desk")]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
