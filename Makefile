@@ -30,16 +30,17 @@ typecheck: setup
 # pytest runs twice over the database: tests/with_postgres.sh starts a throwaway
 # PostgreSQL cluster for the run and stops it afterwards, even on failure.
 # Many tests wait (on servers, browsers, processes) rather than compute, so pytest-xdist runs
-# them in PYTEST_WORKERS processes, test by test; a file marked xdist_group (its tests share
-# a module-scoped server or browser) stays on one worker. PYTEST_WORKERS=0 runs them all in
-# this one process. docs/architecture.md, "Testing", says more.
+# them in PYTEST_WORKERS processes; a test file stays on one worker (--dist loadfile), as its
+# module-scoped fixtures (one browser, one desk) and the order of its tests expect.
+# PYTEST_WORKERS=0 runs them all in this one process. docs/architecture.md, "Testing", says more.
 PYTEST_WORKERS ?= 4
 pytest: setup
-	tests/with_postgres.sh $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	tests/with_postgres.sh $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
-# ruff and mypy run while pytest runs (they fit in its waits); -O keeps each one's lines whole.
+# ruff and mypy run while pytest runs (they fit in its waits); their few lines may land among
+# pytest's progress dots, which stay live. A failure of any of the three fails `make test`.
 test: setup
-	$(MAKE) --no-print-directory -j3 -Oline lint typecheck pytest
+	$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 bench: setup
 	$(BIN)/python bench/broker.py

@@ -37,9 +37,7 @@ from tests.e2e.procs import (
     wait_until,
 )
 
-# One worker runs the whole file under pytest-xdist (`make pytest`): its tests share one desk
-# and one browser (module-scoped) and run in order.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("web_desk")]
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -23,9 +23,6 @@ from tests.integration.web_support import KEY, add_bot, make_deps, running
 from trading.services.desk import Desk
 from web.app import create_app
 
-# One worker runs the whole file under pytest-xdist (`make pytest`): one server serves it all.
-pytestmark = pytest.mark.xdist_group("openapi")
-
 TOKEN = "schemathesis-token-0123456789"
 
 
