@@ -42,10 +42,23 @@ typecheck: setup
 
 # pytest runs twice over the database: tests/with_postgres.sh starts a throwaway
 # PostgreSQL cluster for the run and stops it afterwards, even on failure.
+# Many tests wait (on servers, browsers, processes) rather than compute, so pytest-xdist runs
+# them in PYTEST_WORKERS processes; a test file stays on one worker (--dist loadfile), as its
+# module-scoped fixtures (one browser, one desk) and the order of its tests expect.
+# PYTEST_WORKERS=0 runs them all in this one process. docs/architecture.md, "Testing", says more.
+# schemathesis gives every operation's test in ONE_PROCESS the same node id, and pytest-xdist
+# would run one of them instead of each (tests/conftest.py refuses that): that file runs in one
+# process, after the others, on the same PostgreSQL server.
+PYTEST_WORKERS ?= 4
+ONE_PROCESS := tests/integration/test_openapi.py
 pytest: setup
-	tests/with_postgres.sh $(BIN)/pytest -q $(PYTEST_ARGS)
+	tests/with_postgres.sh sh -c '$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --ignore=$(ONE_PROCESS) $(PYTEST_ARGS) \
+	  && $(BIN)/pytest -q -p no:xdist -p no:cacheprovider $(ONE_PROCESS)'
 
-test: lint typecheck pytest
+# ruff and mypy run while pytest runs (they fit in its waits); their few lines may land among
+# pytest's progress dots, which stay live. A failure of any of the three fails `make test`.
+test: setup
+	$(MAKE) --no-print-directory -j3 lint typecheck pytest
 
 bench: setup
 	$(BIN)/python bench/broker.py

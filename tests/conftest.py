@@ -13,6 +13,7 @@ import os
 import queue
 import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -128,6 +129,29 @@ async def _migrated_template(server_url: str) -> str:
             await db.dispose()  # a template must have no connections when it is copied
         _template[server_url] = name
     return _template[server_url]
+
+
+# Files that take far longer than any other, started first: under pytest-xdist (`make pytest`)
+# one worker spends the whole run on them while the others share the rest. Within each file
+# the order is kept (a file's tests may build on one another).
+LONGEST_FIRST = ("tests/e2e/test_soak.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def longest_first(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=longest_first)  # stable: every other test keeps its place
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # pytest-xdist schedules by node id: of tests sharing one (schemathesis's, one per API
+        # operation) it would run one and report the rest as never collected.
+        shared = sorted(nodeid for nodeid, n in Counter(item.nodeid for item in items).items() if n > 1)
+        if shared:
+            raise pytest.UsageError(
+                f"these tests share a node id, so pytest-xdist would run one of each: {shared[:3]}; "
+                "run their files in one process (-p no:xdist), as `make pytest` does"
+            )
 
 
 @pytest.fixture(autouse=True)
