@@ -261,6 +261,8 @@ class ApprovalRow(Base):
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     decision: Mapped[str | None] = mapped_column(String(16), index=True)
     decided_by: Mapped[str | None] = mapped_column(String(128))
+    # The decider's name as people read it, as it was then (a Discord member's display name).
+    decided_by_name: Mapped[str | None] = mapped_column(String(128))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     edits: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     edited_by: Mapped[str | None] = mapped_column(String(128))

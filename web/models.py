@@ -703,6 +703,7 @@ class ApprovalOut(BaseModel):
     expires_at: Time
     decision: Decision | None
     decided_by: str | None
+    decided_by_name: str | None = Field(default=None, description="the decider's display name then")
     decided_at: Time | None
     edits: EditsOut | None
     edited_by: str | None
@@ -719,6 +720,7 @@ class ApprovalOut(BaseModel):
             expires_at=a.expires_at,
             decision=a.decision,
             decided_by=a.decided_by,
+            decided_by_name=a.decided_by_name,
             decided_at=a.decided_at,
             edits=EditsOut.of(a.edits),
             edited_by=a.edited_by,

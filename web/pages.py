@@ -29,7 +29,7 @@ from quart_schema import hide
 from trading.domain import display, inputs
 from trading.domain.inputs import FIELDS, TYPED, InputError, shown
 from trading.domain.people import Role
-from trading.domain.records import SignalEdits
+from trading.domain.records import ApprovalRecord, SignalEdits
 from trading.domain.signals import SignalState
 from trading.domain.views import day_totals
 from trading.domain.wording import REASON_LIMIT, actor_words, change_words, clean_reason, state_tone, state_words
@@ -124,6 +124,16 @@ def _pretty(value: Any, depth: int) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _change(state: str, cause: str | None, approval: ApprovalRecord | None = None) -> str:
+    """A step of a signal's life in words; its decider by the display name kept with the decision."""
+
+    def name(actor_id: str) -> str:
+        known = approval.decided_by_name if approval is not None and actor_id == approval.decided_by else None
+        return actor_words(actor_id, known)
+
+    return change_words(state, cause, name)
+
+
 def pretty_json(text: str) -> str:
     """A stored body for reading: JSON indented, numbers and repeated keys as sent; anything
     else (not JSON, or nested too deep to walk) as it is."""
@@ -178,7 +188,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     bp.add_app_template_filter(actor_words, "actor")
     bp.add_app_template_filter(state_words, "state_words")
     bp.add_app_template_filter(state_tone, "tone")
-    bp.add_app_template_filter(change_words, "change")
+    bp.add_app_template_filter(_change, "change")
 
     async def seq() -> int:
         return await deps.feed.last() if deps.feed is not None else 0

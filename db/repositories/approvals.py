@@ -24,6 +24,7 @@ _DECIDE = (
     .values(
         decision=bindparam("new_decision", type_=APPROVALS.c.decision.type),
         decided_by=bindparam("by", type_=APPROVALS.c.decided_by.type),
+        decided_by_name=bindparam("by_name", type_=APPROVALS.c.decided_by_name.type),
         decided_at=bindparam("at", type_=APPROVALS.c.decided_at.type),
     )
 )
@@ -67,6 +68,7 @@ def _to_record(row: Row[Any]) -> ApprovalRecord:
         message_id=m["message_id"],
         decision=None if m["decision"] is None else Decision(m["decision"]),
         decided_by=m["decided_by"],
+        decided_by_name=m["decided_by_name"],
         decided_at=m["decided_at"],
         edits=decode_edits(m["edits"]),
         edited_by=m["edited_by"],
@@ -99,10 +101,18 @@ class SqlApprovalRepository(Repository):
     async def set_edits(self, signal_id: int, edits: SignalEdits, edited_by: str) -> None:
         await self._set(signal_id, edits=encode_edits(edits), edited_by=edited_by)
 
-    async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
+    async def decide(
+        self, signal_id: int, decision: Decision, by: str, at: datetime, *, name: str | None = None
+    ) -> bool:
         s = self._uow
         # On PostgreSQL a concurrent decider waits for the row lock, then finds the decision made.
-        params = {"of_signal": signal_id, "new_decision": Decision(decision).value, "by": by, "at": at}
+        params = {
+            "of_signal": signal_id,
+            "new_decision": Decision(decision).value,
+            "by": by,
+            "by_name": name[:128] if name else None,
+            "at": at,
+        }
         result = await s.execute(_DECIDE, params)
         if result.rowcount == 1:
             return True

@@ -174,8 +174,8 @@ async def test_the_first_decision_wins(uow: UnitOfWorkFactory) -> None:
         await u.commit()
     async with uow() as u:
         assert [a.signal_id for a in await u.approvals.list_pending()] == [stored.id]
-        assert await u.approvals.decide(stored.id, Decision.APPROVED, "discord:1", T0) is True
-        assert await u.approvals.decide(stored.id, Decision.REJECTED, "discord:2", T0) is False
+        assert await u.approvals.decide(stored.id, Decision.APPROVED, "discord:1", T0, name="Ann " + "n" * 200) is True
+        assert await u.approvals.decide(stored.id, Decision.REJECTED, "discord:2", T0, name="Bo") is False
         with pytest.raises(NotFound, match="no approval for signal 999"):
             await u.approvals.decide(999, Decision.APPROVED, "discord:1", T0)
         await u.commit()
@@ -184,6 +184,7 @@ async def test_the_first_decision_wins(uow: UnitOfWorkFactory) -> None:
         pending = await u.approvals.list_pending()
     assert approval is not None
     assert (approval.decision, approval.decided_by, approval.decided_at) == (Decision.APPROVED, "discord:1", T0)
+    assert approval.decided_by_name == ("Ann " + "n" * 200)[:128]  # the winner's name, as long as it fits
     assert pending == []
 
 

@@ -130,14 +130,18 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     bad = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "two"}, headers={"X-Part": "1"})
     assert bad.status_code == 422 and "quantity must be a whole number" in await text_of(bad)
 
-    # Discord decides first; the web's approve loses and is told by whom.
-    result = await desk.desk.reject(signal_id, Actor("discord:42", "zoe", can_approve=True))
+    # Discord decides first; the web's approve loses and is told by whom, by the display name
+    # the member had on Discord when deciding.
+    result = await desk.desk.reject(signal_id, Actor("discord:42", "Zoe Trader", can_approve=True))
     assert result.ok
     late = await anna.post(f"/approvals/{signal_id}/approve", headers={"X-Part": "1"})
     card = await text_of(late)
     assert late.status_code == 409
-    assert "Discord member 42" in card and "Rejected" in card and "discord:42" not in card
+    assert "Rejected by Zoe Trader" in words(card) and "discord:42" not in card and "member 42" not in card
     assert f'action="/approvals/{signal_id}/approve"' not in card  # no buttons on a decided card
+    for page in ("/approvals/decisions", f"/signals/{signal_id}"):
+        text = words(await text_of(await anna.get(page)))
+        assert "rejected by Zoe Trader" in text and "member 42" not in text, (page, text)
 
 
 async def test_a_reject_with_a_reason_leaves_a_trace_under_the_pending_cards(desk: WebDesk) -> None:

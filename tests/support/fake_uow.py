@@ -704,12 +704,15 @@ class FakeApprovalRepository(_Repository):
     async def set_edits(self, signal_id: int, edits: SignalEdits, edited_by: str) -> None:
         await self._update(signal_id, edits=edits, edited_by=edited_by)
 
-    async def decide(self, signal_id: int, decision: Decision, by: str, at: datetime) -> bool:
+    async def decide(
+        self, signal_id: int, decision: Decision, by: str, at: datetime, *, name: str | None = None
+    ) -> bool:
         """First wins: False when a decision was recorded already."""
         record = await self.get(signal_id)
         if record is not None and record.decision is not None:
             return False
-        await self._update(signal_id, decision=Decision(decision), decided_by=by, decided_at=at)
+        name = name[:128] if name else None
+        await self._update(signal_id, decision=Decision(decision), decided_by=by, decided_at=at, decided_by_name=name)
         return True
 
     async def list_pending(self) -> builtins.list[ApprovalRecord]:

@@ -30,6 +30,12 @@ def test_an_actor_reads_as_who_it_is(actor: str | None, words: str) -> None:
     assert actor_words(actor) == words
 
 
+def test_a_discord_member_reads_by_the_display_name_kept_with_their_decision() -> None:
+    assert actor_words("discord:1234", "Zoe Trader") == "Zoe Trader"
+    assert actor_words("discord:1234", "  ") == "Discord member 1234"
+    assert actor_words("web:bob", "Robert") == "bob"  # a person of the desk goes by their user name
+
+
 def test_every_state_reads_as_words_without_underscores_and_colour_means_something() -> None:
     for state in SignalState:
         assert "_" not in state_words(state.value)

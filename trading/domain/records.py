@@ -182,6 +182,7 @@ class ApprovalRecord:
     decided_by: str | None = None
     decided_at: datetime | None = None
     edits: SignalEdits | None = None
+    decided_by_name: str | None = None  # the decider's display name then (a Discord member's)
     edited_by: str | None = None
     # Above a bot's second-approval size or risk, the first of two approvers: recorded here
     # (so it survives a restart) while the card waits for a second, different one.

@@ -153,6 +153,7 @@ class DecisionView:
     decided_at: datetime
     reason: str | None  # the approver's reason (a reject's), or the signal's reason for its state
     state: str  # the signal's state now
+    decided_by_name: str | None = None  # the decider's display name then (a Discord member's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +196,7 @@ class ApprovalCard:
     chart_url: str | None = None
     rsi: Decimal | None = None
     timeframe: str | None = None
+    decided_by_name: str | None = None  # the decider's display name then (a Discord member's)
 
     @property
     def approvals_needed(self) -> int:

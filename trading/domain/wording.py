@@ -68,10 +68,11 @@ def state_tone(state: str) -> str:
     return _TONES.get(state, "")
 
 
-def actor_words(actor_id: str | None) -> str:
+def actor_words(actor_id: str | None, name: str | None = None) -> str:
     """Who acted, by the name a reader knows: "bob" for web:bob or api:bob, "the admin token"
-    for the break-glass token, "Discord member 1234" for a Discord id (Discord itself shows a
-    mention instead); anything else as it is."""
+    for the break-glass token, a Discord member by `name` (their display name, kept with the
+    decision) or else as "Discord member 1234" (Discord itself shows a mention instead);
+    anything else as it is."""
     if not actor_id:
         return "someone"
     if actor_id in _SYSTEM_ACTORS:
@@ -79,7 +80,7 @@ def actor_words(actor_id: str | None) -> str:
     if person := _PERSON.match(actor_id):
         return person["name"]
     if member := _DISCORD.match(actor_id):
-        return f"Discord member {member['id']}"
+        return name.strip() if name and name.strip() else f"Discord member {member['id']}"
     return actor_id
 
 

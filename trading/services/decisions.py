@@ -183,7 +183,7 @@ class Decisions(UseCase):
             if stored is None or approval is None:
                 return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
             if approval.decision is not None:
-                by = actor_words(approval.decided_by)
+                by = actor_words(approval.decided_by, approval.decided_by_name)
                 return ActionResult(
                     False, f"signal #{signal_id} was already {approval.decision.value} by {by}", "already_decided"
                 )
@@ -214,7 +214,7 @@ class Decisions(UseCase):
                     "it needs a second approval from a different person",
                     "same_approver",
                 )
-            if not await uow.approvals.decide(signal_id, decision, actor.id, now):
+            if not await uow.approvals.decide(signal_id, decision, actor.id, now, name=actor.name):
                 return ActionResult(False, f"signal #{signal_id} was already decided", "already_decided")
             if edits is not None:
                 await uow.approvals.set_edits(signal_id, edits, actor.id)

@@ -97,6 +97,13 @@ class EventBus:
         with contextlib.suppress(RuntimeError):  # no running loop yet: started by start()
             worker.task = asyncio.get_running_loop().create_task(worker.run(), name=f"sink:{name}")
 
+    def remove_sink(self, name: str) -> None:
+        """Stop handing events to the sink (a Discord client closing when another process
+        leads); what it had queued is dropped with it."""
+        worker = self._workers.pop(name, None)
+        if worker is not None and worker.task is not None:
+            worker.task.cancel()
+
     def start(self) -> None:
         for name, worker in self._workers.items():
             if worker.task is None:

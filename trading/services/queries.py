@@ -199,6 +199,7 @@ class Queries(UseCase):
                 decided_at=a.decided_at,
                 reason=stored.reason,
                 state=stored.state.value,
+                decided_by_name=a.decided_by_name,
             )
             for a, stored in found
             if stored is not None and a.decision is not None and a.decided_at is not None
@@ -406,6 +407,7 @@ class Queries(UseCase):
             edits=edits,
             edited_by=approval.edited_by if approval else None,
             decided_by=approval.decided_by if approval else None,
+            decided_by_name=approval.decided_by_name if approval else None,
             decided_at=approval.decided_at if approval else None,
             outcome=outcome,
             notes=the_plan.notes,
