@@ -182,7 +182,8 @@ def build(settings: Settings) -> App:
             retry_seconds=settings.cluster_retry_seconds,
             connect_timeout=settings.database_connect_timeout_seconds,
             on_lead=lambda: _took_the_lead(app),
-            on_lost=_lost_the_cluster,
+            on_lost=lambda why: _cut_off(app, why),
+            on_follow=lambda: _follows_now(app),
         )
     )
     runner = Runner(
@@ -334,13 +335,26 @@ def _took_the_lead(app: App) -> None:
     app.extras["take-over"] = task  # the loop keeps only a weak reference
 
 
-def _lost_the_cluster(why: str) -> None:
-    """The process's cluster connection broke: its locks (the leadership, its bots' lanes)
-    may be another process's already, so it must not go on working even for a moment. It
-    stops as after kill -9, which the desk recovers from; its supervisor starts it again."""
-    log.critical("stopping at once: %s", why)
-    logging.shutdown()
-    os._exit(3)
+def _cut_off(app: App, why: str) -> None:
+    """The cluster connection broke: this process's bots' lanes may be another's already, so
+    they stop at once (what they held is resumed like after a crash); the duties it led pause
+    until it leads again. Discord stays up while cut off: if another process took the lead
+    meanwhile, `_follows_now` closes it once the connection is back."""
+    log.critical("cut off from the cluster (%s): lanes stopped", why)
+    app.runner.abandon_lanes()
+
+
+def _follows_now(app: App) -> None:
+    """Another process leads now where this one led: its Discord client closes."""
+    discord, app.discord = app.discord, None
+    if discord is None:
+        return
+
+    async def close() -> None:
+        app.bus.remove_sink("discord")
+        await discord.close()
+
+    app.extras["follow"] = asyncio.get_running_loop().create_task(close(), name="follow")
 
 
 def version() -> str:

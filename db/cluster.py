@@ -8,9 +8,10 @@ of all of them the moment PostgreSQL sees its connection close, so there are no 
 to expire, no heartbeat writes and nothing to clean up. The other processes try for the
 leadership every `retry_seconds`, and their sweeps take the dead process's lanes.
 
-A process whose own connection breaks has lost its locks without knowing who took them
-over: it is told (`on_lost`) and must stop working at once (serve exits, its supervisor
-starts it again as a follower).
+A process whose own connection breaks (the database restarted, the network dropped) has lost
+its locks without knowing who took them over: it is told at once (`on_lost`: its lanes stop),
+connects again every `retry_seconds`, and rejoins, as the leader again if nobody else took the
+leadership meanwhile, else as a follower (`on_follow`: the duties it led stop).
 
 On SQLite there is one process (bot/serve_lock.py): it leads and runs every lane, with no
 lock to take (`SingleProcess`).
@@ -86,14 +87,18 @@ class PostgresCluster:
         connect_timeout: float = 2.0,
         on_lead: Callable[[], None] = lambda: None,
         on_lost: Callable[[str], None] = lambda _why: None,
+        on_follow: Callable[[], None] = lambda: None,
     ) -> None:
         """`identity`: how others see this process (host:pid), its connection's
-        application_name. `on_lead`: called once this process becomes the leader.
-        `on_lost`: called when its connection broke (its locks are gone)."""
+        application_name. `on_lead`: called when this process becomes the leader.
+        `on_lost`: called when its connection broke (its locks are gone). `on_follow`:
+        called when, connected again, it finds another process leading where it led."""
         self.identity = identity
         self._retry = retry_seconds
         self._on_lead = on_lead
         self._on_lost = on_lost
+        self._on_follow = on_follow
+        self._led_before = False  # led when the connection broke: another may lead now
         self._engine: AsyncEngine = create_async_engine(
             url,
             poolclass=NullPool,
@@ -106,7 +111,7 @@ class PostgresCluster:
         # session's locks: each take is matched by one unlock).
         self._lanes: dict[int, int] = {}
         self._task: asyncio.Task[None] | None = None
-        self._lost = False
+        self._closed = False
 
     @property
     def is_leader(self) -> bool:
@@ -125,19 +130,24 @@ class PostgresCluster:
 
     async def _connect(self) -> None:
         conn = await self._engine.connect()
-        await conn.execute(text("SELECT pg_advisory_lock(:ns, pg_backend_pid())"), {"ns": MEMBERS})
-        await conn.commit()  # advisory locks are the session's: they outlive the transaction
+        try:
+            await conn.execute(text("SELECT pg_advisory_lock(:ns, pg_backend_pid())"), {"ns": MEMBERS})
+            await conn.commit()  # advisory locks are the session's: they outlive the transaction
+        except BaseException:
+            await _discard(conn)
+            raise
         self._conn = conn
 
     async def _scalar(self, statement: Any, params: dict[str, int] | None = None) -> Any:
         async with self._lock:
-            if self._conn is None:
-                raise ConnectionError("the cluster connection is closed")
+            conn = self._conn
+            if conn is None:
+                raise ConnectionError("the cluster connection is down; connecting again")
             try:
-                found = (await self._conn.execute(statement, params)).scalar()
-                await self._conn.commit()
+                found = (await conn.execute(statement, params)).scalar()
+                await conn.commit()
             except Exception as e:
-                self._lose(f"the cluster connection to the database broke: {type(e).__name__}")
+                self._lose(conn, f"the cluster connection to the database broke: {type(e).__name__}")
                 raise
             return found
 
@@ -147,29 +157,39 @@ class PostgresCluster:
             return
         got = await self._scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": DESK, "id": LEADER})
         if got:
-            self._leader = True
+            self._leader = self._led_before = True
             log.warning("this process (%s) leads the desk now", self.identity)
             self._on_lead()
+        elif self._led_before:
+            self._led_before = False
+            log.warning("this process (%s) follows now: another took the lead while it was cut off", self.identity)
+            self._on_follow()
 
     async def _keep(self) -> None:
-        while not self._lost:
+        while not self._closed:
             await asyncio.sleep(self._retry)
             try:
+                if self._conn is None:
+                    await self._connect()
+                    log.warning("cluster connection back (%s); taking part again", self.identity)
                 await self._try_to_lead()
-            except Exception:
-                return  # lost: told already
+            except Exception as e:  # told already, or not reachable yet: the next round tries again
+                log.debug("cluster: %s", type(e).__name__)
 
-    def _lose(self, why: str) -> None:
-        if self._lost:
-            return
-        self._lost = True
+    def _lose(self, conn: AsyncConnection, why: str) -> None:
+        if self._conn is not conn:
+            return  # told already
+        self._conn = None
         self._leader = False
         self._lanes.clear()
-        log.critical("%s: every lock this process held is gone; it must stop", why)
+        log.critical("%s: every lock this process held is gone; its lanes stop, and it connects again", why)
+        discarding = asyncio.get_running_loop().create_task(_discard(conn))
+        _DISCARDING.add(discarding)  # the loop keeps only a weak reference
+        discarding.add_done_callback(_DISCARDING.discard)
         self._on_lost(why)
 
     async def take_lane(self, bot_id: int) -> bool:
-        if self._lost:
+        if self._conn is None:
             return False
         got = bool(await self._scalar(text("SELECT pg_try_advisory_lock(:ns, :id)"), {"ns": LANES, "id": bot_id}))
         if got:
@@ -194,7 +214,7 @@ class PostgresCluster:
 
     async def close(self) -> None:
         """Let go of everything (a clean stop: the others need not wait for a sweep)."""
-        self._lost = True
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -204,3 +224,11 @@ class PostgresCluster:
             with contextlib.suppress(Exception):
                 await conn.close()  # closing the session releases its advisory locks
         await self._engine.dispose()
+
+
+_DISCARDING: set[asyncio.Task[None]] = set()
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    with contextlib.suppress(Exception):
+        await conn.invalidate()

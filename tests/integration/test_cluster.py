@@ -5,6 +5,7 @@ at once. Each PostgresCluster here stands for one process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -82,23 +83,53 @@ async def test_a_bots_lane_runs_in_one_process_at_a_time(pg: Database) -> None:
         await b.close()
 
 
-async def test_a_process_whose_connection_breaks_is_told_and_holds_nothing(pg: Database) -> None:
+async def cut_off(pg: Database, name: str) -> None:
+    """As when the network drops or the database restarts: the process's connection ends."""
+    async with pg.engine.connect() as admin:
+        await admin.execute(
+            text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": name},
+        )
+        await admin.commit()
+
+
+async def test_a_process_cut_off_is_told_at_once_holds_nothing_and_rejoins(pg: Database) -> None:
     lost: list[str] = []
-    victim = PostgresCluster(pg.url, "victim:1", retry_seconds=0.1, on_lost=lost.append)
+    led: list[str] = []
+    victim = PostgresCluster(
+        pg.url, "victim:1", retry_seconds=0.1, on_lost=lost.append, on_lead=lambda: led.append("x")
+    )
     await victim.start()
     try:
         assert victim.is_leader and await victim.take_lane(3)
-        async with pg.engine.connect() as admin:
-            await admin.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim:1'")
-            )
-            await admin.commit()
+        await cut_off(pg, "victim:1")
+        with contextlib.suppress(Exception):
+            await victim.take_lane(4)  # the first statement after the cut finds it
         await until(lambda: bool(lost))
         assert "cluster connection" in lost[0]
-        assert not victim.is_leader
-        assert not await victim.take_lane(3)
+        # Connected again, alone: it leads again; the lane it held is to be taken afresh.
+        await until(lambda: victim.is_leader)
+        assert led == ["x", "x"]
+        assert await victim.take_lane(3)
     finally:
         await victim.close()
+
+
+async def test_a_leader_cut_off_while_another_took_over_comes_back_as_a_follower(pg: Database) -> None:
+    followed: list[bool] = []
+    first = PostgresCluster(pg.url, "first:1", retry_seconds=0.5, on_follow=lambda: followed.append(True))
+    second = PostgresCluster(pg.url, "second:2", retry_seconds=0.05)
+    await first.start()
+    await second.start()
+    try:
+        assert first.is_leader
+        await cut_off(pg, "first:1")
+        await until(lambda: second.is_leader)  # the leadership was free while the first was cut off
+        await until(lambda: bool(followed))
+        assert not first.is_leader and (await first.view())["led_by"] == "second:2"
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_a_lone_sqlite_process_leads_and_runs_every_lane() -> None:

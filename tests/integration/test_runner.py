@@ -258,3 +258,45 @@ async def test_a_follower_runs_lanes_and_the_sweep_but_not_the_leaders_duties(sq
             await trimmed.wait()
     finally:
         await runner.stop(1)
+
+
+class _HeldElsewhere(_Follower):
+    """A cluster in which another process holds every bot's lane until `let_go`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held_elsewhere = True
+        self.asked = 0
+        self.asked_thrice = asyncio.Event()
+
+    async def take_lane(self, bot_id: int) -> bool:
+        self.asked += 1
+        if self.asked >= 3:
+            self.asked_thrice.set()
+        return not self.held_elsewhere
+
+
+async def test_a_lane_another_process_held_is_run_here_once_it_lets_go(sqlite_database) -> None:  # type: ignore[no-untyped-def]
+    rig = make_rig(sqlite_database)
+    cluster = _HeldElsewhere()
+    runner = Runner(
+        rig.desk,
+        sqlite_database.uow,
+        sweep_interval=0.05,
+        monitor_interval=3600,
+        reconcile_interval=3600,
+        expiry_interval=3600,
+        cluster=cluster,
+    )
+    await runner.start()
+    try:
+        bot = await rig.bot()
+        entry = await rig.signal(bot, SignalAction.ENTER_LONG)
+        runner.wake_bot(bot)
+        async with asyncio.timeout(5):
+            await cluster.asked_thrice.wait()  # refused, and asked again by the sweeps
+        assert await rig.state(entry) == SignalState.RECEIVED
+        cluster.held_elsewhere = False  # that process died or let go without running it
+        assert await settle(rig, [entry]) == [SignalState.EXECUTED]
+    finally:
+        await runner.stop(1)

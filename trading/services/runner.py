@@ -91,6 +91,13 @@ class Runner:
         if bot_id not in self._lanes:
             self._lanes[bot_id] = asyncio.get_running_loop().create_task(self._lane(bot_id), name=f"lane-{bot_id}")
 
+    def abandon_lanes(self) -> None:
+        """Stop every lane now, wherever it is (this process no longer holds its bots' lanes:
+        another may run them already). What they held stays stored, as after a crash, and is
+        resumed by whichever process takes each lane next."""
+        for task in list(self._lanes.values()):
+            task.cancel()
+
     def reconcile_soon(self, bot_id: int) -> None:
         """Reconcile the bot's symbol now, once the signal in hand has let go of the bot."""
         if self._stopping:
@@ -133,18 +140,19 @@ class Runner:
 
     async def _lane(self, bot_id: int) -> None:
         cluster = self._cluster
+        taken = False
         try:
-            if cluster is not None and not await cluster.take_lane(bot_id):
-                return  # another process runs it (and looks for work before letting go)
-        except Exception:
-            log.exception("lane of bot %s: could not tell whether another process runs it", bot_id)
-            self._forget_lane(bot_id)
-            return
-        try:
-            await self._run_lane(bot_id)
+            try:
+                # Refused: another process runs it (and looks for work before letting go);
+                # the next wake or sweep asks again.
+                taken = cluster is None or await cluster.take_lane(bot_id)
+            except Exception:
+                log.exception("lane of bot %s: could not tell whether another process runs it", bot_id)
+            if taken:
+                await self._run_lane(bot_id)
         finally:
             self._forget_lane(bot_id)
-            if cluster is not None and cluster.shared and not self._stopping:
+            if taken and cluster is not None and cluster.shared and not self._stopping:
                 await self._let_go(cluster, bot_id)
 
     async def _let_go(self, cluster: Cluster, bot_id: int) -> None:
