@@ -23,7 +23,9 @@ refused for load: the answers are counted by status (200 and every other one apa
 
 serve runs on a SQLite file by default. With --postgres it runs on PostgreSQL (issue 22):
 a throwaway cluster started for the run and stopped afterwards (bench/pg.py, as
-tests/with_postgres.sh), or, with --postgres URL, that (empty) database.
+tests/with_postgres.sh), or, with --postgres URL, that (empty) database. With --processes N
+(PostgreSQL only, issue 26) N serves form one desk and the alerts go round-robin over them,
+as a load balancer would spread them; the CPU figure is all N processes'.
 """
 
 from __future__ import annotations
@@ -87,8 +89,9 @@ class Answer(NamedTuple):
 
 
 class Burst:
-    def __init__(self, serve: Serve, bots: list[dict[str, Any]]) -> None:
-        self.serve = serve
+    def __init__(self, serves: list[Serve], bots: list[dict[str, Any]]) -> None:
+        self.serves = serves
+        self.serve = serves[0]  # any process answers the reads: one desk
         self.bots = bots
         self.prices = symbols(len(bots))
         self.open = {b["bot_name"]: False for b in bots}
@@ -104,9 +107,10 @@ class Burst:
         """Every bot's alerts; (first departure, last departure, the answers)."""
         out: list[Answer] = []
         departures: list[float] = []
-        port = int(self.serve.base_url.rsplit(":", 1)[1])
-        # One open connection per alert before the burst, so connection set-up is not counted.
-        conns = [await Connection.open(port) for _ in range(len(self.bots) * per_bot)]
+        ports = [int(s.base_url.rsplit(":", 1)[1]) for s in self.serves]
+        # One open connection per alert before the burst, so connection set-up is not counted;
+        # the alerts go round-robin over the processes.
+        conns = [await Connection.open(ports[i % len(ports)]) for i in range(len(self.bots) * per_bot)]
         loop = asyncio.get_running_loop()
         t0 = loop.time() + 0.05
 
@@ -140,16 +144,22 @@ class Burst:
         return any(self.serve.signals(state=state, limit=1) for state in UNFINISHED)
 
 
-def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: float, timeout: float) -> dict[str, Any]:
+def run_once(
+    serves: list[Serve], bots: list[dict[str, Any]], per_bot: int, window: float, timeout: float
+) -> dict[str, Any]:
     """Warm-up, then the burst; prints the figures and returns them (for --json)."""
-    burst = Burst(serve, bots)
+    burst = Burst(serves, bots)
+    serve = serves[0]
     # Warm-up: one round trip per bot (entry, then close), not reported.
     for _ in range(2):
         asyncio.run(burst.send(1, 0.5))
         wait_until(lambda: not burst.unfinished() or None, 60.0, "the warm-up to finish", interval=0.2)
     first_warm = max(s["id"] for s in serve.signals(limit=1))
 
-    cpu_before, (busy_before, total_before), wall = cpu_seconds(serve.process.pid), machine_cpu(), time.monotonic()
+    def serves_cpu() -> float:
+        return sum(cpu_seconds(s.process.pid) for s in serves)
+
+    cpu_before, (busy_before, total_before), wall = serves_cpu(), machine_cpu(), time.monotonic()
     first, last, answers = asyncio.run(burst.send(per_bot, window))
     # Poll (cheaply: one row per unfinished state) until nothing is left unfinished.
     deadline = time.monotonic() + timeout
@@ -159,7 +169,7 @@ def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: flo
             seen_done = time.time() * 1000
             break
         time.sleep(0.1)
-    cpu, wall = cpu_seconds(serve.process.pid) - cpu_before, time.monotonic() - wall
+    cpu, wall = serves_cpu() - cpu_before, time.monotonic() - wall
     busy, total = machine_cpu()
     machine = (busy - busy_before) / max(total - total_before, 1e-9)
     ids = {a.signal_id for a in answers if a.signal_id is not None}
@@ -215,7 +225,8 @@ def run_once(serve: Serve, bots: list[dict[str, Any]], per_bot: int, window: flo
         )
     print(f"    bots whose signals were stored in another order than their alerts left: {reordered}/{len(by_bot)}")
     print(
-        f"    CPU from the burst until all final ({wall:.1f} s): serve {cpu:.1f} s "
+        f"    CPU from the burst until all final ({wall:.1f} s): serve ({len(serves)} process"
+        f"{'es' if len(serves) > 1 else ''}) {cpu:.1f} s "
         f"({cpu * 1000 / max(len(answers), 1):.1f} ms per alert); the machine's {os.cpu_count()} cores "
         f"{machine:.0%} busy (all processes)"
     )
@@ -252,8 +263,13 @@ def main() -> int:
         help="serve on PostgreSQL: this (empty) database's URL, or without one a throwaway cluster "
         "started and stopped here (default: SQLite)",
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="serves forming one desk, alerts round-robin (PostgreSQL only)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file (compare.py)")
     args = parser.parse_args()
+    if args.processes < 1 or (args.processes > 1 and args.postgres is None):
+        parser.error("--processes: at least 1, and more than 1 only with --postgres (SQLite serves one process)")
 
     with (
         tempfile.TemporaryDirectory(prefix="sd-burst-") as tmp,
@@ -268,16 +284,17 @@ def main() -> int:
             sim.set_quote(symbol, str(p - Decimal("0.5")), str(p + Decimal("0.5")))
         env = procs.serve_env(url, sim, LOG_LEVEL=args.log_level, MONITOR_INTERVAL_SECONDS="5")
         procs.import_bots(env, rows)
-        serve = procs.serve(env)
+        serves = [procs.serve(env) for _ in range(args.processes)]
         kind = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
         print(f"signaldesk burst bench: serve from {describe(args.root)}")
         print(
             f"  {args.bots} auto-mode bots on the Herenya broker against the simulator (no faults, no added "
-            f"latency), {kind}, serve LOG_LEVEL {args.log_level}"
+            f"latency), {kind}, {args.processes} serve process{'es' if args.processes > 1 else ''}, "
+            f"serve LOG_LEVEL {args.log_level}"
         )
-        figures = run_once(serve, rows, args.per_bot, args.window, args.timeout)
+        figures = run_once(serves, rows, args.per_bot, args.window, args.timeout)
         if args.json is not None:
-            args.json.write_text(json.dumps({"database": kind, **figures}, indent=2))
+            args.json.write_text(json.dumps({"database": kind, "processes": args.processes, **figures}, indent=2))
     return 0
 
 
