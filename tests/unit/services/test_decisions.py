@@ -68,7 +68,7 @@ async def test_a_second_decision_is_refused_naming_who_decided_first(rig: Rig) -
     assert (await rig.desk.approve(sid, ALICE)).ok
     late = await rig.desk.reject(sid, BOB)
     assert (late.ok, late.code) == (False, "already_decided")
-    assert "approved by Discord member 1" in late.message
+    assert "approved by alice" in late.message  # the display name, not "Discord member 1"
     assert await rig.run(sid) is SignalState.EXECUTED
     assert [e.by for e in rig.published(ApprovalDecided)] == ["alice"]
 
