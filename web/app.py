@@ -17,10 +17,10 @@ from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
 from web.auth import Gate, install
-from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
+from web.json_request import BadBody, JsonRequest
 from web.login import login_blueprint
 from web.login_limits import LoginLimiter
 from web.pages import pages_blueprint

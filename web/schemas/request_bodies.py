@@ -34,7 +34,7 @@ from web.schemas.refusals import RequestModel, problem, shown
 
 MAX_REASON = REASON_LIMIT  # a reason typed by a person (a halt's, a reject's)
 
-# JSON numbers only, with no float on the way (web/bodies.py parses fractions as Decimal):
+# JSON numbers only, with no float on the way (web/json_request.py reads fractions as Decimal):
 # one spelling keeps the documented schema exact.
 _PRICE_SCHEMA: JsonDict = {
     "type": "number",
