@@ -1,1 +1,1 @@
-"""The process: the discord.py client, the CLI and the wiring of everything on one loop."""
+"""The process signaldesk runs, wired on one loop, and its faces apart from the web: Discord, Telegram, the command line (cli/)."""

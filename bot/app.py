@@ -425,7 +425,7 @@ async def _seed_bots(app: App, path: str) -> None:
     """Create the file's bots that do not exist yet. Existing bots are left as they are, so
     a restart never undoes a /mode or /pause made on Discord; `signaldesk bots import`
     is the way to update them from the file."""
-    from bot.bots_cli import import_bots, load_bots_file
+    from bot.bots_file import import_bots, load_bots_file
 
     existing = {b.name for b in await app.desk.bots()}
     fresh = [c for c in load_bots_file(path) if c.bot_name not in existing]

@@ -87,7 +87,7 @@ def _secrets_from(bots_file: str | None) -> dict[str, Secrets]:
     database holds only their hashes."""
     if not bots_file:
         return {}
-    from bot.bots_cli import load_bots_file
+    from bot.bots_file import load_bots_file
 
     try:
         configs = load_bots_file(bots_file)

@@ -5,7 +5,7 @@ SIGNALDESK_API_TOKEN (`api:break-glass`), or a signed-in browser (`web:NAME`, wi
 token on every POST). Every route needs at least a viewer; the Desk checks the role each
 action needs (approver: approve, reject; admin: halt, resume) and audits refusals.
 
-Bodies, answers and query strings are the models in web/models.py; quart-schema validates
+Bodies, answers and query strings are the models in web/schemas/; quart-schema validates
 requests against them and describes every route in /openapi.json.
 """
 
@@ -36,35 +36,39 @@ from trading.services.people import token_hash
 from web.auth import Caller, Gate, current_actor, current_caller, forbidden, unauthenticated
 from web.deps import WebDeps
 from web.errors import error_response
-from web.models import (
+from web.schemas.answers import (
     ActionResultOut,
     BotOut,
-    BotQuery,
     BotsOut,
-    CancelBody,
-    EditsBody,
     ErrorOut,
     EventOut,
     EventsOut,
-    EventsQuery,
-    HaltBody,
     NoBotOut,
-    NoQuery,
     NoSignalOut,
-    OrderBody,
     PositionOut,
     PositionsOut,
-    ReconcileBody,
     RefusedOut,
-    RejectBody,
-    ResumeBody,
     SignalDetailOut,
     SignalOut,
     SignalsOut,
-    SignalsQuery,
     TradeOut,
     TradesOut,
+)
+from web.schemas.query_strings import (
+    BotQuery,
+    EventsQuery,
+    NoQuery,
+    SignalsQuery,
     TradesQuery,
+)
+from web.schemas.request_bodies import (
+    CancelBody,
+    EditsBody,
+    HaltBody,
+    OrderBody,
+    ReconcileBody,
+    RejectBody,
+    ResumeBody,
 )
 from web.streams import release_when_collected
 

@@ -17,14 +17,14 @@ from werkzeug.exceptions import HTTPException
 
 from web.api import BEARER, api_blueprint
 from web.auth import Gate, install
-from web.bodies import BadBody, JsonRequest
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
+from web.json_request import BadBody, JsonRequest
 from web.login import login_blueprint
 from web.login_limits import LoginLimiter
-from web.models import REQUEST_MODELS
 from web.pages import pages_blueprint
+from web.schemas.refusals import REQUEST_MODELS
 from web.streams import OpenStreams
 from web.webhook import describe_failure, webhook_blueprint
 

@@ -14,7 +14,7 @@ from quart_schema import document_response
 
 from web.auth import Gate
 from web.deps import HealthCheck, WebDeps
-from web.models import HealthOut
+from web.schemas.answers import HealthOut
 
 log = logging.getLogger("signaldesk.web.health")
 

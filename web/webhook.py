@@ -20,8 +20,9 @@ from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, IntakeResul
 from web.addresses import client_address, contains, parse_networks
 from web.deps import WebDeps
 from web.errors import error_response, status_for
-from web.models import AcceptedOut, AlertDoc, ErrorOut, SignatureHeaders
 from web.ratelimit import InFlight, TokenBuckets
+from web.schemas.answers import AcceptedOut, ErrorOut
+from web.schemas.request_bodies import AlertDoc, SignatureHeaders
 
 log = logging.getLogger("signaldesk.web.webhook")
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import discord
 
-from bot.discord_check import BOT_PERMISSIONS, check
+from bot.cli.discord_check import BOT_PERMISSIONS, check
 from bot.settings import Settings
 from tests.e2e.fake_discord import FakeDiscord
 

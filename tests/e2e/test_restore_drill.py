@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bot.db_restore import SIGNAL_ID_GAP
+from bot.cli.db_restore import SIGNAL_ID_GAP
 from tests.e2e.alert_stream import AlertStream
 from tests.e2e.procs import Processes, Serve, now_iso, processes, signaldesk_command, sim_config, wait_until
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from db.database import Database
 from tests.conftest import sqlite_url
 from tests.support.passphrases import TEST_PASSPHRASES

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db_backup import backup_sqlite
-from bot.db_restore import SIGNAL_ID_GAP, RestoreError, restore_sqlite, run
+from bot.cli.db_backup import backup_sqlite
+from bot.cli.db_restore import SIGNAL_ID_GAP, RestoreError, restore_sqlite, run
 from db.database import Database
 from tests.conftest import sqlite_url
 from tests.integration.web_support import SystemClock, add_bot

@@ -33,7 +33,7 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from bot import app as app_module
-from bot.db_backup import backup_sqlite_async
+from bot.cli.db_backup import backup_sqlite_async
 from bot.settings import Settings
 from db.database import Database
 from tests.conftest import sqlite_url

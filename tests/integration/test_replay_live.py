@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from brokers.paper import PaperBroker
 from db.database import Database
 from tests.support.passphrases import TEST_PASSPHRASES

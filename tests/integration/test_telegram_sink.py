@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
-from bot.cli import setup_logging
+from bot.cli.main import setup_logging
 from bot.telegram import TelegramSink
 from tests.support.loopback import serving
 from trading.domain.events import ExecutionFailed, TradeClosed

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 
 
 def help_of(capsys: pytest.CaptureFixture[str], *path: str) -> str:

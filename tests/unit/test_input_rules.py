@@ -18,7 +18,7 @@ from trading.domain.manual import OrderTicket
 from trading.domain.records import SignalEdits
 from trading.domain.values import OrderSide, OrderType
 from web import pages
-from web.models import ORDER_FIELDS, EditsBody, OrderBody
+from web.schemas.request_bodies import ORDER_FIELDS, EditsBody, OrderBody
 
 
 def _text(value: object) -> str:

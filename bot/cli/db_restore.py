@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from bot.db_backup import BackupError, parse_url, sqlite_path
+from bot.cli.db_backup import BackupError, parse_url, sqlite_path
 
 # How far past the backup's highest signal id the restored database goes on: more signals
 # than a desk takes between two backups (at one backup a day).

@@ -68,8 +68,8 @@ def _command(argv: Sequence[str] | None) -> int:
         "--force", action="store_true", help="replace a database that is not empty (stop signaldesk serve first)"
     )
 
-    bots = sub.add_parser("bots", help="bot configurations")
-    bots_sub = bots.add_subparsers(dest="bots_command", required=True)
+    bots_parser = sub.add_parser("bots", help="bot configurations")
+    bots_sub = bots_parser.add_subparsers(dest="bots_command", required=True)
     imp = bots_sub.add_parser("import", help="create or update bots from a TOML file (idempotent by bot_name)")
     imp.add_argument("file", help="the TOML file of bots (see bots.example.toml)")
     bots_sub.add_parser("list", help="list the bots")
@@ -120,10 +120,10 @@ def _command(argv: Sequence[str] | None) -> int:
     sim.add_argument("--invisible-rate", type=float, default=None, help="share of orders hidden from look-up")
     sim.add_argument("--rate-limit", type=float, default=None, help="requests/s per key before 429 (0: none)")
 
-    from bot import replay_cli, users_cli
+    from bot.cli import replay, users
 
-    replay_cli.add_parser(sub)
-    users_cli.add_parser(sub)
+    replay.add_parser(sub)
+    users.add_parser(sub)
 
     args = parser.parse_args(argv)
 
@@ -145,11 +145,11 @@ def _command(argv: Sequence[str] | None) -> int:
             print(f"signaldesk serve: {e}", file=sys.stderr)
             return 2
     if args.command == "db" and args.db_command == "backup":
-        from bot.db_backup import run as run_backup
+        from bot.cli.db_backup import run as run_backup
 
         return run_backup(settings.database_url, args.file, overwrite=args.overwrite)
     if args.command == "db" and args.db_command == "restore":
-        from bot.db_restore import run as run_restore
+        from bot.cli.db_restore import run as run_restore
 
         return run_restore(settings.database_url, args.file, force=args.force)
     if args.command == "db":
@@ -159,19 +159,19 @@ def _command(argv: Sequence[str] | None) -> int:
         print(f"database at {_safe_url(settings.database_url)} is up to date")
         return 0
     if args.command == "bots":
-        from bot import bots_cli
+        from bot.cli import bots
 
-        return asyncio.run(bots_cli.run(settings, args))
+        return asyncio.run(bots.run(settings, args))
     if args.command == "users":
-        from bot import users_cli
+        from bot.cli import users
 
-        return asyncio.run(users_cli.run(settings, args))
+        return asyncio.run(users.run(settings, args))
     if args.command == "replay":
-        from bot import replay_cli
+        from bot.cli import replay
 
-        return replay_cli.run(settings, args)
+        return replay.run(settings, args)
     if args.command == "discord":
-        from bot import discord_check
+        from bot.cli import discord_check
 
         return discord_check.run(settings, args)
     if args.command == "herenya-sim":
@@ -187,7 +187,3 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

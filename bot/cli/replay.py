@@ -75,7 +75,7 @@ class _Inputs:
 
 
 def run(settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    from bot.bots_cli import BotsFileError
+    from bot.bots_file import BotsFileError
 
     try:
         return _run(settings, args, out or sys.stdout)
@@ -129,7 +129,7 @@ def _run(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _from_files(args: argparse.Namespace) -> _Inputs:
-    from bot.bots_cli import load_bots_file
+    from bot.bots_file import load_bots_file
     from trading.replay.inputs import read_alerts
 
     if not args.bots:
@@ -142,7 +142,7 @@ def _from_files(args: argparse.Namespace) -> _Inputs:
 async def _from_db(
     settings: Settings, args: argparse.Namespace, since: datetime | None, until: datetime | None
 ) -> _Inputs:
-    from bot.bots_cli import load_bots_file
+    from bot.bots_file import load_bots_file
     from db.database import Database
 
     if not args.bot:

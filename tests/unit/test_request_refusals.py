@@ -1,0 +1,75 @@
+"""A refused query string or body is told by its request model, found by its name as
+web/app.py finds it (web/schemas/refusals.py): the model's own code and one sentence naming
+the unknown field and what the route takes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+import web.app  # noqa: F401  (every route's request model, defined as the app defines them)
+from web.schemas.refusals import REQUEST_MODELS
+
+ORDER = {"bot": "Alpha", "side": "buy", "quantity": 1, "type": "market"}
+
+CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    ("NoQuery", {"x": "1"}, "invalid_query", "unknown query parameter(s) x; this route takes none"),
+    ("BotQuery", {"bots": "a"}, "invalid_query", "unknown query parameter(s) bots; this route takes bot"),
+    ("TradesQuery", {"x": "1"}, "invalid_query", "unknown query parameter(s) x; this route takes bot, limit"),
+    ("SignalsQuery", {"zz": "1"}, "invalid_query", "unknown query parameter(s) zz; this route takes bot, state, limit"),
+    (
+        "EventsQuery",
+        {"before": "1"},
+        "invalid_query",
+        "unknown query parameter(s) before; this route takes after, limit",
+    ),
+    (
+        "RejectBody",
+        {"quantity": 1},
+        "invalid_body",
+        'reject takes only "reason" (got quantity); send nothing, {} or {"reason": "..."}',
+    ),
+    ("ResumeBody", {"why": 1}, "invalid_body", "resume takes no fields (got why)"),
+    ("HaltBody", {"why": 1}, "invalid_body", 'halt takes only "reason" (got why)'),
+    (
+        "EditsBody",
+        {"colour": "red"},
+        "invalid_edits",
+        "unknown field(s) colour; edits may set quantity, order_type, limit_price, stop_loss, take_profit",
+    ),
+    (
+        "ReconcileBody",
+        {"action": "adopt", "x": 1},
+        "invalid_body",
+        'reconcile takes "action": "adopt" or "flatten" (got x)',
+    ),
+    (
+        "OrderBody",
+        {**ORDER, "tip": 1},
+        "invalid_order",
+        "unknown field(s) tip; an order takes bot, side, quantity, type, limit_price, stop_loss, take_profit",
+    ),
+    ("CancelBody", {"now": True}, "invalid_body", "cancel takes no fields (got now); send nothing or {}"),
+]
+
+
+@pytest.mark.parametrize(("name", "given", "code", "message"), CASES, ids=[case[0] for case in CASES])
+def test_an_unknown_field_is_named_with_what_the_route_takes(
+    name: str, given: dict[str, Any], code: str, message: str
+) -> None:
+    model = REQUEST_MODELS[name]
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate(given)
+    assert refused.value.title == name  # the name quart-schema's error carries to web/app.py
+    assert (model.error_code, model.describe(refused.value)) == (code, message)
+
+
+def test_two_problems_are_told_in_one_sentence_unknown_field_first() -> None:
+    model = REQUEST_MODELS["TradesQuery"]
+    with pytest.raises(ValidationError) as refused:
+        model.model_validate({"limit": "0", "x": "1"})
+    assert model.describe(refused.value) == (
+        "unknown query parameter(s) x; this route takes bot, limit; limit must be a whole number from 1 to 500, not '0'"
+    )
