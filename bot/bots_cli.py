@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from bot.accounts_file import account_names, unknown_bot_accounts
 from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from bot.tradingview import Secrets, render_alerts, render_pine
@@ -103,6 +104,9 @@ class ImportResult:
 
 async def import_bots(database: Database, configs: list[BotConfig], *, actor: str = "cli") -> list[ImportResult]:
     """Create or update every bot in one transaction: all of them or none."""
+    unknown = unknown_bot_accounts(configs, await account_names(database))
+    if unknown:
+        raise BotsFileError(unknown)
     results: list[ImportResult] = []
     async with database.uow() as uow:
         for config in configs:
@@ -135,7 +139,7 @@ def _list_rows(bots: list[Bot]) -> list[list[str]]:
         rows.append(
             [
                 c.bot_name,
-                c.broker_account.value,
+                c.broker_account,
                 c.symbol,
                 c.ticker,
                 c.mode.value,
@@ -182,9 +186,7 @@ async def _new(database: Database, args: argparse.Namespace, out: TextIO) -> int
         await uow.bots.upsert(config)
         await uow.audit.add(AuditEntry("cli", "bots new", f"bot:{config.bot_name}", True, "created"))
         await uow.commit()
-    print(
-        f"created bot {config.bot_name} ({config.broker_account.value} {config.symbol}, {config.mode.value})", file=out
-    )
+    print(f"created bot {config.bot_name} ({config.broker_account} {config.symbol}, {config.mode.value})", file=out)
     print(f"webhook key: {key}", file=out)
     print(f"TradingView webhook URL: https://<your host>/webhook/{key}", file=out)
     print("The key is shown this once; only its hash is stored.", file=out)

@@ -120,8 +120,9 @@ def _command(argv: Sequence[str] | None) -> int:
     sim.add_argument("--invisible-rate", type=float, default=None, help="share of orders hidden from look-up")
     sim.add_argument("--rate-limit", type=float, default=None, help="requests/s per key before 429 (0: none)")
 
-    from bot import replay_cli, users_cli
+    from bot import accounts_cli, replay_cli, users_cli
 
+    accounts_cli.add_parser(sub)
     replay_cli.add_parser(sub)
     users_cli.add_parser(sub)
 
@@ -162,6 +163,8 @@ def _command(argv: Sequence[str] | None) -> int:
         from bot import bots_cli
 
         return asyncio.run(bots_cli.run(settings, args))
+    if args.command == "accounts":
+        return asyncio.run(accounts_cli.run(settings, args))
     if args.command == "users":
         from bot import users_cli
 

@@ -60,7 +60,7 @@ from trading.domain.records import (
     TradeRecord,
 )
 from trading.domain.signals import SignalSource, SignalState
-from trading.domain.values import BrokerName, Mode, OrderSide, OrderType, PositionSide
+from trading.domain.values import Mode, OrderSide, OrderType, PositionSide
 from trading.domain.views import PositionView, SignalView
 from trading.domain.wording import REASON_LIMIT
 from trading.services.actions import ActionResult
@@ -417,7 +417,7 @@ class BotOut(BaseModel):
     bot_name: str
     symbol: str
     tradingview_ticker: str
-    broker_account: BrokerName
+    broker_account: str = Field(description="the account the bot trades on: Herenya, Paper or an accounts file's")
     mode: Mode
     is_active: bool
     paused: bool

@@ -208,7 +208,7 @@ def test_new_prints_a_fresh_key_once(
 
     bot = asyncio.run(stored())
     assert bot is not None
-    assert (bot.name, bot.config.symbol, bot.config.mode.value, bot.config.broker_account.value) == (
+    assert (bot.name, bot.config.symbol, bot.config.mode.value, bot.config.broker_account) == (
         "Gold.Bot",
         "XAU",
         "auto",

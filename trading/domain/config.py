@@ -12,6 +12,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trading.domain.accounts import built_in_name, check_name
 from trading.domain.values import BrokerName, Mode
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -32,7 +33,12 @@ class BotConfig(BaseModel):
 
     bot_name: str
     platform: str = "TradingView"
-    broker_account: BrokerName = BrokerName.PAPER
+    # An account's name: `Herenya` and `Paper` (any case) are the settings' accounts, any
+    # other name an account of the accounts file (checked at import, where they are known).
+    broker_account: str = BrokerName.PAPER.value
+    # The bot's accounts; today exactly one, so it is another way to write broker_account
+    # and is kept as that account alone (the per-account legs come later).
+    accounts: tuple[str, ...] | None = None
     symbol: str
     tradingview_ticker: str | None = None
     is_active: bool = True
@@ -91,15 +97,37 @@ class BotConfig(BaseModel):
             raise ValueError(f"must be 'auto' or 'approve', not {v!r}")
         return v.lower() if isinstance(v, str) else v
 
-    @field_validator("broker_account", mode="before")
+    @field_validator("broker_account")
     @classmethod
-    def _broker_name(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            for name in BrokerName:
-                if v.lower() == name.value.lower():
-                    return name
-            raise ValueError(f"must be 'Herenya' or 'Paper', not {v!r}")
-        return v
+    def _account_name(cls, v: str) -> str:
+        return built_in_name(v) or check_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_account(cls, data: Any) -> Any:
+        """`accounts = ["main"]` is `broker_account = "main"`: stored and compared as that."""
+        if not isinstance(data, dict) or data.get("accounts") is None:
+            return data
+        names = data["accounts"]
+        if isinstance(names, str) or not isinstance(names, list | tuple) or not names:
+            raise ValueError('accounts: must be a list of account names, e.g. ["main"]')
+        if not all(isinstance(n, str) for n in names):
+            raise ValueError("accounts: every entry must be an account name (text)")
+        if len(set(names)) != len(names):
+            raise ValueError("accounts: names an account more than once")
+        if len(names) > 1:
+            raise ValueError(
+                f"accounts: {', '.join(names)}: a bot on more than one account is not available yet "
+                "(multi-account legs come later); give the bot one account"
+            )
+        (name,) = names
+        given = data.get("broker_account")
+        if given is not None and str(given).lower() != str(name).lower():
+            raise ValueError(
+                f"accounts: names {name!r} but broker_account names {given!r}; give one of them "
+                "(broker_account is the one-account shorthand)"
+            )
+        return {**data, "broker_account": name, "accounts": None}
 
     @field_validator("passphrase", "signing_secret", "tradingview_ticker", mode="before")
     @classmethod
@@ -135,6 +163,9 @@ def _field_errors(e: ValidationError) -> list[str]:
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"] and re.match(r"^[a-z_]+: ", msg):
+            # A rule across fields that names its field itself.
+            loc, msg = msg.split(": ", 1)
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "missing":
