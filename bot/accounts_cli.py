@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     accounts = sub.add_parser("accounts", help="broker accounts: import from a TOML file, list, check")
     accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
     imp = accounts_sub.add_parser("import", help="create or update accounts from a TOML file (idempotent by name)")
-    imp.add_argument("file")
+    imp.add_argument("file", help="the accounts file: one [[accounts]] table per account")
     accounts_sub.add_parser("list", help="list the accounts (no secrets)")
     check = accounts_sub.add_parser(
         "check", help="connect to an account (or every one) and show balance, currency and positions"
@@ -62,8 +62,8 @@ def _print_status(status: AccountStatus, out: TextIO) -> None:
         return
     a = status.account
     print(
-        f"  reachable: balance {display.amount(a.balance, a.currency)}, equity {display.amount(a.equity, a.currency)}, "
-        f"currency {a.currency}",
+        f"  reachable, currency {a.currency}: balance {display.amount(a.balance, a.currency)}, "
+        f"equity {display.amount(a.equity, a.currency)}",
         file=out,
     )
     if not status.positions:

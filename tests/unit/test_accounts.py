@@ -65,7 +65,7 @@ def test_ccxt_is_refused_for_now_naming_the_account() -> None:
 @pytest.mark.parametrize(
     ("table", "line"),
     [
-        (herenya(broker="ibkr"), "broker: must be \"herenya\" or \"paper\", not 'ibkr'"),
+        (herenya(broker="ibkr"), 'broker: must be "herenya" or "paper", not \'ibkr\''),
         ({"name": "main"}, 'broker: is required ("herenya" or "paper")'),
         (herenya(base_url="api.herenya.example"), "base_url: must be an http:// or https:// address"),
         (herenya(account_id=""), "account_id: String should have at least 1 character"),
@@ -155,7 +155,9 @@ def test_a_file_reads_every_table(tmp_path: Path) -> None:
 
 
 def test_errors_name_the_file_the_account_and_the_field(tmp_path: Path) -> None:
-    path = write(tmp_path, '[[accounts]]\nname = "demo"\nbroker = "paper"\ncurrency = "ZAR"\n\n[[accounts]]\nbroker = "paper"\n')
+    path = write(
+        tmp_path, '[[accounts]]\nname = "demo"\nbroker = "paper"\ncurrency = "ZAR"\n\n[[accounts]]\nbroker = "paper"\n'
+    )
     with pytest.raises(AccountsFileError) as info:
         read_accounts_file(path)
     assert f"{path}: account demo: starting_balance: is required" in info.value.lines
