@@ -182,6 +182,7 @@ def build(settings: Settings) -> App:
         WebDeps(
             intake=intake,
             desk=desk,
+            accounts=brokers.statuses,
             health_checks={
                 "database": _database_health(database, storage),
                 "broker": _broker_health(app),

@@ -25,6 +25,7 @@ from trading.domain.accounts import (
     built_in_name,
     summary,
 )
+from trading.services.accounts import AccountStatus, check_accounts
 from trading.services.ports import Broker
 
 log = logging.getLogger("signaldesk.brokers")
@@ -86,6 +87,14 @@ class BrokerRegistry:
     @property
     def herenya_configured(self) -> bool:
         return bool(self._settings.herenya_base_url)
+
+    def unconfigured(self) -> dict[str, str]:
+        """The settings' accounts that are not set up (name: why): listed, never tried."""
+        return {} if self.herenya_configured else {"Herenya": "not configured (HERENYA_BASE_URL unset)"}
+
+    async def statuses(self, seconds: float = 3.0) -> list[AccountStatus]:
+        """Every account, reached at once (GET /api/accounts, the Accounts page)."""
+        return await check_accounts(self.summaries(), self, seconds=seconds, unconfigured=self.unconfigured())
 
     def summaries(self) -> list[AccountSummary]:
         """Every account, the settings' two first: what it is, never a secret."""

@@ -46,6 +46,7 @@ from trading.domain.inputs import (
     parse_order,
 )
 from trading.domain.manual import OrderTicket
+from trading.domain.market import BrokerPosition
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Entry
@@ -63,6 +64,7 @@ from trading.domain.signals import SignalSource, SignalState
 from trading.domain.values import Mode, OrderSide, OrderType, PositionSide
 from trading.domain.views import PositionView, SignalView
 from trading.domain.wording import REASON_LIMIT
+from trading.services.accounts import AccountStatus
 from trading.services.actions import ActionResult
 
 MAX_LIMIT = 500
@@ -482,6 +484,56 @@ class BotOut(BaseModel):
 
 class BotsOut(BaseModel):
     bots: list[BotOut]
+
+
+class AccountPositionOut(BaseModel):
+    symbol: str
+    side: PositionSide
+    quantity: int = Field(description="contracts held, always positive; the side says which way")
+    average_price: Decimal
+    unrealized_pnl: Decimal
+
+    @classmethod
+    def of(cls, p: BrokerPosition) -> AccountPositionOut:
+        side = PositionSide.LONG if p.quantity > 0 else PositionSide.SHORT
+        return cls(
+            symbol=p.symbol,
+            side=side,
+            quantity=abs(p.quantity),
+            average_price=p.average_price,
+            unrealized_pnl=p.unrealized_pnl,
+        )
+
+
+class AccountOut(BaseModel):
+    name: str = Field(description="what bots name in broker_account")
+    broker: str = Field(description='"herenya" or "paper"')
+    source: str = Field(description='"settings" (Herenya, Paper: the HERENYA_* and PAPER_* settings) or "file"')
+    currency: str | None
+    reachable: bool | None = Field(description="whether the broker answered just now; null: not configured, not tried")
+    balance: Decimal | None
+    equity: Decimal | None
+    positions: list[AccountPositionOut] = Field(description="the broker's open positions on the account")
+    problem: str | None = Field(description="why it was not reached; never a secret")
+
+    @classmethod
+    def of(cls, s: AccountStatus) -> AccountOut:
+        a = s.account
+        return cls(
+            name=s.summary.name,
+            broker=s.summary.broker,
+            source=s.summary.source,
+            currency=s.currency,
+            reachable=s.reachable,
+            balance=a.balance if a is not None else None,
+            equity=a.equity if a is not None else None,
+            positions=[AccountPositionOut.of(p) for p in s.positions],
+            problem=s.problem,
+        )
+
+
+class AccountsOut(BaseModel):
+    accounts: list[AccountOut]
 
 
 class EntryOut(BaseModel):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,13 +15,18 @@ from sqlalchemy import select, text
 from bot import accounts_cli
 from bot.accounts_file import AccountsFileError, import_accounts, read_accounts_file
 from bot.bots_cli import BotsFileError, import_bots
+from bot.broker_registry import BrokerRegistry
 from bot.settings import Settings
 from db.database import Database
 from db.migrate import run_upgrade
 from db.models import AccountRow, table_of
 from tests.integration.db_support import T0
+from tests.integration.web_support import make_deps
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
+from trading.domain.market import OrderRequest
+from trading.domain.values import OrderSide
+from web.app import create_app
 
 ACCOUNTS = """
 [[accounts]]
@@ -230,3 +237,55 @@ async def test_a_database_of_the_previous_release_migrates_with_its_bots(databas
             assert [a.name for a in await uow.accounts.list()] == ["demo", "main"]
     finally:
         await db.dispose()
+
+
+async def test_api_lists_accounts_with_balance_and_positions_and_no_secret(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SD_TEST_MAIN_KEY", "key-value-never-shown")
+    monkeypatch.setenv("SD_TEST_MAIN_SECRET", "secret-value-never-shown")
+    monkeypatch.chdir(tmp_path)
+    await import_accounts(
+        database, "a.toml", read_accounts_file(accounts_file(tmp_path, ACCOUNTS.replace('quotes_from = "main"\n', "")))
+    )
+    settings = Settings(_env_file=None, database_url=database.url)  # type: ignore[call-arg]
+    registry = BrokerRegistry(settings, database)
+    await registry.load()
+    try:
+        order = OrderRequest("sd-1-0", "SA40", OrderSide.BUY, 2, reference_price=Decimal("100.5"))
+        assert (await registry("demo").place_order(order)).filled_quantity == 2
+        app = create_app(make_deps(database, api_token="accounts-token-0123456789", accounts=registry.statuses))
+        response = await app.test_client().get(
+            "/api/accounts", headers={"Authorization": "Bearer accounts-token-0123456789"}
+        )
+        assert response.status_code == 200
+        body = await response.get_data(as_text=True)
+        accounts = {a["name"]: a for a in json.loads(body)["accounts"]}
+    finally:
+        await registry.aclose()
+    assert list(accounts) == ["Herenya", "Paper", "demo", "main"]
+    assert accounts["Herenya"] == {
+        "name": "Herenya",
+        "broker": "herenya",
+        "source": "settings",
+        "currency": None,
+        "reachable": None,
+        "balance": None,
+        "equity": None,
+        "positions": [],
+        "problem": "not configured (HERENYA_BASE_URL unset)",
+    }
+    demo = accounts["demo"]
+    assert (demo["source"], demo["currency"], demo["reachable"]) == ("file", "USD", True)
+    assert Decimal(demo["balance"]) == Decimal(2500)
+    [held] = demo["positions"]
+    assert (held["symbol"], held["side"], held["quantity"], Decimal(held["average_price"])) == (
+        "SA40",
+        "long",
+        2,
+        Decimal("100.5"),
+    )
+    assert accounts["Paper"]["reachable"] is True and accounts["Paper"]["positions"] == []
+    # main points at a closed port: unreachable, with the reason, never a key.
+    assert accounts["main"]["reachable"] is False and accounts["main"]["problem"]
+    assert "never-shown" not in body

@@ -8,7 +8,7 @@ is reported as unreachable with the reason; nothing here raises for one account'
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from trading.domain.accounts import AccountSummary
@@ -19,7 +19,7 @@ from trading.services.ports import Broker
 @dataclass(frozen=True, slots=True)
 class AccountStatus:
     summary: AccountSummary
-    reachable: bool
+    reachable: bool | None  # None: not tried (an account that is not configured)
     account: Account | None = None  # balance, equity, currency, when reached
     positions: tuple[BrokerPosition, ...] = ()
     problem: str | None = None  # why it was not reached; never a secret
@@ -48,7 +48,19 @@ async def check_account(
 
 
 async def check_accounts(
-    summaries: Sequence[AccountSummary], broker_for: Callable[[str], Broker], *, seconds: float = 5.0
+    summaries: Sequence[AccountSummary],
+    broker_for: Callable[[str], Broker],
+    *,
+    seconds: float = 5.0,
+    unconfigured: Mapping[str, str] | None = None,
 ) -> list[AccountStatus]:
-    """Every account at once, in the order given."""
-    return list(await asyncio.gather(*(check_account(s, broker_for, seconds=seconds) for s in summaries)))
+    """Every account at once, in the order given; those in `unconfigured` (name: why) are
+    not tried."""
+    skip = unconfigured or {}
+
+    async def one(s: AccountSummary) -> AccountStatus:
+        if s.name in skip:
+            return AccountStatus(s, None, problem=skip[s.name])
+        return await check_account(s, broker_for, seconds=seconds)
+
+    return list(await asyncio.gather(*(one(s) for s in summaries)))
