@@ -180,6 +180,9 @@ async def _new(database: Database, args: argparse.Namespace, out: TextIO) -> int
             "webhook_key": key,
         }
     )
+    unknown = unknown_bot_accounts([config], await account_names(database))
+    if unknown:
+        raise BotsFileError(unknown)
     async with database.uow() as uow:
         if await uow.bots.get_by_name(config.bot_name) is not None:
             raise BotsFileError([f"bot {config.bot_name}: bot_name: a bot with this name exists already"])

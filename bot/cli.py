@@ -79,8 +79,8 @@ def _command(argv: Sequence[str] | None) -> int:
     new.add_argument(
         "--broker",
         default="Paper",
-        choices=["Paper", "Herenya"],
-        help="where its orders go: Paper (simulated fills) or Herenya (default: %(default)s)",
+        help="the account its orders go to: Paper (simulated fills), Herenya, or an account of the accounts file "
+        "(default: %(default)s)",
     )
     new.add_argument(
         "--mode",
