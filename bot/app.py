@@ -384,10 +384,11 @@ async def _seed_bots(app: App, path: str) -> None:
     """Create the file's bots that do not exist yet. Existing bots are left as they are, so
     a restart never undoes a /mode or /pause made on Discord; `signaldesk bots import`
     is the way to update them from the file."""
+    from bot.accounts_file import account_names
     from bot.bots_cli import import_bots, load_bots_file
 
     existing = {b.name for b in await app.desk.bots()}
-    fresh = [c for c in load_bots_file(path) if c.bot_name not in existing]
+    fresh = [c for c in load_bots_file(path, await account_names(app.database)) if c.bot_name not in existing]
     for result in await import_bots(app.database, fresh, actor="startup"):
         log.info("bots file %s: %s %s", path, result.bot_name, result.outcome)
 

@@ -31,8 +31,9 @@ class BotsFileError(ValueError):
         self.lines = lines
 
 
-def load_bots_file(path: str | Path) -> list[BotConfig]:
-    """Read and validate every [[bots]] table; BotsFileError naming each bad bot and field."""
+def load_bots_file(path: str | Path, accounts: list[str] | None = None) -> list[BotConfig]:
+    """Read and validate every [[bots]] table; BotsFileError naming each bad bot and field
+    (with `accounts`, the configured account names, each bot's `accounts` list too)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -52,7 +53,7 @@ def load_bots_file(path: str | Path) -> list[BotConfig]:
             errors.append(f"bots entry {index}: must be a table ([[bots]])")
             continue
         try:
-            configs.append(BotConfig.parse(table))
+            configs.append(BotConfig.parse(table, accounts=accounts))
         except BotConfigError as e:
             name = e.bot_name if "bot_name" in table else f"#{index} (no bot_name)"
             errors.extend(f"bot {name}: {line}" for line in e.errors)
@@ -152,7 +153,7 @@ def _list_rows(bots: list[Bot]) -> list[list[str]]:
 
 
 async def _import(database: Database, file: str, out: TextIO) -> int:
-    configs = load_bots_file(file)
+    configs = load_bots_file(file, await account_names(database))
     for result in await import_bots(database, configs):
         print(f"{result.outcome:9}  {result.bot_name}", file=out)
     return 0

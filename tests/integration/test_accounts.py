@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from bot import accounts_cli
+from bot import accounts_cli, bots_cli
 from bot.accounts_file import AccountsFileError, import_accounts, read_accounts_file
 from bot.bots_cli import BotsFileError, import_bots
 from bot.broker_registry import BrokerRegistry
@@ -289,3 +289,24 @@ async def test_api_lists_accounts_with_balance_and_positions_and_no_secret(
     # main points at a closed port: unreachable, with the reason, never a key.
     assert accounts["main"]["reachable"] is False and accounts["main"]["problem"]
     assert "never-shown" not in body
+
+
+async def test_cli_bots_import_names_every_unknown_account_of_a_list(database_url: str, tmp_path: Path) -> None:
+    await cli(database_url, "import", str(accounts_file(tmp_path)))
+    bots = tmp_path / "bots.toml"
+    bots.write_text(
+        '[[bots]]\nbot_name = "Two"\nsymbol = "SA40"\nwebhook_key = "two_key_12345"\naccounts = ["main", "prop"]\n\n'
+        '[[bots]]\nbot_name = "One"\nsymbol = "SA40"\nwebhook_key = "one_key_12345"\naccounts = ["Demo"]\n',
+        encoding="utf-8",
+    )
+    out, err = io.StringIO(), io.StringIO()
+    settings = Settings(_env_file=None, database_url=database_url)  # type: ignore[call-arg]
+    code = await bots_cli.run(settings, argparse.Namespace(bots_command="import", file=str(bots)), out, err)
+    assert code == 1
+    assert err.getvalue().splitlines() == [
+        "bot Two: accounts: main, prop: a bot on more than one account is not available yet (multi-account legs "
+        "come later); give the bot one account; and there is no account named 'prop' (the accounts: Herenya, "
+        "Paper, demo, main)",
+        "bot One: accounts: no account named 'Demo'; did you mean 'demo'?",
+        "nothing was imported",
+    ]

@@ -230,3 +230,19 @@ def test_passphrase_of_the_wrong_type_is_named_without_echoing_it() -> None:
     [line] = lines_for(error, "passphrase")
     assert "987654321" not in str(error)
     assert "string" in line
+
+
+def test_given_the_configured_accounts_every_listed_name_is_checked() -> None:
+    known = ["Herenya", "Paper", "main"]
+    assert BotConfig.parse(minimal(accounts=["main"]), accounts=known).broker_account == "main"
+    [line] = lines_for(refusal_with(minimal(accounts=["prop"]), known), "accounts")
+    assert line == "accounts: no account named 'prop' (the accounts: Herenya, Paper, main)"
+    [line] = lines_for(refusal_with(minimal(accounts=["main", "prop", "Demo"]), known), "accounts")
+    assert "more than one account is not available yet" in line
+    assert line.endswith("; and there is no account named 'prop', 'Demo' (the accounts: Herenya, Paper, main)")
+
+
+def refusal_with(data: dict[str, Any], accounts: list[str]) -> BotConfigError:
+    with pytest.raises(BotConfigError) as info:
+        BotConfig.parse(data, accounts=accounts)
+    return info.value

@@ -197,18 +197,22 @@ def cross_check(accounts: Iterable[AccountConfig], known: Iterable[AccountConfig
     return errors
 
 
+def no_such_account(name: str, known: Iterable[str]) -> str | None:
+    """None when `name` is configured; else what to say (with the right spelling when only
+    the case differs, or the accounts there are)."""
+    known = list(known)
+    if name in known:
+        return None
+    near = next((k for k in known if k.lower() == name.lower()), None)
+    hint = f"; did you mean {near!r}?" if near else f" (the accounts: {', '.join(sorted(known))})"
+    return f"no account named {name!r}{hint}"
+
+
 def unknown_accounts(bot_name: str, field: str, names: Iterable[str], known: Iterable[str]) -> list[str]:
     """A bot's account names that are not configured, one error line each, naming the bot,
-    the field and the account (and the right spelling when only the case differs)."""
+    the field and the account."""
     known = list(known)
-    lines = []
-    for name in names:
-        if name in known:
-            continue
-        near = next((k for k in known if k.lower() == name.lower()), None)
-        hint = f"; did you mean {near!r}?" if near else f" (the accounts: {', '.join(sorted(known))})"
-        lines.append(f"bot {bot_name}: {field}: no account named {name!r}{hint}")
-    return lines
+    return [f"bot {bot_name}: {field}: {why}" for name in names if (why := no_such_account(name, known))]
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,12 +7,21 @@ import of a TOML file can say exactly which bot and which field is wrong.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from trading.domain.accounts import built_in_name, check_name
+from trading.domain.accounts import built_in_name, check_name, no_such_account
 from trading.domain.values import BrokerName, Mode
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -104,8 +113,9 @@ class BotConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _one_account(cls, data: Any) -> Any:
-        """`accounts = ["main"]` is `broker_account = "main"`: stored and compared as that."""
+    def _one_account(cls, data: Any, info: ValidationInfo) -> Any:
+        """`accounts = ["main"]` is `broker_account = "main"`: stored and compared as that.
+        Given the configured accounts (`parse(..., accounts=...)`), every name is checked."""
         if not isinstance(data, dict) or data.get("accounts") is None:
             return data
         names = data["accounts"]
@@ -115,11 +125,19 @@ class BotConfig(BaseModel):
             raise ValueError("accounts: every entry must be an account name (text)")
         if len(set(names)) != len(names):
             raise ValueError("accounts: names an account more than once")
+        known: list[str] = list((info.context or {}).get("accounts") or [])
+        unknown = [n for n in names if no_such_account(n, known)] if known else []
         if len(names) > 1:
+            also = ""
+            if unknown:
+                listed = ", ".join(repr(n) for n in unknown)
+                also = f"; and there is no account named {listed} (the accounts: {', '.join(sorted(known))})"
             raise ValueError(
                 f"accounts: {', '.join(names)}: a bot on more than one account is not available yet "
-                "(multi-account legs come later); give the bot one account"
+                f"(multi-account legs come later); give the bot one account{also}"
             )
+        if unknown:
+            raise ValueError(f"accounts: {no_such_account(unknown[0], known)}")
         (name,) = names
         given = data.get("broker_account")
         if given is not None and str(given).lower() != str(name).lower():
@@ -149,11 +167,12 @@ class BotConfig(BaseModel):
         return self.tradingview_ticker or self.symbol
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> BotConfig:
-        """Validate `data`, raising BotConfigError whose lines name each bad field."""
+    def parse(cls, data: dict[str, Any], *, accounts: Sequence[str] | None = None) -> BotConfig:
+        """Validate `data`, raising BotConfigError whose lines name each bad field; with
+        `accounts` (the configured names) the names in an `accounts` list are checked too."""
         name = str(data.get("bot_name", "<unnamed>"))
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context=None if accounts is None else {"accounts": list(accounts)})
         except ValidationError as e:
             raise BotConfigError(name, _field_errors(e)) from e
 
