@@ -21,6 +21,7 @@ from typing import Any
 from quart import Quart
 from sqlalchemy.engine import make_url
 
+from bot.broker_registry import BrokerRegistry
 from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from db.cluster import PostgresCluster, SingleProcess
@@ -36,7 +37,7 @@ from trading.services.execution import Executor
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
-from trading.services.ports import Broker, Clock
+from trading.services.ports import Clock
 from trading.services.retention import Retention
 from trading.services.runner import Runner
 from trading.services.storage_watch import StorageWatch
@@ -64,61 +65,6 @@ def crash_checkpoint(spec: str | None) -> Callable[[str], None]:
                 os.kill(os.getpid(), signal.SIGKILL)
 
     return check
-
-
-class BrokerRegistry:
-    """One broker object per broker_account name, built on first use, closed at shutdown."""
-
-    def __init__(self, settings: Settings, database: Database) -> None:
-        self._settings = settings
-        self._database = database
-        self._brokers: dict[str, Broker] = {}
-
-    def __call__(self, name: str) -> Broker:
-        broker = self._brokers.get(name)
-        if broker is None:
-            broker = self._build(name)
-            self._brokers[name] = broker
-        return broker
-
-    def _build(self, name: str) -> Broker:
-        s = self._settings
-        if name.lower() == "herenya":
-            from brokers.herenya.client import HerenyaClient
-
-            return HerenyaClient.from_settings(
-                api_key=s.herenya_api_key,
-                api_secret=s.herenya_api_secret,
-                base_url=s.herenya_base_url,
-                account_id=s.herenya_account_id,
-                timeout=s.herenya_timeout,
-                retry_attempts=s.herenya_retry_attempts,
-            )
-        if name.lower() == "paper":
-            from brokers.paper import PaperBroker
-
-            quotes = self("Herenya") if s.herenya_base_url else None
-            return PaperBroker.with_unit_of_work(
-                self._database.uow,
-                account_id=s.paper_account_id,
-                currency=s.paper_currency,
-                starting_balance=s.paper_starting_balance,
-                quote_source=quotes,
-                instrument_source=quotes,
-                clock=self._database.clock.now,
-            )
-        raise ValueError(f"unknown broker_account {name!r}: use 'Herenya' or 'Paper'")
-
-    @property
-    def built(self) -> dict[str, Broker]:
-        return dict(self._brokers)
-
-    async def aclose(self) -> None:
-        for broker in self._brokers.values():
-            try:
-                await broker.aclose()
-            except Exception as e:
-                log.warning("closing broker %s: %r", broker.name, e)
 
 
 @dataclass
@@ -236,6 +182,7 @@ def build(settings: Settings) -> App:
         WebDeps(
             intake=intake,
             desk=desk,
+            accounts=brokers.statuses,
             health_checks={
                 "database": _database_health(database, storage),
                 "broker": _broker_health(app),
@@ -274,6 +221,7 @@ async def start(app: App) -> None:
     s = app.settings
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration is plenty
     await app.database.upgrade()
+    await _load_accounts(app)
     if s.bots_file:
         await _seed_bots(app, s.bots_file)
     app.bus.start()
@@ -379,7 +327,7 @@ def database_kind(url: str) -> str:
 
 def _bot_label(bot: Bot) -> str:
     c = bot.config
-    flags = [c.mode.value, c.broker_account.value]
+    flags = [c.mode.value, c.broker_account]
     if not c.is_active:
         flags.append("off")
     if bot.paused:
@@ -396,7 +344,7 @@ async def _announce_start(app: App, resumed: int) -> None:
     except Exception:
         log.exception("could not read the bots for the start notice")
         bots = []
-    brokers = tuple(sorted({b.config.broker_account.value for b in bots if b.config.is_active}))
+    brokers = tuple(sorted({b.config.broker_account for b in bots if b.config.is_active}))
     app.bus.publish(
         [
             DeskStarted(
@@ -421,14 +369,26 @@ async def _announce_stop(app: App) -> None:
     app.bus.publish([DeskStopping(at=app.clock.now(), unfinished=unfinished, awaiting_approval=waiting)])
 
 
+async def _load_accounts(app: App) -> None:
+    """Create or update the accounts of ACCOUNTS_FILE, then read every stored account."""
+    from bot.accounts_file import import_accounts, load_accounts_file
+
+    path = app.settings.accounts_file
+    if path:
+        for result in await import_accounts(app.database, path, await load_accounts_file(path), actor="startup"):
+            log.info("accounts file %s: %s %s", path, result.name, result.outcome)
+    await app.brokers.load()
+
+
 async def _seed_bots(app: App, path: str) -> None:
     """Create the file's bots that do not exist yet. Existing bots are left as they are, so
     a restart never undoes a /mode or /pause made on Discord; `signaldesk bots import`
     is the way to update them from the file."""
+    from bot.accounts_file import account_names
     from bot.bots_file import import_bots, load_bots_file
 
     existing = {b.name for b in await app.desk.bots()}
-    fresh = [c for c in load_bots_file(path) if c.bot_name not in existing]
+    fresh = [c for c in load_bots_file(path, await account_names(app.database)) if c.bot_name not in existing]
     for result in await import_bots(app.database, fresh, actor="startup"):
         log.info("bots file %s: %s %s", path, result.bot_name, result.outcome)
 
@@ -488,7 +448,7 @@ def _megabytes(size: int) -> str:
 
 def _broker_health(app: App) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
-        names = sorted({b.config.broker_account.value for b in await app.desk.bots() if b.config.is_active})
+        names = sorted({b.config.broker_account for b in await app.desk.bots() if b.config.is_active})
         if not names:
             return True, "no active bots"
         down = []

@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.accounts_file import account_names, unknown_bot_accounts
 from db.database import Database
 from db.errors import WebhookKeyInUse
 from trading.domain.config import BotConfig, BotConfigError
@@ -23,8 +24,9 @@ class BotsFileError(ValueError):
         self.lines = lines
 
 
-def load_bots_file(path: str | Path) -> list[BotConfig]:
-    """Read and validate every [[bots]] table; BotsFileError naming each bad bot and field."""
+def load_bots_file(path: str | Path, accounts: list[str] | None = None) -> list[BotConfig]:
+    """Read and validate every [[bots]] table; BotsFileError naming each bad bot and field
+    (with `accounts`, the configured account names, each bot's `accounts` list too)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -44,7 +46,7 @@ def load_bots_file(path: str | Path) -> list[BotConfig]:
             errors.append(f"bots entry {index}: must be a table ([[bots]])")
             continue
         try:
-            configs.append(BotConfig.parse(table))
+            configs.append(BotConfig.parse(table, accounts=accounts))
         except BotConfigError as e:
             name = e.bot_name if "bot_name" in table else f"#{index} (no bot_name)"
             errors.extend(f"bot {name}: {line}" for line in e.errors)
@@ -96,6 +98,9 @@ class ImportResult:
 
 async def import_bots(database: Database, configs: list[BotConfig], *, actor: str = "cli") -> list[ImportResult]:
     """Create or update every bot in one transaction: all of them or none."""
+    unknown = unknown_bot_accounts(configs, await account_names(database))
+    if unknown:
+        raise BotsFileError(unknown)
     results: list[ImportResult] = []
     async with database.uow() as uow:
         for config in configs:

@@ -70,7 +70,7 @@ def next_steps(settings: Settings, bots: list[Bot], known: dict[str, Secrets], n
             continue
         secret = known.get(bot.name, Secrets())
         key = secret.webhook_key or "<webhook key>"
-        broker = "paper" if bot.config.broker_account is BrokerName.PAPER else bot.config.broker_account.value
+        broker = "paper" if bot.config.broker_account == BrokerName.PAPER else bot.config.broker_account
         lines.append(f"  {bot.name} ({bot.config.mode.value} mode, {broker} {bot.config.symbol}): {base}/webhook/{key}")
         # No "time": an alert without one is never too old, so the line works whenever it is run.
         body: dict[str, str] = {"action": "RSI_LONG_ENTRY", "price": "53210.5"}

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     signaldesk_event_loop: LoopChoice = "uvloop"  # see bot/event_loop.py
     bots_file: str | None = None  # imported at start-up when set
+    accounts_file: str | None = None  # its accounts created or updated at start-up when set
 
     # --- webhook intake
     webhook_max_body_bytes: int = 64 * 1024

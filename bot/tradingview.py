@@ -115,7 +115,7 @@ def render_alerts(settings: Settings, bot: Bot, secrets: Secrets | None = None) 
     address = webhook_address(settings, bot, secrets)
     messages = alert_messages(bot, secrets)
     lines = [
-        f"Bot {c.bot_name}: {c.broker_account.value} {c.symbol}, {c.mode.value} mode, "
+        f"Bot {c.bot_name}: {c.broker_account} {c.symbol}, {c.mode.value} mode, "
         f"TradingView ticker {c.ticker}, timeframe {c.timeframe}",
         "",
         "Webhook URL (alert > Notifications > Webhook URL):",

@@ -446,3 +446,17 @@ class EventRow(Base):
     # Lets one INSERT of many events return their numbers in the order given, on SQLite too
     # (SQLAlchemy's insert sentinel; the column holds nothing of ours).
     sentinel: Mapped[int | None] = orm_insert_sentinel()
+
+
+class AccountRow(Base):
+    """A broker account from an accounts file. `settings` holds its fields besides name and
+    kind; secrets are never among them (only the names of the variables that hold them)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    broker: Mapped[str] = mapped_column(String(16))
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
+from db.repositories.accounts import SqlAccountRepository
 from db.repositories.approvals import SqlApprovalRepository
 from db.repositories.bots import SqlBotRepository
 from db.repositories.control import SqlControlRepository
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.exits = SqlExitWatchRepository(self)
         self.people = SqlPeopleRepository(self)
         self.events = SqlEventRepository(self)
+        self.accounts = SqlAccountRepository(self)
         self._outbox: list[Event] = []
         # After a commit: the events emitted in it, numbered, to be handed to the sinks.
         self.emitted: list[Event] = []

@@ -37,6 +37,8 @@ from web.auth import Caller, Gate, current_actor, current_caller, forbidden, una
 from web.deps import WebDeps
 from web.errors import error_response
 from web.schemas.answers import (
+    AccountOut,
+    AccountsOut,
     ActionResultOut,
     BotOut,
     BotsOut,
@@ -201,6 +203,15 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     async def bots(query_args: NoQuery) -> BotsOut:
         """Bots (no secrets: the webhook key shows only its last 4 characters)"""
         return BotsOut(bots=[BotOut.of(b) for b in await desk.bots()])
+
+    @bp.get("/accounts")
+    @_documented(*_auth, _bad_query)
+    @validate_querystring(NoQuery)
+    @validate_response(AccountsOut)
+    async def accounts(query_args: NoQuery) -> AccountsOut:
+        """Broker accounts, each reached just now: balance, equity, currency, open positions (no secrets)"""
+        found = await deps.accounts() if deps.accounts is not None else []
+        return AccountsOut(accounts=[AccountOut.of(a) for a in found])
 
     @bp.get("/positions")
     @_documented(*_auth, _bad_query)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from trading.services.accounts import AccountStatus
 from trading.services.actions import DeskAPI
 from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
@@ -72,3 +73,5 @@ class WebDeps:
     max_streams_per_person: int = 10  # open event streams of one person (web and API together)
     max_streams: int = 500  # open event streams of everybody
     clock: Callable[[], datetime] = SystemClock().now  # bot/app.py hands in the process's clock
+    # Every account reached at once (GET /api/accounts, the Accounts page); None: none listed.
+    accounts: Callable[[], Awaitable[list[AccountStatus]]] | None = None

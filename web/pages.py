@@ -475,6 +475,13 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             days=list(reversed(report.by_day[-60:])),
         )
 
+    @bp.get("/accounts")
+    @hide
+    @require_role(Role.VIEWER)
+    async def accounts() -> Response:
+        found = await deps.accounts() if deps.accounts is not None else []
+        return await page("accounts.html", accounts=found)
+
     @bp.get("/audit")
     @hide
     @require_role(Role.VIEWER)

@@ -9,6 +9,7 @@ import argparse
 import sys
 from typing import TextIO
 
+from bot.accounts_file import account_names, unknown_bot_accounts
 from bot.bots_file import BotsFileError, import_bots, load_bots_file
 from bot.secret_key import load_secret_key
 from bot.settings import Settings
@@ -33,7 +34,7 @@ def _list_rows(bots: list[Bot]) -> list[list[str]]:
         rows.append(
             [
                 c.bot_name,
-                c.broker_account.value,
+                c.broker_account,
                 c.symbol,
                 c.ticker,
                 c.mode.value,
@@ -46,7 +47,7 @@ def _list_rows(bots: list[Bot]) -> list[list[str]]:
 
 
 async def _import(database: Database, file: str, out: TextIO) -> int:
-    configs = load_bots_file(file)
+    configs = load_bots_file(file, await account_names(database))
     for result in await import_bots(database, configs):
         print(f"{result.outcome:9}  {result.bot_name}", file=out)
     return 0
@@ -74,15 +75,16 @@ async def _new(database: Database, args: argparse.Namespace, out: TextIO) -> int
             "webhook_key": key,
         }
     )
+    unknown = unknown_bot_accounts([config], await account_names(database))
+    if unknown:
+        raise BotsFileError(unknown)
     async with database.uow() as uow:
         if await uow.bots.get_by_name(config.bot_name) is not None:
             raise BotsFileError([f"bot {config.bot_name}: bot_name: a bot with this name exists already"])
         await uow.bots.upsert(config)
         await uow.audit.add(AuditEntry("cli", "bots new", f"bot:{config.bot_name}", True, "created"))
         await uow.commit()
-    print(
-        f"created bot {config.bot_name} ({config.broker_account.value} {config.symbol}, {config.mode.value})", file=out
-    )
+    print(f"created bot {config.bot_name} ({config.broker_account} {config.symbol}, {config.mode.value})", file=out)
     print(f"webhook key: {key}", file=out)
     print(f"TradingView webhook URL: https://<your host>/webhook/{key}", file=out)
     print("The key is shown this once; only its hash is stored.", file=out)

@@ -79,8 +79,8 @@ def _command(argv: Sequence[str] | None) -> int:
     new.add_argument(
         "--broker",
         default="Paper",
-        choices=["Paper", "Herenya"],
-        help="where its orders go: Paper (simulated fills) or Herenya (default: %(default)s)",
+        help="the account its orders go to: Paper (simulated fills), Herenya, or an account of the accounts file "
+        "(default: %(default)s)",
     )
     new.add_argument(
         "--mode",
@@ -120,8 +120,9 @@ def _command(argv: Sequence[str] | None) -> int:
     sim.add_argument("--invisible-rate", type=float, default=None, help="share of orders hidden from look-up")
     sim.add_argument("--rate-limit", type=float, default=None, help="requests/s per key before 429 (0: none)")
 
-    from bot.cli import replay, users
+    from bot.cli import accounts, replay, users
 
+    accounts.add_parser(sub)
     replay.add_parser(sub)
     users.add_parser(sub)
 
@@ -162,6 +163,8 @@ def _command(argv: Sequence[str] | None) -> int:
         from bot.cli import bots
 
         return asyncio.run(bots.run(settings, args))
+    if args.command == "accounts":
+        return asyncio.run(accounts.run(settings, args))
     if args.command == "users":
         from bot.cli import users
 

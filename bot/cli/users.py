@@ -25,31 +25,31 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     users = sub.add_parser("users", help="people of the web desk: roles, passwords, API tokens")
     users_sub = users.add_subparsers(dest="users_command", required=True)
     add = users_sub.add_parser("add", help="add a person (asks for the password, or reads it with --password-stdin)")
-    add.add_argument("name")
+    add.add_argument("name", help="the person's name")
     add.add_argument("--role", required=True, choices=ROLES, help="viewer reads; approver decides; admin runs the desk")
     add.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     users_sub.add_parser("list", help="list the people with their roles")
     role = users_sub.add_parser("set-role", help="change a person's role")
-    role.add_argument("name")
-    role.add_argument("role", choices=ROLES)
+    role.add_argument("name", help="the person's name")
+    role.add_argument("role", choices=ROLES, help="viewer reads; approver decides; admin runs the desk")
     disable = users_sub.add_parser(
         "disable", help="stop a person signing in; ends their sessions and revokes their API tokens for good"
     )
-    disable.add_argument("name")
+    disable.add_argument("name", help="the person's name")
     enable = users_sub.add_parser("enable", help="let a disabled person in again")
-    enable.add_argument("name")
+    enable.add_argument("name", help="the person's name")
     password = users_sub.add_parser(
         "password", help="set a new password; ends the person's sessions and revokes their API tokens"
     )
-    password.add_argument("name")
+    password.add_argument("name", help="the person's name")
     password.add_argument("--keep-tokens", action="store_true", help="keep the person's API tokens working")
     password.add_argument(
         "--password-stdin", action="store_true", help="read the password from the first line of stdin"
     )
     token = users_sub.add_parser("token", help="make a personal API token, printed once (acts as api:NAME)")
-    token.add_argument("name")
+    token.add_argument("name", help="the person's name")
     revoke = users_sub.add_parser("revoke-tokens", help="revoke every API token of a person")
-    revoke.add_argument("name")
+    revoke.add_argument("name", help="the person's name")
 
 
 def read_password(from_stdin: bool, stdin: TextIO, err: TextIO) -> str | None:

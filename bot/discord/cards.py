@@ -367,7 +367,7 @@ def bots_embed(bots: Sequence[Bot], control: ControlState | None = None) -> disc
             (
                 b.name,
                 c.symbol,
-                c.broker_account.value,
+                c.broker_account,
                 c.mode.value,
                 status,
                 str(c.base_position_size),

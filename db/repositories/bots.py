@@ -45,8 +45,10 @@ CONFIG_COLUMNS = (
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
+# Validated into another field and stored as it: `accounts` (one account today) is broker_account.
+FOLDED_FIELDS = ("accounts",)
 # Every BotConfig field lands in exactly one of these (a test holds this true).
-STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS)
+STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS, *FOLDED_FIELDS)
 
 _OTHER_ON_SYMBOL = (
     select(BOTS.c.id)
@@ -149,7 +151,7 @@ class SqlBotRepository(Repository):
 
     async def shares_symbol(self, bot: Bot) -> bool:
         s = self._uow
-        params = {"bot_id": bot.id, "account": bot.config.broker_account.value, "symbol": bot.config.symbol}
+        params = {"bot_id": bot.id, "account": bot.config.broker_account, "symbol": bot.config.symbol}
         return (await s.execute(_OTHER_ON_SYMBOL, params)).first() is not None
 
     async def name_of(self, bot_id: int) -> str:

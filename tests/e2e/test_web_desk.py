@@ -35,6 +35,7 @@ from tests.e2e.procs import (
     signaldesk_command,
     sim_config,
     wait_until,
+    write_toml_tables,
 )
 
 pytestmark = pytest.mark.slow
@@ -108,10 +109,13 @@ def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Desk]:
 def start_desk(procs: Processes, workdir: Path) -> Desk:
     sim = procs.simulator(config=sim_config(workdir / "sim.toml", symbols={"SA40": PRICE}))
     sim.set_quote("SA40", "53210", "53211")
+    # A paper account of an accounts file beside the settings' two, for the Accounts page.
+    demo = {"name": "demo", "broker": "paper", "currency": "USD", "starting_balance": 25000, "quotes_from": "Herenya"}
     env = procs.serve_env(
         f"sqlite+aiosqlite:///{workdir / 'signaldesk.db'}",
         sim,
         SIGNALDESK_SECRET_KEY="e2e-web-desk-secret-key-0123456789abcdef",
+        ACCOUNTS_FILE=str(write_toml_tables(workdir / "accounts.toml", "accounts", [demo])),
     )
     procs.import_bots(env, [BOT])
     desk = Desk(procs.serve(env), sim, env, workdir)
@@ -463,6 +467,13 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     shot(browser, "audit")
     browser.get(f"{base}/webhooks")
     shot(browser, "webhooks")
+    browser.get(f"{base}/accounts")
+    reach = {
+        row.get_attribute("data-account"): row.find_element(By.CSS_SELECTOR, "td[data-label=Reachable]").text
+        for row in browser.find_elements(By.CSS_SELECTOR, "tr[data-account]")
+    }
+    assert reach == {"Herenya": "reachable", "Paper": "reachable", "demo": "reachable"}, reach
+    shot(browser, "accounts")
 
     # The browser ran into no error on any page: no Content-Security-Policy refusal, no 404
     # (the favicon included).
@@ -496,6 +507,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
         "/": ["td[data-label=State]", "button[name=pause]"],
         "/approvals": [f'[data-card="{waiting}"] button[name=approve]', f'[data-card="{waiting}"] button[name=reject]'],
         "/positions": ["td[data-label=Unrealized]", "td[data-label=Stop]", "a.button.stop"],
+        "/accounts": ["td[data-label=Reachable]", "td[data-label=Equity]", "td[data-label='Open positions']"],
         "/signals": ["td[data-label=State]", "td[data-label=Reason]"],
         f"/signals/{held}": [".timeline li", "td[data-label=Status]"],
         "/trades": ["td[data-label=Realized]"],

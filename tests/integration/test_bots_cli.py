@@ -208,12 +208,29 @@ def test_new_prints_a_fresh_key_once(
 
     bot = asyncio.run(stored())
     assert bot is not None
-    assert (bot.name, bot.config.symbol, bot.config.mode.value, bot.config.broker_account.value) == (
+    assert (bot.name, bot.config.symbol, bot.config.mode.value, bot.config.broker_account) == (
         "Gold.Bot",
         "XAU",
         "auto",
         "Paper",
     )
+
+
+def test_new_takes_any_configured_account_and_refuses_an_unknown_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path / "cli.db")
+    unknown = cli(monkeypatch, capsys, url, "bots", "new", "Prop.Bot", "--broker", "prop")
+    assert unknown.code == 1
+    assert unknown.err.startswith(
+        "bot Prop.Bot: broker_account: no account named 'prop' (the accounts: Herenya, Paper)"
+    )
+    accounts = tmp_path / "accounts.toml"
+    accounts.write_text('[[accounts]]\nname = "prop"\nbroker = "paper"\ncurrency = "USD"\nstarting_balance = 1000\n')
+    assert cli(monkeypatch, capsys, url, "accounts", "import", str(accounts)).code == 0
+    created = cli(monkeypatch, capsys, url, "bots", "new", "Prop.Bot", "--broker", "prop")
+    assert created.code == 0, created.err
+    assert "created bot Prop.Bot (prop SA40, approve)" in created.out
 
 
 async def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:

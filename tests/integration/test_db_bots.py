@@ -130,4 +130,4 @@ async def test_list_is_sorted_by_name(database: Database) -> None:
     async with database.uow() as uow:
         bots = await uow.bots.list()
     assert [b.name for b in bots] == ["Alpha", "Zulu"]
-    assert bots[1].config.broker_account is BrokerName.PAPER
+    assert bots[1].config.broker_account == BrokerName.PAPER

@@ -18,6 +18,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from bot.broker_registry import BrokerRegistry
+from bot.settings import Settings
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps, running
 from trading.services.desk import Desk
@@ -55,7 +57,10 @@ class Server:
         db = Database(f"sqlite+aiosqlite:///{self.folder / 'signaldesk.db'}")
         try:
             await db.upgrade()
-            deps = make_deps(db, api_token=TOKEN)
+            # The settings' two accounts: Paper reached, Herenya not configured (null fields).
+            brokers = BrokerRegistry(Settings(_env_file=None, database_url=db.url), db)  # type: ignore[call-arg]
+            await brokers.load()
+            deps = make_deps(db, api_token=TOKEN, accounts=brokers.statuses)
             assert isinstance(deps.desk, Desk)
             app = create_app(deps)
             async with running(app) as url:
@@ -164,6 +169,7 @@ def test_the_document_names_every_route(server_url: str) -> None:
         "/webhook/{key}",
         "/health",
         "/api/bots",
+        "/api/accounts",
         "/api/positions",
         "/api/trades",
         "/api/signals",

@@ -9,21 +9,26 @@ import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
+from bot.accounts_file import import_accounts, read_accounts_file
+from bot.broker_registry import BrokerRegistry
+from bot.settings import Settings
 from db.database import Database
 from tests.integration.test_web_auth import Browser, WebDesk
 from tests.integration.web_support import KEY, add_bot, make_deps, make_desk
 from tests.support.fake_broker import FakeBroker
+from trading.domain.market import OrderRequest
 from trading.domain.people import Role
 from trading.domain.records import TradeRecord
-from trading.domain.values import PositionSide
+from trading.domain.values import OrderSide, PositionSide
 from trading.services.actions import Actor
 from trading.services.desk import Desk
 from web.app import create_app
 
-PAGES = ["/", "/approvals", "/positions", "/signals", "/trades", "/audit", "/webhooks"]
+PAGES = ["/", "/approvals", "/positions", "/accounts", "/signals", "/trades", "/audit", "/webhooks"]
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -448,3 +453,39 @@ def test_a_body_is_pretty_printed_keeping_numbers_and_repeated_keys_and_odd_text
     deep = "[" * 5000 + "]" * 5000
     assert pretty_json(deep) == deep
     assert pretty_json('"\\u00e9 <b>"') == '"é <b>"'
+
+
+async def test_the_accounts_page_shows_balance_equity_currency_reach_and_positions(
+    sqlite_database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env: main's variables are unset
+    monkeypatch.delenv("SD_PAGE_KEY", raising=False)
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[[accounts]]\nname = "demo"\nbroker = "paper"\ncurrency = "USD"\nstarting_balance = 2500\n\n'
+        '[[accounts]]\nname = "main"\nbroker = "herenya"\nbase_url = "http://127.0.0.1:9"\naccount_id = "A1"\n'
+        'api_key_env = "SD_PAGE_KEY"\napi_secret_env = "SD_PAGE_SECRET"\n',
+        encoding="utf-8",
+    )
+    await import_accounts(sqlite_database, path, read_accounts_file(path))
+    registry = BrokerRegistry(Settings(_env_file=None, database_url=sqlite_database.url), sqlite_database)  # type: ignore[call-arg]
+    await registry.load()
+    order = OrderRequest("sd-1-0", "SA40", OrderSide.SELL, 3, reference_price=Decimal("53210.5"))
+    await registry("demo").place_order(order)
+    deps = make_deps(sqlite_database, accounts=registry.statuses)
+    assert isinstance(deps.desk, Desk) and deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    response = await viewer.get("/accounts")
+    html = await text_of(response)
+    assert response.status_code == 200
+    rows = {name: words(row) for name, row in re.findall(r'<tr data-account="([^"]+)">(.*?)</tr>', html, re.DOTALL)}
+    assert list(rows) == ["Herenya", "Paper", "demo", "main"]
+    assert rows["demo"] == (
+        "demo paper book from 2500 paper USD reachable 2,500.00 USD 2,500.00 USD SA40 short 3 @ 53,210.5"
+    )
+    assert rows["Paper"].startswith("Paper paper book PAPER from 100000 paper settings ZAR reachable 100,000.00 ZAR")
+    assert rows["Herenya"].endswith("not configured – – none")
+    assert "unreachable" in rows["main"] and "SD_PAGE_KEY and SD_PAGE_SECRET are not set" in rows["main"]
+    assert 'href="/accounts" aria-current="page"' in html
+    await registry.aclose()

@@ -39,7 +39,7 @@ def entries_without_help(text: str) -> list[str]:
 def commands(capsys: pytest.CaptureFixture[str], *path: str) -> list[tuple[str, ...]]:
     text = help_of(capsys, *path)
     usage = text.split("\n\n", 1)[0]
-    found = re.search(r"\{([^}]+)\} \.\.\.", usage)  # subcommands, not an option's choices
+    found = re.search(r"\{([^}]+)\}\s+\.\.\.", usage)  # subcommands, not an option's choices
     below = [tuple([*path, name]) for name in found.group(1).split(",")] if found else []
     return [path, *[p for sub in below for p in commands(capsys, *sub)]]
 

@@ -38,7 +38,7 @@ def example_bot(name: str) -> dict[str, Any]:
 def test_example_bot_config_parses_with_every_field_as_written() -> None:
     config = BotConfig.parse(example_bot("SA40_RSI_Bot"))
     assert config.bot_name == "SA40_RSI_Bot"
-    assert config.broker_account is BrokerName.HERENYA
+    assert config.broker_account == BrokerName.HERENYA
     assert config.mode is Mode.APPROVE
     assert (config.rsi_length, config.rsi_overbought, config.rsi_oversold) == (6, Decimal(80), Decimal(25))
     assert (config.base_position_size, config.max_positions, config.allow_pyramiding) == (1, 3, True)
@@ -54,7 +54,7 @@ def test_example_bot_config_parses_with_every_field_as_written() -> None:
 def test_minimal_config_gets_the_documented_defaults() -> None:
     config = BotConfig.parse(minimal())
     assert config.mode is Mode.APPROVE
-    assert config.broker_account is BrokerName.PAPER
+    assert config.broker_account == BrokerName.PAPER
     assert config.passphrase is None
     assert config.ticker == "SA40"
 
@@ -118,13 +118,56 @@ def test_unknown_mode_is_refused_naming_mode_and_the_choices() -> None:
     [("herenya", BrokerName.HERENYA), ("PAPER", BrokerName.PAPER), ("Herenya", BrokerName.HERENYA)],
 )
 def test_broker_account_is_herenya_or_paper_in_any_case(given: str, expected: BrokerName) -> None:
-    assert BotConfig.parse(minimal(broker_account=given)).broker_account is expected
+    assert BotConfig.parse(minimal(broker_account=given)).broker_account == expected
 
 
-def test_unknown_broker_account_is_refused_naming_it() -> None:
-    error = refusal(minimal(broker_account="Binance"))
+def test_a_broker_account_that_cannot_be_an_account_name_is_refused() -> None:
+    error = refusal(minimal(broker_account="main account!"))
     [line] = lines_for(error, "broker_account")
-    assert "'Herenya' or 'Paper'" in line and "'Binance'" in line
+    assert "1 to 32 characters" in line
+
+
+def test_any_account_name_is_taken_as_written_and_checked_at_import() -> None:
+    # Whether "main" exists is known only where the accounts are: at import.
+    assert BotConfig.parse(minimal(broker_account="main")).broker_account == "main"
+
+
+def test_accounts_with_one_name_is_broker_account_and_compares_equal() -> None:
+    listed = BotConfig.parse(minimal(accounts=["main"]))
+    assert listed.broker_account == "main" and listed.accounts is None
+    assert listed == BotConfig.parse(minimal(broker_account="main"))
+    # Herenya and Paper keep their spelling in any case, through `accounts` too.
+    assert BotConfig.parse(minimal(accounts=["herenya"])).broker_account == "Herenya"
+    assert BotConfig.parse(minimal(accounts=["main"], broker_account="main")).broker_account == "main"
+
+
+def test_a_bot_on_more_than_one_account_is_refused_until_the_legs_exist() -> None:
+    error = refusal(minimal(accounts=["main", "prop"]))
+    [line] = lines_for(error, "accounts")
+    assert "main, prop" in line and "more than one account is not available yet" in line
+
+
+@pytest.mark.parametrize(
+    ("accounts", "says"),
+    [
+        ("main", "must be a list of account names"),
+        ([], "must be a list of account names"),
+        (["main", "main"], "more than once"),
+        ([1], "every entry must be an account name"),
+        (["bad name"], "1 to 32 characters"),
+    ],
+)
+def test_bad_accounts_lists_are_refused_naming_the_field(accounts: Any, says: str) -> None:
+    error = refusal(minimal(accounts=accounts))
+    field = "broker_account" if says == "1 to 32 characters" else "accounts"
+    [line] = lines_for(error, field)
+    assert says in line
+
+
+def test_accounts_and_broker_account_must_agree() -> None:
+    error = refusal(minimal(accounts=["main"], broker_account="prop"))
+    [line] = lines_for(error, "accounts")
+    assert "'main'" in line and "'prop'" in line
 
 
 def test_unknown_field_is_refused_by_name() -> None:
@@ -187,3 +230,19 @@ def test_passphrase_of_the_wrong_type_is_named_without_echoing_it() -> None:
     [line] = lines_for(error, "passphrase")
     assert "987654321" not in str(error)
     assert "string" in line
+
+
+def test_given_the_configured_accounts_every_listed_name_is_checked() -> None:
+    known = ["Herenya", "Paper", "main"]
+    assert BotConfig.parse(minimal(accounts=["main"]), accounts=known).broker_account == "main"
+    [line] = lines_for(refusal_with(minimal(accounts=["prop"]), known), "accounts")
+    assert line == "accounts: no account named 'prop' (the accounts: Herenya, Paper, main)"
+    [line] = lines_for(refusal_with(minimal(accounts=["main", "prop", "Demo"]), known), "accounts")
+    assert "more than one account is not available yet" in line
+    assert line.endswith("; and there is no account named 'prop', 'Demo' (the accounts: Herenya, Paper, main)")
+
+
+def refusal_with(data: dict[str, Any], accounts: list[str]) -> BotConfigError:
+    with pytest.raises(BotConfigError) as info:
+        BotConfig.parse(data, accounts=accounts)
+    return info.value

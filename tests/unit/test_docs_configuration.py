@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from bot.settings import Settings
+from trading.domain.accounts import HerenyaAccount, PaperAccount, parse_account
 from trading.domain.config import BotConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -107,11 +108,35 @@ def test_the_documented_defaults_are_what_an_empty_environment_gives(monkeypatch
         assert plain(documented[name.upper()][1]) == plain(shown(value)), name
 
 
-def test_every_toml_example_in_the_page_parses_as_bots() -> None:
+def test_every_toml_example_in_the_page_parses_as_bots_or_accounts() -> None:
     blocks = re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
     assert blocks, "docs/configuration.md shows no ```toml example"
+    kinds = set()
     for block in blocks:
-        bots = tomllib.loads(block)["bots"]
-        assert bots
-        for bot in bots:
+        data = tomllib.loads(block)
+        assert set(data) <= {"bots", "accounts"} and data, block
+        for bot in data.get("bots", []):
             BotConfig.parse(bot)
+        for account in data.get("accounts", []):
+            parse_account(account)
+        kinds |= set(data)
+    assert kinds == {"bots", "accounts"}
+
+
+def test_every_account_field_is_documented() -> None:
+    documented = rows("Account fields")
+    fields = set(HerenyaAccount.model_fields) | set(PaperAccount.model_fields)
+    assert sorted(fields - set(documented)) == [], "account fields missing from docs/configuration.md"
+    assert sorted(set(documented) - fields) == [], "docs/configuration.md documents account fields that do not exist"
+    for name in fields:
+        kinds = [m for m in (HerenyaAccount, PaperAccount) if name in m.model_fields]
+        field = kinds[0].model_fields[name]
+        _type, default, meaning = documented[name]
+        if name == "broker":
+            assert plain(default) == "required"
+        elif field.is_required():
+            kind = "" if len(kinds) == 2 else f" ({kinds[0].model_fields['broker'].default})"
+            assert plain(default) == f"required{kind}", f"{name}: documented default {default!r}"
+        else:
+            assert plain(default) == plain(default_of(field)), f"{name}: documented default {default!r}"
+        assert meaning, f"{name}: no meaning given"

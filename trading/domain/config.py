@@ -7,11 +7,21 @@ import of a TOML file can say exactly which bot and which field is wrong.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from trading.domain.accounts import built_in_name, check_name, no_such_account
 from trading.domain.values import BrokerName, Mode
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -32,7 +42,12 @@ class BotConfig(BaseModel):
 
     bot_name: str
     platform: str = "TradingView"
-    broker_account: BrokerName = BrokerName.PAPER
+    # An account's name: `Herenya` and `Paper` (any case) are the settings' accounts, any
+    # other name an account of the accounts file (checked at import, where they are known).
+    broker_account: str = BrokerName.PAPER.value
+    # The bot's accounts; today exactly one, so it is another way to write broker_account
+    # and is kept as that account alone (the per-account legs come later).
+    accounts: tuple[str, ...] | None = None
     symbol: str
     tradingview_ticker: str | None = None
     is_active: bool = True
@@ -91,15 +106,46 @@ class BotConfig(BaseModel):
             raise ValueError(f"must be 'auto' or 'approve', not {v!r}")
         return v.lower() if isinstance(v, str) else v
 
-    @field_validator("broker_account", mode="before")
+    @field_validator("broker_account")
     @classmethod
-    def _broker_name(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            for name in BrokerName:
-                if v.lower() == name.value.lower():
-                    return name
-            raise ValueError(f"must be 'Herenya' or 'Paper', not {v!r}")
-        return v
+    def _account_name(cls, v: str) -> str:
+        return built_in_name(v) or check_name(v)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_account(cls, data: Any, info: ValidationInfo) -> Any:
+        """`accounts = ["main"]` is `broker_account = "main"`: stored and compared as that.
+        Given the configured accounts (`parse(..., accounts=...)`), every name is checked."""
+        if not isinstance(data, dict) or data.get("accounts") is None:
+            return data
+        names = data["accounts"]
+        if isinstance(names, str) or not isinstance(names, list | tuple) or not names:
+            raise ValueError('accounts: must be a list of account names, e.g. ["main"]')
+        if not all(isinstance(n, str) for n in names):
+            raise ValueError("accounts: every entry must be an account name (text)")
+        if len(set(names)) != len(names):
+            raise ValueError("accounts: names an account more than once")
+        known: list[str] = list((info.context or {}).get("accounts") or [])
+        unknown = [n for n in names if no_such_account(n, known)] if known else []
+        if len(names) > 1:
+            also = ""
+            if unknown:
+                listed = ", ".join(repr(n) for n in unknown)
+                also = f"; and there is no account named {listed} (the accounts: {', '.join(sorted(known))})"
+            raise ValueError(
+                f"accounts: {', '.join(names)}: a bot on more than one account is not available yet "
+                f"(multi-account legs come later); give the bot one account{also}"
+            )
+        if unknown:
+            raise ValueError(f"accounts: {no_such_account(unknown[0], known)}")
+        (name,) = names
+        given = data.get("broker_account")
+        if given is not None and str(given).lower() != str(name).lower():
+            raise ValueError(
+                f"accounts: names {name!r} but broker_account names {given!r}; give one of them "
+                "(broker_account is the one-account shorthand)"
+            )
+        return {**data, "broker_account": name, "accounts": None}
 
     @field_validator("passphrase", "signing_secret", "tradingview_ticker", mode="before")
     @classmethod
@@ -121,11 +167,12 @@ class BotConfig(BaseModel):
         return self.tradingview_ticker or self.symbol
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> BotConfig:
-        """Validate `data`, raising BotConfigError whose lines name each bad field."""
+    def parse(cls, data: dict[str, Any], *, accounts: Sequence[str] | None = None) -> BotConfig:
+        """Validate `data`, raising BotConfigError whose lines name each bad field; with
+        `accounts` (the configured names) the names in an `accounts` list are checked too."""
         name = str(data.get("bot_name", "<unnamed>"))
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context=None if accounts is None else {"accounts": list(accounts)})
         except ValidationError as e:
             raise BotConfigError(name, _field_errors(e)) from e
 
@@ -135,6 +182,9 @@ def _field_errors(e: ValidationError) -> list[str]:
     for err in e.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
+        if not err["loc"] and re.match(r"^[a-z_]+: ", msg):
+            # A rule across fields that names its field itself.
+            loc, msg = msg.split(": ", 1)
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
         elif err["type"] == "missing":

@@ -177,7 +177,7 @@ class UseCase:
             async with asyncio.timeout(QUOTE_TIMEOUT):
                 return (await self.executor.broker_for(bot).get_account()).equity
         except Exception as e:
-            log.warning("account of %s unavailable: %r", bot.config.broker_account.value, e)
+            log.warning("account of %s unavailable: %r", bot.config.broker_account, e)
             return None
 
     async def _outlook(

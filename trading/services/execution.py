@@ -132,7 +132,7 @@ class Executor:
         return instrument
 
     def broker_for(self, bot: Bot) -> Broker:
-        return self._brokers(bot.config.broker_account.value)
+        return self._brokers(bot.config.broker_account)
 
     # ------------------------------------------------------------------ the run
 

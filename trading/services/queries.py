@@ -247,7 +247,7 @@ class Queries(UseCase):
         seen: dict[str, Bot] = {}
         async with self._uow(read_only=True) as uow:
             for bot in await uow.bots.list():
-                seen.setdefault(bot.config.broker_account.value, bot)
+                seen.setdefault(bot.config.broker_account, bot)
         views = []
         for name, bot in sorted(seen.items()):
             try:

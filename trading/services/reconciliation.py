@@ -38,10 +38,10 @@ class Reconciliation(UseCase):
             if doubted is None:
                 return []
             account, symbol = doubted.config.broker_account, doubted.config.symbol
-            bots = [b for b in bots if b.config.broker_account is account and b.config.symbol == symbol]
+            bots = [b for b in bots if b.config.broker_account == account and b.config.symbol == symbol]
         by_broker: dict[str, list[Bot]] = {}
         for bot in bots:
-            by_broker.setdefault(bot.config.broker_account.value, []).append(bot)
+            by_broker.setdefault(bot.config.broker_account, []).append(bot)
         problems: list[str] = []
         for broker_name, members in by_broker.items():
             locks = [self._bot_lock(b.id) for b in sorted(members, key=lambda b: b.id)]

@@ -55,7 +55,7 @@ class Repairs(UseCase):
             members = [
                 b
                 for b in await uow.bots.list()
-                if b.config.broker_account is bot.config.broker_account and b.config.symbol == bot.config.symbol
+                if b.config.broker_account == bot.config.broker_account and b.config.symbol == bot.config.symbol
             ]
         locks = [self._bot_lock(b.id) for b in sorted(members, key=lambda b: b.id)]
         for lock in locks:
@@ -73,7 +73,7 @@ class Repairs(UseCase):
         self, bot: Bot, members: list[Bot], what: RepairAction, actor: Actor
     ) -> tuple[ActionResult, list[int]]:
         symbol, broker = bot.config.symbol, self.executor.broker_for(bot)
-        account = bot.config.broker_account.value  # the broker's name, as reconciliation says it
+        account = bot.config.broker_account  # the broker's name, as reconciliation says it
         target = f"bot:{bot.name}"
         verb = f"reconcile {what.value}"
         try:

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, RootMode
 from pydantic.json_schema import SkipJsonSchema
 
 from trading.domain.events import FeedEvent, Severity
+from trading.domain.market import BrokerPosition
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Entry
@@ -27,8 +28,9 @@ from trading.domain.records import (
     TradeRecord,
 )
 from trading.domain.signals import SignalSource, SignalState
-from trading.domain.values import BrokerName, Mode, OrderSide, OrderType, PositionSide
+from trading.domain.values import Mode, OrderSide, OrderType, PositionSide
 from trading.domain.views import PositionView, SignalView
+from trading.services.accounts import AccountStatus
 from trading.services.actions import ActionResult
 
 
@@ -66,7 +68,7 @@ class BotOut(BaseModel):
     bot_name: str
     symbol: str
     tradingview_ticker: str
-    broker_account: BrokerName
+    broker_account: str = Field(description="the account the bot trades on: Herenya, Paper or an accounts file's")
     mode: Mode
     is_active: bool
     paused: bool
@@ -131,6 +133,56 @@ class BotOut(BaseModel):
 
 class BotsOut(BaseModel):
     bots: list[BotOut]
+
+
+class AccountPositionOut(BaseModel):
+    symbol: str
+    side: PositionSide
+    quantity: int = Field(description="contracts held, always positive; the side says which way")
+    average_price: Decimal
+    unrealized_pnl: Decimal
+
+    @classmethod
+    def of(cls, p: BrokerPosition) -> AccountPositionOut:
+        side = PositionSide.LONG if p.quantity > 0 else PositionSide.SHORT
+        return cls(
+            symbol=p.symbol,
+            side=side,
+            quantity=abs(p.quantity),
+            average_price=p.average_price,
+            unrealized_pnl=p.unrealized_pnl,
+        )
+
+
+class AccountOut(BaseModel):
+    name: str = Field(description="what bots name in broker_account")
+    broker: str = Field(description='"herenya" or "paper"')
+    source: str = Field(description='"settings" (Herenya, Paper: the HERENYA_* and PAPER_* settings) or "file"')
+    currency: str | None
+    reachable: bool | None = Field(description="whether the broker answered just now; null: not configured, not tried")
+    balance: Decimal | None
+    equity: Decimal | None
+    positions: list[AccountPositionOut] = Field(description="the broker's open positions on the account")
+    problem: str | None = Field(description="why it was not reached; never a secret")
+
+    @classmethod
+    def of(cls, s: AccountStatus) -> AccountOut:
+        a = s.account
+        return cls(
+            name=s.summary.name,
+            broker=s.summary.broker,
+            source=s.summary.source,
+            currency=s.currency,
+            reachable=s.reachable,
+            balance=a.balance if a is not None else None,
+            equity=a.equity if a is not None else None,
+            positions=[AccountPositionOut.of(p) for p in s.positions],
+            problem=s.problem,
+        )
+
+
+class AccountsOut(BaseModel):
+    accounts: list[AccountOut]
 
 
 class EntryOut(BaseModel):
