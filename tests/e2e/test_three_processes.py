@@ -136,8 +136,8 @@ def test_the_leader_killed_mid_burst_every_accepted_alert_ends_final_once_and_in
             assert answer.status_code == 200, answer.text
             with lock:
                 accepted[name].append(int(answer.json()["signal_id"]))
-            if b == 0 and j == 0:
-                killed.wait(10)  # the rest of the burst after the kill, for one bot at least
+            if b % 2 == 0 and j == 0:
+                killed.wait(10)  # half of the bots go on after the kill (some to the dead process)
 
     with ThreadPoolExecutor(BURST_BOTS) as pool:
         running = [pool.submit(run_bot, b) for b in range(BURST_BOTS)]
