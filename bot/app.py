@@ -244,6 +244,7 @@ def build(settings: Settings) -> App:
             cluster_view=cluster.view,
             api_token=token,
             people=people,
+            sign_ins=database.uow,
             secret_key=key.decode(),
             session_seconds=session_lifetime.total_seconds(),
             max_body_bytes=settings.webhook_max_body_bytes,

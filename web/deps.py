@@ -12,6 +12,7 @@ from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
+from trading.services.sign_in_limits import SignInUnitOfWorkFactory
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -48,6 +49,9 @@ class WebDeps:
     session_seconds: float = 12 * 3600
     login_max_failures: int = 5  # per client address and per name, within the window
     login_failure_window_seconds: float = 300.0
+    # Where sign-in attempts are counted for every process (the database); None: in this
+    # process's memory only.
+    sign_ins: SignInUnitOfWorkFactory | None = None
     max_body_bytes: int = 64 * 1024
     body_timeout_seconds: float = 5.0  # a body (webhook or API) not in by then is answered 408
     # TradingView sends every user's alerts from 4 addresses: a bar close's burst (300
