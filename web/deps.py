@@ -41,6 +41,8 @@ class WebDeps:
     health_timeout_seconds: float = 3.0
     # This process among the desk's: {"process", "leader", "members", "led_by"} (GET /health).
     cluster_view: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    # The desk's live processes (host:pid each): the Overview lists them, the leader marked.
+    cluster_processes: Callable[[], Awaitable[list[str]]] | None = None
     # The break-glass admin token (SIGNALDESK_API_TOKEN), audited as api:break-glass; None: none.
     api_token: str | None = None
     # People (sessions, personal API tokens); None: only the break-glass token gets in.
