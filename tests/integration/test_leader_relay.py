@@ -21,14 +21,17 @@ class Heard:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self._grew = asyncio.Event()
 
     async def publish(self, event: Event) -> None:
         self.events.append(event)
+        self._grew.set()
 
     async def until(self, count: int, within: float = 5.0) -> list[Event]:
         async with asyncio.timeout(within):
             while len(self.events) < count:
-                await asyncio.sleep(0.01)
+                self._grew.clear()
+                await self._grew.wait()
         return self.events
 
 
