@@ -461,7 +461,7 @@ def event_from_feed(stored: FeedEvent) -> Event:
             seq=stored.seq,
             message=stored.text,
         )
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     values = {
         f.name: _from_json(hints[f.name], stored.data[f.name])
         for f in fields(cls)
@@ -475,6 +475,17 @@ def event_from_feed(stored: FeedEvent) -> Event:
         seq=stored.seq,
         **values,
     )
+
+
+_HINTS: dict[str, dict[str, Any]] = {}
+
+
+def _hints(cls: type[Event]) -> dict[str, Any]:
+    """The fields' types, resolved once per class (a read-back per event must stay cheap)."""
+    found = _HINTS.get(cls.__name__)
+    if found is None:
+        found = _HINTS[cls.__name__] = get_type_hints(cls)
+    return found
 
 
 def _event_classes() -> dict[str, type[Event]]:
