@@ -242,7 +242,7 @@ def build(settings: Settings) -> App:
                 "discord": _discord_health(app),
             },
             cluster_view=cluster.view,
-            cluster_processes=cluster.processes,
+            cluster_processes=cluster.processes if cluster.shared else None,  # SQLite: one process
             api_token=token,
             people=people,
             sign_ins=database.uow,
