@@ -1,6 +1,7 @@
 """Three `signaldesk serve` processes on one PostgreSQL database with the Herenya simulator
 (issue 26's end-to-end tests, on one module-scoped set of processes, in this order):
 - an SSE subscriber on one process sees the events the others commit;
+- the web desk's Overview, on any process, lists the three and marks the leader;
 - alerts for 20 bots sent round-robin to the three, the leader killed with kill -9 mid-burst:
   every accepted alert ends final, each once; each bot's orders reached the simulator in
   its alerts' order; a new leader reports within 15 s;
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -112,6 +114,17 @@ def test_an_sse_subscriber_sees_what_the_other_processes_commit(desk: Desk) -> N
     filled = {e["signal_id"] for e in seen if e["kind"] == "OrderFilled"}
     assert set(ids) <= filled, seen
     assert [e["seq"] for e in seen] == sorted({e["seq"] for e in seen})  # in number order, each once
+
+
+def test_the_overview_lists_the_three_processes_and_the_leader(desk: Desk) -> None:
+    names = [str(cluster(s)["process"]) for s in desk.serves]
+    page = desk.serves[1].http.get("/")
+    assert page.status_code == 200, page.text
+    listed = re.findall(r"<li><code>([^<]+)</code>(.*?)</li>", page.text.split("<h2>Processes</h2>", 1)[1])
+    assert sorted(name for name, _ in listed) == sorted(names)
+    tags = {name: rest for name, rest in listed}
+    assert "leads" in tags[names[0]] and "drew this page" in tags[names[1]]
+    assert "leads" not in tags[names[1]] + tags[names[2]]
 
 
 def test_the_leader_killed_mid_burst_every_accepted_alert_ends_final_once_and_in_order(desk: Desk) -> None:
