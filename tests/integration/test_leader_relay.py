@@ -8,12 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from db.database import Database
 from tests.integration.test_feed_processes import failed, started, store
-from trading.domain.events import DeskStarted, Event, ExecutionFailed, LeaderChanged
+from trading.domain.events import ApprovalRequested, DeskStarted, Event, ExecutionFailed, LeaderChanged
 from trading.services.feed import EventFeed
-from trading.services.leader_relay import LeaderRelay
+from trading.services.leader_relay import LeaderRelay, cards_nobody_posted
 
 
 class Heard:
@@ -121,3 +122,24 @@ async def test_a_relay_fallen_behind_catches_up_from_the_table_in_order(database
             await heard.until(10)
             await asyncio.sleep(0.2)
         assert [e.signal_id for e in heard.events] == list(range(10))
+
+
+async def test_cards_nobody_posted_are_those_awaiting_a_decision_with_no_card_message() -> None:
+    expires = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+    class Desk:  # the two reads cards_nobody_posted makes of the Desk
+        async def pending_cards(self) -> list[SimpleNamespace]:
+            return [SimpleNamespace(signal_id=n, bot_name="B", expires_at=expires) for n in (1, 2, 3)]
+
+        async def signal_view(self, signal_id: int) -> SimpleNamespace | None:
+            message = {1: 555, 2: None}.get(signal_id)
+            approval = None if signal_id == 3 else SimpleNamespace(channel_id=9, message_id=message)
+            return SimpleNamespace(approval=approval)
+
+    class Clock:
+        def now(self) -> datetime:
+            return expires
+
+    (missed,) = await cards_nobody_posted(Desk(), Clock())
+    assert isinstance(missed, ApprovalRequested)
+    assert (missed.signal_id, missed.bot_name, missed.expires_at) == (2, "B", expires)
