@@ -189,8 +189,10 @@ def build(settings: Settings) -> App:
                 "discord": _discord_health(app),
             },
             cluster_view=cluster.view,
+            cluster_processes=cluster.processes if cluster.shared else None,  # SQLite: one process
             api_token=token,
             people=people,
+            sign_ins=database.uow,
             secret_key=key.decode(),
             session_seconds=session_lifetime.total_seconds(),
             max_body_bytes=settings.webhook_max_body_bytes,
@@ -257,9 +259,12 @@ async def _start_discord(app: App) -> None:
         log.warning("DISCORD_TOKEN is not set: running webhook-only (no approval cards, no Discord commands)")
         return
     from bot.discord.runtime import start_discord
+    from trading.services.leader_relay import start_relay
 
     app.discord = await start_discord(s, app.desk, app.clock)
-    app.bus.add_sink("discord", app.discord.sink)
+    if app.cluster is not None and app.cluster.shared and app.feed is not None:
+        app.discord.relay = await start_relay(app.feed, app.discord.sink, app.desk, app.clock)
+    app.bus.add_sink("discord", app.discord.relay or app.discord.sink)
     log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
 
 

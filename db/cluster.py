@@ -39,6 +39,10 @@ LEADER = 1
 
 _IN_THIS_DATABASE = "l.locktype = 'advisory' AND l.granted AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 _MEMBERS = text(f"SELECT count(*) FROM pg_locks l WHERE {_IN_THIS_DATABASE} AND l.classid = {MEMBERS}")
+_PROCESSES = text(
+    "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+    f"WHERE {_IN_THIS_DATABASE} AND l.classid = {MEMBERS} ORDER BY a.application_name"
+)
 _LEADER_NAME = text(
     "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     f"WHERE {_IN_THIS_DATABASE} AND l.classid = {DESK} AND l.objid = {LEADER}"
@@ -72,6 +76,9 @@ class SingleProcess:
 
     async def view(self) -> dict[str, Any]:
         return {"process": self.identity, "leader": True, "members": 1, "led_by": self.identity}
+
+    async def processes(self) -> list[str]:
+        return [self.identity]
 
     async def close(self) -> None:
         pass
@@ -211,6 +218,20 @@ class PostgresCluster:
         members = await self._scalar(_MEMBERS)
         leader = await self._scalar(_LEADER_NAME)
         return {"process": self.identity, "leader": self._leader, "members": int(members or 0), "led_by": leader}
+
+    async def processes(self) -> list[str]:
+        """The live processes of the desk (host:pid each), by name (the web desk's Overview)."""
+        async with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise ConnectionError("the cluster connection is down; connecting again")
+            try:
+                names = [str(r[0]) for r in await conn.execute(_PROCESSES)]
+                await conn.commit()
+            except Exception as e:
+                self._lose(conn, f"the cluster connection to the database broke: {type(e).__name__}")
+                raise
+        return names
 
     async def close(self) -> None:
         """Let go of everything (a clean stop: the others need not wait for a sweep)."""

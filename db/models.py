@@ -428,6 +428,20 @@ class WebSessionRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class SignInAttemptRow(Base):
+    """A sign-in attempt of the web desk, for the limits every process shares: counted as
+    failed when it starts, marked signed_in when the password was right. Failed ones are
+    deleted once past the window; one signed_in row per name and address is kept."""
+
+    __tablename__ = "sign_in_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    signed_in: Mapped[bool] = mapped_column(Boolean)
+
+
 class EventRow(Base):
     """The live feed, numbered by id: monotonic across restarts (AUTOINCREMENT on SQLite,
     so an id is never handed out twice even if rows are deleted)."""

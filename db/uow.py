@@ -26,6 +26,7 @@ from db.repositories.orders import SqlOrderRepository
 from db.repositories.paper import SqlPaperLedger
 from db.repositories.people import SqlPeopleRepository
 from db.repositories.positions import SqlPositionRepository
+from db.repositories.sign_ins import SqlSignInRepository
 from db.repositories.signals import SqlSignalRepository
 from db.repositories.trades import SqlTradeRepository
 from trading.domain.events import Event
@@ -73,6 +74,7 @@ class SqlUnitOfWork:
         self.people = SqlPeopleRepository(self)
         self.events = SqlEventRepository(self)
         self.accounts = SqlAccountRepository(self)
+        self.sign_ins = SqlSignInRepository(self)
         self._outbox: list[Event] = []
         # After a commit: the events emitted in it, numbered, to be handed to the sinks.
         self.emitted: list[Event] = []

@@ -15,6 +15,7 @@ from quart_schema.typing import Model
 from quart_schema.validation import DataSource, QuerystringValidationError
 from werkzeug.exceptions import HTTPException
 
+from trading.services.sign_in_limits import SignInLimits as DeskSignInLimits
 from web.api import BEARER, api_blueprint
 from web.auth import Gate, install
 from web.deps import WebDeps
@@ -22,7 +23,7 @@ from web.errors import error_response
 from web.health import health_blueprint
 from web.json_request import BadBody, JsonRequest
 from web.login import login_blueprint
-from web.login_limits import LoginLimiter
+from web.login_limits import InProcessLimits, LoginLimiter, SignInLimits
 from web.pages import pages_blueprint
 from web.schemas.refusals import REQUEST_MODELS
 from web.streams import OpenStreams
@@ -97,7 +98,7 @@ def create_app(deps: WebDeps) -> Quart:
         break_glass_token=deps.api_token,
         trusted_proxies=deps.trusted_proxies,
         session_seconds=deps.session_seconds,
-        limiter=LoginLimiter(deps.login_max_failures, deps.login_failure_window_seconds),
+        limiter=_sign_in_limits(deps),
         streams=OpenStreams(deps.max_streams_per_person, deps.max_streams),
     )
     app.register_blueprint(webhook_blueprint(deps))
@@ -169,3 +170,11 @@ def create_app(deps: WebDeps) -> Quart:
         return error_response(500, "internal_error", "something went wrong on our side; it is logged")
 
     return app
+
+
+def _sign_in_limits(deps: WebDeps) -> SignInLimits:
+    """The desk's, in the database, when it has one: a guesser spreading attempts over the
+    processes of a desk gains nothing."""
+    if deps.sign_ins is None:
+        return InProcessLimits(LoginLimiter(deps.login_max_failures, deps.login_failure_window_seconds))
+    return DeskSignInLimits(deps.sign_ins, deps.clock, deps.login_max_failures, deps.login_failure_window_seconds)

@@ -44,7 +44,7 @@ from trading.services.actions import Actor
 from trading.services.people import People
 from web.addresses import Network, client_address, contains, parse_networks
 from web.errors import error_response
-from web.login_limits import LoginLimiter
+from web.login_limits import SignInLimits
 from web.streams import OpenStreams
 
 log = logging.getLogger("signaldesk.web.auth")
@@ -88,7 +88,7 @@ class Gate:
         break_glass_token: str | None,
         trusted_proxies: Sequence[str],
         session_seconds: float,
-        limiter: LoginLimiter,
+        limiter: SignInLimits,
         streams: OpenStreams | None = None,
     ) -> None:
         self.people = people

@@ -13,6 +13,7 @@ from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
+from trading.services.sign_in_limits import SignInUnitOfWorkFactory
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -41,6 +42,8 @@ class WebDeps:
     health_timeout_seconds: float = 3.0
     # This process among the desk's: {"process", "leader", "members", "led_by"} (GET /health).
     cluster_view: Callable[[], Awaitable[dict[str, Any]]] | None = None
+    # The desk's live processes (host:pid each): the Overview lists them, the leader marked.
+    cluster_processes: Callable[[], Awaitable[list[str]]] | None = None
     # The break-glass admin token (SIGNALDESK_API_TOKEN), audited as api:break-glass; None: none.
     api_token: str | None = None
     # People (sessions, personal API tokens); None: only the break-glass token gets in.
@@ -49,6 +52,9 @@ class WebDeps:
     session_seconds: float = 12 * 3600
     login_max_failures: int = 5  # per client address and per name, within the window
     login_failure_window_seconds: float = 300.0
+    # Where sign-in attempts are counted for every process (the database); None: in this
+    # process's memory only.
+    sign_ins: SignInUnitOfWorkFactory | None = None
     max_body_bytes: int = 64 * 1024
     body_timeout_seconds: float = 5.0  # a body (webhook or API) not in by then is answered 408
     # TradingView sends every user's alerts from 4 addresses: a bar close's burst (300

@@ -14,7 +14,6 @@ from quart_schema import hide
 
 from trading.services.people import token_hash
 from web.auth import Gate, redirect_to, safe_next
-from web.login_limits import Attempt
 
 log = logging.getLogger("signaldesk.web.login")
 
@@ -61,8 +60,8 @@ def login_blueprint(gate: Gate) -> Blueprint:
         address = gate.client()
         # Counted before the password is checked (web/login_limits.py): parallel requests
         # cannot get more guesses than the limits allow.
-        attempt = gate.limiter.begin(name, address)
-        if not isinstance(attempt, Attempt):
+        attempt = await gate.limiter.begin(name, address)
+        if isinstance(attempt, float):
             log.warning("sign-in refused: too many failures (from %s)", address)
             seconds = max(1, int(attempt + 0.999))
             return await page(
@@ -72,7 +71,7 @@ def login_blueprint(gate: Gate) -> Blueprint:
         if session is None:
             log.warning("sign-in failed (from %s)", address)
             return await page(401, FAILED, next_path)
-        gate.limiter.succeeded(attempt)
+        await gate.limiter.succeeded(attempt)
         await end_session_of_this_browser()  # a second sign-in in one browser ends the first
         log.info("%s signed in (from %s)", session.person.name, address)
         response = redirect_to(next_path)

@@ -24,6 +24,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,30 @@ class Attempt:
     at: float
     name: str
     address: str
+
+
+class SignInLimits(Protocol):
+    """What the sign-in form asks: the desk's (trading/services/sign_in_limits.py, in the
+    database, shared by every process) or this process's own (`InProcessLimits`)."""
+
+    async def begin(self, name: str, address: str) -> object:
+        """The attempt, counted now; or the seconds (a float) to wait when refused."""
+        ...
+
+    async def succeeded(self, attempt: Any) -> None: ...
+
+
+class InProcessLimits:
+    """A LoginLimiter as SignInLimits: for an app built without the database's limits."""
+
+    def __init__(self, limiter: LoginLimiter) -> None:
+        self.limiter = limiter
+
+    async def begin(self, name: str, address: str) -> Attempt | float:
+        return self.limiter.begin(name, address)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        self.limiter.succeeded(attempt)
 
 
 class LoginLimiter:

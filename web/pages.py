@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -37,6 +38,8 @@ from trading.services.actions import ActionResult
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
 from web.health import run_check
+
+log = logging.getLogger("signaldesk.web.pages")
 
 PART = "part"  # ?part=1: only the live part of the page
 HEALTH_TTL = 10.0  # seconds a health answer is reused: the broker's is a network round trip
@@ -235,8 +238,20 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             accounts=accounts,
             control=control,
             health=await health(),
+            processes=await processes(),
             notice=notice,
         )
+
+    async def processes() -> list[dict[str, Any]]:
+        """The desk's processes for the Overview: which one leads, which one drew the page."""
+        if deps.cluster_view is None or deps.cluster_processes is None:
+            return []
+        try:
+            view, names = await asyncio.gather(deps.cluster_view(), deps.cluster_processes())
+        except Exception as e:  # the database is down: the health list says so
+            log.warning("the desk's processes could not be read: %s", type(e).__name__)
+            return []
+        return [{"name": n, "leads": n == view.get("led_by"), "here": n == view.get("process")} for n in names]
 
     @bp.get("/")
     @hide

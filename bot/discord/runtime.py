@@ -15,6 +15,7 @@ from bot.discord.client import SignalDeskClient
 from bot.discord.sink import DiscordSink
 from bot.settings import Settings
 from trading.services.actions import DeskAPI
+from trading.services.leader_relay import LeaderRelay
 from trading.services.ports import Clock
 
 log = logging.getLogger("signaldesk.discord")
@@ -25,6 +26,9 @@ class DiscordRuntime:
         self.client = client
         self.sink = sink
         self.task = task
+        # In a leader of several processes: what hands the sink every process's events
+        # (trading.services.leader_relay); closed first, so nothing more is queued.
+        self.relay: LeaderRelay | None = None
 
     def is_connected(self) -> bool:
         """For /health: logged in, guilds received, gateway open."""
@@ -40,6 +44,8 @@ class DiscordRuntime:
         return self.is_connected()
 
     async def close(self, drain_timeout: float = 5.0) -> None:
+        if self.relay is not None:
+            await self.relay.close()
         await self.sink.aclose(drain_timeout)
         await self.client.close()
         self.task.cancel()

@@ -153,12 +153,14 @@ def test_compose_trusts_caddy_and_nobody_else(compose: dict[str, Any]) -> None:
 
     env = _environment(desk)
     caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
-    assert f"reverse_proxy signaldesk:{env['SIGNALDESK_PORT']}" in caddyfile
+    # every replica of the service, by Docker's DNS (tests/integration/test_deploy_replicas.py)
+    assert re.search(rf"dynamic a \{{\s*name signaldesk\s*port {env['SIGNALDESK_PORT']}\s", caddyfile)
     assert "{$SIGNALDESK_DOMAIN}" in caddyfile
     assert "/etc/caddy/Caddyfile" in " ".join(caddy["volumes"])
     # signaldesk listens on every interface in its container, published on the host's loopback only.
     assert env["SIGNALDESK_HOST"] == "0.0.0.0"
-    assert desk["ports"] == [f"127.0.0.1:{env['SIGNALDESK_PORT']}:{env['SIGNALDESK_PORT']}"]
+    port = int(env["SIGNALDESK_PORT"])
+    assert desk["ports"] == [f"127.0.0.1:{port}-{port + 9}:{port}"]  # a host port per replica
 
 
 def test_compose_without_the_tls_profile_needs_no_domain(compose: dict[str, Any]) -> None:

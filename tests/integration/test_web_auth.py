@@ -100,7 +100,13 @@ class Browser:
 
 @pytest.fixture
 async def desk(sqlite_database: Database) -> WebDesk:
-    deps = make_deps(sqlite_database, api_token=BREAK_GLASS, login_max_failures=3, trusted_proxies=["10.9.9.9"])
+    deps = make_deps(
+        sqlite_database,
+        api_token=BREAK_GLASS,
+        login_max_failures=3,
+        trusted_proxies=["10.9.9.9"],
+        sign_ins=sqlite_database.uow,  # the limits in the database, as `signaldesk serve` has them
+    )
     assert isinstance(deps.desk, Desk) and deps.people is not None
     await add_bot(sqlite_database, mode="approve")
     return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)

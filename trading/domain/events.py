@@ -6,7 +6,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any
+from types import UnionType
+from typing import Any, get_args, get_origin, get_type_hints
 
 from trading.domain import display
 from trading.domain.records import TradeRecord
@@ -444,3 +445,77 @@ class DatabaseBack(Event):
 
     def text(self) -> str:
         return f"database back after {self.down_seconds:.0f} s: alerts are taken and signals execute again"
+
+
+def event_from_feed(stored: FeedEvent) -> Event:
+    """The event a stored row tells of, as its class again (what `feed_event` keeps, read
+    back): how the leader hands another process's events to Discord. An unknown kind (a
+    newer process's event) comes back as a Notice carrying its text."""
+    cls = _event_classes().get(stored.kind)
+    if cls is None:
+        return Notice(
+            at=stored.at,
+            bot_name=stored.bot_name,
+            signal_id=stored.signal_id,
+            severity=stored.severity,
+            seq=stored.seq,
+            message=stored.text,
+        )
+    hints = _hints(cls)
+    values = {
+        f.name: _from_json(hints[f.name], stored.data[f.name])
+        for f in fields(cls)
+        if f.name not in _COLUMNS and f.name in stored.data
+    }
+    return cls(
+        at=stored.at,
+        bot_name=stored.bot_name,
+        signal_id=stored.signal_id,
+        severity=stored.severity,
+        seq=stored.seq,
+        **values,
+    )
+
+
+_HINTS: dict[str, dict[str, Any]] = {}
+
+
+def _hints(cls: type[Event]) -> dict[str, Any]:
+    """The fields' types, resolved once per class (a read-back per event must stay cheap)."""
+    found = _HINTS.get(cls.__name__)
+    if found is None:
+        found = _HINTS[cls.__name__] = get_type_hints(cls)
+    return found
+
+
+def _event_classes() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    todo: list[type[Event]] = [Event]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found[sub.__name__] = sub
+            todo.append(sub)
+    return found
+
+
+def _from_json(hint: Any, value: Any) -> Any:
+    """`_json`'s value back as the field's type."""
+    if value is None:
+        return None
+    options = [a for a in get_args(hint) if a is not type(None)] if isinstance(hint, UnionType) else [hint]
+    kind = options[0]
+    origin = get_origin(kind)
+    if origin is tuple:
+        (item, *_) = get_args(kind)
+        return tuple(_from_json(item, v) for v in value)
+    if origin is dict:
+        return dict(value)
+    if kind is Decimal:
+        return Decimal(value)
+    if kind is datetime:
+        return datetime.fromisoformat(value)
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        return kind(value)
+    if kind is float:
+        return float(value)
+    return value

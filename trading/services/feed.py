@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
@@ -34,6 +35,7 @@ from trading.services.ports import EventUnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.feed")
 
+_NUMBERED_HERE_MEMORY = 4096  # a process's own notices are few; a relay is never this far behind
 QUEUE_SIZE = 512  # events a subscriber may be behind before it is dropped (and catches up from the table)
 
 
@@ -102,6 +104,9 @@ class EventFeed:
         self._held: dict[int, FeedEvent] = {}
         self._missing_since: float | None = None
         self._poller: asyncio.Task[None] | None = None
+        # The numbers this feed gave to events published without one (this process's own
+        # notices): a relay that already told them straight from the bus skips them here.
+        self._numbered_here: OrderedDict[int, None] = OrderedDict()
 
     async def start(self) -> None:
         """Follow the table from its current end: hand events on in order, and read every
@@ -141,7 +146,11 @@ class EventFeed:
         if unstored:
             async with self._uow() as uow:
                 for event in unstored:
-                    numbered[id(event)] = await uow.events.add(event)
+                    one = numbered[id(event)] = await uow.events.add(event)
+                    # Known before the commit: this feed's own poll may read the row at once.
+                    self._numbered_here[one.seq] = None
+                while len(self._numbered_here) > _NUMBERED_HERE_MEMORY:
+                    self._numbered_here.popitem(last=False)
                 await uow.commit()
         stored = [numbered[id(event)] if event.seq is None else feed_event(event) for event in events]
         self.stored += len(stored)
@@ -200,6 +209,11 @@ class EventFeed:
                 self._next = end + 1
                 self._held = {seq: e for seq, e in self._held.items() if seq >= self._next}
         return subscription
+
+    def numbered_here(self, seq: int) -> bool:
+        """Whether this feed stored the event numbered `seq` itself, for an event published
+        without a number (a process-local notice such as DeskStarted or DatabaseDown)."""
+        return seq in self._numbered_here
 
     @property
     def subscribers(self) -> int:
