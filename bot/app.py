@@ -29,6 +29,7 @@ from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
+from trading.services.bootstrap import bootstrap
 from trading.services.clock import SystemClock
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
@@ -37,8 +38,8 @@ from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
 from trading.services.ports import Broker, Clock
-from trading.services.retention import Retention
-from trading.services.runner import Runner
+from trading.services.retention import Retention, WebhookLogTrimmer
+from trading.services.runner import Runner, RunnerOptions
 from trading.services.storage_watch import StorageWatch
 from web.app import create_app
 from web.deps import Draining, WebDeps
@@ -144,6 +145,7 @@ class App:
 
 
 def build(settings: Settings) -> App:
+    """The process, built once: every part is given its collaborators as it is built."""
     clock = SystemClock()
     # One server secret: the pepper of passphrase hashes and the signer of web sessions.
     key = load_secret_key(settings)
@@ -158,21 +160,19 @@ def build(settings: Settings) -> App:
     storage = StorageWatch(database.probe, bus.publish, clock)
     brokers = BrokerRegistry(settings, database)
     checkpoint = crash_checkpoint(os.environ.get("SIGNALDESK_CRASH_AT"))
-    executor = Executor(database.uow, brokers, clock, bus.publish, checkpoint=checkpoint)
-    desk = Desk(database.uow, brokers, clock, bus.publish, executor)
-    desk.checkpoint = checkpoint
     retention = Retention(days=settings.webhook_log_retention_days, max_rows=settings.webhook_log_max_rows)
-
-    async def trim_webhook_log() -> int:
-        return await desk.trim_webhook_log(retention)
-
     housekeeping: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
-        ("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)
+        (
+            "webhook-log-trim",
+            settings.webhook_log_trim_interval_seconds,
+            WebhookLogTrimmer(database.uow, clock, retention),
+        )
     ]
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     alerts_first = AlertsFirst()
     identity = f"{socket.gethostname()}:{os.getpid()}"
+    # The cluster tells the process (built last, below) when it leads, is cut off or follows.
     cluster: SingleProcess | PostgresCluster = (
         SingleProcess(identity)
         if database.is_sqlite
@@ -186,20 +186,25 @@ def build(settings: Settings) -> App:
             on_follow=lambda: _follows_now(app),
         )
     )
-    runner = Runner(
-        desk,
+    services = bootstrap(
         database.uow,
-        monitor_interval=settings.monitor_interval_seconds,
-        max_active_bots=settings.max_active_bots,
-        reconcile_interval=settings.reconcile_interval_seconds,
-        housekeeping=housekeeping,
-        alerts_first=alerts_first,
-        cluster=cluster,
+        brokers,
+        clock,
+        bus.publish,
+        checkpoint=checkpoint,
+        runner=RunnerOptions(
+            monitor_interval=settings.monitor_interval_seconds,
+            max_active_bots=settings.max_active_bots,
+            reconcile_interval=settings.reconcile_interval_seconds,
+            housekeeping=housekeeping,
+            alerts_first=alerts_first,
+            cluster=cluster,
+        ),
     )
 
     def wake(bot_id: int) -> None:
         checkpoint("signal_stored")  # after the commit, before the answer: a crash-test point
-        runner.wake_bot(bot_id)
+        services.wake(bot_id)
 
     intake = Intake(
         database.uow,
@@ -216,30 +221,16 @@ def build(settings: Settings) -> App:
     people = People(database.uow, clock, session_lifetime=session_lifetime)
     feed = EventFeed(database.uow, poll_seconds=settings.signaldesk_feed_poll_seconds)
     bus.add_sink("feed", feed)
-
-    app = App(
-        settings,
-        database,
-        bus,
-        brokers,
-        executor,
-        desk,
-        runner,
-        intake,
-        draining,
-        web=Quart("placeholder"),
-        clock=clock,
-    )
-    app.people, app.feed, app.storage, app.cluster = people, feed, storage, cluster
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
-    app.web = create_app(
+    web = create_app(
         WebDeps(
             intake=intake,
-            desk=desk,
+            desk=services.desk,
             health_checks={
                 "database": _database_health(database, storage),
-                "broker": _broker_health(app),
-                "discord": _discord_health(app),
+                "broker": _broker_health(services.desk, brokers),
+                # The Discord client is started and stopped while the process runs.
+                "discord": _discord_health(settings, cluster, lambda: app.discord),
             },
             cluster_view=cluster.view,
             api_token=token,
@@ -266,6 +257,23 @@ def build(settings: Settings) -> App:
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,
         )
+    )
+    app = App(
+        settings,
+        database,
+        bus,
+        brokers,
+        services.executor,
+        services.desk,
+        services.runner,
+        intake,
+        draining,
+        web=web,
+        clock=clock,
+        people=people,
+        feed=feed,
+        storage=storage,
+        cluster=cluster,
     )
     return app
 
@@ -486,16 +494,16 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MiB"
 
 
-def _broker_health(app: App) -> Callable[[], Any]:
+def _broker_health(desk: Desk, brokers: BrokerRegistry) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
-        names = sorted({b.config.broker_account.value for b in await app.desk.bots() if b.config.is_active})
+        names = sorted({b.config.broker_account.value for b in await desk.bots() if b.config.is_active})
         if not names:
             return True, "no active bots"
         down = []
         for name in names:
             try:
                 # an authenticated read: proves the address, the keys and the account
-                await app.brokers(name).get_account()
+                await brokers(name).get_account()
             except Exception as e:
                 down.append(f"{name}: {e}")
         return (not down), ("; ".join(down) if down else ", ".join(names) + " reachable")
@@ -503,13 +511,18 @@ def _broker_health(app: App) -> Callable[[], Any]:
     return check
 
 
-def _discord_health(app: App) -> Callable[[], Any]:
+def _discord_health(
+    settings: Settings, cluster: SingleProcess | PostgresCluster, discord: Callable[[], Any]
+) -> Callable[[], Any]:
+    """`discord`: the process's Discord runtime now (None while it has none)."""
+
     async def check() -> tuple[bool, str]:
-        if app.settings.discord_token is None:
+        if settings.discord_token is None:
             return True, "off (webhook-only: DISCORD_TOKEN not set)"
-        if app.cluster is not None and not app.cluster.is_leader:
+        if not cluster.is_leader:
             return True, "run by the leader process"
-        if app.discord is not None and app.discord.is_connected():
+        runtime = discord()
+        if runtime is not None and runtime.is_connected():
             return True, "connected"
         return False, "not connected"
 

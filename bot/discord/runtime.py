@@ -61,9 +61,12 @@ async def start_discord(
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     point_at(settings.discord_api_base_url, settings.discord_gateway_url)
-    client = SignalDeskClient(settings, desk, clock)
+
+    def refresh_card(signal_id: int) -> None:
+        sink.refresh_card(signal_id)  # the sink is built next, from the client
+
+    client = SignalDeskClient(settings, desk, clock, refresh_card)
     sink = DiscordSink(client, desk, settings, batch_window=batch_window)
-    client.sink = sink
     token = settings.discord_token.get_secret_value()
     task = asyncio.create_task(_run(client, token), name="discord-client")
     return DiscordRuntime(client, sink, task)

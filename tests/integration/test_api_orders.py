@@ -16,8 +16,8 @@ from tests.support.fake_broker import FakeBroker
 from trading.domain.manual import OrderTicket
 from trading.domain.signals import SignalState
 from trading.services.actions import ActionResult, Actor
+from trading.services.bootstrap import bootstrap
 from trading.services.desk import Desk
-from trading.services.execution import Executor
 from web.app import create_app
 
 TOKEN = "api-token-for-tests-0123456789"
@@ -25,15 +25,21 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 VIEWER = Actor("api:viewer", "viewer", can_approve=False)
 
 
-class ViewerDesk(Desk):
+class ViewerDesk:
     """The Desk as a viewer's own API token reaches it (the web desk's per-person tokens):
     the route hands the actor through unchanged, so the Desk's refusal is the answer."""
 
+    def __init__(self, desk: Desk) -> None:
+        self.desk = desk
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.desk, name)
+
     async def place_order(self, ticket: OrderTicket, actor: Actor) -> ActionResult:
-        return await super().place_order(ticket, VIEWER)
+        return await self.desk.place_order(ticket, VIEWER)
 
     async def cancel_order(self, client_order_id: str, actor: Actor) -> ActionResult:
-        return await super().cancel_order(client_order_id, VIEWER)
+        return await self.desk.cancel_order(client_order_id, VIEWER)
 
 
 class Api:
@@ -120,9 +126,8 @@ async def test_orders_by_a_viewer_are_forbidden_and_audited(sqlite_database: Dat
     await add_bot(sqlite_database)
     broker = FakeBroker(rest_limits=True)
     clock = SystemClock()
-    executor = Executor(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None)
-    desk = ViewerDesk(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None, executor)
-    api = Api(sqlite_database, broker, desk)
+    desk = bootstrap(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None).desk
+    api = Api(sqlite_database, broker, ViewerDesk(desk))  # type: ignore[arg-type]
     status, answer = await api.post("/api/orders", {"bot": "SA40_RSI_Bot", "side": "buy", "quantity": 1})
     assert (status, answer["code"]) == (403, "forbidden")
     assert answer["message"] == "viewer may not place orders: approvers only"

@@ -18,7 +18,6 @@ from db.uow import READ_ONLY
 from tests.support.service_rig import make_rig
 from trading.domain.events import Notice, OrderFilled, OrderPlaced, StopMoved
 from trading.domain.signals import SignalAction, SignalState
-from trading.services.runner import Runner
 
 
 @dataclass
@@ -188,7 +187,7 @@ async def test_the_approval_check_reads_nothing_until_a_card_falls_due(database:
 
 async def test_the_sweep_is_one_query(database: Database) -> None:
     rig = make_rig(database)
-    runner = Runner(rig.desk, database.uow)
+    runner = rig.runner
     with tally(database) as seen:
         await runner.sweep()
     assert len(seen.statements) == 1 and seen.transactions == ["ro"], seen.statements

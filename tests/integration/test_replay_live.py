@@ -21,8 +21,7 @@ from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.events import Event
 from trading.domain.market import Quote
-from trading.services.desk import Desk
-from trading.services.execution import Executor
+from trading.services.bootstrap import bootstrap
 from trading.services.intake import AlertRequest, Intake
 from web.errors import status_for
 
@@ -70,8 +69,7 @@ async def _live_run(db: Database) -> list[Trade]:
     market = Market(clock=clock)
     broker = PaperBroker.with_unit_of_work(db.uow, quote_source=market, clock=clock.now)
     events: list[Event] = []
-    executor = Executor(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
-    desk = Desk(db.uow, lambda _name: broker, clock, events.extend, executor)
+    desk = bootstrap(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01).desk
     config = BotConfig.parse(
         {
             "bot_name": "Live_Replay",

@@ -16,7 +16,6 @@ from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderType, PositionSide
 from trading.services.dispatch import EventBus
-from trading.services.runner import Runner
 
 
 @pytest.fixture
@@ -174,13 +173,12 @@ async def test_close_when_flat_is_ignored_with_the_reason(lite: Rig) -> None:
 
 async def _crash_after_the_fill(rig: Rig, sid: int) -> None:
     """Run the signal until the broker has filled its order and answered, then die."""
-    crashed = make_rig(rig.db, rig.broker)
 
     def die_after_fill(point: str) -> None:
         if point == "order_answered":
             raise SystemExit("simulated crash")
 
-    crashed.desk.executor._checkpoint = die_after_fill
+    crashed = make_rig(rig.db, rig.broker, checkpoint=die_after_fill)
     with pytest.raises(SystemExit):
         await crashed.desk.advance(sid)
 
@@ -256,7 +254,7 @@ async def test_strategy_alert_stating_another_position_is_reported(lite: Rig) ->
 async def test_runner_resumes_unfinished_signals_at_start(lite: Rig) -> None:
     bot = await lite.bot()
     ids = [await lite.signal(bot, SignalAction.ENTER_LONG) for _ in range(2)]
-    runner = Runner(lite.desk, lite.db.uow, monitor_interval=3600, reconcile_interval=3600, expiry_interval=3600)
+    runner = lite.runner
     assert await runner.start() == 2
     await runner.idle(10)
     await runner.stop(1)

@@ -21,8 +21,8 @@ from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.records import Bot
+from trading.services.bootstrap import bootstrap
 from trading.services.desk import Desk
-from trading.services.execution import Executor
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
@@ -43,8 +43,7 @@ class SystemClock:
 def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
     the_broker = broker or FakeBroker()
     clock = SystemClock()
-    executor = Executor(db.uow, lambda _name: the_broker, clock, lambda _events: None, retry_delay=0.01)
-    return Desk(db.uow, lambda _name: the_broker, clock, lambda _events: None, executor)
+    return bootstrap(db.uow, lambda _name: the_broker, clock, lambda _events: None, retry_delay=0.01).desk
 
 
 def make_people(db: Database) -> People:

@@ -1,12 +1,13 @@
 """What every use case shares: the unit of work, the brokers, the clock, the event bus,
-and the runner's wake-up; built once at start-up and passed to each use case."""
+the runner's wake-up and the bots' locks; built once by the bootstrap
+(`trading/services/bootstrap.py`) and passed to each use case."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from trading.domain.engine import plan as plan_signal
@@ -21,7 +22,8 @@ from trading.domain.preview import Preview, preview
 from trading.domain.records import AuditEntry, Bot, SignalEdits, StoredSignal
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSource, SignalState
 from trading.services.actions import ActionResult, Actor
-from trading.services.execution import Executor
+from trading.services.execution import Checkpoint, Executor
+from trading.services.locks import BotLocks
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
 from trading.services.transitions import set_signal_state
 
@@ -40,7 +42,7 @@ class Outlook:
     preview: Preview
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Context:
     uow: UnitOfWorkFactory
     brokers: BrokerProvider
@@ -48,10 +50,10 @@ class Context:
     publish: Callable[[list[Event]], None]
     executor: Executor
     # Called with a bot's id after a commit that gave the bot work (the runner's wake_bot).
-    wake: Callable[[int], None] = lambda _bot_id: None
-    checkpoint: Callable[[str], None] = lambda _point: None  # crash-test hook
+    wake: Callable[[int], None]
     # One per bot: held by a signal's try and by reconciliation, never both at once.
-    bot_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    locks: BotLocks
+    checkpoint: Checkpoint = lambda _point: None  # crash-test hook
 
 
 class UseCase:
@@ -87,7 +89,7 @@ class UseCase:
         self._ctx.checkpoint(point)
 
     def _bot_lock(self, bot_id: int) -> asyncio.Lock:
-        return self._ctx.bot_locks.setdefault(bot_id, asyncio.Lock())
+        return self._ctx.locks.of(bot_id)
 
     async def _unless_allowed(
         self, actor: Actor, need: Role, action: str, target: str, what: str

@@ -7,10 +7,9 @@ commands, queries, monitors, reconciliation, execution), all sharing one Context
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
-from trading.domain.events import Event
 from trading.domain.manual import OrderTicket
 from trading.domain.records import (
     AuditEntry,
@@ -37,56 +36,28 @@ from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
 from trading.services.commands import Commands
 from trading.services.context import Context
 from trading.services.decisions import Decisions
-from trading.services.execution import READY, Executor, Footing, RunResult
+from trading.services.execution import READY, Footing, RunResult
 from trading.services.monitors import Monitors
 from trading.services.orders import Orders
-from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
 from trading.services.queries import Queries
 from trading.services.reconciliation import Reconciliation
 from trading.services.repair import Repairs
-from trading.services.retention import Retention, WebhookLogTrimmer
 
 log = logging.getLogger("signaldesk.runner")
 
 
 class Desk(DeskAPI):
-    def __init__(
-        self,
-        uow_factory: UnitOfWorkFactory,
-        brokers: BrokerProvider,
-        clock: Clock,
-        publish: Callable[[list[Event]], None],
-        executor: Executor,
-        *,
-        wake: Callable[[int], None] | None = None,
-    ) -> None:
-        self._ctx = Context(uow_factory, brokers, clock, publish, executor)
-        if wake is not None:
-            self._ctx.wake = wake
-        self.executor = executor
-        self.decisions = Decisions(self._ctx)
-        self.commands = Commands(self._ctx)
-        self.queries = Queries(self._ctx)
-        self.monitors = Monitors(self._ctx)
-        self.reconciliation = Reconciliation(self._ctx)
-        self.repairs = Repairs(self._ctx)
-        self.orders = Orders(self._ctx)
-
-    @property
-    def wake(self) -> Callable[[int], None]:
-        return self._ctx.wake
-
-    @wake.setter
-    def wake(self, wake: Callable[[int], None]) -> None:
-        self._ctx.wake = wake
-
-    @property
-    def checkpoint(self) -> Callable[[str], None]:
-        return self._ctx.checkpoint
-
-    @checkpoint.setter
-    def checkpoint(self, checkpoint: Callable[[str], None]) -> None:
-        self._ctx.checkpoint = checkpoint
+    def __init__(self, ctx: Context) -> None:
+        """Built by the bootstrap (trading/services/bootstrap.py) from the one Context."""
+        self._ctx = ctx
+        self.executor = ctx.executor
+        self.decisions = Decisions(ctx)
+        self.commands = Commands(ctx)
+        self.queries = Queries(ctx)
+        self.monitors = Monitors(ctx)
+        self.reconciliation = Reconciliation(ctx)
+        self.repairs = Repairs(ctx)
+        self.orders = Orders(ctx)
 
     # ------------------------------------------------------------------ the runner's
 
@@ -98,7 +69,7 @@ class Desk(DeskAPI):
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
-        async with self.decisions._bot_lock(bot.id):
+        async with self._ctx.locks.of(bot.id):
             return await self._run(stored, bot)
 
     async def run_next(
@@ -109,7 +80,7 @@ class Desk(DeskAPI):
         then the signal is moved as far as it can go now. (its id, the result); the result is
         None when it is the signal `finished` (reported finished, yet still the oldest);
         None when the bot has no such signal."""
-        async with self.decisions._bot_lock(bot_id):
+        async with self._ctx.locks.of(bot_id):
             async with self._ctx.uow(read_only=True) as uow:
                 stored = await uow.signals.oldest(bot_id, states)
                 bot = await uow.bots.get(bot_id) if stored is not None else None
@@ -147,9 +118,6 @@ class Desk(DeskAPI):
 
     async def reconcile(self, *, only_bot: int | None = None) -> list[str]:
         return await self.reconciliation.reconcile(only_bot=only_bot)
-
-    async def trim_webhook_log(self, retention: Retention) -> int:
-        return await WebhookLogTrimmer(self._ctx.uow, self._ctx.clock, retention)()
 
     # ------------------------------------------------------------------ decisions
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 from tests.support.service_rig import ALICE, BOT_NAME, SYMBOL, Rig
 from trading.domain.events import ExitFailing, Notice, QuotesBack, QuotesUnavailable, TradeClosed
 from trading.domain.signals import SignalAction, SignalState
-from trading.services.desk import Desk
 
 
 async def test_the_stop_monitor_closes_a_position_whose_stop_was_hit(rig: Rig) -> None:
@@ -122,7 +121,7 @@ async def test_the_retry_count_survives_a_restart(rig: Rig) -> None:
     await _fail_and_wait(rig, signal_id)
     assert await rig.desk.check_exits() == []
     # A new process: a new desk over the same database knows the exit is failing.
-    desk = Desk(rig.db.uow, lambda _name: rig.broker, rig.clock, rig.events.extend, rig.desk.executor)
+    desk = rig.restarted().desk
     rig.clock.t += timedelta(seconds=2)
     (again,) = await desk.check_exits()
     await _fail_and_wait(rig, again)

@@ -12,7 +12,7 @@ async def test_the_runner_resumes_stored_signals_in_order_at_start(rig: Rig) -> 
     bot = await rig.bot()
     entry = await rig.signal(bot, SignalAction.ENTER_LONG)
     close = await rig.signal(bot, SignalAction.CLOSE_LONG)
-    runner = rig.runner()
+    runner = rig.runner
     assert await runner.start() == 2
     try:
         await runner.idle(10)
@@ -26,7 +26,7 @@ async def test_the_runner_resumes_stored_signals_in_order_at_start(rig: Rig) -> 
 
 async def test_an_approval_wakes_the_runner_which_executes_the_edited_signal(rig: Rig) -> None:
     bot = await rig.bot(mode="approve")
-    runner = rig.runner()
+    runner = rig.runner
     await runner.start()
     try:
         sid = await rig.signal(bot, SignalAction.ENTER_LONG)

@@ -11,8 +11,6 @@ from tests.support.service_rig import ALICE, BOB, MALLORY, Rig
 from trading.domain.events import ApprovalDecided, ApprovalProgress, ApprovalReminder
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalState
-from trading.services.desk import Desk
-from trading.services.execution import Executor
 
 CAROL_BY_API = ALICE.__class__("api", "API", can_approve=True)
 
@@ -93,8 +91,7 @@ async def test_the_first_approval_survives_a_restart(rig: Rig) -> None:
     sid = await pending(rig)
     assert (await rig.desk.approve(sid, ALICE)).ok
     # A new process: a new Desk over the same database.
-    executor = Executor(rig.db.uow, lambda _n: rig.broker, rig.clock, rig.events.extend, retry_delay=0.01)
-    restarted = Desk(rig.db.uow, lambda _n: rig.broker, rig.clock, rig.events.extend, executor)
+    restarted = rig.restarted().desk
     assert (await restarted.approve(sid, ALICE)).code == "same_approver"
     assert (await restarted.approve(sid, BOB)).ok
     assert await rig.run(sid) is SignalState.EXECUTED
@@ -157,8 +154,7 @@ async def test_a_card_is_reminded_once_at_half_its_expiry_then_expires(rig: Rig)
     assert (await approval(rig, sid)).reminded_at == rig.clock.t
     # Once: neither the next check nor a restarted process reminds again.
     assert await rig.desk.decisions.remind_due() == []
-    executor = Executor(rig.db.uow, lambda _n: rig.broker, rig.clock, rig.events.extend, retry_delay=0.01)
-    restarted = Desk(rig.db.uow, lambda _n: rig.broker, rig.clock, rig.events.extend, executor)
+    restarted = rig.restarted().desk
     assert await restarted.decisions.remind_due() == []
     assert len(rig.published(ApprovalReminder)) == 1
     rig.clock.t = requested + timedelta(minutes=11)

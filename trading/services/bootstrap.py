@@ -1,0 +1,67 @@
+"""The composition root of the services: builds the executor, the use cases and the runner
+once, each given its collaborators (callbacks included) in its constructor.
+
+The process (`bot/app.py`), the CLI commands that move signals and the tests (with fakes:
+tests/support/service_rig.py) all build the services here, so there is one wiring.
+
+The runner moves the signals the use cases store, and the use cases wake the runner after
+their commits: the callbacks handed down are closures over the runner built last, so no
+object is finished after it is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from trading.domain.events import Event
+from trading.services.context import Context
+from trading.services.desk import Desk
+from trading.services.execution import Checkpoint, Executor
+from trading.services.locks import BotLocks
+from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
+from trading.services.runner import Runner, RunnerOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    executor: Executor
+    desk: Desk
+    runner: Runner
+    # Wakes a bot's lane after a commit that gave it work (the intake is handed it too).
+    wake: Callable[[int], None]
+
+
+def bootstrap(
+    uow: UnitOfWorkFactory,
+    brokers: BrokerProvider,
+    clock: Clock,
+    publish: Callable[[list[Event]], None],
+    *,
+    checkpoint: Checkpoint = lambda _point: None,
+    retry_delay: float = 2.0,
+    runner: RunnerOptions = RunnerOptions(),
+) -> Services:
+    """`checkpoint`: the crash tests' hook, called at named points. `retry_delay`: the
+    executor's first wait before asking the broker again."""
+
+    # Bound to the runner below, before any of these can be called (nothing runs until the
+    # runner starts, and a commit needs a running use case).
+    def wake(bot_id: int) -> None:
+        lanes.wake_bot(bot_id)
+
+    def position_in_doubt(bot_id: int) -> None:
+        lanes.reconcile_soon(bot_id)
+
+    executor = Executor(
+        uow,
+        brokers,
+        clock,
+        publish,
+        checkpoint=checkpoint,
+        retry_delay=retry_delay,
+        position_in_doubt=position_in_doubt,
+    )
+    desk = Desk(Context(uow, brokers, clock, publish, executor, wake, BotLocks(), checkpoint))
+    lanes = Runner(desk, uow, runner)
+    return Services(executor, desk, lanes, wake)
