@@ -33,7 +33,6 @@ from trading.services.bootstrap import bootstrap
 from trading.services.clock import SystemClock
 from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
-from trading.services.execution import Executor
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
@@ -41,6 +40,7 @@ from trading.services.ports import Broker, Clock
 from trading.services.retention import Retention, WebhookLogTrimmer
 from trading.services.runner import Runner, RunnerOptions
 from trading.services.storage_watch import StorageWatch
+from trading.services.use_cases import UseCases
 from web.app import create_app
 from web.deps import Draining, WebDeps
 from web.errors import status_for
@@ -128,8 +128,8 @@ class App:
     database: Database
     bus: EventBus
     brokers: BrokerRegistry
-    executor: Executor
-    desk: Desk
+    use_cases: UseCases  # what the runner calls
+    desk: Desk  # what the faces call
     runner: Runner
     intake: Intake
     draining: Draining
@@ -237,19 +237,7 @@ def build(settings: Settings) -> App:
             people=people,
             secret_key=key.decode(),
             session_seconds=session_lifetime.total_seconds(),
-            max_body_bytes=settings.webhook_max_body_bytes,
-            body_timeout_seconds=settings.webhook_body_timeout_seconds,
-            max_connections_per_ip=settings.webhook_max_connections_per_ip,
-            rate_per_key=settings.webhook_rate_per_key,
-            burst_per_key=settings.webhook_burst_per_key,
-            rate_per_ip=settings.webhook_rate_per_ip,
-            burst_per_ip=settings.webhook_burst_per_ip,
-            failed_rate_per_ip=settings.webhook_failed_rate_per_ip,
-            failed_burst_per_ip=settings.webhook_failed_burst_per_ip,
-            failed_rate_per_key=settings.webhook_failed_rate_per_key,
-            failed_burst_per_key=settings.webhook_failed_burst_per_key,
-            ip_allowlist=settings.webhook_ip_allowlist,
-            trusted_proxies=settings.webhook_trusted_proxies,
+            webhook=settings.webhook,
             draining=draining,
             feed=feed,
             clock=clock.now,
@@ -263,7 +251,7 @@ def build(settings: Settings) -> App:
         database,
         bus,
         brokers,
-        services.executor,
+        services.use_cases,
         services.desk,
         services.runner,
         intake,

@@ -133,7 +133,7 @@ async def test_expiry_edits_the_card_and_a_late_click_is_refused(desk: DeskWorld
     sid = await desk.alert()
     mid = await card_for(desk, sid)
     desk.clock.offset = timedelta(minutes=16)
-    assert await desk.app.desk.expire_due() == [sid]  # what the runner's expiry task calls
+    assert await desk.app.use_cases.decisions.run_due() == [sid]  # what the runner's expiry task calls
     text = await card_shows(desk, mid, "Expired")
     assert "nothing was sent" in text and w.discord.messages[mid]["components"] == []
     assert desk.orders(sid) == []

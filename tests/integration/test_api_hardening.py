@@ -11,7 +11,8 @@ import pytest
 import quart.typing
 
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps, running
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services, running
+from trading.services.bootstrap import Services
 from trading.services.desk import Desk
 from web.app import create_app
 
@@ -20,14 +21,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def desk_and_client(sqlite_database: Database) -> tuple[Desk, quart.typing.TestClientProtocol]:
-    deps = make_deps(sqlite_database, api_token=TOKEN)
-    assert isinstance(deps.desk, Desk)
-    return deps.desk, create_app(deps).test_client()
+async def desk_and_client(sqlite_database: Database) -> tuple[Services, quart.typing.TestClientProtocol]:
+    services = make_services(sqlite_database)
+    return services, create_app(make_deps(sqlite_database, services, api_token=TOKEN)).test_client()
 
 
 @pytest.fixture
-def client(desk_and_client: tuple[Desk, quart.typing.TestClientProtocol]) -> quart.typing.TestClientProtocol:
+def client(desk_and_client: tuple[Services, quart.typing.TestClientProtocol]) -> quart.typing.TestClientProtocol:
     return desk_and_client[1]
 
 
@@ -87,9 +87,10 @@ async def test_an_unknown_query_parameter_is_named(client: quart.typing.TestClie
     ],
 )
 async def test_a_key_given_twice_is_refused_naming_it(
-    desk_and_client: tuple[Desk, quart.typing.TestClientProtocol], path: str, body: bytes, key: str
+    desk_and_client: tuple[Services, quart.typing.TestClientProtocol], path: str, body: bytes, key: str
 ) -> None:
-    desk, client = desk_and_client
+    services, client = desk_and_client
+    desk = services.desk
     response = await client.post(path, headers=AUTH, data=body)
     assert response.status_code == 422
     assert (await response.get_json())["error"] == {
@@ -100,15 +101,16 @@ async def test_a_key_given_twice_is_refused_naming_it(
 
 
 async def test_the_twice_given_quantity_buys_nothing(
-    sqlite_database: Database, desk_and_client: tuple[Desk, quart.typing.TestClientProtocol]
+    sqlite_database: Database, desk_and_client: tuple[Services, quart.typing.TestClientProtocol]
 ) -> None:
-    desk, client = desk_and_client
+    services, client = desk_and_client
+    desk = services.desk
     await add_bot(sqlite_database, mode="approve")
     answer = await client.post(
         f"/webhook/{KEY}", data=json.dumps({"action": "RSI_LONG_ENTRY", "price": 53210.5}).encode()
     )
     signal_id = (await answer.get_json())["signal_id"]
-    await desk.advance(signal_id)
+    await services.use_cases.steps.advance(signal_id)
 
     response = await client.post(
         f"/api/signals/{signal_id}/approve", headers=AUTH, data=b'{"quantity":1,"quantity":12}'

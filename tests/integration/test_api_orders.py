@@ -11,12 +11,12 @@ import pytest
 import quart.typing
 
 from db.database import Database
-from tests.integration.web_support import SystemClock, add_bot, make_deps, make_desk
+from tests.integration.web_support import SystemClock, add_bot, make_deps, make_services
 from tests.support.fake_broker import FakeBroker
 from trading.domain.manual import OrderTicket
 from trading.domain.signals import SignalState
 from trading.services.actions import ActionResult, Actor
-from trading.services.bootstrap import bootstrap
+from trading.services.bootstrap import Services, bootstrap
 from trading.services.desk import Desk
 from web.app import create_app
 
@@ -43,12 +43,14 @@ class ViewerDesk:
 
 
 class Api:
-    def __init__(self, db: Database, broker: FakeBroker, desk: Desk) -> None:
+    def __init__(self, db: Database, broker: FakeBroker, services: Services, desk: Any = None) -> None:
+        """`desk`: what the web calls, when not the services' own desk."""
         self.db = db
         self.broker = broker
-        self.desk = desk
+        self.desk = services.desk
+        self.steps = services.use_cases.steps
         self.client: quart.typing.TestClientProtocol = create_app(
-            make_deps(db, api_token=TOKEN, desk=desk)
+            make_deps(db, api_token=TOKEN, desk=desk or services.desk)
         ).test_client()
 
     async def post(self, path: str, body: Any = None) -> tuple[int, Any]:
@@ -58,7 +60,7 @@ class Api:
 
     async def run(self, signal_id: int) -> SignalState:
         for _ in range(5):
-            if (await self.desk.advance(signal_id)).finished:
+            if (await self.steps.advance(signal_id)).finished:
                 break
         async with self.db.uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id)
@@ -70,7 +72,7 @@ class Api:
 async def api(database: Database) -> Api:
     await add_bot(database, max_positions=3, allow_pyramiding=True, stop_loss_pct="1.0")
     broker = FakeBroker(rest_limits=True)
-    return Api(database, broker, make_desk(database, broker))
+    return Api(database, broker, make_services(database, broker))
 
 
 async def test_a_free_form_order_is_queued_as_a_manual_signal_and_executes(api: Api) -> None:
@@ -126,8 +128,8 @@ async def test_orders_by_a_viewer_are_forbidden_and_audited(sqlite_database: Dat
     await add_bot(sqlite_database)
     broker = FakeBroker(rest_limits=True)
     clock = SystemClock()
-    desk = bootstrap(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None).desk
-    api = Api(sqlite_database, broker, ViewerDesk(desk))  # type: ignore[arg-type]
+    services = bootstrap(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None)
+    api = Api(sqlite_database, broker, services, ViewerDesk(services.desk))
     status, answer = await api.post("/api/orders", {"bot": "SA40_RSI_Bot", "side": "buy", "quantity": 1})
     assert (status, answer["code"]) == (403, "forbidden")
     assert answer["message"] == "viewer may not place orders: approvers only"
@@ -143,7 +145,7 @@ async def resting(api: Api, quantity: int = 3) -> tuple[int, str]:
     status, answer = await api.post("/api/orders", body)
     assert status == 200, answer
     sid = answer["signal"]["id"]
-    assert not (await api.desk.advance(sid)).finished  # resting at the broker
+    assert not (await api.steps.advance(sid)).finished  # resting at the broker
     return sid, f"sd-{sid}-1"
 
 

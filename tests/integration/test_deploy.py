@@ -143,10 +143,10 @@ def test_compose_database_url_points_at_the_postgres_service(compose: dict[str, 
 
 def test_compose_trusts_caddy_and_nobody_else(compose: dict[str, Any]) -> None:
     desk, caddy = _service(compose, "signaldesk"), _service(compose, "caddy")
-    trusted = Settings.model_validate({"webhook_trusted_proxies": _environment(desk)["WEBHOOK_TRUSTED_PROXIES"]})
+    trusted = Settings.model_validate({"webhook": {"trusted_proxies": _environment(desk)["WEBHOOK_TRUSTED_PROXIES"]}})
     [network_name] = desk["networks"]
     caddy_address = caddy["networks"][network_name]["ipv4_address"]
-    assert trusted.webhook_trusted_proxies == [caddy_address]
+    assert trusted.webhook.trusted_proxies == [caddy_address]
     [subnet] = [c["subnet"] for c in compose["networks"][network_name]["ipam"]["config"]]
     assert ipaddress.ip_address(caddy_address) in ipaddress.ip_network(subnet)
     assert {"80:80", "443:443"} <= set(caddy["ports"])

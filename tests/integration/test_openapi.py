@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps, running
-from trading.services.desk import Desk
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services, running
+from trading.services.steps import SignalSteps
 from web.app import create_app
 
 TOKEN = "schemathesis-token-0123456789"
@@ -55,11 +55,10 @@ class Server:
         db = Database(f"sqlite+aiosqlite:///{self.folder / 'signaldesk.db'}")
         try:
             await db.upgrade()
-            deps = make_deps(db, api_token=TOKEN)
-            assert isinstance(deps.desk, Desk)
-            app = create_app(deps)
+            services = make_services(db)
+            app = create_app(make_deps(db, services, api_token=TOKEN))
             async with running(app) as url:
-                await self._seed(db, deps.desk, url)
+                await self._seed(db, services.use_cases.steps, url)
                 self.url.set_result(url)
                 await self._stop.wait()
         except BaseException as e:
@@ -70,7 +69,7 @@ class Server:
             await db.dispose()
 
     @staticmethod
-    async def _seed(db: Database, desk: Desk, url: str) -> None:
+    async def _seed(db: Database, steps: SignalSteps, url: str) -> None:
         """Data for the answers to be checked against: a pending signal, an executed one, a trade."""
         await add_bot(db, mode="approve")
         await add_bot(db, bot_name="Auto_Bot", webhook_key="auto_key_12345", mode="auto")
@@ -84,11 +83,11 @@ class Server:
                 now = datetime.now(UTC).isoformat()
                 body = json.dumps({"action": action, "price": 53210.5, "time": now})
                 answer = (await client.post(f"/webhook/{key}", content=body)).json()
-                await desk.advance(answer["signal_id"])
+                await steps.advance(answer["signal_id"])
             # Left open, so /api/positions has a position to describe.
             body = json.dumps({"action": "RSI_LONG_ENTRY", "price": 53100})
             answer = (await client.post("/webhook/auto_key_12345", content=body)).json()
-            await desk.advance(answer["signal_id"])
+            await steps.advance(answer["signal_id"])
 
 
 @pytest.fixture(scope="module")

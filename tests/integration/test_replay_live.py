@@ -69,7 +69,7 @@ async def _live_run(db: Database) -> list[Trade]:
     market = Market(clock=clock)
     broker = PaperBroker.with_unit_of_work(db.uow, quote_source=market, clock=clock.now)
     events: list[Event] = []
-    desk = bootstrap(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01).desk
+    services = bootstrap(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
     config = BotConfig.parse(
         {
             "bot_name": "Live_Replay",
@@ -92,7 +92,7 @@ async def _live_run(db: Database) -> list[Trade]:
             clock.t = T0 + timedelta(hours=hour, minutes=minute)
             market.price = Decimal(price)
             if body is None:
-                made = await desk.monitors.check_exits()
+                made = await services.use_cases.monitors.check_exits()
                 assert len(made) == 1
                 ids = made
             else:
@@ -104,11 +104,11 @@ async def _live_run(db: Database) -> list[Trade]:
                 ids = [answer.signal_id]
             for signal_id in ids:
                 for _ in range(10):
-                    if (await desk.advance(signal_id)).finished:
+                    if (await services.use_cases.steps.advance(signal_id)).finished:
                         break
     finally:
         await intake.aclose()
-    trades = await desk.trades()
+    trades = await services.desk.trades()
     return sorted(
         ((t.side.value, t.quantity, t.entry_price, t.exit_price, t.realized_pnl, t.closed_at) for t in trades),
         key=lambda t: t[5],

@@ -36,7 +36,7 @@ async def test_auto_mode_entry_executes_once_and_opens_the_position(rig: Rig) ->
     assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.LONG, 1, Decimal("53211.0"))
     assert list(rig.broker.book) == [f"sd-{sid}-1"]
     # running it again changes nothing
-    assert (await rig.desk.advance(sid)).finished
+    assert (await rig.use_cases.steps.advance(sid)).finished
     assert rig.broker.place_calls == 1
 
 
@@ -100,7 +100,7 @@ async def test_reject_and_expiry_never_execute(lite: Rig) -> None:
     await lite.run(expiring)
     assert (await lite.desk.reject(rejected, ALICE)).ok
     lite.clock.t += timedelta(minutes=6)
-    assert await lite.desk.expire_due() == [expiring]
+    assert await lite.use_cases.decisions.run_due() == [expiring]
     late = await lite.desk.approve(expiring, ALICE)
     assert not late.ok
     assert await lite.run(rejected) is SignalState.REJECTED
@@ -113,7 +113,7 @@ async def test_lost_answer_is_looked_up_and_never_sent_twice(rig: Rig) -> None:
     rig.broker.faults.drop_after_place = 1
     rig.broker.faults.hide_for_lookups = 1
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
-    first = await rig.desk.advance(sid)
+    first = await rig.use_cases.steps.advance(sid)
     assert not first.finished
     async with rig.db.uow() as uow:
         (order,) = await uow.orders.list_for_signal(sid)
@@ -180,7 +180,7 @@ async def _crash_after_the_fill(rig: Rig, sid: int) -> None:
 
     crashed = make_rig(rig.db, rig.broker, checkpoint=die_after_fill)
     with pytest.raises(SystemExit):
-        await crashed.desk.advance(sid)
+        await crashed.use_cases.steps.advance(sid)
 
 
 async def test_a_fill_not_yet_applied_is_applied_once_after_a_crash(lite: Rig) -> None:
@@ -220,9 +220,9 @@ async def test_stop_monitor_closes_once_when_the_stop_is_hit(lite: Rig) -> None:
     pos = await lite.position(bot)
     assert pos.stop_loss is not None and pos.stop_loss < pos.average_price
     lite.broker.bid, lite.broker.ask = pos.stop_loss - 10, pos.stop_loss - 9
-    made = await lite.desk.check_exits()
+    made = await lite.use_cases.monitors.check_exits()
     assert len(made) == 1
-    assert await lite.desk.check_exits() == []  # never twice for the same position
+    assert await lite.use_cases.monitors.check_exits() == []  # never twice for the same position
     assert await lite.run(made[0]) is SignalState.EXECUTED
     trades = [e for e in lite.events if isinstance(e, TradeClosed)]
     assert len(trades) == 1
@@ -233,7 +233,7 @@ async def test_reconciliation_flags_a_mismatch_and_blocks_entries(lite: Rig) -> 
     bot = await lite.bot()
     await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
     lite.broker.net["SA40"] = 3  # someone traded by hand
-    problems = await lite.desk.reconcile()
+    problems = await lite.use_cases.reconciliation.reconcile()
     assert problems and "+1" in problems[0] and "+3" in problems[0]
     assert any(isinstance(e, PositionMismatch) and e.ours == 1 and e.theirs == 3 for e in lite.events)
     sid = await lite.signal(bot, SignalAction.ENTER_LONG)
@@ -308,13 +308,13 @@ async def test_reconciliation_waits_for_a_signal_still_executing(lite: Rig) -> N
     lite.broker.faults.drop_after_place = 1
     lite.broker.faults.hide_for_lookups = 5
     sid = await lite.signal(bot, SignalAction.ENTER_LONG)
-    assert not (await lite.desk.advance(sid)).finished  # placed at the broker, answer lost
+    assert not (await lite.use_cases.steps.advance(sid)).finished  # placed at the broker, answer lost
     assert lite.broker.net["SA40"] == 1 and (await lite.position(bot)).is_flat
-    assert await lite.desk.reconcile() == []  # in flight: not a mismatch
+    assert await lite.use_cases.reconciliation.reconcile() == []  # in flight: not a mismatch
     (stored_bot,) = await lite.desk.bots()
     assert not stored_bot.needs_attention
     assert await lite.run(sid) is SignalState.EXECUTED
-    assert await lite.desk.reconcile() == []
+    assert await lite.use_cases.reconciliation.reconcile() == []
 
 
 async def test_listings_filtered_by_an_unknown_bot_name_are_empty(rig: Rig) -> None:

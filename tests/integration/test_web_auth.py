@@ -15,10 +15,10 @@ from argon2 import PasswordHasher
 from quart import Quart
 
 from db.database import Database
-from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps
+from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps, make_services
 from trading.domain.people import Role
 from trading.domain.records import AuditEntry
-from trading.services.desk import Desk
+from trading.services.bootstrap import Services
 from trading.services.people import CLI_ACTOR, People
 from web.app import create_app
 from web.auth import SESSION_COOKIE
@@ -30,10 +30,11 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)"')
 
 
 class WebDesk:
-    def __init__(self, db: Database, app: Quart, desk: Desk, people: People) -> None:
+    def __init__(self, db: Database, app: Quart, services: Services, people: People) -> None:
         self.db = db
         self.app = app
-        self.desk = desk
+        self.desk = services.desk
+        self.steps = services.use_cases.steps
         self.people = people
 
     def browser(self, address: str = "127.0.0.1") -> Browser:
@@ -55,7 +56,7 @@ class WebDesk:
         answer = await response.get_json()
         assert response.status_code == 200, answer
         signal_id: int = answer["signal_id"]
-        await self.desk.advance(signal_id)
+        await self.steps.advance(signal_id)
         return signal_id
 
     async def audit(self) -> list[AuditEntry]:
@@ -100,10 +101,13 @@ class Browser:
 
 @pytest.fixture
 async def desk(sqlite_database: Database) -> WebDesk:
-    deps = make_deps(sqlite_database, api_token=BREAK_GLASS, login_max_failures=3, trusted_proxies=["10.9.9.9"])
-    assert isinstance(deps.desk, Desk) and deps.people is not None
+    services = make_services(sqlite_database)
+    deps = make_deps(
+        sqlite_database, services, api_token=BREAK_GLASS, login_max_failures=3, trusted_proxies=["10.9.9.9"]
+    )
+    assert deps.people is not None
     await add_bot(sqlite_database, mode="approve")
-    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    return WebDesk(sqlite_database, create_app(deps), services, deps.people)
 
 
 async def test_pages_redirect_to_login_and_the_api_answers_401_without_a_session(desk: WebDesk) -> None:

@@ -14,13 +14,12 @@ import pytest
 
 from db.database import Database
 from tests.integration.test_web_auth import Browser, WebDesk
-from tests.integration.web_support import KEY, add_bot, make_deps, make_desk
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services
 from tests.support.fake_broker import FakeBroker
 from trading.domain.people import Role
 from trading.domain.records import TradeRecord
 from trading.domain.values import PositionSide
 from trading.services.actions import Actor
-from trading.services.desk import Desk
 from web.app import create_app
 
 PAGES = ["/", "/approvals", "/positions", "/signals", "/trades", "/audit", "/webhooks"]
@@ -33,10 +32,11 @@ EVIL = '<script>alert("x")</script>'
 
 @pytest.fixture
 async def desk(sqlite_database: Database) -> WebDesk:
-    deps = make_deps(sqlite_database)
-    assert isinstance(deps.desk, Desk) and deps.people is not None
+    services = make_services(sqlite_database)
+    deps = make_deps(sqlite_database, services)
+    assert deps.people is not None
     await add_bot(sqlite_database, mode="approve")
-    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    return WebDesk(sqlite_database, create_app(deps), services, deps.people)
 
 
 async def signed_in(desk: WebDesk, name: str, role: Role) -> Browser:
@@ -62,7 +62,7 @@ async def alert(desk: WebDesk, **fields: object) -> int:
     answer = await response.get_json()
     assert response.status_code == 200, answer
     signal_id: int = answer["signal_id"]
-    await desk.desk.advance(signal_id)
+    await desk.steps.advance(signal_id)
     return signal_id
 
 
@@ -336,9 +336,10 @@ async def test_the_overview_shows_the_day_at_a_glance(sqlite_database: Database)
     """Per bot and in total: realized today, unrealized now at the quote, what is open; and
     each broker account's balance and equity as the broker tells them."""
     broker = FakeBroker(equity=Decimal("100000"))
-    deps = make_deps(sqlite_database, desk=make_desk(sqlite_database, broker))
-    assert isinstance(deps.desk, Desk) and deps.people is not None
-    desk = WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    services = make_services(sqlite_database, broker)
+    deps = make_deps(sqlite_database, services)
+    assert deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), services, deps.people)
     bot = await add_bot(sqlite_database, mode="auto")
     await alert(desk)  # a long entry, filled at the ask 53211.0
     async with sqlite_database.uow() as uow:
@@ -388,7 +389,7 @@ async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk:
     anna = await signed_in(desk, "anna", Role.ADMIN)
     await anna.get("/approvals")
     assert (await anna.post(f"/approvals/{approved_id}/approve", headers={"X-Part": "1"})).status_code == 200
-    await desk.desk.advance(approved_id)
+    await desk.steps.advance(approved_id)
     assert (await anna.post(f"/approvals/{rejected_id}/reject", form={"reason": "late"})).status_code == 200
     await desk.desk.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
     seen = {}

@@ -26,6 +26,7 @@ from trading.services.desk import Desk
 from trading.services.execution import Checkpoint
 from trading.services.ports import Broker
 from trading.services.runner import Runner, RunnerOptions
+from trading.services.use_cases import UseCases
 
 ALICE = Actor("discord:1", "alice", can_approve=True)
 BOB = Actor("discord:2", "bob", can_approve=True)
@@ -54,6 +55,7 @@ class Rig:
     events: list[Event]
     # Not started: a test starts it when it wants signals moved for it.
     runner: Runner
+    use_cases: UseCases  # what the runner calls (one try at a signal, expiry, exits, reconciling)
 
     async def bot(self, **overrides: object) -> int:
         fields: dict[str, object] = {
@@ -89,13 +91,13 @@ class Rig:
 
     async def advance(self, signal_id: int) -> SignalState:
         """One try of the runner's, then the state the signal is in."""
-        await self.desk.advance(signal_id)
+        await self.use_cases.steps.advance(signal_id)
         return await self.state(signal_id)
 
     async def run(self, signal_id: int) -> SignalState:
         """Advance the signal as the runner would, retries included, until it settles."""
         for _ in range(10):
-            result = await self.desk.advance(signal_id)
+            result = await self.use_cases.steps.advance(signal_id)
             if result.finished:
                 break
         return await self.state(signal_id)
@@ -150,4 +152,4 @@ def make_rig(
     services = bootstrap(
         db.uow, lambda _name: used, the_clock, published.extend, checkpoint=checkpoint, retry_delay=0.01, runner=runner
     )
-    return Rig(db, used, the_clock, services.desk, published, services.runner)
+    return Rig(db, used, the_clock, services.desk, published, services.runner, services.use_cases)

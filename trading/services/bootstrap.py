@@ -15,18 +15,27 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trading.domain.events import Event
+from trading.services.commands import Commands
 from trading.services.context import Context
+from trading.services.decisions import Decisions
 from trading.services.desk import Desk
 from trading.services.execution import Checkpoint, Executor
 from trading.services.locks import BotLocks
+from trading.services.monitors import Monitors
+from trading.services.orders import Orders
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
+from trading.services.queries import Queries
+from trading.services.reconciliation import Reconciliation
+from trading.services.repair import Repairs
 from trading.services.runner import Runner, RunnerOptions
+from trading.services.steps import SignalSteps
+from trading.services.use_cases import UseCases
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    executor: Executor
-    desk: Desk
+    use_cases: UseCases
+    desk: Desk  # what the faces call
     runner: Runner
     # Wakes a bot's lane after a commit that gave it work (the intake is handed it too).
     wake: Callable[[int], None]
@@ -62,6 +71,18 @@ def bootstrap(
         retry_delay=retry_delay,
         position_in_doubt=position_in_doubt,
     )
-    desk = Desk(Context(uow, brokers, clock, publish, executor, wake, BotLocks(), checkpoint))
-    lanes = Runner(desk, uow, runner)
-    return Services(executor, desk, lanes, wake)
+    ctx = Context(uow, brokers, clock, publish, executor, wake, BotLocks(), checkpoint)
+    decisions = Decisions(ctx)
+    use_cases = UseCases(
+        executor,
+        SignalSteps(ctx, decisions),
+        decisions,
+        Commands(ctx),
+        Queries(ctx),
+        Monitors(ctx),
+        Reconciliation(ctx),
+        Repairs(ctx),
+        Orders(ctx),
+    )
+    lanes = Runner(use_cases, uow, runner)
+    return Services(use_cases, Desk(use_cases), lanes, wake)

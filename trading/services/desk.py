@@ -1,13 +1,11 @@
-"""The desk: the one object the front-ends (Discord, the web API) and the runner call.
+"""The desk: the one object the front-ends (Discord, the web API) call.
 
 It holds no rules of its own: each call goes to the use case that owns it (decisions,
-commands, queries, monitors, reconciliation, execution), all sharing one Context.
+commands, queries, repairs, orders). The runner calls its use cases itself.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
 from datetime import datetime
 
 from trading.domain.manual import OrderTicket
@@ -20,7 +18,6 @@ from trading.domain.records import (
     TradeRecord,
     WebhookLogEntry,
 )
-from trading.domain.signals import SignalState
 from trading.domain.values import Mode
 from trading.domain.views import (
     AccountView,
@@ -33,91 +30,17 @@ from trading.domain.views import (
     TradesReport,
 )
 from trading.services.actions import ActionResult, Actor, DeskAPI, OrderPreview
-from trading.services.commands import Commands
-from trading.services.context import Context
-from trading.services.decisions import Decisions
-from trading.services.execution import READY, Footing, RunResult
-from trading.services.monitors import Monitors
-from trading.services.orders import Orders
-from trading.services.queries import Queries
-from trading.services.reconciliation import Reconciliation
-from trading.services.repair import Repairs
-
-log = logging.getLogger("signaldesk.runner")
+from trading.services.use_cases import UseCases
 
 
 class Desk(DeskAPI):
-    def __init__(self, ctx: Context) -> None:
-        """Built by the bootstrap (trading/services/bootstrap.py) from the one Context."""
-        self._ctx = ctx
-        self.executor = ctx.executor
-        self.decisions = Decisions(ctx)
-        self.commands = Commands(ctx)
-        self.queries = Queries(ctx)
-        self.monitors = Monitors(ctx)
-        self.reconciliation = Reconciliation(ctx)
-        self.repairs = Repairs(ctx)
-        self.orders = Orders(ctx)
-
-    # ------------------------------------------------------------------ the runner's
-
-    async def advance(self, signal_id: int) -> RunResult:
-        """Move a stored signal as far as it can go now: one try (the runner's lane of the
-        signal's bot calls this, and tries again later when the result is not finished)."""
-        async with self._ctx.uow(read_only=True) as uow:
-            stored = await uow.signals.get(signal_id, history=False)
-            bot = await uow.bots.get(stored.bot_id) if stored else None
-        if stored is None or bot is None:
-            return RunResult(True, note="no such signal")
-        async with self._ctx.locks.of(bot.id):
-            return await self._run(stored, bot)
-
-    async def run_next(
-        self, bot_id: int, states: Sequence[SignalState], *, finished: int | None = None
-    ) -> tuple[int, RunResult | None] | None:
-        """One try at the bot's oldest signal in one of `states` (the runner's lane): the
-        signal, its bot and what its start needs are read in one read, under the bot's lock,
-        then the signal is moved as far as it can go now. (its id, the result); the result is
-        None when it is the signal `finished` (reported finished, yet still the oldest);
-        None when the bot has no such signal."""
-        async with self._ctx.locks.of(bot_id):
-            async with self._ctx.uow(read_only=True) as uow:
-                stored = await uow.signals.oldest(bot_id, states)
-                bot = await uow.bots.get(bot_id) if stored is not None else None
-                if stored is None or bot is None:
-                    return None
-                if stored.id == finished:
-                    return stored.id, None
-                starts = stored.state in READY and not (
-                    stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE
-                )
-                footing = await self.executor.read_footing(uow, stored, bot) if starts else None
-            try:
-                return stored.id, await self._run(stored, bot, footing)
-            except Exception:
-                # A bug or an outage: the signal stays where it is, holding its bot's place.
-                log.exception("signal %s: unexpected error; will retry", stored.id)
-                return stored.id, RunResult(False)
-
-    async def _run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
-        """One try at a signal, the bot's lock held (reconciliation and repair take it too,
-        so that no fill lands between their reading the broker and their reading us).
-        `footing`: what its start needs, when read under this same hold of the lock."""
-        if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
-            await self.decisions.request_approval(stored, bot)
-            return RunResult(True, note="awaiting approval")
-        return await self.executor.run_stored(stored, bot, footing)
-
-    async def expire_due(self) -> list[int]:
-        """The runner's approval check: reminds the approvers of a card half way to its expiry
-        (once), then expires the cards past it; returns the expired signal ids."""
-        return await self.decisions.run_due()
-
-    async def check_exits(self) -> list[int]:
-        return await self.monitors.check_exits()
-
-    async def reconcile(self, *, only_bot: int | None = None) -> list[str]:
-        return await self.reconciliation.reconcile(only_bot=only_bot)
+    def __init__(self, use_cases: UseCases) -> None:
+        """Built by the bootstrap (trading/services/bootstrap.py)."""
+        self.decisions = use_cases.decisions
+        self.commands = use_cases.commands
+        self.queries = use_cases.queries
+        self.repairs = use_cases.repairs
+        self.orders = use_cases.orders
 
     # ------------------------------------------------------------------ decisions
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from trading.domain.signals import SignalState
 from trading.services.alerts_first import AlertsFirst
 from trading.services.backoff import backoff_delay
-from trading.services.desk import Desk
 from trading.services.execution import RunResult
 from trading.services.ports import Cluster, UnitOfWorkFactory
+from trading.services.use_cases import UseCases
 
 log = logging.getLogger("signaldesk.runner")
 
@@ -60,10 +60,15 @@ class RunnerOptions:
 
 
 class Runner:
-    def __init__(self, desk: Desk, uow_factory: UnitOfWorkFactory, options: RunnerOptions = RunnerOptions()) -> None:
-        """Built by the bootstrap (trading/services/bootstrap.py), which hands the services
+    def __init__(
+        self, use_cases: UseCases, uow_factory: UnitOfWorkFactory, options: RunnerOptions = RunnerOptions()
+    ) -> None:
+        """Built by the bootstrap (trading/services/bootstrap.py), which hands the use cases
         this runner's `wake_bot` and `reconcile_soon` as their callbacks."""
-        self._desk = desk
+        self._steps = use_cases.steps
+        self._decisions = use_cases.decisions
+        self._monitors = use_cases.monitors
+        self._reconciliation = use_cases.reconciliation
         self._uow = uow_factory
         self._intervals = {
             "sweep": options.sweep_interval,
@@ -112,7 +117,7 @@ class Runner:
 
     async def _reconcile_one(self, bot_id: int) -> None:
         try:
-            problems = await self._desk.reconcile(only_bot=bot_id)
+            problems = await self._reconciliation.reconcile(only_bot=bot_id)
         except Exception:
             log.exception("reconciliation of bot %s failed; the periodic one will try again", bot_id)
         else:
@@ -129,9 +134,9 @@ class Runner:
         await self.sweep()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every("sweep", self.sweep), name="sweep"))
-        self._tasks.append(loop.create_task(self._every("expiry", self._desk.expire_due), name="expiry"))
-        self._tasks.append(loop.create_task(self._every("monitor", self._desk.check_exits), name="monitor"))
-        self._tasks.append(loop.create_task(self._every("reconcile", self._desk.reconcile, at_start=True)))
+        self._tasks.append(loop.create_task(self._every("expiry", self._decisions.run_due), name="expiry"))
+        self._tasks.append(loop.create_task(self._every("monitor", self._monitors.check_exits), name="monitor"))
+        self._tasks.append(loop.create_task(self._every("reconcile", self._reconciliation.reconcile, at_start=True)))
         for name, _interval, job in self._housekeeping:
             self._tasks.append(loop.create_task(self._every(name, job, at_start=True), name=name))
         return len(pending)
@@ -222,7 +227,7 @@ class Runner:
         if self._alerts_first is not None:
             await self._alerts_first.turn()
         async with self._active:
-            return await self._desk.run_next(bot_id, UNFINISHED, finished=finished)
+            return await self._steps.run_next(bot_id, UNFINISHED, finished=finished)
 
     async def _every(self, name: str, job: Callable[[], Awaitable[object]], at_start: bool = False) -> None:
         interval = self._intervals[name]

@@ -90,7 +90,7 @@ async def test_an_approval_left_past_its_time_expires_and_cannot_be_approved(rig
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
     await rig.run(sid)
     rig.clock.t += timedelta(minutes=6)
-    assert await rig.desk.expire_due() == [sid]
+    assert await rig.use_cases.decisions.run_due() == [sid]
     late = await rig.desk.approve(sid, ALICE)
     assert not late.ok and late.code == "already_decided"
     assert await rig.run(sid) is SignalState.EXPIRED
@@ -139,7 +139,7 @@ async def test_the_decisions_of_the_last_day_are_listed_newest_first(rig: Rig) -
     waiting = await rig.signal(bot, SignalAction.ENTER_LONG)
     await rig.run(waiting)
     rig.clock.t += timedelta(minutes=6)
-    await rig.desk.expire_due()
+    await rig.use_cases.decisions.run_due()
 
     decided = await rig.desk.recent_decisions(rig.clock.now() - timedelta(hours=24))
     assert [(d.signal_id, d.decision, d.decided_by) for d in decided] == [

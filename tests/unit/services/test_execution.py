@@ -48,7 +48,7 @@ async def test_a_signal_run_again_once_executed_changes_nothing(rig: Rig) -> Non
     bot = await rig.bot()
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
     assert await rig.run(sid) is SignalState.EXECUTED
-    assert (await rig.desk.advance(sid)).finished
+    assert (await rig.use_cases.steps.advance(sid)).finished
     assert rig.broker.place_calls == 1
     assert (await rig.position(bot)).quantity == 1
 
@@ -73,7 +73,7 @@ async def test_an_order_whose_answer_was_lost_is_looked_up_and_applied_once(rig:
     rig.broker.faults.drop_after_place = 1  # placed at the broker, the answer never arrives
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
 
-    first = await rig.desk.advance(sid)
+    first = await rig.use_cases.steps.advance(sid)
     assert not first.finished
     assert await rig.state(sid) is SignalState.EXECUTING
     (order,) = await rig.orders(sid)

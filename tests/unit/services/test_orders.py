@@ -25,7 +25,7 @@ async def resting_entry(rig: Rig, quantity: int = 3, **bot: object) -> tuple[int
     sid = await rig.signal(
         bot_id, SignalAction.ENTER_LONG, price="53000.0", order_type=OrderType.LIMIT, quantity=quantity
     )
-    result = await rig.desk.advance(sid)
+    result = await rig.use_cases.steps.advance(sid)
     assert not result.finished
     (order,) = await rig.orders(sid)
     assert order.status is OrderStatus.SUBMITTED and order.broker_order_id is not None
@@ -50,11 +50,11 @@ async def test_a_resting_limit_order_is_polled_until_its_timeout_then_cancelled_
 ) -> None:
     bot_id, sid, cid = await resting_entry(rig, order_timeout_seconds=120)
     rig.clock.t += timedelta(seconds=119)
-    assert not (await rig.desk.advance(sid)).finished
+    assert not (await rig.use_cases.steps.advance(sid)).finished
     assert rig.broker.cancel_calls == 0 and await rig.state(sid) is SignalState.EXECUTING
 
     rig.clock.t += timedelta(seconds=2)
-    assert (await rig.desk.advance(sid)).finished
+    assert (await rig.use_cases.steps.advance(sid)).finished
     stored = await rig.stored(sid)
     assert stored.state is SignalState.EXPIRED
     assert stored.reason == f"order {cid} (open buy 3) timed out after 120 s (order_timeout_seconds): nothing filled"
@@ -70,7 +70,7 @@ async def test_a_resting_limit_order_is_polled_until_its_timeout_then_cancelled_
 async def test_a_partly_filled_order_that_times_out_keeps_its_fill_with_stop_and_target(rig: Rig) -> None:
     bot_id, sid, cid = await resting_entry(rig, stop_loss_pct="1.0", take_profit_pct="2.0")
     rig.broker.fill(cid, 1)
-    assert not (await rig.desk.advance(sid)).finished
+    assert not (await rig.use_cases.steps.advance(sid)).finished
     (order,) = await rig.orders(sid)
     assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_quantity == 1
 
@@ -135,7 +135,7 @@ async def test_a_cancel_racing_a_fill_ends_with_the_brokers_truth(rig: Rig, race
     else:
         assert result.ok and "2 of 3 filled @ 53,000.0, kept in the position" in result.message
     # The lane finds nothing left to do.
-    assert (await rig.desk.advance(sid)).finished and (await rig.position(bot_id)).quantity == raced
+    assert (await rig.use_cases.steps.advance(sid)).finished and (await rig.position(bot_id)).quantity == raced
 
 
 async def test_a_cancel_the_broker_does_not_confirm_is_asked_again_by_the_next_run(rig: Rig) -> None:
@@ -213,7 +213,7 @@ async def test_a_free_form_limit_order_rests_and_can_be_cancelled(rig: Rig) -> N
     result = await rig.desk.place_order(ticket(order_type=OrderType.LIMIT, limit_price=Decimal("53000.0")), ALICE)
     assert result.ok and result.signal is not None
     sid = result.signal.id
-    assert not (await rig.desk.advance(sid)).finished
+    assert not (await rig.use_cases.steps.advance(sid)).finished
     (order,) = await rig.orders(sid)
     assert (order.type, order.limit_price) == (OrderType.LIMIT, Decimal("53000.0"))
     assert (await rig.desk.cancel_order(order.client_order_id, ALICE)).ok

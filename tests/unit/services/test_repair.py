@@ -28,7 +28,7 @@ async def test_adopt_books_the_difference_at_the_brokers_average_and_clears_the_
     bot = await rig.bot(stop_loss_pct="1")
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     await _changed_behind_our_back(rig, 3)
-    assert await rig.desk.reconcile() == ["Paper SA40: ours +1, broker +3"]
+    assert await rig.use_cases.reconciliation.reconcile() == ["Paper SA40: ours +1, broker +3"]
     flagged = await _bot(rig, bot)
     assert flagged.needs_attention and flagged.attention_reason == "Paper holds +3 SA40, signaldesk +1"
     entry = await rig.signal(bot, SignalAction.ENTER_LONG)
@@ -55,7 +55,7 @@ async def test_adopt_books_the_difference_at_the_brokers_average_and_clears_the_
     assert adopt.actor == ALICE.id and "adjusting fill buy 2 @ 53000" in adopt.detail
     assert any(a.actor == MALLORY.id and not a.allowed for a in audit)
 
-    assert await rig.desk.reconcile() == []  # no mismatch any more
+    assert await rig.use_cases.reconciliation.reconcile() == []  # no mismatch any more
     assert not (await _bot(rig, bot)).needs_attention
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG)) is SignalState.EXECUTED
 
@@ -69,7 +69,7 @@ async def test_adopt_of_a_smaller_broker_position_reduces_with_a_trade(rig: Rig)
     assert (await rig.position(bot)).signed_quantity == 1
     (trade,) = rig.published(TradeClosed)
     assert (trade.quantity, trade.exit_price, trade.position_closed) == (2, BROKER_AVG, False)
-    assert await rig.desk.reconcile() == []
+    assert await rig.use_cases.reconciliation.reconcile() == []
 
 
 async def test_adopt_puts_the_whole_difference_on_the_repaired_bot_when_bots_share_the_symbol(rig: Rig) -> None:
@@ -78,13 +78,13 @@ async def test_adopt_puts_the_whole_difference_on_the_repaired_bot_when_bots_sha
     await rig.run(await rig.signal(a, SignalAction.ENTER_LONG))
     await rig.run(await rig.signal(b, SignalAction.ENTER_LONG))
     await _changed_behind_our_back(rig, -1)  # someone sold 3 at the broker
-    assert await rig.desk.reconcile() == ["Paper SA40: ours +2, broker -1"]
+    assert await rig.use_cases.reconciliation.reconcile() == ["Paper SA40: ours +2, broker -1"]
     assert (await _bot(rig, a)).needs_attention and (await _bot(rig, b)).needs_attention
 
     assert (await rig.desk.repair("B_Bot", "adopt", ALICE)).ok
     assert ((await rig.position(a)).signed_quantity, (await rig.position(b)).signed_quantity) == (1, -2)
     assert not (await _bot(rig, a)).needs_attention and not (await _bot(rig, b)).needs_attention
-    assert await rig.desk.reconcile() == []
+    assert await rig.use_cases.reconciliation.reconcile() == []
 
 
 async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_every_bot_flat(rig: Rig) -> None:
@@ -93,7 +93,7 @@ async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_eve
     await rig.run(await rig.signal(a, SignalAction.ENTER_LONG))
     await rig.run(await rig.signal(b, SignalAction.ENTER_SHORT))
     await _changed_behind_our_back(rig, 2)
-    await rig.desk.reconcile()
+    await rig.use_cases.reconciliation.reconcile()
 
     done = await rig.desk.repair("A_Bot", "flatten", ALICE)
     assert done.ok, done.message
@@ -106,7 +106,7 @@ async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_eve
     assert rig.broker.net[SYMBOL] == 0
     assert (await rig.position(a)).is_flat and (await rig.position(b)).is_flat
     assert not (await _bot(rig, a)).needs_attention and not (await _bot(rig, b)).needs_attention
-    assert await rig.desk.reconcile() == []
+    assert await rig.use_cases.reconciliation.reconcile() == []
     (repaired,) = rig.published(PositionRepaired)
     assert repaired.action == "flatten" and "closes A_Bot's +3" in repaired.detail
 

@@ -54,7 +54,7 @@ async def test_an_account_that_cannot_be_read_now_is_asked_again(rig: Rig) -> No
     bot = await rig.bot(risk_per_trade_pct="1")
     sid = await rig.signal(bot, SignalAction.ENTER_LONG, stop_loss=Decimal("52600.5"))
     rig.broker.faults.account_down = True
-    result = await rig.desk.advance(sid)
+    result = await rig.use_cases.steps.advance(sid)
     assert (result.finished, result.note) == (False, "account unavailable")
     assert await rig.state(sid) is SignalState.RECEIVED and rig.broker.place_calls == 0
     rig.broker.faults.account_down = False

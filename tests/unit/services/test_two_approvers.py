@@ -146,19 +146,19 @@ async def test_a_card_is_reminded_once_at_half_its_expiry_then_expires(rig: Rig)
     await rig.run(sid)
     requested = (await approval(rig, sid)).requested_at
     rig.clock.t = requested + timedelta(minutes=4, seconds=59)
-    assert await rig.desk.expire_due() == [] and rig.published(ApprovalReminder) == []
+    assert await rig.use_cases.decisions.run_due() == [] and rig.published(ApprovalReminder) == []
     rig.clock.t = requested + timedelta(minutes=5, seconds=1)
-    assert await rig.desk.expire_due() == []
+    assert await rig.use_cases.decisions.run_due() == []
     [reminder] = rig.published(ApprovalReminder)
     assert reminder.signal_id == sid and reminder.expires_at == (await approval(rig, sid)).expires_at
     assert (await approval(rig, sid)).reminded_at == rig.clock.t
     # Once: neither the next check nor a restarted process reminds again.
     assert await rig.desk.decisions.remind_due() == []
-    restarted = rig.restarted().desk
+    restarted = rig.restarted().use_cases
     assert await restarted.decisions.remind_due() == []
     assert len(rig.published(ApprovalReminder)) == 1
     rig.clock.t = requested + timedelta(minutes=11)
-    assert await restarted.expire_due() == [sid]
+    assert await restarted.decisions.run_due() == [sid]
     assert len(rig.published(ApprovalReminder)) == 1
 
 
