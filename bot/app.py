@@ -204,7 +204,7 @@ def build(settings: Settings) -> App:
 
     def wake(bot_id: int) -> None:
         checkpoint("signal_stored")  # after the commit, before the answer: a crash-test point
-        services.wake(bot_id)
+        services.runner.wake_bot(bot_id)
 
     intake = Intake(
         database.uow,

@@ -1,8 +1,9 @@
 """The composition root of the services: builds the executor, the use cases and the runner
 once, each given its collaborators (callbacks included) in its constructor.
 
-The process (`bot/app.py`), the CLI commands that move signals and the tests (with fakes:
-tests/support/service_rig.py) all build the services here, so there is one wiring.
+The process (`bot/app.py`) and the tests (over the fake store or a real database:
+tests/support/service_rig.py, tests/integration/web_support.py) build the services here, so
+there is one wiring.
 
 The runner moves the signals the use cases store, and the use cases wake the runner after
 their commits: the callbacks handed down are closures over the runner built last, so no
@@ -36,9 +37,7 @@ from trading.services.use_cases import UseCases
 class Services:
     use_cases: UseCases
     desk: Desk  # what the faces call
-    runner: Runner
-    # Wakes a bot's lane after a commit that gave it work (the intake is handed it too).
-    wake: Callable[[int], None]
+    runner: Runner  # its wake_bot wakes a bot's lane after a commit (the intake's too)
 
 
 def bootstrap(
@@ -85,4 +84,4 @@ def bootstrap(
         Orders(ctx),
     )
     lanes = Runner(use_cases, uow, runner)
-    return Services(use_cases, Desk(use_cases), lanes, wake)
+    return Services(use_cases, Desk(use_cases), lanes)
