@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.event_loop import LoopChoice
@@ -122,3 +123,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+
+def setting_fields() -> dict[str, FieldInfo]:
+    """Every setting by its environment variable (the contract docs/configuration.md lists):
+    the webhook's limits as WEBHOOK_ and the limit's name."""
+    found: dict[str, FieldInfo] = {}
+    for name, field in Settings.model_fields.items():
+        if name == "webhook":
+            found |= {f"WEBHOOK_{limit.upper()}": f for limit, f in WebhookLimits.model_fields.items()}
+        else:
+            found[name.upper()] = field
+    return found

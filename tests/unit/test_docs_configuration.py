@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bot.settings import Settings
+from bot.settings import Settings, setting_fields
 from trading.domain.config import BotConfig
 from web.limits import TRADINGVIEW_SENDERS, WebhookLimits
 
@@ -85,18 +85,6 @@ def test_every_bot_field_is_documented_with_its_default() -> None:
         assert meaning, f"{name}: no meaning given"
 
 
-def variables() -> dict[str, FieldInfo]:
-    """Every setting by its environment variable: the webhook's limits (`Settings.webhook`)
-    as WEBHOOK_ and the limit's name."""
-    found: dict[str, FieldInfo] = {}
-    for name, field in Settings.model_fields.items():
-        if name == "webhook":
-            found |= {f"WEBHOOK_{limit.upper()}": f for limit, f in WebhookLimits.model_fields.items()}
-        else:
-            found[name.upper()] = field
-    return found
-
-
 def value_of(settings: Settings, variable: str) -> Any:
     limit = variable.removeprefix("WEBHOOK_").lower()
     if limit in WebhookLimits.model_fields:
@@ -106,7 +94,7 @@ def value_of(settings: Settings, variable: str) -> Any:
 
 def test_every_setting_is_documented_as_its_variable_with_its_default() -> None:
     documented = rows("Settings")
-    variables_ = variables()
+    variables_ = setting_fields()
     assert sorted(set(variables_) - set(documented)) == [], "settings missing from docs/configuration.md"
     assert sorted(set(documented) - set(variables_)) == [], "docs/configuration.md documents settings that do not exist"
     for name, field in variables_.items():
@@ -117,11 +105,11 @@ def test_every_setting_is_documented_as_its_variable_with_its_default() -> None:
 
 def test_the_documented_defaults_are_what_an_empty_environment_gives(monkeypatch: pytest.MonkeyPatch) -> None:
     """The defaults above are read from the model; this checks the model as the process builds it."""
-    for variable in variables():
+    for variable in setting_fields():
         monkeypatch.delenv(variable, raising=False)
     settings = Settings(_env_file=None)
     documented = rows("Settings")
-    for variable in variables():
+    for variable in setting_fields():
         value = value_of(settings, variable)
         if value is not None and hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
@@ -150,7 +138,9 @@ def test_each_webhook_limit_is_read_from_its_variable(monkeypatch: pytest.Monkey
         "WEBHOOK_LOG_RETENTION_DAYS": ("13", 13.0),
         "WEBHOOK_LOG_TRIM_INTERVAL_SECONDS": ("14", 14.0),
     }
-    assert {v for v in variables() if v.startswith("WEBHOOK_")} == set(given), "a WEBHOOK_ setting is not tried here"
+    assert {v for v in setting_fields() if v.startswith("WEBHOOK_")} == set(given), (
+        "a WEBHOOK_ setting is not tried here"
+    )
     for variable, (text, _) in given.items():
         monkeypatch.setenv(variable, text)
     settings = Settings(_env_file=None)

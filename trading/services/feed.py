@@ -66,7 +66,7 @@ class Subscription:
         return self._queue.qsize()
 
     def close(self) -> None:
-        self._feed._subscribers.discard(self)
+        self._feed.unsubscribe(self)
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -200,6 +200,10 @@ class EventFeed:
                 self._next = end + 1
                 self._held = {seq: e for seq, e in self._held.items() if seq >= self._next}
         return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """No more events for it (`Subscription.close` calls this)."""
+        self._subscribers.discard(subscription)
 
     @property
     def subscribers(self) -> int:
