@@ -31,7 +31,6 @@ from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
 from trading.services.bootstrap import bootstrap
 from trading.services.clock import SystemClock
-from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
@@ -128,8 +127,7 @@ class App:
     database: Database
     bus: EventBus
     brokers: BrokerRegistry
-    use_cases: UseCases  # what the runner calls
-    desk: Desk  # what the faces call
+    use_cases: UseCases  # what the runner and the faces call
     runner: Runner
     intake: Intake
     draining: Draining
@@ -225,10 +223,10 @@ def build(settings: Settings) -> App:
     web = create_app(
         WebDeps(
             intake=intake,
-            desk=services.desk,
+            use_cases=services.use_cases,
             health_checks={
                 "database": _database_health(database, storage),
-                "broker": _broker_health(services.desk, brokers),
+                "broker": _broker_health(services.use_cases, brokers),
                 # The Discord client is started and stopped while the process runs.
                 "discord": _discord_health(settings, cluster, lambda: app.discord),
             },
@@ -252,7 +250,6 @@ def build(settings: Settings) -> App:
         bus,
         brokers,
         services.use_cases,
-        services.desk,
         services.runner,
         intake,
         draining,
@@ -306,7 +303,7 @@ async def _start_discord(app: App) -> None:
         return
     from bot.discord.runtime import start_discord
 
-    app.discord = await start_discord(s, app.desk, app.clock)
+    app.discord = await start_discord(s, app.use_cases, app.clock)
     app.bus.add_sink("discord", app.discord.sink)
     log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
 
@@ -388,7 +385,7 @@ def _bot_label(bot: Bot) -> str:
 async def _announce_start(app: App, resumed: int) -> None:
     """The start notice in the log channel (and every sink): version, bots, brokers, database."""
     try:
-        bots = await app.desk.bots()
+        bots = await app.use_cases.queries.bots()
     except Exception:
         log.exception("could not read the bots for the start notice")
         bots = []
@@ -410,7 +407,7 @@ async def _announce_start(app: App, resumed: int) -> None:
 async def _announce_stop(app: App) -> None:
     """The stop notice: whether anything was left in flight (it resumes at the next start)."""
     try:
-        unfinished, waiting = await app.desk.unfinished()
+        unfinished, waiting = await app.use_cases.queries.unfinished()
     except Exception:
         log.exception("could not count the unfinished signals for the stop notice")
         return
@@ -423,7 +420,7 @@ async def _seed_bots(app: App, path: str) -> None:
     is the way to update them from the file."""
     from bot.bots_cli import import_bots, load_bots_file
 
-    existing = {b.name for b in await app.desk.bots()}
+    existing = {b.name for b in await app.use_cases.queries.bots()}
     fresh = [c for c in load_bots_file(path) if c.bot_name not in existing]
     for result in await import_bots(app.database, fresh, actor="startup"):
         log.info("bots file %s: %s %s", path, result.bot_name, result.outcome)
@@ -482,9 +479,9 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MiB"
 
 
-def _broker_health(desk: Desk, brokers: BrokerRegistry) -> Callable[[], Any]:
+def _broker_health(use_cases: UseCases, brokers: BrokerRegistry) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
-        names = sorted({b.config.broker_account.value for b in await desk.bots() if b.config.is_active})
+        names = sorted({b.config.broker_account.value for b in await use_cases.queries.bots() if b.config.is_active})
         if not names:
             return True, "no active bots"
         down = []

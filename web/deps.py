@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from trading.services.actions import DeskAPI
 from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
+from trading.services.use_cases import UseCases
 from web.limits import WebhookLimits
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
@@ -36,7 +36,7 @@ class Draining:
 @dataclass
 class WebDeps:
     intake: Intake
-    desk: DeskAPI
+    use_cases: UseCases  # what the routes call (built by trading/services/bootstrap.py)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     health_timeout_seconds: float = 3.0
     # This process among the desk's: {"process", "leader", "members", "led_by"} (GET /health).

@@ -11,8 +11,9 @@ from discord import app_commands
 from bot.discord.access import actor_for
 from bot.discord.commands import COMMANDS, on_command_error
 from bot.discord.views import APPROVAL_ITEMS, REPAIR_ITEMS
-from trading.services.actions import Actor, DeskAPI
+from trading.services.actions import Actor
 from trading.services.ports import Clock
+from trading.services.use_cases import UseCases
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +24,9 @@ log = logging.getLogger("signaldesk.discord")
 
 
 class SignalDeskClient(discord.Client):
-    def __init__(self, settings: Settings, desk: DeskAPI, clock: Clock, refresh_card: Callable[[int], None]) -> None:
+    def __init__(
+        self, settings: Settings, use_cases: UseCases, clock: Clock, refresh_card: Callable[[int], None]
+    ) -> None:
         """`refresh_card`: redraws a signal's approval card now (the sink's, which posts the
         cards through this client)."""
         # Interactions carry the member and their roles, so no privileged intents are needed.
@@ -33,7 +36,7 @@ class SignalDeskClient(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.desk = desk
+        self.use_cases = use_cases  # what the commands and buttons call
         self.clock = clock  # what /pnl's periods count from
         self._refresh_card = refresh_card
         self.role_ids = frozenset(settings.discord_approver_role_ids)

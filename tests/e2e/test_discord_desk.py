@@ -124,7 +124,7 @@ async def test_reject_sends_nothing(desk: DeskWorld) -> None:
     assert f"by <@{w.carol.id}>" in text and w.discord.messages[mid]["components"] == []
     assert "💬 Reason: news at 14:30 \\*\\*now\\*\\*" in text  # the reason's markdown shown as typed
     assert desk.orders(sid) == []
-    stored = await desk.app.desk.signal_view(sid)
+    stored = await desk.app.use_cases.queries.signal_view(sid)
     assert stored is not None and stored.signal.reason == "news at 14:30 **now**"
 
 

@@ -33,7 +33,7 @@ class Setup:
     def __init__(self, db: Database, app: Quart, services: Services) -> None:
         self.db = db
         self.app = app
-        self.desk = services.desk
+        self.use_cases = services.use_cases
         self.steps = services.use_cases.steps
         self.client: quart.typing.TestClientProtocol = app.test_client()
 
@@ -262,8 +262,8 @@ async def test_positions_and_trades_after_an_auto_round_trip(setup: Setup) -> No
 async def test_halt_and_resume(setup: Setup) -> None:
     status, halted = await setup.post("/api/halt", {"reason": "fat finger"})
     assert (status, halted["ok"]) == (200, True)
-    assert (await setup.desk.control()).halted is True
-    assert (await setup.desk.control()).reason == "fat finger"
+    assert (await setup.use_cases.queries.control()).halted is True
+    assert (await setup.use_cases.queries.control()).reason == "fat finger"
 
     status, answer = await setup.post("/api/halt", {"reason": ["x"]})
     assert status == 422
@@ -271,7 +271,7 @@ async def test_halt_and_resume(setup: Setup) -> None:
 
     status, resumed = await setup.post("/api/resume")
     assert (status, resumed["ok"]) == (200, True)
-    assert (await setup.desk.control()).halted is False
+    assert (await setup.use_cases.queries.control()).halted is False
 
 
 async def test_above_the_second_approval_size_the_api_token_counts_as_one_person(setup: Setup) -> None:
@@ -295,7 +295,7 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
     assert "it needs a second approval from a different person" in again["message"]
 
     # A second person (a Discord member) makes it two; the stored first approval is read back.
-    second = await setup.desk.approve(signal_id, Actor("discord:42", "bob", can_approve=True))
+    second = await setup.use_cases.decisions.approve(signal_id, Actor("discord:42", "bob", can_approve=True))
     assert second.ok, second.message
     status, detail = await setup.get(f"/api/signals/{signal_id}")
     assert (detail["approval"]["decision"], detail["approval"]["decided_by"]) == ("approved", "discord:42")

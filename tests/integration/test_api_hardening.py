@@ -13,7 +13,6 @@ import quart.typing
 from db.database import Database
 from tests.integration.web_support import KEY, add_bot, make_deps, make_services, running
 from trading.services.bootstrap import Services
-from trading.services.desk import Desk
 from web.app import create_app
 
 TOKEN = "hardening-token-0123456789"
@@ -90,21 +89,21 @@ async def test_a_key_given_twice_is_refused_naming_it(
     desk_and_client: tuple[Services, quart.typing.TestClientProtocol], path: str, body: bytes, key: str
 ) -> None:
     services, client = desk_and_client
-    desk = services.desk
+    queries = services.use_cases.queries
     response = await client.post(path, headers=AUTH, data=body)
     assert response.status_code == 422
     assert (await response.get_json())["error"] == {
         "code": "duplicate_field",
         "message": f'field "{key}" appears twice in the body; send each field once',
     }
-    assert (await desk.control()).halted is False
+    assert (await queries.control()).halted is False
 
 
 async def test_the_twice_given_quantity_buys_nothing(
     sqlite_database: Database, desk_and_client: tuple[Services, quart.typing.TestClientProtocol]
 ) -> None:
     services, client = desk_and_client
-    desk = services.desk
+    queries = services.use_cases.queries
     await add_bot(sqlite_database, mode="approve")
     answer = await client.post(
         f"/webhook/{KEY}", data=json.dumps({"action": "RSI_LONG_ENTRY", "price": 53210.5}).encode()
@@ -116,7 +115,7 @@ async def test_the_twice_given_quantity_buys_nothing(
         f"/api/signals/{signal_id}/approve", headers=AUTH, data=b'{"quantity":1,"quantity":12}'
     )
     assert response.status_code == 422
-    view = await desk.signal_view(signal_id)
+    view = await queries.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval"
     assert view.orders == ()
 
@@ -191,7 +190,6 @@ async def test_content_length_with_transfer_encoding_is_400_over_real_hypercorn(
     # front may have read it by Content-Length instead, so the app refuses it.
     await add_bot(sqlite_database, mode="auto")
     deps = make_deps(sqlite_database, api_token=TOKEN)
-    assert isinstance(deps.desk, Desk)
     async with running(create_app(deps)) as url:
         halt = await _raw_exchange(
             url, _both_framings("/api/halt", b'{"reason": "smuggled"}', f"Authorization: Bearer {TOKEN}\r\n")
@@ -203,5 +201,5 @@ async def test_content_length_with_transfer_encoding_is_400_over_real_hypercorn(
         assert head.startswith(b"HTTP/1.1 400"), answer
         assert json.loads(body)["error"]["code"] == "ambiguous_length"
     assert b"x-content-type-options: nosniff" in halt.lower()
-    assert (await deps.desk.control()).halted is False
-    assert await deps.desk.signals(None, None, limit=10) == []
+    assert (await deps.use_cases.queries.control()).halted is False
+    assert await deps.use_cases.queries.signals(None, None, limit=10) == []

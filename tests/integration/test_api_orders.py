@@ -4,6 +4,7 @@ the real Desk over a real database and the in-memory broker, through Quart's tes
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from trading.domain.manual import OrderTicket
 from trading.domain.signals import SignalState
 from trading.services.actions import ActionResult, Actor
 from trading.services.bootstrap import Services, bootstrap
-from trading.services.desk import Desk
+from trading.services.orders import Orders
 from web.app import create_app
 
 TOKEN = "api-token-for-tests-0123456789"
@@ -25,32 +26,30 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 VIEWER = Actor("api:viewer", "viewer", can_approve=False)
 
 
-class ViewerDesk:
-    """The Desk as a viewer's own API token reaches it (the web desk's per-person tokens):
-    the route hands the actor through unchanged, so the Desk's refusal is the answer."""
+class ViewerOrders:
+    """A person's own orders as a viewer's own API token reaches them (the web desk's
+    per-person tokens): the route hands the actor through unchanged, so the use case's
+    refusal is the answer."""
 
-    def __init__(self, desk: Desk) -> None:
-        self.desk = desk
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.desk, name)
+    def __init__(self, orders: Orders) -> None:
+        self.orders = orders
 
     async def place_order(self, ticket: OrderTicket, actor: Actor) -> ActionResult:
-        return await self.desk.place_order(ticket, VIEWER)
+        return await self.orders.place_order(ticket, VIEWER)
 
     async def cancel_order(self, client_order_id: str, actor: Actor) -> ActionResult:
-        return await self.desk.cancel_order(client_order_id, VIEWER)
+        return await self.orders.cancel_order(client_order_id, VIEWER)
 
 
 class Api:
-    def __init__(self, db: Database, broker: FakeBroker, services: Services, desk: Any = None) -> None:
-        """`desk`: what the web calls, when not the services' own desk."""
+    def __init__(self, db: Database, broker: FakeBroker, services: Services, use_cases: Any = None) -> None:
+        """`use_cases`: what the web calls, when not the services' own."""
         self.db = db
         self.broker = broker
-        self.desk = services.desk
+        self.use_cases = services.use_cases
         self.steps = services.use_cases.steps
         self.client: quart.typing.TestClientProtocol = create_app(
-            make_deps(db, api_token=TOKEN, desk=desk or services.desk)
+            make_deps(db, api_token=TOKEN, use_cases=use_cases or services.use_cases)
         ).test_client()
 
     async def post(self, path: str, body: Any = None) -> tuple[int, Any]:
@@ -88,7 +87,7 @@ async def test_a_free_form_order_is_queued_as_a_manual_signal_and_executes(api: 
     )
     assert answer["message"] == f"order queued as signal #{signal['id']}: open buy 2 market"
     assert await api.run(signal["id"]) is SignalState.EXECUTED
-    view = await api.desk.positions("SA40_RSI_Bot")
+    view = await api.use_cases.queries.positions("SA40_RSI_Bot")
     assert (view[0].quantity, view[0].stop_loss) == (2, Decimal("52679.0"))  # 1% under 53211.0, toward it on the tick
     async with api.db.uow(read_only=True) as uow:
         [entry] = await uow.audit.list()
@@ -129,7 +128,8 @@ async def test_orders_by_a_viewer_are_forbidden_and_audited(sqlite_database: Dat
     broker = FakeBroker(rest_limits=True)
     clock = SystemClock()
     services = bootstrap(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None)
-    api = Api(sqlite_database, broker, services, ViewerDesk(services.desk))
+    viewer = replace(services.use_cases, orders=ViewerOrders(services.use_cases.orders))
+    api = Api(sqlite_database, broker, services, viewer)
     status, answer = await api.post("/api/orders", {"bot": "SA40_RSI_Bot", "side": "buy", "quantity": 1})
     assert (status, answer["code"]) == (403, "forbidden")
     assert answer["message"] == "viewer may not place orders: approvers only"
@@ -173,6 +173,6 @@ async def test_a_cancel_that_races_a_fill_ends_with_the_brokers_truth(
     got, answer = await api.post(f"/api/orders/{cid}/cancel")
     assert got == status, answer
     assert answer["signal"]["state"] == state
-    [view] = await api.desk.positions("SA40_RSI_Bot")
+    [view] = await api.use_cases.queries.positions("SA40_RSI_Bot")
     assert view.quantity == raced == api.broker.net["SA40"]
     assert view.stop_loss == Decimal("52470.0")  # 1% under 53000, on the tick, for what filled

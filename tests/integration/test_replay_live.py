@@ -108,7 +108,7 @@ async def _live_run(db: Database) -> list[Trade]:
                         break
     finally:
         await intake.aclose()
-    trades = await services.desk.trades()
+    trades = await services.use_cases.queries.trades()
     return sorted(
         ((t.side.value, t.quantity, t.entry_price, t.exit_price, t.realized_pnl, t.closed_at) for t in trades),
         key=lambda t: t[5],

@@ -33,7 +33,7 @@ class WebDesk:
     def __init__(self, db: Database, app: Quart, services: Services, people: People) -> None:
         self.db = db
         self.app = app
-        self.desk = services.desk
+        self.use_cases = services.use_cases
         self.steps = services.use_cases.steps
         self.people = people
 
@@ -239,10 +239,10 @@ async def test_a_post_without_the_csrf_token_is_refused_403(desk: WebDesk) -> No
     browser.csrf = "0" * 64
     assert (await browser.post_json("/api/halt", {"reason": "x"})).status_code == 403
     assert (await browser.post("/logout")).status_code == 403
-    assert not (await desk.desk.control()).halted
+    assert not (await desk.use_cases.queries.control()).halted
     await browser.get("/")
     halted = await browser.post_json("/api/halt", {"reason": "x"})
-    assert halted.status_code == 200 and (await desk.desk.control()).halted
+    assert halted.status_code == 200 and (await desk.use_cases.queries.control()).halted
     assert [(a.actor, a.action, a.allowed) for a in await desk.audit()][-1] == ("web:root", "halt", True)
 
 
@@ -298,7 +298,7 @@ async def test_a_state_changing_request_from_another_site_is_refused(desk: WebDe
         assert (await refused.get_json())["error"]["code"] == "foreign_origin"
         form = await browser.post("/halt", form={"reason": "x"}, headers={"Origin": origin})
         assert form.status_code == 403, origin
-    assert not (await desk.desk.control()).halted
+    assert not (await desk.use_cases.queries.control()).halted
     for origin in ("http://localhost", "null"):  # this site; "null" is left to the CSRF token
         allowed = await browser.client.post(
             "/api/halt",
@@ -320,7 +320,7 @@ async def test_a_cookie_request_with_an_authorization_header_still_needs_its_csr
             "/api/halt", data=b'{"reason": "x"}', headers={"Authorization": header}, scope_base=browser.scope
         )
         assert answer.status_code == status, header
-    assert not (await desk.desk.control()).halted
+    assert not (await desk.use_cases.queries.control()).halted
 
 
 async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: WebDesk) -> None:
@@ -342,7 +342,7 @@ async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: WebDesk
         ("web:vera", "approve", False, "role viewer; needs approver"),
         ("api:vera", "approve", False, "role viewer; needs approver"),
     ]
-    assert (await desk.desk.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
+    assert (await desk.use_cases.queries.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("via", ["web", "api"])

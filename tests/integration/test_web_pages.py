@@ -107,7 +107,7 @@ async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_po
     ):
         response = await viewer.post(path, form={"quantity": "2"})
         assert response.status_code == 403, path
-    view = await desk.desk.signal_view(signal_id)
+    view = await desk.use_cases.queries.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval" and view.signal.edits is None
     # The Desk refused each one, and the audit log says so.
     refused = [(e.action, e.detail) for e in await desk.audit() if e.actor == "web:vera" and not e.allowed]
@@ -132,7 +132,7 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
 
     # Discord decides first; the web's approve loses and is told by whom, by the display name
     # the member had on Discord when deciding.
-    result = await desk.desk.reject(signal_id, Actor("discord:42", "Zoe Trader", can_approve=True))
+    result = await desk.use_cases.decisions.reject(signal_id, Actor("discord:42", "Zoe Trader", can_approve=True))
     assert result.ok
     late = await anna.post(f"/approvals/{signal_id}/approve", headers={"X-Part": "1"})
     card = await text_of(late)
@@ -174,7 +174,7 @@ async def test_a_form_post_without_the_csrf_token_is_refused(desk: WebDesk) -> N
     await anna.get("/approvals")
     response = await anna.post(f"/approvals/{signal_id}/approve", csrf=False)
     assert response.status_code == 403 and "CSRF" in await text_of(response)
-    view = await desk.desk.signal_view(signal_id)
+    view = await desk.use_cases.queries.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval"
 
 
@@ -267,7 +267,7 @@ async def test_out_of_range_edits_answer_a_short_422_never_a_500(desk: WebDesk, 
         html = await text_of(response)
         assert response.status_code == 422, html[-500:]
         assert "9" * 60 not in html and "7" * 60 not in html and "0" * 60 not in html
-    assert (await desk.desk.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
+    assert (await desk.use_cases.queries.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("query", ["until=9999-12-31", "since=9999-12-31", "until=0001-01-01", "since=0001-01-01"])
@@ -391,7 +391,7 @@ async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk:
     assert (await anna.post(f"/approvals/{approved_id}/approve", headers={"X-Part": "1"})).status_code == 200
     await desk.steps.advance(approved_id)
     assert (await anna.post(f"/approvals/{rejected_id}/reject", form={"reason": "late"})).status_code == 200
-    await desk.desk.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
+    await desk.use_cases.commands.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
     seen = {}
     for path in [*PAGES, f"/signals/{approved_id}", f"/signals/{rejected_id}"]:
         text = words(await text_of(await anna.get(path)))

@@ -41,8 +41,8 @@ class SystemClock:
 
 
 def make_services(db: Database, broker: FakeBroker | None = None) -> Services:
-    """The services as the process builds them (runner not started): the desk the web calls,
-    and the use cases a test runs a signal with (`use_cases.steps.advance`)."""
+    """The services as the process builds them (runner not started): the use cases the web
+    calls, and a test runs a signal with (`use_cases.steps.advance`)."""
     the_broker = broker or FakeBroker()
     return bootstrap(db.uow, lambda _name: the_broker, SystemClock(), lambda _events: None, retry_delay=0.01)
 
@@ -63,11 +63,11 @@ OPEN_LIMITS = {
 
 def make_deps(db: Database, services: Services | None = None, **overrides: Any) -> WebDeps:
     """`overrides`: WebDeps fields, and webhook limits (WebhookLimits fields) by name.
-    `services`: whose desk the web calls (new ones when None)."""
+    `services`: whose use cases the web calls (new ones when None)."""
     limits = {name: overrides.pop(name) for name in list(overrides) if name in WebhookLimits.model_fields}
     values: dict[str, Any] = {
         "intake": Intake(db.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES),
-        "desk": (services or make_services(db)).desk,
+        "use_cases": (services or make_services(db)).use_cases,
         "webhook": WebhookLimits.model_validate(OPEN_LIMITS | limits),
         "people": make_people(db),
         "feed": EventFeed(db.uow),

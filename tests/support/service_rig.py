@@ -22,7 +22,6 @@ from trading.domain.records import OrderRecord, StoredSignal
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
 from trading.services.actions import Actor
 from trading.services.bootstrap import bootstrap
-from trading.services.desk import Desk
 from trading.services.execution import Checkpoint
 from trading.services.ports import Broker
 from trading.services.runner import Runner, RunnerOptions
@@ -51,11 +50,10 @@ class Rig:
     db: Any  # FakeDatabase or db.database.Database: the tests reach into either
     broker: Any  # a FakeBroker unless the test hands in another Broker
     clock: Clock
-    desk: Desk
     events: list[Event]
     # Not started: a test starts it when it wants signals moved for it.
     runner: Runner
-    use_cases: UseCases  # what the runner calls (one try at a signal, expiry, exits, reconciling)
+    use_cases: UseCases  # what the runner and the faces call
 
     async def bot(self, **overrides: object) -> int:
         fields: dict[str, object] = {
@@ -152,4 +150,4 @@ def make_rig(
     services = bootstrap(
         db.uow, lambda _name: used, the_clock, published.extend, checkpoint=checkpoint, retry_delay=0.01, runner=runner
     )
-    return Rig(db, used, the_clock, services.desk, published, services.runner, services.use_cases)
+    return Rig(db, used, the_clock, published, services.runner, services.use_cases)

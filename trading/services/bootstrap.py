@@ -19,7 +19,6 @@ from trading.domain.events import Event
 from trading.services.commands import Commands
 from trading.services.context import Context
 from trading.services.decisions import Decisions
-from trading.services.desk import Desk
 from trading.services.execution import Checkpoint, Executor
 from trading.services.locks import BotLocks
 from trading.services.monitors import Monitors
@@ -35,8 +34,7 @@ from trading.services.use_cases import UseCases
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    use_cases: UseCases
-    desk: Desk  # what the faces call
+    use_cases: UseCases  # what the runner and the faces (web, Discord) call
     runner: Runner  # its wake_bot wakes a bot's lane after a commit (the intake's too)
 
 
@@ -84,4 +82,4 @@ def bootstrap(
         Orders(ctx),
     )
     lanes = Runner(use_cases, uow, runner)
-    return Services(use_cases, Desk(use_cases), lanes)
+    return Services(use_cases, lanes)

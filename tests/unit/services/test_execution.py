@@ -25,7 +25,7 @@ async def test_an_auto_mode_entry_then_close_goes_flat_with_the_trade_and_its_pn
 
     assert (await rig.position(bot)).is_flat
     assert rig.broker.net[SYMBOL] == 0
-    (trade,) = await rig.desk.trades()
+    (trade,) = await rig.use_cases.queries.trades()
     assert (trade.side, trade.quantity, trade.entry_price, trade.exit_price) == (
         PositionSide.LONG,
         1,
@@ -39,7 +39,7 @@ async def test_an_auto_mode_entry_then_close_goes_flat_with_the_trade_and_its_pn
     ]
     (closed,) = rig.published(TradeClosed)
     assert closed.realized_pnl == Decimal("89.0") and closed.position_closed
-    assert (await rig.desk.pnl(BOT_NAME)).realized == Decimal("89.0")
+    assert (await rig.use_cases.queries.pnl(BOT_NAME)).realized == Decimal("89.0")
     history = [change.state for change in (await rig.stored(close)).history]
     assert history == [SignalState.RECEIVED, SignalState.QUEUED, SignalState.EXECUTING, SignalState.EXECUTED]
 

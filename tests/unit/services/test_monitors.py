@@ -90,19 +90,19 @@ async def test_a_pause_or_a_close_stops_the_retries_and_a_resume_starts_afresh(r
     bot, signal_id = await _stopped_out(rig)
     await _fail_and_wait(rig, signal_id)
     assert await rig.use_cases.monitors.check_exits() == []
-    assert (await rig.desk.pause(BOT_NAME, ALICE)).ok
+    assert (await rig.use_cases.commands.pause(BOT_NAME, ALICE)).ok
     rig.clock.t += timedelta(hours=1)
     assert await rig.use_cases.monitors.check_exits() == []  # a person stepped in: no more tries
     async with rig.db.uow() as uow:
         (watch,) = await uow.exits.list()
     assert watch.stopped == "paused by alice"
 
-    assert (await rig.desk.resume(BOT_NAME, ALICE)).ok
+    assert (await rig.use_cases.commands.resume(BOT_NAME, ALICE)).ok
     (again,) = await rig.use_cases.monitors.check_exits()  # tried again at once
     assert again != signal_id and "try 2" in ((await rig.stored(again)).signal.message or "")
     await _fail_and_wait(rig, again)
     assert await rig.use_cases.monitors.check_exits() == []
-    closing = await rig.desk.close_position(BOT_NAME, ALICE)
+    closing = await rig.use_cases.commands.close_position(BOT_NAME, ALICE)
     assert closing.ok
     rig.clock.t += timedelta(hours=1)
     assert await rig.use_cases.monitors.check_exits() == []

@@ -20,7 +20,7 @@ async def test_the_runner_resumes_stored_signals_in_order_at_start(rig: Rig) -> 
         await runner.stop(1)
     assert [await rig.state(entry), await rig.state(close)] == [SignalState.EXECUTED, SignalState.EXECUTED]
     assert (await rig.position(bot)).is_flat
-    assert len(await rig.desk.trades()) == 1
+    assert len(await rig.use_cases.queries.trades()) == 1
     assert [o.side.value for o in rig.broker.book.values()] == ["buy", "sell"]
 
 
@@ -35,7 +35,7 @@ async def test_an_approval_wakes_the_runner_which_executes_the_edited_signal(rig
         assert await rig.state(sid) is SignalState.PENDING_APPROVAL
         assert [e.signal_id for e in rig.published(ApprovalRequested)] == [sid]
 
-        assert (await rig.desk.approve(sid, ALICE, SignalEdits(quantity=2))).ok
+        assert (await rig.use_cases.decisions.approve(sid, ALICE, SignalEdits(quantity=2))).ok
         await runner.idle(10)
     finally:
         await runner.stop(1)
