@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trading.domain.events import Event
+from trading.services.access import Access
 from trading.services.commands import Commands
 from trading.services.context import Context
 from trading.services.decisions import Decisions
 from trading.services.execution import Checkpoint, Executor
 from trading.services.locks import BotLocks
+from trading.services.market_view import MarketView
 from trading.services.monitors import Monitors
 from trading.services.orders import Orders
 from trading.services.ports import BrokerProvider, Clock, UnitOfWorkFactory
@@ -68,7 +70,9 @@ def bootstrap(
         retry_delay=retry_delay,
         position_in_doubt=position_in_doubt,
     )
-    ctx = Context(uow, brokers, clock, publish, executor, wake, BotLocks(), checkpoint)
+    ctx = Context(
+        uow, brokers, clock, publish, executor, wake, BotLocks(), Access(uow, clock), MarketView(executor), checkpoint
+    )
     decisions = Decisions(ctx)
     use_cases = UseCases(
         executor,

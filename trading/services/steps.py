@@ -32,7 +32,7 @@ class SignalSteps(UseCase):
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
-        async with self._bot_lock(bot.id):
+        async with self._locks.of(bot.id):
             return await self._run(stored, bot)
 
     async def run_next(
@@ -43,7 +43,7 @@ class SignalSteps(UseCase):
         then the signal is moved as far as it can go now. (its id, the result); the result is
         None when it is the signal `finished` (reported finished, yet still the oldest);
         None when the bot has no such signal."""
-        async with self._bot_lock(bot_id):
+        async with self._locks.of(bot_id):
             async with self._uow(read_only=True) as uow:
                 stored = await uow.signals.oldest(bot_id, states)
                 bot = await uow.bots.get(bot_id) if stored is not None else None
