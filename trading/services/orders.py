@@ -19,8 +19,7 @@ from trading.domain.views import ApprovalCard
 from trading.services.actions import ActionResult, Actor, OrderPreview
 from trading.services.context import UseCase
 from trading.services.execution import RunResult
-from trading.services.synthetic import bot_named
-from trading.services.transitions import set_signal_state
+from trading.services.synthetic import bot_named, store_queued
 
 PREVIEW = "preview"  # the state an order's card shows before it is placed
 
@@ -49,15 +48,7 @@ class Orders(UseCase):
         now = self._clock.now()
         doing = f"order by {actor.name}: {card.plan_summary} {ticket.describe()}"
         async with self._uow() as uow:
-            stored = await uow.signals.add(
-                bot.id,
-                signal,
-                body_hash=f"{actor.id}:{now.isoformat()}",
-                state=SignalState.RECEIVED,
-                cause=actor.id,
-                at=now,
-            )
-            await set_signal_state(uow, stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=doing)
+            stored = await store_queued(uow, bot.id, signal, actor, now, doing)
             await uow.audit.add(AuditEntry(actor.id, "order", target, True, f"signal #{stored.id}: {doing}", now))
             queued = await uow.signals.get(stored.id)
             uow.emit([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])
