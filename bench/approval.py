@@ -62,7 +62,8 @@ class Stamps:
     def __init__(self, d: DeskWorld) -> None:
         self.entered: dict[int, float] = {}
         self.left: dict[int, float] = {}
-        approve = d.app.desk.approve
+        decisions = d.app.use_cases.decisions
+        approve = decisions.approve
 
         async def timed(signal_id: int, *args: Any, **kwargs: Any) -> Any:
             self.entered.setdefault(signal_id, time.monotonic())
@@ -71,7 +72,7 @@ class Stamps:
             finally:
                 self.left.setdefault(signal_id, time.monotonic())
 
-        d.app.desk.approve = timed  # type: ignore[method-assign]
+        decisions.approve = timed  # type: ignore[method-assign]
 
 
 async def one_round(d: DeskWorld, state: TimedSimState, stamps: Stamps, action: str) -> tuple[float, ...]:

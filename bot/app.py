@@ -30,17 +30,17 @@ from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
+from trading.services.bootstrap import bootstrap
 from trading.services.clock import SystemClock
-from trading.services.desk import Desk
 from trading.services.dispatch import EventBus
-from trading.services.execution import Executor
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
 from trading.services.ports import Clock
-from trading.services.retention import Retention
-from trading.services.runner import Runner
+from trading.services.retention import Retention, WebhookLogTrimmer
+from trading.services.runner import Runner, RunnerOptions
 from trading.services.storage_watch import StorageWatch
+from trading.services.use_cases import UseCases
 from web.app import create_app
 from web.deps import Draining, WebDeps
 from web.errors import status_for
@@ -73,8 +73,7 @@ class App:
     database: Database
     bus: EventBus
     brokers: BrokerRegistry
-    executor: Executor
-    desk: Desk
+    use_cases: UseCases  # what the runner and the faces call
     runner: Runner
     intake: Intake
     draining: Draining
@@ -90,6 +89,7 @@ class App:
 
 
 def build(settings: Settings) -> App:
+    """The process, built once: every part is given its collaborators as it is built."""
     clock = SystemClock()
     # One server secret: the pepper of passphrase hashes and the signer of web sessions.
     key = load_secret_key(settings)
@@ -104,21 +104,19 @@ def build(settings: Settings) -> App:
     storage = StorageWatch(database.probe, bus.publish, clock)
     brokers = BrokerRegistry(settings, database)
     checkpoint = crash_checkpoint(os.environ.get("SIGNALDESK_CRASH_AT"))
-    executor = Executor(database.uow, brokers, clock, bus.publish, checkpoint=checkpoint)
-    desk = Desk(database.uow, brokers, clock, bus.publish, executor)
-    desk.checkpoint = checkpoint
     retention = Retention(days=settings.webhook_log_retention_days, max_rows=settings.webhook_log_max_rows)
-
-    async def trim_webhook_log() -> int:
-        return await desk.trim_webhook_log(retention)
-
     housekeeping: list[tuple[str, float, Callable[[], Awaitable[object]]]] = [
-        ("webhook-log-trim", settings.webhook_log_trim_interval_seconds, trim_webhook_log)
+        (
+            "webhook-log-trim",
+            settings.webhook_log_trim_interval_seconds,
+            WebhookLogTrimmer(database.uow, clock, retention),
+        )
     ]
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     alerts_first = AlertsFirst()
     identity = f"{socket.gethostname()}:{os.getpid()}"
+    # The cluster tells the process (built last, below) when it leads, is cut off or follows.
     cluster: SingleProcess | PostgresCluster = (
         SingleProcess(identity)
         if database.is_sqlite
@@ -132,20 +130,25 @@ def build(settings: Settings) -> App:
             on_follow=lambda: _follows_now(app),
         )
     )
-    runner = Runner(
-        desk,
+    services = bootstrap(
         database.uow,
-        monitor_interval=settings.monitor_interval_seconds,
-        max_active_bots=settings.max_active_bots,
-        reconcile_interval=settings.reconcile_interval_seconds,
-        housekeeping=housekeeping,
-        alerts_first=alerts_first,
-        cluster=cluster,
+        brokers,
+        clock,
+        bus.publish,
+        checkpoint=checkpoint,
+        runner=RunnerOptions(
+            monitor_interval=settings.monitor_interval_seconds,
+            max_active_bots=settings.max_active_bots,
+            reconcile_interval=settings.reconcile_interval_seconds,
+            housekeeping=housekeeping,
+            alerts_first=alerts_first,
+            cluster=cluster,
+        ),
     )
 
     def wake(bot_id: int) -> None:
         checkpoint("signal_stored")  # after the commit, before the answer: a crash-test point
-        runner.wake_bot(bot_id)
+        services.runner.wake_bot(bot_id)
 
     intake = Intake(
         database.uow,
@@ -162,31 +165,17 @@ def build(settings: Settings) -> App:
     people = People(database.uow, clock, session_lifetime=session_lifetime)
     feed = EventFeed(database.uow, poll_seconds=settings.signaldesk_feed_poll_seconds)
     bus.add_sink("feed", feed)
-
-    app = App(
-        settings,
-        database,
-        bus,
-        brokers,
-        executor,
-        desk,
-        runner,
-        intake,
-        draining,
-        web=Quart("placeholder"),
-        clock=clock,
-    )
-    app.people, app.feed, app.storage, app.cluster = people, feed, storage, cluster
     token = settings.signaldesk_api_token.get_secret_value() if settings.signaldesk_api_token else None
-    app.web = create_app(
+    web = create_app(
         WebDeps(
             intake=intake,
-            desk=desk,
+            use_cases=services.use_cases,
             accounts=brokers.statuses,
             health_checks={
                 "database": _database_health(database, storage),
-                "broker": _broker_health(app),
-                "discord": _discord_health(app),
+                "broker": _broker_health(services.use_cases, brokers),
+                # The Discord client is started and stopped while the process runs.
+                "discord": _discord_health(settings, cluster, lambda: app.discord),
             },
             cluster_view=cluster.view,
             cluster_processes=cluster.processes if cluster.shared else None,  # SQLite: one process
@@ -195,19 +184,7 @@ def build(settings: Settings) -> App:
             sign_ins=database.uow,
             secret_key=key.decode(),
             session_seconds=session_lifetime.total_seconds(),
-            max_body_bytes=settings.webhook_max_body_bytes,
-            body_timeout_seconds=settings.webhook_body_timeout_seconds,
-            max_connections_per_ip=settings.webhook_max_connections_per_ip,
-            rate_per_key=settings.webhook_rate_per_key,
-            burst_per_key=settings.webhook_burst_per_key,
-            rate_per_ip=settings.webhook_rate_per_ip,
-            burst_per_ip=settings.webhook_burst_per_ip,
-            failed_rate_per_ip=settings.webhook_failed_rate_per_ip,
-            failed_burst_per_ip=settings.webhook_failed_burst_per_ip,
-            failed_rate_per_key=settings.webhook_failed_rate_per_key,
-            failed_burst_per_key=settings.webhook_failed_burst_per_key,
-            ip_allowlist=settings.webhook_ip_allowlist,
-            trusted_proxies=settings.webhook_trusted_proxies,
+            webhook=settings.webhook,
             draining=draining,
             feed=feed,
             clock=clock.now,
@@ -215,6 +192,22 @@ def build(settings: Settings) -> App:
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,
         )
+    )
+    app = App(
+        settings,
+        database,
+        bus,
+        brokers,
+        services.use_cases,
+        services.runner,
+        intake,
+        draining,
+        web=web,
+        clock=clock,
+        people=people,
+        feed=feed,
+        storage=storage,
+        cluster=cluster,
     )
     return app
 
@@ -261,9 +254,9 @@ async def _start_discord(app: App) -> None:
     from bot.discord.runtime import start_discord
     from trading.services.leader_relay import start_relay
 
-    app.discord = await start_discord(s, app.desk, app.clock)
+    app.discord = await start_discord(s, app.use_cases, app.clock)
     if app.cluster is not None and app.cluster.shared and app.feed is not None:
-        app.discord.relay = await start_relay(app.feed, app.discord.sink, app.desk, app.clock)
+        app.discord.relay = await start_relay(app.feed, app.discord.sink, app.use_cases.queries, app.clock)
     app.bus.add_sink("discord", app.discord.relay or app.discord.sink)
     log.info("Discord client starting (gateway %s)", s.discord_gateway_url)
 
@@ -345,7 +338,7 @@ def _bot_label(bot: Bot) -> str:
 async def _announce_start(app: App, resumed: int) -> None:
     """The start notice in the log channel (and every sink): version, bots, brokers, database."""
     try:
-        bots = await app.desk.bots()
+        bots = await app.use_cases.queries.bots()
     except Exception:
         log.exception("could not read the bots for the start notice")
         bots = []
@@ -367,7 +360,7 @@ async def _announce_start(app: App, resumed: int) -> None:
 async def _announce_stop(app: App) -> None:
     """The stop notice: whether anything was left in flight (it resumes at the next start)."""
     try:
-        unfinished, waiting = await app.desk.unfinished()
+        unfinished, waiting = await app.use_cases.queries.unfinished()
     except Exception:
         log.exception("could not count the unfinished signals for the stop notice")
         return
@@ -392,7 +385,7 @@ async def _seed_bots(app: App, path: str) -> None:
     from bot.accounts_file import account_names
     from bot.bots_file import import_bots, load_bots_file
 
-    existing = {b.name for b in await app.desk.bots()}
+    existing = {b.name for b in await app.use_cases.queries.bots()}
     fresh = [c for c in load_bots_file(path, await account_names(app.database)) if c.bot_name not in existing]
     for result in await import_bots(app.database, fresh, actor="startup"):
         log.info("bots file %s: %s %s", path, result.bot_name, result.outcome)
@@ -451,16 +444,16 @@ def _megabytes(size: int) -> str:
     return f"{size / 1024 / 1024:.1f} MiB"
 
 
-def _broker_health(app: App) -> Callable[[], Any]:
+def _broker_health(use_cases: UseCases, brokers: BrokerRegistry) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
-        names = sorted({b.config.broker_account for b in await app.desk.bots() if b.config.is_active})
+        names = sorted({b.config.broker_account for b in await use_cases.queries.bots() if b.config.is_active})
         if not names:
             return True, "no active bots"
         down = []
         for name in names:
             try:
                 # an authenticated read: proves the address, the keys and the account
-                await app.brokers(name).get_account()
+                await brokers(name).get_account()
             except Exception as e:
                 down.append(f"{name}: {e}")
         return (not down), ("; ".join(down) if down else ", ".join(names) + " reachable")
@@ -468,13 +461,18 @@ def _broker_health(app: App) -> Callable[[], Any]:
     return check
 
 
-def _discord_health(app: App) -> Callable[[], Any]:
+def _discord_health(
+    settings: Settings, cluster: SingleProcess | PostgresCluster, discord: Callable[[], Any]
+) -> Callable[[], Any]:
+    """`discord`: the process's Discord runtime now (None while it has none)."""
+
     async def check() -> tuple[bool, str]:
-        if app.settings.discord_token is None:
+        if settings.discord_token is None:
             return True, "off (webhook-only: DISCORD_TOKEN not set)"
-        if app.cluster is not None and not app.cluster.is_leader:
+        if not cluster.is_leader:
             return True, "run by the leader process"
-        if app.discord is not None and app.discord.is_connected():
+        runtime = discord()
+        if runtime is not None and runtime.is_connected():
             return True, "connected"
         return False, "not connected"
 

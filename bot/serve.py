@@ -72,7 +72,9 @@ async def _serve(settings: Settings, notes: list[str]) -> int:
 
     drainer = loop.create_task(drain_then_stop())
     log.info("serving on http://%s:%s", settings.signaldesk_host, settings.signaldesk_port)
-    print(next_steps(settings, await app.desk.bots(), _secrets_from(settings.bots_file), notes), flush=True)
+    print(
+        next_steps(settings, await app.use_cases.queries.bots(), _secrets_from(settings.bots_file), notes), flush=True
+    )
     try:
         await hypercorn_serve(app.web, config, shutdown_trigger=web_may_stop.wait)
     finally:

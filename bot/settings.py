@@ -9,24 +9,25 @@ from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.event_loop import LoopChoice
+from web.limits import WebhookLimits, split_list
 
 IdList = Annotated[list[int], NoDecode]
-StrList = Annotated[list[str], NoDecode]
-
-TRADINGVIEW_SENDERS = ["52.89.214.238", "34.212.75.30", "54.218.53.128", "52.32.178.7"]
-
-
-def _split(v: object) -> object:
-    if isinstance(v, str):
-        return [p.strip() for p in v.split(",") if p.strip()]
-    return v
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # WEBHOOK_RATE_PER_KEY fills `webhook.rate_per_key`: the webhook's limits are one value
+    # (split once, at the first "_": WEBHOOK_LOG_MAX_ROWS stays a setting of its own here).
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+    )
 
     # --- process and storage
     database_url: str = "sqlite+aiosqlite:///./signaldesk.db"
@@ -55,21 +56,8 @@ class Settings(BaseSettings):
     accounts_file: str | None = None  # its accounts created or updated at start-up when set
 
     # --- webhook intake
-    webhook_max_body_bytes: int = 64 * 1024
-    webhook_rate_per_key: float = 20.0  # sustained requests/s per webhook key
-    webhook_burst_per_key: int = 200
-    webhook_rate_per_ip: float = 50.0
-    webhook_burst_per_ip: int = 2000  # TradingView sends every user's alerts from 4 addresses
-    # refused attempts (unknown key, wrong passphrase, bad signature): buckets of their own
-    webhook_failed_rate_per_ip: float = 0.2
-    webhook_failed_burst_per_ip: int = 20
-    webhook_failed_rate_per_key: float = 1.0
-    webhook_failed_burst_per_key: int = 50
+    webhook: WebhookLimits = Field(default_factory=WebhookLimits)  # WEBHOOK_MAX_BODY_BYTES, ... (web/limits.py)
     webhook_dedupe_minutes: int = 15
-    webhook_body_timeout_seconds: float = 5.0  # a body not in by then is answered 408
-    webhook_max_connections_per_ip: int = 1024  # webhook requests in flight per address; 0: no cap
-    webhook_ip_allowlist: StrList = Field(default_factory=list)  # "tradingview" expands to TradingView's senders
-    webhook_trusted_proxies: StrList = Field(default_factory=list)
     webhook_log_retention_days: float = 30.0  # older webhook_logs rows are deleted; 0: kept forever
     webhook_log_max_rows: int = 100_000  # beyond the newest this many, rows are deleted; 0: no cap
     webhook_log_trim_interval_seconds: float = 3600.0
@@ -130,23 +118,21 @@ class Settings(BaseSettings):
         # .env.example ships `DISCORD_TOKEN=`: an empty secret means "not set", not "log in with ''".
         return None if isinstance(v, str) and not v.strip() else v
 
-    _split_ids = field_validator(
-        "discord_approver_role_ids",
-        "discord_approver_user_ids",
-        "webhook_ip_allowlist",
-        "webhook_trusted_proxies",
-        mode="before",
-    )(_split)
+    _split_ids = field_validator("discord_approver_role_ids", "discord_approver_user_ids", mode="before")(split_list)
 
     @field_validator("signaldesk_secret_key", "signaldesk_data_dir", mode="before")
     @classmethod
     def _empty_is_unset(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
-    @field_validator("webhook_ip_allowlist", mode="after")
-    @classmethod
-    def _expand_tradingview(cls, v: list[str]) -> list[str]:
-        out: list[str] = []
-        for item in v:
-            out.extend(TRADINGVIEW_SENDERS if item.lower() == "tradingview" else [item])
-        return out
+
+def setting_fields() -> dict[str, FieldInfo]:
+    """Every setting by its environment variable (the contract docs/configuration.md lists):
+    the webhook's limits as WEBHOOK_ and the limit's name."""
+    found: dict[str, FieldInfo] = {}
+    for name, field in Settings.model_fields.items():
+        if name == "webhook":
+            found |= {f"WEBHOOK_{limit.upper()}": f for limit, f in WebhookLimits.model_fields.items()}
+        else:
+            found[name.upper()] = field
+    return found

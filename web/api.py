@@ -1,8 +1,8 @@
-"""The JSON API: each route calls one Desk method, as the caller, and formats its answer.
+"""The JSON API: each route calls one use case, as the caller, and formats its answer.
 
 Callers (web/auth.py): a personal API token (`api:NAME`), the break-glass token
 SIGNALDESK_API_TOKEN (`api:break-glass`), or a signed-in browser (`web:NAME`, with the CSRF
-token on every POST). Every route needs at least a viewer; the Desk checks the role each
+token on every POST). Every route needs at least a viewer; the use case checks the role each
 action needs (approver: approve, reject; admin: halt, resume) and audits refusals.
 
 Bodies, answers and query strings are the models in web/schemas/; quart-schema validates
@@ -183,7 +183,7 @@ _on_a_signal = [
 def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     bp = Blueprint("api", __name__, url_prefix="/api")
     security_scheme_blueprint(bp, [{BEARER: []}])
-    desk = deps.desk
+    use_cases = deps.use_cases
     feed = deps.feed
 
     @bp.before_request
@@ -202,7 +202,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(BotsOut)
     async def bots(query_args: NoQuery) -> BotsOut:
         """Bots (no secrets: the webhook key shows only its last 4 characters)"""
-        return BotsOut(bots=[BotOut.of(b) for b in await desk.bots()])
+        return BotsOut(bots=[BotOut.of(b) for b in await use_cases.queries.bots()])
 
     @bp.get("/accounts")
     @_documented(*_auth, _bad_query)
@@ -219,7 +219,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(PositionsOut)
     async def positions(query_args: BotQuery) -> PositionsOut:
         """Open positions"""
-        return PositionsOut(positions=[PositionOut.of(p) for p in await desk.positions(query_args.bot)])
+        return PositionsOut(positions=[PositionOut.of(p) for p in await use_cases.queries.positions(query_args.bot)])
 
     @bp.get("/trades")
     @_documented(*_auth, _bad_query)
@@ -227,7 +227,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(TradesOut)
     async def trades(query_args: TradesQuery) -> TradesOut:
         """Closed trades, newest first"""
-        found = await desk.trades(query_args.bot, limit=query_args.limit)
+        found = await use_cases.queries.trades(query_args.bot, limit=query_args.limit)
         return TradesOut(trades=[TradeOut.of(t) for t in found])
 
     @bp.get("/signals")
@@ -237,7 +237,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     async def signals(query_args: SignalsQuery) -> SignalsOut:
         """Signals, newest first (the orders are in GET /api/signals/{signal_id})"""
         state = query_args.state.value if query_args.state is not None else None
-        found = await desk.signals(query_args.bot, state, limit=query_args.limit)
+        found = await use_cases.queries.signals(query_args.bot, state, limit=query_args.limit)
         return SignalsOut(signals=[SignalOut.of(s) for s in found])
 
     @bp.get("/events")
@@ -346,7 +346,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(SignalDetailOut)
     async def signal(signal_id: int, query_args: NoQuery) -> SignalDetailOut | Response:
         """One signal with its state history, orders and approval"""
-        view = await desk.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
+        view = await use_cases.queries.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
         if view is None:
             return _no_signal(signal_id)
         return SignalDetailOut.of_view(view)
@@ -359,7 +359,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Approve a pending signal, optionally with edits (first decision wins)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.approve(signal_id, current_actor(), data.edits()))
+        return _result(await use_cases.decisions.approve(signal_id, current_actor(), data.edits()))
 
     @bp.post("/signals/<int:signal_id>/reject")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -369,7 +369,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Reject a pending signal, optionally saying why (kept in the audit, on the signal and the card)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await desk.reject(signal_id, current_actor(), data.reason))
+        return _result(await use_cases.decisions.reject(signal_id, current_actor(), data.reason))
 
     @bp.post("/bots/<name>/reconcile")
     @_documented(
@@ -386,7 +386,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Repair a position mismatch on the bot's symbol: adopt the broker's side, or flatten it"""
         if not BOT_NAME.fullmatch(name):
             return _no_bot(name)
-        return _result(await desk.repair(name, data.action, current_actor()))
+        return _result(await use_cases.repairs.repair(name, data.action, current_actor()))
 
     @bp.post("/orders")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -395,7 +395,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     async def order(data: OrderBody) -> ActionAnswer:
         """A free-form order (approvers): a signal of source manual, queued at once through the
         bot's engine and risk checks (refused: 409 halted/refused, 422 naming the field)"""
-        return _result(await desk.place_order(data.ticket(), current_actor()))
+        return _result(await use_cases.orders.place_order(data.ticket(), current_actor()))
 
     @bp.post("/orders/<client_order_id>/cancel")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -406,7 +406,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         fill that beat the cancel is the answer (409 too late)"""
         if not _CLIENT_ORDER_ID.fullmatch(client_order_id):
             return error_response(404, "not_found", f"there is no order {client_order_id[:64]!r}")
-        return _result(await desk.cancel_order(client_order_id, current_actor()))
+        return _result(await use_cases.orders.cancel_order(client_order_id, current_actor()))
 
     @bp.post("/halt")
     @_documented(*_auth, *_actions)
@@ -414,7 +414,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(ActionResultOut)
     async def halt(data: HaltBody) -> ActionAnswer:
         """Kill switch: no new entries anywhere; closes still allowed"""
-        return _result(await desk.halt(current_actor(), data.reason or None))
+        return _result(await use_cases.commands.halt(current_actor(), data.reason or None))
 
     @bp.post("/resume")
     @_documented(*_auth, *_actions)
@@ -422,6 +422,6 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(ActionResultOut)
     async def resume(data: ResumeBody) -> ActionAnswer:
         """Lift the kill switch"""
-        return _result(await desk.resume_all(current_actor()))
+        return _result(await use_cases.commands.resume_all(current_actor()))
 
     return bp

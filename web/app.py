@@ -75,9 +75,9 @@ def create_app(deps: WebDeps) -> Quart:
     app = Quart("signaldesk", root_path=str(WEB_DIR))
     app.request_class = JsonRequest
     # Quart stops reading a body past this and raises 413, so an oversized body is never held.
-    app.config["MAX_CONTENT_LENGTH"] = deps.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = deps.webhook.max_body_bytes
     # Quart answers 408 when a body read through get_data is not in within this time.
-    app.config["BODY_TIMEOUT"] = deps.body_timeout_seconds
+    app.config["BODY_TIMEOUT"] = deps.webhook.body_timeout_seconds
     QuartSchema(
         app,
         info={"title": "signaldesk", "version": "1", "description": DESCRIPTION},
@@ -96,7 +96,7 @@ def create_app(deps: WebDeps) -> Quart:
         people=deps.people,
         secret_key=deps.secret_key,
         break_glass_token=deps.api_token,
-        trusted_proxies=deps.trusted_proxies,
+        trusted_proxies=deps.webhook.trusted_proxies,
         session_seconds=deps.session_seconds,
         limiter=_sign_in_limits(deps),
         streams=OpenStreams(deps.max_streams_per_person, deps.max_streams),

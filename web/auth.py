@@ -1,6 +1,6 @@
 """Who is calling, and what they may do: sessions, API tokens, CSRF, roles.
 
-Three ways in, each an Actor for the Desk and the audit log:
+Three ways in, each an Actor for the use cases and the audit log:
 
 - a browser session (a signed, HttpOnly, SameSite=Strict cookie holding a random token
   whose hash is in `web_sessions`): actor `web:NAME`, the person's role;
@@ -65,7 +65,7 @@ R = TypeVar("R")
 class Caller:
     """The authenticated caller of this request."""
 
-    actor: Actor  # what the Desk is given: id "web:alice", "api:alice" or "api:break-glass"
+    actor: Actor  # what the use cases are given: id "web:alice", "api:alice" or "api:break-glass"
     person: Person | None  # None for the break-glass token
     via: str  # "web" (session cookie) or "api" (bearer token)
 
@@ -317,7 +317,7 @@ def current_caller() -> Caller | None:
 
 
 def current_actor() -> Actor:
-    """The Actor to hand the Desk; only inside a view that required a role."""
+    """The Actor to hand the use cases; only inside a view that required a role."""
     caller = current_caller()
     if caller is None:
         raise RuntimeError("current_actor() outside an authenticated view: decorate it with @require_role")

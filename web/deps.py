@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from trading.services.accounts import AccountStatus
-from trading.services.actions import DeskAPI
 from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
 from trading.services.sign_in_limits import SignInUnitOfWorkFactory
+from trading.services.use_cases import UseCases
+from web.limits import WebhookLimits
 
 HealthCheck = Callable[[], Awaitable[tuple[bool, str]]]
 
@@ -37,7 +38,7 @@ class Draining:
 @dataclass
 class WebDeps:
     intake: Intake
-    desk: DeskAPI
+    use_cases: UseCases  # what the routes call (built by trading/services/bootstrap.py)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     health_timeout_seconds: float = 3.0
     # This process among the desk's: {"process", "leader", "members", "led_by"} (GET /health).
@@ -55,22 +56,7 @@ class WebDeps:
     # Where sign-in attempts are counted for every process (the database); None: in this
     # process's memory only.
     sign_ins: SignInUnitOfWorkFactory | None = None
-    max_body_bytes: int = 64 * 1024
-    body_timeout_seconds: float = 5.0  # a body (webhook or API) not in by then is answered 408
-    # TradingView sends every user's alerts from 4 addresses: a bar close's burst (300
-    # alerts and more) comes from one of them at once, and none of it may be refused.
-    max_connections_per_ip: int = 1024  # webhook requests in flight per client address; 0: no cap
-    rate_per_key: float = 20.0  # sustained requests/s; 0 turns the limit off
-    burst_per_key: int = 200
-    rate_per_ip: float = 50.0
-    burst_per_ip: int = 2000
-    # Refused attempts (unknown key, wrong passphrase, bad signature), limited on their own.
-    failed_rate_per_ip: float = 0.2
-    failed_burst_per_ip: int = 20
-    failed_rate_per_key: float = 1.0
-    failed_burst_per_key: int = 50
-    ip_allowlist: Sequence[str] = ()  # addresses or networks; empty: every address may send
-    trusted_proxies: Sequence[str] = ()  # only these may set the client address by X-Forwarded-For
+    webhook: WebhookLimits = field(default_factory=WebhookLimits)  # WEBHOOK_* (web/limits.py)
     draining: Draining = field(default_factory=Draining)
     # The live feed (persisted, fanned out to Server-Sent Events); None: an empty feed.
     feed: EventFeed | None = None

@@ -2,7 +2,7 @@
 
 Server-rendered (templates in web/templates, autoescaped); web/static/desk.js keeps them
 live from GET /api/events/stream. Every page and form needs a signed-in viewer; what a
-form does needs its role (approver: decide, close; admin: halt, pause), which the Desk
+form does needs its role (approver: decide, close; admin: halt, pause), which the use case
 checks and audits, allowed or refused (a refusal answers 403). The pages show each
 control only to those who may use it. The CSRF check ran before any POST view
 (web.auth.install).
@@ -154,7 +154,7 @@ def sign_class(value: Decimal | None) -> str:
 
 def pages_blueprint(deps: WebDeps) -> Blueprint:
     bp = Blueprint("pages", __name__)
-    desk = deps.desk
+    use_cases = deps.use_cases
     health_cache: dict[str, Any] = {"at": -HEALTH_TTL, "value": {}}
     health_lock = asyncio.Lock()
 
@@ -227,7 +227,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
 
     async def overview(notice: ActionResult | None = None) -> Response:
         statuses, control, accounts = await asyncio.gather(
-            desk.bot_statuses(deps.clock()), desk.control(), desk.accounts()
+            use_cases.queries.bot_statuses(deps.clock()), use_cases.queries.control(), use_cases.queries.accounts()
         )
         return await page(
             "overview.html",
@@ -265,34 +265,34 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     async def halt() -> Response:
         form = await request.form
         reason = str(form.get("reason", "")).strip()[:200] or None
-        return await overview(await desk.halt(current_actor(), reason))
+        return await overview(await use_cases.commands.halt(current_actor(), reason))
 
     @bp.post("/resume")
     @hide
     @require_role(Role.VIEWER)
     async def resume_all() -> Response:
-        return await overview(await desk.resume_all(current_actor()))
+        return await overview(await use_cases.commands.resume_all(current_actor()))
 
     @bp.post("/bots/<name>/pause")
     @hide
     @require_role(Role.VIEWER)
     async def pause(name: str) -> Response:
-        return await overview(await desk.pause(name, current_actor(), "paused on the web desk"))
+        return await overview(await use_cases.commands.pause(name, current_actor(), "paused on the web desk"))
 
     @bp.post("/bots/<name>/resume")
     @hide
     @require_role(Role.VIEWER)
     async def resume(name: str) -> Response:
-        return await overview(await desk.resume(name, current_actor()))
+        return await overview(await use_cases.commands.resume(name, current_actor()))
 
     # ------------------------------------------------------------------ approvals
 
     async def recent_decisions() -> list[Any]:
-        return list(await desk.recent_decisions(deps.clock() - DECISIONS_SINCE))
+        return list(await use_cases.queries.recent_decisions(deps.clock() - DECISIONS_SINCE))
 
     async def approvals_page(notice: ActionResult | None = None, problem: str | None = None) -> Response:
         status = 422 if problem else (result_status(notice) if notice else 200)
-        cards, decisions = await asyncio.gather(desk.pending_cards(), recent_decisions())
+        cards, decisions = await asyncio.gather(use_cases.queries.pending_cards(), recent_decisions())
         return await page(
             "approvals.html",
             "parts/cards.html",
@@ -322,7 +322,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
         the whole Approvals page (a plain form post)."""
         if not _wants_part():
             return await approvals_page(notice, problem)
-        card = await desk.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
+        card = await use_cases.queries.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
         status = 422 if problem else (result_status(notice) if notice else 200)
         if card is None:
             status = 404
@@ -341,7 +341,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.VIEWER)
     async def card(signal_id: int) -> Response:
-        card = await desk.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
+        card = await use_cases.queries.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
         caller = current_caller()
         html = await render_template(
             "parts/card.html",
@@ -364,12 +364,12 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
         return view
 
     async def _approve(signal_id: int) -> ActionResult:
-        return await desk.approve(signal_id, current_actor())
+        return await use_cases.decisions.approve(signal_id, current_actor())
 
     async def _reject(signal_id: int) -> ActionResult:
         form = await request.form
         reason = clean_reason(str(form.get("reason", "")), REASON_LIMIT)
-        return await desk.reject(signal_id, current_actor(), reason)
+        return await use_cases.decisions.reject(signal_id, current_actor(), reason)
 
     bp.add_url_rule(
         "/approvals/<int:signal_id>/approve",
@@ -389,7 +389,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def edit(signal_id: int) -> Response:
         caller = current_caller()
-        edits = SignalEdits()  # for one who may not edit, the Desk refuses (and audits) before reading them
+        edits = SignalEdits()  # for one who may not edit, the use case refuses (and audits) before reading them
         if caller is not None and caller.may(Role.APPROVER):
             try:
                 edits = parse_edits(await request.form)
@@ -397,7 +397,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
                 return await card_answer(signal_id, None, str(e))
         if not 1 <= signal_id <= MAX_ID:
             return await card_answer(signal_id, ActionResult(False, f"there is no signal {signal_id}", "not_found"))
-        return await card_answer(signal_id, await desk.edit(signal_id, current_actor(), edits))
+        return await card_answer(signal_id, await use_cases.decisions.edit(signal_id, current_actor(), edits))
 
     # ------------------------------------------------------------------ positions
 
@@ -406,7 +406,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             "positions.html",
             "parts/positions.html",
             status=result_status(notice) if notice else 200,
-            positions=[p for p in await desk.positions() if p.side is not None and p.quantity],
+            positions=[p for p in await use_cases.queries.positions() if p.side is not None and p.quantity],
             notice=notice,
         )
 
@@ -420,7 +420,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.APPROVER)
     async def close_confirm(name: str) -> Response:
-        held = [p for p in await desk.positions(name) if p.side is not None and p.quantity]
+        held = [p for p in await use_cases.queries.positions(name) if p.side is not None and p.quantity]
         return await page(
             "close.html", None, status=200 if held else 404, bot_name=name, position=held[0] if held else None
         )
@@ -429,7 +429,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.VIEWER)
     async def close(name: str) -> Response:
-        return await positions_page(await desk.close_position(name, current_actor()))
+        return await positions_page(await use_cases.commands.close_position(name, current_actor()))
 
     # ------------------------------------------------------------------ signals
 
@@ -437,7 +437,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.VIEWER)
     async def signals() -> Response:
-        bots = await desk.bots()
+        bots = await use_cases.queries.bots()
         bot = request.args.get("bot", "").strip() or None
         state = request.args.get("state", "").strip() or None
         problem = None
@@ -447,7 +447,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             before = _int_arg("before")
         except InputError as e:
             problem, state, before = str(e), None, None
-        found = await desk.signal_list(bot, state, limit=PAGE_SIZE, before_id=before)
+        found = await use_cases.queries.signal_list(bot, state, limit=PAGE_SIZE, before_id=before)
         older = None
         if len(found) == PAGE_SIZE:
             args = {k: v for k, v in (("bot", bot), ("state", state)) if v} | {"before": str(found[-1].id)}
@@ -469,7 +469,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.VIEWER)
     async def signal(signal_id: int) -> Response:
-        view = await desk.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
+        view = await use_cases.queries.signal_view(signal_id) if 1 <= signal_id <= MAX_ID else None
         return await page(
             "signal.html", "parts/signal.html", status=200 if view else 404, view=view, signal_id=signal_id
         )
@@ -480,7 +480,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.VIEWER)
     async def trades() -> Response:
-        report = await desk.trades_report(recent=50)
+        report = await use_cases.queries.trades_report(recent=50)
         points = [[int(at.timestamp()), float(equity)] for at, equity in report.curve]  # the chart's numbers
         return await page(
             "trades.html",
@@ -501,13 +501,13 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @hide
     @require_role(Role.VIEWER)
     async def audit() -> Response:
-        return await page("audit.html", "parts/audit.html", entries=await desk.audit_log(200))
+        return await page("audit.html", "parts/audit.html", entries=await use_cases.queries.audit_log(200))
 
     @bp.get("/webhooks")
     @hide
     @require_role(Role.VIEWER)
     async def webhooks() -> Response:
-        bots = await desk.bots()
+        bots = await use_cases.queries.bots()
         names = {b.id: b.name for b in bots}
         bot = request.args.get("bot", "").strip() or None
         since_text = request.args.get("since", "").strip()
@@ -522,7 +522,9 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             problem, status, before, since, until_day = str(e), None, None, None, None
         # The day after "to" is the bound; "to" 9999-12-31 has none, and means no bound.
         until = until_day + timedelta(days=1) if until_day and until_day.date() < date.max else None
-        rows = await desk.webhook_log(bot, status=status, since=since, until=until, before_id=before, limit=PAGE_SIZE)
+        rows = await use_cases.queries.webhook_log(
+            bot, status=status, since=since, until=until, before_id=before, limit=PAGE_SIZE
+        )
         older = None
         if len(rows) == PAGE_SIZE and rows[-1].id is not None:
             args = {

@@ -30,7 +30,7 @@ class OpenStream:
         """Give the slot back; safe to call more than once."""
         if not self._released:
             self._released = True
-            self._streams._release(self)
+            self._streams.give_back(self)
 
 
 class OpenStreams:
@@ -68,7 +68,8 @@ class OpenStreams:
             stream.ended.set()
         return len(streams)
 
-    def _release(self, stream: OpenStream) -> None:
+    def give_back(self, stream: OpenStream) -> None:
+        """The stream's slot is free again (`OpenStream.release` calls this, once)."""
         if stream in self._open:
             self._open.discard(stream)
             self._per_owner[stream.owner] -= 1

@@ -42,16 +42,16 @@ def describe_failure(error: BaseException) -> str:
 
 def webhook_blueprint(deps: WebDeps) -> Blueprint:
     bp = Blueprint("webhook", __name__)
-    allowlist = parse_networks(deps.ip_allowlist, "webhook IP allowlist")
-    proxies = parse_networks(deps.trusted_proxies, "webhook trusted proxies")
-    per_key = TokenBuckets(deps.rate_per_key, deps.burst_per_key)
-    per_ip = TokenBuckets(deps.rate_per_ip, deps.burst_per_ip)
-    in_flight = InFlight(deps.max_connections_per_ip)
+    allowlist = parse_networks(deps.webhook.ip_allowlist, "webhook IP allowlist")
+    proxies = parse_networks(deps.webhook.trusted_proxies, "webhook trusted proxies")
+    per_key = TokenBuckets(deps.webhook.rate_per_key, deps.webhook.burst_per_key)
+    per_ip = TokenBuckets(deps.webhook.rate_per_ip, deps.webhook.burst_per_ip)
+    in_flight = InFlight(deps.webhook.max_connections_per_ip)
     # Requests that fail to verify (unknown key, wrong passphrase, bad signature, an alert
     # that cannot be read) are limited on their own, so that they never use up the tokens
     # of a key's real alerts.
-    failed_per_ip = TokenBuckets(deps.failed_rate_per_ip, deps.failed_burst_per_ip)
-    failed_per_key = TokenBuckets(deps.failed_rate_per_key, deps.failed_burst_per_key)
+    failed_per_ip = TokenBuckets(deps.webhook.failed_rate_per_ip, deps.webhook.failed_burst_per_ip)
+    failed_per_key = TokenBuckets(deps.webhook.failed_rate_per_key, deps.webhook.failed_burst_per_key)
 
     async def refuse_early(
         alert: AlertRequest, code: str, message: str, headers: dict[str, str] | None = None
@@ -172,10 +172,10 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
 
     async def _read_and_take(alert: AlertRequest, over_limit_wait: float | None) -> Response:
         key, ip = alert.webhook_key, alert.client_ip
-        too_big = f"the body is over {deps.max_body_bytes} bytes; an alert must be at most {deps.max_body_bytes} bytes"
-        if request.content_length is not None and request.content_length > deps.max_body_bytes:
+        too_big = f"the body is over {deps.webhook.max_body_bytes} bytes; an alert must be at most {deps.webhook.max_body_bytes} bytes"
+        if request.content_length is not None and request.content_length > deps.webhook.max_body_bytes:
             return await refuse_early(alert, "body_too_large", too_big)
-        seconds = deps.body_timeout_seconds
+        seconds = deps.webhook.body_timeout_seconds
         try:
             async with asyncio.timeout(seconds):
                 body = await request.get_data(cache=True, as_text=False, parse_form_data=False)

@@ -1,4 +1,4 @@
 """The Discord front-end: approval cards, slash commands, log and error channels.
 
-`runtime.start_discord(settings, desk)` starts it on the running event loop.
+`runtime.start_discord(settings, use_cases, clock)` starts it on the running event loop.
 """

@@ -11,18 +11,24 @@ from discord import app_commands
 from bot.discord.access import actor_for
 from bot.discord.commands import COMMANDS, on_command_error
 from bot.discord.views import APPROVAL_ITEMS, REPAIR_ITEMS
-from trading.services.actions import Actor, DeskAPI
+from trading.services.actions import Actor
 from trading.services.ports import Clock
+from trading.services.use_cases import UseCases
 
 if TYPE_CHECKING:
-    from bot.discord.sink import DiscordSink
+    from collections.abc import Callable
+
     from bot.settings import Settings
 
 log = logging.getLogger("signaldesk.discord")
 
 
 class SignalDeskClient(discord.Client):
-    def __init__(self, settings: Settings, desk: DeskAPI, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, use_cases: UseCases, clock: Clock, refresh_card: Callable[[int], None]
+    ) -> None:
+        """`refresh_card`: redraws a signal's approval card now (the sink's, which posts the
+        cards through this client)."""
         # Interactions carry the member and their roles, so no privileged intents are needed.
         super().__init__(
             intents=discord.Intents(guilds=True),
@@ -30,9 +36,9 @@ class SignalDeskClient(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.settings = settings
-        self.desk = desk
+        self.use_cases = use_cases  # what the commands and buttons call
         self.clock = clock  # what /pnl's periods count from
-        self.sink: DiscordSink | None = None
+        self._refresh_card = refresh_card
         self.role_ids = frozenset(settings.discord_approver_role_ids)
         self.user_ids = frozenset(settings.discord_approver_user_ids)
         self.tree = app_commands.CommandTree(self)
@@ -60,5 +66,4 @@ class SignalDeskClient(discord.Client):
         return actor_for(user, self.role_ids, self.user_ids)
 
     def refresh_card(self, signal_id: int) -> None:
-        if self.sink is not None:
-            self.sink.refresh_card(signal_id)
+        self._refresh_card(signal_id)

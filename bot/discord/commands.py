@@ -45,7 +45,7 @@ def _client(interaction: Interaction) -> SignalDeskClient:
 
 async def _bot_names(interaction: Interaction, current: str) -> list[app_commands.Choice[str]]:
     try:
-        bots = await asyncio.wait_for(_client(interaction).desk.bots(), 1.5)
+        bots = await asyncio.wait_for(_client(interaction).use_cases.queries.bots(), 1.5)
     except Exception:
         return []
     names = [b.name for b in bots if current.lower() in b.name.lower()]
@@ -60,8 +60,8 @@ async def _bot_names(interaction: Interaction, current: str) -> list[app_command
 @app_commands.autocomplete(bot=_bot_names)
 async def positions(interaction: Interaction, bot: str | None = None) -> None:
     await interaction.response.defer(thinking=True)
-    desk = _client(interaction).desk
-    views, control = await asyncio.gather(desk.positions(bot), desk.control())
+    use_cases = _client(interaction).use_cases
+    views, control = await asyncio.gather(use_cases.queries.positions(bot), use_cases.queries.control())
     await interaction.edit_original_response(embed=positions_embed(views, control))
 
 
@@ -70,8 +70,8 @@ async def positions(interaction: Interaction, bot: str | None = None) -> None:
 @app_commands.autocomplete(bot=_bot_names)
 async def trades(interaction: Interaction, bot: str | None = None, limit: app_commands.Range[int, 1, 50] = 10) -> None:
     await interaction.response.defer(thinking=True)
-    desk = _client(interaction).desk
-    rows, pnl = await asyncio.gather(desk.trades(bot, limit), desk.pnl(bot))
+    use_cases = _client(interaction).use_cases
+    rows, pnl = await asyncio.gather(use_cases.queries.trades(bot, limit), use_cases.queries.pnl(bot))
     await interaction.edit_original_response(embed=trades_embed(rows, pnl.currency, bot, pnl.ticks))
 
 
@@ -83,15 +83,15 @@ async def pnl(
 ) -> None:
     await interaction.response.defer(thinking=True)
     since, label = period_start(period, _client(interaction).clock.now())
-    view = await _client(interaction).desk.pnl(bot, since)
+    view = await _client(interaction).use_cases.queries.pnl(bot, since)
     await interaction.edit_original_response(embed=pnl_embed(view, label))
 
 
 @app_commands.command(name="bots", description="Every bot: symbol, broker, mode, state, size")
 async def bots(interaction: Interaction) -> None:
     await interaction.response.defer(thinking=True)
-    desk = _client(interaction).desk
-    rows, control = await asyncio.gather(desk.bots(), desk.control())
+    use_cases = _client(interaction).use_cases
+    rows, control = await asyncio.gather(use_cases.queries.bots(), use_cases.queries.control())
     await interaction.edit_original_response(embed=bots_embed(rows, control))
 
 
@@ -99,7 +99,7 @@ async def bots(interaction: Interaction) -> None:
 @app_commands.describe(id="The signal's number (as on its card)")
 async def signal(interaction: Interaction, id: app_commands.Range[int, 1]) -> None:
     await interaction.response.defer(thinking=True)
-    view = await _client(interaction).desk.signal_view(id)
+    view = await _client(interaction).use_cases.queries.signal_view(id)
     if view is None:
         await interaction.edit_original_response(content=f"No signal #{id}.")
         return
@@ -136,12 +136,12 @@ async def _confirm(
 @app_commands.describe(bot="The bot whose position to close")
 @app_commands.autocomplete(bot=_bot_names)
 async def close(interaction: Interaction, bot: str) -> None:
-    desk = _client(interaction).desk
+    use_cases = _client(interaction).use_cases
     await _confirm(
         interaction,
         f"closing {bot}",
         f"Close the whole **{bot}** position at market?",
-        lambda actor: desk.close_position(bot, actor),
+        lambda actor: use_cases.commands.close_position(bot, actor),
     )
 
 
@@ -167,7 +167,7 @@ async def order(
     target: str | None = None,
 ) -> None:
     client = _client(interaction)
-    desk = client.desk
+    use_cases = client.use_cases
     try:
         ticket = parse_order(bot, side, quantity, type, limit_price, stop, target)
     except InputError as e:
@@ -175,18 +175,22 @@ async def order(
         return
     actor = client.actor(interaction.user)
     if not actor.can_approve:
-        await _act(interaction, f"order for {bot}", lambda a: desk.place_order(ticket, a))  # refused and audited
+        await _act(
+            interaction, f"order for {bot}", lambda a: use_cases.orders.place_order(ticket, a)
+        )  # refused and audited
         return
     await interaction.response.defer(thinking=True)  # the plan reads a quote from the broker
     try:
-        seen = await desk.preview_order(ticket, actor)
+        seen = await use_cases.orders.preview_order(ticket, actor)
     except Exception:
         log.exception("desk call preview order for %s raised", bot)
         seen = OrderPreview(DESK_FAILED)
     if seen.card is None:
         await interaction.edit_original_response(content=result_text(seen.result))
         return
-    view = ConfirmView(interaction.user.id, lambda a: desk.place_order(ticket, a), f"the order for {bot}", interaction)
+    view = ConfirmView(
+        interaction.user.id, lambda a: use_cases.orders.place_order(ticket, a), f"the order for {bot}", interaction
+    )
     await interaction.edit_original_response(
         content=f"Place this order? ({ticket.describe()})", embed=order_embed(seen.card), view=view
     )
@@ -195,19 +199,19 @@ async def order(
 @app_commands.command(name="cancel", description="Cancel a resting order at the broker (what filled is kept)")
 @app_commands.describe(order="The order's client id, as on its log line (e.g. sd-17-1)")
 async def cancel(interaction: Interaction, order: str) -> None:
-    desk = _client(interaction).desk
-    await _act(interaction, f"cancel {order}", lambda actor: desk.cancel_order(order.strip(), actor))
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, f"cancel {order}", lambda actor: use_cases.orders.cancel_order(order.strip(), actor))
 
 
 @app_commands.command(name="halt", description="Kill switch: no new entries on any bot (asks to confirm)")
 @app_commands.describe(reason="Why, for the log")
 async def halt(interaction: Interaction, reason: str | None = None) -> None:
-    desk = _client(interaction).desk
+    use_cases = _client(interaction).use_cases
     await _confirm(
         interaction,
         "the halt",
         "**Halt all trading?** No new entries on any bot; closes stay allowed; pending approvals freeze.",
-        lambda actor: desk.halt(actor, reason),
+        lambda actor: use_cases.commands.halt(actor, reason),
     )
 
 
@@ -215,30 +219,30 @@ async def halt(interaction: Interaction, reason: str | None = None) -> None:
 @app_commands.describe(bot="The bot to pause", reason="Why, for the log")
 @app_commands.autocomplete(bot=_bot_names)
 async def pause(interaction: Interaction, bot: str, reason: str | None = None) -> None:
-    desk = _client(interaction).desk
-    await _act(interaction, f"pause {bot}", lambda actor: desk.pause(bot, actor, reason))
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, f"pause {bot}", lambda actor: use_cases.commands.pause(bot, actor, reason))
 
 
 @app_commands.command(name="resume", description="Resume a paused bot (and clear 'needs attention')")
 @app_commands.describe(bot="The bot to resume")
 @app_commands.autocomplete(bot=_bot_names)
 async def resume(interaction: Interaction, bot: str) -> None:
-    desk = _client(interaction).desk
-    await _act(interaction, f"resume {bot}", lambda actor: desk.resume(bot, actor))
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, f"resume {bot}", lambda actor: use_cases.commands.resume(bot, actor))
 
 
 @app_commands.command(name="mode", description="Switch a bot between auto (execute at once) and approve")
 @app_commands.describe(bot="The bot", mode="auto: execute at once; approve: ask here first")
 @app_commands.autocomplete(bot=_bot_names)
 async def mode(interaction: Interaction, bot: str, mode: Literal["auto", "approve"]) -> None:
-    desk = _client(interaction).desk
-    await _act(interaction, f"mode {mode} for {bot}", lambda actor: desk.set_mode(bot, Mode(mode), actor))
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, f"mode {mode} for {bot}", lambda actor: use_cases.commands.set_mode(bot, Mode(mode), actor))
 
 
 @app_commands.command(name="resume-all", description="Lift the halt")
 async def resume_all(interaction: Interaction) -> None:
-    desk = _client(interaction).desk
-    await _act(interaction, "resume-all", lambda actor: desk.resume_all(actor))
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, "resume-all", lambda actor: use_cases.commands.resume_all(actor))
 
 
 COMMANDS: tuple[app_commands.Command[Any, Any, Any], ...] = (

@@ -14,9 +14,9 @@ import yarl
 from bot.discord.client import SignalDeskClient
 from bot.discord.sink import DiscordSink
 from bot.settings import Settings
-from trading.services.actions import DeskAPI
 from trading.services.leader_relay import LeaderRelay
 from trading.services.ports import Clock
+from trading.services.use_cases import UseCases
 
 log = logging.getLogger("signaldesk.discord")
 
@@ -61,15 +61,18 @@ def point_at(api_base_url: str, gateway_url: str) -> None:
 
 
 async def start_discord(
-    settings: Settings, desk: DeskAPI, clock: Clock, *, batch_window: float = 1.0
+    settings: Settings, use_cases: UseCases, clock: Clock, *, batch_window: float = 1.0
 ) -> DiscordRuntime:
     """Start the client as a task on the current loop; returns at once (see wait_ready)."""
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     point_at(settings.discord_api_base_url, settings.discord_gateway_url)
-    client = SignalDeskClient(settings, desk, clock)
-    sink = DiscordSink(client, desk, settings, batch_window=batch_window)
-    client.sink = sink
+
+    def refresh_card(signal_id: int) -> None:
+        sink.refresh_card(signal_id)  # the sink is built next, from the client
+
+    client = SignalDeskClient(settings, use_cases, clock, refresh_card)
+    sink = DiscordSink(client, use_cases, settings, batch_window=batch_window)
     token = settings.discord_token.get_secret_value()
     task = asyncio.create_task(_run(client, token), name="discord-client")
     return DiscordRuntime(client, sink, task)

@@ -36,8 +36,8 @@ from trading.domain.events import (
     PositionMismatch,
     Severity,
 )
-from trading.services.actions import DeskAPI
 from trading.services.backoff import backoff_delay
+from trading.services.use_cases import UseCases
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -53,14 +53,14 @@ class DiscordSink:
     def __init__(
         self,
         client: discord.Client,
-        desk: DeskAPI,
+        use_cases: UseCases,
         settings: Settings,
         *,
         batch_window: float = 1.0,
         card_settle: float = 0.25,
     ) -> None:
         self.client = client
-        self.desk = desk
+        self.use_cases = use_cases
         self.approvals_channel_id = settings.discord_approvals_channel_id
         self.log_channel_id = settings.discord_log_channel_id
         self.error_channel_id = settings.discord_error_channel_id
@@ -195,7 +195,7 @@ class DiscordSink:
         if signal_id in self._no_card:
             return None
         # Not posted by this process (a restart since): the Desk stored where it went.
-        view = await self.desk.signal_view(signal_id)
+        view = await self.use_cases.queries.signal_view(signal_id)
         approval = view.approval if view is not None else None
         if approval is not None and approval.channel_id and approval.message_id:
             self.cards[signal_id] = (approval.channel_id, approval.message_id)
@@ -210,7 +210,7 @@ class DiscordSink:
         if self.approvals_channel_id is None:
             log.warning("signal #%s awaits approval but DISCORD_APPROVALS_CHANNEL_ID is not set", signal_id)
             return
-        card = await self.desk.approval_card(signal_id)
+        card = await self.use_cases.queries.approval_card(signal_id)
         if card is None:
             log.error("signal #%s awaits approval but the Desk has no card for it", signal_id)
             return
@@ -234,7 +234,7 @@ class DiscordSink:
             return
         self.cards[signal_id] = (channel.id, message.id)
         try:
-            await self.desk.record_card_message(signal_id, channel.id, message.id)
+            await self.use_cases.decisions.record_card_message(signal_id, channel.id, message.id)
         except Exception:
             log.exception("could not record the card message of signal #%s", signal_id)
 
@@ -245,7 +245,7 @@ class DiscordSink:
             while len(self._no_card) > _NO_CARD_MEMORY:
                 self._no_card.popitem(last=False)
             return
-        card = await self.desk.approval_card(signal_id)
+        card = await self.use_cases.queries.approval_card(signal_id)
         if card is None:
             return
         channel_id, message_id = where
@@ -267,7 +267,7 @@ class DiscordSink:
         as a reply to the card, so it lands at the bottom of the channel and leads to it."""
         if self.approvals_channel_id is None:
             return
-        card = await self.desk.approval_card(signal_id)
+        card = await self.use_cases.queries.approval_card(signal_id)
         if card is None:
             return
         if op == "remind":

@@ -56,7 +56,11 @@ async def _desk_call(what: str, call: Awaitable[ActionResult]) -> ActionResult:
 async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str, reason: str | None = None) -> None:
     client = _client(interaction)
     actor = client.actor(interaction.user)
-    call = client.desk.approve(signal_id, actor) if verb == "approve" else client.desk.reject(signal_id, actor, reason)
+    call = (
+        client.use_cases.decisions.approve(signal_id, actor)
+        if verb == "approve"
+        else client.use_cases.decisions.reject(signal_id, actor, reason)
+    )
     # The defer goes out first and the decision does not wait for its round trip: a click
     # reaches the order as early as it can, and Discord still hears back within 3 s.
     _, result = await asyncio.gather(
@@ -147,12 +151,14 @@ class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:e
             # Refuse before the modal, not after the user has filled it in; the request
             # still goes to the Desk, which refuses it and writes the audit entry.
             await interaction.response.defer(ephemeral=True, thinking=True)
-            result = await _desk_call(f"edit #{self.signal_id}", client.desk.edit(self.signal_id, actor, SignalEdits()))
+            result = await _desk_call(
+                f"edit #{self.signal_id}", client.use_cases.decisions.edit(self.signal_id, actor, SignalEdits())
+            )
             await interaction.edit_original_response(content=result_text(result))
             return
         card: ApprovalCard | None = None
         try:
-            card = await asyncio.wait_for(client.desk.approval_card(self.signal_id), MODAL_PREFILL_TIMEOUT)
+            card = await asyncio.wait_for(client.use_cases.queries.approval_card(self.signal_id), MODAL_PREFILL_TIMEOUT)
         except Exception:
             log.warning("could not read signal #%s to pre-fill the edit modal", self.signal_id, exc_info=True)
         if card is not None and card.state != PENDING:
@@ -201,7 +207,7 @@ class RepairButton(
         what = f"{self.action} {self.bot_name}"
 
         def repair(who: Actor) -> Awaitable[ActionResult]:
-            return client.desk.repair(self.bot_name, self.action, who)
+            return client.use_cases.repairs.repair(self.bot_name, self.action, who)
 
         if not actor.can_approve:
             # The Desk refuses and writes the audit entry; no question is asked.
@@ -307,7 +313,9 @@ class EditModal(discord.ui.Modal):
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         actor = client.actor(interaction.user)
-        result = await _desk_call(f"edit #{self.signal_id}", client.desk.edit(self.signal_id, actor, edits))
+        result = await _desk_call(
+            f"edit #{self.signal_id}", client.use_cases.decisions.edit(self.signal_id, actor, edits)
+        )
         await interaction.edit_original_response(content=result_text(result))
         if result.ok:
             client.refresh_card(self.signal_id)

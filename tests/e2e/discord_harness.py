@@ -22,9 +22,9 @@ from brokers.herenya.sim_state import SimState
 from tests.e2e.fake_desk import FakeDesk
 from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, FakeDiscord, Member
 from trading.domain.config import BotConfig
-from trading.services.actions import DeskAPI
 from trading.services.clock import SystemClock
 from trading.services.ports import Clock
+from trading.services.use_cases import UseCases
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -47,8 +47,10 @@ class World:
     mallory: Member  # no approver role
     call_role: int = 0  # DISCORD_APPROVAL_MENTION_ROLE_ID: pinged by new cards and reminders
 
-    async def start(self, desk: DeskAPI, *, batch_window: float = 0.2, clock: Clock | None = None) -> DiscordRuntime:
-        runtime = await start_discord(self.settings, desk, clock or SystemClock(), batch_window=batch_window)
+    async def start(
+        self, use_cases: UseCases, *, batch_window: float = 0.2, clock: Clock | None = None
+    ) -> DiscordRuntime:
+        runtime = await start_discord(self.settings, use_cases, clock or SystemClock(), batch_window=batch_window)
         if not await runtime.wait_ready(10):
             await runtime.close()
             raise AssertionError("the client did not connect to the fake Discord")
@@ -104,7 +106,7 @@ async def timed_discord_world() -> AsyncIterator[World]:
 @asynccontextmanager
 async def fake_desk_runtime(world: World, desk: FakeDesk, clock: Clock | None = None) -> AsyncIterator[DiscordRuntime]:
     """The real client started against a FakeDesk, which posts through the client's sink."""
-    runtime = await world.start(desk, clock=clock)
+    runtime = await world.start(desk.use_cases(), clock=clock)
     desk.notifier = runtime.sink
     try:
         yield runtime
@@ -147,7 +149,7 @@ BOT_KEY = "sa40_rsi_50849a3c"
 
 @dataclass
 class DeskWorld:
-    """The real process's parts (bot.app.build/start) on this loop: real Desk, SQLite,
+    """The real process's parts (bot.app.build/start) on this loop: real use cases, SQLite,
     runner, event bus, the Herenya client against the simulator, the Discord runtime
     against the fake Discord; alerts go in through the real webhook route."""
 

@@ -1,6 +1,7 @@
-"""A DeskAPI for the Discord tests: it keeps cards in memory, enforces what the real Desk
-enforces at the front-end's boundary (can_approve, first decision wins, pending only),
-records every call, and publishes the events the real Desk would, to the sink."""
+"""The use cases for the Discord tests, in one fake: it keeps cards in memory, enforces what
+the real use cases enforce at the front-end's boundary (can_approve, first decision wins,
+pending only), records every call, and publishes the events the real ones would, to the sink.
+`use_cases()` hands it to the Discord face as each of the use cases the face calls."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from trading.domain.records import ApprovalRecord, Bot, ControlState, Decision, 
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
 from trading.domain.values import Mode, OrderType, PositionSide
 from trading.domain.views import ApprovalCard, PnlView, PositionView, SignalView
-from trading.services.actions import ActionResult, Actor, DeskAPI
+from trading.services.actions import ActionResult, Actor
 from trading.services.ports import Notifier
+from trading.services.use_cases import UseCases
 
 
 def make_card(signal_id: int, **over: Any) -> ApprovalCard:
@@ -65,7 +67,7 @@ def make_bot(name: str = "SA40_RSI_Bot", **over: Any) -> Bot:
     return Bot(id=1, config=config, webhook_key_hash="h", webhook_key_hint="****a3c", **over)
 
 
-class FakeDesk(DeskAPI):
+class FakeDesk:
     def __init__(self) -> None:
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
         self.cards: dict[int, ApprovalCard] = {}
@@ -78,6 +80,12 @@ class FakeDesk(DeskAPI):
         self.trade_list: list[TradeRecord] = []
         self.pnl_view = PnlView(None, None, Decimal("1250.5"), Decimal("-80"), 4, 3, 1, "ZAR")
         self.control_state = ControlState()
+
+    def use_cases(self) -> UseCases:
+        """This fake as every use case the Discord face calls (decisions, commands, queries,
+        repairs, orders); the runner's are not the face's."""
+        fake: Any = self
+        return UseCases(None, None, fake, fake, fake, None, None, fake, fake)  # type: ignore[arg-type]
 
     def calls_of(self, name: str) -> list[tuple[Any, ...]]:
         return [args for n, args in self.calls if n == name]

@@ -252,13 +252,13 @@ async def test_a_slow_desk_still_answers_discord_in_time(world: World, desk: Fak
 
 
 async def test_a_click_after_a_restart_still_works(world: World, desk: FakeDesk) -> None:
-    first = await world.start(desk)
+    first = await world.start(desk.use_cases())
     desk.notifier = first.sink
     mid = await post_card(world, desk, 21)
     await first.close()
     assert not first.is_connected()
 
-    second = await world.start(desk)
+    second = await world.start(desk.use_cases())
     desk.notifier = second.sink
     try:
         assert world.discord.identifies == 2
@@ -298,7 +298,7 @@ async def test_the_token_never_reaches_a_log_line(
     world: World, desk: FakeDesk, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    rt = await world.start(desk)
+    rt = await world.start(desk.use_cases())
     desk.notifier = rt.sink
     try:
         mid = await post_card(world, desk, 7)

@@ -191,16 +191,16 @@ async def test_the_real_desk_reminds_once_at_half_the_expiry_then_expires_the_ca
     assert card_post.body["content"] == f"<@&{w.call_role}> a new signal awaits approval"
 
     desk.clock.offset = timedelta(minutes=8)  # of 15
-    assert await desk.app.desk.expire_due() == []
+    assert await desk.app.use_cases.decisions.run_due() == []
     reminder = await w.discord.wait_for(lambda: [c for c in posts(w) if "⏰" in (c.body.get("content") or "")])
     assert len(reminder) == 1 and reminder[0].body["message_reference"]["message_id"] == mid
-    assert await desk.app.desk.expire_due() == []  # once
+    assert await desk.app.use_cases.decisions.run_due() == []  # once
     async with desk.app.database.uow() as uow:
         stored = await uow.approvals.get(sid)
     assert stored is not None and stored.reminded_at is not None
 
     desk.clock.offset = timedelta(minutes=16)
-    assert await desk.app.desk.expire_due() == [sid]
+    assert await desk.app.use_cases.decisions.run_due() == [sid]
     await shows(desk, mid, "Expired")
     lines = await w.discord.wait_for(lambda: [c for c in posts(w) if "⌛" in (c.body.get("content") or "")])
     assert lines[0].body["content"].startswith(f"⌛ Signal #{sid} for SA40_RSI_Bot")

@@ -124,7 +124,7 @@ async def test_reject_sends_nothing(desk: DeskWorld) -> None:
     assert f"by <@{w.carol.id}>" in text and w.discord.messages[mid]["components"] == []
     assert "💬 Reason: news at 14:30 \\*\\*now\\*\\*" in text  # the reason's markdown shown as typed
     assert desk.orders(sid) == []
-    stored = await desk.app.desk.signal_view(sid)
+    stored = await desk.app.use_cases.queries.signal_view(sid)
     assert stored is not None and stored.signal.reason == "news at 14:30 **now**"
 
 
@@ -133,7 +133,7 @@ async def test_expiry_edits_the_card_and_a_late_click_is_refused(desk: DeskWorld
     sid = await desk.alert()
     mid = await card_for(desk, sid)
     desk.clock.offset = timedelta(minutes=16)
-    assert await desk.app.desk.expire_due() == [sid]  # what the runner's expiry task calls
+    assert await desk.app.use_cases.decisions.run_due() == [sid]  # what the runner's expiry task calls
     text = await card_shows(desk, mid, "Expired")
     assert "nothing was sent" in text and w.discord.messages[mid]["components"] == []
     assert desk.orders(sid) == []

@@ -40,7 +40,7 @@ def ask(d: DeskWorld) -> Decimal:
 
 
 async def state_of(d: DeskWorld, signal_id: int) -> str:
-    view = await d.app.desk.signal_view(signal_id)
+    view = await d.app.use_cases.queries.signal_view(signal_id)
     assert view is not None
     return view.signal.state.value
 
@@ -87,10 +87,10 @@ async def test_order_shows_the_plan_then_places_a_manual_signal_through_the_engi
     await until_state(desk, sid, "executed")
     [order] = desk.orders(sid)
     assert (order["side"], order["quantity"], order["status"]) == ("BUY", 2, "FILLED")
-    view = await desk.app.desk.signal_view(sid)
+    view = await desk.app.use_cases.queries.signal_view(sid)
     assert view is not None and view.signal.signal.source.value == "manual"
     assert view.signal.history[0].cause == f"discord:{w.alice.id}"
-    [pos] = await desk.app.desk.positions(BOT)
+    [pos] = await desk.app.use_cases.queries.positions(BOT)
     assert (pos.quantity, pos.stop_loss) == (2, stop)
     # The first question was never confirmed: one order only.
     assert len(desk.sim.state.book()["orders"]) == 1
@@ -132,13 +132,13 @@ async def test_an_unfilled_limit_order_is_cancelled_at_its_timeout_and_the_signa
     await until_state(desk, sid, "expired")
     [order] = desk.orders(sid)
     assert order["status"] == "CANCELED"
-    view = await desk.app.desk.signal_view(sid)
+    view = await desk.app.use_cases.queries.signal_view(sid)
     assert view is not None
     assert (
         view.signal.reason == f"order {cid} (open buy 2) timed out after 300 s (order_timeout_seconds): nothing filled"
     )
     assert view.signal.history[-1].cause == "timeout"
-    assert [p.quantity for p in await desk.app.desk.positions(BOT)] == [0]  # asked by name: shown flat
+    assert [p.quantity for p in await desk.app.use_cases.queries.positions(BOT)] == [0]  # asked by name: shown flat
     await w.discord.wait_for(
         lambda: "timed out" in "".join(m["content"] for m in w.discord.channel_messages(w.log)), within=10
     )
@@ -155,7 +155,7 @@ async def test_cancel_a_resting_order_from_discord(desk: DeskWorld) -> None:
     assert reply["content"] == f"✅ order {cid} cancelled: 0 of 2 filled; signal #{sid} canceled"
     [order] = desk.orders(sid)
     assert order["status"] == "CANCELED"
-    view = await desk.app.desk.signal_view(sid)
+    view = await desk.app.use_cases.queries.signal_view(sid)
     assert view is not None and view.signal.history[-1].cause == f"discord:{w.bob.id}"
 
 
@@ -178,7 +178,7 @@ async def test_a_cancel_that_races_a_fill_at_the_simulator_ends_with_the_brokers
     assert reply["content"].endswith(f"; signal #{sid} executed")
     [order] = desk.orders(sid)
     assert (order["status"], order["filled_quantity"]) == ("FILLED", 3)
-    [pos] = await desk.app.desk.positions(BOT)
+    [pos] = await desk.app.use_cases.queries.positions(BOT)
     [held] = sim.positions_view("A1")["positions"]
     assert pos.quantity == held["quantity"] == 3
     assert pos.average_price == Decimal(held["average_price"]) == limit

@@ -24,7 +24,7 @@ async def world() -> AsyncIterator[World]:
 
 @pytest.fixture
 async def runtime(world: World) -> AsyncIterator[DiscordRuntime]:
-    rt = await world.start(FakeDesk(), batch_window=0.3)
+    rt = await world.start(FakeDesk().use_cases(), batch_window=0.3)
     yield rt
     await rt.close()
 

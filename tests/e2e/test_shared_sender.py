@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.settings import Settings
 from tests.e2e.procs import Processes, now_iso, processes, sim_config
+from web.limits import WebhookLimits
 
 pytestmark = pytest.mark.slow
 
@@ -55,9 +55,9 @@ def test_correct_alerts_get_through_a_flood_of_failures_from_their_address(procs
         ],
     )
     serve = procs.serve(env)
-    defaults = Settings.model_fields
-    rate = float(defaults["webhook_failed_rate_per_ip"].default)
-    burst = int(defaults["webhook_failed_burst_per_ip"].default)
+    defaults = WebhookLimits.model_fields
+    rate = float(defaults["failed_rate_per_ip"].default)
+    burst = int(defaults["failed_burst_per_ip"].default)
 
     correct: list[httpx.Response] = []
     failing: list[int] = []

@@ -12,9 +12,9 @@ import quart.typing
 from quart import Quart
 
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services
 from trading.services.actions import Actor
-from trading.services.desk import Desk
+from trading.services.bootstrap import Services
 from web.app import create_app
 
 TOKEN = "api-token-for-tests-0123456789"
@@ -30,10 +30,11 @@ def alert(action: str = "RSI_LONG_ENTRY", **fields: Any) -> bytes:
 
 
 class Setup:
-    def __init__(self, db: Database, app: Quart, desk: Desk) -> None:
+    def __init__(self, db: Database, app: Quart, services: Services) -> None:
         self.db = db
         self.app = app
-        self.desk = desk
+        self.use_cases = services.use_cases
+        self.steps = services.use_cases.steps
         self.client: quart.typing.TestClientProtocol = app.test_client()
 
     async def signal(self, action: str = "RSI_LONG_ENTRY", **fields: Any) -> int:
@@ -55,9 +56,8 @@ class Setup:
 
 @pytest.fixture
 async def setup(sqlite_database: Database) -> Setup:
-    deps = make_deps(sqlite_database, api_token=TOKEN)
-    assert isinstance(deps.desk, Desk)
-    return Setup(sqlite_database, create_app(deps), deps.desk)
+    services = make_services(sqlite_database)
+    return Setup(sqlite_database, create_app(make_deps(sqlite_database, services, api_token=TOKEN)), services)
 
 
 ROUTES = [
@@ -110,7 +110,7 @@ async def test_bots_are_listed_without_secrets(setup: Setup) -> None:
 async def test_approve_flow_with_edits_and_first_decision_wins(setup: Setup) -> None:
     await add_bot(setup.db, mode="approve")
     signal_id = await setup.signal()
-    await setup.desk.advance(signal_id)
+    await setup.steps.advance(signal_id)
 
     status, listed = await setup.get("/api/signals?state=pending_approval&bot=SA40_RSI_Bot")
     assert status == 200
@@ -150,7 +150,7 @@ async def test_approve_flow_with_edits_and_first_decision_wins(setup: Setup) -> 
 async def test_reject(setup: Setup) -> None:
     await add_bot(setup.db, mode="approve")
     signal_id = await setup.signal()
-    await setup.desk.advance(signal_id)
+    await setup.steps.advance(signal_id)
 
     status, rejected = await setup.post(f"/api/signals/{signal_id}/reject", {})
     assert (status, rejected["ok"]) == (200, True)
@@ -161,7 +161,7 @@ async def test_reject(setup: Setup) -> None:
 async def test_reject_with_a_reason_keeps_it_on_the_signal(setup: Setup) -> None:
     await add_bot(setup.db, mode="approve")
     signal_id = await setup.signal()
-    await setup.desk.advance(signal_id)
+    await setup.steps.advance(signal_id)
 
     status, rejected = await setup.post(f"/api/signals/{signal_id}/reject", {"reason": "news in 5 min\u0007"})
     assert (status, rejected["ok"]) == (200, True) and rejected["message"].endswith(": news in 5 min")
@@ -228,7 +228,7 @@ async def test_bad_queries_are_422(setup: Setup, query: str, words: str) -> None
 async def test_positions_and_trades_after_an_auto_round_trip(setup: Setup) -> None:
     await add_bot(setup.db, mode="auto")
     opened = await setup.signal("RSI_LONG_ENTRY")
-    await setup.desk.advance(opened)
+    await setup.steps.advance(opened)
 
     status, answer = await setup.get("/api/positions")
     assert status == 200
@@ -244,7 +244,7 @@ async def test_positions_and_trades_after_an_auto_round_trip(setup: Setup) -> No
     assert set(position) >= {"stop_loss", "take_profit", "unrealized_pnl"}
 
     closed = await setup.signal("RSI_CLOSE_LONG", price=53480.0)
-    await setup.desk.advance(closed)
+    await setup.steps.advance(closed)
     status, answer = await setup.get("/api/trades?bot=SA40_RSI_Bot&limit=5")
     assert status == 200
     [trade] = answer["trades"]
@@ -262,8 +262,8 @@ async def test_positions_and_trades_after_an_auto_round_trip(setup: Setup) -> No
 async def test_halt_and_resume(setup: Setup) -> None:
     status, halted = await setup.post("/api/halt", {"reason": "fat finger"})
     assert (status, halted["ok"]) == (200, True)
-    assert (await setup.desk.control()).halted is True
-    assert (await setup.desk.control()).reason == "fat finger"
+    assert (await setup.use_cases.queries.control()).halted is True
+    assert (await setup.use_cases.queries.control()).reason == "fat finger"
 
     status, answer = await setup.post("/api/halt", {"reason": ["x"]})
     assert status == 422
@@ -271,13 +271,13 @@ async def test_halt_and_resume(setup: Setup) -> None:
 
     status, resumed = await setup.post("/api/resume")
     assert (status, resumed["ok"]) == (200, True)
-    assert (await setup.desk.control()).halted is False
+    assert (await setup.use_cases.queries.control()).halted is False
 
 
 async def test_above_the_second_approval_size_the_api_token_counts_as_one_person(setup: Setup) -> None:
     await add_bot(setup.db, mode="approve", second_approval_above=1)
     signal_id = await setup.signal(quantity=2)
-    await setup.desk.advance(signal_id)
+    await setup.steps.advance(signal_id)
 
     status, first = await setup.post(f"/api/signals/{signal_id}/approve")
     assert status == 200, first
@@ -295,7 +295,7 @@ async def test_above_the_second_approval_size_the_api_token_counts_as_one_person
     assert "it needs a second approval from a different person" in again["message"]
 
     # A second person (a Discord member) makes it two; the stored first approval is read back.
-    second = await setup.desk.approve(signal_id, Actor("discord:42", "bob", can_approve=True))
+    second = await setup.use_cases.decisions.approve(signal_id, Actor("discord:42", "bob", can_approve=True))
     assert second.ok, second.message
     status, detail = await setup.get(f"/api/signals/{signal_id}")
     assert (detail["approval"]["decision"], detail["approval"]["decided_by"]) == ("approved", "discord:42")

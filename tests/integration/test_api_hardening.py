@@ -11,8 +11,8 @@ import pytest
 import quart.typing
 
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps, running
-from trading.services.desk import Desk
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services, running
+from trading.services.bootstrap import Services
 from web.app import create_app
 
 TOKEN = "hardening-token-0123456789"
@@ -20,14 +20,13 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def desk_and_client(sqlite_database: Database) -> tuple[Desk, quart.typing.TestClientProtocol]:
-    deps = make_deps(sqlite_database, api_token=TOKEN)
-    assert isinstance(deps.desk, Desk)
-    return deps.desk, create_app(deps).test_client()
+async def desk_and_client(sqlite_database: Database) -> tuple[Services, quart.typing.TestClientProtocol]:
+    services = make_services(sqlite_database)
+    return services, create_app(make_deps(sqlite_database, services, api_token=TOKEN)).test_client()
 
 
 @pytest.fixture
-def client(desk_and_client: tuple[Desk, quart.typing.TestClientProtocol]) -> quart.typing.TestClientProtocol:
+def client(desk_and_client: tuple[Services, quart.typing.TestClientProtocol]) -> quart.typing.TestClientProtocol:
     return desk_and_client[1]
 
 
@@ -87,34 +86,36 @@ async def test_an_unknown_query_parameter_is_named(client: quart.typing.TestClie
     ],
 )
 async def test_a_key_given_twice_is_refused_naming_it(
-    desk_and_client: tuple[Desk, quart.typing.TestClientProtocol], path: str, body: bytes, key: str
+    desk_and_client: tuple[Services, quart.typing.TestClientProtocol], path: str, body: bytes, key: str
 ) -> None:
-    desk, client = desk_and_client
+    services, client = desk_and_client
+    queries = services.use_cases.queries
     response = await client.post(path, headers=AUTH, data=body)
     assert response.status_code == 422
     assert (await response.get_json())["error"] == {
         "code": "duplicate_field",
         "message": f'field "{key}" appears twice in the body; send each field once',
     }
-    assert (await desk.control()).halted is False
+    assert (await queries.control()).halted is False
 
 
 async def test_the_twice_given_quantity_buys_nothing(
-    sqlite_database: Database, desk_and_client: tuple[Desk, quart.typing.TestClientProtocol]
+    sqlite_database: Database, desk_and_client: tuple[Services, quart.typing.TestClientProtocol]
 ) -> None:
-    desk, client = desk_and_client
+    services, client = desk_and_client
+    queries = services.use_cases.queries
     await add_bot(sqlite_database, mode="approve")
     answer = await client.post(
         f"/webhook/{KEY}", data=json.dumps({"action": "RSI_LONG_ENTRY", "price": 53210.5}).encode()
     )
     signal_id = (await answer.get_json())["signal_id"]
-    await desk.advance(signal_id)
+    await services.use_cases.steps.advance(signal_id)
 
     response = await client.post(
         f"/api/signals/{signal_id}/approve", headers=AUTH, data=b'{"quantity":1,"quantity":12}'
     )
     assert response.status_code == 422
-    view = await desk.signal_view(signal_id)
+    view = await queries.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval"
     assert view.orders == ()
 
@@ -189,7 +190,6 @@ async def test_content_length_with_transfer_encoding_is_400_over_real_hypercorn(
     # front may have read it by Content-Length instead, so the app refuses it.
     await add_bot(sqlite_database, mode="auto")
     deps = make_deps(sqlite_database, api_token=TOKEN)
-    assert isinstance(deps.desk, Desk)
     async with running(create_app(deps)) as url:
         halt = await _raw_exchange(
             url, _both_framings("/api/halt", b'{"reason": "smuggled"}', f"Authorization: Bearer {TOKEN}\r\n")
@@ -201,5 +201,5 @@ async def test_content_length_with_transfer_encoding_is_400_over_real_hypercorn(
         assert head.startswith(b"HTTP/1.1 400"), answer
         assert json.loads(body)["error"]["code"] == "ambiguous_length"
     assert b"x-content-type-options: nosniff" in halt.lower()
-    assert (await deps.desk.control()).halted is False
-    assert await deps.desk.signals(None, None, limit=10) == []
+    assert (await deps.use_cases.queries.control()).halted is False
+    assert await deps.use_cases.queries.signals(None, None, limit=10) == []

@@ -4,6 +4,7 @@ the real Desk over a real database and the in-memory broker, through Quart's tes
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -11,13 +12,13 @@ import pytest
 import quart.typing
 
 from db.database import Database
-from tests.integration.web_support import SystemClock, add_bot, make_deps, make_desk
+from tests.integration.web_support import SystemClock, add_bot, make_deps, make_services
 from tests.support.fake_broker import FakeBroker
 from trading.domain.manual import OrderTicket
 from trading.domain.signals import SignalState
 from trading.services.actions import ActionResult, Actor
-from trading.services.desk import Desk
-from trading.services.execution import Executor
+from trading.services.bootstrap import Services, bootstrap
+from trading.services.orders import Orders
 from web.app import create_app
 
 TOKEN = "api-token-for-tests-0123456789"
@@ -25,24 +26,30 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 VIEWER = Actor("api:viewer", "viewer", can_approve=False)
 
 
-class ViewerDesk(Desk):
-    """The Desk as a viewer's own API token reaches it (the web desk's per-person tokens):
-    the route hands the actor through unchanged, so the Desk's refusal is the answer."""
+class ViewerOrders:
+    """A person's own orders as a viewer's own API token reaches them (the web desk's
+    per-person tokens): the route hands the actor through unchanged, so the use case's
+    refusal is the answer."""
+
+    def __init__(self, orders: Orders) -> None:
+        self.orders = orders
 
     async def place_order(self, ticket: OrderTicket, actor: Actor) -> ActionResult:
-        return await super().place_order(ticket, VIEWER)
+        return await self.orders.place_order(ticket, VIEWER)
 
     async def cancel_order(self, client_order_id: str, actor: Actor) -> ActionResult:
-        return await super().cancel_order(client_order_id, VIEWER)
+        return await self.orders.cancel_order(client_order_id, VIEWER)
 
 
 class Api:
-    def __init__(self, db: Database, broker: FakeBroker, desk: Desk) -> None:
+    def __init__(self, db: Database, broker: FakeBroker, services: Services, use_cases: Any = None) -> None:
+        """`use_cases`: what the web calls, when not the services' own."""
         self.db = db
         self.broker = broker
-        self.desk = desk
+        self.use_cases = services.use_cases
+        self.steps = services.use_cases.steps
         self.client: quart.typing.TestClientProtocol = create_app(
-            make_deps(db, api_token=TOKEN, desk=desk)
+            make_deps(db, api_token=TOKEN, use_cases=use_cases or services.use_cases)
         ).test_client()
 
     async def post(self, path: str, body: Any = None) -> tuple[int, Any]:
@@ -52,7 +59,7 @@ class Api:
 
     async def run(self, signal_id: int) -> SignalState:
         for _ in range(5):
-            if (await self.desk.advance(signal_id)).finished:
+            if (await self.steps.advance(signal_id)).finished:
                 break
         async with self.db.uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id)
@@ -64,7 +71,7 @@ class Api:
 async def api(database: Database) -> Api:
     await add_bot(database, max_positions=3, allow_pyramiding=True, stop_loss_pct="1.0")
     broker = FakeBroker(rest_limits=True)
-    return Api(database, broker, make_desk(database, broker))
+    return Api(database, broker, make_services(database, broker))
 
 
 async def test_a_free_form_order_is_queued_as_a_manual_signal_and_executes(api: Api) -> None:
@@ -80,7 +87,7 @@ async def test_a_free_form_order_is_queued_as_a_manual_signal_and_executes(api: 
     )
     assert answer["message"] == f"order queued as signal #{signal['id']}: open buy 2 market"
     assert await api.run(signal["id"]) is SignalState.EXECUTED
-    view = await api.desk.positions("SA40_RSI_Bot")
+    view = await api.use_cases.queries.positions("SA40_RSI_Bot")
     assert (view[0].quantity, view[0].stop_loss) == (2, Decimal("52679.0"))  # 1% under 53211.0, toward it on the tick
     async with api.db.uow(read_only=True) as uow:
         [entry] = await uow.audit.list()
@@ -120,9 +127,9 @@ async def test_orders_by_a_viewer_are_forbidden_and_audited(sqlite_database: Dat
     await add_bot(sqlite_database)
     broker = FakeBroker(rest_limits=True)
     clock = SystemClock()
-    executor = Executor(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None)
-    desk = ViewerDesk(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None, executor)
-    api = Api(sqlite_database, broker, desk)
+    services = bootstrap(sqlite_database.uow, lambda _name: broker, clock, lambda _events: None)
+    viewer = replace(services.use_cases, orders=ViewerOrders(services.use_cases.orders))
+    api = Api(sqlite_database, broker, services, viewer)
     status, answer = await api.post("/api/orders", {"bot": "SA40_RSI_Bot", "side": "buy", "quantity": 1})
     assert (status, answer["code"]) == (403, "forbidden")
     assert answer["message"] == "viewer may not place orders: approvers only"
@@ -138,7 +145,7 @@ async def resting(api: Api, quantity: int = 3) -> tuple[int, str]:
     status, answer = await api.post("/api/orders", body)
     assert status == 200, answer
     sid = answer["signal"]["id"]
-    assert not (await api.desk.advance(sid)).finished  # resting at the broker
+    assert not (await api.steps.advance(sid)).finished  # resting at the broker
     return sid, f"sd-{sid}-1"
 
 
@@ -166,6 +173,6 @@ async def test_a_cancel_that_races_a_fill_ends_with_the_brokers_truth(
     got, answer = await api.post(f"/api/orders/{cid}/cancel")
     assert got == status, answer
     assert answer["signal"]["state"] == state
-    [view] = await api.desk.positions("SA40_RSI_Bot")
+    [view] = await api.use_cases.queries.positions("SA40_RSI_Bot")
     assert view.quantity == raced == api.broker.net["SA40"]
     assert view.stop_loss == Decimal("52470.0")  # 1% under 53000, on the tick, for what filled

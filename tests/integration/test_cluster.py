@@ -19,7 +19,7 @@ from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from tests.support.service_rig import make_rig
 from trading.domain.signals import SignalAction, SignalState
-from trading.services.runner import Runner
+from trading.services.runner import RunnerOptions
 
 
 @pytest.fixture
@@ -140,12 +140,16 @@ async def test_a_lone_sqlite_process_leads_and_runs_every_lane() -> None:
 
 async def test_two_processes_run_every_signal_once_each_bot_in_order(pg: Database) -> None:
     broker = FakeBroker()  # one broker both processes send to
-    rigs = [make_rig(pg, broker), make_rig(pg, broker)]
     clusters = [PostgresCluster(pg.url, f"p:{n}") for n in range(2)]
-    runners = [
-        Runner(rig.desk, pg.uow, sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600, cluster=c)
-        for rig, c in zip(rigs, clusters, strict=True)
+    rigs = [
+        make_rig(
+            pg,
+            broker,
+            runner=RunnerOptions(sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600, cluster=c),
+        )
+        for c in clusters
     ]
+    runners = [rig.runner for rig in rigs]
     for c in clusters:
         await c.start()
     try:

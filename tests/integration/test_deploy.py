@@ -34,7 +34,7 @@ from sqlalchemy.engine import make_url
 
 from bot import app as app_module
 from bot.cli.db_backup import backup_sqlite_async
-from bot.settings import Settings
+from bot.settings import Settings, setting_fields
 from db.database import Database
 from tests.conftest import sqlite_url
 from tests.integration.db_support import add_bot, full_signal, signal_time
@@ -43,7 +43,7 @@ from trading.domain.signals import SignalState
 
 ROOT = Path(__file__).resolve().parents[2]
 SIGNALDESK = Path(sys.executable).with_name("signaldesk")
-SETTINGS = {name.upper() for name in Settings.model_fields}
+SETTINGS = set(setting_fields())
 UNIT = ROOT / "deploy" / "signaldesk.service"
 SHIPPED_EXEC = "/opt/signaldesk/.venv/bin/signaldesk"
 
@@ -114,14 +114,17 @@ def test_compose_postgres_is_healthy_before_signaldesk_starts(compose: dict[str,
     assert desk["restart"] == "unless-stopped"
 
 
-def test_compose_sets_only_real_settings(compose: dict[str, Any]) -> None:
+def test_compose_sets_only_real_settings(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     env = _environment(_service(compose, "signaldesk"))
     assert env, "signaldesk's environment is empty"
     unknown = set(env) - SETTINGS
     assert not unknown, f"docker-compose.yml sets {sorted(unknown)}, which signaldesk does not read"
     # The values parse as the settings they are (the ${...} is Compose's, filled in from .env).
-    filled = {k.lower(): v.replace("${POSTGRES_PASSWORD}", "pw") for k, v in env.items()}
-    settings = Settings.model_validate(filled)
+    for name in SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.replace("${POSTGRES_PASSWORD}", "pw"))
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
     # .env.example's BOTS_FILE (bots.example.toml, whose webhook keys are public) is overridden.
     assert settings.bots_file == ""
 
@@ -141,12 +144,13 @@ def test_compose_database_url_points_at_the_postgres_service(compose: dict[str, 
     assert url.database == postgres_env["POSTGRES_DB"]
 
 
-def test_compose_trusts_caddy_and_nobody_else(compose: dict[str, Any]) -> None:
+def test_compose_trusts_caddy_and_nobody_else(compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     desk, caddy = _service(compose, "signaldesk"), _service(compose, "caddy")
-    trusted = Settings.model_validate({"webhook_trusted_proxies": _environment(desk)["WEBHOOK_TRUSTED_PROXIES"]})
+    monkeypatch.setenv("WEBHOOK_TRUSTED_PROXIES", _environment(desk)["WEBHOOK_TRUSTED_PROXIES"])
+    trusted = Settings(_env_file=None)  # type: ignore[call-arg]
     [network_name] = desk["networks"]
     caddy_address = caddy["networks"][network_name]["ipv4_address"]
-    assert trusted.webhook_trusted_proxies == [caddy_address]
+    assert trusted.webhook.trusted_proxies == [caddy_address]
     [subnet] = [c["subnet"] for c in compose["networks"][network_name]["ipam"]["config"]]
     assert ipaddress.ip_address(caddy_address) in ipaddress.ip_network(subnet)
     assert {"80:80", "443:443"} <= set(caddy["ports"])

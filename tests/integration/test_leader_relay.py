@@ -127,7 +127,7 @@ async def test_a_relay_fallen_behind_catches_up_from_the_table_in_order(database
 async def test_cards_nobody_posted_are_those_awaiting_a_decision_with_no_card_message() -> None:
     expires = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
-    class Desk:  # the two reads cards_nobody_posted makes of the Desk
+    class Queries:  # the two reads cards_nobody_posted makes of the queries
         async def pending_cards(self) -> list[SimpleNamespace]:
             return [SimpleNamespace(signal_id=n, bot_name="B", expires_at=expires) for n in (1, 2, 3)]
 
@@ -140,6 +140,6 @@ async def test_cards_nobody_posted_are_those_awaiting_a_decision_with_no_card_me
         def now(self) -> datetime:
             return expires
 
-    (missed,) = await cards_nobody_posted(Desk(), Clock())
+    (missed,) = await cards_nobody_posted(Queries(), Clock())  # type: ignore[arg-type]
     assert isinstance(missed, ApprovalRequested)
     assert (missed.signal_id, missed.bot_name, missed.expires_at) == (2, "B", expires)

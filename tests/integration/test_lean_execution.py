@@ -18,7 +18,6 @@ from db.uow import READ_ONLY
 from tests.support.service_rig import make_rig
 from trading.domain.events import Notice, OrderFilled, OrderPlaced, StopMoved
 from trading.domain.signals import SignalAction, SignalState
-from trading.services.runner import Runner
 
 
 @dataclass
@@ -72,7 +71,7 @@ async def test_an_executed_market_entry_with_a_stop_and_a_target_is_at_most_12_s
     rig.events.clear()
 
     with tally(database) as seen:
-        result = await rig.desk.advance(entry)
+        result = await rig.use_cases.steps.advance(entry)
 
     assert result.finished
     assert await rig.state(entry) is SignalState.EXECUTED
@@ -105,7 +104,7 @@ async def test_the_runners_lane_reads_a_signal_and_what_its_start_needs_in_one_r
     entry = await rig.signal(bot, SignalAction.ENTER_LONG)
 
     with tally(database) as seen:
-        tried = await rig.desk.run_next(bot, [SignalState.RECEIVED])
+        tried = await rig.use_cases.steps.run_next(bot, [SignalState.RECEIVED])
     assert tried is not None
     signal_id, result = tried
     assert signal_id == entry and result is not None and result.finished
@@ -147,22 +146,22 @@ async def test_the_stop_monitor_reads_nothing_when_nothing_is_watched_and_again_
 ) -> None:
     rig = make_rig(database)
     bot = await rig.bot(stop_loss_pct="1.5")
-    assert await rig.desk.check_exits() == []  # loads once
+    assert await rig.use_cases.monitors.check_exits() == []  # loads once
     with tally(database) as idle:
         for _ in range(3):
-            assert await rig.desk.check_exits() == []
+            assert await rig.use_cases.monitors.check_exits() == []
     assert idle.statements == [] and idle.transactions == []
 
     # An entry with a stop: the monitor hears of it and watches it from the next pass on.
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG)) is SignalState.EXECUTED
     stop = (await rig.position(bot)).stop_loss
     assert stop is not None
-    assert await rig.desk.check_exits() == []  # reads the change once; the quote is above the stop
+    assert await rig.use_cases.monitors.check_exits() == []  # reads the change once; the quote is above the stop
     with tally(database) as watching:
-        assert await rig.desk.check_exits() == []
+        assert await rig.use_cases.monitors.check_exits() == []
     assert watching.statements == []  # the quote is the broker's, the watch is in memory
     rig.broker.bid, rig.broker.ask = stop - 10, stop - 9
-    (made,) = await rig.desk.check_exits()
+    (made,) = await rig.use_cases.monitors.check_exits()
     assert await rig.run(made) is SignalState.EXECUTED
     assert (await rig.position(bot)).is_flat
 
@@ -170,25 +169,25 @@ async def test_the_stop_monitor_reads_nothing_when_nothing_is_watched_and_again_
 async def test_the_approval_check_reads_nothing_until_a_card_falls_due(database: Database) -> None:
     rig = make_rig(database)
     bot = await rig.bot(mode="approve", approval_timeout_minutes=10)
-    assert await rig.desk.expire_due() == []  # reads once: nothing pending
+    assert await rig.use_cases.decisions.run_due() == []  # reads once: nothing pending
     with tally(database) as idle:
-        assert await rig.desk.expire_due() == []
+        assert await rig.use_cases.decisions.run_due() == []
     assert idle.statements == []
 
     signal = await rig.signal(bot, SignalAction.ENTER_LONG)
     assert await rig.run(signal) is SignalState.PENDING_APPROVAL  # a card: read at the next check
-    assert await rig.desk.expire_due() == []
+    assert await rig.use_cases.decisions.run_due() == []
     with tally(database) as waiting:
-        assert await rig.desk.expire_due() == []  # the card is not due yet: nothing read
+        assert await rig.use_cases.decisions.run_due() == []  # the card is not due yet: nothing read
     assert waiting.statements == []
     rig.clock.t += timedelta(minutes=11)
-    assert await rig.desk.expire_due() == [signal]
+    assert await rig.use_cases.decisions.run_due() == [signal]
     assert await rig.state(signal) is SignalState.EXPIRED
 
 
 async def test_the_sweep_is_one_query(database: Database) -> None:
     rig = make_rig(database)
-    runner = Runner(rig.desk, database.uow)
+    runner = rig.runner
     with tally(database) as seen:
         await runner.sweep()
     assert len(seen.statements) == 1 and seen.transactions == ["ro"], seen.statements

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from bot.broker_registry import BrokerRegistry
 from bot.settings import Settings
 from db.database import Database
-from tests.integration.web_support import KEY, add_bot, make_deps, running
-from trading.services.desk import Desk
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services, running
+from trading.services.steps import SignalSteps
 from web.app import create_app
 
 TOKEN = "schemathesis-token-0123456789"
@@ -60,11 +60,10 @@ class Server:
             # The settings' two accounts: Paper reached, Herenya not configured (null fields).
             brokers = BrokerRegistry(Settings(_env_file=None, database_url=db.url), db)  # type: ignore[call-arg]
             await brokers.load()
-            deps = make_deps(db, api_token=TOKEN, accounts=brokers.statuses)
-            assert isinstance(deps.desk, Desk)
-            app = create_app(deps)
+            services = make_services(db)
+            app = create_app(make_deps(db, services, api_token=TOKEN, accounts=brokers.statuses))
             async with running(app) as url:
-                await self._seed(db, deps.desk, url)
+                await self._seed(db, services.use_cases.steps, url)
                 self.url.set_result(url)
                 await self._stop.wait()
         except BaseException as e:
@@ -75,7 +74,7 @@ class Server:
             await db.dispose()
 
     @staticmethod
-    async def _seed(db: Database, desk: Desk, url: str) -> None:
+    async def _seed(db: Database, steps: SignalSteps, url: str) -> None:
         """Data for the answers to be checked against: a pending signal, an executed one, a trade."""
         await add_bot(db, mode="approve")
         await add_bot(db, bot_name="Auto_Bot", webhook_key="auto_key_12345", mode="auto")
@@ -89,11 +88,11 @@ class Server:
                 now = datetime.now(UTC).isoformat()
                 body = json.dumps({"action": action, "price": 53210.5, "time": now})
                 answer = (await client.post(f"/webhook/{key}", content=body)).json()
-                await desk.advance(answer["signal_id"])
+                await steps.advance(answer["signal_id"])
             # Left open, so /api/positions has a position to describe.
             body = json.dumps({"action": "RSI_LONG_ENTRY", "price": 53100})
             answer = (await client.post("/webhook/auto_key_12345", content=body)).json()
-            await desk.advance(answer["signal_id"])
+            await steps.advance(answer["signal_id"])
 
 
 @pytest.fixture(scope="module")

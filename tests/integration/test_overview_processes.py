@@ -14,16 +14,16 @@ from db.database import Database
 from tests.conftest import fresh_postgres_database, postgres_server_url
 from tests.integration.test_web_auth import WebDesk
 from tests.integration.test_web_pages import signed_in, text_of, words
-from tests.integration.web_support import make_deps
+from tests.integration.web_support import make_deps, make_services
 from trading.domain.people import Role
-from trading.services.desk import Desk
 from web.app import create_app
 
 
 def web_desk(db: Database, **deps: Any) -> WebDesk:
-    made = make_deps(db, **deps)
-    assert isinstance(made.desk, Desk) and made.people is not None
-    return WebDesk(db, create_app(made), made.desk, made.people)
+    services = make_services(db)
+    made = make_deps(db, services, **deps)
+    assert made.people is not None
+    return WebDesk(db, create_app(made), services, made.people)
 
 
 async def test_the_overview_lists_the_processes_and_marks_the_leader(sqlite_database: Database) -> None:

@@ -21,8 +21,7 @@ from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.events import Event
 from trading.domain.market import Quote
-from trading.services.desk import Desk
-from trading.services.execution import Executor
+from trading.services.bootstrap import bootstrap
 from trading.services.intake import AlertRequest, Intake
 from web.errors import status_for
 
@@ -70,8 +69,7 @@ async def _live_run(db: Database) -> list[Trade]:
     market = Market(clock=clock)
     broker = PaperBroker.with_unit_of_work(db.uow, quote_source=market, clock=clock.now)
     events: list[Event] = []
-    executor = Executor(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
-    desk = Desk(db.uow, lambda _name: broker, clock, events.extend, executor)
+    services = bootstrap(db.uow, lambda _name: broker, clock, events.extend, retry_delay=0.01)
     config = BotConfig.parse(
         {
             "bot_name": "Live_Replay",
@@ -94,7 +92,7 @@ async def _live_run(db: Database) -> list[Trade]:
             clock.t = T0 + timedelta(hours=hour, minutes=minute)
             market.price = Decimal(price)
             if body is None:
-                made = await desk.monitors.check_exits()
+                made = await services.use_cases.monitors.check_exits()
                 assert len(made) == 1
                 ids = made
             else:
@@ -106,11 +104,11 @@ async def _live_run(db: Database) -> list[Trade]:
                 ids = [answer.signal_id]
             for signal_id in ids:
                 for _ in range(10):
-                    if (await desk.advance(signal_id)).finished:
+                    if (await services.use_cases.steps.advance(signal_id)).finished:
                         break
     finally:
         await intake.aclose()
-    trades = await desk.trades()
+    trades = await services.use_cases.queries.trades()
     return sorted(
         ((t.side.value, t.quantity, t.entry_price, t.exit_price, t.realized_pnl, t.closed_at) for t in trades),
         key=lambda t: t[5],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,23 +18,18 @@ from trading.domain.events import PositionMismatch
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderSide
 from trading.services.alerts_first import AlertsFirst
-from trading.services.runner import Runner
+from trading.services.runner import Runner, RunnerOptions
 
 pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture
 async def runner_rig(database) -> AsyncIterator[tuple[Rig, Runner]]:  # type: ignore[no-untyped-def]
-    rig = make_rig(database)
-    runner = Runner(
-        rig.desk,
-        database.uow,
-        sweep_interval=0.2,
-        monitor_interval=3600,
-        reconcile_interval=3600,
-        expiry_interval=3600,
-        max_retry_delay=0.3,
+    options = RunnerOptions(
+        sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600, expiry_interval=3600, max_retry_delay=0.3
     )
+    rig = make_rig(database, runner=options)
+    runner = rig.runner
     await runner.start()
     yield rig, runner
     await runner.stop(1)
@@ -164,11 +160,11 @@ class _SlowBroker(FakeBroker):
 @pytest.mark.parametrize(("bound", "expected"), [(None, 12), (3, 3)])
 async def test_bots_execute_side_by_side_up_to_the_bound(database, bound: int | None, expected: int) -> None:  # type: ignore[no-untyped-def]
     broker = _SlowBroker()
-    rig = make_rig(database, broker)
-    options = {} if bound is None else {"max_active_bots": bound}
-    runner = Runner(
-        rig.desk, database.uow, sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600, **options
-    )
+    options = RunnerOptions(sweep_interval=0.2, monitor_interval=3600, reconcile_interval=3600)
+    if bound is not None:
+        options = replace(options, max_active_bots=bound)
+    rig = make_rig(database, broker, runner=options)
+    runner = rig.runner
     bots = [await rig.bot(bot_name=f"B{n}", webhook_key=f"key_{n}_50849a3c", symbol=f"S{n}") for n in range(12)]
     ids = [await rig.signal(bot, SignalAction.ENTER_LONG) for bot in bots]
     await runner.start()
@@ -180,10 +176,15 @@ async def test_bots_execute_side_by_side_up_to_the_bound(database, bound: int | 
     assert broker.most == expected
 
 
+def quiet(**options: Any) -> RunnerOptions:
+    """A runner whose periodic duties stay out of the way."""
+    return RunnerOptions(monitor_interval=3600, reconcile_interval=3600, **options)
+
+
 @asynccontextmanager
-async def quiet_runner(rig: Rig, **options: Any) -> AsyncIterator[Runner]:
-    """A started runner whose periodic duties stay out of the way."""
-    runner = Runner(rig.desk, rig.db.uow, monitor_interval=3600, reconcile_interval=3600, **options)
+async def quiet_runner(rig: Rig) -> AsyncIterator[Runner]:
+    """The rig's runner, started (the rig was built with its options)."""
+    runner = rig.runner
     await runner.start()
     try:
         yield runner
@@ -192,9 +193,9 @@ async def quiet_runner(rig: Rig, **options: Any) -> AsyncIterator[Runner]:
 
 
 async def test_a_lane_takes_its_signal_only_once_the_intake_has_answered(database) -> None:  # type: ignore[no-untyped-def]
-    rig = make_rig(database)
     gate = AlertsFirst(settle=0, at_most=3600)
-    async with quiet_runner(rig, alerts_first=gate) as runner:
+    rig = make_rig(database, runner=quiet(alerts_first=gate))
+    async with quiet_runner(rig) as runner:
         bot = await rig.bot()
         with gate.holding():  # an alert the intake is still storing or answering
             entry = await rig.signal(bot, SignalAction.ENTER_LONG)
@@ -206,9 +207,9 @@ async def test_a_lane_takes_its_signal_only_once_the_intake_has_answered(databas
 
 
 async def test_a_lane_under_a_never_quiet_intake_still_runs(database) -> None:  # type: ignore[no-untyped-def]
-    rig = make_rig(database)
     gate = AlertsFirst(settle=0, at_most=0.05)
-    async with quiet_runner(rig, alerts_first=gate) as runner:
+    rig = make_rig(database, runner=quiet(alerts_first=gate))
+    async with quiet_runner(rig) as runner:
         bot = await rig.bot()
         with gate.holding():
             ids = [await rig.signal(bot, a) for a in (SignalAction.ENTER_LONG, SignalAction.CLOSE_LONG)]
@@ -231,22 +232,15 @@ class _Follower:
 
 
 async def test_a_follower_runs_lanes_and_the_sweep_but_not_the_leaders_duties(sqlite_database) -> None:  # type: ignore[no-untyped-def]
-    rig = make_rig(sqlite_database)
     cluster = _Follower()
     trimmed = asyncio.Event()
 
     async def trim() -> None:
         trimmed.set()
 
-    runner = Runner(
-        rig.desk,
-        sqlite_database.uow,
-        sweep_interval=0.05,
-        monitor_interval=3600,
-        reconcile_interval=3600,
-        housekeeping=[("webhook-log-trim", 0.05, trim)],
-        cluster=cluster,
-    )
+    options = quiet(sweep_interval=0.05, housekeeping=[("webhook-log-trim", 0.05, trim)], cluster=cluster)
+    rig = make_rig(sqlite_database, runner=options)
+    runner = rig.runner
     await runner.start()
     try:
         bot = await rig.bot()
@@ -277,17 +271,9 @@ class _HeldElsewhere(_Follower):
 
 
 async def test_a_lane_another_process_held_is_run_here_once_it_lets_go(sqlite_database) -> None:  # type: ignore[no-untyped-def]
-    rig = make_rig(sqlite_database)
     cluster = _HeldElsewhere()
-    runner = Runner(
-        rig.desk,
-        sqlite_database.uow,
-        sweep_interval=0.05,
-        monitor_interval=3600,
-        reconcile_interval=3600,
-        expiry_interval=3600,
-        cluster=cluster,
-    )
+    rig = make_rig(sqlite_database, runner=quiet(sweep_interval=0.05, expiry_interval=3600, cluster=cluster))
+    runner = rig.runner
     await runner.start()
     try:
         bot = await rig.bot()

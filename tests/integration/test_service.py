@@ -16,7 +16,6 @@ from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalState
 from trading.domain.values import OrderType, PositionSide
 from trading.services.dispatch import EventBus
-from trading.services.runner import Runner
 
 
 @pytest.fixture
@@ -37,7 +36,7 @@ async def test_auto_mode_entry_executes_once_and_opens_the_position(rig: Rig) ->
     assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.LONG, 1, Decimal("53211.0"))
     assert list(rig.broker.book) == [f"sd-{sid}-1"]
     # running it again changes nothing
-    assert (await rig.desk.advance(sid)).finished
+    assert (await rig.use_cases.steps.advance(sid)).finished
     assert rig.broker.place_calls == 1
 
 
@@ -50,7 +49,7 @@ async def test_pyramiding_then_reversal_records_the_trade_with_realized_pnl(rig:
     assert await rig.run(sid) is SignalState.EXECUTED
     pos = await rig.position(bot)
     assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.SHORT, 1, Decimal("53300.0"))
-    trades = await rig.desk.trades()
+    trades = await rig.use_cases.queries.trades()
     assert len(trades) == 1 and trades[0].quantity == 2
     assert trades[0].realized_pnl == (Decimal("53300.0") - Decimal("53211.0")) * 2
     assert rig.broker.net["SA40"] == -1
@@ -61,15 +60,15 @@ async def test_approve_mode_waits_then_an_approver_executes_it(rig: Rig) -> None
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
     assert await rig.run(sid) is SignalState.PENDING_APPROVAL
     assert rig.broker.place_calls == 0
-    refused = await rig.desk.approve(sid, MALLORY)
+    refused = await rig.use_cases.decisions.approve(sid, MALLORY)
     assert (refused.ok, refused.code) == (False, "forbidden")
-    ok = await rig.desk.approve(sid, ALICE)
+    ok = await rig.use_cases.decisions.approve(sid, ALICE)
     assert ok.ok, ok.message
-    again = await rig.desk.approve(sid, ALICE)
+    again = await rig.use_cases.decisions.approve(sid, ALICE)
     assert again.code == "already_decided"
     assert await rig.run(sid) is SignalState.EXECUTED
     assert rig.broker.place_calls == 1
-    card = await rig.desk.approval_card(sid)
+    card = await rig.use_cases.queries.approval_card(sid)
     assert card is not None
     assert (card.plan_summary, card.quantity, card.position_after) == ("open", 1, "long 1 @ 53,211.0")
     assert card.decided_by == ALICE.id and card.outcome == "buy 1 @ 53,211.0"
@@ -83,12 +82,12 @@ async def test_edited_quantity_is_what_gets_ordered(lite: Rig) -> None:
     bot = await lite.bot(mode="approve")
     sid = await lite.signal(bot, SignalAction.ENTER_LONG)
     await lite.run(sid)
-    bad = await lite.desk.edit(sid, ALICE, SignalEdits(quantity=40))
+    bad = await lite.use_cases.decisions.edit(sid, ALICE, SignalEdits(quantity=40))
     assert bad.code == "invalid" and "maximum of 12" in bad.message
-    assert (await lite.desk.edit(sid, ALICE, SignalEdits(quantity=3))).ok
-    card = await lite.desk.approval_card(sid)
+    assert (await lite.use_cases.decisions.edit(sid, ALICE, SignalEdits(quantity=3))).ok
+    card = await lite.use_cases.queries.approval_card(sid)
     assert card is not None and card.quantity == 3 and card.plan_summary == "open"
-    assert (await lite.desk.approve(sid, ALICE)).ok
+    assert (await lite.use_cases.decisions.approve(sid, ALICE)).ok
     assert await lite.run(sid) is SignalState.EXECUTED
     assert lite.broker.book[f"sd-{sid}-1"].quantity == 3
 
@@ -99,10 +98,10 @@ async def test_reject_and_expiry_never_execute(lite: Rig) -> None:
     expiring = await lite.signal(bot, SignalAction.ENTER_LONG)
     await lite.run(rejected)
     await lite.run(expiring)
-    assert (await lite.desk.reject(rejected, ALICE)).ok
+    assert (await lite.use_cases.decisions.reject(rejected, ALICE)).ok
     lite.clock.t += timedelta(minutes=6)
-    assert await lite.desk.expire_due() == [expiring]
-    late = await lite.desk.approve(expiring, ALICE)
+    assert await lite.use_cases.decisions.run_due() == [expiring]
+    late = await lite.use_cases.decisions.approve(expiring, ALICE)
     assert not late.ok
     assert await lite.run(rejected) is SignalState.REJECTED
     assert await lite.run(expiring) is SignalState.EXPIRED
@@ -114,7 +113,7 @@ async def test_lost_answer_is_looked_up_and_never_sent_twice(rig: Rig) -> None:
     rig.broker.faults.drop_after_place = 1
     rig.broker.faults.hide_for_lookups = 1
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
-    first = await rig.desk.advance(sid)
+    first = await rig.use_cases.steps.advance(sid)
     assert not first.finished
     async with rig.db.uow() as uow:
         (order,) = await uow.orders.list_for_signal(sid)
@@ -129,7 +128,7 @@ async def test_a_refused_order_fails_the_signal_with_the_brokers_reason(lite: Ri
     lite.broker.faults.refuse_next = "INSUFFICIENT_MARGIN"
     sid = await lite.signal(bot, SignalAction.ENTER_LONG)
     assert await lite.run(sid) is SignalState.FAILED
-    view = await lite.desk.signal_view(sid)
+    view = await lite.use_cases.queries.signal_view(sid)
     assert view is not None and "INSUFFICIENT_MARGIN" in (view.signal.reason or "")
     assert (await lite.position(bot)).is_flat
 
@@ -137,7 +136,7 @@ async def test_a_refused_order_fails_the_signal_with_the_brokers_reason(lite: Ri
 async def test_halt_refuses_entries_but_lets_closes_through(lite: Rig) -> None:
     bot = await lite.bot()
     await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
-    assert (await lite.desk.halt(ALICE, "test")).ok
+    assert (await lite.use_cases.commands.halt(ALICE, "test")).ok
     entry = await lite.signal(bot, SignalAction.ENTER_LONG)
     assert await lite.run(entry) is SignalState.REFUSED
     assert any(isinstance(e, SignalRefused) and "halted" in e.reason for e in lite.events)
@@ -150,7 +149,7 @@ async def test_slippage_beyond_the_limit_is_refused(lite: Rig) -> None:
     bot = await lite.bot(max_slippage_pct="0.1")
     sid = await lite.signal(bot, SignalAction.ENTER_LONG, price="52000")
     assert await lite.run(sid) is SignalState.REFUSED
-    view = await lite.desk.signal_view(sid)
+    view = await lite.use_cases.queries.signal_view(sid)
     assert view is not None and "max_slippage_pct" in (view.signal.reason or "")
 
 
@@ -161,7 +160,7 @@ async def test_daily_loss_limit_pauses_the_bot(lite: Rig) -> None:
     await lite.run(await lite.signal(bot, SignalAction.CLOSE_LONG))
     sid = await lite.signal(bot, SignalAction.ENTER_LONG, price="53101")
     assert await lite.run(sid) is SignalState.REFUSED
-    (stored_bot,) = await lite.desk.bots()
+    (stored_bot,) = await lite.use_cases.queries.bots()
     assert stored_bot.paused and "daily loss" in (stored_bot.paused_reason or "")
 
 
@@ -174,15 +173,14 @@ async def test_close_when_flat_is_ignored_with_the_reason(lite: Rig) -> None:
 
 async def _crash_after_the_fill(rig: Rig, sid: int) -> None:
     """Run the signal until the broker has filled its order and answered, then die."""
-    crashed = make_rig(rig.db, rig.broker)
 
     def die_after_fill(point: str) -> None:
         if point == "order_answered":
             raise SystemExit("simulated crash")
 
-    crashed.desk.executor._checkpoint = die_after_fill
+    crashed = make_rig(rig.db, rig.broker, checkpoint=die_after_fill)
     with pytest.raises(SystemExit):
-        await crashed.desk.advance(sid)
+        await crashed.use_cases.steps.advance(sid)
 
 
 async def test_a_fill_not_yet_applied_is_applied_once_after_a_crash(lite: Rig) -> None:
@@ -222,9 +220,9 @@ async def test_stop_monitor_closes_once_when_the_stop_is_hit(lite: Rig) -> None:
     pos = await lite.position(bot)
     assert pos.stop_loss is not None and pos.stop_loss < pos.average_price
     lite.broker.bid, lite.broker.ask = pos.stop_loss - 10, pos.stop_loss - 9
-    made = await lite.desk.check_exits()
+    made = await lite.use_cases.monitors.check_exits()
     assert len(made) == 1
-    assert await lite.desk.check_exits() == []  # never twice for the same position
+    assert await lite.use_cases.monitors.check_exits() == []  # never twice for the same position
     assert await lite.run(made[0]) is SignalState.EXECUTED
     trades = [e for e in lite.events if isinstance(e, TradeClosed)]
     assert len(trades) == 1
@@ -235,13 +233,13 @@ async def test_reconciliation_flags_a_mismatch_and_blocks_entries(lite: Rig) -> 
     bot = await lite.bot()
     await lite.run(await lite.signal(bot, SignalAction.ENTER_LONG))
     lite.broker.net["SA40"] = 3  # someone traded by hand
-    problems = await lite.desk.reconcile()
+    problems = await lite.use_cases.reconciliation.reconcile()
     assert problems and "+1" in problems[0] and "+3" in problems[0]
     assert any(isinstance(e, PositionMismatch) and e.ours == 1 and e.theirs == 3 for e in lite.events)
     sid = await lite.signal(bot, SignalAction.ENTER_LONG)
     assert await lite.run(sid) is SignalState.REFUSED
-    assert (await lite.desk.resume("SA40_RSI_Bot", ALICE)).ok
-    (stored_bot,) = await lite.desk.bots()
+    assert (await lite.use_cases.commands.resume("SA40_RSI_Bot", ALICE)).ok
+    (stored_bot,) = await lite.use_cases.queries.bots()
     assert not stored_bot.needs_attention
 
 
@@ -256,7 +254,7 @@ async def test_strategy_alert_stating_another_position_is_reported(lite: Rig) ->
 async def test_runner_resumes_unfinished_signals_at_start(lite: Rig) -> None:
     bot = await lite.bot()
     ids = [await lite.signal(bot, SignalAction.ENTER_LONG) for _ in range(2)]
-    runner = Runner(lite.desk, lite.db.uow, monitor_interval=3600, reconcile_interval=3600, expiry_interval=3600)
+    runner = lite.runner
     assert await runner.start() == 2
     await runner.idle(10)
     await runner.stop(1)
@@ -310,26 +308,26 @@ async def test_reconciliation_waits_for_a_signal_still_executing(lite: Rig) -> N
     lite.broker.faults.drop_after_place = 1
     lite.broker.faults.hide_for_lookups = 5
     sid = await lite.signal(bot, SignalAction.ENTER_LONG)
-    assert not (await lite.desk.advance(sid)).finished  # placed at the broker, answer lost
+    assert not (await lite.use_cases.steps.advance(sid)).finished  # placed at the broker, answer lost
     assert lite.broker.net["SA40"] == 1 and (await lite.position(bot)).is_flat
-    assert await lite.desk.reconcile() == []  # in flight: not a mismatch
-    (stored_bot,) = await lite.desk.bots()
+    assert await lite.use_cases.reconciliation.reconcile() == []  # in flight: not a mismatch
+    (stored_bot,) = await lite.use_cases.queries.bots()
     assert not stored_bot.needs_attention
     assert await lite.run(sid) is SignalState.EXECUTED
-    assert await lite.desk.reconcile() == []
+    assert await lite.use_cases.reconciliation.reconcile() == []
 
 
 async def test_listings_filtered_by_an_unknown_bot_name_are_empty(rig: Rig) -> None:
     bot = await rig.bot()
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     await rig.run(await rig.signal(bot, SignalAction.CLOSE_LONG))
-    assert len(await rig.desk.trades("SA40_RSI_Bot")) == 1
-    assert len(await rig.desk.signals("SA40_RSI_Bot")) == 2
-    assert (await rig.desk.pnl("SA40_RSI_Bot")).trades == 1
-    assert len(await rig.desk.trades()) == 1  # no name: every bot
-    assert await rig.desk.trades("No_Such_Bot") == []
-    assert await rig.desk.signals("No_Such_Bot") == []
-    nothing = await rig.desk.pnl("No_Such_Bot")
+    assert len(await rig.use_cases.queries.trades("SA40_RSI_Bot")) == 1
+    assert len(await rig.use_cases.queries.signals("SA40_RSI_Bot")) == 2
+    assert (await rig.use_cases.queries.pnl("SA40_RSI_Bot")).trades == 1
+    assert len(await rig.use_cases.queries.trades()) == 1  # no name: every bot
+    assert await rig.use_cases.queries.trades("No_Such_Bot") == []
+    assert await rig.use_cases.queries.signals("No_Such_Bot") == []
+    nothing = await rig.use_cases.queries.pnl("No_Such_Bot")
     assert (nothing.trades, nothing.realized) == (0, 0)
 
 
@@ -347,14 +345,19 @@ async def test_edits_are_checked_like_an_alerts_fields(rig: Rig, edits: SignalEd
     bot = await rig.bot(mode="approve")
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
     assert await rig.run(sid) is SignalState.PENDING_APPROVAL
-    for attempt in (rig.desk.approve(sid, ALICE, edits), rig.desk.edit(sid, ALICE, edits)):
+    for attempt in (
+        rig.use_cases.decisions.approve(sid, ALICE, edits),
+        rig.use_cases.decisions.edit(sid, ALICE, edits),
+    ):
         refused = await attempt
         assert (refused.ok, refused.code) == (False, "invalid")
         assert named in refused.message, refused.message
         assert len(refused.message) < 200
     assert await rig.state(sid) is SignalState.PENDING_APPROVAL  # still waiting; nothing was sent
     assert rig.broker.place_calls == 0
-    ok = await rig.desk.approve(sid, ALICE, SignalEdits(stop_loss=Decimal("53000"), take_profit=Decimal("54000")))
+    ok = await rig.use_cases.decisions.approve(
+        sid, ALICE, SignalEdits(stop_loss=Decimal("53000"), take_profit=Decimal("54000"))
+    )
     assert ok.ok, ok.message
 
 
@@ -362,12 +365,12 @@ async def test_a_trimmed_quantity_is_said_in_the_answer_the_signal_and_the_log(r
     bot = await rig.bot(mode="approve")
     first = await rig.signal(bot, SignalAction.ENTER_LONG)
     await rig.run(first)
-    assert (await rig.desk.approve(first, ALICE)).ok
+    assert (await rig.use_cases.decisions.approve(first, ALICE)).ok
     assert await rig.run(first) is SignalState.EXECUTED  # long 1
 
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
     await rig.run(sid)
-    answer = await rig.desk.approve(sid, ALICE, SignalEdits(quantity=12))
+    answer = await rig.use_cases.decisions.approve(sid, ALICE, SignalEdits(quantity=12))
     assert answer.ok and "quantity cut from 12 to 11" in answer.message, answer.message
     assert await rig.run(sid) is SignalState.EXECUTED
     assert (await rig.position(bot)).quantity == 12

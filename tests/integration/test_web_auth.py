@@ -15,10 +15,10 @@ from argon2 import PasswordHasher
 from quart import Quart
 
 from db.database import Database
-from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps
+from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps, make_services
 from trading.domain.people import Role
 from trading.domain.records import AuditEntry
-from trading.services.desk import Desk
+from trading.services.bootstrap import Services
 from trading.services.people import CLI_ACTOR, People
 from web.app import create_app
 from web.auth import SESSION_COOKIE
@@ -30,10 +30,11 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([0-9a-f]+)"')
 
 
 class WebDesk:
-    def __init__(self, db: Database, app: Quart, desk: Desk, people: People) -> None:
+    def __init__(self, db: Database, app: Quart, services: Services, people: People) -> None:
         self.db = db
         self.app = app
-        self.desk = desk
+        self.use_cases = services.use_cases
+        self.steps = services.use_cases.steps
         self.people = people
 
     def browser(self, address: str = "127.0.0.1") -> Browser:
@@ -55,7 +56,7 @@ class WebDesk:
         answer = await response.get_json()
         assert response.status_code == 200, answer
         signal_id: int = answer["signal_id"]
-        await self.desk.advance(signal_id)
+        await self.steps.advance(signal_id)
         return signal_id
 
     async def audit(self) -> list[AuditEntry]:
@@ -100,16 +101,18 @@ class Browser:
 
 @pytest.fixture
 async def desk(sqlite_database: Database) -> WebDesk:
+    services = make_services(sqlite_database)
     deps = make_deps(
         sqlite_database,
+        services,
         api_token=BREAK_GLASS,
         login_max_failures=3,
         trusted_proxies=["10.9.9.9"],
         sign_ins=sqlite_database.uow,  # the limits in the database, as `signaldesk serve` has them
     )
-    assert isinstance(deps.desk, Desk) and deps.people is not None
+    assert deps.people is not None
     await add_bot(sqlite_database, mode="approve")
-    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    return WebDesk(sqlite_database, create_app(deps), services, deps.people)
 
 
 async def test_pages_redirect_to_login_and_the_api_answers_401_without_a_session(desk: WebDesk) -> None:
@@ -241,10 +244,10 @@ async def test_a_post_without_the_csrf_token_is_refused_403(desk: WebDesk) -> No
     browser.csrf = "0" * 64
     assert (await browser.post_json("/api/halt", {"reason": "x"})).status_code == 403
     assert (await browser.post("/logout")).status_code == 403
-    assert not (await desk.desk.control()).halted
+    assert not (await desk.use_cases.queries.control()).halted
     await browser.get("/")
     halted = await browser.post_json("/api/halt", {"reason": "x"})
-    assert halted.status_code == 200 and (await desk.desk.control()).halted
+    assert halted.status_code == 200 and (await desk.use_cases.queries.control()).halted
     assert [(a.actor, a.action, a.allowed) for a in await desk.audit()][-1] == ("web:root", "halt", True)
 
 
@@ -300,7 +303,7 @@ async def test_a_state_changing_request_from_another_site_is_refused(desk: WebDe
         assert (await refused.get_json())["error"]["code"] == "foreign_origin"
         form = await browser.post("/halt", form={"reason": "x"}, headers={"Origin": origin})
         assert form.status_code == 403, origin
-    assert not (await desk.desk.control()).halted
+    assert not (await desk.use_cases.queries.control()).halted
     for origin in ("http://localhost", "null"):  # this site; "null" is left to the CSRF token
         allowed = await browser.client.post(
             "/api/halt",
@@ -322,7 +325,7 @@ async def test_a_cookie_request_with_an_authorization_header_still_needs_its_csr
             "/api/halt", data=b'{"reason": "x"}', headers={"Authorization": header}, scope_base=browser.scope
         )
         assert answer.status_code == status, header
-    assert not (await desk.desk.control()).halted
+    assert not (await desk.use_cases.queries.control()).halted
 
 
 async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: WebDesk) -> None:
@@ -344,7 +347,7 @@ async def test_a_viewer_may_not_approve_and_the_refusal_is_audited(desk: WebDesk
         ("web:vera", "approve", False, "role viewer; needs approver"),
         ("api:vera", "approve", False, "role viewer; needs approver"),
     ]
-    assert (await desk.desk.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
+    assert (await desk.use_cases.queries.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("via", ["web", "api"])

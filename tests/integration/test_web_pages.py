@@ -18,14 +18,13 @@ from bot.broker_registry import BrokerRegistry
 from bot.settings import Settings
 from db.database import Database
 from tests.integration.test_web_auth import Browser, WebDesk
-from tests.integration.web_support import KEY, add_bot, make_deps, make_desk
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services
 from tests.support.fake_broker import FakeBroker
 from trading.domain.market import OrderRequest
 from trading.domain.people import Role
 from trading.domain.records import TradeRecord
 from trading.domain.values import OrderSide, PositionSide
 from trading.services.actions import Actor
-from trading.services.desk import Desk
 from web.app import create_app
 
 PAGES = ["/", "/approvals", "/positions", "/accounts", "/signals", "/trades", "/audit", "/webhooks"]
@@ -38,10 +37,11 @@ EVIL = '<script>alert("x")</script>'
 
 @pytest.fixture
 async def desk(sqlite_database: Database) -> WebDesk:
-    deps = make_deps(sqlite_database)
-    assert isinstance(deps.desk, Desk) and deps.people is not None
+    services = make_services(sqlite_database)
+    deps = make_deps(sqlite_database, services)
+    assert deps.people is not None
     await add_bot(sqlite_database, mode="approve")
-    return WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    return WebDesk(sqlite_database, create_app(deps), services, deps.people)
 
 
 async def signed_in(desk: WebDesk, name: str, role: Role) -> Browser:
@@ -67,7 +67,7 @@ async def alert(desk: WebDesk, **fields: object) -> int:
     answer = await response.get_json()
     assert response.status_code == 200, answer
     signal_id: int = answer["signal_id"]
-    await desk.desk.advance(signal_id)
+    await desk.steps.advance(signal_id)
     return signal_id
 
 
@@ -112,7 +112,7 @@ async def test_a_viewer_sees_no_decision_buttons_and_the_server_refuses_their_po
     ):
         response = await viewer.post(path, form={"quantity": "2"})
         assert response.status_code == 403, path
-    view = await desk.desk.signal_view(signal_id)
+    view = await desk.use_cases.queries.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval" and view.signal.edits is None
     # The Desk refused each one, and the audit log says so.
     refused = [(e.action, e.detail) for e in await desk.audit() if e.actor == "web:vera" and not e.allowed]
@@ -137,7 +137,7 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
 
     # Discord decides first; the web's approve loses and is told by whom, by the display name
     # the member had on Discord when deciding.
-    result = await desk.desk.reject(signal_id, Actor("discord:42", "Zoe Trader", can_approve=True))
+    result = await desk.use_cases.decisions.reject(signal_id, Actor("discord:42", "Zoe Trader", can_approve=True))
     assert result.ok
     late = await anna.post(f"/approvals/{signal_id}/approve", headers={"X-Part": "1"})
     card = await text_of(late)
@@ -179,7 +179,7 @@ async def test_a_form_post_without_the_csrf_token_is_refused(desk: WebDesk) -> N
     await anna.get("/approvals")
     response = await anna.post(f"/approvals/{signal_id}/approve", csrf=False)
     assert response.status_code == 403 and "CSRF" in await text_of(response)
-    view = await desk.desk.signal_view(signal_id)
+    view = await desk.use_cases.queries.signal_view(signal_id)
     assert view is not None and view.signal.state.value == "pending_approval"
 
 
@@ -272,7 +272,7 @@ async def test_out_of_range_edits_answer_a_short_422_never_a_500(desk: WebDesk, 
         html = await text_of(response)
         assert response.status_code == 422, html[-500:]
         assert "9" * 60 not in html and "7" * 60 not in html and "0" * 60 not in html
-    assert (await desk.desk.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
+    assert (await desk.use_cases.queries.signal_view(signal_id)).signal.state.value == "pending_approval"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("query", ["until=9999-12-31", "since=9999-12-31", "until=0001-01-01", "since=0001-01-01"])
@@ -341,9 +341,10 @@ async def test_the_overview_shows_the_day_at_a_glance(sqlite_database: Database)
     """Per bot and in total: realized today, unrealized now at the quote, what is open; and
     each broker account's balance and equity as the broker tells them."""
     broker = FakeBroker(equity=Decimal("100000"))
-    deps = make_deps(sqlite_database, desk=make_desk(sqlite_database, broker))
-    assert isinstance(deps.desk, Desk) and deps.people is not None
-    desk = WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    services = make_services(sqlite_database, broker)
+    deps = make_deps(sqlite_database, services)
+    assert deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), services, deps.people)
     bot = await add_bot(sqlite_database, mode="auto")
     await alert(desk)  # a long entry, filled at the ask 53211.0
     async with sqlite_database.uow() as uow:
@@ -393,9 +394,9 @@ async def test_states_actors_and_reasons_read_as_plain_words_on_every_page(desk:
     anna = await signed_in(desk, "anna", Role.ADMIN)
     await anna.get("/approvals")
     assert (await anna.post(f"/approvals/{approved_id}/approve", headers={"X-Part": "1"})).status_code == 200
-    await desk.desk.advance(approved_id)
+    await desk.steps.advance(approved_id)
     assert (await anna.post(f"/approvals/{rejected_id}/reject", form={"reason": "late"})).status_code == 200
-    await desk.desk.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
+    await desk.use_cases.commands.halt(Actor("api:break-glass", "the admin token", role=Role.ADMIN), "drill")
     seen = {}
     for path in [*PAGES, f"/signals/{approved_id}", f"/signals/{rejected_id}"]:
         text = words(await text_of(await anna.get(path)))
@@ -472,9 +473,10 @@ async def test_the_accounts_page_shows_balance_equity_currency_reach_and_positio
     await registry.load()
     order = OrderRequest("sd-1-0", "SA40", OrderSide.SELL, 3, reference_price=Decimal("53210.5"))
     await registry("demo").place_order(order)
-    deps = make_deps(sqlite_database, accounts=registry.statuses)
-    assert isinstance(deps.desk, Desk) and deps.people is not None
-    desk = WebDesk(sqlite_database, create_app(deps), deps.desk, deps.people)
+    services = make_services(sqlite_database)
+    deps = make_deps(sqlite_database, services, accounts=registry.statuses)
+    assert deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), services, deps.people)
     viewer = await signed_in(desk, "vera", Role.VIEWER)
     response = await viewer.get("/accounts")
     html = await text_of(response)

@@ -24,17 +24,7 @@ ALERTS = 300
 def defaults(**overrides: Any) -> dict[str, Any]:
     """The webhook's limits as `signaldesk serve` sets them from an empty environment."""
     s = Settings(_env_file=None)  # type: ignore[call-arg]
-    return {
-        "max_connections_per_ip": s.webhook_max_connections_per_ip,
-        "rate_per_key": s.webhook_rate_per_key,
-        "burst_per_key": s.webhook_burst_per_key,
-        "rate_per_ip": s.webhook_rate_per_ip,
-        "burst_per_ip": s.webhook_burst_per_ip,
-        "failed_rate_per_ip": s.webhook_failed_rate_per_ip,
-        "failed_burst_per_ip": s.webhook_failed_burst_per_ip,
-        "failed_rate_per_key": s.webhook_failed_rate_per_key,
-        "failed_burst_per_key": s.webhook_failed_burst_per_key,
-    } | overrides
+    return s.webhook.model_dump() | overrides
 
 
 async def test_a_bar_close_of_300_alerts_from_one_address_is_all_answered_200(database: Database) -> None:

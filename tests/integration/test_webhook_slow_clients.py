@@ -145,5 +145,5 @@ def test_serve_sets_hypercorn_timeouts() -> None:
     assert 0 < config.keep_alive_timeout <= 10
     assert 1024 <= config.h11_max_incomplete_size <= 16 * 1024
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    assert 0 < settings.webhook_body_timeout_seconds <= 10
-    assert settings.webhook_max_connections_per_ip > 0
+    assert 0 < settings.webhook.body_timeout_seconds <= 10
+    assert settings.webhook.max_connections_per_ip > 0

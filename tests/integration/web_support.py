@@ -21,13 +21,13 @@ from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.records import Bot
-from trading.services.desk import Desk
-from trading.services.execution import Executor
+from trading.services.bootstrap import Services, bootstrap
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
 from trading.services.people import People
 from web.deps import WebDeps
 from web.errors import status_for
+from web.limits import WebhookLimits
 
 KEY = "sa40_rsi_50849a3c"
 SECRET_KEY = "test-secret-key-for-session-cookies-0123456789"
@@ -40,26 +40,35 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-def make_desk(db: Database, broker: FakeBroker | None = None) -> Desk:
+def make_services(db: Database, broker: FakeBroker | None = None) -> Services:
+    """The services as the process builds them (runner not started): the use cases the web
+    calls, and a test runs a signal with (`use_cases.steps.advance`)."""
     the_broker = broker or FakeBroker()
-    clock = SystemClock()
-    executor = Executor(db.uow, lambda _name: the_broker, clock, lambda _events: None, retry_delay=0.01)
-    return Desk(db.uow, lambda _name: the_broker, clock, lambda _events: None, executor)
+    return bootstrap(db.uow, lambda _name: the_broker, SystemClock(), lambda _events: None, retry_delay=0.01)
 
 
 def make_people(db: Database) -> People:
     return People(db.uow, SystemClock(), hasher=CHEAP_HASHER)
 
 
-def make_deps(db: Database, **overrides: Any) -> WebDeps:
+# The webhook's limits the tests start from: none but the body's size and time.
+OPEN_LIMITS = {
+    "rate_per_key": 0,
+    "rate_per_ip": 0,
+    "max_connections_per_ip": 0,
+    "failed_rate_per_ip": 0,
+    "failed_rate_per_key": 0,
+}
+
+
+def make_deps(db: Database, services: Services | None = None, **overrides: Any) -> WebDeps:
+    """`overrides`: WebDeps fields, and webhook limits (WebhookLimits fields) by name.
+    `services`: whose use cases the web calls (new ones when None)."""
+    limits = {name: overrides.pop(name) for name in list(overrides) if name in WebhookLimits.model_fields}
     values: dict[str, Any] = {
         "intake": Intake(db.uow, SystemClock(), status_of=status_for, passphrases=TEST_PASSPHRASES),
-        "desk": make_desk(db),
-        "rate_per_key": 0,
-        "rate_per_ip": 0,
-        "max_connections_per_ip": 0,
-        "failed_rate_per_ip": 0,
-        "failed_rate_per_key": 0,
+        "use_cases": (services or make_services(db)).use_cases,
+        "webhook": WebhookLimits.model_validate(OPEN_LIMITS | limits),
         "people": make_people(db),
         "feed": EventFeed(db.uow),
         "secret_key": SECRET_KEY,

@@ -1,4 +1,5 @@
-"""One rig for the service tests: the Desk and its Executor over a store and a broker.
+"""One rig for the service tests: the services as the process builds them (the bootstrap)
+over a store and a broker.
 
 The store is the in-memory fake unit of work (`make_rig(FakeDatabase())`, tests/unit/services)
 or a real database (`make_rig(database)`, tests/integration), so a scenario reads the same
@@ -20,10 +21,11 @@ from trading.domain.position import Position
 from trading.domain.records import OrderRecord, StoredSignal
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
 from trading.services.actions import Actor
-from trading.services.desk import Desk
-from trading.services.execution import Executor
+from trading.services.bootstrap import bootstrap
+from trading.services.execution import Checkpoint
 from trading.services.ports import Broker
-from trading.services.runner import Runner
+from trading.services.runner import Runner, RunnerOptions
+from trading.services.use_cases import UseCases
 
 ALICE = Actor("discord:1", "alice", can_approve=True)
 BOB = Actor("discord:2", "bob", can_approve=True)
@@ -48,8 +50,10 @@ class Rig:
     db: Any  # FakeDatabase or db.database.Database: the tests reach into either
     broker: Any  # a FakeBroker unless the test hands in another Broker
     clock: Clock
-    desk: Desk
     events: list[Event]
+    # Not started: a test starts it when it wants signals moved for it.
+    runner: Runner
+    use_cases: UseCases  # what the runner and the faces call
 
     async def bot(self, **overrides: object) -> int:
         fields: dict[str, object] = {
@@ -85,13 +89,13 @@ class Rig:
 
     async def advance(self, signal_id: int) -> SignalState:
         """One try of the runner's, then the state the signal is in."""
-        await self.desk.advance(signal_id)
+        await self.use_cases.steps.advance(signal_id)
         return await self.state(signal_id)
 
     async def run(self, signal_id: int) -> SignalState:
         """Advance the signal as the runner would, retries included, until it settles."""
         for _ in range(10):
-            result = await self.desk.advance(signal_id)
+            result = await self.use_cases.steps.advance(signal_id)
             if result.finished:
                 break
         return await self.state(signal_id)
@@ -120,16 +124,30 @@ class Rig:
         """The events of this kind handed to the sinks, in order."""
         return [e for e in self.events if isinstance(e, kind)]
 
-    def runner(self) -> Runner:
-        """A runner with its periodic checks out of the way (the tests call them directly)."""
-        return Runner(self.desk, self.db.uow, expiry_interval=3600, monitor_interval=3600, reconcile_interval=3600)
+    def restarted(self) -> Rig:
+        """A new process over the same store, broker, clock and event list."""
+        return make_rig(self.db, self.broker, clock=self.clock, events=self.events)
 
 
-def make_rig(db: Any, broker: Broker | None = None) -> Rig:
-    """The rig over `db` (the fake or a real database) and `broker` (a FakeBroker when None)."""
+# The runner's periodic checks out of the way (the tests call them directly).
+QUIET = RunnerOptions(expiry_interval=3600, monitor_interval=3600, reconcile_interval=3600)
+
+
+def make_rig(
+    db: Any,
+    broker: Broker | None = None,
+    *,
+    runner: RunnerOptions = QUIET,
+    checkpoint: Checkpoint = lambda _point: None,
+    clock: Clock | None = None,
+    events: list[Event] | None = None,
+) -> Rig:
+    """The rig over `db` (the fake or a real database) and `broker` (a FakeBroker when None),
+    built by the process's bootstrap."""
     used: Broker = broker if broker is not None else FakeBroker()
-    clock = Clock()
-    events: list[Event] = []
-    executor = Executor(db.uow, lambda _name: used, clock, events.extend, retry_delay=0.01)
-    desk = Desk(db.uow, lambda _name: used, clock, events.extend, executor)
-    return Rig(db, used, clock, desk, events)
+    the_clock = clock if clock is not None else Clock()
+    published: list[Event] = events if events is not None else []
+    services = bootstrap(
+        db.uow, lambda _name: used, the_clock, published.extend, checkpoint=checkpoint, retry_delay=0.01, runner=runner
+    )
+    return Rig(db, used, the_clock, published, services.runner, services.use_cases)

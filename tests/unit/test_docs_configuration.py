@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bot.settings import Settings
+from bot.settings import Settings, setting_fields
 from trading.domain.accounts import HerenyaAccount, PaperAccount, parse_account
 from trading.domain.config import BotConfig
+from web.limits import TRADINGVIEW_SENDERS, WebhookLimits
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 ROW = re.compile(r"^\|\s*`([A-Za-z_]+)`\s*\|([^|]*)\|([^|]*)\|([^|]*)\|\s*$")
@@ -84,12 +86,19 @@ def test_every_bot_field_is_documented_with_its_default() -> None:
         assert meaning, f"{name}: no meaning given"
 
 
+def value_of(settings: Settings, variable: str) -> Any:
+    limit = variable.removeprefix("WEBHOOK_").lower()
+    if limit in WebhookLimits.model_fields:
+        return getattr(settings.webhook, limit)
+    return getattr(settings, variable.lower())
+
+
 def test_every_setting_is_documented_as_its_variable_with_its_default() -> None:
     documented = rows("Settings")
-    variables = {name.upper(): field for name, field in Settings.model_fields.items()}
-    assert sorted(set(variables) - set(documented)) == [], "settings missing from docs/configuration.md"
-    assert sorted(set(documented) - set(variables)) == [], "docs/configuration.md documents settings that do not exist"
-    for name, field in variables.items():
+    variables_ = setting_fields()
+    assert sorted(set(variables_) - set(documented)) == [], "settings missing from docs/configuration.md"
+    assert sorted(set(documented) - set(variables_)) == [], "docs/configuration.md documents settings that do not exist"
+    for name, field in variables_.items():
         _type, default, meaning = documented[name]
         assert plain(default) == plain(default_of(field)), f"{name}: documented default {default!r}"
         assert meaning, f"{name}: no meaning given"
@@ -97,15 +106,49 @@ def test_every_setting_is_documented_as_its_variable_with_its_default() -> None:
 
 def test_the_documented_defaults_are_what_an_empty_environment_gives(monkeypatch: pytest.MonkeyPatch) -> None:
     """The defaults above are read from the model; this checks the model as the process builds it."""
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name.upper(), raising=False)
+    for variable in setting_fields():
+        monkeypatch.delenv(variable, raising=False)
     settings = Settings(_env_file=None)
     documented = rows("Settings")
-    for name in Settings.model_fields:
-        value = getattr(settings, name)
+    for variable in setting_fields():
+        value = value_of(settings, variable)
         if value is not None and hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        assert plain(documented[name.upper()][1]) == plain(shown(value)), name
+        assert plain(documented[variable][1]) == plain(shown(value)), variable
+
+
+def test_each_webhook_limit_is_read_from_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WEBHOOK_RATE_PER_KEY and its kind are a contract: each sets its own limit, and the
+    other WEBHOOK_ settings stay settings of their own."""
+    given = {
+        "WEBHOOK_MAX_BODY_BYTES": ("1000", 1000),
+        "WEBHOOK_BODY_TIMEOUT_SECONDS": ("2.5", 2.5),
+        "WEBHOOK_MAX_CONNECTIONS_PER_IP": ("7", 7),
+        "WEBHOOK_RATE_PER_KEY": ("3", 3.0),
+        "WEBHOOK_BURST_PER_KEY": ("4", 4),
+        "WEBHOOK_RATE_PER_IP": ("5", 5.0),
+        "WEBHOOK_BURST_PER_IP": ("6", 6),
+        "WEBHOOK_FAILED_RATE_PER_IP": ("0.5", 0.5),
+        "WEBHOOK_FAILED_BURST_PER_IP": ("8", 8),
+        "WEBHOOK_FAILED_RATE_PER_KEY": ("0", 0.0),
+        "WEBHOOK_FAILED_BURST_PER_KEY": ("9", 9),
+        "WEBHOOK_IP_ALLOWLIST": ("tradingview, 10.0.0.0/8", [*TRADINGVIEW_SENDERS, "10.0.0.0/8"]),
+        "WEBHOOK_TRUSTED_PROXIES": ("10.9.9.9,10.9.9.10", ["10.9.9.9", "10.9.9.10"]),
+        "WEBHOOK_DEDUPE_MINUTES": ("11", 11),
+        "WEBHOOK_LOG_MAX_ROWS": ("12", 12),
+        "WEBHOOK_LOG_RETENTION_DAYS": ("13", 13.0),
+        "WEBHOOK_LOG_TRIM_INTERVAL_SECONDS": ("14", 14.0),
+    }
+    assert {v for v in setting_fields() if v.startswith("WEBHOOK_")} == set(given), (
+        "a WEBHOOK_ setting is not tried here"
+    )
+    for variable, (text, _) in given.items():
+        monkeypatch.setenv(variable, text)
+    settings = Settings(_env_file=None)
+    assert {v: value_of(settings, v) for v in given} == {v: value for v, (_, value) in given.items()}
+    monkeypatch.setenv("WEBHOOK_RATE_PER_KEY", "fast")
+    with pytest.raises(ValidationError, match=r"webhook\.rate_per_key"):
+        Settings(_env_file=None)
 
 
 def test_every_toml_example_in_the_page_parses_as_bots_or_accounts() -> None:

@@ -50,10 +50,10 @@ async def test_the_desk_counts_signals_in_flight_and_cards_waiting() -> None:
     rig = make_rig(FakeDatabase())
     auto = await rig.bot()
     approve = await rig.bot(bot_name="Approver", webhook_key="approver_key_123", mode="approve")
-    assert await rig.desk.unfinished() == (0, 0)
+    assert await rig.use_cases.queries.unfinished() == (0, 0)
     waiting = await rig.signal(approve, SignalAction.ENTER_LONG)
     assert await rig.run(waiting) is SignalState.PENDING_APPROVAL
     await rig.signal(auto, SignalAction.ENTER_LONG)  # received, not run yet
     done = await rig.signal(auto, SignalAction.CLOSE)
     assert await rig.run(done) is SignalState.IGNORED  # nothing to close while flat: finished
-    assert await rig.desk.unfinished() == (1, 1)
+    assert await rig.use_cases.queries.unfinished() == (1, 1)

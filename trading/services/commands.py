@@ -19,30 +19,33 @@ from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.synthetic import bot_named, queue_synthetic
 
 
 class Commands(UseCase):
     """What a person on the desk may order."""
 
     async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
-        if refused := await self._unless_allowed(actor, Role.APPROVER, "close", f"bot:{bot_name}", "close positions"):
+        if refused := await self._access.refusal(actor, Role.APPROVER, "close", f"bot:{bot_name}", "close positions"):
             return refused
-        bot = await self._bot(bot_name)
+        bot = await bot_named(self._uow, bot_name)
         if bot is None:
             return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
         async with self._uow() as uow:
             pos = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
         if pos.is_flat:
             return ActionResult(False, f"{bot_name} has no open position", "invalid")
-        price = await self._mark(bot, pos) or pos.average_price or Decimal(1)
-        stored = await self._synthetic(bot, SignalAction.CLOSE, price, actor, f"close by {actor.name}")
+        price = await self._market.mark(bot, pos) or pos.average_price or Decimal(1)
+        stored = await queue_synthetic(
+            self._uow, self._clock, bot, SignalAction.CLOSE, price, actor, f"close by {actor.name}"
+        )
         async with self._uow() as uow:
             stopped = await _stop_exit_retries(uow, bot.id, f"closed by {actor.name} (signal #{stored.id})")
             detail = f"signal #{stored.id}" + ("; the stop monitor's retries stopped" if stopped else "")
             await uow.audit.add(AuditEntry(actor.id, "close", f"bot:{bot_name}", True, detail, self._clock.now()))
             await uow.commit()
         self.executor.watchlist.changed()
-        self.wake(bot.id)
+        self._wake(bot.id)
         return ActionResult(
             True, f"closing {bot_name}'s {pos.side} {pos.quantity} (signal #{stored.id})", signal=stored
         )
@@ -60,7 +63,7 @@ class Commands(UseCase):
         self, bot_name: str, actor: Actor, change: str, reason: str | None, mode: Mode | None = None
     ) -> ActionResult:
         verb = change.split()[0]
-        if refused := await self._unless_allowed(actor, Role.ADMIN, verb, f"bot:{bot_name}", f"{verb} bots"):
+        if refused := await self._access.refusal(actor, Role.ADMIN, verb, f"bot:{bot_name}", f"{verb} bots"):
             return refused
         now = self._clock.now()
         async with self._uow() as uow:
@@ -96,7 +99,7 @@ class Commands(UseCase):
 
     async def _set_halt(self, actor: Actor, halted: bool, reason: str | None) -> ActionResult:
         verb = "halt" if halted else "resume-all"
-        if refused := await self._unless_allowed(actor, Role.ADMIN, verb, "all", verb):
+        if refused := await self._access.refusal(actor, Role.ADMIN, verb, "all", verb):
             return refused
         now = self._clock.now()
         async with self._uow() as uow:

@@ -166,7 +166,7 @@ class Decisions(UseCase):
     ) -> ActionResult:
         verb = "approve" if decision is Decision.APPROVED else "reject"
         target = f"signal:{signal_id}"
-        if refused := await self._unless_allowed(actor, Role.APPROVER, verb, target, f"{verb} signals"):
+        if refused := await self._access.refusal(actor, Role.APPROVER, verb, target, f"{verb} signals"):
             return refused
         if edits is not None:
             problem = await self._check_edits(signal_id, edits)
@@ -241,8 +241,8 @@ class Decisions(UseCase):
             await uow.commit()
         self._publish(uow.emitted)
         if decision is Decision.APPROVED:
-            self.checkpoint("approved")
-            self.wake(stored.bot_id)
+            self._checkpoint("approved")
+            self._wake(stored.bot_id)
             notes = await self._plan_notes(updated)
             said = f" ({'; '.join(notes)})" if notes else ""
             of_two = " (2 of 2)" if second is not None else ""
@@ -292,12 +292,14 @@ class Decisions(UseCase):
                 return None
             position = await uow.positions.get(bot.id, config.symbol, multiplier=Decimal(1), for_update=False)
         effective = edits if edits is not None else stored.edits
-        outlook = await self._outlook(bot, stored.signal, effective, position, quote=await self._quote(bot))
+        outlook = await self._market.outlook(
+            bot, stored.signal, effective, position, quote=await self._market.quote(bot)
+        )
         return second_approval_reason(config, outlook.plan, outlook.preview.risk_to_stop, outlook.instrument.currency)
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         target = f"signal:{signal_id}"
-        if refused := await self._unless_allowed(actor, Role.APPROVER, "edit", target, "edit signals"):
+        if refused := await self._access.refusal(actor, Role.APPROVER, "edit", target, "edit signals"):
             return refused
         problem = await self._check_edits(signal_id, edits)
         if problem:
@@ -350,7 +352,7 @@ class Decisions(UseCase):
             bot = await uow.bots.get(stored.bot_id) if stored else None
         if stored is None or bot is None:
             return None  # the decision itself says there is no such signal
-        instrument = await self._instrument_or_none(bot)
+        instrument = await self._market.instrument_or_none(bot)
         if edits.quantity is not None and instrument is not None and edits.quantity > instrument.max_quantity:
             return f"quantity {edits.quantity} is over {instrument.symbol}'s maximum of {instrument.max_quantity} contracts"
         prices = [
@@ -365,7 +367,7 @@ class Decisions(UseCase):
         if not prices:
             return None
         signal = stored.signal
-        quote = await self._quote(bot)
+        quote = await self._market.quote(bot)
         reference = quote.last if quote is not None else signal.price
         side = signal.action.entry_side
         if side is not None:
@@ -391,10 +393,12 @@ class Decisions(UseCase):
             if bot is None:
                 return ()
             position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
-        instrument = await self._instrument_or_none(bot)
+        instrument = await self._market.instrument_or_none(bot)
         if instrument is None:
             return ()
-        return (await self._outlook(bot, stored.signal, stored.edits, position, instrument=instrument)).plan.notes
+        return (
+            await self._market.outlook(bot, stored.signal, stored.edits, position, instrument=instrument)
+        ).plan.notes
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
         async with self._uow() as uow:

@@ -98,9 +98,12 @@ class Executor:
         checkpoint: Checkpoint | None = None,
         retry_delay: float = 2.0,
         watchlist: Watchlist | None = None,
+        position_in_doubt: Callable[[int], None] = lambda _bot_id: None,
     ) -> None:
         """`watchlist`: the stop monitor's picture of the open positions, told after every
-        commit that changes a position."""
+        commit that changes a position. `position_in_doubt`: called with a bot's id when the
+        broker says a close of it would not reduce its position: the two pictures differ
+        (the runner reconciles that symbol at once)."""
         self._uow = uow_factory
         self._brokers = brokers
         self._clock = clock
@@ -109,9 +112,7 @@ class Executor:
         self._retry_delay = retry_delay
         self.watchlist = watchlist if watchlist is not None else Watchlist()
         self._instruments: dict[tuple[str, str], Instrument] = {}
-        # Called with a bot's id when the broker says a close of it would not reduce its
-        # position: the two pictures differ (the runner reconciles that symbol at once).
-        self.position_in_doubt: Callable[[int], None] = lambda _bot_id: None
+        self._position_in_doubt = position_in_doubt
         # client order id -> events of a final answer, published once `_apply` has stored it
         self._unsaved: dict[str, list[Event]] = {}
         # client order id -> who asked to cancel it (the signal's state change names them)
@@ -498,7 +499,7 @@ class Executor:
             answer = await broker.place_order(request)
         except Exception as e:
             if isinstance(e, WouldNotReduce):
-                self.position_in_doubt(order.bot_id)
+                self._position_in_doubt(order.bot_id)
             if not _is_refusal(e):
                 # Anything else may have reached the broker: keep the order as unknown, look it up next run.
                 log.warning("order %s outcome unknown: %r", order.client_order_id, e)

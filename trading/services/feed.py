@@ -68,7 +68,7 @@ class Subscription:
         return self._queue.qsize()
 
     def close(self) -> None:
-        self._feed._subscribers.discard(self)
+        self._feed.unsubscribe(self)
 
     async def __aenter__(self) -> Subscription:
         return self
@@ -214,6 +214,10 @@ class EventFeed:
         """Whether this feed stored the event numbered `seq` itself, for an event published
         without a number (a process-local notice such as DeskStarted or DatabaseDown)."""
         return seq in self._numbered_here
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """No more events for it (`Subscription.close` calls this)."""
+        self._subscribers.discard(subscription)
 
     @property
     def subscribers(self) -> int:

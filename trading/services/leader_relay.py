@@ -19,9 +19,9 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from trading.domain.events import ApprovalRequested, Event, FeedEvent, event_from_feed
-from trading.services.actions import DeskAPI
 from trading.services.feed import EventFeed, Subscription
 from trading.services.ports import Clock, Notifier
+from trading.services.queries import Queries
 
 log = logging.getLogger("signaldesk.relay")
 
@@ -119,13 +119,13 @@ class LeaderRelay:
             self._sub = None
 
 
-async def cards_nobody_posted(desk: DeskAPI, clock: Clock) -> list[Event]:
+async def cards_nobody_posted(queries: Queries, clock: Clock) -> list[Event]:
     """An ApprovalRequested for every card awaiting a decision that no card message was
     recorded for: stored while no process led (the leader died, the next took over), they
     are before the number the new leader's feed starts from."""
     missed: list[Event] = []
-    for card in await desk.pending_cards():
-        view = await desk.signal_view(card.signal_id)
+    for card in await queries.pending_cards():
+        view = await queries.signal_view(card.signal_id)
         approval = view.approval if view is not None else None
         if approval is None or approval.message_id:
             continue
@@ -138,9 +138,9 @@ async def cards_nobody_posted(desk: DeskAPI, clock: Clock) -> list[Event]:
     return missed
 
 
-async def start_relay(feed: EventFeed, target: Notifier, desk: DeskAPI, clock: Clock) -> LeaderRelay:
+async def start_relay(feed: EventFeed, target: Notifier, queries: Queries, clock: Clock) -> LeaderRelay:
     """The leader's relay to `target`, started: from the feed's number now, after the cards
     nobody posted."""
-    relay = LeaderRelay(feed, target, missed=lambda: cards_nobody_posted(desk, clock))
+    relay = LeaderRelay(feed, target, missed=lambda: cards_nobody_posted(queries, clock))
     await relay.start()
     return relay

@@ -32,6 +32,7 @@ from trading.domain.signals import SignalAction, SignalSource
 from trading.services.actions import Actor
 from trading.services.backoff import backoff_delay
 from trading.services.context import UseCase
+from trading.services.synthetic import queue_synthetic
 
 MONITOR = Actor("monitor", "stop monitor", True)
 
@@ -87,7 +88,7 @@ class Monitors(UseCase):
                 self._publish(uow.emitted)
             if signal_id is not None:
                 made.append(signal_id)
-                self.wake(bot_id)
+                self._wake(bot_id)
         for bot_id, symbol in watches.keys() - still_open:
             await self._forget(bot_id, symbol)  # flat now: nothing left to watch
         return made
@@ -135,12 +136,12 @@ class Monitors(UseCase):
         if watch.exiting:
             if not watch.due(now):
                 return watch, events, None
-            quote = await self._quote(bot)
+            quote = await self._market.quote(bot)
             price = quote.price_for(position.side.closing_order_side) if quote and position.side else None
             signal_id, attempt = await self._exit_signal(bot, position, watch, now, watch.trigger or "exit", price)
             return watch.started(signal_id, attempt=attempt), events, signal_id
 
-        quote = await self._quote(bot)
+        quote = await self._market.quote(bot)
         if quote is None:
             if position.stop_loss is not None:
                 watch, report = watch.quote_missed()
@@ -189,5 +190,7 @@ class Monitors(UseCase):
             raise AssertionError(f"{bot.name}'s open position has no price at all")
         if attempt > 1:
             message = f"{message}; try {attempt}"
-        stored = await self._synthetic(bot, SignalAction.CLOSE, price, MONITOR, message, alert_id, SignalSource.MONITOR)
+        stored = await queue_synthetic(
+            self._uow, self._clock, bot, SignalAction.CLOSE, price, MONITOR, message, alert_id, SignalSource.MONITOR
+        )
         return stored.id, attempt

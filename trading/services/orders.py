@@ -19,7 +19,7 @@ from trading.domain.views import ApprovalCard
 from trading.services.actions import ActionResult, Actor, OrderPreview
 from trading.services.context import UseCase
 from trading.services.execution import RunResult
-from trading.services.transitions import set_signal_state
+from trading.services.synthetic import bot_named, store_queued
 
 PREVIEW = "preview"  # the state an order's card shows before it is placed
 
@@ -42,43 +42,35 @@ class Orders(UseCase):
         checked = await self._check(ticket, actor)
         if isinstance(checked, ActionResult):
             if checked.code != "forbidden":  # that one is audited already
-                await self._audit(actor, "order", target, False, f"{ticket.describe()}: {checked.message}")
+                await self._access.audit(actor, "order", target, False, f"{ticket.describe()}: {checked.message}")
             return checked
         bot, signal, card = checked
         now = self._clock.now()
         doing = f"order by {actor.name}: {card.plan_summary} {ticket.describe()}"
         async with self._uow() as uow:
-            stored = await uow.signals.add(
-                bot.id,
-                signal,
-                body_hash=f"{actor.id}:{now.isoformat()}",
-                state=SignalState.RECEIVED,
-                cause=actor.id,
-                at=now,
-            )
-            await set_signal_state(uow, stored.id, SignalState.QUEUED, cause=actor.id, at=now, reason=doing)
+            stored = await store_queued(uow, bot.id, signal, actor, now, doing)
             await uow.audit.add(AuditEntry(actor.id, "order", target, True, f"signal #{stored.id}: {doing}", now))
             queued = await uow.signals.get(stored.id)
             uow.emit([Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")])
             await uow.commit()
         self._publish(uow.emitted)
-        self.wake(bot.id)
+        self._wake(bot.id)
         return ActionResult(
             True, f"order queued as signal #{stored.id}: {card.plan_summary} {ticket.describe()}", signal=queued
         )
 
     async def _check(self, ticket: OrderTicket, actor: Actor) -> tuple[Bot, Signal, ApprovalCard] | ActionResult:
-        if refused := await self._unless_allowed(actor, Role.APPROVER, "order", f"bot:{ticket.bot}", "place orders"):
+        if refused := await self._access.refusal(actor, Role.APPROVER, "order", f"bot:{ticket.bot}", "place orders"):
             return refused
-        bot = await self._bot(ticket.bot)
+        bot = await bot_named(self._uow, ticket.bot)
         if bot is None:
             return ActionResult(False, f"no bot named {ticket.bot!r}", "not_found")
-        instrument = await self._instrument_or_none(bot)
+        instrument = await self._market.instrument_or_none(bot)
         if instrument is None:
             return ActionResult(
                 False, f"{bot.config.symbol}'s specification cannot be read from the broker now", "failed"
             )
-        quote = await self._quote(bot)
+        quote = await self._market.quote(bot)
         problem = ticket_problem(ticket, instrument, quote)
         if problem is not None:
             return ActionResult(False, problem[1], "invalid")
@@ -154,21 +146,21 @@ class Orders(UseCase):
         """Cancel a resting order at the broker; the broker's truth decides what it was:
         what filled before the cancel stays in the position, and the signal is final."""
         target = f"order:{client_order_id}"
-        if refused := await self._unless_allowed(actor, Role.APPROVER, "cancel", target, "cancel orders"):
+        if refused := await self._access.refusal(actor, Role.APPROVER, "cancel", target, "cancel orders"):
             return refused
         async with self._uow(read_only=True) as uow:
             order = await uow.orders.get(client_order_id)
             bot = await uow.bots.get(order.bot_id) if order is not None else None
         if order is None or bot is None:
-            await self._audit(actor, "cancel", target, False, "no such order")
+            await self._access.audit(actor, "cancel", target, False, "no such order")
             return ActionResult(False, f"there is no order {client_order_id}", "not_found")
-        async with self._bot_lock(bot.id):
+        async with self._locks.of(bot.id):
             # Under the lock the bot's lane is between tries: the order is as stored.
             async with self._uow(read_only=True) as uow:
                 stored = await uow.signals.get(order.signal_id, history=False)
             if stored is None or stored.state is not SignalState.EXECUTING:
                 state = stored.state.value if stored is not None else "gone"
-                await self._audit(actor, "cancel", target, False, f"signal is {state}")
+                await self._access.audit(actor, "cancel", target, False, f"signal is {state}")
                 return ActionResult(
                     False,
                     f"order {client_order_id} is not resting: its signal #{order.signal_id} is {state}",
@@ -177,25 +169,25 @@ class Orders(UseCase):
             outcome = await self.executor.cancel(stored, bot, client_order_id, actor.name, actor.id)
         if isinstance(outcome, tuple):
             code, message = outcome
-            await self._audit(actor, "cancel", target, False, message)
+            await self._access.audit(actor, "cancel", target, False, message)
             return ActionResult(False, message, code)
         async with self._uow(read_only=True) as uow:
             after = await uow.orders.get(client_order_id)
             final = await uow.signals.get(order.signal_id)
         assert after is not None and final is not None
-        self.wake(bot.id)
+        self._wake(bot.id)
         filled = f"{after.filled_quantity} of {after.quantity} filled"
         if after.filled_quantity:
-            instrument = await self._instrument_or_none(bot)
+            instrument = await self._market.instrument_or_none(bot)
             tick = instrument.tick_size if instrument is not None else None
             filled += f" @ {display.price(after.average_fill_price, tick)}"
         if after.status.value == "canceled":
             kept = ", kept in the position" if after.filled_quantity else ""
             message = f"order {client_order_id} cancelled: {filled}{kept}; signal #{final.id} {final.state.value}"
-            await self._audit(actor, "cancel", target, True, message)
+            await self._access.audit(actor, "cancel", target, True, message)
             return ActionResult(True, message, signal=final)
         message = _too_late(client_order_id, after.status.value, filled, final.id, final.state.value, outcome)
-        await self._audit(actor, "cancel", target, True, message)
+        await self._access.audit(actor, "cancel", target, True, message)
         return ActionResult(False, message, "not_pending", final)
 
 

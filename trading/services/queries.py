@@ -40,8 +40,10 @@ from trading.domain.views import (
     TradesReport,
 )
 from trading.domain.wording import state_words
-from trading.services.context import QUOTE_TIMEOUT, UseCase, log
+from trading.services.context import UseCase
+from trading.services.market_view import QUOTE_TIMEOUT, log
 from trading.services.ports import UnitOfWork
+from trading.services.synthetic import bot_named
 
 # The equity curve draws at most this many of the latest trades (its start is the total before them).
 CURVE_TRADES = 2000
@@ -72,10 +74,10 @@ class Queries(UseCase):
         for bot, pos in held:
             if pos.is_flat and bot_name is None:
                 continue
-            instrument = await self._instrument_or_none(bot)
+            instrument = await self._market.instrument_or_none(bot)
             if instrument is not None:
                 pos.multiplier = instrument.contract_multiplier
-            mark = await self._mark(bot, pos) if not pos.is_flat else None
+            mark = await self._market.mark(bot, pos) if not pos.is_flat else None
             views.append(
                 PositionView(
                     bot_name=bot.name,
@@ -113,8 +115,8 @@ class Queries(UseCase):
             elif unrealized is not None:
                 unrealized += view.unrealized_pnl
         if not currency and trades:
-            bot = await self._bot(trades[0].bot_name)
-            instrument = await self._instrument_or_none(bot) if bot else None
+            bot = await bot_named(self._uow, trades[0].bot_name)
+            instrument = await self._market.instrument_or_none(bot) if bot else None
             currency = instrument.currency if instrument else ""
         return PnlView(
             bot_name=bot_name,
@@ -152,7 +154,7 @@ class Queries(UseCase):
             fills = await uow.positions.fills_for_orders([o.client_order_id for o in orders])
             webhook = await uow.webhook_logs.for_signal(signal_id)
             bot = await uow.bots.get_by_name(stored.bot_name)
-        instrument = await self._instrument_or_none(bot) if bot is not None else None
+        instrument = await self._market.instrument_or_none(bot) if bot is not None else None
         tick = instrument.tick_size if instrument is not None else None
         return SignalView(stored, tuple(orders), approval, tuple(fills), webhook, tick)
 
@@ -220,7 +222,9 @@ class Queries(UseCase):
             if (instrument := instruments[bot.config.symbol]) is not None:
                 position.multiplier = instrument.contract_multiplier
         # The quotes together: one slow broker costs one timeout, not one per bot.
-        marks = await asyncio.gather(*(self._mark(b, p) for b, p in zip(bots, held, strict=True) if not p.is_flat))
+        marks = await asyncio.gather(
+            *(self._market.mark(b, p) for b, p in zip(bots, held, strict=True) if not p.is_flat)
+        )
         marked = iter(marks)
         statuses = []
         for bot, realized, position in zip(bots, today, held, strict=True):
@@ -283,7 +287,7 @@ class Queries(UseCase):
             BotPnl(names.get(t.bot_id, f"bot {t.bot_id}"), t.trades, t.wins, t.losses, t.realized) for t in totals
         )
         curve = _curve(drawn[::-1], sum((t.realized for t in totals), Decimal(0)) if since is None else None)
-        instruments = [i for b in bots if (i := await self._instrument_or_none(b)) is not None]
+        instruments = [i for b in bots if (i := await self._market.instrument_or_none(b)) is not None]
         currencies = {i.currency for i in instruments}
         return TradesReport(
             by_bot,
@@ -298,8 +302,8 @@ class Queries(UseCase):
         """symbol → tick of the named bots' instruments (those the broker could tell)."""
         ticks: dict[str, Decimal] = {}
         for name in sorted(bot_names):
-            bot = await self._bot(name)
-            instrument = await self._instrument_or_none(bot) if bot is not None else None
+            bot = await bot_named(self._uow, name)
+            instrument = await self._market.instrument_or_none(bot) if bot is not None else None
             if instrument is not None:
                 ticks[instrument.symbol] = instrument.tick_size
         return ticks
@@ -338,20 +342,20 @@ class Queries(UseCase):
         orders: list[OrderRecord],
         position: Position,
     ) -> ApprovalCard:
-        instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
+        instrument = await self._market.instrument_or_none(bot) or Instrument(bot.config.symbol)
         position.multiplier = instrument.contract_multiplier
         signal, edits = stored.signal, stored.edits
         pending = stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED)
-        instrument = await self._instrument_or_none(bot) or Instrument(bot.config.symbol)
-        quote = await self._quote(bot) if pending else None
-        outlook = await self._outlook(bot, signal, edits, position, instrument=instrument, quote=quote)
+        instrument = await self._market.instrument_or_none(bot) or Instrument(bot.config.symbol)
+        quote = await self._market.quote(bot) if pending else None
+        outlook = await self._market.outlook(bot, signal, edits, position, instrument=instrument, quote=quote)
         the_plan = outlook.plan
         if orders:
             # Decided and sent: show what ran, not a fresh plan against the position it made.
             ran = next((h.reason for h in stored.history if h.state is SignalState.EXECUTING and h.reason), None)
             legs = tuple(Leg(o.leg_kind, o.side, o.quantity, o.position_side) for o in orders)
             the_plan = replace(the_plan, legs=legs, summary=ran or the_plan.summary, ignored=None, refused=False)
-            outlook = self._preview(position, signal, edits, the_plan, instrument, quote)
+            outlook = self._market.preview(position, signal, edits, the_plan, instrument, quote)
         main = next((leg for leg in reversed(the_plan.legs)), None)
         now_price = outlook.quote_price
         drift = (now_price - signal.price) / signal.price * 100 if now_price is not None and signal.price else None

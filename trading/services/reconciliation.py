@@ -44,7 +44,7 @@ class Reconciliation(UseCase):
             by_broker.setdefault(bot.config.broker_account, []).append(bot)
         problems: list[str] = []
         for broker_name, members in by_broker.items():
-            locks = [self._bot_lock(b.id) for b in sorted(members, key=lambda b: b.id)]
+            locks = [self._locks.of(b.id) for b in sorted(members, key=lambda b: b.id)]
             for lock in locks:
                 await lock.acquire()
             try:

@@ -31,6 +31,7 @@ from trading.domain.signals import SignalAction, SignalState
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.synthetic import bot_named, queue_synthetic
 
 log = logging.getLogger("signaldesk.repair")
 
@@ -44,11 +45,11 @@ class Repairs(UseCase):
         except ValueError:
             return ActionResult(False, f"unknown repair {action!r}: use adopt or flatten", "invalid")
         verb = f"reconcile {what.value}"
-        if refused := await self._unless_allowed(
+        if refused := await self._access.refusal(
             actor, Role.APPROVER, verb, f"bot:{bot_name}", "repair position mismatches"
         ):
             return refused
-        bot = await self._bot(bot_name)
+        bot = await bot_named(self._uow, bot_name)
         if bot is None:
             return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
         async with self._uow(read_only=True) as uow:
@@ -57,7 +58,7 @@ class Repairs(UseCase):
                 for b in await uow.bots.list()
                 if b.config.broker_account == bot.config.broker_account and b.config.symbol == bot.config.symbol
             ]
-        locks = [self._bot_lock(b.id) for b in sorted(members, key=lambda b: b.id)]
+        locks = [self._locks.of(b.id) for b in sorted(members, key=lambda b: b.id)]
         for lock in locks:
             await lock.acquire()
         try:
@@ -66,7 +67,7 @@ class Repairs(UseCase):
             for lock in locks:
                 lock.release()
         for bot_id in woken:
-            self.wake(bot_id)
+            self._wake(bot_id)
         return result
 
     async def _repair(
@@ -87,7 +88,7 @@ class Repairs(UseCase):
                 f"cannot repair {bot.name}: {account} did not give its positions ({e}); try again",
                 "broker_unavailable",
             ), []
-        instrument = await self._instrument_or_none(bot)
+        instrument = await self._market.instrument_or_none(bot)
         multiplier = instrument.contract_multiplier if instrument is not None else Decimal(1)
         async with self._uow(read_only=True) as uow:
             for b in members:
@@ -115,7 +116,7 @@ class Repairs(UseCase):
         mine = positions[bot.id]
         quote_price: Decimal | None = None
         if theirs != ours and (held is None or held.average_price <= 0):
-            quote = await self._quote(bot)
+            quote = await self._market.quote(bot)
             if quote is not None:
                 quote_price = quote.last
         try:
@@ -127,7 +128,7 @@ class Repairs(UseCase):
                 at=now,
             )
         except RepairImpossible as e:
-            await self._audit(actor, verb, target, False, str(e))
+            await self._access.audit(actor, verb, target, False, str(e))
             return ActionResult(False, f"cannot {what.value} {bot.name}: {e}", "no_price"), []
 
         events: list[Event] = []
@@ -160,8 +161,14 @@ class Repairs(UseCase):
                 if pos.is_flat:
                     continue
                 price = adjust.fill.price if adjust.fill is not None else (pos.average_price or Decimal(1))
-                stored = await self._synthetic(
-                    b, SignalAction.CLOSE, price, actor, f"flatten {symbol} by {actor.name} (mismatch repair)"
+                stored = await queue_synthetic(
+                    self._uow,
+                    self._clock,
+                    b,
+                    SignalAction.CLOSE,
+                    price,
+                    actor,
+                    f"flatten {symbol} by {actor.name} (mismatch repair)",
                 )
                 made.append(f"#{stored.id} closes {b.name}'s {pos.signed_quantity:+d}")
                 woken.append(b.id)

@@ -17,13 +17,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from trading.domain.signals import SignalState
 from trading.services.alerts_first import AlertsFirst
 from trading.services.backoff import backoff_delay
-from trading.services.desk import Desk
 from trading.services.execution import RunResult
 from trading.services.ports import Cluster, UnitOfWorkFactory
+from trading.services.use_cases import UseCases
 
 log = logging.getLogger("signaldesk.runner")
 
@@ -35,43 +36,51 @@ UNFINISHED = (SignalState.RECEIVED, SignalState.APPROVED, SignalState.QUEUED, Si
 EVERY_PROCESS = frozenset({"sweep", "runtime-stats"})
 
 
+@dataclass(frozen=True, slots=True)
+class RunnerOptions:
+    """How often the runner's periodic duties run and how far it goes at once.
+
+    `housekeeping`: more periodic duties, each (name, interval in seconds, job), run first at
+    start and then every interval (say, trimming the webhook log). `max_active_bots`: how
+    many bots' signals may be moved at the same moment (each bot has its lane whatever the
+    bound; a lane past it waits its turn). `alerts_first`: a lane asks it for its turn before
+    it takes each signal, so the intake's answers go first (see AlertsFirst). `cluster`: with
+    several processes on one database, a lane runs only in the process holding the bot's
+    lane, and the periodic duties (but the sweep) only in the leader."""
+
+    sweep_interval: float = 3.0
+    expiry_interval: float = 5.0
+    monitor_interval: float = 5.0
+    reconcile_interval: float = 300.0
+    max_retry_delay: float = 30.0
+    max_active_bots: int = 256
+    housekeeping: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = ()
+    alerts_first: AlertsFirst | None = None
+    cluster: Cluster | None = None
+
+
 class Runner:
     def __init__(
-        self,
-        desk: Desk,
-        uow_factory: UnitOfWorkFactory,
-        *,
-        sweep_interval: float = 3.0,
-        expiry_interval: float = 5.0,
-        monitor_interval: float = 5.0,
-        reconcile_interval: float = 300.0,
-        max_retry_delay: float = 30.0,
-        max_active_bots: int = 256,
-        housekeeping: Sequence[tuple[str, float, Callable[[], Awaitable[object]]]] = (),
-        alerts_first: AlertsFirst | None = None,
-        cluster: Cluster | None = None,
+        self, use_cases: UseCases, uow_factory: UnitOfWorkFactory, options: RunnerOptions = RunnerOptions()
     ) -> None:
-        """`housekeeping`: more periodic duties, each (name, interval in seconds, job), run
-        first at start and then every interval (say, trimming the webhook log).
-        `max_active_bots`: how many bots' signals may be moved at the same moment (each bot
-        has its lane whatever the bound; a lane past it waits its turn). `alerts_first`: a
-        lane asks it for its turn before it takes each signal, so the intake's answers go
-        first (see AlertsFirst). `cluster`: with several processes on one database, a lane
-        runs only in the process holding the bot's lane, and the periodic duties (but the
-        sweep) only in the leader."""
-        self._desk = desk
+        """Built by the bootstrap (trading/services/bootstrap.py), which hands the use cases
+        this runner's `wake_bot` and `reconcile_soon` as their callbacks."""
+        self._steps = use_cases.steps
+        self._decisions = use_cases.decisions
+        self._monitors = use_cases.monitors
+        self._reconciliation = use_cases.reconciliation
         self._uow = uow_factory
         self._intervals = {
-            "sweep": sweep_interval,
-            "expiry": expiry_interval,
-            "monitor": monitor_interval,
-            "reconcile": reconcile_interval,
+            "sweep": options.sweep_interval,
+            "expiry": options.expiry_interval,
+            "monitor": options.monitor_interval,
+            "reconcile": options.reconcile_interval,
         }
-        self._max_retry_delay = max_retry_delay
-        self._active = asyncio.Semaphore(max_active_bots)
-        self._housekeeping = list(housekeeping)
-        self._alerts_first = alerts_first
-        self._cluster = cluster
+        self._max_retry_delay = options.max_retry_delay
+        self._active = asyncio.Semaphore(options.max_active_bots)
+        self._housekeeping = list(options.housekeeping)
+        self._alerts_first = options.alerts_first
+        self._cluster = options.cluster
         for name, interval, _job in self._housekeeping:
             self._intervals[name] = interval
         self._lanes: dict[int, asyncio.Task[None]] = {}
@@ -79,13 +88,13 @@ class Runner:
         self._dirty: set[int] = set()
         self._waiting: dict[int, int] = {}  # bot id -> signal id waiting to be tried again
         self._tasks: list[asyncio.Task[None]] = []
+        # Until it starts, a wake-up opens no lane: the start's sweep finds what was stored.
+        self._started = False
         self._stopping = False
-        desk.wake = self.wake_bot
-        desk.executor.position_in_doubt = self.reconcile_soon
 
     def wake_bot(self, bot_id: int) -> None:
         """Never blocks: called right after a commit that gave the bot something to do."""
-        if self._stopping:
+        if self._stopping or not self._started:
             return
         self._dirty.add(bot_id)
         if bot_id not in self._lanes:
@@ -100,7 +109,7 @@ class Runner:
 
     def reconcile_soon(self, bot_id: int) -> None:
         """Reconcile the bot's symbol now, once the signal in hand has let go of the bot."""
-        if self._stopping:
+        if self._stopping or not self._started:
             return
         task = asyncio.get_running_loop().create_task(self._reconcile_one(bot_id), name=f"reconcile-{bot_id}")
         self._tasks.append(task)
@@ -108,7 +117,7 @@ class Runner:
 
     async def _reconcile_one(self, bot_id: int) -> None:
         try:
-            problems = await self._desk.reconcile(only_bot=bot_id)
+            problems = await self._reconciliation.reconcile(only_bot=bot_id)
         except Exception:
             log.exception("reconciliation of bot %s failed; the periodic one will try again", bot_id)
         else:
@@ -117,6 +126,7 @@ class Runner:
     async def start(self) -> int:
         """Open a lane for every bot with unfinished signals; start the periodic tasks.
         The number of unfinished signals found."""
+        self._started = True
         async with self._uow(read_only=True) as uow:
             pending = await uow.signals.ids_in_states(UNFINISHED)
         if pending:
@@ -124,9 +134,9 @@ class Runner:
         await self.sweep()
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._every("sweep", self.sweep), name="sweep"))
-        self._tasks.append(loop.create_task(self._every("expiry", self._desk.expire_due), name="expiry"))
-        self._tasks.append(loop.create_task(self._every("monitor", self._desk.check_exits), name="monitor"))
-        self._tasks.append(loop.create_task(self._every("reconcile", self._desk.reconcile, at_start=True)))
+        self._tasks.append(loop.create_task(self._every("expiry", self._decisions.run_due), name="expiry"))
+        self._tasks.append(loop.create_task(self._every("monitor", self._monitors.check_exits), name="monitor"))
+        self._tasks.append(loop.create_task(self._every("reconcile", self._reconciliation.reconcile, at_start=True)))
         for name, _interval, job in self._housekeeping:
             self._tasks.append(loop.create_task(self._every(name, job, at_start=True), name=name))
         return len(pending)
@@ -217,7 +227,7 @@ class Runner:
         if self._alerts_first is not None:
             await self._alerts_first.turn()
         async with self._active:
-            return await self._desk.run_next(bot_id, UNFINISHED, finished=finished)
+            return await self._steps.run_next(bot_id, UNFINISHED, finished=finished)
 
     async def _every(self, name: str, job: Callable[[], Awaitable[object]], at_start: bool = False) -> None:
         interval = self._intervals[name]

@@ -12,9 +12,9 @@ from trading.domain.signals import SignalAction, SignalState
 async def test_a_halt_refuses_entries_but_lets_closes_through(rig: Rig) -> None:
     bot = await rig.bot()
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
-    halted = await rig.desk.halt(ALICE, "news")
+    halted = await rig.use_cases.commands.halt(ALICE, "news")
     assert halted.ok
-    assert (await rig.desk.control()).halted
+    assert (await rig.use_cases.queries.control()).halted
     (change,) = rig.published(HaltChanged)
     assert (change.halted, change.by, change.reason) == (True, "alice", "news")
 
@@ -36,9 +36,9 @@ async def test_close_command_closes_the_whole_position_through_the_normal_path(r
         await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     assert (await rig.position(bot)).quantity == 2
 
-    forbidden = await rig.desk.close_position(BOT_NAME, MALLORY)
+    forbidden = await rig.use_cases.commands.close_position(BOT_NAME, MALLORY)
     assert (forbidden.ok, forbidden.code) == (False, "forbidden")
-    closing = await rig.desk.close_position(BOT_NAME, ALICE)
+    closing = await rig.use_cases.commands.close_position(BOT_NAME, ALICE)
     assert closing.ok, closing.message
     assert closing.signal is not None and closing.signal.state is SignalState.QUEUED
     assert await rig.run(closing.signal.id) is SignalState.EXECUTED
@@ -46,7 +46,7 @@ async def test_close_command_closes_the_whole_position_through_the_normal_path(r
     assert (await rig.position(bot)).is_flat
     (trade,) = rig.published(TradeClosed)
     assert trade.quantity == 2 and trade.realized_pnl == (Decimal("53210.0") - Decimal("53211.0")) * 2
-    assert (await rig.desk.close_position(BOT_NAME, ALICE)).code == "invalid"  # nothing left to close
+    assert (await rig.use_cases.commands.close_position(BOT_NAME, ALICE)).code == "invalid"  # nothing left to close
     async with rig.db.uow() as uow:
         audit = await uow.audit.list()
     assert [(a.actor, a.action, a.allowed) for a in audit] == [(ALICE.id, "close", True), (MALLORY.id, "close", False)]

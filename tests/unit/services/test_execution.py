@@ -25,7 +25,7 @@ async def test_an_auto_mode_entry_then_close_goes_flat_with_the_trade_and_its_pn
 
     assert (await rig.position(bot)).is_flat
     assert rig.broker.net[SYMBOL] == 0
-    (trade,) = await rig.desk.trades()
+    (trade,) = await rig.use_cases.queries.trades()
     assert (trade.side, trade.quantity, trade.entry_price, trade.exit_price) == (
         PositionSide.LONG,
         1,
@@ -39,7 +39,7 @@ async def test_an_auto_mode_entry_then_close_goes_flat_with_the_trade_and_its_pn
     ]
     (closed,) = rig.published(TradeClosed)
     assert closed.realized_pnl == Decimal("89.0") and closed.position_closed
-    assert (await rig.desk.pnl(BOT_NAME)).realized == Decimal("89.0")
+    assert (await rig.use_cases.queries.pnl(BOT_NAME)).realized == Decimal("89.0")
     history = [change.state for change in (await rig.stored(close)).history]
     assert history == [SignalState.RECEIVED, SignalState.QUEUED, SignalState.EXECUTING, SignalState.EXECUTED]
 
@@ -48,7 +48,7 @@ async def test_a_signal_run_again_once_executed_changes_nothing(rig: Rig) -> Non
     bot = await rig.bot()
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
     assert await rig.run(sid) is SignalState.EXECUTED
-    assert (await rig.desk.advance(sid)).finished
+    assert (await rig.use_cases.steps.advance(sid)).finished
     assert rig.broker.place_calls == 1
     assert (await rig.position(bot)).quantity == 1
 
@@ -73,7 +73,7 @@ async def test_an_order_whose_answer_was_lost_is_looked_up_and_applied_once(rig:
     rig.broker.faults.drop_after_place = 1  # placed at the broker, the answer never arrives
     sid = await rig.signal(bot, SignalAction.ENTER_LONG)
 
-    first = await rig.desk.advance(sid)
+    first = await rig.use_cases.steps.advance(sid)
     assert not first.finished
     assert await rig.state(sid) is SignalState.EXECUTING
     (order,) = await rig.orders(sid)

@@ -7,7 +7,6 @@ from datetime import timedelta
 from tests.support.service_rig import ALICE, BOT_NAME, SYMBOL, Rig
 from trading.domain.events import ExitFailing, Notice, QuotesBack, QuotesUnavailable, TradeClosed
 from trading.domain.signals import SignalAction, SignalState
-from trading.services.desk import Desk
 
 
 async def test_the_stop_monitor_closes_a_position_whose_stop_was_hit(rig: Rig) -> None:
@@ -16,10 +15,10 @@ async def test_the_stop_monitor_closes_a_position_whose_stop_was_hit(rig: Rig) -
     pos = await rig.position(bot)
     assert pos.stop_loss is not None and pos.average_price is not None and pos.stop_loss < pos.average_price
 
-    assert await rig.desk.check_exits() == []  # the market has not reached it
+    assert await rig.use_cases.monitors.check_exits() == []  # the market has not reached it
     rig.broker.bid, rig.broker.ask = pos.stop_loss - 10, pos.stop_loss - 9
-    (made,) = await rig.desk.check_exits()
-    assert await rig.desk.check_exits() == []  # never twice for the same position
+    (made,) = await rig.use_cases.monitors.check_exits()
+    assert await rig.use_cases.monitors.check_exits() == []  # never twice for the same position
     notices = rig.published(Notice)
     assert notices and notices[-1].signal_id == made and "stop loss" in notices[-1].message
 
@@ -41,9 +40,9 @@ async def _stopped_out(rig: Rig) -> tuple[int, int]:
     pos = await rig.position(bot)
     assert pos.stop_loss is not None
     rig.broker.bid, rig.broker.ask = pos.stop_loss - 10, pos.stop_loss - 9
-    rig.desk.monitors.retry_first = 2.0
-    rig.desk.monitors.retry_cap = 60.0
-    (first,) = await rig.desk.check_exits()
+    rig.use_cases.monitors.retry_first = 2.0
+    rig.use_cases.monitors.retry_cap = 60.0
+    (first,) = await rig.use_cases.monitors.check_exits()
     return bot, first
 
 
@@ -63,13 +62,13 @@ async def test_a_failed_exit_is_retried_with_backoff_until_flat_and_the_error_ch
     waits: list[float] = []
     for _ in range(5):
         assert await _fail_and_wait(rig, made[-1]) in (SignalState.FAILED, SignalState.REFUSED)
-        assert await rig.desk.check_exits() == []  # the failure is seen; the retry waits for its backoff
+        assert await rig.use_cases.monitors.check_exits() == []  # the failure is seen; the retry waits for its backoff
         waits.append(rig.published(ExitFailing)[-1].retry_in if rig.published(ExitFailing) else -1)
         async with rig.db.uow() as uow:
             (watch,) = await uow.exits.list()
         assert watch.next_attempt_at is not None
         rig.clock.t = watch.next_attempt_at
-        (again,) = await rig.desk.check_exits()
+        (again,) = await rig.use_cases.monitors.check_exits()
         made.append(again)
     # Told after the first failure, then every third: failures 1 and 4 of 5.
     failing = rig.published(ExitFailing)
@@ -81,7 +80,7 @@ async def test_a_failed_exit_is_retried_with_backoff_until_flat_and_the_error_ch
 
     assert await rig.run(made[-1]) is SignalState.EXECUTED  # the broker takes it at last
     assert (await rig.position(bot)).is_flat
-    assert await rig.desk.check_exits() == []
+    assert await rig.use_cases.monitors.check_exits() == []
     async with rig.db.uow() as uow:
         assert await uow.exits.list() == []  # nothing left to watch
     assert len(rig.published(ExitFailing)) == 2
@@ -90,23 +89,23 @@ async def test_a_failed_exit_is_retried_with_backoff_until_flat_and_the_error_ch
 async def test_a_pause_or_a_close_stops_the_retries_and_a_resume_starts_afresh(rig: Rig) -> None:
     bot, signal_id = await _stopped_out(rig)
     await _fail_and_wait(rig, signal_id)
-    assert await rig.desk.check_exits() == []
-    assert (await rig.desk.pause(BOT_NAME, ALICE)).ok
+    assert await rig.use_cases.monitors.check_exits() == []
+    assert (await rig.use_cases.commands.pause(BOT_NAME, ALICE)).ok
     rig.clock.t += timedelta(hours=1)
-    assert await rig.desk.check_exits() == []  # a person stepped in: no more tries
+    assert await rig.use_cases.monitors.check_exits() == []  # a person stepped in: no more tries
     async with rig.db.uow() as uow:
         (watch,) = await uow.exits.list()
     assert watch.stopped == "paused by alice"
 
-    assert (await rig.desk.resume(BOT_NAME, ALICE)).ok
-    (again,) = await rig.desk.check_exits()  # tried again at once
+    assert (await rig.use_cases.commands.resume(BOT_NAME, ALICE)).ok
+    (again,) = await rig.use_cases.monitors.check_exits()  # tried again at once
     assert again != signal_id and "try 2" in ((await rig.stored(again)).signal.message or "")
     await _fail_and_wait(rig, again)
-    assert await rig.desk.check_exits() == []
-    closing = await rig.desk.close_position(BOT_NAME, ALICE)
+    assert await rig.use_cases.monitors.check_exits() == []
+    closing = await rig.use_cases.commands.close_position(BOT_NAME, ALICE)
     assert closing.ok
     rig.clock.t += timedelta(hours=1)
-    assert await rig.desk.check_exits() == []
+    assert await rig.use_cases.monitors.check_exits() == []
     async with rig.db.uow() as uow:
         (watch,) = await uow.exits.list()
         audit = await uow.audit.list()
@@ -120,13 +119,13 @@ async def test_a_pause_or_a_close_stops_the_retries_and_a_resume_starts_afresh(r
 async def test_the_retry_count_survives_a_restart(rig: Rig) -> None:
     _, signal_id = await _stopped_out(rig)
     await _fail_and_wait(rig, signal_id)
-    assert await rig.desk.check_exits() == []
+    assert await rig.use_cases.monitors.check_exits() == []
     # A new process: a new desk over the same database knows the exit is failing.
-    desk = Desk(rig.db.uow, lambda _name: rig.broker, rig.clock, rig.events.extend, rig.desk.executor)
+    monitors = rig.restarted().use_cases.monitors
     rig.clock.t += timedelta(seconds=2)
-    (again,) = await desk.check_exits()
+    (again,) = await monitors.check_exits()
     await _fail_and_wait(rig, again)
-    assert await desk.check_exits() == []
+    assert await monitors.check_exits() == []
     async with rig.db.uow() as uow:
         (watch,) = await uow.exits.list()
     assert (watch.attempts, watch.failures) == (2, 2)
@@ -137,21 +136,21 @@ async def test_quotes_missing_for_three_passes_are_reported_once_and_their_retur
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     rig.broker.faults.quote_down = True
     for _ in range(2):
-        await rig.desk.check_exits()
+        await rig.use_cases.monitors.check_exits()
     assert rig.published(QuotesUnavailable) == []
     for _ in range(4):
-        await rig.desk.check_exits()
+        await rig.use_cases.monitors.check_exits()
     (missing,) = rig.published(QuotesUnavailable)
     assert missing.passes == 3 and missing.symbol == SYMBOL and missing.severity.value == "error"
     assert "stop" in missing.text() and "not being watched" in missing.text()
     rig.broker.faults.quote_down = False
-    await rig.desk.check_exits()
-    await rig.desk.check_exits()
+    await rig.use_cases.monitors.check_exits()
+    await rig.use_cases.monitors.check_exits()
     (back,) = rig.published(QuotesBack)
     assert back.text() == f"quotes for {SYMBOL} are back: {BOT_NAME}'s stop is watched again"
     rig.broker.faults.quote_down = True
     for _ in range(2):
-        await rig.desk.check_exits()
+        await rig.use_cases.monitors.check_exits()
     assert len(rig.published(QuotesUnavailable)) == 1  # two misses in a row: not yet again
 
 
@@ -160,5 +159,5 @@ async def test_missing_quotes_for_a_position_without_a_stop_are_not_reported(rig
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     rig.broker.faults.quote_down = True
     for _ in range(5):
-        await rig.desk.check_exits()
+        await rig.use_cases.monitors.check_exits()
     assert rig.published(QuotesUnavailable) == []

@@ -25,7 +25,7 @@ async def resting_entry(rig: Rig, quantity: int = 3, **bot: object) -> tuple[int
     sid = await rig.signal(
         bot_id, SignalAction.ENTER_LONG, price="53000.0", order_type=OrderType.LIMIT, quantity=quantity
     )
-    result = await rig.desk.advance(sid)
+    result = await rig.use_cases.steps.advance(sid)
     assert not result.finished
     (order,) = await rig.orders(sid)
     assert order.status is OrderStatus.SUBMITTED and order.broker_order_id is not None
@@ -50,11 +50,11 @@ async def test_a_resting_limit_order_is_polled_until_its_timeout_then_cancelled_
 ) -> None:
     bot_id, sid, cid = await resting_entry(rig, order_timeout_seconds=120)
     rig.clock.t += timedelta(seconds=119)
-    assert not (await rig.desk.advance(sid)).finished
+    assert not (await rig.use_cases.steps.advance(sid)).finished
     assert rig.broker.cancel_calls == 0 and await rig.state(sid) is SignalState.EXECUTING
 
     rig.clock.t += timedelta(seconds=2)
-    assert (await rig.desk.advance(sid)).finished
+    assert (await rig.use_cases.steps.advance(sid)).finished
     stored = await rig.stored(sid)
     assert stored.state is SignalState.EXPIRED
     assert stored.reason == f"order {cid} (open buy 3) timed out after 120 s (order_timeout_seconds): nothing filled"
@@ -70,7 +70,7 @@ async def test_a_resting_limit_order_is_polled_until_its_timeout_then_cancelled_
 async def test_a_partly_filled_order_that_times_out_keeps_its_fill_with_stop_and_target(rig: Rig) -> None:
     bot_id, sid, cid = await resting_entry(rig, stop_loss_pct="1.0", take_profit_pct="2.0")
     rig.broker.fill(cid, 1)
-    assert not (await rig.desk.advance(sid)).finished
+    assert not (await rig.use_cases.steps.advance(sid)).finished
     (order,) = await rig.orders(sid)
     assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_quantity == 1
 
@@ -102,7 +102,7 @@ async def test_a_fill_racing_the_timeout_cancel_completes_the_signal_as_executed
 
 async def test_an_approver_cancels_a_resting_order_audited_and_named_in_the_history(rig: Rig) -> None:
     bot_id, sid, cid = await resting_entry(rig)
-    result = await rig.desk.cancel_order(cid, ALICE)
+    result = await rig.use_cases.orders.cancel_order(cid, ALICE)
     assert result.ok, result.message
     assert result.message == f"order {cid} cancelled: 0 of 3 filled; signal #{sid} canceled"
     stored = await rig.stored(sid)
@@ -114,7 +114,7 @@ async def test_an_approver_cancels_a_resting_order_audited_and_named_in_the_hist
     assert [(a.actor, a.action, a.target, a.allowed) for a in await audit(rig)] == [
         (ALICE.id, "cancel", f"order:{cid}", True)
     ]
-    again = await rig.desk.cancel_order(cid, ALICE)
+    again = await rig.use_cases.orders.cancel_order(cid, ALICE)
     assert (again.ok, again.code) == (False, "not_pending") and "canceled" in again.message
     assert rig.broker.cancel_calls == 1
 
@@ -123,7 +123,7 @@ async def test_an_approver_cancels_a_resting_order_audited_and_named_in_the_hist
 async def test_a_cancel_racing_a_fill_ends_with_the_brokers_truth(rig: Rig, raced: int, state: SignalState) -> None:
     bot_id, sid, cid = await resting_entry(rig)
     rig.broker.faults.fill_before_cancel = raced  # between our decision and the cancel reaching the broker
-    result = await rig.desk.cancel_order(cid, ALICE)
+    result = await rig.use_cases.orders.cancel_order(cid, ALICE)
     assert await rig.state(sid) is state
     pos = await rig.position(bot_id)
     assert pos.quantity == raced == rig.broker.net[SYMBOL] == rig.broker.book[cid].filled_quantity
@@ -135,13 +135,13 @@ async def test_a_cancel_racing_a_fill_ends_with_the_brokers_truth(rig: Rig, race
     else:
         assert result.ok and "2 of 3 filled @ 53,000.0, kept in the position" in result.message
     # The lane finds nothing left to do.
-    assert (await rig.desk.advance(sid)).finished and (await rig.position(bot_id)).quantity == raced
+    assert (await rig.use_cases.steps.advance(sid)).finished and (await rig.position(bot_id)).quantity == raced
 
 
 async def test_a_cancel_the_broker_does_not_confirm_is_asked_again_by_the_next_run(rig: Rig) -> None:
     _bot_id, sid, cid = await resting_entry(rig)
     rig.broker.faults.cancel_down = True
-    result = await rig.desk.cancel_order(cid, ALICE)
+    result = await rig.use_cases.orders.cancel_order(cid, ALICE)
     assert (result.ok, result.code) == (False, "failed") and "did not confirm" in result.message
     assert await rig.state(sid) is SignalState.EXECUTING
     rig.broker.faults.cancel_down = False
@@ -151,10 +151,10 @@ async def test_a_cancel_the_broker_does_not_confirm_is_asked_again_by_the_next_r
 
 async def test_cancel_refusals(rig: Rig) -> None:
     _bot_id, sid, cid = await resting_entry(rig)
-    refused = await rig.desk.cancel_order(cid, MALLORY)
+    refused = await rig.use_cases.orders.cancel_order(cid, MALLORY)
     assert (refused.ok, refused.code) == (False, "forbidden")
     assert refused.message == "mallory may not cancel orders: approvers only"
-    missing = await rig.desk.cancel_order("sd-404-1", ALICE)
+    missing = await rig.use_cases.orders.cancel_order("sd-404-1", ALICE)
     assert (missing.ok, missing.code, missing.message) == (False, "not_found", "there is no order sd-404-1")
     assert [(a.actor, a.allowed) for a in await audit(rig)] == [(MALLORY.id, False), (ALICE.id, False)]
     assert rig.broker.cancel_calls == 0 and await rig.state(sid) is SignalState.EXECUTING
@@ -171,7 +171,7 @@ def ticket(**over: object) -> OrderTicket:
 async def test_a_free_form_order_is_a_manual_signal_through_the_same_engine(rig: Rig) -> None:
     bot_id = await rig.bot()
     t = ticket(stop_loss=Decimal("52900"), take_profit=Decimal("53800"))
-    seen = await rig.desk.preview_order(t, ALICE)
+    seen = await rig.use_cases.orders.preview_order(t, ALICE)
     assert seen.result.ok and seen.card is not None
     card = seen.card
     assert (card.plan_summary, card.quantity, card.alert_price) == ("open", 2, Decimal("53211.0"))
@@ -184,7 +184,7 @@ async def test_a_free_form_order_is_a_manual_signal_through_the_same_engine(rig:
     async with rig.db.uow() as uow:
         assert await uow.signals.list() == []  # a preview stores nothing
 
-    result = await rig.desk.place_order(t, ALICE)
+    result = await rig.use_cases.orders.place_order(t, ALICE)
     assert result.ok and result.signal is not None
     sid = result.signal.id
     assert result.message == f"order queued as signal #{sid}: open buy 2 market, stop 52900, target 53800"
@@ -203,20 +203,22 @@ async def test_a_free_form_order_is_a_manual_signal_through_the_same_engine(rig:
     assert any(n.signal_id == sid and "order by alice" in n.message for n in rig.published(Notice))
 
     # sell while long: the engine reverses, as it would for an alert
-    seen = await rig.desk.preview_order(ticket(side=OrderSide.SELL, quantity=1), ALICE)
+    seen = await rig.use_cases.orders.preview_order(ticket(side=OrderSide.SELL, quantity=1), ALICE)
     assert seen.card is not None and seen.card.plan_summary == "reverse"
 
 
 async def test_a_free_form_limit_order_rests_and_can_be_cancelled(rig: Rig) -> None:
     rig.broker.rest_limits = True
     await rig.bot()
-    result = await rig.desk.place_order(ticket(order_type=OrderType.LIMIT, limit_price=Decimal("53000.0")), ALICE)
+    result = await rig.use_cases.orders.place_order(
+        ticket(order_type=OrderType.LIMIT, limit_price=Decimal("53000.0")), ALICE
+    )
     assert result.ok and result.signal is not None
     sid = result.signal.id
-    assert not (await rig.desk.advance(sid)).finished
+    assert not (await rig.use_cases.steps.advance(sid)).finished
     (order,) = await rig.orders(sid)
     assert (order.type, order.limit_price) == (OrderType.LIMIT, Decimal("53000.0"))
-    assert (await rig.desk.cancel_order(order.client_order_id, ALICE)).ok
+    assert (await rig.use_cases.orders.cancel_order(order.client_order_id, ALICE)).ok
     assert await rig.state(sid) is SignalState.CANCELED
 
 
@@ -240,7 +242,7 @@ async def test_a_free_form_order_with_bad_fields_is_refused_naming_the_field(
     rig: Rig, over: dict[str, object], field: str, message: str
 ) -> None:
     await rig.bot()
-    result = await rig.desk.place_order(ticket(**over), ALICE)
+    result = await rig.use_cases.orders.place_order(ticket(**over), ALICE)
     assert (result.ok, result.code) == (False, "invalid")
     assert field in result.message and message in result.message
     async with rig.db.uow() as uow:
@@ -251,20 +253,20 @@ async def test_a_free_form_order_with_bad_fields_is_refused_naming_the_field(
 
 async def test_a_free_form_order_meets_the_risk_checks(rig: Rig) -> None:
     await rig.bot()
-    assert (await rig.desk.halt(ALICE, "news")).ok
-    halted = await rig.desk.place_order(ticket(), ALICE)
+    assert (await rig.use_cases.commands.halt(ALICE, "news")).ok
+    halted = await rig.use_cases.orders.place_order(ticket(), ALICE)
     assert (halted.ok, halted.code) == (False, "halted") and "trading is halted" in halted.message
-    assert (await rig.desk.resume_all(ALICE)).ok
+    assert (await rig.use_cases.commands.resume_all(ALICE)).ok
 
-    assert (await rig.desk.pause(BOT_NAME, ALICE)).ok
-    paused = await rig.desk.place_order(ticket(), ALICE)
+    assert (await rig.use_cases.commands.pause(BOT_NAME, ALICE)).ok
+    paused = await rig.use_cases.orders.place_order(ticket(), ALICE)
     assert (paused.ok, paused.code) == (False, "refused") and f"bot {BOT_NAME} is paused" in paused.message
-    assert (await rig.desk.resume(BOT_NAME, ALICE)).ok
+    assert (await rig.use_cases.commands.resume(BOT_NAME, ALICE)).ok
 
     for _ in range(3):  # max_positions 3
-        placed = await rig.desk.place_order(ticket(quantity=1), ALICE)
+        placed = await rig.use_cases.orders.place_order(ticket(quantity=1), ALICE)
         assert placed.signal is not None and await rig.run(placed.signal.id) is SignalState.EXECUTED
-    full = await rig.desk.place_order(ticket(quantity=1), ALICE)
+    full = await rig.use_cases.orders.place_order(ticket(quantity=1), ALICE)
     assert (full.ok, full.code) == (False, "invalid") and full.message.startswith("nothing to do:")
     async with rig.db.uow() as uow:
         assert len(await uow.signals.list()) == 3
@@ -272,12 +274,12 @@ async def test_a_free_form_order_meets_the_risk_checks(rig: Rig) -> None:
 
 async def test_a_free_form_order_by_a_non_approver_or_for_no_bot_is_refused(rig: Rig) -> None:
     await rig.bot()
-    refused = await rig.desk.place_order(ticket(), MALLORY)
+    refused = await rig.use_cases.orders.place_order(ticket(), MALLORY)
     assert (refused.ok, refused.code) == (False, "forbidden")
     assert refused.message == "mallory may not place orders: approvers only"
-    seen = await rig.desk.preview_order(ticket(), MALLORY)
+    seen = await rig.use_cases.orders.preview_order(ticket(), MALLORY)
     assert seen.card is None and seen.result.code == "forbidden"
-    missing = await rig.desk.place_order(ticket(bot="Nope"), ALICE)
+    missing = await rig.use_cases.orders.place_order(ticket(bot="Nope"), ALICE)
     assert (missing.ok, missing.code) == (False, "not_found")
     assert [(a.actor, a.allowed) for a in await audit(rig)] == [
         (MALLORY.id, False),

@@ -28,18 +28,18 @@ async def test_adopt_books_the_difference_at_the_brokers_average_and_clears_the_
     bot = await rig.bot(stop_loss_pct="1")
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     await _changed_behind_our_back(rig, 3)
-    assert await rig.desk.reconcile() == ["Paper SA40: ours +1, broker +3"]
+    assert await rig.use_cases.reconciliation.reconcile() == ["Paper SA40: ours +1, broker +3"]
     flagged = await _bot(rig, bot)
     assert flagged.needs_attention and flagged.attention_reason == "Paper holds +3 SA40, signaldesk +1"
     entry = await rig.signal(bot, SignalAction.ENTER_LONG)
     assert await rig.run(entry) is SignalState.REFUSED
     assert "needs attention (Paper holds +3 SA40, signaldesk +1)" in rig.published(SignalRefused)[-1].reason
 
-    refused = await rig.desk.repair(BOT_NAME, "adopt", MALLORY)
+    refused = await rig.use_cases.repairs.repair(BOT_NAME, "adopt", MALLORY)
     assert (refused.ok, refused.code) == (False, "forbidden")
     assert (await _bot(rig, bot)).needs_attention
 
-    done = await rig.desk.repair(BOT_NAME, "adopt", ALICE)
+    done = await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)
     assert done.ok, done.message
     assert "now holds +3" in done.message
     pos = await rig.position(bot)
@@ -55,7 +55,7 @@ async def test_adopt_books_the_difference_at_the_brokers_average_and_clears_the_
     assert adopt.actor == ALICE.id and "adjusting fill buy 2 @ 53000" in adopt.detail
     assert any(a.actor == MALLORY.id and not a.allowed for a in audit)
 
-    assert await rig.desk.reconcile() == []  # no mismatch any more
+    assert await rig.use_cases.reconciliation.reconcile() == []  # no mismatch any more
     assert not (await _bot(rig, bot)).needs_attention
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG)) is SignalState.EXECUTED
 
@@ -65,11 +65,11 @@ async def test_adopt_of_a_smaller_broker_position_reduces_with_a_trade(rig: Rig)
     for _ in range(3):
         await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
     await _changed_behind_our_back(rig, 1)
-    assert (await rig.desk.repair(BOT_NAME, "adopt", ALICE)).ok
+    assert (await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)).ok
     assert (await rig.position(bot)).signed_quantity == 1
     (trade,) = rig.published(TradeClosed)
     assert (trade.quantity, trade.exit_price, trade.position_closed) == (2, BROKER_AVG, False)
-    assert await rig.desk.reconcile() == []
+    assert await rig.use_cases.reconciliation.reconcile() == []
 
 
 async def test_adopt_puts_the_whole_difference_on_the_repaired_bot_when_bots_share_the_symbol(rig: Rig) -> None:
@@ -78,13 +78,13 @@ async def test_adopt_puts_the_whole_difference_on_the_repaired_bot_when_bots_sha
     await rig.run(await rig.signal(a, SignalAction.ENTER_LONG))
     await rig.run(await rig.signal(b, SignalAction.ENTER_LONG))
     await _changed_behind_our_back(rig, -1)  # someone sold 3 at the broker
-    assert await rig.desk.reconcile() == ["Paper SA40: ours +2, broker -1"]
+    assert await rig.use_cases.reconciliation.reconcile() == ["Paper SA40: ours +2, broker -1"]
     assert (await _bot(rig, a)).needs_attention and (await _bot(rig, b)).needs_attention
 
-    assert (await rig.desk.repair("B_Bot", "adopt", ALICE)).ok
+    assert (await rig.use_cases.repairs.repair("B_Bot", "adopt", ALICE)).ok
     assert ((await rig.position(a)).signed_quantity, (await rig.position(b)).signed_quantity) == (1, -2)
     assert not (await _bot(rig, a)).needs_attention and not (await _bot(rig, b)).needs_attention
-    assert await rig.desk.reconcile() == []
+    assert await rig.use_cases.reconciliation.reconcile() == []
 
 
 async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_every_bot_flat(rig: Rig) -> None:
@@ -93,9 +93,9 @@ async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_eve
     await rig.run(await rig.signal(a, SignalAction.ENTER_LONG))
     await rig.run(await rig.signal(b, SignalAction.ENTER_SHORT))
     await _changed_behind_our_back(rig, 2)
-    await rig.desk.reconcile()
+    await rig.use_cases.reconciliation.reconcile()
 
-    done = await rig.desk.repair("A_Bot", "flatten", ALICE)
+    done = await rig.use_cases.repairs.repair("A_Bot", "flatten", ALICE)
     assert done.ok, done.message
     async with rig.db.uow() as uow:
         closes = [s for s in await uow.signals.list() if s.signal.action is SignalAction.CLOSE]
@@ -106,7 +106,7 @@ async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_eve
     assert rig.broker.net[SYMBOL] == 0
     assert (await rig.position(a)).is_flat and (await rig.position(b)).is_flat
     assert not (await _bot(rig, a)).needs_attention and not (await _bot(rig, b)).needs_attention
-    assert await rig.desk.reconcile() == []
+    assert await rig.use_cases.reconciliation.reconcile() == []
     (repaired,) = rig.published(PositionRepaired)
     assert repaired.action == "flatten" and "closes A_Bot's +3" in repaired.detail
 
@@ -114,14 +114,14 @@ async def test_flatten_closes_the_brokers_net_through_close_signals_and_sets_eve
 async def test_nothing_to_repair_unknown_action_and_unknown_bot_are_refused_clearly(rig: Rig) -> None:
     bot = await rig.bot()
     await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG))
-    nothing = await rig.desk.repair(BOT_NAME, "adopt", ALICE)
+    nothing = await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)
     assert (nothing.ok, nothing.code) == (False, "no_mismatch")
     assert "signaldesk and Paper both hold +1" in nothing.message
-    assert (await rig.desk.repair(BOT_NAME, "merge", ALICE)).code == "invalid"
-    assert (await rig.desk.repair("Nobody", "adopt", ALICE)).code == "not_found"
+    assert (await rig.use_cases.repairs.repair(BOT_NAME, "merge", ALICE)).code == "invalid"
+    assert (await rig.use_cases.repairs.repair("Nobody", "adopt", ALICE)).code == "not_found"
     rig.broker.faults.down = True
     rig.broker.net[SYMBOL] = 2
-    down = await rig.desk.repair(BOT_NAME, "adopt", ALICE)
+    down = await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)
     assert (down.ok, down.code) == (False, "broker_unavailable") and "did not give its positions" in down.message
     assert (await rig.position(bot)).signed_quantity == 1
 
@@ -145,7 +145,7 @@ async def test_a_missed_alert_marks_the_bot_and_blocks_entries_until_repaired(ri
     assert (await rig.position(bot)).is_flat
 
     # The broker agrees with us: adopting changes no position, and clears the flag.
-    done = await rig.desk.repair(BOT_NAME, "adopt", ALICE)
+    done = await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)
     assert done.ok, done.message
     assert not (await _bot(rig, bot)).needs_attention
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG)) is SignalState.EXECUTED

@@ -37,14 +37,14 @@ async def test_the_approval_card_shows_the_arithmetic(rig: Rig) -> None:
     bot = await rig.bot(mode="approve", risk_per_trade_pct="2")
     sid = await rig.signal(bot, SignalAction.ENTER_LONG, stop_loss=Decimal("52600.5"))
     await rig.run(sid)
-    card = await rig.desk.approval_card(sid)
+    card = await rig.use_cases.queries.approval_card(sid)
     # 100000 x 2% = 2000; 2000 / 610 = 3.27 -> 3
     assert card is not None and card.quantity == 3
     assert card.sizing == (
         "2% of equity 100,000.00 ZAR = 2,000.00 ZAR; stop distance 610 × multiplier 1 = 610.00 ZAR per contract; "
         "2,000.00 ÷ 610.00 = 3.27 → 3 contracts"
     )
-    assert (await rig.desk.approve(sid, ALICE)).ok
+    assert (await rig.use_cases.decisions.approve(sid, ALICE)).ok
     assert await rig.run(sid) is SignalState.EXECUTED
     assert rig.broker.book[f"sd-{sid}-1"].quantity == 3
 
@@ -54,7 +54,7 @@ async def test_an_account_that_cannot_be_read_now_is_asked_again(rig: Rig) -> No
     bot = await rig.bot(risk_per_trade_pct="1")
     sid = await rig.signal(bot, SignalAction.ENTER_LONG, stop_loss=Decimal("52600.5"))
     rig.broker.faults.account_down = True
-    result = await rig.desk.advance(sid)
+    result = await rig.use_cases.steps.advance(sid)
     assert (result.finished, result.note) == (False, "account unavailable")
     assert await rig.state(sid) is SignalState.RECEIVED and rig.broker.place_calls == 0
     rig.broker.faults.account_down = False

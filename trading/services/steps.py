@@ -1,0 +1,71 @@
+"""One try at a stored signal: the runner's lane of the signal's bot calls it, and tries
+again later when the result is not finished."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from trading.domain.records import Bot, StoredSignal
+from trading.domain.signals import SignalState
+from trading.domain.values import Mode
+from trading.services.context import Context, UseCase
+from trading.services.decisions import Decisions
+from trading.services.execution import READY, Footing, RunResult
+
+log = logging.getLogger("signaldesk.runner")
+
+
+class SignalSteps(UseCase):
+    """A received signal of a bot in approve mode asks for approval (`decisions`); any other
+    goes to the executor. Each try holds the bot's lock (reconciliation and repair take it
+    too, so that no fill lands between their reading the broker and their reading us)."""
+
+    def __init__(self, ctx: Context, decisions: Decisions) -> None:
+        super().__init__(ctx)
+        self._decisions = decisions
+
+    async def advance(self, signal_id: int) -> RunResult:
+        """Move a stored signal as far as it can go now: one try."""
+        async with self._uow(read_only=True) as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored else None
+        if stored is None or bot is None:
+            return RunResult(True, note="no such signal")
+        async with self._locks.of(bot.id):
+            return await self._run(stored, bot)
+
+    async def run_next(
+        self, bot_id: int, states: Sequence[SignalState], *, finished: int | None = None
+    ) -> tuple[int, RunResult | None] | None:
+        """One try at the bot's oldest signal in one of `states` (the runner's lane): the
+        signal, its bot and what its start needs are read in one read, under the bot's lock,
+        then the signal is moved as far as it can go now. (its id, the result); the result is
+        None when it is the signal `finished` (reported finished, yet still the oldest);
+        None when the bot has no such signal."""
+        async with self._locks.of(bot_id):
+            async with self._uow(read_only=True) as uow:
+                stored = await uow.signals.oldest(bot_id, states)
+                bot = await uow.bots.get(bot_id) if stored is not None else None
+                if stored is None or bot is None:
+                    return None
+                if stored.id == finished:
+                    return stored.id, None
+                starts = stored.state in READY and not (
+                    stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE
+                )
+                footing = await self.executor.read_footing(uow, stored, bot) if starts else None
+            try:
+                return stored.id, await self._run(stored, bot, footing)
+            except Exception:
+                # A bug or an outage: the signal stays where it is, holding its bot's place.
+                log.exception("signal %s: unexpected error; will retry", stored.id)
+                return stored.id, RunResult(False)
+
+    async def _run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
+        """One try at a signal, the bot's lock held. `footing`: what its start needs, when
+        read under this same hold of the lock."""
+        if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
+            await self._decisions.request_approval(stored, bot)
+            return RunResult(True, note="awaiting approval")
+        return await self.executor.run_stored(stored, bot, footing)
