@@ -27,6 +27,10 @@ this machine. Both figures are printed side by side with their ratio (issue 22's
 signaldesk at least half of the ceiling). `--rates ''` runs the closed loop alone.
 The client is a minimal HTTP/1.1 keep-alive client on asyncio streams, to leave as much
 of the 2 cores as possible to the server.
+
+With --postgres serve runs on PostgreSQL (a throwaway cluster, bench/pg.py, or the URL given),
+and with --processes N (PostgreSQL only, issue 26) N serves form one desk: the connections are
+spread round-robin over them, as a load balancer would, and the CPU figures are all N's.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from proc_stats import cpu_seconds, peak_rss_mb  # bench/, beside this script
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # bench/pg.py reads tests/e2e/procs.py
+
+from pg import THROWAWAY, database  # noqa: E402  (bench/, beside this script)
+from proc_stats import cpu_seconds, peak_rss_mb  # noqa: E402  (bench/, beside this script)
+
 KEY = "bench_auto_5f2c9d1e"
 BOTS_TOML = f"""
 [[bots]]
@@ -179,11 +187,12 @@ def alert_body() -> bytes:
 GRACE = 5.0  # seconds past a fixed-rate phase for requests to find a connection; then they are dropped
 
 
-async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -> Phase:
+async def fixed_rate(ports: list[int], rate: float, seconds: float, connections: int) -> Phase:
     phase = Phase(f"{rate:g}/s")
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await Connection.open(port))
+    pool: asyncio.Queue[tuple[int, Connection]] = asyncio.Queue()
+    for i in range(connections):
+        port = ports[i % len(ports)]
+        pool.put_nowait((port, await Connection.open(port)))
     path = f"/webhook/{KEY}"
 
     async def one(scheduled: float) -> None:
@@ -192,7 +201,7 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -
         try:
             # An overloaded server would otherwise keep the phase going for minutes.
             async with asyncio.timeout_at(loop_start + seconds + GRACE):
-                conn = await pool.get()
+                port, conn = await pool.get()
         except TimeoutError:
             phase.unsent += 1
             return
@@ -200,10 +209,10 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -
             status, answer = await conn.post(path, alert_body())
             # From the scheduled departure: waiting for a connection counts against the server.
             phase.record(status, answer, time.perf_counter() - scheduled)
-            pool.put_nowait(conn)
+            pool.put_nowait((port, conn))
         except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             phase.errors += 1
-            pool.put_nowait(await Connection.open(port))
+            pool.put_nowait((port, await Connection.open(port)))
 
     total = int(rate * seconds)
     loop_start = asyncio.get_running_loop().time()
@@ -218,16 +227,16 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int) -
     await asyncio.gather(*tasks)
     phase.elapsed = time.perf_counter() - start
     while not pool.empty():
-        pool.get_nowait().close()
+        pool.get_nowait()[1].close()
     return phase
 
 
-async def max_rate(port: int, seconds: float, concurrency: int) -> Phase:
+async def max_rate(ports: list[int], seconds: float, concurrency: int) -> Phase:
     phase = Phase(f"max (c={concurrency})")
     path = f"/webhook/{KEY}"
     deadline = time.perf_counter() + seconds
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         conn = await Connection.open(port)
         try:
             while time.perf_counter() < deadline:
@@ -244,7 +253,7 @@ async def max_rate(port: int, seconds: float, concurrency: int) -> Phase:
             conn.close()
 
     start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
     phase.elapsed = time.perf_counter() - start
     return phase
 
@@ -290,9 +299,9 @@ def closed_loop_ceiling(args: argparse.Namespace, folder: Path) -> Phase:
         server = subprocess.Popen(argv, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
         try:
             asyncio.run(wait_until_up(port, server))
-            asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))  # warm-up, as signaldesk's
+            asyncio.run(fixed_rate([port], 50.0, 2.0, args.connections))  # warm-up, as signaldesk's
             cpu, wall = cpu_seconds(server.pid), time.monotonic()
-            phase = asyncio.run(max_rate(port, args.seconds, args.concurrency))
+            phase = asyncio.run(max_rate([port], args.seconds, args.concurrency))
             cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - wall
         finally:
             stop(server)
@@ -324,15 +333,32 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file (compare.py)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, server log)")
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const=THROWAWAY,
+        default=None,
+        metavar="URL",
+        help="serve on PostgreSQL: this (empty) database's URL, or a throwaway cluster (default: SQLite)",
+    )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="serves forming one desk, connections round-robin (PostgreSQL only)"
+    )
     args = parser.parse_args()
+    if args.processes < 1 or (args.processes > 1 and args.postgres is None):
+        parser.error("--processes: at least 1, and more than 1 only with --postgres (SQLite serves one process)")
 
     folder = Path(tempfile.mkdtemp(prefix="signaldesk-bench-"))
-    port = free_port()
+    with database(args.postgres, folder) as url:
+        return run(args, folder, url)
+
+
+def run(args: argparse.Namespace, folder: Path, url: str) -> int:
+    ports = [free_port() for _ in range(args.processes)]
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite+aiosqlite:///{folder / 'signaldesk.db'}",
+        "DATABASE_URL": url,
         "SIGNALDESK_HOST": "127.0.0.1",
-        "SIGNALDESK_PORT": str(port),
         "LOG_LEVEL": "WARNING",
         # The limits protect production from floods; here the flood is the point.
         "WEBHOOK_RATE_PER_KEY": "0",
@@ -353,32 +379,50 @@ def main() -> int:
             timeout=120,
         )
         log = (folder / "server.log").open("wb")
-        server = subprocess.Popen(
-            [signaldesk(args.root), "serve"], env=env, cwd=folder, stdout=log, stderr=subprocess.STDOUT
-        )
+        servers = [
+            subprocess.Popen(
+                [signaldesk(args.root), "serve"],
+                env={**env, "SIGNALDESK_PORT": str(port)},
+                cwd=folder,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            for port in ports
+        ]
+        server = servers[0]
         try:
-            asyncio.run(wait_until_up(port, server))
-            print(f"signaldesk serve pid {server.pid} on 127.0.0.1:{port}, SQLite at {folder / 'signaldesk.db'}")
+            for port, one in zip(ports, servers, strict=True):
+                asyncio.run(wait_until_up(port, one))
+            kind = "SQLite at " + str(folder / "signaldesk.db") if url.startswith("sqlite") else "PostgreSQL"
+            pids = ", ".join(f"{one.pid} on 127.0.0.1:{port}" for port, one in zip(ports, servers, strict=True))
+            print(f"signaldesk serve pid {pids}; {kind}")
             print(f"serve is {signaldesk(args.root)}")
             print(f"cores: {os.cpu_count()}; each phase {args.seconds:g} s; load from a separate process")
             # Warm-up, not reported: the first alerts prepare the statements and fill the caches.
-            asyncio.run(fixed_rate(port, 50.0, 2.0, args.connections))
-            wait_idle(server.pid)
+            asyncio.run(fixed_rate(ports, 50.0, 2.0, args.connections))
+            for one in servers:
+                wait_idle(one.pid)
             print("each phase starts once the previous one's alerts are all executed\n")
-            runs = [(f"{r:g}/s", lambda r=r: fixed_rate(port, r, args.seconds, args.connections)) for r in rates(args)]
-            runs.append((f"max (c={args.concurrency})", lambda: max_rate(port, args.seconds, args.concurrency)))
-            for _name, run in runs:
-                cpu, wall = cpu_seconds(server.pid), time.monotonic()
-                phases.append(asyncio.run(run()))
-                cpu, wall = cpu_seconds(server.pid) - cpu, time.monotonic() - wall
+            runs = [(f"{r:g}/s", lambda r=r: fixed_rate(ports, r, args.seconds, args.connections)) for r in rates(args)]
+            runs.append((f"max (c={args.concurrency})", lambda: max_rate(ports, args.seconds, args.concurrency)))
+
+            def serve_cpu() -> float:
+                return sum(cpu_seconds(one.pid) for one in servers)
+
+            for _name, phase_of in runs:
+                cpu, wall = serve_cpu(), time.monotonic()
+                phases.append(asyncio.run(phase_of()))
+                cpu, wall = serve_cpu() - cpu, time.monotonic() - wall
                 print(phases[-1].report(), flush=True)
                 # How much of a core serve got during the phase: below ~1.0 under saturation,
                 # something else on the machine had the CPU.
                 print(f"{'':15}serve used {cpu / wall:.2f} cores during the phase", flush=True)
-                print(f"{'':15}executed by {wait_idle(server.pid):.1f} s after the phase ended", flush=True)
+                idle = max(wait_idle(one.pid) for one in servers)
+                print(f"{'':15}executed by {idle:.1f} s after the phase ended", flush=True)
             rss = peak_rss_mb(server.pid)
         finally:
-            stop(server)
+            for one in servers:
+                stop(one)
             log.close()
         # Only once signaldesk is stopped, so the two servers never share the cores.
         if args.ceiling:
