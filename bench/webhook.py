@@ -358,6 +358,9 @@ def run(args: argparse.Namespace, folder: Path, url: str) -> int:
     env = {
         **os.environ,
         "DATABASE_URL": url,
+        # Where the secret key is generated and kept (beside a SQLite file it is by default;
+        # several processes on PostgreSQL need the one key).
+        "SIGNALDESK_DATA_DIR": str(folder),
         "SIGNALDESK_HOST": "127.0.0.1",
         "LOG_LEVEL": "WARNING",
         # The limits protect production from floods; here the flood is the point.
