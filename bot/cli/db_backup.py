@@ -89,18 +89,18 @@ def backup_sqlite(source: Path, target: Path, *, overwrite: bool = False) -> Bac
         raise BackupError(f"{target} is the database itself; choose another file")
 
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    _remove_with_sidecars(partial)
+    remove_with_sidecars(partial)
     try:
         signals = _copy(source, partial)
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, target)
-        _fsync(target.parent)
+        fsync_path(target.parent)
     except sqlite3.Error as e:
         raise BackupError(f"backup of {source} failed: {e}") from None
     except OSError as e:
         raise BackupError(f"backup of {source} to {target} failed: {e.strerror or e}") from None
     finally:
-        _remove_with_sidecars(partial)
+        remove_with_sidecars(partial)
     return BackupResult(source=source, target=target, size_bytes=target.stat().st_size, signals=signals)
 
 
@@ -132,13 +132,13 @@ def _copy(source: Path, partial: Path) -> int | None:
         src.close()
 
 
-def _remove_with_sidecars(path: Path) -> None:
+def remove_with_sidecars(path: Path) -> None:
     for suffix in ("", "-journal", "-wal", "-shm"):
         with contextlib.suppress(FileNotFoundError):
             path.with_name(path.name + suffix).unlink()
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file, or a directory's entries (the rename), to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from bot.cli.db_backup import BackupError, parse_url, sqlite_path
+from bot.cli.db_backup import BackupError, fsync_path, parse_url, remove_with_sidecars, sqlite_path
 
 # How far past the backup's highest signal id the restored database goes on: more signals
 # than a desk takes between two backups (at one backup a day).
@@ -78,7 +78,7 @@ def restore_sqlite(backup: Path, target: Path, *, force: bool = False) -> Restor
         )
 
     partial = target.with_name(f".{target.name}.restore-{os.getpid()}")
-    _remove_with_sidecars(partial)
+    remove_with_sidecars(partial)
     try:
         src = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -95,20 +95,20 @@ def restore_sqlite(backup: Path, target: Path, *, force: bool = False) -> Restor
                 dst.close()
         finally:
             src.close()
-        _fsync(partial)
+        fsync_path(partial)
         # The target's own -wal and -shm belong to the database being replaced: left beside
         # the restored file, SQLite would replay that log into it.
         for suffix in ("-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 target.with_name(target.name + suffix).unlink()
         os.replace(partial, target)
-        _fsync(target.parent)
+        fsync_path(target.parent)
     except sqlite3.Error as e:
         raise RestoreError(f"restore of {backup} failed: {e}") from None
     except OSError as e:
         raise RestoreError(f"restore of {backup} into {target} failed: {e.strerror or e}") from None
     finally:
-        _remove_with_sidecars(partial)
+        remove_with_sidecars(partial)
     return result
 
 
@@ -185,20 +185,6 @@ def _gap(db: sqlite3.Connection, backup: Path, target: Path) -> RestoreResult:
     )
     db.execute("COMMIT")
     return RestoreResult(backup, target, signals, gap_id + 1, unfinished)
-
-
-def _remove_with_sidecars(path: Path) -> None:
-    for suffix in ("", "-journal", "-wal", "-shm"):
-        with contextlib.suppress(FileNotFoundError):
-            path.with_name(path.name + suffix).unlink()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def postgres_advice(url: URL, backup: str) -> str:
