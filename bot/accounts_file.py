@@ -4,10 +4,10 @@ table per broker account, read, checked and stored all or nothing."""
 from __future__ import annotations
 
 import asyncio
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.toml_file import read_toml
 from db.database import Database
 from trading.domain.accounts import (
     BUILT_IN,
@@ -33,15 +33,7 @@ class AccountsFileError(ValueError):
 def read_accounts_file(path: str | Path) -> list[AccountConfig]:
     """Read and validate every [[accounts]] table (reads the disk: off the event loop)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise AccountsFileError([f"{path}: cannot read: {e.strerror or e}"]) from e
-    except UnicodeDecodeError as e:
-        raise AccountsFileError([f"{path}: not UTF-8 text: {e.reason}"]) from e
-    except tomllib.TOMLDecodeError as e:
-        # tomllib's message carries the line and column.
-        raise AccountsFileError([f"{path}: not valid TOML: {e}"]) from e
+    data = read_toml(path, AccountsFileError)
     unknown = sorted(set(data) - {"accounts"})
     tables = data.get("accounts")
     if not isinstance(tables, list) or not tables:

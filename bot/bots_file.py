@@ -4,11 +4,11 @@ database, all of it or nothing. `signaldesk bots import` and `serve`'s BOTS_FILE
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.accounts_file import account_names, unknown_bot_accounts
+from bot.toml_file import read_toml
 from db.database import Database
 from db.errors import WebhookKeyInUse
 from trading.domain.config import BotConfig, BotConfigError
@@ -28,14 +28,7 @@ def load_bots_file(path: str | Path, accounts: list[str] | None = None) -> list[
     """Read and validate every [[bots]] table; BotsFileError naming each bad bot and field
     (with `accounts`, the configured account names, each bot's `accounts` list too)."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise BotsFileError([f"{path}: cannot read: {e.strerror or e}"]) from e
-    except UnicodeDecodeError as e:
-        raise BotsFileError([f"{path}: not UTF-8 text: {e.reason}"]) from e
-    except tomllib.TOMLDecodeError as e:
-        raise BotsFileError([f"{path}: not valid TOML: {e}"]) from e
+    data = read_toml(path, BotsFileError)
     tables = data.get("bots")
     if not isinstance(tables, list) or not tables:
         raise BotsFileError([f"{path}: no [[bots]] tables found"])
