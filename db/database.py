@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event, text
@@ -12,6 +13,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from db import sqlite_driver
 from db.uow import READ_ONLY, SqlUnitOfWork
 from db.writer_lock import WriterLock
 from trading.domain.credentials import Passphrases
@@ -55,6 +57,11 @@ def _check_url(url: str) -> str:
     return backend
 
 
+def _sqlite_path(url: str) -> str:
+    """The file a SQLite URL names; an in-memory database when it names none."""
+    return make_url(url).database or ":memory:"
+
+
 class Database:
     def __init__(
         self,
@@ -75,8 +82,13 @@ class Database:
         # rollback in `_end`) before it hands the connection back, so the pool's own
         # rollback would be one more round trip to the driver's thread for nothing.
         connect_args: dict[str, Any] = {"timeout": connect_timeout} if self.backend == "postgresql" else {}
+        # On SQLite the driver-level connection is db/sqlite_driver.py's: one thread hand-off
+        # a statement instead of aiosqlite's three or four.
+        creator = (
+            {"async_creator": partial(sqlite_driver.connect, _sqlite_path(url))} if self.backend == "sqlite" else {}
+        )
         self.engine: AsyncEngine = create_async_engine(
-            url, echo=echo, pool_reset_on_return=None, connect_args=connect_args
+            url, echo=echo, pool_reset_on_return=None, connect_args=connect_args, **creator
         )
         # The engine of urgent units (the webhook intake's batches). On PostgreSQL it is a
         # pool of its own, its connection kept between batches: the main pool (5 + 10
@@ -192,10 +204,10 @@ def _file_sizes(path: str) -> int:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # SQLAlchemy's documented recipe for pysqlite/aiosqlite transactions: the driver issues
-    # no BEGIN of its own, and the "begin" event issues ours.
+    # no BEGIN of its own (autocommit mode), and the "begin" event issues ours.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None
+        # The connection is in autocommit mode already (db/sqlite_driver.py opens it so).
         cursor = dbapi_connection.cursor()
         for pragma in (
             f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",  # first: switching to WAL may have to wait
