@@ -1,6 +1,6 @@
 """`signaldesk users ...` against real databases: the first test runs the real command (a
-process per call); the others call it in this process (tests/support/cli.py), a second of
-imports less per call."""
+process per call) to add, make a token and disable; the rest call it in this process
+(tests/support/cli.py), a second of imports less per call."""
 
 from __future__ import annotations
 
@@ -63,9 +63,9 @@ async def test_add_list_token_set_role_and_disable(database_url: str) -> None:
     token = token_run.out.strip()
     assert token.startswith("sd_") and len(token) >= 3 + 43  # 32 random bytes, base64url
     assert "shown once" in token_run.err and token not in token_run.err
-    listed = await signaldesk(database_url, "users", "list")
+    listed = await in_process(database_url, "users", "list")
     assert listed.out.splitlines()[1].split() == ["alice", "approver", "active", "1", listed.out.split()[-1]]
-    assert (await signaldesk(database_url, "users", "set-role", "alice", "admin")).out.strip() == (
+    assert (await in_process(database_url, "users", "set-role", "alice", "admin")).out.strip() == (
         "alice is now admin (was approver)"
     )
 
