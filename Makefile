@@ -48,12 +48,15 @@ typecheck: setup
 # PYTEST_WORKERS=0 runs them all in this one process. docs/architecture.md, "Testing", says more.
 # schemathesis gives every operation's test in ONE_PROCESS the same node id, and pytest-xdist
 # would run one of them instead of each (tests/conftest.py refuses that): that file runs in one
-# process, after the others, on the same PostgreSQL server.
+# process of its own, beside the workers (not after them: a run is CPU-bound to its end, and
+# its last minute has idle cores), its output held and printed after theirs.
 PYTEST_WORKERS ?= 4
 ONE_PROCESS := tests/integration/test_openapi.py
 pytest: setup
-	tests/with_postgres.sh sh -c '$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --ignore=$(ONE_PROCESS) $(PYTEST_ARGS) \
-	  && $(BIN)/pytest -q -p no:xdist -p no:cacheprovider $(ONE_PROCESS)'
+	tests/with_postgres.sh sh -c 'held=$$(mktemp); \
+	  $(BIN)/pytest -q -p no:xdist -p no:cacheprovider $(ONE_PROCESS) >$$held 2>&1 & beside=$$!; \
+	  $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --ignore=$(ONE_PROCESS) $(PYTEST_ARGS); workers=$$?; \
+	  wait $$beside; alone=$$?; cat $$held; rm -f $$held; [ $$workers -eq 0 ] && [ $$alone -eq 0 ]'
 
 # ruff and mypy run while pytest runs (they fit in its waits); their few lines may land among
 # pytest's progress dots, which stay live. A failure of any of the three fails `make test`.

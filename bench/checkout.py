@@ -48,6 +48,8 @@ def describe(root: Path) -> str:
 class CheckoutProcesses(Processes):
     """`Processes` whose `signaldesk serve` and `bots import` come from `root`."""
 
+    bots_import_in_process = False  # `root`'s own command, in a process of its own
+
     def __init__(self, workdir: Path, root: Path) -> None:
         super().__init__(workdir)
         self.script = signaldesk_script(root)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot.accounts_file import AccountsFileError, import_accounts, load_accounts_file
-from bot.broker_registry import BrokerRegistry
-from bot.settings import Settings
-from db.database import Database
 from trading.domain import display
-from trading.domain.accounts import AccountConfigError
-from trading.services.accounts import AccountStatus, check_accounts
+
+if TYPE_CHECKING:  # imported when the command runs: `signaldesk` builds this parser for every command
+    from bot.broker_registry import BrokerRegistry
+    from bot.settings import Settings
+    from db.database import Database
+    from trading.services.accounts import AccountStatus
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +39,8 @@ def _table(rows: list[list[str]], out: TextIO) -> None:
 
 
 async def _import(database: Database, file: str, out: TextIO) -> int:
+    from bot.accounts_file import import_accounts, load_accounts_file
+
     accounts = await load_accounts_file(file)
     for result in await import_accounts(database, file, accounts):
         print(f"{result.outcome:9}  {result.name}", file=out)
@@ -79,6 +81,8 @@ def _print_status(status: AccountStatus, out: TextIO) -> None:
 
 
 async def _check(registry: BrokerRegistry, name: str | None, seconds: float, out: TextIO, err: TextIO) -> int:
+    from trading.services.accounts import check_accounts
+
     summaries = registry.summaries()
     if name is not None:
         chosen = [s for s in summaries if s.name == name] or [s for s in summaries if s.name.lower() == name.lower()]
@@ -100,6 +104,11 @@ async def _check(registry: BrokerRegistry, name: str | None, seconds: float, out
 async def run(
     settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
+    from bot.accounts_file import AccountsFileError
+    from bot.broker_registry import BrokerRegistry
+    from db.database import Database
+    from trading.domain.accounts import AccountConfigError
+
     out = out or sys.stdout
     err = err or sys.stderr
     try:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot.settings import Settings
-from db.database import Database
 from trading.domain.people import Role
-from trading.services.people import CLI_ACTOR, People
+
+if TYPE_CHECKING:  # imported when the command runs: `signaldesk` builds this parser for every command
+    from bot.settings import Settings
+    from trading.services.people import People
 
 ROLES = [r.value for r in Role]
 
@@ -75,6 +76,9 @@ async def run(
     stdin: TextIO | None = None,
     people: People | None = None,
 ) -> int:
+    from db.database import Database
+    from trading.services.people import People
+
     out = out or sys.stdout
     err = err or sys.stderr
     stdin = stdin or sys.stdin
@@ -92,6 +96,8 @@ async def run(
 
 
 async def _run(people: People, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO) -> int:
+    from trading.services.people import CLI_ACTOR
+
     command = args.users_command
     if command == "list":
         found = await people.list()

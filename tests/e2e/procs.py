@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.cli import run_cli
 from tests.support.passphrases import TEST_SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,6 +209,10 @@ class Serve:
 class Processes:
     """Starts the simulator and serve processes in `workdir`; `close()` kills them all."""
 
+    # `bots import` before a serve runs in this process (tests/support/cli.py): a process of
+    # its own would cost a second of imports, and it is the serve the tests are about.
+    bots_import_in_process = True
+
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self._started: list[Process] = []
@@ -279,6 +284,11 @@ class Processes:
 
     def import_bots(self, env: Mapping[str, str], bots: list[Mapping[str, Any]], timeout: float = 60.0) -> str:
         path = write_toml_tables(self.workdir / f"bots-{self._count + 1}.toml", "bots", bots)
+        if self.bots_import_in_process:
+            run = run_cli("bots", "import", str(path), env=env, cwd=self.workdir)
+            if run.code != 0:
+                raise RuntimeError(f"bots import failed ({run.code}):\n{run.out}\n{run.err}")
+            return run.out
         done = subprocess.run(
             [*signaldesk_command(), "bots", "import", str(path)],
             env=dict(env),

@@ -20,6 +20,7 @@ from tests.e2e.procs import (
     signaldesk_command,
     write_toml_tables,
 )
+from tests.support.cli import run_cli
 
 PROP_ACCOUNT, PROP_KEY, PROP_SECRET = "P7", "prop-key", "prop-secret"
 
@@ -107,9 +108,10 @@ def test_serve_trades_a_bot_on_a_file_account_and_check_reads_it(procs: Processe
     assert lines[1].startswith("  reachable, currency ZAR: balance 250,000.00, equity "), lines
     assert len(lines) == 3 and lines[2].startswith("  position: SA40 long 1 @ 53,21"), lines
 
-    everything = run(cli_env, tmp_path, "accounts", "check")
-    assert everything.returncode == 0, everything.stdout + everything.stderr
-    assert [line.split(" (")[0] for line in everything.stdout.splitlines() if not line.startswith(" ")] == [
+    # The real command once, above; in this process (tests/support/cli.py) after it.
+    everything = run_cli("accounts", "check", env=cli_env, cwd=tmp_path)
+    assert everything.code == 0, everything.out + everything.err
+    assert [line.split(" (")[0] for line in everything.out.splitlines() if not line.startswith(" ")] == [
         "Herenya",
         "Paper",
         "demo",
@@ -117,7 +119,7 @@ def test_serve_trades_a_bot_on_a_file_account_and_check_reads_it(procs: Processe
     ]
 
     without = {k: v for k, v in cli_env.items() if k != "PROP_SECRET"}
-    missing = run(without, tmp_path, "accounts", "check", "prop")
-    assert missing.returncode == 1
-    assert "account prop: environment variable PROP_SECRET is not set" in missing.stdout
-    assert PROP_KEY not in missing.stdout + missing.stderr
+    missing = run_cli("accounts", "check", "prop", env=without, cwd=tmp_path)
+    assert missing.code == 1
+    assert "account prop: environment variable PROP_SECRET is not set" in missing.out
+    assert PROP_KEY not in missing.out + missing.err

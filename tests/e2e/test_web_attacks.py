@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -19,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.procs import Processes, Serve, processes, signaldesk_command
+from tests.e2e.procs import Processes, Serve, processes
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -43,19 +43,11 @@ class Desk:
     def base(self) -> str:
         return self.serve.base_url
 
-    def users(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [*signaldesk_command(), "users", *args],
-            input=stdin,
-            env=self.env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout.strip()
+    def users(self, *args: str, stdin: str = "") -> str:
+        # In this process: the command's own process is not what these tests are about.
+        done = run_cli("users", *args, env=self.env, stdin=stdin, cwd=self.workdir)
+        assert done.code == 0, done.out + done.err
+        return done.out.strip()
 
     def add(self, name: str, role: str) -> None:
         self.users("add", name, "--role", role, "--password-stdin", stdin=PASSWORD + "\n")

@@ -9,7 +9,6 @@ screenshot in docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,11 +31,11 @@ from tests.e2e.procs import (
     Simulator,
     now_iso,
     processes,
-    signaldesk_command,
     sim_config,
     wait_until,
     write_toml_tables,
 )
+from tests.support.cli import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -86,17 +85,10 @@ class Desk:
         return signal_id
 
     def add_person(self, name: str, role: str) -> None:
-        done = subprocess.run(
-            [*signaldesk_command(), "users", "add", name, "--role", role, "--password-stdin"],
-            input=PASSWORD + "\n",
-            env=self.env,
-            cwd=self.workdir,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        # In this process: the command's own process is not what these tests are about.
+        argv = ("users", "add", name, "--role", role, "--password-stdin")
+        done = run_cli(*argv, env=self.env, stdin=PASSWORD + "\n", cwd=self.workdir)
+        assert done.code == 0, done.out + done.err
 
 
 @pytest.fixture(scope="module")

@@ -38,6 +38,7 @@ from bot.settings import Settings, setting_fields
 from db.database import Database
 from tests.conftest import sqlite_url
 from tests.integration.db_support import add_bot, full_signal, signal_time
+from tests.support.cli import signaldesk_in_process
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.signals import SignalState
 
@@ -521,17 +522,10 @@ async def test_backup_in_a_thread_leaves_the_event_loop_writing(tmp_path: Path) 
 
 
 async def _run(*args: str, url: str, cwd: Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        str(SIGNALDESK),
-        *args,
-        env={**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"},
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+    """The command in this process (tests/support/cli.py): the live backup above runs the real one."""
+    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    run = await signaldesk_in_process(*args, env=env, cwd=cwd)
+    return run.code, run.out, run.err
 
 
 async def test_backup_on_postgresql_prints_pg_dump_advice_without_the_password(tmp_path: Path) -> None:

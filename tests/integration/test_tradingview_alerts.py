@@ -1,5 +1,7 @@
 """`signaldesk bots alerts NAME [--pine]`: every printed message, with TradingView's
-placeholders filled in, goes through the real webhook of a real server and is accepted."""
+placeholders filled in, goes through the real webhook of a real server and is accepted.
+The commands run in this process (tests/support/cli.py) but for one refusal, which runs the
+real command."""
 
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ import httpx
 
 from db.database import Database
 from tests.conftest import sqlite_url
-from tests.integration.test_bots_cli import EXAMPLE, SIGNALDESK, Run
+from tests.integration.test_bots_cli import EXAMPLE, SIGNALDESK
 from tests.integration.web_support import make_deps, running
+from tests.support.cli import CliRun, signaldesk_in_process
 from tests.support.passphrases import TEST_SECRET_KEY
 from web.app import create_app
 
@@ -26,22 +29,31 @@ MESSAGE_LINE = re.compile(r"^  (\{.*\})$", re.M)
 ACTIONS = ["RSI_LONG_ENTRY", "RSI_SHORT_ENTRY", "RSI_CLOSE_LONG", "RSI_CLOSE_SHORT"]
 
 
-async def signaldesk(url: str, *args: str, env: dict[str, str] | None = None) -> Run:
+def environment(url: str, env: dict[str, str] | None = None) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNALDESK_", "DISCORD_"))}
     # The webhook under test hashes with the tests' key: so does the CLI.
     secret = {"SIGNALDESK_SECRET_KEY": TEST_SECRET_KEY.decode()}
-    full = {**base, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **secret, **(env or {})}
+    return {**base, "DATABASE_URL": url, "LOG_LEVEL": "WARNING", **secret, **(env or {})}
+
+
+async def signaldesk(url: str, *args: str, env: dict[str, str] | None = None) -> CliRun:
+    """The real command, a process of its own."""
     proc = await asyncio.create_subprocess_exec(
         str(SIGNALDESK),
         *args,
-        env=full,
+        env=environment(url, env),
         cwd=EXAMPLE.parent,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    return CliRun(proc.returncode, out.decode(), err.decode())
+
+
+async def in_process(url: str, *args: str, env: dict[str, str] | None = None) -> CliRun:
+    """The same command in this process."""
+    return await signaldesk_in_process(*args, env=environment(url, env), cwd=EXAMPLE.parent)
 
 
 def now_iso() -> str:
@@ -64,14 +76,14 @@ def as_tradingview_sends(message: str, ticker: str, price: str) -> str:
 
 async def _imported(tmp_path: Path) -> tuple[str, Database]:
     url = sqlite_url(tmp_path / "desk.db")
-    imported = await signaldesk(url, "bots", "import", str(EXAMPLE))
+    imported = await in_process(url, "bots", "import", str(EXAMPLE))
     assert imported.code == 0, imported.err
     return url, Database(url)
 
 
-async def _alerts(url: str, name: str, *args: str, public_url: str | None = None) -> Run:
+async def _alerts(url: str, name: str, *args: str, public_url: str | None = None) -> CliRun:
     env = {"SIGNALDESK_PUBLIC_URL": public_url} if public_url else {}
-    run = await signaldesk(url, "bots", "alerts", name, *args, env=env)
+    run = await in_process(url, "bots", "alerts", name, *args, env=env)
     assert (run.code, run.err) == (0, ""), run.err
     return run
 
@@ -135,7 +147,7 @@ async def test_bots_file_fills_in_the_key_and_passphrase_checked_against_the_sto
 
         other = tmp_path / "other.toml"
         other.write_text(EXAMPLE.read_text().replace('passphrase = "change-me"', 'passphrase = "other"'))
-        refused = await signaldesk(url, "bots", "alerts", RSI_BOT, "--bots-file", str(other))
+        refused = await in_process(url, "bots", "alerts", RSI_BOT, "--bots-file", str(other))
         assert refused.code == 1 and refused.out == ""
         assert "bot SA40_RSI_Bot: passphrase: the passphrase in" in refused.err
         assert "other" not in refused.err.replace(str(other), "")

@@ -1,4 +1,6 @@
-"""`signaldesk users ...`, run as the real command against real databases."""
+"""`signaldesk users ...` against real databases: the first test runs the real command (a
+process per call) to add, make a token and disable; the rest call it in this process
+(tests/support/cli.py), a second of imports less per call."""
 
 from __future__ import annotations
 
@@ -6,11 +8,11 @@ import asyncio
 import hashlib
 import os
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from db.database import Database
+from tests.support.cli import CliRun, signaldesk_in_process
 from trading.domain.people import Role
 from trading.domain.records import AuditEntry
 from trading.services.people import People
@@ -20,15 +22,13 @@ SIGNALDESK = Path(sys.executable).with_name("signaldesk")
 PASSWORD = "a long enough password"
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
+def environment(url: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "INFO"}
 
 
-async def signaldesk(url: str, *args: str, stdin: str = "") -> Run:
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "INFO"}
+async def signaldesk(url: str, *args: str, stdin: str = "") -> CliRun:
+    """The real command, a process of its own."""
+    env = environment(url)
     proc = await asyncio.create_subprocess_exec(
         str(SIGNALDESK),
         *args,
@@ -40,7 +40,12 @@ async def signaldesk(url: str, *args: str, stdin: str = "") -> Run:
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode()), timeout=60)
     assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    return CliRun(proc.returncode, out.decode(), err.decode())
+
+
+async def in_process(url: str, *args: str, stdin: str = "") -> CliRun:
+    """The same command in this process."""
+    return await signaldesk_in_process(*args, env=environment(url), stdin=stdin, cwd=ROOT)
 
 
 class Clock:
@@ -58,9 +63,9 @@ async def test_add_list_token_set_role_and_disable(database_url: str) -> None:
     token = token_run.out.strip()
     assert token.startswith("sd_") and len(token) >= 3 + 43  # 32 random bytes, base64url
     assert "shown once" in token_run.err and token not in token_run.err
-    listed = await signaldesk(database_url, "users", "list")
+    listed = await in_process(database_url, "users", "list")
     assert listed.out.splitlines()[1].split() == ["alice", "approver", "active", "1", listed.out.split()[-1]]
-    assert (await signaldesk(database_url, "users", "set-role", "alice", "admin")).out.strip() == (
+    assert (await in_process(database_url, "users", "set-role", "alice", "admin")).out.strip() == (
         "alice is now admin (was approver)"
     )
 
@@ -99,20 +104,20 @@ async def test_disable_revokes_tokens_for_good_and_a_new_password_revokes_them_u
     # Issue 31, finding 8: `disable` then `enable` brought an old API token back, and
     # `password` ended sessions but left tokens working.
     for name in ("dora", "pete", "kim"):
-        run = await signaldesk(
+        run = await in_process(
             database_url, "users", "add", name, "--role", "admin", "--password-stdin", stdin=PASSWORD
         )
         assert run.code == 0, run.err
     tokens = {
-        name: (await signaldesk(database_url, "users", "token", name)).out.strip() for name in ("dora", "pete", "kim")
+        name: (await in_process(database_url, "users", "token", name)).out.strip() for name in ("dora", "pete", "kim")
     }
     new_password = "another long enough password"
-    disabled = await signaldesk(database_url, "users", "disable", "dora")
+    disabled = await in_process(database_url, "users", "disable", "dora")
     assert disabled.code == 0 and "1 API token(s) revoked" in disabled.out, disabled.out + disabled.err
-    assert (await signaldesk(database_url, "users", "enable", "dora")).code == 0
-    changed = await signaldesk(database_url, "users", "password", "pete", "--password-stdin", stdin=new_password)
+    assert (await in_process(database_url, "users", "enable", "dora")).code == 0
+    changed = await in_process(database_url, "users", "password", "pete", "--password-stdin", stdin=new_password)
     assert changed.code == 0 and "1 API token(s) revoked" in changed.out, changed.out + changed.err
-    kept = await signaldesk(
+    kept = await in_process(
         database_url, "users", "password", "kim", "--keep-tokens", "--password-stdin", stdin=new_password
     )
     assert kept.code == 0 and "API tokens kept" in kept.out, kept.out + kept.err
@@ -125,7 +130,7 @@ async def test_disable_revokes_tokens_for_good_and_a_new_password_revokes_them_u
         assert holder is not None and holder.name == "kim"
     finally:
         await db.dispose()
-    listed = (await signaldesk(database_url, "users", "list")).out
+    listed = (await in_process(database_url, "users", "list")).out
     assert [line.split()[:4] for line in listed.splitlines()[1:]] == [
         ["dora", "admin", "active", "0"],
         ["kim", "admin", "active", "1"],
@@ -134,7 +139,7 @@ async def test_disable_revokes_tokens_for_good_and_a_new_password_revokes_them_u
 
 
 async def test_refusals_say_what_is_wrong_and_change_nothing(database_url: str) -> None:
-    first = await signaldesk(
+    first = await in_process(
         database_url, "users", "add", "bob", "--role", "viewer", "--password-stdin", stdin=PASSWORD
     )
     assert first.code == 0, first.err
@@ -147,8 +152,8 @@ async def test_refusals_say_what_is_wrong_and_change_nothing(database_url: str) 
         (("users", "token", "nobody"), "", "nobody named 'nobody'"),
     ]
     for args, stdin, words in cases:
-        run = await signaldesk(database_url, *args, stdin=stdin)
+        run = await in_process(database_url, *args, stdin=stdin)
         assert run.code == 1 and words in run.err, (args, run)
         assert run.out == ""
-    listed = await signaldesk(database_url, "users", "list")
+    listed = await in_process(database_url, "users", "list")
     assert [line.split()[:2] for line in listed.out.splitlines()[1:]] == [["bob", "viewer"]]

@@ -4,6 +4,8 @@ help points at the web desk."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,19 @@ def test_every_command_and_option_has_help(capsys: pytest.CaptureFixture[str]) -
 def test_the_top_level_help_mentions_the_web_desk(capsys: pytest.CaptureFixture[str]) -> None:
     text = help_of(capsys)
     assert "web desk" in text and "signaldesk serve" in text
+
+
+def test_the_parser_imports_no_database_code() -> None:
+    """`signaldesk` builds every command's parser for any command: the simulator, the
+    Discord check and `--help` start without the database's imports (a second of CPU)."""
+    code = (
+        "import sys\n"
+        "from bot.cli.main import main\n"
+        "try:\n"
+        "    main(['herenya-sim', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'db', 'argon2')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout
