@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from trading.domain.accounts import built_in_name, check_name, no_such_account
+from trading.domain.approval_scope import Approve
 from trading.domain.values import BrokerName, Mode
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -77,6 +78,9 @@ class BotConfig(BaseModel):
     # Above either, an approval card needs two different approvers.
     second_approval_above: int | None = Field(default=None, ge=1)
     second_approval_risk_above: Decimal | None = Field(default=None, gt=0)
+    # --- trade management (issue 29); stored together (db: trading_bots.trade_management).
+    # approve mode: "all" signals wait for a person, or only "entries" (exits run at once).
+    approve: Approve = Approve.ALL
 
     @field_validator("bot_name")
     @classmethod
@@ -104,6 +108,13 @@ class BotConfig(BaseModel):
     def _mode_lower(cls, v: Any) -> Any:
         if isinstance(v, str) and v.lower() not in ("auto", "approve"):
             raise ValueError(f"must be 'auto' or 'approve', not {v!r}")
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("approve", mode="before")
+    @classmethod
+    def _approve_word(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() not in ("entries", "all"):
+            raise ValueError(f"must be 'entries' or 'all', not {v!r}")
         return v.lower() if isinstance(v, str) else v
 
     @field_validator("broker_account")

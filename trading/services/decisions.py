@@ -4,9 +4,11 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain.approval_scope import split_close_id, split_close_message, split_reason
 from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
     ApprovalDecided,
@@ -18,6 +20,7 @@ from trading.domain.events import (
 )
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
+from trading.domain.position import Position
 from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
@@ -27,13 +30,17 @@ from trading.domain.records import (
     StateChange,
     StoredSignal,
 )
-from trading.domain.signals import SignalState
+from trading.domain.signals import SignalAction, SignalSource, SignalState
 from trading.domain.values import OrderType
 from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.synthetic import store_queued
 from trading.services.transitions import move_signal, set_signal_state
+
+# Who stores the close of a reversal split in approve-entries mode.
+ENGINE = Actor("engine", "approve entries", True)
 
 # How often the due check reads the pending approvals when nothing is due: the safety net
 # for approvals asked for elsewhere (another process on the same database).
@@ -69,11 +76,22 @@ class Decisions(UseCase):
             self._next_due = min(self._next_due, due)
         return expired
 
-    async def request_approval(self, stored: StoredSignal, bot: Bot) -> None:
+    async def request_approval(self, stored: StoredSignal, bot: Bot, close_first: Position | None = None) -> None:
+        """The signal waits on a card. `close_first`: the open position a reversal in
+        approve-entries mode closes at once (a close signal stored with the card, in one
+        transaction, run next by the bot's lane); the card then holds the new entry only."""
         now = self._clock.now()
         expires = stored.created_at + timedelta(minutes=bot.config.approval_timeout_minutes)
         async with self._uow() as uow:
-            pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode")
+            why = None
+            if close_first is not None and close_first.side is not None:
+                close = replace(
+                    stored.signal, action=SignalAction.CLOSE, source=SignalSource.COMMAND, alert_id=None, quantity=None
+                )
+                message = split_close_message(stored.id)
+                closing = await store_queued(uow, bot.id, replace(close, message=message), ENGINE, now, message)
+                why = split_reason(close_first.side, close_first.quantity, closing.id)
+            pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode", why)
             if not await move_signal(uow, stored.id, [pending], from_state=SignalState.RECEIVED):
                 return
             await uow.approvals.create(stored.id, now, expires)
@@ -197,6 +215,16 @@ class Decisions(UseCase):
             if now >= approval.expires_at:
                 return ActionResult(
                     False, f"signal #{signal_id} expired at {approval.expires_at:%H:%M:%S} UTC", "expired"
+                )
+            closing_id = split_close_id(stored.reason) if decision is Decision.APPROVED else None
+            closing = await uow.signals.get(closing_id, history=False) if closing_id is not None else None
+            if closing is not None and not closing.state.is_final:
+                # The reversal's close runs first; approving now would reverse a second time.
+                return ActionResult(
+                    False,
+                    f"signal #{signal_id} waits for its close (signal #{closing_id}, "
+                    f"{state_words(closing.state.value)}) to finish; approve it once that is done",
+                    "not_pending",
                 )
             first = approval.first_approved_by
             if second is not None and edits is not None and edits != stored.edits and first is not None:

@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.domain import display
+from trading.domain.approval_scope import runs_unapproved, why_unapproved
 from trading.domain.engine import plan as plan_signal
 from trading.domain.events import (
     BotStateChanged,
@@ -42,7 +43,7 @@ from trading.domain.position import Fill, Position
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal, trade_of
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
-from trading.domain.values import ZERO, Mode, OrderType
+from trading.domain.values import ZERO, OrderType
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -174,7 +175,10 @@ class Executor:
         (returned, with the position they were planned on). The reads come first (`footing`,
         when the caller read it already); then one write transaction: the signal's move, its
         order rows, its events."""
-        if stored.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
+        config = bot.config
+        if stored.state is SignalState.RECEIVED and not runs_unapproved(
+            config.mode, config.approve, stored.signal.action
+        ):
             return RunResult(True, note="an approve-mode bot's signal needs an approval first")
         broker = self.broker_for(bot)
         signal = stored.signal
@@ -239,7 +243,9 @@ class Executor:
             if stored.state is SignalState.QUEUED
             else [
                 StateChange(
-                    SignalState.QUEUED, now, "approved" if stored.state is SignalState.APPROVED else "auto mode"
+                    SignalState.QUEUED,
+                    now,
+                    "approved" if stored.state is SignalState.APPROVED else why_unapproved(bot.config.mode),
                 )
             ]
         )
@@ -295,7 +301,19 @@ class Executor:
                 uow.emit(
                     [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")]
                 )
+            moved = False
+            if not rows:
+                # A stop move alone (a breakeven): nothing to send, so it completes here.
+                completed, moved = await self._complete(uow, stored, bot, instrument, position, now)
+                if moved:
+                    await uow.positions.save(bot.id, position)
+                uow.emit(completed)
             await uow.commit()
+        if not rows:
+            if moved:
+                self.watchlist.changed()
+            self._publish(uow.emitted)
+            return RunResult(True, note=doing)
         self._checkpoint("order_stored")
         self._publish(uow.emitted)
         return stored_rows, position

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from trading.domain import display
+from trading.domain.approval_scope import split_close_id
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
@@ -347,6 +348,11 @@ class Queries(UseCase):
         signal, edits = stored.signal, stored.edits
         pending = stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED)
         instrument = await self._market.instrument_or_none(bot) or Instrument(bot.config.symbol)
+        # A reversal split in approve-entries mode: the card holds the new entry only, from flat.
+        split = next((h.reason for h in stored.history if h.state is SignalState.PENDING_APPROVAL), None)
+        split = split if split_close_id(split) is not None else None
+        if split is not None and pending:
+            position = Position.flat(bot.config.symbol, instrument.contract_multiplier)
         quote = await self._market.quote(bot) if pending else None
         outlook = await self._market.outlook(bot, signal, edits, position, instrument=instrument, quote=quote)
         the_plan = outlook.plan
@@ -414,7 +420,7 @@ class Queries(UseCase):
             decided_by_name=approval.decided_by_name if approval else None,
             decided_at=approval.decided_at if approval else None,
             outcome=outcome,
-            notes=the_plan.notes,
+            notes=(split, *the_plan.notes) if split is not None else the_plan.notes,
             refused=the_plan.refused,
             sizing=the_plan.sizing,
             second_approval_reason=second,
