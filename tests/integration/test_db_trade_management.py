@@ -1,0 +1,39 @@
+"""A bot's trade-management fields (issue 29) are stored together, as one JSON object of
+what differs from the defaults, and read back as given."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from db.database import Database
+from tests.integration.db_support import bot_config
+from trading.domain.approval_scope import Approve
+
+MANAGED = {"approve": "entries"}
+
+
+async def _stored_column(database: Database) -> object:
+    async with database.engine.connect() as conn:
+        return (await conn.execute(text("SELECT trade_management FROM trading_bots"))).scalar_one()
+
+
+async def test_trade_management_round_trips_and_defaults_store_nothing(database: Database) -> None:
+    config = bot_config(**MANAGED)
+    async with database.uow() as uow:
+        bot = await uow.bots.upsert(config)
+        await uow.commit()
+    async with database.uow() as uow:
+        again = await uow.bots.get(bot.id)
+    assert again is not None and again.config.approve is Approve.ENTRIES
+    assert again.config == config.model_copy(
+        update={"webhook_key": again.config.webhook_key, "passphrase": None, "signing_secret": None}
+    )
+    assert await _stored_column(database) == '{"approve": "entries"}'
+
+    async with database.uow() as uow:
+        await uow.bots.upsert(bot_config())
+        await uow.commit()
+    async with database.uow() as uow:
+        back = await uow.bots.get(bot.id)
+    assert back is not None and back.config.approve is Approve.ALL
+    assert await _stored_column(database) is None
