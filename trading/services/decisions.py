@@ -96,7 +96,13 @@ class Decisions(UseCase):
                 return
             await uow.approvals.create(stored.id, now, expires)
             uow.emit([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
+            if why is not None:
+                uow.emit(
+                    [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {why}")]
+                )
             await uow.commit()
+        if why is not None:
+            self._wake(bot.id)
         self._next_due = None  # a new card: its reminder and expiry are counted at the next check
         self._publish(uow.emitted)
 
