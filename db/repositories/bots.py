@@ -46,7 +46,13 @@ CONFIG_COLUMNS = (
 )
 # Kept together as one JSON object in `trade_management`: the lists among them have no
 # column type common to both databases, and the block grows field by field.
-TRADE_MANAGEMENT_FIELDS = ("approve",)
+TRADE_MANAGEMENT_FIELDS = (
+    "approve",
+    "trading_hours",
+    "trading_timezone",
+    "flatten_at_window_end",
+    "closed_dates",
+)
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
 # Validated into another field and stored as it: `accounts` (one account today) is broker_account.

@@ -3,13 +3,22 @@ what differs from the defaults, and read back as given."""
 
 from __future__ import annotations
 
+import json
+from datetime import date
+
 from sqlalchemy import text
 
 from db.database import Database
 from tests.integration.db_support import bot_config
 from trading.domain.approval_scope import Approve
 
-MANAGED = {"approve": "entries"}
+MANAGED = {
+    "approve": "entries",
+    "trading_hours": ["Mon-Fri 08:00-16:30", "Sun 22:00-02:00"],
+    "trading_timezone": "Africa/Johannesburg",
+    "flatten_at_window_end": True,
+    "closed_dates": ["2026-12-25", "2027-01-01"],
+}
 
 
 async def _stored_column(database: Database) -> object:
@@ -25,10 +34,12 @@ async def test_trade_management_round_trips_and_defaults_store_nothing(database:
     async with database.uow() as uow:
         again = await uow.bots.get(bot.id)
     assert again is not None and again.config.approve is Approve.ENTRIES
+    assert again.config.trading_hours == ("Mon-Fri 08:00-16:30", "Sun 22:00-02:00")
+    assert again.config.closed_dates == (date(2026, 12, 25), date(2027, 1, 1))
     assert again.config == config.model_copy(
         update={"webhook_key": again.config.webhook_key, "passphrase": None, "signing_secret": None}
     )
-    assert await _stored_column(database) == '{"approve": "entries"}'
+    assert json.loads(str(await _stored_column(database))) == MANAGED
 
     async with database.uow() as uow:
         await uow.bots.upsert(bot_config())

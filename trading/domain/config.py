@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any, Self
 
@@ -24,6 +25,7 @@ from pydantic import (
 from trading.domain.accounts import built_in_name, check_name, no_such_account
 from trading.domain.approval_scope import Approve
 from trading.domain.values import BrokerName, Mode
+from trading.domain.windows import WindowError, parse_window, zone
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
@@ -81,6 +83,11 @@ class BotConfig(BaseModel):
     # --- trade management (issue 29); stored together (db: trading_bots.trade_management).
     # approve mode: "all" signals wait for a person, or only "entries" (exits run at once).
     approve: Approve = Approve.ALL
+    # Trading windows (trading/domain/windows.py): entries only inside; closes always.
+    trading_hours: tuple[str, ...] | None = None
+    trading_timezone: str = "UTC"
+    flatten_at_window_end: bool = False
+    closed_dates: tuple[date, ...] | None = None
 
     @field_validator("bot_name")
     @classmethod
@@ -116,6 +123,38 @@ class BotConfig(BaseModel):
         if isinstance(v, str) and v.lower() not in ("entries", "all"):
             raise ValueError(f"must be 'entries' or 'all', not {v!r}")
         return v.lower() if isinstance(v, str) else v
+
+    @field_validator("trading_hours", mode="before")
+    @classmethod
+    def _windows(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            raise ValueError('must be a list of windows, e.g. ["Mon-Fri 08:00-16:30"]')
+        if isinstance(v, list | tuple):
+            if not v:
+                return None
+            for text in v:
+                if not isinstance(text, str):
+                    raise ValueError('every window must be text, e.g. "Mon-Fri 08:00-16:30"')
+                try:
+                    parse_window(text)
+                except WindowError as e:
+                    raise ValueError(str(e)) from None
+            return tuple(" ".join(t.split()) for t in v)
+        return v
+
+    @field_validator("trading_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zone(v)
+        except WindowError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("closed_dates", mode="before")
+    @classmethod
+    def _no_empty_dates(cls, v: Any) -> Any:
+        return None if isinstance(v, list | tuple) and not v else v
 
     @field_validator("broker_account")
     @classmethod

@@ -7,13 +7,14 @@ lets closes through (a reversal keeps only its closing legs).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading.domain.config import BotConfig
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Plan
 from trading.domain.signals import Signal
+from trading.domain.windows import outside_hours
 
 _HUNDRED = Decimal(100)
 
@@ -31,6 +32,7 @@ class RiskContext:
     realized_today: Decimal
     age: timedelta = timedelta(0)  # how long the signal has waited to be sent, at the moment of sending
     attention_reason: str | None = None  # why the bot needs attention (a mismatch, a missed alert)
+    now: datetime | None = None  # the moment of sending, for the trading windows; None: not judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,10 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
             "(Adopt or Flatten on the error channel, or POST /api/bots/<name>/reconcile)",
             False,
         )
+    if ctx.now is not None:
+        closed = outside_hours(config.trading_hours, config.trading_timezone, config.closed_dates, ctx.now)
+        if closed is not None:
+            return closed, False
     if config.max_daily_loss is not None and ctx.realized_today <= -config.max_daily_loss:
         return (
             f"daily loss limit reached: realized {ctx.realized_today} today, limit {config.max_daily_loss}; "

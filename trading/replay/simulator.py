@@ -39,6 +39,7 @@ from itertools import pairwise
 from trading.domain.alerts import AlertError, parse_alert
 from trading.domain.config import BotConfig
 from trading.domain.engine import plan as plan_signal
+from trading.domain.flatten import window_end
 from trading.domain.levels import ExitKind, exit_trigger, set_levels_after_fill
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Leg, Plan
@@ -225,6 +226,8 @@ class _Desk:
     def _advance(self, through: int) -> None:
         """Check the candles up to `through` (inclusive) not checked yet, in order."""
         for index in range(self.next_candle, through + 1):
+            if self.position.side is not None:
+                self._check_window_end(index)
             if self.position.side is not None and (
                 self.position.stop_loss is not None or self.position.take_profit is not None
             ):
@@ -256,6 +259,7 @@ class _Desk:
                 paused=False,
                 needs_attention=False,
                 realized_today=self.realized_by_day.get(at.date(), ZERO),
+                now=at,
             )
         )
         if verdict.refused is not None:
@@ -338,6 +342,18 @@ class _Desk:
             message=f"{word} hit",
         )
         self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason=kind.value)
+
+    def _check_window_end(self, index: int) -> None:
+        """A position held when a candle starts outside the bot's trading window closes at
+        its open (`flatten_at_window_end`), as the live monitor closes it at the window's end."""
+        candle = self.candles[index]
+        ended = window_end(self.config, candle.time)
+        if ended is None:
+            return
+        signal = Signal(
+            action=SignalAction.CLOSE, price=candle.open, shape=AlertShape.RSI, time=candle.time, message=ended
+        )
+        self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason="window_end")
 
     def _quote(self, price: Decimal, at: datetime) -> Quote:
         return Quote(self.instrument.symbol, price, price, price, at)

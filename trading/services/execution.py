@@ -231,6 +231,7 @@ class Executor:
                     attention_reason=bot.attention_reason,
                     realized_today=footing.realized_today,
                     age=now - footing.waited_since,
+                    now=now,
                 )
             )
             # A netting account holds one position per symbol. When several bots trade the

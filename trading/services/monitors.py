@@ -25,6 +25,7 @@ from trading.domain.events import (
     QuotesUnavailable,
 )
 from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failure
+from trading.domain.flatten import monitored, window_end
 from trading.domain.levels import exit_trigger
 from trading.domain.position import Position
 from trading.domain.records import Bot
@@ -69,7 +70,12 @@ class Monitors(UseCase):
             stored = watches.get(key)
             fresh = ExitWatch(bot_id, position.symbol, position.opened_at)
             watch = stored.for_position(position.opened_at) if stored is not None else fresh
-            if not watch.exiting and position.stop_loss is None and position.take_profit is None:
+            if (
+                not watch.exiting
+                and position.stop_loss is None
+                and position.take_profit is None
+                and not monitored(bot.config)
+            ):
                 if stored is not None:
                     await self._forget(bot_id, position.symbol)
                 continue
@@ -140,6 +146,16 @@ class Monitors(UseCase):
             price = quote.price_for(position.side.closing_order_side) if quote and position.side else None
             signal_id, attempt = await self._exit_signal(bot, position, watch, now, watch.trigger or "exit", price)
             return watch.started(signal_id, attempt=attempt), events, signal_id
+
+        ended = window_end(bot.config, now)
+        if ended is not None:
+            quote = await self._market.quote(bot)
+            price = quote.price_for(position.side.closing_order_side) if quote and position.side else None
+            signal_id, attempt = await self._exit_signal(bot, position, watch, now, ended, price)
+            events.append(
+                Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {ended}; closing")
+            )
+            return watch.started(signal_id, ended, attempt), events, signal_id
 
         quote = await self._market.quote(bot)
         if quote is None:
