@@ -52,6 +52,9 @@ TRADE_MANAGEMENT_FIELDS = (
     "trading_timezone",
     "flatten_at_window_end",
     "closed_dates",
+    "max_trades_per_day",
+    "flatten_on_daily_loss",
+    "max_open_risk",
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")

@@ -10,7 +10,9 @@ from sqlalchemy import text
 
 from db.database import Database
 from tests.integration.db_support import bot_config
+from tests.support.service_rig import make_rig
 from trading.domain.approval_scope import Approve
+from trading.domain.signals import SignalAction, SignalState
 
 MANAGED = {
     "approve": "entries",
@@ -18,6 +20,9 @@ MANAGED = {
     "trading_timezone": "Africa/Johannesburg",
     "flatten_at_window_end": True,
     "closed_dates": ["2026-12-25", "2027-01-01"],
+    "max_trades_per_day": 3,
+    "flatten_on_daily_loss": True,
+    "max_open_risk": "2500.5",
 }
 
 
@@ -48,3 +53,15 @@ async def test_trade_management_round_trips_and_defaults_store_nothing(database:
         back = await uow.bots.get(bot.id)
     assert back is not None and back.config.approve is Approve.ALL
     assert await _stored_column(database) is None
+
+
+async def test_trades_today_are_counted_by_the_database(database: Database) -> None:
+    """max_trades_per_day's count (orders.entries_since) on each database: an entry and its
+    add count, a close does not; the third entry of the day is refused."""
+    rig = make_rig(database)
+    bot = await rig.bot(max_trades_per_day=2)
+    for action in (SignalAction.ENTER_LONG, SignalAction.ENTER_LONG, SignalAction.CLOSE):
+        assert await rig.run(await rig.signal(bot, action)) is SignalState.EXECUTED
+    third = await rig.signal(bot, SignalAction.ENTER_SHORT)
+    assert await rig.run(third) is SignalState.REFUSED
+    assert (await rig.stored(third)).reason == "2 of 2 trades today (max_trades_per_day)"

@@ -39,6 +39,7 @@ from trading.domain.credentials import secrets_to_store
 from trading.domain.events import Event
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
+from trading.domain.plan import LegKind
 from trading.domain.position import Entry, Fill, Position
 from trading.domain.records import (
     ApprovalRecord,
@@ -614,6 +615,21 @@ class FakeOrderRepository(_Repository):
             bot_id=stored.bot_id,
             created_at=stored.created_at,
             updated_at=order.updated_at or self._now(),
+        )
+
+    async def entries_since(self, bot_id: int, since: datetime) -> int:
+        t = await self._uow.read()
+        entries = (LegKind.OPEN, LegKind.ADD)
+        return len(
+            {
+                o.signal_id
+                for o in t.orders.values()
+                if o.bot_id == bot_id
+                and o.leg_kind in entries
+                and o.filled_quantity > 0
+                and o.created_at is not None
+                and o.created_at >= since
+            }
         )
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:

@@ -88,6 +88,11 @@ class BotConfig(BaseModel):
     trading_timezone: str = "UTC"
     flatten_at_window_end: bool = False
     closed_dates: tuple[date, ...] | None = None
+    # Caps (trading/domain/caps.py): entries a day; the daily loss that closes; the money at
+    # risk to the stops across the bot's account.
+    max_trades_per_day: int | None = Field(default=None, ge=1)
+    flatten_on_daily_loss: bool = False
+    max_open_risk: Decimal | None = Field(default=None, gt=0)
 
     @field_validator("bot_name")
     @classmethod
@@ -206,6 +211,8 @@ class BotConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.rsi_oversold >= self.rsi_overbought:
             raise ValueError(f"rsi_oversold ({self.rsi_oversold}) must be below rsi_overbought ({self.rsi_overbought})")
+        if self.flatten_on_daily_loss and self.max_daily_loss is None:
+            raise ValueError("flatten_on_daily_loss: needs max_daily_loss (the loss at which the bot flattens)")
         if not self.allow_pyramiding and self.max_positions > 1:
             # Not an error: max_positions only matters with pyramiding; kept as written.
             pass

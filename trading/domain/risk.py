@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain.caps import OpenRisk, open_risk_refusal, trades_refusal
 from trading.domain.config import BotConfig
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Plan
@@ -33,6 +34,8 @@ class RiskContext:
     age: timedelta = timedelta(0)  # how long the signal has waited to be sent, at the moment of sending
     attention_reason: str | None = None  # why the bot needs attention (a mismatch, a missed alert)
     now: datetime | None = None  # the moment of sending, for the trading windows; None: not judged
+    trades_today: int = 0  # the bot's entries today (read only with max_trades_per_day)
+    open_risk: OpenRisk | None = None  # the account's risk with this entry (only with max_open_risk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +93,18 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
         closed = outside_hours(config.trading_hours, config.trading_timezone, config.closed_dates, ctx.now)
         if closed is not None:
             return closed, False
+    too_many = trades_refusal(ctx.trades_today, config.max_trades_per_day)
+    if too_many is not None:
+        return too_many, False
     if config.max_daily_loss is not None and ctx.realized_today <= -config.max_daily_loss:
         return (
             f"daily loss limit reached: realized {ctx.realized_today} today, limit {config.max_daily_loss}; "
             f"bot {config.bot_name} paused",
             True,
         )
+    at_risk = open_risk_refusal(config.max_open_risk, ctx.open_risk)
+    if at_risk is not None:
+        return at_risk, False
     if config.max_slippage_pct is not None and ctx.quote is not None and ctx.signal.price > 0:
         entry_leg = next(leg for leg in ctx.plan.legs if not leg.kind.reduces)
         now = ctx.quote.price_for(entry_leg.side)

@@ -37,9 +37,10 @@ from decimal import Decimal
 from itertools import pairwise
 
 from trading.domain.alerts import AlertError, parse_alert
+from trading.domain.caps import open_risk, trading_day
 from trading.domain.config import BotConfig
 from trading.domain.engine import plan as plan_signal
-from trading.domain.flatten import window_end
+from trading.domain.flatten import daily_loss, window_end
 from trading.domain.levels import ExitKind, exit_trigger, set_levels_after_fill
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Leg, Plan
@@ -149,6 +150,7 @@ class _Desk:
         self.trades: list[ReplayTrade] = []
         self.skipped: list[tuple[float, int, SkippedAlert]] = []
         self.realized_by_day: dict[date, Decimal] = {}
+        self.entries_by_day: dict[date, int] = {}  # in the bot's trading_timezone
         self.open_since: datetime | None = None
         self.exposure = timedelta(0)
         self.fills = 0
@@ -228,6 +230,8 @@ class _Desk:
         for index in range(self.next_candle, through + 1):
             if self.position.side is not None:
                 self._check_window_end(index)
+            if self.position.side is not None:
+                self._check_daily_loss(index)
             if self.position.side is not None and (
                 self.position.stop_loss is not None or self.position.take_profit is not None
             ):
@@ -260,6 +264,10 @@ class _Desk:
                 needs_attention=False,
                 realized_today=self.realized_by_day.get(at.date(), ZERO),
                 now=at,
+                trades_today=self.entries_by_day.get(trading_day(at, self.config.trading_timezone), 0),
+                open_risk=open_risk(self.config.broker_account, (), self.position, the_plan, signal.price)
+                if self.config.max_open_risk is not None and the_plan.is_entry
+                else None,
             )
         )
         if verdict.refused is not None:
@@ -272,7 +280,14 @@ class _Desk:
                 self.resting = _Resting(signal, legs[number:], source, order)
                 return
             self._fill(leg, self._market_price(reference, leg.side), at, reason, source)
+        if verdict.plan.is_entry:
+            self._count_entry(at)
         self._complete(signal)
+
+    def _count_entry(self, at: datetime) -> None:
+        """One more entry filled on `at`'s day in the bot's zone (max_trades_per_day)."""
+        day = trading_day(at, self.config.trading_timezone)
+        self.entries_by_day[day] = self.entries_by_day.get(day, 0) + 1
 
     def _market_price(self, reference: Decimal, side: OrderSide) -> Decimal:
         price = reference + self.slip * side.sign
@@ -355,6 +370,20 @@ class _Desk:
         )
         self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason="window_end")
 
+    def _check_daily_loss(self, index: int) -> None:
+        """With `flatten_on_daily_loss`, a candle opening where the day's realized P&L plus the
+        position's reaches `max_daily_loss` closes the position at that open, as the live monitor
+        does at the quote; entries are then refused for the rest of the day."""
+        candle = self.candles[index]
+        realized = self.realized_by_day.get(candle.time.date(), ZERO)
+        why = daily_loss(self.config, realized, self.position, candle.open)
+        if why is None:
+            return
+        signal = Signal(
+            action=SignalAction.CLOSE, price=candle.open, shape=AlertShape.RSI, time=candle.time, message=why
+        )
+        self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason="daily_loss")
+
     def _quote(self, price: Decimal, at: datetime) -> Quote:
         return Quote(self.instrument.symbol, price, price, price, at)
 
@@ -375,6 +404,7 @@ class _Desk:
         self.resting = None
         for leg in resting.legs:
             self._fill(leg, price, candle.time, "limit", resting.source)
+        self._count_entry(candle.time)
         self._complete(resting.signal)
 
     def _cancel_resting(self, at: datetime, why: str) -> None:

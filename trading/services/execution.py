@@ -20,6 +20,8 @@ from decimal import Decimal
 
 from trading.domain import display
 from trading.domain.approval_scope import runs_unapproved, why_unapproved
+from trading.domain.caps import day_start as day_start_in
+from trading.domain.caps import open_risk
 from trading.domain.engine import plan as plan_signal
 from trading.domain.events import (
     BotStateChanged,
@@ -79,6 +81,9 @@ class Footing:
     waited_since: datetime  # since when the signal has waited to be sent
     realized_today: Decimal  # the bot's realized P&L today (read only when it has a daily loss limit)
     shared: bool  # another bot trades the symbol on the same account (read only with an open position)
+    trades_today: int = 0  # the bot's entries today (read only with max_trades_per_day)
+    # The open positions of the other bots on the account, by bot name (only with max_open_risk).
+    others: tuple[tuple[str, Position], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +171,21 @@ class Executor:
         )
         # Only a plan that reduces (which needs an open position) asks whether the symbol is shared.
         shared = not position.is_flat and await uow.bots.shares_symbol(bot)
-        return Footing(position, control.halted, waited_since, realized_today, shared)
+        # The caps (trading/domain/caps.py) read only for a bot that sets them.
+        config = bot.config
+        entry = stored.signal.action.is_entry
+        trades_today = 0
+        if entry and config.max_trades_per_day is not None:
+            trades_today = await uow.orders.entries_since(bot.id, day_start_in(now, config.trading_timezone))
+        others: tuple[tuple[str, Position], ...] = ()
+        if entry and config.max_open_risk is not None:
+            account = {b.id: b for b in await uow.bots.list() if b.config.broker_account == config.broker_account}
+            others = tuple(
+                (account[bot_id].name, held)
+                for bot_id, held in await uow.positions.list_open()
+                if bot_id in account and bot_id != bot.id
+            )
+        return Footing(position, control.halted, waited_since, realized_today, shared, trades_today, others)
 
     async def _start(
         self, stored: StoredSignal, bot: Bot, footing: Footing | None
@@ -232,6 +251,10 @@ class Executor:
                     realized_today=footing.realized_today,
                     age=now - footing.waited_since,
                     now=now,
+                    trades_today=footing.trades_today,
+                    open_risk=open_risk(bot.config.broker_account, footing.others, position, the_plan, signal.price)
+                    if bot.config.max_open_risk is not None and the_plan.is_entry
+                    else None,
                 )
             )
             # A netting account holds one position per symbol. When several bots trade the

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading.domain.events import (
+    BotStateChanged,
     Event,
     ExitFailing,
     Notice,
@@ -25,7 +26,7 @@ from trading.domain.events import (
     QuotesUnavailable,
 )
 from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failure
-from trading.domain.flatten import monitored, window_end
+from trading.domain.flatten import daily_loss, monitored, window_end
 from trading.domain.levels import exit_trigger
 from trading.domain.position import Position
 from trading.domain.records import Bot
@@ -175,6 +176,18 @@ class Monitors(UseCase):
         watch, back = watch.quote_seen()
         if back:
             events.append(QuotesBack(at=now, bot_name=bot.name, symbol=position.symbol))
+        if bot.config.flatten_on_daily_loss and position.side is not None:
+            mark = quote.price_for(position.side.closing_order_side)
+            async with self._uow(read_only=True) as uow:
+                realized = await uow.trades.realized_since(bot.id, _utc_midnight(now))
+            why = daily_loss(bot.config, realized, position, mark)
+            if why is not None:
+                await self._pause(bot, why, now)
+                signal_id, attempt = await self._exit_signal(bot, position, watch, now, why, mark)
+                events.append(
+                    Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {why}; closing")
+                )
+                return watch.started(signal_id, why, attempt), events, signal_id
         trigger = exit_trigger(position, quote)
         if trigger is None:
             return watch, events, None
@@ -182,6 +195,15 @@ class Monitors(UseCase):
         signal_id, attempt = await self._exit_signal(bot, position, watch, now, message, trigger.price)
         events.append(Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {message}; closing"))
         return watch.started(signal_id, message, attempt), events, signal_id
+
+    async def _pause(self, bot: Bot, why: str, now: datetime) -> None:
+        """The bot pauses itself (no entries until /resume), as the daily loss check does."""
+        async with self._uow() as uow:
+            await uow.bots.set_paused(bot.id, True, why)
+            uow.emit([BotStateChanged(at=now, bot_name=bot.name, change="paused", reason=why)])
+            await uow.commit()
+        self.executor.watchlist.changed()
+        self._publish(uow.emitted)
 
     async def _exit_signal(
         self, bot: Bot, position: Position, watch: ExitWatch, now: datetime, message: str, price: Decimal | None
@@ -210,3 +232,8 @@ class Monitors(UseCase):
             self._uow, self._clock, bot, SignalAction.CLOSE, price, MONITOR, message, alert_id, SignalSource.MONITOR
         )
         return stored.id, attempt
+
+
+def _utc_midnight(at: datetime) -> datetime:
+    """Where the daily loss limit's day starts (max_daily_loss counts from midnight UTC)."""
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)

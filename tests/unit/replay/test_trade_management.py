@@ -35,3 +35,40 @@ def test_trading_windows_refuse_entries_outside_and_flatten_at_the_first_candle_
 
     kept = run(bot(trading_hours=["Mon-Fri 08:00-16:30"]), alerts, bars)
     assert kept.trades == () and kept.open_position is not None
+
+
+def test_max_trades_per_day_refuses_the_third_entry_of_a_day_and_allows_it_the_next() -> None:
+    config = bot(max_trades_per_day=2)
+    bars = candles(*flat(30, 100))
+    alerts = [
+        rsi("RSI_LONG_ENTRY", 100, 1),
+        rsi("RSI_CLOSE_LONG", 100, 2),
+        rsi("RSI_LONG_ENTRY", 100, 3),
+        rsi("RSI_CLOSE_LONG", 100, 4),
+        rsi("RSI_LONG_ENTRY", 100, 5),  # the third of Monday
+        rsi("RSI_LONG_ENTRY", 100, 25),  # Tuesday
+    ]
+    result = run(config, alerts, bars)
+    [refused] = result.skipped
+    assert (refused.time, refused.reason) == (at(5, 30), "2 of 2 trades today (max_trades_per_day)")
+    assert len(result.trades) == 2 and result.open_position is not None
+
+
+def test_max_open_risk_refuses_an_entry_whose_stop_risks_more() -> None:
+    bars = candles(*flat(4, 100))
+    alerts = [rsi("RSI_LONG_ENTRY", 100, 1)]
+    # One contract at 100 with a 5% stop (95): 5.00 at risk.
+    assert run(bot(stop_loss_pct=5, max_open_risk=5), alerts, bars).skipped == ()
+    [refused] = run(bot(stop_loss_pct=5, max_open_risk=4), alerts, bars).skipped
+    assert refused.reason.startswith("open risk on account Paper would be 5.00, above max_open_risk 4")
+
+
+def test_flatten_on_daily_loss_closes_at_the_first_open_where_the_day_reaches_the_limit() -> None:
+    config = bot(max_daily_loss=5, flatten_on_daily_loss=True)
+    bars = candles(*flat(2, 100), (97, 98, 96, 97), (94, 95, 93, 94), *flat(3, 94))
+    result = run(config, [rsi("RSI_LONG_ENTRY", 100, 0), rsi("RSI_LONG_ENTRY", 94, 5)], bars)
+    # At 02:00 the open is 97 (-3, kept); at 03:00 it is 94 (-6): closed there; later entries refused.
+    [trade] = result.trades
+    assert (trade.exit_reason, trade.closed_at, trade.exit_price, trade.pnl) == ("daily_loss", at(3), D(94), D(-6))
+    [refused] = result.skipped
+    assert refused.reason.startswith("daily loss limit reached")
