@@ -55,6 +55,9 @@ TRADE_MANAGEMENT_FIELDS = (
     "max_trades_per_day",
     "flatten_on_daily_loss",
     "max_open_risk",
+    "trailing_stop_pct",
+    "trailing_stop_distance",
+    "trailing_activation_pct",
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")

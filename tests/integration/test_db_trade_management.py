@@ -23,6 +23,8 @@ MANAGED = {
     "max_trades_per_day": 3,
     "flatten_on_daily_loss": True,
     "max_open_risk": "2500.5",
+    "trailing_stop_distance": "25",
+    "trailing_activation_pct": "0.5",
 }
 
 

@@ -93,6 +93,11 @@ class BotConfig(BaseModel):
     max_trades_per_day: int | None = Field(default=None, ge=1)
     flatten_on_daily_loss: bool = False
     max_open_risk: Decimal | None = Field(default=None, gt=0)
+    # Trailing stops (trading/domain/trailing.py): percent or price distance from the best
+    # price since entry; with an activation, only once the trade is that far in profit.
+    trailing_stop_pct: Decimal | None = Field(default=None, gt=0, lt=100)
+    trailing_stop_distance: Decimal | None = Field(default=None, gt=0)
+    trailing_activation_pct: Decimal | None = Field(default=None, gt=0, le=1000)
 
     @field_validator("bot_name")
     @classmethod
@@ -213,6 +218,12 @@ class BotConfig(BaseModel):
             raise ValueError(f"rsi_oversold ({self.rsi_oversold}) must be below rsi_overbought ({self.rsi_overbought})")
         if self.flatten_on_daily_loss and self.max_daily_loss is None:
             raise ValueError("flatten_on_daily_loss: needs max_daily_loss (the loss at which the bot flattens)")
+        if self.trailing_stop_pct is not None and self.trailing_stop_distance is not None:
+            raise ValueError("trailing_stop_distance: give trailing_stop_pct or trailing_stop_distance, not both")
+        if self.trailing_activation_pct is not None and (
+            self.trailing_stop_pct is None and self.trailing_stop_distance is None
+        ):
+            raise ValueError("trailing_activation_pct: needs trailing_stop_pct or trailing_stop_distance")
         if not self.allow_pyramiding and self.max_positions > 1:
             # Not an error: max_positions only matters with pyramiding; kept as written.
             pass

@@ -10,12 +10,14 @@ from decimal import Decimal
 from trading.domain.caps import daily_loss_flatten
 from trading.domain.config import BotConfig
 from trading.domain.position import Position
+from trading.domain.trailing import trails
 from trading.domain.windows import outside_hours
 
 
 def monitored(config: BotConfig) -> bool:
-    """Whether the monitor watches the bot's open position even without a stop or target."""
-    return config.flatten_at_window_end or config.flatten_on_daily_loss
+    """Whether the monitor watches the bot's open position even without a stop or target
+    (a trailing stop starts from none until its activation)."""
+    return config.flatten_at_window_end or config.flatten_on_daily_loss or trails(config)
 
 
 def window_end(config: BotConfig, at: datetime) -> str | None:

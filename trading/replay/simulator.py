@@ -47,6 +47,7 @@ from trading.domain.plan import Leg, Plan
 from trading.domain.position import Fill, Position
 from trading.domain.risk import RiskContext, check_risk
 from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.trailing import trailed, trails
 from trading.domain.values import ZERO, OrderSide, OrderType, PositionSide
 from trading.replay.inputs import AlertRecord, Candle
 
@@ -236,6 +237,8 @@ class _Desk:
                 self.position.stop_loss is not None or self.position.take_profit is not None
             ):
                 self._check_exits(index)
+            if self.position.side is not None and trails(self.config):
+                self._trail(index)
             if self.resting is not None:
                 self._check_resting(index)
         self.next_candle = max(self.next_candle, through + 1)
@@ -369,6 +372,17 @@ class _Desk:
             action=SignalAction.CLOSE, price=candle.open, shape=AlertShape.RSI, time=candle.time, message=ended
         )
         self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason="window_end")
+
+    def _trail(self, index: int) -> None:
+        """A trailing stop moves to the trail from the candle's best price for the position
+        (a long's high, a short's low), after the candle was checked against the stop as it
+        stood: within one candle the order of its prices is unknown, so a stop is never hit
+        by a level the same candle made."""
+        candle = self.candles[index]
+        best = candle.high if self.position.side is PositionSide.LONG else candle.low
+        level = trailed(self.config, self.position, best, self.instrument.tick_size)
+        if level is not None:
+            self.position.stop_loss = level
 
     def _check_daily_loss(self, index: int) -> None:
         """With `flatten_on_daily_loss`, a candle opening where the day's realized P&L plus the

@@ -24,6 +24,7 @@ from trading.domain.events import (
     Notice,
     QuotesBack,
     QuotesUnavailable,
+    StopMoved,
 )
 from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failure
 from trading.domain.flatten import daily_loss, monitored, window_end
@@ -31,6 +32,7 @@ from trading.domain.levels import exit_trigger
 from trading.domain.position import Position
 from trading.domain.records import Bot
 from trading.domain.signals import SignalAction, SignalSource
+from trading.domain.trailing import trailed, trails
 from trading.services.actions import Actor
 from trading.services.backoff import backoff_delay
 from trading.services.context import UseCase
@@ -176,6 +178,8 @@ class Monitors(UseCase):
         watch, back = watch.quote_seen()
         if back:
             events.append(QuotesBack(at=now, bot_name=bot.name, symbol=position.symbol))
+        if trails(bot.config) and position.side is not None:
+            position = await self._trail(bot, position, quote.price_for(position.side.closing_order_side), now)
         if bot.config.flatten_on_daily_loss and position.side is not None:
             mark = quote.price_for(position.side.closing_order_side)
             async with self._uow(read_only=True) as uow:
@@ -195,6 +199,37 @@ class Monitors(UseCase):
         signal_id, attempt = await self._exit_signal(bot, position, watch, now, message, trigger.price)
         events.append(Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {message}; closing"))
         return watch.started(signal_id, message, attempt), events, signal_id
+
+    async def _trail(self, bot: Bot, position: Position, price: Decimal, now: datetime) -> Position:
+        """The position with its trailing stop moved up to `price`'s trail, stored (under the
+        bot's lock, on the position as stored: a fill meanwhile is never overwritten), or as
+        it was when the trail does not tighten it."""
+        instrument = await self._market.instrument_or_none(bot)
+        tick = instrument.tick_size if instrument is not None else None
+        if trailed(bot.config, position, price, tick) is None:
+            return position
+        async with self._locks.of(bot.id), self._uow() as uow:
+            stored = await uow.positions.get(bot.id, position.symbol, multiplier=position.multiplier)
+            level = trailed(bot.config, stored, price, tick)
+            if level is None or stored.opened_at != position.opened_at:
+                return position
+            stored.stop_loss = level
+            await uow.positions.save(bot.id, stored)
+            uow.emit(
+                [
+                    StopMoved(
+                        at=now,
+                        bot_name=bot.name,
+                        symbol=stored.symbol,
+                        stop_loss=stored.stop_loss,
+                        take_profit=stored.take_profit,
+                    )
+                ]
+            )
+            await uow.commit()
+        self.executor.watchlist.changed()
+        self._publish(uow.emitted)
+        return stored
 
     async def _pause(self, bot: Bot, why: str, now: datetime) -> None:
         """The bot pauses itself (no entries until /resume), as the daily loss check does."""

@@ -72,3 +72,13 @@ def test_flatten_on_daily_loss_closes_at_the_first_open_where_the_day_reaches_th
     assert (trade.exit_reason, trade.closed_at, trade.exit_price, trade.pnl) == ("daily_loss", at(3), D(94), D(-6))
     [refused] = result.skipped
     assert refused.reason.startswith("daily loss limit reached")
+
+
+def test_a_trailing_stop_ratchets_with_each_candles_high_then_closes_at_the_trail() -> None:
+    config = bot(trailing_stop_pct=5)
+    bars = candles(*flat(1, 100), (105, 110, 104, 109), (109, 112, 106, 111), (110, 111, 105, 106), *flat(2, 106))
+    result = run(config, [rsi("RSI_LONG_ENTRY", 100, 0)], bars)
+    # Entry 100: trail 95. 01:00 high 110 -> 104.5; 02:00 high 112 -> 106.4 -> 106 (tick 0.5), its low 106
+    # not below; 03:00 low 105 reaches 106: closed there.
+    [trade] = result.trades
+    assert (trade.exit_reason, trade.closed_at, trade.exit_price, trade.pnl) == ("stop_loss", at(3), D(106), D(6))
