@@ -10,13 +10,16 @@ seen. The live monitor and the replay both call `trailed`."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from trading.domain import display
 from trading.domain.config import BotConfig
-from trading.domain.position import Position
+from trading.domain.position import Entry, Position
 from trading.domain.values import PositionSide
 
 _HUNDRED = Decimal(100)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def trails(config: BotConfig) -> bool:
@@ -53,3 +56,17 @@ def _on_tick(level: Decimal, side: PositionSide, tick: Decimal | None) -> Decima
         return level
     rounding = ROUND_FLOOR if side is PositionSide.LONG else ROUND_CEILING
     return (level / tick).to_integral_value(rounding=rounding) * tick
+
+
+def trail_words(config: BotConfig, side: PositionSide, price: Decimal, tick: Decimal | None = None) -> str | None:
+    """The trail an entry at `price` gets, as a card says it: "trailing stop 1% from the best
+    price, from 52,678.5 at the entry"; None for a bot without one."""
+    if not trails(config):
+        return None
+    gap = f"{config.trailing_stop_pct}%" if config.trailing_stop_pct is not None else f"{config.trailing_stop_distance}"
+    words = f"trailing stop {gap} from the best price"
+    if config.trailing_activation_pct is not None:
+        return f"{words}, once {config.trailing_activation_pct}% in profit"
+    entry = Position.from_entries(config.symbol, side, [Entry("entry", 1, price, _EPOCH)], average_price=price)
+    start = trailed(config, entry, price, tick)
+    return f"{words}, from {display.price(start, tick)} at the entry" if start is not None else words

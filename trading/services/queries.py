@@ -13,7 +13,7 @@ from trading.domain import display
 from trading.domain.approval_scope import split_close_id
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
-from trading.domain.plan import Leg
+from trading.domain.plan import Leg, Plan
 from trading.domain.position import Position
 from trading.domain.preview import describe
 from trading.domain.records import (
@@ -28,6 +28,7 @@ from trading.domain.records import (
     WebhookLogFilter,
 )
 from trading.domain.signals import SignalState
+from trading.domain.trailing import trail_words
 from trading.domain.views import (
     AccountView,
     ApprovalCard,
@@ -420,7 +421,7 @@ class Queries(UseCase):
             decided_by_name=approval.decided_by_name if approval else None,
             decided_at=approval.decided_at if approval else None,
             outcome=outcome,
-            notes=(split, *the_plan.notes) if split is not None else the_plan.notes,
+            notes=_card_notes(split, the_plan, bot, signal.price, instrument.tick_size, pending),
             refused=the_plan.refused,
             sizing=the_plan.sizing,
             second_approval_reason=second,
@@ -433,6 +434,17 @@ class Queries(UseCase):
             alert_extras=tuple(sorted(signal.extras.items())),
             decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
         )
+
+
+def _card_notes(
+    split: str | None, the_plan: Plan, bot: Bot, price: Decimal, tick: Decimal | None, pending: bool
+) -> tuple[str, ...]:
+    """The card's notes: a reversal split's first, then the plan's, then the trail an entry
+    will have."""
+    notes = (split,) if split is not None else ()
+    opening = next((leg for leg in the_plan.legs if not leg.kind.reduces), None)
+    trail = trail_words(bot.config, opening.position_side, price, tick) if pending and opening else None
+    return (*notes, *the_plan.notes, *((trail,) if trail is not None else ()))
 
 
 def _curve(trades: list[TradeRecord], total: Decimal | None) -> tuple[tuple[datetime, Decimal], ...]:

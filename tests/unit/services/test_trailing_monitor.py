@@ -45,3 +45,12 @@ async def test_an_activation_keeps_the_position_watched_before_it_has_a_stop(rig
     rig.broker.bid, rig.broker.ask = Decimal(54300), Decimal(54301)  # 2.05% up: the trail starts
     assert await rig.use_cases.monitors.check_exits() == []
     assert (await rig.position(bot)).stop_loss == Decimal(53757)  # 54,300 x 0.99
+
+
+async def test_the_card_shows_the_trail_the_entry_will_have(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve", trailing_stop_pct="1")
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    assert await rig.run(sid) is SignalState.PENDING_APPROVAL
+    card = await rig.use_cases.queries.approval_card(sid)
+    # 1% under the alert's 53,210.5 is 52,678.395, down to the 0.5 tick.
+    assert card is not None and card.notes[-1] == "trailing stop 1% from the best price, from 52,678.0 at the entry"
