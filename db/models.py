@@ -132,6 +132,7 @@ class CurrentPositionRow(Base):
     take_profit: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    trailing_stop_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)  # the entry alert's trail
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import text
 
@@ -67,3 +68,15 @@ async def test_trades_today_are_counted_by_the_database(database: Database) -> N
     third = await rig.signal(bot, SignalAction.ENTER_SHORT)
     assert await rig.run(third) is SignalState.REFUSED
     assert (await rig.stored(third)).reason == "2 of 2 trades today (max_trades_per_day)"
+
+
+async def test_an_entrys_trailing_stop_is_stored_with_its_position(database: Database) -> None:
+    rig = make_rig(database)
+    bot = await rig.bot()
+    entry = await rig.signal(bot, SignalAction.ENTER_LONG, trailing_stop=Decimal(2))
+    assert await rig.run(entry) is SignalState.EXECUTED
+    position = await rig.position(bot)
+    # Filled at the fake broker's ask, 53,211: 2% under it is 52,146.78, down to the 0.5 tick.
+    assert (position.trailing_pct, position.stop_loss) == (Decimal(2), Decimal("52146.5"))
+    assert await rig.run(await rig.signal(bot, SignalAction.CLOSE)) is SignalState.EXECUTED
+    assert (await rig.position(bot)).trailing_pct is None

@@ -106,6 +106,7 @@ class _PositionRow:
     take_profit: Decimal | None
     realized_pnl: Decimal
     opened_at: datetime | None
+    trailing_pct: Decimal | None = None
 
     @property
     def quantity(self) -> int:
@@ -534,6 +535,7 @@ def _position(symbol: str, row: _PositionRow | None, multiplier: Decimal) -> Pos
         stop_loss=row.stop_loss,
         take_profit=row.take_profit,
         opened_at=row.opened_at or min(e.time for e in row.entries),
+        trailing_pct=row.trailing_pct,
     )
 
 
@@ -552,6 +554,7 @@ class FakePositionRepository(_Repository):
             take_profit=position.take_profit,
             realized_pnl=position.realized_pnl,
             opened_at=position.opened_at,
+            trailing_pct=position.trailing_pct,
         )
 
     async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from trading.domain.alerts import AlertError, parse_alert
 from trading.domain.config import BotConfig, BotConfigError
 from trading.domain.levels import set_levels_after_fill
 from trading.domain.position import Entry, Position
@@ -96,3 +97,17 @@ def test_one_trail_at_a_time_and_activation_needs_a_trail() -> None:
     with pytest.raises(BotConfigError) as alone:
         config(trailing_activation_pct=1)
     assert alone.value.errors == ["trailing_activation_pct: needs trailing_stop_pct or trailing_stop_distance"]
+
+
+def test_an_alerts_trailing_stop_is_kept_by_the_position_and_wins_over_the_bots() -> None:
+    signal = parse_alert(b'{"action": "RSI_LONG_ENTRY", "price": 100, "trailing_stop": 2}', None)
+    assert signal.trailing_stop == D(2)
+    position = held(PositionSide.LONG, "100")
+    assert set_levels_after_fill(position, signal, config(), None, TICK)  # a bot without a trail of its own
+    assert (position.trailing_pct, position.stop_loss) == (D(2), D(98))
+    assert walk(config(trailing_stop_pct=5), position, ["110"]) == [D("107.5")]  # 2% under 110: 107.8 -> 107.5
+
+
+def test_an_alerts_trailing_stop_must_be_a_percentage_below_100() -> None:
+    with pytest.raises(AlertError, match=r"trailing_stop.* is 100; a trailing stop is a percentage below 100"):
+        parse_alert(b'{"action": "RSI_LONG_ENTRY", "price": 100, "trailing_stop": 100}', None)

@@ -77,6 +77,8 @@ def set_levels_after_fill(
         return True
     if signal.action.is_entry and position.side is not None and position.average_price is not None:
         before = position.stop_loss  # an add's: the stop of the position it adds to
+        if signal.trailing_stop is not None:
+            position.trailing_pct = signal.trailing_stop
         stop, target = levels_for_entry(
             position.side,
             position.average_price,
@@ -92,7 +94,7 @@ def set_levels_after_fill(
         looser = position.stop_loss is None or (
             before is not None and (before - position.stop_loss) * position.side.sign > 0
         )
-        if trails(config) and before is not None and looser:
+        if trails(config, position) and before is not None and looser:
             position.stop_loss = before
         return position.stop_loss is not None or target is not None
     return False

@@ -22,23 +22,29 @@ _HUNDRED = Decimal(100)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def trails(config: BotConfig) -> bool:
-    return config.trailing_stop_pct is not None or config.trailing_stop_distance is not None
+def trails(config: BotConfig, position: Position | None = None) -> bool:
+    """Whether the bot (or `position`, by its entry alert's `trailing_stop`) trails its stop."""
+    return (
+        config.trailing_stop_pct is not None
+        or config.trailing_stop_distance is not None
+        or (position is not None and position.trailing_pct is not None)
+    )
 
 
 def trailed(config: BotConfig, position: Position, price: Decimal, tick: Decimal | None) -> Decimal | None:
     """The position's stop once the market has traded at `price` (the price its close would
     get: the bid for a long, the ask for a short): tighter than now, or None when it stays."""
     side, average = position.side, position.average_price
-    if not trails(config) or side is None or average is None or position.is_flat or price <= 0:
+    if not trails(config, position) or side is None or average is None or position.is_flat or price <= 0:
         return None
     sign = side.sign
     if config.trailing_activation_pct is not None:
         gain_pct = (price - average) * sign / average * _HUNDRED
         if gain_pct < config.trailing_activation_pct:
             return None
-    if config.trailing_stop_pct is not None:
-        gap = price * config.trailing_stop_pct / _HUNDRED
+    pct = position.trailing_pct or config.trailing_stop_pct  # the alert's, else the bot's
+    if pct is not None:
+        gap = price * pct / _HUNDRED
     else:
         assert config.trailing_stop_distance is not None
         gap = config.trailing_stop_distance

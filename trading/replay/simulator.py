@@ -237,7 +237,7 @@ class _Desk:
                 self.position.stop_loss is not None or self.position.take_profit is not None
             ):
                 self._check_exits(index)
-            if self.position.side is not None and trails(self.config):
+            if self.position.side is not None and trails(self.config, self.position):
                 self._trail(index)
             if self.resting is not None:
                 self._check_resting(index)

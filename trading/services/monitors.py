@@ -178,7 +178,7 @@ class Monitors(UseCase):
         watch, back = watch.quote_seen()
         if back:
             events.append(QuotesBack(at=now, bot_name=bot.name, symbol=position.symbol))
-        if trails(bot.config) and position.side is not None:
+        if trails(bot.config, position) and position.side is not None:
             position = await self._trail(bot, position, quote.price_for(position.side.closing_order_side), now)
         if bot.config.flatten_on_daily_loss and position.side is not None:
             mark = quote.price_for(position.side.closing_order_side)
