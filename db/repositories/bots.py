@@ -58,6 +58,8 @@ TRADE_MANAGEMENT_FIELDS = (
     "trailing_stop_pct",
     "trailing_stop_distance",
     "trailing_activation_pct",
+    "approval_max_drift_pct",
+    "approval_limit_offset_pct",
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")

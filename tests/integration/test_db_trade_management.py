@@ -26,6 +26,8 @@ MANAGED = {
     "max_open_risk": "2500.5",
     "trailing_stop_distance": "25",
     "trailing_activation_pct": "0.5",
+    "approval_max_drift_pct": "0.5",
+    "approval_limit_offset_pct": "0.1",
 }
 
 

@@ -98,6 +98,9 @@ class BotConfig(BaseModel):
     trailing_stop_pct: Decimal | None = Field(default=None, gt=0, lt=100)
     trailing_stop_distance: Decimal | None = Field(default=None, gt=0)
     trailing_activation_pct: Decimal | None = Field(default=None, gt=0, le=1000)
+    # Approvals that decay (trading/domain/approval_decay.py).
+    approval_max_drift_pct: Decimal | None = Field(default=None, gt=0, le=100)
+    approval_limit_offset_pct: Decimal | None = Field(default=None, ge=0, le=100)
 
     @field_validator("bot_name")
     @classmethod

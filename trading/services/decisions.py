@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain.approval_decay import drift_expiry
 from trading.domain.approval_scope import split_close_id, split_close_message, split_reason
 from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
@@ -39,6 +40,9 @@ from trading.services.ports import UnitOfWork
 from trading.services.synthetic import store_queued
 from trading.services.transitions import move_signal, set_signal_state
 
+# How often pending cards of bots with approval_max_drift_pct are held against the quote.
+DRIFT_CHECK = timedelta(seconds=2)
+
 # Who stores the close of a reversal split in approve-entries mode.
 ENGINE = Actor("engine", "approve entries", True)
 
@@ -54,6 +58,7 @@ class Decisions(UseCase):
         super().__init__(ctx)
         # When the next reminder or expiry falls due; None: read the pending cards at the next check.
         self._next_due: datetime | None = None
+        self._watching_drift = False  # a pending card's bot has approval_max_drift_pct
 
     async def run_due(self) -> list[int]:
         """The runner's periodic check: reminds the approvers of a card half way to its
@@ -68,6 +73,9 @@ class Decisions(UseCase):
             pending = await uow.approvals.list_pending()
         await self.remind_due(pending)
         expired = await self.expire_due(pending)
+        expired += await self.expire_drifted([a for a in pending if a.signal_id not in expired])
+        if self._watching_drift:
+            self._next_due = min(self._next_due, now + DRIFT_CHECK)
         for approval in pending:
             if approval.signal_id in expired or approval.expires_at <= now:
                 continue
@@ -147,31 +155,61 @@ class Decisions(UseCase):
         for approval in pending:
             if approval.expires_at > now:
                 continue
-            async with self._uow() as uow:
-                stored = await uow.signals.get(approval.signal_id, for_update=True)
-                if stored is None or stored.state is not SignalState.PENDING_APPROVAL:
-                    continue
-                if not await uow.approvals.decide(approval.signal_id, Decision.EXPIRED, "expiry", now):
-                    continue
-                await set_signal_state(
-                    uow,
-                    approval.signal_id,
-                    SignalState.EXPIRED,
-                    cause="expiry",
-                    at=now,
-                    reason=f"no decision by {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC",
-                )
-                uow.emit(
-                    [
-                        ApprovalDecided(
-                            at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
-                        )
-                    ]
-                )
-                await uow.commit()
-            expired.append(approval.signal_id)
-            self._publish(uow.emitted)
+            reason = f"no decision by {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+            if await self._expire(approval.signal_id, now, reason):
+                expired.append(approval.signal_id)
         return expired
+
+    async def expire_drifted(self, pending: list[ApprovalRecord]) -> list[int]:
+        """Pending entries of bots with `approval_max_drift_pct` whose quote has moved further
+        than that from the alert's price expire now, with the reason, instead of waiting for a
+        late click. Whether any pending card is watched so remembers itself for the next check."""
+        now = self._clock.now()
+        expired: list[int] = []
+        self._watching_drift = False
+        for approval in pending:
+            async with self._uow(read_only=True) as uow:
+                stored = await uow.signals.get(approval.signal_id, history=False)
+                bot = await uow.bots.get(stored.bot_id) if stored is not None else None
+            if stored is None or bot is None or bot.config.approval_max_drift_pct is None:
+                continue
+            side = stored.signal.action.entry_side
+            if side is None or stored.state is not SignalState.PENDING_APPROVAL:
+                continue
+            self._watching_drift = True
+            quote = await self._market.quote(bot)
+            if quote is None:
+                continue
+            instrument = await self._market.instrument_or_none(bot)
+            reason = drift_expiry(
+                bot.config.approval_max_drift_pct,
+                stored.signal.price,
+                quote.price_for(side.opening_order_side),
+                instrument.tick_size if instrument is not None else None,
+            )
+            if reason is not None and await self._expire(approval.signal_id, now, reason):
+                expired.append(approval.signal_id)
+        return expired
+
+    async def _expire(self, signal_id: int, now: datetime, reason: str) -> bool:
+        """The pending card expires with `reason` and never executes; whether it did now."""
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id, for_update=True)
+            if stored is None or stored.state is not SignalState.PENDING_APPROVAL:
+                return False
+            if not await uow.approvals.decide(signal_id, Decision.EXPIRED, "expiry", now):
+                return False
+            await set_signal_state(uow, signal_id, SignalState.EXPIRED, cause="expiry", at=now, reason=reason)
+            uow.emit(
+                [
+                    ApprovalDecided(
+                        at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
+                    )
+                ]
+            )
+            await uow.commit()
+        self._publish(uow.emitted)
+        return True
 
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
         return await self._decide(signal_id, actor, Decision.APPROVED, edits)

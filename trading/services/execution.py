@@ -19,6 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.domain import display
+from trading.domain.approval_decay import capped_limit
 from trading.domain.approval_scope import runs_unapproved, why_unapproved
 from trading.domain.caps import day_start as day_start_in
 from trading.domain.caps import open_risk
@@ -307,7 +308,11 @@ class Executor:
         doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
         rows = []
         for index, leg in enumerate(the_plan.legs, start=1):
-            row = _order_row(stored, bot, leg, index, stored.edits, now)
+            cap = None
+            offset = bot.config.approval_limit_offset_pct
+            if stored.state is SignalState.APPROVED and offset is not None:
+                cap = capped_limit(offset, leg.side, signal.price, instrument.tick_size)
+            row = _order_row(stored, bot, leg, index, stored.edits, now, cap)
             if shared and row.reduce_only:
                 row = replace(row, reduce_only=False)
             if index == 1:
@@ -775,8 +780,15 @@ class Executor:
 
 
 def _order_row(
-    stored: StoredSignal, bot: Bot, leg: Leg, index: int, edits: SignalEdits | None, now: datetime
+    stored: StoredSignal,
+    bot: Bot,
+    leg: Leg,
+    index: int,
+    edits: SignalEdits | None,
+    now: datetime,
+    cap: Decimal | None = None,
 ) -> OrderRecord:
+    """`cap`: an approved entry's limit by approval_limit_offset_pct, for what would go at market."""
     order_type = OrderType.MARKET
     limit_price: Decimal | None = None
     if leg.kind in (LegKind.OPEN, LegKind.ADD):
@@ -784,6 +796,8 @@ def _order_row(
             order_type, limit_price = OrderType.LIMIT, edits.limit_price or stored.signal.price
         elif stored.signal.order_type is OrderType.LIMIT:
             order_type, limit_price = OrderType.LIMIT, stored.signal.price
+        elif cap is not None and (edits is None or edits.order_type is not OrderType.MARKET):
+            order_type, limit_price = OrderType.LIMIT, cap
     return OrderRecord(
         signal_id=stored.id,
         bot_id=bot.id,

@@ -7,13 +7,18 @@ from decimal import Decimal as D
 from tests.unit.replay.helpers import at, bot, candles, flat, rsi, run
 
 
-def test_approve_entries_replays_as_approve_all_since_every_alert_counts_as_approved() -> None:
+def test_approval_fields_replay_as_approve_all_since_every_alert_counts_as_approved_at_once() -> None:
     bars = candles(*flat(1, 100), (104, 105, 103, 104), *flat(2, 104))
     alerts = [rsi("RSI_LONG_ENTRY", 100, 0), rsi("RSI_SHORT_ENTRY", 104, 1), rsi("RSI_CLOSE_SHORT", 104, 2)]
     every = run(bot(mode="approve", approve="all", base_position_size=2), alerts, bars)
     entries = run(bot(mode="approve", approve="entries", base_position_size=2), alerts, bars)
-    assert entries.trades == every.trades and len(entries.trades) == 2
-    assert entries.skipped == every.skipped == ()
+    decaying = run(
+        bot(mode="approve", base_position_size=2, approval_max_drift_pct="0.1", approval_limit_offset_pct="0.1"),
+        alerts,
+        bars,
+    )
+    assert entries.trades == every.trades == decaying.trades and len(entries.trades) == 2
+    assert entries.skipped == every.skipped == decaying.skipped == ()
 
 
 def test_trading_windows_refuse_entries_outside_and_flatten_at_the_first_candle_after_the_end() -> None:
