@@ -4,12 +4,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trading.domain import display
 from trading.domain.values import OrderSide
 
 _HUNDRED = Decimal(100)
+
+
+def timeout_reason(expires_at: datetime) -> str:
+    """Why a card expired when nobody decided in time (the usual lapse, which the card's
+    own expiry time already says)."""
+    return f"no decision by {expires_at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def drift_pct(alert_price: Decimal, quote_price: Decimal) -> Decimal:

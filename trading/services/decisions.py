@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trading.domain.approval_decay import drift_expiry
+from trading.domain.approval_decay import drift_expiry, timeout_reason
 from trading.domain.approval_scope import split_close_id, split_close_message, split_reason
 from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
@@ -155,7 +155,7 @@ class Decisions(UseCase):
         for approval in pending:
             if approval.expires_at > now:
                 continue
-            reason = f"no decision by {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC"
+            reason = timeout_reason(approval.expires_at)
             if await self._expire(approval.signal_id, now, reason):
                 expired.append(approval.signal_id)
         return expired

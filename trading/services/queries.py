@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from trading.domain import display
+from trading.domain.approval_decay import timeout_reason
 from trading.domain.approval_scope import split_close_id
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
@@ -433,7 +434,15 @@ class Queries(UseCase):
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
             decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
+            lapse_reason=_lapse_reason(stored, approval),
         )
+
+
+def _lapse_reason(stored: StoredSignal, approval: ApprovalRecord | None) -> str | None:
+    """Why the card expired, when not simply for want of a decision in time."""
+    if approval is None or stored.state is not SignalState.EXPIRED or approval.decided_by != "expiry":
+        return None
+    return stored.reason if stored.reason != timeout_reason(approval.expires_at) else None
 
 
 def _card_notes(

@@ -3,6 +3,7 @@ reason; a late approval is sent as a capped, marketable limit."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from tests.support.service_rig import ALICE, Rig
@@ -25,6 +26,8 @@ async def test_a_card_expires_itself_once_the_quote_drifts_too_far(rig: Rig) -> 
     assert stored.state is SignalState.EXPIRED
     assert stored.reason == "the price moved 0.50% from the alert's 53,210.5 to 53,478.0 (approval_max_drift_pct 0.5)"
     assert rig.published(ApprovalDecided)[-1].decision == "expired"
+    card = await rig.use_cases.queries.approval_card(sid)
+    assert card is not None and card.lapse_reason == stored.reason
     late = await rig.use_cases.decisions.approve(sid, ALICE)
     assert not late.ok and rig.broker.place_calls == 0
 
@@ -40,3 +43,13 @@ async def test_an_approved_entry_goes_as_a_capped_limit_and_a_close_at_market(ri
     close = await rig.signal(bot, SignalAction.CLOSE)
     assert await rig.run(close) is SignalState.EXECUTED
     assert [o.type for o in await rig.orders(close)] == [OrderType.MARKET]
+
+
+async def test_a_card_that_simply_ran_out_of_time_gives_no_lapse_reason(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve", approval_timeout_minutes=1)
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)
+    assert await rig.run(sid) is SignalState.PENDING_APPROVAL
+    rig.clock.t += timedelta(minutes=2)
+    assert await rig.use_cases.decisions.run_due() == [sid]
+    card = await rig.use_cases.queries.approval_card(sid)
+    assert card is not None and card.state == "expired" and card.lapse_reason is None
