@@ -141,7 +141,8 @@ class BotConfig(BaseModel):
     @classmethod
     def _windows(cls, v: Any) -> Any:
         if isinstance(v, str):
-            raise ValueError('must be a list of windows, e.g. ["Mon-Fri 08:00-16:30"]')
+            # One text (`replay --set`): windows separated by ";".
+            v = [w for w in (part.strip() for part in v.split(";")) if w]
         if isinstance(v, list | tuple):
             if not v:
                 return None
@@ -167,6 +168,8 @@ class BotConfig(BaseModel):
     @field_validator("closed_dates", mode="before")
     @classmethod
     def _no_empty_dates(cls, v: Any) -> Any:
+        if isinstance(v, str):  # one text (`replay --set`): dates separated by ","
+            v = [d for d in (part.strip() for part in v.split(",")) if d]
         return None if isinstance(v, list | tuple) and not v else v
 
     @field_validator("broker_account")

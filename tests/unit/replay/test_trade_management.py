@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from tests.unit.replay.helpers import at, bot, candles, flat, rsi, run
+from trading.replay.inputs import apply_overrides
 
 
 def test_approval_fields_replay_as_approve_all_since_every_alert_counts_as_approved_at_once() -> None:
@@ -87,3 +88,12 @@ def test_a_trailing_stop_ratchets_with_each_candles_high_then_closes_at_the_trai
     # not below; 03:00 low 105 reaches 106: closed there.
     [trade] = result.trades
     assert (trade.exit_reason, trade.closed_at, trade.exit_price, trade.pnl) == ("stop_loss", at(3), D(106), D(6))
+
+
+def test_replay_set_takes_windows_and_dates_as_text() -> None:
+    changed = apply_overrides(
+        bot(),
+        {"trading_hours": "Mon-Fri 08:00-16:30; Sun 22:00-02:00", "closed_dates": "2026-12-25, 2027-01-01"},
+    )
+    assert changed.trading_hours == ("Mon-Fri 08:00-16:30", "Sun 22:00-02:00")
+    assert [d.isoformat() for d in changed.closed_dates or ()] == ["2026-12-25", "2027-01-01"]
