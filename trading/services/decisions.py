@@ -4,7 +4,6 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -31,7 +30,7 @@ from trading.domain.records import (
     StateChange,
     StoredSignal,
 )
-from trading.domain.signals import SignalAction, SignalSource, SignalState
+from trading.domain.signals import Signal, SignalAction, SignalSource, SignalState
 from trading.domain.values import OrderType
 from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
@@ -93,11 +92,20 @@ class Decisions(UseCase):
         async with self._uow() as uow:
             why = None
             if close_first is not None and close_first.side is not None:
-                close = replace(
-                    stored.signal, action=SignalAction.CLOSE, source=SignalSource.COMMAND, alert_id=None, quantity=None
-                )
+                # A close of its own: nothing of the entry's (levels, quantity, the position a
+                # strategy alert says it holds after the entry) belongs to it.
+                entry = stored.signal
                 message = split_close_message(stored.id)
-                closing = await store_queued(uow, bot.id, replace(close, message=message), ENGINE, now, message)
+                close = Signal(
+                    action=SignalAction.CLOSE,
+                    price=entry.price,
+                    shape=entry.shape,
+                    time=entry.time,
+                    ticker=entry.ticker,
+                    message=message,
+                    source=SignalSource.COMMAND,
+                )
+                closing = await store_queued(uow, bot.id, close, ENGINE, now, message)
                 why = split_reason(close_first.side, close_first.quantity, closing.id)
             pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode", why)
             if not await move_signal(uow, stored.id, [pending], from_state=SignalState.RECEIVED):

@@ -107,3 +107,23 @@ async def test_a_breakeven_alone_moves_the_stop_and_completes_without_an_order(r
     pos = await rig.position(bot)
     assert pos.stop_loss == pos.average_price and rig.broker.place_calls == placed
     assert await rig.orders(breakeven) == []
+
+
+async def test_the_split_close_carries_nothing_of_the_entry(rig: Rig) -> None:
+    """A strategy alert says the position it leaves (short 1) and the entry's stop: the close
+    that runs first is a close of its own, so it is not taken for a missed alert."""
+    bot = await rig.bot(mode="approve", approve="entries")
+    await _long(rig, bot, quantity=1)
+    entry = await rig.signal(bot, SignalAction.ENTER_SHORT, target_position=-1, stop_loss=Decimal(54000))
+    assert await rig.run(entry) is SignalState.PENDING_APPROVAL
+    close_id = split_close_id((await rig.stored(entry)).reason)
+    assert close_id is not None
+    closing = (await rig.stored(close_id)).signal
+    assert (closing.target_position, closing.stop_loss, closing.quantity) == (None, None, None)
+    assert await rig.run(close_id) is SignalState.EXECUTED
+    async with rig.db.uow() as uow:
+        assert not (await uow.bots.get(bot)).needs_attention
+    assert (await rig.use_cases.decisions.approve(entry, ALICE)).ok
+    assert await rig.run(entry) is SignalState.EXECUTED
+    pos = await rig.position(bot)
+    assert (pos.side, pos.quantity, pos.stop_loss) == (PositionSide.SHORT, 1, Decimal(54000))
