@@ -16,8 +16,9 @@ from tests.e2e.procs import Processes, now_iso, processes, sim_config, wait_unti
 pytestmark = pytest.mark.slow
 
 PRICE = "53210.5"
-# Time enough before the window ends to import, start and open both positions.
-LEAD = timedelta(seconds=25)
+# Time enough before the window ends to import the bots and open both positions (the
+# process is up already: the bots are imported into its database while it serves).
+LEAD = timedelta(seconds=15)
 
 
 @pytest.fixture
@@ -51,11 +52,11 @@ def bot(name: str, key: str, window: str, **extra: object) -> dict[str, object]:
 def test_the_window_end_flattens_then_entries_are_refused_and_closes_run(procs: Processes, tmp_path: Path) -> None:
     sim = procs.simulator(config=sim_config(tmp_path / "sim.toml", symbols={"SA40": PRICE}))
     env = procs.serve_env(f"sqlite+aiosqlite:///{tmp_path / 'sd.db'}", sim, MONITOR_INTERVAL_SECONDS="0.2")
+    serve = procs.serve(env)
     window, end = window_ending_soon()
     keep = bot("KeepsIt", "window_keep_key_01", window, allow_pyramiding=True, max_positions=2)
     flat = bot("FlattensIt", "window_flat_key_01", window, flatten_at_window_end=True)
     procs.import_bots(env, [keep, flat])
-    serve = procs.serve(env)
 
     def alert(b: dict[str, object], action: str) -> dict[str, object]:
         answer = serve.webhook(str(b["webhook_key"]), {"action": action, "price": PRICE, "time": now_iso()})
