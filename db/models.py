@@ -73,6 +73,9 @@ class BotRow(Base):
     second_approval_above: Mapped[int | None] = mapped_column(Integer)
     second_approval_risk_above: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     order_timeout_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default=text("300"))
+    # Trade management (approve scope, trading windows, caps, trails): the fields of
+    # repositories.bots.TRADE_MANAGEMENT_FIELDS as one JSON object; NULL is every default.
+    trade_management: Mapped[str | None] = mapped_column(Text)
     # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
     # the passphrase only as an HMAC salted with the bot name. The signing secret must be
     # kept in clear: verifying an HMAC signature needs it.
@@ -129,6 +132,7 @@ class CurrentPositionRow(Base):
     take_profit: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     realized_pnl: Mapped[Decimal] = mapped_column(ExactDecimal)
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    trailing_stop_pct: Mapped[Decimal | None] = mapped_column(ExactDecimal)  # the entry alert's trail
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

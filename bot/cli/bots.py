@@ -72,6 +72,7 @@ async def _new(database: Database, args: argparse.Namespace, out: TextIO) -> int
             "symbol": args.symbol,
             "broker_account": args.broker,
             "mode": args.mode,
+            "approve": args.approve,
             "webhook_key": key,
         }
     )

@@ -88,6 +88,13 @@ def _command(argv: Sequence[str] | None) -> int:
         choices=["auto", "approve"],
         help="auto: execute at once; approve: wait for an approver's decision (default: %(default)s)",
     )
+    new.add_argument(
+        "--approve",
+        default="entries",
+        choices=["entries", "all"],
+        help="in approve mode, what waits for an approver: entries only (exits run at once), or all "
+        "(default: %(default)s)",
+    )
     alerts = bots_sub.add_parser(
         "alerts", help="the TradingView webhook URL and alert messages of a bot (--pine: a Pine Script strategy)"
     )

@@ -163,6 +163,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     elif lapsed:
         expired_at = card.decided_at or card.expires_at
         lines.append(f"**{headline}**" + (f" {ts(expired_at)}" if expired_at else "") + ", nothing was sent")
+        if card.lapse_reason:
+            lines.append(f"⌛ {card.lapse_reason}")
     else:
         by = f" by {who(card.decided_by)}" if card.decided_by else ""
         if by and card.state in ("expired", "canceled"):

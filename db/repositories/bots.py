@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,12 +44,36 @@ CONFIG_COLUMNS = (
     "second_approval_risk_above",
     "order_timeout_seconds",
 )
+# Kept together as one JSON object in `trade_management`: the lists among them have no
+# column type common to both databases, and the block grows field by field.
+TRADE_MANAGEMENT_FIELDS = (
+    "approve",
+    "trading_hours",
+    "trading_timezone",
+    "flatten_at_window_end",
+    "closed_dates",
+    "max_trades_per_day",
+    "flatten_on_daily_loss",
+    "max_open_risk",
+    "trailing_stop_pct",
+    "trailing_stop_distance",
+    "trailing_activation_pct",
+    "approval_max_drift_pct",
+    "approval_limit_offset_pct",
+)
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
 # Validated into another field and stored as it: `accounts` (one account today) is broker_account.
 FOLDED_FIELDS = ("accounts",)
 # Every BotConfig field lands in exactly one of these (a test holds this true).
-STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS, *FOLDED_FIELDS)
+STORED_FIELDS = (
+    "bot_name",
+    *CONFIG_COLUMNS,
+    *STRATEGY_COLUMNS,
+    *SECRET_FIELDS,
+    *FOLDED_FIELDS,
+    *TRADE_MANAGEMENT_FIELDS,
+)
 
 _OTHER_ON_SYMBOL = (
     select(BOTS.c.id)
@@ -80,7 +105,7 @@ _BY_KEY_HASHES = _SELECT.where(BOTS.c.webhook_key_hash.in_(bindparam("values", e
 _BY_KEY_HASHES_FOR_UPDATE = _BY_KEY_HASHES.with_for_update(of=BOTS, key_share=True)
 _ALL = _SELECT.order_by(BOTS.c.bot_name)
 _NAME = select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id"))
-_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)
+_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, "trade_management")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -88,6 +113,9 @@ def _config(hint: str, values: tuple[Any, ...]) -> BotConfig:
     """The stored columns validated as a BotConfig. Cached: the same columns always make the
     same (frozen) config, and validating them is most of what reading a bot costs."""
     data = dict(zip(_CONFIG_FIELDS, values, strict=True))
+    managed = data.pop("trade_management")
+    if managed:
+        data |= json.loads(managed)
     return BotConfig.parse({**data, "webhook_key": _STAND_IN_KEY}).model_copy(
         update={"webhook_key": hint, "passphrase": None, "signing_secret": None}
     )
@@ -108,6 +136,12 @@ def _to_bot(row: Row[Any]) -> Bot:
         needs_attention=m["needs_attention"],
         attention_reason=m["attention_reason"],
     )
+
+
+def _trade_management(config: BotConfig) -> str | None:
+    """The trade-management fields that differ from their defaults, as JSON (None: none do)."""
+    changed = config.model_dump(mode="json", include=set(TRADE_MANAGEMENT_FIELDS), exclude_defaults=True)
+    return json.dumps(changed, sort_keys=True) if changed else None
 
 
 def _enum_value(value: Any) -> Any:
@@ -186,6 +220,7 @@ class SqlBotRepository(Repository):
             raise WebhookKeyInUse(f"bot {name}: webhook_key is already used by bot {clash}; every bot needs its own")
         now = self._now()
         values = {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS} | secrets | {"updated_at": now}
+        values["trade_management"] = _trade_management(config)
         strategy = {c: getattr(config, c) for c in STRATEGY_COLUMNS}
         if existing is None:
             bot_id = (

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy import Row, bindparam, distinct, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from db.errors import DuplicateOrder, NotFound
@@ -45,6 +45,12 @@ _FOR_SIGNAL = (
     select(ORDERS).where(ORDERS.c.signal_id == bindparam("signal_id")).order_by(ORDERS.c.leg_index, ORDERS.c.id)
 )
 _ADD_MANY = insert(ORDERS)
+_ENTRIES_SINCE = select(func.count(distinct(ORDERS.c.signal_id))).where(
+    ORDERS.c.bot_id == bindparam("bot_id"),
+    ORDERS.c.created_at >= bindparam("since"),
+    ORDERS.c.leg_kind.in_([LegKind.OPEN.value, LegKind.ADD.value]),
+    ORDERS.c.filled_quantity > 0,
+)
 _BY_CLIENT_ID = select(ORDERS).where(ORDERS.c.client_order_id == bindparam("client_order_id"))
 
 
@@ -134,6 +140,9 @@ class SqlOrderRepository(Repository):
         result = await self._update(ORDERS, {"client_order_id": order.client_order_id}, values)
         if result.rowcount != 1:
             raise NotFound(f"no order with client_order_id {order.client_order_id!r} to update")
+
+    async def entries_since(self, bot_id: int, since: datetime) -> int:
+        return int((await self._uow.execute(_ENTRIES_SINCE, {"bot_id": bot_id, "since": since})).scalar_one())
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:
         s = self._uow

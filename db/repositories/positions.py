@@ -82,6 +82,7 @@ def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) ->
         stop_loss=row.stop_loss,
         take_profit=row.take_profit,
         opened_at=row.opened_at or min(e.time for e in entries),
+        trailing_pct=row.trailing_stop_pct,
     )
 
 
@@ -135,6 +136,7 @@ class SqlPositionRepository(Repository):
             "average_price": position.average_price,
             "stop_loss": position.stop_loss,
             "take_profit": position.take_profit,
+            "trailing_stop_pct": position.trailing_pct,
             "realized_pnl": position.realized_pnl,
             "opened_at": position.opened_at,
             "updated_at": self._now(),

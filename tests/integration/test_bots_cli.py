@@ -216,6 +216,24 @@ def test_new_prints_a_fresh_key_once(
     )
 
 
+def test_new_proposes_that_only_entries_wait_for_an_approver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = sqlite_url(tmp_path / "cli.db")
+    assert cli(monkeypatch, capsys, url, "bots", "new", "Gold.Bot").code == 0
+    assert cli(monkeypatch, capsys, url, "bots", "new", "Silver", "--approve", "all").code == 0
+
+    async def stored() -> dict[str, str]:
+        db = Database(url)
+        try:
+            async with db.uow() as uow:
+                return {b.name: b.config.approve.value for b in await uow.bots.list()}
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(stored()) == {"Gold.Bot": "entries", "Silver": "all"}
+
+
 def test_new_takes_any_configured_account_and_refuses_an_unknown_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -39,6 +39,7 @@ from trading.domain.credentials import secrets_to_store
 from trading.domain.events import Event
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
+from trading.domain.plan import LegKind
 from trading.domain.position import Entry, Fill, Position
 from trading.domain.records import (
     ApprovalRecord,
@@ -105,6 +106,7 @@ class _PositionRow:
     take_profit: Decimal | None
     realized_pnl: Decimal
     opened_at: datetime | None
+    trailing_pct: Decimal | None = None
 
     @property
     def quantity(self) -> int:
@@ -533,6 +535,7 @@ def _position(symbol: str, row: _PositionRow | None, multiplier: Decimal) -> Pos
         stop_loss=row.stop_loss,
         take_profit=row.take_profit,
         opened_at=row.opened_at or min(e.time for e in row.entries),
+        trailing_pct=row.trailing_pct,
     )
 
 
@@ -551,6 +554,7 @@ class FakePositionRepository(_Repository):
             take_profit=position.take_profit,
             realized_pnl=position.realized_pnl,
             opened_at=position.opened_at,
+            trailing_pct=position.trailing_pct,
         )
 
     async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
@@ -614,6 +618,21 @@ class FakeOrderRepository(_Repository):
             bot_id=stored.bot_id,
             created_at=stored.created_at,
             updated_at=order.updated_at or self._now(),
+        )
+
+    async def entries_since(self, bot_id: int, since: datetime) -> int:
+        t = await self._uow.read()
+        entries = (LegKind.OPEN, LegKind.ADD)
+        return len(
+            {
+                o.signal_id
+                for o in t.orders.values()
+                if o.bot_id == bot_id
+                and o.leg_kind in entries
+                and o.filled_quantity > 0
+                and o.created_at is not None
+                and o.created_at >= since
+            }
         )
 
     async def list_for_signal(self, signal_id: int) -> builtins.list[OrderRecord]:

@@ -428,7 +428,11 @@ def _signal_from(fields: _Fields) -> Signal:
     parts = builder(fields, action_word)
     action: SignalAction = parts["action"]
     _check_levels(parts["shape"], action, price, parts.get("stop_loss"), parts.get("take_profit"))
+    trailing = fields.positive("trailing_stop")
+    if trailing is not None and trailing >= 100:
+        _bad_number(fields.label("trailing_stop"), f"is {trailing}; a trailing stop is a percentage below 100")
     return Signal(
+        trailing_stop=trailing,
         price=price,
         time=_time(fields),
         ticker=fields.text("ticker") or None,

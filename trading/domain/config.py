@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any, Self
 
@@ -22,7 +23,9 @@ from pydantic import (
 )
 
 from trading.domain.accounts import built_in_name, check_name, no_such_account
+from trading.domain.approval_scope import Approve
 from trading.domain.values import BrokerName, Mode
+from trading.domain.windows import WindowError, parse_window, zone
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{8,128}$")
@@ -77,6 +80,27 @@ class BotConfig(BaseModel):
     # Above either, an approval card needs two different approvers.
     second_approval_above: int | None = Field(default=None, ge=1)
     second_approval_risk_above: Decimal | None = Field(default=None, gt=0)
+    # --- trade management (issue 29); stored together (db: trading_bots.trade_management).
+    # approve mode: "all" signals wait for a person, or only "entries" (exits run at once).
+    approve: Approve = Approve.ALL
+    # Trading windows (trading/domain/windows.py): entries only inside; closes always.
+    trading_hours: tuple[str, ...] | None = None
+    trading_timezone: str = "UTC"
+    flatten_at_window_end: bool = False
+    closed_dates: tuple[date, ...] | None = None
+    # Caps (trading/domain/caps.py): entries a day; the daily loss that closes; the money at
+    # risk to the stops across the bot's account.
+    max_trades_per_day: int | None = Field(default=None, ge=1)
+    flatten_on_daily_loss: bool = False
+    max_open_risk: Decimal | None = Field(default=None, gt=0)
+    # Trailing stops (trading/domain/trailing.py): percent or price distance from the best
+    # price since entry; with an activation, only once the trade is that far in profit.
+    trailing_stop_pct: Decimal | None = Field(default=None, gt=0, lt=100)
+    trailing_stop_distance: Decimal | None = Field(default=None, gt=0)
+    trailing_activation_pct: Decimal | None = Field(default=None, gt=0, le=1000)
+    # Approvals that decay (trading/domain/approval_decay.py).
+    approval_max_drift_pct: Decimal | None = Field(default=None, gt=0, le=100)
+    approval_limit_offset_pct: Decimal | None = Field(default=None, ge=0, le=100)
 
     @field_validator("bot_name")
     @classmethod
@@ -105,6 +129,48 @@ class BotConfig(BaseModel):
         if isinstance(v, str) and v.lower() not in ("auto", "approve"):
             raise ValueError(f"must be 'auto' or 'approve', not {v!r}")
         return v.lower() if isinstance(v, str) else v
+
+    @field_validator("approve", mode="before")
+    @classmethod
+    def _approve_word(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.lower() not in ("entries", "all"):
+            raise ValueError(f"must be 'entries' or 'all', not {v!r}")
+        return v.lower() if isinstance(v, str) else v
+
+    @field_validator("trading_hours", mode="before")
+    @classmethod
+    def _windows(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            # One text (`replay --set`): windows separated by ";".
+            v = [w for w in (part.strip() for part in v.split(";")) if w]
+        if isinstance(v, list | tuple):
+            if not v:
+                return None
+            for text in v:
+                if not isinstance(text, str):
+                    raise ValueError('every window must be text, e.g. "Mon-Fri 08:00-16:30"')
+                try:
+                    parse_window(text)
+                except WindowError as e:
+                    raise ValueError(str(e)) from None
+            return tuple(" ".join(t.split()) for t in v)
+        return v
+
+    @field_validator("trading_timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zone(v)
+        except WindowError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("closed_dates", mode="before")
+    @classmethod
+    def _no_empty_dates(cls, v: Any) -> Any:
+        if isinstance(v, str):  # one text (`replay --set`): dates separated by ","
+            v = [d for d in (part.strip() for part in v.split(",")) if d]
+        return None if isinstance(v, list | tuple) and not v else v
 
     @field_validator("broker_account")
     @classmethod
@@ -156,6 +222,14 @@ class BotConfig(BaseModel):
     def _consistent(self) -> Self:
         if self.rsi_oversold >= self.rsi_overbought:
             raise ValueError(f"rsi_oversold ({self.rsi_oversold}) must be below rsi_overbought ({self.rsi_overbought})")
+        if self.flatten_on_daily_loss and self.max_daily_loss is None:
+            raise ValueError("flatten_on_daily_loss: needs max_daily_loss (the loss at which the bot flattens)")
+        if self.trailing_stop_pct is not None and self.trailing_stop_distance is not None:
+            raise ValueError("trailing_stop_distance: give trailing_stop_pct or trailing_stop_distance, not both")
+        if self.trailing_activation_pct is not None and (
+            self.trailing_stop_pct is None and self.trailing_stop_distance is None
+        ):
+            raise ValueError("trailing_activation_pct: needs trailing_stop_pct or trailing_stop_distance")
         if not self.allow_pyramiding and self.max_positions > 1:
             # Not an error: max_positions only matters with pyramiding; kept as written.
             pass

@@ -11,6 +11,7 @@ from trading.domain.market import Quote
 from trading.domain.position import Position
 from trading.domain.records import SignalEdits
 from trading.domain.signals import Signal, SignalAction
+from trading.domain.trailing import trailed, trails
 from trading.domain.values import PositionSide
 
 _HUNDRED = Decimal(100)
@@ -75,6 +76,9 @@ def set_levels_after_fill(
         position.stop_loss = position.average_price
         return True
     if signal.action.is_entry and position.side is not None and position.average_price is not None:
+        before = position.stop_loss  # an add's: the stop of the position it adds to
+        if signal.trailing_stop is not None:
+            position.trailing_pct = signal.trailing_stop
         stop, target = levels_for_entry(
             position.side,
             position.average_price,
@@ -84,7 +88,15 @@ def set_levels_after_fill(
             tick_size,
         )
         position.stop_loss, position.take_profit = stop, target
-        return stop is not None or target is not None
+        # A trailing stop starts at the trail from the entry, when that is tighter (and active),
+        # and an add never loosens the trail it joins.
+        position.stop_loss = trailed(config, position, position.average_price, tick_size) or position.stop_loss
+        looser = position.stop_loss is None or (
+            before is not None and (before - position.stop_loss) * position.side.sign > 0
+        )
+        if trails(config, position) and before is not None and looser:
+            position.stop_loss = before
+        return position.stop_loss is not None or target is not None
     return False
 
 

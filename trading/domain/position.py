@@ -79,6 +79,7 @@ class Position:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     opened_at: datetime | None = None
+    trailing_pct: Decimal | None = None  # the trail its entry's alert asked for (percent), if any
     applied_fill_ids: set[str] = field(default_factory=set)
 
     @classmethod
@@ -191,6 +192,7 @@ class Position:
             self.opened_at = None
             self.stop_loss = None
             self.take_profit = None
+            self.trailing_pct = None
         return ClosedTrade(side, quantity, avg, fill.price, pnl, opened_at, fill.time, went_flat)
 
 

@@ -7,13 +7,15 @@ lets closes through (a reversal keeps only its closing legs).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain.caps import OpenRisk, open_risk_refusal, trades_refusal
 from trading.domain.config import BotConfig
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Plan
 from trading.domain.signals import Signal
+from trading.domain.windows import outside_hours
 
 _HUNDRED = Decimal(100)
 
@@ -31,6 +33,9 @@ class RiskContext:
     realized_today: Decimal
     age: timedelta = timedelta(0)  # how long the signal has waited to be sent, at the moment of sending
     attention_reason: str | None = None  # why the bot needs attention (a mismatch, a missed alert)
+    now: datetime | None = None  # the moment of sending, for the trading windows; None: not judged
+    trades_today: int = 0  # the bot's entries today (read only with max_trades_per_day)
+    open_risk: OpenRisk | None = None  # the account's risk with this entry (only with max_open_risk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +89,22 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
             "(Adopt or Flatten on the error channel, or POST /api/bots/<name>/reconcile)",
             False,
         )
+    if ctx.now is not None:
+        closed = outside_hours(config.trading_hours, config.trading_timezone, config.closed_dates, ctx.now)
+        if closed is not None:
+            return closed, False
+    too_many = trades_refusal(ctx.trades_today, config.max_trades_per_day)
+    if too_many is not None:
+        return too_many, False
     if config.max_daily_loss is not None and ctx.realized_today <= -config.max_daily_loss:
         return (
             f"daily loss limit reached: realized {ctx.realized_today} today, limit {config.max_daily_loss}; "
             f"bot {config.bot_name} paused",
             True,
         )
+    at_risk = open_risk_refusal(config.max_open_risk, ctx.open_risk)
+    if at_risk is not None:
+        return at_risk, False
     if config.max_slippage_pct is not None and ctx.quote is not None and ctx.signal.price > 0:
         entry_leg = next(leg for leg in ctx.plan.legs if not leg.kind.reduces)
         now = ctx.quote.price_for(entry_leg.side)

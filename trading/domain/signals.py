@@ -75,6 +75,8 @@ class Signal:
     target_position: int | None = None
     extras: dict[str, str] = field(default_factory=dict)
     source: SignalSource = SignalSource.WEBHOOK
+    # An entry's own trailing stop, in percent (`"trailing_stop"`): wins over the bot's trail.
+    trailing_stop: Decimal | None = None
 
 
 class SignalState(StrEnum):

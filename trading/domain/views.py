@@ -206,3 +206,5 @@ class ApprovalCard:
     alert_extras: tuple[tuple[str, str], ...] = ()  # exchange, subaccount, chart_url, as sent
     tick_size: Decimal | None = None  # the instrument's, for display; None when not known
     decision_reason: str | None = None  # the approver's reason for a reject (their words: escape it)
+    # Why a card expired before its time (its quote drifted: approval_max_drift_pct); None otherwise.
+    lapse_reason: str | None = None

@@ -37,14 +37,17 @@ from decimal import Decimal
 from itertools import pairwise
 
 from trading.domain.alerts import AlertError, parse_alert
+from trading.domain.caps import open_risk, trading_day
 from trading.domain.config import BotConfig
 from trading.domain.engine import plan as plan_signal
+from trading.domain.flatten import daily_loss, window_end
 from trading.domain.levels import ExitKind, exit_trigger, set_levels_after_fill
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Leg, Plan
 from trading.domain.position import Fill, Position
 from trading.domain.risk import RiskContext, check_risk
 from trading.domain.signals import AlertShape, Signal, SignalAction
+from trading.domain.trailing import trailed, trails
 from trading.domain.values import ZERO, OrderSide, OrderType, PositionSide
 from trading.replay.inputs import AlertRecord, Candle
 
@@ -148,6 +151,7 @@ class _Desk:
         self.trades: list[ReplayTrade] = []
         self.skipped: list[tuple[float, int, SkippedAlert]] = []
         self.realized_by_day: dict[date, Decimal] = {}
+        self.entries_by_day: dict[date, int] = {}  # in the bot's trading_timezone
         self.open_since: datetime | None = None
         self.exposure = timedelta(0)
         self.fills = 0
@@ -225,10 +229,16 @@ class _Desk:
     def _advance(self, through: int) -> None:
         """Check the candles up to `through` (inclusive) not checked yet, in order."""
         for index in range(self.next_candle, through + 1):
+            if self.position.side is not None:
+                self._check_window_end(index)
+            if self.position.side is not None:
+                self._check_daily_loss(index)
             if self.position.side is not None and (
                 self.position.stop_loss is not None or self.position.take_profit is not None
             ):
                 self._check_exits(index)
+            if self.position.side is not None and trails(self.config, self.position):
+                self._trail(index)
             if self.resting is not None:
                 self._check_resting(index)
         self.next_candle = max(self.next_candle, through + 1)
@@ -256,6 +266,11 @@ class _Desk:
                 paused=False,
                 needs_attention=False,
                 realized_today=self.realized_by_day.get(at.date(), ZERO),
+                now=at,
+                trades_today=self.entries_by_day.get(trading_day(at, self.config.trading_timezone), 0),
+                open_risk=open_risk(self.config.broker_account, (), self.position, the_plan, signal.price)
+                if self.config.max_open_risk is not None and the_plan.is_entry
+                else None,
             )
         )
         if verdict.refused is not None:
@@ -268,7 +283,14 @@ class _Desk:
                 self.resting = _Resting(signal, legs[number:], source, order)
                 return
             self._fill(leg, self._market_price(reference, leg.side), at, reason, source)
+        if verdict.plan.is_entry:
+            self._count_entry(at)
         self._complete(signal)
+
+    def _count_entry(self, at: datetime) -> None:
+        """One more entry filled on `at`'s day in the bot's zone (max_trades_per_day)."""
+        day = trading_day(at, self.config.trading_timezone)
+        self.entries_by_day[day] = self.entries_by_day.get(day, 0) + 1
 
     def _market_price(self, reference: Decimal, side: OrderSide) -> Decimal:
         price = reference + self.slip * side.sign
@@ -339,6 +361,43 @@ class _Desk:
         )
         self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason=kind.value)
 
+    def _check_window_end(self, index: int) -> None:
+        """A position held when a candle starts outside the bot's trading window closes at
+        its open (`flatten_at_window_end`), as the live monitor closes it at the window's end."""
+        candle = self.candles[index]
+        ended = window_end(self.config, candle.time)
+        if ended is None:
+            return
+        signal = Signal(
+            action=SignalAction.CLOSE, price=candle.open, shape=AlertShape.RSI, time=candle.time, message=ended
+        )
+        self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason="window_end")
+
+    def _trail(self, index: int) -> None:
+        """A trailing stop moves to the trail from the candle's best price for the position
+        (a long's high, a short's low), after the candle was checked against the stop as it
+        stood: within one candle the order of its prices is unknown, so a stop is never hit
+        by a level the same candle made."""
+        candle = self.candles[index]
+        best = candle.high if self.position.side is PositionSide.LONG else candle.low
+        level = trailed(self.config, self.position, best, self.instrument.tick_size)
+        if level is not None:
+            self.position.stop_loss = level
+
+    def _check_daily_loss(self, index: int) -> None:
+        """With `flatten_on_daily_loss`, a candle opening where the day's realized P&L plus the
+        position's reaches `max_daily_loss` closes the position at that open, as the live monitor
+        does at the quote; entries are then refused for the rest of the day."""
+        candle = self.candles[index]
+        realized = self.realized_by_day.get(candle.time.date(), ZERO)
+        why = daily_loss(self.config, realized, self.position, candle.open)
+        if why is None:
+            return
+        signal = Signal(
+            action=SignalAction.CLOSE, price=candle.open, shape=AlertShape.RSI, time=candle.time, message=why
+        )
+        self._act(signal, index, candle.time, f"candle {candle.time.isoformat()}", -1, exit_reason="daily_loss")
+
     def _quote(self, price: Decimal, at: datetime) -> Quote:
         return Quote(self.instrument.symbol, price, price, price, at)
 
@@ -359,6 +418,7 @@ class _Desk:
         self.resting = None
         for leg in resting.legs:
             self._fill(leg, price, candle.time, "limit", resting.source)
+        self._count_entry(candle.time)
         self._complete(resting.signal)
 
     def _cancel_resting(self, at: datetime, why: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain.approval_decay import drift_expiry, timeout_reason
+from trading.domain.approval_scope import split_close_id, split_close_message, split_reason
 from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
     ApprovalDecided,
@@ -18,6 +20,7 @@ from trading.domain.events import (
 )
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
+from trading.domain.position import Position
 from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
@@ -27,13 +30,20 @@ from trading.domain.records import (
     StateChange,
     StoredSignal,
 )
-from trading.domain.signals import SignalState
+from trading.domain.signals import Signal, SignalAction, SignalSource, SignalState
 from trading.domain.values import OrderType
 from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.synthetic import store_queued
 from trading.services.transitions import move_signal, set_signal_state
+
+# How often pending cards of bots with approval_max_drift_pct are held against the quote.
+DRIFT_CHECK = timedelta(seconds=2)
+
+# Who stores the close of a reversal split in approve-entries mode.
+ENGINE = Actor("engine", "approve entries", True)
 
 # How often the due check reads the pending approvals when nothing is due: the safety net
 # for approvals asked for elsewhere (another process on the same database).
@@ -47,6 +57,7 @@ class Decisions(UseCase):
         super().__init__(ctx)
         # When the next reminder or expiry falls due; None: read the pending cards at the next check.
         self._next_due: datetime | None = None
+        self._watching_drift = False  # a pending card's bot has approval_max_drift_pct
 
     async def run_due(self) -> list[int]:
         """The runner's periodic check: reminds the approvers of a card half way to its
@@ -61,6 +72,9 @@ class Decisions(UseCase):
             pending = await uow.approvals.list_pending()
         await self.remind_due(pending)
         expired = await self.expire_due(pending)
+        expired += await self.expire_drifted([a for a in pending if a.signal_id not in expired])
+        if self._watching_drift:
+            self._next_due = min(self._next_due, now + DRIFT_CHECK)
         for approval in pending:
             if approval.signal_id in expired or approval.expires_at <= now:
                 continue
@@ -69,16 +83,42 @@ class Decisions(UseCase):
             self._next_due = min(self._next_due, due)
         return expired
 
-    async def request_approval(self, stored: StoredSignal, bot: Bot) -> None:
+    async def request_approval(self, stored: StoredSignal, bot: Bot, close_first: Position | None = None) -> None:
+        """The signal waits on a card. `close_first`: the open position a reversal in
+        approve-entries mode closes at once (a close signal stored with the card, in one
+        transaction, run next by the bot's lane); the card then holds the new entry only."""
         now = self._clock.now()
         expires = stored.created_at + timedelta(minutes=bot.config.approval_timeout_minutes)
         async with self._uow() as uow:
-            pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode")
+            why = None
+            if close_first is not None and close_first.side is not None:
+                # A close of its own: nothing of the entry's (levels, quantity, the position a
+                # strategy alert says it holds after the entry) belongs to it.
+                entry = stored.signal
+                message = split_close_message(stored.id)
+                close = Signal(
+                    action=SignalAction.CLOSE,
+                    price=entry.price,
+                    shape=entry.shape,
+                    time=entry.time,
+                    ticker=entry.ticker,
+                    message=message,
+                    source=SignalSource.COMMAND,
+                )
+                closing = await store_queued(uow, bot.id, close, ENGINE, now, message)
+                why = split_reason(close_first.side, close_first.quantity, closing.id)
+            pending = StateChange(SignalState.PENDING_APPROVAL, now, "approve mode", why)
             if not await move_signal(uow, stored.id, [pending], from_state=SignalState.RECEIVED):
                 return
             await uow.approvals.create(stored.id, now, expires)
             uow.emit([ApprovalRequested(at=now, bot_name=bot.name, signal_id=stored.id, expires_at=expires)])
+            if why is not None:
+                uow.emit(
+                    [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {why}")]
+                )
             await uow.commit()
+        if why is not None:
+            self._wake(bot.id)
         self._next_due = None  # a new card: its reminder and expiry are counted at the next check
         self._publish(uow.emitted)
 
@@ -123,31 +163,61 @@ class Decisions(UseCase):
         for approval in pending:
             if approval.expires_at > now:
                 continue
-            async with self._uow() as uow:
-                stored = await uow.signals.get(approval.signal_id, for_update=True)
-                if stored is None or stored.state is not SignalState.PENDING_APPROVAL:
-                    continue
-                if not await uow.approvals.decide(approval.signal_id, Decision.EXPIRED, "expiry", now):
-                    continue
-                await set_signal_state(
-                    uow,
-                    approval.signal_id,
-                    SignalState.EXPIRED,
-                    cause="expiry",
-                    at=now,
-                    reason=f"no decision by {approval.expires_at:%Y-%m-%d %H:%M:%S} UTC",
-                )
-                uow.emit(
-                    [
-                        ApprovalDecided(
-                            at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
-                        )
-                    ]
-                )
-                await uow.commit()
-            expired.append(approval.signal_id)
-            self._publish(uow.emitted)
+            reason = timeout_reason(approval.expires_at)
+            if await self._expire(approval.signal_id, now, reason):
+                expired.append(approval.signal_id)
         return expired
+
+    async def expire_drifted(self, pending: list[ApprovalRecord]) -> list[int]:
+        """Pending entries of bots with `approval_max_drift_pct` whose quote has moved further
+        than that from the alert's price expire now, with the reason, instead of waiting for a
+        late click. Whether any pending card is watched so remembers itself for the next check."""
+        now = self._clock.now()
+        expired: list[int] = []
+        self._watching_drift = False
+        for approval in pending:
+            async with self._uow(read_only=True) as uow:
+                stored = await uow.signals.get(approval.signal_id, history=False)
+                bot = await uow.bots.get(stored.bot_id) if stored is not None else None
+            if stored is None or bot is None or bot.config.approval_max_drift_pct is None:
+                continue
+            side = stored.signal.action.entry_side
+            if side is None or stored.state is not SignalState.PENDING_APPROVAL:
+                continue
+            self._watching_drift = True
+            quote = await self._market.quote(bot)
+            if quote is None:
+                continue
+            instrument = await self._market.instrument_or_none(bot)
+            reason = drift_expiry(
+                bot.config.approval_max_drift_pct,
+                stored.signal.price,
+                quote.price_for(side.opening_order_side),
+                instrument.tick_size if instrument is not None else None,
+            )
+            if reason is not None and await self._expire(approval.signal_id, now, reason):
+                expired.append(approval.signal_id)
+        return expired
+
+    async def _expire(self, signal_id: int, now: datetime, reason: str) -> bool:
+        """The pending card expires with `reason` and never executes; whether it did now."""
+        async with self._uow() as uow:
+            stored = await uow.signals.get(signal_id, for_update=True)
+            if stored is None or stored.state is not SignalState.PENDING_APPROVAL:
+                return False
+            if not await uow.approvals.decide(signal_id, Decision.EXPIRED, "expiry", now):
+                return False
+            await set_signal_state(uow, signal_id, SignalState.EXPIRED, cause="expiry", at=now, reason=reason)
+            uow.emit(
+                [
+                    ApprovalDecided(
+                        at=now, bot_name=stored.bot_name, signal_id=stored.id, decision="expired", by="expiry"
+                    )
+                ]
+            )
+            await uow.commit()
+        self._publish(uow.emitted)
+        return True
 
     async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
         return await self._decide(signal_id, actor, Decision.APPROVED, edits)
@@ -197,6 +267,16 @@ class Decisions(UseCase):
             if now >= approval.expires_at:
                 return ActionResult(
                     False, f"signal #{signal_id} expired at {approval.expires_at:%H:%M:%S} UTC", "expired"
+                )
+            closing_id = split_close_id(stored.reason) if decision is Decision.APPROVED else None
+            closing = await uow.signals.get(closing_id, history=False) if closing_id is not None else None
+            if closing is not None and not closing.state.is_final:
+                # The reversal's close runs first; approving now would reverse a second time.
+                return ActionResult(
+                    False,
+                    f"signal #{signal_id} waits for its close (signal #{closing_id}, "
+                    f"{state_words(closing.state.value)}) to finish; approve it once that is done",
+                    "not_pending",
                 )
             first = approval.first_approved_by
             if second is not None and edits is not None and edits != stored.edits and first is not None:

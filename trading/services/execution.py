@@ -19,6 +19,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from trading.domain import display
+from trading.domain.approval_decay import capped_limit
+from trading.domain.approval_scope import runs_unapproved, why_unapproved
+from trading.domain.caps import day_start as day_start_in
+from trading.domain.caps import open_risk
 from trading.domain.engine import plan as plan_signal
 from trading.domain.events import (
     BotStateChanged,
@@ -42,7 +46,7 @@ from trading.domain.position import Fill, Position
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal, trade_of
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
-from trading.domain.values import ZERO, Mode, OrderType
+from trading.domain.values import ZERO, OrderType
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -78,6 +82,9 @@ class Footing:
     waited_since: datetime  # since when the signal has waited to be sent
     realized_today: Decimal  # the bot's realized P&L today (read only when it has a daily loss limit)
     shared: bool  # another bot trades the symbol on the same account (read only with an open position)
+    trades_today: int = 0  # the bot's entries today (read only with max_trades_per_day)
+    # The open positions of the other bots on the account, by bot name (only with max_open_risk).
+    others: tuple[tuple[str, Position], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +172,21 @@ class Executor:
         )
         # Only a plan that reduces (which needs an open position) asks whether the symbol is shared.
         shared = not position.is_flat and await uow.bots.shares_symbol(bot)
-        return Footing(position, control.halted, waited_since, realized_today, shared)
+        # The caps (trading/domain/caps.py) read only for a bot that sets them.
+        config = bot.config
+        entry = stored.signal.action.is_entry
+        trades_today = 0
+        if entry and config.max_trades_per_day is not None:
+            trades_today = await uow.orders.entries_since(bot.id, day_start_in(now, config.trading_timezone))
+        others: tuple[tuple[str, Position], ...] = ()
+        if entry and config.max_open_risk is not None:
+            account = {b.id: b for b in await uow.bots.list() if b.config.broker_account == config.broker_account}
+            others = tuple(
+                (account[bot_id].name, held)
+                for bot_id, held in await uow.positions.list_open()
+                if bot_id in account and bot_id != bot.id
+            )
+        return Footing(position, control.halted, waited_since, realized_today, shared, trades_today, others)
 
     async def _start(
         self, stored: StoredSignal, bot: Bot, footing: Footing | None
@@ -174,7 +195,10 @@ class Executor:
         (returned, with the position they were planned on). The reads come first (`footing`,
         when the caller read it already); then one write transaction: the signal's move, its
         order rows, its events."""
-        if stored.state is SignalState.RECEIVED and bot.config.mode is not Mode.AUTO:
+        config = bot.config
+        if stored.state is SignalState.RECEIVED and not runs_unapproved(
+            config.mode, config.approve, stored.signal.action
+        ):
             return RunResult(True, note="an approve-mode bot's signal needs an approval first")
         broker = self.broker_for(bot)
         signal = stored.signal
@@ -227,6 +251,11 @@ class Executor:
                     attention_reason=bot.attention_reason,
                     realized_today=footing.realized_today,
                     age=now - footing.waited_since,
+                    now=now,
+                    trades_today=footing.trades_today,
+                    open_risk=open_risk(bot.config.broker_account, footing.others, position, the_plan, signal.price)
+                    if bot.config.max_open_risk is not None and the_plan.is_entry
+                    else None,
                 )
             )
             # A netting account holds one position per symbol. When several bots trade the
@@ -239,7 +268,9 @@ class Executor:
             if stored.state is SignalState.QUEUED
             else [
                 StateChange(
-                    SignalState.QUEUED, now, "approved" if stored.state is SignalState.APPROVED else "auto mode"
+                    SignalState.QUEUED,
+                    now,
+                    "approved" if stored.state is SignalState.APPROVED else why_unapproved(bot.config.mode),
                 )
             ]
         )
@@ -277,7 +308,11 @@ class Executor:
         doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
         rows = []
         for index, leg in enumerate(the_plan.legs, start=1):
-            row = _order_row(stored, bot, leg, index, stored.edits, now)
+            cap = None
+            offset = bot.config.approval_limit_offset_pct
+            if stored.state is SignalState.APPROVED and offset is not None:
+                cap = capped_limit(offset, leg.side, signal.price, instrument.tick_size)
+            row = _order_row(stored, bot, leg, index, stored.edits, now, cap)
             if shared and row.reduce_only:
                 row = replace(row, reduce_only=False)
             if index == 1:
@@ -295,7 +330,19 @@ class Executor:
                 uow.emit(
                     [Notice(at=now, bot_name=bot.name, signal_id=stored.id, message=f"signal #{stored.id}: {doing}")]
                 )
+            moved = False
+            if not rows:
+                # A stop move alone (a breakeven): nothing to send, so it completes here.
+                completed, moved = await self._complete(uow, stored, bot, instrument, position, now)
+                if moved:
+                    await uow.positions.save(bot.id, position)
+                uow.emit(completed)
             await uow.commit()
+        if not rows:
+            if moved:
+                self.watchlist.changed()
+            self._publish(uow.emitted)
+            return RunResult(True, note=doing)
         self._checkpoint("order_stored")
         self._publish(uow.emitted)
         return stored_rows, position
@@ -733,8 +780,15 @@ class Executor:
 
 
 def _order_row(
-    stored: StoredSignal, bot: Bot, leg: Leg, index: int, edits: SignalEdits | None, now: datetime
+    stored: StoredSignal,
+    bot: Bot,
+    leg: Leg,
+    index: int,
+    edits: SignalEdits | None,
+    now: datetime,
+    cap: Decimal | None = None,
 ) -> OrderRecord:
+    """`cap`: an approved entry's limit by approval_limit_offset_pct, for what would go at market."""
     order_type = OrderType.MARKET
     limit_price: Decimal | None = None
     if leg.kind in (LegKind.OPEN, LegKind.ADD):
@@ -742,6 +796,8 @@ def _order_row(
             order_type, limit_price = OrderType.LIMIT, edits.limit_price or stored.signal.price
         elif stored.signal.order_type is OrderType.LIMIT:
             order_type, limit_price = OrderType.LIMIT, stored.signal.price
+        elif cap is not None and (edits is None or edits.order_type is not OrderType.MARKET):
+            order_type, limit_price = OrderType.LIMIT, cap
     return OrderRecord(
         signal_id=stored.id,
         bot_id=bot.id,

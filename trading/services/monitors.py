@@ -18,17 +18,21 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading.domain.events import (
+    BotStateChanged,
     Event,
     ExitFailing,
     Notice,
     QuotesBack,
     QuotesUnavailable,
+    StopMoved,
 )
 from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failure
+from trading.domain.flatten import daily_loss, monitored, window_end
 from trading.domain.levels import exit_trigger
 from trading.domain.position import Position
 from trading.domain.records import Bot
 from trading.domain.signals import SignalAction, SignalSource
+from trading.domain.trailing import trailed, trails
 from trading.services.actions import Actor
 from trading.services.backoff import backoff_delay
 from trading.services.context import UseCase
@@ -69,7 +73,12 @@ class Monitors(UseCase):
             stored = watches.get(key)
             fresh = ExitWatch(bot_id, position.symbol, position.opened_at)
             watch = stored.for_position(position.opened_at) if stored is not None else fresh
-            if not watch.exiting and position.stop_loss is None and position.take_profit is None:
+            if (
+                not watch.exiting
+                and position.stop_loss is None
+                and position.take_profit is None
+                and not monitored(bot.config)
+            ):
                 if stored is not None:
                     await self._forget(bot_id, position.symbol)
                 continue
@@ -141,6 +150,16 @@ class Monitors(UseCase):
             signal_id, attempt = await self._exit_signal(bot, position, watch, now, watch.trigger or "exit", price)
             return watch.started(signal_id, attempt=attempt), events, signal_id
 
+        ended = window_end(bot.config, now)
+        if ended is not None:
+            quote = await self._market.quote(bot)
+            price = quote.price_for(position.side.closing_order_side) if quote and position.side else None
+            signal_id, attempt = await self._exit_signal(bot, position, watch, now, ended, price)
+            events.append(
+                Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {ended}; closing")
+            )
+            return watch.started(signal_id, ended, attempt), events, signal_id
+
         quote = await self._market.quote(bot)
         if quote is None:
             if position.stop_loss is not None:
@@ -159,6 +178,20 @@ class Monitors(UseCase):
         watch, back = watch.quote_seen()
         if back:
             events.append(QuotesBack(at=now, bot_name=bot.name, symbol=position.symbol))
+        if trails(bot.config, position) and position.side is not None:
+            position = await self._trail(bot, position, quote.price_for(position.side.closing_order_side), now)
+        if bot.config.flatten_on_daily_loss and position.side is not None:
+            mark = quote.price_for(position.side.closing_order_side)
+            async with self._uow(read_only=True) as uow:
+                realized = await uow.trades.realized_since(bot.id, _utc_midnight(now))
+            why = daily_loss(bot.config, realized, position, mark)
+            if why is not None:
+                await self._pause(bot, why, now)
+                signal_id, attempt = await self._exit_signal(bot, position, watch, now, why, mark)
+                events.append(
+                    Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {why}; closing")
+                )
+                return watch.started(signal_id, why, attempt), events, signal_id
         trigger = exit_trigger(position, quote)
         if trigger is None:
             return watch, events, None
@@ -166,6 +199,46 @@ class Monitors(UseCase):
         signal_id, attempt = await self._exit_signal(bot, position, watch, now, message, trigger.price)
         events.append(Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {message}; closing"))
         return watch.started(signal_id, message, attempt), events, signal_id
+
+    async def _trail(self, bot: Bot, position: Position, price: Decimal, now: datetime) -> Position:
+        """The position with its trailing stop moved up to `price`'s trail, stored (under the
+        bot's lock, on the position as stored: a fill meanwhile is never overwritten), or as
+        it was when the trail does not tighten it."""
+        instrument = await self._market.instrument_or_none(bot)
+        tick = instrument.tick_size if instrument is not None else None
+        if trailed(bot.config, position, price, tick) is None:
+            return position
+        async with self._locks.of(bot.id), self._uow() as uow:
+            stored = await uow.positions.get(bot.id, position.symbol, multiplier=position.multiplier)
+            level = trailed(bot.config, stored, price, tick)
+            if level is None or stored.opened_at != position.opened_at:
+                return position
+            stored.stop_loss = level
+            await uow.positions.save(bot.id, stored)
+            uow.emit(
+                [
+                    StopMoved(
+                        at=now,
+                        bot_name=bot.name,
+                        symbol=stored.symbol,
+                        stop_loss=stored.stop_loss,
+                        take_profit=stored.take_profit,
+                    )
+                ]
+            )
+            await uow.commit()
+        self.executor.watchlist.changed()
+        self._publish(uow.emitted)
+        return stored
+
+    async def _pause(self, bot: Bot, why: str, now: datetime) -> None:
+        """The bot pauses itself (no entries until /resume), as the daily loss check does."""
+        async with self._uow() as uow:
+            await uow.bots.set_paused(bot.id, True, why)
+            uow.emit([BotStateChanged(at=now, bot_name=bot.name, change="paused", reason=why)])
+            await uow.commit()
+        self.executor.watchlist.changed()
+        self._publish(uow.emitted)
 
     async def _exit_signal(
         self, bot: Bot, position: Position, watch: ExitWatch, now: datetime, message: str, price: Decimal | None
@@ -194,3 +267,8 @@ class Monitors(UseCase):
             self._uow, self._clock, bot, SignalAction.CLOSE, price, MONITOR, message, alert_id, SignalSource.MONITOR
         )
         return stored.id, attempt
+
+
+def _utc_midnight(at: datetime) -> datetime:
+    """Where the daily loss limit's day starts (max_daily_loss counts from midnight UTC)."""
+    return at.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -101,6 +101,7 @@ class Orders(UseCase):
                 paused=bot.paused,
                 needs_attention=bot.needs_attention,
                 realized_today=realized,
+                now=now,
             )
         )
         if verdict.refused is not None:

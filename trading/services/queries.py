@@ -10,9 +10,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from trading.domain import display
+from trading.domain.approval_decay import timeout_reason
+from trading.domain.approval_scope import split_close_id
 from trading.domain.approvers import second_approval_reason
 from trading.domain.market import Instrument
-from trading.domain.plan import Leg
+from trading.domain.plan import Leg, Plan
 from trading.domain.position import Position
 from trading.domain.preview import describe
 from trading.domain.records import (
@@ -27,6 +29,7 @@ from trading.domain.records import (
     WebhookLogFilter,
 )
 from trading.domain.signals import SignalState
+from trading.domain.trailing import trail_words
 from trading.domain.views import (
     AccountView,
     ApprovalCard,
@@ -347,6 +350,11 @@ class Queries(UseCase):
         signal, edits = stored.signal, stored.edits
         pending = stored.state in (SignalState.PENDING_APPROVAL, SignalState.RECEIVED)
         instrument = await self._market.instrument_or_none(bot) or Instrument(bot.config.symbol)
+        # A reversal split in approve-entries mode: the card holds the new entry only, from flat.
+        split = next((h.reason for h in stored.history if h.state is SignalState.PENDING_APPROVAL), None)
+        split = split if split_close_id(split) is not None else None
+        if split is not None and pending:
+            position = Position.flat(bot.config.symbol, instrument.contract_multiplier)
         quote = await self._market.quote(bot) if pending else None
         outlook = await self._market.outlook(bot, signal, edits, position, instrument=instrument, quote=quote)
         the_plan = outlook.plan
@@ -414,7 +422,7 @@ class Queries(UseCase):
             decided_by_name=approval.decided_by_name if approval else None,
             decided_at=approval.decided_at if approval else None,
             outcome=outcome,
-            notes=the_plan.notes,
+            notes=_card_notes(split, the_plan, bot, signal.price, instrument.tick_size, pending),
             refused=the_plan.refused,
             sizing=the_plan.sizing,
             second_approval_reason=second,
@@ -426,7 +434,26 @@ class Queries(UseCase):
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
             decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
+            lapse_reason=_lapse_reason(stored, approval),
         )
+
+
+def _lapse_reason(stored: StoredSignal, approval: ApprovalRecord | None) -> str | None:
+    """Why the card expired, when not simply for want of a decision in time."""
+    if approval is None or stored.state is not SignalState.EXPIRED or approval.decided_by != "expiry":
+        return None
+    return stored.reason if stored.reason != timeout_reason(approval.expires_at) else None
+
+
+def _card_notes(
+    split: str | None, the_plan: Plan, bot: Bot, price: Decimal, tick: Decimal | None, pending: bool
+) -> tuple[str, ...]:
+    """The card's notes: a reversal split's first, then the plan's, then the trail an entry
+    will have."""
+    notes = (split,) if split is not None else ()
+    opening = next((leg for leg in the_plan.legs if not leg.kind.reduces), None)
+    trail = trail_words(bot.config, opening.position_side, price, tick) if pending and opening else None
+    return (*notes, *the_plan.notes, *((trail,) if trail is not None else ()))
 
 
 def _curve(trades: list[TradeRecord], total: Decimal | None) -> tuple[tuple[datetime, Decimal], ...]:

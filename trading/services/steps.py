@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from decimal import Decimal
 
+from trading.domain.approval_scope import Route, needs_position, route
+from trading.domain.position import Position
 from trading.domain.records import Bot, StoredSignal
 from trading.domain.signals import SignalState
-from trading.domain.values import Mode
 from trading.services.context import Context, UseCase
 from trading.services.decisions import Decisions
 from trading.services.execution import READY, Footing, RunResult
+from trading.services.ports import UnitOfWork
 
 log = logging.getLogger("signaldesk.runner")
 
 
 class SignalSteps(UseCase):
-    """A received signal of a bot in approve mode asks for approval (`decisions`); any other
-    goes to the executor. Each try holds the bot's lock (reconciliation and repair take it
+    """A received signal that waits for a person (approve mode; with `approve = "entries"`
+    only an entry) asks for approval (`decisions`); any other goes to the executor. Each try holds the bot's lock (reconciliation and repair take it
     too, so that no fill lands between their reading the broker and their reading us)."""
 
     def __init__(self, ctx: Context, decisions: Decisions) -> None:
@@ -33,7 +36,9 @@ class SignalSteps(UseCase):
         if stored is None or bot is None:
             return RunResult(True, note="no such signal")
         async with self._locks.of(bot.id):
-            return await self._run(stored, bot)
+            async with self._uow(read_only=True) as uow:
+                way, held = await _route(uow, stored, bot)
+            return await self._run(stored, bot, way, held)
 
     async def run_next(
         self, bot_id: int, states: Sequence[SignalState], *, finished: int | None = None
@@ -51,21 +56,40 @@ class SignalSteps(UseCase):
                     return None
                 if stored.id == finished:
                     return stored.id, None
-                starts = stored.state in READY and not (
-                    stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE
-                )
+                way, held = await _route(uow, stored, bot)
+                starts = stored.state in READY and way is Route.AT_ONCE
                 footing = await self.executor.read_footing(uow, stored, bot) if starts else None
             try:
-                return stored.id, await self._run(stored, bot, footing)
+                return stored.id, await self._run(stored, bot, way, held, footing)
             except Exception:
                 # A bug or an outage: the signal stays where it is, holding its bot's place.
                 log.exception("signal %s: unexpected error; will retry", stored.id)
                 return stored.id, RunResult(False)
 
-    async def _run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
-        """One try at a signal, the bot's lock held. `footing`: what its start needs, when
-        read under this same hold of the lock."""
-        if stored.state is SignalState.RECEIVED and bot.config.mode is Mode.APPROVE:
+    async def _run(
+        self, stored: StoredSignal, bot: Bot, way: Route, held: Position | None, footing: Footing | None = None
+    ) -> RunResult:
+        """One try at a signal, the bot's lock held. `way`: where it goes (`held`: the open
+        position it was judged on, when that mattered); `footing`: what its start needs,
+        when read under this same hold of the lock."""
+        if way is Route.CARD:
             await self._decisions.request_approval(stored, bot)
             return RunResult(True, note="awaiting approval")
+        if way is Route.SPLIT and held is not None:
+            await self._decisions.request_approval(stored, bot, close_first=held)
+            return RunResult(True, note="closing at once; the new entry awaits approval")
         return await self.executor.run_stored(stored, bot, footing)
+
+
+async def _route(uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> tuple[Route, Position | None]:
+    """Where a signal goes now (a received one may wait for a person; any other runs), and
+    the bot's position when that depended on it."""
+    config = bot.config
+    action = stored.signal.action
+    if stored.state is not SignalState.RECEIVED:
+        return Route.AT_ONCE, None
+    position = None
+    if needs_position(config.mode, config.approve, action):
+        position = await uow.positions.get(bot.id, config.symbol, multiplier=Decimal(1), for_update=False)
+    held = position.side if position is not None and not position.is_flat else None
+    return route(config.mode, config.approve, action, held, config.exit_on_opposite_signal), position

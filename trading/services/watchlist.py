@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from trading.domain.exits import ExitWatch
+from trading.domain.flatten import monitored
 from trading.domain.position import Position
 from trading.domain.records import Bot
 
@@ -46,7 +47,9 @@ class Watchlist:
 
     @property
     def idle(self) -> bool:
-        """Nothing to watch: no open position with a stop or target, no exit under way."""
+        """Nothing to watch: no open position with a stop or target (or of a bot whose rules
+        close it: `flatten.monitored`), no exit under way."""
         return not self.watches and not any(
-            p.stop_loss is not None or p.take_profit is not None for _bot_id, p in self.positions
+            p.stop_loss is not None or p.take_profit is not None or (b is not None and monitored(b.config))
+            for b, p in ((self.bots.get(bot_id), p) for bot_id, p in self.positions)
         )
