@@ -26,11 +26,13 @@ from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from db.cluster import PostgresCluster, SingleProcess
 from db.database import Database
+from db.repositories.candles import SqlCandleStore
 from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
 from trading.services.bootstrap import bootstrap
+from trading.services.candles import CandleRecorder, CandleTrimmer, PendingCardSampler, recording_brokers
 from trading.services.clock import SystemClock
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
@@ -86,6 +88,7 @@ class App:
     storage: StorageWatch | None = None  # whether the database is up: /health, the error channel, the intake
     cluster: SingleProcess | PostgresCluster | None = None  # who leads, who runs which lane
     started: bool = False
+    candles: CandleRecorder | None = None  # the prices seen, written as candles (docs/ledger.md)
 
 
 def build(settings: Settings) -> App:
@@ -112,6 +115,15 @@ def build(settings: Settings) -> App:
             WebhookLogTrimmer(database.uow, clock, retention),
         )
     ]
+    # Every quote and fill the services read through the brokers becomes part of a candle.
+    candle_store = SqlCandleStore(database)
+    candles = CandleRecorder(candle_store, clock)
+    trading_brokers = recording_brokers(brokers, candles)
+    housekeeping += [
+        ("candles-flush", settings.candle_flush_seconds, candles.flush),
+        ("candles-trim", 3600.0, CandleTrimmer(candle_store, clock, settings.candle_retention_days)),
+        ("candles-pending", 60.0, PendingCardSampler(database.uow, trading_brokers)),
+    ]
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     alerts_first = AlertsFirst()
@@ -132,7 +144,7 @@ def build(settings: Settings) -> App:
     )
     services = bootstrap(
         database.uow,
-        brokers,
+        trading_brokers,
         clock,
         bus.publish,
         checkpoint=checkpoint,
@@ -208,6 +220,7 @@ def build(settings: Settings) -> App:
         feed=feed,
         storage=storage,
         cluster=cluster,
+        candles=candles,
     )
     return app
 
@@ -394,6 +407,8 @@ async def _seed_bots(app: App, path: str) -> None:
 async def stop(app: App, grace: float = 10.0) -> None:
     app.draining.set()
     await app.runner.stop(grace)
+    if app.candles is not None:
+        await app.candles.flush()  # the minutes seen since the last flush
     await _announce_stop(app)
     await app.bus.drain(3.0)
     if app.discord is not None:

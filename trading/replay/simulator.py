@@ -37,6 +37,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from trading.domain.alerts import AlertError, parse_alert
+from trading.domain.candles import Candle
 from trading.domain.config import BotConfig
 from trading.domain.engine import plan as plan_signal
 from trading.domain.levels import ExitKind, exit_trigger, set_levels_after_fill
@@ -46,7 +47,7 @@ from trading.domain.position import Fill, Position
 from trading.domain.risk import RiskContext, check_risk
 from trading.domain.signals import AlertShape, Signal, SignalAction
 from trading.domain.values import ZERO, OrderSide, OrderType, PositionSide
-from trading.replay.inputs import AlertRecord, Candle
+from trading.replay.inputs import AlertRecord
 
 # Why an alert was not acted on (SkippedAlert.outcome).
 INVALID = "invalid"  # the body is not an alert the desk understands (what intake would refuse)
