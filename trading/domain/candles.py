@@ -6,6 +6,7 @@ at least one price was seen (a quiet minute has no candle: nothing is guessed)."
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -83,9 +84,12 @@ def candles_from_prices(prices: Iterable[tuple[datetime, Decimal]]) -> list[Cand
     return sorted((c.candle for c in builder.take_changed()), key=lambda c: c.time)
 
 
-def missing_minutes(candles: Iterable[Candle], start: datetime, end: datetime) -> list[datetime]:
-    """The minutes from `start`'s through `end`'s (inclusive) that have no candle."""
-    have = {c.time for c in candles}
+def missing_minutes(
+    candles: Iterable[Candle] | AbstractSet[datetime], start: datetime, end: datetime
+) -> list[datetime]:
+    """The minutes from `start`'s through `end`'s (inclusive) that have no candle (given as
+    the candles, or the set of their starts)."""
+    have = candles if isinstance(candles, AbstractSet) else {c.time for c in candles}
     missing: list[datetime] = []
     minute, last = minute_of(start), minute_of(end)
     while minute <= last:
