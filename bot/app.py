@@ -37,6 +37,7 @@ from trading.services.clock import SystemClock
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.ledger import Ledger
 from trading.services.people import People
 from trading.services.ports import Clock
 from trading.services.retention import Retention, WebhookLogTrimmer
@@ -200,6 +201,7 @@ def build(settings: Settings) -> App:
             draining=draining,
             feed=feed,
             clock=clock.now,
+            ledger=Ledger(database.uow, candle_store, clock),
             sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,

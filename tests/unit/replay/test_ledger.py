@@ -67,9 +67,7 @@ def decided(
 ) -> DecidedSignal:
     s = signal(action, price, minute)
     assert s.time is not None
-    return DecidedSignal(
-        signal_id, s.time, s, decision, approver, s.time, s.time + timedelta(seconds=after), edits
-    )
+    return DecidedSignal(signal_id, s.time, s, decision, approver, s.time, s.time + timedelta(seconds=after), edits)
 
 
 SIGNALS = [

@@ -1,0 +1,93 @@
+"""GET /api/edge (issue 30, item 4): the ledger of real decisions over stored candles, on
+SQLite and PostgreSQL, in the issue's JSON shape."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from db.database import Database
+from db.repositories.candles import SqlCandleStore
+from tests.integration.web_support import KEY, add_bot, make_deps, make_services
+from tests.support.fake_broker import FakeBroker
+from trading.domain.candles import Candle, SymbolCandle, minute_of
+from web.app import create_app
+
+TOKEN = "api-token-for-edge-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def alert(action: str, price: str) -> bytes:
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps({"action": action, "price": price, "time": now}).encode()
+
+
+async def store_candles(db: Database) -> None:
+    """A candle for every minute from 5 minutes ago to the next: low 53200, high 53300 (both
+    alerts' prices inside), close 53250 (what the open positions are marked to)."""
+    first = minute_of(datetime.now(UTC)) - timedelta(minutes=5)
+    d = Decimal
+    await SqlCandleStore(db).save(
+        [
+            SymbolCandle("SA40", Candle(first + timedelta(minutes=i), d(53250), d(53300), d(53200), d(53250)))
+            for i in range(7)
+        ]
+    )
+
+
+async def test_a_rejected_close_and_an_approved_entry_against_the_bot_alone(database: Database) -> None:
+    broker = FakeBroker(bid=Decimal("53210.0"), ask=Decimal("53211.0"))
+    services = make_services(database, broker)
+    client = create_app(make_deps(database, services, api_token=TOKEN)).test_client()
+    steps = services.use_cases.steps
+    await add_bot(database, mode="approve")
+
+    async def signal(action: str, price: str) -> int:
+        response = await client.post(f"/webhook/{KEY}", data=alert(action, price))
+        signal_id: int = (await response.get_json())["signal_id"]
+        await steps.advance(signal_id)  # the card
+        return signal_id
+
+    entry = await signal("RSI_LONG_ENTRY", "53210.5")
+    response = await client.post(f"/api/signals/{entry}/approve", headers=AUTH, data=b"")
+    assert response.status_code == 200, await response.get_json()
+    await steps.advance(entry)  # filled by the broker at its ask, 53211
+    close = await signal("RSI_CLOSE_LONG", "53300")
+    response = await client.post(f"/api/signals/{close}/reject", headers=AUTH, data=b"{}")
+    assert response.status_code == 200
+    await store_candles(database)
+
+    response = await client.get("/api/edge?bot=SA40_RSI_Bot&days=7", headers=AUTH)
+    answer: dict[str, Any] = await response.get_json()
+    assert response.status_code == 200, answer
+    # The bot alone: long 1 @53210.5 (the alert's price), closed by the rejected close @53300: +89.5.
+    # The desk: long 1 @53211 still open, marked to the last close 53250: +39. Edge: 39 - 89.5.
+    assert answer["bots"] == [
+        {
+            "bot": "SA40_RSI_Bot",
+            "decisions": {"approved": 1, "edited": 0, "rejected": 1, "expired": 0},
+            "desk_pnl": "39",
+            "bot_alone_pnl": "89.5",
+            "edge": "-50.5",
+            "open_shadows": 0,
+            "excluded": 0,
+        }
+    ]
+    [approver] = answer["approvers"]
+    # Without the rejection: long @53210.5 open, marked to 53250: +39.5; so it cost 39.5 - 89.5.
+    assert (approver["decisions"], approver["rejections"], approver["edits"]) == (
+        {"approved": 1, "edited": 0, "rejected": 1, "expired": 0},
+        "-50",
+        "0",
+    )
+
+    every = await (await client.get("/api/edge", headers=AUTH)).get_json()
+    assert [b["bot"] for b in every["bots"]] == ["SA40_RSI_Bot"]
+
+    response = await client.get("/api/edge?bot=No_Such_Bot", headers=AUTH)
+    assert (response.status_code, (await response.get_json())["error"]["code"]) == (404, "not_found")
+    response = await client.get("/api/edge?days=0", headers=AUTH)
+    error = (await response.get_json())["error"]
+    assert (response.status_code, error["message"]) == (422, "days must be a whole number from 1 to 365, not '0'")
