@@ -3,11 +3,15 @@ SQLite and PostgreSQL, in the issue's JSON shape."""
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.cli import edge as edge_cli
+from bot.settings import Settings
 from db.database import Database
 from db.repositories.candles import SqlCandleStore
 from tests.integration.web_support import KEY, add_bot, make_deps, make_services
@@ -85,6 +89,29 @@ async def test_a_rejected_close_and_an_approved_entry_against_the_bot_alone(data
 
     every = await (await client.get("/api/edge", headers=AUTH)).get_json()
     assert [b["bot"] for b in every["bots"]] == ["SA40_RSI_Bot"]
+
+    # The command line: the same answer (--json), and the figures as a table.
+    settings = Settings(_env_file=None, database_url=database.url)  # type: ignore[call-arg]
+    out, err = io.StringIO(), io.StringIO()
+    assert await edge_cli.run(settings, argparse.Namespace(bot="SA40_RSI_Bot", days=7, json=True), out, err) == 0
+    assert json.loads(out.getvalue()) == answer
+    out = io.StringIO()
+    assert await edge_cli.run(settings, argparse.Namespace(bot=None, days=7, json=False), out, err) == 0
+    text = out.getvalue()
+    for line in (
+        "  decisions              1 approved, 0 edited, 1 rejected, 0 expired",
+        "  desk P&L               +39.00 ZAR",
+        "  bot alone P&L          +89.50 ZAR",
+        "  edge                   -50.50 ZAR",
+        "    rejections           -50.00 ZAR",
+        "    waiting              -0.50 ZAR",
+        "  open shadows           0 (marked to the last candle)",
+    ):
+        assert line in text.splitlines(), text
+    err = io.StringIO()
+    assert await edge_cli.run(settings, argparse.Namespace(bot="Nope", days=7, json=False), out, err) == 2
+    assert err.getvalue() == "signaldesk edge: no bot named 'Nope'\n"
+    assert await edge_cli.run(settings, argparse.Namespace(bot=None, days=0, json=False), out, err) == 2
 
     response = await client.get("/api/edge?bot=No_Such_Bot", headers=AUTH)
     assert (response.status_code, (await response.get_json())["error"]["code"]) == (404, "not_found")

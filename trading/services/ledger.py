@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.candles import MINUTE
 from trading.domain.market import Instrument
 from trading.domain.records import Bot, Decision, SignalEdits, StoredSignal
@@ -170,3 +171,27 @@ def _across(ledgers: Iterable[BotLedger]) -> tuple[ApproverLedger, ...]:
             )
         )
     return tuple(out)
+
+
+def figures(edge: BotEdge) -> list[tuple[str, str]]:
+    """A bot's ledger as (label, value) lines, for the faces (the command line, Discord)."""
+    ledger, currency = edge.ledger, edge.currency
+    d = ledger.decisions
+    wait = ledger.median_seconds_to_decide
+    lines = [
+        (
+            "decisions",
+            f"{d['approved']} approved, {d['edited']} edited, {d['rejected']} rejected, {d['expired']} expired",
+        ),
+        ("median time to decide", "-" if wait is None else f"{wait:.0f} s"),
+        ("desk P&L", display.money(ledger.desk_pnl, currency)),
+        ("bot alone P&L", display.money(ledger.bot_alone_pnl, currency)),
+        ("edge", display.money(ledger.edge, currency)),
+        ("  rejections", display.money(ledger.rejections, currency)),
+        ("  edits", display.money(ledger.edits, currency)),
+        ("  waiting", display.money(ledger.waiting, currency)),
+        ("open shadows", f"{ledger.open_shadows} (marked to the last candle)"),
+        ("excluded", str(len(ledger.excluded))),
+    ]
+    lines += [("  left out", why) for why in ledger.excluded]
+    return lines
