@@ -90,6 +90,7 @@ class App:
     cluster: SingleProcess | PostgresCluster | None = None  # who leads, who runs which lane
     started: bool = False
     candles: CandleRecorder | None = None  # the prices seen, written as candles (docs/ledger.md)
+    ledger: Ledger | None = None  # the decision ledger: /edge, GET /api/edge, the Decisions page
 
 
 def build(settings: Settings) -> App:
@@ -118,6 +119,7 @@ def build(settings: Settings) -> App:
     ]
     # Every quote and fill the services read through the brokers becomes part of a candle.
     candle_store = SqlCandleStore(database)
+    ledger = Ledger(database.uow, candle_store, clock)
     candles = CandleRecorder(candle_store, clock)
     trading_brokers = recording_brokers(brokers, candles)
     housekeeping += [
@@ -201,7 +203,7 @@ def build(settings: Settings) -> App:
             draining=draining,
             feed=feed,
             clock=clock.now,
-            ledger=Ledger(database.uow, candle_store, clock),
+            ledger=ledger,
             sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,
@@ -223,6 +225,7 @@ def build(settings: Settings) -> App:
         storage=storage,
         cluster=cluster,
         candles=candles,
+        ledger=ledger,
     )
     return app
 
@@ -269,7 +272,7 @@ async def _start_discord(app: App) -> None:
     from bot.discord.runtime import start_discord
     from trading.services.leader_relay import start_relay
 
-    app.discord = await start_discord(s, app.use_cases, app.clock)
+    app.discord = await start_discord(s, app.use_cases, app.clock, ledger=app.ledger)
     if app.cluster is not None and app.cluster.shared and app.feed is not None:
         app.discord.relay = await start_relay(app.feed, app.discord.sink, app.use_cases.queries, app.clock)
     app.bus.add_sink("discord", app.discord.relay or app.discord.sink)

@@ -15,6 +15,7 @@ from bot.discord.client import SignalDeskClient
 from bot.discord.sink import DiscordSink
 from bot.settings import Settings
 from trading.services.leader_relay import LeaderRelay
+from trading.services.ledger import Ledger
 from trading.services.ports import Clock
 from trading.services.use_cases import UseCases
 
@@ -61,7 +62,7 @@ def point_at(api_base_url: str, gateway_url: str) -> None:
 
 
 async def start_discord(
-    settings: Settings, use_cases: UseCases, clock: Clock, *, batch_window: float = 1.0
+    settings: Settings, use_cases: UseCases, clock: Clock, *, batch_window: float = 1.0, ledger: Ledger | None = None
 ) -> DiscordRuntime:
     """Start the client as a task on the current loop; returns at once (see wait_ready)."""
     if settings.discord_token is None:
@@ -71,7 +72,7 @@ async def start_discord(
     def refresh_card(signal_id: int) -> None:
         sink.refresh_card(signal_id)  # the sink is built next, from the client
 
-    client = SignalDeskClient(settings, use_cases, clock, refresh_card)
+    client = SignalDeskClient(settings, use_cases, clock, refresh_card, ledger)
     sink = DiscordSink(client, use_cases, settings, batch_window=batch_window)
     token = settings.discord_token.get_secret_value()
     task = asyncio.create_task(_run(client, token), name="discord-client")
