@@ -35,6 +35,7 @@ from trading.domain.signals import SignalState
 from trading.domain.views import day_totals
 from trading.domain.wording import REASON_LIMIT, actor_words, change_words, clean_reason, state_tone, state_words
 from trading.services.actions import ActionResult
+from trading.services.ledger import MAX_DAYS, UnknownBot
 from web.auth import current_actor, current_caller, require_role
 from web.deps import WebDeps
 from web.health import run_check
@@ -488,6 +489,33 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             report=report,
             points=points,
             days=list(reversed(report.by_day[-60:])),
+        )
+
+    @bp.get("/decisions")
+    @hide
+    @require_role(Role.VIEWER)
+    async def decisions_ledger() -> Response:
+        """The decision ledger (docs/ledger.md): the desk against each bot alone."""
+        bot = request.args.get("bot", "").strip() or None
+        problem = None
+        try:
+            days = _int_arg("days", 1, MAX_DAYS) or 30
+            report = await deps.ledger.edge(bot, days) if deps.ledger is not None else None
+        except (InputError, UnknownBot) as e:
+            problem, days, report = str(e), 30, None
+        curves = {
+            b.ledger.bot: [[int(at.timestamp()), float(desk), float(alone)] for at, desk, alone in b.ledger.curve]
+            for b in (report.bots if report is not None else ())
+        }
+        return await page(
+            "edge.html",
+            "parts/edge.html",
+            status=422 if problem else 200,
+            report=report,
+            curves=curves,
+            days=days,
+            bot=bot,
+            problem=problem,
         )
 
     @bp.get("/accounts")

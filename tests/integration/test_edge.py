@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,29 @@ async def test_a_rejected_close_and_an_approved_entry_against_the_bot_alone(data
 
     every = await (await client.get("/api/edge", headers=AUTH)).get_json()
     assert [b["bot"] for b in every["bots"]] == ["SA40_RSI_Bot"]
+
+    # The Decisions page: the same figures, a row a decided signal linking to it, both curves.
+    response = await client.get("/decisions?days=7", headers=AUTH)
+    html = (await response.get_data()).decode()
+    assert response.status_code == 200, html
+    row = re.search(r'<tr data-bot="SA40_RSI_Bot">(.*?)</tr>', html, re.DOTALL)
+    assert row is not None
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+    assert cells == [
+        "SA40_RSI_Bot", "1", "0", "1", "0", cells[5], "+39.00 ZAR", "+89.50 ZAR", "-50.50 ZAR",
+        "-50.00 ZAR", "0.00 ZAR", "-0.50 ZAR", "0", "0",
+    ]  # fmt: skip
+    assert f'<a href="/signals/{entry}">#{entry}</a>' in html and f'<a href="/signals/{close}">#{close}</a>' in html
+    chart = re.search(r"data-points='([^']*)' data-labels='([^']*)'", html)
+    assert chart is not None
+    assert json.loads(chart.group(2)) == ["Desk", "Bot alone"]
+    # From 0 to the marks at the end: the desk +39, the bot alone +89.5 (its trade closed by the
+    # rejected close, a point of its own).
+    points = json.loads(chart.group(1))
+    assert [p[1:] for p in points] == [[0, 0], [0, 89.5], [39, 89.5]]
+    response = await client.get("/decisions?days=0", headers=AUTH)
+    assert response.status_code == 422
+    assert "days must be a whole number from 1 to 365" in (await response.get_data()).decode()
 
     # The command line: the same answer (--json), and the figures as a table.
     settings = Settings(_env_file=None, database_url=database.url)  # type: ignore[call-arg]

@@ -27,7 +27,7 @@ from trading.domain.values import OrderSide, PositionSide
 from trading.services.actions import Actor
 from web.app import create_app
 
-PAGES = ["/", "/approvals", "/positions", "/accounts", "/signals", "/trades", "/audit", "/webhooks"]
+PAGES = ["/", "/approvals", "/positions", "/accounts", "/signals", "/trades", "/decisions", "/audit", "/webhooks"]
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"

@@ -134,6 +134,10 @@ class BotLedger:
     shadows: tuple[ShadowTrade, ...]
     excluded: tuple[str, ...]  # each shadow (or signal) left out, and why
     approvers: tuple[ApproverLedger, ...] = field(default=())
+    decided: tuple[DecidedSignal, ...] = field(default=())  # the signals, as given
+    # The two equity curves: (time, the desk's running total, the bot alone's), a point per
+    # counted trade of either, the open positions' marks last.
+    curve: tuple[tuple[datetime, Decimal, Decimal], ...] = field(default=())
 
     @property
     def edge(self) -> Decimal:
@@ -199,6 +203,8 @@ def compute_ledger(
         shadows=shadows,
         excluded=excluded,
         approvers=_approvers(signals, lambda chosen, edited: _totals(run(chosen, edited), covered).pnl),
+        decided=tuple(signals),
+        curve=_curve(alone, desk_trades, desk_open, candles, covered),
     )
 
 
@@ -265,6 +271,35 @@ def _desk_totals(
         else:
             excluded.append(f"desk's open position: {gap}")
     return Totals(pnl, tuple(excluded))
+
+
+def _curve(
+    alone: ReplayResult,
+    desk_trades: Sequence[DeskTrade],
+    desk_open: DeskOpen | None,
+    candles: Sequence[Candle],
+    covered: _Coverage,
+) -> tuple[tuple[datetime, Decimal, Decimal], ...]:
+    """The running totals of what the totals count, a point per counted trade."""
+    steps: list[tuple[datetime, Decimal, Decimal]] = [
+        (t.closed_at, t.pnl, ZERO) for t in desk_trades if covered.gap(t.opened_at, t.closed_at) is None
+    ]
+    steps += [(t.closed_at, ZERO, t.pnl) for t in alone.trades if covered.gap(t.opened_at, t.closed_at) is None]
+    steps.sort(key=lambda step: step[0])
+    end = candles[-1].time
+    desk_mark = ZERO
+    if desk_open is not None and covered.gap(desk_open.opened_at, None) is None:
+        p = desk_open
+        desk_mark = (candles[-1].close - p.average_price) * p.quantity * p.multiplier * p.side.sign
+    pos = alone.open_position
+    alone_mark = pos.unrealized_pnl if pos is not None and covered.gap(pos.opened_at, None) is None else ZERO
+    points: list[tuple[datetime, Decimal, Decimal]] = [(candles[0].time, ZERO, ZERO)]
+    desk = bot = ZERO
+    for at, d, b in steps:
+        desk, bot = desk + d, bot + b
+        points.append((at, desk, bot))
+    points.append((max(end, points[-1][0]), desk + desk_mark, bot + alone_mark))
+    return tuple(points)
 
 
 def _shadows(result: ReplayResult, signals: Sequence[DecidedSignal], covered: _Coverage) -> tuple[ShadowTrade, ...]:

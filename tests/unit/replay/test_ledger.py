@@ -137,6 +137,17 @@ def test_six_decisions_against_the_bot_alone_every_figure_by_hand() -> None:
     ]
     assert ledger.open_shadows == 1
     assert ledger.excluded == ()
+    # The equity curves: a point per counted trade (the desk's at its fills, the bot alone's at
+    # the alerts), the open positions' marks at the last candle.
+    assert [(p[0], p[1], p[2]) for p in ledger.curve] == [
+        (at(0), d(0), d(0)),
+        (at(3, 30), d(0), d(10)),
+        (at(5, 50), d(6), d(10)),
+        (at(7, 30), d(6), d(14)),
+        (at(8, 10), d("8.5"), d(14)),
+        (at(9, 30), d("8.5"), d(16)),
+        (at(14), d("23.5"), d(10)),
+    ]
 
     # Per approver: only their own rejections (then edits) against the bot alone (10).
     alice, bob = ledger.approvers
