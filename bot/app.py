@@ -272,7 +272,9 @@ async def _start_discord(app: App) -> None:
     from bot.discord.runtime import start_discord
     from trading.services.leader_relay import start_relay
 
-    app.discord = await start_discord(s, app.use_cases, app.clock, ledger=app.ledger)
+    app.discord = await start_discord(
+        s, app.use_cases, app.clock, ledger=app.ledger, candles=SqlCandleStore(app.database)
+    )
     if app.cluster is not None and app.cluster.shared and app.feed is not None:
         app.discord.relay = await start_relay(app.feed, app.discord.sink, app.use_cases.queries, app.clock)
     app.bus.add_sink("discord", app.discord.relay or app.discord.sink)

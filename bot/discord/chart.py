@@ -5,12 +5,19 @@ display). Rendering is CPU work: callers run `render_chart` off the event loop
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
-from trading.domain.candles import Candle
+import discord
+
+from trading.domain.candles import MINUTE, Candle
+from trading.domain.views import ApprovalCard
+from trading.services.candles import CandleStore
+from trading.services.ports import Clock
 
 MIN_CANDLES = 5  # fewer: the card says so and keeps the chart link
 CANDLES_SHOWN = 60
@@ -98,3 +105,48 @@ def render_chart(symbol: str, candles: Sequence[Candle], levels: ChartLevels) ->
     out = io.BytesIO()
     figure.savefig(out, format="png", dpi=DPI)
     return ChartImage(out.getvalue(), low, high)
+
+
+# --------------------------------------------------------------------------- on the card
+
+FILENAME = "chart.png"
+
+
+@dataclass(frozen=True, slots=True)
+class CardChart:
+    """What a card shows of its chart: drawn (with the PNG when it is being posted), or why not."""
+
+    candles: int  # how many one-minute candles were stored for the window
+    png: bytes | None = None
+    drawn: bool = False
+
+
+def card_chart_maker(store: CandleStore, clock: Clock) -> Callable[[ApprovalCard], Awaitable[CardChart]]:
+    """The sink's way to a card's chart: the last hour of stored candles, drawn off the loop."""
+
+    async def make(card: ApprovalCard) -> CardChart:
+        now = clock.now()
+        candles = await store.between(card.symbol, now - timedelta(minutes=CANDLES_SHOWN), now + MINUTE)
+        if len(candles) < MIN_CANDLES:
+            return CardChart(len(candles))
+        levels = ChartLevels(card.alert_price, card.quote, card.stop_loss, card.take_profit)
+        image = await asyncio.to_thread(render_chart, card.symbol, candles, levels)
+        return CardChart(len(candles), image.png, drawn=True)
+
+    return make
+
+
+def with_chart(embed: discord.Embed, chart: CardChart | None) -> discord.Embed:
+    """The card's embed showing its chart (the attached PNG), or saying why there is none
+    (the card keeps its chart link either way)."""
+    if chart is None:
+        return embed
+    if chart.drawn:
+        embed.set_image(url=f"attachment://{FILENAME}")
+    else:
+        embed.add_field(
+            name="Chart",
+            value=f"{chart.candles} one-minute candle(s) stored; the chart is drawn from {MIN_CANDLES}.",
+            inline=False,
+        )
+    return embed
