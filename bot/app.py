@@ -37,7 +37,7 @@ from trading.services.clock import SystemClock
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
-from trading.services.ledger import Ledger
+from trading.services.ledger import Ledger, WeeklyEdgeSummary
 from trading.services.people import People
 from trading.services.ports import Clock
 from trading.services.retention import Retention, WebhookLogTrimmer
@@ -127,6 +127,8 @@ def build(settings: Settings) -> App:
         ("candles-trim", 3600.0, CandleTrimmer(candle_store, clock, settings.candle_retention_days)),
         ("candles-pending", 60.0, PendingCardSampler(database.uow, trading_brokers)),
     ]
+    if settings.ledger_weekly_summary:
+        housekeeping.append(("ledger-weekly", 3600.0, WeeklyEdgeSummary(ledger, database.uow, clock, bus.publish)))
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     alerts_first = AlertsFirst()

@@ -15,9 +15,12 @@ from bot.cli import edge as edge_cli
 from bot.settings import Settings
 from db.database import Database
 from db.repositories.candles import SqlCandleStore
-from tests.integration.web_support import KEY, add_bot, make_deps, make_services
+from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps, make_services
+from tests.support.clock import FixedClock
 from tests.support.fake_broker import FakeBroker
 from trading.domain.candles import Candle, SymbolCandle, minute_of
+from trading.domain.events import Event, Notice
+from trading.services.ledger import Ledger, WeeklyEdgeSummary
 from web.app import create_app
 
 TOKEN = "api-token-for-edge-0123456789"
@@ -136,6 +139,23 @@ async def test_a_rejected_close_and_an_approved_entry_against_the_bot_alone(data
     assert await edge_cli.run(settings, argparse.Namespace(bot="Nope", days=7, json=False), out, err) == 2
     assert err.getvalue() == "signaldesk edge: no bot named 'Nope'\n"
     assert await edge_cli.run(settings, argparse.Namespace(bot=None, days=0, json=False), out, err) == 2
+
+    # The weekly summary (LEDGER_WEEKLY_SUMMARY): Mondays 00:00-01:00 UTC, once a week.
+    told: list[Event] = []
+    clock = FixedClock(datetime(2026, 12, 7, 0, 10, tzinfo=UTC))  # a Monday
+    weekly = WeeklyEdgeSummary(
+        Ledger(database.uow, SqlCandleStore(database), SystemClock()), database.uow, clock, told.extend
+    )
+    assert await weekly() is True
+    [notice] = told
+    assert isinstance(notice, Notice) and notice.seq is not None  # stored in the feed, then told
+    assert notice.message.splitlines()[1] == (
+        "SA40_RSI_Bot: desk +39.00 ZAR vs bot alone +89.50 ZAR, edge -50.50 ZAR (rejections -50.00 ZAR, "
+        "edits 0.00 ZAR, waiting -0.50 ZAR); 1 approved, 0 edited, 1 rejected, 0 expired"
+    )
+    assert await weekly() is False  # once a week
+    clock.at = datetime(2026, 12, 8, 0, 10, tzinfo=UTC)  # a Tuesday
+    assert await weekly() is False and len(told) == 1
 
     response = await client.get("/api/edge?bot=No_Such_Bot", headers=AUTH)
     assert (response.status_code, (await response.get_json())["error"]["code"]) == (404, "not_found")

@@ -6,13 +6,14 @@ reads what they need from the database. docs/ledger.md says how, for people."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading.domain import display
 from trading.domain.candles import MINUTE
+from trading.domain.events import Event, Notice
 from trading.domain.market import Instrument
 from trading.domain.records import Bot, Decision, SignalEdits, StoredSignal
 from trading.domain.signals import SignalSource, SignalState
@@ -195,3 +196,53 @@ def figures(edge: BotEdge) -> list[tuple[str, str]]:
     ]
     lines += [("  left out", why) for why in ledger.excluded]
     return lines
+
+
+class WeeklyEdgeSummary:
+    """LEDGER_WEEKLY_SUMMARY: every Monday's first hour (UTC), the last 7 days' ledger as one
+    notice on the log channel (a housekeeping job, run hourly by the leader). Sent once a
+    week by this process; a restart inside that hour may send it again."""
+
+    def __init__(
+        self, ledger: Ledger, uow: UnitOfWorkFactory, clock: Clock, publish: Callable[[list[Event]], None]
+    ) -> None:
+        self._ledger = ledger
+        self._uow = uow
+        self._clock = clock
+        self._publish = publish
+        self._sent_week: tuple[int, int] | None = None
+
+    async def __call__(self) -> bool:
+        """Whether the summary was sent now."""
+        now = self._clock.now()
+        week = now.isocalendar()[:2]
+        if now.weekday() != 0 or now.hour != 0 or self._sent_week == week:
+            return False
+        report = await self._ledger.edge(None, 7)
+        notice = Notice(at=now, message=summary_text(report))
+        async with self._uow() as uow:
+            uow.emit([notice])
+            await uow.commit()
+        self._publish(uow.emitted)
+        self._sent_week = week
+        return True
+
+
+def summary_text(report: EdgeReport) -> str:
+    """The week's ledger in a few lines: per bot, desk against bot alone and the split."""
+    head = f"Weekly edge, {report.since:%Y-%m-%d} to {report.until:%Y-%m-%d} (docs/ledger.md)"
+    if not report.bots:
+        return f"{head}: no decisions."
+    lines = [head + ":"]
+    for b in report.bots:
+        ledger, currency = b.ledger, b.currency
+        d = ledger.decisions
+        lines.append(
+            f"{ledger.bot}: desk {display.money(ledger.desk_pnl, currency)} vs bot alone "
+            f"{display.money(ledger.bot_alone_pnl, currency)}, edge {display.money(ledger.edge, currency)} "
+            f"(rejections {display.money(ledger.rejections, currency)}, edits {display.money(ledger.edits, currency)}, "
+            f"waiting {display.money(ledger.waiting, currency)}); {d['approved']} approved, {d['edited']} edited, "
+            f"{d['rejected']} rejected, {d['expired']} expired"
+            + (f"; {len(ledger.excluded)} left out" if ledger.excluded else "")
+        )
+    return "\n".join(lines)
