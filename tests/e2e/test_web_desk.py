@@ -461,6 +461,14 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     assert "Closed (UTC)" in browser.find_element(By.CSS_SELECTOR, "#equity .u-legend").text
     shot(browser, "trades")
 
+    # The decision ledger (issue 30): a row for the bot with its decisions, and the note on
+    # how the figures are computed.
+    browser.get(f"{base}/decisions")
+    row = browser.find_element(By.CSS_SELECTOR, "#ledger tr[data-bot=SA40_Desk]")
+    assert int(row.find_element(By.CSS_SELECTOR, "td[data-label=Approved]").text) >= 1
+    assert "Edge = desk − bot alone" in browser.find_element(By.CSS_SELECTOR, "p.note").text
+    shot(browser, "decisions")
+
     browser.get(f"{base}/audit")
     audit = browser.find_element(By.CSS_SELECTOR, "table.audit").text
     assert "alice" in audit and "close" in audit and "web:alice" not in audit
@@ -511,6 +519,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
         "/signals": ["td[data-label=State]", "td[data-label=Reason]"],
         f"/signals/{held}": [".timeline li", "td[data-label=Status]"],
         "/trades": ["td[data-label=Realized]"],
+        "/decisions": ["td[data-label=Edge]", "td[data-label=Approved]"],
         "/audit": ["td[data-label=Who]", "td[data-label=Detail]"],
         "/webhooks": ["td[data-label=Outcome]", "td[data-label=Reason]"],
     }
