@@ -32,7 +32,7 @@ from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
 from trading.services.bootstrap import bootstrap
-from trading.services.candles import CandleRecorder, CandleTrimmer, PendingCardSampler, recording_brokers
+from trading.services.candles import CandleRecorder, CandleSampler, CandleTrimmer, recording_brokers
 from trading.services.clock import SystemClock
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
@@ -125,7 +125,8 @@ def build(settings: Settings) -> App:
     housekeeping += [
         ("candles-flush", settings.candle_flush_seconds, candles.flush),
         ("candles-trim", 3600.0, CandleTrimmer(candle_store, clock, settings.candle_retention_days)),
-        ("candles-pending", 60.0, PendingCardSampler(database.uow, trading_brokers)),
+        # Twice a minute: a timer's drift never leaves a minute without its candle.
+        ("candles-sample", 30.0, CandleSampler(database.uow, trading_brokers)),
     ]
     if settings.ledger_weekly_summary:
         housekeeping.append(("ledger-weekly", 3600.0, WeeklyEdgeSummary(ledger, database.uow, clock, bus.publish)))

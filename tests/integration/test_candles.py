@@ -16,12 +16,13 @@ from bot.cli import candles as candles_cli
 from bot.settings import Settings
 from db.database import Database
 from db.repositories.candles import SqlCandleStore
+from tests.integration.web_support import add_bot
 from tests.support.fake_broker import FakeBroker
 from trading.domain.candles import Candle
-from trading.domain.market import OrderRequest
+from trading.domain.market import OrderRequest, Quote
 from trading.domain.values import OrderSide
 from trading.replay.inputs import read_candles
-from trading.services.candles import CandleRecorder, CandleTrimmer, recording_brokers
+from trading.services.candles import CandleRecorder, CandleSampler, CandleTrimmer, recording_brokers
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -133,3 +134,25 @@ async def test_export_writes_what_replay_reads_and_refuses_a_bad_range(database:
     err = io.StringIO()
     assert await candles_cli.run(settings, args, io.StringIO(), err) == 2
     assert "--from: 'yesterday' is neither Unix seconds nor an ISO-8601 time" in err.getvalue()
+
+
+async def test_the_sampler_quotes_the_instruments_people_decide_on(database: Database) -> None:
+    clock = Clock()
+    store = SqlCandleStore(database)
+    recorder = CandleRecorder(store, clock)
+    fake = FakeBroker(bid=d("100"), ask=d("100"))
+    asked: list[str] = []
+    original = fake.get_quote
+
+    async def get_quote(symbol: str) -> Quote:
+        asked.append(symbol)
+        return await original(symbol)
+
+    fake.get_quote = get_quote  # type: ignore[method-assign]
+    brokers = recording_brokers(lambda _account: fake, recorder)
+    await add_bot(database, mode="approve")  # SA40: its decisions have shadows to follow
+    await add_bot(database, bot_name="US30_Auto", symbol="US30", webhook_key="us30_auto_key_0123456789", mode="auto")
+    assert await CandleSampler(database.uow, brokers)() == 1
+    assert asked == ["SA40"]  # the auto bot has no card and no shadow: not sampled
+    await recorder.flush()
+    assert [c.close for c in await store.between("SA40", T0, T0 + timedelta(minutes=1))] == [d("100")]

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from trading.domain.candles import Candle, CandleBuilder, SymbolCandle
 from trading.domain.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
+from trading.domain.values import Mode
 from trading.services.ports import Broker, BrokerProvider, Clock, UnitOfWorkFactory
 
 log = logging.getLogger("signaldesk.candles")
@@ -78,9 +79,11 @@ class CandleTrimmer:
         return deleted
 
 
-class PendingCardSampler:
-    """Reads a quote for every instrument with an approval card waiting, so its candles
-    exist while a person decides (the stop monitor reads only open positions' quotes)."""
+class CandleSampler:
+    """Reads a quote for every instrument a person decides on: those with an approval card
+    waiting, and those of the active bots in approve mode, whose decisions have shadows to
+    follow (the stop monitor reads only open positions' quotes). Run more often than once a
+    minute, so every minute has its candle."""
 
     def __init__(self, uow: UnitOfWorkFactory, brokers: BrokerProvider) -> None:
         self._uow = uow
@@ -88,11 +91,15 @@ class PendingCardSampler:
 
     async def __call__(self) -> int:
         async with self._uow(read_only=True) as uow:
-            pending = await uow.approvals.list_pending()
-            wanted: dict[tuple[str, str], None] = {}
-            for approval in pending:
+            bots = {b.id: b for b in await uow.bots.list()}
+            wanted = {
+                (b.config.broker_account, b.config.symbol): None
+                for b in bots.values()
+                if b.config.is_active and b.config.mode is Mode.APPROVE
+            }
+            for approval in await uow.approvals.list_pending():
                 signal = await uow.signals.get(approval.signal_id, history=False)
-                bot = await uow.bots.get(signal.bot_id) if signal is not None else None
+                bot = bots.get(signal.bot_id) if signal is not None else None
                 if bot is not None:
                     wanted[(bot.config.broker_account, bot.config.symbol)] = None
         read = 0
