@@ -175,8 +175,12 @@ def compute_ledger(
             ZERO,
             (),
             (why,) if signals else (),
-            _approvers(signals, None),
+            _approvers(signals, ZERO, None),
         )
+    # Nothing happens before the first signal: the replays start at its minute.
+    first = minute_of(min(s.time for s in signals)) if signals else candles[0].time
+    start = next((i for i, c in enumerate(candles) if c.time >= first), len(candles))
+    candles = candles[min(start, len(candles) - 2) :]
     covered = _Coverage(candles)
 
     def run(chosen: Sequence[DecidedSignal], edited: bool) -> ReplayResult:
@@ -202,7 +206,7 @@ def compute_ledger(
         waiting=desk.pnl - with_edits.pnl,
         shadows=shadows,
         excluded=excluded,
-        approvers=_approvers(signals, lambda chosen, edited: _totals(run(chosen, edited), covered).pnl),
+        approvers=_approvers(signals, bot_alone.pnl, lambda chosen, edited: _totals(run(chosen, edited), covered).pnl),
         decided=tuple(signals),
         curve=_curve(alone, desk_trades, desk_open, candles, covered),
     )
@@ -374,23 +378,27 @@ def _waits(signals: Sequence[DecidedSignal]) -> tuple[float, ...]:
 
 
 def _approvers(
-    signals: Sequence[DecidedSignal], total: Callable[[Sequence[DecidedSignal], bool], Decimal] | None
+    signals: Sequence[DecidedSignal],
+    base: Decimal,
+    total: Callable[[Sequence[DecidedSignal], bool], Decimal] | None,
 ) -> tuple[ApproverLedger, ...]:
     """Per approver: the run with only this approver's rejections (and then edits) against
     the bot alone; the other decisions are left as the bot sent them."""
     names = sorted({s.approver for s in signals if s.approver is not None and s.decision is not None})
     out: list[ApproverLedger] = []
-    base = total(signals, False) if total is not None and names else ZERO
     for name in names:
         mine = [s for s in signals if s.approver == name]
         decisions, _median = _decisions(mine)
         rejections = edits = ZERO
         if total is not None:
+            # A replay only for what this approver changed (each is a whole run over the candles).
             kept = [s for s in signals if s.approver != name or s.taken]
-            without = total(kept, False)
-            # Only this approver's edits: the others' signals go unedited.
-            edited = [s if s.approver == name else _unedited(s) for s in kept]
-            rejections, edits = without - base, total(edited, True) - without
+            without = total(kept, False) if len(kept) < len(signals) else base
+            if any(s.edits is not None for s in mine):
+                # Only this approver's edits: the others' signals go unedited.
+                edited = [s if s.approver == name else _unedited(s) for s in kept]
+                edits = total(edited, True) - without
+            rejections = without - base
         out.append(ApproverLedger(name, decisions, _waits(mine), rejections, edits))
     return tuple(out)
 

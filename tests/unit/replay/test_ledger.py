@@ -137,10 +137,10 @@ def test_six_decisions_against_the_bot_alone_every_figure_by_hand() -> None:
     ]
     assert ledger.open_shadows == 1
     assert ledger.excluded == ()
-    # The equity curves: a point per counted trade (the desk's at its fills, the bot alone's at
-    # the alerts), the open positions' marks at the last candle.
+    # The equity curves: from the first signal's minute, a point per counted trade (the desk's
+    # at its fills, the bot alone's at the alerts), the open positions' marks at the last candle.
     assert [(p[0], p[1], p[2]) for p in ledger.curve] == [
-        (at(0), d(0), d(0)),
+        (at(1), d(0), d(0)),
         (at(3, 30), d(0), d(10)),
         (at(5, 50), d(6), d(10)),
         (at(7, 30), d(6), d(14)),
