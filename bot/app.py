@@ -207,6 +207,7 @@ def build(settings: Settings) -> App:
             feed=feed,
             clock=clock.now,
             ledger=ledger,
+            candles=candle_store,
             sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from trading.services.accounts import AccountStatus
+from trading.services.candles import CandleStore
 from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
@@ -70,3 +71,5 @@ class WebDeps:
     accounts: Callable[[], Awaitable[list[AccountStatus]]] | None = None
     # The decision ledger (GET /api/edge, the Decisions page); None: nothing to show.
     ledger: Ledger | None = None
+    # The stored one-minute candles an approval card's chart is drawn from; None: no chart.
+    candles: CandleStore | None = None

@@ -14,13 +14,13 @@ from decimal import Decimal
 
 import discord
 
-from trading.domain.candles import MINUTE, Candle
+from trading.domain.candles import CHART_CANDLES, CHART_MIN_CANDLES, MINUTE, Candle
 from trading.domain.views import ApprovalCard
 from trading.services.candles import CandleStore
 from trading.services.ports import Clock
 
-MIN_CANDLES = 5  # fewer: the card says so and keeps the chart link
-CANDLES_SHOWN = 60
+MIN_CANDLES = CHART_MIN_CANDLES  # fewer: the card says so and keeps the chart link
+CANDLES_SHOWN = CHART_CANDLES
 WIDTH, HEIGHT, DPI = 800, 400, 100  # pixels
 # The plot's box inside the image, as fractions (left, bottom, width, height): fixed, so a
 # price's pixel row is known (`ChartImage.row_of`).

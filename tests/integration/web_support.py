@@ -74,6 +74,7 @@ def make_deps(db: Database, services: Services | None = None, **overrides: Any) 
         "people": make_people(db),
         "feed": EventFeed(db.uow),
         "ledger": Ledger(db.uow, SqlCandleStore(db), SystemClock()),
+        "candles": SqlCandleStore(db),
         "secret_key": SECRET_KEY,
     }
     values.update(overrides)

@@ -12,6 +12,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 MINUTE = timedelta(minutes=1)
+# An approval card's chart (Discord's PNG, the web desk's live chart): the last hour of
+# candles, drawn from 5 on (fewer: the card says so and keeps its chart link).
+CHART_CANDLES = 60
+CHART_MIN_CANDLES = 5
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@
     }
     var empty = box && box.querySelector("[data-empty]");
     if (empty) empty.textContent = box.querySelector("[data-card]") ? "" : "Nothing awaits approval.";
+    drawCharts(card);  // the card's chart, redrawn with the card
   }
 
   function refreshCard(id) {
@@ -156,7 +157,9 @@
 
   function drawCharts(root) {
     if (!window.uPlot) return;
-    (root || document).querySelectorAll(".chart[data-points]").forEach(function (el) {
+    var found = Array.prototype.slice.call((root || document).querySelectorAll(".chart[data-points]"));
+    if (root && root.matches && root.matches(".chart[data-points]")) found.push(root);
+    found.forEach(function (el) {
       var points;
       try { points = JSON.parse(el.dataset.points); } catch (e) { return; }
       if (!points.length) return;
@@ -167,6 +170,7 @@
       var labels = null;
       try { labels = el.dataset.labels ? JSON.parse(el.dataset.labels) : null; } catch (e) { labels = null; }
       var colours = ["#2e7d32", "#1565c0", "#ef6c00"];
+      try { colours = el.dataset.colours ? JSON.parse(el.dataset.colours) : colours; } catch (e) { /* the defaults */ }
       var lines = (labels || ["Realized, running total"]).map(function (label, i) {
         var line = { label: label, stroke: colours[i % colours.length], width: 2 };
         if (!labels) line.fill = "rgba(46,125,50,0.08)";
