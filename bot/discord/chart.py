@@ -56,6 +56,15 @@ class ChartImage:
         return round(top + float((self.high - price) / (self.high - self.low)) * span)
 
 
+def warm_up() -> None:
+    """Load matplotlib (a second or two, once), so the first card's chart is not the one
+    that waits for it. Run in a worker thread."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.figure  # the import is the point
+
+
 def render_chart(symbol: str, candles: Sequence[Candle], levels: ChartLevels) -> ChartImage:
     """The last CANDLES_SHOWN candles (at least MIN_CANDLES) and the levels, as a PNG."""
     if len(candles) < MIN_CANDLES:
@@ -124,7 +133,10 @@ class CardChart:
 def card_chart_maker(store: CandleStore, clock: Clock) -> Callable[[ApprovalCard], Awaitable[CardChart]]:
     """The sink's way to a card's chart: the last hour of stored candles, drawn off the loop."""
 
+    loading = asyncio.get_running_loop().run_in_executor(None, warm_up)
+
     async def make(card: ApprovalCard) -> CardChart:
+        await loading
         now = clock.now()
         candles = await store.between(card.symbol, now - timedelta(minutes=CANDLES_SHOWN), now + MINUTE)
         if len(candles) < MIN_CANDLES:
