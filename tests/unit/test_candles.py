@@ -75,3 +75,10 @@ def test_the_export_layout_is_what_replay_reads() -> None:
     assert text.splitlines()[0] == "time,open,high,low,close"
     assert text.splitlines()[1] == "2026-03-02T09:00:00+00:00,75000.5,75010,74990,75005"
     assert read_candles(text) == candles
+
+
+def test_a_builder_never_holds_more_than_its_bound_when_nothing_is_taken() -> None:
+    builder = CandleBuilder(most=3)
+    for minute in range(5):
+        builder.add("SA40", d("10") + minute, at(minute))
+    assert [c.candle.time for c in builder.take_changed()] == [at(2), at(3), at(4)]

@@ -46,9 +46,12 @@ def minute_of(at: datetime) -> datetime:
 
 class CandleBuilder:
     """Prices in, in the order seen; the candles they changed out (`take_changed`). Only the
-    newest minute of each symbol is kept once taken, so memory stays one candle a symbol."""
+    newest minute of each symbol is kept once taken, so memory stays one candle a symbol; and
+    never more than `most` candles while none are taken (a process that does not write them,
+    a follower, drops its oldest)."""
 
-    def __init__(self) -> None:
+    def __init__(self, most: int = 10_000) -> None:
+        self._most = most
         self._candles: dict[tuple[str, datetime], Candle] = {}
         self._changed: set[tuple[str, datetime]] = set()
         self._newest: dict[str, datetime] = {}
@@ -68,6 +71,10 @@ class CandleBuilder:
         self._changed.add(key)
         if newest is None or minute > newest:
             self._newest[symbol] = minute
+        if len(self._candles) > self._most:
+            for oldest in sorted(self._candles, key=lambda k: k[1])[: len(self._candles) - self._most]:
+                del self._candles[oldest]
+                self._changed.discard(oldest)
 
     def take_changed(self) -> list[SymbolCandle]:
         """The candles changed since the last take, by symbol then time; minutes older than
