@@ -26,15 +26,18 @@ from bot.secret_key import load_secret_key
 from bot.settings import Settings
 from db.cluster import PostgresCluster, SingleProcess
 from db.database import Database
+from db.repositories.candles import SqlCandleStore
 from trading.domain.credentials import Passphrases
 from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
 from trading.services.bootstrap import bootstrap
+from trading.services.candles import CandleRecorder, CandleSampler, CandleTrimmer, recording_brokers
 from trading.services.clock import SystemClock
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.ledger import Ledger, WeeklyEdgeSummary
 from trading.services.people import People
 from trading.services.ports import Clock
 from trading.services.retention import Retention, WebhookLogTrimmer
@@ -86,6 +89,8 @@ class App:
     storage: StorageWatch | None = None  # whether the database is up: /health, the error channel, the intake
     cluster: SingleProcess | PostgresCluster | None = None  # who leads, who runs which lane
     started: bool = False
+    candles: CandleRecorder | None = None  # the prices seen, written as candles (docs/ledger.md)
+    ledger: Ledger | None = None  # the decision ledger: /edge, GET /api/edge, the Decisions page
 
 
 def build(settings: Settings) -> App:
@@ -112,6 +117,19 @@ def build(settings: Settings) -> App:
             WebhookLogTrimmer(database.uow, clock, retention),
         )
     ]
+    # Every quote and fill the services read through the brokers becomes part of a candle.
+    candle_store = SqlCandleStore(database)
+    ledger = Ledger(database.uow, candle_store, clock)
+    candles = CandleRecorder(candle_store, clock)
+    trading_brokers = recording_brokers(brokers, candles)
+    housekeeping += [
+        ("candles-flush", settings.candle_flush_seconds, candles.flush),
+        ("candles-trim", 3600.0, CandleTrimmer(candle_store, clock, settings.candle_retention_days)),
+        # Twice a minute: a timer's drift never leaves a minute without its candle.
+        ("candles-sample", 30.0, CandleSampler(database.uow, trading_brokers)),
+    ]
+    if settings.ledger_weekly_summary:
+        housekeeping.append(("ledger-weekly", 3600.0, WeeklyEdgeSummary(ledger, database.uow, clock, bus.publish)))
     if settings.runtime_stats_interval_seconds > 0:
         housekeeping.append(("runtime-stats", settings.runtime_stats_interval_seconds, _runtime_stats(database)))
     alerts_first = AlertsFirst()
@@ -132,7 +150,7 @@ def build(settings: Settings) -> App:
     )
     services = bootstrap(
         database.uow,
-        brokers,
+        trading_brokers,
         clock,
         bus.publish,
         checkpoint=checkpoint,
@@ -188,6 +206,8 @@ def build(settings: Settings) -> App:
             draining=draining,
             feed=feed,
             clock=clock.now,
+            ledger=ledger,
+            candles=candle_store,
             sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,
@@ -208,6 +228,8 @@ def build(settings: Settings) -> App:
         feed=feed,
         storage=storage,
         cluster=cluster,
+        candles=candles,
+        ledger=ledger,
     )
     return app
 
@@ -254,7 +276,9 @@ async def _start_discord(app: App) -> None:
     from bot.discord.runtime import start_discord
     from trading.services.leader_relay import start_relay
 
-    app.discord = await start_discord(s, app.use_cases, app.clock)
+    app.discord = await start_discord(
+        s, app.use_cases, app.clock, ledger=app.ledger, candles=SqlCandleStore(app.database)
+    )
     if app.cluster is not None and app.cluster.shared and app.feed is not None:
         app.discord.relay = await start_relay(app.feed, app.discord.sink, app.use_cases.queries, app.clock)
     app.bus.add_sink("discord", app.discord.relay or app.discord.sink)
@@ -394,6 +418,8 @@ async def _seed_bots(app: App, path: str) -> None:
 async def stop(app: App, grace: float = 10.0) -> None:
     app.draining.set()
     await app.runner.stop(grace)
+    if app.candles is not None:
+        await app.candles.flush()  # the minutes seen since the last flush
     await _announce_stop(app)
     await app.bus.drain(3.0)
     if app.discord is not None:

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     # reads it to see that neither grows over a long day); 0 turns it off.
     runtime_stats_interval_seconds: float = Field(default=60.0, ge=0)
 
+    # --- candles and the decision ledger (docs/ledger.md)
+    candle_retention_days: float = Field(default=90.0, ge=0)  # older candles are deleted; 0: kept forever
+    candle_flush_seconds: float = Field(default=15.0, gt=0)  # the candles seen are written this often
+    ledger_weekly_summary: bool = False  # the last 7 days' ledger on the log channel, Mondays 00:00-01:00 UTC
+
     # --- Herenya (required only when a bot trades on Herenya)
     herenya_api_key: SecretStr | None = None
     herenya_api_secret: SecretStr | None = None

@@ -478,3 +478,16 @@ class AccountRow(Base):
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CandleRow(Base):
+    """A one-minute candle of the prices the desk saw (trading/domain/candles.py)."""
+
+    __tablename__ = "candles"
+
+    symbol: Mapped[str] = mapped_column(String(32), primary_key=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True, index=True)
+    open: Mapped[Decimal] = mapped_column(ExactDecimal)
+    high: Mapped[Decimal] = mapped_column(ExactDecimal)
+    low: Mapped[Decimal] = mapped_column(ExactDecimal)
+    close: Mapped[Decimal] = mapped_column(ExactDecimal)

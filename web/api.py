@@ -32,6 +32,7 @@ from quart_schema import (
 from trading.domain.events import FeedEvent
 from trading.domain.people import Role
 from trading.services.actions import ActionResult
+from trading.services.ledger import UnknownBot
 from trading.services.people import token_hash
 from web.auth import Caller, Gate, current_actor, current_caller, forbidden, unauthenticated
 from web.deps import WebDeps
@@ -56,6 +57,7 @@ from web.schemas.answers import (
     TradeOut,
     TradesOut,
 )
+from web.schemas.edge import ApproverEdgeOut, BotEdgeOut, EdgeOut, EdgeQuery
 from web.schemas.query_strings import (
     BotQuery,
     EventsQuery,
@@ -239,6 +241,24 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         state = query_args.state.value if query_args.state is not None else None
         found = await use_cases.queries.signals(query_args.bot, state, limit=query_args.limit)
         return SignalsOut(signals=[SignalOut.of(s) for s in found])
+
+    @bp.get("/edge")
+    @_documented(*_auth, _bad_query, document_response(ErrorOut, 404))
+    @validate_querystring(EdgeQuery)
+    @validate_response(EdgeOut)
+    async def edge(query_args: EdgeQuery) -> EdgeOut | Response:
+        """The decision ledger: per bot, the desk's P&L against the bot alone's (`edge` = desk − bot
+        alone), and per approver, over the last `days` days (docs/ledger.md)"""
+        if deps.ledger is None:
+            return EdgeOut(bots=[], approvers=[])
+        try:
+            report = await deps.ledger.edge(query_args.bot, query_args.days)
+        except UnknownBot:
+            return _no_bot(query_args.bot or "")
+        return EdgeOut(
+            bots=[BotEdgeOut.of(b.ledger) for b in report.bots],
+            approvers=[ApproverEdgeOut.of(a) for a in report.approvers],
+        )
 
     @bp.get("/events")
     @_documented(*_auth, _bad_query)

@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from trading.services.accounts import AccountStatus
+from trading.services.candles import CandleStore
 from trading.services.clock import SystemClock
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.ledger import Ledger
 from trading.services.people import People
 from trading.services.sign_in_limits import SignInUnitOfWorkFactory
 from trading.services.use_cases import UseCases
@@ -67,3 +69,7 @@ class WebDeps:
     clock: Callable[[], datetime] = SystemClock().now  # bot/app.py hands in the process's clock
     # Every account reached at once (GET /api/accounts, the Accounts page); None: none listed.
     accounts: Callable[[], Awaitable[list[AccountStatus]]] | None = None
+    # The decision ledger (GET /api/edge, the Decisions page); None: nothing to show.
+    ledger: Ledger | None = None
+    # The stored one-minute candles an approval card's chart is drawn from; None: no chart.
+    candles: CandleStore | None = None

@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -28,14 +28,17 @@ from quart import Blueprint, Response, current_app, render_template, request
 from quart_schema import hide
 
 from trading.domain import display, inputs
+from trading.domain.candles import MINUTE
 from trading.domain.inputs import FIELDS, TYPED, InputError, shown
 from trading.domain.people import Role
 from trading.domain.records import ApprovalRecord, SignalEdits
 from trading.domain.signals import SignalState
-from trading.domain.views import day_totals
+from trading.domain.views import ApprovalCard, day_totals
 from trading.domain.wording import REASON_LIMIT, actor_words, change_words, clean_reason, state_tone, state_words
 from trading.services.actions import ActionResult
+from trading.services.ledger import MAX_DAYS, UnknownBot
 from web.auth import current_actor, current_caller, require_role
+from web.card_chart import CANDLES_SHOWN, CardChartData, card_chart_data
 from web.deps import WebDeps
 from web.health import run_check
 
@@ -301,7 +304,22 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             decisions=decisions,
             notice=notice,
             problem=problem,
+            charts=await card_charts(cards),
         )
+
+    async def card_charts(cards: Sequence[ApprovalCard | None]) -> dict[int, CardChartData]:
+        """Each card's chart, as the Discord card draws it: the last hour of stored candles
+        (their closes) with the alert, quote, stop and target as lines (docs/ledger.md)."""
+        if deps.candles is None:
+            return {}
+        now = deps.clock()
+        charts: dict[int, CardChartData] = {}
+        for card in cards:
+            if card is None:
+                continue
+            candles = await deps.candles.between(card.symbol, now - timedelta(minutes=CANDLES_SHOWN), now + MINUTE)
+            charts[card.signal_id] = card_chart_data(card, candles)
+        return charts
 
     @bp.get("/approvals")
     @hide
@@ -334,6 +352,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             notice=notice,
             problem=problem,
             may_decide=caller is not None and caller.may(Role.APPROVER),
+            charts=await card_charts([card]),
         )
         return Response(html, status=status, mimetype="text/html")
 
@@ -350,6 +369,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             notice=None,
             problem=None,
             may_decide=caller is not None and caller.may(Role.APPROVER),
+            charts=await card_charts([card]),
         )
         return Response(html, status=200 if card else 404, mimetype="text/html")
 
@@ -488,6 +508,33 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             report=report,
             points=points,
             days=list(reversed(report.by_day[-60:])),
+        )
+
+    @bp.get("/decisions")
+    @hide
+    @require_role(Role.VIEWER)
+    async def decisions_ledger() -> Response:
+        """The decision ledger (docs/ledger.md): the desk against each bot alone."""
+        bot = request.args.get("bot", "").strip() or None
+        problem = None
+        try:
+            days = _int_arg("days", 1, MAX_DAYS) or 30
+            report = await deps.ledger.edge(bot, days) if deps.ledger is not None else None
+        except (InputError, UnknownBot) as e:
+            problem, days, report = str(e), 30, None
+        curves = {
+            b.ledger.bot: [[int(at.timestamp()), float(desk), float(alone)] for at, desk, alone in b.ledger.curve]
+            for b in (report.bots if report is not None else ())
+        }
+        return await page(
+            "edge.html",
+            "parts/edge.html",
+            status=422 if problem else 200,
+            report=report,
+            curves=curves,
+            days=days,
+            bot=bot,
+            problem=problem,
         )
 
     @bp.get("/accounts")

@@ -127,9 +127,11 @@ def _command(argv: Sequence[str] | None) -> int:
     sim.add_argument("--invisible-rate", type=float, default=None, help="share of orders hidden from look-up")
     sim.add_argument("--rate-limit", type=float, default=None, help="requests/s per key before 429 (0: none)")
 
-    from bot.cli import accounts, replay, users
+    from bot.cli import accounts, candles, edge, replay, users
 
     accounts.add_parser(sub)
+    candles.add_parser(sub)
+    edge.add_parser(sub)
     replay.add_parser(sub)
     users.add_parser(sub)
 
@@ -176,6 +178,10 @@ def _command(argv: Sequence[str] | None) -> int:
         from bot.cli import users
 
         return asyncio.run(users.run(settings, args))
+    if args.command == "candles":
+        return asyncio.run(candles.run(settings, args))
+    if args.command == "edge":
+        return asyncio.run(edge.run(settings, args))
     if args.command == "replay":
         from bot.cli import replay
 

@@ -19,16 +19,22 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bot.settings import Settings
+    from trading.services.ledger import Ledger
 
 log = logging.getLogger("signaldesk.discord")
 
 
 class SignalDeskClient(discord.Client):
     def __init__(
-        self, settings: Settings, use_cases: UseCases, clock: Clock, refresh_card: Callable[[int], None]
+        self,
+        settings: Settings,
+        use_cases: UseCases,
+        clock: Clock,
+        refresh_card: Callable[[int], None],
+        ledger: Ledger | None = None,
     ) -> None:
         """`refresh_card`: redraws a signal's approval card now (the sink's, which posts the
-        cards through this client)."""
+        cards through this client). `ledger`: what /edge reads (None: /edge says it is not here)."""
         # Interactions carry the member and their roles, so no privileged intents are needed.
         super().__init__(
             intents=discord.Intents(guilds=True),
@@ -38,6 +44,7 @@ class SignalDeskClient(discord.Client):
         self.settings = settings
         self.use_cases = use_cases  # what the commands and buttons call
         self.clock = clock  # what /pnl's periods count from
+        self.ledger = ledger
         self._refresh_card = refresh_card
         self.role_ids = frozenset(settings.discord_approver_role_ids)
         self.user_ids = frozenset(settings.discord_approver_user_ids)

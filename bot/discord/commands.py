@@ -25,6 +25,7 @@ from bot.discord.cards import (
     signal_embed,
     trades_embed,
 )
+from bot.discord.edge import edge
 from bot.discord.inputs import parse_order, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
 from trading.domain.inputs import MAX_QUANTITY, InputError
@@ -259,6 +260,7 @@ COMMANDS: tuple[app_commands.Command[Any, Any, Any], ...] = (
     resume,
     mode,
     resume_all,
+    edge,
 )
 
 

@@ -11,10 +11,13 @@ import discord.gateway
 import discord.http
 import yarl
 
+from bot.discord.chart import card_chart_maker
 from bot.discord.client import SignalDeskClient
 from bot.discord.sink import DiscordSink
 from bot.settings import Settings
+from trading.services.candles import CandleStore
 from trading.services.leader_relay import LeaderRelay
+from trading.services.ledger import Ledger
 from trading.services.ports import Clock
 from trading.services.use_cases import UseCases
 
@@ -61,9 +64,16 @@ def point_at(api_base_url: str, gateway_url: str) -> None:
 
 
 async def start_discord(
-    settings: Settings, use_cases: UseCases, clock: Clock, *, batch_window: float = 1.0
+    settings: Settings,
+    use_cases: UseCases,
+    clock: Clock,
+    *,
+    batch_window: float = 1.0,
+    ledger: Ledger | None = None,
+    candles: CandleStore | None = None,
 ) -> DiscordRuntime:
-    """Start the client as a task on the current loop; returns at once (see wait_ready)."""
+    """Start the client as a task on the current loop; returns at once (see wait_ready).
+    `ledger`: what /edge reads. `candles`: the stored candles each new card's chart is drawn from."""
     if settings.discord_token is None:
         raise ValueError("DISCORD_TOKEN is not set")
     point_at(settings.discord_api_base_url, settings.discord_gateway_url)
@@ -71,8 +81,9 @@ async def start_discord(
     def refresh_card(signal_id: int) -> None:
         sink.refresh_card(signal_id)  # the sink is built next, from the client
 
-    client = SignalDeskClient(settings, use_cases, clock, refresh_card)
-    sink = DiscordSink(client, use_cases, settings, batch_window=batch_window)
+    client = SignalDeskClient(settings, use_cases, clock, refresh_card, ledger)
+    chart = card_chart_maker(candles, clock) if candles is not None else None
+    sink = DiscordSink(client, use_cases, settings, batch_window=batch_window, chart=chart)
     token = settings.discord_token.get_secret_value()
     task = asyncio.create_task(_run(client, token), name="discord-client")
     return DiscordRuntime(client, sink, task)

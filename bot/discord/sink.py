@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import logging
 import random
 from collections import OrderedDict
@@ -27,6 +28,7 @@ import aiohttp
 import discord
 
 from bot.discord.cards import PENDING, approval_embed, event_line, expired_line, new_card_text, reminder_text
+from bot.discord.chart import FILENAME, CardChart, with_chart
 from bot.discord.views import approval_view, repair_view
 from trading.domain.events import (
     ApprovalDecided,
@@ -36,6 +38,7 @@ from trading.domain.events import (
     PositionMismatch,
     Severity,
 )
+from trading.domain.views import ApprovalCard
 from trading.services.backoff import backoff_delay
 from trading.services.use_cases import UseCases
 
@@ -58,7 +61,9 @@ class DiscordSink:
         *,
         batch_window: float = 1.0,
         card_settle: float = 0.25,
+        chart: Callable[[ApprovalCard], Awaitable[CardChart]] | None = None,
     ) -> None:
+        """`chart`: a new card's chart of the stored candles (None: cards carry no chart)."""
         self.client = client
         self.use_cases = use_cases
         self.approvals_channel_id = settings.discord_approvals_channel_id
@@ -69,6 +74,8 @@ class DiscordSink:
         self.batch_window = batch_window
         self.card_settle = card_settle
         self.cards: dict[int, tuple[int, int]] = {}  # signal id -> (channel id, message id)
+        self._chart = chart
+        self._charts: dict[int, CardChart] = {}  # what each card posted here shows of its chart (no PNG)
         self._no_card: OrderedDict[int, None] = OrderedDict()
         self._card_queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._refresh_pending: set[int] = set()
@@ -221,18 +228,23 @@ class DiscordSink:
         # one); only that role may be pinged, whatever the card's text holds.
         content = new_card_text(self.approval_role_id)
         mentions = self._approver_mention()
+        chart = await self._card_chart(card)
 
         def send() -> Awaitable[discord.Message]:
-            embed = approval_embed(card)
+            embed = with_chart(approval_embed(card), chart)
             nonce = f"sdcard{signal_id}"
+            # A new File each try: a retried send reads the PNG again.
+            files = [discord.File(io.BytesIO(chart.png), filename=FILENAME)] if chart and chart.png else []
             if view is None:
-                return channel.send(content, embed=embed, nonce=nonce, allowed_mentions=mentions)
-            return channel.send(content, embed=embed, view=view, nonce=nonce, allowed_mentions=mentions)
+                return channel.send(content, embed=embed, files=files, nonce=nonce, allowed_mentions=mentions)
+            return channel.send(content, embed=embed, view=view, files=files, nonce=nonce, allowed_mentions=mentions)
 
         message = await self._send(f"approval card for signal #{signal_id}", send)
         if message is None:
             return
         self.cards[signal_id] = (channel.id, message.id)
+        if chart is not None:
+            self._charts[signal_id] = CardChart(chart.candles, drawn=chart.drawn)
         try:
             await self.use_cases.decisions.record_card_message(signal_id, channel.id, message.id)
         except Exception:
@@ -252,8 +264,21 @@ class DiscordSink:
         message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
         await self._send(
             f"card edit for signal #{signal_id}",
-            lambda: message.edit(embed=approval_embed(card), view=approval_view(card)),
+            # The attachment stays with the message; the embed shows it again.
+            lambda: message.edit(
+                embed=with_chart(approval_embed(card), self._charts.get(signal_id)), view=approval_view(card)
+            ),
         )
+
+    async def _card_chart(self, card: ApprovalCard) -> CardChart | None:
+        """The new card's chart; a failure costs the chart, never the card."""
+        if self._chart is None:
+            return None
+        try:
+            return await self._chart(card)
+        except Exception:
+            log.exception("no chart for the card of signal #%s", card.signal_id)
+            return None
 
     def _approver_mention(self) -> discord.AllowedMentions:
         if self.approval_role_id is None:

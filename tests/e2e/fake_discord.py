@@ -28,6 +28,30 @@ from tests.support.loopback import serving
 
 EPHEMERAL = 1 << 6
 BODY = web.RequestKey("body", object)
+FILES = "_files"  # in a multipart body: the uploaded files' bytes by file name
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A message sent with files, as discord.py sends it: the JSON in `payload_json`, each file
+    a part of its own (files[n]). The JSON with the files' bytes under FILES."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + raw)
+    body: dict[str, Any] = {}
+    files: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        assert isinstance(data, bytes)
+        if name == "payload_json":
+            body = json.loads(data)
+        elif part.get_filename():
+            files[str(part.get_filename())] = data
+    body[FILES] = files
+    return body
+
+
 FIRST_RESPONSE_LIMIT = 3.0  # seconds, Discord's rule for an interaction's first response
 
 # Interaction callback types
@@ -167,6 +191,7 @@ class FakeDiscord:
         self.members: dict[int, Member] = {}
         self.calls: list[RestCall] = []
         self.messages: dict[int, dict[str, Any]] = {}  # id -> payload, as the bot left it
+        self.files: dict[int, dict[str, bytes]] = {}  # message id -> its attachments' bytes, by file name
         self.commands: dict[str, dict[str, Any]] = {}  # name -> synced command
         self.interactions: dict[str, InjectedInteraction] = {}  # token -> record
         self.identifies = 0
@@ -488,10 +513,13 @@ class FakeDiscord:
         body: Any = None
         if request.can_read_body:
             raw = await request.read()
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode(errors="replace")
+            if request.content_type == "multipart/form-data":
+                body = _multipart(request.headers["Content-Type"], raw)
+            else:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw.decode(errors="replace")
         call = RestCall(
             request.method, request.path.removeprefix("/api/v10"), dict(request.query), body, time.monotonic()
         )
@@ -638,7 +666,17 @@ class FakeDiscord:
             "content": body.get("content") or "",
             "embeds": body.get("embeds") or [],
             "components": body.get("components") or [],
-            "attachments": [],
+            "attachments": [
+                {
+                    "id": str(_snowflake()),
+                    "filename": name,
+                    "size": len(data),
+                    "content_type": "image/png",
+                    "url": f"https://cdn.fake.invalid/attachments/{channel_id}/{name}",
+                    "proxy_url": f"https://media.fake.invalid/attachments/{channel_id}/{name}",
+                }
+                for name, data in body.get(FILES, {}).items()
+            ],
             "timestamp": datetime.now(UTC).isoformat(),
             "edited_timestamp": None,
             "tts": False,
@@ -650,6 +688,7 @@ class FakeDiscord:
             "flags": flags | int(body.get("flags") or 0),
         }
         self.messages[mid] = msg
+        self.files[mid] = dict(body.get(FILES, {}))
         return msg
 
     def _edit(self, mid: int, body: dict[str, Any]) -> dict[str, Any]:

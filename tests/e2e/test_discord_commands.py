@@ -31,6 +31,7 @@ EXPECTED = {
     "resume",
     "mode",
     "resume-all",
+    "edge",
 }
 
 

@@ -453,6 +453,14 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
     assert "Closed (UTC)" in browser.find_element(By.CSS_SELECTOR, "#equity .u-legend").text
     shot(browser, "trades")
 
+    # The decision ledger (issue 30): a row for the bot with its decisions, and the note on
+    # how the figures are computed.
+    browser.get(f"{base}/decisions")
+    row = browser.find_element(By.CSS_SELECTOR, "#ledger tr[data-bot=SA40_Desk]")
+    assert int(row.find_element(By.CSS_SELECTOR, "td[data-label=Approved]").text) >= 1
+    assert "Edge = desk − bot alone" in browser.find_element(By.CSS_SELECTOR, "p.note").text
+    shot(browser, "decisions")
+
     browser.get(f"{base}/audit")
     audit = browser.find_element(By.CSS_SELECTOR, "table.audit").text
     assert "alice" in audit and "close" in audit and "web:alice" not in audit
@@ -503,6 +511,7 @@ def test_close_with_a_confirm_and_every_page_draws(desk: Desk, browser: WebDrive
         "/signals": ["td[data-label=State]", "td[data-label=Reason]"],
         f"/signals/{held}": [".timeline li", "td[data-label=Status]"],
         "/trades": ["td[data-label=Realized]"],
+        "/decisions": ["td[data-label=Edge]", "td[data-label=Approved]"],
         "/audit": ["td[data-label=Who]", "td[data-label=Detail]"],
         "/webhooks": ["td[data-label=Outcome]", "td[data-label=Reason]"],
     }
@@ -553,3 +562,46 @@ def test_a_next_holding_a_tab_or_a_newline_keeps_chromium_on_the_desk(desk: Desk
         "the sign-in to land somewhere",
     )
     assert urlsplit(browser.current_url).netloc == here, browser.current_url
+
+
+def test_a_card_draws_its_chart_once_five_candles_are_stored(desk: Desk, browser: WebDriver) -> None:
+    # Issue 30, item 5: the web card draws the chart the Discord card carries as a PNG.
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from db.database import Database
+    from db.repositories.candles import SqlCandleStore
+    from trading.domain.candles import Candle, SymbolCandle, minute_of
+
+    async def store() -> None:
+        database = Database(desk.env["DATABASE_URL"])
+        now = minute_of(datetime.now(UTC))
+        try:
+            await SqlCandleStore(database).save(
+                [
+                    SymbolCandle(
+                        "SA40",
+                        Candle(now - timedelta(minutes=8 - i), *(Decimal(p) for p in (53200, 53215, 53190, 53205))),
+                    )
+                    for i in range(8)
+                ]
+            )
+        finally:
+            await database.dispose()
+
+    asyncio.run(store())
+    base = desk.serve.base_url
+    sign_in(browser, base, "alice")
+    browser.get_log("browser")  # drained: only this page's messages count below
+    browser.get(f"{base}/approvals")
+    waiting = desk.alert()
+    desk.serve.wait_state(waiting, {"pending_approval"}, 10)
+    # The card arrives live, with its chart drawn by the page's script.
+    wait_until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, f'[data-card="{waiting}"] .card-chart canvas'), 10, "the chart"
+    )
+    legend = browser.find_element(By.CSS_SELECTOR, f'[data-card="{waiting}"] .card-chart .u-legend').text
+    assert "Close" in legend and "Alert" in legend and "Quote now" in legend, legend
+    assert browser.get_log("browser") == []  # no script error
+    assert desk.serve.api("POST", f"/signals/{waiting}/reject", json={}).status_code == 200

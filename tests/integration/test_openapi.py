@@ -181,6 +181,7 @@ def test_the_document_names_every_route(server_url: str) -> None:
         "/api/halt",
         "/api/resume",
         "/api/bots/{name}/reconcile",
+        "/api/edge",
     }
 
 

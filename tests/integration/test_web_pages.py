@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,9 +17,11 @@ from bot.accounts_file import import_accounts, read_accounts_file
 from bot.broker_registry import BrokerRegistry
 from bot.settings import Settings
 from db.database import Database
+from db.repositories.candles import SqlCandleStore
 from tests.integration.test_web_auth import Browser, WebDesk
 from tests.integration.web_support import KEY, add_bot, make_deps, make_services
 from tests.support.fake_broker import FakeBroker
+from trading.domain.candles import Candle, SymbolCandle, minute_of
 from trading.domain.market import OrderRequest
 from trading.domain.people import Role
 from trading.domain.records import TradeRecord
@@ -27,7 +29,7 @@ from trading.domain.values import OrderSide, PositionSide
 from trading.services.actions import Actor
 from web.app import create_app
 
-PAGES = ["/", "/approvals", "/positions", "/accounts", "/signals", "/trades", "/audit", "/webhooks"]
+PAGES = ["/", "/approvals", "/positions", "/accounts", "/signals", "/trades", "/decisions", "/audit", "/webhooks"]
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
@@ -491,3 +493,30 @@ async def test_the_accounts_page_shows_balance_equity_currency_reach_and_positio
     assert "unreachable" in rows["main"] and "SD_PAGE_KEY and SD_PAGE_SECRET are not set" in rows["main"]
     assert 'href="/accounts" aria-current="page"' in html
     await registry.aclose()
+
+
+async def test_a_card_draws_the_chart_of_the_stored_candles_from_five(desk: WebDesk) -> None:
+    # Issue 30, item 5: the web card draws the same chart as the Discord card's PNG.
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    first = await alert(desk)
+    html = await text_of(await viewer.get("/approvals"))
+    assert "0 one-minute candle(s) stored; the chart is drawn from 5." in words(html)
+    assert "card-chart" not in html
+
+    now = minute_of(datetime.now(UTC))
+    closes = [53200, 53205, 53190, 53215, 53220, 53210]
+    await SqlCandleStore(desk.db).save(
+        [
+            SymbolCandle("SA40", Candle(now - timedelta(minutes=6 - i), *(Decimal(p) for p in (c, c + 5, c - 5, c))))
+            for i, c in enumerate(closes)
+        ]
+    )
+    for path in ("/approvals", f"/approvals/{first}/card"):  # the page, and the card its script refetches
+        html = await text_of(await viewer.get(path))
+        chart = re.search(r"class=\"chart card-chart\" data-points='([^']*)' data-labels='([^']*)'", html)
+        assert chart is not None, path
+        # The bot has no stop or target: the closes, the alert's price and the quote now.
+        assert json.loads(chart.group(2)) == ["Close", "Alert", "Quote now"]
+        points = json.loads(chart.group(1))
+        assert [p[1] for p in points] == closes
+        assert {(p[2], p[3]) for p in points} == {(53210.5, 53211.0)}  # the fake broker's ask

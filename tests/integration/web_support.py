@@ -17,6 +17,7 @@ from quart import Quart
 
 from bot.serve import hypercorn_config
 from db.database import Database
+from db.repositories.candles import SqlCandleStore
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
@@ -24,6 +25,7 @@ from trading.domain.records import Bot
 from trading.services.bootstrap import Services, bootstrap
 from trading.services.feed import EventFeed
 from trading.services.intake import Intake
+from trading.services.ledger import Ledger
 from trading.services.people import People
 from web.deps import WebDeps
 from web.errors import status_for
@@ -71,6 +73,8 @@ def make_deps(db: Database, services: Services | None = None, **overrides: Any) 
         "webhook": WebhookLimits.model_validate(OPEN_LIMITS | limits),
         "people": make_people(db),
         "feed": EventFeed(db.uow),
+        "ledger": Ledger(db.uow, SqlCandleStore(db), SystemClock()),
+        "candles": SqlCandleStore(db),
         "secret_key": SECRET_KEY,
     }
     values.update(overrides)

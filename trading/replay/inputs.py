@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from trading.domain.candles import Candle  # the candle the desk stores is the one replay reads
 from trading.domain.config import BotConfig, BotConfigError
 from trading.domain.inputs import (
     InputError,  # the one error type for what a person gives; here the file's line or field
@@ -39,15 +40,6 @@ class AlertRecord:
     body: bytes
     source: str  # where it came from, for the report: "alerts.csv line 3", "webhook log #12"
     ticker: str | None = None  # the export's own ticker column, when it has one
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    time: datetime  # the candle's start
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
 
 
 def parse_time(text: str) -> datetime:
@@ -178,6 +170,16 @@ def read_candles(text: str, name: str = "candles") -> list[Candle]:
     if len(candles) < 2:
         raise InputError(f"{name}: at least two candles are needed (the interval is read from them)")
     return candles
+
+
+def candles_csv(candles: Iterable[Candle]) -> str:
+    """Candles in the layout read_candles reads: `time,open,high,low,close`, ISO-8601 UTC."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CANDLE_COLUMNS)
+    for c in candles:
+        writer.writerow((c.time.isoformat(), *(format(p, "f") for p in (c.open, c.high, c.low, c.close))))
+    return out.getvalue()
 
 
 # --- settings ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from decimal import Decimal
 from itertools import pairwise
 
 from trading.domain.alerts import AlertError, parse_alert
+from trading.domain.candles import Candle
 from trading.domain.caps import open_risk, trading_day
 from trading.domain.config import BotConfig
 from trading.domain.engine import plan as plan_signal
@@ -45,11 +46,12 @@ from trading.domain.levels import ExitKind, exit_trigger, set_levels_after_fill
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Leg, Plan
 from trading.domain.position import Fill, Position
+from trading.domain.records import SignalEdits
 from trading.domain.risk import RiskContext, check_risk
 from trading.domain.signals import AlertShape, Signal, SignalAction
 from trading.domain.trailing import trailed, trails
 from trading.domain.values import ZERO, OrderSide, OrderType, PositionSide
-from trading.replay.inputs import AlertRecord, Candle
+from trading.replay.inputs import AlertRecord
 
 # Why an alert was not acted on (SkippedAlert.outcome).
 INVALID = "invalid"  # the body is not an alert the desk understands (what intake would refuse)
@@ -93,6 +95,17 @@ class OpenPosition:
     take_profit: Decimal | None
     mark_price: Decimal  # the last candle's close
     unrealized_pnl: Decimal
+    opened_at: datetime | None = None  # its first fill
+
+
+@dataclass(frozen=True, slots=True)
+class TimedSignal:
+    """A signal already read (a stored one, say), when it arrived, and an approver's edits."""
+
+    time: datetime
+    signal: Signal
+    source: str
+    edits: SignalEdits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +139,29 @@ def replay(
     return _Desk(config, instrument, candles, slippage_ticks).run(alerts)
 
 
+def replay_signals(
+    config: BotConfig,
+    instrument: Instrument,
+    signals: Sequence[TimedSignal],
+    candles: Sequence[Candle],
+    *,
+    slippage_ticks: int = 0,
+) -> ReplayResult:
+    """As `replay`, for signals already read (the ledger's shadows: trading/replay/ledger.py),
+    each executed with its edits as the live desk executes an edited approval."""
+    if slippage_ticks < 0:
+        raise ValueError(f"slippage of {slippage_ticks} ticks: must not be negative")
+    if len(candles) < 2:
+        raise ValueError("at least two candles are needed")
+    desk = _Desk(config, instrument, candles, slippage_ticks)
+    ready: list[tuple[datetime, int, str, Signal]] = []
+    for order, timed in enumerate(signals):
+        if timed.edits is not None:
+            desk.edits[order] = timed.edits
+        ready.append((timed.time, order, timed.source, timed.signal))
+    return desk.play(ready, len(signals))
+
+
 @dataclass(slots=True)
 class _Resting:
     """A limit entry waiting for a candle to trade through its price."""
@@ -134,6 +170,7 @@ class _Resting:
     legs: tuple[Leg, ...]
     source: str
     order: int  # the alert's position in the input, for the report's order
+    limit: Decimal  # the alert's price, or the approver's edit
 
 
 class _Desk:
@@ -156,11 +193,12 @@ class _Desk:
         self.exposure = timedelta(0)
         self.fills = 0
         self.tickers = {config.ticker.upper(), config.symbol.upper()}
+        self.edits: dict[int, SignalEdits] = {}  # by the signal's position in the input
 
     # ------------------------------------------------------------------ the clock
 
     def run(self, alerts: Sequence[AlertRecord]) -> ReplayResult:
-        ready: list[tuple[datetime, int, AlertRecord, Signal]] = []
+        ready: list[tuple[datetime, int, str, Signal]] = []
         for order, record in enumerate(alerts):
             try:
                 signal = parse_alert(record.body, None)
@@ -175,18 +213,21 @@ class _Desk:
             if wrong is not None:
                 self._skip(order, at, record.source, signal.action, WRONG_TICKER, wrong)
                 continue
-            ready.append((at, order, record, signal))
-        ready.sort(key=lambda item: (item[0], item[1]))
+            ready.append((at, order, record.source, signal))
+        return self.play(ready, len(alerts))
 
-        for at, order, record, signal in ready:
+    def play(self, ready: list[tuple[datetime, int, str, Signal]], count: int) -> ReplayResult:
+        """The signals read (time, position in the input, source, signal), in time order."""
+        ready.sort(key=lambda item: (item[0], item[1]))
+        for at, order, source, signal in ready:
             index = self._candle_at(at)
             if index is None:
                 reason = f"no candle holds {at.isoformat()} (candles from {self._start().isoformat()} to {self._end().isoformat()}, or a gap)"
-                self._skip(order, at, record.source, signal.action, NO_CANDLE, reason)
+                self._skip(order, at, source, signal.action, NO_CANDLE, reason)
                 continue
             self._advance(index)
             self._cancel_resting(at, "the next alert came first")
-            self._act(signal, index, at, record.source, order)
+            self._act(signal, index, at, source, order)
         self._advance(len(self.candles) - 1)
         self._cancel_resting(self._end(), "no later candle traded through it")
         end = self._end()
@@ -196,7 +237,7 @@ class _Desk:
             config=self.config,
             instrument=self.instrument,
             slippage_ticks=self.slippage_ticks,
-            alerts=len(alerts),
+            alerts=count,
             candles=len(self.candles),
             start=self._start(),
             end=end,
@@ -247,7 +288,8 @@ class _Desk:
 
     def _act(self, signal: Signal, index: int, at: datetime, source: str, order: int, exit_reason: str = "") -> None:
         """One signal the way execution runs it: plan, risk, legs filled, levels set."""
-        the_plan = plan_signal(self.config, self.position, signal, self.instrument)
+        edits = self.edits.get(order)
+        the_plan = plan_signal(self.config, self.position, signal, self.instrument, edits)
         if the_plan.is_ignore:
             self._skip(order, at, source, signal.action, IGNORED, the_plan.ignored or "nothing to do")
             return
@@ -278,14 +320,16 @@ class _Desk:
             return
         reason = exit_reason or _reason(verdict.plan)
         legs = verdict.plan.legs
+        order_type = edits.order_type if edits is not None and edits.order_type is not None else signal.order_type
         for number, leg in enumerate(legs):
-            if not leg.kind.reduces and signal.order_type is OrderType.LIMIT:
-                self.resting = _Resting(signal, legs[number:], source, order)
+            if not leg.kind.reduces and order_type is OrderType.LIMIT:
+                limit = edits.limit_price if edits is not None and edits.limit_price is not None else signal.price
+                self.resting = _Resting(signal, legs[number:], source, order, limit)
                 return
             self._fill(leg, self._market_price(reference, leg.side), at, reason, source)
         if verdict.plan.is_entry:
             self._count_entry(at)
-        self._complete(signal)
+        self._complete(signal, edits)
 
     def _count_entry(self, at: datetime) -> None:
         """One more entry filled on `at`'s day in the bot's zone (max_trades_per_day)."""
@@ -324,9 +368,9 @@ class _Desk:
             self.exposure += at - self.open_since
             self.open_since = None
 
-    def _complete(self, signal: Signal) -> None:
+    def _complete(self, signal: Signal, edits: SignalEdits | None) -> None:
         """The stop and target for the filled position, by the live desk's own rule."""
-        set_levels_after_fill(self.position, signal, self.config, None, self.instrument.tick_size)
+        set_levels_after_fill(self.position, signal, self.config, edits, self.instrument.tick_size)
 
     # ------------------------------------------------------------------ candles
 
@@ -405,7 +449,7 @@ class _Desk:
         resting = self.resting
         assert resting is not None
         candle = self.candles[index]
-        limit = resting.signal.price
+        limit = resting.limit
         side = resting.legs[0].side
         if side is OrderSide.BUY:
             if not candle.low < limit:
@@ -419,7 +463,7 @@ class _Desk:
         for leg in resting.legs:
             self._fill(leg, price, candle.time, "limit", resting.source)
         self._count_entry(candle.time)
-        self._complete(resting.signal)
+        self._complete(resting.signal, self.edits.get(resting.order))
 
     def _cancel_resting(self, at: datetime, why: str) -> None:
         resting = self.resting
@@ -427,7 +471,7 @@ class _Desk:
             return
         self.resting = None
         leg = resting.legs[0]
-        reason = f"limit {leg.side.value} of {leg.quantity} at {resting.signal.price} not filled: {why}"
+        reason = f"limit {leg.side.value} of {leg.quantity} at {resting.limit} not filled: {why}"
         self._skip(resting.order, at, resting.source, resting.signal.action, UNFILLED, reason)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -460,6 +504,7 @@ class _Desk:
             take_profit=position.take_profit,
             mark_price=mark,
             unrealized_pnl=position.unrealized_pnl(mark),
+            opened_at=position.opened_at,
         )
 
 

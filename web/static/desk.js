@@ -83,6 +83,7 @@
     }
     var empty = box && box.querySelector("[data-empty]");
     if (empty) empty.textContent = box.querySelector("[data-card]") ? "" : "Nothing awaits approval.";
+    drawCharts(card);  // the card's chart, redrawn with the card
   }
 
   function refreshCard(id) {
@@ -156,21 +157,31 @@
 
   function drawCharts(root) {
     if (!window.uPlot) return;
-    (root || document).querySelectorAll(".chart[data-points]").forEach(function (el) {
+    var found = Array.prototype.slice.call((root || document).querySelectorAll(".chart[data-points]"));
+    if (root && root.matches && root.matches(".chart[data-points]")) found.push(root);
+    found.forEach(function (el) {
       var points;
       try { points = JSON.parse(el.dataset.points); } catch (e) { return; }
       if (!points.length) return;
       el.textContent = "";
       var xs = points.map(function (p) { return p[0]; });
-      var ys = points.map(function (p) { return p[1]; });
+      // One line a column after the time: data-labels names them (the Decisions page draws
+      // the desk and the bot alone on one chart); without it, the realized running total.
+      var labels = null;
+      try { labels = el.dataset.labels ? JSON.parse(el.dataset.labels) : null; } catch (e) { labels = null; }
+      var colours = ["#2e7d32", "#1565c0", "#ef6c00"];
+      try { colours = el.dataset.colours ? JSON.parse(el.dataset.colours) : colours; } catch (e) { /* the defaults */ }
+      var lines = (labels || ["Realized, running total"]).map(function (label, i) {
+        var line = { label: label, stroke: colours[i % colours.length], width: 2 };
+        if (!labels) line.fill = "rgba(46,125,50,0.08)";
+        return line;
+      });
+      var columns = lines.map(function (_, i) { return points.map(function (p) { return p[i + 1]; }); });
       var width = Math.max(280, el.clientWidth || 600);
       var opts = {
         width: width,
         height: Math.min(320, Math.round(width * 0.5)),
-        series: [
-          { label: "Closed (UTC)", value: function (u, v) { return v == null ? "—" : utc(v, true); } },
-          { label: "Realized, running total", stroke: "#2e7d32", width: 2, fill: "rgba(46,125,50,0.08)" },
-        ],
+        series: [{ label: "Closed (UTC)", value: function (u, v) { return v == null ? "—" : utc(v, true); } }].concat(lines),
         axes: [
           {
             label: "UTC",
@@ -184,7 +195,7 @@
         ],
         legend: { show: true },
       };
-      el.chart = new window.uPlot(opts, [xs, ys], el);
+      el.chart = new window.uPlot(opts, [xs].concat(columns), el);
       el.dataset.drawn = String(points.length);
     });
   }

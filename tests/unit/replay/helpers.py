@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from trading.domain.candles import Candle
 from trading.domain.config import BotConfig
 from trading.domain.market import Instrument
-from trading.replay.inputs import AlertRecord, Candle
+from trading.replay.inputs import AlertRecord
 from trading.replay.simulator import ReplayResult, replay
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)  # a Monday
