@@ -4,7 +4,6 @@ level's line at its price's pixel row."""
 from __future__ import annotations
 
 import io
-import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -41,9 +40,7 @@ def test_the_png_shows_the_levels_at_their_price_rows() -> None:
     levels = ChartLevels(
         alert=Decimal("53210.5"), quote=Decimal("53220"), stop=Decimal("53150"), target=Decimal("53290")
     )
-    started = time.perf_counter()
     chart = render_chart("SA40", candles(80), levels)
-    elapsed = time.perf_counter() - started
     image = Image.open(io.BytesIO(chart.png))
     assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
     for name, price in (("stop", levels.stop), ("target", levels.target), ("alert", levels.alert)):
@@ -54,10 +51,6 @@ def test_the_png_shows_the_levels_at_their_price_rows() -> None:
         assert abs(sum(rows) / len(rows) - chart.row_of(price)) <= 1, (name, rows, chart.row_of(price))
     # Stop below the candles, target above: the stop's row is lower in the image.
     assert chart.row_of(Decimal("53150")) > chart.row_of(Decimal("53290"))
-    assert elapsed < 5  # the first render imports matplotlib; the issue's 300 ms is measured below
-    started = time.perf_counter()
-    render_chart("SA40", candles(60), levels)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_fewer_than_five_candles_is_no_chart() -> None:
