@@ -73,6 +73,10 @@ class BotRow(Base):
     second_approval_above: Mapped[int | None] = mapped_column(Integer)
     second_approval_risk_above: Mapped[Decimal | None] = mapped_column(ExactDecimal)
     order_timeout_seconds: Mapped[int] = mapped_column(Integer, default=300, server_default=text("300"))
+    # A bot on several accounts: their names, sizes and symbols (JSON text; None: one account).
+    accounts: Mapped[str | None] = mapped_column(Text)
+    account_sizes: Mapped[str | None] = mapped_column(Text)
+    account_symbols: Mapped[str | None] = mapped_column(Text)
     # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
     # the passphrase only as an HMAC salted with the bot name. The signing secret must be
     # kept in clear: verifying an HMAC signature needs it.
@@ -117,10 +121,12 @@ class InstrumentRow(Base):
 
 class CurrentPositionRow(Base):
     __tablename__ = "current_positions"
-    __table_args__ = (UniqueConstraint("bot_id", "symbol"),)
+    # One per bot, account and symbol: a bot on several accounts holds a position on each.
+    __table_args__ = (UniqueConstraint("bot_id", "account", "symbol"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str | None] = mapped_column(String(8))
     quantity: Mapped[int] = mapped_column(Integer, default=0)
@@ -182,6 +188,7 @@ class TradeRow(Base):
     position_closed: Mapped[bool] = mapped_column(Boolean)
     signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
     client_order_id: Mapped[str | None] = mapped_column(String(128))
+    account: Mapped[str | None] = mapped_column(String(32))  # the account the trade was made on
 
 
 class RealizedByDayRow(Base):
@@ -373,10 +380,11 @@ class ExitWatchRow(Base):
     missed in a row (so a restart, or another process, carries on where it was)."""
 
     __tablename__ = "exit_watches"
-    __table_args__ = (UniqueConstraint("bot_id", "symbol"),)
+    __table_args__ = (UniqueConstraint("bot_id", "account", "symbol"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32))
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer)

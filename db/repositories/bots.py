@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -45,10 +46,11 @@ CONFIG_COLUMNS = (
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
-# Validated into another field and stored as it: `accounts` (one account today) is broker_account.
-FOLDED_FIELDS = ("accounts",)
+# A bot's accounts beyond the first, with their sizes and symbols: JSON text (None when not
+# given; one account alone is stored as broker_account).
+ACCOUNT_COLUMNS = ("accounts", "account_sizes", "account_symbols")
 # Every BotConfig field lands in exactly one of these (a test holds this true).
-STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS, *FOLDED_FIELDS)
+STORED_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *SECRET_FIELDS, *ACCOUNT_COLUMNS)
 
 _OTHER_ON_SYMBOL = (
     select(BOTS.c.id)
@@ -80,7 +82,18 @@ _BY_KEY_HASHES = _SELECT.where(BOTS.c.webhook_key_hash.in_(bindparam("values", e
 _BY_KEY_HASHES_FOR_UPDATE = _BY_KEY_HASHES.with_for_update(of=BOTS, key_share=True)
 _ALL = _SELECT.order_by(BOTS.c.bot_name)
 _NAME = select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id"))
-_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS)
+_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *ACCOUNT_COLUMNS)
+
+
+def _account_columns(config: BotConfig) -> dict[str, str | None]:
+    """The account fields as stored: JSON text, numbers as exact strings."""
+    out: dict[str, str | None] = {}
+    for field in ACCOUNT_COLUMNS:
+        value = getattr(config, field)
+        if isinstance(value, dict):
+            value = {k: str(v) for k, v in value.items()}
+        out[field] = None if value is None else json.dumps(list(value) if isinstance(value, tuple) else value)
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
@@ -88,6 +101,8 @@ def _config(hint: str, values: tuple[Any, ...]) -> BotConfig:
     """The stored columns validated as a BotConfig. Cached: the same columns always make the
     same (frozen) config, and validating them is most of what reading a bot costs."""
     data = dict(zip(_CONFIG_FIELDS, values, strict=True))
+    for field in ACCOUNT_COLUMNS:
+        data[field] = None if data[field] is None else json.loads(data[field])
     return BotConfig.parse({**data, "webhook_key": _STAND_IN_KEY}).model_copy(
         update={"webhook_key": hint, "passphrase": None, "signing_secret": None}
     )
@@ -185,7 +200,12 @@ class SqlBotRepository(Repository):
         if clash is not None:
             raise WebhookKeyInUse(f"bot {name}: webhook_key is already used by bot {clash}; every bot needs its own")
         now = self._now()
-        values = {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS} | secrets | {"updated_at": now}
+        values = (
+            {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS}
+            | _account_columns(config)
+            | secrets
+            | {"updated_at": now}
+        )
         strategy = {c: getattr(config, c) for c in STRATEGY_COLUMNS}
         if existing is None:
             bot_id = (

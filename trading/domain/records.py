@@ -136,6 +136,7 @@ class TradeRecord:
     signal_id: int | None = None
     client_order_id: str | None = None
     id: int | None = None
+    account: str | None = None  # the account it was made on (None: stored before accounts)
 
 
 def trade_of(
@@ -146,6 +147,7 @@ def trade_of(
     *,
     client_order_id: str,
     signal_id: int | None = None,
+    account: str | None = None,
 ) -> TradeRecord:
     """The trade history row of a trade a fill closed."""
     return TradeRecord(
@@ -162,6 +164,7 @@ def trade_of(
         position_closed=closed.position_closed,
         signal_id=signal_id,
         client_order_id=client_order_id,
+        account=account,
     )
 
 

@@ -75,6 +75,10 @@ class Signal:
     target_position: int | None = None
     extras: dict[str, str] = field(default_factory=dict)
     source: SignalSource = SignalSource.WEBHOOK
+    # The accounts the alert asks for ("accounts": ["prop"]), a subset of the bot's; None: all.
+    accounts: tuple[str, ...] | None = None
+    # The account this signal is a leg on (trading/domain/legs.py); None: the bot's only one.
+    account: str | None = None
 
 
 class SignalState(StrEnum):

@@ -37,6 +37,7 @@ class PositionView:
     realized_pnl: Decimal
     currency: str
     tick_size: Decimal | None = None  # the instrument's, for display; None when not known
+    account: str = ""  # the account it is held on
 
 
 @dataclass(frozen=True, slots=True)

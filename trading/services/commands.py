@@ -12,8 +12,10 @@ from trading.domain.events import (
     BotStateChanged,
     HaltChanged,
 )
+from trading.domain.legs import on_account
 from trading.domain.people import Role
-from trading.domain.records import AuditEntry, ControlState
+from trading.domain.position import Position
+from trading.domain.records import AuditEntry, Bot, ControlState, StoredSignal
 from trading.domain.signals import SignalAction
 from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor
@@ -25,30 +27,54 @@ from trading.services.synthetic import bot_named, queue_synthetic
 class Commands(UseCase):
     """What a person on the desk may order."""
 
-    async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
+    async def close_position(self, bot_name: str, actor: Actor, account: str | None = None) -> ActionResult:
+        """Close the bot's position: on every account it holds one, or on `account` only."""
         if refused := await self._access.refusal(actor, Role.APPROVER, "close", f"bot:{bot_name}", "close positions"):
             return refused
         bot = await bot_named(self._uow, bot_name)
         if bot is None:
             return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
+        accounts = bot.config.account_names
+        if account is not None:
+            mine = [a for a in accounts if a.lower() == account.lower()]
+            if not mine:
+                return ActionResult(
+                    False,
+                    f"bot {bot_name} does not trade on account {account!r} (its accounts: {', '.join(accounts)})",
+                    "invalid",
+                )
+            accounts = tuple(mine)
+        held: list[tuple[Bot, Position]] = []
         async with self._uow() as uow:
-            pos = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
-        if pos.is_flat:
-            return ActionResult(False, f"{bot_name} has no open position", "invalid")
-        price = await self._market.mark(bot, pos) or pos.average_price or Decimal(1)
-        stored = await queue_synthetic(
-            self._uow, self._clock, bot, SignalAction.CLOSE, price, actor, f"close by {actor.name}"
-        )
+            for name in accounts:
+                leg = on_account(bot, name)
+                pos = await uow.positions.get(
+                    bot.id, leg.config.symbol, account=name, multiplier=Decimal(1), for_update=False
+                )
+                if not pos.is_flat:
+                    held.append((leg, pos))
+        if not held:
+            where = f" on account {accounts[0]}" if account is not None else ""
+            return ActionResult(False, f"{bot_name} has no open position{where}", "invalid")
+        closing: list[str] = []
+        first: StoredSignal | None = None
+        for leg, pos in held:
+            price = await self._market.mark(leg, pos) or pos.average_price or Decimal(1)
+            stored = await queue_synthetic(
+                self._uow, self._clock, leg, SignalAction.CLOSE, price, actor, f"close by {actor.name}"
+            )
+            first = first or stored
+            on = f" on {leg.config.broker_account}" if bot.config.accounts is not None else ""
+            closing.append(f"{pos.side} {pos.quantity}{on} (signal #{stored.id})")
+        assert first is not None
         async with self._uow() as uow:
-            stopped = await _stop_exit_retries(uow, bot.id, f"closed by {actor.name} (signal #{stored.id})")
-            detail = f"signal #{stored.id}" + ("; the stop monitor's retries stopped" if stopped else "")
+            stopped = await _stop_exit_retries(uow, bot.id, f"closed by {actor.name} (signal #{first.id})")
+            detail = ", ".join(closing) + ("; the stop monitor's retries stopped" if stopped else "")
             await uow.audit.add(AuditEntry(actor.id, "close", f"bot:{bot_name}", True, detail, self._clock.now()))
             await uow.commit()
         self.executor.watchlist.changed()
         self._wake(bot.id)
-        return ActionResult(
-            True, f"closing {bot_name}'s {pos.side} {pos.quantity} (signal #{stored.id})", signal=stored
-        )
+        return ActionResult(True, f"closing {bot_name}'s {', '.join(closing)}", signal=first)
 
     async def pause(self, bot_name: str, actor: Actor, reason: str | None = None) -> ActionResult:
         return await self._bot_change(bot_name, actor, "pause", reason)

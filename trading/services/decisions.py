@@ -16,6 +16,7 @@ from trading.domain.events import (
     Event,
     Notice,
 )
+from trading.domain.legs import account_of, on_account
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
 from trading.domain.records import (
@@ -284,13 +285,16 @@ class Decisions(UseCase):
         when one is enough (the bot sets no threshold, or the plan is under both)."""
         async with self._uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id, history=False)
-            bot = await uow.bots.get(stored.bot_id) if stored else None
-            if stored is None or bot is None:
+            whole = await uow.bots.get(stored.bot_id) if stored else None
+            if stored is None or whole is None:
                 return None
+            bot = on_account(whole, account_of(stored.signal, whole.config))
             config = bot.config
             if config.second_approval_above is None and config.second_approval_risk_above is None:
                 return None
-            position = await uow.positions.get(bot.id, config.symbol, multiplier=Decimal(1), for_update=False)
+            position = await uow.positions.get(
+                bot.id, config.symbol, account=config.broker_account, multiplier=Decimal(1), for_update=False
+            )
         effective = edits if edits is not None else stored.edits
         outlook = await self._market.outlook(
             bot, stored.signal, effective, position, quote=await self._market.quote(bot)
@@ -389,10 +393,13 @@ class Decisions(UseCase):
         """What the engine will change from what was approved (a quantity cut to the room
         left), as planned against the position now: said in the approver's answer."""
         async with self._uow() as uow:
-            bot = await uow.bots.get(stored.bot_id)
-            if bot is None:
+            whole = await uow.bots.get(stored.bot_id)
+            if whole is None:
                 return ()
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+            bot = on_account(whole, account_of(stored.signal, whole.config))
+            position = await uow.positions.get(
+                bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
+            )
         instrument = await self._market.instrument_or_none(bot)
         if instrument is None:
             return ()

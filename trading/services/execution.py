@@ -34,6 +34,7 @@ from trading.domain.events import (
     StopMoved,
     trade_closed,
 )
+from trading.domain.legs import account_of, on_account, scale
 from trading.domain.levels import set_levels_after_fill
 from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
@@ -41,7 +42,7 @@ from trading.domain.plan import Leg, LegKind
 from trading.domain.position import Fill, Position
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal, trade_of
 from trading.domain.risk import RiskContext, check_risk, stale_entry
-from trading.domain.signals import SignalState
+from trading.domain.signals import Signal, SignalState
 from trading.domain.values import ZERO, Mode, OrderType
 from trading.services.ports import (
     Broker,
@@ -141,6 +142,7 @@ class Executor:
         """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
         already executing (then it is finished from its order rows). `footing`: what its
         start needs from the database, when the caller read it with the signal."""
+        bot = _leg(bot, stored)
         if stored.state in READY:
             started = await self._start(stored, bot, footing)
             if isinstance(started, RunResult):
@@ -154,14 +156,21 @@ class Executor:
     async def read_footing(self, uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> Footing:
         """What starting `stored` needs from the database, read in `uow` (a read-only one,
         outside any write transaction: the position changes only in this bot's lane)."""
+        bot = _leg(bot, stored)
+        account = bot.config.broker_account
         now = self._clock.now()
-        position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+        position = await uow.positions.get(
+            bot.id, bot.config.symbol, account=account, multiplier=Decimal(1), for_update=False
+        )
         control = await uow.control.get()
         waited_since = await _waiting_since(uow, stored)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         # Only the daily loss limit needs today's trades, and reading them grows with the day.
+        # A bot on several accounts has a daily loss limit on each.
         realized_today = (
-            await uow.trades.realized_since(bot.id, day_start) if bot.config.max_daily_loss is not None else ZERO
+            await uow.trades.realized_since(bot.id, day_start, account=account if bot.config.accounts else None)
+            if bot.config.max_daily_loss is not None
+            else ZERO
         )
         # Only a plan that reduces (which needs an open position) asks whether the symbol is shared.
         shared = not position.is_flat and await uow.bots.shares_symbol(bot)
@@ -204,6 +213,7 @@ class Executor:
                     return RunResult(False, self._retry_delay, "account unavailable")
                 log.warning("signal %s: account refused: %r", stored.id, e)
 
+        signal, scaled = _scaled(signal, bot, instrument, stored.edits)
         now = self._clock.now()
         if footing is None:
             async with self._uow(read_only=True) as uow:
@@ -273,7 +283,7 @@ class Executor:
         the_plan = verdict.plan
         # What the plan changed from what was asked (a quantity trimmed to the instrument's
         # or the pyramid's room, an entry dropped) is said, not done silently.
-        changed = "; ".join(the_plan.notes)
+        changed = "; ".join([*([scaled] if scaled else []), *the_plan.notes])
         doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
         rows = []
         for index, leg in enumerate(the_plan.legs, start=1):
@@ -329,7 +339,11 @@ class Executor:
             if position is None:
                 async with self._uow(read_only=True) as uow:
                     position = await uow.positions.get(
-                        bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                        bot.id,
+                        bot.config.symbol,
+                        account=bot.config.broker_account,
+                        multiplier=instrument.contract_multiplier,
+                        for_update=False,
                     )
             order, done = await self._apply(settled, bot, instrument, stored, position, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
@@ -408,6 +422,7 @@ class Executor:
         from the broker's truth: what filled before the cancel stays in the position; an
         order that filled in full completes the signal as usual. The caller holds the bot's
         lock. (refusal code, why) when nothing was done."""
+        bot = _leg(bot, stored)
         broker = self.broker_for(bot)
         why = f"{CANCELLED_BY} {by_name}"
         async with self._uow() as uow:
@@ -616,6 +631,7 @@ class Executor:
                             order.symbol,
                             client_order_id=order.client_order_id,
                             signal_id=stored.id,
+                            account=bot.config.broker_account,
                         )
                         await uow.trades.add(trade)
                         events.append(trade_closed(trade, now, instrument.currency, instrument.tick_size))
@@ -690,7 +706,11 @@ class Executor:
         if levels:
             async with self._uow(read_only=True) as uow:
                 position = await uow.positions.get(
-                    bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                    bot.id,
+                    bot.config.symbol,
+                    account=bot.config.broker_account,
+                    multiplier=instrument.contract_multiplier,
+                    for_update=False,
                 )
         async with self._uow() as uow:
             ended = StateChange(state, now, cause, reason)
@@ -730,6 +750,27 @@ class Executor:
             await uow.commit()
         self._publish(uow.emitted)
         return RunResult(True, note=reason)
+
+
+def _scaled(signal: Signal, bot: Bot, instrument: Instrument, edits: SignalEdits | None) -> tuple[Signal, str | None]:
+    """An entry's quantity on a leg whose account scales it (account_sizes), with the note
+    when it was trimmed. A quantity a person typed, or one sized by risk from the account's
+    own equity, is not scaled."""
+    factor = bot.config.size_on(bot.config.broker_account)
+    if (
+        factor == 1
+        or not signal.action.is_entry
+        or bot.config.risk_per_trade_pct is not None
+        or (edits is not None and edits.quantity is not None)
+    ):
+        return signal, None
+    sized = scale(signal.quantity or bot.config.base_position_size, factor, instrument, bot.config.broker_account)
+    return replace(signal, quantity=sized.quantity), sized.note
+
+
+def _leg(bot: Bot, stored: StoredSignal) -> Bot:
+    """The bot as the signal's leg trades: its account and that account's symbol."""
+    return on_account(bot, account_of(stored.signal, bot.config))
 
 
 def _order_row(

@@ -80,7 +80,11 @@ class Orders(UseCase):
         signal = ticket_signal(ticket, price, now, actor.name, bot.config.tradingview_ticker)
         async with self._uow(read_only=True) as uow:
             position = await uow.positions.get(
-                bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                bot.id,
+                bot.config.symbol,
+                account=bot.config.broker_account,
+                multiplier=instrument.contract_multiplier,
+                for_update=False,
             )
             control = await uow.control.get()
             realized = ZERO

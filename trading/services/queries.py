@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from trading.domain import display
 from trading.domain.approvers import second_approval_reason
+from trading.domain.legs import account_of, on_account
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg
 from trading.domain.position import Position
@@ -63,12 +64,25 @@ class Queries(UseCase):
         async with self._uow(read_only=True) as uow:
             return await uow.control.get()
 
-    async def positions(self, bot_name: str | None = None) -> list[PositionView]:
+    async def positions(self, bot_name: str | None = None, account: str | None = None) -> list[PositionView]:
+        """Each bot's position on each of its accounts (open ones only, unless one bot is
+        asked for); with `account`, those held on it."""
         async with self._uow(read_only=True) as uow:
-            bots = [b for b in await uow.bots.list() if bot_name is None or b.name == bot_name]
+            legs = [
+                on_account(b, a)
+                for b in await uow.bots.list()
+                if bot_name is None or b.name == bot_name
+                for a in b.config.account_names
+                if account is None or a.lower() == account.lower()
+            ]
             held = [
-                (b, await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False))
-                for b in bots
+                (
+                    b,
+                    await uow.positions.get(
+                        b.id, b.config.symbol, account=b.config.broker_account, multiplier=Decimal(1), for_update=False
+                    ),
+                )
+                for b in legs
             ]
         views = []
         for bot, pos in held:
@@ -94,6 +108,7 @@ class Queries(UseCase):
                     realized_pnl=pos.realized_pnl,
                     currency=instrument.currency if instrument else "",
                     tick_size=instrument.tick_size if instrument else None,
+                    account=bot.config.broker_account,
                 )
             )
         return views
@@ -215,8 +230,12 @@ class Queries(UseCase):
             bots = await uow.bots.list()
             today = [await uow.trades.realized_since(b.id, midnight) for b in bots]
             instruments = {b.config.symbol: await uow.instruments.get(b.config.symbol) for b in bots}
+            # A bot on several accounts shows its first account's position here (Positions has each).
             held = [
-                await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False) for b in bots
+                await uow.positions.get(
+                    b.id, b.config.symbol, account=b.config.broker_account, multiplier=Decimal(1), for_update=False
+                )
+                for b in bots
             ]
         for bot, position in zip(bots, held, strict=True):
             if (instrument := instruments[bot.config.symbol]) is not None:
@@ -451,12 +470,15 @@ async def _card_inputs(uow: UnitOfWork, signal_id: int) -> CardInputs | None:
     stored = await uow.signals.get(signal_id)
     if stored is None:
         return None
-    bot = await uow.bots.get(stored.bot_id)
-    if bot is None:
+    whole = await uow.bots.get(stored.bot_id)
+    if whole is None:
         return None
+    bot = on_account(whole, account_of(stored.signal, whole.config))  # the leg the signal is for
     approval = await uow.approvals.get(signal_id)
     orders = await uow.orders.list_for_signal(signal_id)
-    position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+    position = await uow.positions.get(
+        bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
+    )
     return signal_id, stored, bot, approval, orders, position
 
 
