@@ -145,7 +145,11 @@ def test_a_bot_on_several_accounts_keeps_them_with_broker_account_the_first() ->
     config = BotConfig.parse(
         minimal(accounts=["main", "paper"], account_sizes={"PAPER": 2}, account_symbols={"main": "SA40.M"})
     )
-    assert (config.broker_account, config.accounts, config.account_names) == ("main", ("main", "Paper"), ("main", "Paper"))
+    assert (config.broker_account, config.accounts, config.account_names) == (
+        "main",
+        ("main", "Paper"),
+        ("main", "Paper"),
+    )
     assert (config.size_on("Paper"), config.size_on("main")) == (Decimal(2), Decimal(1))
     assert (config.symbol_on("main"), config.symbol_on("Paper")) == ("SA40.M", "SA40")
     # Read back as stored (broker_account written beside the list), it is the same config.
