@@ -57,9 +57,9 @@ from web.schemas.answers import (
     TradesOut,
 )
 from web.schemas.query_strings import (
-    BotQuery,
     EventsQuery,
     NoQuery,
+    PositionsQuery,
     SignalsQuery,
     TradesQuery,
 )
@@ -215,11 +215,12 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
 
     @bp.get("/positions")
     @_documented(*_auth, _bad_query)
-    @validate_querystring(BotQuery)
+    @validate_querystring(PositionsQuery)
     @validate_response(PositionsOut)
-    async def positions(query_args: BotQuery) -> PositionsOut:
-        """Open positions"""
-        return PositionsOut(positions=[PositionOut.of(p) for p in await use_cases.queries.positions(query_args.bot)])
+    async def positions(query_args: PositionsQuery) -> PositionsOut:
+        """Open positions, one per bot and account"""
+        found = await use_cases.queries.positions(query_args.bot, query_args.account)
+        return PositionsOut(positions=[PositionOut.of(p) for p in found])
 
     @bp.get("/trades")
     @_documented(*_auth, _bad_query)
@@ -227,7 +228,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(TradesOut)
     async def trades(query_args: TradesQuery) -> TradesOut:
         """Closed trades, newest first"""
-        found = await use_cases.queries.trades(query_args.bot, limit=query_args.limit)
+        found = await use_cases.queries.trades(query_args.bot, limit=query_args.limit, account=query_args.account)
         return TradesOut(trades=[TradeOut.of(t) for t in found])
 
     @bp.get("/signals")

@@ -94,12 +94,14 @@ class SqlTradeRepository(Repository):
         return dataclasses.replace(trade, id=trade_id)
 
     async def list(
-        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50, account: str | None = None
     ) -> builtins.list[TradeRecord]:
         s = self._uow
         stmt = select(TRADES)
         if bot_id is not None:
             stmt = stmt.where(TRADES.c.bot_id == bot_id)
+        if account is not None:
+            stmt = stmt.where(func.lower(TRADES.c.account) == account.lower())
         if since is not None:
             stmt = stmt.where(TRADES.c.closed_at >= since)
         rows = await s.execute(stmt.order_by(TRADES.c.closed_at.desc(), TRADES.c.id.desc()).limit(limit))

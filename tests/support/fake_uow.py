@@ -636,13 +636,15 @@ class FakeTradeRepository(_Repository):
         return t.trades[trade_id]
 
     async def list(
-        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50, account: str | None = None
     ) -> builtins.list[TradeRecord]:
         t = await self._uow.read()
         trades = [
             tr
             for tr in t.trades.values()
-            if (bot_id is None or tr.bot_id == bot_id) and (since is None or tr.closed_at >= since)
+            if (bot_id is None or tr.bot_id == bot_id)
+            and (since is None or tr.closed_at >= since)
+            and (account is None or (tr.account or "").lower() == account.lower())
         ]
         trades.sort(key=lambda tr: (tr.closed_at, tr.id or 0), reverse=True)
         return trades[:limit]

@@ -113,17 +113,25 @@ class Queries(UseCase):
             )
         return views
 
-    async def trades(self, bot_name: str | None = None, limit: int = 20) -> list[TradeRecord]:
+    async def trades(
+        self, bot_name: str | None = None, limit: int = 20, account: str | None = None
+    ) -> list[TradeRecord]:
+        """Closed trades, newest first; with `account`, those made on it."""
         async with self._uow(read_only=True) as uow:
-            return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit)
+            return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit, account=account)
 
-    async def pnl(self, bot_name: str | None = None, since: datetime | None = None) -> PnlView:
+    async def pnl(
+        self, bot_name: str | None = None, since: datetime | None = None, account: str | None = None
+    ) -> PnlView:
+        """Realized and unrealized P&L; with `account`, of the trades and positions on it."""
         async with self._uow(read_only=True) as uow:
-            trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
+            trades = await uow.trades.list(
+                bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000, account=account
+            )
         unrealized: Decimal | None = Decimal(0)
         currency = ""
         ticks = await self._ticks({t.bot_name for t in trades})
-        for view in await self.positions(bot_name):
+        for view in await self.positions(bot_name, account):
             currency = currency or view.currency
             if view.unrealized_pnl is None:
                 unrealized = None

@@ -209,6 +209,7 @@ class PositionOut(BaseModel):
     unrealized_pnl: Decimal | None
     realized_pnl: Decimal
     currency: str
+    account: str = Field(description="the account it is held on")
 
     @classmethod
     def of(cls, p: PositionView) -> PositionOut:
@@ -226,6 +227,7 @@ class PositionOut(BaseModel):
             unrealized_pnl=p.unrealized_pnl,
             realized_pnl=p.realized_pnl,
             currency=p.currency,
+            account=p.account,
         )
 
 
@@ -247,6 +249,7 @@ class TradeOut(BaseModel):
     position_closed: bool
     signal_id: int | None
     client_order_id: str | None
+    account: str | None = Field(description="the account it was made on")
 
     @classmethod
     def of(cls, t: TradeRecord) -> TradeOut:
@@ -264,6 +267,7 @@ class TradeOut(BaseModel):
             position_closed=t.position_closed,
             signal_id=t.signal_id,
             client_order_id=t.client_order_id,
+            account=t.account,
         )
 
 
@@ -322,6 +326,7 @@ def _signal_fields(s: StoredSignal) -> dict[str, Any]:
         "ticker": sig.ticker,
         "alert_id": sig.alert_id,
         "message": sig.message,
+        "account": sig.account,
         "edits": EditsOut.of(s.edits),
         "history": [StateChangeOut.of(c) for c in s.history],
     }
@@ -345,6 +350,7 @@ class SignalOut(BaseModel):
     ticker: str | None
     alert_id: str | None
     message: str | None
+    account: str | None = Field(description="the account this signal is a leg on (null: the bot's one account)")
     edits: EditsOut | None
     history: list[StateChangeOut]
 
