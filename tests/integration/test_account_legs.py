@@ -26,6 +26,7 @@ from trading.domain.values import OrderSide
 from trading.services.bootstrap import Services, bootstrap
 from trading.services.execution import RunResult
 from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, Intake, IntakeResult
+from trading.services.runner import UNFINISHED
 from web.errors import status_for
 
 TWO = {"accounts": ["main", "prop"], "account_sizes": {"prop": 2}, "stop_loss_pct": "1.5"}
@@ -308,3 +309,33 @@ async def test_a_database_from_before_legs_migrates_and_trades_on_unchanged(data
         ]
     finally:
         await db.dispose()
+
+
+async def test_while_the_first_accounts_leg_waits_the_lane_moves_the_other_accounts_legs(database: Database) -> None:
+    bot = await add_bot(database, **TWO, allow_pyramiding=True, max_positions=3)
+    by_account = brokers()
+    by_account["main"].faults.down = True
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "w1"})).signal_id
+    second = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "w2"})).signal_id
+    assert first is not None and second == first + 2
+    s = services(database, by_account)
+    # One try of the bot's lane: main's first leg waits for its broker, and prop's legs go
+    # on, in their order; main's second leg stays behind main's first.
+    tried = await s.use_cases.steps.run_next(bot.id, UNFINISHED)
+    assert tried is not None and tried[0] == first and tried[1] is not None and not tried[1].finished
+    assert [state for *_, state in await legs(database, first)] == [
+        SignalState.RECEIVED,
+        SignalState.EXECUTED,
+        SignalState.RECEIVED,
+        SignalState.EXECUTED,
+    ]
+    assert [o.client_order_id for o in by_account["prop"].book.values()] == [f"sd-{first + 1}-1", f"sd-{first + 3}-1"]
+    assert by_account["main"].book == {}
+    by_account["main"].faults.down = False
+    while (tried := await s.use_cases.steps.run_next(bot.id, UNFINISHED)) is not None:
+        assert tried[1] is not None and tried[1].finished
+    assert [o.client_order_id for o in by_account["main"].book.values()] == [f"sd-{first}-1", f"sd-{first + 2}-1"]
+    assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
+        2,
+        4,
+    )

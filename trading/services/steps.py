@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from trading.domain.legs import account_of
 from trading.domain.records import Bot, StoredSignal
 from trading.domain.signals import SignalState
 from trading.domain.values import Mode
@@ -14,6 +15,10 @@ from trading.services.decisions import Decisions
 from trading.services.execution import READY, Footing, RunResult
 
 log = logging.getLogger("signaldesk.runner")
+
+# How many of a bot's unfinished signals one try looks through for other accounts' legs
+# while one leg waits for its account.
+OTHER_LEGS_PER_TRY = 256
 
 
 class SignalSteps(UseCase):
@@ -56,11 +61,39 @@ class SignalSteps(UseCase):
                 )
                 footing = await self.executor.read_footing(uow, stored, bot) if starts else None
             try:
-                return stored.id, await self._run(stored, bot, footing)
+                result = await self._run(stored, bot, footing)
             except Exception:
                 # A bug or an outage: the signal stays where it is, holding its bot's place.
                 log.exception("signal %s: unexpected error; will retry", stored.id)
                 return stored.id, RunResult(False)
+            if not result.finished and bot.config.accounts is not None:
+                await self._other_accounts(bot, states, stored)
+            return stored.id, result
+
+    async def _other_accounts(self, bot: Bot, states: Sequence[SignalState], held: StoredSignal) -> None:
+        """A leg waits for its account (its broker down, an order in doubt): the bot's legs on
+        its other accounts go on meanwhile, each account's in arrival order (the bot's lock
+        held). The held leg keeps the lane's place and is tried again after its backoff."""
+        waiting = {account_of(held.signal, bot.config)}
+        async with self._uow(read_only=True) as uow:
+            ids = (await uow.signals.ids_in_states(states, bot_id=bot.id))[:OTHER_LEGS_PER_TRY]
+        for signal_id in ids:
+            if signal_id == held.id:
+                continue
+            async with self._uow(read_only=True) as uow:
+                stored = await uow.signals.get(signal_id, history=False)
+            if stored is None or stored.state not in states:
+                continue
+            account = account_of(stored.signal, bot.config)
+            if account in waiting:
+                continue  # behind a leg of its own account that waits
+            try:
+                result = await self._run(stored, bot)
+            except Exception:
+                log.exception("signal %s: unexpected error; will retry", stored.id)
+                result = RunResult(False)
+            if not result.finished:
+                waiting.add(account)
 
     async def _run(self, stored: StoredSignal, bot: Bot, footing: Footing | None = None) -> RunResult:
         """One try at a signal, the bot's lock held. `footing`: what its start needs, when
