@@ -17,7 +17,7 @@ from db.migrate import run_upgrade
 from tests.integration.web_support import KEY, SystemClock, add_bot
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
-from trading.domain.events import Event, Notice
+from trading.domain.events import Event, ExecutionFailed, Notice
 from trading.domain.market import Instrument
 from trading.domain.position import Position
 from trading.domain.records import Bot
@@ -338,4 +338,24 @@ async def test_while_the_first_accounts_leg_waits_the_lane_moves_the_other_accou
     assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
         2,
         4,
+    )
+
+
+async def test_an_account_refusing_fails_its_leg_alone_and_the_error_names_the_account(database: Database) -> None:
+    bot = await add_bot(database, **TWO)
+    by_account = brokers()
+    by_account["prop"].faults.refuse_next = "INSUFFICIENT_MARGIN"
+    events: list[Event] = []
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "m1"})).signal_id
+    assert first is not None
+    await run_all(services(database, by_account, events), [first, first + 1])
+    assert [state for *_, state in await legs(database, first)] == [SignalState.EXECUTED, SignalState.FAILED]
+    [failed] = [e for e in events if isinstance(e, ExecutionFailed)]
+    assert failed.signal_id == first + 1
+    assert failed.reason.startswith(f"account prop: order sd-{first + 1}-1 (open buy 2) was rejected: ")
+    assert "INSUFFICIENT_MARGIN" in failed.reason
+    # main's leg is not undone.
+    assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
+        1,
+        0,
     )

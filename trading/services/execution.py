@@ -256,7 +256,7 @@ class Executor:
         if verdict is None or verdict.refused is not None:
             reason: str
             if verdict is None:
-                reason = the_plan.ignored or "nothing to do"
+                reason = _on_account(bot, the_plan.ignored or "nothing to do")
                 # A rule said no (an entry sized by risk without a stop), or there is nothing to do.
                 final = SignalState.REFUSED if the_plan.refused else SignalState.IGNORED
                 cause = "risk" if the_plan.refused else "engine"
@@ -264,7 +264,7 @@ class Executor:
                 events: list[Event] = [kind(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)]
                 pause = False
             else:
-                reason = verdict.refused or "refused"
+                reason = _on_account(bot, verdict.refused or "refused")
                 final, cause, pause = SignalState.REFUSED, "risk", verdict.pause_bot
                 events = [SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)]
                 if pause:
@@ -742,6 +742,7 @@ class Executor:
         return RunResult(True, note=reason)
 
     async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
+        reason = _on_account(bot, reason)
         now = self._clock.now()
         event = SignalRefused if state is SignalState.REFUSED else ExecutionFailed
         async with self._uow() as uow:
@@ -766,6 +767,13 @@ def _scaled(signal: Signal, bot: Bot, instrument: Instrument, edits: SignalEdits
         return signal, None
     sized = scale(signal.quantity or bot.config.base_position_size, factor, instrument, bot.config.broker_account)
     return replace(signal, quantity=sized.quantity), sized.note
+
+
+def _on_account(bot: Bot, reason: str) -> str:
+    """A leg's reason names its account (the error channel says which account failed)."""
+    if bot.config.accounts is None or reason.startswith("account "):
+        return reason
+    return f"account {bot.config.broker_account}: {reason}"
 
 
 def _leg(bot: Bot, stored: StoredSignal) -> Bot:
