@@ -327,6 +327,7 @@ class ControlRow(Base):
     halted_by: Mapped[str | None] = mapped_column(String(256))
     halted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
+    paused_accounts: Mapped[str | None] = mapped_column(Text)  # JSON {account: why}; None: none paused
 
 
 class PaperAccountRow(Base):

@@ -17,6 +17,7 @@ from db.migrate import run_upgrade
 from tests.integration.web_support import KEY, SystemClock, add_bot
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
+from tests.support.service_rig import ALICE
 from trading.domain.events import Event, ExecutionFailed, Notice
 from trading.domain.market import Instrument
 from trading.domain.position import Position
@@ -359,3 +360,64 @@ async def test_an_account_refusing_fails_its_leg_alone_and_the_error_names_the_a
         1,
         0,
     )
+
+
+async def test_a_paused_account_refuses_its_legs_entries_with_the_reason_and_the_halt_keeps_it(
+    database: Database,
+) -> None:
+    bot = await add_bot(database, **TWO, allow_pyramiding=True, max_positions=3)
+    by_account = brokers()
+    s = services(database, by_account)
+    commands = s.use_cases.commands
+    assert (await commands.pause_account("PROP", ALICE, "margin call")).ok
+    # The halt and its lifting leave the account's pause alone.
+    assert (await commands.halt(ALICE, "news")).ok and (await commands.resume_all(ALICE)).ok
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "q1"})).signal_id
+    assert first is not None
+    await run_all(s, [first, first + 1])
+    async with database.uow(read_only=True) as uow:
+        refused = await uow.signals.get(first + 1, history=False)
+    assert [state for *_, state in await legs(database, first)] == [SignalState.EXECUTED, SignalState.REFUSED]
+    assert refused is not None and refused.reason == (
+        "account prop is paused (margin call): no new entries on it until /resume-account prop"
+    )
+    assert by_account["prop"].book == {}
+    unknown = await commands.pause_account("demo", ALICE)
+    assert (unknown.ok, unknown.message) == (
+        False,
+        "no bot trades on account 'demo' (the accounts bots trade on: main, prop)",
+    )
+    assert (await commands.resume_account("prop", ALICE)).ok
+    again = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "q2"})).signal_id
+    assert again is not None
+    await run_all(s, [again, again + 1])
+    assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
+        2,
+        2,
+    )
+
+
+async def test_close_takes_an_account_and_closes_only_that_legs_position(database: Database) -> None:
+    bot = await add_bot(database, **TWO)
+    by_account = brokers()
+    s = services(database, by_account)
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "k1"})).signal_id
+    assert first is not None
+    await run_all(s, [first, first + 1])
+    result = await s.use_cases.commands.close_position(bot.name, ALICE, "Prop")
+    assert result.ok and result.signal is not None
+    assert result.message == f"closing {bot.name}'s long 2 on prop (signal #{result.signal.id})"
+    await s.use_cases.steps.advance(result.signal.id)
+    assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
+        1,
+        0,
+    )
+    views = await s.use_cases.queries.positions(account="main")
+    assert [(v.account, v.quantity) for v in views] == [("main", 1)]
+    stranger = await s.use_cases.commands.close_position(bot.name, ALICE, "demo")
+    assert (stranger.ok, stranger.message) == (
+        False,
+        f"bot {bot.name} does not trade on account 'demo' (its accounts: main, prop)",
+    )
+    everything = await s.use_cases.commands.close_position(bot.name, ALICE)
+    assert everything.ok and everything.message.startswith(f"closing {bot.name}'s long 1 on main (signal #")

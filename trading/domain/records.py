@@ -264,6 +264,9 @@ class ControlState:
     halted_by: str | None = None
     halted_at: datetime | None = None
     reason: str | None = None
+    # Accounts paused on their own (/pause-account): name -> why. Their legs' entries are
+    # refused with the reason; the halt is apart from them.
+    paused_accounts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -31,6 +31,7 @@ class RiskContext:
     realized_today: Decimal
     age: timedelta = timedelta(0)  # how long the signal has waited to be sent, at the moment of sending
     attention_reason: str | None = None  # why the bot needs attention (a mismatch, a missed alert)
+    account_paused: str | None = None  # why the leg's account is paused (/pause-account), when it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +78,12 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
         return "trading is halted: no new entries until /resume-all", False
     if ctx.paused:
         return f"bot {config.bot_name} is paused: no new entries until /resume", False
+    if ctx.account_paused is not None:
+        account = config.broker_account
+        return (
+            f"account {account} is paused ({ctx.account_paused}): no new entries on it until /resume-account {account}",
+            False,
+        )
     if ctx.needs_attention:
         why = ctx.attention_reason or "position mismatch"
         return (

@@ -6,11 +6,13 @@ not, is audited with its actor."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from trading.domain.events import (
     BotStateChanged,
     HaltChanged,
+    Notice,
 )
 from trading.domain.legs import on_account
 from trading.domain.people import Role
@@ -129,7 +131,11 @@ class Commands(UseCase):
             return refused
         now = self._clock.now()
         async with self._uow() as uow:
-            state = ControlState(halted, actor.id, now, reason) if halted else ControlState()
+            # The accounts paused on their own stay paused: the halt is apart from them.
+            paused = (await uow.control.get()).paused_accounts
+            state = (
+                ControlState(halted, actor.id, now, reason, paused) if halted else ControlState(paused_accounts=paused)
+            )
             await uow.control.set(state)
             await uow.audit.add(AuditEntry(actor.id, verb, "all", True, reason or "", now))
             uow.emit([HaltChanged(at=now, halted=halted, by=actor.name, reason=reason)])
@@ -138,6 +144,44 @@ class Commands(UseCase):
         if halted:
             return ActionResult(True, "trading halted: no new entries; closes still allowed; approvals frozen", "ok")
         return ActionResult(True, "trading resumed", "ok")
+
+    async def pause_account(self, account: str, actor: Actor, reason: str | None = None) -> ActionResult:
+        """Pause one account for every bot: its legs' entries are refused with the reason
+        (closes still go), until /resume-account. The other accounts and /halt are apart."""
+        return await self._account_change(account, actor, reason or f"paused by {actor.name}")
+
+    async def resume_account(self, account: str, actor: Actor) -> ActionResult:
+        return await self._account_change(account, actor, None)
+
+    async def _account_change(self, account: str, actor: Actor, reason: str | None) -> ActionResult:
+        verb = "pause-account" if reason is not None else "resume-account"
+        target = f"account:{account}"
+        if refused := await self._access.refusal(actor, Role.ADMIN, verb, target, f"{verb.split('-')[0]} accounts"):
+            return refused
+        now = self._clock.now()
+        async with self._uow() as uow:
+            traded = sorted({a for b in await uow.bots.list() for a in b.config.account_names}, key=str.lower)
+            name = next((a for a in traded if a.lower() == account.lower()), None)
+            if name is None:
+                known = ", ".join(traded) or "none"
+                return ActionResult(
+                    False, f"no bot trades on account {account!r} (the accounts bots trade on: {known})", "not_found"
+                )
+            control = await uow.control.get()
+            paused = dict(control.paused_accounts)
+            if reason is None:
+                if paused.pop(name, None) is None:
+                    return ActionResult(False, f"account {name} is not paused", "invalid")
+                message = f"account {name} resumed by {actor.name}"
+            else:
+                paused[name] = reason
+                message = f"account {name} paused by {actor.name}: {reason}; its legs' entries are refused"
+            await uow.control.set(replace(control, paused_accounts=paused))
+            await uow.audit.add(AuditEntry(actor.id, verb, target, True, reason or "", now))
+            uow.emit([Notice(at=now, message=message)])
+            await uow.commit()
+        self._publish(uow.emitted)
+        return ActionResult(True, message)
 
 
 async def _stop_exit_retries(uow: UnitOfWork, bot_id: int, why: str) -> bool:

@@ -79,6 +79,7 @@ class Footing:
     waited_since: datetime  # since when the signal has waited to be sent
     realized_today: Decimal  # the bot's realized P&L today (read only when it has a daily loss limit)
     shared: bool  # another bot trades the symbol on the same account (read only with an open position)
+    account_paused: str | None = None  # why the leg's account is paused (/pause-account), when it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,9 @@ class Executor:
         )
         # Only a plan that reduces (which needs an open position) asks whether the symbol is shared.
         shared = not position.is_flat and await uow.bots.shares_symbol(bot)
-        return Footing(position, control.halted, waited_since, realized_today, shared)
+        return Footing(
+            position, control.halted, waited_since, realized_today, shared, control.paused_accounts.get(account)
+        )
 
     async def _start(
         self, stored: StoredSignal, bot: Bot, footing: Footing | None
@@ -235,6 +238,7 @@ class Executor:
                     paused=bot.paused,
                     needs_attention=bot.needs_attention,
                     attention_reason=bot.attention_reason,
+                    account_paused=footing.account_paused,
                     realized_today=footing.realized_today,
                     age=now - footing.waited_since,
                 )

@@ -104,6 +104,7 @@ class Orders(UseCase):
                 halted=control.halted,
                 paused=bot.paused,
                 needs_attention=bot.needs_attention,
+                account_paused=control.paused_accounts.get(bot.config.broker_account),
                 realized_today=realized,
             )
         )

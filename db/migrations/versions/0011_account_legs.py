@@ -64,6 +64,8 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_exit_watches_bot_id_account_symbol", ["bot_id", "account", "symbol"])
     with op.batch_alter_table("trade_history") as batch:
         batch.add_column(sa.Column("account", sa.String(length=32), nullable=True))
+    with op.batch_alter_table("control_state") as batch:
+        batch.add_column(sa.Column("paused_accounts", sa.Text(), nullable=True))
     op.execute(
         "UPDATE trade_history SET account = (SELECT trading_bots.broker_account FROM trading_bots "
         "WHERE trading_bots.id = trade_history.bot_id)"
@@ -71,6 +73,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("control_state") as batch:
+        batch.drop_column("paused_accounts")
     with op.batch_alter_table("trade_history") as batch:
         batch.drop_column("account")
     with op.batch_alter_table("exit_watches") as batch:
