@@ -360,7 +360,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Approve a pending signal, optionally with edits (first decision wins)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await use_cases.decisions.approve(signal_id, current_actor(), data.edits()))
+        return _result(await use_cases.decisions.approve(signal_id, current_actor(), data.edits(), data.accounts))
 
     @bp.post("/signals/<int:signal_id>/reject")
     @_documented(*_auth, *_actions, *_on_a_signal)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from db.database import Database
 from db.migrate import run_upgrade
-from tests.integration.web_support import KEY, SystemClock, add_bot
+from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from tests.support.service_rig import ALICE
@@ -28,6 +28,7 @@ from trading.services.bootstrap import Services, bootstrap
 from trading.services.execution import RunResult
 from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, Intake, IntakeResult
 from trading.services.runner import UNFINISHED
+from web.app import create_app
 from web.errors import status_for
 
 TWO = {"accounts": ["main", "prop"], "account_sizes": {"prop": 2}, "stop_loss_pct": "1.5"}
@@ -421,3 +422,41 @@ async def test_close_takes_an_account_and_closes_only_that_legs_position(databas
     )
     everything = await s.use_cases.commands.close_position(bot.name, ALICE)
     assert everything.ok and everything.message.startswith(f"closing {bot.name}'s long 1 on main (signal #")
+
+
+async def test_the_api_approves_some_accounts_and_the_other_leg_ends_rejected_by_the_approver(
+    database: Database,
+) -> None:
+    await add_bot(database, **TWO, mode="approve")
+    by_account = brokers()
+    s = services(database, by_account)
+    token = "legs-api-token-0123456789"
+    client = create_app(make_deps(database, s, api_token=token)).test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    body = {"action": "RSI_LONG_ENTRY", "price": 53210.5, "time": datetime.now(UTC).isoformat(), "id": "ap1"}
+    answered = await client.post(f"/webhook/{KEY}", data=json.dumps(body).encode())
+    first = (await answered.get_json())["signal_id"]
+    await run_all(s, [first, first + 1])
+    assert [state for *_, state in await legs(database, first)] == [SignalState.PENDING_APPROVAL] * 2
+
+    stranger = await client.post(f"/api/signals/{first}/approve", headers=auth, json={"accounts": ["demo"]})
+    assert stranger.status_code == 422
+    assert (await stranger.get_json())["message"] == f"signal #{first} has no leg on 'demo' (its accounts: main, prop)"
+
+    response = await client.post(f"/api/signals/{first}/approve", headers=auth, json={"accounts": ["prop"]})
+    answer = await response.get_json()
+    assert response.status_code == 200 and answer["ok"] is True, answer
+    assert answer["message"].startswith(f"prop: signal #{first + 1} approved by ")
+    assert f"; main: signal #{first} rejected by " in answer["message"]
+    await run_all(s, [first, first + 1])
+    assert [state for *_, state in await legs(database, first)] == [SignalState.REJECTED, SignalState.EXECUTED]
+    async with database.uow(read_only=True) as uow:
+        main_leg = await uow.signals.get(first)
+        approval = await uow.approvals.get(first)
+    assert main_leg is not None and approval is not None
+    assert main_leg.reason == "not approved for account main"
+    assert approval.decided_by_name and main_leg.history[-1].cause == approval.decided_by
+    assert (by_account["main"].place_calls, [o.quantity for o in by_account["prop"].book.values()]) == (0, [2])
+    # The API shows each leg's account.
+    detail = await (await client.get(f"/api/signals/{first + 1}", headers=auth)).get_json()
+    assert detail["account"] == "prop" and detail["state"] == "executed"

@@ -502,6 +502,17 @@ class FakeSignalRepository(_Repository):
             i for i, row in t.signals.items() if row.state in states and (bot_id is None or row.bot_id == bot_id)
         )
 
+    async def legs_of(self, signal_id: int) -> builtins.list[int]:
+        t = await self._uow.read()
+        me = t.signals.get(signal_id)
+        if me is None:
+            return []
+        return sorted(
+            i
+            for i, row in t.signals.items()
+            if (row.bot_id, row.body_hash, row.created_at) == (me.bot_id, me.body_hash, me.created_at)
+        )
+
     async def oldest(self, bot_id: int, states: Sequence[SignalState]) -> StoredSignal | None:
         signal_id = await self.next_to_run(bot_id, states)
         return None if signal_id is None else await self.get(signal_id, history=False)

@@ -37,7 +37,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "EditsBody",
         {"colour": "red"},
         "invalid_edits",
-        "unknown field(s) colour; edits may set quantity, order_type, limit_price, stop_loss, take_profit",
+        "unknown field(s) colour; edits may set quantity, order_type, limit_price, stop_loss, take_profit "
+        "(and accounts: the accounts to approve)",
     ),
     (
         "ReconcileBody",

@@ -4,6 +4,8 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -150,8 +152,55 @@ class Decisions(UseCase):
             self._publish(uow.emitted)
         return expired
 
-    async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
-        return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+    async def approve(
+        self,
+        signal_id: int,
+        actor: Actor,
+        edits: SignalEdits | None = None,
+        accounts: Sequence[str] | None = None,
+    ) -> ActionResult:
+        """Approve the signal; with `accounts`, the legs of its alert on those accounts (a bot
+        on several accounts), the alert's other legs still pending ending rejected by the
+        approver."""
+        if accounts is None:
+            return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+        return await self._approve_accounts(signal_id, actor, edits, accounts)
+
+    async def _approve_accounts(
+        self, signal_id: int, actor: Actor, edits: SignalEdits | None, accounts: Sequence[str]
+    ) -> ActionResult:
+        async with self._uow(read_only=True) as uow:
+            legs = [s for i in await uow.signals.legs_of(signal_id) if (s := await uow.signals.get(i, history=False))]
+            bot = await uow.bots.get(legs[0].bot_id) if legs else None
+        if not legs or bot is None:
+            return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
+        by_account = {account_of(s.signal, bot.config): s for s in legs}
+        named = {a.lower(): a for a in by_account}
+        strangers = [a for a in accounts if a.lower() not in named]
+        if strangers or not accounts:
+            which = ", ".join(repr(a) for a in strangers) or "no account"
+            return ActionResult(
+                False,
+                f"signal #{signal_id} has no leg on {which} (its accounts: {', '.join(by_account)})",
+                "invalid",
+            )
+        chosen = {named[a.lower()] for a in accounts}
+        said: list[str] = []
+        approved: StoredSignal | None = None
+        for account in (a for a in by_account if a in chosen):
+            result = await self._decide(by_account[account].id, actor, Decision.APPROVED, edits)
+            if not result.ok:
+                return replace(result, message=f"account {account}: {result.message}")
+            approved = approved or result.signal
+            said.append(f"{account}: {result.message}")
+        for account in (a for a in by_account if a not in chosen):
+            leg = by_account[account]
+            if leg.state is not SignalState.PENDING_APPROVAL:
+                continue
+            why = f"not approved for account {account}"
+            result = await self._decide(leg.id, actor, Decision.REJECTED, None, why)
+            said.append(f"{account}: {result.message}")
+        return ActionResult(True, "; ".join(said), signal=approved)
 
     async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
         """`reason`: the approver's own words, typed (cleaned and capped here, whatever the front-end)."""

@@ -177,6 +177,11 @@ class SignalRepository(Protocol):
         whose turn it is."""
         ...
 
+    async def legs_of(self, signal_id: int) -> builtins.list[int]:
+        """The ids of the signals one alert made with this one (one per account), this one
+        included, in order."""
+        ...
+
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
         """The bot's oldest signal in one of these states: the one whose turn it is."""
         ...
