@@ -387,7 +387,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Repair a position mismatch on the bot's symbol: adopt the broker's side, or flatten it"""
         if not BOT_NAME.fullmatch(name):
             return _no_bot(name)
-        return _result(await use_cases.repairs.repair(name, data.action, current_actor()))
+        return _result(await use_cases.repairs.repair(name, data.action, current_actor(), data.account))
 
     @bp.post("/orders")
     @_documented(*_auth, *_actions, *_on_a_signal)

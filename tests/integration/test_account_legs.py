@@ -460,3 +460,50 @@ async def test_the_api_approves_some_accounts_and_the_other_leg_ends_rejected_by
     # The API shows each leg's account.
     detail = await (await client.get(f"/api/signals/{first + 1}", headers=auth)).get_json()
     assert detail["account"] == "prop" and detail["state"] == "executed"
+
+
+async def test_a_mismatch_on_one_account_is_reported_and_repaired_there_only(database: Database) -> None:
+    bot = await add_bot(database, **TWO)
+    by_account = brokers()
+    s = services(database, by_account)
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "r1"})).signal_id
+    assert first is not None
+    await run_all(s, [first, first + 1])
+    assert (by_account["main"].net, by_account["prop"].net) == ({"SA40": 1}, {"SA40": 2})
+    by_account["prop"].net["SA40"] = 3  # someone bought one more on prop by hand
+    assert await s.use_cases.reconciliation.reconcile() == ["prop SA40: ours +2, broker +3"]
+    by_account["main"].net["SA40"] = 2
+    both = await s.use_cases.repairs.repair(bot.name, "adopt", ALICE)
+    assert (both.ok, both.message) == (
+        False,
+        f"bot {bot.name} trades on main, prop (they differ on main, prop): name the account to repair",
+    )
+    by_account["main"].net["SA40"] = 1
+    # Unnamed, the one account that differs is repaired (the error channel's Adopt button names none).
+    adopted = await s.use_cases.repairs.repair(bot.name, "adopt", ALICE)
+    assert adopted.ok and "prop" in adopted.message, adopted.message
+    assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
+        1,
+        3,
+    )
+    assert await s.use_cases.reconciliation.reconcile() == []
+
+
+async def test_a_stop_hit_on_one_account_closes_that_legs_position_only(database: Database) -> None:
+    bot = await add_bot(database, **TWO)
+    by_account = brokers()
+    s = services(database, by_account)
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "x1"})).signal_id
+    assert first is not None
+    await run_all(s, [first, first + 1])
+    by_account["prop"].bid, by_account["prop"].ask = Decimal("52000"), Decimal("52001")  # under prop's stop
+    [exit_id] = await s.use_cases.monitors.check_exits()
+    async with database.uow(read_only=True) as uow:
+        exit_signal = await uow.signals.get(exit_id, history=False)
+    assert exit_signal is not None and exit_signal.signal.account == "prop"
+    assert (await s.use_cases.steps.advance(exit_id)).finished
+    assert ((await position(database, bot, "main")).quantity, (await position(database, bot, "prop")).quantity) == (
+        1,
+        0,
+    )
+    assert await s.use_cases.monitors.check_exits() == []  # main's quote is above its stop

@@ -44,7 +44,7 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "ReconcileBody",
         {"action": "adopt", "x": 1},
         "invalid_body",
-        'reconcile takes "action": "adopt" or "flatten" (got x)',
+        'reconcile takes "action": "adopt" or "flatten", and optionally "account" (got x)',
     ),
     (
         "OrderBody",

@@ -42,7 +42,8 @@ class Repairs(UseCase):
 
     async def repair(self, bot_name: str, action: str, actor: Actor, account: str | None = None) -> ActionResult:
         """Adopt the broker's position or flatten it on the bot's account (a bot on several
-        accounts: on the one named)."""
+        accounts: on the one named, or, unnamed, the one account where the broker and
+        signaldesk differ)."""
         try:
             what = RepairAction(action)
         except ValueError:
@@ -57,9 +58,15 @@ class Repairs(UseCase):
             return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
         names = whole.config.account_names
         if account is None and len(names) > 1:
-            return ActionResult(
-                False, f"bot {bot_name} trades on {', '.join(names)}: name the account to repair", "invalid"
-            )
+            differing = await self._differing_accounts(whole)
+            if len(differing) != 1:
+                why = "they differ on " + ", ".join(differing) if differing else "none differs now"
+                return ActionResult(
+                    False,
+                    f"bot {bot_name} trades on {', '.join(names)} ({why}): name the account to repair",
+                    "invalid",
+                )
+            account = differing[0]
         chosen = next((a for a in names if account is None or a.lower() == account.lower()), None)
         if chosen is None:
             return ActionResult(
@@ -87,6 +94,39 @@ class Repairs(UseCase):
         for bot_id in woken:
             self._wake(bot_id)
         return result
+
+    async def _differing_accounts(self, whole: Bot) -> list[str]:
+        """The bot's accounts where the broker's net on its symbol differs from the sum of
+        every bot's legs there (an account whose positions cannot be read counts as differing)."""
+        async with self._uow(read_only=True) as uow:
+            every = [on_account(b, a) for b in await uow.bots.list() for a in b.config.account_names]
+            ours = {
+                (leg.config.broker_account, leg.config.symbol, leg.id): (
+                    await uow.positions.get(
+                        leg.id,
+                        leg.config.symbol,
+                        account=leg.config.broker_account,
+                        multiplier=Decimal(1),
+                        for_update=False,
+                    )
+                ).signed_quantity
+                for leg in every
+            }
+        differing = []
+        for name in whole.config.account_names:
+            leg = on_account(whole, name)
+            symbol = leg.config.symbol
+            try:
+                held = await self.executor.broker_for(leg).get_positions()
+            except Exception as e:
+                log.warning("repair of %s: %s positions unavailable: %r", whole.name, name, e)
+                differing.append(name)
+                continue
+            theirs = sum(p.quantity for p in held if p.symbol == symbol)
+            mine = sum(q for (a, s, _bot), q in ours.items() if a == name and s == symbol)
+            if theirs != mine:
+                differing.append(name)
+        return differing
 
     async def _repair(
         self, bot: Bot, members: list[Bot], what: RepairAction, actor: Actor

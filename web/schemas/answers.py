@@ -69,6 +69,9 @@ class BotOut(BaseModel):
     symbol: str
     tradingview_ticker: str
     broker_account: str = Field(description="the account the bot trades on: Herenya, Paper or an accounts file's")
+    accounts: list[str] = Field(description="every account the bot trades on (one leg each), broker_account first")
+    account_sizes: dict[str, Decimal] = Field(description="per account, what the bot's quantity is multiplied by")
+    account_symbols: dict[str, str] = Field(description="per account, its symbol there when it differs")
     mode: Mode
     is_active: bool
     paused: bool
@@ -103,6 +106,9 @@ class BotOut(BaseModel):
             symbol=c.symbol,
             tradingview_ticker=c.ticker,
             broker_account=c.broker_account,
+            accounts=list(c.account_names),
+            account_sizes=dict(c.account_sizes or {}),
+            account_symbols=dict(c.account_symbols or {}),
             mode=c.mode,
             is_active=c.is_active,
             paused=b.paused,

@@ -154,12 +154,14 @@ class ReconcileBody(Body):
     broker's average price), so that the sum over the symbol's bots equals the broker's net.
     flatten: the broker's net on the symbol is closed through the normal order path (one
     close signal per bot with a position there, after booking the difference) and every bot
-    on it is set flat. Both clear the symbol's bots of 'needs attention'."""
+    on it is set flat. Both clear the symbol's bots of 'needs attention'. A bot on several
+    accounts is repaired on `account` (unnamed: the one account where the two differ)."""
 
     route: ClassVar[str] = "reconcile"
-    takes: ClassVar[str] = '"action": "adopt" or "flatten"'
+    takes: ClassVar[str] = '"action": "adopt" or "flatten", and optionally "account"'
 
     action: Literal["adopt", "flatten"]
+    account: Annotated[str, Field(min_length=1, max_length=32)] | SkipJsonSchema[None] = None
 
     @field_validator("action", mode="before")
     @classmethod
