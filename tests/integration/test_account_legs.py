@@ -17,7 +17,7 @@ from db.migrate import run_upgrade
 from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
-from tests.support.service_rig import ALICE
+from tests.support.service_rig import ALICE, BOB
 from trading.domain.events import Event, ExecutionFailed, Notice
 from trading.domain.market import Instrument
 from trading.domain.position import Position
@@ -507,3 +507,23 @@ async def test_a_stop_hit_on_one_account_closes_that_legs_position_only(database
         0,
     )
     assert await s.use_cases.monitors.check_exits() == []  # main's quote is above its stop
+
+
+async def test_the_second_approver_threshold_applies_to_the_alerts_total_over_its_accounts(
+    database: Database,
+) -> None:
+    # main 1 and prop 2: neither leg is above 2 contracts, the alert's 3 are.
+    await add_bot(database, **TWO, mode="approve", second_approval_above=2)
+    s = services(database, brokers())
+    first = (await send(database, {"action": "RSI_LONG_ENTRY", "price": 53210.5, "id": "t1"})).signal_id
+    assert first is not None
+    await run_all(s, [first, first + 1])
+    card = await s.use_cases.queries.approval_card(first + 1)
+    assert card is not None and (card.account, card.quantity) == ("prop", 2)  # prop's leg as it will trade
+    assert card.second_approval_reason == "3 contracts is above second_approval_above (2)"  # the alert's total
+    one = await s.use_cases.decisions.approve(first + 1, ALICE)
+    assert one.ok and "approved 1 of 2" in one.message
+    assert "3 contracts is above second_approval_above (2)" in one.message
+    assert [state for *_, state in await legs(database, first)] == [SignalState.PENDING_APPROVAL] * 2
+    two = await s.use_cases.decisions.approve(first + 1, BOB)
+    assert two.ok and "(2 of 2)" in two.message

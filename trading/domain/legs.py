@@ -18,8 +18,8 @@ from decimal import ROUND_FLOOR, Decimal
 from trading.domain import display
 from trading.domain.config import BotConfig
 from trading.domain.market import Instrument
-from trading.domain.records import Bot
-from trading.domain.signals import Signal
+from trading.domain.records import Bot, SignalEdits
+from trading.domain.signals import Signal, SignalSource
 
 
 class NotTheBotsAccount(ValueError):
@@ -66,6 +66,26 @@ def legs_of(config: BotConfig, signal: Signal) -> list[Signal]:
     if config.accounts is None:
         return [replace(signal, accounts=None)]
     return [replace(signal, account=name, accounts=None) for name in names]
+
+
+def sized_on_account(
+    signal: Signal, config: BotConfig, instrument: Instrument, edits: SignalEdits | None
+) -> tuple[Signal, str | None]:
+    """An entry's quantity on a leg whose account scales it (`config` the leg's, as
+    `on_account` gives it), with the note when it was trimmed. A quantity a person typed (an
+    approver's edit, an order of their own), or one sized by risk from the account's own
+    equity, is not scaled."""
+    factor = config.size_on(config.broker_account)
+    if (
+        factor == 1
+        or not signal.action.is_entry
+        or config.risk_per_trade_pct is not None
+        or (edits is not None and edits.quantity is not None)
+        or signal.source is SignalSource.MANUAL
+    ):
+        return signal, None
+    sized = scale(signal.quantity or config.base_position_size, factor, instrument, config.broker_account)
+    return replace(signal, quantity=sized.quantity), sized.note
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,6 +189,7 @@ class ApprovalCard:
     notes: tuple[str, ...] = ()
     refused: bool = False  # ignored_reason is a refusal by a rule (risk sizing without a stop)
     sizing: str | None = None  # the risk-sizing arithmetic, when the bot sizes by risk
+    account: str | None = None  # the account this card's signal is a leg on (a bot on several accounts)
     # Two approvers: why this card needs them (None: one is enough) and who approved first.
     second_approval_reason: str | None = None
     first_approved_by: str | None = None

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
     ApprovalDecided,
     ApprovalProgress,
@@ -36,6 +35,7 @@ from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.second_approval import second_approval_of
 from trading.services.transitions import move_signal, set_signal_state
 
 # How often the due check reads the pending approvals when nothing is due: the safety net
@@ -331,24 +331,8 @@ class Decisions(UseCase):
 
     async def _second_approval(self, signal_id: int, edits: SignalEdits | None) -> str | None:
         """Why approving this signal as it would be sent needs two different approvers; None
-        when one is enough (the bot sets no threshold, or the plan is under both)."""
-        async with self._uow(read_only=True) as uow:
-            stored = await uow.signals.get(signal_id, history=False)
-            whole = await uow.bots.get(stored.bot_id) if stored else None
-            if stored is None or whole is None:
-                return None
-            bot = on_account(whole, account_of(stored.signal, whole.config))
-            config = bot.config
-            if config.second_approval_above is None and config.second_approval_risk_above is None:
-                return None
-            position = await uow.positions.get(
-                bot.id, config.symbol, account=config.broker_account, multiplier=Decimal(1), for_update=False
-            )
-        effective = edits if edits is not None else stored.edits
-        outlook = await self._market.outlook(
-            bot, stored.signal, effective, position, quote=await self._market.quote(bot)
-        )
-        return second_approval_reason(config, outlook.plan, outlook.preview.risk_to_stop, outlook.instrument.currency)
+        when one is enough (trading/services/second_approval.py)."""
+        return await second_approval_of(self._uow, self._market, signal_id, edits)
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         target = f"signal:{signal_id}"

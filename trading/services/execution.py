@@ -34,7 +34,7 @@ from trading.domain.events import (
     StopMoved,
     trade_closed,
 )
-from trading.domain.legs import account_of, on_account, scale
+from trading.domain.legs import account_of, on_account, sized_on_account
 from trading.domain.levels import set_levels_after_fill
 from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
@@ -42,7 +42,7 @@ from trading.domain.plan import Leg, LegKind
 from trading.domain.position import Fill, Position
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal, trade_of
 from trading.domain.risk import RiskContext, check_risk, stale_entry
-from trading.domain.signals import Signal, SignalState
+from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, Mode, OrderType
 from trading.services.ports import (
     Broker,
@@ -216,7 +216,7 @@ class Executor:
                     return RunResult(False, self._retry_delay, "account unavailable")
                 log.warning("signal %s: account refused: %r", stored.id, e)
 
-        signal, scaled = _scaled(signal, bot, instrument, stored.edits)
+        signal, scaled = sized_on_account(signal, bot.config, instrument, stored.edits)
         now = self._clock.now()
         if footing is None:
             async with self._uow(read_only=True) as uow:
@@ -755,22 +755,6 @@ class Executor:
             await uow.commit()
         self._publish(uow.emitted)
         return RunResult(True, note=reason)
-
-
-def _scaled(signal: Signal, bot: Bot, instrument: Instrument, edits: SignalEdits | None) -> tuple[Signal, str | None]:
-    """An entry's quantity on a leg whose account scales it (account_sizes), with the note
-    when it was trimmed. A quantity a person typed, or one sized by risk from the account's
-    own equity, is not scaled."""
-    factor = bot.config.size_on(bot.config.broker_account)
-    if (
-        factor == 1
-        or not signal.action.is_entry
-        or bot.config.risk_per_trade_pct is not None
-        or (edits is not None and edits.quantity is not None)
-    ):
-        return signal, None
-    sized = scale(signal.quantity or bot.config.base_position_size, factor, instrument, bot.config.broker_account)
-    return replace(signal, quantity=sized.quantity), sized.note
 
 
 def _on_account(bot: Bot, reason: str) -> str:

@@ -44,6 +44,7 @@ from trading.domain.wording import state_words
 from trading.services.context import UseCase
 from trading.services.market_view import QUOTE_TIMEOUT, log
 from trading.services.ports import UnitOfWork
+from trading.services.second_approval import second_approval_of
 from trading.services.synthetic import bot_named
 
 # The equity curve draws at most this many of the latest trades (its start is the total before them).
@@ -397,6 +398,9 @@ class Queries(UseCase):
             if stored.state is SignalState.PENDING_APPROVAL
             else None
         )
+        if second is None and stored.state is SignalState.PENDING_APPROVAL and bot.config.accounts is not None:
+            # A leg: the thresholds apply to its alert's total over the accounts, as approving does.
+            second = await second_approval_of(self._uow, self._market, signal_id, None)
         filled = [o for o in orders if o.filled_quantity]
         outcome = None
         if filled:
@@ -453,6 +457,7 @@ class Queries(UseCase):
             alert_id=signal.alert_id,
             alert_extras=tuple(sorted(signal.extras.items())),
             decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
+            account=bot.config.broker_account if bot.config.accounts is not None else None,
         )
 
 
