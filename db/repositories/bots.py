@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, or_, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow, table_of
@@ -56,7 +56,8 @@ _OTHER_ON_SYMBOL = (
     select(BOTS.c.id)
     .where(
         BOTS.c.id != bindparam("bot_id"),
-        BOTS.c.broker_account == bindparam("account"),
+        # On the account first, or as one of several (`accounts`, stored as a JSON list).
+        or_(BOTS.c.broker_account == bindparam("account"), BOTS.c.accounts.like(bindparam("listed"))),
         BOTS.c.symbol == bindparam("symbol"),
     )
     .limit(1)
@@ -166,7 +167,13 @@ class SqlBotRepository(Repository):
 
     async def shares_symbol(self, bot: Bot) -> bool:
         s = self._uow
-        params = {"bot_id": bot.id, "account": bot.config.broker_account, "symbol": bot.config.symbol}
+        account = bot.config.broker_account
+        params = {
+            "bot_id": bot.id,
+            "account": account,
+            "listed": f"%{json.dumps(account)}%",
+            "symbol": bot.config.symbol,
+        }
         return (await s.execute(_OTHER_ON_SYMBOL, params)).first() is not None
 
     async def name_of(self, bot_id: int) -> str:

@@ -19,6 +19,7 @@ from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from tests.support.service_rig import ALICE, BOB
 from trading.domain.events import Event, ExecutionFailed, Notice
+from trading.domain.legs import on_account
 from trading.domain.market import Instrument
 from trading.domain.position import Position
 from trading.domain.records import Bot
@@ -527,3 +528,15 @@ async def test_the_second_approver_threshold_applies_to_the_alerts_total_over_it
     assert [state for *_, state in await legs(database, first)] == [SignalState.PENDING_APPROVAL] * 2
     two = await s.use_cases.decisions.approve(first + 1, BOB)
     assert two.ok and "(2 of 2)" in two.message
+
+
+async def test_a_bot_trading_an_account_among_several_shares_its_symbol_there(database: Database) -> None:
+    both = await add_bot(database, **TWO)
+    alone = await add_bot(database, bot_name="Prop_Only", webhook_key="prop_only_key_1234", broker_account="prop")
+    elsewhere = await add_bot(database, bot_name="Demo_Only", webhook_key="demo_only_key_1234", broker_account="demo")
+    async with database.uow(read_only=True) as uow:
+        # Prop_Only's close may not reduce prop's net: SA40_RSI_Bot's leg holds SA40 there too.
+        assert await uow.bots.shares_symbol(alone)
+        assert await uow.bots.shares_symbol(on_account(both, "prop"))
+        assert not await uow.bots.shares_symbol(on_account(both, "main"))
+        assert not await uow.bots.shares_symbol(elsewhere)

@@ -290,7 +290,7 @@ class FakeBotRepository(_Repository):
     async def shares_symbol(self, bot: Bot) -> bool:
         return any(
             other.id != bot.id
-            and other.config.broker_account == bot.config.broker_account
+            and bot.config.broker_account in other.config.account_names
             and other.config.symbol == bot.config.symbol
             for other in (await self._uow.read()).bots.values()
         )
