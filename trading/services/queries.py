@@ -279,7 +279,8 @@ class Queries(UseCase):
         seen: dict[str, Bot] = {}
         async with self._uow(read_only=True) as uow:
             for bot in await uow.bots.list():
-                seen.setdefault(bot.config.broker_account, bot)
+                for name in bot.config.account_names:
+                    seen.setdefault(name, on_account(bot, name))
         views = []
         for name, bot in sorted(seen.items()):
             try:
