@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from db.database import Database
 from db.migrate import run_upgrade
+from tests.integration.test_web_auth import WebDesk
 from tests.integration.web_support import KEY, SystemClock, add_bot, make_deps
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
@@ -21,6 +22,7 @@ from tests.support.service_rig import ALICE, BOB
 from trading.domain.events import Event, ExecutionFailed, Notice
 from trading.domain.legs import on_account
 from trading.domain.market import Instrument
+from trading.domain.people import Role
 from trading.domain.position import Position
 from trading.domain.records import Bot
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
@@ -540,3 +542,32 @@ async def test_a_bot_trading_an_account_among_several_shares_its_symbol_there(da
         assert await uow.bots.shares_symbol(on_account(both, "prop"))
         assert not await uow.bots.shares_symbol(on_account(both, "main"))
         assert not await uow.bots.shares_symbol(elsewhere)
+
+
+async def test_on_the_web_desk_an_approver_ticks_some_accounts(sqlite_database: Database) -> None:
+    await add_bot(sqlite_database, **TWO, mode="approve")
+    by_account = brokers()
+    s = services(sqlite_database, by_account)
+    deps = make_deps(sqlite_database, s)
+    assert deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), s, deps.people)
+    first = await desk.pending_signal()
+    await s.use_cases.steps.advance(first + 1)
+    await desk.add("anna", Role.APPROVER)
+    anna = desk.browser()
+    assert (await anna.login("anna")).status_code == 303
+    html = (await (await anna.get("/approvals")).get_data()).decode()
+    for account in ("main", "prop"):
+        assert f'<input type="checkbox" name="accounts" value="{account}" checked> {account}' in html
+    none = await anna.post(f"/approvals/{first}/approve", form={"legs": "1"}, headers={"X-Part": "1"})
+    assert none.status_code == 422 and "tick at least one account" in (await none.get_data()).decode()
+    some = await anna.post(
+        f"/approvals/{first}/approve", form={"legs": "1", "accounts": "prop"}, headers={"X-Part": "1"}
+    )
+    assert some.status_code == 200, (await some.get_data()).decode()
+    await run_all(s, [first, first + 1])
+    assert [state for *_, state in await legs(sqlite_database, first)] == [SignalState.REJECTED, SignalState.EXECUTED]
+    async with sqlite_database.uow(read_only=True) as uow:
+        approval = await uow.approvals.get(first)
+    assert approval is not None and approval.decided_by_name == "anna"
+    assert by_account["main"].place_calls == 0 and by_account["prop"].place_calls == 1

@@ -357,6 +357,20 @@ class Queries(UseCase):
             where = WebhookLogFilter(bot_id=bot_id, status=status, since=since, until=until, before_id=before_id)
             return await uow.webhook_logs.search(where, limit=limit)
 
+    async def _pending_leg_accounts(self, stored: StoredSignal, bot: Bot) -> tuple[str, ...]:
+        """The accounts of the alert's legs awaiting a decision, this signal's first; none for
+        a bot on one account."""
+        if bot.config.accounts is None:
+            return ()
+        async with self._uow(read_only=True) as uow:
+            legs = [await uow.signals.get(i, history=False) for i in await uow.signals.legs_of(stored.id)]
+        waiting = [
+            account_of(s.signal, bot.config)
+            for s in legs
+            if s is not None and s.state is SignalState.PENDING_APPROVAL and s.id != stored.id
+        ]
+        return (bot.config.broker_account, *waiting)
+
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         async with self._uow(read_only=True) as uow:
             found = await _card_inputs(uow, signal_id)
@@ -459,6 +473,7 @@ class Queries(UseCase):
             alert_extras=tuple(sorted(signal.extras.items())),
             decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
             account=bot.config.broker_account if bot.config.accounts is not None else None,
+            leg_accounts=await self._pending_leg_accounts(stored, bot) if pending else (),
         )
 
 
