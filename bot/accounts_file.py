@@ -100,5 +100,5 @@ def unknown_bot_accounts(configs: list[BotConfig], known: list[str]) -> list[str
     lines: list[str] = []
     for c in configs:
         field = "accounts" if "accounts" in c.model_fields_set else "broker_account"
-        lines.extend(unknown_accounts(c.bot_name, field, [c.broker_account], known))
+        lines.extend(unknown_accounts(c.bot_name, field, c.account_names, known))
     return lines

@@ -349,7 +349,7 @@ def database_kind(url: str) -> str:
 
 def _bot_label(bot: Bot) -> str:
     c = bot.config
-    flags = [c.mode.value, c.broker_account]
+    flags = [c.mode.value, " + ".join(c.account_names)]
     if not c.is_active:
         flags.append("off")
     if bot.paused:
@@ -366,7 +366,7 @@ async def _announce_start(app: App, resumed: int) -> None:
     except Exception:
         log.exception("could not read the bots for the start notice")
         bots = []
-    brokers = tuple(sorted({b.config.broker_account for b in bots if b.config.is_active}))
+    brokers = tuple(sorted({a for b in bots if b.config.is_active for a in b.config.account_names}))
     app.bus.publish(
         [
             DeskStarted(
@@ -472,7 +472,9 @@ def _megabytes(size: int) -> str:
 
 def _broker_health(use_cases: UseCases, brokers: BrokerRegistry) -> Callable[[], Any]:
     async def check() -> tuple[bool, str]:
-        names = sorted({b.config.broker_account for b in await use_cases.queries.bots() if b.config.is_active})
+        names = sorted(
+            {a for b in await use_cases.queries.bots() if b.config.is_active for a in b.config.account_names}
+        )
         if not names:
             return True, "no active bots"
         down = []

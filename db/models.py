@@ -76,6 +76,10 @@ class BotRow(Base):
     # Trade management (approve scope, trading windows, caps, trails): the fields of
     # repositories.bots.TRADE_MANAGEMENT_FIELDS as one JSON object; NULL is every default.
     trade_management: Mapped[str | None] = mapped_column(Text)
+    # A bot on several accounts: their names, sizes and symbols (JSON text; None: one account).
+    accounts: Mapped[str | None] = mapped_column(Text)
+    account_sizes: Mapped[str | None] = mapped_column(Text)
+    account_symbols: Mapped[str | None] = mapped_column(Text)
     # Secrets: the webhook key only as its sha256 (looked up by) and its last 4 characters;
     # the passphrase only as an HMAC salted with the bot name. The signing secret must be
     # kept in clear: verifying an HMAC signature needs it.
@@ -120,10 +124,12 @@ class InstrumentRow(Base):
 
 class CurrentPositionRow(Base):
     __tablename__ = "current_positions"
-    __table_args__ = (UniqueConstraint("bot_id", "symbol"),)
+    # One per bot, account and symbol: a bot on several accounts holds a position on each.
+    __table_args__ = (UniqueConstraint("bot_id", "account", "symbol"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str | None] = mapped_column(String(8))
     quantity: Mapped[int] = mapped_column(Integer, default=0)
@@ -186,6 +192,7 @@ class TradeRow(Base):
     position_closed: Mapped[bool] = mapped_column(Boolean)
     signal_id: Mapped[int | None] = mapped_column(ForeignKey("signals.id", ondelete="SET NULL"))
     client_order_id: Mapped[str | None] = mapped_column(String(128))
+    account: Mapped[str | None] = mapped_column(String(32))  # the account the trade was made on
 
 
 class RealizedByDayRow(Base):
@@ -324,6 +331,7 @@ class ControlRow(Base):
     halted_by: Mapped[str | None] = mapped_column(String(256))
     halted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
+    paused_accounts: Mapped[str | None] = mapped_column(Text)  # JSON {account: why}; None: none paused
 
 
 class PaperAccountRow(Base):
@@ -377,10 +385,11 @@ class ExitWatchRow(Base):
     missed in a row (so a restart, or another process, carries on where it was)."""
 
     __tablename__ = "exit_watches"
-    __table_args__ = (UniqueConstraint("bot_id", "symbol"),)
+    __table_args__ = (UniqueConstraint("bot_id", "account", "symbol"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(32))
     symbol: Mapped[str] = mapped_column(String(32))
     opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     attempts: Mapped[int] = mapped_column(Integer)

@@ -59,9 +59,9 @@ from web.schemas.answers import (
 )
 from web.schemas.edge import ApproverEdgeOut, BotEdgeOut, EdgeOut, EdgeQuery
 from web.schemas.query_strings import (
-    BotQuery,
     EventsQuery,
     NoQuery,
+    PositionsQuery,
     SignalsQuery,
     TradesQuery,
 )
@@ -217,11 +217,12 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
 
     @bp.get("/positions")
     @_documented(*_auth, _bad_query)
-    @validate_querystring(BotQuery)
+    @validate_querystring(PositionsQuery)
     @validate_response(PositionsOut)
-    async def positions(query_args: BotQuery) -> PositionsOut:
-        """Open positions"""
-        return PositionsOut(positions=[PositionOut.of(p) for p in await use_cases.queries.positions(query_args.bot)])
+    async def positions(query_args: PositionsQuery) -> PositionsOut:
+        """Open positions, one per bot and account"""
+        found = await use_cases.queries.positions(query_args.bot, query_args.account)
+        return PositionsOut(positions=[PositionOut.of(p) for p in found])
 
     @bp.get("/trades")
     @_documented(*_auth, _bad_query)
@@ -229,7 +230,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
     @validate_response(TradesOut)
     async def trades(query_args: TradesQuery) -> TradesOut:
         """Closed trades, newest first"""
-        found = await use_cases.queries.trades(query_args.bot, limit=query_args.limit)
+        found = await use_cases.queries.trades(query_args.bot, limit=query_args.limit, account=query_args.account)
         return TradesOut(trades=[TradeOut.of(t) for t in found])
 
     @bp.get("/signals")
@@ -379,7 +380,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Approve a pending signal, optionally with edits (first decision wins)"""
         if not 1 <= signal_id <= MAX_ID:
             return _no_signal(signal_id)
-        return _result(await use_cases.decisions.approve(signal_id, current_actor(), data.edits()))
+        return _result(await use_cases.decisions.approve(signal_id, current_actor(), data.edits(), data.accounts))
 
     @bp.post("/signals/<int:signal_id>/reject")
     @_documented(*_auth, *_actions, *_on_a_signal)
@@ -406,7 +407,7 @@ def api_blueprint(deps: WebDeps, gate: Gate) -> Blueprint:
         """Repair a position mismatch on the bot's symbol: adopt the broker's side, or flatten it"""
         if not BOT_NAME.fullmatch(name):
             return _no_bot(name)
-        return _result(await use_cases.repairs.repair(name, data.action, current_actor()))
+        return _result(await use_cases.repairs.repair(name, data.action, current_actor(), data.account))
 
     @bp.post("/orders")
     @_documented(*_auth, *_actions, *_on_a_signal)

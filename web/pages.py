@@ -384,7 +384,14 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
         return view
 
     async def _approve(signal_id: int) -> ActionResult:
-        return await use_cases.decisions.approve(signal_id, current_actor())
+        form = await request.form
+        if not form.get("legs"):
+            return await use_cases.decisions.approve(signal_id, current_actor())
+        # A bot on several accounts: the ticked accounts' legs are approved, the others rejected.
+        accounts = [str(a) for a in form.getlist("accounts") if str(a).strip()]
+        if not accounts:
+            return ActionResult(False, "tick at least one account to approve (or Reject)", "invalid")
+        return await use_cases.decisions.approve(signal_id, current_actor(), accounts=accounts)
 
     async def _reject(signal_id: int) -> ActionResult:
         form = await request.form

@@ -155,7 +155,8 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     # Once decided, the Desk's card re-plans against the position as it is now (after the
     # fill), so plan, quote, risk and position rows would describe a trade that is not
     # this one; a decided card shows what was asked and what happened instead.
-    title = f"#{card.signal_id} {card.bot_name} · " + (f"{card.plan_summary} · {action}" if pending else action)
+    on = f" on {card.account}" if card.account else ""  # one leg of a bot on several accounts
+    title = f"#{card.signal_id} {card.bot_name}{on} · " + (f"{card.plan_summary} · {action}" if pending else action)
 
     lines = []
     if pending:

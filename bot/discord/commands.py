@@ -57,12 +57,12 @@ async def _bot_names(interaction: Interaction, current: str) -> list[app_command
 
 
 @app_commands.command(name="positions", description="Open positions with average entry, last price and P&L")
-@app_commands.describe(bot="Only this bot")
+@app_commands.describe(bot="Only this bot", account="Only positions held on this account")
 @app_commands.autocomplete(bot=_bot_names)
-async def positions(interaction: Interaction, bot: str | None = None) -> None:
+async def positions(interaction: Interaction, bot: str | None = None, account: str | None = None) -> None:
     await interaction.response.defer(thinking=True)
     use_cases = _client(interaction).use_cases
-    views, control = await asyncio.gather(use_cases.queries.positions(bot), use_cases.queries.control())
+    views, control = await asyncio.gather(use_cases.queries.positions(bot, account), use_cases.queries.control())
     await interaction.edit_original_response(embed=positions_embed(views, control))
 
 
@@ -77,14 +77,21 @@ async def trades(interaction: Interaction, bot: str | None = None, limit: app_co
 
 
 @app_commands.command(name="pnl", description="Realized and unrealized P&L")
-@app_commands.describe(bot="Only this bot", period="From when (UTC calendar): today, week, month or all")
+@app_commands.describe(
+    bot="Only this bot",
+    period="From when (UTC calendar): today, week, month or all",
+    account="Only the trades and positions on this account",
+)
 @app_commands.autocomplete(bot=_bot_names)
 async def pnl(
-    interaction: Interaction, bot: str | None = None, period: Literal["today", "week", "month", "all"] = "today"
+    interaction: Interaction,
+    bot: str | None = None,
+    period: Literal["today", "week", "month", "all"] = "today",
+    account: str | None = None,
 ) -> None:
     await interaction.response.defer(thinking=True)
     since, label = period_start(period, _client(interaction).clock.now())
-    view = await _client(interaction).use_cases.queries.pnl(bot, since)
+    view = await _client(interaction).use_cases.queries.pnl(bot, since, account)
     await interaction.edit_original_response(embed=pnl_embed(view, label))
 
 
@@ -134,15 +141,16 @@ async def _confirm(
 
 
 @app_commands.command(name="close", description="Close a bot's whole position at market (asks to confirm)")
-@app_commands.describe(bot="The bot whose position to close")
+@app_commands.describe(bot="The bot whose position to close", account="Only its position on this account")
 @app_commands.autocomplete(bot=_bot_names)
-async def close(interaction: Interaction, bot: str) -> None:
+async def close(interaction: Interaction, bot: str, account: str | None = None) -> None:
     use_cases = _client(interaction).use_cases
+    where = f" on account **{account}**" if account else ""
     await _confirm(
         interaction,
         f"closing {bot}",
-        f"Close the whole **{bot}** position at market?",
-        lambda actor: use_cases.commands.close_position(bot, actor),
+        f"Close the whole **{bot}** position{where} at market?",
+        lambda actor: use_cases.commands.close_position(bot, actor, account),
     )
 
 
@@ -240,6 +248,22 @@ async def mode(interaction: Interaction, bot: str, mode: Literal["auto", "approv
     await _act(interaction, f"mode {mode} for {bot}", lambda actor: use_cases.commands.set_mode(bot, Mode(mode), actor))
 
 
+@app_commands.command(
+    name="pause-account", description="Pause one account: its legs' entries are refused until resumed"
+)
+@app_commands.describe(account="The account to pause (for every bot on it)", reason="Why, for the log")
+async def pause_account(interaction: Interaction, account: str, reason: str | None = None) -> None:
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, "pause-account", lambda actor: use_cases.commands.pause_account(account, actor, reason))
+
+
+@app_commands.command(name="resume-account", description="Resume an account paused with /pause-account")
+@app_commands.describe(account="The account to resume")
+async def resume_account(interaction: Interaction, account: str) -> None:
+    use_cases = _client(interaction).use_cases
+    await _act(interaction, "resume-account", lambda actor: use_cases.commands.resume_account(account, actor))
+
+
 @app_commands.command(name="resume-all", description="Lift the halt")
 async def resume_all(interaction: Interaction) -> None:
     use_cases = _client(interaction).use_cases
@@ -261,6 +285,8 @@ COMMANDS: tuple[app_commands.Command[Any, Any, Any], ...] = (
     mode,
     resume_all,
     edge,
+    pause_account,
+    resume_account,
 )
 
 

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, or_, select, update
 
 from db.errors import NotFound, WebhookKeyInUse
 from db.models import BotRow, StrategyConfigRow, table_of
@@ -63,15 +63,16 @@ TRADE_MANAGEMENT_FIELDS = (
 )
 STRATEGY_COLUMNS = ("strategy_type", "timeframe", "rsi_length", "rsi_overbought", "rsi_oversold")
 SECRET_FIELDS = ("webhook_key", "passphrase", "signing_secret")
-# Validated into another field and stored as it: `accounts` (one account today) is broker_account.
-FOLDED_FIELDS = ("accounts",)
+# A bot's accounts beyond the first, with their sizes and symbols: JSON text (None when not
+# given; one account alone is stored as broker_account).
+ACCOUNT_COLUMNS = ("accounts", "account_sizes", "account_symbols")
 # Every BotConfig field lands in exactly one of these (a test holds this true).
 STORED_FIELDS = (
     "bot_name",
     *CONFIG_COLUMNS,
     *STRATEGY_COLUMNS,
     *SECRET_FIELDS,
-    *FOLDED_FIELDS,
+    *ACCOUNT_COLUMNS,
     *TRADE_MANAGEMENT_FIELDS,
 )
 
@@ -79,7 +80,8 @@ _OTHER_ON_SYMBOL = (
     select(BOTS.c.id)
     .where(
         BOTS.c.id != bindparam("bot_id"),
-        BOTS.c.broker_account == bindparam("account"),
+        # On the account first, or as one of several (`accounts`, stored as a JSON list).
+        or_(BOTS.c.broker_account == bindparam("account"), BOTS.c.accounts.like(bindparam("listed"))),
         BOTS.c.symbol == bindparam("symbol"),
     )
     .limit(1)
@@ -105,7 +107,18 @@ _BY_KEY_HASHES = _SELECT.where(BOTS.c.webhook_key_hash.in_(bindparam("values", e
 _BY_KEY_HASHES_FOR_UPDATE = _BY_KEY_HASHES.with_for_update(of=BOTS, key_share=True)
 _ALL = _SELECT.order_by(BOTS.c.bot_name)
 _NAME = select(BOTS.c.bot_name).where(BOTS.c.id == bindparam("bot_id"))
-_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, "trade_management")
+_CONFIG_FIELDS = ("bot_name", *CONFIG_COLUMNS, *STRATEGY_COLUMNS, *ACCOUNT_COLUMNS, "trade_management")
+
+
+def _account_columns(config: BotConfig) -> dict[str, str | None]:
+    """The account fields as stored: JSON text, numbers as exact strings."""
+    out: dict[str, str | None] = {}
+    for field in ACCOUNT_COLUMNS:
+        value = getattr(config, field)
+        if isinstance(value, dict):
+            value = {k: str(v) for k, v in value.items()}
+        out[field] = None if value is None else json.dumps(list(value) if isinstance(value, tuple) else value)
+    return out
 
 
 @functools.lru_cache(maxsize=1024)
@@ -113,6 +126,8 @@ def _config(hint: str, values: tuple[Any, ...]) -> BotConfig:
     """The stored columns validated as a BotConfig. Cached: the same columns always make the
     same (frozen) config, and validating them is most of what reading a bot costs."""
     data = dict(zip(_CONFIG_FIELDS, values, strict=True))
+    for field in ACCOUNT_COLUMNS:
+        data[field] = None if data[field] is None else json.loads(data[field])
     managed = data.pop("trade_management")
     if managed:
         data |= json.loads(managed)
@@ -185,7 +200,13 @@ class SqlBotRepository(Repository):
 
     async def shares_symbol(self, bot: Bot) -> bool:
         s = self._uow
-        params = {"bot_id": bot.id, "account": bot.config.broker_account, "symbol": bot.config.symbol}
+        account = bot.config.broker_account
+        params = {
+            "bot_id": bot.id,
+            "account": account,
+            "listed": f"%{json.dumps(account)}%",
+            "symbol": bot.config.symbol,
+        }
         return (await s.execute(_OTHER_ON_SYMBOL, params)).first() is not None
 
     async def name_of(self, bot_id: int) -> str:
@@ -219,7 +240,12 @@ class SqlBotRepository(Repository):
         if clash is not None:
             raise WebhookKeyInUse(f"bot {name}: webhook_key is already used by bot {clash}; every bot needs its own")
         now = self._now()
-        values = {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS} | secrets | {"updated_at": now}
+        values = (
+            {c: _enum_value(getattr(config, c)) for c in CONFIG_COLUMNS}
+            | _account_columns(config)
+            | secrets
+            | {"updated_at": now}
+        )
         values["trade_management"] = _trade_management(config)
         strategy = {c: getattr(config, c) for c in STRATEGY_COLUMNS}
         if existing is None:

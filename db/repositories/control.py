@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 
 from db.models import ControlRow, table_of
@@ -19,7 +21,13 @@ class SqlControlRepository(Repository):
         row = (await s.execute(_GET)).first()
         if row is None:
             return ControlState()
-        return ControlState(halted=row.halted, halted_by=row.halted_by, halted_at=row.halted_at, reason=row.reason)
+        return ControlState(
+            halted=row.halted,
+            halted_by=row.halted_by,
+            halted_at=row.halted_at,
+            reason=row.reason,
+            paused_accounts=json.loads(row.paused_accounts) if row.paused_accounts else {},
+        )
 
     async def set(self, state: ControlState) -> None:
         values = {
@@ -27,5 +35,6 @@ class SqlControlRepository(Repository):
             "halted_by": state.halted_by,
             "halted_at": state.halted_at,
             "reason": state.reason,
+            "paused_accounts": json.dumps(state.paused_accounts, sort_keys=True) if state.paused_accounts else None,
         }
         await self._upsert(CONTROL, {"id": _ROW}, values)

@@ -13,10 +13,15 @@ from trading.domain.exits import ExitWatch
 
 WATCHES: Table = cast(Table, ExitWatchRow.__table__)
 
-_GET = select(WATCHES).where(WATCHES.c.bot_id == bindparam("bot_id"), WATCHES.c.symbol == bindparam("symbol"))
-_ALL = select(WATCHES).order_by(WATCHES.c.bot_id, WATCHES.c.symbol)
-_OF_BOT = select(WATCHES).where(WATCHES.c.bot_id == bindparam("bot_id")).order_by(WATCHES.c.symbol)
-_DELETE = delete(WATCHES).where(WATCHES.c.bot_id == bindparam("bot_id"), WATCHES.c.symbol == bindparam("symbol"))
+_KEY = (
+    WATCHES.c.bot_id == bindparam("bot_id"),
+    WATCHES.c.account == bindparam("account"),
+    WATCHES.c.symbol == bindparam("symbol"),
+)
+_GET = select(WATCHES).where(*_KEY)
+_ALL = select(WATCHES).order_by(WATCHES.c.bot_id, WATCHES.c.account, WATCHES.c.symbol)
+_OF_BOT = select(WATCHES).where(WATCHES.c.bot_id == bindparam("bot_id")).order_by(WATCHES.c.account, WATCHES.c.symbol)
+_DELETE = delete(WATCHES).where(*_KEY)
 
 
 def _watch(row: Row[Any]) -> ExitWatch:
@@ -32,12 +37,13 @@ def _watch(row: Row[Any]) -> ExitWatch:
         trigger=row.trigger,
         quote_misses=row.quote_misses,
         quote_reported=row.quote_reported,
+        account=row.account,
     )
 
 
 class SqlExitWatchRepository(Repository):
-    async def get(self, bot_id: int, symbol: str) -> ExitWatch | None:
-        row = (await self._uow.execute(_GET, {"bot_id": bot_id, "symbol": symbol})).first()
+    async def get(self, bot_id: int, symbol: str, *, account: str) -> ExitWatch | None:
+        row = (await self._uow.execute(_GET, {"bot_id": bot_id, "account": account, "symbol": symbol})).first()
         return _watch(row) if row is not None else None
 
     async def list(self, *, bot_id: int | None = None) -> builtins.list[ExitWatch]:
@@ -60,7 +66,9 @@ class SqlExitWatchRepository(Repository):
             "quote_reported": watch.quote_reported,
             "updated_at": self._now(),
         }
-        await self._upsert(WATCHES, {"bot_id": watch.bot_id, "symbol": watch.symbol}, values)
+        if not watch.account:
+            raise ValueError(f"bot {watch.bot_id}'s {watch.symbol} exit watch names no account; it cannot be stored")
+        await self._upsert(WATCHES, {"bot_id": watch.bot_id, "account": watch.account, "symbol": watch.symbol}, values)
 
-    async def delete(self, bot_id: int, symbol: str) -> None:
-        await self._uow.execute(_DELETE, {"bot_id": bot_id, "symbol": symbol})
+    async def delete(self, bot_id: int, symbol: str, *, account: str) -> None:
+        await self._uow.execute(_DELETE, {"bot_id": bot_id, "account": account, "symbol": symbol})

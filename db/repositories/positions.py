@@ -26,7 +26,11 @@ FILLS = table_of(FillRow)
 INSTRUMENTS = table_of(InstrumentRow)
 
 # Built once: building a statement costs more than running it.
-_KEY = (POSITIONS.c.bot_id == bindparam("bot_id"), POSITIONS.c.symbol == bindparam("symbol"))
+_KEY = (
+    POSITIONS.c.bot_id == bindparam("bot_id"),
+    POSITIONS.c.account == bindparam("account"),
+    POSITIONS.c.symbol == bindparam("symbol"),
+)
 _GET_FOR_UPDATE = select(POSITIONS).where(*_KEY).with_for_update()
 # The position with its entries in one statement: a row per entry (one with no entry when it has none).
 _GET_WITH_ENTRIES = (
@@ -61,7 +65,7 @@ _OPEN = (
     select(POSITIONS, INSTRUMENTS.c.contract_multiplier)
     .outerjoin(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
     .where(POSITIONS.c.quantity > 0)
-    .order_by(POSITIONS.c.bot_id, POSITIONS.c.symbol)
+    .order_by(POSITIONS.c.bot_id, POSITIONS.c.account, POSITIONS.c.symbol)
 )
 
 
@@ -71,6 +75,7 @@ def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) ->
             symbol=row.symbol,
             multiplier=multiplier,
             realized_pnl=row.realized_pnl,
+            account=row.account,
         )
     return Position.from_entries(
         row.symbol,
@@ -83,17 +88,20 @@ def _build(row: Row[Any], entries: builtins.list[Entry], multiplier: Decimal) ->
         take_profit=row.take_profit,
         opened_at=row.opened_at or min(e.time for e in entries),
         trailing_pct=row.trailing_stop_pct,
+        account=row.account,
     )
 
 
 class SqlPositionRepository(Repository):
-    async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
+    async def get(
+        self, bot_id: int, symbol: str, *, account: str, multiplier: Decimal, for_update: bool = True
+    ) -> Position:
         s = self._uow
-        key = {"bot_id": bot_id, "symbol": symbol}
+        key = {"bot_id": bot_id, "account": account, "symbol": symbol}
         if not for_update:
             rows = (await s.execute(_GET_WITH_ENTRIES, key)).all()
             if not rows:
-                return Position.flat(symbol, multiplier)
+                return Position.flat(symbol, multiplier, account)
             held = [
                 Entry(r.entry_fill_id, r.entry_quantity, r.entry_price, r.entry_time)
                 for r in rows
@@ -108,13 +116,13 @@ class SqlPositionRepository(Repository):
             # FOR UPDATE needs a row to lock, so a flat position gets one (once per bot and symbol).
             await self._insert_new(
                 POSITIONS,
-                {"bot_id": bot_id, "symbol": symbol},
+                key,
                 {"quantity": 0, "realized_pnl": ZERO, "updated_at": self._now()},
                 POSITIONS.c.id,
             )
             row = (await s.execute(stmt, key)).first()
         if row is None:
-            return Position.flat(symbol, multiplier)
+            return Position.flat(symbol, multiplier, account)
         entries = await self._entries([row.id])
         return _build(row, entries[row.id], multiplier)
 
@@ -129,6 +137,9 @@ class SqlPositionRepository(Repository):
         return out
 
     async def save(self, bot_id: int, position: Position, *, was_flat: bool = False) -> None:
+        if not position.account:
+            # A position read from here carries its account; one without was built by hand.
+            raise ValueError(f"bot {bot_id}'s {position.symbol} position names no account; it cannot be stored")
         s = self._uow
         values = {
             "side": position.side.value if position.side else None,
@@ -142,7 +153,10 @@ class SqlPositionRepository(Repository):
             "updated_at": self._now(),
         }
         position_id = await self._upsert(
-            POSITIONS, {"bot_id": bot_id, "symbol": position.symbol}, values, POSITIONS.c.id
+            POSITIONS,
+            {"bot_id": bot_id, "account": position.account, "symbol": position.symbol},
+            values,
+            POSITIONS.c.id,
         )
         if not was_flat:  # a flat position has no entries stored (saving it flat removed them)
             await s.execute(_DROP_ENTRIES, {"position_id": position_id})

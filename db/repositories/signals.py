@@ -326,6 +326,24 @@ class SqlSignalRepository(Repository):
         row = (await self._uow.execute(_OLDEST, {"bot_id": bot_id, "states": [st.value for st in states]})).first()
         return None if row is None else _to_stored(row, ())
 
+    async def legs_of(self, signal_id: int) -> builtins.list[int]:
+        """The ids of the signals one alert made with this one (a bot on several accounts: one
+        per account), this one included, in order: its bot's signals stored with the same
+        body at the same moment."""
+        me = SIGNALS.alias("me")
+        stmt = (
+            select(SIGNALS.c.id)
+            .join(
+                me,
+                (me.c.bot_id == SIGNALS.c.bot_id)
+                & (me.c.body_hash == SIGNALS.c.body_hash)
+                & (me.c.created_at == SIGNALS.c.created_at),
+            )
+            .where(me.c.id == signal_id)
+            .order_by(SIGNALS.c.id)
+        )
+        return [int(i) for i in (await self._uow.execute(stmt)).scalars()]
+
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
         """The bot's oldest signal in one of `states`: the one whose turn it is."""
         rows = await self._uow.execute(

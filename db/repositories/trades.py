@@ -19,6 +19,7 @@ from trading.domain.values import PositionSide
 TRADES = table_of(TradeRow)
 DAYS = table_of(RealizedByDayRow)
 _DAY = timedelta(days=1)
+_FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
 _ADD = insert(TRADES).returning(TRADES.c.id)
 # Trades of part of a day: one aggregate over the covering index (bot_id, closed_at,
 # realized_whole, realized_frac), exact because it adds integers.
@@ -29,6 +30,8 @@ _REALIZED_BETWEEN = select(
     TRADES.c.closed_at >= bindparam("since"),
     TRADES.c.closed_at < bindparam("until"),
 )
+# One account's trades (a bot on several accounts): from the trades, the day rows being the bot's.
+_REALIZED_ON_ACCOUNT = _REALIZED_BETWEEN.where(TRADES.c.account == bindparam("account"))
 # Whole days: one row per day, whatever the number of trades.
 _REALIZED_DAYS_FROM = select(
     func.coalesce(func.sum(DAYS.c.realized_whole), 0), func.coalesce(func.sum(DAYS.c.realized_frac), 0)
@@ -64,6 +67,7 @@ def _to_record(row: Row[Any]) -> TradeRecord:
         position_closed=m["position_closed"],
         signal_id=m["signal_id"],
         client_order_id=m["client_order_id"],
+        account=m["account"],
     )
 
 
@@ -90,21 +94,28 @@ class SqlTradeRepository(Repository):
         return dataclasses.replace(trade, id=trade_id)
 
     async def list(
-        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50, account: str | None = None
     ) -> builtins.list[TradeRecord]:
         s = self._uow
         stmt = select(TRADES)
         if bot_id is not None:
             stmt = stmt.where(TRADES.c.bot_id == bot_id)
+        if account is not None:
+            stmt = stmt.where(func.lower(TRADES.c.account) == account.lower())
         if since is not None:
             stmt = stmt.where(TRADES.c.closed_at >= since)
         rows = await s.execute(stmt.order_by(TRADES.c.closed_at.desc(), TRADES.c.id.desc()).limit(limit))
         return [_to_record(r) for r in rows]
 
-    async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
+    async def realized_since(self, bot_id: int, since: datetime, *, account: str | None = None) -> Decimal:
         """The trades closed at or after `since`: from the daily totals for whole days (the
-        daily loss check asks from midnight: one row), and from the trades of a partial first day."""
+        daily loss check asks from midnight: one row), and from the trades of a partial first day.
+        With `account`, only the trades made on it."""
         s = self._uow
+        if account is not None:
+            params = {"bot_id": bot_id, "since": since, "until": _FAR_FUTURE, "account": account}
+            whole, frac = (await s.execute(_REALIZED_ON_ACCOUNT, params)).one()
+            return join_exact(int(whole), int(frac))
         first_whole_day = _midnight(since)
         whole = frac = 0
         if first_whole_day != since:

@@ -176,8 +176,8 @@ class FakeDesk:
         self.cards[signal_id] = new
         return ActionResult(True, f"Signal #{signal_id} edited; it waits for approval.", "ok")
 
-    async def close_position(self, bot_name: str, actor: Actor) -> ActionResult:
-        self.calls.append(("close_position", (bot_name, actor)))
+    async def close_position(self, bot_name: str, actor: Actor, account: str | None = None) -> ActionResult:
+        self.calls.append(("close_position", (bot_name, actor, account)))
         return self._refuse(actor, "close") or ActionResult(True, f"Closing {bot_name}: signal #99 queued.")
 
     async def pause(self, bot_name: str, actor: Actor, reason: str | None = None) -> ActionResult:
@@ -203,20 +203,30 @@ class FakeDesk:
         await self._publish(HaltChanged(at=datetime.now(UTC), halted=True, by=actor.name, reason=reason))
         return ActionResult(True, "Trading halted.")
 
+    async def pause_account(self, account: str, actor: Actor, reason: str | None = None) -> ActionResult:
+        self.calls.append(("pause_account", (account, actor, reason)))
+        return self._refuse(actor, "pause-account") or ActionResult(True, f"account {account} paused.")
+
+    async def resume_account(self, account: str, actor: Actor) -> ActionResult:
+        self.calls.append(("resume_account", (account, actor)))
+        return self._refuse(actor, "resume-account") or ActionResult(True, f"account {account} resumed.")
+
     async def resume_all(self, actor: Actor) -> ActionResult:
         self.calls.append(("resume_all", (actor,)))
         return self._refuse(actor, "resume all") or ActionResult(True, "Trading resumed.")
 
-    async def positions(self, bot_name: str | None = None) -> list[PositionView]:
-        self.calls.append(("positions", (bot_name,)))
-        return [p for p in self.position_list if bot_name in (None, p.bot_name)]
+    async def positions(self, bot_name: str | None = None, account: str | None = None) -> list[PositionView]:
+        self.calls.append(("positions", (bot_name, account)))
+        return [p for p in self.position_list if bot_name in (None, p.bot_name) and account in (None, p.account)]
 
     async def trades(self, bot_name: str | None = None, limit: int = 20) -> list[TradeRecord]:
         self.calls.append(("trades", (bot_name, limit)))
         return [t for t in self.trade_list if bot_name in (None, t.bot_name)][:limit]
 
-    async def pnl(self, bot_name: str | None = None, since: datetime | None = None) -> PnlView:
-        self.calls.append(("pnl", (bot_name, since)))
+    async def pnl(
+        self, bot_name: str | None = None, since: datetime | None = None, account: str | None = None
+    ) -> PnlView:
+        self.calls.append(("pnl", (bot_name, since, account)))
         return replace(self.pnl_view, bot_name=bot_name, since=since)
 
     async def bots(self) -> list[Bot]:
@@ -284,5 +294,6 @@ def sample_position(**over: Any) -> PositionView:
         realized_pnl=Decimal("0"),
         currency="ZAR",
         tick_size=Decimal("0.5"),
+        account="Paper",
     )
     return replace(base, **over)

@@ -79,6 +79,8 @@ def toml_value(value: Any) -> str:
         return str(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table: account_sizes = { prop = 2 }
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 

@@ -32,6 +32,8 @@ EXPECTED = {
     "mode",
     "resume-all",
     "edge",
+    "pause-account",
+    "resume-account",
 }
 
 
@@ -69,11 +71,15 @@ async def test_positions_for_anyone(world: World, desk: FakeDesk, runtime: Disco
     assert not is_ephemeral(reply)
     text = embed_text(reply)
     assert "SA40_RSI_Bot  SA40  long" in text and "+179.00" in text and "Unrealized total: **+179.00 ZAR**" in text
-    assert desk.calls_of("positions") == [(None,)]
+    assert desk.calls_of("positions") == [(None, None)]
 
     rec = await world.discord.slash("positions", world.alice, world.approvals, bot="Other")
     assert "No open positions." in embed_text(await rec.reply())
-    assert desk.calls_of("positions")[-1] == ("Other",)
+    assert desk.calls_of("positions")[-1] == ("Other", None)
+
+    rec = await world.discord.slash("positions", world.alice, world.approvals, account="prop")
+    assert "No open positions." in embed_text(await rec.reply())  # the sample is held on Paper, not prop
+    assert desk.calls_of("positions")[-1] == (None, "prop")
 
 
 async def test_trades_with_limit(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:
@@ -87,7 +93,9 @@ async def test_pnl_period(world: World, desk: FakeDesk, runtime: DiscordRuntime)
     text = embed_text(await rec.reply())
     assert "P&L · all bots · this week" in text and "Realized       +1,250.50 ZAR" in text
     # The week of the client's clock (a Thursday), not of the wall clock's.
-    assert desk.calls_of("pnl") == [(None, datetime(2024, 3, 4, tzinfo=UTC))]
+    assert desk.calls_of("pnl") == [(None, datetime(2024, 3, 4, tzinfo=UTC), None)]
+    await (await world.discord.slash("pnl", world.mallory, world.approvals, period="all", account="prop")).reply()
+    assert desk.calls_of("pnl")[-1] == (None, None, "prop")
 
 
 async def test_bots_and_signal(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:
@@ -108,6 +116,14 @@ async def test_bots_and_signal(world: World, desk: FakeDesk, runtime: DiscordRun
         ("resume", {"bot": "SA40_RSI_Bot"}, "resume", ("SA40_RSI_Bot",), "SA40_RSI_Bot resumed."),
         ("mode", {"bot": "SA40_RSI_Bot", "mode": "auto"}, "set_mode", ("SA40_RSI_Bot", Mode.AUTO), "auto mode"),
         ("resume-all", {}, "resume_all", (), "Trading resumed."),
+        (
+            "pause-account",
+            {"account": "prop", "reason": "margin call"},
+            "pause_account",
+            ("prop", "margin call"),
+            "account prop paused.",
+        ),
+        ("resume-account", {"account": "prop"}, "resume_account", ("prop",), "account prop resumed."),
     ],
 )
 async def test_approver_commands_and_their_permission_rule(
@@ -160,8 +176,20 @@ async def test_close_asks_to_confirm_and_only_the_asker_may(
     await world.discord.wait_for(lambda: world.discord.messages[mid]["content"].startswith("✅"))
     assert world.discord.messages[mid]["content"] == "✅ Closing SA40_RSI_Bot: signal #99 queued."
     assert world.discord.messages[mid]["components"] == []
-    [(bot, actor)] = desk.calls_of("close_position")
-    assert bot == "SA40_RSI_Bot" and actor.can_approve and actor.name == "alice"
+    [(bot, actor, account)] = desk.calls_of("close_position")
+    assert bot == "SA40_RSI_Bot" and actor.can_approve and actor.name == "alice" and account is None
+
+
+async def test_close_on_one_account_says_so_and_passes_it(
+    world: World, desk: FakeDesk, runtime: DiscordRuntime
+) -> None:
+    question, mid = await confirm_flow(world, "close", world.alice, bot="SA40_RSI_Bot", account="prop")
+    assert "Close the whole **SA40_RSI_Bot** position on account **prop** at market?" in question["content"]
+    confirm_id, _ = world.discord.custom_ids(question)
+    await (await world.discord.click(mid, confirm_id, world.alice)).first_response()
+    await world.discord.wait_for(lambda: world.discord.messages[mid]["content"].startswith("✅"))
+    [(bot, _actor, account)] = desk.calls_of("close_position")
+    assert (bot, account) == ("SA40_RSI_Bot", "prop")
 
 
 async def test_close_cancelled_does_nothing(world: World, desk: FakeDesk, runtime: DiscordRuntime) -> None:

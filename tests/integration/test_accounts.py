@@ -305,9 +305,7 @@ async def test_cli_bots_import_names_every_unknown_account_of_a_list(database_ur
     code = await bots_cli.run(settings, argparse.Namespace(bots_command="import", file=str(bots)), out, err)
     assert code == 1
     assert err.getvalue().splitlines() == [
-        "bot Two: accounts: main, prop: a bot on more than one account is not available yet (multi-account legs "
-        "come later); give the bot one account; and there is no account named 'prop' (the accounts: Herenya, "
-        "Paper, demo, main)",
+        "bot Two: accounts: no account named 'prop' (the accounts: Herenya, Paper, demo, main)",
         "bot One: accounts: no account named 'Demo'; did you mean 'demo'?",
         "nothing was imported",
     ]

@@ -24,7 +24,7 @@ def fill(n: int, side: OrderSide, qty: int, price: str) -> Fill:
 async def test_a_flat_position_when_none_is_stored(database: Database) -> None:
     bot = await add_bot(database)
     async with database.uow() as uow:
-        pos = await uow.positions.get(bot.id, "SA40", multiplier=MULT)
+        pos = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=MULT)
         await uow.commit()
     assert pos.is_flat and pos.side is None and pos.multiplier == MULT and pos.symbol == "SA40"
     async with database.uow() as uow:
@@ -33,7 +33,7 @@ async def test_a_flat_position_when_none_is_stored(database: Database) -> None:
 
 async def test_save_and_get_rebuild_the_position(database: Database) -> None:
     bot = await add_bot(database)
-    pos = Position.flat("SA40", MULT)
+    pos = Position.flat("SA40", MULT, "Paper")
     pos.apply_fill(fill(1, OrderSide.BUY, 2, "100.5"))
     pos.apply_fill(fill(2, OrderSide.BUY, 1, "103"))
     pos.apply_fill(fill(3, OrderSide.SELL, 2, "110"))  # trims the newest level first
@@ -42,7 +42,7 @@ async def test_save_and_get_rebuild_the_position(database: Database) -> None:
         await uow.positions.save(bot.id, pos)
         await uow.commit()
     async with database.uow() as uow:
-        got = await uow.positions.get(bot.id, "SA40", multiplier=MULT)
+        got = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=MULT)
     assert got.entries == pos.entries
     assert got.side is PositionSide.LONG and got.quantity == 1
     # The average stays at the pre-reduce weighted mean, not the mean of what is left;
@@ -61,7 +61,7 @@ async def test_save_and_get_rebuild_the_position(database: Database) -> None:
 async def test_going_flat_keeps_realized_and_clears_entries(database: Database) -> None:
     bot = await add_bot(database)
     async with database.uow() as uow:
-        pos = await uow.positions.get(bot.id, "SA40", multiplier=MULT)
+        pos = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=MULT)
         pos.apply_fill(fill(1, OrderSide.SELL, 3, "100"))
         await uow.positions.save(bot.id, pos)
         await uow.commit()
@@ -69,12 +69,12 @@ async def test_going_flat_keeps_realized_and_clears_entries(database: Database) 
         assert [(b, p.side, p.quantity) for b, p in await uow.positions.list_open()] == [
             (bot.id, PositionSide.SHORT, 3)
         ]
-        pos = await uow.positions.get(bot.id, "SA40", multiplier=MULT)
+        pos = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=MULT)
         pos.apply_fill(fill(2, OrderSide.BUY, 3, "90.5"))
         await uow.positions.save(bot.id, pos)
         await uow.commit()
     async with database.uow() as uow:
-        got = await uow.positions.get(bot.id, "SA40", multiplier=MULT)
+        got = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=MULT)
         assert await uow.positions.list_open() == []
     assert got.is_flat and got.realized_pnl == Decimal("285")  # (100 - 90.5) x 3 x 10
 
@@ -85,7 +85,7 @@ async def test_list_open_uses_the_instrument_multiplier(database: Database) -> N
     async with database.uow() as uow:
         await uow.instruments.upsert(Instrument("TOP40", contract_multiplier=Decimal(5)))
         for bot_id, symbol in ((bot.id, "SA40"), (other.id, "TOP40")):
-            pos = Position.flat(symbol)
+            pos = Position.flat(symbol, account="Paper")
             pos.apply_fill(Fill(f"{symbol}-1", OrderSide.BUY, 1, Decimal(100), T0))
             await uow.positions.save(bot_id, pos)
         await uow.commit()
@@ -112,7 +112,7 @@ async def _apply_concurrently(databases: list[Database], bot_id: int, fills: lis
     async def one(i: int, f: Fill) -> None:
         db = databases[i % len(databases)]
         async with db.uow() as uow:
-            pos = await uow.positions.get(bot_id, "SA40", multiplier=MULT, for_update=True)
+            pos = await uow.positions.get(bot_id, "SA40", account="Paper", multiplier=MULT, for_update=True)
             await asyncio.sleep(random.random() / 500)  # a broker round trip, inviting interleaving
             pos.apply_fill(f)
             assert await uow.positions.add_fill(bot_id, "sd-1-0", f)
@@ -133,11 +133,11 @@ def _fills(n: int) -> list[Fill]:
 
 
 async def _check_against_sequential(db: Database, bot_id: int, fills: list[Fill]) -> None:
-    expected = Position.flat("SA40", MULT)
+    expected = Position.flat("SA40", MULT, "Paper")
     for f in fills:
         expected.apply_fill(f)
     async with db.uow() as uow:
-        got = await uow.positions.get(bot_id, "SA40", multiplier=MULT, for_update=False)
+        got = await uow.positions.get(bot_id, "SA40", account="Paper", multiplier=MULT, for_update=False)
     assert got.quantity == expected.quantity
     assert got.side is expected.side
     assert got.realized_pnl == expected.realized_pnl
@@ -169,17 +169,17 @@ async def test_concurrent_fills_from_two_processes_worth_of_engines(database: Da
 async def test_a_pyramid_closed_after_a_reload_realizes_exact_money(database: Database) -> None:
     """What `realized_pnl` in the API reads: -0.5, not -0.500000000001 from the stored average."""
     bot = await add_bot(database)
-    pos = Position.flat("SA40")
+    pos = Position.flat("SA40", account="Paper")
     pos.apply_fill(fill(1, OrderSide.BUY, 1, "53211.5"))
     pos.apply_fill(fill(2, OrderSide.BUY, 2, "53211"))
     async with database.uow() as uow:
         await uow.positions.save(bot.id, pos)
         await uow.commit()
     async with database.uow() as uow:
-        got = await uow.positions.get(bot.id, "SA40", multiplier=Decimal(1))
+        got = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=Decimal(1))
         got.apply_fill(fill(3, OrderSide.SELL, 3, "53211"))
         await uow.positions.save(bot.id, got)
         await uow.commit()
     async with database.uow() as uow:
-        again = await uow.positions.get(bot.id, "SA40", multiplier=Decimal(1))
+        again = await uow.positions.get(bot.id, "SA40", account="Paper", multiplier=Decimal(1))
     assert again.is_flat and again.realized_pnl == Decimal("-0.5")

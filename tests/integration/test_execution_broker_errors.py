@@ -82,7 +82,7 @@ async def test_paper_without_a_quote_source_fills_at_each_alerts_price(sqlite_da
     # 3 % away from the first fill: no quote, so no slippage to refuse (the fill is at the alert's price).
     assert await rig.run(await rig.signal(bot, SignalAction.ENTER_LONG, "54590")) is SignalState.EXECUTED
     async with sqlite_database.uow() as uow:
-        pos = await uow.positions.get(bot, "SA40", multiplier=Decimal(1), for_update=False)
+        pos = await uow.positions.get(bot, "SA40", account="Paper", multiplier=Decimal(1), for_update=False)
     assert (pos.side, pos.quantity, pos.average_price) == (PositionSide.LONG, 2, Decimal("53795"))
     [held] = await paper.get_positions()
     assert (held.quantity, held.average_price) == (2, Decimal("53795"))

@@ -143,18 +143,18 @@ async def test_a_fill_is_recorded_once_and_the_position_reads_back_as_saved(uow:
     bot = await _bot(uow)
     fill = Fill("sd-1-1:1", OrderSide.BUY, 2, Decimal("100.5"), T0)
     async with uow() as u:
-        flat = await u.positions.get(bot, "SA40", multiplier=Decimal(5))
+        flat = await u.positions.get(bot, "SA40", account="Paper", multiplier=Decimal(5))
         assert (flat.is_flat, flat.multiplier, flat.realized_pnl) == (True, Decimal(5), Decimal(0))
         assert await u.positions.add_fill(bot, "sd-1-1", fill) is True
         assert await u.positions.add_fill(bot, "sd-1-1", fill) is False
-        position = Position.flat("SA40")
+        position = Position.flat("SA40", account="Paper")
         position.apply_fill(fill)
         position.stop_loss = Decimal("99.5")
         await u.positions.save(bot, position)
         await u.commit()
     async with uow() as u:
         assert await u.positions.add_fill(bot, "sd-1-1", fill) is False  # also in a later unit
-        held = await u.positions.get(bot, "SA40", multiplier=Decimal(1), for_update=False)
+        held = await u.positions.get(bot, "SA40", account="Paper", multiplier=Decimal(1), for_update=False)
         (opened,) = await u.positions.list_open()
     assert (held.side, held.quantity, held.average_price, held.stop_loss) == (
         PositionSide.LONG,

@@ -127,7 +127,7 @@ class _Tables:
     next_ids: dict[str, int] = field(default_factory=dict)
     bots: dict[int, Bot] = field(default_factory=dict)
     signals: dict[int, _SignalRow] = field(default_factory=dict)
-    positions: dict[tuple[int, str], _PositionRow] = field(default_factory=dict)
+    positions: dict[tuple[int, str, str], _PositionRow] = field(default_factory=dict)  # (bot id, account, symbol)
     fills: dict[str, _FillRow] = field(default_factory=dict)
     orders: dict[str, OrderRecord] = field(default_factory=dict)  # by client_order_id
     trades: dict[int, TradeRecord] = field(default_factory=dict)
@@ -139,7 +139,7 @@ class _Tables:
     paper_accounts: dict[str, tuple[str, Decimal]] = field(default_factory=dict)  # id -> (currency, balance)
     paper_positions: dict[tuple[str, str], tuple[int, Decimal]] = field(default_factory=dict)
     paper_orders: dict[tuple[str, str], BrokerOrder] = field(default_factory=dict)  # (account, order id)
-    exits: dict[tuple[int, str], ExitWatch] = field(default_factory=dict)  # (bot id, symbol)
+    exits: dict[tuple[int, str, str], ExitWatch] = field(default_factory=dict)  # (bot id, account, symbol)
 
     def copy(self) -> _Tables:
         return _Tables(**{f.name: dict(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -292,7 +292,7 @@ class FakeBotRepository(_Repository):
     async def shares_symbol(self, bot: Bot) -> bool:
         return any(
             other.id != bot.id
-            and other.config.broker_account == bot.config.broker_account
+            and bot.config.broker_account in other.config.account_names
             and other.config.symbol == bot.config.symbol
             for other in (await self._uow.read()).bots.values()
         )
@@ -504,6 +504,17 @@ class FakeSignalRepository(_Repository):
             i for i, row in t.signals.items() if row.state in states and (bot_id is None or row.bot_id == bot_id)
         )
 
+    async def legs_of(self, signal_id: int) -> builtins.list[int]:
+        t = await self._uow.read()
+        me = t.signals.get(signal_id)
+        if me is None:
+            return []
+        return sorted(
+            i
+            for i, row in t.signals.items()
+            if (row.bot_id, row.body_hash, row.created_at) == (me.bot_id, me.body_hash, me.created_at)
+        )
+
     async def oldest(self, bot_id: int, states: Sequence[SignalState]) -> StoredSignal | None:
         signal_id = await self.next_to_run(bot_id, states)
         return None if signal_id is None else await self.get(signal_id, history=False)
@@ -519,12 +530,12 @@ class FakeSignalRepository(_Repository):
 # --------------------------------------------------------------------------- positions
 
 
-def _position(symbol: str, row: _PositionRow | None, multiplier: Decimal) -> Position:
+def _position(symbol: str, row: _PositionRow | None, multiplier: Decimal, account: str) -> Position:
     """The Position as the SQL repository rebuilds it: a stored flat one keeps only its realized P&L."""
     if row is None:
-        return Position.flat(symbol, multiplier)
+        return Position.flat(symbol, multiplier, account)
     if not row.entries or row.side is None:
-        return Position(symbol=symbol, multiplier=multiplier, realized_pnl=row.realized_pnl)
+        return Position(symbol=symbol, multiplier=multiplier, realized_pnl=row.realized_pnl, account=account)
     return Position.from_entries(
         symbol,
         row.side,
@@ -536,17 +547,22 @@ def _position(symbol: str, row: _PositionRow | None, multiplier: Decimal) -> Pos
         take_profit=row.take_profit,
         opened_at=row.opened_at or min(e.time for e in row.entries),
         trailing_pct=row.trailing_pct,
+        account=account,
     )
 
 
 class FakePositionRepository(_Repository):
-    async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
+    async def get(
+        self, bot_id: int, symbol: str, *, account: str, multiplier: Decimal, for_update: bool = True
+    ) -> Position:
         t = await self._uow.read()
-        return _position(symbol, t.positions.get((bot_id, symbol)), multiplier)
+        return _position(symbol, t.positions.get((bot_id, account, symbol)), multiplier, account)
 
     async def save(self, bot_id: int, position: Position, *, was_flat: bool = False) -> None:
+        if not position.account:
+            raise ValueError(f"bot {bot_id}'s {position.symbol} position names no account; it cannot be stored")
         t = await self._uow.write()
-        t.positions[(bot_id, position.symbol)] = _PositionRow(
+        t.positions[(bot_id, position.account, position.symbol)] = _PositionRow(
             side=position.side,
             entries=tuple(position.entries),
             average_price=position.average_price,
@@ -577,11 +593,11 @@ class FakePositionRepository(_Repository):
     async def list_open(self) -> builtins.list[tuple[int, Position]]:
         t = await self._uow.read()
         out = []
-        for (bot_id, symbol), row in sorted(t.positions.items(), key=lambda kv: kv[0]):
+        for (bot_id, account, symbol), row in sorted(t.positions.items(), key=lambda kv: kv[0]):
             if row.quantity > 0:
                 instrument = t.instruments.get(symbol)
                 multiplier = instrument.contract_multiplier if instrument else Decimal(1)
-                out.append((bot_id, _position(symbol, row, multiplier)))
+                out.append((bot_id, _position(symbol, row, multiplier, account)))
         return out
 
 
@@ -650,20 +666,29 @@ class FakeTradeRepository(_Repository):
         return t.trades[trade_id]
 
     async def list(
-        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50, account: str | None = None
     ) -> builtins.list[TradeRecord]:
         t = await self._uow.read()
         trades = [
             tr
             for tr in t.trades.values()
-            if (bot_id is None or tr.bot_id == bot_id) and (since is None or tr.closed_at >= since)
+            if (bot_id is None or tr.bot_id == bot_id)
+            and (since is None or tr.closed_at >= since)
+            and (account is None or (tr.account or "").lower() == account.lower())
         ]
         trades.sort(key=lambda tr: (tr.closed_at, tr.id or 0), reverse=True)
         return trades[:limit]
 
-    async def realized_since(self, bot_id: int, since: datetime) -> Decimal:
+    async def realized_since(self, bot_id: int, since: datetime, *, account: str | None = None) -> Decimal:
         t = await self._uow.read()
-        return sum((tr.realized_pnl for tr in t.trades.values() if tr.bot_id == bot_id and tr.closed_at >= since), ZERO)
+        return sum(
+            (
+                tr.realized_pnl
+                for tr in t.trades.values()
+                if tr.bot_id == bot_id and tr.closed_at >= since and (account is None or tr.account == account)
+            ),
+            ZERO,
+        )
 
     async def realized_by_day(self, *, since: datetime | None = None) -> builtins.list[DayRealized]:
         t = await self._uow.read()
@@ -843,8 +868,8 @@ class FakeControlRepository(_Repository):
 
 
 class FakeExitWatchRepository(_Repository):
-    async def get(self, bot_id: int, symbol: str) -> ExitWatch | None:
-        return (await self._uow.read()).exits.get((bot_id, symbol))
+    async def get(self, bot_id: int, symbol: str, *, account: str) -> ExitWatch | None:
+        return (await self._uow.read()).exits.get((bot_id, account, symbol))
 
     async def list(self, *, bot_id: int | None = None) -> builtins.list[ExitWatch]:
         t = await self._uow.read()
@@ -854,10 +879,12 @@ class FakeExitWatchRepository(_Repository):
         t = await self._uow.write()
         if watch.bot_id not in t.bots:
             raise NotFound(f"bot {watch.bot_id} does not exist")
-        t.exits[(watch.bot_id, watch.symbol)] = watch
+        if not watch.account:
+            raise ValueError(f"bot {watch.bot_id}'s {watch.symbol} exit watch names no account; it cannot be stored")
+        t.exits[(watch.bot_id, watch.account, watch.symbol)] = watch
 
-    async def delete(self, bot_id: int, symbol: str) -> None:
-        (await self._uow.write()).exits.pop((bot_id, symbol), None)
+    async def delete(self, bot_id: int, symbol: str, *, account: str) -> None:
+        (await self._uow.write()).exits.pop((bot_id, account, symbol), None)
 
 
 class FakeInstrumentRepository(_Repository):

@@ -118,7 +118,7 @@ class Rig:
 
     async def position(self, bot_id: int) -> Position:
         async with self.db.uow() as uow:
-            return await uow.positions.get(bot_id, SYMBOL, multiplier=Decimal(1), for_update=False)  # type: ignore[no-any-return]
+            return await uow.positions.get(bot_id, SYMBOL, account="Paper", multiplier=Decimal(1), for_update=False)  # type: ignore[no-any-return]
 
     def published(self, kind: type[E]) -> list[E]:
         """The events of this kind handed to the sinks, in order."""

@@ -141,10 +141,37 @@ def test_accounts_with_one_name_is_broker_account_and_compares_equal() -> None:
     assert BotConfig.parse(minimal(accounts=["main"], broker_account="main")).broker_account == "main"
 
 
-def test_a_bot_on_more_than_one_account_is_refused_until_the_legs_exist() -> None:
-    error = refusal(minimal(accounts=["main", "prop"]))
-    [line] = lines_for(error, "accounts")
-    assert "main, prop" in line and "more than one account is not available yet" in line
+def test_a_bot_on_several_accounts_keeps_them_with_broker_account_the_first() -> None:
+    config = BotConfig.parse(
+        minimal(accounts=["main", "paper"], account_sizes={"PAPER": 2}, account_symbols={"main": "SA40.M"})
+    )
+    assert (config.broker_account, config.accounts, config.account_names) == (
+        "main",
+        ("main", "Paper"),
+        ("main", "Paper"),
+    )
+    assert (config.size_on("Paper"), config.size_on("main")) == (Decimal(2), Decimal(1))
+    assert (config.symbol_on("main"), config.symbol_on("Paper")) == ("SA40.M", "SA40")
+    # Read back as stored (broker_account written beside the list), it is the same config.
+    assert BotConfig.parse(config.model_dump()) == config
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "says"),
+    [
+        ({"account_sizes": {"prop": 2}}, "account_sizes", "'prop' is not one of the bot's accounts (main, demo)"),
+        ({"account_symbols": {"prop": "X"}}, "account_symbols", "'prop' is not one of the bot's accounts"),
+        ({"account_sizes": {"demo": 0}}, "account_sizes", "demo: must be a number above 0"),
+        ({"account_sizes": {"demo": -1}}, "account_sizes", "demo: must be a number above 0"),
+        ({"account_symbols": {"demo": " "}}, "account_symbols", "demo: the symbol must be 1 to 32 characters"),
+        ({"broker_account": "demo"}, "accounts", "starts with 'main' but broker_account names 'demo'"),
+        ({"accounts": ["main", "bad name"]}, "accounts", "'bad name' must be 1 to 32 characters"),
+    ],
+)
+def test_account_sizes_and_symbols_name_only_the_bots_accounts(fields: dict[str, Any], field: str, says: str) -> None:
+    error = refusal(minimal(accounts=["main", "demo"]) | fields)
+    [line] = lines_for(error, field)
+    assert says in line
 
 
 @pytest.mark.parametrize(
@@ -237,9 +264,9 @@ def test_given_the_configured_accounts_every_listed_name_is_checked() -> None:
     assert BotConfig.parse(minimal(accounts=["main"]), accounts=known).broker_account == "main"
     [line] = lines_for(refusal_with(minimal(accounts=["prop"]), known), "accounts")
     assert line == "accounts: no account named 'prop' (the accounts: Herenya, Paper, main)"
-    [line] = lines_for(refusal_with(minimal(accounts=["main", "prop", "Demo"]), known), "accounts")
-    assert "more than one account is not available yet" in line
-    assert line.endswith("; and there is no account named 'prop', 'Demo' (the accounts: Herenya, Paper, main)")
+    [line] = lines_for(refusal_with(minimal(accounts=["main", "prop", "paper"]), known), "accounts")
+    assert line == "accounts: no account named 'prop' (the accounts: Herenya, Paper, main)"
+    assert BotConfig.parse(minimal(accounts=["main", "paper"]), accounts=known).accounts == ("main", "Paper")
 
 
 def refusal_with(data: dict[str, Any], accounts: list[str]) -> BotConfigError:

@@ -17,7 +17,7 @@ ORDER = {"bot": "Alpha", "side": "buy", "quantity": 1, "type": "market"}
 CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("NoQuery", {"x": "1"}, "invalid_query", "unknown query parameter(s) x; this route takes none"),
     ("BotQuery", {"bots": "a"}, "invalid_query", "unknown query parameter(s) bots; this route takes bot"),
-    ("TradesQuery", {"x": "1"}, "invalid_query", "unknown query parameter(s) x; this route takes bot, limit"),
+    ("TradesQuery", {"x": "1"}, "invalid_query", "unknown query parameter(s) x; this route takes bot, account, limit"),
     ("SignalsQuery", {"zz": "1"}, "invalid_query", "unknown query parameter(s) zz; this route takes bot, state, limit"),
     (
         "EventsQuery",
@@ -37,13 +37,14 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "EditsBody",
         {"colour": "red"},
         "invalid_edits",
-        "unknown field(s) colour; edits may set quantity, order_type, limit_price, stop_loss, take_profit",
+        "unknown field(s) colour; edits may set quantity, order_type, limit_price, stop_loss, take_profit "
+        "(and accounts: the accounts to approve)",
     ),
     (
         "ReconcileBody",
         {"action": "adopt", "x": 1},
         "invalid_body",
-        'reconcile takes "action": "adopt" or "flatten" (got x)',
+        'reconcile takes "action": "adopt" or "flatten", and optionally "account" (got x)',
     ),
     (
         "OrderBody",
@@ -71,5 +72,5 @@ def test_two_problems_are_told_in_one_sentence_unknown_field_first() -> None:
     with pytest.raises(ValidationError) as refused:
         model.model_validate({"limit": "0", "x": "1"})
     assert model.describe(refused.value) == (
-        "unknown query parameter(s) x; this route takes bot, limit; limit must be a whole number from 1 to 500, not '0'"
+        "unknown query parameter(s) x; this route takes bot, account, limit; limit must be a whole number from 1 to 500, not '0'"
     )

@@ -438,6 +438,7 @@ def _signal_from(fields: _Fields) -> Signal:
         ticker=fields.text("ticker") or None,
         alert_id=_alert_id(fields),
         passphrase=_passphrase(fields),
+        accounts=_accounts(fields),
         extras={name: text for name in _EXTRAS if (text := fields.text(name))},
         **parts,
     )
@@ -674,6 +675,22 @@ def _alert_id(fields: _Fields) -> str | None:
     if len(value) > _MAX_ID_LENGTH:
         raise AlertError("bad_field", f'field "{fields.label("id")}" is longer than {_MAX_ID_LENGTH} characters', "id")
     return value
+
+
+def _accounts(fields: _Fields) -> tuple[str, ...] | None:
+    """ "accounts": ["prop"] (or "prop"): the bot's accounts this alert is for."""
+    value = fields.get("accounts")
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else value
+    label = fields.label("accounts")
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names):
+        raise AlertError(
+            "bad_field", f'field "{label}" must be a list of account names such as ["main", "prop"]', "accounts"
+        )
+    if any(len(n.strip()) > 32 for n in names):
+        raise AlertError("bad_field", f'field "{label}": an account name is at most 32 characters', "accounts")
+    return tuple(dict.fromkeys(n.strip() for n in names))
 
 
 def _passphrase(fields: _Fields) -> str | None:

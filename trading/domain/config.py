@@ -48,9 +48,14 @@ class BotConfig(BaseModel):
     # An account's name: `Herenya` and `Paper` (any case) are the settings' accounts, any
     # other name an account of the accounts file (checked at import, where they are known).
     broker_account: str = BrokerName.PAPER.value
-    # The bot's accounts; today exactly one, so it is another way to write broker_account
-    # and is kept as that account alone (the per-account legs come later).
+    # The bot's accounts when more than one: one alert makes one leg per account
+    # (trading/domain/legs.py). One account is another way to write broker_account and is
+    # kept as that alone; with several, broker_account is the first.
     accounts: tuple[str, ...] | None = None
+    # Per account: the bot's quantity times this (rounded down to the instrument's step,
+    # clamped to its minimum and maximum), and the symbol there when it differs.
+    account_sizes: dict[str, Decimal] | None = None
+    account_symbols: dict[str, str] | None = None
     symbol: str
     tradingview_ticker: str | None = None
     is_active: bool = True
@@ -179,39 +184,64 @@ class BotConfig(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _one_account(cls, data: Any, info: ValidationInfo) -> Any:
-        """`accounts = ["main"]` is `broker_account = "main"`: stored and compared as that.
-        Given the configured accounts (`parse(..., accounts=...)`), every name is checked."""
+    def _the_accounts(cls, data: Any, info: ValidationInfo) -> Any:
+        """`accounts = ["main"]` is `broker_account = "main"`: stored and compared as that;
+        `accounts = ["main", "prop"]` keeps the list, with broker_account its first. Given the
+        configured accounts (`parse(..., accounts=...)`), every name is checked."""
         if not isinstance(data, dict) or data.get("accounts") is None:
             return data
         names = data["accounts"]
         if isinstance(names, str) or not isinstance(names, list | tuple) or not names:
-            raise ValueError('accounts: must be a list of account names, e.g. ["main"]')
+            raise ValueError('accounts: must be a list of account names, e.g. ["main"] or ["main", "prop"]')
         if not all(isinstance(n, str) for n in names):
             raise ValueError("accounts: every entry must be an account name (text)")
-        if len(set(names)) != len(names):
+        names = [built_in_name(n.strip()) or n.strip() for n in names]
+        if len({n.lower() for n in names}) != len(names):
             raise ValueError("accounts: names an account more than once")
         known: list[str] = list((info.context or {}).get("accounts") or [])
-        unknown = [n for n in names if no_such_account(n, known)] if known else []
-        if len(names) > 1:
-            also = ""
-            if unknown:
-                listed = ", ".join(repr(n) for n in unknown)
-                also = f"; and there is no account named {listed} (the accounts: {', '.join(sorted(known))})"
-            raise ValueError(
-                f"accounts: {', '.join(names)}: a bot on more than one account is not available yet "
-                f"(multi-account legs come later); give the bot one account{also}"
-            )
+        unknown = [why for n in names if known and (why := no_such_account(n, known))]
         if unknown:
-            raise ValueError(f"accounts: {no_such_account(unknown[0], known)}")
-        (name,) = names
+            raise ValueError(f"accounts: {'; '.join(unknown)}")
         given = data.get("broker_account")
-        if given is not None and str(given).lower() != str(name).lower():
+        if given is not None and str(given).lower() != names[0].lower():
+            first = "names" if len(names) == 1 else "starts with"
             raise ValueError(
-                f"accounts: names {name!r} but broker_account names {given!r}; give one of them "
+                f"accounts: {first} {names[0]!r} but broker_account names {given!r}; give one of them "
                 "(broker_account is the one-account shorthand)"
             )
-        return {**data, "broker_account": name, "accounts": None}
+        return {**data, "broker_account": names[0], "accounts": None if len(names) == 1 else tuple(names)}
+
+    @field_validator("accounts")
+    @classmethod
+    def _account_names(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in v or ():
+            try:
+                check_name(name)
+            except ValueError as e:
+                raise ValueError(f"{name!r} {e}") from None
+        return v
+
+    @field_validator("account_sizes", "account_symbols", mode="before")
+    @classmethod
+    def _account_keys(cls, v: Any) -> Any:
+        # Herenya and Paper in any case, as broker_account takes them.
+        return {built_in_name(str(k)) or str(k).strip(): x for k, x in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("account_sizes")
+    @classmethod
+    def _sizes(cls, v: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        for name, scale in (v or {}).items():
+            if not scale.is_finite() or scale <= 0 or scale > 1000:
+                raise ValueError(f"{name}: must be a number above 0 and at most 1000 (prop = 2 doubles), not {scale}")
+        return v or None
+
+    @field_validator("account_symbols")
+    @classmethod
+    def _symbols(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for name, symbol in (v or {}).items():
+            if not symbol.strip() or len(symbol) > 32:
+                raise ValueError(f"{name}: the symbol must be 1 to 32 characters")
+        return {k: s.strip() for k, s in v.items()} if v else None
 
     @field_validator("passphrase", "signing_secret", "tradingview_ticker", mode="before")
     @classmethod
@@ -233,7 +263,28 @@ class BotConfig(BaseModel):
         if not self.allow_pyramiding and self.max_positions > 1:
             # Not an error: max_positions only matters with pyramiding; kept as written.
             pass
+        mine = self.account_names
+        for field in ("account_sizes", "account_symbols"):
+            for name in getattr(self, field) or {}:
+                if name not in mine:
+                    raise ValueError(
+                        f"{field}: {name!r} is not one of the bot's accounts ({', '.join(mine)}); "
+                        "name an account from accounts (or broker_account)"
+                    )
         return self
+
+    @property
+    def account_names(self) -> tuple[str, ...]:
+        """The accounts the bot trades on, in the order written (one leg each)."""
+        return self.accounts or (self.broker_account,)
+
+    def symbol_on(self, account: str) -> str:
+        """The bot's symbol on `account` (account_symbols, else the bot's symbol)."""
+        return (self.account_symbols or {}).get(account, self.symbol)
+
+    def size_on(self, account: str) -> Decimal:
+        """How `account` scales the bot's quantity (account_sizes; 1 when not given)."""
+        return (self.account_sizes or {}).get(account, Decimal(1))
 
     @property
     def ticker(self) -> str:

@@ -19,7 +19,7 @@ QUOTE_MISSES_REPORTED = 3
 
 @dataclass(frozen=True, slots=True)
 class ExitWatch:
-    """The monitor's record of one position (bot and symbol, opened at `opened_at`)."""
+    """The monitor's record of one position (bot, account and symbol, opened at `opened_at`)."""
 
     bot_id: int
     symbol: str
@@ -32,12 +32,13 @@ class ExitWatch:
     trigger: str | None = None  # what started the exit ("stop loss 52800 hit at 52790")
     quote_misses: int = 0  # monitor passes in a row without a quote
     quote_reported: bool = False  # the missing quote was reported and its return not yet
+    account: str = ""  # the account the position is held on
 
     def for_position(self, opened_at: datetime | None) -> ExitWatch:
         """This watch, or a fresh one when the position is not the one it watched."""
         if opened_at == self.opened_at:
             return self
-        return ExitWatch(self.bot_id, self.symbol, opened_at)
+        return ExitWatch(self.bot_id, self.symbol, opened_at, account=self.account)
 
     @property
     def exiting(self) -> bool:

@@ -81,10 +81,13 @@ class Position:
     opened_at: datetime | None = None
     trailing_pct: Decimal | None = None  # the trail its entry's alert asked for (percent), if any
     applied_fill_ids: set[str] = field(default_factory=set)
+    # The broker account it is held on (a bot on several accounts has one position on
+    # each); "" in a position built by hand that is never stored.
+    account: str = ""
 
     @classmethod
-    def flat(cls, symbol: str, multiplier: Decimal = Decimal(1)) -> Position:
-        return cls(symbol=symbol, multiplier=multiplier)
+    def flat(cls, symbol: str, multiplier: Decimal = Decimal(1), account: str = "") -> Position:
+        return cls(symbol=symbol, multiplier=multiplier, account=account)
 
     @classmethod
     def from_entries(
@@ -99,7 +102,7 @@ class Position:
         """Rebuild a position from stored entries; the stored average wins when given
         (it differs from the entries' weighted mean once the position was reduced)."""
         if not entries:
-            return cls(symbol=symbol, multiplier=multiplier)
+            return cls(symbol=symbol, multiplier=multiplier, account=str(kwargs.get("account", "")))
         if any(e.quantity <= 0 for e in entries):
             raise InvalidFill("every entry must hold at least one contract")
         if any(e.price <= 0 for e in entries):

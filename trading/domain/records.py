@@ -136,6 +136,7 @@ class TradeRecord:
     signal_id: int | None = None
     client_order_id: str | None = None
     id: int | None = None
+    account: str | None = None  # the account it was made on (None: stored before accounts)
 
 
 def trade_of(
@@ -146,6 +147,7 @@ def trade_of(
     *,
     client_order_id: str,
     signal_id: int | None = None,
+    account: str | None = None,
 ) -> TradeRecord:
     """The trade history row of a trade a fill closed."""
     return TradeRecord(
@@ -162,6 +164,7 @@ def trade_of(
         position_closed=closed.position_closed,
         signal_id=signal_id,
         client_order_id=client_order_id,
+        account=account,
     )
 
 
@@ -261,6 +264,9 @@ class ControlState:
     halted_by: str | None = None
     halted_at: datetime | None = None
     reason: str | None = None
+    # Accounts paused on their own (/pause-account): name -> why. Their legs' entries are
+    # refused with the reason; the halt is apart from them.
+    paused_accounts: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

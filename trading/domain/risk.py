@@ -36,6 +36,7 @@ class RiskContext:
     now: datetime | None = None  # the moment of sending, for the trading windows; None: not judged
     trades_today: int = 0  # the bot's entries today (read only with max_trades_per_day)
     open_risk: OpenRisk | None = None  # the account's risk with this entry (only with max_open_risk)
+    account_paused: str | None = None  # why the leg's account is paused (/pause-account), when it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,12 @@ def _entry_blocker(ctx: RiskContext) -> tuple[str, bool] | None:
         return "trading is halted: no new entries until /resume-all", False
     if ctx.paused:
         return f"bot {config.bot_name} is paused: no new entries until /resume", False
+    if ctx.account_paused is not None:
+        account = config.broker_account
+        return (
+            f"account {account} is paused ({ctx.account_paused}): no new entries on it until /resume-account {account}",
+            False,
+        )
     if ctx.needs_attention:
         why = ctx.attention_reason or "position mismatch"
         return (

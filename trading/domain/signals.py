@@ -77,6 +77,10 @@ class Signal:
     source: SignalSource = SignalSource.WEBHOOK
     # An entry's own trailing stop, in percent (`"trailing_stop"`): wins over the bot's trail.
     trailing_stop: Decimal | None = None
+    # The accounts the alert asks for ("accounts": ["prop"]), a subset of the bot's; None: all.
+    accounts: tuple[str, ...] | None = None
+    # The account this signal is a leg on (trading/domain/legs.py); None: the bot's only one.
+    account: str | None = None
 
 
 class SignalState(StrEnum):

@@ -37,6 +37,7 @@ class PositionView:
     realized_pnl: Decimal
     currency: str
     tick_size: Decimal | None = None  # the instrument's, for display; None when not known
+    account: str = ""  # the account it is held on
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +189,10 @@ class ApprovalCard:
     notes: tuple[str, ...] = ()
     refused: bool = False  # ignored_reason is a refusal by a rule (risk sizing without a stop)
     sizing: str | None = None  # the risk-sizing arithmetic, when the bot sizes by risk
+    account: str | None = None  # the account this card's signal is a leg on (a bot on several accounts)
+    # The accounts of its alert's legs still awaiting a decision (this one's first): the
+    # approver may approve some of them only.
+    leg_accounts: tuple[str, ...] = ()
     # Two approvers: why this card needs them (None: one is enough) and who approved first.
     second_approval_reason: str | None = None
     first_approved_by: str | None = None

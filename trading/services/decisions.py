@@ -4,12 +4,13 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading.domain.approval_decay import drift_expiry, timeout_reason
 from trading.domain.approval_scope import split_close_id, split_close_message, split_reason
-from trading.domain.approvers import second_approval_reason
 from trading.domain.events import (
     ApprovalDecided,
     ApprovalProgress,
@@ -18,6 +19,7 @@ from trading.domain.events import (
     Event,
     Notice,
 )
+from trading.domain.legs import account_of, on_account
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
 from trading.domain.position import Position
@@ -36,6 +38,7 @@ from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.second_approval import second_approval_of
 from trading.services.synthetic import store_queued
 from trading.services.transitions import move_signal, set_signal_state
 
@@ -104,6 +107,7 @@ class Decisions(UseCase):
                     ticker=entry.ticker,
                     message=message,
                     source=SignalSource.COMMAND,
+                    account=entry.account,  # a leg's close closes that leg's position
                 )
                 closing = await store_queued(uow, bot.id, close, ENGINE, now, message)
                 why = split_reason(close_first.side, close_first.quantity, closing.id)
@@ -219,8 +223,55 @@ class Decisions(UseCase):
         self._publish(uow.emitted)
         return True
 
-    async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
-        return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+    async def approve(
+        self,
+        signal_id: int,
+        actor: Actor,
+        edits: SignalEdits | None = None,
+        accounts: Sequence[str] | None = None,
+    ) -> ActionResult:
+        """Approve the signal; with `accounts`, the legs of its alert on those accounts (a bot
+        on several accounts), the alert's other legs still pending ending rejected by the
+        approver."""
+        if accounts is None:
+            return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+        return await self._approve_accounts(signal_id, actor, edits, accounts)
+
+    async def _approve_accounts(
+        self, signal_id: int, actor: Actor, edits: SignalEdits | None, accounts: Sequence[str]
+    ) -> ActionResult:
+        async with self._uow(read_only=True) as uow:
+            legs = [s for i in await uow.signals.legs_of(signal_id) if (s := await uow.signals.get(i, history=False))]
+            bot = await uow.bots.get(legs[0].bot_id) if legs else None
+        if not legs or bot is None:
+            return ActionResult(False, f"signal #{signal_id} has no approval request", "not_found")
+        by_account = {account_of(s.signal, bot.config): s for s in legs}
+        named = {a.lower(): a for a in by_account}
+        strangers = [a for a in accounts if a.lower() not in named]
+        if strangers or not accounts:
+            which = ", ".join(repr(a) for a in strangers) or "no account"
+            return ActionResult(
+                False,
+                f"signal #{signal_id} has no leg on {which} (its accounts: {', '.join(by_account)})",
+                "invalid",
+            )
+        chosen = {named[a.lower()] for a in accounts}
+        said: list[str] = []
+        approved: StoredSignal | None = None
+        for account in (a for a in by_account if a in chosen):
+            result = await self._decide(by_account[account].id, actor, Decision.APPROVED, edits)
+            if not result.ok:
+                return replace(result, message=f"account {account}: {result.message}")
+            approved = approved or result.signal
+            said.append(f"{account}: {result.message}")
+        for account in (a for a in by_account if a not in chosen):
+            leg = by_account[account]
+            if leg.state is not SignalState.PENDING_APPROVAL:
+                continue
+            why = f"not approved for account {account}"
+            result = await self._decide(leg.id, actor, Decision.REJECTED, None, why)
+            said.append(f"{account}: {result.message}")
+        return ActionResult(True, "; ".join(said), signal=approved)
 
     async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
         """`reason`: the approver's own words, typed (cleaned and capped here, whatever the front-end)."""
@@ -361,21 +412,8 @@ class Decisions(UseCase):
 
     async def _second_approval(self, signal_id: int, edits: SignalEdits | None) -> str | None:
         """Why approving this signal as it would be sent needs two different approvers; None
-        when one is enough (the bot sets no threshold, or the plan is under both)."""
-        async with self._uow(read_only=True) as uow:
-            stored = await uow.signals.get(signal_id, history=False)
-            bot = await uow.bots.get(stored.bot_id) if stored else None
-            if stored is None or bot is None:
-                return None
-            config = bot.config
-            if config.second_approval_above is None and config.second_approval_risk_above is None:
-                return None
-            position = await uow.positions.get(bot.id, config.symbol, multiplier=Decimal(1), for_update=False)
-        effective = edits if edits is not None else stored.edits
-        outlook = await self._market.outlook(
-            bot, stored.signal, effective, position, quote=await self._market.quote(bot)
-        )
-        return second_approval_reason(config, outlook.plan, outlook.preview.risk_to_stop, outlook.instrument.currency)
+        when one is enough (trading/services/second_approval.py)."""
+        return await second_approval_of(self._uow, self._market, signal_id, edits)
 
     async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
         target = f"signal:{signal_id}"
@@ -469,10 +507,13 @@ class Decisions(UseCase):
         """What the engine will change from what was approved (a quantity cut to the room
         left), as planned against the position now: said in the approver's answer."""
         async with self._uow() as uow:
-            bot = await uow.bots.get(stored.bot_id)
-            if bot is None:
+            whole = await uow.bots.get(stored.bot_id)
+            if whole is None:
                 return ()
-            position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+            bot = on_account(whole, account_of(stored.signal, whole.config))
+            position = await uow.positions.get(
+                bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
+            )
         instrument = await self._market.instrument_or_none(bot)
         if instrument is None:
             return ()

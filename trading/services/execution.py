@@ -38,6 +38,7 @@ from trading.domain.events import (
     StopMoved,
     trade_closed,
 )
+from trading.domain.legs import account_of, on_account, sized_on_account
 from trading.domain.levels import set_levels_after_fill
 from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
@@ -85,6 +86,7 @@ class Footing:
     trades_today: int = 0  # the bot's entries today (read only with max_trades_per_day)
     # The open positions of the other bots on the account, by bot name (only with max_open_risk).
     others: tuple[tuple[str, Position], ...] = ()
+    account_paused: str | None = None  # why the leg's account is paused (/pause-account), when it is
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class Executor:
         """Execute a signal that is ready: received by an auto-mode bot, approved, queued or
         already executing (then it is finished from its order rows). `footing`: what its
         start needs from the database, when the caller read it with the signal."""
+        bot = _leg(bot, stored)
         if stored.state in READY:
             started = await self._start(stored, bot, footing)
             if isinstance(started, RunResult):
@@ -161,14 +164,21 @@ class Executor:
     async def read_footing(self, uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> Footing:
         """What starting `stored` needs from the database, read in `uow` (a read-only one,
         outside any write transaction: the position changes only in this bot's lane)."""
+        bot = _leg(bot, stored)
+        account = bot.config.broker_account
         now = self._clock.now()
-        position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+        position = await uow.positions.get(
+            bot.id, bot.config.symbol, account=account, multiplier=Decimal(1), for_update=False
+        )
         control = await uow.control.get()
         waited_since = await _waiting_since(uow, stored)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         # Only the daily loss limit needs today's trades, and reading them grows with the day.
+        # A bot on several accounts has a daily loss limit on each.
         realized_today = (
-            await uow.trades.realized_since(bot.id, day_start) if bot.config.max_daily_loss is not None else ZERO
+            await uow.trades.realized_since(bot.id, day_start, account=account if bot.config.accounts else None)
+            if bot.config.max_daily_loss is not None
+            else ZERO
         )
         # Only a plan that reduces (which needs an open position) asks whether the symbol is shared.
         shared = not position.is_flat and await uow.bots.shares_symbol(bot)
@@ -180,13 +190,23 @@ class Executor:
             trades_today = await uow.orders.entries_since(bot.id, day_start_in(now, config.trading_timezone))
         others: tuple[tuple[str, Position], ...] = ()
         if entry and config.max_open_risk is not None:
-            account = {b.id: b for b in await uow.bots.list() if b.config.broker_account == config.broker_account}
+            # Every bot's leg on this account, but this one's.
+            on_account = {b.id: b for b in await uow.bots.list() if account in b.config.account_names}
             others = tuple(
-                (account[bot_id].name, held)
+                (on_account[bot_id].name, held)
                 for bot_id, held in await uow.positions.list_open()
-                if bot_id in account and bot_id != bot.id
+                if bot_id in on_account and held.account in (account, None) and bot_id != bot.id
             )
-        return Footing(position, control.halted, waited_since, realized_today, shared, trades_today, others)
+        return Footing(
+            position,
+            control.halted,
+            waited_since,
+            realized_today,
+            shared,
+            trades_today,
+            others,
+            control.paused_accounts.get(account),
+        )
 
     async def _start(
         self, stored: StoredSignal, bot: Bot, footing: Footing | None
@@ -228,6 +248,7 @@ class Executor:
                     return RunResult(False, self._retry_delay, "account unavailable")
                 log.warning("signal %s: account refused: %r", stored.id, e)
 
+        signal, scaled = sized_on_account(signal, bot.config, instrument, stored.edits)
         now = self._clock.now()
         if footing is None:
             async with self._uow(read_only=True) as uow:
@@ -249,6 +270,7 @@ class Executor:
                     paused=bot.paused,
                     needs_attention=bot.needs_attention,
                     attention_reason=bot.attention_reason,
+                    account_paused=footing.account_paused,
                     realized_today=footing.realized_today,
                     age=now - footing.waited_since,
                     now=now,
@@ -277,7 +299,7 @@ class Executor:
         if verdict is None or verdict.refused is not None:
             reason: str
             if verdict is None:
-                reason = the_plan.ignored or "nothing to do"
+                reason = _on_account(bot, the_plan.ignored or "nothing to do")
                 # A rule said no (an entry sized by risk without a stop), or there is nothing to do.
                 final = SignalState.REFUSED if the_plan.refused else SignalState.IGNORED
                 cause = "risk" if the_plan.refused else "engine"
@@ -285,7 +307,7 @@ class Executor:
                 events: list[Event] = [kind(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)]
                 pause = False
             else:
-                reason = verdict.refused or "refused"
+                reason = _on_account(bot, verdict.refused or "refused")
                 final, cause, pause = SignalState.REFUSED, "risk", verdict.pause_bot
                 events = [SignalRefused(at=now, bot_name=bot.name, signal_id=stored.id, reason=reason)]
                 if pause:
@@ -304,7 +326,7 @@ class Executor:
         the_plan = verdict.plan
         # What the plan changed from what was asked (a quantity trimmed to the instrument's
         # or the pyramid's room, an entry dropped) is said, not done silently.
-        changed = "; ".join(the_plan.notes)
+        changed = "; ".join([*([scaled] if scaled else []), *the_plan.notes])
         doing = f"{the_plan.summary}: {changed}" if changed else the_plan.summary
         rows = []
         for index, leg in enumerate(the_plan.legs, start=1):
@@ -376,7 +398,11 @@ class Executor:
             if position is None:
                 async with self._uow(read_only=True) as uow:
                     position = await uow.positions.get(
-                        bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                        bot.id,
+                        bot.config.symbol,
+                        account=bot.config.broker_account,
+                        multiplier=instrument.contract_multiplier,
+                        for_update=False,
                     )
             order, done = await self._apply(settled, bot, instrument, stored, position, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
@@ -455,6 +481,7 @@ class Executor:
         from the broker's truth: what filled before the cancel stays in the position; an
         order that filled in full completes the signal as usual. The caller holds the bot's
         lock. (refusal code, why) when nothing was done."""
+        bot = _leg(bot, stored)
         broker = self.broker_for(bot)
         why = f"{CANCELLED_BY} {by_name}"
         async with self._uow() as uow:
@@ -663,6 +690,7 @@ class Executor:
                             order.symbol,
                             client_order_id=order.client_order_id,
                             signal_id=stored.id,
+                            account=bot.config.broker_account,
                         )
                         await uow.trades.add(trade)
                         events.append(trade_closed(trade, now, instrument.currency, instrument.tick_size))
@@ -737,7 +765,11 @@ class Executor:
         if levels:
             async with self._uow(read_only=True) as uow:
                 position = await uow.positions.get(
-                    bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                    bot.id,
+                    bot.config.symbol,
+                    account=bot.config.broker_account,
+                    multiplier=instrument.contract_multiplier,
+                    for_update=False,
                 )
         async with self._uow() as uow:
             ended = StateChange(state, now, cause, reason)
@@ -769,6 +801,7 @@ class Executor:
         return RunResult(True, note=reason)
 
     async def _finish(self, stored: StoredSignal, bot: Bot, state: SignalState, reason: str) -> RunResult:
+        reason = _on_account(bot, reason)
         now = self._clock.now()
         event = SignalRefused if state is SignalState.REFUSED else ExecutionFailed
         async with self._uow() as uow:
@@ -777,6 +810,18 @@ class Executor:
             await uow.commit()
         self._publish(uow.emitted)
         return RunResult(True, note=reason)
+
+
+def _on_account(bot: Bot, reason: str) -> str:
+    """A leg's reason names its account (the error channel says which account failed)."""
+    if bot.config.accounts is None or reason.startswith("account "):
+        return reason
+    return f"account {bot.config.broker_account}: {reason}"
+
+
+def _leg(bot: Bot, stored: StoredSignal) -> Bot:
+    """The bot as the signal's leg trades: its account and that account's symbol."""
+    return on_account(bot, account_of(stored.signal, bot.config))
 
 
 def _order_row(

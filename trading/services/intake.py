@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from trading.domain.alerts import AlertError, parse_alert, redact_body
 from trading.domain.credentials import Passphrases, key_hash
+from trading.domain.legs import NotTheBotsAccount, legs_of
 from trading.domain.records import Bot, DuplicateProbe, NewSignal, WebhookLogEntry
 from trading.domain.signals import AlertShape, Signal, SignalState
 from trading.domain.values import Mode
@@ -142,6 +143,7 @@ class _Verdict:
     duplicate_of: int | None = None  # a signal stored before this batch
     repeats: _Verdict | None = None  # an earlier request of this batch, stored by it
     stored_id: int | None = None
+    stored_index: int = 0  # where its first leg is among the batch's new signals
     verified: bool = False
 
 
@@ -321,22 +323,26 @@ class Intake:
             verdicts = [await self._judge(uow, item, bots) for item in batch]
             await self._find_duplicates(uow, [v for v in verdicts if v.signal is not None])
             fresh = [v for v in verdicts if v.signal is not None and v.duplicate_of is None and v.repeats is None]
-            stored = await uow.signals.add_many(
-                [
+            # One signal per account the alert is for (a one-account bot's: one); the answer
+            # names the first.
+            new: list[NewSignal] = []  # the legs of every fresh alert, in order
+            for v in fresh:
+                assert v.bot is not None and v.signal is not None
+                v.stored_index = len(new)
+                new.extend(
                     NewSignal(
                         v.bot.id,
-                        v.signal,
+                        leg,
                         body_hash=v.body_hash,
                         state=SignalState.RECEIVED,
                         cause="webhook",
                         at=v.item.request.received_at,
                     )
-                    for v in fresh
-                    if v.bot is not None and v.signal is not None
-                ]
-            )
-            for v, s in zip(fresh, stored, strict=True):
-                v.stored_id = s.id
+                    for leg in legs_of(v.bot.config, v.signal)
+                )
+            stored = await uow.signals.add_many(new)
+            for v in fresh:
+                v.stored_id = stored[v.stored_index].id
             # Every request's log row rides in the signals' transaction: a signal and its row,
             # both or neither.
             await uow.webhook_logs.add_many([self._log_entry_of(v) for v in verdicts])
@@ -464,6 +470,10 @@ class Intake:
                 f"bot {bot.name} is paused{why}; its alerts are refused until it is resumed",
             )
         self._check_ticker(signal, bot)
+        try:
+            legs_of(bot.config, signal)
+        except NotTheBotsAccount as e:
+            raise _Refusal("unknown_account", str(e)) from None
         if signal.shape is AlertShape.STRATEGY and signal.alert_id is not None:
             # {{strategy.order.id}} names the order ("Long", "Short"), not one alert: the same
             # id comes back on every later order of that name, so it must not dedupe forever.

@@ -136,8 +136,13 @@ async def _inputs(
         for t in await uow.trades.list(bot_id=bot.id, since=since, limit=100_000)
         if t.opened_at is not None and t.opened_at >= since
     ]
+    # A bot on several accounts: its first account's leg (the shadows follow the alerts, once).
     position = await uow.positions.get(
-        bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+        bot.id,
+        bot.config.symbol,
+        account=bot.config.broker_account,
+        multiplier=instrument.contract_multiplier,
+        for_update=False,
     )
     desk_open = None
     opened = position.opened_at

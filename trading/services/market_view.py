@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from trading.domain.engine import plan as plan_signal
+from trading.domain.legs import sized_on_account
 from trading.domain.market import Instrument, Quote
 from trading.domain.plan import Plan
 from trading.domain.position import Position
@@ -80,6 +81,8 @@ class MarketView:
         """The plan and preview of `signal` on `position` now (the position is left as it is)."""
         instrument = instrument or await self.instrument_or_none(bot) or Instrument(bot.config.symbol)
         position.multiplier = instrument.contract_multiplier
+        # A leg on an account that scales the bot's quantity: planned as it will execute.
+        signal, _note = sized_on_account(signal, bot.config, instrument, edits)
         the_plan = plan_signal(bot.config, position, signal, instrument, edits, await self.equity(bot))
         return self.preview(position, signal, edits, the_plan, instrument, quote)
 

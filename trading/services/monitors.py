@@ -28,6 +28,7 @@ from trading.domain.events import (
 )
 from trading.domain.exits import QUOTE_MISSES_REPORTED, ExitWatch, report_failure
 from trading.domain.flatten import daily_loss, monitored, window_end
+from trading.domain.legs import on_account
 from trading.domain.levels import exit_trigger
 from trading.domain.position import Position
 from trading.domain.records import Bot
@@ -63,15 +64,17 @@ class Monitors(UseCase):
             return made
         open_positions, bots_by_id = list(watchlist.positions), watchlist.bots
         watches = dict(watchlist.watches)
-        still_open: set[tuple[int, str]] = set()
+        still_open: set[tuple[int, str, str]] = set()
         for bot_id, position in open_positions:
-            bot = bots_by_id.get(bot_id)
-            if bot is None:
+            whole = bots_by_id.get(bot_id)
+            if whole is None:
                 continue
-            key = (bot_id, position.symbol)
+            # The bot as the leg holding this position trades: its account, its symbol there.
+            bot = on_account(whole, position.account)
+            key = (bot_id, position.account, position.symbol)
             still_open.add(key)
             stored = watches.get(key)
-            fresh = ExitWatch(bot_id, position.symbol, position.opened_at)
+            fresh = ExitWatch(bot_id, position.symbol, position.opened_at, account=position.account)
             watch = stored.for_position(position.opened_at) if stored is not None else fresh
             if (
                 not watch.exiting
@@ -80,7 +83,7 @@ class Monitors(UseCase):
                 and not monitored(bot.config)
             ):
                 if stored is not None:
-                    await self._forget(bot_id, position.symbol)
+                    await self._forget(key)
                 continue
             watch, events, signal_id = await self._pass(bot, position, watch)
             if watch != (stored or fresh):
@@ -98,15 +101,16 @@ class Monitors(UseCase):
             if signal_id is not None:
                 made.append(signal_id)
                 self._wake(bot_id)
-        for bot_id, symbol in watches.keys() - still_open:
-            await self._forget(bot_id, symbol)  # flat now: nothing left to watch
+        for key in watches.keys() - still_open:
+            await self._forget(key)  # flat now: nothing left to watch
         return made
 
-    async def _forget(self, bot_id: int, symbol: str) -> None:
+    async def _forget(self, key: tuple[int, str, str]) -> None:
+        bot_id, account, symbol = key
         async with self._uow() as uow:
-            await uow.exits.delete(bot_id, symbol)
+            await uow.exits.delete(bot_id, symbol, account=account)
             await uow.commit()
-        self.executor.watchlist.watches.pop((bot_id, symbol), None)
+        self.executor.watchlist.watches.pop(key, None)
 
     async def _pass(self, bot: Bot, position: Position, watch: ExitWatch) -> tuple[ExitWatch, list[Event], int | None]:
         """The position's watch after this pass, the events to tell, the exit signal made."""
@@ -183,7 +187,9 @@ class Monitors(UseCase):
         if bot.config.flatten_on_daily_loss and position.side is not None:
             mark = quote.price_for(position.side.closing_order_side)
             async with self._uow(read_only=True) as uow:
-                realized = await uow.trades.realized_since(bot.id, _utc_midnight(now))
+                # A bot on several accounts has a daily loss limit on each (as at an entry).
+                account = position.account if bot.config.accounts is not None else None
+                realized = await uow.trades.realized_since(bot.id, _utc_midnight(now), account=account)
             why = daily_loss(bot.config, realized, position, mark)
             if why is not None:
                 await self._pause(bot, why, now)
@@ -209,7 +215,9 @@ class Monitors(UseCase):
         if trailed(bot.config, position, price, tick) is None:
             return position
         async with self._locks.of(bot.id), self._uow() as uow:
-            stored = await uow.positions.get(bot.id, position.symbol, multiplier=position.multiplier)
+            stored = await uow.positions.get(
+                bot.id, position.symbol, account=position.account, multiplier=position.multiplier
+            )
             level = trailed(bot.config, stored, price, tick)
             if level is None or stored.opened_at != position.opened_at:
                 return position
@@ -249,7 +257,9 @@ class Monitors(UseCase):
         opened = position.opened_at.isoformat() if position.opened_at else "?"
         attempt = watch.attempts + 1
         while True:
-            alert_id = f"exit:{bot.id}:{position.symbol}:{opened}" + (f":{attempt}" if attempt > 1 else "")
+            # A leg of a bot on several accounts names its account: two legs' exits are two.
+            leg = f"{position.account}:" if bot.config.accounts is not None else ""
+            alert_id = f"exit:{bot.id}:{leg}{position.symbol}:{opened}" + (f":{attempt}" if attempt > 1 else "")
             async with self._uow(read_only=True) as uow:
                 seen = await uow.signals.find_duplicate(bot.id, alert_id=alert_id, body_hash="-", since=now)
                 found = await uow.signals.get(seen, history=False) if seen is not None else None

@@ -80,7 +80,11 @@ class Orders(UseCase):
         signal = ticket_signal(ticket, price, now, actor.name, bot.config.tradingview_ticker)
         async with self._uow(read_only=True) as uow:
             position = await uow.positions.get(
-                bot.id, bot.config.symbol, multiplier=instrument.contract_multiplier, for_update=False
+                bot.id,
+                bot.config.symbol,
+                account=bot.config.broker_account,
+                multiplier=instrument.contract_multiplier,
+                for_update=False,
             )
             control = await uow.control.get()
             realized = ZERO
@@ -100,6 +104,7 @@ class Orders(UseCase):
                 halted=control.halted,
                 paused=bot.paused,
                 needs_attention=bot.needs_attention,
+                account_paused=control.paused_accounts.get(bot.config.broker_account),
                 realized_today=realized,
                 now=now,
             )

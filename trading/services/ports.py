@@ -177,6 +177,11 @@ class SignalRepository(Protocol):
         whose turn it is."""
         ...
 
+    async def legs_of(self, signal_id: int) -> builtins.list[int]:
+        """The ids of the signals one alert made with this one (one per account), this one
+        included, in order."""
+        ...
+
     async def next_to_run(self, bot_id: int, states: Sequence[SignalState]) -> int | None:
         """The bot's oldest signal in one of these states: the one whose turn it is."""
         ...
@@ -185,13 +190,15 @@ class SignalRepository(Protocol):
 
 
 class PositionRepository(Protocol):
-    async def get(self, bot_id: int, symbol: str, *, multiplier: Decimal, for_update: bool = True) -> Position:
-        """The bot's position (flat when none), locked for the transaction when asked."""
+    async def get(
+        self, bot_id: int, symbol: str, *, account: str, multiplier: Decimal, for_update: bool = True
+    ) -> Position:
+        """The bot's position on `account` (flat when none), locked for the transaction when asked."""
         ...
 
     async def save(self, bot_id: int, position: Position, *, was_flat: bool = False) -> None:
-        """Store the position as it is now. `was_flat`: it was flat when read (so it has no
-        entries stored to replace)."""
+        """Store the position as it is now, under its account. `was_flat`: it was flat when
+        read (so it has no entries stored to replace)."""
         ...
 
     async def add_fill(self, bot_id: int, order_client_id: str, fill: Fill) -> bool:
@@ -221,9 +228,9 @@ class OrderRepository(Protocol):
 class TradeRepository(Protocol):
     async def add(self, trade: TradeRecord) -> TradeRecord: ...
     async def list(
-        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50
+        self, *, bot_id: int | None = None, since: datetime | None = None, limit: int = 50, account: str | None = None
     ) -> list[TradeRecord]: ...
-    async def realized_since(self, bot_id: int, since: datetime) -> Decimal: ...
+    async def realized_since(self, bot_id: int, since: datetime, *, account: str | None = None) -> Decimal: ...
     async def realized_by_day(self, *, since: datetime | None = None) -> builtins.list[DayRealized]:
         """Each bot's realized P&L per UTC day (days with trades only), oldest day first."""
         ...
@@ -305,12 +312,12 @@ class InstrumentRepository(Protocol):
 
 
 class ExitWatchRepository(Protocol):
-    """The stop monitor's record of each watched position (one per bot and symbol)."""
+    """The stop monitor's record of each watched position (one per bot, account and symbol)."""
 
-    async def get(self, bot_id: int, symbol: str) -> ExitWatch | None: ...
+    async def get(self, bot_id: int, symbol: str, *, account: str) -> ExitWatch | None: ...
     async def list(self, *, bot_id: int | None = None) -> builtins.list[ExitWatch]: ...
     async def save(self, watch: ExitWatch) -> None: ...
-    async def delete(self, bot_id: int, symbol: str) -> None: ...
+    async def delete(self, bot_id: int, symbol: str, *, account: str) -> None: ...
 
 
 class PaperLedger(Protocol):

@@ -13,6 +13,7 @@ from trading.domain import display
 from trading.domain.approval_decay import timeout_reason
 from trading.domain.approval_scope import split_close_id
 from trading.domain.approvers import second_approval_reason
+from trading.domain.legs import account_of, on_account
 from trading.domain.market import Instrument
 from trading.domain.plan import Leg, Plan
 from trading.domain.position import Position
@@ -46,6 +47,7 @@ from trading.domain.wording import state_words
 from trading.services.context import UseCase
 from trading.services.market_view import QUOTE_TIMEOUT, log
 from trading.services.ports import UnitOfWork
+from trading.services.second_approval import second_approval_of
 from trading.services.synthetic import bot_named
 
 # The equity curve draws at most this many of the latest trades (its start is the total before them).
@@ -66,12 +68,25 @@ class Queries(UseCase):
         async with self._uow(read_only=True) as uow:
             return await uow.control.get()
 
-    async def positions(self, bot_name: str | None = None) -> list[PositionView]:
+    async def positions(self, bot_name: str | None = None, account: str | None = None) -> list[PositionView]:
+        """Each bot's position on each of its accounts (open ones only, unless one bot is
+        asked for); with `account`, those held on it."""
         async with self._uow(read_only=True) as uow:
-            bots = [b for b in await uow.bots.list() if bot_name is None or b.name == bot_name]
+            legs = [
+                on_account(b, a)
+                for b in await uow.bots.list()
+                if bot_name is None or b.name == bot_name
+                for a in b.config.account_names
+                if account is None or a.lower() == account.lower()
+            ]
             held = [
-                (b, await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False))
-                for b in bots
+                (
+                    b,
+                    await uow.positions.get(
+                        b.id, b.config.symbol, account=b.config.broker_account, multiplier=Decimal(1), for_update=False
+                    ),
+                )
+                for b in legs
             ]
         views = []
         for bot, pos in held:
@@ -97,21 +112,30 @@ class Queries(UseCase):
                     realized_pnl=pos.realized_pnl,
                     currency=instrument.currency if instrument else "",
                     tick_size=instrument.tick_size if instrument else None,
+                    account=bot.config.broker_account,
                 )
             )
         return views
 
-    async def trades(self, bot_name: str | None = None, limit: int = 20) -> list[TradeRecord]:
+    async def trades(
+        self, bot_name: str | None = None, limit: int = 20, account: str | None = None
+    ) -> list[TradeRecord]:
+        """Closed trades, newest first; with `account`, those made on it."""
         async with self._uow(read_only=True) as uow:
-            return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit)
+            return await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), limit=limit, account=account)
 
-    async def pnl(self, bot_name: str | None = None, since: datetime | None = None) -> PnlView:
+    async def pnl(
+        self, bot_name: str | None = None, since: datetime | None = None, account: str | None = None
+    ) -> PnlView:
+        """Realized and unrealized P&L; with `account`, of the trades and positions on it."""
         async with self._uow(read_only=True) as uow:
-            trades = await uow.trades.list(bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000)
+            trades = await uow.trades.list(
+                bot_id=await _bot_filter(uow, bot_name), since=since, limit=100_000, account=account
+            )
         unrealized: Decimal | None = Decimal(0)
         currency = ""
         ticks = await self._ticks({t.bot_name for t in trades})
-        for view in await self.positions(bot_name):
+        for view in await self.positions(bot_name, account):
             currency = currency or view.currency
             if view.unrealized_pnl is None:
                 unrealized = None
@@ -218,8 +242,12 @@ class Queries(UseCase):
             bots = await uow.bots.list()
             today = [await uow.trades.realized_since(b.id, midnight) for b in bots]
             instruments = {b.config.symbol: await uow.instruments.get(b.config.symbol) for b in bots}
+            # A bot on several accounts shows its first account's position here (Positions has each).
             held = [
-                await uow.positions.get(b.id, b.config.symbol, multiplier=Decimal(1), for_update=False) for b in bots
+                await uow.positions.get(
+                    b.id, b.config.symbol, account=b.config.broker_account, multiplier=Decimal(1), for_update=False
+                )
+                for b in bots
             ]
         for bot, position in zip(bots, held, strict=True):
             if (instrument := instruments[bot.config.symbol]) is not None:
@@ -254,7 +282,8 @@ class Queries(UseCase):
         seen: dict[str, Bot] = {}
         async with self._uow(read_only=True) as uow:
             for bot in await uow.bots.list():
-                seen.setdefault(bot.config.broker_account, bot)
+                for name in bot.config.account_names:
+                    seen.setdefault(name, on_account(bot, name))
         views = []
         for name, bot in sorted(seen.items()):
             try:
@@ -331,6 +360,20 @@ class Queries(UseCase):
             where = WebhookLogFilter(bot_id=bot_id, status=status, since=since, until=until, before_id=before_id)
             return await uow.webhook_logs.search(where, limit=limit)
 
+    async def _pending_leg_accounts(self, stored: StoredSignal, bot: Bot) -> tuple[str, ...]:
+        """The accounts of the alert's legs awaiting a decision, this signal's first; none for
+        a bot on one account."""
+        if bot.config.accounts is None:
+            return ()
+        async with self._uow(read_only=True) as uow:
+            legs = [await uow.signals.get(i, history=False) for i in await uow.signals.legs_of(stored.id)]
+        waiting = [
+            account_of(s.signal, bot.config)
+            for s in legs
+            if s is not None and s.state is SignalState.PENDING_APPROVAL and s.id != stored.id
+        ]
+        return (bot.config.broker_account, *waiting)
+
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         async with self._uow(read_only=True) as uow:
             found = await _card_inputs(uow, signal_id)
@@ -378,6 +421,9 @@ class Queries(UseCase):
             if stored.state is SignalState.PENDING_APPROVAL
             else None
         )
+        if second is None and stored.state is SignalState.PENDING_APPROVAL and bot.config.accounts is not None:
+            # A leg: the thresholds apply to its alert's total over the accounts, as approving does.
+            second = await second_approval_of(self._uow, self._market, signal_id, None)
         filled = [o for o in orders if o.filled_quantity]
         outcome = None
         if filled:
@@ -435,6 +481,8 @@ class Queries(UseCase):
             alert_extras=tuple(sorted(signal.extras.items())),
             decision_reason=stored.reason if stored.state is SignalState.REJECTED else None,
             lapse_reason=_lapse_reason(stored, approval),
+            account=bot.config.broker_account if bot.config.accounts is not None else None,
+            leg_accounts=await self._pending_leg_accounts(stored, bot) if pending else (),
         )
 
 
@@ -478,12 +526,15 @@ async def _card_inputs(uow: UnitOfWork, signal_id: int) -> CardInputs | None:
     stored = await uow.signals.get(signal_id)
     if stored is None:
         return None
-    bot = await uow.bots.get(stored.bot_id)
-    if bot is None:
+    whole = await uow.bots.get(stored.bot_id)
+    if whole is None:
         return None
+    bot = on_account(whole, account_of(stored.signal, whole.config))  # the leg the signal is for
     approval = await uow.approvals.get(signal_id)
     orders = await uow.orders.list_for_signal(signal_id)
-    position = await uow.positions.get(bot.id, bot.config.symbol, multiplier=Decimal(1), for_update=False)
+    position = await uow.positions.get(
+        bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
+    )
     return signal_id, stored, bot, approval, orders, position
 
 

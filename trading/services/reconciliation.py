@@ -10,6 +10,7 @@ from trading.domain.events import (
     Event,
     PositionMismatch,
 )
+from trading.domain.legs import on_account
 from trading.domain.records import Bot
 from trading.domain.signals import SignalState
 from trading.services.context import UseCase
@@ -31,14 +32,19 @@ class Reconciliation(UseCase):
         is being looked up) is left for the next round rather than reported falsely.
         """
         async with self._uow() as uow:
-            bots = [b for b in await uow.bots.list() if b.config.is_active]
+            # A bot on several accounts is one leg on each: its position there is part of that sum.
+            bots = [
+                on_account(b, account)
+                for b in await uow.bots.list()
+                if b.config.is_active
+                for account in b.config.account_names
+            ]
         if only_bot is not None:
-            # One bot's symbol at its broker: every bot that shares both is part of the sum.
-            doubted = next((b for b in bots if b.id == only_bot), None)
-            if doubted is None:
+            # One bot's symbols at its brokers: every bot that shares one is part of its sum.
+            doubted = {(b.config.broker_account, b.config.symbol) for b in bots if b.id == only_bot}
+            if not doubted:
                 return []
-            account, symbol = doubted.config.broker_account, doubted.config.symbol
-            bots = [b for b in bots if b.config.broker_account == account and b.config.symbol == symbol]
+            bots = [b for b in bots if (b.config.broker_account, b.config.symbol) in doubted]
         by_broker: dict[str, list[Bot]] = {}
         for bot in bots:
             by_broker.setdefault(bot.config.broker_account, []).append(bot)
@@ -66,7 +72,9 @@ class Reconciliation(UseCase):
             in_flight = set(await uow.signals.ids_in_states([SignalState.EXECUTING]))
             for bot in members:
                 symbol = bot.config.symbol
-                pos = await uow.positions.get(bot.id, symbol, multiplier=Decimal(1), for_update=False)
+                pos = await uow.positions.get(
+                    bot.id, symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
+                )
                 ours[symbol] = ours.get(symbol, 0) + pos.signed_quantity
                 if in_flight and await uow.signals.list(bot_id=bot.id, state=SignalState.EXECUTING, limit=1):
                     busy.add(symbol)

@@ -21,6 +21,7 @@ import logging
 from decimal import Decimal
 
 from trading.domain.events import BotStateChanged, Event, PositionRepaired, trade_closed
+from trading.domain.legs import on_account
 from trading.domain.levels import levels_for_entry
 from trading.domain.market import BrokerPosition
 from trading.domain.people import Role
@@ -39,7 +40,10 @@ log = logging.getLogger("signaldesk.repair")
 class Repairs(UseCase):
     """A person's repair of a mismatch."""
 
-    async def repair(self, bot_name: str, action: str, actor: Actor) -> ActionResult:
+    async def repair(self, bot_name: str, action: str, actor: Actor, account: str | None = None) -> ActionResult:
+        """Adopt the broker's position or flatten it on the bot's account (a bot on several
+        accounts: on the one named, or, unnamed, the one account where the broker and
+        signaldesk differ)."""
         try:
             what = RepairAction(action)
         except ValueError:
@@ -49,14 +53,35 @@ class Repairs(UseCase):
             actor, Role.APPROVER, verb, f"bot:{bot_name}", "repair position mismatches"
         ):
             return refused
-        bot = await bot_named(self._uow, bot_name)
-        if bot is None:
+        whole = await bot_named(self._uow, bot_name)
+        if whole is None:
             return ActionResult(False, f"no bot named {bot_name!r}", "not_found")
+        names = whole.config.account_names
+        if account is None and len(names) > 1:
+            differing = await self._differing_accounts(whole)
+            if len(differing) != 1:
+                why = "they differ on " + ", ".join(differing) if differing else "none differs now"
+                return ActionResult(
+                    False,
+                    f"bot {bot_name} trades on {', '.join(names)} ({why}): name the account to repair",
+                    "invalid",
+                )
+            account = differing[0]
+        chosen = next((a for a in names if account is None or a.lower() == account.lower()), None)
+        if chosen is None:
+            return ActionResult(
+                False,
+                f"bot {bot_name} does not trade on account {account!r} (its accounts: {', '.join(names)})",
+                "invalid",
+            )
+        # The bot's leg on that account, and every bot's leg on the same account and symbol.
+        bot = on_account(whole, chosen)
         async with self._uow(read_only=True) as uow:
             members = [
-                b
+                leg
                 for b in await uow.bots.list()
-                if b.config.broker_account == bot.config.broker_account and b.config.symbol == bot.config.symbol
+                for leg in (on_account(b, a) for a in b.config.account_names)
+                if leg.config.broker_account == bot.config.broker_account and leg.config.symbol == bot.config.symbol
             ]
         locks = [self._locks.of(b.id) for b in sorted(members, key=lambda b: b.id)]
         for lock in locks:
@@ -69,6 +94,39 @@ class Repairs(UseCase):
         for bot_id in woken:
             self._wake(bot_id)
         return result
+
+    async def _differing_accounts(self, whole: Bot) -> list[str]:
+        """The bot's accounts where the broker's net on its symbol differs from the sum of
+        every bot's legs there (an account whose positions cannot be read counts as differing)."""
+        async with self._uow(read_only=True) as uow:
+            every = [on_account(b, a) for b in await uow.bots.list() for a in b.config.account_names]
+            ours = {
+                (leg.config.broker_account, leg.config.symbol, leg.id): (
+                    await uow.positions.get(
+                        leg.id,
+                        leg.config.symbol,
+                        account=leg.config.broker_account,
+                        multiplier=Decimal(1),
+                        for_update=False,
+                    )
+                ).signed_quantity
+                for leg in every
+            }
+        differing = []
+        for name in whole.config.account_names:
+            leg = on_account(whole, name)
+            symbol = leg.config.symbol
+            try:
+                held = await self.executor.broker_for(leg).get_positions()
+            except Exception as e:
+                log.warning("repair of %s: %s positions unavailable: %r", whole.name, name, e)
+                differing.append(name)
+                continue
+            theirs = sum(p.quantity for p in held if p.symbol == symbol)
+            mine = sum(q for (a, s, _bot), q in ours.items() if a == name and s == symbol)
+            if theirs != mine:
+                differing.append(name)
+        return differing
 
     async def _repair(
         self, bot: Bot, members: list[Bot], what: RepairAction, actor: Actor
@@ -99,7 +157,8 @@ class Repairs(UseCase):
                         "busy",
                     ), []
             positions = {
-                b.id: await uow.positions.get(b.id, symbol, multiplier=multiplier, for_update=False) for b in members
+                b.id: await uow.positions.get(b.id, symbol, account=account, multiplier=multiplier, for_update=False)
+                for b in members
             }
         ours = sum(p.signed_quantity for p in positions.values())
         theirs = held.quantity if held is not None else 0
@@ -124,7 +183,7 @@ class Repairs(UseCase):
                 ours=ours,
                 theirs=theirs,
                 price=adjustment_price(held.average_price if held else None, quote_price, mine.average_price),
-                fill_id=f"repair-{bot.id}-{now.isoformat()}",
+                fill_id=f"repair-{bot.id}-{f'{account}-' if bot.config.accounts else ''}{now.isoformat()}",
                 at=now,
             )
         except RepairImpossible as e:
@@ -135,7 +194,7 @@ class Repairs(UseCase):
         currency = instrument.currency if instrument is not None else ""
         tick = instrument.tick_size if instrument is not None else None
         async with self._uow() as uow:
-            position = await uow.positions.get(bot.id, symbol, multiplier=multiplier)
+            position = await uow.positions.get(bot.id, symbol, account=account, multiplier=multiplier)
             if adjust.fill is not None and await uow.positions.add_fill(bot.id, adjust.fill.fill_id, adjust.fill):
                 events += await self._book(uow, bot, position, adjust.fill, currency, tick)
                 positions[bot.id] = position
@@ -143,8 +202,8 @@ class Repairs(UseCase):
                 if b.needs_attention:
                     await uow.bots.set_needs_attention(b.id, False, None)
                 for watch in await uow.exits.list(bot_id=b.id):
-                    if watch.symbol == symbol:
-                        await uow.exits.delete(b.id, symbol)
+                    if watch.symbol == symbol and watch.account == account:
+                        await uow.exits.delete(b.id, symbol, account=account)
             detail = adjust.describe(symbol)
             if what is RepairAction.FLATTEN:
                 closing = [b for b in members if not positions[b.id].is_flat]
@@ -209,7 +268,14 @@ class Repairs(UseCase):
         events: list[Event] = []
         if outcome.closed is not None:
             trade = await uow.trades.add(
-                trade_of(outcome.closed, bot.id, bot.name, position.symbol, client_order_id=fill.fill_id)
+                trade_of(
+                    outcome.closed,
+                    bot.id,
+                    bot.name,
+                    position.symbol,
+                    client_order_id=fill.fill_id,
+                    account=position.account,
+                )
             )
             events.append(trade_closed(trade, fill.time, currency, tick))
         if position.side is not None and position.side is not side_before and position.average_price is not None:

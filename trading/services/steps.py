@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 
 from trading.domain.approval_scope import Route, needs_position, route
+from trading.domain.legs import account_of
 from trading.domain.position import Position
 from trading.domain.records import Bot, StoredSignal
 from trading.domain.signals import SignalState
@@ -17,6 +18,10 @@ from trading.services.execution import READY, Footing, RunResult
 from trading.services.ports import UnitOfWork
 
 log = logging.getLogger("signaldesk.runner")
+
+# How many of a bot's unfinished signals one try looks through for other accounts' legs
+# while one leg waits for its account.
+OTHER_LEGS_PER_TRY = 256
 
 
 class SignalSteps(UseCase):
@@ -60,11 +65,40 @@ class SignalSteps(UseCase):
                 starts = stored.state in READY and way is Route.AT_ONCE
                 footing = await self.executor.read_footing(uow, stored, bot) if starts else None
             try:
-                return stored.id, await self._run(stored, bot, way, held, footing)
+                result = await self._run(stored, bot, way, held, footing)
             except Exception:
                 # A bug or an outage: the signal stays where it is, holding its bot's place.
                 log.exception("signal %s: unexpected error; will retry", stored.id)
                 return stored.id, RunResult(False)
+            if not result.finished and bot.config.accounts is not None:
+                await self._other_accounts(bot, states, stored)
+            return stored.id, result
+
+    async def _other_accounts(self, bot: Bot, states: Sequence[SignalState], held: StoredSignal) -> None:
+        """A leg waits for its account (its broker down, an order in doubt): the bot's legs on
+        its other accounts go on meanwhile, each account's in arrival order (the bot's lock
+        held). The held leg keeps the lane's place and is tried again after its backoff."""
+        waiting = {account_of(held.signal, bot.config)}
+        async with self._uow(read_only=True) as uow:
+            ids = (await uow.signals.ids_in_states(states, bot_id=bot.id))[:OTHER_LEGS_PER_TRY]
+        for signal_id in ids:
+            if signal_id == held.id:
+                continue
+            async with self._uow(read_only=True) as uow:
+                stored = await uow.signals.get(signal_id, history=False)
+                if stored is None or stored.state not in states:
+                    continue
+                account = account_of(stored.signal, bot.config)
+                if account in waiting:
+                    continue  # behind a leg of its own account that waits
+                way, position = await _route(uow, stored, bot)
+            try:
+                result = await self._run(stored, bot, way, position)
+            except Exception:
+                log.exception("signal %s: unexpected error; will retry", stored.id)
+                result = RunResult(False)
+            if not result.finished:
+                waiting.add(account)
 
     async def _run(
         self, stored: StoredSignal, bot: Bot, way: Route, held: Position | None, footing: Footing | None = None
@@ -90,6 +124,9 @@ async def _route(uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> tuple[Route
         return Route.AT_ONCE, None
     position = None
     if needs_position(config.mode, config.approve, action):
-        position = await uow.positions.get(bot.id, config.symbol, multiplier=Decimal(1), for_update=False)
+        account = account_of(stored.signal, config)  # a leg's own position
+        position = await uow.positions.get(
+            bot.id, config.symbol_on(account), account=account, multiplier=Decimal(1), for_update=False
+        )
     held = position.side if position is not None and not position.is_flat else None
     return route(config.mode, config.approve, action, held, config.exit_on_opposite_signal), position

@@ -24,7 +24,8 @@ async def queue_synthetic(
     alert_id: str | None = None,
     source: SignalSource = SignalSource.COMMAND,
 ) -> StoredSignal:
-    """The signal, stored and queued in one transaction."""
+    """The signal, stored and queued in one transaction. `bot` is the leg it is for: a bot on
+    several accounts as `legs.on_account` gives it (the signal is that account's leg)."""
     now = clock.now()
     signal = Signal(
         action=action,
@@ -35,6 +36,7 @@ async def queue_synthetic(
         message=message,
         alert_id=alert_id,
         source=source,
+        account=bot.config.broker_account if bot.config.accounts is not None else None,
     )
     async with uow_factory() as uow:
         stored = await store_queued(uow, bot.id, signal, actor, now, message)

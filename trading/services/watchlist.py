@@ -17,7 +17,7 @@ from trading.domain.flatten import monitored
 from trading.domain.position import Position
 from trading.domain.records import Bot
 
-Key = tuple[int, str]  # (bot id, symbol)
+Key = tuple[int, str, str]  # (bot id, account, symbol)
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Watchlist:
     ) -> None:
         self.bots = {b.id: b for b in bots}
         self.positions = positions
-        self.watches = {(w.bot_id, w.symbol): w for w in watches}
+        self.watches = {(w.bot_id, w.account, w.symbol): w for w in watches}
         self.loaded_at = now
         self.loads += 1
 

@@ -69,6 +69,9 @@ class BotOut(BaseModel):
     symbol: str
     tradingview_ticker: str
     broker_account: str = Field(description="the account the bot trades on: Herenya, Paper or an accounts file's")
+    accounts: list[str] = Field(description="every account the bot trades on (one leg each), broker_account first")
+    account_sizes: dict[str, Decimal] = Field(description="per account, what the bot's quantity is multiplied by")
+    account_symbols: dict[str, str] = Field(description="per account, its symbol there when it differs")
     mode: Mode
     is_active: bool
     paused: bool
@@ -103,6 +106,9 @@ class BotOut(BaseModel):
             symbol=c.symbol,
             tradingview_ticker=c.ticker,
             broker_account=c.broker_account,
+            accounts=list(c.account_names),
+            account_sizes=dict(c.account_sizes or {}),
+            account_symbols=dict(c.account_symbols or {}),
             mode=c.mode,
             is_active=c.is_active,
             paused=b.paused,
@@ -209,6 +215,7 @@ class PositionOut(BaseModel):
     unrealized_pnl: Decimal | None
     realized_pnl: Decimal
     currency: str
+    account: str = Field(description="the account it is held on")
 
     @classmethod
     def of(cls, p: PositionView) -> PositionOut:
@@ -226,6 +233,7 @@ class PositionOut(BaseModel):
             unrealized_pnl=p.unrealized_pnl,
             realized_pnl=p.realized_pnl,
             currency=p.currency,
+            account=p.account,
         )
 
 
@@ -247,6 +255,7 @@ class TradeOut(BaseModel):
     position_closed: bool
     signal_id: int | None
     client_order_id: str | None
+    account: str | None = Field(description="the account it was made on")
 
     @classmethod
     def of(cls, t: TradeRecord) -> TradeOut:
@@ -264,6 +273,7 @@ class TradeOut(BaseModel):
             position_closed=t.position_closed,
             signal_id=t.signal_id,
             client_order_id=t.client_order_id,
+            account=t.account,
         )
 
 
@@ -322,6 +332,7 @@ def _signal_fields(s: StoredSignal) -> dict[str, Any]:
         "ticker": sig.ticker,
         "alert_id": sig.alert_id,
         "message": sig.message,
+        "account": sig.account,
         "edits": EditsOut.of(s.edits),
         "history": [StateChangeOut.of(c) for c in s.history],
     }
@@ -345,6 +356,7 @@ class SignalOut(BaseModel):
     ticker: str | None
     alert_id: str | None
     message: str | None
+    account: str | None = Field(description="the account this signal is a leg on (null: the bot's one account)")
     edits: EditsOut | None
     history: list[StateChangeOut]
 

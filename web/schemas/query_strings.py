@@ -60,7 +60,16 @@ def _limit(value: object) -> int:
 Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT), BeforeValidator(_limit)]
 
 
-class TradesQuery(BotQuery):
+class PositionsQuery(BotQuery):
+    account: str | SkipJsonSchema[None] = Field(default=None, description="only positions held on this account")
+
+    @field_validator("account", mode="before")
+    @classmethod
+    def _account(cls, value: object) -> object:
+        return value or None
+
+
+class TradesQuery(PositionsQuery):
     limit: Limit = 20
 
 

@@ -117,10 +117,15 @@ class EditsBody(Body):
     limit_price: Price | None = None
     stop_loss: Price | None = None
     take_profit: Price | None = None
+    # A bot on several accounts: approve the alert's legs on these accounts only; its other
+    # legs end rejected by the approver.
+    accounts: list[Annotated[str, Field(min_length=1, max_length=32)]] | SkipJsonSchema[None] = Field(
+        default=None, min_length=1, description='approve only these accounts\' legs, e.g. ["main"]'
+    )
 
     @classmethod
     def unknown(cls, names: str) -> str:
-        return f"unknown field(s) {names}; edits may set {cls.takes}"
+        return f"unknown field(s) {names}; edits may set {cls.takes} (and accounts: the accounts to approve)"
 
     @model_validator(mode="before")
     @classmethod
@@ -131,7 +136,7 @@ class EditsBody(Body):
         return data | asdict(edits)
 
     def edits(self) -> SignalEdits | None:
-        if all(value is None for value in self.model_dump().values()):
+        if all(value is None for value in self.model_dump(exclude={"accounts"}).values()):
             return None
         return SignalEdits(
             quantity=self.quantity,
@@ -149,12 +154,14 @@ class ReconcileBody(Body):
     broker's average price), so that the sum over the symbol's bots equals the broker's net.
     flatten: the broker's net on the symbol is closed through the normal order path (one
     close signal per bot with a position there, after booking the difference) and every bot
-    on it is set flat. Both clear the symbol's bots of 'needs attention'."""
+    on it is set flat. Both clear the symbol's bots of 'needs attention'. A bot on several
+    accounts is repaired on `account` (unnamed: the one account where the two differ)."""
 
     route: ClassVar[str] = "reconcile"
-    takes: ClassVar[str] = '"action": "adopt" or "flatten"'
+    takes: ClassVar[str] = '"action": "adopt" or "flatten", and optionally "account"'
 
     action: Literal["adopt", "flatten"]
+    account: Annotated[str, Field(min_length=1, max_length=32)] | SkipJsonSchema[None] = None
 
     @field_validator("action", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_trade_management"
-down_revision: str | None = "0010_sign_in_attempts"
+down_revision: str | None = "0011_account_legs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
