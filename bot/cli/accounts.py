@@ -13,6 +13,7 @@ from typing import TextIO
 from bot.accounts_file import AccountsFileError, import_accounts, load_accounts_file
 from bot.broker_registry import BrokerRegistry
 from bot.settings import Settings
+from brokers.errors import BrokerError
 from db.database import Database
 from trading.domain import display
 from trading.domain.accounts import AccountConfigError
@@ -78,7 +79,9 @@ def _print_status(status: AccountStatus, out: TextIO) -> None:
         )
 
 
-async def _check(registry: BrokerRegistry, name: str | None, seconds: float, out: TextIO, err: TextIO) -> int:
+async def _check(
+    registry: BrokerRegistry, database: Database, name: str | None, seconds: float, out: TextIO, err: TextIO
+) -> int:
     summaries = registry.summaries()
     if name is not None:
         chosen = [s for s in summaries if s.name == name] or [s for s in summaries if s.name.lower() == name.lower()]
@@ -92,9 +95,35 @@ async def _check(registry: BrokerRegistry, name: str | None, seconds: float, out
         if len(chosen) < len(summaries):
             print("Herenya: not configured (HERENYA_BASE_URL unset); skipped", file=out)
     statuses = await check_accounts(chosen, registry, seconds=seconds)
+    symbols_found = True
     for status in statuses:
         _print_status(status, out)
-    return 0 if all(s.reachable for s in statuses) else 1
+        if status.reachable and status.summary.broker == "ccxt":
+            symbols_found = await _print_symbols(registry, database, status.summary.name, out) and symbols_found
+    return 0 if all(s.reachable for s in statuses) and symbols_found else 1
+
+
+async def _print_symbols(registry: BrokerRegistry, database: Database, name: str, out: TextIO) -> bool:
+    """An exchange account's bots' symbols, found on the exchange or not (its markets are
+    loaded for it); whether every one was found."""
+    async with database.uow(read_only=True) as uow:
+        bots = [b for b in await uow.bots.list() if b.config.broker_account == name]
+    if not bots:
+        print("  bots: none on this account", file=out)
+    found = True
+    for bot in bots:
+        try:
+            instrument = await registry(name).get_instrument(bot.config.symbol)
+        except BrokerError as e:
+            found = False
+            print(f"  bot {bot.name}: symbol {bot.config.symbol} NOT FOUND ({e.message})", file=out)
+            continue
+        print(
+            f"  bot {bot.name}: symbol {bot.config.symbol} found (quantity {instrument.min_quantity} to "
+            f"{instrument.max_quantity}, tick {instrument.tick_size}, settles in {instrument.currency})",
+            file=out,
+        )
+    return found
 
 
 async def run(
@@ -116,7 +145,7 @@ async def run(
         if args.accounts_command == "list":
             return await _list(registry, out)
         if args.accounts_command == "check":
-            return await _check(registry, args.name, args.timeout, out, err)
+            return await _check(registry, database, args.name, args.timeout, out, err)
         print(f"error: unknown accounts command {args.accounts_command!r}", file=err)
         return 2
     except AccountsFileError as e:

@@ -38,6 +38,7 @@ from brokers.ccxt.errors import broker_error
 from brokers.errors import (
     BrokerConfigError,
     BrokerError,
+    BrokerUnavailable,
     ClientOrderIdConflict,
     DuplicateClientOrderId,
     OrderNotPlaced,
@@ -201,15 +202,17 @@ class CcxtBroker:
         return self._markets
 
     async def market(self, symbol: str) -> Mapping[str, Any]:
+        # Known before the markets load: an order on it can be looked up even if they never do.
+        self._symbols.setdefault(symbol, None)
         found: Mapping[str, Any] | None = (await self.load_markets()).get(symbol)
         if found is None:
+            self._symbols.pop(symbol, None)
             raise UnknownSymbol(
                 "BAD_SYMBOL",
                 f"{self.exchange_id} lists no market {symbol!r} (write the exchange's unified symbol, "
                 "e.g. BTC/USDT:USDT for a USDT perpetual, BTC/USDT for spot)",
                 broker=self.name,
             )
-        self._symbols.setdefault(symbol, None)
         return found
 
     # ------------------------------------------------------------------- the Broker port
@@ -408,6 +411,14 @@ class CcxtBroker:
     async def _find(self, client_order_id: str, symbol: str | None) -> BrokerOrder | None:
         sent_cid = markets.exchange_client_id(self.exchange_id, client_order_id)
         symbols = [symbol] if symbol is not None else list(self._symbols)
+        if not symbols:
+            # Nowhere to look is not "not placed": the caller must not send it again yet.
+            raise BrokerUnavailable(
+                "NO_MARKET_KNOWN",
+                f"{self.exchange_id} needs the symbol to find order {client_order_id}; no market is in use yet",
+                broker=self.name,
+                ambiguous=True,
+            )
         for s in symbols:
             try:
                 raw = await self._call(self._exchange.fetch_order, None, s, {"clientOrderId": sent_cid})

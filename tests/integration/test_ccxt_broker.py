@@ -192,7 +192,8 @@ async def test_an_order_is_found_by_client_id_after_a_restart(exchange: tuple[Cc
     placed = await broker.place_order(buy("sd-15-0", 1))
     restarted = broker_at(fake.base_url)
     try:
-        assert await restarted.find_order("sd-15-0") is None  # no market used yet: nowhere to look
+        with pytest.raises(errors.BrokerUnavailable, match="no market is in use yet"):
+            await restarted.find_order("sd-15-0")  # nowhere to look is not "never placed"
         await restarted.get_instrument(BTC)  # serve checks every bot's symbol at start-up
         found = await restarted.find_order("sd-15-0")
         assert found is not None and found.order_id == placed.order_id and found.client_order_id == "sd-15-0"
