@@ -284,7 +284,7 @@ class CcxtBroker:
             if ambiguous:
                 try:
                     found = await self._find(cid, request.symbol)
-                except RetryableBrokerError as e:
+                except BrokerError as e:  # unreachable, or no look-up by client id: unknown either way
                     raise OrderOutcomeUnknown(
                         cid,
                         f"order {cid} may have been placed: the look-up after {failures} failed tries failed too ({e})",
