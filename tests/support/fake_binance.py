@@ -26,9 +26,10 @@ import hmac
 import itertools
 import json
 import random
+import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -628,3 +629,28 @@ async def running_fake_binance(state: FakeBinance | None = None) -> AsyncIterato
             await asyncio.wait_for(task, 10)
         except TimeoutError:
             task.cancel()
+
+
+@contextmanager
+def fake_binance_in_thread(state: FakeBinance | None = None) -> Iterator[tuple[str, FakeBinance]]:
+    """The fake served from its own thread and event loop, for tests that drive processes
+    synchronously (tests/e2e): (base URL, state)."""
+    ready = threading.Event()
+    found: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with running_fake_binance(state) as (url, fake):
+            found["url"], found["state"], found["stop"] = url, fake, asyncio.Event()
+            found["loop"] = asyncio.get_running_loop()
+            ready.set()
+            await found["stop"].wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), name="fake-binance", daemon=True)
+    thread.start()
+    if not ready.wait(30):
+        raise RuntimeError("the fake Binance did not start within 30 s")
+    try:
+        yield found["url"], found["state"]
+    finally:
+        found["loop"].call_soon_threadsafe(found["stop"].set)
+        thread.join(15)
