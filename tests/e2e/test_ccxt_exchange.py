@@ -148,3 +148,77 @@ def test_accounts_check_reports_bad_keys_as_such(
     assert done.returncode == 1
     assert "unreachable: binance-futures AUTHENTICATION_FAILED" in done.stdout, done.stdout + done.stderr
     assert "wrong-key-abc" not in done.stdout + done.stderr and "wrong-secret-def" not in done.stdout + done.stderr
+
+
+def test_an_approval_faults_on_a_third_of_the_orders_and_a_mismatch_repaired(
+    procs: Processes, tmp_path: Path, exchange: tuple[str, FakeBinance]
+) -> None:
+    url, fake = exchange
+    accounts, _ = desk_files(tmp_path, url)
+    common = {"accounts": ["binance-futures"], "exit_on_opposite_signal": True}
+    bots = write_toml_tables(
+        tmp_path / "bots2.toml",
+        "bots",
+        [
+            {"bot_name": "BTC_Perp", "symbol": "BTC/USDT:USDT", "tradingview_ticker": "BTCUSDT.P", "webhook_key": KEY}
+            | common
+            | {"mode": "auto"},
+            {
+                "bot_name": "ETH_Approve",
+                "symbol": "ETH/USDT:USDT",
+                "tradingview_ticker": "ETHUSDT.P",
+                "webhook_key": "eth_approve_key_1234",
+            }
+            | common
+            | {"mode": "approve"},
+        ],
+    )
+    env = procs.serve_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'signaldesk.db'}",
+        None,
+        ACCOUNTS_FILE=str(accounts),
+        BOTS_FILE=str(bots),
+        SD_BINANCE_KEY=API_KEY,
+        SD_BINANCE_SECRET=API_SECRET,
+        HERENYA_TIMEOUT="1",
+        RECONCILE_INTERVAL_SECONDS="0.5",
+    )
+    serve = procs.serve(env)
+
+    # An approval: the card waits, the approver says yes, the order goes once.
+    asked = serve.webhook("eth_approve_key_1234", {**alert("RSI_LONG_ENTRY", "3200"), "ticker": "ETHUSDT.P"})
+    signal_id = asked.json()["signal_id"]
+    serve.wait_state(signal_id, {"pending_approval"}, timeout=30)
+    assert fake.placed("ETHUSDT") == []
+    assert serve.api("POST", f"/signals/{signal_id}/approve", json={}).status_code == 200
+    serve.wait_state(signal_id, {"executed"}, timeout=30)
+    assert fake.positions["ETHUSDT"].quantity == 1
+
+    # About 30 % of the order requests fail: a 5xx, no answer, or carried out and the answer lost.
+    fake.hang_seconds = 2.0
+    fake.fault_rate = 0.3
+    done = []
+    for n in range(10):
+        action = "RSI_LONG_ENTRY" if n % 2 == 0 else "RSI_CLOSE_LONG"
+        answer = serve.webhook(KEY, alert(action, "65000", id=f"faults-{n}"))
+        assert answer.status_code == 200, answer.text
+        done.append(serve.wait_state(answer.json()["signal_id"], {"executed", "failed", "refused"}, timeout=60))
+    fake.fault_rate = 0.0
+    assert len(fake.injected) >= 2 and {"lost", "timeout", "5xx"} & set(fake.injected), fake.injected
+    assert [s["state"] for s in done] == ["executed"] * 10, [(s["state"], s.get("reason")) for s in done]
+    btc = fake.placed("BTCUSDT")
+    assert len(btc) == 10 and len({o.client_id for o in btc}) == 10  # each signal's order exactly once
+    assert held(fake) == 0
+
+    # Someone buys 2 ETH behind the desk's back: reconciliation flags the bot; adopt repairs it.
+    fake.positions["ETHUSDT"].quantity += 2
+
+    def eth_bot() -> dict[str, object]:
+        listed = serve.api("GET", "/bots").raise_for_status().json()["bots"]
+        return dict(next(b for b in listed if b["bot_name"] == "ETH_Approve"))
+
+    flagged = wait_until(lambda: (b := eth_bot())["needs_attention"] and b, 15, "the ETH bot to be flagged")
+    assert "ETH/USDT:USDT" in str(flagged["attention_reason"]) and "+3" in str(flagged["attention_reason"])
+    adopted = serve.api("POST", "/bots/ETH_Approve/reconcile", json={"action": "adopt"})
+    assert adopted.status_code == 200 and "now holds +3" in adopted.json()["message"], adopted.text
+    assert not eth_bot()["needs_attention"]

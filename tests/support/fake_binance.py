@@ -114,6 +114,7 @@ class FakeBinance:
     hang_seconds: float = 3.0
     rng: random.Random = field(default_factory=lambda: random.Random(7))
     requests: list[tuple[str, str]] = field(default_factory=list)
+    injected: list[str] = field(default_factory=list)  # the faults given, in order
     base_url: str = ""  # where it is served, once it is
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_000_000))
 
@@ -443,9 +444,14 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
             return state.rng.choice(state.fault_kinds)
         return None
 
+    def injected(kind: str | None) -> str | None:
+        if kind is not None:
+            state.injected.append(kind)
+        return kind
+
     async def run(signed: bool, work: Any) -> Response:
         state.requests.append((request.method, request.path))
-        kind = fault_for(request.method, request.path)
+        kind = injected(fault_for(request.method, request.path))
         try:
             if kind == "5xx":
                 return answer({"code": -1001, "msg": "Internal error; unable to process your request."}, 503)
