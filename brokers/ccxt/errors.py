@@ -51,8 +51,13 @@ _RETRYABLE: tuple[tuple[type[Exception], str, bool], ...] = (
     (ccxt_errors.InvalidNonce, "INVALID_NONCE", False),
     (ccxt_errors.NetworkError, "NETWORK_ERROR", True),
 )
-# Configuration problems: the keys are wrong or lack a permission (the error channel says so).
+# Configuration problems: the keys are wrong or lack a permission; the message says so first,
+# so the error channel and `accounts check` tell a person what to fix.
 CONFIGURATION_CODES = frozenset({"AUTHENTICATION_FAILED", "PERMISSION_DENIED"})
+CONFIGURATION_PROBLEM = (
+    "configuration problem: the exchange refused the API key (check the account's api_key_env and "
+    "api_secret_env, and the key's permissions and IP allowlist)"
+)
 
 _SIGNED_PARAM = re.compile(r"(?i)\b(signature|sign|apikey|api_key|api-key|secret|passphrase|password)=[^&\s\"']+")
 
@@ -77,6 +82,8 @@ def broker_error(error: Exception, *, broker: str, secrets: Iterable[str] = ()) 
             return BrokerUnavailable(code, message, broker=broker, ambiguous=ambiguous)
     for ccxt_final, ours, code in _FINAL:
         if isinstance(error, ccxt_final):
+            if code in CONFIGURATION_CODES:
+                message = f"{CONFIGURATION_PROBLEM}: {message}"
             return ours(code, message, None, broker=broker)
     # BadResponse, NullResponse, OperationFailed and the rest: an answer that could not be
     # read, so what the exchange did is unknown.

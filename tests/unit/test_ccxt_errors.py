@@ -6,7 +6,7 @@ import pytest
 from ccxt.base import errors as ccxt_errors
 
 from brokers import errors as ours
-from brokers.ccxt.errors import CONFIGURATION_CODES, broker_error, scrub
+from brokers.ccxt.errors import CONFIGURATION_CODES, CONFIGURATION_PROBLEM, broker_error, scrub
 from trading.services import broker_errors as port
 
 
@@ -58,8 +58,9 @@ def test_answers_that_refuse_are_final_with_the_exchange_message(
     message = 'binanceusdm {"code":-2019,"msg":"Margin is insufficient."}'
     error = broker_error(ccxt_class(message), broker="binance-futures")
     assert type(error) is expected and isinstance(error, port.BrokerRefusal)
-    assert error.code == code and error.message == message
-    assert str(error) == f"binance-futures {code}: {message}"
+    said = f"{CONFIGURATION_PROBLEM}: {message}" if code in CONFIGURATION_CODES else message
+    assert error.code == code and error.message == said
+    assert str(error) == f"binance-futures {code}: {said}"
 
 
 def test_key_problems_are_the_configuration_codes() -> None:
