@@ -223,6 +223,10 @@ class CcxtBroker:
     async def get_quote(self, symbol: str) -> Quote:
         await self.market(symbol)
         ticker = await self._call(self._exchange.fetch_ticker, symbol)
+        if (ticker.get("bid") is None or ticker.get("ask") is None) and self._exchange.has.get("fetchBidsAsks"):
+            # Binance futures' 24 h ticker carries no bid and ask; its book ticker does.
+            book = (await self._call(self._exchange.fetch_bids_asks, [symbol])).get(symbol) or {}
+            ticker = {**ticker, "bid": book.get("bid"), "ask": book.get("ask")}
         last = _decimal(ticker.get("last")) or _decimal(ticker.get("close"))
         bid = _decimal(ticker.get("bid")) or last
         ask = _decimal(ticker.get("ask")) or last

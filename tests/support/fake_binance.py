@@ -141,7 +141,7 @@ class FakeBinance:
 
     def place(self, p: dict[str, str], *, algo: bool) -> Order:
         symbol = p.get("symbol", "")
-        contract = self._contract(symbol)
+        contract = self.contract(symbol)
         client_id = p.get("clientAlgoId" if algo else "newClientOrderId") or f"fake-{next(self._ids)}"
         if not _valid_client_id(client_id):
             raise BinanceError(400, -4015, "Client order id is not valid.")
@@ -201,7 +201,8 @@ class FakeBinance:
         return ack if order.type == "MARKET" else _order_json(order)
 
     def find(self, p: dict[str, str], *, algo: bool = False) -> Order:
-        self._contract(p.get("symbol", "")) if not algo else None
+        if not algo:
+            self.contract(p.get("symbol", ""))  # an unknown symbol is -1121, as Binance answers
         by_id, by_client = (
             p.get("algoId" if algo else "orderId"),
             p.get("clientAlgoId" if algo else "origClientOrderId"),
@@ -233,7 +234,7 @@ class FakeBinance:
             start=D(0),
         )
 
-    def _contract(self, symbol: str) -> Contract:
+    def contract(self, symbol: str) -> Contract:
         contract = self.contracts.get(symbol)
         if contract is None:
             raise BinanceError(400, -1121, "Invalid symbol.")
@@ -466,8 +467,7 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
             return answer({"code": e.code, "msg": e.message}, e.status)
 
     def ticker(symbol: str) -> dict[str, Any]:
-        c = state._contract(symbol)
-        half = c.tick
+        c = state.contract(symbol)
         return {
             "symbol": symbol,
             "priceChange": "0",
@@ -483,9 +483,24 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
             "openTime": _now_ms() - 86_400_000,
             "closeTime": _now_ms(),
             "count": 1000,
-            "bidPrice": _s(c.price - half),
-            "askPrice": _s(c.price + half),
         }
+
+    def book_ticker(symbol: str) -> dict[str, Any]:
+        c = state.contract(symbol)
+        return {
+            "symbol": symbol,
+            "bidPrice": _s(c.price - c.tick),
+            "bidQty": "5.000",
+            "askPrice": _s(c.price + c.tick),
+            "askQty": "5.000",
+            "time": _now_ms(),
+        }
+
+    def book_tickers(p: dict[str, str]) -> Any:
+        # One symbol asked: one object; none: every symbol's, as Binance answers.
+        if p.get("symbol"):
+            return book_ticker(p["symbol"])
+        return [book_ticker(s) for s in state.contracts]
 
     def balances(_: dict[str, str]) -> list[dict[str, Any]]:
         return [
@@ -580,7 +595,7 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
         ("GET", "/fapi/v1/time"): (False, lambda p: {"serverTime": _now_ms()}),
         ("GET", "/fapi/v1/exchangeInfo"): (False, lambda p: exchange_info(state)),
         ("GET", "/fapi/v1/ticker/24hr"): (False, lambda p: ticker(p.get("symbol", ""))),
-        ("GET", "/fapi/v1/ticker/bookTicker"): (False, lambda p: ticker(p.get("symbol", ""))),
+        ("GET", "/fapi/v1/ticker/bookTicker"): (False, book_tickers),
         # load_markets asks these of Binance's spot API when keys are set (currencies, margin pairs)
         ("GET", "/sapi/v1/capital/config/getall"): (True, lambda p: []),
         ("GET", "/sapi/v1/margin/allPairs"): (True, lambda p: []),
