@@ -547,6 +547,12 @@ class CcxtBroker:
                 await self._backoff(failures, error)
 
     async def _backoff(self, failures: int, error: BrokerError) -> None:
+        if error.code == "INVALID_NONCE" and self._exchange.has.get("fetchTime"):
+            # Our clock is off the exchange's: learn the difference (ccxt signs with it) first.
+            try:
+                await self._exchange.load_time_difference()
+            except ccxt_errors.BaseError as e:
+                log.warning("%s: reading the exchange's time failed: %s", self.name, self._error(e))
         delay = self._rng.uniform(0, min(self.backoff_max, self.backoff_base * 2 ** (failures - 1)))
         if isinstance(error, RateLimited) and error.retry_after is not None:
             delay = max(delay, error.retry_after)

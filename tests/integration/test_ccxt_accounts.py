@@ -83,6 +83,8 @@ async def test_accounts_check_shows_balance_positions_and_the_bots_symbols(
         finally:
             await db.dispose()
         code, out, err = await cli(database_url, "check", "binance-futures")
+        _, listed, _ = await cli(database_url, "list")
+    assert f"binance-futures  ccxt     file      -         binanceusdm at {url}" in listed.splitlines(), listed
     assert err == ""
     lines = out.splitlines()
     assert lines[0].startswith("binance-futures") and "binanceusdm" in lines[0]

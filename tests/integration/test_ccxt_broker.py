@@ -248,6 +248,18 @@ async def test_bad_keys_are_an_authentication_refusal_naming_no_secret() -> None
             assert "signature=" not in str(refused.value) or "signature=***" in str(refused.value)
 
 
+async def test_a_clock_off_the_exchanges_is_corrected_and_the_request_retried(
+    exchange: tuple[CcxtBroker, FakeBinance],
+) -> None:
+    broker, fake = exchange
+    fake.clock_offset_ms = 60_000  # the exchange a minute ahead: outside Binance's receive window
+    account = await broker.get_account()
+    assert account.balance == Decimal(100_000)
+    assert fake.requests.count(("GET", "/fapi/v1/time")) == 1
+    order = await broker.place_order(buy("sd-20-0", 1))
+    assert order.status is BrokerOrderStatus.FILLED and len(fake.placed()) == 1
+
+
 async def test_an_unlisted_symbol_is_refused_naming_it(exchange: tuple[CcxtBroker, FakeBinance]) -> None:
     broker, _fake = exchange
     with pytest.raises(errors.UnknownSymbol) as unknown:

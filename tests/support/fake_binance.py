@@ -116,6 +116,7 @@ class FakeBinance:
     requests: list[tuple[str, str]] = field(default_factory=list)
     injected: list[str] = field(default_factory=list)  # the faults given, in order
     base_url: str = ""  # where it is served, once it is
+    clock_offset_ms: int = 0  # the exchange's clock ahead of ours
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_000_000))
 
     def __post_init__(self) -> None:
@@ -433,6 +434,9 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
                 raise BinanceError(
                     400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
                 )
+            window = int(merged.get("recvWindow", "5000"))
+            if abs(int(merged["timestamp"]) - (_now_ms() + state.clock_offset_ms)) > window:
+                raise BinanceError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         merged.pop("signature", None)
         return merged
 
@@ -592,7 +596,7 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
 
     routes: dict[tuple[str, str], tuple[bool, Any]] = {
         ("GET", "/fapi/v1/ping"): (False, lambda p: {}),
-        ("GET", "/fapi/v1/time"): (False, lambda p: {"serverTime": _now_ms()}),
+        ("GET", "/fapi/v1/time"): (False, lambda p: {"serverTime": _now_ms() + state.clock_offset_ms}),
         ("GET", "/fapi/v1/exchangeInfo"): (False, lambda p: exchange_info(state)),
         ("GET", "/fapi/v1/ticker/24hr"): (False, lambda p: ticker(p.get("symbol", ""))),
         ("GET", "/fapi/v1/ticker/bookTicker"): (False, book_tickers),
