@@ -76,6 +76,13 @@ _STATUS = {
     "rejected": BrokerOrderStatus.REJECTED,
 }
 _QUOTE_CURRENCIES = ("USDT", "USDC", "USD", "BUSD", "FDUSD", "EUR")
+# Order parameters an exchange needs to answer with the order's outcome, not only that it
+# was taken: Binance futures answer a market order "NEW" (ACK) unless asked for the RESULT,
+# which would cost a read back per order.
+_ORDER_PARAMS: dict[str, dict[str, str]] = {
+    "binanceusdm": {"newOrderRespType": "RESULT"},
+    "binancecoinm": {"newOrderRespType": "RESULT"},
+}
 
 
 def build_exchange(account: CcxtAccount, environment: Mapping[str, str], *, timeout: float) -> Any:
@@ -276,7 +283,7 @@ class CcxtBroker:
         sent_cid = markets.exchange_client_id(self.exchange_id, cid)
         self._order_symbols[cid] = request.symbol
         amount, price = await self._checked(market, request)
-        params: dict[str, Any] = {"clientOrderId": sent_cid}
+        params: dict[str, Any] = {**_ORDER_PARAMS.get(self.exchange_id, {}), "clientOrderId": sent_cid}
         if request.reduce_only and market.get("contract"):
             params["reduceOnly"] = True
         if request.type is OrderType.LIMIT:

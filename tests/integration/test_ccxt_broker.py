@@ -97,13 +97,14 @@ async def test_instrument_quote_account_and_positions_read_from_the_exchange(
 async def test_a_market_entry_then_a_reduce_only_close(exchange: tuple[CcxtBroker, FakeBinance]) -> None:
     broker, fake = exchange
     entry = await broker.place_order(buy("sd-7-0", 3))
-    # Binance answers a futures market order "NEW" (ACK); the client reads it back filled.
+    # Asked for the RESULT (not Binance's default ACK), the answer carries the fill: no read back.
     assert (entry.status, entry.filled_quantity, entry.average_fill_price) == (
         BrokerOrderStatus.FILLED,
         3,
         Decimal("65000"),
     )
     assert entry.client_order_id == "sd-7-0" and entry.order_id.startswith(BTC + "#")
+    assert fake.requests.count(("GET", "/fapi/v1/order")) == 0
     assert fake.placed()[0].client_id == "sd-7-0"
     fake.set_price("BTCUSDT", Decimal("64000.0"))
     close = await broker.place_order(sell("sd-8-0", 3, reduce_only=True))
@@ -111,6 +112,14 @@ async def test_a_market_entry_then_a_reduce_only_close(exchange: tuple[CcxtBroke
     assert fake.placed()[1].reduce_only is True
     assert await broker.get_positions() == []
     assert fake.wallet == Decimal(100_000) - 3 * Decimal(1000)
+
+
+async def test_a_market_order_answered_new_is_read_back_until_filled(exchange: tuple[CcxtBroker, FakeBinance]) -> None:
+    broker, fake = exchange
+    fake.answers_result = False
+    order = await broker.place_order(buy("sd-21-0", 2))
+    assert (order.status, order.filled_quantity, order.client_order_id) == (BrokerOrderStatus.FILLED, 2, "sd-21-0")
+    assert fake.requests.count(("GET", "/fapi/v1/order")) >= 1
 
 
 async def test_a_limit_order_is_rounded_to_the_tick_rests_and_is_cancelled(

@@ -117,6 +117,7 @@ class FakeBinance:
     injected: list[str] = field(default_factory=list)  # the faults given, in order
     base_url: str = ""  # where it is served, once it is
     clock_offset_ms: int = 0  # the exchange's clock ahead of ours
+    answers_result: bool = True  # False: every market order is answered ACK (NEW), whatever was asked
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_000_000))
 
     def __post_init__(self) -> None:
@@ -194,12 +195,14 @@ class FakeBinance:
         return order
 
     def place_answer(self, p: dict[str, str]) -> dict[str, Any]:
-        """Place an order and answer as Binance's default (ACK) does: a market order as
-        NEW, filled by the time it is read back; a limit as it stands after matching."""
+        """Place an order and answer as Binance does: by default (ACK) a market order as
+        NEW, filled by the time it is read back; with newOrderRespType=RESULT, and for a
+        limit, as it stands after matching."""
         order = self.place(p, algo=False)
         ack = _order_json(order)
         self._work(order)
-        return ack if order.type == "MARKET" else _order_json(order)
+        result = self.answers_result and p.get("newOrderRespType", "ACK") == "RESULT"
+        return ack if order.type == "MARKET" and not result else _order_json(order)
 
     def find(self, p: dict[str, str], *, algo: bool = False) -> Order:
         if not algo:
