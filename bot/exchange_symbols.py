@@ -5,6 +5,8 @@ lifts that pause (and only that one)."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import logging
 
 from bot.broker_registry import BrokerRegistry
@@ -23,6 +25,8 @@ async def check_bot_symbols(registry: BrokerRegistry, database: Database, bots: 
     """One line per bot refused (paused). An exchange that cannot be reached now is logged
     and its bots left as they are: the first order finds out."""
     accounts = registry.accounts
+    # ccxt's import reads about a thousand files: done off the event loop, once, here.
+    await asyncio.to_thread(importlib.import_module, "brokers.ccxt.client")
     refused: list[str] = []
     for bot in bots:
         account = accounts.get(bot.config.broker_account)

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -75,6 +76,7 @@ _STATUS = {
     "expired": BrokerOrderStatus.CANCELED,
     "rejected": BrokerOrderStatus.REJECTED,
 }
+_REMEMBERED = 10_000  # recent orders whose symbol (and own client id) are kept in memory
 _QUOTE_CURRENCIES = ("USDT", "USDC", "USD", "BUSD", "FDUSD", "EUR")
 # Order parameters an exchange needs to answer with the order's outcome, not only that it
 # was taken: Binance futures answer a market order "NEW" (ACK) unless asked for the RESULT,
@@ -183,7 +185,10 @@ class CcxtBroker:
         self._markets_lock = asyncio.Lock()
         # Symbols this client has used, in order: where find_order looks.
         self._symbols: dict[str, None] = {}
-        self._order_symbols: dict[str, str] = {}  # client order id -> symbol, for orders placed here
+        # The recent orders placed here: client order id -> symbol, and the id sent -> ours
+        # where the exchange's rules made them differ (a digest); the oldest forgotten first.
+        self._order_symbols: OrderedDict[str, str] = OrderedDict()
+        self._desk_ids: OrderedDict[str, str] = OrderedDict()
 
     @classmethod
     def for_account(
@@ -281,7 +286,7 @@ class CcxtBroker:
         market = await self.market(request.symbol)
         cid = request.client_order_id
         sent_cid = markets.exchange_client_id(self.exchange_id, cid)
-        self._order_symbols[cid] = request.symbol
+        self._remember(cid, sent_cid, request.symbol)
         amount, price = await self._checked(market, request)
         params: dict[str, Any] = {**_ORDER_PARAMS.get(self.exchange_id, {}), "clientOrderId": sent_cid}
         if request.reduce_only and market.get("contract"):
@@ -481,11 +486,8 @@ class CcxtBroker:
         if status is None:
             status = BrokerOrderStatus.PARTIALLY_FILLED if filled > 0 else BrokerOrderStatus.NEW
         kind = OrderType.LIMIT if raw.get("type") == "limit" else OrderType.MARKET
-        cid = client_order_id or str(raw.get("clientOrderId") or "")
-        for desk_cid, _symbol in self._order_symbols.items():
-            if client_order_id is None and markets.exchange_client_id(self.exchange_id, desk_cid) == cid:
-                cid = desk_cid
-                break
+        sent = str(raw.get("clientOrderId") or "")
+        cid = client_order_id or self._desk_ids.get(sent, sent)
         return BrokerOrder(
             order_id=f"{symbol}#{raw.get('id')}",
             client_order_id=cid,
@@ -502,6 +504,15 @@ class CcxtBroker:
             created_at=_time(raw.get("timestamp")) if raw.get("timestamp") else None,
             updated_at=_time(raw.get("lastUpdateTimestamp")) if raw.get("lastUpdateTimestamp") else None,
         )
+
+    def _remember(self, cid: str, sent_cid: str, symbol: str) -> None:
+        self._order_symbols[cid] = symbol
+        self._order_symbols.move_to_end(cid)
+        if sent_cid != cid:
+            self._desk_ids[sent_cid] = cid
+        for remembered in (self._order_symbols, self._desk_ids):
+            while len(remembered) > _REMEMBERED:
+                remembered.popitem(last=False)
 
     def _account_currency(self, totals: Mapping[str, Any]) -> str:
         """The settle currency of the markets in use, else the first common quote currency held."""

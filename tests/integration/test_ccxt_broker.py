@@ -196,6 +196,20 @@ async def test_a_repeated_client_id_is_read_as_already_sent(exchange: tuple[Ccxt
     assert len(fake.placed()) == 1
 
 
+async def test_a_client_id_outside_the_exchanges_rules_is_sent_as_its_digest_and_read_back_as_ours(
+    exchange: tuple[CcxtBroker, FakeBinance],
+) -> None:
+    broker, fake = exchange
+    ours = "sd-" + "7" * 40  # longer than Binance's 36
+    placed = await broker.place_order(buy(ours, 1))
+    [sent] = fake.placed()
+    assert sent.client_id != ours and len(sent.client_id) == 36 and sent.client_id.startswith("sd")
+    assert placed.client_order_id == ours
+    assert (await broker.get_order(placed.order_id)).client_order_id == ours
+    found = await broker.find_order(ours)
+    assert found is not None and found.order_id == placed.order_id
+
+
 async def test_an_order_is_found_by_client_id_after_a_restart(exchange: tuple[CcxtBroker, FakeBinance]) -> None:
     broker, fake = exchange
     placed = await broker.place_order(buy("sd-15-0", 1))
