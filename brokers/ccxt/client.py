@@ -100,7 +100,10 @@ def build_exchange(account: CcxtAccount, environment: Mapping[str, str], *, time
         "secret": environment[account.api_secret_env],
         "enableRateLimit": True,
         "timeout": int(timeout * 1000),
-        "options": dict(account.options),
+        # Markets are public: ccxt's Binance would also read currencies and margin pairs with
+        # the keys while loading them (spot endpoints a futures testnet lacks, and a bad key
+        # would then fail every look-up of an instrument). The account's options may say otherwise.
+        "options": {"fetchCurrencies": False, "fetchMargins": False, **account.options},
     }
     if account.password_env:
         config["password"] = environment[account.password_env]

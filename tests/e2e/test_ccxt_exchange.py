@@ -149,6 +149,16 @@ def test_accounts_check_reports_bad_keys_as_such(
     assert "unreachable: binance-futures AUTHENTICATION_FAILED" in done.stdout, done.stdout + done.stderr
     assert "wrong-key-abc" not in done.stdout + done.stderr and "wrong-secret-def" not in done.stdout + done.stderr
 
+    # serve with the same keys: the entry fails, saying it is the keys, never showing them.
+    _, bots = desk_files(tmp_path, url)
+    serve = procs.serve(env | {"ACCOUNTS_FILE": str(accounts), "BOTS_FILE": str(bots), "HERENYA_TIMEOUT": "1"})
+    entry = serve.webhook(KEY, alert("RSI_LONG_ENTRY", "65000"))
+    assert entry.status_code == 200, entry.text
+    failed = serve.wait_state(entry.json()["signal_id"], {"failed"}, timeout=30)
+    assert "configuration problem" in str(failed), failed
+    assert "wrong-key-abc" not in str(failed) and "wrong-secret-def" not in str(failed)
+    assert _fake.placed() == []
+
 
 def test_an_approval_faults_on_a_third_of_the_orders_and_a_mismatch_repaired(
     procs: Processes, tmp_path: Path, exchange: tuple[str, FakeBinance]
