@@ -241,6 +241,7 @@ async def start(app: App) -> None:
     await _load_accounts(app)
     if s.bots_file:
         await _seed_bots(app, s.bots_file)
+    await _check_exchange_symbols(app)
     app.bus.start()
     if app.feed is not None:
         await app.feed.start()
@@ -400,6 +401,15 @@ async def _load_accounts(app: App) -> None:
         for result in await import_accounts(app.database, path, await load_accounts_file(path), actor="startup"):
             log.info("accounts file %s: %s %s", path, result.name, result.outcome)
     await app.brokers.load()
+
+
+async def _check_exchange_symbols(app: App) -> None:
+    """Bots on exchange accounts whose symbol the exchange does not list are paused, named."""
+    if not any(a.broker == "ccxt" for a in app.brokers.accounts.values()):
+        return
+    from bot.exchange_symbols import check_bot_symbols
+
+    await check_bot_symbols(app.brokers, app.database, await app.use_cases.queries.bots())
 
 
 async def _seed_bots(app: App, path: str) -> None:

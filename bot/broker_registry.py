@@ -20,6 +20,7 @@ from db.database import Database
 from trading.domain.accounts import (
     AccountConfig,
     AccountSummary,
+    CcxtAccount,
     HerenyaAccount,
     PaperAccount,
     built_in_name,
@@ -46,7 +47,7 @@ def read_environment(names: Iterable[str], env_file: str | Path = ".env") -> dic
     return found
 
 
-def missing_secrets(account: HerenyaAccount, environment: Mapping[str, str]) -> BrokerConfigError | None:
+def missing_secrets(account: HerenyaAccount | CcxtAccount, environment: Mapping[str, str]) -> BrokerConfigError | None:
     """The error naming the account and the unset variables (never a value), or None."""
     unset = [env for env in account.secret_envs if not environment.get(env)]
     if not unset:
@@ -56,8 +57,13 @@ def missing_secrets(account: HerenyaAccount, environment: Mapping[str, str]) -> 
         if len(unset) == 1
         else f"environment variables {' and '.join(unset)} are not set"
     )
+    fields = "api_key_env, api_secret_env" + (
+        ", password_env" if isinstance(account, CcxtAccount) and account.password_env else ""
+    )
     return BrokerConfigError(
-        "CONFIG", f"account {account.name}: {which} (api_key_env, api_secret_env: its key and secret)", broker="Herenya"
+        "CONFIG",
+        f"account {account.name}: {which} ({fields}: its key and secret)",
+        broker=account.name if isinstance(account, CcxtAccount) else "Herenya",
     )
 
 
@@ -74,7 +80,7 @@ class BrokerRegistry:
         imported later is used after the next start)."""
         async with self._database.uow(read_only=True) as uow:
             accounts = await uow.accounts.list()
-        names = [env for a in accounts if isinstance(a, HerenyaAccount) for env in a.secret_envs]
+        names = [env for a in accounts if isinstance(a, HerenyaAccount | CcxtAccount) for env in a.secret_envs]
         self._environment = await asyncio.to_thread(read_environment, names)
         self._accounts = {a.name: a for a in accounts}
         return accounts
@@ -133,6 +139,8 @@ class BrokerRegistry:
             )
         if isinstance(account, HerenyaAccount):
             return self._herenya(account)
+        if isinstance(account, CcxtAccount):
+            return self._ccxt(account)
         return self._paper(account)
 
     def _herenya_from_settings(self) -> Broker:
@@ -174,6 +182,20 @@ class BrokerRegistry:
             api_secret=self._environment[account.api_secret_env],
             base_url=account.base_url,
             account_id=account.account_id,
+            timeout=self._settings.herenya_timeout,
+            retry_attempts=self._settings.herenya_retry_attempts,
+        )
+
+    def _ccxt(self, account: CcxtAccount) -> Broker:
+        # ccxt is big: imported only when an account of its kind is built.
+        from brokers.ccxt.client import CcxtBroker
+
+        problem = missing_secrets(account, self._environment)
+        if problem is not None:
+            raise problem
+        return CcxtBroker.for_account(
+            account,
+            self._environment,
             timeout=self._settings.herenya_timeout,
             retry_attempts=self._settings.herenya_retry_attempts,
         )

@@ -80,7 +80,9 @@ def _print_status(status: AccountStatus, out: TextIO) -> None:
         )
 
 
-async def _check(registry: BrokerRegistry, name: str | None, seconds: float, out: TextIO, err: TextIO) -> int:
+async def _check(
+    registry: BrokerRegistry, database: Database, name: str | None, seconds: float, out: TextIO, err: TextIO
+) -> int:
     from trading.services.accounts import check_accounts
 
     summaries = registry.summaries()
@@ -96,9 +98,38 @@ async def _check(registry: BrokerRegistry, name: str | None, seconds: float, out
         if len(chosen) < len(summaries):
             print("Herenya: not configured (HERENYA_BASE_URL unset); skipped", file=out)
     statuses = await check_accounts(chosen, registry, seconds=seconds)
+    symbols_found = True
     for status in statuses:
         _print_status(status, out)
-    return 0 if all(s.reachable for s in statuses) else 1
+        if status.reachable and status.summary.broker == "ccxt":
+            symbols_found = await _print_symbols(registry, database, status.summary.name, out) and symbols_found
+    return 0 if all(s.reachable for s in statuses) and symbols_found else 1
+
+
+async def _print_symbols(registry: BrokerRegistry, database: Database, name: str, out: TextIO) -> bool:
+    """An exchange account's bots' symbols, found on the exchange or not (its markets are
+    loaded for it); whether every one was found."""
+    from brokers.errors import BrokerError
+
+    async with database.uow(read_only=True) as uow:
+        bots = [b for b in await uow.bots.list() if name in b.config.account_names]
+    if not bots:
+        print("  bots: none on this account", file=out)
+    found = True
+    for bot in bots:
+        symbol = bot.config.symbol_on(name)  # a bot on several accounts may trade another symbol here
+        try:
+            instrument = await registry(name).get_instrument(symbol)
+        except BrokerError as e:
+            found = False
+            print(f"  bot {bot.name}: symbol {symbol} NOT FOUND ({e.message})", file=out)
+            continue
+        print(
+            f"  bot {bot.name}: symbol {symbol} found (quantity {instrument.min_quantity} to "
+            f"{instrument.max_quantity}, tick {instrument.tick_size}, settles in {instrument.currency})",
+            file=out,
+        )
+    return found
 
 
 async def run(
@@ -125,7 +156,7 @@ async def run(
         if args.accounts_command == "list":
             return await _list(registry, out)
         if args.accounts_command == "check":
-            return await _check(registry, args.name, args.timeout, out, err)
+            return await _check(registry, database, args.name, args.timeout, out, err)
         print(f"error: unknown accounts command {args.accounts_command!r}", file=err)
         return 2
     except AccountsFileError as e:

@@ -186,11 +186,12 @@ async def test_cli_check_names_the_account_and_the_missing_variable(
 
 
 async def test_cli_import_of_a_bad_file_names_file_account_and_field(database_url: str, tmp_path: Path) -> None:
-    path = accounts_file(tmp_path, '[[accounts]]\nname = "x"\nbroker = "ccxt"\n')
+    path = accounts_file(tmp_path, '[[accounts]]\nname = "x"\nbroker = "ccxt"\nexchange = "binanceusdm"\n')
     code, out, err = await cli(database_url, "import", str(path))
     assert code == 1 and out == ""
     assert err.splitlines() == [
-        f'{path}: account x: broker: broker "ccxt" comes with the exchanges issue (#28); use "herenya" or "paper"',
+        f"{path}: account x: api_key_env: is required",
+        f"{path}: account x: api_secret_env: is required",
         "nothing was imported",
     ]
 

@@ -12,6 +12,7 @@ from bot.accounts_file import AccountsFileError, read_accounts_file, unknown_bot
 from bot.broker_registry import missing_secrets, read_environment
 from trading.domain.accounts import (
     AccountConfigError,
+    CcxtAccount,
     HerenyaAccount,
     PaperAccount,
     cross_check,
@@ -56,17 +57,89 @@ def test_a_paper_account_takes_currency_balance_and_quotes_from() -> None:
     assert parse_account(paper(quotes_from="")).quotes_from is None
 
 
-def test_ccxt_is_refused_for_now_naming_the_account() -> None:
-    error = refusal({"name": "binance-futures", "broker": "ccxt", "exchange": "binanceusdm"})
-    assert str(error).startswith("account binance-futures: broker: ")
-    assert "ccxt" in str(error) and "exchanges issue" in str(error)
+def ccxt(**overrides: Any) -> dict[str, Any]:
+    return {
+        "name": "binance-futures",
+        "broker": "ccxt",
+        "exchange": "binanceusdm",
+        "api_key_env": "BINANCE_KEY",
+        "api_secret_env": "BINANCE_SECRET",
+        "password_env": "",
+        "sandbox": False,
+        "api_base_url": "",
+        "options": {"defaultType": "future"},
+    } | overrides
+
+
+def test_the_issue_ccxt_example_parses_as_written() -> None:
+    account = parse_account(ccxt())
+    assert isinstance(account, CcxtAccount)
+    assert (account.exchange, account.sandbox, account.api_base_url, account.options) == (
+        "binanceusdm",
+        False,
+        "",
+        {"defaultType": "future"},
+    )
+    assert account.secret_envs == ("BINANCE_KEY", "BINANCE_SECRET")
+    assert parse_account(ccxt(password_env="OKX_PASS", exchange="okx")).secret_envs == (
+        "BINANCE_KEY",
+        "BINANCE_SECRET",
+        "OKX_PASS",
+    )
+    required = ("name", "broker", "exchange", "api_key_env", "api_secret_env")
+    only_required = parse_account({k: v for k, v in ccxt().items() if k in required})
+    assert isinstance(only_required, CcxtAccount)
+    assert (only_required.password_env, only_required.sandbox, only_required.api_base_url, only_required.options) == (
+        "",
+        False,
+        "",
+        {},
+    )
+    rebased = parse_account(ccxt(api_base_url="http://127.0.0.1:8080/"))
+    assert isinstance(rebased, CcxtAccount) and rebased.api_base_url == "http://127.0.0.1:8080"
+    assert stored_settings(account) == {k: v for k, v in ccxt().items() if k not in ("name", "broker")}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            {"exchange": "Binance!"},
+            "exchange: must be a ccxt exchange id such as binanceusdm, bybit or okx, not 'Binance!'",
+        ),
+        ({"api_key_env": "sk-live/abc"}, "api_key_env: must be the name of an environment variable"),
+        ({"password_env": "hunter 2"}, "password_env: must be the name of an environment variable"),
+        ({"api_base_url": "testnet.binancefuture.com"}, "api_base_url: must be a scheme and host (and port)"),
+        ({"api_base_url": "https://host/fapi/v1"}, "api_base_url: must be a scheme and host (and port)"),
+        ({"options": {"secret": "s3cr3t"}}, "options: secret: secrets are never written in the accounts file"),
+        ({"api_secret": "s3cr3t"}, "api_secret: secrets are never written in the accounts file"),
+        ({"sandbox": "maybe"}, "sandbox: Input should be a valid boolean"),
+        ({"leverage": 10}, "leverage: unknown field"),
+    ],
+)
+def test_a_bad_ccxt_account_is_refused_naming_the_field_never_the_secret(overrides: dict[str, Any], line: str) -> None:
+    error = refusal(ccxt(**overrides))
+    assert any(e.startswith(line) for e in error.errors), error.errors
+    assert "s3cr3t" not in str(error) and "sk-live" not in str(error) and "hunter" not in str(error)
+
+
+def test_a_ccxt_account_without_its_secrets_set_names_the_variables() -> None:
+    account = parse_account(ccxt(password_env="OKX_PASS"))
+    assert isinstance(account, CcxtAccount)
+    problem = missing_secrets(account, {"BINANCE_KEY": "k"})
+    assert problem is not None
+    assert problem.message == (
+        "account binance-futures: environment variables BINANCE_SECRET and OKX_PASS are not set "
+        "(api_key_env, api_secret_env, password_env: its key and secret)"
+    )
+    assert missing_secrets(account, {"BINANCE_KEY": "k", "BINANCE_SECRET": "s", "OKX_PASS": "p"}) is None
 
 
 @pytest.mark.parametrize(
     ("table", "line"),
     [
-        (herenya(broker="ibkr"), 'broker: must be "herenya" or "paper", not \'ibkr\''),
-        ({"name": "main"}, 'broker: is required ("herenya" or "paper")'),
+        (herenya(broker="ibkr"), 'broker: must be "herenya", "paper" or "ccxt", not \'ibkr\''),
+        ({"name": "main"}, 'broker: is required ("herenya", "paper" or "ccxt")'),
         (herenya(base_url="api.herenya.example"), "base_url: must be an http:// or https:// address"),
         (herenya(account_id=""), "account_id: String should have at least 1 character"),
         (paper(currency="rand"), "currency: must be a three-letter currency code"),

@@ -19,7 +19,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from bot.settings import Settings, setting_fields
-from trading.domain.accounts import HerenyaAccount, PaperAccount, parse_account
+from trading.domain.accounts import CcxtAccount, HerenyaAccount, PaperAccount, parse_account
 from trading.domain.config import BotConfig
 from web.limits import TRADINGVIEW_SENDERS, WebhookLimits
 
@@ -168,17 +168,20 @@ def test_every_toml_example_in_the_page_parses_as_bots_or_accounts() -> None:
 
 def test_every_account_field_is_documented() -> None:
     documented = rows("Account fields")
-    fields = set(HerenyaAccount.model_fields) | set(PaperAccount.model_fields)
+    models = (HerenyaAccount, PaperAccount, CcxtAccount)
+    fields = {name for m in models for name in m.model_fields}
     assert sorted(fields - set(documented)) == [], "account fields missing from docs/configuration.md"
     assert sorted(set(documented) - fields) == [], "docs/configuration.md documents account fields that do not exist"
     for name in fields:
-        kinds = [m for m in (HerenyaAccount, PaperAccount) if name in m.model_fields]
+        kinds = [m for m in models if name in m.model_fields]
         field = kinds[0].model_fields[name]
         _type, default, meaning = documented[name]
         if name == "broker":
             assert plain(default) == "required"
         elif field.is_required():
-            kind = "" if len(kinds) == 2 else f" ({kinds[0].model_fields['broker'].default})"
+            assert all(k.model_fields[name].is_required() for k in kinds), name
+            named = ", ".join(str(k.model_fields["broker"].default) for k in kinds)
+            kind = "" if len(kinds) == len(models) else f" ({named})"
             assert plain(default) == f"required{kind}", f"{name}: documented default {default!r}"
         else:
             assert plain(default) == plain(default_of(field)), f"{name}: documented default {default!r}"

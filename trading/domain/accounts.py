@@ -26,8 +26,10 @@ BUILT_IN: tuple[str, ...] = tuple(n.value for n in BrokerName)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-KINDS = ("herenya", "paper")
-LATER_KINDS = {"ccxt": 'broker "ccxt" comes with the exchanges issue (#28); use "herenya" or "paper"'}
+KINDS = ("herenya", "paper", "ccxt")
+_KIND_LIST = '"herenya", "paper" or "ccxt"'
+# A ccxt exchange id: lower-case letters and digits (binanceusdm, bybit, okx, kucoinfutures).
+_EXCHANGE = re.compile(r"^[a-z][a-z0-9]{1,31}$")
 # Fields a person might write a secret into; the message says where the secret goes instead.
 _SECRET_FIELDS = {
     "api_key": "api_key_env",
@@ -56,6 +58,13 @@ def built_in_name(value: str) -> str | None:
     """`Herenya` or `Paper` when `value` is one of them in any case (as bots have always
     written them), else None."""
     return next((n for n in BUILT_IN if n.lower() == value.lower()), None)
+
+
+def _env_name(v: str) -> str:
+    # The value is not echoed: a secret pasted here by mistake stays out of the error.
+    if not _ENV.match(v):
+        raise ValueError("must be the name of an environment variable (letters, digits and '_'), not the secret itself")
+    return v
 
 
 class _Account(BaseModel):
@@ -88,17 +97,66 @@ class HerenyaAccount(_Account):
 
     @field_validator("api_key_env", "api_secret_env")
     @classmethod
-    def _env_name(cls, v: str) -> str:
-        # The value is not echoed: a secret pasted here by mistake stays out of the error.
-        if not _ENV.match(v):
+    def _env_names(cls, v: str) -> str:
+        return _env_name(v)
+
+    @property
+    def secret_envs(self) -> tuple[str, ...]:
+        return (self.api_key_env, self.api_secret_env)
+
+
+class CcxtAccount(_Account):
+    """An exchange account reached through the ccxt library (brokers/ccxt/)."""
+
+    broker: Literal["ccxt"] = "ccxt"
+    exchange: str
+    api_key_env: str
+    api_secret_env: str
+    password_env: str = ""
+    sandbox: bool = False
+    api_base_url: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange_id(cls, v: str) -> str:
+        if not _EXCHANGE.match(v):
+            raise ValueError(f"must be a ccxt exchange id such as binanceusdm, bybit or okx, not {v!r}")
+        return v
+
+    @field_validator("api_key_env", "api_secret_env")
+    @classmethod
+    def _env_names(cls, v: str) -> str:
+        return _env_name(v)
+
+    @field_validator("password_env")
+    @classmethod
+    def _password_env(cls, v: str) -> str:
+        return v if v == "" else _env_name(v)
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s]+/?$", v):
             raise ValueError(
-                "must be the name of an environment variable (letters, digits and '_'), not the secret itself"
+                "must be a scheme and host (and port), e.g. https://testnet.example or http://127.0.0.1:8080"
+            )
+        return v.rstrip("/")
+
+    @field_validator("options")
+    @classmethod
+    def _no_secret_options(cls, v: dict[str, Any]) -> dict[str, Any]:
+        secret = sorted(k for k in v if k.lower() in {"apikey", "secret", "password", "uid", "privatekey"})
+        if secret:
+            raise ValueError(
+                f"{', '.join(secret)}: secrets are never written in the accounts file; name the "
+                "environment variables in api_key_env, api_secret_env and password_env"
             )
         return v
 
     @property
-    def secret_envs(self) -> tuple[str, str]:
-        return (self.api_key_env, self.api_secret_env)
+    def secret_envs(self) -> tuple[str, ...]:
+        return (self.api_key_env, self.api_secret_env, *((self.password_env,) if self.password_env else ()))
 
 
 class PaperAccount(_Account):
@@ -122,7 +180,12 @@ class PaperAccount(_Account):
         return None if v == "" else v
 
 
-AccountConfig = HerenyaAccount | PaperAccount
+AccountConfig = HerenyaAccount | PaperAccount | CcxtAccount
+_MODELS: dict[str, type[HerenyaAccount] | type[PaperAccount] | type[CcxtAccount]] = {
+    "herenya": HerenyaAccount,
+    "paper": PaperAccount,
+    "ccxt": CcxtAccount,
+}
 
 
 def parse_account(table: Mapping[str, Any]) -> AccountConfig:
@@ -130,19 +193,17 @@ def parse_account(table: Mapping[str, Any]) -> AccountConfig:
     name = str(table.get("name") or "<unnamed>")
     broker = table.get("broker")
     if broker is None:
-        raise AccountConfigError(name, ['broker: is required ("herenya" or "paper")'])
+        raise AccountConfigError(name, [f"broker: is required ({_KIND_LIST})"])
     kind = str(broker).lower()
-    if kind in LATER_KINDS:
-        raise AccountConfigError(name, [f"broker: {LATER_KINDS[kind]}"])
     if kind not in KINDS:
-        raise AccountConfigError(name, [f'broker: must be "herenya" or "paper", not {broker!r}'])
+        raise AccountConfigError(name, [f"broker: must be {_KIND_LIST}, not {broker!r}"])
     secret_lines = [
         f"{field}: secrets are never written in the accounts file; name the environment variable "
         f"that holds it in {instead}"
         for field, instead in _SECRET_FIELDS.items()
         if field in table
     ]
-    model: type[HerenyaAccount] | type[PaperAccount] = HerenyaAccount if kind == "herenya" else PaperAccount
+    model = _MODELS[kind]
     data = {k: v for k, v in table.items() if k not in _SECRET_FIELDS} | {"broker": kind}
     try:
         account = model.model_validate(data)
@@ -220,13 +281,18 @@ class AccountSummary:
     """An account as the list shows it: what it is, never a secret."""
 
     name: str
-    broker: str  # "herenya" | "paper"
+    broker: str  # "herenya" | "paper" | "ccxt"
     source: str  # "settings" (Herenya, Paper) or "file"
     currency: str | None  # a paper account's; a Herenya account's is known once it is reached
     where: str  # base URL and account id, or the paper book
 
 
 def summary(account: AccountConfig) -> AccountSummary:
+    if isinstance(account, CcxtAccount):
+        where = account.exchange + (" sandbox" if account.sandbox else "")
+        if account.api_base_url:
+            where += f" at {account.api_base_url}"
+        return AccountSummary(account.name, "ccxt", "file", None, where)
     if isinstance(account, HerenyaAccount):
         return AccountSummary(account.name, "herenya", "file", None, f"{account.base_url} account {account.account_id}")
     quotes = f", quotes from {account.quotes_from}" if account.quotes_from else ""

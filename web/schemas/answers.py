@@ -162,7 +162,7 @@ class AccountPositionOut(BaseModel):
 
 class AccountOut(BaseModel):
     name: str = Field(description="what bots name in broker_account")
-    broker: str = Field(description='"herenya" or "paper"')
+    broker: str = Field(description='"herenya", "paper" or "ccxt"')
     source: str = Field(description='"settings" (Herenya, Paper: the HERENYA_* and PAPER_* settings) or "file"')
     currency: str | None
     reachable: bool | None = Field(description="whether the broker answered just now; null: not configured, not tried")
