@@ -119,8 +119,12 @@ class EditsBody(Body):
     take_profit: Price | None = None
     # A bot on several accounts: approve the alert's legs on these accounts only; its other
     # legs end rejected by the approver.
+    # The document says minItems itself: pydantic leaves min_length on an optional field out.
     accounts: list[Annotated[str, Field(min_length=1, max_length=32)]] | SkipJsonSchema[None] = Field(
-        default=None, min_length=1, description='approve only these accounts\' legs, e.g. ["main"]'
+        default=None,
+        min_length=1,
+        description='approve only these accounts\' legs, e.g. ["main"]',
+        json_schema_extra={"minItems": 1},
     )
 
     @classmethod
