@@ -143,7 +143,7 @@ class CandleGaps:
         if self._retention is not None:
             first = max(first, _ceil_minute(now - self._retention))
         end = min(_ceil_minute(until), minute_of(now))
-        wanted = self.missing(symbol, {c.time for c in stored}, first, end, now)
+        wanted = self.missing(symbol, (c.time for c in stored), first, end, now)
         if not wanted:
             return 0
         span = (wanted[0], wanted[-1] + MINUTE)
@@ -166,19 +166,27 @@ class CandleGaps:
         return 0
 
     def missing(
-        self, symbol: str, have: set[datetime], first: datetime, end: datetime, now: datetime
+        self, symbol: str, have: Iterable[datetime], first: datetime, end: datetime, now: datetime
     ) -> list[datetime]:
-        """The minutes in [first, end) not in `have` nor asked within the memo: the newest
-        one and those before it within `most` minutes, in time order."""
+        """The minutes in [first, end) not in `have` (the stored candles' starts) nor asked
+        within the memo: the newest one and those before it within `most` minutes, in time
+        order. Walks the gaps between the stored candles, newest first, so a full store of
+        the retention costs one pass over its starts, never a look-up a minute."""
         kept = [entry for entry in self._asked.get(symbol, []) if now - entry[0] < self._memo]
         self._asked[symbol] = kept
         asked = [(s, u) for _, s, u in kept]
         found: list[datetime] = []
-        minute = end - MINUTE
-        while minute >= first and (not found or found[0] - minute < self._most * MINUTE):
-            if minute not in have and not any(s <= minute < u for s, u in asked):
-                found.append(minute)
-            minute -= MINUTE
+        newest = end - MINUTE  # the newest minute not yet looked at
+        for start in [*sorted((t for t in have if first <= t < end), reverse=True), first - MINUTE]:
+            minute = newest
+            while minute > start:  # the gap between this stored candle and the one after it
+                if found and found[0] - minute >= self._most * MINUTE:
+                    found.reverse()
+                    return found
+                if not any(s <= minute < u for s, u in asked):
+                    found.append(minute)
+                minute -= MINUTE
+            newest = start - MINUTE
         found.reverse()
         return found
 
