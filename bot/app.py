@@ -32,7 +32,7 @@ from trading.domain.events import DeskStarted, DeskStopping, LeaderChanged
 from trading.domain.records import Bot
 from trading.services.alerts_first import AlertsFirst
 from trading.services.bootstrap import bootstrap
-from trading.services.candles import CandleRecorder, CandleSampler, CandleTrimmer, recording_brokers
+from trading.services.candles import CandleGaps, CandleRecorder, CandleSampler, CandleTrimmer, recording_brokers
 from trading.services.clock import SystemClock
 from trading.services.dispatch import EventBus
 from trading.services.feed import EventFeed
@@ -119,7 +119,10 @@ def build(settings: Settings) -> App:
     ]
     # Every quote and fill the services read through the brokers becomes part of a candle.
     candle_store = SqlCandleStore(database)
-    ledger = Ledger(database.uow, candle_store, clock)
+    # The exchanges' own candles fill the minutes the desk saw no price in (read from the
+    # brokers themselves: what they give is not a price the desk saw).
+    gaps = CandleGaps(candle_store, brokers, clock, settings.candle_retention_days)
+    ledger = Ledger(database.uow, candle_store, clock, gaps)
     candles = CandleRecorder(candle_store, clock)
     trading_brokers = recording_brokers(brokers, candles)
     housekeeping += [

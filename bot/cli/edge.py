@@ -22,8 +22,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def run(
     settings: Settings, args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None
 ) -> int:
+    from bot.broker_registry import BrokerRegistry
     from db.database import Database
     from db.repositories.candles import SqlCandleStore
+    from trading.services.candles import CandleGaps
     from trading.services.clock import SystemClock
     from trading.services.ledger import Ledger, UnknownBot
 
@@ -33,13 +35,19 @@ async def run(
         print(f"signaldesk edge: --days must be from 1 to {MAX_DAYS}, not {args.days}", file=err)
         return 2
     database = Database(settings.database_url)
+    brokers = BrokerRegistry(settings, database)
     try:
         await database.upgrade()
-        report = await Ledger(database.uow, SqlCandleStore(database), SystemClock()).edge(args.bot, args.days)
+        await brokers.load()
+        store, clock = SqlCandleStore(database), SystemClock()
+        # The exchanges' candles for the gaps, as the process's ledger reads them (docs/ledger.md).
+        gaps = CandleGaps(store, brokers, clock, settings.candle_retention_days)
+        report = await Ledger(database.uow, store, clock, gaps).edge(args.bot, args.days)
     except UnknownBot as e:
         print(f"signaldesk edge: {e}", file=err)
         return 2
     finally:
+        await brokers.aclose()
         await database.dispose()
     if args.json:
         from web.schemas.edge import ApproverEdgeOut, BotEdgeOut, EdgeOut

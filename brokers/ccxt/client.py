@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -52,6 +52,7 @@ from brokers.errors import (
     UnknownSymbol,
 )
 from trading.domain.accounts import CcxtAccount
+from trading.domain.candles import MINUTE, Candle
 from trading.domain.market import (
     Account,
     BrokerOrder,
@@ -77,6 +78,9 @@ _STATUS = {
     "rejected": BrokerOrderStatus.REJECTED,
 }
 _REMEMBERED = 10_000  # recent orders whose symbol (and own client id) are kept in memory
+# Candles asked a page: Binance futures give up to 1500 (ccxt asks at most 1000 of Binance);
+# an exchange that gives fewer a page is paged on from its last candle.
+_CANDLES_PAGE = 1500
 _QUOTE_CURRENCIES = ("USDT", "USDC", "USD", "BUSD", "FDUSD", "EUR")
 # Order parameters an exchange needs to answer with the order's outcome, not only that it
 # was taken: Binance futures answer a market order "NEW" (ACK) unless asked for the RESULT,
@@ -248,6 +252,27 @@ class CcxtBroker:
         if last is None or bid is None or ask is None:
             raise UnknownSymbol("NO_QUOTE", f"{self.exchange_id} gave no price for {symbol}", broker=self.name)
         return Quote(symbol=symbol, bid=bid, ask=ask, last=last, time=_time(ticker.get("timestamp")))
+
+    @property
+    def offers_candles(self) -> bool:
+        """Whether the exchange gives one-minute candles (the port's CandleSource)."""
+        return bool(self._exchange.has.get("fetchOHLCV")) and "1m" in (self._exchange.timeframes or {})
+
+    async def get_candles(self, symbol: str, since: datetime, until: datetime) -> list[Candle]:
+        """The exchange's one-minute candles starting in [since, until), in time order, paged."""
+        await self.market(symbol)
+        start, end = _millis(since), _millis(until)
+        step = MINUTE // timedelta(milliseconds=1)
+        candles: list[Candle] = []
+        while start < end:
+            limit = min(_CANDLES_PAGE, -(-(end - start) // step))
+            page = await self._call(self._exchange.fetch_ohlcv, symbol, "1m", start, limit, {"until": end - 1})
+            rows = [row for row in page if start <= int(row[0]) < end and None not in row[1:5]]
+            if not rows:
+                break
+            candles += [_candle(row) for row in rows]
+            start = int(rows[-1][0]) + step
+        return candles
 
     async def get_account(self) -> Account:
         balance = await self._call(self._exchange.fetch_balance)
@@ -600,6 +625,17 @@ def _whole(value: Decimal, what: str) -> int:
     if whole != value:
         log.warning("%s is %s, not a whole quantity; signaldesk counts %s", what, value, whole)
     return whole
+
+
+def _millis(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def _candle(row: list[Any]) -> Candle:
+    """ccxt's [time ms, open, high, low, close, volume] as a candle."""
+    at = datetime.fromtimestamp(int(row[0]) / 1000, UTC)
+    open_, high, low, close = (Decimal(str(v)) for v in row[1:5])
+    return Candle(at, open_, high, low, close)
 
 
 def _time(millis: Any) -> datetime:

@@ -45,6 +45,9 @@ def _upsert(dialect_insert: Any) -> Any:
 
 _UPSERT_PG = _upsert(postgresql.insert)
 _UPSERT_SQLITE = _upsert(sqlite.insert)
+# Candles fetched from an exchange fill gaps only: a minute stored already is the desk's own.
+_ADD_MISSING_PG = postgresql.insert(CANDLES).on_conflict_do_nothing(index_elements=[CANDLES.c.symbol, CANDLES.c.start])
+_ADD_MISSING_SQLITE = sqlite.insert(CANDLES).on_conflict_do_nothing(index_elements=[CANDLES.c.symbol, CANDLES.c.start])
 
 
 class SqlCandleStore:
@@ -54,6 +57,14 @@ class SqlCandleStore:
     async def save(self, candles: Sequence[SymbolCandle]) -> None:
         """Store these candles (replacing stored ones of the same symbol and minute): one
         statement, one transaction."""
+        await self._write(_UPSERT_PG if self._database.is_postgresql else _UPSERT_SQLITE, candles)
+
+    async def add_missing(self, candles: Sequence[SymbolCandle]) -> None:
+        """Store the candles of minutes the store has none of (the others are left as
+        stored): one statement, one transaction."""
+        await self._write(_ADD_MISSING_PG if self._database.is_postgresql else _ADD_MISSING_SQLITE, candles)
+
+    async def _write(self, stmt: Any, candles: Sequence[SymbolCandle]) -> None:
         if not candles:
             return
         rows = [
@@ -67,7 +78,6 @@ class SqlCandleStore:
             }
             for c in candles
         ]
-        stmt = _UPSERT_PG if self._database.is_postgresql else _UPSERT_SQLITE
         async with self._database.uow() as uow:
             await uow.execute(stmt, rows)
             await uow.commit()

@@ -3,7 +3,8 @@
 
 What it speaks, as Binance does (codes and messages from Binance's documentation, which
 ccxt's error table maps): exchange info with real filters (PRICE_FILTER, LOT_SIZE,
-MARKET_LOT_SIZE, MIN_NOTIONAL), the 24 h ticker and book ticker, balance and account,
+MARKET_LOT_SIZE, MIN_NOTIONAL), the 24 h ticker and book ticker, one-minute klines (from
+the candles a test gives, `FakeBinance.candles`), balance and account,
 positions, orders (MARKET, LIMIT, and STOP_MARKET / TAKE_PROFIT_MARKET on the algo-order
 endpoint ccxt >= 4.5 uses), reduce-only, client order ids (a repeat is -4116 "ClientOrderId
 is duplicated."), cancel; every private request's HMAC-SHA256 signature and API key are
@@ -37,6 +38,7 @@ from typing import Any
 from quart import Quart, Response, request
 
 from brokers.herenya.sim_server import bind_socket, serve_simulator
+from trading.domain.candles import Candle
 
 D = Decimal
 API_KEY = "fake-binance-key"
@@ -118,6 +120,7 @@ class FakeBinance:
     base_url: str = ""  # where it is served, once it is
     clock_offset_ms: int = 0  # the exchange's clock ahead of ours
     answers_result: bool = True  # False: every market order is answered ACK (NEW), whatever was asked
+    candles: dict[str, list[Candle]] = field(default_factory=dict)  # by exchange symbol (BTCUSDT): the klines served
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_000_000))
 
     def __post_init__(self) -> None:
@@ -225,6 +228,26 @@ class FakeBinance:
             raise BinanceError(400, -2011, "Unknown order sent.")
         order.status = "CANCELED"
         return order
+
+    def klines(self, p: dict[str, str]) -> list[list[Any]]:
+        """GET /fapi/v1/klines as Binance answers it: the 1m candles opening in
+        [startTime, endTime], oldest first, at most `limit` (default 500, at most 1500)."""
+        self.contract(p.get("symbol", ""))
+        if p.get("interval") != "1m":
+            raise BinanceError(400, -1120, "Invalid interval.")
+        limit = int(p.get("limit", "500"))
+        if not 1 <= limit <= 1500:
+            raise BinanceError(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        start, end = int(p.get("startTime", "0")), int(p.get("endTime", str(2**62)))
+        rows = []
+        for c in sorted(self.candles.get(p["symbol"], []), key=lambda c: c.time):
+            opened = int(c.time.timestamp() * 1000)
+            if start <= opened <= end:
+                rows.append(
+                    [opened, _s(c.open), _s(c.high), _s(c.low), _s(c.close), "12.5", opened + 59_999,
+                     _s(c.close * D("12.5")), 100, "6.2", _s(c.close * D("6.2")), "0"]
+                )  # fmt: skip
+        return rows[:limit]
 
     def available(self) -> Decimal:
         used = sum(
@@ -603,6 +626,7 @@ def create_fake_binance_app(state: FakeBinance) -> Quart:
         ("GET", "/fapi/v1/exchangeInfo"): (False, lambda p: exchange_info(state)),
         ("GET", "/fapi/v1/ticker/24hr"): (False, lambda p: ticker(p.get("symbol", ""))),
         ("GET", "/fapi/v1/ticker/bookTicker"): (False, book_tickers),
+        ("GET", "/fapi/v1/klines"): (False, state.klines),
         # load_markets asks these of Binance's spot API when keys are set (currencies, margin pairs)
         ("GET", "/sapi/v1/capital/config/getall"): (True, lambda p: []),
         ("GET", "/sapi/v1/margin/allPairs"): (True, lambda p: []),

@@ -29,7 +29,7 @@ from trading.replay.ledger import (
     DeskTrade,
     compute_ledger,
 )
-from trading.services.candles import CandleStore
+from trading.services.candles import CandleGaps, CandleStore
 from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 MAX_DAYS = 365
@@ -59,10 +59,13 @@ class EdgeReport:
 
 
 class Ledger:
-    def __init__(self, uow: UnitOfWorkFactory, candles: CandleStore, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, candles: CandleStore, clock: Clock, gaps: CandleGaps | None = None
+    ) -> None:
         self._uow = uow
         self._candles = candles
         self._clock = clock
+        self._gaps = gaps  # the exchanges' candles for the minutes the desk saw no price
 
     async def edge(self, bot_name: str | None = None, days: int = 30) -> EdgeReport:
         """The ledger of the last `days` days, of one bot or of every bot with decisions;
@@ -85,6 +88,11 @@ class Ledger:
             if bot_name is None and not any(s.decision is not None for s in signals):
                 continue  # a bot no person decided for has no ledger to show
             candles = await self._candles.between(instrument.symbol, since, until + MINUTE)
+            # The bot's accounts that trade this very symbol (a leg with a symbol of its own
+            # on another exchange gives other prices).
+            accounts = [a for a in bot.config.account_names if bot.config.symbol_on(a) == instrument.symbol]
+            if self._gaps is not None and await self._gaps.fill(accounts, instrument.symbol, candles, since, until):
+                candles = await self._candles.between(instrument.symbol, since, until + MINUTE)
             # CPU work (several replays): off the event loop.
             ledger = await asyncio.to_thread(
                 compute_ledger, bot.name, bot.config, instrument, signals, trades, desk_open, candles

@@ -13,6 +13,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from trading.domain.candles import Candle
 from trading.domain.config import BotConfig
 from trading.domain.events import Event, FeedEvent
 from trading.domain.exits import ExitWatch
@@ -430,6 +431,20 @@ class Broker(Protocol):
 
 
 BrokerProvider = Callable[[str], Broker]  # broker_account name -> broker
+
+
+@runtime_checkable
+class CandleSource(Protocol):
+    """A broker's optional capability: the exchange's own one-minute candles, fetched for
+    the minutes the desk saw no price in (docs/ledger.md, "The candles"). The ccxt broker
+    has it where the exchange offers candles (`offers_candles`); Herenya and paper do not."""
+
+    offers_candles: bool
+
+    async def get_candles(self, symbol: str, since: datetime, until: datetime) -> list[Candle]:
+        """The one-minute candles of `symbol` starting in [since, until), in time order (a
+        minute the exchange has none for has none)."""
+        ...
 
 
 # --------------------------------------------------------------------------- people and the feed
