@@ -194,7 +194,8 @@ def compute_ledger(
     as_decided = _totals(decided, covered)
     with_edits = _totals(run([s for s in signals if s.taken], edited=True), covered)
     desk = _desk_totals(desk_trades, desk_open, candles, covered)
-    excluded = tuple(dict.fromkeys(bot_alone.excluded))
+    # Both sides left out, said: the shadows the bot alone would have had and the desk's own.
+    excluded = tuple(dict.fromkeys((*bot_alone.excluded, *desk.excluded)))
     return BotLedger(
         bot=bot,
         decisions=decisions,

@@ -195,6 +195,7 @@ def test_a_shadow_over_a_gap_in_the_candles_is_left_out_and_reported() -> None:
     assert ledger.excluded == (
         "long 1 opened 2026-03-02 09:01: no candle for 1 minute(s) of its life, the first 2026-03-02 09:05 UTC",
         "signal #2 at 2026-03-02 09:05: no candle for its minute",
+        "desk trade closed 2026-03-02 09:07: no candle for 1 minute(s) of its life, the first 2026-03-02 09:05 UTC",
     )
     assert [(s.opened_by, s.pnl, s.excluded is not None) for s in ledger.shadows] == [
         (1, d(3), True),
