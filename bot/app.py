@@ -211,6 +211,7 @@ def build(settings: Settings) -> App:
             clock=clock.now,
             ledger=ledger,
             candles=candle_store,
+            approval_card_refresh_seconds=settings.approval_card_refresh_seconds,
             sse_keepalive_seconds=settings.signaldesk_stream_keepalive_seconds,
             max_streams_per_person=settings.signaldesk_streams_per_person,
             max_streams=settings.signaldesk_streams_total,

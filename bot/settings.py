@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     discord_approver_user_ids: IdList = Field(default_factory=list)
     discord_error_mention_role_id: int | None = None
     discord_approval_mention_role_id: int | None = None  # pinged by new cards and their reminder
+    # Pending cards are re-rendered this often (quote, drift, countdown) and edited when their
+    # text changed; 0 turns it off. The web desk polls its cards' live part as often.
+    approval_card_refresh_seconds: float = Field(default=5.0, ge=0)
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_guild_ready_timeout: float = 2.0

@@ -73,3 +73,5 @@ class WebDeps:
     ledger: Ledger | None = None
     # The stored one-minute candles an approval card's chart is drawn from; None: no chart.
     candles: CandleStore | None = None
+    # How often the Approvals page fetches its cards' quote and drift (APPROVAL_CARD_REFRESH_SECONDS); 0: never.
+    approval_card_refresh_seconds: float = 5.0

@@ -28,6 +28,7 @@ from quart import Blueprint, Response, current_app, render_template, request
 from quart_schema import hide
 
 from trading.domain import display, inputs
+from trading.domain.approval_decay import time_left_words
 from trading.domain.candles import MINUTE
 from trading.domain.inputs import FIELDS, TYPED, InputError, shown
 from trading.domain.people import Role
@@ -97,6 +98,16 @@ def _int_arg(name: str, low: int = 1, high: int = MAX_ID) -> int | None:
     if len(raw) > len(str(high)) or not raw.isascii() or not raw.isdigit() or not low <= int(raw) <= high:
         raise InputError(f"{name} must be a whole number from {low} to {high}")
     return int(raw)
+
+
+def _live_part(card: ApprovalCard) -> dict[str, object]:
+    """What of a pending card changes by itself: the quote, its drift, the time left."""
+    return {
+        "signal_id": card.signal_id,
+        "quote": display.price(card.quote, card.tick_size),
+        "drift": card.drift_text,
+        "seconds_left": int(card.time_left.total_seconds()) if card.time_left is not None else None,
+    }
 
 
 def _wants_part() -> bool:
@@ -193,6 +204,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     # States and actors in words, and their colour: the same mapping as Discord's cards.
     bp.add_app_template_filter(actor_words, "actor")
     bp.add_app_template_filter(state_words, "state_words")
+    bp.add_app_template_filter(time_left_words, "time_left")
     bp.add_app_template_filter(state_tone, "tone")
     bp.add_app_template_filter(_change, "change")
 
@@ -305,6 +317,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
             notice=notice,
             problem=problem,
             charts=await card_charts(cards),
+            live_every=deps.approval_card_refresh_seconds,
         )
 
     async def card_charts(cards: Sequence[ApprovalCard | None]) -> dict[int, CardChartData]:
@@ -326,6 +339,16 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def approvals() -> Response:
         return await approvals_page()
+
+    @bp.get("/approvals/live")
+    @hide
+    @require_role(Role.VIEWER)
+    async def approvals_live() -> Response:
+        """The pending cards' live part, which the Approvals page fetches every
+        APPROVAL_CARD_REFRESH_SECONDS: the quote now, its drift from the alert's price in
+        words, and the seconds left (the page's countdown ticks by itself in between)."""
+        cards = await use_cases.queries.pending_cards()
+        return Response(json.dumps({"cards": [_live_part(c) for c in cards]}), mimetype="application/json")
 
     @bp.get("/approvals/decisions")
     @hide

@@ -16,6 +16,7 @@ from decimal import Decimal
 import discord
 
 from bot.discord.formatting import clip, code_block, table, ts
+from trading.domain.approval_decay import time_left_words
 from trading.domain.display import amount, money, percent, price, quantity, risk
 from trading.domain.events import ApprovalDecided, Event, Severity
 from trading.domain.records import Bot, ControlState, SignalEdits, TradeRecord
@@ -160,7 +161,9 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
 
     lines = []
     if pending:
-        lines.append(f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else ""))
+        lines.append(
+            f"**{headline}**" + (f", expires {ts(card.expires_at)}" if card.expires_at else "") + countdown(card)
+        )
     elif lapsed:
         expired_at = card.decided_at or card.expires_at
         lines.append(f"**{headline}**" + (f" {ts(expired_at)}" if expired_at else "") + ", nothing was sent")
@@ -193,7 +196,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         ("Alert price", price(card.alert_price, tick)),
         *([("RSI", f"{card.rsi.normalize():f}")] if card.rsi is not None else []),
         *([("Timeframe", card.timeframe)] if card.timeframe else []),
-        *([("Quote now", f"{price(card.quote, tick)}{drift}")] if pending else []),
+        *([("Quote now", quote_text(card) or f"{price(card.quote, tick)}{drift}")] if pending else []),
         ("Stop", price(card.stop_loss, tick)),
         ("Target", price(card.take_profit, tick)),
         *(
@@ -219,6 +222,20 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     embed = discord.Embed(title=clip(title, 256), description=clip("\n".join(lines), DESCRIPTION_LIMIT), colour=colour)
     embed.set_footer(text=f"signal {card.signal_id} · {state_words(card.state)}")
     return embed
+
+
+def quote_text(card: ApprovalCard) -> str | None:
+    """The quote now and its drift from the alert's price in a trader's words, while the
+    card waits ("53,476.5, +266.0 (+0.50%) above the alert"); None when the Desk gave no drift."""
+    if card.drift_text is None:
+        return None
+    return f"{price(card.quote, card.tick_size)}, {card.drift_text}"
+
+
+def countdown(card: ApprovalCard) -> str:
+    """The time left to decide, to the minute (the live card is edited when this text
+    changes, so at most once a minute for the countdown)."""
+    return f" · ⏱️ {time_left_words(card.time_left, to_the_minute=True)}" if card.time_left is not None else ""
 
 
 def order_embed(card: ApprovalCard) -> discord.Embed:

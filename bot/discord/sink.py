@@ -6,6 +6,10 @@ Background tasks do the sending:
   drop a repeat that a retried request would otherwise post twice) and, for any later
   event about a signal with a card, re-renders the card from the Desk and edits it in
   place; refreshes of one signal asked for within `card_settle` seconds make one edit;
+- every `APPROVAL_CARD_REFRESH_SECONDS` the same task re-renders the pending cards (the
+  quote now, its drift, the time left) and edits those whose text changed, at most
+  `LIVE_EDITS_PER_PASS` a pass (Discord limits edits per channel), the ones shown longest
+  ago first; in the card task, so a live edit never lands after a decision's edit;
 - one task per channel gathers lines for `batch_window` seconds and sends them in as
   few messages as Discord's 2000-character limit allows.
 Sending retries rate limits (honouring retry_after) and server errors until it succeeds;
@@ -50,6 +54,9 @@ log = logging.getLogger("signaldesk.discord.sink")
 MESSAGE_LIMIT = 2000
 MAX_BACKOFF = 30.0
 _NO_CARD_MEMORY = 4096  # signals known to have no card, so their events skip the look-up
+# Card edits a live pass makes at most: Discord allows about 5 edits per 5 s in a channel,
+# and a decision's own edit must not wait behind a long pass.
+LIVE_EDITS_PER_PASS = 4
 
 
 class DiscordSink:
@@ -79,6 +86,9 @@ class DiscordSink:
         self._no_card: OrderedDict[int, None] = OrderedDict()
         self._card_queue: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
         self._refresh_pending: set[int] = set()
+        self.live_interval = settings.approval_card_refresh_seconds
+        self._live_queued = False
+        self._shown: dict[int, str] = {}  # pending signal id -> the card text Discord shows now
         self._lines: dict[int, list[str]] = {}
         self._line_ready: dict[int, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -137,8 +147,12 @@ class DiscordSink:
     # ------------------------------------------------------------------ life
 
     def _ensure_started(self) -> None:
+        # At the first event: the desk's start notice (or, taking the lead, LeaderChanged),
+        # so the cards pending at start-up are kept live too.
         if not self._tasks:
             self._tasks.append(asyncio.create_task(self._card_loop(), name="discord-cards"))
+            if self.live_interval > 0:
+                self._tasks.append(asyncio.create_task(self._live_timer(), name="discord-live-cards"))
 
     def _channel_event(self, channel_id: int) -> asyncio.Event:
         if channel_id not in self._line_ready:
@@ -188,6 +202,9 @@ class DiscordSink:
                     await self._post_card(signal_id)
                 elif op in ("remind", "expired"):
                     await self._post_under_card(op, signal_id)
+                elif op == "live":
+                    self._live_queued = False
+                    await self.refresh_live()
                 else:
                     self._refresh_pending.discard(signal_id)
                     await self._refresh(signal_id)
@@ -243,6 +260,7 @@ class DiscordSink:
         if message is None:
             return
         self.cards[signal_id] = (channel.id, message.id)
+        self._remember_shown(card)
         if chart is not None:
             self._charts[signal_id] = CardChart(chart.candles, drawn=chart.drawn)
         try:
@@ -253,15 +271,22 @@ class DiscordSink:
     async def _refresh(self, signal_id: int) -> None:
         where = await self._card_message(signal_id)
         if where is None:
-            self._no_card[signal_id] = None
-            while len(self._no_card) > _NO_CARD_MEMORY:
-                self._no_card.popitem(last=False)
+            self._remember_no_card(signal_id)
             return
         card = await self.use_cases.queries.approval_card(signal_id)
         if card is None:
             return
+        await self._edit_card(where, card)
+
+    def _remember_no_card(self, signal_id: int) -> None:
+        self._no_card[signal_id] = None
+        while len(self._no_card) > _NO_CARD_MEMORY:
+            self._no_card.popitem(last=False)
+
+    async def _edit_card(self, where: tuple[int, int], card: ApprovalCard) -> None:
         channel_id, message_id = where
         message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        signal_id = card.signal_id
         await self._send(
             f"card edit for signal #{signal_id}",
             # The attachment stays with the message; the embed shows it again.
@@ -269,6 +294,51 @@ class DiscordSink:
                 embed=with_chart(approval_embed(card), self._charts.get(signal_id)), view=approval_view(card)
             ),
         )
+        # Even when Discord refused it for good (a deleted card): tried again only once the text changes.
+        self._remember_shown(card)
+
+    def _remember_shown(self, card: ApprovalCard) -> None:
+        if card.state == PENDING:
+            self._shown[card.signal_id] = _card_text(card)
+        else:
+            self._shown.pop(card.signal_id, None)
+
+    # ------------------------------------------------------------------ live cards
+
+    async def _live_timer(self) -> None:
+        """Every `live_interval` seconds, a live pass in the card task (one queued at most)."""
+        await self.client.wait_until_ready()
+        while True:
+            await asyncio.sleep(self.live_interval)
+            if not self._live_queued:
+                self._live_queued = True
+                self._mark_busy()
+                self._card_queue.put_nowait(("live", 0))
+
+    async def refresh_live(self) -> int:
+        """Edit the pending cards whose text changed since Discord last showed it (the quote,
+        its drift, the countdown), at most LIVE_EDITS_PER_PASS, the ones shown longest ago
+        first; the number of edits made."""
+        cards = await self.use_cases.queries.pending_cards()
+        pending = {c.signal_id for c in cards}
+        for gone in [i for i in self._shown if i not in pending]:
+            del self._shown[gone]
+        # Dicts keep insertion order: re-inserting on each edit puts the card shown longest ago first.
+        order = {i: n for n, i in enumerate(self._shown)}
+        edits = 0
+        for card in sorted(cards, key=lambda c: order.get(c.signal_id, -1)):
+            if edits >= LIVE_EDITS_PER_PASS:
+                break
+            if card.signal_id in self._refresh_pending or self._shown.get(card.signal_id) == _card_text(card):
+                continue  # an event's edit is on its way, or nothing a reader sees changed
+            where = await self._card_message(card.signal_id)
+            if where is None:
+                self._remember_no_card(card.signal_id)  # not read again each pass
+                continue
+            self._shown.pop(card.signal_id, None)
+            await self._edit_card(where, card)
+            edits += 1
+        return edits
 
     async def _card_chart(self, card: ApprovalCard) -> CardChart | None:
         """The new card's chart; a failure costs the chart, never the card."""
@@ -414,6 +484,12 @@ class DiscordSink:
                 log.info("Discord unreachable for the %s: %s", what, e)
             log.warning("retrying the %s in %.2f s", what, wait)
             await asyncio.sleep(wait + random.uniform(0, 0.05))
+
+
+def _card_text(card: ApprovalCard) -> str:
+    """What a reader sees of a card's text: a card is edited only when this changed."""
+    embed = approval_embed(card)
+    return f"{embed.title}\n{embed.description}"
 
 
 def _retry_after(e: discord.HTTPException) -> float | None:

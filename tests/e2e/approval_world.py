@@ -54,8 +54,11 @@ class World:
 
 
 @asynccontextmanager
-async def approval_world(tmp_path: Path, bot: Mapping[str, Any]) -> AsyncIterator[World]:
-    """`bot` (an approve-mode bot on Herenya, SA40 quoted at 53,210.5) served for the test."""
+async def approval_world(
+    tmp_path: Path, bot: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> AsyncIterator[World]:
+    """`bot` (an approve-mode bot on Herenya, SA40 quoted at 53,210.5) served for the test;
+    `env`: more settings for serve."""
     fake = FakeDiscord()
     approvals = fake.add_channel("approvals")
     log = fake.add_channel("signaldesk-log")
@@ -79,6 +82,7 @@ async def approval_world(tmp_path: Path, bot: Mapping[str, Any]) -> AsyncIterato
                 DISCORD_API_BASE_URL=fake.api_base,
                 DISCORD_GATEWAY_URL=fake.gateway_url,
                 DISCORD_GUILD_READY_TIMEOUT="0.05",
+                **(env or {}),
             )
             await asyncio.to_thread(procs.import_bots, env, [dict(bot)])
             serve = await asyncio.to_thread(procs.serve, env)

@@ -9,6 +9,7 @@ screenshot in docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -604,4 +605,34 @@ def test_a_card_draws_its_chart_once_five_candles_are_stored(desk: Desk, browser
     legend = browser.find_element(By.CSS_SELECTOR, f'[data-card="{waiting}"] .card-chart .u-legend').text
     assert "Close" in legend and "Alert" in legend and "Quote now" in legend, legend
     assert browser.get_log("browser") == []  # no script error
+    assert desk.serve.api("POST", f"/signals/{waiting}/reject", json={}).status_code == 200
+
+
+def test_a_pending_card_counts_down_and_follows_the_quote_without_a_reload(desk: Desk, browser: WebDriver) -> None:
+    # Issue 29, item 5: the countdown ticks in the page; the quote and its drift follow the
+    # market through /approvals/live (every APPROVAL_CARD_REFRESH_SECONDS, 5 by default).
+    base = desk.serve.base_url
+    sign_in(browser, base, "alice")
+    open_live(browser, f"{base}/approvals")
+    waiting = desk.alert()
+    desk.serve.wait_state(waiting, {"pending_approval"}, 10)
+
+    def countdown() -> str:
+        found = re.search(r"· (\d+m \d\ds left)", card_text(browser, waiting))
+        return found.group(1) if found else ""
+
+    first = wait_until(countdown, 10, "the card's countdown")
+    assert first.startswith("14m "), first  # approval_timeout_minutes 15
+    wait_until(lambda: countdown() not in ("", first), 5, "the countdown to tick")
+    desk.sim.set_quote("SA40", "53230", "53231")
+    try:
+        # 53,231 - 53,210.5 = +20.5, / 53,210.5 = +0.04%.
+        wait_until(
+            lambda: "53,231.0, +20.5 (+0.04%) above the alert" in card_text(browser, waiting),
+            15,
+            "the new quote and its drift on the card",
+        )
+        assert not_reloaded(browser)
+    finally:
+        desk.sim.set_quote("SA40", "53210", "53211")  # as the other tests found it
     assert desk.serve.api("POST", f"/signals/{waiting}/reject", json={}).status_code == 200

@@ -520,3 +520,44 @@ async def test_a_card_draws_the_chart_of_the_stored_candles_from_five(desk: WebD
         points = json.loads(chart.group(1))
         assert [p[1] for p in points] == closes
         assert {(p[2], p[3]) for p in points} == {(53210.5, 53211.0)}  # the fake broker's ask
+
+
+async def test_a_pending_card_shows_the_quote_its_drift_and_a_countdown_and_its_live_part_follows_the_quote(
+    sqlite_database: Database,
+) -> None:
+    # Issue 29, item 5: the web card shows the live quote, its drift and the time left; the
+    # page's script ticks the countdown and fetches /approvals/live for the quote and drift.
+    broker = FakeBroker()
+    services = make_services(sqlite_database, broker)
+    deps = make_deps(sqlite_database, services, approval_card_refresh_seconds=2.0)
+    assert deps.people is not None
+    await add_bot(sqlite_database, mode="approve", approval_timeout_minutes=15)
+    desk = WebDesk(sqlite_database, create_app(deps), services, deps.people)
+    viewer = await signed_in(desk, "vera", Role.VIEWER)
+    signal_id = await alert(desk, price=53200)
+
+    for path in ("/approvals", f"/approvals/{signal_id}/card"):  # the page, and the card its script refetches
+        html = await text_of(await viewer.get(path))
+        # The ask 53,211.0 is 11.0 above the alert's 53,200: 11 / 53,200 = +0.0207%.
+        # The spans the page's script fills in from /approvals/live.
+        quote = "<span data-quote>53,211.0</span><span data-drift>, +11.0 (+0.02%) above the alert</span>"
+        assert f"<dt>Quote now</dt><dd>{quote}</dd>" in html, path
+        countdown = re.search(r'<span class="countdown" data-left="(\d+)">(\d+)m (\d\d)s left</span>', html)
+        assert countdown is not None, path
+        left, minutes, seconds = (int(g) for g in countdown.groups())
+        assert 14 * 60 <= left < 15 * 60 and (minutes, seconds) == divmod(left, 60)
+    assert 'data-live-every="2.0"' in await text_of(await viewer.get("/approvals"))
+
+    broker.ask = Decimal("53180")  # now below the alert: 20 / 53,200 = -0.0376%
+    response = await viewer.get("/approvals/live")
+    assert response.status_code == 200
+    (live,) = (await response.get_json())["cards"]
+    assert (live["signal_id"], live["quote"], live["drift"]) == (
+        signal_id,
+        "53,180.0",
+        "-20.0 (-0.04%) below the alert",
+    )
+    assert 14 * 60 <= live["seconds_left"] < 15 * 60
+
+    await desk.use_cases.decisions.reject(signal_id, Actor("web:vera", "vera", True))
+    assert (await (await viewer.get("/approvals/live")).get_json()) == {"cards": []}  # decided: nothing live

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from trading.domain import display
@@ -49,3 +49,34 @@ def capped_limit(offset_pct: Decimal, side: OrderSide, alert_price: Decimal, tic
         return raw
     rounding = ROUND_FLOOR if side is OrderSide.BUY else ROUND_CEILING
     return (raw / tick).to_integral_value(rounding=rounding) * tick
+
+
+def drift_words(alert_price: Decimal, quote_price: Decimal | None, tick: Decimal | None = None) -> str | None:
+    """Where the quote stands against the alert's price, signed, in price and percent, as a
+    trader says it: "+12.5 (+0.02%) above the alert", "at the alert's price"; None without a
+    quote."""
+    if quote_price is None or alert_price <= 0:
+        return None
+    move = quote_price - alert_price
+    if move == 0:
+        return "at the alert's price"
+    pct = display.percent(move / alert_price * _HUNDRED)
+    sign = "+" if move > 0 else "-"
+    where = "above" if move > 0 else "below"
+    return f"{sign}{display.price(abs(move), tick)} ({pct}) {where} the alert"
+
+
+def time_left_words(left: timedelta, *, to_the_minute: bool = False) -> str:
+    """A card's countdown: "4m 05s left", "1h 02m left", "expiring" once it is due.
+    `to_the_minute`: "4m left", "under 1m left" (a text that changes once a minute, for a
+    card that is edited to show it)."""
+    seconds = int(left.total_seconds())
+    if seconds <= 0:
+        return "expiring"
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m left"
+    if to_the_minute:
+        return f"{minutes}m left" if minutes else "under 1m left"
+    return f"{minutes}m {seconds:02d}s left"

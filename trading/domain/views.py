@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from trading.domain.position import Entry
@@ -213,3 +213,8 @@ class ApprovalCard:
     decision_reason: str | None = None  # the approver's reason for a reject (their words: escape it)
     # Why a card expired before its time (its quote drifted: approval_max_drift_pct); None otherwise.
     lapse_reason: str | None = None
+    # While pending, what decays (approvals that decay): the quote's move from the alert's
+    # price (quote - alert price, signed), in a trader's words, and the time left to decide.
+    drift_price: Decimal | None = None
+    drift_text: str | None = None  # "+266.0 (+0.50%) above the alert"
+    time_left: timedelta | None = None

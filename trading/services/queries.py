@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from trading.domain import display
-from trading.domain.approval_decay import timeout_reason
+from trading.domain.approval_decay import drift_words, timeout_reason
 from trading.domain.approval_scope import split_close_id
 from trading.domain.approvers import second_approval_reason
 from trading.domain.legs import account_of, on_account
@@ -440,6 +440,7 @@ class Queries(UseCase):
             SignalState.CANCELED,
         ):
             outcome = f"{state_words(stored.state.value)}: {stored.reason}" + (f" ({outcome})" if outcome else "")
+        decay = self._decay(stored, approval, now_price, instrument.tick_size)
         return ApprovalCard(
             signal_id=signal_id,
             bot_name=bot.name,
@@ -483,6 +484,23 @@ class Queries(UseCase):
             lapse_reason=_lapse_reason(stored, approval),
             account=bot.config.broker_account if bot.config.accounts is not None else None,
             leg_accounts=await self._pending_leg_accounts(stored, bot) if pending else (),
+            drift_price=decay[0],
+            drift_text=decay[1],
+            time_left=decay[2],
+        )
+
+    def _decay(
+        self, stored: StoredSignal, approval: ApprovalRecord | None, quote: Decimal | None, tick: Decimal | None
+    ) -> tuple[Decimal | None, str | None, timedelta | None]:
+        """A pending card's live part: the quote's move from the alert's price (signed, and in
+        words) and the time left to decide."""
+        if stored.state is not SignalState.PENDING_APPROVAL:
+            return None, None, None
+        alert = stored.signal.price
+        return (
+            quote - alert if quote is not None else None,
+            drift_words(alert, quote, tick),
+            approval.expires_at - self._clock.now() if approval is not None else None,
         )
 
 

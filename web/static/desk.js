@@ -120,6 +120,55 @@
     };
   }
 
+  // ---- live cards: each pending card's countdown ticks here every second (from the seconds
+  // left when the card was drawn, so the browser's clock does not matter); the quote and its
+  // drift come from /approvals/live every data-live-every seconds (docs/web.md)
+  function leftWords(seconds) {
+    seconds = Math.floor(seconds);
+    if (seconds <= 0) return "expiring";
+    var hours = Math.floor(seconds / 3600), minutes = Math.floor((seconds % 3600) / 60), rest = seconds % 60;
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return hours ? hours + "h " + two(minutes) + "m left" : minutes + "m " + two(rest) + "s left";
+  }
+
+  function tickCountdowns() {
+    document.querySelectorAll("[data-left]").forEach(function (el) {
+      if (!el.dataset.deadline) el.dataset.deadline = String(Date.now() + Number(el.dataset.left) * 1000);
+      el.textContent = leftWords((Number(el.dataset.deadline) - Date.now()) / 1000);
+    });
+  }
+
+  function refreshLiveCards() {
+    if (!document.querySelector("[data-card] [data-quote]")) return;  // nothing pending on the page
+    fetch("/approvals/live", { credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).then(function (answer) {
+      if (!answer) return;
+      answer.cards.forEach(function (live) {
+        var card = document.querySelector('[data-card="' + live.signal_id + '"]');
+        if (!card) return;
+        var quote = card.querySelector("[data-quote]");
+        var drift = card.querySelector("[data-drift]");
+        var left = card.querySelector("[data-left]");
+        if (quote) quote.textContent = live.quote;
+        if (drift && live.drift) drift.textContent = ", " + live.drift;
+        if (left && live.seconds_left != null) {
+          left.dataset.left = String(live.seconds_left);
+          delete left.dataset.deadline;
+        }
+      });
+      tickCountdowns();
+    }).catch(function () {});
+  }
+
+  function startLiveCards() {
+    var box = cardsBox();
+    var every = Number(box && box.dataset.liveEvery);
+    tickCountdowns();
+    setInterval(tickCountdowns, 1000);
+    if (every > 0) setInterval(refreshLiveCards, every * 1000);
+  }
+
   // ---- decisions on a card: sent by fetch (with the CSRF header), answered with the card
   document.addEventListener("submit", function (e) {
     var form = e.target;
@@ -203,5 +252,6 @@
   window.addEventListener("DOMContentLoaded", function () {
     drawCharts(document);
     connect();
+    startLiveCards();
   });
 })();

@@ -53,3 +53,22 @@ async def test_a_card_that_simply_ran_out_of_time_gives_no_lapse_reason(rig: Rig
     assert await rig.use_cases.decisions.run_due() == [sid]
     card = await rig.use_cases.queries.approval_card(sid)
     assert card is not None and card.state == "expired" and card.lapse_reason is None
+
+
+async def test_a_pending_card_carries_the_quote_its_signed_drift_and_the_time_left(rig: Rig) -> None:
+    bot = await rig.bot(mode="approve", approval_timeout_minutes=15)
+    sid = await rig.signal(bot, SignalAction.ENTER_LONG)  # at 53,210.5
+    assert await rig.run(sid) is SignalState.PENDING_APPROVAL
+    rig.broker.bid, rig.broker.ask = Decimal(53100), Decimal(53101)  # the ask 109.5 under the alert
+    rig.clock.t += timedelta(minutes=4, seconds=30)
+    card = await rig.use_cases.queries.approval_card(sid)
+    assert card is not None and card.expires_at is not None
+    # 53,101 - 53,210.5 = -109.5, / 53,210.5 = -0.2058%; the 15 minutes from the alert, less what passed.
+    assert (card.quote, card.drift_price) == (Decimal(53101), Decimal("-109.5"))
+    assert card.drift_text == "-109.5 (-0.21%) below the alert"
+    created = (await rig.stored(sid)).created_at
+    assert card.time_left == created + timedelta(minutes=15) - rig.clock.now()
+    assert timedelta(minutes=10) < card.time_left <= timedelta(minutes=10, seconds=30)
+    assert (await rig.use_cases.decisions.reject(sid, ALICE)).ok
+    decided = await rig.use_cases.queries.approval_card(sid)
+    assert decided is not None and (decided.drift_price, decided.drift_text, decided.time_left) == (None, None, None)
