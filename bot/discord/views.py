@@ -53,11 +53,17 @@ async def _desk_call(what: str, call: Awaitable[ActionResult]) -> ActionResult:
         return DESK_FAILED
 
 
-async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str, reason: str | None = None) -> None:
+async def _decide(
+    interaction: discord.Interaction[Any],
+    signal_id: int,
+    verb: str,
+    reason: str | None = None,
+    accounts: list[str] | None = None,
+) -> None:
     client = _client(interaction)
     actor = client.actor(interaction.user)
     call = (
-        client.use_cases.decisions.approve(signal_id, actor)
+        client.use_cases.decisions.approve(signal_id, actor, accounts=accounts)
         if verb == "approve"
         else client.use_cases.decisions.reject(signal_id, actor, reason)
     )
@@ -170,7 +176,37 @@ class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:e
         await interaction.response.send_modal(EditModal(self.signal_id, card, str(interaction.id)))
 
 
-APPROVAL_ITEMS = (ApproveButton, EditButton, RejectButton)
+class AccountsSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"sd:accounts:(?P<id>[0-9]+)"):
+    """The card of an alert for a bot on several accounts: approve only the accounts picked;
+    the alert's other legs end rejected by the approver (Approve approves every account)."""
+
+    def __init__(self, signal_id: int, accounts: tuple[str, ...]) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"sd:accounts:{signal_id}",
+                placeholder="Approve only some accounts…",
+                min_values=1,
+                max_values=len(accounts),
+                options=[discord.SelectOption(label=a[:100], value=a[:100]) for a in accounts[:SELECT_LIMIT]],
+            )
+        )
+        self.signal_id = signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> AccountsSelect:
+        options = item.options if isinstance(item, discord.ui.Select) else []
+        return cls(int(match["id"]), tuple(o.value for o in options) or ("?",))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _decide(interaction, self.signal_id, "approve", accounts=list(self.item.values))
+
+
+# Discord's most options in one select menu.
+SELECT_LIMIT = 25
+
+APPROVAL_ITEMS = (ApproveButton, EditButton, RejectButton, AccountsSelect)
 _ITEM_FOR = {"approve": ApproveButton, "edit": EditButton, "reject": RejectButton}
 
 
@@ -242,6 +278,8 @@ def approval_view(card: ApprovalCard) -> discord.ui.View | None:
         view.add_item(_ITEM_FOR[name](card.signal_id))
     if link is not None:
         view.add_item(discord.ui.Button(label="Chart", style=discord.ButtonStyle.link, url=link))
+    if names and len(card.leg_accounts) > 1:
+        view.add_item(AccountsSelect(card.signal_id, card.leg_accounts))
     return view
 
 

@@ -230,12 +230,29 @@ class Decisions(UseCase):
         edits: SignalEdits | None = None,
         accounts: Sequence[str] | None = None,
     ) -> ActionResult:
-        """Approve the signal; with `accounts`, the legs of its alert on those accounts (a bot
-        on several accounts), the alert's other legs still pending ending rejected by the
-        approver."""
+        """Approve the signal; for a bot on several accounts, every leg of its alert still
+        waiting (one card per alert), or with `accounts` the legs on those accounts, the
+        alert's other legs still pending ending rejected by the approver."""
         if accounts is None:
-            return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+            waiting = await self._waiting_legs(signal_id)
+            if len(waiting) < 2:
+                return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+            accounts = waiting
         return await self._approve_accounts(signal_id, actor, edits, accounts)
+
+    async def _waiting_legs(self, signal_id: int) -> list[str]:
+        """The accounts of the alert's legs awaiting a decision, `signal_id`'s among them (a bot
+        on several accounts); [] for a bot on one account or when `signal_id` waits no more."""
+        async with self._uow(read_only=True) as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored is not None else None
+            if bot is None or bot.config.accounts is None:
+                return []
+            legs = [await uow.signals.get(i, history=False) for i in await uow.signals.legs_of(signal_id)]
+        waiting = [s for s in legs if s is not None and s.state is SignalState.PENDING_APPROVAL]
+        if signal_id not in {s.id for s in waiting}:
+            return []  # decided already: the decision itself says so
+        return [account_of(s.signal, bot.config) for s in waiting]
 
     async def _approve_accounts(
         self, signal_id: int, actor: Actor, edits: SignalEdits | None, accounts: Sequence[str]
@@ -274,8 +291,21 @@ class Decisions(UseCase):
         return ActionResult(True, "; ".join(said), signal=approved)
 
     async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
-        """`reason`: the approver's own words, typed (cleaned and capped here, whatever the front-end)."""
-        return await self._decide(signal_id, actor, Decision.REJECTED, None, clean_reason(reason))
+        """`reason`: the approver's own words, typed (cleaned and capped here, whatever the
+        front-end). For a bot on several accounts every leg of the alert still waiting is
+        rejected (one card per alert), this one first."""
+        why = clean_reason(reason)
+        result = await self._decide(signal_id, actor, Decision.REJECTED, None, why)
+        if not result.ok:
+            return result
+        async with self._uow(read_only=True) as uow:
+            ids = await uow.signals.legs_of(signal_id)
+            others = [s for i in ids if i != signal_id and (s := await uow.signals.get(i, history=False))]
+        said = [result.message]
+        for leg in others:
+            if leg.state is SignalState.PENDING_APPROVAL and leg.signal.account is not None:
+                said.append((await self._decide(leg.id, actor, Decision.REJECTED, None, why)).message)
+        return replace(result, message="; ".join(said))
 
     async def _decide(
         self,
