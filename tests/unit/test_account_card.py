@@ -43,7 +43,8 @@ def test_the_card_lists_each_accounts_quantity_position_and_money_at_risk() -> N
         "```"
     )
     description = embed.description or ""
-    assert account_lines_text(two_accounts()) in description
+    lines = account_lines_text(two_accounts())
+    assert lines is not None and lines in description
     # The first leg's own quantity, risk and position would read as the alert's: left to the lines.
     assert "Quantity" not in description and "At risk" not in description and "Position " not in description
 
