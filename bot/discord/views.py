@@ -295,7 +295,10 @@ class EditModal(discord.ui.Modal):
         self.signal_id = signal_id
         self.card = card
         self.quantity: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="Quantity (contracts)",
+            # An alert on several accounts: each account's quantity is its own; this box is this leg's.
+            label=f"Quantity on {card.account} (contracts)"[:45]
+            if card and card.account_lines
+            else "Quantity (contracts)",
             custom_id="quantity",
             required=False,
             max_length=6,

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 from db.database import Database
 from tests.integration.test_account_legs import TWO, brokers, legs, run_all, send, services
-from tests.integration.web_support import add_bot
+from tests.integration.test_web_auth import WebDesk
+from tests.integration.web_support import add_bot, make_deps
 from tests.support.fake_broker import FakeBroker
 from tests.support.service_rig import ALICE, BOB
+from trading.domain.people import Role
+from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
 from trading.services.bootstrap import Services
+from web.app import create_app
 
 
 async def two_pending(database: Database, **over: object) -> tuple[Services, dict[str, FakeBroker], int]:
@@ -100,3 +104,61 @@ async def test_two_approvers_on_the_alerts_card_approve_every_leg_on_the_second_
     assert two.ok and two.message.count("(2 of 2)") == 2
     await run_all(s, [first, first + 1])
     assert [state for *_, state in await legs(database, first)] == [SignalState.EXECUTED] * 2
+
+
+async def test_an_edit_on_the_alerts_card_moves_every_legs_stop_and_each_accounts_own_quantity(
+    database: Database,
+) -> None:
+    s, by_account, first = await two_pending(database)
+    card = await s.use_cases.queries.approval_card(first)
+    assert card is not None and card.stop_loss is not None
+    stop = card.stop_loss - 10
+    stranger = await s.use_cases.decisions.edit(first, ALICE, SignalEdits(), {"demo": 3})
+    assert not stranger.ok and stranger.message == (
+        f"signal #{first} has no waiting leg on 'demo' (its accounts: main, prop)"
+    )
+    edited = await s.use_cases.decisions.edit(first, ALICE, SignalEdits(stop_loss=stop), {"prop": 3})
+    assert edited.ok, edited.message
+    # Quantity alone on main afterwards keeps the stop the first edit gave it.
+    assert (await s.use_cases.decisions.edit(first, ALICE, SignalEdits(quantity=2))).ok
+    async with database.uow(read_only=True) as uow:
+        main_leg, prop_leg = [await uow.signals.get(i, history=False) for i in (first, first + 1)]
+    assert main_leg is not None and prop_leg is not None
+    assert main_leg.edits == SignalEdits(quantity=2, stop_loss=stop)
+    assert prop_leg.edits == SignalEdits(quantity=3, stop_loss=stop)
+    assert (await s.use_cases.decisions.approve(first, BOB)).ok
+    await run_all(s, [first, first + 1])
+    assert [o.quantity for o in by_account["main"].book.values()] == [2]
+    assert [o.quantity for o in by_account["prop"].book.values()] == [3]
+    card = await s.use_cases.queries.approval_card(first)
+    assert card is not None and [x.quantity for x in card.account_lines] == [2, 3]
+
+
+async def test_the_web_desk_shows_one_card_with_each_accounts_line_and_quantity_box(sqlite_database: Database) -> None:
+    await add_bot(sqlite_database, **TWO, mode="approve")
+    by_account = brokers()
+    s = services(sqlite_database, by_account)
+    deps = make_deps(sqlite_database, s)
+    assert deps.people is not None
+    desk = WebDesk(sqlite_database, create_app(deps), s, deps.people)
+    first = await desk.pending_signal()
+    await s.use_cases.steps.advance(first + 1)
+    await desk.add("anna", Role.APPROVER)
+    anna = desk.browser()
+    assert (await anna.login("anna")).status_code == 303
+    html = (await (await anna.get("/approvals")).get_data()).decode()
+    assert html.count('data-card="') == 1 and f'id="card-{first}"' in html and f'id="card-{first + 1}"' not in html
+    assert '<tr data-account="main">' in html and '<tr data-account="prop">' in html
+    for account in ("main", "prop"):
+        assert f'name="quantity:{account}"' in html
+    bad = await anna.post(f"/approvals/{first}/edit", form={"quantity:prop": "two"}, headers={"X-Part": "1"})
+    assert bad.status_code == 422
+    edited = await anna.post(f"/approvals/{first}/edit", form={"quantity:prop": "3"}, headers={"X-Part": "1"})
+    assert edited.status_code == 200, (await edited.get_data()).decode()
+    rejected = await anna.post(f"/approvals/{first}/reject", form={"reason": "no"}, headers={"X-Part": "1"})
+    assert rejected.status_code == 200
+    assert [state for *_, state in await legs(sqlite_database, first)] == [SignalState.REJECTED] * 2
+    async with sqlite_database.uow(read_only=True) as uow:
+        prop_leg = await uow.signals.get(first + 1, history=False)
+    assert prop_leg is not None and prop_leg.edits == SignalEdits(quantity=3)
+    assert by_account["main"].place_calls == 0 and by_account["prop"].place_calls == 0

@@ -4,7 +4,7 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -445,7 +445,68 @@ class Decisions(UseCase):
         when one is enough (trading/services/second_approval.py)."""
         return await second_approval_of(self._uow, self._market, signal_id, edits)
 
-    async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
+    async def edit(
+        self, signal_id: int, actor: Actor, edits: SignalEdits, quantities: Mapping[str, int] | None = None
+    ) -> ActionResult:
+        """An approver's edits. For a bot on several accounts the alert has one card: the order
+        type, limit, stop and target apply to every leg still waiting; a quantity is an
+        account's own (each is scaled), so `edits.quantity` is this leg's and `quantities`
+        names the others' by account."""
+        waiting = await self._waiting_leg_ids(signal_id)
+        if len(waiting) < 2:
+            if quantities:
+                return ActionResult(False, f"signal #{signal_id} is on one account: edit its quantity", "invalid")
+            return await self._edit_one(signal_id, actor, edits)
+        own = next(a for a, i in waiting.items() if i == signal_id)
+        named = {a.lower(): a for a in waiting}
+        strangers = [a for a in quantities or {} if a.lower() not in named]
+        if strangers:
+            return ActionResult(
+                False,
+                f"signal #{signal_id} has no waiting leg on {', '.join(repr(a) for a in strangers)} "
+                f"(its accounts: {', '.join(waiting)})",
+                "invalid",
+            )
+        per_account = {named[a.lower()]: q for a, q in (quantities or {}).items()}
+        if edits.quantity is not None:
+            per_account.setdefault(own, edits.quantity)
+        shared = replace(edits, quantity=None)
+        plan = [
+            (account, leg_id, leg_edits)
+            for account, leg_id in waiting.items()
+            if (leg_edits := replace(shared, quantity=per_account.get(account))) != SignalEdits()
+        ]
+        for account, leg_id, leg_edits in plan:  # every leg's checked before any is changed
+            if problem := await self._check_edits(leg_id, leg_edits):
+                return ActionResult(False, f"account {account}: {problem}", "invalid")
+        said: list[str] = []
+        for account, leg_id, leg_edits in plan:
+            result = await self._edit_one(leg_id, actor, leg_edits, merge=True)
+            if not result.ok:
+                return replace(result, message=f"account {account}: {result.message}")
+            said.append(f"{account}: {result.message}")
+        if not said:
+            return ActionResult(False, "nothing to change", "invalid")
+        return ActionResult(True, "; ".join(said))
+
+    async def _waiting_leg_ids(self, signal_id: int) -> dict[str, int]:
+        """The alert's legs awaiting a decision by account, when `signal_id` is one of them."""
+        async with self._uow(read_only=True) as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored is not None else None
+            if bot is None or bot.config.accounts is None:
+                return {}
+            legs = [await uow.signals.get(i, history=False) for i in await uow.signals.legs_of(signal_id)]
+        waiting = {
+            account_of(s.signal, bot.config): s.id
+            for s in legs
+            if s is not None and s.state is SignalState.PENDING_APPROVAL
+        }
+        return waiting if signal_id in waiting.values() else {}
+
+    async def _edit_one(self, signal_id: int, actor: Actor, edits: SignalEdits, merge: bool = False) -> ActionResult:
+        """`merge`: the fields given replace the leg's, the others kept (an alert's edit made
+        leg by leg keeps what an earlier edit of one leg set)."""
         target = f"signal:{signal_id}"
         if refused := await self._access.refusal(actor, Role.APPROVER, "edit", target, "edit signals"):
             return refused
@@ -462,6 +523,8 @@ class Decisions(UseCase):
                 return ActionResult(
                     False, f"signal #{signal_id} is {state_words(stored.state.value)}; too late to edit", "not_pending"
                 )
+            if merge and stored.edits is not None:
+                edits = _merged(stored.edits, edits)
             await uow.approvals.set_edits(signal_id, edits, actor.id)
             await uow.signals.set_edits(signal_id, edits)
             withdrawn = approval.first_approved_by
@@ -555,6 +618,17 @@ class Decisions(UseCase):
         async with self._uow() as uow:
             await uow.approvals.set_message(signal_id, channel_id, message_id)
             await uow.commit()
+
+
+def _merged(old: SignalEdits, new: SignalEdits) -> SignalEdits:
+    """`new`'s fields over `old`'s, the ones it leaves unset kept."""
+    return SignalEdits(
+        quantity=new.quantity if new.quantity is not None else old.quantity,
+        order_type=new.order_type if new.order_type is not None else old.order_type,
+        limit_price=new.limit_price if new.limit_price is not None else old.limit_price,
+        stop_loss=new.stop_loss if new.stop_loss is not None else old.stop_loss,
+        take_profit=new.take_profit if new.take_profit is not None else old.take_profit,
+    )
 
 
 def _edits_text(edits: SignalEdits | None) -> str:
