@@ -376,6 +376,8 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def card(signal_id: int) -> Response:
         card = await use_cases.queries.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
+        if card is not None and card.card_of is not None:
+            card = await use_cases.queries.approval_card(card.card_of) or card  # the alert's one card
         caller = current_caller()
         html = await render_template(
             "parts/card.html",

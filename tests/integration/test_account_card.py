@@ -151,6 +151,9 @@ async def test_the_web_desk_shows_one_card_with_each_accounts_line_and_quantity_
     assert '<tr data-account="main">' in html and '<tr data-account="prop">' in html
     for account in ("main", "prop"):
         assert f'name="quantity:{account}"' in html
+    # The live page fetches the card of a leg's event: the alert's one card answers.
+    leg = (await (await anna.get(f"/approvals/{first + 1}/card")).get_data()).decode()
+    assert f'data-card="{first}"' in leg and f'data-legs="{first} {first + 1}"' in leg
     bad = await anna.post(f"/approvals/{first}/edit", form={"quantity:prop": "two"}, headers={"X-Part": "1"})
     assert bad.status_code == 422
     edited = await anna.post(f"/approvals/{first}/edit", form={"quantity:prop": "3"}, headers={"X-Part": "1"})
