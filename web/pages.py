@@ -434,6 +434,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     async def edit(signal_id: int) -> Response:
         caller = current_caller()
         edits = SignalEdits()  # for one who may not edit, the use case refuses (and audits) before reading them
+        quantities: dict[str, int] = {}
         if caller is not None and caller.may(Role.APPROVER):
             try:
                 form = await request.form
