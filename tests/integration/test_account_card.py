@@ -165,3 +165,20 @@ async def test_the_web_desk_shows_one_card_with_each_accounts_line_and_quantity_
         prop_leg = await uow.signals.get(first + 1, history=False)
     assert prop_leg is not None and prop_leg.edits == SignalEdits(quantity=3)
     assert by_account["main"].place_calls == 0 and by_account["prop"].place_calls == 0
+
+
+async def test_an_approval_with_edits_gives_the_quantity_to_its_own_leg_and_the_stop_to_every_leg(
+    database: Database,
+) -> None:
+    s, by_account, first = await two_pending(database)
+    card = await s.use_cases.queries.approval_card(first)
+    assert card is not None and card.stop_loss is not None
+    stop = card.stop_loss - 10
+    assert (await s.use_cases.decisions.approve(first, ALICE, SignalEdits(quantity=4, stop_loss=stop))).ok
+    await run_all(s, [first, first + 1])
+    async with database.uow(read_only=True) as uow:
+        main_leg, prop_leg = [await uow.signals.get(i, history=False) for i in (first, first + 1)]
+    assert main_leg is not None and prop_leg is not None
+    assert (main_leg.edits, prop_leg.edits) == (SignalEdits(quantity=4, stop_loss=stop), SignalEdits(stop_loss=stop))
+    assert [o.quantity for o in by_account["main"].book.values()] == [4]
+    assert [o.quantity for o in by_account["prop"].book.values()] == [2]  # prop's own, scaled

@@ -275,8 +275,18 @@ class Decisions(UseCase):
         chosen = {named[a.lower()] for a in accounts}
         said: list[str] = []
         approved: StoredSignal | None = None
+        # An edited quantity is one account's (each is scaled): this signal's leg, or the one leg approved.
+        picked = [by_account[a].id for a in by_account if a in chosen]
+        sized = signal_id if signal_id in picked else picked[0] if len(picked) == 1 else None
+        if edits is not None and edits.quantity is not None and sized is None:
+            return ActionResult(
+                False,
+                f"a quantity is one account's: edit it on signal #{signal_id}'s card per account, then approve",
+                "invalid",
+            )
         for account in (a for a in by_account if a in chosen):
-            result = await self._decide(by_account[account].id, actor, Decision.APPROVED, edits)
+            leg = by_account[account]
+            result = await self._decide(leg.id, actor, Decision.APPROVED, _leg_edits(edits, leg, sized))
             if not result.ok:
                 return replace(result, message=f"account {account}: {result.message}")
             approved = approved or result.signal
@@ -618,6 +628,17 @@ class Decisions(UseCase):
         async with self._uow() as uow:
             await uow.approvals.set_message(signal_id, channel_id, message_id)
             await uow.commit()
+
+
+def _leg_edits(edits: SignalEdits | None, leg: StoredSignal, sized: int | None) -> SignalEdits | None:
+    """An approval's edits as one leg of the alert takes them: a quantity only on the leg
+    `sized` (each account's is scaled), over what an earlier edit of the leg set."""
+    if edits is None:
+        return None
+    mine = edits if leg.id == sized else replace(edits, quantity=None)
+    if mine == SignalEdits():
+        return None
+    return _merged(leg.edits, mine) if leg.edits is not None else mine
 
 
 def _merged(old: SignalEdits, new: SignalEdits) -> SignalEdits:
