@@ -241,18 +241,7 @@ class Decisions(UseCase):
         return await self._approve_accounts(signal_id, actor, edits, accounts)
 
     async def _waiting_legs(self, signal_id: int) -> list[str]:
-        """The accounts of the alert's legs awaiting a decision, `signal_id`'s among them (a bot
-        on several accounts); [] for a bot on one account or when `signal_id` waits no more."""
-        async with self._uow(read_only=True) as uow:
-            stored = await uow.signals.get(signal_id, history=False)
-            bot = await uow.bots.get(stored.bot_id) if stored is not None else None
-            if bot is None or bot.config.accounts is None:
-                return []
-            legs = [await uow.signals.get(i, history=False) for i in await uow.signals.legs_of(signal_id)]
-        waiting = [s for s in legs if s is not None and s.state is SignalState.PENDING_APPROVAL]
-        if signal_id not in {s.id for s in waiting}:
-            return []  # decided already: the decision itself says so
-        return [account_of(s.signal, bot.config) for s in waiting]
+        return list(await self._waiting_leg_ids(signal_id))
 
     async def _approve_accounts(
         self, signal_id: int, actor: Actor, edits: SignalEdits | None, accounts: Sequence[str]
@@ -490,17 +479,21 @@ class Decisions(UseCase):
             if problem := await self._check_edits(leg_id, leg_edits):
                 return ActionResult(False, f"account {account}: {problem}", "invalid")
         said: list[str] = []
+        edited: StoredSignal | None = None
         for account, leg_id, leg_edits in plan:
             result = await self._edit_one(leg_id, actor, leg_edits, merge=True)
             if not result.ok:
                 return replace(result, message=f"account {account}: {result.message}")
+            edited = edited or result.signal
             said.append(f"{account}: {result.message}")
         if not said:
             return ActionResult(False, "nothing to change", "invalid")
-        return ActionResult(True, "; ".join(said))
+        return ActionResult(True, "; ".join(said), signal=edited)
 
     async def _waiting_leg_ids(self, signal_id: int) -> dict[str, int]:
-        """The alert's legs awaiting a decision by account, when `signal_id` is one of them."""
+        """The alert's legs awaiting a decision by account, `signal_id`'s among them (a bot on
+        several accounts); {} for a bot on one account or when `signal_id` waits no more (its
+        decision then says so)."""
         async with self._uow(read_only=True) as uow:
             stored = await uow.signals.get(signal_id, history=False)
             bot = await uow.bots.get(stored.bot_id) if stored is not None else None
