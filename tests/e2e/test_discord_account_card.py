@@ -70,3 +70,29 @@ async def test_approving_one_account_in_the_select_menu_orders_once_and_rejects_
     # Still one card, now saying where each account ended; no card of the Paper leg's own.
     await fake.wait_for(lambda: "rejected" in embed_text(fake.messages[mid]).lower(), within=15)
     assert len(cards()) == 1 and fake.messages[mid]["components"] == []
+
+
+async def test_the_edit_modal_takes_each_accounts_quantity_and_approve_orders_them(desk: DeskWorld) -> None:
+    w = desk.world
+    fake = w.discord
+    sid = await desk.alert()
+    await fake.wait_for(
+        lambda: any(f"sd:accounts:{sid}" in fake.custom_ids(m) for m in fake.channel_messages(w.approvals)),
+        within=15,
+    )
+    [card] = [m for m in fake.channel_messages(w.approvals) if m.get("embeds")]
+    mid = int(card["id"])
+    opened = await fake.click(mid, f"sd:edit:{sid}", w.alice)
+    bad = await fake.submit_modal(opened, w.alice, {"quantity": "Herenya=2 demo=1"})
+    assert (await bad.reply())["content"].startswith("⛔ Quantity: write each account's as account=contracts")
+    opened = await fake.click(mid, f"sd:edit:{sid}", w.alice)
+    edited = await fake.submit_modal(opened, w.alice, {"quantity": "Herenya=2 Paper=3"})
+    assert (await edited.reply())["content"].startswith("✅ Herenya: signal #")
+    async with desk.app.database.uow(read_only=True) as uow:
+        quantities = [(await uow.signals.get(i, history=False)).edits for i in (sid, sid + 1)]  # type: ignore[union-attr]
+    assert [e.quantity if e else None for e in quantities] == [2, 3]
+    approved = await fake.click(mid, f"sd:approve:{sid}", w.bob)
+    assert (await approved.reply())["content"].startswith("✅ Herenya: ")
+    await fake.wait_for(lambda: desk.orders(sid), within=15)
+    [order] = desk.orders(sid)
+    assert order["quantity"] == 2
