@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from bot.discord.cards import account_lines_text, approval_embed
+from bot.discord.inputs import parse_account_quantities
 from bot.discord.views import AccountsSelect, approval_view
 from tests.e2e.fake_desk import make_card
+from trading.domain.inputs import InputError
 from trading.domain.views import AccountLine, ApprovalCard
 
 
@@ -78,3 +82,14 @@ def test_the_card_of_several_accounts_carries_a_multiple_choice_select_of_its_wa
     # One account left waiting: Approve is the whole choice.
     one = approval_view(make_card(7, leg_accounts=("main",)))
     assert one is not None and not [i for i in one.children if isinstance(i, AccountsSelect)]
+
+
+def test_the_edit_modals_quantity_box_reads_each_accounts_quantity() -> None:
+    accounts = ("main", "prop")
+    assert parse_account_quantities("main=1 prop=3", accounts) == {"main": 1, "prop": 3}
+    assert parse_account_quantities(" PROP=2, ", accounts) == {"prop": 2}  # an account as the bot names it
+    assert parse_account_quantities("", accounts) == {}
+    with pytest.raises(InputError, match=r"^Quantity: write each account's as account=contracts \(main=1 prop=1\)"):
+        parse_account_quantities("main=1 demo=2", accounts)
+    with pytest.raises(InputError, match=r"^Quantity on prop: "):
+        parse_account_quantities("prop=0", accounts)
