@@ -166,8 +166,12 @@ class FakeDesk:
         self.calls.append(("reject", (signal_id, actor, reason)))
         return await self._decide(signal_id, actor, "reject")
 
-    async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
+    async def edit(
+        self, signal_id: int, actor: Actor, edits: SignalEdits, quantities: dict[str, int] | None = None
+    ) -> ActionResult:
         self.calls.append(("edit", (signal_id, actor, edits)))
+        if quantities is not None:
+            self.calls.append(("edit_quantities", (signal_id, dict(quantities))))
         if (refused := self._refuse(actor, "edit")) is not None:
             return refused
         card = self.cards.get(signal_id)
