@@ -75,6 +75,21 @@ _STATUS = {
 }
 
 
+# The Edit form of an alert on several accounts: one quantity box per account, "quantity:<account>".
+ACCOUNT_QUANTITY = "quantity:"
+
+
+def account_quantities(form: Any) -> dict[str, int]:
+    """The per-account quantity boxes that were filled in, by account."""
+    found: dict[str, int] = {}
+    for key in form:
+        if str(key).startswith(ACCOUNT_QUANTITY) and str(form.get(key, "")).strip():
+            quantity = inputs.parse_quantity(TYPED, str(form.get(key)))
+            if quantity is not None:
+                found[str(key)[len(ACCOUNT_QUANTITY) :]] = quantity
+    return found
+
+
 def parse_edits(form: Any) -> SignalEdits:
     """The Edit form's boxes as SignalEdits, by the domain's rules (trading/domain/inputs.py);
     an empty box leaves that value as the card has it."""
@@ -384,6 +399,8 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     @require_role(Role.VIEWER)
     async def card(signal_id: int) -> Response:
         card = await use_cases.queries.approval_card(signal_id) if 1 <= signal_id <= MAX_ID else None
+        if card is not None and card.card_of is not None:
+            card = await use_cases.queries.approval_card(card.card_of) or card  # the alert's one card
         caller = current_caller()
         html = await render_template(
             "parts/card.html",
@@ -440,14 +457,21 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     async def edit(signal_id: int) -> Response:
         caller = current_caller()
         edits = SignalEdits()  # for one who may not edit, the use case refuses (and audits) before reading them
+        quantities: dict[str, int] = {}
         if caller is not None and caller.may(Role.APPROVER):
             try:
-                edits = parse_edits(await request.form)
+                form = await request.form
+                quantities = account_quantities(form)
+                # Only accounts' quantities given: nothing else to change, which is no mistake.
+                only_quantities = quantities and not any(str(form.get(f, "")).strip() for f in FIELDS)
+                edits = SignalEdits() if only_quantities else parse_edits(form)
             except InputError as e:
                 return await card_answer(signal_id, None, str(e))
         if not 1 <= signal_id <= MAX_ID:
             return await card_answer(signal_id, ActionResult(False, f"there is no signal {signal_id}", "not_found"))
-        return await card_answer(signal_id, await use_cases.decisions.edit(signal_id, current_actor(), edits))
+        return await card_answer(
+            signal_id, await use_cases.decisions.edit(signal_id, current_actor(), edits, quantities or None)
+        )
 
     # ------------------------------------------------------------------ positions
 

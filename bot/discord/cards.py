@@ -156,7 +156,7 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
     # Once decided, the Desk's card re-plans against the position as it is now (after the
     # fill), so plan, quote, risk and position rows would describe a trade that is not
     # this one; a decided card shows what was asked and what happened instead.
-    on = f" on {card.account}" if card.account else ""  # one leg of a bot on several accounts
+    on = accounts_on(card)
     title = f"#{card.signal_id} {card.bot_name}{on} · " + (f"{card.plan_summary} · {action}" if pending else action)
 
     lines = []
@@ -189,10 +189,11 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
 
     tick = card.tick_size
     drift = f" ({percent(card.drift_pct)})" if card.drift_pct is not None else ""
+    per_account = bool(card.account_lines)  # quantity, risk and position are each account's
     rows = [
         *([("Plan", f"{card.plan_summary} · {action}")] if pending else []),
         ("Symbol", card.symbol),
-        ("Quantity", _quantity_text(card)),
+        *([] if per_account else [("Quantity", _quantity_text(card))]),
         ("Alert price", price(card.alert_price, tick)),
         *([("RSI", f"{card.rsi.normalize():f}")] if card.rsi is not None else []),
         *([("Timeframe", card.timeframe)] if card.timeframe else []),
@@ -201,12 +202,14 @@ def approval_embed(card: ApprovalCard) -> discord.Embed:
         ("Target", price(card.take_profit, tick)),
         *(
             [("At risk", risk(card.risk_to_stop, card.currency)), ("Position", _position_change(card))]
-            if pending
+            if pending and not per_account
             else []
         ),
     ]
     width = max(len(k) for k, _ in rows)
     lines.append(code_block("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)))
+    if (accounts := account_lines_text(card)) is not None:
+        lines.append(accounts)
 
     if card.ignored_reason:
         lines.append(
@@ -236,6 +239,41 @@ def countdown(card: ApprovalCard) -> str:
     """The time left to decide, to the minute (the live card is edited when this text
     changes, so at most once a minute for the countdown)."""
     return f" · ⏱️ {time_left_words(card.time_left, to_the_minute=True)}" if card.time_left is not None else ""
+
+
+def accounts_on(card: ApprovalCard) -> str:
+    """The title's accounts: every account of the alert on its one card, a leg's own otherwise."""
+    if card.account_lines:
+        return " on " + ", ".join(line.account for line in card.account_lines)
+    return f" on {card.account}" if card.account else ""
+
+
+def account_lines_text(card: ApprovalCard) -> str | None:
+    """Each account's line on the one card of an alert for a bot on several accounts: the
+    quantity as scaled there, the position before → after and the money at risk while it
+    waits; once decided, where each leg ended. None for a bot on one account."""
+    if not card.account_lines:
+        return None
+    if card.state == PENDING:
+        rows = [
+            (
+                line.account,
+                _order_quantity(card, line.quantity),
+                f"{line.position_before} → {line.position_after}",
+                risk(line.risk_to_stop, line.currency),
+            )
+            for line in card.account_lines
+        ]
+        return code_block(table(("ACCOUNT", "QTY", "POSITION", "AT RISK"), rows, right={1, 3}))
+    ended = [
+        (line.account, quantity(line.quantity), state_words(line.state), line.outcome or "")
+        for line in card.account_lines
+    ]
+    return code_block(table(("ACCOUNT", "QTY", "STATE", "OUTCOME"), ended, right={1}))
+
+
+def _order_quantity(card: ApprovalCard, contracts: int) -> str:
+    return _quantity_text(dataclasses.replace(card, quantity=contracts))
 
 
 def order_embed(card: ApprovalCard) -> discord.Embed:

@@ -38,6 +38,28 @@ def parse_edits(quantity: str, order_type: str, limit_price: str, stop_loss: str
         raise InputError(sentence(e)) from None
 
 
+def parse_account_quantities(text: str, accounts: tuple[str, ...]) -> dict[str, int]:
+    """The Edit modal's quantity box on the card of an alert on several accounts:
+    "main=1 prop=3" (spaces or commas between), each a whole number of contracts, each
+    account one of `accounts`; a blank box changes none."""
+    found: dict[str, int] = {}
+    named = {a.lower(): a for a in accounts}
+    for pair in text.replace(",", " ").split():
+        account, sep, value = pair.partition("=")
+        if not sep or account.lower() not in named:
+            raise InputError(
+                f"Quantity: write each account's as account=contracts ({' '.join(f'{a}=1' for a in accounts)}), "
+                f"not {pair[:40]!r}."
+            )
+        try:
+            quantity = inputs.parse_quantity(TYPED, value)
+        except InputError as e:
+            raise InputError(f"Quantity on {named[account.lower()]}: {sentence(e)}") from None
+        if quantity is not None:
+            found[named[account.lower()]] = quantity
+    return found
+
+
 def period_start(period: str, now: datetime) -> tuple[datetime | None, str]:
     """Where a /pnl period begins (UTC calendar boundaries) and how to name it."""
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)

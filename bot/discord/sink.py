@@ -238,6 +238,9 @@ class DiscordSink:
         if card is None:
             log.error("signal #%s awaits approval but the Desk has no card for it", signal_id)
             return
+        if card.card_of is not None:
+            self.refresh_card(card.card_of)  # a leg of an alert on several accounts: its one card
+            return
         channel = self.client.get_partial_messageable(self.approvals_channel_id)
         view = approval_view(card)  # None when already decided: no buttons
 
@@ -270,6 +273,13 @@ class DiscordSink:
 
     async def _refresh(self, signal_id: int) -> None:
         where = await self._card_message(signal_id)
+        if (
+            where is None
+            and signal_id not in self._no_card
+            and (owner := await self.use_cases.queries.card_owner(signal_id)) != signal_id
+        ):
+            await self._refresh(owner)  # a leg shown on its alert's first leg's card
+            return
         if where is None:
             self._remember_no_card(signal_id)
             return
@@ -365,6 +375,8 @@ class DiscordSink:
         card = await self.use_cases.queries.approval_card(signal_id)
         if card is None:
             return
+        if card.card_of is not None:
+            return  # a leg on its alert's one card: that card's own reminder and expiry speak for it
         if op == "remind":
             if card.state != PENDING:
                 return  # decided meanwhile: nobody needs calling

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 import discord
 
 from bot.discord.cards import PENDING, card_buttons, card_link, result_text
-from bot.discord.inputs import parse_edits
+from bot.discord.inputs import parse_account_quantities, parse_edits
 from trading.domain.inputs import InputError
 from trading.domain.records import SignalEdits
 from trading.domain.views import ApprovalCard
@@ -53,11 +53,17 @@ async def _desk_call(what: str, call: Awaitable[ActionResult]) -> ActionResult:
         return DESK_FAILED
 
 
-async def _decide(interaction: discord.Interaction[Any], signal_id: int, verb: str, reason: str | None = None) -> None:
+async def _decide(
+    interaction: discord.Interaction[Any],
+    signal_id: int,
+    verb: str,
+    reason: str | None = None,
+    accounts: list[str] | None = None,
+) -> None:
     client = _client(interaction)
     actor = client.actor(interaction.user)
     call = (
-        client.use_cases.decisions.approve(signal_id, actor)
+        client.use_cases.decisions.approve(signal_id, actor, accounts=accounts)
         if verb == "approve"
         else client.use_cases.decisions.reject(signal_id, actor, reason)
     )
@@ -170,7 +176,37 @@ class EditButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"sd:e
         await interaction.response.send_modal(EditModal(self.signal_id, card, str(interaction.id)))
 
 
-APPROVAL_ITEMS = (ApproveButton, EditButton, RejectButton)
+class AccountsSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=r"sd:accounts:(?P<id>[0-9]+)"):
+    """The card of an alert for a bot on several accounts: approve only the accounts picked;
+    the alert's other legs end rejected by the approver (Approve approves every account)."""
+
+    def __init__(self, signal_id: int, accounts: tuple[str, ...]) -> None:
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"sd:accounts:{signal_id}",
+                placeholder="Approve only some accounts…",
+                min_values=1,
+                max_values=len(accounts),
+                options=[discord.SelectOption(label=a[:100], value=a[:100]) for a in accounts[:SELECT_LIMIT]],
+            )
+        )
+        self.signal_id = signal_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> AccountsSelect:
+        options = item.options if isinstance(item, discord.ui.Select) else []
+        return cls(int(match["id"]), tuple(o.value for o in options) or ("?",))
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await _decide(interaction, self.signal_id, "approve", accounts=list(self.item.values))
+
+
+# Discord's most options in one select menu.
+SELECT_LIMIT = 25
+
+APPROVAL_ITEMS = (ApproveButton, EditButton, RejectButton, AccountsSelect)
 _ITEM_FOR = {"approve": ApproveButton, "edit": EditButton, "reject": RejectButton}
 
 
@@ -242,6 +278,8 @@ def approval_view(card: ApprovalCard) -> discord.ui.View | None:
         view.add_item(_ITEM_FOR[name](card.signal_id))
     if link is not None:
         view.add_item(discord.ui.Button(label="Chart", style=discord.ButtonStyle.link, url=link))
+    if names and len(card.leg_accounts) > 1:
+        view.add_item(AccountsSelect(card.signal_id, card.leg_accounts))
     return view
 
 
@@ -257,11 +295,9 @@ class EditModal(discord.ui.Modal):
         self.signal_id = signal_id
         self.card = card
         self.quantity: discord.ui.TextInput[Any] = discord.ui.TextInput(
-            label="Quantity (contracts)",
             custom_id="quantity",
             required=False,
-            max_length=6,
-            default=str(card.quantity) if card else None,
+            **_quantity_box(card),
         )
         self.order_type: discord.ui.TextInput[Any] = discord.ui.TextInput(
             label="Order type: market or limit",
@@ -296,29 +332,55 @@ class EditModal(discord.ui.Modal):
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         client = _client(interaction)
+        accounts = _waiting_accounts(self.card)
+        quantities: dict[str, int] = {}
         try:
-            edits = parse_edits(
-                self.quantity.value,
-                self.order_type.value,
-                self.limit_price.value,
-                self.stop_loss.value,
-                self.take_profit.value,
-            )
+            if accounts:
+                quantities = parse_account_quantities(self.quantity.value, accounts)
+            others = (self.order_type.value, self.limit_price.value, self.stop_loss.value, self.take_profit.value)
+            if quantities and not any(v.strip() for v in others):
+                edits = SignalEdits()  # the accounts' quantities alone: no mistake
+            else:
+                edits = parse_edits("" if accounts else self.quantity.value, *others)
         except InputError as e:
             await interaction.response.send_message(f"⛔ {e} Nothing was changed.", ephemeral=True)
             return
         edits = changed_only(edits, self.card)
-        if edits == SignalEdits():
+        was = {line.account: line.quantity for line in self.card.account_lines} if self.card else {}
+        quantities = {a: q for a, q in quantities.items() if was.get(a) != q}
+        if edits == SignalEdits() and not quantities:
             await interaction.response.send_message("Nothing was changed.", ephemeral=True)
             return
         await interaction.response.defer(ephemeral=True, thinking=True)
         actor = client.actor(interaction.user)
         result = await _desk_call(
-            f"edit #{self.signal_id}", client.use_cases.decisions.edit(self.signal_id, actor, edits)
+            f"edit #{self.signal_id}",
+            client.use_cases.decisions.edit(self.signal_id, actor, edits, quantities or None),
         )
         await interaction.edit_original_response(content=result_text(result))
         if result.ok:
             client.refresh_card(self.signal_id)
+
+
+def _waiting_accounts(card: ApprovalCard | None) -> tuple[str, ...]:
+    """The accounts whose quantity the Edit modal's box holds: an alert's waiting legs, when
+    it has several (each account's quantity is its own); () otherwise."""
+    if card is None or not card.account_lines or len(card.leg_accounts) < 2:
+        return ()
+    return card.leg_accounts
+
+
+def _quantity_box(card: ApprovalCard | None) -> dict[str, Any]:
+    """The quantity box's label, size and value: one number, or each waiting account's."""
+    accounts = _waiting_accounts(card)
+    if card is None or not accounts:
+        return {"label": "Quantity (contracts)", "max_length": 6, "default": str(card.quantity) if card else None}
+    now = {line.account: line.quantity for line in card.account_lines}
+    return {
+        "label": "Quantity per account (account=contracts)",
+        "max_length": 200,
+        "default": " ".join(f"{a}={now.get(a, 0)}" for a in accounts),
+    }
 
 
 def changed_only(edits: SignalEdits, card: ApprovalCard | None) -> SignalEdits:

@@ -152,8 +152,12 @@ class FakeDesk:
         )
         return ActionResult(True, f"Signal #{signal_id} {decision.rstrip('e')}ed.", "ok")
 
-    async def approve(self, signal_id: int, actor: Actor, edits: SignalEdits | None = None) -> ActionResult:
+    async def approve(
+        self, signal_id: int, actor: Actor, edits: SignalEdits | None = None, accounts: list[str] | None = None
+    ) -> ActionResult:
         self.calls.append(("approve", (signal_id, actor, edits)))
+        if accounts is not None:
+            self.calls.append(("approve_accounts", (signal_id, tuple(accounts))))
         if self.approve_delay:
             await asyncio.sleep(self.approve_delay)
         return await self._decide(signal_id, actor, "approve")
@@ -162,8 +166,12 @@ class FakeDesk:
         self.calls.append(("reject", (signal_id, actor, reason)))
         return await self._decide(signal_id, actor, "reject")
 
-    async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
+    async def edit(
+        self, signal_id: int, actor: Actor, edits: SignalEdits, quantities: dict[str, int] | None = None
+    ) -> ActionResult:
         self.calls.append(("edit", (signal_id, actor, edits)))
+        if quantities is not None:
+            self.calls.append(("edit_quantities", (signal_id, dict(quantities))))
         if (refused := self._refuse(actor, "edit")) is not None:
             return refused
         card = self.cards.get(signal_id)
@@ -269,6 +277,10 @@ class FakeDesk:
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         self.calls.append(("approval_card", (signal_id,)))
         return self.cards.get(signal_id)
+
+    async def card_owner(self, signal_id: int) -> int:
+        card = self.cards.get(signal_id)
+        return card.card_of if card is not None and card.card_of is not None else signal_id
 
     async def record_card_message(self, signal_id: int, channel_id: int, message_id: int) -> None:
         self.calls.append(("record_card_message", (signal_id, channel_id, message_id)))

@@ -381,6 +381,27 @@ class FakeDiscord:
         await self._dispatch_interaction(rec, payload)
         return rec
 
+    async def select(self, message_id: int, custom_id: str, member: Member, values: list[str]) -> InjectedInteraction:
+        """Pick `values` in the message's select menu `custom_id` (a string select, component
+        type 3), as Discord checks a choice: known options only, within min and max values."""
+        message = self.messages[message_id]
+        menu = next(
+            (c for c in _walk(message.get("components", [])) if c.get("custom_id") == custom_id and c["type"] == 3),
+            None,
+        )
+        if menu is None:
+            raise AssertionError(f"no select menu {custom_id!r} on message {message_id}: {self.custom_ids(message)}")
+        offered = [o["value"] for o in menu.get("options", [])]
+        if not set(values) <= set(offered) or not menu.get("min_values", 1) <= len(values) <= menu.get("max_values", 1):
+            raise AssertionError(f"Discord would not send {values} from {custom_id!r} (options {offered})")
+        channel_id = int(message["channel_id"])
+        rec = self._base_interaction(3, member, channel_id, custom_id)
+        rec.message_id = message_id
+        payload = self._payload(rec, channel_id, {"custom_id": custom_id, "component_type": 3, "values": values})
+        payload["message"] = message
+        await self._dispatch_interaction(rec, payload)
+        return rec
+
     async def slash(
         self, name: str, member: Member, channel_id: int, **options: str | int | bool
     ) -> InjectedInteraction:

@@ -158,6 +158,21 @@ class DecisionView:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountLine:
+    """One account's line on the card of an alert for a bot on several accounts."""
+
+    signal_id: int  # the leg's signal
+    account: str
+    quantity: int  # as scaled for the account (0 when nothing to do)
+    position_before: str
+    position_after: str
+    risk_to_stop: Decimal | None  # in `currency`
+    currency: str
+    state: str  # the leg's signal's state
+    outcome: str | None = None  # what filled, or why it ended
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalCard:
     """Everything an approval card shows; built by the service, drawn by bot/."""
 
@@ -218,3 +233,7 @@ class ApprovalCard:
     drift_price: Decimal | None = None
     drift_text: str | None = None  # "+266.0 (+0.50%) above the alert"
     time_left: timedelta | None = None
+    # A bot on several accounts: its first leg's card lists every leg's line (the legs' order);
+    # another leg posts no card of its own, `card_of` naming the signal whose card shows it.
+    account_lines: tuple[AccountLine, ...] = ()
+    card_of: int | None = None

@@ -4,7 +4,7 @@ The first decision wins; every decision is audited with who made it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -230,12 +230,18 @@ class Decisions(UseCase):
         edits: SignalEdits | None = None,
         accounts: Sequence[str] | None = None,
     ) -> ActionResult:
-        """Approve the signal; with `accounts`, the legs of its alert on those accounts (a bot
-        on several accounts), the alert's other legs still pending ending rejected by the
-        approver."""
+        """Approve the signal; for a bot on several accounts, every leg of its alert still
+        waiting (one card per alert), or with `accounts` the legs on those accounts, the
+        alert's other legs still pending ending rejected by the approver."""
         if accounts is None:
-            return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+            waiting = await self._waiting_legs(signal_id)
+            if len(waiting) < 2:
+                return await self._decide(signal_id, actor, Decision.APPROVED, edits)
+            accounts = waiting
         return await self._approve_accounts(signal_id, actor, edits, accounts)
+
+    async def _waiting_legs(self, signal_id: int) -> list[str]:
+        return list(await self._waiting_leg_ids(signal_id))
 
     async def _approve_accounts(
         self, signal_id: int, actor: Actor, edits: SignalEdits | None, accounts: Sequence[str]
@@ -258,8 +264,18 @@ class Decisions(UseCase):
         chosen = {named[a.lower()] for a in accounts}
         said: list[str] = []
         approved: StoredSignal | None = None
+        # An edited quantity is one account's (each is scaled): this signal's leg, or the one leg approved.
+        picked = [by_account[a].id for a in by_account if a in chosen]
+        sized = signal_id if signal_id in picked else picked[0] if len(picked) == 1 else None
+        if edits is not None and edits.quantity is not None and sized is None:
+            return ActionResult(
+                False,
+                f"a quantity is one account's: edit it on signal #{signal_id}'s card per account, then approve",
+                "invalid",
+            )
         for account in (a for a in by_account if a in chosen):
-            result = await self._decide(by_account[account].id, actor, Decision.APPROVED, edits)
+            leg = by_account[account]
+            result = await self._decide(leg.id, actor, Decision.APPROVED, _leg_edits(edits, leg, sized))
             if not result.ok:
                 return replace(result, message=f"account {account}: {result.message}")
             approved = approved or result.signal
@@ -274,8 +290,21 @@ class Decisions(UseCase):
         return ActionResult(True, "; ".join(said), signal=approved)
 
     async def reject(self, signal_id: int, actor: Actor, reason: str | None = None) -> ActionResult:
-        """`reason`: the approver's own words, typed (cleaned and capped here, whatever the front-end)."""
-        return await self._decide(signal_id, actor, Decision.REJECTED, None, clean_reason(reason))
+        """`reason`: the approver's own words, typed (cleaned and capped here, whatever the
+        front-end). For a bot on several accounts every leg of the alert still waiting is
+        rejected (one card per alert), this one first."""
+        why = clean_reason(reason)
+        result = await self._decide(signal_id, actor, Decision.REJECTED, None, why)
+        if not result.ok:
+            return result
+        async with self._uow(read_only=True) as uow:
+            ids = await uow.signals.legs_of(signal_id)
+            others = [s for i in ids if i != signal_id and (s := await uow.signals.get(i, history=False))]
+        said = [result.message]
+        for leg in others:
+            if leg.state is SignalState.PENDING_APPROVAL and leg.signal.account is not None:
+                said.append((await self._decide(leg.id, actor, Decision.REJECTED, None, why)).message)
+        return replace(result, message="; ".join(said))
 
     async def _decide(
         self,
@@ -415,7 +444,72 @@ class Decisions(UseCase):
         when one is enough (trading/services/second_approval.py)."""
         return await second_approval_of(self._uow, self._market, signal_id, edits)
 
-    async def edit(self, signal_id: int, actor: Actor, edits: SignalEdits) -> ActionResult:
+    async def edit(
+        self, signal_id: int, actor: Actor, edits: SignalEdits, quantities: Mapping[str, int] | None = None
+    ) -> ActionResult:
+        """An approver's edits. For a bot on several accounts the alert has one card: the order
+        type, limit, stop and target apply to every leg still waiting; a quantity is an
+        account's own (each is scaled), so `edits.quantity` is this leg's and `quantities`
+        names the others' by account."""
+        waiting = await self._waiting_leg_ids(signal_id)
+        if len(waiting) < 2:
+            if quantities:
+                return ActionResult(False, f"signal #{signal_id} is on one account: edit its quantity", "invalid")
+            return await self._edit_one(signal_id, actor, edits)
+        own = next(a for a, i in waiting.items() if i == signal_id)
+        named = {a.lower(): a for a in waiting}
+        strangers = [a for a in quantities or {} if a.lower() not in named]
+        if strangers:
+            return ActionResult(
+                False,
+                f"signal #{signal_id} has no waiting leg on {', '.join(repr(a) for a in strangers)} "
+                f"(its accounts: {', '.join(waiting)})",
+                "invalid",
+            )
+        per_account = {named[a.lower()]: q for a, q in (quantities or {}).items()}
+        if edits.quantity is not None:
+            per_account.setdefault(own, edits.quantity)
+        shared = replace(edits, quantity=None)
+        plan = [
+            (account, leg_id, leg_edits)
+            for account, leg_id in waiting.items()
+            if (leg_edits := replace(shared, quantity=per_account.get(account))) != SignalEdits()
+        ]
+        for account, leg_id, leg_edits in plan:  # every leg's checked before any is changed
+            if problem := await self._check_edits(leg_id, leg_edits):
+                return ActionResult(False, f"account {account}: {problem}", "invalid")
+        said: list[str] = []
+        edited: StoredSignal | None = None
+        for account, leg_id, leg_edits in plan:
+            result = await self._edit_one(leg_id, actor, leg_edits, merge=True)
+            if not result.ok:
+                return replace(result, message=f"account {account}: {result.message}")
+            edited = edited or result.signal
+            said.append(f"{account}: {result.message}")
+        if not said:
+            return ActionResult(False, "nothing to change", "invalid")
+        return ActionResult(True, "; ".join(said), signal=edited)
+
+    async def _waiting_leg_ids(self, signal_id: int) -> dict[str, int]:
+        """The alert's legs awaiting a decision by account, `signal_id`'s among them (a bot on
+        several accounts); {} for a bot on one account or when `signal_id` waits no more (its
+        decision then says so)."""
+        async with self._uow(read_only=True) as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored is not None else None
+            if bot is None or bot.config.accounts is None:
+                return {}
+            legs = [await uow.signals.get(i, history=False) for i in await uow.signals.legs_of(signal_id)]
+        waiting = {
+            account_of(s.signal, bot.config): s.id
+            for s in legs
+            if s is not None and s.state is SignalState.PENDING_APPROVAL
+        }
+        return waiting if signal_id in waiting.values() else {}
+
+    async def _edit_one(self, signal_id: int, actor: Actor, edits: SignalEdits, merge: bool = False) -> ActionResult:
+        """`merge`: the fields given replace the leg's, the others kept (an alert's edit made
+        leg by leg keeps what an earlier edit of one leg set)."""
         target = f"signal:{signal_id}"
         if refused := await self._access.refusal(actor, Role.APPROVER, "edit", target, "edit signals"):
             return refused
@@ -432,6 +526,8 @@ class Decisions(UseCase):
                 return ActionResult(
                     False, f"signal #{signal_id} is {state_words(stored.state.value)}; too late to edit", "not_pending"
                 )
+            if merge and stored.edits is not None:
+                edits = _merged(stored.edits, edits)
             await uow.approvals.set_edits(signal_id, edits, actor.id)
             await uow.signals.set_edits(signal_id, edits)
             withdrawn = approval.first_approved_by
@@ -525,6 +621,28 @@ class Decisions(UseCase):
         async with self._uow() as uow:
             await uow.approvals.set_message(signal_id, channel_id, message_id)
             await uow.commit()
+
+
+def _leg_edits(edits: SignalEdits | None, leg: StoredSignal, sized: int | None) -> SignalEdits | None:
+    """An approval's edits as one leg of the alert takes them: a quantity only on the leg
+    `sized` (each account's is scaled), over what an earlier edit of the leg set."""
+    if edits is None:
+        return None
+    mine = edits if leg.id == sized else replace(edits, quantity=None)
+    if mine == SignalEdits():
+        return None
+    return _merged(leg.edits, mine) if leg.edits is not None else mine
+
+
+def _merged(old: SignalEdits, new: SignalEdits) -> SignalEdits:
+    """`new`'s fields over `old`'s, the ones it leaves unset kept."""
+    return SignalEdits(
+        quantity=new.quantity if new.quantity is not None else old.quantity,
+        order_type=new.order_type if new.order_type is not None else old.order_type,
+        limit_price=new.limit_price if new.limit_price is not None else old.limit_price,
+        stop_loss=new.stop_loss if new.stop_loss is not None else old.stop_loss,
+        take_profit=new.take_profit if new.take_profit is not None else old.take_profit,
+    )
 
 
 def _edits_text(edits: SignalEdits | None) -> str:

@@ -32,6 +32,7 @@ from trading.domain.records import (
 from trading.domain.signals import SignalState
 from trading.domain.trailing import trail_words
 from trading.domain.views import (
+    AccountLine,
     AccountView,
     ApprovalCard,
     BotPnl,
@@ -210,8 +211,10 @@ class Queries(UseCase):
             pending = await uow.approvals.list_pending()
             # In one unit of work: on SQLite, opening one per card costs more than its reads.
             inputs = [found for a in pending if (found := await _card_inputs(uow, a.signal_id)) is not None]
-        cards = [await self._card(*found) for found in inputs]
-        return [c for c in cards if c.state == SignalState.PENDING_APPROVAL.value]
+        cards = [await self._alert_card(await self._card(*found), found[2]) for found in inputs]
+        waiting = {c.signal_id for c in cards if c.state == SignalState.PENDING_APPROVAL.value}
+        # One card per alert: a leg whose alert's first leg still waits is shown on that card.
+        return [c for c in cards if c.signal_id in waiting and c.card_of not in waiting]
 
     async def recent_decisions(self, since: datetime, limit: int = 50) -> list[DecisionView]:
         """Approvals decided since `since`, newest first, with where each signal stands now."""
@@ -377,7 +380,34 @@ class Queries(UseCase):
     async def approval_card(self, signal_id: int) -> ApprovalCard | None:
         async with self._uow(read_only=True) as uow:
             found = await _card_inputs(uow, signal_id)
-        return await self._card(*found) if found is not None else None
+        return await self._alert_card(await self._card(*found), found[2]) if found is not None else None
+
+    async def card_owner(self, signal_id: int) -> int:
+        """The signal whose card shows this one: itself, or for a leg of a bot on several
+        accounts its alert's first leg (one card per alert)."""
+        async with self._uow(read_only=True) as uow:
+            stored = await uow.signals.get(signal_id, history=False)
+            bot = await uow.bots.get(stored.bot_id) if stored is not None else None
+            if bot is None or bot.config.accounts is None:
+                return signal_id
+            return await _first_asking(uow, await uow.signals.legs_of(signal_id)) or signal_id
+
+    async def _alert_card(self, card: ApprovalCard, bot: Bot) -> ApprovalCard:
+        """A leg's card as the alert's one card: the first leg's lists every account's line;
+        another leg's names the first (`card_of`) and lists none."""
+        if bot.config.accounts is None:
+            return card
+        async with self._uow(read_only=True) as uow:
+            ids = await uow.signals.legs_of(card.signal_id)
+            owner = await _first_asking(uow, ids)
+            if owner is not None and owner != card.signal_id:
+                return replace(card, card_of=owner)
+            others = [found for i in ids if i != card.signal_id and (found := await _card_inputs(uow, i)) is not None]
+        if not others:
+            return card
+        cards = [card, *[await self._card(*found) for found in others]]
+        cards.sort(key=lambda c: c.signal_id)  # the legs' order
+        return replace(card, account_lines=tuple(_account_line(c) for c in cards))
 
     async def _card(
         self,
@@ -502,6 +532,29 @@ class Queries(UseCase):
             drift_words(alert, quote, tick),
             approval.expires_at - self._clock.now() if approval is not None else None,
         )
+
+
+async def _first_asking(uow: UnitOfWork, leg_ids: list[int]) -> int | None:
+    """The alert's card's signal: its first leg that asked for approval (a leg refused before
+    asking, its account paused, has no card to carry the others)."""
+    for i in leg_ids:
+        if await uow.approvals.get(i) is not None:
+            return i
+    return None
+
+
+def _account_line(card: ApprovalCard) -> AccountLine:
+    return AccountLine(
+        signal_id=card.signal_id,
+        account=card.account or "",
+        quantity=card.quantity,
+        position_before=card.position_before,
+        position_after=card.position_after,
+        risk_to_stop=card.risk_to_stop,
+        currency=card.currency,
+        state=card.state,
+        outcome=card.outcome,
+    )
 
 
 def _lapse_reason(stored: StoredSignal, approval: ApprovalRecord | None) -> str | None:

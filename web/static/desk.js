@@ -60,11 +60,12 @@
 
   function replaceCard(id, html) {
     var box = cardsBox();
-    var old = document.querySelector('[data-card="' + id + '"]');
     var holder = document.createElement("div");
     holder.innerHTML = html.trim();
     var card = holder.firstElementChild;
     if (!card) return;
+    // A leg of an alert on several accounts answers with its alert's one card.
+    var old = document.querySelector('[data-card="' + (card.dataset.card || id) + '"]');
     if (old) {
       // An edit form the reader is filling in stays as it is while the card is pending.
       var openEdit = old.querySelector("details.edit[open]");
@@ -95,7 +96,7 @@
   function onEvent(event) {
     var id = event.signal_id;
     if (id != null) {
-      var known = document.querySelector('[data-card="' + id + '"]');
+      var known = document.querySelector('[data-card="' + id + '"], [data-legs~="' + id + '"]');
       if (known || (event.kind === "ApprovalRequested" && cardsBox())) refreshCard(id);
     }
     document.querySelectorAll("[data-live]").forEach(function (section) {
