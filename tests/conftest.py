@@ -134,7 +134,21 @@ async def _migrated_template(server_url: str) -> str:
 # Files that take far longer than any other, started first: under pytest-xdist (`make pytest`)
 # one worker spends the whole run on them while the others share the rest. Within each file
 # the order is kept (a file's tests may build on one another).
-LONGEST_FIRST = ("tests/e2e/test_soak.py",)
+# The rest in the order of their whole file's time on a clean clone (`--durations`), longest
+# first, so that no long file starts last and ends the run alone.
+LONGEST_FIRST = (
+    "tests/e2e/test_soak.py",
+    "tests/e2e/test_crash_recovery.py",
+    "tests/e2e/test_database_faults.py",
+    "tests/e2e/test_ccxt_exchange.py",
+    "tests/e2e/test_web_desk.py",
+    "tests/integration/test_users_cli.py",
+    "tests/e2e/test_trading_windows.py",
+    "tests/e2e/test_account_legs.py",
+    "tests/integration/test_bots_cli.py",
+    "tests/e2e/test_repair.py",
+    "tests/e2e/test_web_attacks.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
