@@ -146,16 +146,17 @@ class SqlTradeRepository(Repository):
         stmt = (
             select(
                 TRADES.c.bot_id,
+                TRADES.c.account,
                 func.count(),
                 func.coalesce(func.sum(win), 0),
                 func.coalesce(func.sum(loss), 0),
                 func.coalesce(func.sum(TRADES.c.realized_whole), 0),
                 func.coalesce(func.sum(TRADES.c.realized_frac), 0),
             )
-            .group_by(TRADES.c.bot_id)
-            .order_by(TRADES.c.bot_id)
+            .group_by(TRADES.c.bot_id, TRADES.c.account)
+            .order_by(TRADES.c.bot_id, TRADES.c.account)
         )
         return [
-            BotTradeTotals(int(bot_id), int(n), int(wins), int(losses), join_exact(int(whole), int(frac)))
-            for bot_id, n, wins, losses, whole, frac in await s.execute(stmt)
+            BotTradeTotals(int(bot_id), int(n), int(wins), int(losses), join_exact(int(whole), int(frac)), account)
+            for bot_id, account, n, wins, losses, whole, frac in await s.execute(stmt)
         ]

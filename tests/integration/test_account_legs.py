@@ -27,6 +27,7 @@ from trading.domain.position import Position
 from trading.domain.records import Bot
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalState
 from trading.domain.values import OrderSide
+from trading.domain.views import AccountPnl, BotPnl
 from trading.services.bootstrap import Services, bootstrap
 from trading.services.execution import RunResult
 from trading.services.intake import ACCEPTED, REFUSED, AlertRequest, Intake, IntakeResult
@@ -180,6 +181,13 @@ async def test_each_leg_closes_its_own_position_and_books_its_own_trade(database
     assert trades == [("main", 1, Decimal("-1.0")), ("prop", 2, Decimal("178.0"))]
     assert on_prop == Decimal("178.0")
     assert (await position(database, bot, "main")).is_flat and (await position(database, bot, "prop")).is_flat
+    # The Trades page: the bot's two trades together, and each account's apart.
+    report = await s.use_cases.queries.trades_report()
+    assert report.by_bot == (BotPnl("SA40_RSI_Bot", 2, 1, 1, Decimal("177.0")),)
+    assert report.by_account == (
+        AccountPnl("main", 1, 0, 1, Decimal("-1.0")),
+        AccountPnl("prop", 1, 1, 0, Decimal("178.0")),
+    )
 
 
 async def test_a_database_from_before_legs_migrates_and_trades_on_unchanged(database_url: str) -> None:

@@ -705,17 +705,19 @@ class FakeTradeRepository(_Repository):
 
     async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
         t = await self._uow.read()
-        totals: dict[int, BotTradeTotals] = {}
+        totals: dict[tuple[int, str], BotTradeTotals] = {}
         for tr in t.trades.values():
-            old = totals.get(tr.bot_id, BotTradeTotals(tr.bot_id, 0, 0, 0, ZERO))
-            totals[tr.bot_id] = BotTradeTotals(
+            key = (tr.bot_id, tr.account or "")
+            old = totals.get(key, BotTradeTotals(tr.bot_id, 0, 0, 0, ZERO, tr.account))
+            totals[key] = BotTradeTotals(
                 tr.bot_id,
                 old.trades + 1,
                 old.wins + (tr.realized_pnl > 0),
                 old.losses + (tr.realized_pnl < 0),
                 old.realized + tr.realized_pnl,
+                tr.account,
             )
-        return [totals[i] for i in sorted(totals)]
+        return [totals[k] for k in sorted(totals)]
 
 
 # --------------------------------------------------------------------------- approvals

@@ -256,6 +256,7 @@ class BotTradeTotals:
     wins: int
     losses: int
     realized: Decimal
+    account: str | None = None  # the account the trades were made on (None: before accounts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,6 +139,17 @@ class TradesReport:
     currency: str = ""  # the bots' currency when they share one
     # Realized P&L, running total, a point per closed trade (UTC), from 0 at the first open.
     curve: tuple[tuple[datetime, Decimal], ...] = ()
+    # The same totals by broker account (all time), every bot's trades on it together.
+    by_account: tuple[AccountPnl, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPnl:
+    account: str
+    trades: int
+    wins: int
+    losses: int
+    realized: Decimal
 
 
 @dataclass(frozen=True, slots=True)

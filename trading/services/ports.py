@@ -237,7 +237,7 @@ class TradeRepository(Protocol):
         ...
 
     async def totals_by_bot(self) -> builtins.list[BotTradeTotals]:
-        """Per bot: trades, wins, losses and realized P&L, over all time."""
+        """Per bot and account (in bot order): trades, wins, losses and realized P&L, over all time."""
         ...
 
 

@@ -5,9 +5,11 @@ Read-only: nothing here changes state."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import groupby
 
 from trading.domain import display
 from trading.domain.approval_decay import drift_words, timeout_reason
@@ -22,6 +24,7 @@ from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
     Bot,
+    BotTradeTotals,
     ControlState,
     OrderRecord,
     StoredSignal,
@@ -33,6 +36,7 @@ from trading.domain.signals import SignalState
 from trading.domain.trailing import trail_words
 from trading.domain.views import (
     AccountLine,
+    AccountPnl,
     AccountView,
     ApprovalCard,
     BotPnl,
@@ -305,6 +309,7 @@ class Queries(UseCase):
         async with self._uow(read_only=True) as uow:
             bots = await uow.bots.list()
             names = {b.id: b.name for b in bots}
+            accounts_of = {b.id: b.config.broker_account for b in bots}
             totals = await uow.trades.totals_by_bot()
             days = await uow.trades.realized_by_day(since=since)
             latest = await uow.trades.list(limit=recent)
@@ -319,8 +324,14 @@ class Queries(UseCase):
             else:
                 by_day.append(DayPnl(day.day, day.realized, equity))
         by_bot = tuple(
-            BotPnl(names.get(t.bot_id, f"bot {t.bot_id}"), t.trades, t.wins, t.losses, t.realized) for t in totals
+            BotPnl(names.get(bot_id, f"bot {bot_id}"), *_summed(rows))
+            for bot_id, rows in groupby(totals, key=lambda t: t.bot_id)  # in bot order
         )
+        on: dict[str, list[BotTradeTotals]] = {}
+        for t in totals:
+            # Trades stored before accounts were made on the bot's one account.
+            on.setdefault(t.account or accounts_of.get(t.bot_id, "?"), []).append(t)
+        by_account = tuple(AccountPnl(account, *_summed(rows)) for account, rows in sorted(on.items()))
         curve = _curve(drawn[::-1], sum((t.realized for t in totals), Decimal(0)) if since is None else None)
         instruments = [i for b in bots if (i := await self._market.instrument_or_none(b)) is not None]
         currencies = {i.currency for i in instruments}
@@ -331,6 +342,7 @@ class Queries(UseCase):
             ticks={i.symbol: i.tick_size for i in instruments},
             currency=currencies.pop() if len(currencies) == 1 else "",
             curve=curve,
+            by_account=by_account,
         )
 
     async def _ticks(self, bot_names: set[str]) -> dict[str, Decimal]:
@@ -620,3 +632,14 @@ async def _bot_filter(uow: UnitOfWork, bot_name: str | None) -> int | None:
         return None
     bot = await uow.bots.get_by_name(bot_name)
     return bot.id if bot is not None else _NO_SUCH_BOT
+
+
+def _summed(rows: Iterable[BotTradeTotals]) -> tuple[int, int, int, Decimal]:
+    """Trades, wins, losses and realized P&L of these totals together."""
+    rows = list(rows)
+    return (
+        sum(r.trades for r in rows),
+        sum(r.wins for r in rows),
+        sum(r.losses for r in rows),
+        sum((r.realized for r in rows), Decimal(0)),
+    )
