@@ -6,16 +6,13 @@ approver, each leg decided exactly once."""
 from __future__ import annotations
 
 from db.database import Database
-from tests.integration.test_account_legs import TWO, brokers, legs, run_all, send, services
-from tests.integration.test_web_auth import WebDesk
-from tests.integration.web_support import add_bot, make_deps
+from tests.integration.test_account_legs import TWO, approver_at_a_card, brokers, legs, run_all, send, services
+from tests.integration.web_support import add_bot
 from tests.support.fake_broker import FakeBroker
 from tests.support.service_rig import ALICE, BOB
-from trading.domain.people import Role
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalState
 from trading.services.bootstrap import Services
-from web.app import create_app
 
 
 async def two_pending(database: Database, **over: object) -> tuple[Services, dict[str, FakeBroker], int]:
@@ -135,17 +132,7 @@ async def test_an_edit_on_the_alerts_card_moves_every_legs_stop_and_each_account
 
 
 async def test_the_web_desk_shows_one_card_with_each_accounts_line_and_quantity_box(sqlite_database: Database) -> None:
-    await add_bot(sqlite_database, **TWO, mode="approve")
-    by_account = brokers()
-    s = services(sqlite_database, by_account)
-    deps = make_deps(sqlite_database, s)
-    assert deps.people is not None
-    desk = WebDesk(sqlite_database, create_app(deps), s, deps.people)
-    first = await desk.pending_signal()
-    await s.use_cases.steps.advance(first + 1)
-    await desk.add("anna", Role.APPROVER)
-    anna = desk.browser()
-    assert (await anna.login("anna")).status_code == 303
+    by_account, _, first, anna = await approver_at_a_card(sqlite_database)
     html = (await (await anna.get("/approvals")).get_data()).decode()
     assert html.count('data-card="') == 1 and f'id="card-{first}"' in html and f'id="card-{first + 1}"' not in html
     assert '<tr data-account="main">' in html and '<tr data-account="prop">' in html

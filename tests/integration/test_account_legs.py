@@ -552,18 +552,27 @@ async def test_a_bot_trading_an_account_among_several_shares_its_symbol_there(da
         assert not await uow.bots.shares_symbol(elsewhere)
 
 
-async def test_on_the_web_desk_an_approver_ticks_some_accounts(sqlite_database: Database) -> None:
-    await add_bot(sqlite_database, **TWO, mode="approve")
+async def approver_at_a_card(
+    db: Database,
+) -> tuple[dict[str, FakeBroker], Services, int, Any]:
+    """An approve-mode bot on main and prop, an alert's two legs waiting on its card, and
+    anna (an approver) signed in to the web desk: (brokers, services, the first leg, anna)."""
+    await add_bot(db, **TWO, mode="approve")
     by_account = brokers()
-    s = services(sqlite_database, by_account)
-    deps = make_deps(sqlite_database, s)
+    s = services(db, by_account)
+    deps = make_deps(db, s)
     assert deps.people is not None
-    desk = WebDesk(sqlite_database, create_app(deps), s, deps.people)
+    desk = WebDesk(db, create_app(deps), s, deps.people)
     first = await desk.pending_signal()
     await s.use_cases.steps.advance(first + 1)
     await desk.add("anna", Role.APPROVER)
     anna = desk.browser()
     assert (await anna.login("anna")).status_code == 303
+    return by_account, s, first, anna
+
+
+async def test_on_the_web_desk_an_approver_ticks_some_accounts(sqlite_database: Database) -> None:
+    by_account, s, first, anna = await approver_at_a_card(sqlite_database)
     html = (await (await anna.get("/approvals")).get_data()).decode()
     for account in ("main", "prop"):
         assert f'<input type="checkbox" name="accounts" value="{account}" checked> {account}' in html
