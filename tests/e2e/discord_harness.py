@@ -20,7 +20,7 @@ from brokers.herenya.sim_config import SimConfig
 from brokers.herenya.sim_server import RunningSimulator, running_simulator
 from brokers.herenya.sim_state import SimState
 from tests.e2e.fake_desk import FakeDesk
-from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, FakeDiscord, Member
+from tests.e2e.fake_discord import FIRST_RESPONSE_LIMIT, FakeDiscord, Member, embed_text
 from trading.domain.config import BotConfig
 from trading.services.clock import SystemClock
 from trading.services.ports import Clock
@@ -207,3 +207,14 @@ async def desk_world(
             yield DeskWorld(world, app, sim, clock)
         finally:
             await app_module.stop(app, grace=5.0)
+
+
+async def card_for(d: DeskWorld, signal_id: int) -> int:
+    """The id of signal `signal_id`'s card in the approvals channel, once it is posted."""
+    fake, channel = d.world.discord, d.world.approvals
+
+    def find() -> list[dict[str, object]]:
+        return [m for m in fake.channel_messages(channel) if f"#{signal_id} " in embed_text(m)]
+
+    [msg] = await fake.wait_for(find, within=10)
+    return int(msg["id"])  # type: ignore[call-overload]

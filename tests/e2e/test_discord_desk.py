@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.discord_harness import DeskWorld, World, desk_world, timed_discord_world
+from tests.e2e.discord_harness import DeskWorld, World, card_for, desk_world, timed_discord_world
 from tests.e2e.fake_discord import embed_text, is_ephemeral
 
 pytestmark = pytest.mark.timeout(90)
@@ -27,16 +27,6 @@ async def world() -> AsyncIterator[World]:
 async def desk(world: World, tmp_path: Path) -> AsyncIterator[DeskWorld]:
     async with desk_world(world, tmp_path / "desk.db") as d:
         yield d
-
-
-async def card_for(d: DeskWorld, signal_id: int) -> int:
-    fake, channel = d.world.discord, d.world.approvals
-
-    def find() -> list[dict[str, object]]:
-        return [m for m in fake.channel_messages(channel) if f"#{signal_id} " in embed_text(m)]
-
-    [msg] = await fake.wait_for(find, within=10)
-    return int(msg["id"])  # type: ignore[call-overload]
 
 
 async def card_shows(d: DeskWorld, mid: int, words: str) -> str:

@@ -15,7 +15,7 @@ from PIL import Image
 
 from bot.discord.chart import FILENAME, HEIGHT, LINES, WIDTH
 from db.repositories.candles import SqlCandleStore
-from tests.e2e.discord_harness import DeskWorld, World, desk_world, timed_discord_world
+from tests.e2e.discord_harness import DeskWorld, World, card_for, desk_world, timed_discord_world
 from tests.e2e.fake_discord import embed_text
 from trading.domain.candles import Candle, SymbolCandle, minute_of
 
@@ -32,16 +32,6 @@ async def world() -> AsyncIterator[World]:
 async def desk(world: World, tmp_path: Path) -> AsyncIterator[DeskWorld]:
     async with desk_world(world, tmp_path / "desk.db") as d:
         yield d
-
-
-async def card_for(d: DeskWorld, signal_id: int) -> int:
-    fake, channel = d.world.discord, d.world.approvals
-
-    def find() -> list[dict[str, object]]:
-        return [m for m in fake.channel_messages(channel) if f"#{signal_id} " in embed_text(m)]
-
-    [msg] = await fake.wait_for(find, within=10)
-    return int(msg["id"])  # type: ignore[call-overload]
 
 
 async def test_a_rejected_and_an_approved_entry_then_edge_on_discord(desk: DeskWorld) -> None:
