@@ -9,18 +9,23 @@ STAMP      := $(VENV)/.installed-test-$(CKSUM)
 
 .PHONY: setup desk run test lint typecheck pytest bench sim clean
 
+# uv installs the packages: on a fresh machine it takes about a third of pip's time (measured:
+# 27 s against 82 s), and `make test` on a fresh clone counts the install. Where uv cannot be
+# fetched or fails, pip installs them as before.
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet uv || $(BIN)/python -m pip install --quiet --upgrade pip
+INSTALL = { [ -x $(BIN)/uv ] && $(BIN)/uv pip install --quiet --python $(BIN)/python $(1); } \
+	|| $(BIN)/python -m pip install --quiet $(1)
 
 $(DESK_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(call INSTALL,-e .)
 	@rm -f $(VENV)/.installed-desk-*
 	@touch $@
 
 # The test extras hold the desk too: once they are in, the desk needs no install of its own.
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(call INSTALL,-e '.[test]')
 	@rm -f $(VENV)/.installed-*
 	@touch $@ $(DESK_STAMP)
 
