@@ -140,4 +140,3 @@ def _exit_order(
         created_at=order.created_at,
         updated_at=filled.updated_at,
     )
-
