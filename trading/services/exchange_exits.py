@@ -84,14 +84,29 @@ class ExchangeExits:
         self._watchlist = watchlist
         self._instrument = instrument
 
+    def may_hold(self, bot: Bot) -> bool:
+        """Whether the bot's broker has the capability at all (no I/O): callers skip the
+        lock and the call for the others."""
+        return self._exit_orders(bot) is not None
+
+    def _exit_orders(self, bot: Bot) -> ExitOrders | None:
+        """The bot's broker as ExitOrders, through a wrapper that passes on what it wraps
+        (the candle recorder's `wrapped`); None without the capability."""
+        broker: object = self._brokers(bot.config.broker_account)
+        while not isinstance(broker, ExitOrders):
+            broker = getattr(broker, "wrapped", None)
+            if broker is None:
+                return None
+        return broker
+
     async def align(self, bot: Bot, *, poll: bool = False) -> ExitsAt:
         """Bring the exit orders on the exchange in line with the bot's position (`bot` as the
         leg trades: its account, its symbol there): placed, replaced or cancelled. With `poll`,
         first read whether the exchange triggered one, and record the close. The caller holds
         the bot's lock. Never raises a broker failure: what could not be done now is done at
         the next call (the monitor's pass)."""
-        broker = self._brokers(bot.config.broker_account)
-        if not isinstance(broker, ExitOrders):
+        broker = self._exit_orders(bot)
+        if broker is None:
             return ExitsAt.MONITOR
         symbol = bot.config.symbol
         try:
@@ -99,7 +114,7 @@ class ExchangeExits:
                 return ExitsAt.MONITOR
             closed = False
             for _ in range(3):  # a close recorded on the way changes the position: look again
-                position, record = await self._read(bot, broker)
+                position, record = await self._read(bot)
                 if record is None and (
                     position.is_flat or (position.stop_loss is None and position.take_profit is None)
                 ):
@@ -139,8 +154,8 @@ class ExchangeExits:
             resting = record is not None and record.placement is Placement.PLACED
             return ExitsAt.EXCHANGE if resting else ExitsAt.MONITOR
 
-    async def _read(self, bot: Bot, broker: Broker) -> tuple[Position, ExchangeExit | None]:
-        instrument = await self._instrument(broker, bot.config.symbol)
+    async def _read(self, bot: Bot) -> tuple[Position, ExchangeExit | None]:
+        instrument = await self._instrument(self._brokers(bot.config.broker_account), bot.config.symbol)
         async with self._uow(read_only=True) as uow:
             position = await uow.positions.get(
                 bot.id,

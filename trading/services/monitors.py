@@ -220,6 +220,8 @@ class Monitors(UseCase):
         return watch.started(signal_id, message, attempt), events, signal_id
 
     async def _exits_at(self, bot: Bot, *, poll: bool = True) -> ExitsAt:
+        if not self.executor.exchange_exits.may_hold(bot):
+            return ExitsAt.MONITOR  # no lock taken: a long try in the bot's lane never delays the pass
         async with self._locks.of(bot.id):
             return await self.executor.exchange_exits.align(bot, poll=poll)
 
