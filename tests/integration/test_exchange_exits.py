@@ -14,10 +14,12 @@ from brokers.ccxt.client import CcxtBroker
 from db.database import Database
 from tests.integration.test_ccxt_broker import BTC, broker_at
 from tests.support.fake_binance import FakeBinance, Order, running_fake_binance
-from tests.support.service_rig import Rig, make_rig
+from tests.support.service_rig import ALICE, Rig, make_rig
 from trading.domain.events import Notice, Severity, TradeClosed
 from trading.domain.exchange_exits import ExchangeExit, Placement
+from trading.domain.plan import LegKind
 from trading.domain.position import Position
+from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalSource, SignalState
 
 ALGO = ("POST", "/fapi/v1/algoOrder")
@@ -90,6 +92,10 @@ async def test_an_entry_with_stop_and_target_places_two_reduce_only_algo_orders_
     before = desk.fake.requests.count(("GET", "/fapi/v1/algoOrder"))
     assert await desk.rig.use_cases.monitors.check_exits() == []
     assert desk.fake.requests.count(("GET", "/fapi/v1/algoOrder")) == before + 2
+    # Quoted past the stop before the exchange triggers it (its trigger price is its own):
+    # the exchange closes it, the monitor does not send a second close.
+    desk.fake.contracts["BTCUSDT"].price = Decimal("63000.0")
+    assert await desk.rig.use_cases.monitors.check_exits() == []
 
 
 async def test_a_lost_answer_does_not_place_an_exit_twice(desk: Desk) -> None:
@@ -189,3 +195,55 @@ async def test_without_the_capability_the_monitor_watches_as_today(desk: Desk) -
     assert len(made) == 1
     assert await desk.rig.run(made[0]) is SignalState.EXECUTED
     assert (await desk.position()).is_flat
+
+
+async def test_a_reversal_replaces_them_for_the_new_side(desk: Desk) -> None:
+    long = await desk.enter()
+    short = await desk.enter(SignalAction.ENTER_SHORT)
+    opening = next(o.client_order_id for o in await desk.rig.orders(short) if o.leg_kind is LegKind.OPEN)
+    algo = desk.algo()
+    assert {algo[f"sd-{long}-1-1s"].status, algo[f"sd-{long}-1-1t"].status} == {"CANCELED"}
+    stop, target = algo[f"{opening}-1s"], algo[f"{opening}-1t"]
+    assert (stop.side, stop.trigger, target.side, target.trigger) == (
+        "BUY",
+        Decimal("66300.0"),
+        "BUY",
+        Decimal("62400.0"),
+    )
+    assert desk.fake.positions["BTCUSDT"].quantity == -1
+
+
+async def test_a_trailing_stop_moves_the_stop_order(desk: Desk) -> None:
+    await desk.rig.bot(symbol=BTC, stop_loss_pct="2", take_profit_pct="4", max_slippage_pct="5", trailing_stop_pct="2")
+    sid = await desk.enter()
+    desk.fake.set_price("BTCUSDT", Decimal("66000.0"))  # short of the target
+    assert await desk.rig.use_cases.monitors.check_exits() == []
+    position = await desk.position()
+    assert position.stop_loss is not None and position.stop_loss > Decimal("63700.0")
+    algo = desk.algo()
+    assert algo[f"sd-{sid}-1-1s"].status == "CANCELED"
+    assert (algo[f"sd-{sid}-1-2s"].status, algo[f"sd-{sid}-1-2s"].trigger) == ("NEW", position.stop_loss)
+    assert algo[f"sd-{sid}-1-2t"].trigger == Decimal("67600.0")
+
+
+async def test_a_stop_cancelled_on_the_exchange_by_hand_is_placed_again(desk: Desk) -> None:
+    sid = await desk.enter()
+    desk.algo()[f"sd-{sid}-1-1s"].status = "CANCELED"  # someone cancelled it on the exchange's site
+    assert await desk.rig.use_cases.monitors.check_exits() == []
+    algo = desk.algo()
+    assert algo[f"sd-{sid}-1-1t"].status == "CANCELED"
+    assert (algo[f"sd-{sid}-1-2s"].status, algo[f"sd-{sid}-1-2t"].status) == ("NEW", "NEW")
+
+
+async def test_an_approvers_edited_stop_and_target_are_the_ones_placed(desk: Desk) -> None:
+    await desk.rig.bot(symbol=BTC, stop_loss_pct="2", take_profit_pct="4", max_slippage_pct="5", mode="approve")
+    sid = await desk.rig.signal(desk.bot_id, SignalAction.ENTER_LONG, "65000.0")
+    assert await desk.rig.run(sid) is SignalState.PENDING_APPROVAL
+    edits = SignalEdits(stop_loss=Decimal("64000.0"), take_profit=Decimal("66000.0"))
+    assert (await desk.rig.use_cases.decisions.approve(sid, ALICE, edits)).ok
+    assert await desk.rig.run(sid) is SignalState.EXECUTED
+    algo = desk.algo()
+    assert (algo[f"sd-{sid}-1-1s"].trigger, algo[f"sd-{sid}-1-1t"].trigger) == (
+        Decimal("64000.0"),
+        Decimal("66000.0"),
+    )
