@@ -165,7 +165,11 @@ class Executor:
         else:
             result = await self._drive(stored, bot, None)
         # The stop and target on the exchange follow the position (a no-op for other brokers).
-        await self.exchange_exits.align(bot)
+        try:
+            await self.exchange_exits.align(bot)
+        except Exception:
+            # The signal's outcome stands; the monitor's next pass aligns them again.
+            log.exception("%s: exits on the exchange not aligned after signal %s", bot.name, stored.id)
         return result
 
     async def read_footing(self, uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> Footing:

@@ -14,6 +14,7 @@ a restart, or another process taking the monitor over, carries on where it was:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -41,6 +42,8 @@ from trading.services.exchange_exits import ExitsAt
 from trading.services.synthetic import queue_synthetic
 
 MONITOR = Actor("monitor", "stop monitor", True)
+
+log = logging.getLogger("signaldesk.monitors")
 
 
 class Monitors(UseCase):
@@ -222,8 +225,13 @@ class Monitors(UseCase):
     async def _exits_at(self, bot: Bot, *, poll: bool = True) -> ExitsAt:
         if not self.executor.exchange_exits.may_hold(bot):
             return ExitsAt.MONITOR  # no lock taken: a long try in the bot's lane never delays the pass
-        async with self._locks.of(bot.id):
-            return await self.executor.exchange_exits.align(bot, poll=poll)
+        try:
+            async with self._locks.of(bot.id):
+                return await self.executor.exchange_exits.align(bot, poll=poll)
+        except Exception:
+            # Watched here meanwhile: both closes are reduce-only, so it cannot close twice.
+            log.exception("%s: exits on the exchange not read; the monitor watches the levels this pass", bot.name)
+            return ExitsAt.MONITOR
 
     async def _trail(self, bot: Bot, position: Position, price: Decimal, now: datetime) -> Position:
         """The position with its trailing stop moved up to `price`'s trail, stored (under the
