@@ -16,11 +16,14 @@ from tests.integration.test_ccxt_broker import BTC, broker_at
 from tests.support.fake_binance import FakeBinance, Order, running_fake_binance
 from tests.support.service_rig import ALICE, Rig, make_rig
 from trading.domain.events import Notice, Severity, TradeClosed
-from trading.domain.exchange_exits import ExchangeExit, Placement
+from trading.domain.exchange_exits import ExchangeExit, ExitKind, ExitOrderRequest, Placement
+from trading.domain.market import BrokerOrderStatus, OrderRequest
 from trading.domain.plan import LegKind
 from trading.domain.position import Position
 from trading.domain.records import SignalEdits
 from trading.domain.signals import SignalAction, SignalSource, SignalState
+from trading.domain.values import OrderSide
+from trading.services.ports import ExitOrders
 
 ALGO = ("POST", "/fapi/v1/algoOrder")
 
@@ -247,3 +250,34 @@ async def test_an_approvers_edited_stop_and_target_are_the_ones_placed(desk: Des
         Decimal("64000.0"),
         Decimal("66000.0"),
     )
+
+
+async def test_the_port_places_an_exit_once_reads_its_trigger_and_cancels() -> None:
+    """CcxtBroker's ExitOrders alone: a second place finds the first; a triggered stop is
+    read FILLED with what its market order filled; a resting target cancels."""
+    async with running_fake_binance() as (url, fake):
+        broker = broker_at(url)
+        try:
+            assert isinstance(broker, ExitOrders) and await broker.places_exits(BTC)
+            await broker.place_order(OrderRequest("sd-3-1", BTC, OrderSide.BUY, 2))
+            stop = ExitOrderRequest("sd-3-1-1s", BTC, OrderSide.SELL, 2, Decimal("63000.04"), ExitKind.STOP)
+            target = ExitOrderRequest("sd-3-1-1t", BTC, OrderSide.SELL, 2, Decimal("70000"), ExitKind.TARGET)
+            first = await broker.place_exit(stop)
+            assert await broker.place_exit(stop) == first
+            await broker.place_exit(target)
+            assert fake.requests.count(ALGO) == 2
+            assert fake.placed()[1].trigger == Decimal("63000.0")  # rounded to the tick
+            resting = await broker.find_exit("sd-3-1-1s", BTC)
+            assert resting is not None and (resting.status, resting.filled_quantity) == (BrokerOrderStatus.NEW, 0)
+            fake.set_price("BTCUSDT", Decimal("62990.0"))
+            hit = await broker.find_exit("sd-3-1-1s", BTC)
+            assert hit is not None and (hit.status, hit.filled_quantity, hit.average_fill_price) == (
+                BrokerOrderStatus.FILLED,
+                2,
+                Decimal("62990.0"),
+            )
+            cancelled = await broker.cancel_exit("sd-3-1-1t", BTC)
+            assert cancelled is not None and cancelled.status is BrokerOrderStatus.CANCELED
+            assert await broker.find_exit("sd-3-1-9s", BTC) is None
+        finally:
+            await broker.aclose()
