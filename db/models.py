@@ -403,6 +403,29 @@ class ExitWatchRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class ExchangeExitRow(Base):
+    """The stop and target orders resting on the exchange for a position, by the client ids
+    they were placed under (trading/domain/exchange_exits.py): what a restart finds again."""
+
+    __tablename__ = "exchange_exits"
+    __table_args__ = (UniqueConstraint("bot_id", "account", "symbol"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bot_id: Mapped[int] = mapped_column(ForeignKey("trading_bots.id", ondelete="CASCADE"))
+    account: Mapped[str] = mapped_column(String(32))
+    symbol: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    base_client_id: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    side: Mapped[str] = mapped_column(String(8))
+    stop_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    target_price: Mapped[Decimal | None] = mapped_column(ExactDecimal)
+    placement: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
 class UserRow(Base):
     """A person of the web desk. Only the argon2 hash of the password is kept."""
 

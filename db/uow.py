@@ -19,6 +19,7 @@ from db.repositories.approvals import SqlApprovalRepository
 from db.repositories.bots import SqlBotRepository
 from db.repositories.control import SqlControlRepository
 from db.repositories.events import SqlEventRepository
+from db.repositories.exchange_exits import SqlExchangeExitRepository
 from db.repositories.exits import SqlExitWatchRepository
 from db.repositories.instruments import SqlInstrumentRepository
 from db.repositories.logs import SqlAuditRepository, SqlWebhookLogRepository
@@ -71,6 +72,7 @@ class SqlUnitOfWork:
         self.instruments = SqlInstrumentRepository(self)
         self.paper = SqlPaperLedger(self)
         self.exits = SqlExitWatchRepository(self)
+        self.exchange_exits = SqlExchangeExitRepository(self)
         self.people = SqlPeopleRepository(self)
         self.events = SqlEventRepository(self)
         self.accounts = SqlAccountRepository(self)

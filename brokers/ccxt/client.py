@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 
-from brokers.ccxt import markets
+from brokers.ccxt import exits, markets
 from brokers.ccxt.errors import broker_error
 from brokers.errors import (
     BrokerConfigError,
@@ -53,6 +53,7 @@ from brokers.errors import (
 )
 from trading.domain.accounts import CcxtAccount
 from trading.domain.candles import MINUTE, Candle
+from trading.domain.exchange_exits import ExitOrderRequest
 from trading.domain.market import (
     Account,
     BrokerOrder,
@@ -397,6 +398,20 @@ class CcxtBroker:
         await self._call(self._exchange.cancel_order, exchange_id, symbol)
         # Exchanges answer a cancel with more or less of the order: read it back whole.
         return await self.get_order(order_id)
+
+    # ------------------------------------------------------------------- exits on the exchange (ExitOrders)
+
+    async def places_exits(self, symbol: str) -> bool:
+        return await exits.places_exits(self, symbol)
+
+    async def place_exit(self, request: ExitOrderRequest) -> BrokerOrder:
+        return await exits.place_exit(self, request)
+
+    async def find_exit(self, client_order_id: str, symbol: str) -> BrokerOrder | None:
+        return await exits.find_exit(self, client_order_id, symbol)
+
+    async def cancel_exit(self, client_order_id: str, symbol: str) -> BrokerOrder | None:
+        return await exits.cancel_exit(self, client_order_id, symbol)
 
     # ------------------------------------------------------------------- internals
 

@@ -1,7 +1,7 @@
 """An exchange account end to end: the real `signaldesk serve` trading a bot on a ccxt
 account (binanceusdm) pointed at the loopback fake Binance USDⓈ-M exchange through
-`api_base_url`: an auto-mode entry with stop and target, the target hit, a short and its
-reversal, a close; an order whose answer was lost placed once; a bot whose symbol the
+`api_base_url`: an auto-mode entry with stop and target resting on the exchange, the
+target hit there, a short and its reversal, a close; an order whose answer was lost placed once; a bot whose symbol the
 exchange does not list paused at start-up; bad keys reported as such."""
 
 from __future__ import annotations
@@ -91,19 +91,25 @@ def test_serve_trades_an_exchange_account_exactly_once(
     doge = serve.webhook("doge_perp_key_1234", {**alert("RSI_LONG_ENTRY", "0.15"), "ticker": "DOGEUSDT.P"})
     assert doge.status_code == 409 and "DOGE/USDT:USDT" in doge.text, doge.text
 
-    # An auto-mode entry with stop and target: one market order, the exits watched.
+    # An auto-mode entry with stop and target: one market order, then the stop and target
+    # resting on the exchange as reduce-only algo orders.
     entry = serve.webhook(KEY, alert("RSI_LONG_ENTRY", "65000", stop_loss=60000, take_profit=70000))
     assert entry.status_code == 200, entry.text
     serve.wait_state(entry.json()["signal_id"], {"executed"}, timeout=30)
     assert held(fake) == 1
-    [first] = fake.placed()
+    first = fake.placed()[0]
     assert (first.side, first.type, first.client_id.startswith("sd-")) == ("BUY", "MARKET", True)
 
-    # The target is hit: the monitor closes with a reduce-only market order.
+    def exits() -> dict[str, str]:
+        return {o.type: o.status for o in fake.placed() if o.algo}
+
+    wait_until(lambda: exits() == {"STOP_MARKET": "NEW", "TAKE_PROFIT_MARKET": "NEW"}, 30, "the exits on the exchange")
+
+    # The target is hit on the exchange: the desk records the close and cancels the stop.
     fake.set_price("BTCUSDT", Decimal("70010.0"))
-    wait_until(lambda: held(fake) == 0, 30, "the target to close the position")
-    assert fake.placed()[-1].reduce_only is True and fake.placed()[-1].side == "SELL"
+    assert held(fake) == 0 and fake.placed()[-1].reduce_only is True and fake.placed()[-1].side == "SELL"
     wait_until(lambda: serve.positions() == [] or all(p["quantity"] == 0 for p in serve.positions()), 30, "flat")
+    wait_until(lambda: exits()["STOP_MARKET"] == "CANCELED", 30, "the stop cancelled")
 
     # A short, its answer lost after the exchange carried it out: placed once.
     fake.faults.append(("POST", "/fapi/v1/order", "lost"))
@@ -123,7 +129,8 @@ def test_serve_trades_an_exchange_account_exactly_once(
     serve.wait_state(close.json()["signal_id"], {"executed"}, timeout=30)
     assert held(fake) == 0
     client_ids = [o.client_id for o in fake.placed()]
-    assert len(client_ids) == len(set(client_ids)) == 6  # entry, target, short, reversal (2), close
+    # entry, its stop and target, the target's market order, short, reversal (2), close
+    assert len(client_ids) == len(set(client_ids)) == 8
     trades = serve.trades()
     assert len(trades) == 3, trades
 

@@ -23,6 +23,7 @@ from tests.support.clock import FixedClock
 from tests.support.fake_uow import FakeDatabase
 from trading.domain.config import BotConfig
 from trading.domain.credentials import key_hash
+from trading.domain.exchange_exits import ExchangeExit, ExitKind, Placement
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Fill, Position
@@ -370,3 +371,43 @@ async def test_the_batch_forms_agree_with_the_single_ones(uow: UnitOfWorkFactory
     assert [g.id if g else None for g in got] == [s.id for s in stored]
     assert all(g is not None and [c.cause for c in g.history] == ["webhook"] for g in got)
     assert [entry.body if entry else None for entry in logged] == [f"body {s.id}" for s in stored]
+
+
+async def test_exchange_exits_are_one_record_per_position_replaced_and_deleted(uow: UnitOfWorkFactory) -> None:
+    bot = await _bot(uow)
+    record = ExchangeExit(
+        bot_id=bot,
+        account="Paper",
+        symbol="SA40",
+        opened_at=T0,
+        base_client_id="sd-7-1",
+        revision=1,
+        quantity=2,
+        side=OrderSide.SELL,
+        stop_price=Decimal("52800.5"),
+        target_price=None,
+    )
+    async with uow() as u:
+        await u.exchange_exits.save(record)
+        await u.commit()
+    placed = replace(record, revision=2, target_price=Decimal("54000"), placement=Placement.PLACED)
+    async with uow() as u:
+        assert await u.exchange_exits.get(bot, "SA40", account="Paper") == record
+        assert await u.exchange_exits.get(bot, "SA40", account="other") is None
+        await u.exchange_exits.save(placed)
+        await u.commit()
+    async with uow() as u:
+        found = await u.exchange_exits.get(bot, "SA40", account="Paper")
+        assert (
+            found == placed
+            and found is not None
+            and found.client_ids
+            == {
+                ExitKind.STOP: "sd-7-1-2s",
+                ExitKind.TARGET: "sd-7-1-2t",
+            }
+        )
+        await u.exchange_exits.delete(bot, "SA40", account="Paper")
+        await u.commit()
+    async with uow() as u:
+        assert await u.exchange_exits.get(bot, "SA40", account="Paper") is None

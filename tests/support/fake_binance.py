@@ -92,6 +92,7 @@ class Order:
     avg_price: Decimal = ZERO
     trigger: Decimal | None = None
     algo: bool = False
+    actual_order_id: int | None = None  # a triggered algo order: the market order it became
 
 
 class BinanceError(Exception):
@@ -121,6 +122,7 @@ class FakeBinance:
     clock_offset_ms: int = 0  # the exchange's clock ahead of ours
     answers_result: bool = True  # False: every market order is answered ACK (NEW), whatever was asked
     candles: dict[str, list[Candle]] = field(default_factory=dict)  # by exchange symbol (BTCUSDT): the klines served
+    refuse_algo_orders: bool = False  # True: every stop / take-profit order is refused (-2021)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(8_389_765_000_000))
 
     def __post_init__(self) -> None:
@@ -152,6 +154,8 @@ class FakeBinance:
             raise BinanceError(400, -4015, "Client order id is not valid.")
         if any(o.client_id == client_id for o in self.orders.values()):
             raise BinanceError(400, -4116, "ClientOrderId is duplicated.")
+        if algo and self.refuse_algo_orders:
+            raise BinanceError(400, -2021, "Order would immediately trigger.")
         side, kind = p.get("side", ""), p.get("type", "")
         if side not in ("BUY", "SELL"):
             raise BinanceError(400, -1102, "Mandatory parameter 'side' was not sent, was empty/null, or malformed.")
@@ -278,9 +282,26 @@ class FakeBinance:
             stop = order.type == "STOP_MARKET"
             hit = (price >= order.trigger if buy == stop else price <= order.trigger) if order.trigger else False
             if hit:
+                # As Binance: the triggered algo order is FINISHED and a market order carries
+                # it out (`actualOrderId`), unless a reduce-only one has nothing to reduce.
                 order.status = "FINISHED"
                 if not order.reduce_only or self._reduces(order.symbol, order.side, order.quantity):
-                    self._fill(order, price)
+                    actual = Order(
+                        order_id=next(self._ids),
+                        client_id=f"fake-{order.order_id}",
+                        symbol=order.symbol,
+                        side=order.side,
+                        type="MARKET",
+                        quantity=order.quantity,
+                        price=D(0),
+                        reduce_only=order.reduce_only,
+                        time_in_force="GTC",
+                        created=_now_ms(),
+                    )
+                    self.orders[actual.order_id] = actual
+                    self._fill(actual, price)
+                    order.actual_order_id = actual.order_id
+                    order.filled, order.avg_price = actual.filled, price
             return
         if order.type == "MARKET" or (buy and price <= order.price) or (not buy and price >= order.price):
             self._fill(order, price if order.type == "MARKET" else order.price)
@@ -342,6 +363,8 @@ def _order_json(o: Order) -> dict[str, Any]:
             "timeInForce": "GTC",
             "quantity": _s(o.quantity),
             "algoStatus": o.status,
+            "actualOrderId": str(o.actual_order_id) if o.actual_order_id is not None else "",
+            "actualPrice": _s(o.avg_price),
             "triggerPrice": _s(o.trigger or D(0)),
             "price": "0",
             "workingType": "CONTRACT_PRICE",

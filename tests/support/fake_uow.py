@@ -37,6 +37,7 @@ from tests.support.passphrases import TEST_PASSPHRASES
 from trading.domain.config import BotConfig
 from trading.domain.credentials import secrets_to_store
 from trading.domain.events import Event
+from trading.domain.exchange_exits import ExchangeExit
 from trading.domain.exits import ExitWatch
 from trading.domain.market import BrokerOrder, Instrument
 from trading.domain.plan import LegKind
@@ -140,6 +141,7 @@ class _Tables:
     paper_positions: dict[tuple[str, str], tuple[int, Decimal]] = field(default_factory=dict)
     paper_orders: dict[tuple[str, str], BrokerOrder] = field(default_factory=dict)  # (account, order id)
     exits: dict[tuple[int, str, str], ExitWatch] = field(default_factory=dict)  # (bot id, account, symbol)
+    exchange_exits: dict[tuple[int, str, str], ExchangeExit] = field(default_factory=dict)  # as exits
 
     def copy(self) -> _Tables:
         return _Tables(**{f.name: dict(getattr(self, f.name)) for f in dataclasses.fields(self)})
@@ -189,6 +191,7 @@ class FakeUnitOfWork:
         self.instruments: ports.InstrumentRepository = FakeInstrumentRepository(self)
         self.paper: ports.PaperLedger = FakePaperLedger(self)
         self.exits: ports.ExitWatchRepository = FakeExitWatchRepository(self)
+        self.exchange_exits: ports.ExchangeExitRepository = FakeExchangeExitRepository(self)
         self._outbox: list[Event] = []
         self.emitted: list[Event] = []
 
@@ -887,6 +890,20 @@ class FakeExitWatchRepository(_Repository):
 
     async def delete(self, bot_id: int, symbol: str, *, account: str) -> None:
         (await self._uow.write()).exits.pop((bot_id, account, symbol), None)
+
+
+class FakeExchangeExitRepository(_Repository):
+    async def get(self, bot_id: int, symbol: str, *, account: str) -> ExchangeExit | None:
+        return (await self._uow.read()).exchange_exits.get((bot_id, account, symbol))
+
+    async def save(self, record: ExchangeExit) -> None:
+        t = await self._uow.write()
+        if record.bot_id not in t.bots:
+            raise NotFound(f"bot {record.bot_id} does not exist")
+        t.exchange_exits[(record.bot_id, record.account, record.symbol)] = record
+
+    async def delete(self, bot_id: int, symbol: str, *, account: str) -> None:
+        (await self._uow.write()).exchange_exits.pop((bot_id, account, symbol), None)
 
 
 class FakeInstrumentRepository(_Repository):

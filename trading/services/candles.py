@@ -252,6 +252,7 @@ class RecordingBroker:
         self._inner = inner
         self._recorder = recorder
         self.name = inner.name
+        self.wrapped = inner  # for its optional capabilities (exits on the exchange)
 
     async def get_instrument(self, symbol: str) -> Instrument:
         return await self._inner.get_instrument(symbol)

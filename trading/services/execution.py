@@ -48,6 +48,7 @@ from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, S
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, OrderType
+from trading.services.exchange_exits import ExchangeExits
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -126,6 +127,8 @@ class Executor:
         self._unsaved: dict[str, list[Event]] = {}
         # client order id -> who asked to cancel it (the signal's state change names them)
         self._cancel_causes: dict[str, str] = {}
+        # Stops and targets resting on the exchange, where the broker can hold them.
+        self.exchange_exits = ExchangeExits(uow_factory, brokers, clock, publish, self.watchlist, self.instrument)
 
     # ------------------------------------------------------------------ instruments & quotes
 
@@ -156,10 +159,18 @@ class Executor:
             if isinstance(started, RunResult):
                 return started
             orders, position = started
-            return await self._drive(stored, bot, orders, position=position)
-        if stored.state is not SignalState.EXECUTING:
+            result = await self._drive(stored, bot, orders, position=position)
+        elif stored.state is not SignalState.EXECUTING:
             return RunResult(True, note=f"signal is {stored.state.value}")
-        return await self._drive(stored, bot, None)
+        else:
+            result = await self._drive(stored, bot, None)
+        # The stop and target on the exchange follow the position (a no-op for other brokers).
+        try:
+            await self.exchange_exits.align(bot)
+        except Exception:
+            # The signal's outcome stands; the monitor's next pass aligns them again.
+            log.exception("%s: exits on the exchange not aligned after signal %s", bot.name, stored.id)
+        return result
 
     async def read_footing(self, uow: UnitOfWork, stored: StoredSignal, bot: Bot) -> Footing:
         """What starting `stored` needs from the database, read in `uow` (a read-only one,

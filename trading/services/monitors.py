@@ -14,6 +14,7 @@ a restart, or another process taking the monitor over, carries on where it was:
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -37,9 +38,12 @@ from trading.domain.trailing import trailed, trails
 from trading.services.actions import Actor
 from trading.services.backoff import backoff_delay
 from trading.services.context import UseCase
+from trading.services.exchange_exits import ExitsAt
 from trading.services.synthetic import queue_synthetic
 
 MONITOR = Actor("monitor", "stop monitor", True)
+
+log = logging.getLogger("signaldesk.monitors")
 
 
 class Monitors(UseCase):
@@ -164,9 +168,14 @@ class Monitors(UseCase):
             )
             return watch.started(signal_id, ended, attempt), events, signal_id
 
+        # Where the exchange holds the stop and target, it is asked whether it closed the
+        # position; the levels are not watched here (trading/services/exchange_exits.py).
+        exits_at = await self._exits_at(bot)
+        if exits_at is ExitsAt.CLOSED:
+            return watch, events, None
         quote = await self._market.quote(bot)
         if quote is None:
-            if position.stop_loss is not None:
+            if position.stop_loss is not None and exits_at is ExitsAt.MONITOR:
                 watch, report = watch.quote_missed()
                 if report:
                     events.append(
@@ -183,7 +192,12 @@ class Monitors(UseCase):
         if back:
             events.append(QuotesBack(at=now, bot_name=bot.name, symbol=position.symbol))
         if trails(bot.config, position) and position.side is not None:
+            trailed_from = position.stop_loss
             position = await self._trail(bot, position, quote.price_for(position.side.closing_order_side), now)
+            if exits_at is ExitsAt.EXCHANGE and position.stop_loss != trailed_from:
+                exits_at = await self._exits_at(bot, poll=False)  # the stop order follows the trail
+                if exits_at is ExitsAt.CLOSED:
+                    return watch, events, None
         if bot.config.flatten_on_daily_loss and position.side is not None:
             mark = quote.price_for(position.side.closing_order_side)
             async with self._uow(read_only=True) as uow:
@@ -198,6 +212,8 @@ class Monitors(UseCase):
                     Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {why}; closing")
                 )
                 return watch.started(signal_id, why, attempt), events, signal_id
+        if exits_at is ExitsAt.EXCHANGE:
+            return watch, events, None  # the exchange closes it (no double close)
         trigger = exit_trigger(position, quote)
         if trigger is None:
             return watch, events, None
@@ -205,6 +221,17 @@ class Monitors(UseCase):
         signal_id, attempt = await self._exit_signal(bot, position, watch, now, message, trigger.price)
         events.append(Notice(at=now, bot_name=bot.name, signal_id=signal_id, message=f"{bot.name}: {message}; closing"))
         return watch.started(signal_id, message, attempt), events, signal_id
+
+    async def _exits_at(self, bot: Bot, *, poll: bool = True) -> ExitsAt:
+        if not self.executor.exchange_exits.may_hold(bot):
+            return ExitsAt.MONITOR  # no lock taken: a long try in the bot's lane never delays the pass
+        try:
+            async with self._locks.of(bot.id):
+                return await self.executor.exchange_exits.align(bot, poll=poll)
+        except Exception:
+            # Watched here meanwhile: both closes are reduce-only, so it cannot close twice.
+            log.exception("%s: exits on the exchange not read; the monitor watches the levels this pass", bot.name)
+            return ExitsAt.MONITOR
 
     async def _trail(self, bot: Bot, position: Position, price: Decimal, now: datetime) -> Position:
         """The position with its trailing stop moved up to `price`'s trail, stored (under the

@@ -16,6 +16,7 @@ from typing import Protocol, Self, runtime_checkable
 from trading.domain.candles import Candle
 from trading.domain.config import BotConfig
 from trading.domain.events import Event, FeedEvent
+from trading.domain.exchange_exits import ExchangeExit, ExitOrderRequest
 from trading.domain.exits import ExitWatch
 from trading.domain.market import Account, BrokerOrder, BrokerPosition, Instrument, OrderRequest, Quote
 from trading.domain.people import Credentials, Person, Role
@@ -321,6 +322,15 @@ class ExitWatchRepository(Protocol):
     async def delete(self, bot_id: int, symbol: str, *, account: str) -> None: ...
 
 
+class ExchangeExitRepository(Protocol):
+    """The stop and target orders placed on the exchange for each position (one record per
+    bot, account and symbol; trading/domain/exchange_exits.py)."""
+
+    async def get(self, bot_id: int, symbol: str, *, account: str) -> ExchangeExit | None: ...
+    async def save(self, record: ExchangeExit) -> None: ...
+    async def delete(self, bot_id: int, symbol: str, *, account: str) -> None: ...
+
+
 class PaperLedger(Protocol):
     """Where the paper broker keeps its book."""
 
@@ -358,6 +368,8 @@ class UnitOfWork(Protocol):
     def paper(self) -> PaperLedger: ...
     @property
     def exits(self) -> ExitWatchRepository: ...
+    @property
+    def exchange_exits(self) -> ExchangeExitRepository: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(
@@ -444,6 +456,32 @@ class CandleSource(Protocol):
     async def get_candles(self, symbol: str, since: datetime, until: datetime) -> list[Candle]:
         """The one-minute candles of `symbol` starting in [since, until), in time order (a
         minute the exchange has none for has none)."""
+        ...
+
+
+@runtime_checkable
+class ExitOrders(Protocol):
+    """A broker's optional capability: stops and targets resting on the exchange as
+    reduce-only stop-market / take-profit-market orders (trading/services/exchange_exits.py).
+    The ccxt broker has it; `places_exits` says for which symbols (a derivatives market of an
+    exchange whose `has` lists those order types). Herenya and paper do not: the monitor
+    watches their levels."""
+
+    async def places_exits(self, symbol: str) -> bool: ...
+
+    async def place_exit(self, request: ExitOrderRequest) -> BrokerOrder:
+        """Place once: the order is looked up by its client id first (a retry after a lost
+        answer finds it). BrokerRefusal when the exchange will not take it."""
+        ...
+
+    async def find_exit(self, client_order_id: str, symbol: str) -> BrokerOrder | None:
+        """The exit order with this client id as it stands (a triggered one with what its
+        close filled), or None when the exchange has none."""
+        ...
+
+    async def cancel_exit(self, client_order_id: str, symbol: str) -> BrokerOrder | None:
+        """Cancel it if it still rests; the order as it then stands (it may have filled
+        meanwhile), or None when the exchange has none."""
         ...
 
 

@@ -61,6 +61,11 @@ class Reconciliation(UseCase):
         return problems
 
     async def _reconcile_broker(self, broker_name: str, members: list[Bot]) -> list[str]:
+        for bot in members:
+            # A close the exchange made by a stop or target since the monitor's last pass is
+            # recorded first (and orders of positions closed meanwhile cancelled), rather than
+            # reported as a mismatch. A no-op where the monitor watches the levels.
+            await self.executor.exchange_exits.align(bot, poll=True)
         try:
             theirs = {p.symbol: p.quantity for p in await self._brokers(broker_name).get_positions()}
         except Exception as e:
