@@ -6,7 +6,7 @@ CKSUM  := $(shell cksum < pyproject.toml | cut -d' ' -f1)
 # The desk alone (`make run`), or the desk with the test tools (`make setup`, `make test`).
 DESK_STAMP := $(VENV)/.installed-desk-$(CKSUM)
 STAMP      := $(VENV)/.installed-test-$(CKSUM)
-SITE        = $(shell $(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+COMPILE    := -c 'import compileall, sys, sysconfig; sys.exit(not compileall.compile_dir(sysconfig.get_path("purelib"), quiet=1, workers=0))'
 # Every Python process the tests start (a `signaldesk serve`, the simulator, each pytest
 # worker) would otherwise compile our sources, and pytest rewrite every test file, on each
 # start when the caller's environment says PYTHONDONTWRITEBYTECODE (this machine's does):
@@ -22,15 +22,15 @@ $(VENV)/bin/python:
 # pip compiles what it installs one file after another (26 s of CPU for the test extras);
 # compileall does the same work on every core.
 $(DESK_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet --no-compile -e .
-	$(BIN)/python -m compileall -q -j0 $(SITE) >/dev/null
+	$(BIN)/python -m pip install --quiet -e . --no-compile
+	$(BIN)/python $(COMPILE)
 	@rm -f $(VENV)/.installed-desk-*
 	@touch $@
 
 # The test extras hold the desk too: once they are in, the desk needs no install of its own.
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
-	$(BIN)/python -m compileall -q -j0 $(SITE) >/dev/null
+	$(BIN)/python -m pip install --quiet -e '.[test]' --no-compile
+	$(BIN)/python $(COMPILE)
 	@rm -f $(VENV)/.installed-*
 	@touch $@ $(DESK_STAMP)
 
