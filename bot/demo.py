@@ -17,8 +17,6 @@ from pydantic import SecretStr
 
 from bot.settings import Settings
 from bot.tradingview import Secrets
-from brokers.herenya.sim_config import SimConfig
-from brokers.herenya.sim_server import running_simulator
 from trading.domain.records import Bot
 from trading.domain.values import BrokerName, Mode
 
@@ -32,6 +30,10 @@ async def simulated_parts(settings: Settings) -> AsyncIterator[tuple[Settings, l
     if not settings.herenya_simulator or settings.herenya_base_url:
         yield settings, notes
         return
+    # Imported here: a serve with a real broker (every one the tests start) never loads the simulator.
+    from brokers.herenya.sim_config import SimConfig
+    from brokers.herenya.sim_server import running_simulator
+
     config = SimConfig()
     account = config.accounts[0]
     async with running_simulator(config) as sim:

@@ -55,6 +55,7 @@ async def _serve(settings: Settings, notes: list[str]) -> int:
     # as the process: out of the collector's sight, a full collection pauses the loop for a
     # few ms instead of 50-60 ms (measured under bench/pipeline.py).
     gc.freeze()
+    gc.enable()  # `signaldesk` turned it off for the start (bot/cli/main.py, LONG_RUNNING)
     config = hypercorn_config(settings.signaldesk_host, settings.signaldesk_port)
 
     stopping = asyncio.Event()

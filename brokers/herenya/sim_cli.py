@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import sys
 
 from brokers.herenya.sim_config import SimConfig, SimConfigError, load_sim_config
@@ -61,6 +62,10 @@ def run_simulator(args: argparse.Namespace) -> int:
         f" invisible {f.invisible_rate:.0%} for {f.invisible_seconds:g} s, rate limit {f.rate_limit:g}/s",
         flush=True,
     )
+    # `signaldesk herenya-sim` turned the collector off for the start (bot/cli/main.py,
+    # LONG_RUNNING); what the start loaded lives as long as the process, out of its sight.
+    gc.freeze()
+    gc.enable()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_simulator(app, fd, graceful_timeout=2.0))  # stops on SIGINT / SIGTERM
     return 0

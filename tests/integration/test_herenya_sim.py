@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import hmac
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.cli.main import main
 from brokers.herenya.sim_config import SimConfig, SimConfigError, load_sim_config
 from brokers.herenya.sim_server import running_simulator
 from brokers.herenya.sim_state import SimState
@@ -78,6 +80,19 @@ def test_the_command_refuses_a_bad_config_with_a_clear_message(tmp_path: Path) -
         timeout=30,
     )
     assert out.returncode == 2 and "error_rate must be between 0 and 1" in out.stderr and str(bad) in out.stderr
+
+
+def test_a_refused_start_in_process_gives_the_caller_its_garbage_collector_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`signaldesk herenya-sim` and `serve` start with the collector off (bot/cli/main.py,
+    LONG_RUNNING); a caller of `main` in its own process (the tests do) gets it back."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[faults]\nerror_rate = 2\n")
+    assert gc.isenabled()
+    assert main(["herenya-sim", "--port", "0", "--config", str(bad)]) == 2
+    assert "error_rate must be between 0 and 1" in capsys.readouterr().err
+    assert gc.isenabled()
 
 
 @pytest.mark.parametrize(
