@@ -28,7 +28,8 @@ from bot.discord.cards import (
 from bot.discord.edge import edge
 from bot.discord.inputs import parse_order, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.domain.inputs import MAX_QUANTITY, InputError
+from trading.domain.inputs import InputError
+from trading.domain.quantities import MAX_QUANTITY
 from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor, OrderPreview
 

@@ -333,7 +333,7 @@ class EditModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         client = _client(interaction)
         accounts = _waiting_accounts(self.card)
-        quantities: dict[str, int] = {}
+        quantities: dict[str, Decimal] = {}
         try:
             if accounts:
                 quantities = parse_account_quantities(self.quantity.value, accounts)

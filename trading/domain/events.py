@@ -136,7 +136,7 @@ class OrderPlaced(Event):
     client_order_id: str
     symbol: str
     side: str
-    quantity: int
+    quantity: Decimal
     status: str
 
     def text(self) -> str:
@@ -150,7 +150,7 @@ class OrderFilled(Event):
     client_order_id: str
     symbol: str
     side: str
-    quantity: int
+    quantity: Decimal
     price: Decimal
     tick_size: Decimal | None = None  # the instrument's, to show the price by
 
@@ -169,8 +169,8 @@ class OrderCancelled(Event):
     client_order_id: str
     symbol: str
     side: str
-    quantity: int
-    filled_quantity: int
+    quantity: Decimal
+    filled_quantity: Decimal
     reason: str
 
     def text(self) -> str:
@@ -181,7 +181,7 @@ class OrderCancelled(Event):
 class TradeClosed(Event):
     symbol: str
     side: str
-    quantity: int
+    quantity: Decimal
     entry_price: Decimal
     exit_price: Decimal
     realized_pnl: Decimal
@@ -257,15 +257,15 @@ class ExecutionFailed(Event):
 @dataclass(frozen=True, kw_only=True)
 class PositionMismatch(Event):
     symbol: str
-    ours: int
-    theirs: int
+    ours: Decimal
+    theirs: Decimal
     source: str  # "broker" or "alert"
     severity: Severity = Severity.ERROR
 
     def text(self) -> str:
         return (
-            f"position mismatch on {self.bot_name} {self.symbol}: signaldesk holds {self.ours:+d}, "
-            f"the {self.source} says {self.theirs:+d}"
+            f"position mismatch on {self.bot_name} {self.symbol}: signaldesk holds {display.signed_quantity(self.ours)}, "
+            f"the {self.source} says {display.signed_quantity(self.theirs)}"
         )
 
 
@@ -354,8 +354,8 @@ class PositionRepaired(Event):
 
     symbol: str
     action: str  # "adopt" or "flatten"
-    ours: int  # our sum before
-    theirs: int  # the broker's net
+    ours: Decimal  # our sum before
+    theirs: Decimal  # the broker's net
     by: str
     detail: str = ""
 
@@ -363,7 +363,7 @@ class PositionRepaired(Event):
         tail = f": {self.detail}" if self.detail else ""
         return (
             f"{self.bot_name} {self.symbol} mismatch repaired by {self.by} ({self.action}; signaldesk held "
-            f"{self.ours:+d}, the broker {self.theirs:+d}){tail}"
+            f"{display.signed_quantity(self.ours)}, the broker {display.signed_quantity(self.theirs)}){tail}"
         )
 
 

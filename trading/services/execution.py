@@ -735,8 +735,8 @@ class Executor:
             await uow.bots.set_needs_attention(
                 bot.id,
                 True,
-                f"missed alert: signal #{stored.id}'s strategy holds {signal.target_position:+d} "
-                f"{bot.config.symbol}, signaldesk {position.signed_quantity:+d}",
+                f"missed alert: signal #{stored.id}'s strategy holds {display.signed_quantity(signal.target_position)} "
+                f"{bot.config.symbol}, signaldesk {display.signed_quantity(position.signed_quantity)}",
             )
             events.append(
                 PositionMismatch(
