@@ -53,7 +53,7 @@ async def test_upgrade_is_idempotent_and_records_head(database: Database) -> Non
     await database.upgrade()
     async with database.engine.connect() as conn:
         version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
-    assert version == "0013_candles_ledger"
+    assert version == "0014_fractional_quantities"
 
 
 async def test_sqlite_connection_settings(sqlite_database: Database) -> None:
