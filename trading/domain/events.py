@@ -9,7 +9,7 @@ from enum import Enum, StrEnum
 from types import UnionType
 from typing import Any, get_args, get_origin, get_type_hints
 
-from trading.domain import display
+from trading.domain import display, quantities
 from trading.domain.records import TradeRecord
 
 
@@ -405,8 +405,18 @@ def feed_event(event: Event) -> FeedEvent:
 
 def event_data(event: Event) -> dict[str, Any]:
     """The event's fields other than at, bot_name, signal_id and severity, as JSON values
-    (decimals and times as text, so nothing is rounded on the way)."""
-    return {f.name: _json(getattr(event, f.name)) for f in fields(event) if f.name not in _COLUMNS}
+    (decimals and times as text, so nothing is rounded on the way; quantities as the JSON
+    numbers they always were: 1, or 0.01 on an exchange account)."""
+    return {
+        f.name: quantities.json_number(value)
+        if f.name in _QUANTITY_FIELDS and isinstance(value := getattr(event, f.name), Decimal)
+        else _json(getattr(event, f.name))
+        for f in fields(event)
+        if f.name not in _COLUMNS
+    }
+
+
+_QUANTITY_FIELDS = frozenset({"quantity", "filled_quantity", "ours", "theirs"})
 
 
 def _json(value: Any) -> Any:
