@@ -20,7 +20,13 @@ def sentence(error: InputError) -> str:
 
 
 def parse_order(
-    bot: str, side: str, quantity: int, order_type: str, limit_price: str | None, stop: str | None, target: str | None
+    bot: str,
+    side: str,
+    quantity: str | int,
+    order_type: str,
+    limit_price: str | None,
+    stop: str | None,
+    target: str | None,
 ) -> OrderTicket:
     """/order's options as a ticket, by the domain's rules (trading/domain/inputs.py)."""
     try:

@@ -215,3 +215,12 @@ def test_an_api_order_names_what_is_missing() -> None:
 
 def test_the_discord_reply_is_a_sentence() -> None:
     assert _refused(modal_edit, {"stop_loss": "abc"}) == "Stop must be a number, not 'abc'."
+
+
+@pytest.mark.parametrize(("parse", "face"), ORDER_FACES, ids=ORDER_IDS)
+def test_an_order_of_a_fraction_is_taken_exactly_on_every_face(
+    parse: Callable[[dict[str, Any]], OrderTicket], face: Face
+) -> None:
+    # /order's quantity is text on Discord, as the Edit modal's box: 0.01 BTC on an exchange account.
+    ticket = parse(ORDER | {"quantity": "0.01" if face.text else Decimal("0.01")})
+    assert ticket.quantity == Decimal("0.01") and str(ticket.quantity) == "0.01"
