@@ -182,12 +182,21 @@ async def test_whole_contract_accounts_refuse_fractions_with_the_reason_and_send
     pending = await d.alert({"action": "RSI_LONG_ENTRY", "price": "53210.5"})
     status, answer, _ = await d.api("POST", f"/api/signals/{pending}/approve", {"quantity": 1.5})
     assert status != 200 and "SA40 trades whole contracts on Paper: 1.5 is not a whole number" in json.dumps(answer)
-    # At execution, for an alert's own quantity: refused with the reason, nothing sent.
+    # At intake, on an account the settings define: 422 with the reason, nothing stored.
     await add_bot(database, bot_name="Auto_SA40", webhook_key="auto_sa40_key_1234", broker_account="Paper")
-    refused_id = await d.alert(
-        {"action": "RSI_LONG_ENTRY", "price": "53210.5", "quantity": "0.5"}, "auto_sa40_key_1234"
-    )
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    body = {"action": "RSI_LONG_ENTRY", "price": "53210.5", "quantity": "0.5", "time": now}
+    response = await d.client.post("/webhook/auto_sa40_key_1234", data=json.dumps(body).encode())
+    answer = await response.get_json()
+    assert response.status_code == 422 and answer["error"] == {
+        "code": "bad_number",
+        "message": "SA40 trades whole contracts on Paper: 0.5 is not a whole number",
+    }
+    # At execution, for what slips through (an accounts file's paper account): refused with
+    # the reason, nothing sent.
+    await add_bot(database, bot_name="Book_SA40", webhook_key="book_sa40_key_1234", broker_account="book")
+    refused_id = await d.alert(body | {"quantity": "2.5"}, "book_sa40_key_1234")
     status, detail, _ = await d.api("GET", f"/api/signals/{refused_id}")
     assert detail["state"] == "refused", detail
-    assert "SA40 trades whole contracts on Paper: 0.5 is not a whole number" in json.dumps(detail["history"])
+    assert "SA40 trades whole contracts on book: 2.5 is not a whole number" in json.dumps(detail["history"])
     assert broker.place_calls == 0 and detail["orders"] == []

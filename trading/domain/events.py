@@ -140,9 +140,7 @@ class OrderPlaced(Event):
     status: str
 
     def text(self) -> str:
-        return (
-            f"order {self.client_order_id} {self.side} {self.quantity} {self.symbol} for {self.bot_name}: {self.status}"
-        )
+        return f"order {self.client_order_id} {self.side} {display.quantity(self.quantity)} {self.symbol} for {self.bot_name}: {self.status}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -521,7 +519,8 @@ def _from_json(hint: Any, value: Any) -> Any:
     if origin is dict:
         return dict(value)
     if kind is Decimal:
-        return Decimal(value)
+        # A quantity is a JSON number (event_data): its float's repr is its exact digits.
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if kind is datetime:
         return datetime.fromisoformat(value)
     if isinstance(kind, type) and issubclass(kind, Enum):
