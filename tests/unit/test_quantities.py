@@ -126,3 +126,18 @@ def test_a_fraction_on_a_whole_contract_account_is_refused_with_the_reason_never
     held = Position.from_entries("SA40", PositionSide.LONG, [Entry("f1", D(3), D(100), T0)], average_price=D(100))
     reduce = plan(_bot(D(1), "Herenya"), held, _signal(D("1.5"), SignalAction.REDUCE), SA40)
     assert reduce.refused and "1.5 is not a whole number" in (reduce.ignored or "")
+
+
+def test_the_api_answers_quantities_as_json_numbers_whole_ones_without_a_point() -> None:
+    from pydantic import BaseModel
+
+    from web.schemas.answers import Quantity
+
+    class Answer(BaseModel):
+        quantity: Quantity
+        filled_quantity: Quantity | None = None
+
+    assert Answer(quantity=D(1), filled_quantity=D("0.0100")).model_dump_json() == (
+        '{"quantity":1,"filled_quantity":0.01}'
+    )
+    assert Answer(quantity=D("2.000")).model_dump(mode="json") == {"quantity": 2, "filled_quantity": None}

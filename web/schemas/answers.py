@@ -58,7 +58,7 @@ Time = Annotated[
 # account's 0.01 is `0.01`): exact, as a quantity has at most 15 significant digits.
 Quantity = Annotated[
     Decimal,
-    PlainSerializer(quantities.json_number, return_type=float),
+    PlainSerializer(quantities.json_number, return_type=int | float),  # int: 1 stays 1, not 1.0
     WithJsonSchema({"type": "number"}),
 ]
 
