@@ -18,6 +18,7 @@ from db.models import Base, ControlRow
 from db.uow import UnitOfWorkClosed
 from tests.integration.db_support import T0
 from tests.support.passphrases import TEST_PASSPHRASES
+from trading.domain.market import Instrument
 from trading.domain.records import ControlState
 
 
@@ -274,5 +275,39 @@ async def test_upgrade_to_0014_keeps_every_position_and_quantity_and_then_takes_
             again = await uow.positions.get(bot_id, "SA40", account="Paper", multiplier=Decimal(1), for_update=False)
             assert [str(e.quantity) for e in again.entries] == ["2", "0.015"]
             assert [p.quantity for _bot, p in await uow.positions.list_open()] == [Decimal("2.015")]
+    finally:
+        await db.dispose()
+
+
+def _downgrade(connection: sa.Connection, revision: str) -> None:
+    from alembic import command
+
+    from db.migrate import alembic_config
+
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def test_0014_goes_back_for_whole_quantities_and_refuses_to_drop_a_fraction(database_url: str) -> None:
+    db = Database(database_url, passphrases=TEST_PASSPHRASES)
+    try:
+        await db.upgrade()
+        async with db.uow() as uow:
+            await uow.instruments.upsert(Instrument("SA40", min_quantity=Decimal(2)))
+            await uow.commit()
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_downgrade, "0013_candles_ledger")
+            await conn.commit()
+            assert (await conn.execute(text("SELECT min_quantity FROM instruments"))).scalar_one() == 2
+        await db.upgrade()
+        async with db.uow() as uow:
+            await uow.instruments.upsert(
+                Instrument("BTC", min_quantity=Decimal("0.001"), quantity_step=Decimal("0.001"))
+            )
+            await uow.commit()
+        async with db.engine.connect() as conn:
+            with pytest.raises(RuntimeError, match=r"instruments\.min_quantity holds 1 fractional quantities"):
+                await conn.run_sync(_downgrade, "0013_candles_ledger")
     finally:
         await db.dispose()

@@ -32,6 +32,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "orders": ("quantity", "filled_quantity", "applied_quantity"),
     "paper_positions": ("quantity",),
     "paper_orders": ("quantity", "filled_quantity"),
+    # Issue 28's exchange exits (migration 0015_exchange_exits), when this runs after it.
+    "exchange_exits": ("quantity",),
 }
 
 # What SQLite's copy of trading_bots and current_positions would empty: with foreign keys on
@@ -50,7 +52,12 @@ _DESCENDANTS = (
     "approvals",
     "orders",
     "exit_watches",
+    "exchange_exits",
 )
+
+
+def _tables() -> set[str]:
+    return set(sa.inspect(op.get_bind()).get_table_names())
 
 
 @contextlib.contextmanager
@@ -58,12 +65,14 @@ def _descendants_kept() -> Iterator[None]:
     if op.get_bind().dialect.name != "sqlite":
         yield
         return
-    for table in _DESCENDANTS:
+    there = _tables()
+    kept = [table for table in _DESCENDANTS if table in there]
+    for table in kept:
         op.execute(f"CREATE TEMP TABLE kept_{table} AS SELECT * FROM {table}")
     yield
-    for table in reversed(_DESCENDANTS):
+    for table in reversed(kept):
         op.execute(f"DELETE FROM {table}")
-    for table in _DESCENDANTS:
+    for table in kept:
         op.execute(f"INSERT INTO {table} SELECT * FROM kept_{table}")
         op.execute(f"DROP TABLE kept_{table}")
     problems = op.get_bind().exec_driver_sql("PRAGMA foreign_key_check").fetchall()
@@ -72,8 +81,11 @@ def _descendants_kept() -> Iterator[None]:
 
 
 def _retype(to: sa.types.TypeEngine[Any], using: str) -> None:
+    there = _tables()
     with _descendants_kept():
         for table, columns in COLUMNS.items():
+            if table not in there:
+                continue
             with op.batch_alter_table(table) as batch:
                 for column in columns:
                     batch.alter_column(
@@ -89,8 +101,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         # As ExactDecimal writes them: the text of the value to 12 places (1 → 1.000000000000),
         # so SQLite compares them as the app's own rows (`filled_quantity > 0`).
+        there = _tables()
         for table, columns in COLUMNS.items():
-            for column in columns:
+            for column in (c for c in columns if table in there):
                 op.execute(
                     f"UPDATE {table} SET {column} = printf('%d.{'0' * SCALE}', {column}) "
                     f"WHERE instr({column}, '.') = 0"
@@ -100,8 +113,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     # Fractional quantities have no integer column to go back to: refused rather than truncated.
     sqlite = op.get_bind().dialect.name == "sqlite"
+    there = _tables()
     for table, columns in COLUMNS.items():
-        for column in columns:
+        for column in (c for c in columns if table in there):
             whole = f"CAST({column} AS REAL) = CAST({column} AS INTEGER)" if sqlite else f"{column} = trunc({column})"
             fractional = op.get_bind().execute(sa.text(f"SELECT count(*) FROM {table} WHERE NOT ({whole})")).scalar_one()
             if fractional:
