@@ -14,6 +14,7 @@ from trading.domain.accounts import (
     AccountConfig,
     AccountConfigError,
     cross_check,
+    fractions_on_whole_contracts,
     parse_account,
     unknown_accounts,
 )
@@ -92,6 +93,18 @@ async def account_names(database: Database) -> list[str]:
     """Every account a bot may name: Herenya, Paper and the stored ones."""
     async with database.uow(read_only=True) as uow:
         return [*BUILT_IN, *(a.name for a in await uow.accounts.list())]
+
+
+async def whole_contract_accounts(database: Database) -> set[str]:
+    """The accounts that trade whole contracts: Herenya, Paper and the stored herenya and
+    paper ones (an exchange account trades the exchange's fractions)."""
+    async with database.uow(read_only=True) as uow:
+        return {*BUILT_IN, *(a.name for a in await uow.accounts.list() if a.broker != "ccxt")}
+
+
+def fractional_sizes(configs: list[BotConfig], whole: set[str]) -> list[str]:
+    """One line per bot whose base_position_size is a fraction on a whole-contract account."""
+    return [line for c in configs for line in fractions_on_whole_contracts(c, whole)]
 
 
 def unknown_bot_accounts(configs: list[BotConfig], known: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.accounts_file import account_names, unknown_bot_accounts
+from bot.accounts_file import account_names, fractional_sizes, unknown_bot_accounts, whole_contract_accounts
 from bot.toml_file import read_toml
 from db.database import Database
 from db.errors import WebhookKeyInUse
@@ -94,6 +94,9 @@ async def import_bots(database: Database, configs: list[BotConfig], *, actor: st
     unknown = unknown_bot_accounts(configs, await account_names(database))
     if unknown:
         raise BotsFileError(unknown)
+    fractional = fractional_sizes(configs, await whole_contract_accounts(database))
+    if fractional:
+        raise BotsFileError(fractional)
     results: list[ImportResult] = []
     async with database.uow() as uow:
         for config in configs:

@@ -31,6 +31,7 @@ from brokers.errors import (
     ReduceOnlyRejected,
     UnknownOrder,
 )
+from trading.domain import quantities
 from trading.domain.market import (
     Account,
     BrokerOrder,
@@ -165,7 +166,7 @@ class PaperBroker:
             state = PaperAccountState(self.account_id, self.currency, self.starting_balance, {})
         return state
 
-    async def _mark(self, symbol: str, quantity: int, average: Decimal) -> Decimal:
+    async def _mark(self, symbol: str, quantity: Decimal, average: Decimal) -> Decimal:
         """What the position would close at now; its own average when no price is known."""
         try:
             quote = await self.get_quote(symbol)
@@ -199,6 +200,8 @@ class PaperBroker:
     # ------------------------------------------------------------------- orders
 
     def _check(self, request: OrderRequest, instrument: Instrument) -> None:
+        if (fraction := quantities.whole_contracts_refusal(request.quantity, request.symbol, "paper")) is not None:
+            raise OrderRejected("QUANTITY_NOT_WHOLE", fraction, broker=BROKER)
         if not instrument.is_valid_quantity(request.quantity):
             raise OrderRejected(
                 "QUANTITY_OUT_OF_RANGE",
@@ -238,7 +241,7 @@ class PaperBroker:
                 return await self._work(ledger, existing)
             self._check(request, instrument)
             state = await self._state(ledger)
-            held = state.positions.get(request.symbol, (0, Decimal(0)))[0]
+            held = state.positions.get(request.symbol, (Decimal(0), Decimal(0)))[0]
             signed = request.quantity * request.side.sign
             if request.reduce_only and not (held and (held > 0) != (signed > 0) and abs(signed) <= abs(held)):
                 raise ReduceOnlyRejected(
@@ -283,7 +286,7 @@ class PaperBroker:
         """Apply the whole order at `price` to the book: same direction averages in, the
         opposite realizes P&L on what it closes into the balance and opens the rest."""
         signed = order.quantity * order.side.sign
-        held, average = state.positions.get(order.symbol, (0, Decimal(0)))
+        held, average = state.positions.get(order.symbol, (Decimal(0), Decimal(0)))
         if held == 0 or (held > 0) == (signed > 0):
             total = abs(held) + abs(signed)
             average = (average * abs(held) + price * abs(signed)) / total
@@ -323,7 +326,7 @@ class PaperBroker:
         assert limit is not None
         state = await self._state(ledger)
         instrument = await self.get_instrument(order.symbol)
-        held = state.positions.get(order.symbol, (0, Decimal(0)))[0]
+        held = state.positions.get(order.symbol, (Decimal(0), Decimal(0)))[0]
         signed = order.quantity * order.side.sign
         if order.reduce_only and not (held and (held > 0) != (signed > 0) and abs(signed) <= abs(held)):
             order = replace(

@@ -20,6 +20,8 @@ _WIDE = Context(prec=PRECISION + 20, rounding=ROUND_HALF_EVEN)
 def to_exact(value: Decimal) -> Decimal:
     """`value` as stored: at most 12 decimal places (half-even), so SQLite and
     PostgreSQL's Numeric(38, 12) hold the very same number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = Decimal(value)  # exact too (a whole number of contracts); a float never is
     if not isinstance(value, Decimal):
         raise TypeError(f"expected a Decimal for an exact column, got {type(value).__name__} {value!r}")
     if not value.is_finite():

@@ -79,9 +79,9 @@ _STATUS = {
 ACCOUNT_QUANTITY = "quantity:"
 
 
-def account_quantities(form: Any) -> dict[str, int]:
+def account_quantities(form: Any) -> dict[str, Decimal]:
     """The per-account quantity boxes that were filled in, by account."""
-    found: dict[str, int] = {}
+    found: dict[str, Decimal] = {}
     for key in form:
         if str(key).startswith(ACCOUNT_QUANTITY) and str(form.get(key, "")).strip():
             quantity = inputs.parse_quantity(TYPED, str(form.get(key)))
@@ -457,7 +457,7 @@ def pages_blueprint(deps: WebDeps) -> Blueprint:
     async def edit(signal_id: int) -> Response:
         caller = current_caller()
         edits = SignalEdits()  # for one who may not edit, the use case refuses (and audits) before reading them
-        quantities: dict[str, int] = {}
+        quantities: dict[str, Decimal] = {}
         if caller is not None and caller.may(Role.APPROVER):
             try:
                 form = await request.form

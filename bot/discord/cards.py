@@ -272,7 +272,7 @@ def account_lines_text(card: ApprovalCard) -> str | None:
     return code_block(table(("ACCOUNT", "QTY", "STATE", "OUTCOME"), ended, right={1}))
 
 
-def _order_quantity(card: ApprovalCard, contracts: int) -> str:
+def _order_quantity(card: ApprovalCard, contracts: Decimal) -> str:
     return _quantity_text(dataclasses.replace(card, quantity=contracts))
 
 

@@ -28,7 +28,7 @@ from bot.discord.cards import (
 from bot.discord.edge import edge
 from bot.discord.inputs import parse_order, period_start
 from bot.discord.views import DESK_FAILED, ConfirmView
-from trading.domain.inputs import MAX_QUANTITY, InputError
+from trading.domain.inputs import InputError
 from trading.domain.values import Mode
 from trading.services.actions import ActionResult, Actor, OrderPreview
 
@@ -158,7 +158,7 @@ async def close(interaction: Interaction, bot: str, account: str | None = None) 
 @app_commands.describe(
     bot="The bot to trade through",
     side="buy: a long entry; sell: a short one (against an open position the engine reverses or adds)",
-    quantity="Contracts",
+    quantity="Contracts (0.01 on an exchange account)",
     type="market (default) or limit",
     limit_price="The limit price (limit orders)",
     stop="Stop loss",
@@ -169,7 +169,8 @@ async def order(
     interaction: Interaction,
     bot: str,
     side: Literal["buy", "sell"],
-    quantity: app_commands.Range[int, 1, MAX_QUANTITY],
+    # Text, as the Edit modal's box: a fraction (0.01 BTC) is the domain's to judge, not Discord's.
+    quantity: app_commands.Range[str, 1, 20],
     type: Literal["market", "limit"] = "market",
     limit_price: str | None = None,
     stop: str | None = None,

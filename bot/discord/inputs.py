@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from trading.domain import inputs
 from trading.domain.inputs import TYPED, InputError
@@ -19,7 +20,13 @@ def sentence(error: InputError) -> str:
 
 
 def parse_order(
-    bot: str, side: str, quantity: int, order_type: str, limit_price: str | None, stop: str | None, target: str | None
+    bot: str,
+    side: str,
+    quantity: str | int,
+    order_type: str,
+    limit_price: str | None,
+    stop: str | None,
+    target: str | None,
 ) -> OrderTicket:
     """/order's options as a ticket, by the domain's rules (trading/domain/inputs.py)."""
     try:
@@ -38,11 +45,11 @@ def parse_edits(quantity: str, order_type: str, limit_price: str, stop_loss: str
         raise InputError(sentence(e)) from None
 
 
-def parse_account_quantities(text: str, accounts: tuple[str, ...]) -> dict[str, int]:
+def parse_account_quantities(text: str, accounts: tuple[str, ...]) -> dict[str, Decimal]:
     """The Edit modal's quantity box on the card of an alert on several accounts:
-    "main=1 prop=3" (spaces or commas between), each a whole number of contracts, each
+    "main=1 prop=3" (spaces or commas between), each a quantity (`0.01` on an exchange), each
     account one of `accounts`; a blank box changes none."""
-    found: dict[str, int] = {}
+    found: dict[str, Decimal] = {}
     named = {a.lower(): a for a in accounts}
     for pair in text.replace(",", " ").split():
         account, sep, value = pair.partition("=")

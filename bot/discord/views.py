@@ -333,7 +333,7 @@ class EditModal(discord.ui.Modal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         client = _client(interaction)
         accounts = _waiting_accounts(self.card)
-        quantities: dict[str, int] = {}
+        quantities: dict[str, Decimal] = {}
         try:
             if accounts:
                 quantities = parse_account_quantities(self.quantity.value, accounts)
@@ -374,7 +374,8 @@ def _quantity_box(card: ApprovalCard | None) -> dict[str, Any]:
     """The quantity box's label, size and value: one number, or each waiting account's."""
     accounts = _waiting_accounts(card)
     if card is None or not accounts:
-        return {"label": "Quantity (contracts)", "max_length": 6, "default": str(card.quantity) if card else None}
+        # Up to 1,000,000 with 8 decimals (an exchange account's 0.00125 BTC): 16 characters.
+        return {"label": "Quantity (contracts)", "max_length": 16, "default": str(card.quantity) if card else None}
     now = {line.account: line.quantity for line in card.account_lines}
     return {
         "label": "Quantity per account (account=contracts)",

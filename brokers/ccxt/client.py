@@ -304,7 +304,7 @@ class CcxtBroker:
             found.append(
                 BrokerPosition(
                     symbol=str(p["symbol"]),
-                    quantity=sign * _whole(contracts, f"position in {p['symbol']}"),
+                    quantity=sign * contracts,
                     average_price=_decimal(p.get("entryPrice")) or Decimal(0),
                     unrealized_pnl=_decimal(p.get("unrealizedPnl")) or Decimal(0),
                 )
@@ -426,7 +426,7 @@ class CcxtBroker:
                 f"{request.client_order_id}: {request.symbol} is a spot market: a sell that opens a short is not possible",
                 broker=self.name,
             )
-        amount = markets.round_amount(Decimal(request.quantity), markets.step_of(precision.get("amount"), mode))
+        amount = markets.round_amount(request.quantity, markets.step_of(precision.get("amount"), mode))
         price: Decimal | None = None
         if request.type is OrderType.LIMIT and request.limit_price is not None:
             price = markets.round_price(request.limit_price, markets.step_of(precision.get("price"), mode))
@@ -537,9 +537,9 @@ class CcxtBroker:
             symbol=symbol,
             side=OrderSide.BUY if raw.get("side") == "buy" else OrderSide.SELL,
             type=kind,
-            quantity=_whole(amount, f"order {cid}"),
+            quantity=amount,
             status=status,
-            filled_quantity=_whole(filled, f"fill of order {cid}"),
+            filled_quantity=filled,
             average_fill_price=_decimal(raw.get("average")) if filled > 0 else None,
             limit_price=_decimal(raw.get("price")) if kind is OrderType.LIMIT else None,
             time_in_force=str(raw.get("timeInForce") or ("GTC" if kind is OrderType.LIMIT else "IOC")),
@@ -573,10 +573,13 @@ class CcxtBroker:
         totals: Mapping[str, Any] = balance.get("total") or {}
         found = []
         for symbol in self._symbols:
-            base = ((self._markets or {}).get(symbol) or {}).get("base")
+            market = (self._markets or {}).get(symbol) or {}
+            base = market.get("base")
             held = _decimal(totals.get(base)) if base else None
             if held:
-                quantity = _whole(held, f"{base} balance")
+                # Dust below the amount step cannot be traded and is no position.
+                step = markets.step_of((market.get("precision") or {}).get("amount"), self._exchange.precisionMode)
+                quantity = markets.round_amount(held, step)
                 if quantity:
                     found.append(BrokerPosition(symbol, quantity, Decimal(0), Decimal(0)))
         return found
@@ -633,13 +636,6 @@ def _decimal(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
     return Decimal(str(value))
-
-
-def _whole(value: Decimal, what: str) -> int:
-    whole = int(value)
-    if whole != value:
-        log.warning("%s is %s, not a whole quantity; signaldesk counts %s", what, value, whole)
-    return whole
 
 
 def _millis(at: datetime) -> int:

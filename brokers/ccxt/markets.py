@@ -4,20 +4,21 @@ rounded before they are sent, and the reason an order is refused before it is se
 Pure functions over the market dict ccxt's `load_markets()` gives (`precision`, `limits`,
 `contractSize`, `settle`, `quote`, `active`), so they are tested without an exchange.
 
-Quantities are whole for now (the domain carries whole contracts; fractional quantities are
-another issue): a quantity of 1 is one unit of ccxt's amount, i.e. one coin on Binance
-USD-M (contract size 1) or one contract where the exchange trades contracts.
+A quantity is one unit of ccxt's amount, exact and possibly fractional (trading/domain/
+quantities.py): 0.01 is 0.01 BTC on Binance USD-M (contract size 1), and a number of
+contracts where the exchange trades contracts. The instrument's step is the market's amount
+step, so the domain rounds down to what the exchange takes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Any
 
+from trading.domain import quantities
 from trading.domain.market import Instrument
 
 # ccxt's precision modes (ccxt.base.decimal_to_precision): how `precision` values read.
@@ -25,8 +26,8 @@ DECIMAL_PLACES = 2
 SIGNIFICANT_DIGITS = 3
 TICK_SIZE = 4
 
-# The largest whole quantity the domain offers when the exchange states no maximum.
-_NO_MAXIMUM = 1_000_000
+# The largest quantity the domain offers when the exchange states no maximum.
+_NO_MAXIMUM = Decimal(quantities.MAX_QUANTITY)
 
 
 def _decimal(value: Any) -> Decimal | None:
@@ -76,20 +77,19 @@ def contract_size(market: Mapping[str, Any]) -> Decimal:
 
 
 def instrument(market: Mapping[str, Any], mode: int) -> Instrument:
-    """The domain's instrument for a market: whole quantities within the exchange's
-    amount limits, on a whole multiple of its amount step."""
+    """The domain's instrument for a market: quantities within the exchange's amount
+    limits, on a multiple of its amount step (0.001 BTC on Binance's BTC/USDT:USDT)."""
     step = step_of((market.get("precision") or {}).get("amount"), mode) or Decimal(1)
-    whole_step = max(1, math.ceil(step)) if step > 1 else 1
-    minimum = _limit(market, "amount", "min") or Decimal(1)
+    minimum = _limit(market, "amount", "min") or step
     maximum = _limit(market, "market", "max") or _limit(market, "amount", "max")
-    min_quantity = max(whole_step, math.ceil(minimum / whole_step) * whole_step)
-    max_quantity = math.floor(maximum) if maximum is not None else _NO_MAXIMUM
+    min_quantity = max(step, quantities.round_up(minimum, step))
+    max_quantity = quantities.round_down(min(maximum, _NO_MAXIMUM), step) if maximum is not None else _NO_MAXIMUM
     tick = step_of((market.get("precision") or {}).get("price"), mode)
     return Instrument(
         symbol=str(market["symbol"]),
         min_quantity=min_quantity,
-        max_quantity=max(max_quantity, 0),
-        quantity_step=whole_step,
+        max_quantity=max(max_quantity, Decimal(0)),
+        quantity_step=quantities.plain(step),
         tick_size=tick if tick is not None else Decimal("0.01"),
         contract_multiplier=contract_size(market),
         currency=str(market.get("settle") or market.get("quote") or ""),

@@ -34,6 +34,7 @@ from brokers.errors import (
     DuplicateClientOrderId,
     OrderNotPlaced,
     OrderOutcomeUnknown,
+    OrderRejected,
     RateLimited,
     RetryableBrokerError,
     error_for_response,
@@ -230,6 +231,8 @@ class HerenyaClient:
         return wire.parse_order(await self._call("DELETE", self._order_path(order_id)))
 
     async def place_order(self, request: OrderRequest) -> BrokerOrder:
+        if (fraction := wire.fraction_refusal(request)) is not None:
+            raise OrderRejected("QUANTITY_NOT_WHOLE", fraction, broker=BROKER)
         body = wire.encode_order(request)
         path = self._account_path + "/orders"
         cid = request.client_order_id

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from brokers.errors import BrokerProtocolError
+from trading.domain import quantities
 from trading.domain.market import (
     Account,
     BrokerOrder,
@@ -55,6 +56,11 @@ def _int(d: dict[str, Any], field: str, what: str) -> int:
     return v
 
 
+def _contracts(d: dict[str, Any], field: str, what: str) -> Decimal:
+    """Herenya counts whole contracts: an integer on the wire, a Decimal in the domain."""
+    return Decimal(_int(d, field, what))
+
+
 def _dec(d: dict[str, Any], field: str, what: str, *, optional: bool = False) -> Decimal | None:
     v = d.get(field)
     if v is None and optional:
@@ -94,6 +100,17 @@ def ms_to_datetime(ms: int) -> datetime:
 # --------------------------------------------------------------------------- requests
 
 
+def fraction_refusal(request: OrderRequest) -> str | None:
+    """Why Herenya cannot take the order's quantity (None: it can): it trades whole contracts."""
+    return quantities.whole_contracts_refusal(request.quantity, request.symbol, "Herenya")
+
+
+def whole_contracts(request: OrderRequest) -> int:
+    if (problem := fraction_refusal(request)) is not None:
+        raise ValueError(problem)  # the client refuses it before encoding (HerenyaClient.place_order)
+    return int(request.quantity)
+
+
 def encode_order(request: OrderRequest) -> bytes:
     """The exact bytes sent (and signed) for a new order."""
     body: dict[str, Any] = {
@@ -101,7 +118,7 @@ def encode_order(request: OrderRequest) -> bytes:
         "symbol": request.symbol,
         "side": request.side.value.upper(),
         "type": request.type.value.upper(),
-        "quantity": request.quantity,
+        "quantity": whole_contracts(request),  # an integer on the wire
         "limit_price": None if request.limit_price is None else format(request.limit_price, "f"),
         "reduce_only": request.reduce_only,
     }
@@ -125,9 +142,9 @@ def parse_instrument(data: Any) -> Instrument:
     description = d.get("description")
     return Instrument(
         symbol=_str(d, "symbol", "instrument"),
-        min_quantity=_int(d, "min_quantity", "instrument"),
-        max_quantity=_int(d, "max_quantity", "instrument"),
-        quantity_step=_int(d, "quantity_step", "instrument"),
+        min_quantity=_contracts(d, "min_quantity", "instrument"),
+        max_quantity=_contracts(d, "max_quantity", "instrument"),
+        quantity_step=_contracts(d, "quantity_step", "instrument"),
         tick_size=_req_dec(d, "tick_size", "instrument"),
         contract_multiplier=_req_dec(d, "contract_multiplier", "instrument"),
         currency=_str(d, "currency", "instrument"),
@@ -172,7 +189,7 @@ def parse_positions(data: Any) -> list[BrokerPosition]:
         out.append(
             BrokerPosition(
                 symbol=_str(p, "symbol", "position"),
-                quantity=_int(p, "quantity", "position"),
+                quantity=_contracts(p, "quantity", "position"),
                 average_price=_req_dec(p, "average_price", "position"),
                 unrealized_pnl=_req_dec(p, "unrealized_pnl", "position"),
             )
@@ -208,9 +225,9 @@ def parse_order(data: Any) -> BrokerOrder:
         symbol=_str(d, "symbol", "order"),
         side=side,
         type=type_,
-        quantity=_int(d, "quantity", "order"),
+        quantity=_contracts(d, "quantity", "order"),
         status=status,
-        filled_quantity=_int(d, "filled_quantity", "order"),
+        filled_quantity=_contracts(d, "filled_quantity", "order"),
         average_fill_price=_dec(d, "average_fill_price", "order", optional=True),
         limit_price=_dec(d, "limit_price", "order", optional=True),
         time_in_force=tif if isinstance(tif, str) else ("IOC" if type_ is OrderType.MARKET else "GTC"),

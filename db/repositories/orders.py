@@ -17,7 +17,7 @@ from db.repositories.base import Repository
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.records import OrderRecord
-from trading.domain.values import OrderSide, OrderType, PositionSide
+from trading.domain.values import ZERO, OrderSide, OrderType, PositionSide
 
 ORDERS = table_of(OrderRow)
 # What an update may change: everything but identity, owner and creation time.
@@ -49,7 +49,7 @@ _ENTRIES_SINCE = select(func.count(distinct(ORDERS.c.signal_id))).where(
     ORDERS.c.bot_id == bindparam("bot_id"),
     ORDERS.c.created_at >= bindparam("since"),
     ORDERS.c.leg_kind.in_([LegKind.OPEN.value, LegKind.ADD.value]),
-    ORDERS.c.filled_quantity > 0,
+    ORDERS.c.filled_quantity > ZERO,
 )
 _BY_CLIENT_ID = select(ORDERS).where(ORDERS.c.client_order_id == bindparam("client_order_id"))
 

@@ -64,7 +64,7 @@ _ADD_ENTRIES = insert(ENTRIES)
 _OPEN = (
     select(POSITIONS, INSTRUMENTS.c.contract_multiplier)
     .outerjoin(INSTRUMENTS, INSTRUMENTS.c.symbol == POSITIONS.c.symbol)
-    .where(POSITIONS.c.quantity > 0)
+    .where(POSITIONS.c.quantity > ZERO)
     .order_by(POSITIONS.c.bot_id, POSITIONS.c.account, POSITIONS.c.symbol)
 )
 
@@ -117,7 +117,7 @@ class SqlPositionRepository(Repository):
             await self._insert_new(
                 POSITIONS,
                 key,
-                {"quantity": 0, "realized_pnl": ZERO, "updated_at": self._now()},
+                {"quantity": ZERO, "realized_pnl": ZERO, "updated_at": self._now()},
                 POSITIONS.c.id,
             )
             row = (await s.execute(stmt, key)).first()

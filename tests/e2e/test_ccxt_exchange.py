@@ -239,3 +239,51 @@ def test_an_approval_faults_on_a_third_of_the_orders_and_a_mismatch_repaired(
     adopted = serve.api("POST", "/bots/ETH_Approve/reconcile", json={"action": "adopt"})
     assert adopted.status_code == 200 and "now holds +3" in adopted.json()["message"], adopted.text
     assert not eth_bot()["needs_attention"]
+
+
+def test_serve_trades_fractions_of_a_coin_exactly(
+    procs: Processes, tmp_path: Path, exchange: tuple[str, FakeBinance]
+) -> None:
+    # Issue 28 item 5: a bots file's base_position_size = 0.01 (a TOML float), a pyramid add of
+    # the alert's 0.005 and a close, through the real process; the API answers JSON numbers.
+    url, fake = exchange
+    accounts, _ = desk_files(tmp_path, url)
+    bots = write_toml_tables(
+        tmp_path / "bots_fractions.toml",
+        "bots",
+        [
+            {
+                "bot_name": "BTC_Perp",
+                "symbol": "BTC/USDT:USDT",
+                "tradingview_ticker": "BTCUSDT.P",
+                "webhook_key": KEY,
+                "accounts": ["binance-futures"],
+                "mode": "auto",
+                "base_position_size": 0.01,
+                "allow_pyramiding": True,
+                "max_positions": 2,
+            }
+        ],
+    )
+    env = procs.serve_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'signaldesk.db'}",
+        None,
+        ACCOUNTS_FILE=str(accounts),
+        BOTS_FILE=str(bots),
+        SD_BINANCE_KEY=API_KEY,
+        SD_BINANCE_SECRET=API_SECRET,
+        HERENYA_TIMEOUT="1",
+    )
+    serve = procs.serve(env)
+    entry = serve.webhook(KEY, alert("RSI_LONG_ENTRY", "65000"))
+    serve.wait_state(entry.json()["signal_id"], {"executed"}, timeout=30)
+    add = serve.webhook(KEY, alert("RSI_LONG_ENTRY", "65000", quantity="0.005"))
+    serve.wait_state(add.json()["signal_id"], {"executed"}, timeout=30)
+    assert held(fake) == Decimal("0.015")
+    [position] = serve.positions()
+    assert position["quantity"] == 0.015 and [e["quantity"] for e in position["entries"]] == [0.01, 0.005]
+    close = serve.webhook(KEY, alert("RSI_CLOSE_LONG", "65000"))
+    serve.wait_state(close.json()["signal_id"], {"executed"}, timeout=30)
+    assert held(fake) == 0
+    assert [str(o.quantity) for o in fake.placed()] == ["0.01", "0.005", "0.015"]
+    assert [t["quantity"] for t in serve.trades()] == [0.015]

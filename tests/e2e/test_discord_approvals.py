@@ -194,7 +194,7 @@ async def test_edit_opens_a_prefilled_modal_refuses_bad_values_and_applies_good_
 
     bad = await world.discord.submit_modal(opened, world.alice, {"quantity": "lots"})
     reply = await bad.reply()
-    assert is_ephemeral(reply) and "Quantity must be a whole number" in reply["content"]
+    assert is_ephemeral(reply) and "Quantity must be a number above 0" in reply["content"]
     assert desk.calls_of("edit") == []
 
     # A submitted modal closes, as on Discord: each try starts with a click on Edit.

@@ -183,7 +183,7 @@ async def test_a_reject_reason_that_is_not_short_text_is_422(setup: Setup, body:
     ("body", "words"),
     [
         # The rules themselves, through every face: tests/unit/test_input_rules.py.
-        ({"quantity": 0}, '"quantity" must be a whole number of contracts from 1 to 1,000,000'),
+        ({"quantity": 0}, '"quantity" must be a number above 0 and at most 1,000,000 with at most 8 decimals'),
         ({"limit_price": 53000}, '"limit_price" goes only with "order_type" \'limit\''),
         ({"qty": 2}, "unknown field(s) qty"),
     ],

@@ -90,7 +90,7 @@ async def test_accounts_check_shows_balance_positions_and_the_bots_symbols(
     assert lines[0].startswith("binance-futures") and "binanceusdm" in lines[0]
     assert "  reachable, currency USDT: balance" in out
     assert "  position: BTC/USDT:USDT long 2 @ 65,000" in out
-    assert "  bot BTC_Perp: symbol BTC/USDT:USDT found (quantity 1 to 120, tick 0.1, settles in USDT)" in lines, out
+    assert "  bot BTC_Perp: symbol BTC/USDT:USDT found (quantity 0.001 to 120, tick 0.1, settles in USDT)" in lines, out
     assert any(
         line.startswith(
             "  bot Doge_Perp: symbol DOGE/USDT:USDT NOT FOUND (binanceusdm lists no market 'DOGE/USDT:USDT'"

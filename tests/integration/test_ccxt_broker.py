@@ -60,12 +60,12 @@ async def exchange() -> AsyncIterator[tuple[CcxtBroker, FakeBinance]]:
             await broker.aclose()
 
 
-def buy(cid: str, quantity: int = 1, **kw: Any) -> OrderRequest:
-    return OrderRequest(cid, BTC, OrderSide.BUY, quantity, **kw)
+def buy(cid: str, quantity: Decimal | int = 1, **kw: Any) -> OrderRequest:
+    return OrderRequest(cid, BTC, OrderSide.BUY, Decimal(quantity), **kw)
 
 
-def sell(cid: str, quantity: int = 1, **kw: Any) -> OrderRequest:
-    return OrderRequest(cid, BTC, OrderSide.SELL, quantity, **kw)
+def sell(cid: str, quantity: Decimal | int = 1, **kw: Any) -> OrderRequest:
+    return OrderRequest(cid, BTC, OrderSide.SELL, Decimal(quantity), **kw)
 
 
 def posts(fake: FakeBinance) -> int:
@@ -77,7 +77,11 @@ async def test_instrument_quote_account_and_positions_read_from_the_exchange(
 ) -> None:
     broker, fake = exchange
     instrument = await broker.get_instrument(BTC)
-    assert (instrument.min_quantity, instrument.max_quantity, instrument.quantity_step) == (1, 120, 1)
+    assert (instrument.min_quantity, instrument.max_quantity, instrument.quantity_step) == (
+        Decimal("0.001"),
+        120,
+        Decimal("0.001"),
+    )
     assert (instrument.tick_size, instrument.currency, instrument.trading_open) == (Decimal("0.1"), "USDT", True)
     quote = await broker.get_quote(BTC)
     assert (quote.bid, quote.ask, quote.last) == (Decimal("64999.9"), Decimal("65000.1"), Decimal("65000"))
@@ -112,6 +116,26 @@ async def test_a_market_entry_then_a_reduce_only_close(exchange: tuple[CcxtBroke
     assert fake.placed()[1].reduce_only is True
     assert await broker.get_positions() == []
     assert fake.wallet == Decimal(100_000) - 3 * Decimal(1000)
+
+
+async def test_fractional_amounts_are_sent_and_read_back_exactly(exchange: tuple[CcxtBroker, FakeBinance]) -> None:
+    # Issue 28 item 5: 0.01 BTC, then 0.005 more, then half of it off: the exchange's amounts as they are.
+    broker, fake = exchange
+    entry = await broker.place_order(buy("sd-30-0", Decimal("0.01")))
+    assert (entry.quantity, entry.filled_quantity) == (Decimal("0.01"), Decimal("0.01"))
+    await broker.place_order(buy("sd-31-0", Decimal("0.005")))
+    assert [o.quantity for o in fake.placed()] == [Decimal("0.01"), Decimal("0.005")]
+    [position] = await broker.get_positions()
+    assert position.quantity == Decimal("0.015") and str(position.quantity) == "0.015"
+    close = await broker.place_order(sell("sd-32-0", Decimal("0.007"), reduce_only=True))
+    assert close.filled_quantity == Decimal("0.007")
+    [position] = await broker.get_positions()
+    assert position.quantity == Decimal("0.008")
+    # Off the amount step: refused with the reason, nothing sent.
+    with pytest.raises(errors.OrderRejected) as off_step:
+        await broker.place_order(buy("sd-33-0", Decimal("0.0125")))
+    assert "0.0125 is not a multiple of the market's amount step" in str(off_step.value)
+    assert posts(fake) == 3
 
 
 async def test_a_market_order_answered_new_is_read_back_until_filled(exchange: tuple[CcxtBroker, FakeBinance]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from db.models import Base, ControlRow
 from db.uow import UnitOfWorkClosed
 from tests.integration.db_support import T0
 from tests.support.passphrases import TEST_PASSPHRASES
+from trading.domain.market import Instrument
 from trading.domain.records import ControlState
 
 
@@ -201,5 +203,111 @@ async def test_upgrade_from_0001_splits_existing_trades_pnl_exactly(database_url
             # The bot reads back through every later revision, with the columns they added empty.
             bot = await uow.bots.get(bot_id)
             assert bot is not None and bot.config.risk_per_trade_pct is None
+    finally:
+        await db.dispose()
+
+
+async def test_upgrade_to_0014_keeps_every_position_and_quantity_and_then_takes_fractions(database_url: str) -> None:
+    # SQLite copies the tables whose column type changes; the copy of trading_bots and
+    # current_positions must not cascade away their children (positions, entries, trades).
+    db = Database(database_url, passphrases=TEST_PASSPHRASES)
+    pg = db.is_postgresql
+    try:
+        async with db.engine.connect() as conn:
+            await conn.run_sync(run_upgrade, "0013_candles_ledger")
+            await conn.commit()
+        at: object = T0 if pg else T0.strftime("%Y-%m-%d %H:%M:%S.%f")
+        price: object = Decimal(100) if pg else "100.000000000000"
+        async with db.engine.connect() as conn:
+            bot_id = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO trading_bots (bot_name, platform, broker_account, symbol, is_active, mode, "
+                        "base_position_size, max_positions, allow_pyramiding, exit_on_opposite_signal, "
+                        "approval_timeout_minutes, max_signal_age_seconds, webhook_key_hash, webhook_key_hint, paused, "
+                        "needs_attention, created_at, updated_at) VALUES ('SA40_RSI_Bot', 'TradingView', 'Paper', "
+                        "'SA40', :yes, 'auto', 2, 3, :yes, :yes, 15, 300, 'hash', '9a3c', :no, :no, :at, :at) "
+                        "RETURNING id"
+                    ),
+                    {"yes": True, "no": False, "at": at},
+                )
+            ).scalar_one()
+            await conn.execute(
+                text(
+                    "INSERT INTO strategy_configs (bot_id, strategy_type, timeframe, rsi_length, rsi_overbought, "
+                    "rsi_oversold) VALUES (:bot, 'RSI', '4h', 14, :high, :low)"
+                ),
+                {"bot": bot_id} | ({"high": Decimal(70), "low": Decimal(30)} if pg else {"high": "70", "low": "30"}),
+            )
+            position_id = (
+                await conn.execute(
+                    text(
+                        "INSERT INTO current_positions (bot_id, symbol, side, quantity, average_price, realized_pnl, "
+                        "opened_at, updated_at, account) VALUES (:bot, 'SA40', 'long', 3, :p, :p, :at, :at, 'Paper') "
+                        "RETURNING id"
+                    ),
+                    {"bot": bot_id, "p": price, "at": at},
+                )
+            ).scalar_one()
+            for seq, quantity in enumerate((2, 1)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO position_entries (position_id, seq, fill_id, quantity, price, time) "
+                        "VALUES (:pos, :seq, :fill, :q, :p, :at)"
+                    ),
+                    {"pos": position_id, "seq": seq, "fill": f"f-{seq}", "q": quantity, "p": price, "at": at},
+                )
+            await conn.commit()
+
+        await db.upgrade()
+
+        async with db.uow() as uow:
+            bot = await uow.bots.get(bot_id)
+            assert bot is not None and bot.config.base_position_size == 2
+            position = await uow.positions.get(bot_id, "SA40", account="Paper", multiplier=Decimal(1))
+            assert (position.quantity, [e.quantity for e in position.entries]) == (3, [2, 1])
+            assert str(position.quantity) == "3" and position.average_price == 100
+            # Fractions from here on, exactly.
+            position.entries[-1] = replace(position.entries[-1], quantity=Decimal("0.015"))
+            await uow.positions.save(bot_id, position)
+            await uow.commit()
+        async with db.uow(read_only=True) as uow:
+            again = await uow.positions.get(bot_id, "SA40", account="Paper", multiplier=Decimal(1), for_update=False)
+            assert [str(e.quantity) for e in again.entries] == ["2", "0.015"]
+            assert [p.quantity for _bot, p in await uow.positions.list_open()] == [Decimal("2.015")]
+    finally:
+        await db.dispose()
+
+
+def _downgrade(connection: sa.Connection, revision: str) -> None:
+    from alembic import command
+
+    from db.migrate import alembic_config
+
+    cfg = alembic_config()
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def test_0014_goes_back_for_whole_quantities_and_refuses_to_drop_a_fraction(database_url: str) -> None:
+    db = Database(database_url, passphrases=TEST_PASSPHRASES)
+    try:
+        await db.upgrade()
+        async with db.uow() as uow:
+            await uow.instruments.upsert(Instrument("SA40", min_quantity=Decimal(2)))
+            await uow.commit()
+        async with db.engine.connect() as conn:
+            await conn.run_sync(_downgrade, "0013_candles_ledger")
+            await conn.commit()
+            assert (await conn.execute(text("SELECT min_quantity FROM instruments"))).scalar_one() == 2
+        await db.upgrade()
+        async with db.uow() as uow:
+            await uow.instruments.upsert(
+                Instrument("BTC", min_quantity=Decimal("0.001"), quantity_step=Decimal("0.001"))
+            )
+            await uow.commit()
+        async with db.engine.connect() as conn:
+            with pytest.raises(RuntimeError, match=r"instruments\.min_quantity holds 1 fractional quantities"):
+                await conn.run_sync(_downgrade, "0013_candles_ledger")
     finally:
         await db.dispose()

@@ -82,7 +82,7 @@ async def client(sim: RunningSimulator) -> AsyncIterator[HerenyaClient]:
     await c.aclose()
 
 
-def market(cid: str, side: OrderSide, qty: int, symbol: str = "SA40", **kw: Any) -> OrderRequest:
+def market(cid: str, side: OrderSide, qty: int | Decimal, symbol: str = "SA40", **kw: Any) -> OrderRequest:
     return OrderRequest(client_order_id=cid, symbol=symbol, side=side, quantity=qty, **kw)
 
 
@@ -127,6 +127,20 @@ async def test_instrument(client: HerenyaClient) -> None:
     assert i.currency == "ZAR" and i.trading_open and "South Africa" in i.description
     us = await client.get_instrument("US30")
     assert us.currency == "USD" and us.max_quantity == 20
+
+
+async def test_a_fraction_is_refused_with_the_reason_before_anything_is_sent(client: HerenyaClient) -> None:
+    # Herenya trades whole contracts; its wire carries integers (issue 28 item 5).
+    i = await client.get_instrument("SA40")
+    assert i.whole_contracts and isinstance(i.quantity_step, Decimal)
+    before = client.stats.requests
+    with pytest.raises(OrderRejected) as refused:
+        await client.place_order(market("sd-frac-1", OrderSide.BUY, Decimal("0.5")))
+    assert refused.value.code == "QUANTITY_NOT_WHOLE"
+    assert "SA40 trades whole contracts on Herenya: 0.5 is not a whole number" in str(refused.value)
+    assert client.stats.requests == before
+    whole = await client.place_order(market("sd-frac-2", OrderSide.BUY, Decimal(2)))
+    assert whole.filled_quantity == 2 and isinstance(whole.filled_quantity, Decimal)
 
 
 async def test_unknown_symbol_is_404_final(client: HerenyaClient) -> None:

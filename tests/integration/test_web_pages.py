@@ -135,7 +135,7 @@ async def test_an_approver_edits_then_approves_and_the_loser_is_told_who_decided
     assert '<dd class="qty">2 market</dd>' in card
 
     bad = await anna.post(f"/approvals/{signal_id}/edit", form={"quantity": "two"}, headers={"X-Part": "1"})
-    assert bad.status_code == 422 and "quantity must be a whole number" in await text_of(bad)
+    assert bad.status_code == 422 and "quantity must be a number above 0" in await text_of(bad)
 
     # Discord decides first; the web's approve loses and is told by whom, by the display name
     # the member had on Discord when deciding.

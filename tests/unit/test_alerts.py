@@ -445,9 +445,17 @@ def test_strategy_unknown_market_position_is_refused_naming_it() -> None:
     assert "'sideways'" in str(error)
 
 
-def test_strategy_fractional_position_size_is_refused() -> None:
-    error = refused(strategy(action="buy", market_position="long", position_size="1.5"))
+def test_strategy_fractional_position_size_is_exact() -> None:
+    # 0.015 BTC on an exchange account; a whole-contract account refuses it where it is known.
+    signal = parse_alert(strategy(action="buy", market_position="long", position_size="0.015"), None)
+    assert (signal.quantity, signal.target_position) == (Decimal("0.015"), Decimal("0.015"))
+    assert str(signal.quantity) == "0.015"
+
+
+def test_strategy_position_size_beyond_8_decimals_is_refused() -> None:
+    error = refused(strategy(action="buy", market_position="long", position_size="1.000000001"))
     assert (error.code, error.field) == ("bad_number", "position_size")
+    assert "at most 8 decimals" in str(error)
 
 
 # --- price and numbers -----------------------------------------------------------------------
@@ -508,8 +516,16 @@ def test_quantity_accepts_whole_numbers_in_any_spelling(quantity: Any) -> None:
     assert parse_alert(rsi(quantity=quantity), None).quantity == 2
 
 
-@pytest.mark.parametrize(("quantity", "problem"), [(2.5, "whole number"), (0, "at least 1"), (-1, "negative")])
-def test_quantity_must_be_a_positive_whole_number(quantity: Any, problem: str) -> None:
+@pytest.mark.parametrize("quantity", ["0.01", 0.01, "0.010"])
+def test_quantity_may_be_a_fraction_kept_exact(quantity: Any) -> None:
+    got = parse_alert(rsi(quantity=quantity), None).quantity
+    assert got == Decimal("0.01") and str(got) == "0.01"
+
+
+@pytest.mark.parametrize(
+    ("quantity", "problem"), [("2.123456789", "at most 8 decimals"), (0, "at least 1"), (-1, "negative")]
+)
+def test_quantity_must_be_positive_with_at_most_8_decimals(quantity: Any, problem: str) -> None:
     error = refused(rsi(quantity=quantity))
     assert (error.code, error.field) == ("bad_number", "quantity")
     assert problem in str(error)

@@ -80,9 +80,15 @@ def test_prices_round_to_the_nearest_tick(value: Decimal, tick: Decimal | None, 
     assert round_price(value, tick) == rounded
 
 
-def test_the_instrument_is_whole_quantities_within_the_market_limits() -> None:
+def test_the_instrument_is_the_markets_amount_step_within_its_limits() -> None:
     got = instrument(btc_perp(), TICK_SIZE)
-    assert (got.symbol, got.min_quantity, got.max_quantity, got.quantity_step) == ("BTC/USDT:USDT", 1, 120, 1)
+    assert (got.symbol, got.min_quantity, got.max_quantity, got.quantity_step) == (
+        "BTC/USDT:USDT",
+        D("0.001"),
+        120,
+        D("0.001"),
+    )
+    assert not got.whole_contracts and got.round_down(D("0.0129")) == D("0.012")
     assert (got.tick_size, got.contract_multiplier, got.currency, got.trading_open) == (D("0.1"), D(1), "USDT", True)
     lots = instrument(btc_perp(precision={"amount": 10, "price": 0.5}, limits={"amount": {"min": 25}}), TICK_SIZE)
     assert (lots.min_quantity, lots.quantity_step, lots.max_quantity) == (30, 10, 1_000_000)

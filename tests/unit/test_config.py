@@ -70,12 +70,21 @@ def test_rsi_oversold_must_be_below_overbought(oversold: int, overbought: int) -
     assert "below" in str(error)
 
 
-@pytest.mark.parametrize("field", ["max_positions", "base_position_size"])
+@pytest.mark.parametrize(
+    ("field", "rule"), [("max_positions", "greater than or equal to 1"), ("base_position_size", "greater than 0")]
+)
 @pytest.mark.parametrize("value", [0, -1])
-def test_sizes_must_be_at_least_one(field: str, value: int) -> None:
+def test_sizes_must_be_positive(field: str, rule: str, value: int) -> None:
     error = refusal(minimal(**{field: value}))
     [line] = lines_for(error, field)
-    assert "greater than or equal to 1" in line
+    assert rule in line
+
+
+def test_base_position_size_may_be_a_fraction_of_at_most_8_decimals() -> None:
+    assert BotConfig.parse(minimal(base_position_size=0.01)).base_position_size == Decimal("0.01")
+    assert str(BotConfig.parse(minimal(base_position_size="0.010")).base_position_size) == "0.01"
+    [line] = lines_for(refusal(minimal(base_position_size="0.000000001")), "base_position_size")
+    assert "at most 8 decimals" in line
 
 
 @pytest.mark.parametrize(

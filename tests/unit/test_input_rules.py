@@ -80,12 +80,12 @@ def _said(face: Face, rule: str) -> str:
     return rule.format(**{field: face.name(field) for field in (*FIELDS, "bot", "side")}).lower()
 
 
-QUANTITY = "{quantity} must be a whole number of contracts from 1 to 1,000,000"
+QUANTITY = "{quantity} must be a number above 0 and at most 1,000,000 with at most 8 decimals"
 PRICE = "must be a positive number below 1e15 with at most 12 decimals"
 EDIT_RULES = [
     ({"quantity": 0}, QUANTITY),
     ({"quantity": 1_000_001}, QUANTITY),
-    ({"quantity": Decimal("1.5")}, QUANTITY),
+    ({"quantity": Decimal("1.000000001")}, QUANTITY),
     ({"order_type": "stop"}, "{order_type} must be 'market' or 'limit'"),
     ({"order_type": "limit"}, "a limit order needs a {limit_price}"),
     # Refused, not dropped: a market order (or no order type) takes no limit price.
@@ -115,6 +115,16 @@ def test_an_edit_within_the_rules_means_the_same_on_every_face(
     assert parse(given) == SignalEdits(
         quantity=2, order_type=OrderType.LIMIT, limit_price=Decimal("53200.5"), stop_loss=Decimal(52600)
     )
+
+
+@pytest.mark.parametrize(("parse", "face"), EDIT_FACES, ids=EDIT_IDS)
+def test_a_fractional_quantity_is_taken_exactly_on_every_face(
+    parse: Callable[[dict[str, Any]], SignalEdits | None], face: Face
+) -> None:
+    # 0.02 BTC on an exchange account: the rule is one; whole contracts are checked where the account is known.
+    given = "0.020" if face.text else Decimal("0.020")
+    edits = parse({"quantity": given})
+    assert edits == SignalEdits(quantity=Decimal("0.02")) and edits is not None and str(edits.quantity) == "0.02"
 
 
 @pytest.mark.parametrize(
@@ -150,8 +160,8 @@ def test_typed_text_may_carry_thousands_separators() -> None:
 
 def test_json_numbers_must_be_numbers_not_strings() -> None:
     assert "\"stop_loss\" must be a number, not '53000'" in _refused(api_edit, {"stop_loss": "53000"})
-    assert '"quantity" must be a whole number' in _refused(api_edit, {"quantity": "2"})
-    assert '"quantity" must be a whole number' in _refused(api_edit, {"quantity": True})
+    assert '"quantity" must be a number above 0' in _refused(api_edit, {"quantity": "2"})
+    assert '"quantity" must be a number above 0' in _refused(api_edit, {"quantity": True})
 
 
 def test_an_edit_that_changes_nothing_is_refused_where_it_is_an_edit() -> None:
@@ -205,3 +215,12 @@ def test_an_api_order_names_what_is_missing() -> None:
 
 def test_the_discord_reply_is_a_sentence() -> None:
     assert _refused(modal_edit, {"stop_loss": "abc"}) == "Stop must be a number, not 'abc'."
+
+
+@pytest.mark.parametrize(("parse", "face"), ORDER_FACES, ids=ORDER_IDS)
+def test_an_order_of_a_fraction_is_taken_exactly_on_every_face(
+    parse: Callable[[dict[str, Any]], OrderTicket], face: Face
+) -> None:
+    # /order's quantity is text on Discord, as the Edit modal's box: 0.01 BTC on an exchange account.
+    ticket = parse(ORDER | {"quantity": "0.01" if face.text else Decimal("0.01")})
+    assert ticket.quantity == Decimal("0.01") and str(ticket.quantity) == "0.01"

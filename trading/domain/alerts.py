@@ -14,8 +14,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
-from trading.domain.inputs import MAX_QUANTITY
+from trading.domain import quantities
 from trading.domain.levels import MIN_PRICE_EXPONENT, level_problem
+from trading.domain.quantities import MAX_QUANTITY
 from trading.domain.signals import AlertShape, Signal, SignalAction
 from trading.domain.values import OrderSide, OrderType, PositionSide
 
@@ -362,17 +363,18 @@ class _Fields:
             _bad_number(self.label(name), f"is {number:.3E}, too small to be a price")
         return number
 
-    def contracts(self, name: str, *, allow_zero: bool = False, signed: bool = False) -> int | None:
-        """A whole number of contracts: "2", 2 and 2.0 are fine, 2.5 is not."""
+    def contracts(self, name: str, *, allow_zero: bool = False, signed: bool = False) -> Decimal | None:
+        """A quantity: "2", 2, 2.0 and 0.01 are fine (at most 8 decimals); whether the account
+        trades fractions is checked where the account is known (trading/domain/quantities.py)."""
         number = self.decimal(name)
         if number is None:
             return None
         label = self.label(name)
-        if number != number.to_integral_value():
-            _bad_number(label, f"is {number}; it must be a whole number of contracts")
         if abs(number) > MAX_QUANTITY:
             _bad_number(label, f"is {number}, more than {MAX_QUANTITY} contracts")
-        count = int(number)
+        if not quantities.within_bounds(number):
+            _bad_number(label, f"is {number}; it may have at most {quantities.MAX_DECIMALS} decimals")
+        count = quantities.plain(number)
         if count < 0 and not signed:
             _bad_number(label, f"is {count}; it must not be negative")
         if count == 0 and not allow_zero:
@@ -534,7 +536,7 @@ def _strategy(fields: _Fields, word: str) -> dict[str, Any]:
     target_side, target_size = _target(fields, contracts)
     parts: dict[str, Any] = {"shape": AlertShape.STRATEGY, "message": word}
     if target_side is None:
-        return parts | {"action": SignalAction.CLOSE, "target_position": 0}
+        return parts | {"action": SignalAction.CLOSE, "target_position": quantities.ZERO}
     parts["target_position"] = target_side.sign * target_size
 
     prev_side = _position_word(fields, "prev_market_position")
@@ -583,7 +585,7 @@ def _strategy(fields: _Fields, word: str) -> dict[str, Any]:
     return parts | {"action": action, "quantity": quantity}
 
 
-def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None, int]:
+def _target(fields: _Fields, contracts: Decimal | None) -> tuple[PositionSide | None, Decimal]:
     """The side and size the strategy says it holds after this order (None when flat)."""
     side = _position_word(fields, "market_position")
     stated = fields.has("market_position")
@@ -604,15 +606,15 @@ def _target(fields: _Fields, contracts: int | None) -> tuple[PositionSide | None
                 f"market_position is flat but the position size is {size}; the alert contradicts itself",
                 "market_position",
             )
-        return None, 0
+        return None, quantities.ZERO
     if side is None:
         # No market_position: the sign of position_size tells the side.
         if signed is None:
             if absolute == 0:
-                return None, 0
+                return None, quantities.ZERO
             _missing("position_size", " (or market_position); a strategy alert must say which side it holds")
         if signed == 0:
-            return None, 0
+            return None, quantities.ZERO
         return (PositionSide.LONG if signed > 0 else PositionSide.SHORT), abs(signed)
     if signed is not None and signed < 0 and side is PositionSide.LONG:
         # A positive size with "short" is allowed: {{strategy.market_position_size}} is unsigned

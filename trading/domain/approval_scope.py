@@ -6,6 +6,7 @@ position is closed at once and only the new entry waits on a card, which says so
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from enum import StrEnum
 
 from trading.domain.signals import SignalAction
@@ -55,7 +56,7 @@ _SPLIT = "approve entries: the {side} {quantity} is closed at once (signal #{clo
 _SPLIT_ID = re.compile(r"^approve entries: the \w+ \d+ is closed at once \(signal #(\d+)\)")
 
 
-def split_reason(side: PositionSide, quantity: int, close_id: int) -> str:
+def split_reason(side: PositionSide, quantity: Decimal, close_id: int) -> str:
     return _SPLIT.format(side=side.value, quantity=quantity, close_id=close_id)
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from trading.domain import quantities
 from trading.domain.accounts import built_in_name, check_name, no_such_account
 from trading.domain.approval_scope import Approve
 from trading.domain.values import BrokerName, Mode
@@ -65,7 +66,8 @@ class BotConfig(BaseModel):
     rsi_length: int = Field(default=14, ge=1, le=500)
     rsi_overbought: Decimal = Field(default=Decimal(70), ge=0, le=100)
     rsi_oversold: Decimal = Field(default=Decimal(30), ge=0, le=100)
-    base_position_size: int = Field(default=1, ge=1)
+    # Whole contracts on Herenya and paper; may be fractional (0.01 BTC) on an exchange account.
+    base_position_size: Decimal = Field(default=Decimal(1), gt=0)
     max_positions: int = Field(default=1, ge=1)
     allow_pyramiding: bool = False
     exit_on_opposite_signal: bool = True
@@ -106,6 +108,15 @@ class BotConfig(BaseModel):
     # Approvals that decay (trading/domain/approval_decay.py).
     approval_max_drift_pct: Decimal | None = Field(default=None, gt=0, le=100)
     approval_limit_offset_pct: Decimal | None = Field(default=None, ge=0, le=100)
+
+    @field_validator("base_position_size")
+    @classmethod
+    def _size_bounds(cls, v: Decimal) -> Decimal:
+        if not quantities.within_bounds(v):
+            raise ValueError(
+                f"must be at most {quantities.MAX_QUANTITY:,} with at most {quantities.MAX_DECIMALS} decimals"
+            )
+        return quantities.plain(v)
 
     @field_validator("bot_name")
     @classmethod

@@ -4,12 +4,14 @@ Every face (Discord, the web desk, the CLI, replay's reports) formats through he
 price reads the same everywhere. The values themselves stay exact: the database and the
 API keep full precision; only the text shown is rounded. Money goes to its currency's
 places, a price (an average included) to the places of the instrument's tick, a quantity
-is a whole number of contracts.
+exactly as held, without trailing zeros (`1`, `0.01`).
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Context, Decimal
+
+from trading.domain import quantities
 
 NONE = "—"  # a value that is not known (no quote, no stop)
 
@@ -93,9 +95,17 @@ def risk(value: Decimal | None, currency: str = "") -> str:
     return money(abs(value), currency, signed=False)
 
 
-def quantity(value: int | None) -> str:
-    """Whole contracts: '3', '1,200'."""
-    return NONE if value is None else f"{value:,}"
+def quantity(value: Decimal | int | None) -> str:
+    """Contracts or an exchange's amount, exact, without trailing zeros: '3', '1,200', '0.01'."""
+    if value is None:
+        return NONE
+    return f"{quantities.plain(Decimal(value)):,f}"
+
+
+def signed_quantity(value: Decimal | int) -> str:
+    """A net position, signed: '+3', '-0.01', '+0'."""
+    exact = quantities.plain(Decimal(value))
+    return f"{'-' if exact < 0 else '+'}{abs(exact):f}"
 
 
 def number(value: Decimal | None) -> str:
@@ -113,7 +123,7 @@ def percent(value: Decimal | None, places: int = 2) -> str:
     return f"{'+' if rounded > 0 else ''}{rounded:f}%"
 
 
-def position(side: str | None, size: int, average: Decimal | None, tick: Decimal | None = None) -> str:
+def position(side: str | None, size: Decimal, average: Decimal | None, tick: Decimal | None = None) -> str:
     """A position in one phrase: 'long 3 @ 53,210.8', or 'flat'."""
     if side is None or size == 0:
         return "flat"

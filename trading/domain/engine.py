@@ -8,8 +8,9 @@ error channel. Quantities always respect the instrument's minimum, maximum and s
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
+from trading.domain import quantities
 from trading.domain.config import BotConfig
 from trading.domain.levels import levels_for_entry
 from trading.domain.market import Instrument
@@ -29,13 +30,17 @@ class PlanningError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class _Sized:
-    quantity: int
+    quantity: Decimal
     notes: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class _Refused:
     reason: str
+    refuse: bool = False  # refused (the request cannot be met as given), not merely ignored
+
+    def plan(self) -> Plan:
+        return Plan.refuse(self.reason) if self.refuse else Plan.ignore(self.reason)
 
 
 def plan(
@@ -69,7 +74,11 @@ def _check_inputs(config: BotConfig, position: Position, instrument: Instrument)
         raise PlanningError(
             f"bot {config.bot_name} trades {config.symbol!r} but the instrument is {instrument.symbol!r}"
         )
-    if instrument.quantity_step < 1 or instrument.min_quantity < 1 or instrument.max_quantity < instrument.min_quantity:
+    if (
+        instrument.quantity_step <= 0
+        or instrument.min_quantity <= 0
+        or instrument.max_quantity < instrument.min_quantity
+    ):
         raise PlanningError(
             f"instrument {instrument.symbol} has unusable limits: min {instrument.min_quantity}, "
             f"max {instrument.max_quantity}, step {instrument.quantity_step}"
@@ -145,15 +154,15 @@ def _unsizable(
     if position.side is None or position.is_flat:
         return Plan.refuse(reason)
     if position.side is side:
-        blocked = _add(config, position, signal, instrument, edits, side, 1)
+        blocked = _add(config, position, signal, instrument, edits, side, quantities.ONE)
         return blocked if blocked.is_ignore else Plan.refuse(reason)
     if not config.exit_on_opposite_signal:
-        return _reverse(config, position, signal, instrument, edits, side, 1)
+        return _reverse(config, position, signal, instrument, edits, side, quantities.ONE)
     closes = _close_legs(position.quantity, position.side, instrument, LegKind.CLOSE)
     return Plan(legs=closes, summary="close", notes=(f"the {side.value} entry after the close was left out: {reason}",))
 
 
-def _requested_quantity(config: BotConfig, signal: Signal, edits: SignalEdits | None) -> int:
+def _requested_quantity(config: BotConfig, signal: Signal, edits: SignalEdits | None) -> Decimal:
     # The approver's word beats the alert's, which beats the bot's default.
     if edits is not None and edits.quantity is not None:
         return edits.quantity
@@ -168,14 +177,14 @@ def _open(
     instrument: Instrument,
     edits: SignalEdits | None,
     side: PositionSide,
-    requested: int,
+    requested: Decimal,
     *,
     summary: str,
     before: tuple[Leg, ...],
 ) -> Plan:
-    sized = _size_entry(requested, 0, instrument, side)
+    sized = _size_entry(requested, quantities.ZERO, instrument, side, config.broker_account)
     if isinstance(sized, _Refused):
-        return Plan.ignore(sized.reason)
+        return sized.plan()
     stop, target, level_notes = _entry_levels(config, signal, edits, side, signal.price, instrument)
     leg = Leg(LegKind.OPEN, side.opening_order_side, sized.quantity, side)
     return Plan(
@@ -194,7 +203,7 @@ def _add(
     instrument: Instrument,
     edits: SignalEdits | None,
     side: PositionSide,
-    requested: int,
+    requested: Decimal,
 ) -> Plan:
     held = position.quantity
     levels = len(position.entries)
@@ -208,9 +217,9 @@ def _add(
             f"already {levels} of {config.max_positions} entries (max_positions) for {config.bot_name}, "
             f"so another {side.value} entry is not added"
         )
-    sized = _size_entry(requested, held, instrument, side)
+    sized = _size_entry(requested, held, instrument, side, config.broker_account)
     if isinstance(sized, _Refused):
-        return Plan.ignore(sized.reason)
+        return sized.plan()
     assert position.average_price is not None
     # Levels follow the average the position will have once this add fills at the alert's price.
     expected_average = (position.average_price * held + signal.price * sized.quantity) / (held + sized.quantity)
@@ -232,7 +241,7 @@ def _reverse(
     instrument: Instrument,
     edits: SignalEdits | None,
     side: PositionSide,
-    requested: int,
+    requested: Decimal,
 ) -> Plan:
     assert position.side is not None
     held_side = position.side
@@ -253,10 +262,15 @@ def _reverse(
     )
 
 
-def _size_entry(requested: int, held: int, instrument: Instrument, side: PositionSide) -> _Sized | _Refused:
+def _size_entry(
+    requested: Decimal, held: Decimal, instrument: Instrument, side: PositionSide, account: str
+) -> _Sized | _Refused:
     """Fit an entry of `requested` contracts on top of `held` ones into the instrument's limits."""
-    if requested < 1:
+    if requested <= 0:
         return _Refused(f"the requested quantity {requested} is not a positive number of contracts")
+    fraction = _fraction_refusal(requested, instrument, account)
+    if fraction is not None:
+        return fraction
     notes: list[str] = []
     quantity = instrument.round_down(requested)
     if quantity != requested:
@@ -343,7 +357,7 @@ def _plan_reduce(
         return Plan.ignore(f"nothing to reduce: {config.bot_name} has no open position on {position.symbol}")
     reduced = _reduction(config, position, signal, instrument, edits)
     if isinstance(reduced, _Refused):
-        return Plan.ignore(reduced.reason)
+        return reduced.plan()
     legs, summary, notes = reduced
     return Plan(legs=legs, summary=summary, notes=notes)
 
@@ -359,7 +373,7 @@ def _plan_breakeven(
         return Plan(summary="breakeven", new_stop_loss=stop)
     reduced = _reduction(config, position, signal, instrument, edits)
     if isinstance(reduced, _Refused):
-        return Plan.ignore(reduced.reason)
+        return reduced.plan()
     legs, summary, notes = reduced
     if summary == "close":
         return Plan(legs=legs, summary="close", notes=(*notes, "the reduce takes the whole position; no stop to move"))
@@ -375,12 +389,15 @@ def _reduction(
     notes: list[str] = []
     explicit = edits.quantity if edits is not None and edits.quantity is not None else signal.quantity
     if explicit is not None:
-        if explicit < 1:
+        if explicit <= 0:
             return _Refused(f"the requested reduce quantity {explicit} is not a positive number of contracts")
+        fraction = _fraction_refusal(explicit, instrument, config.broker_account)
+        if fraction is not None:
+            return fraction
         quantity = explicit
         if quantity < held:
             stepped = instrument.round_down(quantity)
-            if stepped < max(instrument.min_quantity, 1):
+            if stepped < max(instrument.min_quantity, instrument.quantity_step):
                 return _Refused(
                     f"the requested reduce of {_contracts(quantity)} is below {instrument.symbol}'s smallest order "
                     f"(minimum {instrument.min_quantity}, step {instrument.quantity_step})"
@@ -395,9 +412,8 @@ def _reduction(
         pct = signal.reduce_pct
         if not 0 < pct <= _HUNDRED:
             return _Refused(f"the reduce percentage {pct} is not between 0 (exclusive) and 100")
-        raw = int((Decimal(held) * pct / _HUNDRED).to_integral_value(rounding=ROUND_FLOOR))
         # A take-profit always takes something: at least the instrument's smallest order.
-        quantity = max(instrument.round_down(raw), _smallest_order(instrument))
+        quantity = max(instrument.round_down(held * pct / _HUNDRED), _smallest_order(instrument))
     else:
         return _Refused("a reduce needs a quantity or a percentage (tp Close), and the alert gave neither")
 
@@ -409,15 +425,23 @@ def _reduction(
     return legs, f"reduce {quantity}", tuple(notes)
 
 
-def _smallest_order(instrument: Instrument) -> int:
-    step = instrument.quantity_step
-    return -(-instrument.min_quantity // step) * step
+def _smallest_order(instrument: Instrument) -> Decimal:
+    return quantities.round_up(instrument.min_quantity, instrument.quantity_step)
 
 
-def _close_legs(quantity: int, side: PositionSide, instrument: Instrument, kind: LegKind) -> tuple[Leg, ...]:
+def _fraction_refusal(quantity: Decimal, instrument: Instrument, account: str) -> _Refused | None:
+    """A fraction on a whole-contract instrument is refused, never rounded: 0.5 meant for an
+    exchange account is not 0 (or 1) contracts on Herenya."""
+    if not instrument.whole_contracts:
+        return None
+    reason = quantities.whole_contracts_refusal(quantity, instrument.symbol, account)
+    return None if reason is None else _Refused(reason, refuse=True)
+
+
+def _close_legs(quantity: Decimal, side: PositionSide, instrument: Instrument, kind: LegKind) -> tuple[Leg, ...]:
     """`quantity` contracts off a `side` position, split so no order exceeds the instrument maximum."""
     cap = instrument.round_down(instrument.max_quantity)
-    sizes: list[int] = []
+    sizes: list[Decimal] = []
     left = quantity
     while left > 0:
         chunk = min(left, cap)
@@ -426,7 +450,7 @@ def _close_legs(quantity: int, side: PositionSide, instrument: Instrument, kind:
     # A greedy split can leave a last piece below the minimum; move contracts into it from the
     # piece before, which stays valid because it was a full `cap`.
     if len(sizes) > 1 and sizes[-1] < instrument.min_quantity:
-        shortfall = -(-(instrument.min_quantity - sizes[-1]) // instrument.quantity_step) * instrument.quantity_step
+        shortfall = quantities.round_up(instrument.min_quantity - sizes[-1], instrument.quantity_step)
         if sizes[-2] - shortfall >= instrument.min_quantity:
             sizes[-2] -= shortfall
             sizes[-1] += shortfall
@@ -434,5 +458,5 @@ def _close_legs(quantity: int, side: PositionSide, instrument: Instrument, kind:
     return tuple(Leg(kind, order_side, size, side) for size in sizes)
 
 
-def _contracts(n: int) -> str:
-    return f"{n} contract" if n == 1 else f"{n} contracts"
+def _contracts(n: Decimal) -> str:
+    return f"{quantities.plain(n)} contract" if n == 1 else f"{quantities.plain(n)} contracts"

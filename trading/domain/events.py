@@ -9,7 +9,7 @@ from enum import Enum, StrEnum
 from types import UnionType
 from typing import Any, get_args, get_origin, get_type_hints
 
-from trading.domain import display
+from trading.domain import display, quantities
 from trading.domain.records import TradeRecord
 
 
@@ -136,13 +136,11 @@ class OrderPlaced(Event):
     client_order_id: str
     symbol: str
     side: str
-    quantity: int
+    quantity: Decimal
     status: str
 
     def text(self) -> str:
-        return (
-            f"order {self.client_order_id} {self.side} {self.quantity} {self.symbol} for {self.bot_name}: {self.status}"
-        )
+        return f"order {self.client_order_id} {self.side} {display.quantity(self.quantity)} {self.symbol} for {self.bot_name}: {self.status}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +148,7 @@ class OrderFilled(Event):
     client_order_id: str
     symbol: str
     side: str
-    quantity: int
+    quantity: Decimal
     price: Decimal
     tick_size: Decimal | None = None  # the instrument's, to show the price by
 
@@ -169,8 +167,8 @@ class OrderCancelled(Event):
     client_order_id: str
     symbol: str
     side: str
-    quantity: int
-    filled_quantity: int
+    quantity: Decimal
+    filled_quantity: Decimal
     reason: str
 
     def text(self) -> str:
@@ -181,7 +179,7 @@ class OrderCancelled(Event):
 class TradeClosed(Event):
     symbol: str
     side: str
-    quantity: int
+    quantity: Decimal
     entry_price: Decimal
     exit_price: Decimal
     realized_pnl: Decimal
@@ -257,15 +255,15 @@ class ExecutionFailed(Event):
 @dataclass(frozen=True, kw_only=True)
 class PositionMismatch(Event):
     symbol: str
-    ours: int
-    theirs: int
+    ours: Decimal
+    theirs: Decimal
     source: str  # "broker" or "alert"
     severity: Severity = Severity.ERROR
 
     def text(self) -> str:
         return (
-            f"position mismatch on {self.bot_name} {self.symbol}: signaldesk holds {self.ours:+d}, "
-            f"the {self.source} says {self.theirs:+d}"
+            f"position mismatch on {self.bot_name} {self.symbol}: signaldesk holds {display.signed_quantity(self.ours)}, "
+            f"the {self.source} says {display.signed_quantity(self.theirs)}"
         )
 
 
@@ -354,8 +352,8 @@ class PositionRepaired(Event):
 
     symbol: str
     action: str  # "adopt" or "flatten"
-    ours: int  # our sum before
-    theirs: int  # the broker's net
+    ours: Decimal  # our sum before
+    theirs: Decimal  # the broker's net
     by: str
     detail: str = ""
 
@@ -363,7 +361,7 @@ class PositionRepaired(Event):
         tail = f": {self.detail}" if self.detail else ""
         return (
             f"{self.bot_name} {self.symbol} mismatch repaired by {self.by} ({self.action}; signaldesk held "
-            f"{self.ours:+d}, the broker {self.theirs:+d}){tail}"
+            f"{display.signed_quantity(self.ours)}, the broker {display.signed_quantity(self.theirs)}){tail}"
         )
 
 
@@ -405,8 +403,18 @@ def feed_event(event: Event) -> FeedEvent:
 
 def event_data(event: Event) -> dict[str, Any]:
     """The event's fields other than at, bot_name, signal_id and severity, as JSON values
-    (decimals and times as text, so nothing is rounded on the way)."""
-    return {f.name: _json(getattr(event, f.name)) for f in fields(event) if f.name not in _COLUMNS}
+    (decimals and times as text, so nothing is rounded on the way; quantities as the JSON
+    numbers they always were: 1, or 0.01 on an exchange account)."""
+    return {
+        f.name: quantities.json_number(value)
+        if f.name in _QUANTITY_FIELDS and isinstance(value := getattr(event, f.name), Decimal)
+        else _json(getattr(event, f.name))
+        for f in fields(event)
+        if f.name not in _COLUMNS
+    }
+
+
+_QUANTITY_FIELDS = frozenset({"quantity", "filled_quantity", "ours", "theirs"})
 
 
 def _json(value: Any) -> Any:
@@ -511,7 +519,8 @@ def _from_json(hint: Any, value: Any) -> Any:
     if origin is dict:
         return dict(value)
     if kind is Decimal:
-        return Decimal(value)
+        # A quantity is a JSON number (event_data): its float's repr is its exact digits.
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if kind is datetime:
         return datetime.fromisoformat(value)
     if isinstance(kind, type) and issubclass(kind, Enum):

@@ -45,7 +45,7 @@ class ExitOrderRequest:
     client_order_id: str
     symbol: str
     side: OrderSide  # the side that closes the position
-    quantity: int
+    quantity: Decimal
     trigger_price: Decimal
     kind: ExitKind
 
@@ -60,7 +60,7 @@ class ExchangeExit:
     opened_at: datetime | None
     base_client_id: str  # the client order id of the entry that opened the position
     revision: int  # bumped at every replacement: the client ids change with it
-    quantity: int
+    quantity: Decimal
     side: OrderSide  # the closing side
     stop_price: Decimal | None
     target_price: Decimal | None

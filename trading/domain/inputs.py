@@ -6,15 +6,15 @@ modal, /order), the web desk (the Edit form) and the JSON API (approve's edits, 
 typed text or as JSON numbers (`Face`). The rules, strictest of what the faces once did
 (a trader's money: refuse rather than drop silently), are listed in docs/inputs.md:
 
-- quantity: a whole number of contracts from 1 to 1,000,000;
+- quantity: above 0, at most 1,000,000, at most 8 decimals (`0.01` BTC on an exchange
+  account; whole contracts on Herenya and paper, checked where the account is known);
 - price (limit, stop, target): above 0, below 1e15, at most 12 decimals; typed text may
   carry thousands separators ("53,210.5"), a JSON number must be a number, not a string;
 - order type: market or limit (any case); a limit order needs a limit price, and a limit
   price goes only with a limit order (never dropped from a market order);
 - an edit changes at least one value; an order names its bot, side and quantity.
 
-Bounded before anything computes with them: a 5,000-digit quantity cannot become an int
-(Python refuses past 4,300 digits), and 1e999999999 or a price with 5,000 decimals breaks
+Bounded before anything computes with them: a 5,000-digit quantity, or 1e999999999 or a price with 5,000 decimals breaks
 the decimal arithmetic of sizing and rounding. A bad value is quoted back by a short prefix.
 """
 
@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeVar
 
+from trading.domain import quantities
 from trading.domain.manual import OrderTicket
+from trading.domain.quantities import MAX_QUANTITY
 from trading.domain.records import SignalEdits
 from trading.domain.values import OrderSide, OrderType
 
-MAX_QUANTITY = 1_000_000  # contracts, by hand or in an alert (trading/domain/alerts.py)
 MAX_PRICE_DIGITS = 15  # before the point: prices below 1e15
 MAX_PRICE = Decimal(10) ** MAX_PRICE_DIGITS
 MAX_DECIMALS = 12
@@ -39,7 +40,9 @@ SHOWN = 20  # characters of a bad value quoted back
 
 _STEP = Decimal(1).scaleb(-MAX_DECIMALS)
 # ASCII digits only: str.isdigit() and int() also take "²" and "٣".
-_QUANTITY = re.compile(r"[0-9]{1,7}")
+_QUANTITY = re.compile(
+    rf"(?:[0-9]{{1,7}}(?:\.[0-9]{{0,{quantities.MAX_DECIMALS}}})?|\.[0-9]{{1,{quantities.MAX_DECIMALS}}})"
+)
 _PRICE = re.compile(rf"(?:[0-9]{{1,{MAX_PRICE_DIGITS}}}(?:\.[0-9]{{0,{MAX_DECIMALS}}})?|\.[0-9]{{1,{MAX_DECIMALS}}})")
 # What reads as a number at all (signed, exponent, nan, inf): refused as out of range, not as "not a number".
 _NUMBERISH = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)", re.IGNORECASE)
@@ -95,25 +98,32 @@ def _blank(value: Given) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def parse_quantity(face: Face, value: Given) -> int | None:
-    """A whole number of contracts from 1 to 1,000,000; None when not given."""
+def parse_quantity(face: Face, value: Given) -> Decimal | None:
+    """A quantity above 0 and at most 1,000,000 with at most 8 decimals (exact: `0.01`,
+    `2`; a JSON 2.0 is 2); None when not given. Whether the account trades fractions is
+    checked where the account is known (trading/domain/quantities.py)."""
     if _blank(value):
         return None
-    number: int | None = None
+    number: Decimal | None = None
     if isinstance(value, str):
         if face.text and _QUANTITY.fullmatch(value.strip()):
-            number = int(value.strip())
+            number = Decimal(value.strip())
     elif isinstance(value, Decimal):
-        if value.is_finite() and value == value.to_integral_value() and abs(value) <= MAX_QUANTITY:
-            number = int(value)  # 2.0 is a whole number in JSON
-    elif isinstance(value, int) and not isinstance(value, bool):
         number = value
-    if number is None or not 1 <= number <= MAX_QUANTITY:
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    # The bounds first: quantize() in within_bounds needs a number of at most 27 digits.
+    if (
+        number is None
+        or not number.is_finite()
+        or not 0 < number <= MAX_QUANTITY
+        or not quantities.within_bounds(number)
+    ):
         raise InputError(
-            f"{face.name('quantity')} must be a whole number of contracts from 1 to {MAX_QUANTITY:,}, "
-            f"not {_shown(value.strip() if isinstance(value, str) else value)}"
+            f"{face.name('quantity')} must be a number above 0 and at most {MAX_QUANTITY:,} with at most "
+            f"{quantities.MAX_DECIMALS} decimals, not {_shown(value.strip() if isinstance(value, str) else value)}"
         )
-    return number
+    return quantities.plain(number)
 
 
 def parse_price(face: Face, field: str, value: Given) -> Decimal | None:
@@ -215,7 +225,7 @@ def parse_order(
         problems.append(f"{face.name('side')} must be 'buy' or 'sell', not {_shown(side)}")
     qty = _collect(problems, lambda: parse_quantity(face, quantity))
     if qty is None and _blank(quantity):
-        problems.append(f"{face.name('quantity')} is required: a whole number of contracts")
+        problems.append(f"{face.name('quantity')} is required: a number of contracts")
     kind = _collect(problems, lambda: parse_order_type(face, order_type))
     limit = _collect(problems, lambda: parse_price(face, "limit_price", limit_price))
     stop = _collect(problems, lambda: parse_price(face, "stop_loss", stop_loss))

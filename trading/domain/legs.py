@@ -13,7 +13,7 @@ step and clamped to its minimum and maximum, with a note when it was trimmed.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from trading.domain import display
 from trading.domain.config import BotConfig
@@ -90,17 +90,17 @@ def sized_on_account(
 
 @dataclass(frozen=True, slots=True)
 class Scaled:
-    quantity: int
+    quantity: Decimal
     note: str | None  # said when the scaled quantity was rounded or clamped
 
 
-def scale(quantity: int, factor: Decimal, instrument: Instrument, account: str) -> Scaled:
+def scale(quantity: Decimal, factor: Decimal, instrument: Instrument, account: str) -> Scaled:
     """`quantity` times the account's `factor`, rounded down to the instrument's step and
     clamped to its minimum and maximum."""
     if factor == 1:
         return Scaled(quantity, None)
-    exact = Decimal(quantity) * factor
-    whole = instrument.round_down(int(exact.to_integral_value(rounding=ROUND_FLOOR)))
+    exact = quantity * factor
+    whole = instrument.round_down(exact)
     clamped = min(max(whole, instrument.min_quantity), instrument.round_down(instrument.max_quantity))
     if clamped == exact:
         return Scaled(clamped, None)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from trading.domain import quantities
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.market import Instrument, Quote
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSource
@@ -21,7 +22,7 @@ class OrderTicket:
 
     bot: str
     side: OrderSide
-    quantity: int
+    quantity: Decimal
     order_type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
     stop_loss: Decimal | None = None
@@ -41,11 +42,18 @@ class OrderTicket:
         return f"{self.side.value} {self.quantity} {how}{levels}"
 
 
-def ticket_problem(ticket: OrderTicket, instrument: Instrument, quote: Quote | None) -> tuple[str, str] | None:
+def ticket_problem(
+    ticket: OrderTicket, instrument: Instrument, quote: Quote | None, account: str = ""
+) -> tuple[str, str] | None:
     """(field, what is wrong) with a ticket, by the rules an alert's and an edit's fields
-    obey (levels.level_problem / price_problem); None when it may be planned."""
-    if ticket.quantity < 1:
-        return "quantity", f"quantity must be a whole number of contracts, at least 1 (got {ticket.quantity})"
+    obey (levels.level_problem / price_problem); None when it may be planned. `account`
+    names the account in the refusal of a fraction on a whole-contract instrument."""
+    if ticket.quantity <= 0:
+        return "quantity", f"quantity must be above 0 (got {ticket.quantity})"
+    if instrument.whole_contracts and (
+        fraction := quantities.whole_contracts_refusal(ticket.quantity, instrument.symbol, account or "this account")
+    ):
+        return "quantity", fraction
     if ticket.quantity > instrument.max_quantity:
         return "quantity", (
             f"quantity {ticket.quantity} is over {instrument.symbol}'s maximum of {instrument.max_quantity} contracts"

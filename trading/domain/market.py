@@ -10,27 +10,33 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from trading.domain import quantities
 from trading.domain.values import OrderSide, OrderType
 
 
 @dataclass(frozen=True, slots=True)
 class Instrument:
     symbol: str
-    min_quantity: int = 1
-    max_quantity: int = 12
-    quantity_step: int = 1
+    min_quantity: Decimal = Decimal(1)
+    max_quantity: Decimal = Decimal(12)
+    # 1 on whole-contract brokers (Herenya, paper); the market's amount step on an exchange.
+    quantity_step: Decimal = Decimal(1)
     tick_size: Decimal = Decimal("0.5")
     contract_multiplier: Decimal = Decimal(1)
     currency: str = "ZAR"
     description: str = ""
     trading_open: bool = True
 
-    def is_valid_quantity(self, quantity: int) -> bool:
-        return self.min_quantity <= quantity <= self.max_quantity and quantity % self.quantity_step == 0
+    def is_valid_quantity(self, quantity: Decimal) -> bool:
+        return self.min_quantity <= quantity <= self.max_quantity and self.round_down(quantity) == quantity
 
-    def round_down(self, quantity: int) -> int:
+    def round_down(self, quantity: Decimal) -> Decimal:
         """The largest valid step multiple not above `quantity` (may be below the minimum)."""
-        return (quantity // self.quantity_step) * self.quantity_step
+        return quantities.round_down(quantity, self.quantity_step)
+
+    @property
+    def whole_contracts(self) -> bool:
+        return self.quantity_step == 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +65,7 @@ class Account:
 @dataclass(frozen=True, slots=True)
 class BrokerPosition:
     symbol: str
-    quantity: int  # signed: positive long, negative short
+    quantity: Decimal  # signed: positive long, negative short
     average_price: Decimal
     unrealized_pnl: Decimal
 
@@ -81,7 +87,7 @@ class OrderRequest:
     client_order_id: str
     symbol: str
     side: OrderSide
-    quantity: int
+    quantity: Decimal
     type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
     time_in_force: str | None = None  # None: the broker's default (IOC market, GTC limit)
@@ -98,9 +104,9 @@ class BrokerOrder:
     symbol: str
     side: OrderSide
     type: OrderType
-    quantity: int
+    quantity: Decimal
     status: BrokerOrderStatus
-    filled_quantity: int = 0
+    filled_quantity: Decimal = Decimal(0)
     average_fill_price: Decimal | None = None
     limit_price: Decimal | None = None
     time_in_force: str = "IOC"

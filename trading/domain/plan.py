@@ -24,7 +24,7 @@ class LegKind(StrEnum):
 class Leg:
     kind: LegKind
     side: OrderSide  # the order's side
-    quantity: int
+    quantity: Decimal
     position_side: PositionSide  # the side of the position this leg opens, adds to or reduces
 
     @property

@@ -18,7 +18,7 @@ from trading.domain.values import ZERO, OrderSide, PositionSide
 class Fill:
     fill_id: str  # unique per broker fill; applying the same id twice is refused
     side: OrderSide
-    quantity: int
+    quantity: Decimal
     price: Decimal
     time: datetime
 
@@ -28,7 +28,7 @@ class Entry:
     """One pyramid level: contracts still held from one opening or adding fill."""
 
     fill_id: str
-    quantity: int
+    quantity: Decimal
     price: Decimal
     time: datetime
 
@@ -38,7 +38,7 @@ class ClosedTrade:
     """Contracts taken off the position by one fill, with what they realized."""
 
     side: PositionSide
-    quantity: int
+    quantity: Decimal
     entry_price: Decimal
     exit_price: Decimal
     realized_pnl: Decimal
@@ -51,7 +51,7 @@ class ClosedTrade:
 class FillOutcome:
     fill: Fill
     closed: ClosedTrade | None  # set when the fill reduced or closed the position
-    opened_quantity: int  # contracts added (in the fill's direction) by this fill
+    opened_quantity: Decimal  # contracts added (in the fill's direction) by this fill
 
     @property
     def realized_pnl(self) -> Decimal:
@@ -125,12 +125,12 @@ class Position:
         return pos
 
     @property
-    def quantity(self) -> int:
-        return sum(e.quantity for e in self.entries)
+    def quantity(self) -> Decimal:
+        return sum((e.quantity for e in self.entries), ZERO)
 
     @property
-    def signed_quantity(self) -> int:
-        return self.side.sign * self.quantity if self.side else 0
+    def signed_quantity(self) -> Decimal:
+        return self.side.sign * self.quantity if self.side else ZERO
 
     @property
     def is_flat(self) -> bool:
@@ -162,7 +162,7 @@ class Position:
             self._add(fill, remainder)
         return FillOutcome(fill, closed, remainder)
 
-    def _add(self, fill: Fill, quantity: int) -> None:
+    def _add(self, fill: Fill, quantity: Decimal) -> None:
         old_qty = self.quantity
         if self.side is None:
             self.side = fill.side.opens
@@ -173,7 +173,7 @@ class Position:
             self.average_price = (self.average_price * old_qty + fill.price * quantity) / (old_qty + quantity)
         self.entries.append(Entry(fill.fill_id, quantity, fill.price, fill.time))
 
-    def _reduce(self, fill: Fill, quantity: int) -> ClosedTrade:
+    def _reduce(self, fill: Fill, quantity: Decimal) -> ClosedTrade:
         assert self.side is not None and self.average_price is not None
         side, avg, opened_at = self.side, self.average_price, self.opened_at
         pnl = (fill.price - avg) * quantity * self.multiplier * side.sign
@@ -187,7 +187,7 @@ class Position:
                 left -= last.quantity
             else:
                 self.entries[-1] = Entry(last.fill_id, last.quantity - left, last.price, last.time)
-                left = 0
+                left = ZERO
         went_flat = not self.entries
         if went_flat:
             self.side = None

@@ -48,7 +48,7 @@ class StateChange:
 class SignalEdits:
     """What an approver changed before approving."""
 
-    quantity: int | None = None
+    quantity: Decimal | None = None
     order_type: OrderType | None = None
     limit_price: Decimal | None = None
     stop_loss: Decimal | None = None
@@ -104,15 +104,15 @@ class OrderRecord:
     position_side: PositionSide
     symbol: str
     side: OrderSide
-    quantity: int
+    quantity: Decimal
     type: OrderType = OrderType.MARKET
     limit_price: Decimal | None = None
     reduce_only: bool = False
     status: OrderStatus = OrderStatus.NEW
     broker_order_id: str | None = None
-    filled_quantity: int = 0
+    filled_quantity: Decimal = Decimal(0)
     average_fill_price: Decimal | None = None
-    applied_quantity: int = 0  # how much of filled_quantity has been applied to the position
+    applied_quantity: Decimal = Decimal(0)  # how much of filled_quantity has been applied to the position
     applied_cost: Decimal = Decimal(0)  # sum of price x qty applied, to derive the next fill's price
     error: str | None = None
     created_at: datetime | None = None
@@ -126,7 +126,7 @@ class TradeRecord:
     bot_name: str
     symbol: str
     side: PositionSide
-    quantity: int
+    quantity: Decimal
     entry_price: Decimal
     exit_price: Decimal
     realized_pnl: Decimal
@@ -235,7 +235,7 @@ class FillRecord:
     client_order_id: str
     fill_id: str
     side: OrderSide
-    quantity: int
+    quantity: Decimal
     price: Decimal
     time: datetime
 
@@ -277,4 +277,4 @@ class PaperAccountState:
     account_id: str
     currency: str
     balance: Decimal
-    positions: dict[str, tuple[int, Decimal]] = field(default_factory=dict)  # symbol -> (signed qty, avg)
+    positions: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)  # symbol -> (signed qty, avg)

@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from trading.domain import display
 from trading.domain.position import Fill
 from trading.domain.values import OrderSide
 
@@ -29,19 +30,21 @@ class RepairAction(StrEnum):
 class Adjustment:
     """What the repaired bot's position must take so that our sum is the broker's net."""
 
-    ours: int  # signed sum over the symbol's bots, before
-    theirs: int  # the broker's signed net
+    ours: Decimal  # signed sum over the symbol's bots, before
+    theirs: Decimal  # the broker's signed net
     fill: Fill | None  # None when there is no difference
 
     @property
-    def difference(self) -> int:
+    def difference(self) -> Decimal:
         return self.theirs - self.ours
 
     def describe(self, symbol: str) -> str:
         if self.fill is None:
-            return f"no difference on {symbol}: signaldesk and the broker both hold {self.ours:+d}"
+            return (
+                f"no difference on {symbol}: signaldesk and the broker both hold {display.signed_quantity(self.ours)}"
+            )
         return (
-            f"{symbol}: signaldesk held {self.ours:+d}, the broker {self.theirs:+d}; "
+            f"{symbol}: signaldesk held {display.signed_quantity(self.ours)}, the broker {display.signed_quantity(self.theirs)}; "
             f"adjusting fill {self.fill.side.value} {self.fill.quantity} @ {self.fill.price}"
         )
 
@@ -56,7 +59,7 @@ def adjustment_price(*candidates: Decimal | None) -> Decimal | None:
     return next((p for p in candidates if p is not None and p > 0), None)
 
 
-def adjustment(*, ours: int, theirs: int, price: Decimal | None, fill_id: str, at: datetime) -> Adjustment:
+def adjustment(*, ours: Decimal, theirs: Decimal, price: Decimal | None, fill_id: str, at: datetime) -> Adjustment:
     """The one fill that makes `ours` (the sum of our bots on the symbol) equal `theirs`
     (the broker's net), booked at `price`."""
     difference = theirs - ours
@@ -64,7 +67,7 @@ def adjustment(*, ours: int, theirs: int, price: Decimal | None, fill_id: str, a
         return Adjustment(ours, theirs, None)
     if price is None or price <= 0:
         raise RepairImpossible(
-            f"no price to book the difference of {difference:+d} at: the broker gave no average price "
+            f"no price to book the difference of {display.signed_quantity(difference)} at: the broker gave no average price "
             "and no quote could be read"
         )
     side = OrderSide.BUY if difference > 0 else OrderSide.SELL

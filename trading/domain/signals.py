@@ -61,7 +61,7 @@ class Signal:
     shape: AlertShape
     time: datetime | None = None
     ticker: str | None = None
-    quantity: int | None = None  # the alert's own quantity, when it carries one
+    quantity: Decimal | None = None  # the alert's own quantity, when it carries one
     reduce_pct: Decimal | None = None  # for REDUCE / BREAKEVEN from "tpN" with "tp Close"
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
@@ -72,7 +72,7 @@ class Signal:
     rsi: Decimal | None = None
     # Strategy-placeholder alerts state the position the strategy believes it holds
     # after this order (signed contracts); compared with ours to spot a missed alert.
-    target_position: int | None = None
+    target_position: Decimal | None = None
     extras: dict[str, str] = field(default_factory=dict)
     source: SignalSource = SignalSource.WEBHOOK
     # An entry's own trailing stop, in percent (`"trailing_stop"`): wins over the bot's trail.

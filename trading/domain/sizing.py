@@ -19,7 +19,7 @@ _CENT = Decimal("0.01")
 
 @dataclass(frozen=True, slots=True)
 class RiskSize:
-    quantity: int
+    quantity: Decimal
     arithmetic: str  # the sum, as a trader checks it on the card
     notes: tuple[str, ...] = ()
 
@@ -49,8 +49,7 @@ def risk_size(
     budget = equity * risk_pct / _HUNDRED
     per_contract = distance * multiplier
     raw = budget / per_contract
-    whole = int(raw.to_integral_value(rounding=ROUND_FLOOR))
-    quantity = instrument.round_down(whole)
+    quantity = instrument.round_down(raw)
     currency = instrument.currency
 
     def cash(value: Decimal) -> str:

@@ -73,6 +73,6 @@ def trail_words(config: BotConfig, side: PositionSide, price: Decimal, tick: Dec
     words = f"trailing stop {gap} from the best price"
     if config.trailing_activation_pct is not None:
         return f"{words}, once {config.trailing_activation_pct}% in profit"
-    entry = Position.from_entries(config.symbol, side, [Entry("entry", 1, price, _EPOCH)], average_price=price)
+    entry = Position.from_entries(config.symbol, side, [Entry("entry", Decimal(1), price, _EPOCH)], average_price=price)
     start = trailed(config, entry, price, tick)
     return f"{words}, from {display.price(start, tick)} at the entry" if start is not None else words

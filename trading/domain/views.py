@@ -26,7 +26,7 @@ class PositionView:
     bot_name: str
     symbol: str
     side: PositionSide | None
-    quantity: int
+    quantity: Decimal
     average_price: Decimal | None
     entries: tuple[Entry, ...]
     max_positions: int
@@ -72,7 +72,7 @@ class BotStatus:
     currency: str
     unrealized: Decimal | None = Decimal(0)  # now, at the quote; None: open, and no quote could be had
     position: str = "flat"  # "long 2 @ 53,210.5"
-    open_quantity: int = 0
+    open_quantity: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +174,7 @@ class AccountLine:
 
     signal_id: int  # the leg's signal
     account: str
-    quantity: int  # as scaled for the account (0 when nothing to do)
+    quantity: Decimal  # as scaled for the account (0 when nothing to do)
     position_before: str
     position_after: str
     risk_to_stop: Decimal | None  # in `currency`
@@ -193,7 +193,7 @@ class ApprovalCard:
     action: str  # the alert's action, e.g. "enter_long"
     plan_summary: str  # "open", "add 2 of 3", "close", "reverse", "ignore", ...
     ignored_reason: str | None
-    quantity: int  # contracts of the plan's main leg (0 when nothing to do)
+    quantity: Decimal  # contracts of the plan's main leg (0 when nothing to do)
     order_type: OrderType
     limit_price: Decimal | None
     alert_price: Decimal

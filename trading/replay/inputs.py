@@ -213,22 +213,29 @@ def apply_overrides(config: BotConfig, overrides: dict[str, str]) -> BotConfig:
     return changed.model_copy(update={"webhook_key": config.webhook_key})
 
 
-_INSTRUMENT_INTS = ("min_quantity", "max_quantity", "quantity_step")
+# Quantities too are decimals: an exchange market steps in 0.001 BTC.
+_INSTRUMENT_QUANTITIES = ("min_quantity", "max_quantity", "quantity_step")
 _INSTRUMENT_DECIMALS = ("tick_size", "contract_multiplier")
 
 
 def instrument_for(symbol: str, overrides: dict[str, str], base: Instrument | None = None) -> Instrument:
     """The instrument to replay on: `base` (or the Herenya defaults) with fields replaced."""
     values: dict[str, Any] = {}
-    known = (*_INSTRUMENT_INTS, *_INSTRUMENT_DECIMALS)
+    known = (*_INSTRUMENT_QUANTITIES, *_INSTRUMENT_DECIMALS)
     for field, text in overrides.items():
         if field not in known:
             raise InputError(f"--instrument {field}: unknown field (one of {', '.join(known)})")
         try:
-            values[field] = int(text) if field in _INSTRUMENT_INTS else Decimal(text)
+            values[field] = Decimal(text)
         except (ValueError, InvalidOperation):
             raise InputError(f"--instrument {field}={text}: not a number") from None
+        if not values[field].is_finite():
+            raise InputError(f"--instrument {field}={text}: not a number")
     made = replace(base if base is not None else Instrument(symbol), symbol=symbol, **values)
     if made.tick_size <= 0 or made.contract_multiplier <= 0:
         raise InputError("--instrument: tick_size and contract_multiplier must be positive")
+    if made.quantity_step <= 0 or made.min_quantity <= 0 or made.max_quantity < made.min_quantity:
+        raise InputError(
+            "--instrument: quantity_step and min_quantity must be positive, max_quantity at least min_quantity"
+        )
     return made

@@ -74,7 +74,7 @@ class DeskOpen:
     """The live desk's position still open at the end."""
 
     side: PositionSide
-    quantity: int
+    quantity: Decimal
     average_price: Decimal
     multiplier: Decimal
     opened_at: datetime | None
@@ -88,7 +88,7 @@ class ShadowTrade:
     opened_by: int | None  # the signal id
     closed_by: int | None  # the signal id; None for a stop, a target, or still open
     side: str
-    quantity: int
+    quantity: Decimal
     entry_price: Decimal
     exit_price: Decimal  # the last candle's close while open
     pnl: Decimal

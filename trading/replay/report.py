@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from trading.domain import display
+from trading.domain import display, quantities
 from trading.domain.values import ZERO
 from trading.replay.simulator import ReplayResult, ReplayTrade, SkippedAlert
 
@@ -176,7 +176,7 @@ def _trade_rows(trades: Sequence[ReplayTrade], tick: Decimal | None = None) -> l
         [
             str(n),
             t.side.value,
-            str(t.quantity),
+            display.quantity(t.quantity),
             _when(t.opened_at),
             price(t.entry_price, tick),
             _when(t.closed_at),
@@ -215,7 +215,7 @@ def _summary_rows(result: ReplayResult, s: Summary) -> list[tuple[str, str]]:
         rows.append(
             (
                 "open at end",
-                f"{pos.side.value} {pos.quantity} @ {price(pos.average_price, result.instrument.tick_size)}, "
+                f"{pos.side.value} {display.quantity(pos.quantity)} @ {price(pos.average_price, result.instrument.tick_size)}, "
                 f"unrealized {money(pos.unrealized_pnl)} at {price(pos.mark_price, result.instrument.tick_size)}",
             )
         )
@@ -308,7 +308,7 @@ def to_data(result: ReplayResult) -> dict[str, Any]:
         if pos is None
         else {
             "side": pos.side.value,
-            "quantity": pos.quantity,
+            "quantity": quantities.json_number(pos.quantity),
             "average_price": price(pos.average_price),
             "stop_loss": None if pos.stop_loss is None else price(pos.stop_loss),
             "take_profit": None if pos.take_profit is None else price(pos.take_profit),
@@ -325,7 +325,7 @@ def _json_value(value: Any) -> Any:
 def _trade_data(t: ReplayTrade) -> dict[str, Any]:
     return {
         "side": t.side.value,
-        "quantity": t.quantity,
+        "quantity": quantities.json_number(t.quantity),
         "entry_time": _iso(t.opened_at),
         "entry_price": price(t.entry_price),
         "exit_time": _iso(t.closed_at),

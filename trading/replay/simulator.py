@@ -67,7 +67,7 @@ class ReplayTrade:
     """Contracts taken off the position by one fill, with the P&L `Position` realized."""
 
     side: PositionSide
-    quantity: int
+    quantity: Decimal
     entry_price: Decimal  # the position's average entry
     exit_price: Decimal
     pnl: Decimal
@@ -89,7 +89,7 @@ class SkippedAlert:
 @dataclass(frozen=True, slots=True)
 class OpenPosition:
     side: PositionSide
-    quantity: int
+    quantity: Decimal
     average_price: Decimal
     stop_loss: Decimal | None
     take_profit: Decimal | None

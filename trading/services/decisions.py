@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.approval_decay import drift_expiry, timeout_reason
 from trading.domain.approval_scope import split_close_id, split_close_message, split_reason
 from trading.domain.events import (
@@ -23,6 +24,7 @@ from trading.domain.legs import account_of, on_account
 from trading.domain.levels import level_problem, price_problem
 from trading.domain.people import Role
 from trading.domain.position import Position
+from trading.domain.quantities import whole_contracts_refusal
 from trading.domain.records import (
     ApprovalRecord,
     AuditEntry,
@@ -445,7 +447,7 @@ class Decisions(UseCase):
         return await second_approval_of(self._uow, self._market, signal_id, edits)
 
     async def edit(
-        self, signal_id: int, actor: Actor, edits: SignalEdits, quantities: Mapping[str, int] | None = None
+        self, signal_id: int, actor: Actor, edits: SignalEdits, quantities: Mapping[str, Decimal] | None = None
     ) -> ActionResult:
         """An approver's edits. For a bot on several accounts the alert has one card: the order
         type, limit, stop and target apply to every leg still waiting; a quantity is an
@@ -557,18 +559,27 @@ class Decisions(UseCase):
     async def _check_edits(self, signal_id: int, edits: SignalEdits) -> str | None:
         """What is wrong with an approver's edits, by the same rules as an alert's fields;
         None when they may be applied."""
-        if edits.quantity is not None and edits.quantity < 1:
-            return f"quantity must be a whole number of contracts, at least 1 (got {edits.quantity})"
+        if edits.quantity is not None and edits.quantity <= 0:
+            return f"quantity must be above 0 (got {edits.quantity})"
         if edits.order_type is OrderType.LIMIT and edits.limit_price is None:
             return "a limit order needs a limit price"
         async with self._uow() as uow:
             stored = await uow.signals.get(signal_id, history=False)
-            bot = await uow.bots.get(stored.bot_id) if stored else None
-        if stored is None or bot is None:
+            whole = await uow.bots.get(stored.bot_id) if stored else None
+        if stored is None or whole is None:
             return None  # the decision itself says there is no such signal
+        bot = on_account(whole, account_of(stored.signal, whole.config))
         instrument = await self._market.instrument_or_none(bot)
-        if edits.quantity is not None and instrument is not None and edits.quantity > instrument.max_quantity:
-            return f"quantity {edits.quantity} is over {instrument.symbol}'s maximum of {instrument.max_quantity} contracts"
+        if edits.quantity is not None and instrument is not None:
+            if edits.quantity > instrument.max_quantity:
+                return (
+                    f"quantity {edits.quantity} is over {instrument.symbol}'s maximum of "
+                    f"{display.quantity(instrument.max_quantity)} contracts"
+                )
+            if instrument.whole_contracts and (
+                fraction := whole_contracts_refusal(edits.quantity, instrument.symbol, bot.config.broker_account)
+            ):
+                return fraction
         prices = [
             (name, value)
             for name, value in (

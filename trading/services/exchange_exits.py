@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.domain import display
+from trading.domain import display, quantities
 from trading.domain.events import Event, Notice, OrderFilled, Severity, trade_closed
 from trading.domain.exchange_exits import ExchangeExit, ExitKind, Placement, wanted
 from trading.domain.market import BrokerOrder, Instrument
@@ -291,7 +291,7 @@ class ExchangeExits:
                     updated_at=now,
                 )
             )
-            fill = Fill(f"{cid}:{quantity}", order.side, quantity, price, now)
+            fill = Fill(f"{cid}:{quantities.plain(quantity)}", order.side, quantity, price, now)
             if await uow.positions.add_fill(bot.id, cid, fill):
                 outcome = position.apply_fill(fill)
                 events.append(

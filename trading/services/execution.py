@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from trading.domain import display
+from trading.domain import display, quantities
 from trading.domain.approval_decay import capped_limit
 from trading.domain.approval_scope import runs_unapproved, why_unapproved
 from trading.domain.caps import day_start as day_start_in
@@ -673,7 +673,10 @@ class Executor:
             if delta > 0 and order.average_fill_price is not None:
                 total_cost = order.average_fill_price * order.filled_quantity
                 price = (total_cost - order.applied_cost) / delta
-                fill = Fill(f"{order.client_order_id}:{order.filled_quantity}", order.side, delta, price, now)
+                # The id says how much had filled: one spelling of it (0.01, never 0.010), so a fill
+                # read again is the same fill.
+                fill_id = f"{order.client_order_id}:{quantities.plain(order.filled_quantity)}"
+                fill = Fill(fill_id, order.side, delta, price, now)
                 applied = replace(
                     order, applied_quantity=order.filled_quantity, applied_cost=total_cost, updated_at=now
                 )
@@ -746,8 +749,8 @@ class Executor:
             await uow.bots.set_needs_attention(
                 bot.id,
                 True,
-                f"missed alert: signal #{stored.id}'s strategy holds {signal.target_position:+d} "
-                f"{bot.config.symbol}, signaldesk {position.signed_quantity:+d}",
+                f"missed alert: signal #{stored.id}'s strategy holds {display.signed_quantity(signal.target_position)} "
+                f"{bot.config.symbol}, signaldesk {display.signed_quantity(position.signed_quantity)}",
             )
             events.append(
                 PositionMismatch(

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from trading.domain import quantities
+from trading.domain.accounts import BUILT_IN
 from trading.domain.alerts import AlertError, parse_alert, redact_body
 from trading.domain.credentials import Passphrases, key_hash
 from trading.domain.legs import NotTheBotsAccount, legs_of
@@ -471,9 +473,10 @@ class Intake:
             )
         self._check_ticker(signal, bot)
         try:
-            legs_of(bot.config, signal)
+            legs = legs_of(bot.config, signal)
         except NotTheBotsAccount as e:
             raise _Refusal("unknown_account", str(e)) from None
+        self._check_whole_contracts(signal, bot, legs)
         if signal.shape is AlertShape.STRATEGY and signal.alert_id is not None:
             # {{strategy.order.id}} names the order ("Long", "Short"), not one alert: the same
             # id comes back on every later order of that name, so it must not dedupe forever.
@@ -520,6 +523,18 @@ class Intake:
                 f'the alert\'s "time" {_iso(signal.time)} is {_duration(-age)} ahead of our clock; '
                 'use {{timenow}} for "time" and check the sender\'s clock',
             )
+
+    def _check_whole_contracts(self, signal: Signal, bot: Bot, legs: list[Signal]) -> None:
+        """A fraction for a leg on Herenya or Paper (the accounts the settings define, known
+        here without a read) that goes there as it is (not scaled by account_sizes) is
+        refused now; an accounts file's herenya or paper account refuses it at execution."""
+        if signal.quantity is None or quantities.is_whole(signal.quantity):
+            return
+        config = bot.config
+        for account in (leg.account or config.broker_account for leg in legs):
+            if account in BUILT_IN and (not signal.action.is_entry or config.size_on(account) == 1):
+                why = quantities.whole_contracts_refusal(signal.quantity, config.symbol_on(account), account)
+                raise _Refusal("bad_number", str(why))
 
     def _check_ticker(self, signal: Signal, bot: Bot) -> None:
         if signal.ticker is None:

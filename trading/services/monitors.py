@@ -18,6 +18,7 @@ import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.events import (
     BotStateChanged,
     Event,
@@ -132,7 +133,7 @@ class Monitors(UseCase):
                 if exit_signal.reason:
                     reason += f": {exit_signal.reason}"
                 else:
-                    reason += f" and {bot.name} still holds {position.signed_quantity:+d}"
+                    reason += f" and {bot.name} still holds {display.signed_quantity(position.signed_quantity)}"
             delay = backoff_delay(watch.failures + 1, first=self.retry_first, cap=self.retry_cap)
             watch = watch.failed(now + timedelta(seconds=delay))
             if watch.stopped is None and report_failure(watch.failures):

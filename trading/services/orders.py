@@ -71,7 +71,7 @@ class Orders(UseCase):
                 False, f"{bot.config.symbol}'s specification cannot be read from the broker now", "failed"
             )
         quote = await self._market.quote(bot)
-        problem = ticket_problem(ticket, instrument, quote)
+        problem = ticket_problem(ticket, instrument, quote, bot.config.broker_account)
         if problem is not None:
             return ActionResult(False, problem[1], "invalid")
         price = ticket_price(ticket, quote)

@@ -490,7 +490,7 @@ class Queries(UseCase):
             action=signal.action.value,
             plan_summary=the_plan.summary,
             ignored_reason=the_plan.ignored,
-            quantity=main.quantity if main else 0,
+            quantity=main.quantity if main else Decimal(0),
             order_type=(edits.order_type if edits and edits.order_type else signal.order_type),
             limit_price=edits.limit_price if edits else None,
             alert_price=signal.price,

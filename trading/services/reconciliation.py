@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.events import (
     Event,
     PositionMismatch,
@@ -71,7 +72,7 @@ class Reconciliation(UseCase):
         except Exception as e:
             log.warning("reconciliation: %s positions unavailable: %r", broker_name, e)
             return []
-        ours: dict[str, int] = {}
+        ours: dict[str, Decimal] = {}
         busy: set[str] = set()
         async with self._uow() as uow:
             in_flight = set(await uow.signals.ids_in_states([SignalState.EXECUTING]))
@@ -80,17 +81,17 @@ class Reconciliation(UseCase):
                 pos = await uow.positions.get(
                     bot.id, symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
                 )
-                ours[symbol] = ours.get(symbol, 0) + pos.signed_quantity
+                ours[symbol] = ours.get(symbol, Decimal(0)) + pos.signed_quantity
                 if in_flight and await uow.signals.list(bot_id=bot.id, state=SignalState.EXECUTING, limit=1):
                     busy.add(symbol)
         problems: list[str] = []
         for symbol, qty in ours.items():
-            held = theirs.get(symbol, 0)
+            held = theirs.get(symbol, Decimal(0))
             if held == qty or symbol in busy:
                 continue
             now = self._clock.now()
             events: list[Event] = []
-            reason = f"{broker_name} holds {held:+d} {symbol}, signaldesk {qty:+d}"
+            reason = f"{broker_name} holds {display.signed_quantity(held)} {symbol}, signaldesk {display.signed_quantity(qty)}"
             async with self._uow() as uow:
                 for bot in members:
                     if bot.config.symbol != symbol:
@@ -103,6 +104,8 @@ class Reconciliation(UseCase):
                     )
                 uow.emit(events)
                 await uow.commit()
-            problems.append(f"{broker_name} {symbol}: ours {qty:+d}, broker {held:+d}")
+            problems.append(
+                f"{broker_name} {symbol}: ours {display.signed_quantity(qty)}, broker {display.signed_quantity(held)}"
+            )
             self._publish(uow.emitted)
         return problems

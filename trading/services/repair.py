@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from trading.domain import display
 from trading.domain.events import BotStateChanged, Event, PositionRepaired, trade_closed
 from trading.domain.legs import on_account
 from trading.domain.levels import levels_for_entry
@@ -122,8 +123,8 @@ class Repairs(UseCase):
                 log.warning("repair of %s: %s positions unavailable: %r", whole.name, name, e)
                 differing.append(name)
                 continue
-            theirs = sum(p.quantity for p in held if p.symbol == symbol)
-            mine = sum(q for (a, s, _bot), q in ours.items() if a == name and s == symbol)
+            theirs = sum((p.quantity for p in held if p.symbol == symbol), Decimal(0))
+            mine = sum((q for (a, s, _bot), q in ours.items() if a == name and s == symbol), Decimal(0))
             if theirs != mine:
                 differing.append(name)
         return differing
@@ -160,13 +161,13 @@ class Repairs(UseCase):
                 b.id: await uow.positions.get(b.id, symbol, account=account, multiplier=multiplier, for_update=False)
                 for b in members
             }
-        ours = sum(p.signed_quantity for p in positions.values())
-        theirs = held.quantity if held is not None else 0
+        ours = sum((p.signed_quantity for p in positions.values()), Decimal(0))
+        theirs = held.quantity if held is not None else Decimal(0)
         flagged = [b for b in members if b.needs_attention]
         if ours == theirs and not flagged:
             return ActionResult(
                 False,
-                f"nothing to repair on {symbol}: signaldesk and {account} both hold {ours:+d} "
+                f"nothing to repair on {symbol}: signaldesk and {account} both hold {display.signed_quantity(ours)} "
                 f"and no bot on it needs attention",
                 "no_mismatch",
             ), []
@@ -229,7 +230,7 @@ class Repairs(UseCase):
                     actor,
                     f"flatten {symbol} by {actor.name} (mismatch repair)",
                 )
-                made.append(f"#{stored.id} closes {b.name}'s {pos.signed_quantity:+d}")
+                made.append(f"#{stored.id} closes {b.name}'s {display.signed_quantity(pos.signed_quantity)}")
                 woken.append(b.id)
         events.append(
             PositionRepaired(
@@ -250,9 +251,9 @@ class Repairs(UseCase):
         self._publish(events)
         if what is RepairAction.ADOPT:
             held_now = positions[bot.id].signed_quantity
-            message = f"{bot.name} adopted {account}'s {symbol}: it now holds {held_now:+d}, the sum is {theirs:+d}"
+            message = f"{bot.name} adopted {account}'s {symbol}: it now holds {display.signed_quantity(held_now)}, the sum is {display.signed_quantity(theirs)}"
         elif made:
-            message = f"flattening {symbol} ({theirs:+d} at {account}): " + "; ".join(made)
+            message = f"flattening {symbol} ({display.signed_quantity(theirs)} at {account}): " + "; ".join(made)
         else:
             message = f"{symbol} is flat at {account}; every bot on it is set flat"
         return ActionResult(True, message), woken

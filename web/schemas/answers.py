@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, RootModel, WithJsonSchema
 from pydantic.json_schema import SkipJsonSchema
 
+from trading.domain import quantities
 from trading.domain.events import FeedEvent, Severity
 from trading.domain.market import BrokerPosition
 from trading.domain.orders import OrderStatus
@@ -53,6 +54,15 @@ Time = Annotated[
 ]
 
 
+# A quantity is a JSON number, never a string (scripts read `"quantity": 1`; an exchange
+# account's 0.01 is `0.01`): exact, as a quantity has at most 15 significant digits.
+Quantity = Annotated[
+    Decimal,
+    PlainSerializer(quantities.json_number, return_type=int | float),  # int: 1 stays 1, not 1.0
+    WithJsonSchema({"type": "number"}),
+]
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -83,7 +93,7 @@ class BotOut(BaseModel):
     requires_signature: bool
     strategy_type: str
     timeframe: str
-    base_position_size: int
+    base_position_size: Quantity
     max_positions: int
     allow_pyramiding: bool
     exit_on_opposite_signal: bool
@@ -144,7 +154,9 @@ class BotsOut(BaseModel):
 class AccountPositionOut(BaseModel):
     symbol: str
     side: PositionSide
-    quantity: int = Field(description="contracts held, always positive; the side says which way")
+    quantity: Quantity = Field(
+        description="contracts (or the exchange's amount) held, always positive; the side says which way"
+    )
     average_price: Decimal
     unrealized_pnl: Decimal
 
@@ -192,7 +204,7 @@ class AccountsOut(BaseModel):
 
 
 class EntryOut(BaseModel):
-    quantity: int
+    quantity: Quantity
     price: Decimal
     time: Time
 
@@ -205,7 +217,7 @@ class PositionOut(BaseModel):
     bot_name: str
     symbol: str
     side: PositionSide | None
-    quantity: int
+    quantity: Quantity
     average_price: Decimal | None
     entries: list[EntryOut]
     max_positions: int
@@ -246,7 +258,7 @@ class TradeOut(BaseModel):
     bot_name: str
     symbol: str
     side: PositionSide
-    quantity: int
+    quantity: Quantity
     entry_price: Decimal
     exit_price: Decimal
     realized_pnl: Decimal
@@ -282,7 +294,7 @@ class TradesOut(BaseModel):
 
 
 class EditsOut(BaseModel):
-    quantity: int | None
+    quantity: Quantity | None
     order_type: OrderType | None
     limit_price: Decimal | None
     stop_loss: Decimal | None
@@ -348,7 +360,7 @@ class SignalOut(BaseModel):
     updated_at: Time
     reason: str | None
     price: Decimal
-    quantity: int | None
+    quantity: Quantity | None
     stop_loss: Decimal | None
     take_profit: Decimal | None
     order_type: OrderType
@@ -376,13 +388,13 @@ class OrderOut(BaseModel):
     position_side: PositionSide
     symbol: str
     side: OrderSide
-    quantity: int
+    quantity: Quantity
     type: OrderType
     limit_price: Decimal | None
     reduce_only: bool
     status: OrderStatus
     broker_order_id: str | None
-    filled_quantity: int
+    filled_quantity: Quantity
     average_fill_price: Decimal | None
     error: str | None
     created_at: Time | None
@@ -446,7 +458,7 @@ class ApprovalOut(BaseModel):
 class SignalDetailOut(SignalOut):
     """One signal with its state history, orders and approval."""
 
-    filled_quantity: int = Field(
+    filled_quantity: Quantity = Field(
         description="contracts its orders filled, every leg (`quantity` is what the alert asked; null: the bot's size)"
     )
     orders: list[OrderOut]

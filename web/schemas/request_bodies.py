@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validat
 from pydantic.config import JsonDict
 from pydantic.json_schema import SkipJsonSchema
 
+from trading.domain import quantities
 from trading.domain.inputs import (
     FIELDS,
     JSON_EDITS,
@@ -21,7 +22,6 @@ from trading.domain.inputs import (
     MAX_BOT_NAME,
     MAX_DECIMALS,
     MAX_PRICE,
-    MAX_QUANTITY,
     InputError,
     parse_edits,
     parse_order,
@@ -43,7 +43,15 @@ _PRICE_SCHEMA: JsonDict = {
     "multipleOf": float(Decimal(1).scaleb(-MAX_DECIMALS)),
 }
 Price = Annotated[Decimal, WithJsonSchema(_PRICE_SCHEMA)]
-Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+# Exact, as the domain's parser gives it (0.01 on an exchange account; whole contracts on
+# Herenya and paper, checked where the account is known).
+_QUANTITY_SCHEMA: JsonDict = {
+    "type": "number",
+    "exclusiveMinimum": 0,
+    "maximum": quantities.MAX_QUANTITY,
+    "multipleOf": float(Decimal(1).scaleb(-quantities.MAX_DECIMALS)),
+}
+Quantity = Annotated[Decimal, Field(gt=0, le=quantities.MAX_QUANTITY), WithJsonSchema(_QUANTITY_SCHEMA)]
 
 T = TypeVar("T")
 

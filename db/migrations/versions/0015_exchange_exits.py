@@ -1,7 +1,7 @@
 """exchange_exits: the stop and target orders resting on the exchange for each position
 
 Revision ID: 0015_exchange_exits
-Revises: 0013_candles_ledger
+Revises: 0014_fractional_quantities
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_exchange_exits"
-down_revision: str | None = "0013_candles_ledger"
+down_revision: str | None = "0014_fractional_quantities"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column("opened_at", UTC_TIME, nullable=True),
         sa.Column("base_client_id", sa.String(length=64), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("quantity", EXACT, nullable=False),
         sa.Column("side", sa.String(length=8), nullable=False),
         sa.Column("stop_price", EXACT, nullable=True),
         sa.Column("target_price", EXACT, nullable=True),

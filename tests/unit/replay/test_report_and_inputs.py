@@ -14,6 +14,7 @@ from trading.domain.config import BotConfig
 from trading.domain.inputs import InputError
 from trading.replay.inputs import apply_overrides, instrument_for, parse_time, read_alerts, read_candles
 from trading.replay.report import render_html, render_json, render_table, render_trades_csv, summarize
+from trading.replay.simulator import replay
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -56,6 +57,19 @@ def test_json_has_the_fields_scripts_rely_on_with_decimals_as_strings() -> None:
         "exit_reason": "close",
     }
     assert data["skipped"] == []
+
+
+def test_a_fractional_bot_replays_on_an_exchange_step_and_reports_plain_numbers() -> None:
+    btc = instrument_for("BTC/USDT:USDT", {"min_quantity": "0.001", "quantity_step": "0.001", "tick_size": "0.1"})
+    assert (btc.min_quantity, btc.quantity_step) == (D("0.001"), D("0.001"))
+    config = bot(symbol="BTC/USDT:USDT", base_position_size="0.01")
+    bars = candles(*flat(3))
+    result = replay(config, btc, [rsi("RSI_LONG_ENTRY", 100, 0), rsi("RSI_CLOSE_LONG", 110, 1)], bars)
+    [trade] = json.loads(render_json(result))["trades"]
+    assert trade["quantity"] == 0.01 and isinstance(trade["quantity"], float)
+    assert "0.01" in render_table(result) and "0.0100" not in render_table(result)
+    with pytest.raises(InputError, match="quantity_step and min_quantity must be positive"):
+        instrument_for("BTC/USDT:USDT", {"quantity_step": "0"})
 
 
 def test_without_losses_the_profit_factor_is_none_and_without_trades_the_win_rate() -> None:
