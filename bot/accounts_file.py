@@ -14,11 +14,10 @@ from trading.domain.accounts import (
     AccountConfig,
     AccountConfigError,
     cross_check,
-    fractions_on_whole_contracts,
     parse_account,
     unknown_accounts,
 )
-from trading.domain.config import BotConfig
+from trading.domain.config import BotConfig, fractions_on_whole_contracts
 from trading.domain.records import AuditEntry
 
 

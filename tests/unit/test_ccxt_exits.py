@@ -1,4 +1,4 @@
-"""Which symbols' stops and targets may rest on the exchange (brokers/ccxt/exits.py): a
+"""Which symbols' stops and targets may rest on the exchange (CcxtBroker.places_exits, brokers/ccxt/client.py): a
 derivatives market of an exchange whose `has` lists stop-market, take-profit and
 reduce-only orders; never spot."""
 

@@ -14,15 +14,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from trading.domain import quantities
 from trading.domain.values import BrokerName
-
-if TYPE_CHECKING:
-    from trading.domain.config import BotConfig
 
 # The accounts the settings define. Their names are taken: a file may not redefine them.
 BUILT_IN: tuple[str, ...] = tuple(n.value for n in BrokerName)
@@ -271,18 +267,6 @@ def no_such_account(name: str, known: Iterable[str]) -> str | None:
     near = next((k for k in known if k.lower() == name.lower()), None)
     hint = f"; did you mean {near!r}?" if near else f" (the accounts: {', '.join(sorted(known))})"
     return f"no account named {name!r}{hint}"
-
-
-def fractions_on_whole_contracts(config: BotConfig, whole: Iterable[str]) -> list[str]:
-    """A bot's fractional base_position_size on each of its accounts that trades whole
-    contracts (Herenya, paper), one error line each: fractions are for exchange accounts."""
-    whole = set(whole)
-    return [
-        f"bot {config.bot_name}: base_position_size: {why}"
-        for name in config.account_names
-        if name in whole
-        and (why := quantities.whole_contracts_refusal(config.base_position_size, config.symbol_on(name), name))
-    ]
 
 
 def unknown_accounts(bot_name: str, field: str, names: Iterable[str], known: Iterable[str]) -> list[str]:

@@ -7,7 +7,7 @@ import of a TOML file can say exactly which bot and which field is wrong.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any, Self
@@ -327,3 +327,15 @@ def _field_errors(e: ValidationError) -> list[str]:
             msg = "is required"
         lines.append(f"{loc}: {msg}")
     return lines
+
+
+def fractions_on_whole_contracts(config: BotConfig, whole: Iterable[str]) -> list[str]:
+    """A bot's fractional base_position_size on each of its accounts that trades whole
+    contracts (Herenya, paper), one error line each: fractions are for exchange accounts."""
+    whole = set(whole)
+    return [
+        f"bot {config.bot_name}: base_position_size: {why}"
+        for name in config.account_names
+        if name in whole
+        and (why := quantities.whole_contracts_refusal(config.base_position_size, config.symbol_on(name), name))
+    ]
