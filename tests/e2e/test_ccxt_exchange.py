@@ -63,6 +63,20 @@ def desk_files(tmp_path: Path, base_url: str) -> tuple[Path, Path]:
     return accounts, bots
 
 
+def exchange_desk_env(procs: Processes, tmp_path: Path, accounts: Path, bots: Path, **extra: str) -> dict[str, str]:
+    """serve's environment for the desk of `desk_files` on a SQLite file, the keys in theirs."""
+    return procs.serve_env(
+        f"sqlite+aiosqlite:///{tmp_path / 'signaldesk.db'}",
+        None,
+        ACCOUNTS_FILE=str(accounts),
+        BOTS_FILE=str(bots),
+        SD_BINANCE_KEY=API_KEY,
+        SD_BINANCE_SECRET=API_SECRET,
+        HERENYA_TIMEOUT="1",
+        **extra,
+    )
+
+
 def alert(action: str, price: str, **extra: object) -> dict[str, object]:
     return {"action": action, "ticker": "BTCUSDT.P", "price": price, "time": now_iso(), **extra}
 
@@ -76,15 +90,7 @@ def test_serve_trades_an_exchange_account_exactly_once(
 ) -> None:
     url, fake = exchange
     accounts, bots = desk_files(tmp_path, url)
-    env = procs.serve_env(
-        f"sqlite+aiosqlite:///{tmp_path / 'signaldesk.db'}",
-        None,
-        ACCOUNTS_FILE=str(accounts),
-        BOTS_FILE=str(bots),
-        SD_BINANCE_KEY=API_KEY,
-        SD_BINANCE_SECRET=API_SECRET,
-        HERENYA_TIMEOUT="1",
-    )
+    env = exchange_desk_env(procs, tmp_path, accounts, bots)
     serve = procs.serve(env)
 
     # The bot whose symbol the exchange does not list was paused at start-up, named.
@@ -190,16 +196,7 @@ def test_an_approval_faults_on_a_third_of_the_orders_and_a_mismatch_repaired(
             | {"mode": "approve"},
         ],
     )
-    env = procs.serve_env(
-        f"sqlite+aiosqlite:///{tmp_path / 'signaldesk.db'}",
-        None,
-        ACCOUNTS_FILE=str(accounts),
-        BOTS_FILE=str(bots),
-        SD_BINANCE_KEY=API_KEY,
-        SD_BINANCE_SECRET=API_SECRET,
-        HERENYA_TIMEOUT="1",
-        RECONCILE_INTERVAL_SECONDS="0.5",
-    )
+    env = exchange_desk_env(procs, tmp_path, accounts, bots, RECONCILE_INTERVAL_SECONDS="0.5")
     serve = procs.serve(env)
 
     # An approval: the card waits, the approver says yes, the order goes once.
@@ -265,15 +262,7 @@ def test_serve_trades_fractions_of_a_coin_exactly(
             }
         ],
     )
-    env = procs.serve_env(
-        f"sqlite+aiosqlite:///{tmp_path / 'signaldesk.db'}",
-        None,
-        ACCOUNTS_FILE=str(accounts),
-        BOTS_FILE=str(bots),
-        SD_BINANCE_KEY=API_KEY,
-        SD_BINANCE_SECRET=API_SECRET,
-        HERENYA_TIMEOUT="1",
-    )
+    env = exchange_desk_env(procs, tmp_path, accounts, bots)
     serve = procs.serve(env)
     entry = serve.webhook(KEY, alert("RSI_LONG_ENTRY", "65000"))
     serve.wait_state(entry.json()["signal_id"], {"executed"}, timeout=30)
