@@ -57,6 +57,9 @@ typecheck: setup
 # Many tests wait (on servers, browsers, processes) rather than compute, so pytest-xdist runs
 # them in PYTEST_WORKERS processes; a test file stays on one worker (--dist loadfile), as its
 # module-scoped fixtures (one browser, one desk) and the order of its tests expect.
+# Files are handed out in the order tests/conftest.py gives (LONGEST_FIRST): pytest-xdist
+# would otherwise hand out files with many tests first, and the 3-minute soak (one test)
+# started five minutes in and ended the run alone (--no-loadscope-reorder).
 # PYTEST_WORKERS=0 runs them all in this one process. docs/architecture.md, "Testing", says more.
 # schemathesis gives every operation's test in ONE_PROCESS the same node id, and pytest-xdist
 # would run one of them instead of each (tests/conftest.py refuses that): that file runs in one
@@ -68,7 +71,7 @@ ONE_PROCESS := tests/integration/test_openapi.py
 pytest: setup
 	tests/with_postgres.sh sh -c 'held=$$(mktemp); \
 	  $(BIN)/pytest -q -p no:xdist -p no:cacheprovider $(ONE_PROCESS) >$$held 2>&1 & beside=$$!; \
-	  $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile -p no:schemathesis --ignore=$(ONE_PROCESS) $(PYTEST_ARGS); workers=$$?; \
+	  $(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder -p no:schemathesis --ignore=$(ONE_PROCESS) $(PYTEST_ARGS); workers=$$?; \
 	  wait $$beside; alone=$$?; cat $$held; rm -f $$held; [ $$workers -eq 0 ] && [ $$alone -eq 0 ]'
 
 # ruff and mypy run while pytest runs (they fit in its waits); their few lines may land among
