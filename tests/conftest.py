@@ -135,23 +135,24 @@ async def _migrated_template(server_url: str) -> str:
     return _template[server_url]
 
 
-# Files that take far longer than any other, started first: under pytest-xdist (`make pytest`)
-# one worker spends the whole run on them while the others share the rest. Within each file
+# Files that take far longer than any other, started first: under pytest-xdist (`make pytest`,
+# which keeps this order: --no-loadscope-reorder) one worker spends the whole run on them
+# while the others share the rest. Within each file
 # the order is kept (a file's tests may build on one another).
 # The rest in the order of their whole file's time on a clean clone (`--durations`), longest
 # first, so that no long file starts last and ends the run alone.
 LONGEST_FIRST = (
     "tests/e2e/test_soak.py",
-    "tests/e2e/test_crash_recovery.py",
     "tests/e2e/test_database_faults.py",
+    "tests/integration/test_exchange_exits.py",
+    "tests/integration/test_runner.py",
     "tests/e2e/test_ccxt_exchange.py",
     "tests/e2e/test_web_desk.py",
-    "tests/integration/test_users_cli.py",
+    "tests/e2e/test_crash_recovery.py",
     "tests/e2e/test_trading_windows.py",
-    "tests/e2e/test_account_legs.py",
-    "tests/integration/test_bots_cli.py",
-    "tests/e2e/test_repair.py",
     "tests/e2e/test_web_attacks.py",
+    "tests/integration/test_users_cli.py",
+    "tests/integration/test_ccxt_broker.py",
 )
 
 
