@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trading.domain.market import BrokerOrder, OrderRequest
 from trading.services import broker_errors as port
 
 
@@ -171,6 +172,26 @@ class ClientOrderIdConflict(FinalBrokerError):
 
 class OrderNotCancelable(FinalBrokerError):
     """409 ORDER_NOT_CANCELABLE: the order is already final."""
+
+
+def the_order_asked_for(request: OrderRequest, order: BrokerOrder, *, broker: str, held: str) -> BrokerOrder:
+    """The order the broker holds under our client id, refused (ClientOrderIdConflict) unless
+    it is the one we asked for. `held` says where, in the message: "at the broker", "on the
+    exchange"."""
+    if (
+        order.client_order_id != request.client_order_id
+        or order.symbol != request.symbol
+        or order.side is not request.side
+        or order.quantity != request.quantity
+        or order.type is not request.type
+    ):
+        raise ClientOrderIdConflict(
+            "CLIENT_ORDER_ID_CONFLICT",
+            f"client order id {request.client_order_id} is held by a different order {held} "
+            f"({order.order_id}: {order.side.value} {order.quantity} {order.symbol} {order.type.value})",
+            broker=broker,
+        )
+    return order
 
 
 _FINAL_BY_CODE: dict[str, type[FinalBrokerError]] = {

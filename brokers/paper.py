@@ -23,13 +23,13 @@ from decimal import Decimal
 from typing import TypedDict, Unpack
 
 from brokers.errors import (
-    ClientOrderIdConflict,
     InvalidRequest,
     OrderNotCancelable,
     OrderRejected,
     QuoteUnavailable,
     ReduceOnlyRejected,
     UnknownOrder,
+    the_order_asked_for,
 )
 from trading.domain import quantities
 from trading.domain.market import (
@@ -226,18 +226,7 @@ class PaperBroker:
         async with self._lock, self._open() as ledger:
             existing = await ledger.find_order(self.account_id, request.client_order_id)
             if existing is not None:
-                if (existing.symbol, existing.side, existing.quantity, existing.type) != (
-                    request.symbol,
-                    request.side,
-                    request.quantity,
-                    request.type,
-                ):
-                    raise ClientOrderIdConflict(
-                        "CLIENT_ORDER_ID_CONFLICT",
-                        f"client order id {request.client_order_id} was used for {existing.order_id}"
-                        f" ({existing.side.value} {existing.quantity} {existing.symbol})",
-                        broker=BROKER,
-                    )
+                the_order_asked_for(request, existing, broker=BROKER, held="in the paper book")
                 return await self._work(ledger, existing)
             self._check(request, instrument)
             state = await self._state(ledger)

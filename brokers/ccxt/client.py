@@ -50,6 +50,7 @@ from brokers.errors import (
     RetryableBrokerError,
     UnknownOrder,
     UnknownSymbol,
+    the_order_asked_for,
 )
 from trading.domain.accounts import CcxtAccount
 from trading.domain.candles import MINUTE, Candle
@@ -351,7 +352,7 @@ class CcxtBroker:
                         tries=failures,
                     ) from e
                 if found is not None:
-                    return await self._settle(self._same_order(request, found))
+                    return await self._settle(self._asked_for(request, found))
             try:
                 raw = await self._exchange.create_order(
                     request.symbol,
@@ -381,9 +382,9 @@ class CcxtBroker:
                     continue
                 outcome = await self._refused(request, error)
                 if isinstance(outcome, BrokerOrder):
-                    return await self._settle(self._same_order(request, outcome))
+                    return await self._settle(self._asked_for(request, outcome))
                 raise outcome from e
-            return await self._settle(self._same_order(request, self._order(raw, cid)))
+            return await self._settle(self._asked_for(request, self._order(raw, cid)))
         assert last is not None
         if ambiguous:
             raise OrderOutcomeUnknown(
@@ -588,20 +589,8 @@ class CcxtBroker:
             return self._order(raw, client_order_id)
         return None
 
-    def _same_order(self, request: OrderRequest, order: BrokerOrder) -> BrokerOrder:
-        if (
-            order.symbol != request.symbol
-            or order.side is not request.side
-            or order.quantity != request.quantity
-            or order.type is not request.type
-        ):
-            raise ClientOrderIdConflict(
-                "CLIENT_ORDER_ID_CONFLICT",
-                f"client order id {request.client_order_id} is held by a different order on the exchange "
-                f"({order.order_id}: {order.side.value} {order.quantity} {order.symbol} {order.type.value})",
-                broker=self.name,
-            )
-        return order
+    def _asked_for(self, request: OrderRequest, order: BrokerOrder) -> BrokerOrder:
+        return the_order_asked_for(request, order, broker=self.name, held="on the exchange")
 
     async def _settle(self, order: BrokerOrder) -> BrokerOrder:
         """Poll a non-final market order until final or the deadline (a resting limit is

@@ -30,7 +30,6 @@ from brokers.errors import (
     BrokerError,
     BrokerProtocolError,
     BrokerUnavailable,
-    ClientOrderIdConflict,
     DuplicateClientOrderId,
     OrderNotPlaced,
     OrderOutcomeUnknown,
@@ -38,6 +37,7 @@ from brokers.errors import (
     RateLimited,
     RetryableBrokerError,
     error_for_response,
+    the_order_asked_for,
 )
 from brokers.herenya import wire
 from brokers.herenya.signing import key_hint, sign
@@ -252,7 +252,7 @@ class HerenyaClient:
                         tries=failures,
                     ) from e
                 if found is not None:
-                    return await self._settle(self._same_order(request, found))
+                    return await self._settle(self._asked_for(request, found))
                 # Not found may only mean "not visible yet"; resending under the same client
                 # id is still safe because the broker answers 409 with the original.
             try:
@@ -263,7 +263,7 @@ class HerenyaClient:
                     raise BrokerProtocolError(
                         "BAD_RESPONSE", f"409 for {cid} carried no order", 409, broker=BROKER, ambiguous=True
                     ) from e
-                return await self._settle(self._same_order(request, wire.parse_order(e.order)))
+                return await self._settle(self._asked_for(request, wire.parse_order(e.order)))
             except RetryableBrokerError as e:
                 # Includes an unreadable 201: the order was taken, so that failure is ambiguous too.
                 last = e
@@ -282,7 +282,7 @@ class HerenyaClient:
                 await self._backoff(failures, e)
                 self.stats.retries += 1
                 continue
-            return await self._settle(self._same_order(request, order))
+            return await self._settle(self._asked_for(request, order))
         assert last is not None
         if ambiguous:
             raise OrderOutcomeUnknown(
@@ -304,22 +304,8 @@ class HerenyaClient:
     def _order_path(self, order_id: str) -> str:
         return self._account_path + "/orders/" + quote(order_id, safe="")
 
-    def _same_order(self, request: OrderRequest, order: BrokerOrder) -> BrokerOrder:
-        """Refuse an order the broker holds under our client id that is not the one we asked for."""
-        if (
-            order.client_order_id != request.client_order_id
-            or order.symbol != request.symbol
-            or order.side is not request.side
-            or order.quantity != request.quantity
-            or order.type is not request.type
-        ):
-            raise ClientOrderIdConflict(
-                "CLIENT_ORDER_ID_CONFLICT",
-                f"client order id {request.client_order_id} is held by a different order at the broker "
-                f"({order.order_id}: {order.side.value} {order.quantity} {order.symbol} {order.type.value})",
-                broker=BROKER,
-            )
-        return order
+    def _asked_for(self, request: OrderRequest, order: BrokerOrder) -> BrokerOrder:
+        return the_order_asked_for(request, order, broker=BROKER, held="at the broker")
 
     async def _settle(self, order: BrokerOrder) -> BrokerOrder:
         """Poll a non-final order until final or the deadline; a resting GTC/DAY limit is
