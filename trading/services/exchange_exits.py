@@ -32,15 +32,16 @@ from decimal import Decimal
 from enum import StrEnum
 
 from trading.domain import display, quantities
-from trading.domain.events import Event, Notice, OrderFilled, Severity, trade_closed
+from trading.domain.events import Event, Notice, Severity
 from trading.domain.exchange_exits import ExchangeExit, ExitKind, Placement, wanted
 from trading.domain.market import BrokerOrder, Instrument
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Fill, Position
-from trading.domain.records import Bot, OrderRecord, StateChange, trade_of
+from trading.domain.records import Bot, OrderRecord, StateChange
 from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSource, SignalState
 from trading.services.actions import Actor
+from trading.services.fills import apply_fill
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -292,34 +293,19 @@ class ExchangeExits:
                 )
             )
             fill = Fill(f"{cid}:{quantities.plain(quantity)}", order.side, quantity, price, now)
-            if await uow.positions.add_fill(bot.id, cid, fill):
-                outcome = position.apply_fill(fill)
-                events.append(
-                    OrderFilled(
-                        at=now,
-                        bot_name=bot.name,
-                        signal_id=stored.id,
-                        client_order_id=cid,
-                        symbol=record.symbol,
-                        side=order.side.value,
-                        quantity=quantity,
-                        price=price,
-                        tick_size=instrument.tick_size,
-                    )
-                )
-                if outcome.closed is not None:
-                    trade = await uow.trades.add(
-                        trade_of(
-                            outcome.closed,
-                            bot.id,
-                            bot.name,
-                            record.symbol,
-                            client_order_id=cid,
-                            signal_id=stored.id,
-                            account=record.account,
-                        )
-                    )
-                    events.append(trade_closed(trade, now, instrument.currency, instrument.tick_size))
+            made = await apply_fill(
+                uow,
+                position,
+                fill,
+                bot=bot,
+                signal_id=stored.id,
+                client_order_id=cid,
+                symbol=record.symbol,
+                account=record.account,
+                instrument=instrument,
+            )
+            if made is not None:
+                events.extend(made)
                 await uow.positions.save(bot.id, position)
             events.insert(
                 0,

@@ -30,13 +30,11 @@ from trading.domain.events import (
     ExecutionFailed,
     Notice,
     OrderCancelled,
-    OrderFilled,
     OrderPlaced,
     PositionMismatch,
     SignalIgnored,
     SignalRefused,
     StopMoved,
-    trade_closed,
 )
 from trading.domain.legs import account_of, on_account, sized_on_account
 from trading.domain.levels import set_levels_after_fill
@@ -44,11 +42,12 @@ from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.domain.plan import Leg, LegKind
 from trading.domain.position import Fill, Position
-from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal, trade_of
+from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, OrderType
 from trading.services.exchange_exits import ExchangeExits
+from trading.services.fills import apply_fill
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -680,34 +679,20 @@ class Executor:
                 applied = replace(
                     order, applied_quantity=order.filled_quantity, applied_cost=total_cost, updated_at=now
                 )
-                if await uow.positions.add_fill(bot.id, order.client_order_id, fill):
-                    outcome = position.apply_fill(fill)
+                made = await apply_fill(
+                    uow,
+                    position,
+                    fill,
+                    bot=bot,
+                    signal_id=stored.id,
+                    client_order_id=order.client_order_id,
+                    symbol=order.symbol,
+                    account=bot.config.broker_account,
+                    instrument=instrument,
+                )
+                if made is not None:
                     changed = True
-                    events.append(
-                        OrderFilled(
-                            at=now,
-                            bot_name=bot.name,
-                            signal_id=stored.id,
-                            client_order_id=order.client_order_id,
-                            symbol=order.symbol,
-                            side=order.side.value,
-                            quantity=delta,
-                            price=price,
-                            tick_size=instrument.tick_size,
-                        )
-                    )
-                    if outcome.closed is not None:
-                        trade = trade_of(
-                            outcome.closed,
-                            bot.id,
-                            bot.name,
-                            order.symbol,
-                            client_order_id=order.client_order_id,
-                            signal_id=stored.id,
-                            account=bot.config.broker_account,
-                        )
-                        await uow.trades.add(trade)
-                        events.append(trade_closed(trade, now, instrument.currency, instrument.tick_size))
+                    events.extend(made)
             await uow.orders.update(applied)
             if last and applied.status is OrderStatus.FILLED:
                 done = RunResult(True)
