@@ -4,6 +4,7 @@ the loopback fake Binance USDⓈ-M (tests/support/fake_binance.py)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -142,6 +143,25 @@ async def test_the_stop_hit_on_the_exchange_is_recorded_once_and_the_target_canc
     assert await desk.rig.use_cases.reconciliation.reconcile() == []
     async with desk.rig.db.uow() as uow:
         assert len(await uow.trades.list(bot_id=desk.bot_id)) == 1
+
+
+async def test_two_processes_reading_one_stop_hit_at_once_record_it_once(desk: Desk) -> None:
+    """Another process's monitor (or its reconciliation) may read the same triggered stop in the
+    same moment: the close is recorded once, and neither pass fails."""
+    await desk.enter()
+    desk.fake.set_price("BTCUSDT", Decimal("63600.0"))
+    other = desk.rig.restarted()
+    found = await asyncio.gather(
+        desk.rig.use_cases.monitors.check_exits(),
+        other.use_cases.monitors.check_exits(),
+        return_exceptions=True,
+    )
+    assert found == [[], []], found
+    assert (await desk.position()).is_flat
+    async with desk.rig.db.uow() as uow:
+        trades = await uow.trades.list(bot_id=desk.bot_id)
+        told = [s for s in await uow.signals.list(limit=50) if s.signal.source is SignalSource.MONITOR]
+    assert len(trades) == 1 and len(told) == 1
 
 
 async def test_a_stop_hit_found_first_by_reconciliation_is_no_mismatch(desk: Desk) -> None:
