@@ -182,8 +182,8 @@ class BrokerRegistry:
             api_secret=self._environment[account.api_secret_env],
             base_url=account.base_url,
             account_id=account.account_id,
-            timeout=self._settings.herenya_timeout,
-            retry_attempts=self._settings.herenya_retry_attempts,
+            timeout=self._timeout(account),
+            retry_attempts=self._retry_attempts(account),
         )
 
     def _ccxt(self, account: CcxtAccount) -> Broker:
@@ -196,9 +196,17 @@ class BrokerRegistry:
         return CcxtBroker.for_account(
             account,
             self._environment,
-            timeout=self._settings.herenya_timeout,
-            retry_attempts=self._settings.herenya_retry_attempts,
+            timeout=self._timeout(account),
+            retry_attempts=self._retry_attempts(account),
         )
+
+    def _timeout(self, account: HerenyaAccount | CcxtAccount) -> float:
+        return self._settings.herenya_timeout if account.timeout_seconds is None else account.timeout_seconds
+
+    def _retry_attempts(self, account: HerenyaAccount | CcxtAccount) -> int:
+        if account.retry_attempts is None:
+            return self._settings.herenya_retry_attempts
+        return account.retry_attempts
 
     def _paper(self, account: PaperAccount) -> Broker:
         from brokers.paper import PaperBroker

@@ -19,6 +19,7 @@ from bot.broker_registry import BrokerRegistry
 from bot.cli import accounts as accounts_cli
 from bot.exchange_symbols import check_bot_symbols
 from bot.settings import Settings
+from brokers.errors import RetryableBrokerError
 from db.database import Database
 from tests.support.fake_binance import API_KEY, API_SECRET, Contract, running_fake_binance
 from tests.support.passphrases import TEST_PASSPHRASES
@@ -156,6 +157,36 @@ async def test_serve_pauses_a_bot_whose_symbol_the_exchange_does_not_list(
             await registry.aclose()
         async with database.uow(read_only=True) as uow:
             assert all(not b.paused for b in await uow.bots.list())
+
+
+async def test_an_exchange_account_uses_its_own_retries_where_it_sets_them(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SD_TEST_BINANCE_KEY", API_KEY)
+    monkeypatch.setenv("SD_TEST_BINANCE_SECRET", API_SECRET)
+    ticker = ("GET", "/fapi/v1/ticker/24hr")
+    async with running_fake_binance() as (url, fake):
+        path = tmp_path / "accounts.toml"
+        own = accounts_toml(url).replace('name = "binance-futures"', 'name = "no-retries"')
+        path.write_text(accounts_toml(url) + own + "retry_attempts = 0\ntimeout_seconds = 10\n", encoding="utf-8")
+        await import_accounts(database, path, read_accounts_file(path))
+        settings = Settings(_env_file=None, database_url="sqlite+aiosqlite:///unused.db", herenya_retry_attempts=3)  # type: ignore[call-arg]
+        registry = BrokerRegistry(settings, database)
+        await registry.load()
+        try:
+            # The account that sets none tries again (HERENYA_RETRY_ATTEMPTS): one 503 is absorbed.
+            await registry("binance-futures").get_instrument("BTC/USDT:USDT")
+            fake.faults.append((*ticker, "5xx"))
+            quote = await registry("binance-futures").get_quote("BTC/USDT:USDT")
+            assert quote.last > 0 and fake.requests.count(ticker) == 2
+            # retry_attempts = 0: the same 503 is the answer, after one request.
+            await registry("no-retries").get_instrument("BTC/USDT:USDT")
+            fake.faults.append((*ticker, "5xx"))
+            with pytest.raises(RetryableBrokerError):
+                await registry("no-retries").get_quote("BTC/USDT:USDT")
+            assert fake.requests.count(ticker) == 3
+        finally:
+            await registry.aclose()
 
 
 def test_ccxt_is_imported_only_when_an_exchange_account_is_built() -> None:

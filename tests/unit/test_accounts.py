@@ -148,11 +148,27 @@ def test_a_ccxt_account_without_its_secrets_set_names_the_variables() -> None:
         (herenya(name="main account"), "name: must be 1 to 32 characters"),
         (paper(name="PAPER"), "name: 'PAPER' is the account the PAPER_* settings define"),
         (herenya(name="herenya"), "name: 'herenya' is the account the HERENYA_* settings define"),
+        (herenya(timeout_seconds=0), "timeout_seconds: Input should be greater than 0"),
+        (ccxt(timeout_seconds=600), "timeout_seconds: Input should be less than or equal to 300"),
+        (ccxt(retry_attempts=-1), "retry_attempts: Input should be greater than or equal to 0"),
+        (paper(timeout_seconds=5), "timeout_seconds: unknown field"),
     ],
 )
 def test_bad_fields_are_refused_naming_the_field(table: dict[str, Any], line: str) -> None:
     error = refusal(table)
     assert any(e.startswith(line) for e in error.errors), error.errors
+
+
+def test_an_account_over_http_may_set_its_own_timeout_and_retries() -> None:
+    """Unset they are None: the registry then uses HERENYA_TIMEOUT and HERENYA_RETRY_ATTEMPTS."""
+    for table in (herenya(), ccxt()):
+        account = parse_account(table)
+        assert isinstance(account, HerenyaAccount | CcxtAccount)
+        assert (account.timeout_seconds, account.retry_attempts) == (None, None)
+    exchange = parse_account(ccxt(timeout_seconds=7.5, retry_attempts=0))
+    assert isinstance(exchange, CcxtAccount)
+    assert (exchange.timeout_seconds, exchange.retry_attempts) == (7.5, 0)
+    assert stored_settings(exchange)["timeout_seconds"] == 7.5
 
 
 def test_a_secret_written_in_the_file_is_refused_and_never_repeated() -> None:

@@ -81,7 +81,16 @@ class _Account(BaseModel):
         return v
 
 
-class HerenyaAccount(_Account):
+class _ReachedOverHttp(_Account):
+    """An account the desk calls over HTTP: how long one request may take and how often a
+    retryable failure is tried again. Unset: the HERENYA_TIMEOUT and HERENYA_RETRY_ATTEMPTS
+    settings, which the built-in account uses."""
+
+    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+    retry_attempts: int | None = Field(default=None, ge=0, le=10)
+
+
+class HerenyaAccount(_ReachedOverHttp):
     broker: Literal["herenya"] = "herenya"
     base_url: str
     account_id: str = Field(min_length=1, max_length=64)
@@ -105,7 +114,7 @@ class HerenyaAccount(_Account):
         return (self.api_key_env, self.api_secret_env)
 
 
-class CcxtAccount(_Account):
+class CcxtAccount(_ReachedOverHttp):
     """An exchange account reached through the ccxt library (brokers/ccxt/)."""
 
     broker: Literal["ccxt"] = "ccxt"
