@@ -40,6 +40,7 @@ from trading.domain.wording import actor_words, clean_reason, state_words
 from trading.services.actions import ActionResult, Actor
 from trading.services.context import Context, UseCase
 from trading.services.ports import UnitOfWork
+from trading.services.positions import position_of
 from trading.services.second_approval import second_approval_of
 from trading.services.synthetic import store_queued
 from trading.services.transitions import move_signal, set_signal_state
@@ -618,9 +619,7 @@ class Decisions(UseCase):
             if whole is None:
                 return ()
             bot = on_account(whole, account_of(stored.signal, whole.config))
-            position = await uow.positions.get(
-                bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
-            )
+            position = await position_of(uow, bot)
         instrument = await self._market.instrument_or_none(bot)
         if instrument is None:
             return ()

@@ -39,9 +39,8 @@ from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
 from trading.domain.position import Fill, Position
 from trading.domain.records import Bot, OrderRecord, StateChange
-from trading.domain.signals import AlertShape, Signal, SignalAction, SignalSource, SignalState
+from trading.domain.signals import SignalAction, SignalSource, SignalState
 from trading.services.actions import Actor
-from trading.services.fills import apply_fill
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -51,7 +50,8 @@ from trading.services.ports import (
     ExitOrders,
     UnitOfWorkFactory,
 )
-from trading.services.synthetic import store_queued
+from trading.services.positions import apply_fill, position_of
+from trading.services.synthetic import store_queued, synthetic_signal
 from trading.services.transitions import move_signal
 from trading.services.watchlist import Watchlist
 
@@ -158,13 +158,7 @@ class ExchangeExits:
     async def _read(self, bot: Bot) -> tuple[Position, ExchangeExit | None]:
         instrument = await self._instrument(self._brokers(bot.config.broker_account), bot.config.symbol)
         async with self._uow(read_only=True) as uow:
-            position = await uow.positions.get(
-                bot.id,
-                bot.config.symbol,
-                account=bot.config.broker_account,
-                multiplier=instrument.contract_multiplier,
-                for_update=False,
-            )
+            position = await position_of(uow, bot, instrument.contract_multiplier)
             record = await uow.exchange_exits.get(bot.id, bot.config.symbol, account=bot.config.broker_account)
         return position, record
 
@@ -253,16 +247,15 @@ class ExchangeExits:
                 log.warning("%s: exit %s filled but %s holds nothing it closes", bot.name, cid, record.symbol)
                 return False
             quantity = min(order.filled_quantity, position.quantity)
-            signal = Signal(
-                action=SignalAction.CLOSE,
-                price=price,
-                shape=AlertShape.RSI,
-                time=now,
-                ticker=bot.config.ticker,
-                message=cause,
+            signal = synthetic_signal(
+                bot,
+                SignalAction.CLOSE,
+                price,
+                now,
+                cause,
                 alert_id=alert_id,
                 source=SignalSource.MONITOR,
-                account=record.account if bot.config.accounts is not None else None,
+                account=record.account,
             )
             stored = await store_queued(uow, bot.id, signal, EXCHANGE, now, cause)
             steps = [

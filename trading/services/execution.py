@@ -47,7 +47,6 @@ from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
 from trading.domain.values import ZERO, OrderType
 from trading.services.exchange_exits import ExchangeExits
-from trading.services.fills import apply_fill
 from trading.services.ports import (
     Broker,
     BrokerFailure,
@@ -58,6 +57,7 @@ from trading.services.ports import (
     UnitOfWorkFactory,
     WouldNotReduce,
 )
+from trading.services.positions import apply_fill, position_of
 from trading.services.transitions import move_signal, set_signal_state
 from trading.services.watchlist import Watchlist
 
@@ -407,13 +407,7 @@ class Executor:
                 return RunResult(False, self._retry_delay, "order not final yet (resting, or its outcome unknown)")
             if position is None:
                 async with self._uow(read_only=True) as uow:
-                    position = await uow.positions.get(
-                        bot.id,
-                        bot.config.symbol,
-                        account=bot.config.broker_account,
-                        multiplier=instrument.contract_multiplier,
-                        for_update=False,
-                    )
+                    position = await position_of(uow, bot, instrument.contract_multiplier)
             order, done = await self._apply(settled, bot, instrument, stored, position, last=row is legs[-1])
             if order.status is not OrderStatus.FILLED:
                 cancelled = _cancel_verdict(order)
@@ -763,13 +757,7 @@ class Executor:
         position: Position | None = None
         if levels:
             async with self._uow(read_only=True) as uow:
-                position = await uow.positions.get(
-                    bot.id,
-                    bot.config.symbol,
-                    account=bot.config.broker_account,
-                    multiplier=instrument.contract_multiplier,
-                    for_update=False,
-                )
+                position = await position_of(uow, bot, instrument.contract_multiplier)
         async with self._uow() as uow:
             ended = StateChange(state, now, cause, reason)
             if not await move_signal(uow, stored.id, [ended], from_state=SignalState.EXECUTING):

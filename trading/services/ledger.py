@@ -31,6 +31,7 @@ from trading.replay.ledger import (
 )
 from trading.services.candles import CandleGaps, CandleStore
 from trading.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from trading.services.positions import position_of
 
 MAX_DAYS = 365
 _PAGE = 500
@@ -145,13 +146,7 @@ async def _inputs(
         if t.opened_at is not None and t.opened_at >= since
     ]
     # A bot on several accounts: its first account's leg (the shadows follow the alerts, once).
-    position = await uow.positions.get(
-        bot.id,
-        bot.config.symbol,
-        account=bot.config.broker_account,
-        multiplier=instrument.contract_multiplier,
-        for_update=False,
-    )
+    position = await position_of(uow, bot, instrument.contract_multiplier)
     desk_open = None
     opened = position.opened_at
     if position.side is not None and position.average_price is not None and opened is not None and opened >= since:

@@ -19,6 +19,7 @@ from trading.domain.views import ApprovalCard
 from trading.services.actions import ActionResult, Actor, OrderPreview
 from trading.services.context import UseCase
 from trading.services.execution import RunResult
+from trading.services.positions import position_of
 from trading.services.synthetic import bot_named, store_queued
 
 PREVIEW = "preview"  # the state an order's card shows before it is placed
@@ -79,13 +80,7 @@ class Orders(UseCase):
         now = self._clock.now()
         signal = ticket_signal(ticket, price, now, actor.name, bot.config.tradingview_ticker)
         async with self._uow(read_only=True) as uow:
-            position = await uow.positions.get(
-                bot.id,
-                bot.config.symbol,
-                account=bot.config.broker_account,
-                multiplier=instrument.contract_multiplier,
-                for_update=False,
-            )
+            position = await position_of(uow, bot, instrument.contract_multiplier)
             control = await uow.control.get()
             realized = ZERO
             if bot.config.max_daily_loss is not None:

@@ -52,6 +52,7 @@ from trading.domain.wording import state_words
 from trading.services.context import UseCase
 from trading.services.market_view import QUOTE_TIMEOUT, log
 from trading.services.ports import UnitOfWork
+from trading.services.positions import position_of
 from trading.services.second_approval import second_approval_of
 from trading.services.synthetic import bot_named
 
@@ -615,9 +616,7 @@ async def _card_inputs(uow: UnitOfWork, signal_id: int) -> CardInputs | None:
     bot = on_account(whole, account_of(stored.signal, whole.config))  # the leg the signal is for
     approval = await uow.approvals.get(signal_id)
     orders = await uow.orders.list_for_signal(signal_id)
-    position = await uow.positions.get(
-        bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
-    )
+    position = await position_of(uow, bot)
     return signal_id, stored, bot, approval, orders, position
 
 

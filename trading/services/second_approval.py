@@ -13,6 +13,7 @@ from trading.domain.plan import Leg, Plan
 from trading.domain.records import SignalEdits
 from trading.services.market_view import MarketView
 from trading.services.ports import UnitOfWorkFactory
+from trading.services.positions import position_of
 
 
 async def second_approval_of(
@@ -35,13 +36,7 @@ async def second_approval_of(
         held = []
         for leg in legs:
             bot = on_account(whole, account_of(leg.signal, config))
-            position = await uow.positions.get(
-                bot.id,
-                bot.config.symbol,
-                account=bot.config.broker_account,
-                multiplier=Decimal(1),
-                for_update=False,
-            )
+            position = await position_of(uow, bot)
             held.append((leg, bot, position))
     entries: list[Leg] = []
     risk: Decimal | None = Decimal(0)

@@ -27,23 +27,41 @@ async def queue_synthetic(
     """The signal, stored and queued in one transaction. `bot` is the leg it is for: a bot on
     several accounts as `legs.on_account` gives it (the signal is that account's leg)."""
     now = clock.now()
-    signal = Signal(
-        action=action,
-        price=price,
-        shape=AlertShape.RSI,
-        time=now,
-        ticker=bot.config.ticker,
-        message=message,
-        alert_id=alert_id,
-        source=source,
-        account=bot.config.broker_account if bot.config.accounts is not None else None,
-    )
+    signal = synthetic_signal(bot, action, price, now, message, alert_id=alert_id, source=source)
     async with uow_factory() as uow:
         stored = await store_queued(uow, bot.id, signal, actor, now, message)
         queued = await uow.signals.get(stored.id)
         await uow.commit()
     assert queued is not None
     return queued
+
+
+def synthetic_signal(
+    bot: Bot,
+    action: SignalAction,
+    price: Decimal,
+    at: datetime,
+    message: str,
+    *,
+    alert_id: str | None = None,
+    source: SignalSource = SignalSource.COMMAND,
+    account: str | None = None,
+) -> Signal:
+    """A signal signaldesk makes itself. On a bot with several accounts it is the leg of
+    `account` (default: `bot.config.broker_account`, the leg `legs.on_account` gives); on a
+    one-account bot it names no account, as an alert's signal does."""
+    leg = account if account is not None else bot.config.broker_account
+    return Signal(
+        action=action,
+        price=price,
+        shape=AlertShape.RSI,
+        time=at,
+        ticker=bot.config.ticker,
+        message=message,
+        alert_id=alert_id,
+        source=source,
+        account=leg if bot.config.accounts is not None else None,
+    )
 
 
 async def store_queued(

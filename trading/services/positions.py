@@ -1,14 +1,24 @@
-"""A broker's fill on the desk's position: applied once (its id is kept with the position),
-with the events it makes and the trade it closes. One step for every place that records a
-fill: an order's answer (execution) and a stop or target the exchange filled on its own."""
+"""The desk's record of a bot's position: read as it stands, and a broker's fill applied to
+it once (its id is kept with the position), with the events it makes and the trade it
+closes. One step for every place that records a fill: an order's answer (execution) and a
+stop or target the exchange filled on its own."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from trading.domain.events import Event, OrderFilled, trade_closed
 from trading.domain.market import Instrument
 from trading.domain.position import Fill, Position
 from trading.domain.records import Bot, trade_of
 from trading.services.ports import UnitOfWork
+
+
+async def position_of(uow: UnitOfWork, bot: Bot, multiplier: Decimal = Decimal(1)) -> Position:
+    """The bot's position on its own account and symbol, read as it stands (no row lock)."""
+    return await uow.positions.get(
+        bot.id, bot.config.symbol, account=bot.config.broker_account, multiplier=multiplier, for_update=False
+    )
 
 
 async def apply_fill(
