@@ -14,9 +14,9 @@ import pytest
 
 from db.database import Database
 from db.repositories.candles import SqlCandleStore
-from tests.integration.test_ccxt_broker import BTC, broker_at
 from tests.integration.web_support import KEY, add_bot, make_deps, make_services
 from tests.support.clock import FixedClock
+from tests.support.exchange import BTC, broker_at
 from tests.support.fake_binance import running_fake_binance
 from tests.support.fake_broker import FakeBroker
 from trading.domain.candles import Candle, SymbolCandle, minute_of

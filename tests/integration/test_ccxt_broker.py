@@ -3,7 +3,6 @@ loopback fake Binance USDⓈ-M exchange by `api_base_url` (tests/support/fake_bi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
@@ -12,52 +11,11 @@ from ccxt.base import errors as ccxt_errors
 
 from brokers import errors
 from brokers.ccxt.client import CcxtBroker, build_exchange
+from tests.support.exchange import BTC, ENV, account, broker_at
 from tests.support.fake_binance import API_KEY, API_SECRET, FakeBinance, running_fake_binance
-from trading.domain.accounts import CcxtAccount, parse_account
 from trading.domain.market import BrokerOrderStatus, OrderRequest
 from trading.domain.values import OrderSide, OrderType
 from trading.services import broker_errors as port
-
-BTC = "BTC/USDT:USDT"
-ENV = {"BINANCE_KEY": API_KEY, "BINANCE_SECRET": API_SECRET}
-
-
-def account(base_url: str, **overrides: Any) -> CcxtAccount:
-    parsed = parse_account(
-        {
-            "name": "binance-futures",
-            "broker": "ccxt",
-            "exchange": "binanceusdm",
-            "api_key_env": "BINANCE_KEY",
-            "api_secret_env": "BINANCE_SECRET",
-            "api_base_url": base_url,
-            "options": {"defaultType": "future"},
-        }
-        | overrides
-    )
-    assert isinstance(parsed, CcxtAccount)
-    return parsed
-
-
-def broker_at(base_url: str, env: dict[str, str] = ENV, timeout: float = 1.0) -> CcxtBroker:
-    acct = account(base_url)
-    return CcxtBroker(
-        build_exchange(acct, env, timeout=timeout),
-        name=acct.name,
-        secrets=env.values(),
-        backoff_base=0.01,
-        poll_interval=0.05,
-    )
-
-
-@pytest.fixture
-async def exchange() -> AsyncIterator[tuple[CcxtBroker, FakeBinance]]:
-    async with running_fake_binance() as (url, fake):
-        broker = broker_at(url)
-        try:
-            yield broker, fake
-        finally:
-            await broker.aclose()
 
 
 def buy(cid: str, quantity: Decimal | int = 1, **kw: Any) -> OrderRequest:

@@ -13,7 +13,7 @@ import pytest
 
 from brokers.ccxt.client import CcxtBroker
 from db.database import Database
-from tests.integration.test_ccxt_broker import BTC, broker_at
+from tests.support.exchange import BTC, broker_at
 from tests.support.fake_binance import FakeBinance, Order, running_fake_binance
 from tests.support.service_rig import ALICE, Rig, make_rig
 from trading.domain.events import Notice, Severity, TradeClosed

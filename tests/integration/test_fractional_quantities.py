@@ -7,7 +7,6 @@ at import, at the edit and at execution, and send nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,9 +18,9 @@ import quart.typing
 from bot.bots_file import BotsFileError, import_bots
 from brokers.ccxt.client import CcxtBroker
 from db.database import Database
-from tests.integration.test_ccxt_broker import BTC, broker_at
 from tests.integration.web_support import KEY, add_bot, make_deps
-from tests.support.fake_binance import FakeBinance, running_fake_binance
+from tests.support.exchange import BTC
+from tests.support.fake_binance import FakeBinance
 from tests.support.fake_broker import FakeBroker
 from trading.domain.config import BotConfig
 from trading.domain.position import Position
@@ -65,16 +64,6 @@ def desk(database: Database, broker: Any) -> Desk:
     services = bootstrap(database.uow, lambda _name: broker, SystemClock(), lambda _events: None, retry_delay=0.01)
     app = create_app(make_deps(database, services, api_token=TOKEN))
     return Desk(database, services, app.test_client())
-
-
-@pytest.fixture
-async def exchange() -> AsyncIterator[tuple[CcxtBroker, FakeBinance]]:
-    async with running_fake_binance() as (url, fake):
-        broker = broker_at(url)
-        try:
-            yield broker, fake
-        finally:
-            await broker.aclose()
 
 
 def held(fake: FakeBinance) -> Decimal:
