@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 T = TypeVar("T", bound="DataclassInstance")
 
 # Never stored: the passphrase is checked at intake and dropped.
-_SECRET_FIELDS = {Signal: frozenset({"passphrase"})}
+_SECRET_FIELDS: dict[type, frozenset[str]] = {Signal: frozenset({"passphrase"})}
 
 
 def _encode_value(value: Any) -> Any:
@@ -78,10 +78,14 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def encode(obj: Any) -> dict[str, Any]:
-    cls = type(obj)
+@cache
+def _stored_fields(cls: type[DataclassInstance]) -> tuple[str, ...]:
     skip = _SECRET_FIELDS.get(cls, frozenset())
-    return {f.name: _encode_value(getattr(obj, f.name)) for f in dataclasses.fields(obj) if f.name not in skip}
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in skip)
+
+
+def encode(obj: DataclassInstance) -> dict[str, Any]:
+    return {name: _encode_value(getattr(obj, name)) for name in _stored_fields(type(obj))}
 
 
 def decode(cls: type[T], data: dict[str, Any]) -> T:

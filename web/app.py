@@ -111,7 +111,8 @@ def create_app(deps: WebDeps) -> Quart:
     async def refuse_ambiguous_framing() -> Response | None:
         # With both, a proxy and this server may disagree on where the body ends (request
         # smuggling); Hypercorn lets such a request through, so it is refused here.
-        if "Content-Length" in request.headers and "Transfer-Encoding" in request.headers:
+        # getlist, not `in`: werkzeug's `in` raises and catches an exception for an absent header.
+        if request.headers.getlist("Transfer-Encoding") and request.headers.getlist("Content-Length"):
             return error_response(
                 400, "ambiguous_length", "send Content-Length or Transfer-Encoding, not both", {"Connection": "close"}
             )
@@ -130,10 +131,14 @@ def create_app(deps: WebDeps) -> Quart:
         else:
             # Every other answer (pages, their refusals and redirects, static files) gets the
             # page headers; pages are never cached (they show positions and who decided).
+            # What a view set stays (werkzeug's setdefault raises and catches an exception for
+            # each header that is not there yet: every one, on most answers).
+            present = {name.lower() for name, _ in response.headers.items()}
             for name, value in PAGE_HEADERS.items():
-                response.headers.setdefault(name, value)
-            if response.mimetype == "text/html" or request.path == "/login":
-                response.headers.setdefault("Cache-Control", "no-store")
+                if name.lower() not in present:
+                    response.headers[name] = value
+            if "cache-control" not in present and (response.mimetype == "text/html" or request.path == "/login"):
+                response.headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(RequestSchemaValidationError)

@@ -96,8 +96,8 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
             content_type=request.content_type,
             client_ip=ip,
             received_at=deps.clock(),
-            signature=request.headers.get("X-Signature"),
-            signature_timestamp=request.headers.get("X-Signature-Timestamp"),
+            signature=_header("X-Signature"),
+            signature_timestamp=_header("X-Signature-Timestamp"),
         )
         if deps.draining.is_set():
             return await refuse_early(
@@ -176,6 +176,8 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
         if request.content_length is not None and request.content_length > deps.webhook.max_body_bytes:
             return await refuse_early(alert, "body_too_large", too_big)
         seconds = deps.webhook.body_timeout_seconds
+        # Our own timeout, not Quart's: its body timeout wraps the read in a task of its own.
+        request.body_timeout = None
         try:
             async with asyncio.timeout(seconds):
                 body = await request.get_data(cache=True, as_text=False, parse_form_data=False)
@@ -212,6 +214,13 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
         return _answer(key, ip, result, headers)
 
     return bp
+
+
+def _header(name: str) -> str | None:
+    # getlist, not get: werkzeug's get raises and catches an exception for a header that is
+    # not there, which most of these never are.
+    values = request.headers.getlist(name)
+    return values[0] if values else None
 
 
 def retry_after(wait: float) -> str:

@@ -50,6 +50,19 @@ _STATE_OF = select(SIGNALS.c.state).where(SIGNALS.c.id == bindparam("signal_id")
 _ADD_CHANGE = insert(CHANGES)
 _ADD_MANY = insert(SIGNALS).returning(SIGNALS.c.id, sort_by_parameter_order=True)
 _DUPLICATE_COLUMNS = (SIGNALS.c.id, SIGNALS.c.bot_id, SIGNALS.c.alert_id, SIGNALS.c.body_hash, SIGNALS.c.created_at)
+# A batch's dedupe candidates (find_duplicates), built once: the same statement each batch.
+_DUPLICATES_BY_BODY = select(*_DUPLICATE_COLUMNS).where(
+    SIGNALS.c.bot_id.in_(bindparam("bot_ids", expanding=True)),
+    SIGNALS.c.body_hash.in_(bindparam("body_hashes", expanding=True)),
+    SIGNALS.c.created_at >= bindparam("since", type_=SIGNALS.c.created_at.type),
+)
+_DUPLICATES_BY_BODY_OR_ID = union_all(
+    _DUPLICATES_BY_BODY,
+    select(*_DUPLICATE_COLUMNS).where(
+        SIGNALS.c.bot_id.in_(bindparam("bot_ids", expanding=True)),
+        SIGNALS.c.alert_id.in_(bindparam("alert_ids", expanding=True)),
+    ),
+)
 
 
 def _to_stored(row: Row[Any], history: tuple[StateChange, ...]) -> StoredSignal:
@@ -135,7 +148,10 @@ class SqlSignalRepository(Repository):
         if not items:
             return []
         names = {bot_id: await self._uow.bots.name_of(bot_id) for bot_id in sorted({i.bot_id for i in items})}
-        signals = [dataclasses.replace(i.signal, passphrase=None) for i in items]
+        # Never stored (the codec drops it too) nor handed back; the intake drops it before.
+        signals = [
+            i.signal if i.signal.passphrase is None else dataclasses.replace(i.signal, passphrase=None) for i in items
+        ]
         rows = [
             {
                 "bot_id": i.bot_id,
@@ -180,22 +196,18 @@ class SqlSignalRepository(Repository):
     async def find_duplicates(self, probes: Sequence[DuplicateProbe]) -> builtins.list[int | None]:
         if not probes:
             return []
-        bot_ids = sorted({p.bot_id for p in probes})
+        params: dict[str, Any] = {
+            "bot_ids": sorted({p.bot_id for p in probes}),
+            "body_hashes": sorted({p.body_hash for p in probes}),
+            "since": min(p.since for p in probes),
+        }
         alert_ids = sorted({p.alert_id for p in probes if p.alert_id is not None})
         # The candidates of the whole batch in one statement, one arm per index (bot_id +
         # body_hash + created_at; bot_id + alert_id), as find_duplicate; each probe's exact
         # rule is applied below, so a candidate of one probe never answers for another.
-        stmt: Any = select(*_DUPLICATE_COLUMNS).where(
-            SIGNALS.c.bot_id.in_(bot_ids),
-            SIGNALS.c.body_hash.in_(sorted({p.body_hash for p in probes})),
-            SIGNALS.c.created_at >= min(p.since for p in probes),
-        )
         if alert_ids:
-            same_alert = select(*_DUPLICATE_COLUMNS).where(
-                SIGNALS.c.bot_id.in_(bot_ids), SIGNALS.c.alert_id.in_(alert_ids)
-            )
-            stmt = union_all(stmt, same_alert)
-        rows = (await self._uow.execute(stmt)).all()
+            params["alert_ids"] = alert_ids
+        rows = (await self._uow.execute(_DUPLICATES_BY_BODY_OR_ID if alert_ids else _DUPLICATES_BY_BODY, params)).all()
         found: builtins.list[int | None] = []
         for p in probes:
             matches = [

@@ -64,7 +64,7 @@ def legs_of(config: BotConfig, signal: Signal) -> list[Signal]:
     else:
         names = list(mine)
     if config.accounts is None:
-        return [replace(signal, accounts=None)]
+        return [signal if signal.accounts is None else replace(signal, accounts=None)]
     return [replace(signal, account=name, accounts=None) for name in names]
 
 

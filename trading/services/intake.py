@@ -15,7 +15,7 @@ import hmac
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from trading.domain import quantities
@@ -141,6 +141,7 @@ class _Verdict:
     bot: Bot | None
     refusal: _Refusal | None = None
     signal: Signal | None = None
+    legs: list[Signal] = field(default_factory=list)  # the signal once per account it is for
     body_hash: str = ""
     duplicate_of: int | None = None  # a signal stored before this batch
     repeats: _Verdict | None = None  # an earlier request of this batch, stored by it
@@ -340,7 +341,7 @@ class Intake:
                         cause="webhook",
                         at=v.item.request.received_at,
                     )
-                    for leg in legs_of(v.bot.config, v.signal)
+                    for leg in v.legs
                 )
             stored = await uow.signals.add_many(new)
             for v in fresh:
@@ -357,6 +358,7 @@ class Intake:
         bot = bots.get(item.key_hash)
         refusal: _Refusal | None = item.parsed if isinstance(item.parsed, _Refusal) else None
         signal: Signal | None = None
+        legs: list[Signal] = []
         verified = False
         if refusal is None:
             assert isinstance(item.parsed, Signal)
@@ -370,7 +372,7 @@ class Intake:
                 if bot.signing_secret:
                     self._check_signature(item.request, bot.signing_secret)
                 verified = True
-                bot, signal = self._check(item.parsed, bot)
+                signal, legs = self._check(item.parsed, bot)
             except _Refusal as e:
                 refusal = e
         if refusal is not None:
@@ -380,7 +382,7 @@ class Intake:
             return _Verdict(item, bot, refusal=refusal, verified=verified)
         assert bot is not None and signal is not None
         body_hash = hashlib.sha256(item.redacted.encode()).hexdigest()
-        return _Verdict(item, bot, signal=signal, body_hash=body_hash, verified=True)
+        return _Verdict(item, bot, signal=signal, legs=legs, body_hash=body_hash, verified=True)
 
     async def _find_duplicates(self, uow: UnitOfWork, candidates: list[_Verdict]) -> None:
         """Mark each candidate that repeats a stored signal or an earlier request of its
@@ -457,8 +459,9 @@ class Intake:
             raise _unauthorized()
         return bot, check.rehash
 
-    def _check(self, signal: Signal, bot: Bot) -> tuple[Bot, Signal]:
-        """The checks of a verified alert (see _judge: the signature is part of verifying)."""
+    def _check(self, signal: Signal, bot: Bot) -> tuple[Signal, list[Signal]]:
+        """The checks of a verified alert (see _judge: the signature is part of verifying):
+        the signal as it is stored, and its legs (one per account it is for)."""
         self._check_age(signal, bot)
         if not bot.config.is_active:
             raise _Refusal(
@@ -472,16 +475,20 @@ class Intake:
                 f"bot {bot.name} is paused{why}; its alerts are refused until it is resumed",
             )
         self._check_ticker(signal, bot)
+        if signal.shape is AlertShape.STRATEGY and signal.alert_id is not None:
+            # {{strategy.order.id}} names the order ("Long", "Short"), not one alert: the same
+            # id comes back on every later order of that name, so it must not dedupe forever.
+            signal = replace(
+                signal, alert_id=None, passphrase=None, extras={**signal.extras, "order_id": signal.alert_id}
+            )
+        elif signal.passphrase is not None:
+            signal = replace(signal, passphrase=None)  # verified: nothing after this needs it
         try:
             legs = legs_of(bot.config, signal)
         except NotTheBotsAccount as e:
             raise _Refusal("unknown_account", str(e)) from None
         self._check_whole_contracts(signal, bot, legs)
-        if signal.shape is AlertShape.STRATEGY and signal.alert_id is not None:
-            # {{strategy.order.id}} names the order ("Long", "Short"), not one alert: the same
-            # id comes back on every later order of that name, so it must not dedupe forever.
-            signal = replace(signal, alert_id=None, extras={**signal.extras, "order_id": signal.alert_id})
-        return bot, signal
+        return signal, legs
 
     def _check_signature(self, request: AlertRequest, secret: str) -> None:
         if not request.signature or not request.signature_timestamp:
