@@ -4,6 +4,7 @@ the unknown field and what the route takes."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 
 import web.app  # noqa: F401  (every route's request model, defined as the app defines them)
 from web.schemas.refusals import REQUEST_MODELS
+from web.schemas.request_bodies import OrderBody
 
 ORDER = {"bot": "Alpha", "side": "buy", "quantity": 1, "type": "market"}
 
@@ -74,3 +76,17 @@ def test_two_problems_are_told_in_one_sentence_unknown_field_first() -> None:
     assert model.describe(refused.value) == (
         "unknown query parameter(s) x; this route takes bot, account, limit; limit must be a whole number from 1 to 500, not '0'"
     )
+
+
+def test_the_document_refuses_the_blank_bot_names_the_order_parser_refuses() -> None:
+    """The order's parser strips the bot's name, so a name of blanks only (any character
+    str.isspace() takes, "\\x1f" among them) is refused; the document's pattern must say so,
+    or a client generating from it sends names it calls valid and gets 422."""
+    pattern = re.compile(OrderBody.model_json_schema()["properties"]["bot"]["pattern"])
+    blanks = [chr(c) for c in range(0x3001) if chr(c).isspace()]
+    assert "\x1f" in blanks and " " in blanks
+    for blank in blanks:
+        assert pattern.search(blank * 3) is None, repr(blank)
+        with pytest.raises(ValidationError, match="must be a bot's name"):
+            OrderBody.model_validate({"bot": blank * 3, "side": "buy", "quantity": 1})
+    assert pattern.search(" SA40_RSI_Bot ") is not None

@@ -195,7 +195,10 @@ class OrderBody(Body):
     route: ClassVar[str] = "orders"
     takes: ClassVar[str] = "bot, side, quantity, type, limit_price, stop_loss, take_profit"
 
-    bot: Annotated[str, Field(min_length=1, max_length=MAX_BOT_NAME)]
+    # A name of blanks only is refused by the order's parser (trading/domain/inputs.py, which
+    # strips it): the document says so with the pattern, and only says it, so that the one
+    # rule stays the parser's.
+    bot: Annotated[str, Field(min_length=1, max_length=MAX_BOT_NAME, json_schema_extra={"pattern": r"\S"})]
     side: OrderSide
     quantity: Quantity
     type: OrderType = OrderType.MARKET
