@@ -32,6 +32,22 @@ from trading.domain.values import OrderSide, OrderType
 from trading.domain.wording import REASON_LIMIT
 from web.schemas.refusals import RequestModel, problem, shown
 
+
+def _not_blank() -> str:
+    """A regex class of one character that str.strip() keeps. Each blank is named (as a run
+    of code points): JavaScript's and Python's \\s disagree (U+001C-U+001F, U+0085), and a
+    client may read the document with either. None is above U+3000."""
+    blanks = [c for c in range(0x3001) if chr(c).isspace()]
+    runs: list[list[int]] = []
+    for c in blanks:
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return "[^" + "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in runs) + "]"
+
+
+NOT_BLANK = _not_blank()
 MAX_REASON = REASON_LIMIT  # a reason typed by a person (a halt's, a reject's)
 
 # JSON numbers only, with no float on the way (web/json_request.py reads fractions as Decimal):
@@ -198,7 +214,7 @@ class OrderBody(Body):
     # A name of blanks only is refused by the order's parser (trading/domain/inputs.py, which
     # strips it): the document says so with the pattern, and only says it, so that the one
     # rule stays the parser's.
-    bot: Annotated[str, Field(min_length=1, max_length=MAX_BOT_NAME, json_schema_extra={"pattern": r"\S"})]
+    bot: Annotated[str, Field(min_length=1, max_length=MAX_BOT_NAME, json_schema_extra={"pattern": NOT_BLANK})]
     side: OrderSide
     quantity: Quantity
     type: OrderType = OrderType.MARKET
