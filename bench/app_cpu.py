@@ -31,19 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
-
-KEY = "bench_auto_5f2c9d1e"
-BOTS_TOML = f"""
-[[bots]]
-bot_name = "Bench_Auto"
-broker_account = "Paper"
-symbol = "SA40"
-mode = "auto"
-allow_pyramiding = true
-max_positions = 3
-webhook_key = "{KEY}"
-max_signal_age_seconds = 300
-"""
+from webhook import BOTS_TOML, KEY  # bench/, beside this script: the same bot as its closed loop
 
 
 def scope(body: bytes) -> dict[str, Any]:
