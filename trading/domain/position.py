@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from trading.domain import quantities
 from trading.domain.values import ZERO, OrderSide, PositionSide
 
 
@@ -21,6 +22,12 @@ class Fill:
     quantity: Decimal
     price: Decimal
     time: datetime
+
+
+def fill_id(client_order_id: str, filled: Decimal) -> str:
+    """A broker fill's id: the order's client id and how much of it had filled by then, in one
+    spelling (0.01, never 0.010), so a fill read again is the same fill."""
+    return f"{client_order_id}:{quantities.plain(filled)}"
 
 
 @dataclass(frozen=True, slots=True)

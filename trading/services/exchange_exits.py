@@ -31,13 +31,13 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import StrEnum
 
-from trading.domain import display, quantities
+from trading.domain import display
 from trading.domain.events import Event, Notice, Severity
 from trading.domain.exchange_exits import ExchangeExit, ExitKind, Placement, wanted
 from trading.domain.market import BrokerOrder, Instrument
 from trading.domain.orders import OrderStatus
 from trading.domain.plan import LegKind
-from trading.domain.position import Fill, Position
+from trading.domain.position import Fill, Position, fill_id
 from trading.domain.records import Bot, OrderRecord, StateChange
 from trading.domain.signals import SignalAction, SignalSource, SignalState
 from trading.services.actions import Actor
@@ -285,7 +285,7 @@ class ExchangeExits:
                     updated_at=now,
                 )
             )
-            fill = Fill(f"{cid}:{quantities.plain(quantity)}", order.side, quantity, price, now)
+            fill = Fill(fill_id(cid, quantity), order.side, quantity, price, now)
             made = await apply_fill(
                 uow,
                 position,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
-from trading.domain import display, quantities
+from trading.domain import display
 from trading.domain.approval_decay import capped_limit
 from trading.domain.approval_scope import runs_unapproved, why_unapproved
 from trading.domain.caps import day_start as day_start_in
@@ -41,7 +41,7 @@ from trading.domain.levels import set_levels_after_fill
 from trading.domain.market import BrokerOrder, Instrument, OrderRequest, Quote
 from trading.domain.orders import OrderStatus, client_order_id, from_broker, transition
 from trading.domain.plan import Leg, LegKind
-from trading.domain.position import Fill, Position
+from trading.domain.position import Fill, Position, fill_id
 from trading.domain.records import Bot, OrderRecord, SignalEdits, StateChange, StoredSignal
 from trading.domain.risk import RiskContext, check_risk, stale_entry
 from trading.domain.signals import SignalState
@@ -666,10 +666,7 @@ class Executor:
             if delta > 0 and order.average_fill_price is not None:
                 total_cost = order.average_fill_price * order.filled_quantity
                 price = (total_cost - order.applied_cost) / delta
-                # The id says how much had filled: one spelling of it (0.01, never 0.010), so a fill
-                # read again is the same fill.
-                fill_id = f"{order.client_order_id}:{quantities.plain(order.filled_quantity)}"
-                fill = Fill(fill_id, order.side, delta, price, now)
+                fill = Fill(fill_id(order.client_order_id, order.filled_quantity), order.side, delta, price, now)
                 applied = replace(
                     order, applied_quantity=order.filled_quantity, applied_cost=total_cost, updated_at=now
                 )
