@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -17,9 +18,11 @@ from tests.conftest import _migrated_template, fresh_postgres_database, postgres
 from tests.integration.test_runner import settle
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
-from tests.support.service_rig import make_rig
+from tests.support.service_rig import ALICE, BOT_NAME, make_rig
 from trading.domain.signals import SignalAction, SignalState
 from trading.services.runner import RunnerOptions
+
+QUIET = RunnerOptions(sweep_interval=3600, monitor_interval=3600, reconcile_interval=3600)
 
 
 @pytest.fixture
@@ -175,3 +178,33 @@ async def test_two_processes_run_every_signal_once_each_bot_in_order(pg: Databas
             await runner.stop(1)
         for c in clusters:
             await c.close()
+
+
+async def test_the_leader_reads_no_mismatch_while_another_process_runs_the_bot(pg: Database) -> None:
+    """The leader reconciles; the other process holds the bot's lane, its order filled at the
+    broker and the fill not stored yet. Nothing is flagged (entries would be refused), nor
+    repaired, until the lane is let go: then a difference is a real one."""
+    broker = FakeBroker()
+    leader, other = PostgresCluster(pg.url, "lead:1"), PostgresCluster(pg.url, "other:2")
+    await leader.start()
+    await other.start()
+    try:
+        rig = make_rig(pg, broker, runner=replace(QUIET, cluster=leader))
+        bot = await rig.bot()
+        assert await other.take_lane(bot)
+        broker.net["SA40"] = 1  # the other process's entry filled at the broker
+        assert await rig.use_cases.reconciliation.reconcile() == []
+        repaired = await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)
+        assert (repaired.ok, repaired.code) == (False, "busy")
+        assert "another process" in repaired.message and BOT_NAME in repaired.message
+        (seen,) = await rig.use_cases.queries.bots()
+        assert not seen.needs_attention
+
+        await other.release_lane(bot)  # its fill was never stored: now it is a mismatch
+        assert await rig.use_cases.reconciliation.reconcile() == ["Paper SA40: ours +0, broker +1"]
+        (seen,) = await rig.use_cases.queries.bots()
+        assert seen.needs_attention
+        assert (await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)).ok
+    finally:
+        await leader.close()
+        await other.close()

@@ -70,8 +70,9 @@ def bootstrap(
         retry_delay=retry_delay,
         position_in_doubt=position_in_doubt,
     )
+    locks = BotLocks(runner.cluster, released=wake)
     ctx = Context(
-        uow, brokers, clock, publish, executor, wake, BotLocks(), Access(uow, clock), MarketView(executor), checkpoint
+        uow, brokers, clock, publish, executor, wake, locks, Access(uow, clock), MarketView(executor), checkpoint
     )
     decisions = Decisions(ctx)
     use_cases = UseCases(

@@ -227,7 +227,10 @@ class Monitors(UseCase):
         if not self.executor.exchange_exits.may_hold(bot):
             return ExitsAt.MONITOR  # no lock taken: a long try in the bot's lane never delays the pass
         try:
-            async with self._locks.of(bot.id):
+            async with self._locks.hold([bot.id]) as elsewhere:
+                if elsewhere:
+                    # Another process runs the bot's lane (an order in hand): as below, watched here.
+                    return ExitsAt.MONITOR
                 return await self.executor.exchange_exits.align(bot, poll=poll)
         except Exception:
             # Watched here meanwhile: both closes are reduce-only, so it cannot close twice.
@@ -242,7 +245,9 @@ class Monitors(UseCase):
         tick = instrument.tick_size if instrument is not None else None
         if trailed(bot.config, position, price, tick) is None:
             return position
-        async with self._locks.of(bot.id), self._uow() as uow:
+        async with self._locks.hold([bot.id]) as elsewhere, self._uow() as uow:
+            if elsewhere:
+                return position  # another process runs the bot's lane now: the next pass trails
             stored = await uow.positions.get(
                 bot.id, position.symbol, account=position.account, multiplier=position.multiplier
             )

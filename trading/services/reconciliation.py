@@ -28,9 +28,10 @@ class Reconciliation(UseCase):
         `only_bot`: just that bot's symbol at its broker (a broker said a close of it would not
         reduce anything: our picture and the broker's differ now, not in five minutes).
 
-        The bots of a broker are locked meanwhile, so no fill can land between reading the
-        broker and reading us; a symbol with a signal still executing (an order whose outcome
-        is being looked up) is left for the next round rather than reported falsely.
+        The bots of a broker are locked meanwhile (their lanes too, with several processes),
+        so no fill can land between reading the broker and reading us; a symbol with a signal
+        still executing (an order whose outcome is being looked up), or with a bot whose lane
+        another process runs now, is left for the next round rather than reported falsely.
         """
         async with self._uow() as uow:
             # A bot on several accounts is one leg on each: its position there is part of that sum.
@@ -51,18 +52,16 @@ class Reconciliation(UseCase):
             by_broker.setdefault(bot.config.broker_account, []).append(bot)
         problems: list[str] = []
         for broker_name, members in by_broker.items():
-            locks = [self._locks.of(b.id) for b in sorted(members, key=lambda b: b.id)]
-            for lock in locks:
-                await lock.acquire()
-            try:
-                problems += await self._reconcile_broker(broker_name, members)
-            finally:
-                for lock in locks:
-                    lock.release()
+            async with self._locks.hold(b.id for b in members) as elsewhere:
+                problems += await self._reconcile_broker(broker_name, members, elsewhere)
         return problems
 
-    async def _reconcile_broker(self, broker_name: str, members: list[Bot]) -> list[str]:
+    async def _reconcile_broker(self, broker_name: str, members: list[Bot], elsewhere: frozenset[int]) -> list[str]:
+        # A symbol one of whose bots another process runs now may take a fill while we read.
+        busy = {b.config.symbol for b in members if b.id in elsewhere}
         for bot in members:
+            if bot.id in elsewhere:
+                continue
             # A close the exchange made by a stop or target since the monitor's last pass is
             # recorded first (and orders of positions closed meanwhile cancelled), rather than
             # reported as a mismatch. A no-op where the monitor watches the levels.
@@ -73,7 +72,6 @@ class Reconciliation(UseCase):
             log.warning("reconciliation: %s positions unavailable: %r", broker_name, e)
             return []
         ours: dict[str, Decimal] = {}
-        busy: set[str] = set()
         async with self._uow() as uow:
             in_flight = set(await uow.signals.ids_in_states([SignalState.EXECUTING]))
             for bot in members:

@@ -84,14 +84,16 @@ class Repairs(UseCase):
                 for leg in (on_account(b, a) for a in b.config.account_names)
                 if leg.config.broker_account == bot.config.broker_account and leg.config.symbol == bot.config.symbol
             ]
-        locks = [self._locks.of(b.id) for b in sorted(members, key=lambda b: b.id)]
-        for lock in locks:
-            await lock.acquire()
-        try:
+        async with self._locks.hold(b.id for b in members) as elsewhere:
+            if elsewhere:
+                busy = ", ".join(sorted(b.name for b in members if b.id in elsewhere))
+                return ActionResult(
+                    False,
+                    f"cannot repair {bot.config.symbol} now: another process of the desk runs the signals of "
+                    f"{busy}; try again once they are final",
+                    "busy",
+                )
             result, woken = await self._repair(bot, members, what, actor)
-        finally:
-            for lock in locks:
-                lock.release()
         for bot_id in woken:
             self._wake(bot_id)
         return result
