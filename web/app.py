@@ -51,8 +51,9 @@ PAGE_HEADERS = {
 }
 
 
-def _is_api(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
+def _answers_json(path: str) -> bool:
+    """The API's and the webhook's answers: JSON for programs, never a page."""
+    return path == "/api" or path.startswith(("/api/", "/webhook/"))
 
 
 class _Provider(OpenAPIProvider):
@@ -123,9 +124,9 @@ def create_app(deps: WebDeps) -> Quart:
 
     @app.after_request
     async def api_headers(response: Response) -> Response:
-        if _is_api(request.path):
-            # Answers hold positions and orders: no cache may keep them, and no browser may
-            # read them as anything but JSON.
+        if _answers_json(request.path):
+            # Answers hold positions, orders and alerts' fates: no cache may keep them, and no
+            # browser may read them as anything but JSON (the page headers are for pages).
             response.headers["X-Content-Type-Options"] = "nosniff"
             response.headers["Cache-Control"] = "no-store"
         else:

@@ -121,6 +121,19 @@ async def test_json_sent_as_text_plain_is_accepted(sqlite_database: Database, cl
     assert (response.status_code, response.json()["status"]) == (200, "accepted")
 
 
+async def test_answers_are_json_no_cache_keeps(sqlite_database: Database, client: httpx.AsyncClient) -> None:
+    await add_bot(sqlite_database)
+    async with running(create_app(make_deps(sqlite_database))) as url:
+        accepted = await client.post(f"{url}/webhook/{KEY}", content=body())
+        refused = await client.post(f"{url}/webhook/{KEY}", content=b"{not json")
+    assert (accepted.status_code, refused.status_code) == (200, 400)
+    for answer in (accepted, refused):
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert "Content-Security-Policy" not in answer.headers  # a page's header: this is no page
+
+
 async def test_unknown_key_and_wrong_passphrase_get_one_answer(
     sqlite_database: Database, client: httpx.AsyncClient
 ) -> None:

@@ -594,6 +594,19 @@ def test_redact_body_masks_the_passphrase_in_json_and_keeps_the_rest() -> None:
     assert text == '{"action": "buy", "passphrase" : "***", "price": 1}'
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"action":"buy",  "price": 1,\n "comment": "PASS phrase?"}',
+        b'{"action": "buy", "price": {{close}}',  # not JSON
+        b"\xef\xbb\xbfaction=buy&price=1",  # a BOM, then text
+        b'{"action": "buy", "note": "\xff\xfe"}',  # not UTF-8
+    ],
+)
+def test_redact_body_logs_a_body_without_a_passphrase_as_it_was_sent(raw: bytes) -> None:
+    assert redact_body(raw) == raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+
 def test_redact_body_masks_a_passphrase_key_spelled_with_escapes() -> None:
     text = redact_body(b'{"pass\\u0070hrase": "change-me", "price": 1}')
     assert "change-me" not in text

@@ -125,6 +125,10 @@ def redact_body(body: bytes) -> str:
     """
     try:
         text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
+        if "\\u" not in text and _WORD.search(text) is None:
+            # No escape can spell the word and it is not there: the text has no passphrase
+            # to mask, and the masking below would give it back unchanged (most alerts).
+            return text
         # The regex keeps the sender's own formatting, which is what one wants to read when an
         # alert went wrong. It reads the text with \u escapes of letters and digits decoded
         # ("pass\u0070hrase" is the parser's "passphrase"), and like the parser it takes a key
