@@ -220,9 +220,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
+        # Sent with the transaction's first statement, in its hand-off to the connection's
+        # thread (db/sqlite_driver.py), not in one of its own.
+        driver: sqlite_driver.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         if conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")
+            driver.begin_with_next("BEGIN")
         else:
             # A writer takes SQLite's write lock at BEGIN: a deferred transaction that
             # upgrades from read to write later fails with SQLITE_BUSY instead of waiting.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            driver.begin_with_next("BEGIN IMMEDIATE")

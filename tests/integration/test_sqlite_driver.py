@@ -73,11 +73,43 @@ async def test_a_statement_is_one_call_on_the_connections_thread(db: Database, m
         return await run(self, call, *args)
 
     monkeypatch.setattr(sqlite_driver.Connection, "run", counting)
-    async with db.engine.begin() as conn:
+    async with db.engine.connect() as conn:
         calls.clear()
-        await conn.execute(text("INSERT INTO t (name) VALUES ('a') RETURNING id"))
-        await conn.execute(text("SELECT * FROM t"))
+        async with conn.begin():
+            await conn.execute(text("INSERT INTO t (name) VALUES ('a') RETURNING id"))
+            await conn.execute(text("SELECT * FROM t"))
+    # The BEGIN went with the first statement: a transaction is its statements and its commit.
     assert calls == ["_execute", "_execute", "_commit"]
+    async with db.engine.connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar() == 1
+
+
+async def test_a_transaction_begins_with_its_first_statement_in_the_same_hand_off(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[str] = []
+    call = sqlite_driver._Thread.call
+
+    def counting(self: sqlite_driver._Thread, function):  # type: ignore[no-untyped-def]
+        handed.append(function.func.__name__)
+        return call(self, function)
+
+    monkeypatch.setattr(sqlite_driver._Thread, "call", counting)
+    async with db.engine.connect() as conn:
+        handed.clear()
+        async with conn.begin():
+            pass  # nothing run: nothing sent, neither BEGIN nor COMMIT
+        assert handed == []
+        async with conn.begin():
+            await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))
+        assert handed == ["_begun", "_commit"]
+        with pytest.raises(IntegrityError):
+            async with conn.begin():
+                await conn.execute(text("INSERT INTO t (name) VALUES ('b')"))
+                await conn.execute(text("INSERT INTO t (name) VALUES ('a')"))  # a repeat: refused
+        assert handed[2:] == ["_begun", "_execute", "_rollback"]
+        # The transaction was one: the first insert went with the refused one.
+        assert (await conn.execute(text("SELECT name FROM t ORDER BY name"))).scalars().all() == ["a"]
 
 
 async def test_a_closed_connection_refuses_with_sqlites_own_error(tmp_path: Path) -> None:
