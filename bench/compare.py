@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/compare.py --root /work/wt-bench --root /work/co-b6ac63f --root /work/co-c8c7548
                                       [--scale full|smoke] [--only webhook,burst-sqlite,...] [--baseline ROOT]
-                                      [--logs DIR] [--out FILE] [--timeout-factor 1.0]
+                                      [--logs DIR] [--out FILE] [--timeout-factor 1.0] [--rounds 1]
 
 Runs, for every --root (its `.venv/bin/signaldesk serve`; the load generators, the simulator
 and this script stay this checkout's), each benchmark below as its own process, one at a
@@ -22,6 +22,11 @@ checkout's set apart. Every run is bounded by a timeout (SIGINT first, so the be
 stops its processes and its PostgreSQL cluster; then the process group is killed). A
 benchmark that fails against a checkout (an older one may lack what it needs) gives "n/a"
 with the reason beneath the table; its output is kept in --logs.
+
+--rounds N runs the webhook N times, every checkout in turn each round (each serve stopped
+right after its closed loop, bench/webhook.py --no-drain): on this machine one closed loop
+and its ceiling move by a fifth from one run to the next, so one run cannot tell a tenth
+apart. Its cells are then the medians, and every round's figures are listed beneath.
 
 --scale full is the issue's load (about 4-8 minutes per checkout on 2 cores, depending on
 how fast the checkout is); --scale smoke is a small load that only shows everything runs.
@@ -154,13 +159,15 @@ def last_words(log: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def run(bench: Bench, root: Path, scale: str, logs: Path, factor: float = 1.0) -> Outcome:
-    tag = f"{bench.name}-{root.name}"
+def run(bench: Bench, root: Path, scale: str, logs: Path, factor: float = 1.0, round_no: int | None = None) -> Outcome:
+    tag = f"{bench.name}-{root.name}" + (f"-round{round_no}" if round_no is not None else "")
     log, figures = logs / f"{tag}.log", logs / f"{tag}.json"
     argv = [
         sys.executable,
         str(HERE / bench.script),
         *bench.options[scale],
+        # Several rounds: serve stops after its closed loop, without waiting for its executions.
+        *(["--no-drain"] if round_no is not None else []),
         "--root",
         str(root),
         "--json",
@@ -217,9 +224,46 @@ class Row:
 
 
 def versus_baseline(f: dict[str, Any], base: dict[str, Any] | None) -> str:
+    if "versus_baseline" in f:  # several rounds: the median of each round's own ratio
+        return num(f["versus_baseline"], ".2f") + "×"
     if base is None or not base.get("closed_loop_per_s"):
         return "–"
     return f"{f['closed_loop_per_s'] / base['closed_loop_per_s']:.2f}×"
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def webhook_rounds(rounds: dict[Path, list[Outcome]], baseline: Path | None) -> tuple[dict[Path, Outcome], list[str]]:
+    """The webhook's figures over several rounds: each checkout's medians (of its closed loop,
+    of the ceiling measured right after it, of their ratio and of its ratio to the baseline's
+    run of the same round), and one line per checkout with every round's figures."""
+    merged: dict[Path, Outcome] = {}
+    lines: list[str] = []
+    for root, outcomes in rounds.items():
+        base = rounds.get(baseline) if baseline is not None else None
+        runs = [o.figures for o in outcomes if o.figures is not None]
+        if not runs:
+            merged[root] = outcomes[0]
+            continue
+        against = [
+            f["closed_loop_per_s"] / b.figures["closed_loop_per_s"]
+            for f, b in zip([o.figures for o in outcomes], base or [], strict=False)
+            if f is not None and b.figures is not None and b.figures.get("closed_loop_per_s")
+        ]
+        figures = dict(runs[0])
+        for key in ("closed_loop_per_s", "ceiling_per_s", "ceiling_ratio"):
+            figures[key] = median([f[key] for f in runs if f.get(key) is not None] or [math.nan])
+        figures["versus_baseline"] = median(against) if against else None
+        merged[root] = Outcome(figures, None, sum(o.seconds for o in outcomes))
+        each = "; ".join(
+            f"{f['closed_loop_per_s']:,.0f} against {f['ceiling_per_s']:,.0f} ({f['ceiling_ratio']:.2f})" for f in runs
+        )
+        lines.append(f"- {root.name}: {each}")
+    return merged, lines
 
 
 def burst_rows(bench: str, db: str) -> list[Row]:
@@ -360,7 +404,15 @@ def main() -> int:
         "--timeout-factor", type=float, default=1.0, help="multiply every run's time limit (a slow machine)"
     )
     parser.add_argument("--out", type=Path, default=None, help="also write the table to this file")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the webhook this many times, every checkout in turn each round; its cells are the medians",
+    )
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds: at least 1")
 
     roots = [r.resolve() for r in args.root]
     for root in roots:
@@ -383,20 +435,40 @@ def main() -> int:
     for bench in benches:
         print(f"    {bench.name:<13} bench/{bench.script} {shlex.join(bench.options[args.scale])}")
     results: dict[tuple[str, Path], Outcome] = {}
-    total = len(benches) * len(roots)
-    for bench in benches:
+    webhook_runs: dict[Path, list[Outcome]] = {root: [] for root in roots}
+    plan = [
+        (bench, round_no)
+        for bench in benches
+        for round_no in (range(1, args.rounds + 1) if bench.name == "webhook" and args.rounds > 1 else [None])
+    ]
+    total, done = len(plan) * len(roots), 0
+    for bench, round_no in plan:
         for root in roots:
             load = os.getloadavg()[0]
+            done += 1
+            which = f" round {round_no}" if round_no is not None else ""
             print(
-                f"  [{len(results) + 1}/{total}] {bench.name} against {root.name} (load {load:.1f}) ...",
-                end="",
-                flush=True,
+                f"  [{done}/{total}] {bench.name}{which} against {root.name} (load {load:.1f}) ...", end="", flush=True
             )
-            outcome = run(bench, root, args.scale, logs, args.timeout_factor)
-            results[(bench.name, root)] = outcome
+            outcome = run(bench, root, args.scale, logs, args.timeout_factor, round_no)
+            if round_no is None:
+                results[(bench.name, root)] = outcome
+            else:
+                webhook_runs[root].append(outcome)
             print(
                 f" {outcome.seconds:.0f} s, {'ok' if outcome.reason is None else 'n/a: ' + outcome.reason}", flush=True
             )
+    round_lines: list[str] = []
+    if any(webhook_runs.values()):
+        merged, round_lines = webhook_rounds(webhook_runs, baseline)
+        for root, outcome in merged.items():
+            results[("webhook", root)] = outcome
+        round_lines = [
+            f"The webhook in {args.rounds} rounds (closed loop against the ceiling measured right after it, alerts/s;"
+            " the table gives the medians):",
+            *round_lines,
+            "",
+        ]
 
     markdown, notes = table(roots, results, baseline, [b.name for b in benches])
     took = time.monotonic() - started
@@ -410,6 +482,7 @@ def main() -> int:
             "",
             *notes,
             *([""] if notes else []),
+            *round_lines,
             f"Each run's output: {logs}",
         ]
     )

@@ -15,7 +15,9 @@ process, sends unique alerts (no duplicates):
 A short warm-up comes first (not reported), and each phase starts only once the server
 has executed every alert of the one before (its CPU falls idle), so one phase's executions
 do not run into the next; how long that took is printed under each phase: it shows how far
-the bot's executions lagged behind what intake accepted.
+the bot's executions lagged behind what intake accepted. With --no-drain serve is stopped
+right after the last phase instead (its figures are the same; the run is shorter by the
+executions' lag, about two minutes after the closed loop: bench/compare.py's --rounds).
 
 Prints accepted alerts/s, answer latency p50/p99 per phase, and the server's peak RSS
 (VmHWM). Targets: >= 1,000 alerts/s sustained; p99 <= 25 ms at 200/s; RSS <= 150 MB.
@@ -332,6 +334,11 @@ def main() -> int:
         help="also run the closed loop against bench/bare_app.py (bare Quart on Hypercorn) and print the ratio",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file (compare.py)")
+    parser.add_argument(
+        "--no-drain",
+        action="store_true",
+        help="stop serve right after the last phase instead of waiting for its executions (repeated runs)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (database, server log)")
     parser.add_argument(
         "--postgres",
@@ -412,7 +419,7 @@ def run(args: argparse.Namespace, folder: Path, url: str) -> int:
             def serve_cpu() -> float:
                 return sum(cpu_seconds(one.pid) for one in servers)
 
-            for _name, phase_of in runs:
+            for n, (_name, phase_of) in enumerate(runs, 1):
                 cpu, wall = serve_cpu(), time.monotonic()
                 phases.append(asyncio.run(phase_of()))
                 cpu, wall = serve_cpu() - cpu, time.monotonic() - wall
@@ -420,6 +427,9 @@ def run(args: argparse.Namespace, folder: Path, url: str) -> int:
                 # How much of a core serve got during the phase: below ~1.0 under saturation,
                 # something else on the machine had the CPU.
                 print(f"{'':15}serve used {cpu / wall:.2f} cores during the phase", flush=True)
+                if args.no_drain and n == len(runs):
+                    print(f"{'':15}executions not waited for (--no-drain): serve stops now", flush=True)
+                    break
                 idle = max(wait_idle(one.pid) for one in servers)
                 print(f"{'':15}executed by {idle:.1f} s after the phase ended", flush=True)
             rss = peak_rss_mb(server.pid)
