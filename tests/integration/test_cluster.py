@@ -19,6 +19,7 @@ from tests.integration.test_runner import settle
 from tests.support.fake_broker import FakeBroker
 from tests.support.passphrases import TEST_PASSPHRASES
 from tests.support.service_rig import ALICE, BOT_NAME, make_rig
+from trading.domain.market import BrokerPosition
 from trading.domain.signals import SignalAction, SignalState
 from trading.services.runner import RunnerOptions
 
@@ -206,5 +207,46 @@ async def test_the_leader_reads_no_mismatch_while_another_process_runs_the_bot(p
         assert seen.needs_attention
         assert (await rig.use_cases.repairs.repair(BOT_NAME, "adopt", ALICE)).ok
     finally:
+        await leader.close()
+        await other.close()
+
+
+class HeldPositions(FakeBroker):
+    """A broker whose positions answer waits for `go`: reconciliation holds its bots meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = asyncio.Event()
+        self.go = asyncio.Event()
+
+    async def get_positions(self) -> list[BrokerPosition]:
+        self.asked.set()
+        await self.go.wait()
+        return await super().get_positions()
+
+
+async def test_a_signal_stored_elsewhere_while_reconciliation_held_its_bot_runs_when_it_lets_go(pg: Database) -> None:
+    broker = HeldPositions()
+    leader, other = PostgresCluster(pg.url, "lead:1"), PostgresCluster(pg.url, "other:2")
+    await leader.start()
+    await other.start()
+    rigs = [make_rig(pg, broker, runner=replace(QUIET, cluster=c)) for c in (leader, other)]
+    try:
+        bot = await rigs[0].bot()
+        for rig in rigs:
+            await rig.runner.start()
+        reconciling = asyncio.create_task(rigs[0].use_cases.reconciliation.reconcile())
+        await broker.asked.wait()  # the leader holds the bot's lane now
+        sid = await rigs[1].signal(bot, SignalAction.ENTER_LONG)
+        rigs[1].runner.wake_bot(bot)  # the other process finds the lane taken and leaves it
+        await asyncio.sleep(0.3)
+        assert await rigs[0].state(sid) is SignalState.RECEIVED
+        broker.go.set()
+        assert await reconciling == []
+        # No sweep runs within the hour: the leader looked for it when it let go.
+        assert await settle(rigs[0], [sid], within=10) == [SignalState.EXECUTED]
+    finally:
+        for rig in rigs:
+            await rig.runner.stop(1)
         await leader.close()
         await other.close()

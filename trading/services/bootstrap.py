@@ -70,7 +70,11 @@ def bootstrap(
         retry_delay=retry_delay,
         position_in_doubt=position_in_doubt,
     )
-    locks = BotLocks(runner.cluster, released=wake)
+
+    def look_again(bot_id: int) -> None:
+        lanes.look_again(bot_id)
+
+    locks = BotLocks(runner.cluster, released=look_again)
     ctx = Context(
         uow, brokers, clock, publish, executor, wake, locks, Access(uow, clock), MarketView(executor), checkpoint
     )

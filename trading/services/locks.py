@@ -22,9 +22,9 @@ class BotLocks:
     """Built once by the bootstrap and handed to each use case that takes a bot's lock.
 
     `cluster`: the processes sharing the database (None: this process alone). `released`:
-    called with each bot whose lane `hold` took and let go (the runner's `wake_bot`), since
-    another process that stored a signal meanwhile found the lane taken and left the signal
-    to the holder, as the runner's own lane does when it lets go."""
+    called with each bot whose lane `hold` took and let go (the runner's `look_again`): a
+    signal another process stored meanwhile found the lane taken and was left to the holder,
+    so the holder looks for one, as the runner's own lane does when it lets go."""
 
     def __init__(self, cluster: Cluster | None = None, released: Callable[[int], None] = lambda _bot_id: None) -> None:
         self._locks: dict[int, asyncio.Lock] = {}

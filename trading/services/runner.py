@@ -170,10 +170,26 @@ class Runner:
         this one held the lane found it taken there, and is this process's to run."""
         try:
             await cluster.release_lane(bot_id)
+        except Exception:
+            log.exception("lane of bot %s: letting go failed; the sweep looks again", bot_id)
+            return
+        await self._wake_if_unfinished(bot_id)
+
+    def look_again(self, bot_id: int) -> None:
+        """Wake the bot if it has an unfinished signal, without waiting (called when another
+        holder of its lane in this process, say reconciliation, let go of it)."""
+        if self._stopping or not self._started:
+            return
+        task = asyncio.get_running_loop().create_task(self._wake_if_unfinished(bot_id), name=f"look-{bot_id}")
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
+
+    async def _wake_if_unfinished(self, bot_id: int) -> None:
+        try:
             async with self._uow(read_only=True) as uow:
                 left = await uow.signals.next_to_run(bot_id, UNFINISHED)
         except Exception:
-            log.exception("lane of bot %s: letting go failed; the sweep looks again", bot_id)
+            log.exception("bot %s: could not look for its unfinished signals; the sweep looks again", bot_id)
             return
         if left is not None:
             self.wake_bot(bot_id)
