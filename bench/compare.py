@@ -23,10 +23,11 @@ stops its processes and its PostgreSQL cluster; then the process group is killed
 benchmark that fails against a checkout (an older one may lack what it needs) gives "n/a"
 with the reason beneath the table; its output is kept in --logs.
 
---rounds N runs the webhook N times, every checkout in turn each round (each serve stopped
-right after its closed loop, bench/webhook.py --no-drain): on this machine one closed loop
-and its ceiling move by a fifth from one run to the next, so one run cannot tell a tenth
-apart. Its cells are then the medians, and every round's figures are listed beneath.
+--rounds N runs the webhook and the history N times, every checkout in turn each round (each
+webhook serve stopped right after its closed loop, bench/webhook.py --no-drain): on this
+machine one closed loop and its ceiling move by a fifth from one run to the next, and the
+history's change by a tenth, so one run cannot tell a tenth apart. Their cells are then the
+medians, and every round's figures are listed beneath.
 
 --scale full is the issue's load (about 4-8 minutes per checkout on 2 cores, depending on
 how fast the checkout is); --scale smoke is a small load that only shows everything runs.
@@ -167,7 +168,7 @@ def run(bench: Bench, root: Path, scale: str, logs: Path, factor: float = 1.0, r
         str(HERE / bench.script),
         *bench.options[scale],
         # Several rounds: serve stops after its closed loop, without waiting for its executions.
-        *(["--no-drain"] if round_no is not None else []),
+        *(["--no-drain"] if round_no is not None and bench.name == "webhook" else []),
         "--root",
         str(root),
         "--json",
@@ -224,7 +225,7 @@ class Row:
 
 
 def versus_baseline(f: dict[str, Any], base: dict[str, Any] | None) -> str:
-    if "versus_baseline" in f:  # several rounds: the median of each round's own ratio
+    if f.get("versus_baseline") is not None:  # several rounds: the median of each round's own ratio
         return num(f["versus_baseline"], ".2f") + "×"
     if base is None or not base.get("closed_loop_per_s"):
         return "–"
@@ -237,10 +238,27 @@ def median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def webhook_rounds(rounds: dict[Path, list[Outcome]], baseline: Path | None) -> tuple[dict[Path, Outcome], list[str]]:
-    """The webhook's figures over several rounds: each checkout's medians (of its closed loop,
-    of the ceiling measured right after it, of their ratio and of its ratio to the baseline's
-    run of the same round), and one line per checkout with every round's figures."""
+# The benchmarks --rounds repeats (their figures move by a tenth or more from run to run on
+# this machine): the figures whose medians the table gives, and how one round is written.
+ROUNDED: dict[str, tuple[tuple[str, ...], Callable[[dict[str, Any]], str]]] = {
+    "webhook": (
+        ("closed_loop_per_s", "ceiling_per_s", "ceiling_ratio"),
+        lambda f: f"{f['closed_loop_per_s']:,.0f} against {f['ceiling_per_s']:,.0f} ({f['ceiling_ratio']:.2f})",
+    ),
+    "history": (
+        ("cpu_ms_empty", "cpu_ms_full", "change_pct"),
+        lambda f: f"{f['cpu_ms_empty']:.1f} → {f['cpu_ms_full']:.1f} ms ({f['change_pct']:+.0f} %)",
+    ),
+}
+
+
+def merge_rounds(
+    bench: str, rounds: dict[Path, list[Outcome]], baseline: Path | None
+) -> tuple[dict[Path, Outcome], list[str]]:
+    """A benchmark's figures over several rounds: each checkout's medians (for the webhook also
+    the median of its ratio to the baseline's run of the same round), and one line per
+    checkout with every round's figures."""
+    keys, shown = ROUNDED[bench]
     merged: dict[Path, Outcome] = {}
     lines: list[str] = []
     for root, outcomes in rounds.items():
@@ -249,20 +267,18 @@ def webhook_rounds(rounds: dict[Path, list[Outcome]], baseline: Path | None) -> 
         if not runs:
             merged[root] = outcomes[0]
             continue
-        against = [
-            f["closed_loop_per_s"] / b.figures["closed_loop_per_s"]
-            for f, b in zip([o.figures for o in outcomes], base or [], strict=False)
-            if f is not None and b.figures is not None and b.figures.get("closed_loop_per_s")
-        ]
         figures = dict(runs[0])
-        for key in ("closed_loop_per_s", "ceiling_per_s", "ceiling_ratio"):
+        for key in keys:
             figures[key] = median([f[key] for f in runs if f.get(key) is not None] or [math.nan])
-        figures["versus_baseline"] = median(against) if against else None
+        if bench == "webhook" and base is not None:
+            against = [
+                f["closed_loop_per_s"] / b.figures["closed_loop_per_s"]
+                for f, b in zip([o.figures for o in outcomes], base, strict=False)
+                if f is not None and b.figures is not None and b.figures.get("closed_loop_per_s")
+            ]
+            figures["versus_baseline"] = median(against) if against else None
         merged[root] = Outcome(figures, None, sum(o.seconds for o in outcomes))
-        each = "; ".join(
-            f"{f['closed_loop_per_s']:,.0f} against {f['ceiling_per_s']:,.0f} ({f['ceiling_ratio']:.2f})" for f in runs
-        )
-        lines.append(f"- {root.name}: {each}")
+        lines.append(f"- {root.name}: " + "; ".join(shown(f) for f in runs))
     return merged, lines
 
 
@@ -408,7 +424,7 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="run the webhook this many times, every checkout in turn each round; its cells are the medians",
+        help="run the webhook and the history this many times, the checkouts in turn; medians",
     )
     args = parser.parse_args()
     if args.rounds < 1:
@@ -435,11 +451,11 @@ def main() -> int:
     for bench in benches:
         print(f"    {bench.name:<13} bench/{bench.script} {shlex.join(bench.options[args.scale])}")
     results: dict[tuple[str, Path], Outcome] = {}
-    webhook_runs: dict[Path, list[Outcome]] = {root: [] for root in roots}
+    rounds: dict[str, dict[Path, list[Outcome]]] = {name: {root: [] for root in roots} for name in ROUNDED}
     plan = [
         (bench, round_no)
         for bench in benches
-        for round_no in (range(1, args.rounds + 1) if bench.name == "webhook" and args.rounds > 1 else [None])
+        for round_no in (range(1, args.rounds + 1) if bench.name in ROUNDED and args.rounds > 1 else [None])
     ]
     total, done = len(plan) * len(roots), 0
     for bench, round_no in plan:
@@ -454,21 +470,22 @@ def main() -> int:
             if round_no is None:
                 results[(bench.name, root)] = outcome
             else:
-                webhook_runs[root].append(outcome)
+                rounds[bench.name][root].append(outcome)
             print(
                 f" {outcome.seconds:.0f} s, {'ok' if outcome.reason is None else 'n/a: ' + outcome.reason}", flush=True
             )
     round_lines: list[str] = []
-    if any(webhook_runs.values()):
-        merged, round_lines = webhook_rounds(webhook_runs, baseline)
+    what = {
+        "webhook": "closed loop against the ceiling measured right after it, alerts/s",
+        "history": "CPU per executed signal, empty → with the history",
+    }
+    for name, runs in rounds.items():
+        if not any(runs.values()):
+            continue
+        merged, each = merge_rounds(name, runs, baseline)
         for root, outcome in merged.items():
-            results[("webhook", root)] = outcome
-        round_lines = [
-            f"The webhook in {args.rounds} rounds (closed loop against the ceiling measured right after it, alerts/s;"
-            " the table gives the medians):",
-            *round_lines,
-            "",
-        ]
+            results[(name, root)] = outcome
+        round_lines += [f"The {name} in {args.rounds} rounds ({what[name]}; the table gives the medians):", *each, ""]
 
     markdown, notes = table(roots, results, baseline, [b.name for b in benches])
     took = time.monotonic() - started
