@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 
 from trading.domain.signals import SignalState
@@ -109,9 +109,13 @@ class Runner:
 
     def reconcile_soon(self, bot_id: int) -> None:
         """Reconcile the bot's symbol now, once the signal in hand has let go of the bot."""
+        self._spawn(lambda: self._reconcile_one(bot_id), f"reconcile-{bot_id}")
+
+    def _spawn(self, job: Callable[[], Coroutine[object, object, None]], name: str) -> None:
+        """Run `job` beside the lanes, unless the runner is not running (stopped with them)."""
         if self._stopping or not self._started:
             return
-        task = asyncio.get_running_loop().create_task(self._reconcile_one(bot_id), name=f"reconcile-{bot_id}")
+        task = asyncio.get_running_loop().create_task(job(), name=name)
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
@@ -178,11 +182,7 @@ class Runner:
     def look_again(self, bot_id: int) -> None:
         """Wake the bot if it has an unfinished signal, without waiting (called when another
         holder of its lane in this process, say reconciliation, let go of it)."""
-        if self._stopping or not self._started:
-            return
-        task = asyncio.get_running_loop().create_task(self._wake_if_unfinished(bot_id), name=f"look-{bot_id}")
-        self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        self._spawn(lambda: self._wake_if_unfinished(bot_id), f"look-{bot_id}")
 
     async def _wake_if_unfinished(self, bot_id: int) -> None:
         try:
