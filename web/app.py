@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from trading.services.sign_in_limits import SignInLimits as DeskSignInLimits
 from web.api import BEARER, api_blueprint
-from web.auth import Gate, install
+from web.auth import Gate, install, is_api
 from web.deps import WebDeps
 from web.errors import error_response
 from web.health import health_blueprint
@@ -53,7 +53,7 @@ PAGE_HEADERS = {
 
 def _answers_json(path: str) -> bool:
     """The API's and the webhook's answers: JSON for programs, never a page."""
-    return path == "/api" or path.startswith(("/api/", "/webhook/"))
+    return is_api(path) or path.startswith("/webhook/")
 
 
 class _Provider(OpenAPIProvider):

@@ -207,7 +207,7 @@ class Gate:
             return None
         log.warning("%s %s refused: missing or wrong CSRF token (from %s)", request.method, request.path, self.client())
         message = "missing or wrong CSRF token: reload the page and try again"
-        if _is_api(request.path):
+        if is_api(request.path):
             return error_response(403, "csrf", message)
         return Response(message, status=403, content_type="text/plain; charset=utf-8")
 
@@ -223,7 +223,7 @@ class Gate:
             return None
         log.warning("%s %s refused: sent from another site (from %s)", request.method, request.path, self.client())
         message = "refused: this request came from a page of another site"
-        if _is_api(request.path):
+        if is_api(request.path):
             return error_response(403, "foreign_origin", message)
         return Response(message, status=403, content_type="text/plain; charset=utf-8")
 
@@ -282,7 +282,7 @@ def _bearer(header: str) -> str | None:
     return token.strip()
 
 
-def _is_api(path: str) -> bool:
+def is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
@@ -345,7 +345,7 @@ def csrf_token() -> str:
 
 def unauthenticated() -> Response:
     """401 (JSON) under /api; a redirect to the login page elsewhere."""
-    if _is_api(request.path):
+    if is_api(request.path):
         return error_response(
             401,
             "unauthorized",
@@ -359,7 +359,7 @@ def unauthenticated() -> Response:
 
 def forbidden(caller: Caller, need: Role) -> Response:
     message = f"{caller.actor.name} may not do this: {need.value}s only (their role is {caller.role.value})"
-    if _is_api(request.path):
+    if is_api(request.path):
         return error_response(403, "forbidden", message)
     return Response(message, status=403, content_type="text/plain; charset=utf-8")
 
