@@ -59,6 +59,8 @@ class Reconciliation(UseCase):
     async def _reconcile_broker(self, broker_name: str, members: list[Bot], elsewhere: frozenset[int]) -> list[str]:
         # A symbol one of whose bots another process runs now may take a fill while we read.
         busy = {b.config.symbol for b in members if b.id in elsewhere}
+        if busy >= {b.config.symbol for b in members}:
+            return []  # every symbol is left for the next round: nothing to ask the broker
         for bot in members:
             if bot.id in elsewhere:
                 continue
