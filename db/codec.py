@@ -27,7 +27,17 @@ T = TypeVar("T", bound="DataclassInstance")
 _SECRET_FIELDS: dict[type, frozenset[str]] = {Signal: frozenset({"passphrase"})}
 
 
+# Stored as they are. Matched by exact type first: an alert's fields are mostly these and
+# None, and a dict lookup is cheaper than the isinstance chain below.
+_PLAIN: frozenset[type] = frozenset({type(None), bool, int, str})
+
+
 def _encode_value(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is Decimal:
+        return str(value)
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, Enum):

@@ -96,7 +96,7 @@ class UtcDateTime(TypeDecorator[datetime]):
             raise TypeError(f"expected a datetime, got {type(value).__name__} {value!r}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"refusing to store naive datetime {value.isoformat()}: give it a timezone")
-        utc = value.astimezone(UTC)
+        utc = value if value.tzinfo is UTC else value.astimezone(UTC)
         # SQLite keeps the text SQLAlchemy writes; a fixed UTC wall time without offset
         # sorts and compares correctly as text.
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc

@@ -113,7 +113,8 @@ def create_app(deps: WebDeps) -> Quart:
         # With both, a proxy and this server may disagree on where the body ends (request
         # smuggling); Hypercorn lets such a request through, so it is refused here.
         # getlist, not `in`: werkzeug's `in` raises and catches an exception for an absent header.
-        if request.headers.getlist("Transfer-Encoding") and request.headers.getlist("Content-Length"):
+        headers = request.headers
+        if headers.getlist("Transfer-Encoding") and headers.getlist("Content-Length"):
             return error_response(
                 400, "ambiguous_length", "send Content-Length or Transfer-Encoding, not both", {"Connection": "close"}
             )

@@ -89,15 +89,16 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
         """
         client = request.scope.get("client")
         peer = client[0] if client else None
-        ip = client_address(peer, request.headers.getlist("X-Forwarded-For"), proxies)
+        headers = request.headers
+        ip = client_address(peer, headers.getlist("X-Forwarded-For"), proxies)
         alert = AlertRequest(
             webhook_key=key,
             body=b"",
             content_type=request.content_type,
             client_ip=ip,
             received_at=deps.clock(),
-            signature=_header("X-Signature"),
-            signature_timestamp=_header("X-Signature-Timestamp"),
+            signature=_first(headers.getlist("X-Signature")),
+            signature_timestamp=_first(headers.getlist("X-Signature-Timestamp")),
         )
         if deps.draining.is_set():
             return await refuse_early(
@@ -173,7 +174,8 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
     async def _read_and_take(alert: AlertRequest, over_limit_wait: float | None) -> Response:
         key, ip = alert.webhook_key, alert.client_ip
         too_big = f"the body is over {deps.webhook.max_body_bytes} bytes; an alert must be at most {deps.webhook.max_body_bytes} bytes"
-        if request.content_length is not None and request.content_length > deps.webhook.max_body_bytes:
+        length = request.content_length
+        if length is not None and length > deps.webhook.max_body_bytes:
             return await refuse_early(alert, "body_too_large", too_big)
         seconds = deps.webhook.body_timeout_seconds
         # Our own timeout, not Quart's: its body timeout wraps the read in a task of its own.
@@ -216,10 +218,9 @@ def webhook_blueprint(deps: WebDeps) -> Blueprint:
     return bp
 
 
-def _header(name: str) -> str | None:
-    # getlist, not get: werkzeug's get raises and catches an exception for a header that is
-    # not there, which most of these never are.
-    values = request.headers.getlist(name)
+def _first(values: list[str]) -> str | None:
+    # From getlist, not get: werkzeug's get raises and catches an exception for a header that
+    # is not there, which most of these never are.
     return values[0] if values else None
 
 
