@@ -6,9 +6,10 @@ On a migrated SQLite file in a temporary folder, six auto-mode bots (no passphra
 intake as serve builds it (its group commit, dedupe, signals, their history and the webhook
 log in one transaction per batch). Each round sends a batch's worth of unique alerts at once
 and waits for their answers, so every batch holds exactly that many. Warmed up first; the
-collector frozen afterwards, as serve does. Prints the process's CPU per alert (both
-threads: the event loop's and SQLite's) for each batch size, and the per-batch and
-per-alert parts of a straight-line fit (CPU per alert = per alert + per batch / size).
+collector frozen afterwards, as serve does, and run on serve's event loop (uvloop). Prints
+the process's CPU per alert (both threads: the event loop's and SQLite's; the loop's own
+share beside it) for each batch size, and the per-batch and per-alert parts of a
+straight-line fit (CPU per alert = per alert + per batch / size).
 --profile prints cProfile's top entries (by own time) for the largest batch size.
 
 The closed-loop webhook bench (bench/webhook.py) answers with the intake and the HTTP side
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bot import event_loop  # noqa: E402
 from db.database import Database  # noqa: E402
 from tests.support.passphrases import TEST_PASSPHRASES  # noqa: E402
 from trading.domain.config import BotConfig  # noqa: E402
@@ -85,11 +87,15 @@ async def run(batches: list[int], rounds: int, profile: bool) -> None:
         gc.freeze()
         measured: dict[int, float] = {}
         for size in batches:
-            started = time.process_time()
+            started, loop_thread = time.process_time(), time.thread_time()
             for _ in range(rounds):
                 await batch(size)
             measured[size] = (time.process_time() - started) / (rounds * size) * 1000
-            print(f"  batches of {size:3d}: {measured[size]:.3f} ms of CPU per alert ({rounds * size} alerts)")
+            on_loop = (time.thread_time() - loop_thread) / (rounds * size) * 1000
+            print(
+                f"  batches of {size:3d}: {measured[size]:.3f} ms of CPU per alert ({rounds * size} alerts), "
+                f"{on_loop:.3f} of it on the event loop's thread"
+            )
         if len(measured) >= 2:
             xs = [1 / s for s in measured]
             ys = list(measured.values())
@@ -117,7 +123,8 @@ def main() -> None:
     # The bench's own key, as serve would have one (passphrases are hashed with it).
     os.environ.setdefault("SIGNALDESK_SECRET_KEY", "bench-secret-key-bench-secret-key-0123456789")
     print(f"signaldesk intake bench: {BOTS} bots, SQLite, batches of {', '.join(map(str, args.batches))}")
-    asyncio.run(run(args.batches, args.rounds, args.profile))
+    # serve's own loop (bot/event_loop.py's default), so the figures are serve's.
+    event_loop.run(run(args.batches, args.rounds, args.profile), "uvloop")
 
 
 if __name__ == "__main__":
