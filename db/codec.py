@@ -38,7 +38,7 @@ def _encode_value(value: Any) -> Any:
         return value
     if kind is Decimal:
         return str(value)
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, bool | int | str):  # their subclasses (a StrEnum stays itself, as before)
         return value
     if isinstance(value, Enum):
         return value.value
