@@ -78,6 +78,8 @@ class Reconciliation(UseCase):
             in_flight = set(await uow.signals.ids_in_states([SignalState.EXECUTING]))
             for bot in members:
                 symbol = bot.config.symbol
+                if symbol in busy:
+                    continue  # left for the next round whatever the two sides hold
                 pos = await uow.positions.get(
                     bot.id, symbol, account=bot.config.broker_account, multiplier=Decimal(1), for_update=False
                 )
